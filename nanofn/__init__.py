@@ -1,0 +1,38 @@
+"""nanofn: JAX's programming model — grad, vjp, jvp, vmap, jit — on numpy and numba.
+
+Example:
+    >>> import nanofn, nanofn.numpy as fnp
+    >>> nanofn.grad(lambda x: fnp.sum(fnp.tanh(x)))(fnp.zeros(2))
+    Array([1., 1.], dtype=float32)
+"""
+
+import importlib as _importlib
+
+from nanofn import tree_util as tree_util
+from nanofn import tree as tree
+from nanofn._config import config as config, disable_jit as disable_jit
+from nanofn._core import (
+    Array as Array, ConcretizationError as ConcretizationError,
+    UnexpectedTracerError as UnexpectedTracerError,
+    TracerArrayConversionError as TracerArrayConversionError,
+)
+from nanofn import numpy as numpy
+from nanofn import ops as ops
+from nanofn import ops as lax
+from nanofn._ad import grad as grad, value_and_grad as value_and_grad, vjp as vjp, jvp as jvp
+from nanofn._jit import (
+    jit as jit, make_jaxpr as make_jaxpr, eval_shape as eval_shape,
+    ShapeDtypeStruct as ShapeDtypeStruct,
+)
+
+__version__ = "0.1.0"
+
+_LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization", "scipy",
+                    "debug", "experimental"}
+
+
+def __getattr__(name):
+    # Heavier submodules load on first use, so `import nanofn` stays fast.
+    if name in _LAZY_SUBMODULES:
+        return _importlib.import_module(f"nanofn.{name}")
+    raise AttributeError(f"module 'nanofn' has no attribute {name!r}")

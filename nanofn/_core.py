@@ -1,0 +1,802 @@
+"""The core: abstract values, arrays, primitives, traces and the jaxpr IR.
+
+Everything nanofn does rests on four ideas, which this file holds and nothing else:
+
+* An **abstract value** (`ShapedArray`) is what a transform knows about an array without
+  looking at its numbers: its shape and dtype.
+
+* A **primitive** is an operation nanofn knows how to transform. It is a name plus slots for
+  its rules: `impl` (compute it on numpy arrays), `abstract_eval` (the output's shape and
+  dtype), and the differentiation and batching rules that `nanofn/_ad.py` and
+  `nanofn/_batching.py` look up. Every primitive lives in the one `registry` below, and
+  `nanofn/ops` fills in its rules, all side by side.
+
+* A **trace** interprets primitives. Calling `bind(prim, *args)` finds the innermost
+  active transformation among the arguments (the trace with the highest *level*) and asks
+  it to `process_primitive`. With no transformation active, `bind` runs `impl` straight
+  away: that is eager mode. Each transformation wraps the values it follows in its own
+  `Tracer` subclass; a tracer belongs to one `MainTrace`, and levels keep nested
+  transformations apart, so `grad(grad(f))` differentiates the right thing.
+
+* A **jaxpr** is a recorded program: typed input variables, a list of equations
+  `outs = prim[params] ins`, and outputs. `make_jaxpr` records one by tracing with
+  abstract values only (the `JaxprTrace`), `eval_jaxpr` replays one by binding each
+  equation, and because replaying binds, a jaxpr can itself be transformed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from typing import Any, Callable
+
+import numpy as np
+
+# ------------------------------------------------------------------------ errors
+
+
+class ConcretizationError(TypeError):
+    """A concrete value was needed where only an abstract (traced) value exists."""
+
+
+class UnexpectedTracerError(Exception):
+    """A tracer outlived the transformation that created it."""
+
+
+class TracerArrayConversionError(TypeError):
+    """A traced value was handed to numpy, which needs concrete numbers."""
+
+
+# ------------------------------------------------------------------------ avals
+
+_SHORT_DTYPE = {
+    "float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16",
+    "int32": "i32", "int64": "i64", "uint8": "u8", "uint16": "u16", "uint32": "u32",
+    "uint64": "u64", "bool": "bool", "complex64": "c64", "complex128": "c128",
+}
+
+
+class ShapedArray:
+    """The abstract value of an array: its shape and dtype, nothing else."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+
+    def update(self, shape=None, dtype=None) -> "ShapedArray":
+        return ShapedArray(self.shape if shape is None else shape,
+                           self.dtype if dtype is None else dtype)
+
+    def __eq__(self, other):
+        return (type(other) is ShapedArray and self.shape == other.shape
+                and self.dtype == other.dtype)
+
+    def __hash__(self):
+        return hash((self.shape, self.dtype))
+
+    def str_short(self) -> str:
+        return f"{_SHORT_DTYPE.get(self.dtype.name, self.dtype.name)}[{','.join(map(str, self.shape))}]"
+
+    __str__ = str_short
+
+    def __repr__(self):
+        return f"ShapedArray({self.shape}, {self.dtype.name})"
+
+
+_PY_SCALAR_DTYPE = {bool: np.dtype(np.bool_), int: np.dtype(np.int32),
+                    float: np.dtype(np.float32), complex: np.dtype(np.complex64)}
+
+
+def get_aval(x) -> ShapedArray:
+    """The abstract value of an array, tracer, numpy value or Python scalar."""
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, (Array, np.ndarray, np.generic)):
+        return ShapedArray(x.shape, x.dtype)
+    dtype = _PY_SCALAR_DTYPE.get(type(x))
+    if dtype is not None:
+        return ShapedArray((), dtype)
+    raise TypeError(f"{type(x).__name__} is not a valid nanofn array type: {x!r}")
+
+
+def is_array_like(x) -> bool:
+    return isinstance(x, (Tracer, Array, np.ndarray, np.generic)) or type(x) in _PY_SCALAR_DTYPE
+
+
+# ------------------------------------------------------------------------ Array
+
+
+class Array:
+    """An immutable array: nanofn's concrete value, wrapping a numpy array.
+
+    `np.asarray(a)` gives a read-only view of the same memory, without a copy. Operators
+    and methods (`+`, `@`, `a.sum()`, `a.at[i].set(v)`, ...) are installed by
+    `nanofn.numpy`, so they work the same on arrays and on traced values.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> x = fnp.array([1.0, 2.0])
+        >>> x * 2
+        Array([2., 4.], dtype=float32)
+    """
+
+    __slots__ = ("_value", "__weakref__")
+    __array_priority__ = 100
+
+    def __init__(self, value):
+        self._value = value
+
+    shape = property(lambda self: self._value.shape)
+    dtype = property(lambda self: self._value.dtype)
+    ndim = property(lambda self: self._value.ndim)
+    size = property(lambda self: self._value.size)
+    aval = property(lambda self: ShapedArray(self._value.shape, self._value.dtype))
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self._value, dtype=dtype, copy=True)
+        out = self._value.view() if isinstance(self._value, np.ndarray) else np.asarray(self._value)
+        if out.flags.writeable:
+            out.flags.writeable = False
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self):
+        body = np.array2string(np.asarray(self._value), separator=", ", prefix="Array(")
+        return f"Array({body}, dtype={self.dtype.name})"
+
+    def __str__(self):
+        return str(self._value)
+
+    def __setitem__(self, idx, value):
+        raise TypeError(
+            "nanofn arrays are immutable: item assignment is not supported. "
+            "Use x = x.at[idx].set(value) (or .add, .mul, .min, .max) for a new array.")
+
+    def __bool__(self):
+        return bool(self._value)
+
+    def __float__(self):
+        return float(self._value)
+
+    def __int__(self):
+        return int(self._value)
+
+    def __complex__(self):
+        return complex(self._value)
+
+    def __index__(self):
+        return int(self._value.__index__())
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of unsized object (a 0-d array)")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __format__(self, spec):
+        return format(self._value, spec) if self.ndim == 0 else str(self)
+
+    def item(self):
+        return self._value.item()
+
+    def tolist(self):
+        return self._value.tolist()
+
+    def block_until_ready(self):
+        return self
+
+    __hash__ = None  # arrays are not hashable, as in JAX
+
+
+def wrap(value) -> Array:
+    """Wrap a numpy result as an `Array`."""
+    if not isinstance(value, np.ndarray):
+        value = np.asarray(value)
+    return Array(value)
+
+
+def to_numpy(x):
+    """The numpy value of a concrete array-like (Array, ndarray, numpy or Python scalar)."""
+    return x._value if type(x) is Array else x
+
+
+# ------------------------------------------------------------------------ primitives
+
+registry: dict[str, "Primitive"] = {}
+
+
+class Primitive:
+    """An operation that transformations know, with one slot for each of its rules.
+
+    Slots, filled by `nanofn.ops` next to the primitive's definition:
+
+    * `impl(*arrays, **params)`: compute the result on numpy arrays.
+    * `abstract_eval(*avals, **params)`: the result's `ShapedArray` (a list of them for a
+      primitive with `multiple_results`); raise `TypeError`/`ValueError` with a clear
+      message on bad input.
+    * `jvp(primals, tangents, **params) -> (primal_out, tangent_out)`, a full forward rule;
+      or `jvp_terms`, a list with one entry per argument, each
+      `term(t, *primals, out=out, **params)` giving that argument's contribution to the
+      output tangent (None for arguments that are not differentiable).
+    * `vjp`, a list with one entry per argument, each `rule(ct, *primals, out=out, **params)`
+      giving the cotangent of that argument from the output cotangent `ct` (None for
+      arguments that are not differentiable); or `vjp_joint(cts, primals, outs, needs,
+      **params)` for primitives whose arguments share work (it returns a list, one
+      cotangent or None per argument; `needs[i]` says whether argument `i` wants one).
+    * `batch(vals, dims, **params) -> (out, out_dim)` for `vmap`.
+
+    Params are keyword-only and hashable; only positional arguments can be traced.
+    """
+
+    def __init__(self, name: str, *, multiple_results: bool = False):
+        if name in registry:
+            raise ValueError(f"a primitive named {name!r} is already registered")
+        self.name = name
+        self.multiple_results = multiple_results
+        self.impl: Callable | None = None
+        self.abstract_eval: Callable | None = None
+        self.jvp: Callable | None = None
+        self.jvp_terms: list | None = None
+        self.vjp: list | None = None
+        self.vjp_joint: Callable | None = None
+        self.batch: Callable | None = None
+        registry[name] = self
+
+    def __repr__(self):
+        return self.name
+
+    def bind(self, *args, **params):
+        return bind(self, *args, **params)
+
+    def def_impl(self, f):
+        self.impl = f
+        return f
+
+    def def_abstract_eval(self, f):
+        self.abstract_eval = f
+        return f
+
+
+def _impl_failed(prim: Primitive, vals, params, err: Exception):
+    """Turn an error raised deep inside numpy into one that names the primitive and shapes."""
+    if prim.abstract_eval is not None:
+        try:
+            prim.abstract_eval(*[get_aval(v) for v in vals], **params)
+        except (TypeError, ValueError) as shape_err:
+            raise type(shape_err)(str(shape_err)) from None
+    args = ", ".join(get_aval(v).str_short() for v in vals)
+    raise type(err)(f"{prim.name}({args}) failed: {err}") from err
+
+
+# ------------------------------------------------------------------------ traces
+
+class MainTrace:
+    """One active transformation: its level in the stack, its trace type and its data."""
+
+    __slots__ = ("level", "trace_type", "global_data", "alive", "trace")
+
+    def __init__(self, level, trace_type, global_data):
+        self.level = level
+        self.trace_type = trace_type
+        self.global_data = global_data
+        self.alive = True
+        self.trace = trace_type(self)
+
+    def __repr__(self):
+        return f"MainTrace({self.level}, {self.trace_type.__name__})"
+
+
+_trace_stack: list[MainTrace] = []
+_dynamic_trace: MainTrace | None = None  # set while staging out a jaxpr (jit, make_jaxpr)
+
+
+@contextlib.contextmanager
+def new_main(trace_type, global_data=None):
+    """Push a new transformation onto the stack for the duration of the block."""
+    main = MainTrace(len(_trace_stack) + 1, trace_type, global_data)
+    _trace_stack.append(main)
+    try:
+        yield main
+    finally:
+        _trace_stack.pop()
+        main.alive = False
+
+
+@contextlib.contextmanager
+def new_dynamic(main: MainTrace):
+    """Make `main` catch every bind, even of constants (used to stage out whole programs)."""
+    global _dynamic_trace
+    prev, _dynamic_trace = _dynamic_trace, main
+    try:
+        yield
+    finally:
+        _dynamic_trace = prev
+
+
+def under_transform() -> bool:
+    """True while any transformation is active (eager dispatch is off)."""
+    return bool(_trace_stack)
+
+
+class Trace:
+    """Interprets primitives for one transformation. Subclasses define three methods."""
+
+    __slots__ = ("main",)
+
+    def __init__(self, main: MainTrace):
+        self.main = main
+
+    def pure(self, val):
+        """Wrap a value that is constant with respect to this transformation."""
+        raise NotImplementedError
+
+    lift = pure  # wrap a tracer of an enclosing (lower-level) transformation
+
+    def process_primitive(self, prim, tracers, params):
+        raise NotImplementedError
+
+    def full_raise(self, val):
+        if not isinstance(val, Tracer):
+            return self.pure(val)
+        main = val._trace.main
+        if main is self.main:
+            return val
+        if not main.alive:
+            raise_leaked(val)
+        if main.level < self.main.level:
+            return self.lift(val)
+        raise UnexpectedTracerError(
+            f"a tracer of {main} reached the lower-level {self.main}: a traced value escaped "
+            "the transformation that made it")
+
+
+def raise_leaked(tracer):
+    raise UnexpectedTracerError(
+        f"Encountered a leaked tracer with abstract value {tracer.aval.str_short()}: it was "
+        f"created inside a transformation ({tracer._trace.main.trace_type.__name__}) that has "
+        "already finished, typically because a traced value was stored outside the function "
+        "(in a global, a closure or an attribute) and used later. Return the value from the "
+        "function instead of storing it.")
+
+
+class Tracer:
+    """A value followed by a transformation. Subclasses add what the transform tracks."""
+
+    __slots__ = ("_trace",)
+    __array_priority__ = 100
+
+    @property
+    def aval(self) -> ShapedArray:
+        raise NotImplementedError
+
+    shape = property(lambda self: self.aval.shape)
+    dtype = property(lambda self: self.aval.dtype)
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+
+    def concrete_value(self):
+        """The concrete numbers behind this tracer, or `ConcretizationError` if there are none."""
+        raise ConcretizationError(_concretization_message(self))
+
+    def __bool__(self):
+        return bool(_lowest(self))
+
+    def __float__(self):
+        return float(_lowest(self))
+
+    def __int__(self):
+        return int(_lowest(self))
+
+    def __complex__(self):
+        return complex(_lowest(self))
+
+    def __index__(self):
+        if not np.issubdtype(self.dtype, np.integer):
+            raise TypeError(f"only integer arrays can be used as an index, got {self.aval.str_short()}")
+        return int(_lowest(self))
+
+    def item(self):
+        return _lowest(self).item()
+
+    def tolist(self):
+        return np.asarray(_lowest(self)).tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        raise TracerArrayConversionError(
+            f"A traced value ({self.aval.str_short()}) was converted to a numpy array. Inside "
+            "functions that nanofn transforms, use nanofn.numpy (import nanofn.numpy as fnp) "
+            "instead of numpy, so the operation can be traced.")
+
+    def __setitem__(self, idx, value):
+        raise TypeError(
+            "nanofn arrays are immutable: item assignment is not supported. "
+            "Use x = x.at[idx].set(value) (or .add, .mul, .min, .max) for a new array.")
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of unsized object (a 0-d array)")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self):
+        return f"Traced<{self.aval.str_short()}>with<{type(self._trace).__name__}>"
+
+    __hash__ = None
+
+
+def _lowest(x):
+    """Follow a tracer down to its concrete value (numpy), through every transformation."""
+    while isinstance(x, Tracer):
+        if not x._trace.main.alive:
+            raise_leaked(x)
+        x = x.concrete_value()
+    return to_numpy(x)
+
+
+def _concretization_message(tracer) -> str:
+    where = ""
+    describe = getattr(tracer._trace, "describe_dependence", None)
+    if describe is not None:
+        where = describe(tracer)
+    return (
+        f"Abstract tracer value encountered where a concrete value is expected: "
+        f"{tracer.aval.str_short()}{where}. The value depends on a traced argument of a "
+        "function under jit (or make_jaxpr), so Python control flow (if, while, bool(), "
+        "int(), float()) cannot use it. Mark the argument static with "
+        "jit(f, static_argnums=...) / static_argnames=..., use nanofn.lax.cond / "
+        "nanofn.lax.while_loop for control flow, or nanofn.numpy.where to select values.")
+
+
+def bind(prim: Primitive, *args, **params):
+    """Apply `prim` to `args`: run it (eager), or hand it to the innermost transformation."""
+    top = _dynamic_trace
+    for x in args:
+        if isinstance(x, Tracer):
+            main = x._trace.main
+            if top is None or main.level > top.level:
+                top = main
+    if top is None:
+        vals = [x._value if type(x) is Array else x for x in args]
+        try:
+            out = prim.impl(*vals, **params)
+        except Exception as err:  # noqa: BLE001 - re-raised with the primitive's name
+            _impl_failed(prim, vals, params, err)
+        if prim.multiple_results:
+            return [Array(o) if isinstance(o, np.ndarray) else wrap(o) for o in out]
+        return Array(out) if isinstance(out, np.ndarray) else wrap(out)
+    if not top.alive:
+        raise_leaked(next(x for x in args if isinstance(x, Tracer) and x._trace.main is top))
+    trace = top.trace
+    return trace.process_primitive(prim, [trace.full_raise(x) for x in args], params)
+
+
+# ------------------------------------------------------------------------ the jaxpr IR
+
+
+class Var:
+    """A variable of a jaxpr: a name given at print time, and an abstract value."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+
+
+class Literal:
+    """A constant written inline in a jaxpr (scalars only)."""
+
+    __slots__ = ("val", "aval")
+
+    def __init__(self, val):
+        self.val = val
+        self.aval = get_aval(val)
+
+
+class Eqn:
+    """One equation: `outvars = primitive[params] invars`."""
+
+    __slots__ = ("primitive", "invars", "params", "outvars")
+
+    def __init__(self, primitive, invars, params, outvars):
+        self.primitive = primitive
+        self.invars = invars
+        self.params = params
+        self.outvars = outvars
+
+
+class Jaxpr:
+    """A typed program: `{ lambda constvars ; invars . let eqns in outvars }`."""
+
+    __slots__ = ("constvars", "invars", "eqns", "outvars")
+
+    def __init__(self, constvars, invars, eqns, outvars):
+        self.constvars = list(constvars)
+        self.invars = list(invars)
+        self.eqns = list(eqns)
+        self.outvars = list(outvars)
+
+    in_avals = property(lambda self: [v.aval for v in self.invars])
+    out_avals = property(lambda self: [v.aval for v in self.outvars])
+
+    def __str__(self):
+        return pp_jaxpr(self)
+
+    __repr__ = __str__
+
+
+class ClosedJaxpr:
+    """A jaxpr together with the values of its constant variables."""
+
+    __slots__ = ("jaxpr", "consts")
+
+    def __init__(self, jaxpr: Jaxpr, consts):
+        self.jaxpr = jaxpr
+        self.consts = list(consts)
+
+    in_avals = property(lambda self: self.jaxpr.in_avals)
+    out_avals = property(lambda self: self.jaxpr.out_avals)
+    eqns = property(lambda self: self.jaxpr.eqns)
+
+    def __call__(self, *args):
+        return eval_jaxpr(self.jaxpr, self.consts, *args)
+
+    def __str__(self):
+        return pp_jaxpr(self.jaxpr)
+
+    __repr__ = __str__
+
+
+def _var_names():
+    for n in itertools.count():
+        name = ""
+        while True:
+            name = chr(ord("a") + n % 26) + name
+            n = n // 26 - 1
+            if n < 0:
+                break
+        yield name
+
+
+def _pp_param(v):
+    if isinstance(v, (Jaxpr, ClosedJaxpr)):
+        return "{ ... }"
+    if isinstance(v, np.dtype) or isinstance(v, type):
+        return np.dtype(v).name
+    if isinstance(v, tuple):
+        return "(" + ",".join(_pp_param(e) for e in v) + ("," if len(v) == 1 else "") + ")"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def pp_jaxpr(jaxpr: Jaxpr, indent: int = 0) -> str:
+    """Print a jaxpr the way JAX does, with variables named a, b, c, ..."""
+    names: dict[int, str] = {}
+    fresh = _var_names()
+
+    def binder(v):
+        names[id(v)] = next(fresh)
+        return f"{names[id(v)]}:{v.aval.str_short()}"
+
+    def atom(x):
+        if isinstance(x, Literal):
+            v = x.val
+            return str(v.item() if hasattr(v, "item") else v)
+        return names.get(id(x), "?")
+
+    pad = " " * indent
+    head = " ".join(binder(v) for v in jaxpr.constvars)
+    args = " ".join(binder(v) for v in jaxpr.invars)
+    lines = []
+    for eqn in jaxpr.eqns:
+        ins = " ".join(atom(x) for x in eqn.invars)
+        outs = " ".join(binder(v) for v in eqn.outvars)
+        params = ", ".join(f"{k}={_pp_param(v)}" for k, v in sorted(eqn.params.items())
+                           if v is not None)
+        params = f"[{params}]" if params else ""
+        lines.append(f"{pad}    {outs} = {eqn.primitive.name}{params} {ins}".rstrip())
+    outs = " ".join(atom(v) for v in jaxpr.outvars)
+    body = "\n".join(lines)
+    sep = f"\n{body}\n{pad}  in" if lines else " in"
+    return f"{{ lambda {head + ' ' if head else ''}; {args}. let{sep} ({outs}) }}"
+
+
+def typecheck_jaxpr(jaxpr: Jaxpr) -> None:
+    """Check that every equation's inputs are defined and its outputs have the types its
+    primitive's shape rule gives. Turns transformation bugs into type errors."""
+    env: set[int] = set()
+    for v in itertools.chain(jaxpr.constvars, jaxpr.invars):
+        if id(v) in env:
+            raise TypeError("jaxpr binds a variable twice")
+        env.add(id(v))
+    for eqn in jaxpr.eqns:
+        for x in eqn.invars:
+            if isinstance(x, Var) and id(x) not in env:
+                raise TypeError(f"jaxpr uses an unbound variable in {eqn.primitive.name}")
+        out = eqn.primitive.abstract_eval(*[x.aval for x in eqn.invars], **eqn.params)
+        out = out if eqn.primitive.multiple_results else [out]
+        got = [v.aval for v in eqn.outvars]
+        if list(out) != got:
+            raise TypeError(f"{eqn.primitive.name}: shape rule gives {[str(a) for a in out]}, "
+                            f"jaxpr says {[str(a) for a in got]}")
+        for v in eqn.outvars:
+            env.add(id(v))
+    for x in jaxpr.outvars:
+        if isinstance(x, Var) and id(x) not in env:
+            raise TypeError("jaxpr returns an unbound variable")
+
+
+def eval_jaxpr(jaxpr: Jaxpr, consts, *args):
+    """Run a jaxpr on `consts` and `args`, binding each equation (so this is traceable)."""
+    env: dict[int, Any] = {}
+    for v, x in zip(jaxpr.constvars, consts):
+        env[id(v)] = x
+    if len(args) != len(jaxpr.invars):
+        raise TypeError(f"jaxpr takes {len(jaxpr.invars)} arguments, got {len(args)}")
+    for v, x in zip(jaxpr.invars, args):
+        env[id(v)] = x
+
+    def read(x):
+        return x.val if type(x) is Literal else env[id(x)]
+
+    for eqn in jaxpr.eqns:
+        outs = bind(eqn.primitive, *[read(x) for x in eqn.invars], **eqn.params)
+        if eqn.primitive.multiple_results:
+            for v, o in zip(eqn.outvars, outs):
+                env[id(v)] = o
+        else:
+            env[id(eqn.outvars[0])] = outs
+    return [read(x) for x in jaxpr.outvars]
+
+
+# ------------------------------------------------------------------------ staging: JaxprTrace
+
+
+class JaxprTracer(Tracer):
+    """A value being staged into a jaxpr: only its abstract value is known."""
+
+    __slots__ = ("_aval",)
+
+    def __init__(self, trace, aval):
+        self._trace = trace
+        self._aval = aval
+
+    aval = property(lambda self: self._aval)
+    shape = property(lambda self: self._aval.shape)
+    dtype = property(lambda self: self._aval.dtype)
+
+
+class JaxprBuilder:
+    """What a JaxprTrace records: equations, constants and the tracer-to-variable map."""
+
+    def __init__(self, arg_names=None):
+        self.eqns: list[Eqn] = []
+        self.vars: dict[int, Var] = {}
+        self.tracers: list[JaxprTracer] = []  # keep tracers alive so ids stay unique
+        self.const_tracers: dict[int, JaxprTracer] = {}
+        self.consts: dict[int, Any] = {}  # var id -> value
+        self.producer: dict[int, Eqn] = {}  # var id -> eqn that made it
+        self.arg_vars: list[Var] = []
+        self.arg_names = arg_names  # callable giving a name per flat argument, for errors
+
+    def new_tracer(self, trace, aval) -> JaxprTracer:
+        t = JaxprTracer(trace, aval)
+        self.tracers.append(t)
+        self.vars[id(t)] = Var(aval)
+        return t
+
+    def getvar(self, tracer) -> Var:
+        return self.vars[id(tracer)]
+
+    def add_const(self, trace, val) -> JaxprTracer:
+        key = id(val)
+        t = self.const_tracers.get(key)
+        if t is None:
+            t = self.new_tracer(trace, get_aval(val))
+            self.const_tracers[key] = t
+            self.consts[id(self.vars[id(t)])] = (val, val)  # keep val alive with its id
+        return t
+
+    def build(self, in_tracers, out_tracers) -> ClosedJaxpr:
+        constvars, constvals = [], []
+        invars = [self.getvar(t) for t in in_tracers]
+        for t in self.const_tracers.values():
+            v = self.getvar(t)
+            constvars.append(v)
+            constvals.append(self.consts[id(v)][0])
+        jaxpr = Jaxpr(constvars, invars, self.eqns, [self.getvar(t) for t in out_tracers])
+        jaxpr, constvals = _inline_literals(jaxpr, constvals)
+        return ClosedJaxpr(jaxpr, constvals)
+
+
+def _inline_literals(jaxpr: Jaxpr, consts):
+    """Write scalar constants inline as literals, keeping array constants as constvars."""
+    lits, constvars, constvals = {}, [], []
+    for v, c in zip(jaxpr.constvars, consts):
+        if np.ndim(c) == 0 and not isinstance(c, Tracer):
+            lits[id(v)] = Literal(to_numpy(c))
+        else:
+            constvars.append(v)
+            constvals.append(c)
+    if not lits:
+        return jaxpr, consts
+    eqns = [Eqn(e.primitive, [lits.get(id(x), x) if type(x) is Var else x for x in e.invars],
+                e.params, e.outvars) for e in jaxpr.eqns]
+    outs = [lits.get(id(x), x) for x in jaxpr.outvars]
+    return Jaxpr(constvars, jaxpr.invars, eqns, outs), constvals
+
+
+class JaxprTrace(Trace):
+    """Stages every primitive into a jaxpr instead of running it."""
+
+    __slots__ = ()
+
+    def pure(self, val):
+        return self.main.global_data.add_const(self, val)
+
+    lift = pure
+
+    def new_arg(self, aval) -> JaxprTracer:
+        builder = self.main.global_data
+        t = builder.new_tracer(self, aval)
+        builder.arg_vars.append(builder.getvar(t))
+        return t
+
+    def process_primitive(self, prim, tracers, params):
+        builder = self.main.global_data
+        avals_in = [t.aval for t in tracers]
+        out_avals = prim.abstract_eval(*avals_in, **params)
+        multiple = prim.multiple_results
+        outs = [builder.new_tracer(self, a) for a in (out_avals if multiple else [out_avals])]
+        eqn = Eqn(prim, [builder.getvar(t) for t in tracers], params,
+                  [builder.getvar(t) for t in outs])
+        builder.eqns.append(eqn)
+        for v in eqn.outvars:
+            builder.producer[id(v)] = eqn
+        return outs if multiple else outs[0]
+
+    def describe_dependence(self, tracer) -> str:
+        """Name the function arguments a staged value depends on, for error messages."""
+        builder = self.main.global_data
+        seen, stack, args = set(), [builder.getvar(tracer)], []
+        arg_index = {id(v): i for i, v in enumerate(builder.arg_vars)}
+        while stack:
+            v = stack.pop()
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            if id(v) in arg_index:
+                args.append(arg_index[id(v)])
+            eqn = builder.producer.get(id(v))
+            if eqn is not None:
+                stack.extend(x for x in eqn.invars if type(x) is Var)
+        if not args or builder.arg_names is None:
+            return ""
+        names = builder.arg_names()
+        named = sorted({names[i] for i in args if i < len(names)})
+        return " (it depends on the traced argument" + ("s " if len(named) > 1 else " ") + \
+            ", ".join(named) + ")"
+
+
+def trace_to_jaxpr(fun_flat: Callable, in_avals, arg_names=None) -> ClosedJaxpr:
+    """Trace `fun_flat` (a function of a flat list of arrays returning a flat list of
+    arrays) with abstract inputs, and return the program it runs."""
+    builder = JaxprBuilder(arg_names)
+    with new_main(JaxprTrace, builder) as main:
+        with new_dynamic(main):
+            trace = main.trace
+            in_tracers = [trace.new_arg(a) for a in in_avals]
+            outs = fun_flat(*in_tracers)
+            out_tracers = [trace.full_raise(o) for o in outs]
+    return builder.build(in_tracers, out_tracers)

@@ -1,0 +1,107 @@
+"""Operators and methods of `Array` and of every tracer, installed by nanofn.numpy.
+
+The core defines `Array` and `Tracer` without arithmetic; this module gives both the same
+numpy-style surface, written with nanofn.numpy functions, so `x + y`, `x @ w` and
+`x.sum(axis=0)` trace the same way whether `x` is concrete or traced (JAX does the same
+in `jax/_src/numpy/array_methods.py`).
+"""
+
+from __future__ import annotations
+
+from nanofn import _core as core
+from nanofn.numpy import _lax_numpy as lnp
+
+
+def _swap(f):
+    return lambda self, other: f(other, self)
+
+
+def _defer(f):
+    """Binary operators return NotImplemented for types nanofn does not know (e.g. lists of
+    strings), so Python can try the other operand."""
+    def op(self, other):
+        if not core.is_array_like(other) and not isinstance(other, (list, tuple)):
+            return NotImplemented
+        return f(self, other)
+    return op
+
+
+_OPERATORS = {
+    "__add__": lnp.add, "__radd__": _swap(lnp.add),
+    "__sub__": lnp.subtract, "__rsub__": _swap(lnp.subtract),
+    "__mul__": lnp.multiply, "__rmul__": _swap(lnp.multiply),
+    "__truediv__": lnp.true_divide, "__rtruediv__": _swap(lnp.true_divide),
+    "__floordiv__": lnp.floor_divide, "__rfloordiv__": _swap(lnp.floor_divide),
+    "__mod__": lnp.remainder, "__rmod__": _swap(lnp.remainder),
+    "__pow__": lnp.power, "__rpow__": _swap(lnp.power),
+    "__matmul__": lnp.matmul, "__rmatmul__": _swap(lnp.matmul),
+    "__eq__": lnp.equal, "__ne__": lnp.not_equal,
+    "__lt__": lnp.less, "__le__": lnp.less_equal,
+    "__gt__": lnp.greater, "__ge__": lnp.greater_equal,
+    "__and__": lnp.bitwise_and, "__rand__": _swap(lnp.bitwise_and),
+    "__or__": lnp.bitwise_or, "__ror__": _swap(lnp.bitwise_or),
+    "__xor__": lnp.bitwise_xor, "__rxor__": _swap(lnp.bitwise_xor),
+    "__lshift__": lnp.left_shift, "__rshift__": lnp.right_shift,
+}
+
+_UNARY = {
+    "__neg__": lnp.negative, "__pos__": lnp.positive, "__abs__": lnp.abs,
+    "__invert__": lnp.invert,
+}
+
+
+def _getitem(self, idx):
+    from nanofn.numpy import _indexing
+    return _indexing.getitem(self, idx)
+
+
+def _at(self):
+    from nanofn.numpy import _indexing
+    return _indexing.IndexUpdateHelper(self)
+
+
+def _method(name):
+    def call(self, *args, **kwargs):
+        from nanofn import numpy as fnp
+        return getattr(fnp, name)(self, *args, **kwargs)
+    call.__name__ = name
+    return call
+
+
+_METHODS = ["sum", "mean", "var", "std", "max", "min", "prod", "all", "any", "argmax",
+            "argmin", "cumsum", "cumprod", "clip", "round", "sort", "argsort", "ravel",
+            "squeeze", "swapaxes", "take", "repeat", "nonzero", "dot", "conj", "conjugate",
+            "diagonal", "trace"]
+
+
+def _reshape(self, *shape, order="C"):
+    shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
+    return lnp.reshape(self, shape, order)
+
+
+def _transpose(self, *axes):
+    axes = axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes
+    return lnp.transpose(self, axes or None)
+
+
+def install(cls):
+    for name, f in _OPERATORS.items():
+        setattr(cls, name, _defer(f))
+    for name, f in _UNARY.items():
+        setattr(cls, name, f)
+    for name in _METHODS:
+        setattr(cls, name, _method(name))
+    cls.__getitem__ = _getitem
+    cls.at = property(_at)
+    cls.reshape = _reshape
+    cls.transpose = _transpose
+    cls.astype = lambda self, dtype: lnp.astype(self, dtype)
+    cls.flatten = lambda self: lnp.ravel(self)
+    cls.T = property(lambda self: lnp.transpose(self))
+    cls.mT = property(lambda self: lnp.swapaxes(self, -1, -2))
+    cls.real = property(lambda self: self)
+    cls.__hash__ = None
+
+
+install(core.Array)
+install(core.Tracer)

@@ -1,0 +1,167 @@
+"""Type promotion and argument conversion for nanofn.numpy.
+
+nanofn follows JAX's rules where they differ from numpy's:
+
+* Python scalars are *weakly typed*: `x_f32 * 2.0` stays float32, `x_i32 + 1` stays int32.
+* Mixing integers and floats gives the float operand's type (`i32 + f32 -> f32`, where
+  numpy would say float64).
+* float64 inputs stay float64 (there is no global x64 flag); arrays nanofn creates from
+  Python data default to float32 / int32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nanofn import _core as core
+from nanofn._core import Array, Tracer
+
+float16, float32, float64 = np.float16, np.float32, np.float64
+int8, int16, int32, int64 = np.int8, np.int16, np.int32, np.int64
+uint8, uint16, uint32, uint64 = np.uint8, np.uint16, np.uint32, np.uint64
+bool_ = np.bool_
+complex64, complex128 = np.complex64, np.complex128
+float_ = float64
+inexact, floating, integer, signedinteger, unsignedinteger, number = (
+    np.inexact, np.floating, np.integer, np.signedinteger, np.unsignedinteger, np.number)
+
+_WEAK_KIND = {int: "i", float: "f", complex: "c"}
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+_DEFAULT = {"b": np.dtype(bool), "i": np.dtype(np.int32), "u": np.dtype(np.uint32),
+            "f": np.dtype(np.float32), "c": np.dtype(np.complex64)}
+
+
+def dtype_of(x) -> np.dtype:
+    if isinstance(x, (Array, Tracer, np.ndarray, np.generic)):
+        return x.dtype
+    t = type(x)
+    if t is bool:
+        return np.dtype(bool)
+    if t in _WEAK_KIND:
+        return _DEFAULT[_WEAK_KIND[t]]
+    return np.asarray(x).dtype
+
+
+def _promote_two(a: np.dtype, b: np.dtype) -> np.dtype:
+    if a == b:
+        return a
+    ka, kb = _KIND_RANK[a.kind], _KIND_RANK[b.kind]
+    if ka != kb:
+        hi, lo = (a, b) if ka > kb else (b, a)
+        if hi.kind == "c" and lo.kind == "f":
+            return np.promote_types(hi, lo)
+        return hi  # JAX: the float (or complex) operand's type wins over ints and bools
+    return np.promote_types(a, b)
+
+
+def result_type(*args) -> np.dtype:
+    """The dtype that `args` promote to (JAX's lattice, with weak Python scalars).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.result_type(fnp.zeros(2, "float32"), 2.0)
+        dtype('float32')
+    """
+    strong = None
+    weak_rank = -1
+    for x in args:
+        t = type(x)
+        kind = _WEAK_KIND.get(t)
+        if kind is not None:
+            weak_rank = max(weak_rank, _KIND_RANK[kind])
+            continue
+        if isinstance(x, (str, type, np.dtype)):
+            d = np.dtype(x)
+        else:
+            d = dtype_of(x)
+        strong = d if strong is None else _promote_two(strong, d)
+    if strong is None:
+        return _DEFAULT[{-1: "f", 1: "i", 2: "f", 3: "c"}[weak_rank]]
+    if weak_rank > _KIND_RANK[strong.kind]:
+        weak_kind = {1: "i", 2: "f", 3: "c"}[weak_rank]
+        if weak_kind == "c" and strong.kind == "f":
+            return np.promote_types(strong, np.complex64)
+        return _DEFAULT[weak_kind]
+    return strong
+
+
+def asarray_value(x, dtype=None):
+    """Convert array-like input to something primitives accept: an Array, a tracer, or a
+    numpy array / scalar of the right dtype. Never copies Arrays or tracers."""
+    if isinstance(x, (Array, Tracer)):
+        if dtype is not None and x.dtype != dtype:
+            from nanofn.ops._base import convert_element_type_p
+            return convert_element_type_p.bind(x, new_dtype=np.dtype(dtype))
+        return x
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x if dtype is None or x.dtype == dtype else np.asarray(x, dtype)
+    if dtype is None:
+        dtype = dtype_of(x) if type(x) in (bool, int, float, complex) else None
+    if isinstance(x, (list, tuple)) and any(isinstance(e, (Array, Tracer)) for e in _iter_nested(x)):
+        from nanofn.numpy._lax_numpy import stack
+        return stack([asarray_value(e, dtype) for e in x])
+    try:
+        arr = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"cannot convert {type(x).__name__} to a nanofn array: {err}") from None
+    if arr.dtype == object:
+        raise TypeError(f"cannot convert {type(x).__name__} to a nanofn array (object dtype)")
+    if dtype is None:
+        arr = arr.astype(_canonical_default(arr.dtype), copy=False)
+    return arr
+
+
+def _iter_nested(x):
+    for e in x:
+        if isinstance(e, (list, tuple)):
+            yield from _iter_nested(e)
+        else:
+            yield e
+
+
+def _canonical_default(d: np.dtype) -> np.dtype:
+    """Python lists give numpy's 64-bit defaults; nanofn creates 32-bit arrays, like JAX."""
+    if d == np.float64:
+        return np.dtype(np.float32)
+    if d == np.int64:
+        return np.dtype(np.int32)
+    if d == np.complex128:
+        return np.dtype(np.complex64)
+    return d
+
+
+def promote(*args):
+    """Convert every argument to their common dtype (see `result_type`)."""
+    dtype = result_type(*args)
+    return [asarray_value(x, dtype) for x in args]
+
+
+def promote_float(*args):
+    """Like `promote`, but integers and bools become the default float type (for sin, exp...)."""
+    dtype = result_type(*args)
+    if not np.issubdtype(dtype, np.inexact):
+        dtype = np.dtype(np.float32)
+    return [asarray_value(x, dtype) for x in args]
+
+
+def issubdtype(a, b) -> bool:
+    return np.issubdtype(a, b)
+
+
+def finfo(dtype):
+    return np.finfo(dtype)
+
+
+def iinfo(dtype):
+    return np.iinfo(dtype)
+
+
+def canonicalize_dtype(dtype) -> np.dtype:
+    return np.dtype(dtype)
+
+
+def is_weak(x) -> bool:
+    return type(x) in _WEAK_KIND
+
+
+__all__ = ["result_type", "promote", "promote_float", "asarray_value", "dtype_of", "core"]

@@ -1,0 +1,985 @@
+"""numpy's functions, written with nanofn primitives (so every transform applies).
+
+This layer does what primitives do not: type promotion, Python scalars, `axis=None`,
+negative axes and `keepdims`. Broadcasting is done by the elementwise primitives
+themselves (numpy's rule), so `x + 1.0` is one primitive.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+
+import numpy as np
+
+from nanofn import _core as core
+from nanofn._core import Array, Tracer
+from nanofn.ops import _base as lax
+from nanofn.numpy._dtypes import (asarray_value, dtype_of, promote, promote_float,
+                                  result_type)
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _shape(x):
+    return x.shape if isinstance(x, (Array, Tracer, np.ndarray, np.generic)) else np.shape(x)
+
+
+def _ndim(x):
+    return len(_shape(x))
+
+
+def canonicalize_axis(axis, ndim, name="axis"):
+    a = operator.index(axis)
+    if not -ndim <= a < builtins.max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+        raise ValueError(f"{name} {axis} is out of bounds for an array of dimension {ndim}")
+    return a % ndim if ndim else 0
+
+
+def canonicalize_axes(axis, ndim, name="axis"):
+    """`axis=None` means every axis; ints and tuples may be negative."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(canonicalize_axis(a, ndim, name) for a in axis)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"repeated axis in {name}={axis}")
+        return axes
+    return (canonicalize_axis(axis, ndim, name),)
+
+
+def _wrap_output(x):
+    """Primitives called on plain numpy data return Arrays already; constants get wrapped."""
+    if isinstance(x, (Array, Tracer)):
+        return x
+    return core.wrap(np.asarray(x))
+
+
+# ------------------------------------------------------------------------ creation
+
+
+def array(object, dtype=None, copy=True, ndmin=0):
+    """Create an array (a copy of numpy data; Python floats default to float32).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.array([1, 2, 3])
+        Array([1, 2, 3], dtype=int32)
+    """
+    x = asarray_value(object, None if dtype is None else np.dtype(dtype))
+    if isinstance(x, (np.ndarray, np.generic)):
+        x = core.wrap(np.array(x, copy=True) if copy else np.asarray(x))
+    if ndmin and _ndim(x) < ndmin:
+        x = reshape(x, (1,) * (ndmin - _ndim(x)) + tuple(_shape(x)))
+    return x
+
+
+def asarray(a, dtype=None, copy=None):
+    """Convert to an array without copying when `a` already is one.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.asarray(2.0).dtype
+        dtype('float32')
+    """
+    x = asarray_value(a, None if dtype is None else np.dtype(dtype))
+    if isinstance(x, (np.ndarray, np.generic)):
+        x = core.wrap(np.array(x, copy=True) if copy or isinstance(a, np.ndarray) else np.asarray(x))
+    return x
+
+
+def _creation_dtype(dtype, default=np.float32):
+    return np.dtype(default if dtype is None else dtype)
+
+
+def _canon_shape(shape, name="shape"):
+    shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
+    try:
+        shape = tuple(operator.index(d) for d in shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of integers, got {shape!r}") from None
+    if builtins.any(d < 0 for d in shape):
+        raise ValueError(f"{name} {shape} has a negative dimension")
+    return shape
+
+
+def full(shape, fill_value, dtype=None):
+    """An array of `shape` filled with `fill_value`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.full((2,), 7)
+        Array([7, 7], dtype=int32)
+    """
+    shape = _canon_shape(shape)
+    dtype = dtype_of(fill_value) if dtype is None else np.dtype(dtype)
+    if isinstance(fill_value, Tracer) or core.under_transform():
+        v = asarray_value(fill_value, dtype)
+        return lax.broadcast_to(v, shape) if _shape(v) != shape else v
+    return core.wrap(np.full(shape, fill_value, dtype))
+
+
+def zeros(shape, dtype=None):
+    """An array of zeros (float32 unless `dtype` is given).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.zeros((2, 2)).shape
+        (2, 2)
+    """
+    return core.wrap(np.zeros(_canon_shape(shape), _creation_dtype(dtype)))
+
+
+def ones(shape, dtype=None):
+    """An array of ones (float32 unless `dtype` is given).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.ones(3)
+        Array([1., 1., 1.], dtype=float32)
+    """
+    return core.wrap(np.ones(_canon_shape(shape), _creation_dtype(dtype)))
+
+
+def empty(shape, dtype=None):
+    """Like `zeros` (arrays are immutable, so there is nothing to leave uninitialised)."""
+    return zeros(shape, dtype)
+
+
+def _like(a, dtype, shape):
+    return (dtype_of(a) if dtype is None else np.dtype(dtype)), (_shape(a) if shape is None else shape)
+
+
+def zeros_like(a, dtype=None, shape=None):
+    """Zeros with the shape and dtype of `a`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.zeros_like(fnp.ones(2))
+        Array([0., 0.], dtype=float32)
+    """
+    d, s = _like(a, dtype, shape)
+    return full(s, 0, d)
+
+
+def ones_like(a, dtype=None, shape=None):
+    """Ones with the shape and dtype of `a`."""
+    d, s = _like(a, dtype, shape)
+    return full(s, 1, d)
+
+
+def full_like(a, fill_value, dtype=None, shape=None):
+    """`fill_value` with the shape and dtype of `a`."""
+    d, s = _like(a, dtype, shape)
+    return full(s, fill_value, d)
+
+
+def empty_like(a, dtype=None, shape=None):
+    return zeros_like(a, dtype, shape)
+
+
+def arange(start, stop=None, step=None, dtype=None):
+    """Evenly spaced values in `[start, stop)`, like `numpy.arange` (int32/float32 defaults).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.arange(3)
+        Array([0, 1, 2], dtype=int32)
+    """
+    for name, v in (("start", start), ("stop", stop), ("step", step)):
+        if isinstance(v, Tracer):
+            raise core.ConcretizationError(
+                f"arange: {name} must be a concrete value (the result's size depends on it); "
+                "pass it as a static argument")
+    vals = [v for v in (start, stop, step) if v is not None]
+    out = np.arange(*[core.to_numpy(v) for v in vals])
+    dtype = result_type(*vals) if dtype is None else np.dtype(dtype)
+    return core.wrap(out.astype(dtype))
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """`num` evenly spaced values from `start` to `stop`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linspace(0.0, 1.0, 3)
+        Array([0. , 0.5, 1. ], dtype=float32)
+    """
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if isinstance(start, Tracer) or isinstance(stop, Tracer):
+        start, stop = promote_float(start, stop)
+        div = (num - 1) if endpoint else num
+        steps = lax.iota(dtype, num)
+        step = (stop - start) / builtins.max(div, 1)
+        out = start + steps.reshape((num,) + (1,) * _ndim(start)) * step
+        out = moveaxis(out, 0, axis)
+        return (out, step) if retstep else out
+    out = np.linspace(core.to_numpy(start), core.to_numpy(stop), num, endpoint=endpoint,
+                      retstep=retstep, axis=axis)
+    if retstep:
+        return core.wrap(out[0].astype(dtype)), out[1]
+    return core.wrap(out.astype(dtype))
+
+
+def eye(N, M=None, k=0, dtype=None):
+    """A 2-d array with ones on the `k`-th diagonal.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.eye(2)
+        Array([[1., 0.],
+               [0., 1.]], dtype=float32)
+    """
+    return core.wrap(np.eye(N, M, k, dtype=_creation_dtype(dtype)))
+
+
+def identity(n, dtype=None):
+    """The `n` x `n` identity matrix."""
+    return eye(n, dtype=dtype)
+
+
+# ------------------------------------------------------------------------ elementwise
+
+
+def _unary(name, prim, *, to_float=True, doc_in=0.5):
+    def fn(x, /):
+        (x,) = promote_float(x) if to_float else promote(x)
+        return prim.bind(x)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"Elementwise `{name}`, like `numpy.{name}`.\n\n"
+                  f"    Example:\n        >>> import nanofn.numpy as fnp\n"
+                  f"        >>> fnp.{name}(fnp.array([{doc_in}])).shape\n        (1,)\n")
+    return fn
+
+
+sin = _unary("sin", lax.sin_p)
+cos = _unary("cos", lax.cos_p)
+tan = _unary("tan", lax.tan_p)
+arcsin = _unary("arcsin", lax.asin_p)
+arccos = _unary("arccos", lax.acos_p)
+arctan = _unary("arctan", lax.atan_p)
+sinh = _unary("sinh", lax.sinh_p)
+cosh = _unary("cosh", lax.cosh_p)
+tanh = _unary("tanh", lax.tanh_p)
+arcsinh = _unary("arcsinh", lax.asinh_p)
+arccosh = _unary("arccosh", lax.acosh_p, doc_in=1.5)
+arctanh = _unary("arctanh", lax.atanh_p)
+exp = _unary("exp", lax.exp_p)
+exp2 = _unary("exp2", lax.exp2_p)
+log = _unary("log", lax.log_p)
+log1p = _unary("log1p", lax.log1p_p)
+expm1 = _unary("expm1", lax.expm1_p)
+sqrt = _unary("sqrt", lax.sqrt_p)
+cbrt = _unary("cbrt", lax.cbrt_p)
+floor = _unary("floor", lax.floor_p)
+ceil = _unary("ceil", lax.ceil_p)
+negative = _unary("negative", lax.neg_p, to_float=False)
+sign = _unary("sign", lax.sign_p, to_float=False)
+abs = absolute = _unary("abs", lax.abs_p, to_float=False)
+isfinite = _unary("isfinite", lax.is_finite_p)
+arcsin.__name__, arccos.__name__ = "arcsin", "arccos"
+
+
+def positive(x, /):
+    """Elementwise `+x` (a no-op that returns an array)."""
+    return asarray(x)
+
+
+def log2(x, /):
+    """Base-2 logarithm, `log(x) / log(2)`."""
+    (x,) = promote_float(x)
+    return lax.div_p.bind(lax.log_p.bind(x), lax._c(x, math.log(2)))
+
+
+def log10(x, /):
+    """Base-10 logarithm, `log(x) / log(10)`."""
+    (x,) = promote_float(x)
+    return lax.div_p.bind(lax.log_p.bind(x), lax._c(x, math.log(10)))
+
+
+def square(x, /):
+    """`x * x`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.square(fnp.array([3]))
+        Array([9], dtype=int32)
+    """
+    (x,) = promote(x)
+    return lax.integer_pow_p.bind(x, y=2)
+
+
+def reciprocal(x, /):
+    """`1 / x`."""
+    (x,) = promote_float(x)
+    return lax.div_p.bind(lax._c(x, 1), x)
+
+
+def round(a, decimals=0):
+    """Round to `decimals` places, halves to even (numpy's rule).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.round(fnp.array([0.5, 1.5, 2.25]), 1)
+        Array([0.5, 1.5, 2.2], dtype=float32)
+    """
+    (a,) = promote(a)
+    if not np.issubdtype(dtype_of(a), np.inexact):
+        return a
+    if decimals == 0:
+        return lax.round_p.bind(a, rounding_method=1)
+    f = lax._c(a, 10.0 ** decimals)
+    return lax.div_p.bind(lax.round_p.bind(lax.mul_p.bind(a, f), rounding_method=1), f)
+
+
+around = rint = round
+
+
+def trunc(x, /):
+    """Round toward zero."""
+    (x,) = promote_float(x)
+    return lax.round_toward_zero(x)
+
+
+fix = trunc
+
+
+def isnan(x, /):
+    """True where `x` is NaN."""
+    (x,) = promote(x)
+    if not np.issubdtype(dtype_of(x), np.inexact):
+        return full(_shape(x), False, bool)
+    return lax.ne_p.bind(x, x)
+
+
+def isinf(x, /):
+    """True where `x` is +inf or -inf."""
+    (x,) = promote(x)
+    if not np.issubdtype(dtype_of(x), np.inexact):
+        return full(_shape(x), False, bool)
+    return lax.eq_p.bind(lax.abs_p.bind(x), lax._c(x, np.inf))
+
+
+def logical_not(x, /):
+    """Elementwise `not`."""
+    return lax.not_p.bind(asarray_value(x, bool))
+
+
+def invert(x, /):
+    """Bitwise `~x` (logical not for booleans)."""
+    (x,) = promote(x)
+    return lax.not_p.bind(x)
+
+
+bitwise_not = invert
+
+
+def _binary(name, prim, *, to_float=False):
+    def fn(x1, x2, /):
+        x1, x2 = promote_float(x1, x2) if to_float else promote(x1, x2)
+        return prim.bind(x1, x2)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"Elementwise `{name}` with numpy broadcasting and JAX type promotion.\n\n"
+                  f"    Example:\n        >>> import nanofn.numpy as fnp\n"
+                  f"        >>> fnp.{name}(fnp.ones((2, 1)), fnp.ones(3)).shape\n        (2, 3)\n")
+    return fn
+
+
+add = _binary("add", lax.add_p)
+subtract = _binary("subtract", lax.sub_p)
+multiply = _binary("multiply", lax.mul_p)
+maximum = _binary("maximum", lax.max_p)
+minimum = _binary("minimum", lax.min_p)
+arctan2 = _binary("arctan2", lax.atan2_p, to_float=True)
+nextafter = _binary("nextafter", lax.nextafter_p, to_float=True)
+equal = _binary("equal", lax.eq_p)
+not_equal = _binary("not_equal", lax.ne_p)
+less = _binary("less", lax.lt_p)
+less_equal = _binary("less_equal", lax.le_p)
+greater = _binary("greater", lax.gt_p)
+greater_equal = _binary("greater_equal", lax.ge_p)
+bitwise_and = _binary("bitwise_and", lax.and_p)
+bitwise_or = _binary("bitwise_or", lax.or_p)
+bitwise_xor = _binary("bitwise_xor", lax.xor_p)
+left_shift = _binary("left_shift", lax.shift_left_p)
+right_shift = _binary("right_shift", lax.shift_right_arithmetic_p)
+
+
+def _logical(name, prim):
+    def fn(x1, x2, /):
+        return prim.bind(asarray_value(x1, bool), asarray_value(x2, bool))
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Elementwise logical `{name.split('_')[1]}` of the truth values of the inputs."
+    return fn
+
+
+logical_and = _logical("logical_and", lax.and_p)
+logical_or = _logical("logical_or", lax.or_p)
+logical_xor = _logical("logical_xor", lax.xor_p)
+
+
+def true_divide(x1, x2, /):
+    """`x1 / x2` in floating point (integers are promoted to float32).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.divide(fnp.array([1, 2]), 2)
+        Array([0.5, 1. ], dtype=float32)
+    """
+    x1, x2 = promote_float(x1, x2)
+    return lax.div_p.bind(x1, x2)
+
+
+divide = true_divide
+
+
+def floor_divide(x1, x2, /):
+    """`x1 // x2`, rounding toward minus infinity (numpy's rule)."""
+    x1, x2 = promote(x1, x2)
+    if np.issubdtype(dtype_of(x1), np.integer):
+        q = lax.div_p.bind(x1, x2)  # rounds toward zero: step down where signs differ
+        r = lax.rem_p.bind(x1, x2)
+        zero = lax._c(r, 0)
+        fix = lax.and_p.bind(lax.ne_p.bind(r, zero),
+                             lax.ne_p.bind(lax.lt_p.bind(r, zero), lax.lt_p.bind(x2, zero)))
+        return lax.select_n_p.bind(fix, q, lax.sub_p.bind(q, lax._c(q, 1)))
+    return lax.floor_p.bind(lax.div_p.bind(x1, x2))
+
+
+def remainder(x1, x2, /):
+    """`x1 % x2` with the sign of the divisor (numpy's and Python's rule).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.remainder(fnp.array([-3, 3]), 2)
+        Array([1, 1], dtype=int32)
+    """
+    x1, x2 = promote(x1, x2)
+    r = lax.rem_p.bind(x1, x2)
+    zero = lax._c(r, 0)
+    fix = lax.and_p.bind(lax.ne_p.bind(r, zero),
+                         lax.ne_p.bind(lax.lt_p.bind(r, zero), lax.lt_p.bind(x2, zero)))
+    return lax.select_n_p.bind(fix, r, lax.add_p.bind(r, x2))
+
+
+mod = remainder
+
+
+def fmod(x1, x2, /):
+    """C-style remainder: the sign of the dividend."""
+    x1, x2 = promote(x1, x2)
+    return lax.rem_p.bind(x1, x2)
+
+
+def power(x1, x2, /):
+    """`x1 ** x2`. A Python int exponent uses repeated multiplication (`integer_pow`),
+    which is exact and has a gradient at `x1 = 0`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.power(fnp.array([2.0, 3.0]), 2)
+        Array([4., 9.], dtype=float32)
+    """
+    if type(x2) is int and not isinstance(x1, (int, float)):
+        (x1,) = promote(x1)
+        return lax.integer_pow_p.bind(x1, y=x2)
+    x1, x2 = promote(x1, x2)
+    if np.issubdtype(dtype_of(x1), np.integer):
+        raise TypeError("power of integer arrays by an integer array is not supported; "
+                        "use a Python int exponent or convert to float")
+    return lax.pow_p.bind(x1, x2)
+
+
+pow = power
+
+
+def float_power(x1, x2, /):
+    """`x1 ** x2` computed in floating point."""
+    x1, x2 = promote_float(x1, x2)
+    return lax.pow_p.bind(x1, x2)
+
+
+def hypot(x1, x2, /):
+    """`sqrt(x1**2 + x2**2)`, without overflow for large inputs."""
+    x1, x2 = promote_float(x1, x2)
+    a, b = lax.abs_p.bind(x1), lax.abs_p.bind(x2)
+    hi, lo = lax.max_p.bind(a, b), lax.min_p.bind(a, b)
+    safe = lax.select_n_p.bind(lax.eq_p.bind(hi, lax._c(hi, 0)), hi, lax._c(hi, 1))
+    r = lax.div_p.bind(lo, safe)
+    return lax.mul_p.bind(hi, lax.sqrt_p.bind(lax.add_p.bind(lax._c(r, 1), lax.mul_p.bind(r, r))))
+
+
+def logaddexp(x1, x2, /):
+    """`log(exp(x1) + exp(x2))`, computed stably."""
+    x1, x2 = promote_float(x1, x2)
+    m = lax.max_p.bind(x1, x2)
+    d = lax.neg_p.bind(lax.abs_p.bind(lax.sub_p.bind(x1, x2)))
+    return lax.add_p.bind(m, lax.log1p_p.bind(lax.exp_p.bind(d)))
+
+
+def where(condition, x=None, y=None, /):
+    """Choose `x` where `condition` is true, else `y` (numpy broadcasting).
+
+    With only `condition`, returns the indices of its non-zero elements (eager only,
+    since the result's size depends on the values).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.where(fnp.array([True, False]), 1.0, 0.0)
+        Array([1., 0.], dtype=float32)
+    """
+    if x is None and y is None:
+        return nonzero(condition)
+    if x is None or y is None:
+        raise ValueError("where: give both x and y, or neither")
+    x, y = promote(x, y)
+    return lax.select_n_p.bind(asarray_value(condition, bool), y, x)
+
+
+def nonzero(a, *, size=None, fill_value=None):
+    """Indices of the non-zero elements (a tuple, one array per axis). Eager only unless
+    `size` is given."""
+    if isinstance(a, Tracer) and size is None:
+        try:
+            a = core._lowest(a)
+        except core.ConcretizationError:
+            raise core.ConcretizationError(
+                "nonzero/where with one argument has a data-dependent output shape and cannot "
+                "be traced; pass size=... or use the three-argument where(cond, x, y)") from None
+    v = np.asarray(core._lowest(a) if isinstance(a, Tracer) else core.to_numpy(a))
+    idx = np.nonzero(v)
+    if size is not None:
+        fill = 0 if fill_value is None else fill_value
+        idx = tuple(np.concatenate([i[:size], np.full(builtins.max(size - len(i), 0), fill)]) for i in idx)
+    return tuple(core.wrap(i.astype(np.int32)) for i in idx)
+
+
+def clip(a, a_min=None, a_max=None):
+    """Limit the values of `a` to `[a_min, a_max]`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.clip(fnp.array([-2.0, 0.5, 3.0]), -1.0, 1.0)
+        Array([-1. ,  0.5,  1. ], dtype=float32)
+    """
+    (a,) = promote(a)
+    if a_min is not None:
+        a = maximum(a, a_min)
+    if a_max is not None:
+        a = minimum(a, a_max)
+    return a
+
+
+def astype(x, dtype):
+    """Cast `x` to `dtype`."""
+    x = asarray_value(x)
+    dtype = np.dtype(dtype)
+    if dtype_of(x) == dtype:
+        return _wrap_output(x)
+    return lax.convert_element_type_p.bind(x, new_dtype=dtype)
+
+
+# ------------------------------------------------------------------------ reductions
+
+
+def _reduction(x, axis, keepdims, reduce, name, where=None, initial=None):
+    x = asarray_value(x)
+    ndim = _ndim(x)
+    axes = canonicalize_axes(axis, ndim, "axis")
+    out = reduce(x, axes)
+    if keepdims:
+        shape = [1 if i in axes else d for i, d in enumerate(_shape(x))]
+        out = lax.reshape(out, shape)
+    return _wrap_output(out)
+
+
+def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    """Sum over `axis` (all axes by default). Booleans and small ints sum as int32.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.sum(fnp.ones((2, 3)), axis=1)
+        Array([3., 3.], dtype=float32)
+    """
+    _no_out(out, "sum")
+    a = asarray_value(a)
+    if where is not None:
+        a = where_(where, a, 0)
+    d = dtype_of(a)
+    if dtype is not None:
+        a = astype(a, dtype)
+    elif d == bool or (np.issubdtype(d, np.integer) and d.itemsize < 4):
+        a = astype(a, np.int32 if d.kind != "u" else np.uint32)
+    s = _reduction(a, axis, keepdims, lambda x, axes: lax.reduce_sum_p.bind(x, axes=axes), "sum")
+    return s if initial is None else add(s, initial)
+
+
+where_ = where
+
+
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"{name}: the out= argument is not supported (nanofn arrays are "
+                        "immutable); use the return value")
+
+
+def _count(a, axis):
+    shape = _shape(a)
+    axes = canonicalize_axes(axis, len(shape))
+    return int(np.prod([shape[i] for i in axes], dtype=np.int64))
+
+
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
+    """Arithmetic mean over `axis`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.mean(fnp.array([1.0, 2.0, 6.0]))
+        Array(3., dtype=float32)
+    """
+    _no_out(out, "mean")
+    (a,) = promote_float(a) if dtype is None else [astype(a, dtype)]
+    if where is not None:
+        w = asarray_value(where, bool)
+        n = sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a))
+        return divide(sum(a, axis=axis, keepdims=keepdims, where=w), n)
+    n = _count(a, axis)
+    return divide(sum(a, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
+    """Variance over `axis` (`ddof` delta degrees of freedom).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.var(fnp.array([1.0, 3.0]))
+        Array(1., dtype=float32)
+    """
+    _no_out(out, "var")
+    (a,) = promote_float(a) if dtype is None else [astype(a, dtype)]
+    centered = subtract(a, mean(a, axis=axis, keepdims=True, where=where))
+    sq = multiply(centered, centered)
+    if where is not None:
+        w = asarray_value(where, bool)
+        n = subtract(sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a)), ddof)
+        return divide(sum(sq, axis=axis, keepdims=keepdims, where=w), n)
+    n = _count(a, axis) - ddof
+    return divide(sum(sq, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
+
+
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
+    """Standard deviation over `axis`."""
+    return sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where))
+
+
+def _extremum(prim, name):
+    def fn(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+        _no_out(out, name)
+        a = asarray_value(a)
+        if where is not None:
+            if initial is None:
+                raise ValueError(f"{name}: where= needs initial= (the value for empty slices)")
+            fill = np.asarray(initial, dtype_of(a))
+            a = where_(where, a, fill)
+        shape = _shape(a)
+        axes = canonicalize_axes(axis, len(shape))
+        if builtins.any(shape[i] == 0 for i in axes) and initial is None:
+            raise ValueError(f"{name}: zero-size reduction over axis {axis} of an array of shape "
+                             f"{tuple(shape)} has no identity; pass initial=")
+        r = _reduction(a, axis, keepdims, lambda x, axes: prim.bind(x, axes=axes), name)
+        if initial is not None:
+            r = (maximum if name == "max" else minimum)(r, initial)
+        return r
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"The {name}imum over `axis` (all axes by default).\n\n"
+                  f"    Example:\n        >>> import nanofn.numpy as fnp\n"
+                  f"        >>> float(fnp.{name}(fnp.array([1.0, 3.0, 2.0])))\n"
+                  f"        {3.0 if name == 'max' else 1.0}\n")
+    return fn
+
+
+max = amax = _extremum(lax.reduce_max_p, "max")
+min = amin = _extremum(lax.reduce_min_p, "min")
+
+
+def all(a, axis=None, out=None, keepdims=False, where=None):
+    """True where every element along `axis` is true."""
+    _no_out(out, "all")
+    a = asarray_value(a, bool)
+    if where is not None:
+        a = where_(where, a, True)
+    if _count(a, axis) == 0:
+        return ones_like(sum(a, axis=axis, keepdims=keepdims), dtype=bool)
+    return _reduction(a, axis, keepdims, lambda x, axes: lax.reduce_min_p.bind(x, axes=axes), "all")
+
+
+def any(a, axis=None, out=None, keepdims=False, where=None):
+    """True where some element along `axis` is true."""
+    _no_out(out, "any")
+    a = asarray_value(a, bool)
+    if where is not None:
+        a = where_(where, a, False)
+    if _count(a, axis) == 0:
+        return zeros_like(sum(a, axis=axis, keepdims=keepdims), dtype=bool)
+    return _reduction(a, axis, keepdims, lambda x, axes: lax.reduce_max_p.bind(x, axes=axes), "any")
+
+
+def _arg_extremum(prim, name):
+    def fn(a, axis=None, out=None, keepdims=False):
+        _no_out(out, name)
+        a = asarray_value(a)
+        if axis is None:
+            a = lax.reshape(a, (int(np.prod(_shape(a), dtype=np.int64)),))
+            axis_ = 0
+        else:
+            axis_ = canonicalize_axis(axis, _ndim(a))
+        r = prim.bind(a, axis=axis_, index_dtype=np.dtype(np.int32))
+        if keepdims:
+            shape = list(_shape(a)) if axis is not None else [1] * _ndim(a)
+            if axis is not None:
+                shape[axis_] = 1
+            r = lax.reshape(r, shape)
+        return r
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"Index of the {name[3:]}imum along `axis` (of the flattened array by default).\n\n"
+                  f"    Example:\n        >>> import nanofn.numpy as fnp\n"
+                  f"        >>> int(fnp.{name}(fnp.array([1.0, 3.0, 2.0])))\n"
+                  f"        {1 if name == 'argmax' else 0}\n")
+    return fn
+
+
+argmax = _arg_extremum(lax.argmax_p, "argmax")
+argmin = _arg_extremum(lax.argmin_p, "argmin")
+
+
+# ------------------------------------------------------------------------ products
+
+
+def matmul(a, b, /):
+    """Matrix product with numpy's rules: 1-d operands are promoted to matrices and
+    leading (batch) axes broadcast.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.matmul(fnp.ones((2, 3)), fnp.ones((3, 4))).shape
+        (2, 4)
+    """
+    a, b = promote(a, b)
+    sa, sb = tuple(_shape(a)), tuple(_shape(b))
+    if not sa or not sb:
+        raise ValueError(f"matmul: operands must be at least 1-d, got shapes {sa} and {sb}")
+    a2 = lax.reshape(a, (1,) + sa) if len(sa) == 1 else a
+    b2 = lax.reshape(b, sb + (1,)) if len(sb) == 1 else b
+    sa2, sb2 = tuple(_shape(a2)), tuple(_shape(b2))
+    if sa2[-1] != sb2[-2]:
+        raise ValueError(
+            f"matmul: shapes {sa} and {sb} are not aligned: the contracted dimensions are "
+            f"axis -1 of the first (size {sa2[-1]}) and axis {-2 if len(sb) > 1 else 0} of the "
+            f"second (size {sb2[-2]})")
+    batch = lax.broadcast_shapes("matmul", sa2[:-2], sb2[:-2])
+    nb = len(batch)
+    if nb:
+        a2 = lax.broadcast_to(a2, batch + sa2[-2:])
+        b2 = lax.broadcast_to(b2, batch + sb2[-2:])
+    dims = tuple(range(nb))
+    out = lax.dot_general_p.bind(a2, b2, dimension_numbers=(((nb + 1,), (nb,)), (dims, dims)),
+                                 preferred_element_type=None)
+    if len(sa) == 1:
+        out = lax.squeeze(out, (nb,))
+    if len(sb) == 1:
+        out = lax.squeeze(out, (len(_shape(out)) - 1,))
+    return out
+
+
+def dot(a, b):
+    """numpy's `dot`: products of scalars, vectors, matrices; for N-d operands, a sum over
+    the last axis of `a` and the second-to-last of `b`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> float(fnp.dot(fnp.array([1.0, 2.0]), fnp.array([3.0, 4.0])))
+        11.0
+    """
+    a, b = promote(a, b)
+    na, nb = _ndim(a), _ndim(b)
+    if na == 0 or nb == 0:
+        return multiply(a, b)
+    if nb <= 2:
+        return matmul(a, b)
+    contract_b = nb - 2
+    if _shape(a)[-1] != _shape(b)[contract_b]:
+        raise ValueError(f"dot: shapes {tuple(_shape(a))} and {tuple(_shape(b))} are not aligned")
+    return lax.dot_general_p.bind(a, b, dimension_numbers=(((na - 1,), (contract_b,)), ((), ())),
+                                  preferred_element_type=None)
+
+
+def vdot(a, b):
+    """Dot product of the flattened inputs."""
+    a, b = promote(a, b)
+    return dot(ravel(a), ravel(b))
+
+
+def inner(a, b):
+    """Sum over the last axes of `a` and `b`."""
+    a, b = promote(a, b)
+    if _ndim(a) == 0 or _ndim(b) == 0:
+        return multiply(a, b)
+    return lax.dot_general_p.bind(a, b, dimension_numbers=(((_ndim(a) - 1,), (_ndim(b) - 1,)), ((), ())),
+                                  preferred_element_type=None)
+
+
+def outer(a, b):
+    """Outer product of the flattened inputs.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.outer(fnp.ones(2), fnp.ones(3)).shape
+        (2, 3)
+    """
+    a, b = ravel(asarray_value(a)), ravel(asarray_value(b))
+    return multiply(lax.reshape(a, (_shape(a)[0], 1)), b)
+
+
+def tensordot(a, b, axes=2):
+    """Sum products over the given axes (`axes` an int N for the last N of `a` and first N
+    of `b`, or a pair of sequences).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.tensordot(fnp.ones((2, 3, 4)), fnp.ones((3, 4, 5))).shape
+        (2, 5)
+    """
+    a, b = promote(a, b)
+    na, nb = _ndim(a), _ndim(b)
+    if isinstance(axes, int):
+        ax_a, ax_b = tuple(range(na - axes, na)), tuple(range(axes))
+    else:
+        ax_a, ax_b = axes
+        ax_a = canonicalize_axes(ax_a if isinstance(ax_a, (tuple, list)) else [ax_a], na)
+        ax_b = canonicalize_axes(ax_b if isinstance(ax_b, (tuple, list)) else [ax_b], nb)
+    sa, sb = _shape(a), _shape(b)
+    if [sa[i] for i in ax_a] != [sb[i] for i in ax_b]:
+        raise ValueError(f"tensordot: shapes {tuple(sa)} and {tuple(sb)} do not match on the "
+                         f"contracted axes {ax_a} and {ax_b}")
+    return lax.dot_general_p.bind(a, b, dimension_numbers=((tuple(ax_a), tuple(ax_b)), ((), ())),
+                                  preferred_element_type=None)
+
+
+# ------------------------------------------------------------------------ basic shapes
+
+
+def reshape(a, newshape=None, order="C", *, shape=None):
+    """Give `a` a new shape (one entry may be -1).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.reshape(fnp.arange(6), (3, -1)).shape
+        (3, 2)
+    """
+    if order != "C":
+        raise NotImplementedError("reshape: only order='C' is supported")
+    newshape = shape if newshape is None else newshape
+    a = asarray_value(a)
+    newshape = (newshape,) if np.ndim(newshape) == 0 else tuple(newshape)
+    size = int(np.prod(_shape(a), dtype=np.int64))
+    if sum_neg := builtins.sum(1 for d in newshape if d == -1):
+        if sum_neg > 1:
+            raise ValueError(f"reshape: can only specify one unknown dimension, got {newshape}")
+        known = int(np.prod([d for d in newshape if d != -1], dtype=np.int64))
+        if known == 0 or size % known:
+            raise ValueError(f"reshape: cannot reshape array of shape {tuple(_shape(a))} "
+                             f"(size {size}) into shape {newshape}")
+        newshape = tuple(size // known if d == -1 else d for d in newshape)
+    if int(np.prod(newshape, dtype=np.int64)) != size:
+        raise ValueError(f"reshape: cannot reshape array of shape {tuple(_shape(a))} "
+                         f"(size {size}) into shape {newshape}")
+    return _wrap_output(lax.reshape(a, newshape))
+
+
+def ravel(a, order="C"):
+    """Flatten to 1-d."""
+    return reshape(a, (-1,), order)
+
+
+def transpose(a, axes=None):
+    """Permute axes (reverse them by default).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.transpose(fnp.zeros((2, 3, 4))).shape
+        (4, 3, 2)
+    """
+    a = asarray_value(a)
+    n = _ndim(a)
+    perm = tuple(range(n))[::-1] if axes is None else canonicalize_axes(tuple(axes), n, "axes")
+    if len(perm) != n:
+        raise ValueError(f"transpose: axes {axes} do not match an array of {n} dimensions")
+    return _wrap_output(lax.transpose(a, perm))
+
+
+def moveaxis(a, source, destination):
+    """Move axes of `a` to new positions, keeping the order of the others."""
+    a = asarray_value(a)
+    n = _ndim(a)
+    src = canonicalize_axes(source if isinstance(source, (tuple, list)) else [source], n, "source")
+    dst = canonicalize_axes(destination if isinstance(destination, (tuple, list)) else [destination],
+                            n, "destination")
+    if len(src) != len(dst):
+        raise ValueError("moveaxis: source and destination need the same number of axes")
+    order = [i for i in range(n) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return _wrap_output(lax.transpose(a, tuple(order)))
+
+
+def broadcast_to(array, shape):
+    """Broadcast `array` to `shape` (numpy rules).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.broadcast_to(fnp.ones(3), (2, 3)).shape
+        (2, 3)
+    """
+    array = asarray_value(array)
+    shape = _canon_shape(shape)
+    src = tuple(_shape(array))
+    if len(src) > len(shape) or lax.broadcast_shapes("broadcast_to", src, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {src} to {shape}")
+    return _wrap_output(lax.broadcast_to(array, shape))
+
+
+def squeeze(a, axis=None):
+    """Remove size-1 axes (all of them, or those in `axis`)."""
+    a = asarray_value(a)
+    shape = _shape(a)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(shape) if d == 1)
+    else:
+        axes = canonicalize_axes(axis, len(shape))
+        bad = [i for i in axes if shape[i] != 1]
+        if bad:
+            raise ValueError(f"squeeze: cannot select axis {bad[0]}: it has size {shape[bad[0]]}, "
+                             f"not 1 (shape {tuple(shape)})")
+    return _wrap_output(lax.squeeze(a, axes) if axes else a)
+
+
+def expand_dims(a, axis):
+    """Insert size-1 axes at `axis` (an int or tuple, positions in the result)."""
+    a = asarray_value(a)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    n = _ndim(a) + len(axes)
+    return _wrap_output(lax.expand_dims(a, canonicalize_axes(tuple(axes), n)))
+
+
+def stack(arrays, axis=0):
+    """Join arrays of one shape along a new axis."""
+    from nanofn.numpy import concatenate
+    arrays = [asarray_value(x) for x in arrays]
+    if not arrays:
+        raise ValueError("stack: need at least one array")
+    shapes = {tuple(_shape(x)) for x in arrays}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all input arrays must have the same shape, got {sorted(shapes)}")
+    axis = canonicalize_axis(axis, _ndim(arrays[0]) + 1)
+    return concatenate([expand_dims(x, axis) for x in arrays], axis=axis)

@@ -1,0 +1,1011 @@
+"""Primitives, each with all its rules side by side, and the factories that write most rules.
+
+A primitive's block reads top to bottom: its definition (usually from a factory that gives
+the shape rule and the batching rule), then its differentiation rules, then a public
+wrapper with a docstring. Rules are written with primitives (`add_p.bind`, or the small
+helpers `_add`, `_mul`, ... below), so the backward pass can be traced again.
+
+Conventions:
+* Elementwise primitives broadcast like numpy (their operands must share one dtype);
+  every other primitive takes exactly the shapes it documents. `nanofn.numpy` does type
+  promotion, `axis=None`, negative axes and keepdims before calling primitives.
+* For elementwise primitives one derivative function per argument serves both modes:
+  `d(g, *args, out)` multiplies `g` by the partial derivative. As a tangent, `g` has the
+  argument's shape; as a cotangent, the output's (the backward walker sums it back).
+* A rule returns None for a zero derivative (a symbolic zero).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nanofn._core import Primitive, ShapedArray, Tracer, bind
+
+# ------------------------------------------------------------------------ shared helpers
+
+
+def _aval_shape(x):
+    return x.shape if isinstance(x, Tracer) else np.shape(x)
+
+
+def _dtype(x):
+    return x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+
+
+def _c(x, value):
+    """A scalar constant with the dtype of `x`."""
+    return np.asarray(value, dtype=_dtype(x))
+
+
+def broadcast_shapes(name, *shapes):
+    """numpy broadcasting of shapes, with an error naming the operation and every shape."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for i in range(ndim):
+        sizes = {s[i - ndim + len(s)] for s in shapes if i - ndim + len(s) >= 0}
+        sizes.discard(1)
+        if len(sizes) > 1:
+            raise ValueError(f"{name}: shapes {', '.join(str(tuple(s)) for s in shapes)} "
+                             "do not broadcast together (numpy broadcasting rules)")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def _moveaxis(x, src, dst):
+    if src == dst:
+        return x
+    perm = list(range(len(_aval_shape(x))))
+    perm.insert(dst, perm.pop(src))
+    return transpose_p.bind(x, permutation=tuple(perm))
+
+
+def bdim_to_front(x, d):
+    """Move a batch dimension to the front (used by batching rules)."""
+    return x if d == 0 else _moveaxis(x, d, 0)
+
+
+# ------------------------------------------------------------------------ factories
+
+
+def elementwise(name, impl, *, nargs, out_dtype=None, allowed=None):
+    """A broadcasting elementwise primitive with its shape and batching rules.
+
+    `out_dtype(dtype)` maps the operands' dtype to the result's (default: the same);
+    `allowed` is a predicate on the operand dtype (for a clear error, e.g. floats only).
+    """
+    prim = Primitive(name)
+    prim.impl = impl
+
+    def abstract_eval(*avals, **params):
+        del params  # unused: elementwise params never change the shape
+        dtypes = {a.dtype for a in avals}
+        if len(dtypes) > 1:
+            raise TypeError(f"{name} requires operands of one dtype, got "
+                            f"{', '.join(a.str_short() for a in avals)}; nanofn.numpy "
+                            "promotes types for you")
+        dtype = avals[0].dtype
+        if allowed is not None and not allowed(dtype):
+            raise TypeError(f"{name} does not accept dtype {dtype.name}")
+        shape = broadcast_shapes(name, *(a.shape for a in avals)) if nargs > 1 else avals[0].shape
+        return ShapedArray(shape, dtype if out_dtype is None else out_dtype(dtype))
+
+    prim.abstract_eval = abstract_eval
+
+    def batch(vals, dims, **params):
+        ranks = [len(_aval_shape(v)) - (d is not None) for v, d in zip(vals, dims)]
+        out_rank = max(ranks)
+        moved = []
+        for v, d, r in zip(vals, dims, ranks):
+            if d is not None:
+                v = bdim_to_front(v, d)
+                if r < out_rank:
+                    shape = _aval_shape(v)
+                    v = reshape_p.bind(v, new_sizes=(shape[0],) + (1,) * (out_rank - r) + shape[1:])
+            moved.append(v)
+        return prim.bind(*moved, **params), 0
+
+    prim.batch = batch
+    return prim
+
+
+def defderiv(prim, *derivs):
+    """Give an elementwise primitive one derivative function per argument (for both modes)."""
+    prim.jvp_terms = list(derivs)
+    prim.vjp = list(derivs)
+
+
+def defnoderiv(prim, nargs):
+    """A primitive whose output does not depend differentiably on its inputs."""
+    prim.jvp_terms = [None] * nargs
+    prim.vjp = [None] * nargs
+
+
+def deflinear(prim, transpose):
+    """A primitive linear in its first argument: the tangent map is the primitive itself,
+    and the cotangent map is `transpose(ct, *args, **params)`."""
+    def jvp_term(t, *args, out, **params):
+        del out  # unused
+        return prim.bind(t, *args[1:], **params)
+    prim.jvp_terms = [jvp_term]
+    prim.vjp = [lambda ct, *args, out, **params: transpose(ct, *args, **params)]
+
+
+def _float_only(dtype):
+    return np.issubdtype(dtype, np.inexact)
+
+
+def _errstate(f):
+    """Run a numpy impl without floating-point warnings (nanofn returns inf/nan, like JAX)."""
+    def impl(*args, **params):
+        with np.errstate(all="ignore"):
+            return f(*args, **params)
+    impl.__name__ = getattr(f, "__name__", "impl")
+    return impl
+
+
+def _unary_float(name, impl):
+    return elementwise(name, impl, nargs=1, allowed=_float_only)
+
+
+# Small builders used by rules. They bind primitives, so rules stay traceable.
+def _add(x, y):
+    return add_p.bind(x, y)
+
+
+def _sub(x, y):
+    return sub_p.bind(x, y)
+
+
+def _mul(x, y):
+    return mul_p.bind(x, y)
+
+
+def _div(x, y):
+    return div_p.bind(x, y)
+
+
+def _neg(x):
+    return neg_p.bind(x)
+
+
+def _select(pred, on_false, on_true):
+    return select_n_p.bind(pred, on_false, on_true)
+
+
+# ======================================================================== elementwise: unary
+
+# --- neg --------------------------------------------------------------------
+neg_p = elementwise("neg", np.negative, nargs=1)
+defderiv(neg_p, lambda g, x, *, out: _neg(g))
+
+# --- sign, floor, ceil, round: piecewise constant ----------------------------
+sign_p = elementwise("sign", np.sign, nargs=1)
+defnoderiv(sign_p, 1)
+floor_p = _unary_float("floor", np.floor)
+defnoderiv(floor_p, 1)
+ceil_p = _unary_float("ceil", np.ceil)
+defnoderiv(ceil_p, 1)
+
+
+def _round_impl(x, *, rounding_method=0):
+    # 0: away from zero (lax.round default), 1: to nearest even (numpy's np.round)
+    if rounding_method == 1:
+        return np.round(x)
+    t = np.trunc(x)
+    return np.where(np.abs(x - t) >= 0.5, t + np.sign(x), t).astype(x.dtype, copy=False)
+
+
+round_p = _unary_float("round", _round_impl)
+defnoderiv(round_p, 1)
+
+# --- abs --------------------------------------------------------------------
+abs_p = elementwise("abs", np.abs, nargs=1)
+defderiv(abs_p, lambda g, x, *, out: _mul(g, sign_p.bind(x)))
+
+# --- exp, exp2, log, log1p, expm1 ---------------------------------------------
+exp_p = _unary_float("exp", _errstate(np.exp))
+defderiv(exp_p, lambda g, x, *, out: _mul(g, out))  # d exp(x) = exp(x) dx: reuse the output
+
+exp2_p = _unary_float("exp2", _errstate(np.exp2))
+defderiv(exp2_p, lambda g, x, *, out: _mul(g, _mul(out, _c(x, math.log(2.0)))))
+
+log_p = _unary_float("log", _errstate(np.log))
+defderiv(log_p, lambda g, x, *, out: _div(g, x))  # d log(x) = dx / x
+
+log1p_p = _unary_float("log1p", _errstate(np.log1p))
+defderiv(log1p_p, lambda g, x, *, out: _div(g, _add(x, _c(x, 1))))
+
+expm1_p = _unary_float("expm1", _errstate(np.expm1))
+defderiv(expm1_p, lambda g, x, *, out: _mul(g, _add(out, _c(x, 1))))
+
+# --- trigonometric -----------------------------------------------------------
+sin_p = _unary_float("sin", np.sin)
+defderiv(sin_p, lambda g, x, *, out: _mul(g, cos_p.bind(x)))
+
+cos_p = _unary_float("cos", np.cos)
+defderiv(cos_p, lambda g, x, *, out: _neg(_mul(g, sin_p.bind(x))))
+
+tan_p = _unary_float("tan", np.tan)
+defderiv(tan_p, lambda g, x, *, out: _mul(g, _add(_c(x, 1), _mul(out, out))))  # 1 + tan^2
+
+asin_p = _unary_float("asin", _errstate(np.arcsin))
+defderiv(asin_p, lambda g, x, *, out: _mul(g, rsqrt_p.bind(_sub(_c(x, 1), _mul(x, x)))))
+
+acos_p = _unary_float("acos", _errstate(np.arccos))
+defderiv(acos_p, lambda g, x, *, out: _neg(_mul(g, rsqrt_p.bind(_sub(_c(x, 1), _mul(x, x))))))
+
+atan_p = _unary_float("atan", np.arctan)
+defderiv(atan_p, lambda g, x, *, out: _div(g, _add(_c(x, 1), _mul(x, x))))
+
+# --- hyperbolic ---------------------------------------------------------------
+sinh_p = _unary_float("sinh", _errstate(np.sinh))
+defderiv(sinh_p, lambda g, x, *, out: _mul(g, cosh_p.bind(x)))
+
+cosh_p = _unary_float("cosh", _errstate(np.cosh))
+defderiv(cosh_p, lambda g, x, *, out: _mul(g, sinh_p.bind(x)))
+
+tanh_p = _unary_float("tanh", np.tanh)
+defderiv(tanh_p, lambda g, x, *, out: _mul(g, _sub(_c(x, 1), _mul(out, out))))  # 1 - tanh^2
+
+asinh_p = _unary_float("asinh", np.arcsinh)
+defderiv(asinh_p, lambda g, x, *, out: _mul(g, rsqrt_p.bind(_add(_mul(x, x), _c(x, 1)))))
+
+acosh_p = _unary_float("acosh", _errstate(np.arccosh))
+# 1/sqrt(x^2 - 1) written as 1/(sqrt(x-1) sqrt(x+1)) to keep precision near x = 1
+defderiv(acosh_p, lambda g, x, *, out: _mul(g, _mul(rsqrt_p.bind(_sub(x, _c(x, 1))),
+                                                     rsqrt_p.bind(_add(x, _c(x, 1))))))
+
+atanh_p = _unary_float("atanh", _errstate(np.arctanh))
+defderiv(atanh_p, lambda g, x, *, out: _div(g, _sub(_c(x, 1), _mul(x, x))))
+
+
+# --- logistic ------------------------------------------------------------------
+def _logistic_impl(x):
+    # exp(-|x|) never overflows; split by sign for a stable sigmoid.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+logistic_p = _unary_float("logistic", _logistic_impl)
+defderiv(logistic_p, lambda g, x, *, out: _mul(g, _mul(out, _sub(_c(x, 1), out))))
+
+# --- roots -----------------------------------------------------------------------
+sqrt_p = _unary_float("sqrt", _errstate(np.sqrt))
+defderiv(sqrt_p, lambda g, x, *, out: _div(_mul(g, _c(x, 0.5)), out))  # dx / (2 sqrt(x))
+
+rsqrt_p = _unary_float("rsqrt", _errstate(lambda x: 1 / np.sqrt(x)))
+# d x^(-1/2) = -1/2 x^(-3/2) dx = -1/2 out / x dx
+defderiv(rsqrt_p, lambda g, x, *, out: _mul(g, _div(_mul(out, _c(x, -0.5)), x)))
+
+cbrt_p = _unary_float("cbrt", np.cbrt)
+defderiv(cbrt_p, lambda g, x, *, out: _div(g, _mul(_c(x, 3), _mul(out, out))))  # 1/(3 x^(2/3))
+
+
+# --- erf, erf_inv ----------------------------------------------------------------
+def _erf_impl(x):
+    from nanofn.ops import _special
+    return _special.erf(x)
+
+
+def _erf_inv_impl(x):
+    from nanofn.ops import _special
+    return _special.erf_inv(x)
+
+
+erf_p = _unary_float("erf", _erf_impl)
+defderiv(erf_p, lambda g, x, *, out: _mul(g, _mul(_c(x, 2 / math.sqrt(math.pi)),
+                                                  exp_p.bind(_neg(_mul(x, x))))))
+
+erf_inv_p = _unary_float("erf_inv", _erf_inv_impl)
+defderiv(erf_inv_p, lambda g, x, *, out: _mul(g, _mul(_c(x, math.sqrt(math.pi) / 2),
+                                                      exp_p.bind(_mul(out, out)))))
+
+
+# --- integer_pow ---------------------------------------------------------------------
+def _integer_pow_impl(x, *, y):
+    if y == 2:
+        return x * x
+    return np.power(x, y) if y >= 0 else _errstate(np.power)(x, np.asarray(y, x.dtype))
+
+
+integer_pow_p = elementwise("integer_pow", _integer_pow_impl, nargs=1)
+
+
+def _integer_pow_deriv(g, x, *, out, y):
+    del out  # unused
+    if y == 0:
+        return None
+    if y == 1:
+        return g
+    return _mul(g, _mul(_c(x, y), integer_pow_p.bind(x, y=y - 1)))  # y x^(y-1)
+
+
+defderiv(integer_pow_p, _integer_pow_deriv)
+
+# --- predicates ----------------------------------------------------------------------
+is_finite_p = elementwise("is_finite", np.isfinite, nargs=1, out_dtype=lambda d: np.dtype(bool),
+                          allowed=_float_only)
+defnoderiv(is_finite_p, 1)
+
+not_p = elementwise("not", lambda x: np.logical_not(x) if x.dtype == bool else np.invert(x),
+                    nargs=1, allowed=lambda d: d == bool or np.issubdtype(d, np.integer))
+defnoderiv(not_p, 1)
+
+# ======================================================================== elementwise: binary
+
+add_p = elementwise("add", np.add, nargs=2)
+defderiv(add_p, lambda g, x, y, *, out: g, lambda g, x, y, *, out: g)
+
+sub_p = elementwise("sub", np.subtract, nargs=2)
+defderiv(sub_p, lambda g, x, y, *, out: g, lambda g, x, y, *, out: _neg(g))
+
+mul_p = elementwise("mul", np.multiply, nargs=2)
+defderiv(mul_p, lambda g, x, y, *, out: _mul(g, y), lambda g, x, y, *, out: _mul(x, g))
+
+
+def _div_impl(x, y):
+    with np.errstate(all="ignore"):
+        if np.issubdtype(x.dtype, np.integer):  # lax.div rounds toward zero on integers
+            q = np.abs(x) // np.abs(y)
+            return (np.sign(x) * np.sign(y) * q).astype(x.dtype, copy=False)
+        return np.true_divide(x, y)
+
+
+div_p = elementwise("div", _div_impl, nargs=2)
+defderiv(div_p,
+         lambda g, x, y, *, out: _div(g, y),
+         lambda g, x, y, *, out: _neg(_mul(g, _div(out, y))))  # d(x/y)/dy = -x/y^2
+
+
+def _rem_impl(x, y):  # C-style remainder: the sign of the dividend, like lax.rem
+    with np.errstate(all="ignore"):
+        return np.fmod(x, y)
+
+
+rem_p = elementwise("rem", _rem_impl, nargs=2)
+defderiv(rem_p,
+         lambda g, x, y, *, out: g,
+         lambda g, x, y, *, out: _neg(_mul(g, round_toward_zero(_div(x, y)))))
+
+
+def round_toward_zero(x):
+    return _mul(sign_p.bind(x), floor_p.bind(abs_p.bind(x)))
+
+
+pow_p = elementwise("pow", _errstate(np.power), nargs=2)
+
+
+def _pow_dx(g, x, y, *, out):
+    # d x^y / dx = y x^(y-1)
+    return _mul(g, _mul(y, pow_p.bind(x, _sub(y, _c(y, 1)))))
+
+
+def _pow_dy(g, x, y, *, out):
+    # d x^y / dy = log(x) x^y, taken as 0 where x == 0 (the limit for y > 0)
+    safe_x = _select(eq_p.bind(x, _c(x, 0)), x, _add(_mul(x, _c(x, 0)), _c(x, 1)))
+    return _mul(g, _mul(out, log_p.bind(safe_x)))
+
+
+defderiv(pow_p, _pow_dx, _pow_dy)
+
+
+def _balanced(g, pick, tie):
+    """g where `pick`, g/2 where `tie`, else 0: the derivative of max/min, shared at ties."""
+    half = _mul(g, _c(g, 0.5))
+    zero = _mul(g, _c(g, 0))
+    return _select(pick, _select(tie, zero, half), g)
+
+
+max_p = elementwise("max", np.maximum, nargs=2)
+defderiv(max_p,
+         lambda g, x, y, *, out: _balanced(g, gt_p.bind(x, y), eq_p.bind(x, y)),
+         lambda g, x, y, *, out: _balanced(g, gt_p.bind(y, x), eq_p.bind(x, y)))
+
+min_p = elementwise("min", np.minimum, nargs=2)
+defderiv(min_p,
+         lambda g, x, y, *, out: _balanced(g, lt_p.bind(x, y), eq_p.bind(x, y)),
+         lambda g, x, y, *, out: _balanced(g, lt_p.bind(y, x), eq_p.bind(x, y)))
+
+atan2_p = elementwise("atan2", np.arctan2, nargs=2, allowed=_float_only)
+defderiv(atan2_p,  # atan2(x, y) = atan(x / y): d/dx = y / (x^2 + y^2), d/dy = -x / (x^2 + y^2)
+         lambda g, x, y, *, out: _div(_mul(g, y), _add(_mul(x, x), _mul(y, y))),
+         lambda g, x, y, *, out: _neg(_div(_mul(g, x), _add(_mul(x, x), _mul(y, y)))))
+
+nextafter_p = elementwise("nextafter", np.nextafter, nargs=2, allowed=_float_only)
+defnoderiv(nextafter_p, 2)
+
+# --- comparisons (boolean results, no derivative) ------------------------------------
+_to_bool = lambda d: np.dtype(bool)  # noqa: E731
+eq_p = elementwise("eq", np.equal, nargs=2, out_dtype=_to_bool)
+ne_p = elementwise("ne", np.not_equal, nargs=2, out_dtype=_to_bool)
+lt_p = elementwise("lt", np.less, nargs=2, out_dtype=_to_bool)
+le_p = elementwise("le", np.less_equal, nargs=2, out_dtype=_to_bool)
+gt_p = elementwise("gt", np.greater, nargs=2, out_dtype=_to_bool)
+ge_p = elementwise("ge", np.greater_equal, nargs=2, out_dtype=_to_bool)
+for _p in (eq_p, ne_p, lt_p, le_p, gt_p, ge_p):
+    defnoderiv(_p, 2)
+
+# --- logical and bitwise (bool or integer) --------------------------------------------
+_bool_or_int = lambda d: d == bool or np.issubdtype(d, np.integer)  # noqa: E731
+and_p = elementwise("and", np.bitwise_and, nargs=2, allowed=_bool_or_int)
+or_p = elementwise("or", np.bitwise_or, nargs=2, allowed=_bool_or_int)
+xor_p = elementwise("xor", np.bitwise_xor, nargs=2, allowed=_bool_or_int)
+_int_only = lambda d: np.issubdtype(d, np.integer)  # noqa: E731
+
+
+def _shift_right_logical_impl(x, y):
+    unsigned = x.dtype.str.replace("i", "u")
+    return (x.view(unsigned) >> y.astype(unsigned)).view(x.dtype) if x.dtype.kind == "i" else x >> y
+
+
+shift_left_p = elementwise("shift_left", np.left_shift, nargs=2, allowed=_int_only)
+shift_right_arithmetic_p = elementwise("shift_right_arithmetic", np.right_shift, nargs=2,
+                                       allowed=_int_only)
+shift_right_logical_p = elementwise("shift_right_logical", _shift_right_logical_impl, nargs=2,
+                                    allowed=_int_only)
+for _p in (and_p, or_p, xor_p, shift_left_p, shift_right_arithmetic_p, shift_right_logical_p):
+    defnoderiv(_p, 2)
+
+
+# ======================================================================== select_n
+
+
+def _select_n_impl(which, *cases):
+    if len(cases) == 2:
+        return np.where(which, cases[1], cases[0])
+    return np.choose(which.astype(np.intp), np.broadcast_arrays(*cases))
+
+
+select_n_p = elementwise("select_n", _select_n_impl, nargs=3)
+
+
+def _select_n_abstract_eval(which, *cases):
+    if which.dtype != bool and not np.issubdtype(which.dtype, np.integer):
+        raise TypeError(f"select_n: the selector must be bool or integer, got {which.str_short()}")
+    dtypes = {c.dtype for c in cases}
+    if len(dtypes) > 1:
+        raise TypeError("select_n: every case must have one dtype, got "
+                        f"{', '.join(c.str_short() for c in cases)}")
+    shape = broadcast_shapes("select_n", which.shape, *(c.shape for c in cases))
+    return ShapedArray(shape, cases[0].dtype)
+
+
+select_n_p.abstract_eval = _select_n_abstract_eval
+
+
+def _select_n_deriv(i):
+    def deriv(g, which, *cases, out):
+        zero = _mul(g, _c(g, 0))
+        branches = [zero] * len(cases)
+        branches[i] = g
+        return select_n_p.bind(which, *branches)
+    return deriv
+
+
+
+
+def _select_n_jvp(primals, tangents):
+    which, *cases = primals
+    out = select_n_p.bind(which, *cases)
+    zeros = full(_aval_shape(out), 0, _dtype(out))
+    t_cases = [zeros if t is None else t for t in tangents[1:]]
+    return out, select_n_p.bind(which, *t_cases)
+
+
+def _select_n_vjp(ct, primals, out, needs):
+    which, *cases = primals
+    return [None] + [_select_n_deriv(i)(ct, which, *cases, out=out) if need else None
+                     for i, need in enumerate(needs[1:])]
+
+
+select_n_p.jvp = _select_n_jvp
+select_n_p.vjp_joint = _select_n_vjp
+
+
+# ======================================================================== dtype conversion
+
+convert_element_type_p = Primitive("convert_element_type")
+
+
+@convert_element_type_p.def_impl
+def _convert_impl(x, *, new_dtype):
+    return np.asarray(x).astype(new_dtype)
+
+
+convert_element_type_p.abstract_eval = lambda x, *, new_dtype: x.update(dtype=new_dtype)
+
+
+def _convert_jvp(t, x, *, out, new_dtype):
+    del out  # unused
+    if not np.issubdtype(new_dtype, np.inexact):
+        return None
+    return convert_element_type_p.bind(t, new_dtype=new_dtype)
+
+
+def _convert_vjp(ct, x, *, out, new_dtype):
+    del out  # unused
+    old = _dtype(x)
+    if not np.issubdtype(old, np.inexact) or not np.issubdtype(new_dtype, np.inexact):
+        return None
+    return convert_element_type_p.bind(ct, new_dtype=old)
+
+
+convert_element_type_p.jvp_terms = [_convert_jvp]
+convert_element_type_p.vjp = [_convert_vjp]
+convert_element_type_p.batch = lambda vals, dims, **p: (convert_element_type_p.bind(vals[0], **p),
+                                                        dims[0])
+
+
+def convert_element_type(x, new_dtype):
+    """Cast `x` to `new_dtype` (floats to ints truncate toward zero).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.lax.convert_element_type(nanofn.numpy.array([1.7, -1.7]), "int32")
+        Array([ 1, -1], dtype=int32)
+    """
+    new_dtype = np.dtype(new_dtype)
+    if _dtype(x) == new_dtype and isinstance(x, Tracer):
+        return x
+    return convert_element_type_p.bind(x, new_dtype=new_dtype)
+
+
+bitcast_convert_type_p = Primitive("bitcast_convert_type")
+bitcast_convert_type_p.impl = lambda x, *, new_dtype: np.ascontiguousarray(x).view(new_dtype)
+
+
+def _bitcast_abstract_eval(x, *, new_dtype):
+    if x.dtype.itemsize != np.dtype(new_dtype).itemsize:
+        raise TypeError(f"bitcast_convert_type: {x.dtype.name} and {np.dtype(new_dtype).name} "
+                        "have different sizes")
+    return x.update(dtype=new_dtype)
+
+
+bitcast_convert_type_p.abstract_eval = _bitcast_abstract_eval
+defnoderiv(bitcast_convert_type_p, 1)
+bitcast_convert_type_p.batch = lambda vals, dims, **p: (
+    bitcast_convert_type_p.bind(vals[0], **p), dims[0])
+
+# ======================================================================== stop_gradient
+
+stop_gradient_p = Primitive("stop_gradient")
+stop_gradient_p.impl = lambda x: x
+stop_gradient_p.abstract_eval = lambda x: x
+defnoderiv(stop_gradient_p, 1)
+stop_gradient_p.batch = lambda vals, dims: (stop_gradient_p.bind(vals[0]), dims[0])
+
+# ======================================================================== shapes
+
+# --- broadcast_in_dim --------------------------------------------------------------
+broadcast_in_dim_p = Primitive("broadcast_in_dim")
+
+
+@broadcast_in_dim_p.def_impl
+def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
+    x = np.asarray(x)
+    expanded = [1] * len(shape)
+    for i, d in enumerate(broadcast_dimensions):
+        expanded[d] = x.shape[i]
+    return np.broadcast_to(x.reshape(expanded), shape)
+
+
+@broadcast_in_dim_p.def_abstract_eval
+def _broadcast_in_dim_abstract_eval(x, *, shape, broadcast_dimensions):
+    if len(broadcast_dimensions) != x.ndim or any(
+            x.shape[i] not in (1, shape[d]) for i, d in enumerate(broadcast_dimensions)):
+        raise ValueError(f"broadcast_in_dim: cannot broadcast {x.str_short()} to shape {shape} "
+                         f"with broadcast_dimensions={broadcast_dimensions}")
+    return ShapedArray(shape, x.dtype)
+
+
+def _broadcast_in_dim_transpose(ct, x, *, shape, broadcast_dimensions):
+    x_shape = _aval_shape(x)
+    kept = set(broadcast_dimensions)
+    axes = tuple(d for d in range(len(shape)) if d not in kept)
+    axes += tuple(d for i, d in enumerate(broadcast_dimensions) if x_shape[i] == 1 != shape[d])
+    out = reduce_sum_p.bind(ct, axes=tuple(sorted(axes))) if axes else ct
+    return reshape_p.bind(out, new_sizes=tuple(x_shape)) if _aval_shape(out) != x_shape else out
+
+
+deflinear(broadcast_in_dim_p, _broadcast_in_dim_transpose)
+
+
+def _broadcast_in_dim_batch(vals, dims, *, shape, broadcast_dimensions):
+    x = bdim_to_front(vals[0], dims[0])
+    size = _aval_shape(x)[0]
+    return broadcast_in_dim_p.bind(x, shape=(size,) + tuple(shape),
+                                   broadcast_dimensions=(0,) + tuple(d + 1 for d in broadcast_dimensions)), 0
+
+
+broadcast_in_dim_p.batch = _broadcast_in_dim_batch
+
+
+def broadcast_in_dim(x, shape, broadcast_dimensions):
+    """Broadcast `x` to `shape`, its axes landing on `broadcast_dimensions` (lax semantics).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.lax.broadcast_in_dim(nanofn.numpy.array([1, 2]), (2, 3), (0,)).shape
+        (2, 3)
+    """
+    return broadcast_in_dim_p.bind(x, shape=tuple(shape),
+                                   broadcast_dimensions=tuple(broadcast_dimensions))
+
+
+def broadcast_to(x, shape):
+    """numpy-style broadcast of `x` to `shape` (trailing axes aligned)."""
+    shape = tuple(shape)
+    xs = _aval_shape(x)
+    if xs == shape:
+        return x
+    lead = len(shape) - len(xs)
+    return broadcast_in_dim(x, shape, tuple(range(lead, len(shape))))
+
+
+def full(shape, fill_value, dtype):
+    """An array of `shape` filled with `fill_value` (a staged constant under jit)."""
+    return broadcast_in_dim_p.bind(np.asarray(fill_value, dtype), shape=tuple(shape),
+                                   broadcast_dimensions=())
+
+
+# --- reshape -------------------------------------------------------------------------
+reshape_p = Primitive("reshape")
+reshape_p.impl = lambda x, *, new_sizes: np.reshape(x, new_sizes)
+
+
+@reshape_p.def_abstract_eval
+def _reshape_abstract_eval(x, *, new_sizes):
+    if int(np.prod(new_sizes, dtype=np.int64)) != x.size:
+        raise ValueError(f"reshape: cannot reshape {x.str_short()} ({x.size} elements) to "
+                         f"shape {tuple(new_sizes)}")
+    return ShapedArray(new_sizes, x.dtype)
+
+
+deflinear(reshape_p, lambda ct, x, *, new_sizes: reshape_p.bind(ct, new_sizes=tuple(_aval_shape(x))))
+
+
+def _reshape_batch(vals, dims, *, new_sizes):
+    x = bdim_to_front(vals[0], dims[0])
+    return reshape_p.bind(x, new_sizes=(_aval_shape(x)[0],) + tuple(new_sizes)), 0
+
+
+reshape_p.batch = _reshape_batch
+
+
+def reshape(x, new_sizes):
+    """Reshape `x` (row-major), lax semantics: `new_sizes` is the full new shape.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.lax.reshape(nanofn.numpy.arange(6), (2, 3)).shape
+        (2, 3)
+    """
+    new_sizes = tuple(int(d) for d in new_sizes)
+    if _aval_shape(x) == new_sizes:
+        return x
+    return reshape_p.bind(x, new_sizes=new_sizes)
+
+
+# --- transpose ---------------------------------------------------------------------
+transpose_p = Primitive("transpose")
+transpose_p.impl = lambda x, *, permutation: np.transpose(x, permutation)
+
+
+@transpose_p.def_abstract_eval
+def _transpose_abstract_eval(x, *, permutation):
+    if sorted(permutation) != list(range(x.ndim)):
+        raise ValueError(f"transpose: permutation {permutation} is not a permutation of the "
+                         f"axes of {x.str_short()}")
+    return ShapedArray([x.shape[p] for p in permutation], x.dtype)
+
+
+deflinear(transpose_p, lambda ct, x, *, permutation:
+          transpose_p.bind(ct, permutation=tuple(np.argsort(permutation).tolist())))
+transpose_p.batch = lambda vals, dims, *, permutation: (
+    transpose_p.bind(bdim_to_front(vals[0], dims[0]),
+                     permutation=(0,) + tuple(p + 1 for p in permutation)), 0)
+
+
+def transpose(x, permutation):
+    """Permute the axes of `x` (lax semantics: `permutation` is required).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.lax.transpose(nanofn.numpy.zeros((2, 3)), (1, 0)).shape
+        (3, 2)
+    """
+    permutation = tuple(int(p) for p in permutation)
+    if permutation == tuple(range(len(permutation))):
+        return x
+    return transpose_p.bind(x, permutation=permutation)
+
+
+# --- squeeze -------------------------------------------------------------------------
+squeeze_p = Primitive("squeeze")
+squeeze_p.impl = lambda x, *, dimensions: np.squeeze(x, axis=dimensions)
+
+
+@squeeze_p.def_abstract_eval
+def _squeeze_abstract_eval(x, *, dimensions):
+    if any(x.shape[d] != 1 for d in dimensions):
+        raise ValueError(f"squeeze: dimensions {dimensions} of {x.str_short()} are not all of "
+                         "size 1")
+    return ShapedArray([s for i, s in enumerate(x.shape) if i not in dimensions], x.dtype)
+
+
+deflinear(squeeze_p, lambda ct, x, *, dimensions: reshape_p.bind(ct, new_sizes=tuple(_aval_shape(x))))
+squeeze_p.batch = lambda vals, dims, *, dimensions: (
+    squeeze_p.bind(bdim_to_front(vals[0], dims[0]),
+                   dimensions=tuple(d + 1 for d in dimensions)), 0)
+
+
+def squeeze(x, dimensions):
+    """Remove the size-1 axes `dimensions` from `x`."""
+    ndim = len(_aval_shape(x))
+    return squeeze_p.bind(x, dimensions=tuple(sorted(d % ndim for d in dimensions)))
+
+
+def expand_dims(x, dimensions):
+    """Insert size-1 axes at `dimensions` (positions in the result). Not a primitive: a reshape."""
+    shape = list(_aval_shape(x))
+    ndim = len(shape) + len(dimensions)
+    for d in sorted(d % ndim for d in dimensions):
+        shape.insert(d, 1)
+    return reshape(x, shape)
+
+
+# ======================================================================== reductions
+
+
+def _reduce_shape(name):
+    def rule(x, *, axes):
+        if any(not 0 <= a < x.ndim for a in axes) or len(set(axes)) != len(axes):
+            raise ValueError(f"{name}: axes {axes} are invalid for {x.str_short()}")
+        return ShapedArray([s for i, s in enumerate(x.shape) if i not in axes], x.dtype)
+    return rule
+
+
+def _reduce_batch(prim):
+    def rule(vals, dims, *, axes):
+        x = bdim_to_front(vals[0], dims[0])
+        return prim.bind(x, axes=tuple(a + 1 for a in axes)), 0
+    return rule
+
+
+def _keep_axes(ct, x_shape, axes):
+    """Broadcast a reduced cotangent back over the reduced axes."""
+    kept = tuple(i for i in range(len(x_shape)) if i not in axes)
+    return broadcast_in_dim_p.bind(ct, shape=tuple(x_shape), broadcast_dimensions=kept)
+
+
+# --- reduce_sum ----------------------------------------------------------------------
+reduce_sum_p = Primitive("reduce_sum")
+reduce_sum_p.impl = lambda x, *, axes: np.sum(x, axis=axes, dtype=x.dtype)
+reduce_sum_p.abstract_eval = _reduce_shape("reduce_sum")
+deflinear(reduce_sum_p, lambda ct, x, *, axes: _keep_axes(ct, _aval_shape(x), axes))
+reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
+
+
+def reduce_sum(x, axes):
+    """Sum `x` over `axes` (a tuple of non-negative axes)."""
+    return reduce_sum_p.bind(x, axes=tuple(axes))
+
+
+# --- reduce_max, reduce_min ---------------------------------------------------------------
+def _reduce_extremum(name, np_fn):
+    prim = Primitive(name)
+    prim.impl = lambda x, *, axes: np_fn(x, axis=axes)
+    prim.abstract_eval = _reduce_shape(name)
+    prim.batch = _reduce_batch(prim)
+
+    def location(x, out, axes):
+        # 1 at every position that attains the extremum, shared equally among ties (as JAX)
+        x_shape = _aval_shape(x)
+        hit = eq_p.bind(x, _keep_axes(out, x_shape, axes))
+        hit = convert_element_type_p.bind(hit, new_dtype=_dtype(x))
+        count = reduce_sum_p.bind(hit, axes=axes)
+        return hit, count
+
+    def jvp_term(t, x, *, out, axes):
+        hit, count = location(x, out, axes)
+        return _div(reduce_sum_p.bind(_mul(t, hit), axes=axes), count)
+
+    def vjp(ct, x, *, out, axes):
+        hit, count = location(x, out, axes)
+        return _mul(_keep_axes(_div(ct, count), _aval_shape(x), axes), hit)
+
+    prim.jvp_terms = [jvp_term]
+    prim.vjp = [vjp]
+    return prim
+
+
+reduce_max_p = _reduce_extremum("reduce_max", np.max)
+reduce_min_p = _reduce_extremum("reduce_min", np.min)
+
+
+# --- argmax, argmin --------------------------------------------------------------------
+def _arg_extremum(name, np_fn):
+    prim = Primitive(name)
+    prim.impl = lambda x, *, axis, index_dtype: np_fn(x, axis=axis).astype(index_dtype)
+
+    def abstract_eval(x, *, axis, index_dtype):
+        if not 0 <= axis < x.ndim:
+            raise ValueError(f"{name}: axis {axis} is out of range for {x.str_short()}")
+        if x.shape[axis] == 0:
+            raise ValueError(f"{name}: cannot take the {name} of an empty axis ({x.str_short()})")
+        return ShapedArray([s for i, s in enumerate(x.shape) if i != axis], index_dtype)
+
+    prim.abstract_eval = abstract_eval
+    defnoderiv(prim, 1)
+    prim.batch = lambda vals, dims, *, axis, index_dtype: (
+        prim.bind(bdim_to_front(vals[0], dims[0]), axis=axis + 1, index_dtype=index_dtype), 0)
+    return prim
+
+
+argmax_p = _arg_extremum("argmax", np.argmax)
+argmin_p = _arg_extremum("argmin", np.argmin)
+
+# ======================================================================== iota
+
+iota_p = Primitive("iota")
+
+
+@iota_p.def_impl
+def _iota_impl(*, dtype, shape, dimension):
+    ramp = np.arange(shape[dimension], dtype=dtype)
+    view = [1] * len(shape)
+    view[dimension] = shape[dimension]
+    return np.broadcast_to(ramp.reshape(view), shape)
+
+
+iota_p.abstract_eval = lambda *, dtype, shape, dimension: ShapedArray(shape, dtype)
+iota_p.jvp_terms = []
+iota_p.vjp = []
+
+
+def iota(dtype, size):
+    """`[0, 1, ..., size - 1]` as a 1-d array of `dtype`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.lax.iota("int32", 3)
+        Array([0, 1, 2], dtype=int32)
+    """
+    return iota_p.bind(dtype=np.dtype(dtype), shape=(int(size),), dimension=0)
+
+
+def broadcasted_iota(dtype, shape, dimension):
+    """An array of `shape` whose values count along `dimension`."""
+    return iota_p.bind(dtype=np.dtype(dtype), shape=tuple(shape), dimension=int(dimension))
+
+
+# ======================================================================== dot_general
+
+
+def _dot_general_dims(x_ndim, y_ndim, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    x_free = [d for d in range(x_ndim) if d not in lc and d not in lb]
+    y_free = [d for d in range(y_ndim) if d not in rc and d not in rb]
+    return tuple(lc), tuple(rc), tuple(lb), tuple(rb), x_free, y_free
+
+
+dot_general_p = Primitive("dot_general")
+
+
+@dot_general_p.def_impl
+def _dot_general_impl(x, y, *, dimension_numbers, preferred_element_type=None):
+    lc, rc, lb, rb, x_free, y_free = _dot_general_dims(x.ndim, y.ndim, dimension_numbers)
+    xt = np.transpose(x, list(lb) + x_free + list(lc))
+    yt = np.transpose(y, list(rb) + list(rc) + y_free)
+    b = [x.shape[d] for d in lb]
+    m = [x.shape[d] for d in x_free]
+    n = [y.shape[d] for d in y_free]
+    k = int(np.prod([x.shape[d] for d in lc], dtype=np.int64))
+    nb = int(np.prod(b, dtype=np.int64))
+    out = np.matmul(xt.reshape(nb, -1 if k else int(np.prod(m, dtype=np.int64)), k),
+                    yt.reshape(nb, k, int(np.prod(n, dtype=np.int64))))
+    out = out.reshape(b + m + n)
+    if preferred_element_type is not None:
+        out = out.astype(preferred_element_type, copy=False)
+    return out
+
+
+@dot_general_p.def_abstract_eval
+def _dot_general_abstract_eval(x, y, *, dimension_numbers, preferred_element_type=None):
+    lc, rc, lb, rb, x_free, y_free = _dot_general_dims(x.ndim, y.ndim, dimension_numbers)
+    if x.dtype != y.dtype:
+        raise TypeError(f"dot_general requires operands of one dtype, got {x.str_short()} and "
+                        f"{y.str_short()}")
+    if ([x.shape[d] for d in lc] != [y.shape[d] for d in rc]
+            or [x.shape[d] for d in lb] != [y.shape[d] for d in rb]):
+        raise ValueError(
+            f"dot_general: contracting dimensions {lc} of {x.str_short()} and {rc} of "
+            f"{y.str_short()} (batch dimensions {lb} and {rb}) have different sizes")
+    shape = [x.shape[d] for d in lb] + [x.shape[d] for d in x_free] + [y.shape[d] for d in y_free]
+    return ShapedArray(shape, preferred_element_type or x.dtype)
+
+
+def _dot_general_ct_x(ct, x, y, *, out, dimension_numbers, preferred_element_type=None):
+    # ct has dims (batch, x_free, y_free). Contract its y_free dims with y's free dims.
+    x_ndim, y_ndim = len(_aval_shape(x)), len(_aval_shape(y))
+    lc, rc, lb, rb, x_free, y_free = _dot_general_dims(x_ndim, y_ndim, dimension_numbers)
+    nb, nxf = len(lb), len(x_free)
+    ct_y_free = tuple(range(nb + nxf, nb + nxf + len(y_free)))
+    res = dot_general_p.bind(ct, y, dimension_numbers=((ct_y_free, tuple(y_free)),
+                                                        (tuple(range(nb)), rb)))
+    # res dims: batch (as lb), x free, then y's contracting dims in increasing order.
+    order = np.argsort(rc)
+    res_dims = list(lb) + x_free + [lc[i] for i in order]
+    out_ct = transpose(res, tuple(np.argsort(res_dims).tolist()))
+    return convert_element_type(out_ct, _dtype(x))
+
+
+def _dot_general_ct_y(ct, x, y, *, out, dimension_numbers, preferred_element_type=None):
+    x_ndim, y_ndim = len(_aval_shape(x)), len(_aval_shape(y))
+    lc, rc, lb, rb, x_free, y_free = _dot_general_dims(x_ndim, y_ndim, dimension_numbers)
+    nb, nxf = len(lb), len(x_free)
+    ct_x_free = tuple(range(nb, nb + nxf))
+    res = dot_general_p.bind(ct, x, dimension_numbers=((ct_x_free, tuple(x_free)),
+                                                        (tuple(range(nb)), lb)))
+    # res dims: batch (as rb), y free, then x's contracting dims in increasing order.
+    order = np.argsort(lc)
+    res_dims = list(rb) + y_free + [rc[i] for i in order]
+    out_ct = transpose(res, tuple(np.argsort(res_dims).tolist()))
+    return convert_element_type(out_ct, _dtype(y))
+
+
+def _dot_general_tangent_x(t, x, y, *, out, **params):
+    return dot_general_p.bind(t, y, **params)
+
+
+def _dot_general_tangent_y(t, x, y, *, out, **params):
+    return dot_general_p.bind(x, t, **params)
+
+
+dot_general_p.jvp_terms = [_dot_general_tangent_x, _dot_general_tangent_y]
+dot_general_p.vjp = [_dot_general_ct_x, _dot_general_ct_y]
+
+
+def _dot_general_batch(vals, dims, *, dimension_numbers, preferred_element_type=None):
+    (x, y), (dx, dy) = vals, dims
+    (lc, rc), (lb, rb) = dimension_numbers
+    shift = lambda ds: tuple(d + 1 for d in ds)  # noqa: E731
+    if dx is not None and dy is not None:
+        x, y = bdim_to_front(x, dx), bdim_to_front(y, dy)
+        dn = ((shift(lc), shift(rc)), ((0,) + shift(lb), (0,) + shift(rb)))
+        return dot_general_p.bind(x, y, dimension_numbers=dn,
+                                  preferred_element_type=preferred_element_type), 0
+    if dx is not None:
+        # the batch axis becomes x's first free axis: it lands right after the batch dims
+        x = bdim_to_front(x, dx)
+        dn = ((shift(lc), rc), (shift(lb), rb))
+        return dot_general_p.bind(x, y, dimension_numbers=dn,
+                                  preferred_element_type=preferred_element_type), len(lb)
+    y = bdim_to_front(y, dy)
+    dn = ((lc, shift(rc)), (lb, shift(rb)))
+    x_free = len(_aval_shape(x)) - len(lc) - len(lb)
+    return dot_general_p.bind(x, y, dimension_numbers=dn,
+                              preferred_element_type=preferred_element_type), len(lb) + x_free
+
+
+dot_general_p.batch = _dot_general_batch
+
+
+def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
+    """General tensor contraction (lax semantics).
+
+    `dimension_numbers = ((lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch))`;
+    the result's axes are the batch axes, then lhs's free axes, then rhs's free axes.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.dot_general(fnp.ones((2, 3)), fnp.ones((3, 4)), (((1,), (0,)), ((), ()))).shape
+        (2, 4)
+    """
+    del precision  # unused: numpy computes in the operands' precision
+    (lc, rc), (lb, rb) = dimension_numbers
+    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
+    pet = None if preferred_element_type is None else np.dtype(preferred_element_type)
+    return dot_general_p.bind(lhs, rhs, dimension_numbers=dn, preferred_element_type=pet)
