@@ -45,6 +45,8 @@ from nanofn.numpy._lax_numpy import (
     reshape as reshape, ravel as ravel, transpose as transpose, moveaxis as moveaxis,
     broadcast_to as broadcast_to, squeeze as squeeze, expand_dims as expand_dims, stack as stack,
 )
+from nanofn.numpy._shape_funcs import *  # noqa: F401,F403  concatenate, split, tile, take...
+from nanofn.numpy._reductions import *  # noqa: F401,F403  prod, cumsum, sort, einsum...
 from nanofn.numpy import _array_methods  # noqa: F401  (installs operators on arrays)
 
 pi = 3.141592653589793

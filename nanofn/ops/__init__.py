@@ -11,6 +11,9 @@ Example:
 """
 
 from nanofn.ops import _base
+from nanofn.ops._shape import *  # noqa: F401,F403  concatenate, pad, slicing, gather, scatter
+from nanofn.ops._reduce import *  # noqa: F401,F403  reduce_prod, cumulative ops, sort
+from nanofn.ops._control import *  # noqa: F401,F403  cond, switch, while_loop, fori_loop, scan
 from nanofn.ops._base import (
     broadcast_in_dim as broadcast_in_dim, broadcast_to as broadcast_to,
     broadcasted_iota as broadcasted_iota, convert_element_type as convert_element_type,
