@@ -1,0 +1,13 @@
+"""Datasets and minibatching: the embedded 8x8 digits, MNIST-format IDX files, `batches`.
+
+``load_digits`` needs no download: the UCI optical digits (1,797 8x8 images, CC BY 4.0)
+ship inside nanofn. ``load_mnist`` and ``read_idx`` read IDX files the user already has.
+``batches`` cuts a pytree of arrays into minibatches shuffled by a nanofn PRNG key.
+"""
+
+from nanofn.data._batching import batches as batches
+from nanofn.data._digits import load_digits as load_digits
+from nanofn.data._idx import load_mnist as load_mnist
+from nanofn.data._idx import read_idx as read_idx
+
+__all__ = ["batches", "load_digits", "load_mnist", "read_idx"]
