@@ -10,7 +10,7 @@ import importlib as _importlib
 
 from nanofn import tree_util as tree_util
 from nanofn import tree as tree
-from nanofn._config import config as config, disable_jit as disable_jit
+from nanofn._config import config as config, disable_jit as disable_jit, debug_nans as debug_nans
 from nanofn._core import (
     Array as Array, ConcretizationError as ConcretizationError,
     UnexpectedTracerError as UnexpectedTracerError,

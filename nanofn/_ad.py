@@ -266,6 +266,8 @@ class TapeTrace(Trace):
         else:
             out_keys = next(_keys)
             outs = TapeTracer(self, out, out_keys)
+        if core.debug_nans:  # remember where the forward op ran, for backward-pass NaN reports
+            params = dict(params, _nan_origin=core.user_frame())
         self.main.global_data.append((prim, params, keys, primals, out, out_keys))
         return outs
 
@@ -277,6 +279,10 @@ def backward(tape, out_keys, out_cts, in_keys):
         if k is not None and ct is not None:
             cts[k] = add_any(cts.get(k), ct)
     for prim, params, keys, primals, out, okeys in reversed(tape):
+        if "_nan_origin" in params:
+            params = dict(params)
+            core.nan_context = (f"in the backward pass of '{prim.name}' (whose forward ran at "
+                                f"{params.pop('_nan_origin')})")
         if prim.multiple_results:
             ct_out = [cts.pop(k, None) for k in okeys]
             if all(c is None for c in ct_out):
@@ -303,6 +309,7 @@ def backward(tape, out_keys, out_cts, in_keys):
             if k is None or g is None:
                 continue
             cts[k] = add_any(cts.get(k), unbroadcast(g, get_aval(p)))
+    core.nan_context = None
     return [cts.get(k) for k in in_keys]
 
 

@@ -31,6 +31,9 @@ class Config:
         if name not in self._values:
             raise ValueError(f"unknown config option {name!r}; options: {sorted(self._values)}")
         self._values[name] = value
+        if name == "jax_debug_nans":
+            from nanofn import _core
+            _core.debug_nans = bool(value)
 
     def __getattr__(self, name):
         try:
@@ -41,14 +44,28 @@ class Config:
     @contextlib.contextmanager
     def _override(self, name, value):
         old = self._values[name]
-        self._values[name] = value
+        self.update(name, value)
         try:
             yield
         finally:
-            self._values[name] = old
+            self.update(name, old)
 
 
 config = Config()
+
+
+def debug_nans(enable: bool = True):
+    """Context manager: raise at the first primitive that produces a NaN, naming it and the
+    line of your code that ran it (in the forward pass or the backward pass).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> with nanofn.debug_nans():
+        ...     fnp.log(fnp.array(-1.0))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        FloatingPointError: debug_nans: primitive 'log' produced a NaN at ...
+    """
+    return config._override("jax_debug_nans", enable)
 
 
 def disable_jit(disable: bool = True):

@@ -460,6 +460,37 @@ def _concretization_message(tracer) -> str:
         "nanofn.lax.while_loop for control flow, or nanofn.numpy.where to select values.")
 
 
+# ------------------------------------------------------------------------ debug_nans
+
+debug_nans = False  # mirrored from config.jax_debug_nans (a plain global: checked per op)
+
+
+def user_frame() -> str:
+    """`file:line (function)` of the innermost stack frame outside nanofn itself."""
+    import os
+    import sys
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    while frame is not None:
+        fname = os.path.abspath(frame.f_code.co_filename)
+        if not fname.startswith(pkg + os.sep) and "contextlib" not in fname:
+            return f"{frame.f_code.co_filename}:{frame.f_lineno} ({frame.f_code.co_name})"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+nan_context: str | None = None  # set by the backward pass: which forward op it differentiates
+
+
+def check_nans(prim: Primitive, out):
+    """Raise FloatingPointError if a primitive's result holds a NaN (with debug_nans on)."""
+    for o in (out if prim.multiple_results else [out]):
+        o = to_numpy(o)
+        if isinstance(o, (np.ndarray, np.generic)) and o.dtype.kind in "fc" and np.isnan(o).any():
+            where = nan_context or f"at {user_frame()}"
+            raise FloatingPointError(f"debug_nans: primitive '{prim.name}' produced a NaN {where}")
+
+
 def bind(prim: Primitive, *args, **params):
     """Apply `prim` to `args`: run it (eager), or hand it to the innermost transformation."""
     top = _dynamic_trace
@@ -474,6 +505,8 @@ def bind(prim: Primitive, *args, **params):
             out = prim.impl(*vals, **params)
         except Exception as err:  # noqa: BLE001 - re-raised with the primitive's name
             _impl_failed(prim, vals, params, err)
+        if debug_nans:
+            check_nans(prim, out)
         if prim.multiple_results:
             return [Array(o) if isinstance(o, np.ndarray) else wrap(o) for o in out]
         return Array(out) if isinstance(out, np.ndarray) else wrap(out)

@@ -184,6 +184,8 @@ class Plan:
                 result = impl(*[env[i] for i in ins])
             except Exception as err:  # noqa: BLE001
                 core._impl_failed(prim, [env[i] for i in ins], {}, err)
+            if core.debug_nans:
+                core.check_nans(prim, result)
             if multiple:
                 for s, r in zip(outs, result):
                     env[s] = r

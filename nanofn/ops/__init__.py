@@ -10,6 +10,7 @@ Example:
     Array(3., dtype=float32)
 """
 
+from nanofn import _core
 from nanofn.ops import _base
 from nanofn.ops._shape import *  # noqa: F401,F403  concatenate, pad, slicing, gather, scatter
 from nanofn.ops._reduce import *  # noqa: F401,F403  reduce_prod, cumulative ops, sort
@@ -24,6 +25,10 @@ from nanofn.ops._base import (
 
 def _wrap_prim(prim, name, doc):
     def fn(*args, **params):
+        if len(args) > 1:  # eager dispatch skips shape rules; lax's contract is checked here
+            dtypes = {getattr(a, "dtype", None) for a in args}
+            if len(dtypes) > 1:
+                prim.abstract_eval(*[_core.get_aval(a) for a in args], **params)
         return prim.bind(*args, **params)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc

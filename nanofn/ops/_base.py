@@ -553,7 +553,7 @@ def convert_element_type(x, new_dtype):
 
 
 bitcast_convert_type_p = Primitive("bitcast_convert_type")
-bitcast_convert_type_p.impl = lambda x, *, new_dtype: np.ascontiguousarray(x).view(new_dtype)
+bitcast_convert_type_p.impl = lambda x, *, new_dtype: np.asarray(x, order="C").view(new_dtype)
 
 
 def _bitcast_abstract_eval(x, *, new_dtype):
@@ -904,8 +904,8 @@ def _dot_general_impl(x, y, *, dimension_numbers, preferred_element_type=None):
     n = [y.shape[d] for d in y_free]
     k = int(np.prod([x.shape[d] for d in lc], dtype=np.int64))
     nb = int(np.prod(b, dtype=np.int64))
-    out = np.matmul(xt.reshape(nb, -1 if k else int(np.prod(m, dtype=np.int64)), k),
-                    yt.reshape(nb, k, int(np.prod(n, dtype=np.int64))))
+    mm, nn = int(np.prod(m, dtype=np.int64)), int(np.prod(n, dtype=np.int64))
+    out = np.matmul(xt.reshape(nb, mm, k), yt.reshape(nb, k, nn))
     out = out.reshape(b + m + n)
     if preferred_element_type is not None:
         out = out.astype(preferred_element_type, copy=False)
