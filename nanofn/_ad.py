@@ -53,10 +53,13 @@ def add_any(x, y):
     return _ops().add_p.bind(x, y)
 
 
-def unbroadcast(ct, aval):
-    """Sum a cotangent of a broadcast result down to the shape (and dtype) of the input."""
-    shape = aval.shape
-    ct_shape = np.shape(ct) if not isinstance(ct, Tracer) else ct.shape
+def unbroadcast(ct, primal):
+    """Sum a cotangent of a broadcast result down to the shape (and dtype) of its input."""
+    shape = primal.shape
+    ct_shape = ct.shape
+    if ct_shape == shape and ct.dtype == primal.dtype:
+        return ct
+    aval = get_aval(primal)
     if ct_shape != shape:
         ops = _ops()
         lead = len(ct_shape) - len(shape)
@@ -256,7 +259,7 @@ class TapeTrace(Trace):
         primals = [t.primal for t in tracers]
         keys = [t.key for t in tracers]
         out = prim.bind(*primals, **params)
-        if all(k is None for k in keys):
+        if keys.count(None) == len(keys):
             if prim.multiple_results:
                 return [TapeTracer(self, o, None) for o in out]
             return TapeTracer(self, out, None)
@@ -308,7 +311,7 @@ def backward(tape, out_keys, out_cts, in_keys):
         for k, p, g in zip(keys, primals, ct_in):
             if k is None or g is None:
                 continue
-            cts[k] = add_any(cts.get(k), unbroadcast(g, get_aval(p)))
+            cts[k] = add_any(cts.get(k), unbroadcast(g, p))
     core.nan_context = None
     return [cts.get(k) for k in in_keys]
 

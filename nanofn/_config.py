@@ -74,7 +74,7 @@ def disable_jit(disable: bool = True):
     Example:
         >>> import nanofn
         >>> with nanofn.disable_jit():
-        ...     nanofn.jit(lambda x: x + 1)(1.0)
+        ...     nanofn.jit(lambda x: x + 1)(nanofn.numpy.array(1.0))
         Array(2., dtype=float32)
     """
     return config._override("jax_disable_jit", disable)

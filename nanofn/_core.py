@@ -27,6 +27,7 @@ Everything nanofn does rests on four ideas, which this file holds and nothing el
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 from typing import Any, Callable
 
@@ -250,12 +251,10 @@ class Primitive:
         self.vjp_joint: Callable | None = None
         self.batch: Callable | None = None
         registry[name] = self
+        self.bind = functools.partial(bind, self)  # C-level call: no extra Python frame
 
     def __repr__(self):
         return self.name
-
-    def bind(self, *args, **params):
-        return bind(self, *args, **params)
 
     def def_impl(self, f):
         self.impl = f

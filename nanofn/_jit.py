@@ -378,9 +378,11 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=()):
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
-        >>> f = nanofn.jit(lambda x: fnp.sin(x) ** 2 + fnp.cos(x) ** 2)
+        >>> f = nanofn.jit(lambda x: fnp.maximum(x * 2 - 1, 0))
         >>> f(fnp.arange(3.0))
-        Array([1., 1., 1.], dtype=float32)
+        Array([0., 1., 3.], dtype=float32)
+        >>> f.trace_count
+        1
     """
     del donate_argnums  # unused: buffers are reused inside the plan instead
     if fun is None:

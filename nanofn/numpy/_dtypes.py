@@ -130,14 +130,30 @@ def _canonical_default(d: np.dtype) -> np.dtype:
     return d
 
 
+_ARRAYS = (Array, Tracer)
+
+
 def promote(*args):
     """Convert every argument to their common dtype (see `result_type`)."""
+    if len(args) == 2:  # fast path for the common case: an array and a weak scalar or twin
+        a, b = args
+        ta, tb = type(a), type(b)
+        if isinstance(a, _ARRAYS) and (tb is float or tb is int) and a.dtype.kind == "f":
+            return [a, np.asarray(b, a.dtype)]
+        if isinstance(b, _ARRAYS) and (ta is float or ta is int) and b.dtype.kind == "f":
+            return [np.asarray(a, b.dtype), b]
+        if isinstance(a, _ARRAYS) and isinstance(b, _ARRAYS) and a.dtype == b.dtype:
+            return [a, b]
+    elif len(args) == 1 and isinstance(args[0], _ARRAYS):
+        return [args[0]]
     dtype = result_type(*args)
     return [asarray_value(x, dtype) for x in args]
 
 
 def promote_float(*args):
     """Like `promote`, but integers and bools become the default float type (for sin, exp...)."""
+    if len(args) == 1 and isinstance(args[0], _ARRAYS) and args[0].dtype.kind in "fc":
+        return [args[0]]
     dtype = result_type(*args)
     if not np.issubdtype(dtype, np.inexact):
         dtype = np.dtype(np.float32)

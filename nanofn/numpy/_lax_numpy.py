@@ -375,14 +375,16 @@ def invert(x, /):
 bitwise_not = invert
 
 
-def _binary(name, prim, *, to_float=False):
+def _binary(name, prim, *, to_float=False, ints=False):
     def fn(x1, x2, /):
         x1, x2 = promote_float(x1, x2) if to_float else promote(x1, x2)
         return prim.bind(x1, x2)
     fn.__name__ = fn.__qualname__ = name
+    dt = ', "int32"' if ints else ""
     fn.__doc__ = (f"Elementwise `{name}` with numpy broadcasting and JAX type promotion.\n\n"
                   f"    Example:\n        >>> import nanofn.numpy as fnp\n"
-                  f"        >>> fnp.{name}(fnp.ones((2, 1)), fnp.ones(3)).shape\n        (2, 3)\n")
+                  f"        >>> fnp.{name}(fnp.ones((2, 1){dt}), fnp.ones(3{dt})).shape\n"
+                  f"        (2, 3)\n")
     return fn
 
 
@@ -399,11 +401,11 @@ less = _binary("less", lax.lt_p)
 less_equal = _binary("less_equal", lax.le_p)
 greater = _binary("greater", lax.gt_p)
 greater_equal = _binary("greater_equal", lax.ge_p)
-bitwise_and = _binary("bitwise_and", lax.and_p)
-bitwise_or = _binary("bitwise_or", lax.or_p)
-bitwise_xor = _binary("bitwise_xor", lax.xor_p)
-left_shift = _binary("left_shift", lax.shift_left_p)
-right_shift = _binary("right_shift", lax.shift_right_arithmetic_p)
+bitwise_and = _binary("bitwise_and", ints=True, prim=lax.and_p)
+bitwise_or = _binary("bitwise_or", ints=True, prim=lax.or_p)
+bitwise_xor = _binary("bitwise_xor", ints=True, prim=lax.xor_p)
+left_shift = _binary("left_shift", ints=True, prim=lax.shift_left_p)
+right_shift = _binary("right_shift", ints=True, prim=lax.shift_right_arithmetic_p)
 
 
 def _logical(name, prim):

@@ -347,7 +347,7 @@ defderiv(mul_p, lambda g, x, y, *, out: _mul(g, y), lambda g, x, y, *, out: _mul
 
 def _div_impl(x, y):
     with np.errstate(all="ignore"):
-        if np.issubdtype(x.dtype, np.integer):  # lax.div rounds toward zero on integers
+        if x.dtype.kind in "iu":  # lax.div rounds toward zero on integers
             q = np.abs(x) // np.abs(y)
             return (np.sign(x) * np.sign(y) * q).astype(x.dtype, copy=False)
         return np.true_divide(x, y)
