@@ -14,6 +14,7 @@ from nanofn import _core
 from nanofn.ops import _base
 from nanofn.ops._shape import *  # noqa: F401,F403  concatenate, pad, slicing, gather, scatter
 from nanofn.ops._reduce import *  # noqa: F401,F403  reduce_prod, cumulative ops, sort
+from nanofn.ops._conv import *  # noqa: F401,F403  conv_general_dilated, reduce_window
 from nanofn.ops._control import *  # noqa: F401,F403  cond, switch, while_loop, fori_loop, scan
 from nanofn.ops._base import (
     broadcast_in_dim as broadcast_in_dim, broadcast_to as broadcast_to,

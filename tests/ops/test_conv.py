@@ -1,0 +1,129 @@
+"""Convolution and pooling against direct loops; gradients by check_grads (float64)."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import nanofn
+from nanofn import lax
+from nanofn.ops._conv import conv_patches_p, conv_patches_transpose_p
+from nanofn.testing import check_grads
+
+
+def conv_loop(x, w, strides, pads, lhs_dil, rhs_dil, groups):
+    """Direct-loop reference in NCHW / OIHW layout."""
+    n, c, *sp = x.shape
+    o, i, *k = w.shape
+    # dilate and pad the input explicitly
+    dil = np.zeros((n, c) + tuple((s - 1) * d + 1 for s, d in zip(sp, lhs_dil)))
+    dil[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lhs_dil)] = x
+    pad_pos = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+    xp = np.pad(dil, [(0, 0), (0, 0)] + pad_pos)
+    xp = xp[(slice(None), slice(None)) + tuple(slice(max(-lo, 0), xp.shape[2 + j] - max(-hi, 0))
+                                               for j, (lo, hi) in enumerate(pads))]
+    ext = [(kk - 1) * d + 1 for kk, d in zip(k, rhs_dil)]
+    out_sp = [(s - e) // st + 1 for s, e, st in zip(xp.shape[2:], ext, strides)]
+    out = np.zeros((n, o) + tuple(out_sp))
+    og = o // groups
+    for b, oc in itertools.product(range(n), range(o)):
+        g = oc // og
+        for pos in itertools.product(*(range(m) for m in out_sp)):
+            acc = 0.0
+            for ic in range(i):
+                for kp in itertools.product(*(range(kk) for kk in k)):
+                    idx = tuple(p * st + q * d for p, st, q, d in zip(pos, strides, kp, rhs_dil))
+                    acc += xp[(b, g * i + ic) + idx] * w[(oc, ic) + kp]
+            out[(b, oc) + pos] = acc
+    return out
+
+
+@given(st.data())
+def test_conv_matches_direct_loop(data):
+    nsp = data.draw(st.integers(1, 2))
+    groups = data.draw(st.sampled_from([1, 2]))
+    i = data.draw(st.integers(1, 2))
+    o = groups * data.draw(st.integers(1, 2))
+    k = tuple(data.draw(st.integers(1, 3)) for _ in range(nsp))
+    sp = tuple(data.draw(st.integers(1, 5)) for _ in range(nsp))
+    strides = tuple(data.draw(st.integers(1, 2)) for _ in range(nsp))
+    lhs_dil = tuple(data.draw(st.integers(1, 2)) for _ in range(nsp))
+    rhs_dil = tuple(data.draw(st.integers(1, 2)) for _ in range(nsp))
+    pads = tuple((data.draw(st.integers(-1, 2)), data.draw(st.integers(0, 2))) for _ in range(nsp))
+    rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
+    x = rng.normal(size=(2, i * groups) + sp)
+    w = rng.normal(size=(o, i) + k)
+    expected = conv_loop(x, w, strides, pads, lhs_dil, rhs_dil, groups)
+    got = lax.conv_general_dilated(x, w, strides, pads, lhs_dil, rhs_dil,
+                                   feature_group_count=groups)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_conv_nhwc_same_and_gradients():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, 4, 3))
+    w = rng.normal(size=(3, 3, 3, 2))
+    dn = ("NHWC", "HWIO", "NHWC")
+    f = lambda x, w: lax.conv_general_dilated(x, w, (2, 1), "SAME", dimension_numbers=dn)  # noqa
+    y = f(x, w)
+    assert y.shape == (2, 3, 4, 2)
+    ref = conv_loop(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), (2, 1),
+                    ((1, 1), (1, 1)), (1, 1), (1, 1), 1).transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-10)
+    check_grads(f, (x, w), order=2)
+
+
+def test_conv_transpose_is_adjoint_of_strided_conv():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 6, 6, 2))
+    w = rng.normal(size=(3, 3, 2, 2))
+    dn = ("NHWC", "HWIO", "NHWC")
+    conv = lambda x: lax.conv_general_dilated(x, w, (2, 2), "SAME", dimension_numbers=dn)  # noqa
+    y, pullback = nanofn.vjp(conv, x)
+    u = rng.normal(size=y.shape)
+    ct = pullback(u)[0]
+    wt = np.swapaxes(w[::-1, ::-1], 2, 3)
+    got = lax.conv_transpose(u, wt, (2, 2), "SAME", dimension_numbers=dn)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(ct), rtol=1e-10, atol=1e-12)
+
+
+def test_patches_and_transpose_are_adjoint():
+    rng = np.random.default_rng(2)
+    params = dict(window=(2, 3), strides=(2, 1), padding=((1, 0), (-1, 2)),
+                  lhs_dilation=(2, 1), rhs_dilation=(1, 2))
+    x = rng.normal(size=(2, 3, 5, 6))
+    p = np.asarray(conv_patches_p.bind(x, pad_value=0.0, **params))
+    u = rng.normal(size=p.shape)
+    xt = np.asarray(conv_patches_transpose_p.bind(u, x_shape=x.shape, **params))
+    np.testing.assert_allclose(np.vdot(p, u), np.vdot(x, xt), rtol=1e-10)
+
+
+@pytest.mark.parametrize("comp,ref", [(lax.max, np.max), (lax.min, np.min), (lax.add, np.sum)])
+def test_reduce_window_pooling(comp, ref):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 6, 5, 3))
+    init = {"max": -np.inf, "min": np.inf, "add": 0.0}[comp.__name__]
+    y = lax.reduce_window(x, init, comp, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    expected = ref(x[:, :6, :4].reshape(2, 3, 2, 2, 2, 3), axis=(2, 4))
+    np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-12)
+    f = lambda x: lax.reduce_window(x, init, comp, (1, 3, 3, 1), (1, 2, 2, 1), "SAME")  # noqa
+    check_grads(f, (x,), order=1)
+
+
+def test_conv_under_jit_and_vmap_matches_eager():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 1, 6, 6, 2))
+    w = rng.normal(size=(3, 3, 2, 4))
+    dn = ("NHWC", "HWIO", "NHWC")
+    f = lambda x: lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=dn)  # noqa
+    eager = np.stack([np.asarray(f(xi)) for xi in x])
+    np.testing.assert_allclose(np.asarray(nanofn.jit(f)(x[0])), eager[0], rtol=1e-12)
+    if hasattr(nanofn, "vmap"):
+        np.testing.assert_allclose(np.asarray(nanofn.vmap(f)(x)), eager, rtol=1e-12)
+
+
+def test_conv_feature_mismatch_error():
+    with pytest.raises(ValueError, match="input has 3 features and the kernel expects 2"):
+        lax.conv_general_dilated(np.ones((1, 4, 4, 3)), np.ones((3, 3, 2, 1)), (1, 1), "SAME",
+                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
