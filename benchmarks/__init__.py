@@ -1,0 +1,1 @@
+"""nanofn's benchmarks: `python -m benchmarks` (see run.py and BENCHMARKS.md)."""
