@@ -669,6 +669,30 @@ def typecheck_jaxpr(jaxpr: Jaxpr) -> None:
             raise TypeError("jaxpr returns an unbound variable")
 
 
+def has_effects(eqn: Eqn) -> bool:
+    """Whether an equation has side effects (jit must not fold, dedupe or drop it).
+    A primitive's `effectful` is a bool, or a function of the params (control flow is
+    effectful only when a body it holds is)."""
+    eff = getattr(eqn.primitive, "effectful", False)
+    return eff(eqn.params) if callable(eff) else bool(eff)
+
+
+def jaxpr_has_effects(jaxpr: Jaxpr) -> bool:
+    return any(has_effects(e) for e in jaxpr.eqns)
+
+
+def dce_jaxpr(jaxpr: Jaxpr) -> Jaxpr:
+    """Drop the equations whose results are never used (keeping those with effects)."""
+    live = {id(x) for x in jaxpr.outvars if type(x) is Var}
+    kept = []
+    for eqn in reversed(jaxpr.eqns):
+        if has_effects(eqn) or any(id(v) in live for v in eqn.outvars):
+            kept.append(eqn)
+            live.update(id(x) for x in eqn.invars if type(x) is Var)
+    kept.reverse()
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, kept, jaxpr.outvars)
+
+
 def eval_jaxpr(jaxpr: Jaxpr, consts, *args):
     """Run a jaxpr on `consts` and `args`, binding each equation (so this is traceable)."""
     env: dict[int, Any] = {}

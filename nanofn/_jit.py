@@ -60,7 +60,7 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
     for eqn in jaxpr.eqns:
         invars = [read(x) for x in eqn.invars]
         prim = eqn.primitive
-        pure = not getattr(prim, "effectful", False)
+        pure = not core.has_effects(eqn)
         vals = [value(x) for x in invars]
         if pure and all(v is not _MISSING for v in vals) and _small_enough(eqn):
             outs = prim.impl(*[core.to_numpy(v) for v in vals], **eqn.params)
@@ -99,7 +99,7 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
         elif vid in known and vid in folded_vars:
             constvars.append(folded_vars[vid])
             consts.append(known[vid])
-    pruned = _dce(Jaxpr(constvars, jaxpr.invars, eqns, outvars))
+    pruned = core.dce_jaxpr(Jaxpr(constvars, jaxpr.invars, eqns, outvars))
     used = {id(x) for e in pruned.eqns for x in e.invars} | {id(x) for x in pruned.outvars}
     keep = [(v, c) for v, c in zip(constvars, consts) if id(v) in used]
     out = Jaxpr([v for v, _ in keep], pruned.invars, pruned.eqns, pruned.outvars)
@@ -113,17 +113,6 @@ _MISSING = object()
 def _small_enough(eqn) -> bool:
     """Fold only equations whose results are small: large folded constants cost memory."""
     return all(v.aval.size <= 1 << 16 for v in eqn.outvars)
-
-
-def _dce(jaxpr: Jaxpr) -> Jaxpr:
-    live = {id(x) for x in jaxpr.outvars if type(x) is Var}
-    kept = []
-    for eqn in reversed(jaxpr.eqns):
-        if getattr(eqn.primitive, "effectful", False) or any(id(v) in live for v in eqn.outvars):
-            kept.append(eqn)
-            live.update(id(x) for x in eqn.invars if type(x) is Var)
-    kept.reverse()
-    return Jaxpr(jaxpr.constvars, jaxpr.invars, kept, jaxpr.outvars)
 
 
 # ------------------------------------------------------------------------ the plan

@@ -297,6 +297,10 @@ SPECS: dict[str, Spec] = {
 TESTED_ELSEWHERE: dict[str, str] = {
     "conv_patches": "tests/ops/test_conv.py",
     "conv_patches_transpose": "tests/ops/test_conv.py",
+    "cond": "tests/ops/test_control.py",
+    "while": "tests/ops/test_control.py",
+    "scan": "tests/ops/test_control.py",
+    "debug_callback": "tests/test_debug.py",
 }
 
 

@@ -1,0 +1,147 @@
+"""Debugging inside transformed functions: `print` and `callback`, as in `jax.debug`.
+
+A Python `print` in a function under `jit` runs once, while tracing, and shows tracers
+rather than numbers. `nanofn.debug.print` instead binds an *effectful* primitive,
+`debug_callback_p`, whose operands are the values to show. Each transformation treats it
+like any other primitive, which gives the behaviour you want everywhere:
+
+* eagerly (no transformation) its impl runs at once and prints the values;
+* under `grad` and `jvp` it prints the primal values (it has no derivative);
+* under `jit` it is staged into the jaxpr; `effectful = True` tells jit never to drop,
+  fold or deduplicate it, so the impl prints every time the compiled function runs;
+* under `vmap` it prints once, showing the batched values (with the batch axis first);
+* inside `scan`, `while_loop` and `cond` bodies it prints on every step that runs.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from nanofn import _core as core
+from nanofn._core import Primitive, Tracer
+from nanofn.tree_util import tree_flatten, tree_unflatten
+
+__all__ = ["print", "callback"]
+
+debug_callback_p = Primitive("debug_callback", multiple_results=True)
+debug_callback_p.effectful = True
+
+
+def _is_dynamic(x) -> bool:
+    return isinstance(x, (Tracer, core.Array, np.ndarray, np.generic))
+
+
+def _impl(*args, callback, tree, static):
+    leaves, it = [], iter(args)
+    for is_static, value in static:
+        leaves.append(value if is_static else core.wrap(np.asarray(next(it))))
+    cb_args, cb_kwargs = tree_unflatten(tree, leaves)
+    callback(*cb_args, **cb_kwargs)
+    return []
+
+
+def _jvp(primals, tangents, **params):
+    del tangents  # unused: a side effect has no derivative
+    return debug_callback_p.bind(*primals, **params), []
+
+
+def _vjp(cts, primals, outs, needs, **params):
+    del cts, outs, needs, params  # unused
+    return [None] * len(primals)
+
+
+def _batch(vals, dims, **params):
+    from nanofn.ops._base import bdim_to_front
+    moved = [v if d is None else bdim_to_front(v, d) for v, d in zip(vals, dims)]
+    return debug_callback_p.bind(*moved, **params), []
+
+
+debug_callback_p.impl = _impl
+debug_callback_p.abstract_eval = lambda *avals, **params: []
+debug_callback_p.jvp = _jvp
+debug_callback_p.vjp_joint = _vjp
+debug_callback_p.batch = _batch
+
+
+class _ByIdentity(tuple):
+    """A tuple hashed by identity: params must be hashable, non-array arguments may not be."""
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+
+def callback(callback, *args, ordered=False, **kwargs):
+    """Call `callback(*args, **kwargs)` with concrete values, even inside transformations.
+
+    Array arguments arrive as concrete `nanofn.Array`s: under `jit` the call happens each
+    time the compiled function runs, under `grad`/`jvp` it sees primal values, and under
+    `vmap` it is called once with the batched values (batch axis first). Other arguments
+    are passed through unchanged.
+
+    Args:
+        callback: a Python function returning None (its result is ignored).
+        *args: pytrees of arrays (and other values) to pass.
+        ordered: accepted for JAX compatibility; nanofn runs effects in program order.
+        **kwargs: keyword arguments to pass.
+
+    Returns:
+        None.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> shapes = []
+        >>> f = nanofn.jit(lambda x: nanofn.debug.callback(lambda v: shapes.append(v.shape), x)
+        ...                or x)
+        >>> _ = f(fnp.ones(3)); _ = f(fnp.ones(3))
+        >>> shapes
+        [(3,), (3,)]
+    """
+    del ordered  # unused
+    if not callable(callback):
+        raise TypeError(f"debug.callback: callback must be callable, got "
+                        f"{type(callback).__name__}")
+    leaves, tree = tree_flatten((args, kwargs))
+    dynamic = [x for x in leaves if _is_dynamic(x)]
+    static = tuple((False, None) if _is_dynamic(x) else (True, x) for x in leaves)
+    try:
+        hash(static)
+    except TypeError:
+        static = _ByIdentity(static)
+    debug_callback_p.bind(*dynamic, callback=callback, tree=tree, static=static)
+    return None
+
+
+def print(fmt, *args, ordered=False, **kwargs):
+    """Print `fmt.format(*args, **kwargs)` with concrete values, even under jit and vmap.
+
+    Like `jax.debug.print`: eagerly it prints at once; under `jit` it prints every time
+    the compiled function runs (not when it is traced); under `grad` or `jvp` it prints
+    the primal values; under `vmap` it prints once, showing the whole batch.
+
+    Args:
+        fmt: a `str.format` string, e.g. `"x = {}"` or `"loss {l:.3f}"`.
+        *args: values (pytrees of arrays) for the positional fields.
+        ordered: accepted for JAX compatibility; nanofn prints in program order.
+        **kwargs: values for the named fields.
+
+    Returns:
+        None.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> f = nanofn.jit(lambda x: nanofn.debug.print("x = {}", x * 2) or x)
+        >>> _ = f(fnp.array([1.0, 2.0]))
+        x = [2. 4.]
+    """
+    if not isinstance(fmt, str):
+        raise TypeError(f"debug.print: fmt must be a format string, got {type(fmt).__name__}")
+
+    def _format_and_print(*a, **k):
+        builtins.print(fmt.format(*a, **k))
+
+    callback(_format_and_print, *args, ordered=ordered, **kwargs)
+    return None

@@ -1,0 +1,89 @@
+"""Tests for nanofn.debug.print and nanofn.debug.callback under every transformation."""
+
+import numpy as np
+
+import nanofn
+import nanofn.numpy as fnp
+from nanofn import debug, lax
+
+try:
+    from nanofn import vmap
+except ImportError:  # not exported yet
+    from nanofn._batching import vmap
+
+
+def lines(capsys):
+    return capsys.readouterr().out.splitlines()
+
+
+def test_print_eager_formats_values_and_returns_none(capsys):
+    assert debug.print("x = {} and {y:.2f}", fnp.array([1.0, 2.0]), y=fnp.float32(0.5)) is None
+    debug.print("tree {}", {"a": fnp.arange(2)})
+    debug.print("plain {} {}", "text", 3)
+    assert lines(capsys) == ["x = [1. 2.] and 0.50", "tree {'a': Array([0, 1], dtype=int32)}",
+                             "plain text 3"]
+
+
+def test_print_under_jit_prints_at_run_time_every_call(capsys):
+    f = nanofn.jit(lambda x: (debug.print("x={}", x), x * 2)[1])
+    assert lines(capsys) == []  # nothing happens before the first call
+    f(1.0)
+    f(2.0)
+    assert lines(capsys) == ["x=1.0", "x=2.0"]
+    assert f.trace_count == 1
+    # the print survives jit's dead-code elimination though nothing uses it
+    g = nanofn.jit(lambda x: (debug.print("unused {}", x + 1), x)[1])
+    g(1.0)
+    g(1.0)
+    assert lines(capsys) == ["unused 2.0", "unused 2.0"]
+
+
+def test_print_under_grad_and_jvp_shows_primals(capsys):
+    def f(x):
+        debug.print("x={}", x)
+        return x * x
+
+    assert float(nanofn.grad(f)(3.0)) == 6.0
+    nanofn.jvp(f, (4.0,), (1.0,))
+    assert float(nanofn.jit(nanofn.grad(f))(5.0)) == 10.0
+    assert lines(capsys) == ["x=3.0", "x=4.0", "x=5.0"]
+
+
+def test_print_under_vmap_prints_the_batch_once(capsys):
+    out = vmap(lambda x, y: (debug.print("x={} y={}", x, y), x + y)[1], in_axes=(0, None))(
+        fnp.array([1.0, 2.0, 3.0]), 10.0)
+    assert np.allclose(out, [11.0, 12.0, 13.0])
+    assert lines(capsys) == ["x=[1. 2. 3.] y=10.0"]
+    nanofn.jit(vmap(lambda x: debug.print("jv {}", x * 2)))(fnp.arange(2.0))
+    assert lines(capsys) == ["jv [0. 2.]"]
+
+
+def test_print_inside_control_flow(capsys):
+    def body(c, x):
+        debug.print("c={} x={}", c, x)
+        return c + x, c
+
+    f = nanofn.jit(lambda xs: lax.scan(body, 0.0, xs)[0])
+    assert float(f(fnp.array([1.0, 2.0]))) == 3.0
+    assert lines(capsys) == ["c=0.0 x=1.0", "c=1.0 x=2.0"]
+    # under grad, each step prints once (the backward pass does not print again)
+    g = nanofn.grad(lambda xs: lax.scan(body, 0.0, xs)[0])(fnp.array([1.0, 2.0, 3.0]))
+    assert np.allclose(g, 1.0)
+    assert lines(capsys) == ["c=0.0 x=1.0", "c=1.0 x=2.0", "c=3.0 x=3.0"]
+    # only the branch that runs prints, even when its output is unused under jit
+    h = nanofn.jit(lambda x: (lax.cond(x > 0, lambda: debug.print("pos {}", x),
+                                       lambda: debug.print("neg {}", x)), x)[1])
+    h(1.0)
+    h(-2.0)
+    assert lines(capsys) == ["pos 1.0", "neg -2.0"]
+
+
+def test_callback_receives_concrete_arrays():
+    seen = []
+
+    def record(x, *, scale):
+        seen.append((type(x), np.asarray(x).tolist(), scale))
+
+    f = nanofn.jit(lambda x: (debug.callback(record, x + 1, scale="s"), x)[1])
+    f(fnp.array([1.0, 2.0]))
+    assert seen == [(nanofn.Array, [2.0, 3.0], "s")]
