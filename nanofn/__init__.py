@@ -20,6 +20,13 @@ from nanofn import numpy as numpy
 from nanofn import ops as ops
 from nanofn import ops as lax
 from nanofn._ad import grad as grad, value_and_grad as value_and_grad, vjp as vjp, jvp as jvp
+from nanofn._batching import vmap as vmap
+from nanofn._jacobians import (
+    jacfwd as jacfwd, jacrev as jacrev, hessian as hessian, linearize as linearize,
+)
+from nanofn._custom import (
+    custom_jvp as custom_jvp, custom_vjp as custom_vjp, checkpoint as checkpoint, remat as remat,
+)
 from nanofn._jit import (
     jit as jit, make_jaxpr as make_jaxpr, eval_shape as eval_shape,
     ShapeDtypeStruct as ShapeDtypeStruct,
