@@ -1,0 +1,29 @@
+"""Hypothesis profiles for the test suite.
+
+"ci" (the default) is small and derandomised, so every run draws the same examples and a
+failure reproduces. "deep" draws many more examples for an occasional thorough run:
+
+    HYPOTHESIS_PROFILE=deep python -m pytest tests
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=15,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile(
+    "deep",
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
