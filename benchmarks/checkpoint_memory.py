@@ -23,7 +23,7 @@ import numpy as np
 
 import nanofn
 import nanofn.numpy as fnp
-from nanofn._custom import checkpoint
+from nanofn import checkpoint
 
 
 def layer(w, x):

@@ -308,6 +308,7 @@ def new_main(trace_type, global_data=None):
     finally:
         _trace_stack.pop()
         main.alive = False
+        main.trace = None  # break the main <-> trace cycle so the tape is freed right away
 
 
 @contextlib.contextmanager

@@ -213,6 +213,7 @@ class JitFunction:
     """A function compiled by `jit`; call it like the original."""
 
     def __init__(self, fun, static_argnums=(), static_argnames=()):
+        functools.update_wrapper(self, fun, updated=())  # name and docs only, not __dict__
         self.fun = fun
         self.static_argnums = _as_tuple(static_argnums)
         self.static_argnames = _as_tuple(static_argnames)
@@ -234,7 +235,6 @@ class JitFunction:
             self.static_argnames = tuple(sorted(names))
         self._cache: dict = {}
         self.trace_count = 0
-        functools.update_wrapper(self, fun)
 
     def _split(self, args, kwargs):
         static, dyn_args, dyn_kwargs = [], [], {}

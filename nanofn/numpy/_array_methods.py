@@ -98,7 +98,7 @@ def install(cls):
     cls.astype = lambda self, dtype: lnp.astype(self, dtype)
     cls.flatten = lambda self: lnp.ravel(self)
     cls.T = property(lambda self: lnp.transpose(self))
-    cls.mT = property(lambda self: lnp.swapaxes(self, -1, -2))
+    cls.mT = property(lambda self: _method("swapaxes")(self, -1, -2))
     cls.real = property(lambda self: self)
     cls.__hash__ = None
 

@@ -32,9 +32,9 @@ def _ndim(x):
 
 def canonicalize_axis(axis, ndim, name="axis"):
     a = operator.index(axis)
-    if not -ndim <= a < builtins.max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+    if not -ndim <= a < ndim:
         raise ValueError(f"{name} {axis} is out of bounds for an array of dimension {ndim}")
-    return a % ndim if ndim else 0
+    return a % ndim
 
 
 def canonicalize_axes(axis, ndim, name="axis"):
@@ -686,9 +686,13 @@ def _extremum(prim, name):
             a = where_(where, a, fill)
         shape = _shape(a)
         axes = canonicalize_axes(axis, len(shape))
-        if builtins.any(shape[i] == 0 for i in axes) and initial is None:
-            raise ValueError(f"{name}: zero-size reduction over axis {axis} of an array of shape "
-                             f"{tuple(shape)} has no identity; pass initial=")
+        if builtins.any(shape[i] == 0 for i in axes):
+            if initial is None:
+                raise ValueError(f"{name}: zero-size reduction over axis {axis} of an array of "
+                                 f"shape {tuple(shape)} has no identity; pass initial=")
+            out = [1 if i in axes else d for i, d in enumerate(shape)] if keepdims else \
+                [d for i, d in enumerate(shape) if i not in axes]
+            return full(out, initial, dtype_of(a))
         r = _reduction(a, axis, keepdims, lambda x, axes: prim.bind(x, axes=axes), name)
         if initial is not None:
             r = (maximum if name == "max" else minimum)(r, initial)

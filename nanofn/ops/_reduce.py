@@ -1,3 +1,570 @@
-"""(being written)"""
+"""Products, cumulative ops and sorting: primitives with all their rules side by side.
 
-__all__ = []
+* `reduce_prod` multiplies over axes. Its derivative with respect to `x[i]` is the product
+  of every *other* element, computed as (exclusive prefix product) * (exclusive suffix
+  product), never as `out / x`, so it is right when the input holds zeros, and because
+  those products are `cumprod`s, its own derivative (the Hessian of a product) is too.
+* `cumsum`, `cumprod`, `cummax`, `cummin` scan along one `axis`, forward or `reverse`, as
+  in `jax.lax`. `cumsum` is linear: its transpose is a `cumsum` in the other direction.
+* `sort` sorts several operands of one shape along `dimension` by the first `num_keys`
+  of them (lexicographically), stably. Its JVP sorts the tangents along as extra
+  operands; its VJP needs the inverse permutation, which is itself a sort: sorting
+  `(perm, ct)` by `perm` puts every cotangent back where its element came from.
+
+Every rule is written with primitives, so derivatives can be taken again, and every
+primitive has a batching rule.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from nanofn._core import Primitive, ShapedArray
+from nanofn.ops._base import (
+    _add, _aval_shape, _c, _dtype, _keep_axes, _mul, _reduce_batch, _reduce_shape, _select,
+    bdim_to_front, broadcast_in_dim_p, convert_element_type_p, div_p, eq_p, iota_p, ne_p,
+    full, neg_p, not_p, reduce_sum_p, reshape, reshape_p, select_n_p, transpose,
+)
+from nanofn.ops._shape import (concatenate_p, gather_p, pad_p, scatter_p, slice_in_dim)
+
+__all__ = ["reduce_prod", "cumsum", "cumprod", "cummax", "cummin", "sort", "sort_key_val",
+           "top_k"]
+
+_INDEX = np.dtype(np.int32)
+
+
+def _check_numeric(name, aval, *, allow_bool=False, allow_complex=True):
+    if aval.dtype == bool and not allow_bool:
+        raise TypeError(f"{name} does not accept booleans ({aval.str_short()}); convert them "
+                        "to an integer or float dtype first")
+    if aval.dtype.kind not in ("biufc" if allow_complex else "biuf"):
+        raise TypeError(f"{name} does not accept dtype {aval.dtype.name} ({aval.str_short()})")
+
+
+def _positions(shape, axis):
+    """int32 positions along `axis`, as a constant of `shape`."""
+    return iota_p.bind(dtype=_INDEX, shape=tuple(shape), dimension=axis)
+
+
+def _shift(x, axis, *, reverse, fill):
+    """Shift `x` by one step along `axis` in the scan direction, filling the vacated end:
+    forward `[fill, x0, ..., x(n-2)]`, reverse `[x1, ..., x(n-1), fill]` (a `pad` that adds
+    one element at one end and crops one at the other)."""
+    config = [(0, 0, 0)] * len(_aval_shape(x))
+    config[axis] = (-1, 1, 0) if reverse else (1, -1, 0)
+    return pad_p.bind(x, _c(x, fill), padding_config=tuple(config))
+
+
+def _along_axis_indices(index, axis):
+    """Full gather indices for `take_along_axis`: every position of `index` paired with its
+    own coordinates, except along `axis`, where `index` gives the coordinate."""
+    shape = tuple(_aval_shape(index))
+    cols = [index if d == axis else _positions(shape, d) for d in range(len(shape))]
+    cols = [reshape_p.bind(c, new_sizes=shape + (1,)) for c in cols]
+    return concatenate_p.bind(*cols, dimension=len(shape))
+
+
+def _take_along(t, index, axis):
+    """`out[..., k, ...] = t[..., index[..., k, ...], ...]` (`index` has `t`'s shape)."""
+    return gather_p.bind(t, _along_axis_indices(index, axis), mode="clip", fill_value=None)
+
+
+def _scatter_add_along(ct, index, axis):
+    """The transpose of `_take_along`: `out[i] = sum of ct[k] over every k with index[k] == i`."""
+    zeros = full(_aval_shape(ct), 0, _dtype(ct))
+    return scatter_p.bind(zeros, _along_axis_indices(index, axis), ct, combine="add")
+
+
+# ======================================================================== reduce_prod
+
+reduce_prod_p = Primitive("reduce_prod")
+reduce_prod_p.impl = lambda x, *, axes: np.prod(x, axis=axes, dtype=x.dtype)
+
+
+def _reduce_prod_abstract_eval(x, *, axes):
+    _check_numeric("reduce_prod", x)
+    return _reduce_shape("reduce_prod")(x, axes=axes)
+
+
+reduce_prod_p.abstract_eval = _reduce_prod_abstract_eval
+reduce_prod_p.batch = _reduce_batch(reduce_prod_p)
+
+
+def _others_product(x, axes):
+    """`prod(x over axes) / x` without dividing: for each element, the product of all the
+    other elements of its reduced group, as exclusive prefix * exclusive suffix products."""
+    shape = _aval_shape(x)
+    kept = [d for d in range(len(shape)) if d not in axes]
+    perm = tuple(kept) + tuple(axes)
+    grouped_shape = tuple(shape[d] for d in kept) + (
+        int(np.prod([shape[d] for d in axes], dtype=np.int64)),)
+    g = reshape(transpose(x, perm), grouped_shape)
+    last = len(grouped_shape) - 1
+    before = cumprod_p.bind(_shift(g, last, reverse=False, fill=1), axis=last, reverse=False)
+    after = cumprod_p.bind(_shift(g, last, reverse=True, fill=1), axis=last, reverse=True)
+    others = _mul(before, after)
+    others = reshape(others, tuple(shape[d] for d in perm))
+    return transpose(others, tuple(np.argsort(perm).tolist()))
+
+
+def _reduce_prod_jvp(t, x, *, out, axes):
+    del out  # unused
+    return reduce_sum_p.bind(_mul(t, _others_product(x, axes)), axes=axes)
+
+
+def _reduce_prod_vjp(ct, x, *, out, axes):
+    del out  # unused
+    return _mul(_keep_axes(ct, _aval_shape(x), axes), _others_product(x, axes))
+
+
+reduce_prod_p.jvp_terms = [_reduce_prod_jvp]
+reduce_prod_p.vjp = [_reduce_prod_vjp]
+
+
+def reduce_prod(operand, axes):
+    """Multiply the elements of `operand` over `axes`.
+
+    Its gradient is exact when elements are zero (and so is its second derivative): the
+    derivative with respect to one element is the product of the others, computed from
+    prefix and suffix products rather than by dividing the result by the element.
+
+    Args:
+        operand: a numeric array.
+        axes: a sequence of distinct axes (negative values count from the end).
+
+    Returns:
+        The product, with `axes` removed from the shape.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.reduce_prod(fnp.array([[1.0, 2.0], [3.0, 4.0]]), (1,))
+        Array([ 2., 12.], dtype=float32)
+        >>> nanofn.grad(lambda x: nanofn.lax.reduce_prod(x, (0,)))(fnp.array([0.0, 2.0, 3.0]))
+        Array([6., 0., 0.], dtype=float32)
+    """
+    ndim = len(_aval_shape(operand))
+    return reduce_prod_p.bind(operand, axes=tuple(sorted(_axis(a, ndim, "reduce_prod")
+                                                         for a in axes)))
+
+
+def _axis(axis, ndim, name):
+    a = operator.index(axis)
+    if not -ndim <= a < ndim:
+        raise ValueError(f"{name}: axis {axis} is out of range for an array with {ndim} "
+                         "dimensions")
+    return a % ndim
+
+
+# ======================================================================== cumulative ops
+
+
+def _scan_impl(fn, ordered):
+    def impl(x, *, axis, reverse):
+        # booleans only for ordered scans (max, min), complex numbers only for sums/products
+        if x.dtype.kind in "bc" and (x.dtype == bool) != ordered:
+            raise TypeError("bad dtype")  # the core re-raises the shape rule's message
+        if reverse:
+            return np.flip(fn(np.flip(x, axis), axis), axis)
+        return fn(x, axis)
+    return impl
+
+
+def _cumulative(name, fn, *, ordered=False):
+    """A scan primitive with params `axis` and `reverse`, its shape rule and batching rule.
+    `ordered` scans (max, min) take booleans but not complex numbers; sums and products
+    the other way round."""
+    prim = Primitive(name)
+    prim.impl = _scan_impl(fn, ordered)
+
+    def abstract_eval(x, *, axis, reverse):
+        _check_numeric(name, x, allow_bool=ordered, allow_complex=not ordered)
+        if not 0 <= axis < x.ndim:
+            raise ValueError(f"{name}: axis {axis} is out of range for {x.str_short()} (the "
+                             f"primitive takes a non-negative axis; lax.{name} normalises it)")
+        if not isinstance(reverse, (bool, np.bool_)):
+            raise TypeError(f"{name}: reverse must be a bool, got {reverse!r}")
+        return x
+
+    prim.abstract_eval = abstract_eval
+    prim.batch = lambda vals, dims, *, axis, reverse: (
+        prim.bind(bdim_to_front(vals[0], dims[0]), axis=axis + 1, reverse=reverse), 0)
+    return prim
+
+
+def _cumulative_wrapper(prim, name, doc):
+    def fn(operand, axis=0, reverse=False):
+        ndim = len(_aval_shape(operand))
+        return prim.bind(operand, axis=_axis(axis, ndim, name), reverse=bool(reverse))
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+# --- cumsum: linear -----------------------------------------------------------------------
+cumsum_p = _cumulative("cumsum", lambda x, axis: np.cumsum(x, axis=axis, dtype=x.dtype))
+cumsum_p.jvp_terms = [lambda t, x, *, out, axis, reverse:
+                      cumsum_p.bind(t, axis=axis, reverse=reverse)]
+# the transpose of a running sum is a running sum in the opposite direction
+cumsum_p.vjp = [lambda ct, x, *, out, axis, reverse:
+                cumsum_p.bind(ct, axis=axis, reverse=not reverse)]
+
+cumsum = _cumulative_wrapper(cumsum_p, "cumsum", """Running sum of `operand` along `axis`.
+
+    Args:
+        operand: a numeric array.
+        axis: the axis to scan (negative values count from the end).
+        reverse: scan from the end: `out[i] = sum(operand[i:])`.
+
+    Returns:
+        An array of `operand`'s shape and dtype.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.cumsum(fnp.array([1, 2, 3]))
+        Array([1, 3, 6], dtype=int32)
+        >>> nanofn.lax.cumsum(fnp.array([1, 2, 3]), reverse=True)
+        Array([6, 5, 3], dtype=int32)
+    """)
+
+# --- cumprod ---------------------------------------------------------------------------------
+cumprod_p = _cumulative("cumprod", lambda x, axis: np.cumprod(x, axis=axis, dtype=x.dtype))
+
+
+def _cumprod_linear_parts(x, axis, reverse):
+    """The pieces of cumprod's derivative, safe where `x` has zeros.
+
+    With `P[k]` the running product of the *non-zero* elements and `z[k]` the running count
+    of zeros, `d out[k] / d x[i]` (for `i` up to `k`) is `P[k] / x[i]` while there are no
+    zeros yet, `P[k]` for the first zero itself while it is the only one, and 0 otherwise.
+    Returns `(P, inv, no_zero_yet, one_zero, first_zero)`, with `inv` = 1/x (0 at zeros) and
+    three masks, so that the tangent map is
+    `t -> P * (no_zero_yet * cumsum(inv * t) + one_zero * cumsum(first_zero * t))`.
+    """
+    zero = eq_p.bind(x, _c(x, 0))
+    safe = _select(zero, x, _c(x, 1))
+    count = cumsum_p.bind(convert_element_type_p.bind(zero, new_dtype=_INDEX), axis=axis,
+                          reverse=reverse)
+    running = cumprod_p.bind(safe, axis=axis, reverse=reverse)
+    no_zero_yet = eq_p.bind(count, np.asarray(0, _INDEX))
+    one_zero = eq_p.bind(count, np.asarray(1, _INDEX))
+    first_zero = select_n_p.bind(zero, zero, one_zero)  # zero and count == 1
+    inv = _select(zero, div_p.bind(_c(x, 1), safe), _c(x, 0))
+    return running, inv, no_zero_yet, one_zero, first_zero
+
+
+def _cumprod_jvp(t, x, *, out, axis, reverse):
+    del out  # unused
+    running, inv, no_zero_yet, one_zero, first_zero = _cumprod_linear_parts(x, axis, reverse)
+    while_none = cumsum_p.bind(_mul(t, inv), axis=axis, reverse=reverse)
+    from_first = cumsum_p.bind(_select(first_zero, _c(t, 0), t), axis=axis, reverse=reverse)
+    inner = _add(_select(no_zero_yet, _c(t, 0), while_none),
+                 _select(one_zero, _c(t, 0), from_first))
+    return _mul(running, inner)
+
+
+def _cumprod_vjp(ct, x, *, out, axis, reverse):
+    del out  # unused
+    running, inv, no_zero_yet, one_zero, first_zero = _cumprod_linear_parts(x, axis, reverse)
+    scaled = _mul(running, ct)
+    back_none = cumsum_p.bind(_select(no_zero_yet, _c(ct, 0), scaled), axis=axis,
+                              reverse=not reverse)
+    back_one = cumsum_p.bind(_select(one_zero, _c(ct, 0), scaled), axis=axis,
+                             reverse=not reverse)
+    return _add(_mul(inv, back_none), _select(first_zero, _c(ct, 0), back_one))
+
+
+cumprod_p.jvp_terms = [_cumprod_jvp]
+cumprod_p.vjp = [_cumprod_vjp]
+
+cumprod = _cumulative_wrapper(cumprod_p, "cumprod", """Running product of `operand` along `axis`.
+
+    First derivatives are exact also where `operand` has zeros (they use running products
+    of the non-zero elements and a running count of zeros, never `out / x`). Higher
+    derivatives are exact where `operand` has no zeros.
+
+    Args:
+        operand: a numeric array.
+        axis: the axis to scan (negative values count from the end).
+        reverse: scan from the end: `out[i] = prod(operand[i:])`.
+
+    Returns:
+        An array of `operand`'s shape and dtype.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.cumprod(fnp.array([1.0, 2.0, 3.0]))
+        Array([1., 2., 6.], dtype=float32)
+    """)
+
+
+# --- cummax, cummin ---------------------------------------------------------------------------
+def _running_arg(x, out, axis, reverse, arg_prim):
+    """For each position k, the position of the running extremum `out[k]`: the most recent
+    position (in scan order) whose element equals the running extremum there."""
+    shape = _aval_shape(x)
+    pos = _positions(shape, axis)
+    hit = eq_p.bind(x, out)
+    # forward: the latest hit at or before k (cummax); reverse: the earliest at or after k
+    missing = np.asarray(shape[axis] if reverse else -1, _INDEX)
+    return arg_prim.bind(select_n_p.bind(hit, missing, pos), axis=axis, reverse=reverse)
+
+
+def _def_cum_extremum(name, np_ufunc):
+    prim = _cumulative(name, lambda x, axis: np_ufunc.accumulate(x, axis=axis), ordered=True)
+
+    def jvp(t, x, *, out, axis, reverse):
+        arg = _running_arg(x, out, axis, reverse, cummin_p if reverse else cummax_p)
+        return _take_along(t, arg, axis)
+
+    def vjp(ct, x, *, out, axis, reverse):
+        arg = _running_arg(x, out, axis, reverse, cummin_p if reverse else cummax_p)
+        return _scatter_add_along(ct, arg, axis)
+
+    prim.jvp_terms = [jvp]
+    prim.vjp = [vjp]
+    return prim
+
+
+cummax_p = _def_cum_extremum("cummax", np.maximum)
+cummin_p = _def_cum_extremum("cummin", np.minimum)
+
+_CUM_EXTREMUM_NOTE = """
+    The derivative of `out[k]` goes to one element: the most recent position (in scan
+    order) holding the running {kind} (for ties, the latest one seen; PyTorch's
+    `cum{kind}` picks the same)."""
+
+cummax = _cumulative_wrapper(cummax_p, "cummax", """Running maximum of `operand` along `axis`.
+""" + _CUM_EXTREMUM_NOTE.format(kind="max") + """
+
+    Args:
+        operand: a real or boolean array.
+        axis: the axis to scan (negative values count from the end).
+        reverse: scan from the end: `out[i] = max(operand[i:])`.
+
+    Returns:
+        An array of `operand`'s shape and dtype.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.cummax(fnp.array([1.0, 3.0, 2.0, 5.0]))
+        Array([1., 3., 3., 5.], dtype=float32)
+    """)
+
+cummin = _cumulative_wrapper(cummin_p, "cummin", """Running minimum of `operand` along `axis`.
+""" + _CUM_EXTREMUM_NOTE.format(kind="min") + """
+
+    Args:
+        operand: a real or boolean array.
+        axis: the axis to scan (negative values count from the end).
+        reverse: scan from the end: `out[i] = min(operand[i:])`.
+
+    Returns:
+        An array of `operand`'s shape and dtype.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.cummin(fnp.array([3.0, 1.0, 2.0]), reverse=True)
+        Array([1., 1., 2.], dtype=float32)
+    """)
+
+
+# ======================================================================== sort
+
+sort_p = Primitive("sort", multiple_results=True)
+
+
+@sort_p.def_abstract_eval
+def _sort_abstract_eval(*operands, dimension, is_stable, num_keys):
+    del is_stable  # unused
+    if not operands:
+        raise TypeError("sort needs at least one operand")
+    shapes = {op.shape for op in operands}
+    if len(shapes) > 1:
+        raise ValueError("sort: every operand must have one shape, got "
+                         f"{', '.join(op.str_short() for op in operands)}")
+    if not 1 <= num_keys <= len(operands):
+        raise ValueError(f"sort: num_keys={num_keys} must be between 1 and the number of "
+                         f"operands ({len(operands)})")
+    ndim = operands[0].ndim
+    if not 0 <= dimension < ndim:
+        raise ValueError(f"sort: dimension {dimension} is out of range for operands of shape "
+                         f"{operands[0].shape} (sort needs at least one dimension)")
+    for op in operands[:num_keys]:
+        if op.dtype.kind not in "biuf":
+            raise TypeError(f"sort: keys must be real or boolean, got {op.str_short()}")
+    return list(operands)
+
+
+@sort_p.def_impl
+def _sort_impl(*operands, dimension, is_stable, num_keys):
+    # numpy would quietly accept operands of different shapes: check like the shape rule
+    _sort_abstract_eval(*[ShapedArray(op.shape, op.dtype) for op in operands],
+                        dimension=dimension, is_stable=is_stable, num_keys=num_keys)
+    keys = operands[:num_keys]
+    if num_keys == 1:
+        perm = np.argsort(keys[0], axis=dimension, kind="stable")
+    else:  # lexsort takes its primary key last
+        perm = np.lexsort(keys[::-1], axis=dimension)
+    return [np.take_along_axis(op, perm, axis=dimension) for op in operands]
+
+
+def _sort_jvp(primals, tangents, *, dimension, is_stable, num_keys):
+    # sort the tangents along with the primals, as extra (non-key) operands
+    carried = [i for i, t in enumerate(tangents) if t is not None]
+    outs = sort_p.bind(*primals, *[tangents[i] for i in carried], dimension=dimension,
+                       is_stable=is_stable, num_keys=num_keys)
+    n = len(primals)
+    t_out = [None] * n
+    for j, i in enumerate(carried):
+        t_out[i] = outs[n + j]
+    return outs[:n], t_out
+
+
+def sort_permutation(keys, dimension):
+    """The stable sorting permutation of `keys` (a list of arrays) along `dimension`:
+    `sorted[k] = x[perm[k]]`. Written with `sort`, so it can be traced."""
+    pos = _positions(_aval_shape(keys[0]), dimension)
+    return sort_p.bind(*keys, pos, dimension=dimension, is_stable=True, num_keys=len(keys))[-1]
+
+
+def _sort_vjp(cts, primals, outs, needs, *, dimension, is_stable, num_keys):
+    del outs, is_stable  # unused
+    wanted = [i for i, (ct, need) in enumerate(zip(cts, needs))
+              if need and ct is not None and np.issubdtype(_dtype(primals[i]), np.inexact)]
+    result = [None] * len(primals)
+    if not wanted:
+        return result
+    perm = sort_permutation(list(primals[:num_keys]), dimension)
+    # sorting by perm moves element k of the sorted order back to position perm[k]
+    back = sort_p.bind(perm, *[cts[i] for i in wanted], dimension=dimension, is_stable=True,
+                       num_keys=1)[1:]
+    for i, b in zip(wanted, back):
+        result[i] = b
+    return result
+
+
+def _sort_batch(vals, dims, *, dimension, is_stable, num_keys):
+    size = next(_aval_shape(v)[d] for v, d in zip(vals, dims) if d is not None)
+    moved = []
+    for v, d in zip(vals, dims):
+        if d is None:
+            shape = _aval_shape(v)
+            v = broadcast_in_dim_p.bind(v, shape=(size,) + tuple(shape),
+                                        broadcast_dimensions=tuple(range(1, len(shape) + 1)))
+        else:
+            v = bdim_to_front(v, d)
+        moved.append(v)
+    outs = sort_p.bind(*moved, dimension=dimension + 1, is_stable=is_stable, num_keys=num_keys)
+    return outs, [0] * len(outs)
+
+
+sort_p.jvp = _sort_jvp
+sort_p.vjp_joint = _sort_vjp
+sort_p.batch = _sort_batch
+
+
+def sort(operand, dimension=-1, is_stable=True, num_keys=1):
+    """Sort along `dimension`; several operands are sorted together by the first `num_keys`.
+
+    Keys compare lexicographically (the first key is primary). NaNs sort to the end and
+    equal keys keep their order (the sort is always stable). Differentiable with respect to
+    float operands: the derivative follows each element to its sorted position.
+
+    Args:
+        operand: an array, or a sequence of arrays of one shape.
+        dimension: the axis to sort along (negative values count from the end).
+        is_stable: accepted for compatibility; the sort is always stable.
+        num_keys: how many of the leading operands are sort keys.
+
+    Returns:
+        The sorted array, or a tuple of sorted arrays if `operand` was a sequence.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.sort(fnp.array([3, 1, 2]))
+        Array([1, 2, 3], dtype=int32)
+        >>> keys, vals = nanofn.lax.sort((fnp.array([2, 1]), fnp.array([10.0, 20.0])))
+        >>> vals
+        Array([20., 10.], dtype=float32)
+    """
+    single = not isinstance(operand, (tuple, list))
+    operands = [operand] if single else list(operand)
+    if not operands:
+        raise TypeError("sort: needs at least one operand")
+    ndim = len(_aval_shape(operands[0]))
+    if ndim == 0:
+        raise ValueError("sort: operands must have at least one dimension, got a 0-d array")
+    outs = sort_p.bind(*operands, dimension=_axis(dimension, ndim, "sort"),
+                       is_stable=bool(is_stable), num_keys=int(num_keys))
+    return outs[0] if single else tuple(outs)
+
+
+def sort_key_val(keys, values, dimension=-1, is_stable=True):
+    """Sort `keys` along `dimension` and apply the same permutation to `values`.
+
+    Args:
+        keys: the array to sort by.
+        values: an array of the same shape, permuted like `keys`.
+        dimension: the axis to sort along.
+        is_stable: accepted for compatibility; the sort is always stable.
+
+    Returns:
+        `(sorted_keys, permuted_values)`.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> k, v = nanofn.lax.sort_key_val(fnp.array([3, 1, 2]), fnp.array([0, 1, 2]))
+        >>> v
+        Array([1, 2, 0], dtype=int32)
+    """
+    return sort((keys, values), dimension=dimension, is_stable=is_stable, num_keys=1)
+
+
+def descending_key(x):
+    """An array whose ascending order is `x`'s descending order, NaNs first (as reversing an
+    ascending sort would put them). Returns a list of keys for `sort`."""
+    dtype = _dtype(x)
+    if dtype == bool or np.issubdtype(dtype, np.integer):
+        return [not_p.bind(x)]  # ~x reverses the order of integers without overflow
+    is_nan = ne_p.bind(x, x)
+    return [not_p.bind(is_nan), neg_p.bind(x)]
+
+
+def top_k(operand, k, *, axis=-1):
+    """The `k` largest entries along `axis`, largest first, and their indices.
+
+    Equal entries keep their order (the lower index first). The values are differentiable.
+
+    Args:
+        operand: a real array.
+        k: how many entries to keep (at most the size of `axis`).
+        axis: the axis to search (negative values count from the end).
+
+    Returns:
+        `(values, indices)`; `axis` has size `k` in both, and `indices` is int32.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> vals, idx = nanofn.lax.top_k(fnp.array([9.0, 3.0, 6.0, 4.0, 10.0]), 3)
+        >>> vals, idx
+        (Array([10.,  9.,  6.], dtype=float32), Array([4, 0, 2], dtype=int32))
+    """
+    shape = _aval_shape(operand)
+    if not shape:
+        raise ValueError("top_k: operand must have at least one dimension, got a 0-d array")
+    axis = _axis(axis, len(shape), "top_k")
+    k = operator.index(k)
+    if not 0 <= k <= shape[axis]:
+        raise ValueError(f"top_k: k={k} must be between 0 and the size of axis {axis} "
+                         f"({shape[axis]}) of the operand of shape {tuple(shape)}")
+    keys = descending_key(operand)
+    outs = sort_p.bind(*keys, operand, _positions(shape, axis), dimension=axis, is_stable=True,
+                       num_keys=len(keys))
+    return _leading(outs[-2], k, axis), _leading(outs[-1], k, axis)
+
+
+def _leading(x, k, axis):
+    """The first `k` entries of `x` along `axis`."""
+    return slice_in_dim(x, 0, k, axis=axis)

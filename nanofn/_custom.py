@@ -1,0 +1,839 @@
+"""Custom derivatives (`custom_jvp`, `custom_vjp`) and rematerialization (`checkpoint`).
+
+All three wrap a user's Python function in a *higher-order primitive*: a primitive whose
+param `call` holds the function (and its rules) as flat functions of lists of arrays. So
+every transformation sees one primitive, and composes with it through the ordinary rule
+slots:
+
+    custom_jvp_call[call=f]  *args -> *outs
+    custom_vjp_call[call=f]  *args -> *outs, *residuals
+    checkpoint[call=f]       *args -> *outs
+
+* `impl` runs the function eagerly on concrete arrays (with no tape: nothing inside is
+  recorded); `abstract_eval` traces it with `core.trace_to_jaxpr` for the output avals, so
+  under `jit` the call is staged as one equation.
+* `batch` binds the same primitive again with every function `vmap`ped (all inputs and
+  outputs batched along axis 0), so the custom rules still apply inside `vmap` and
+  `grad(vmap(f))`.
+
+**custom_vjp.** The reverse-mode tape (`nanofn/_ad.py`) calls `vjp_joint(cts, primals, outs,
+needs)` with the values the equation consumed and produced, and nothing else. So the
+residuals must be among the outputs: `custom_vjp_call`'s impl runs `fwd`, not `fun`, and
+returns the primal outputs followed by the residual leaves; the public wrapper returns
+only the primal outputs. The tape then hands the residuals back to `vjp_joint`, which
+calls `bwd(residuals, cts)`. Cotangents that reach the residuals themselves (when the
+backward pass is differentiated again, as in `grad(grad(f))`) are pulled back by
+differentiating `fwd`, as JAX does. The cost of this design: under a transformation that
+does not differentiate (`jit`, `vmap`), `fwd` runs in place of `fun` and its residuals are
+computed and dropped. When no argument is traced and nothing is being staged, the wrapper
+calls `fun` directly, as does a call of the function inside its own `fwd`. `fun` is also
+traced once per argument signature to check that `fwd` returns outputs of the same
+structure, shapes and dtypes. Forward mode is refused, as in JAX.
+
+**custom_jvp.** `jvp` calls the user's rule. Reverse mode uses it too: the tangent part of
+the rule is linear in the tangents, so its VJP (taken with the tape, at a zero tangent)
+is the transpose that reverse mode needs.
+
+**checkpoint.** `impl` runs `fun` without recording, so under `grad` the tape keeps only the
+checkpoint's inputs and outputs, not its intermediates; `vjp_joint` runs `vjp` of `fun` on
+the saved inputs (recomputing the forward pass) and pulls the cotangents back through it.
+
+Functions given to these wrappers must not close over traced values of an enclosing
+transformation (pass such values as arguments), and `nondiff_argnums` arguments must not
+be traced values (use them for Python values: functions, flags, sizes).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+
+from nanofn import _core as core
+from nanofn import _ad
+from nanofn._ad import TapeTrace, TapeTracer, add_any, backward, jvp_flat, zeros_like_aval
+from nanofn._batching import axis_size_of, broadcast_batch, vmap_flat
+from nanofn._core import Primitive, ShapedArray, Tracer, get_aval
+from nanofn._tree import _flatten_up_to_checked
+from nanofn.tree_util import tree_flatten, tree_leaves, tree_map, tree_unflatten
+
+__all__ = ["custom_jvp", "custom_vjp", "checkpoint", "remat"]
+
+
+# ======================================================================== shared machinery
+
+
+def _name(f):
+    return getattr(f, "__name__", None) or type(f).__name__
+
+
+def _is_float(aval):
+    return np.issubdtype(aval.dtype, np.inexact)
+
+
+def _as_array(x, what):
+    if type(x) in core._PY_SCALAR_DTYPE:
+        return core.Array(np.asarray(x, core._PY_SCALAR_DTYPE[type(x)]))
+    if isinstance(x, (np.ndarray, np.generic)):
+        return core.Array(np.asarray(x))
+    if isinstance(x, (core.Array, Tracer)):
+        return x
+    raise TypeError(f"{what} is a {type(x).__name__}, not an array")
+
+
+def _positional(fun, signature, args, kwargs, what):
+    """`args` with keyword arguments (and defaults) moved to their positions."""
+    if signature is None:
+        if kwargs:
+            raise TypeError(f"{what}: keyword arguments need a function with a signature")
+        return tuple(args)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{what}: {e}") from None
+    bound.apply_defaults()
+    if bound.kwargs:
+        raise TypeError(f"{what}: keyword-only arguments {sorted(bound.kwargs)} cannot be "
+                        "resolved to positions; pass them positionally")
+    return bound.args
+
+
+def _signature(fun):
+    try:
+        return inspect.signature(fun)
+    except (TypeError, ValueError):
+        return None
+
+
+def _arg_label(signature, i):
+    if signature is not None:
+        params = list(signature.parameters.values())
+        if i < len(params) and params[i].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            return f"argument {params[i].name!r} (positional argument {i})"
+    return f"positional argument {i}"
+
+
+def _concrete(args, kwargs):
+    """True when a call would run eagerly anyway: no traced argument and no jaxpr being
+    staged. Then the wrappers call the user's function directly (for custom_vjp: `fun`,
+    not `fwd`). This is also what lets `fwd` and rules call the function they belong to."""
+    if core._dynamic_trace is not None:
+        return False
+    return not any(isinstance(x, Tracer) for x in tree_leaves((args, kwargs)))
+
+
+def _wrap_np(xs):
+    return [core.Array(x) if isinstance(x, np.ndarray) else core.wrap(np.asarray(x)) for x in xs]
+
+
+def _to_np(outs, call):
+    vals = []
+    for o in outs:
+        if isinstance(o, Tracer):
+            raise core.UnexpectedTracerError(
+                f"{call.kind} function {call.name!r} returned a traced value while running on "
+                "concrete inputs: it closes over a value traced by an enclosing transformation. "
+                "Pass that value as an argument instead of closing over it.")
+        vals.append(core.to_numpy(o))
+    return vals
+
+
+class _Call:
+    """The user's function (and rules) as one primitive's `call` param: flat functions of
+    lists of arrays. Hashable by identity, printed by name in jaxprs."""
+
+    kind = "custom"
+
+    def __init__(self, name, in_avals, info):
+        self.name = name
+        self.in_avals = in_avals  # avals of the flat inputs (one example, under vmap)
+        self.info = info  # filled when the function runs: out_tree, n_out (shared by batches)
+        self._avals_cache = {}
+        self._batched = {}
+
+    def __repr__(self):
+        return self.name
+
+    def out_avals(self, fun_flat, avals):
+        key = tuple(avals)
+        out = self._avals_cache.get(key)
+        if out is None:
+            out = self._avals_cache[key] = core.trace_to_jaxpr(fun_flat, avals).out_avals
+        return out
+
+    def batched(self, size):
+        b = self._batched.get(size)
+        if b is None:
+            b = self._batched[size] = self._make_batched(size)
+        return b
+
+
+def _vmap0(f, size):
+    """`f` (flat in, flat out) vmapped with every input and output batched on axis 0."""
+    return lambda *xs: vmap_flat(f, list(xs), [0] * len(xs), 0, size)
+
+
+def _batched_avals(avals, size):
+    return [ShapedArray((size,) + a.shape, a.dtype) for a in avals]
+
+
+def _batch_rule(prim):
+    """Batching for a call primitive: batch every input on axis 0, bind the batched call."""
+    def rule(vals, dims, *, call):
+        size = axis_size_of(vals, dims)
+        vals = [broadcast_batch(v, d, size) for v, d in zip(vals, dims)]
+        outs = prim.bind(*vals, call=call.batched(size))
+        return outs, [0] * len(outs)
+    return rule
+
+
+def _pullback_once(fun_flat, primals, cts):
+    """The VJP of `fun_flat` at `primals` applied to `cts`, for rules that need one pullback
+    (recomputation). Same as `nanofn._ad.vjp_flat` followed by the pullback, but the tape
+    is emptied as soon as the pullback has run: a finished MainTrace and its Trace refer
+    to each other, so without this the tape would live until the next garbage collection,
+    which would defeat `checkpoint`'s memory saving."""
+    with core.new_main(TapeTrace, []) as main:
+        trace = main.trace
+        in_keys = [next(_ad._keys) for _ in primals]
+        outs = fun_flat(*[TapeTracer(trace, p, k) for p, k in zip(primals, in_keys)])
+        out_keys = [trace.full_raise(o).key for o in outs]
+    tape = main.global_data
+    try:
+        return backward(tape, out_keys, cts, in_keys)
+    finally:
+        tape.clear()
+
+
+def _cotangent_mask(cts, primals, needs):
+    return [c if need and _is_float(get_aval(p)) else None
+            for c, p, need in zip(cts, primals, needs)]
+
+
+class _UserFunction:
+    """What `custom_jvp` and `custom_vjp` share: argument handling and output checks."""
+
+    kind = "custom"
+
+    def __init__(self, fun, nondiff_argnums):
+        functools.update_wrapper(self, fun)
+        self._cfun = fun
+        self.nondiff_argnums = tuple(int(i) for i in nondiff_argnums)
+        self._csig = _signature(fun)
+        self._cout_cache = {}
+
+    # Read-only views of the function and its rules, under JAX's names. The state lives in
+    # `_c*` attributes: wrappers such as `jit` copy this object's __dict__ onto themselves
+    # (functools.update_wrapper), so plain names like `fun` could overwrite theirs.
+    fun = property(lambda self: self._cfun)
+
+    def _split(self, args, kwargs):
+        """Positional args -> (all args, nondiff values, flat diff leaves, diff tree)."""
+        name = _name(self._cfun)
+        args = _positional(self._cfun, self._csig, args, kwargs, f"{self.kind} function "
+                           f"{name!r}")
+        nondiff = {}
+        for i in self.nondiff_argnums:
+            if not -len(args) <= i < len(args):
+                raise ValueError(f"{self.kind} function {name!r}: nondiff_argnums contains {i}, "
+                                 f"but it was called with {len(args)} positional argument(s)")
+            i %= len(args)
+            if any(isinstance(x, Tracer) for x in tree_leaves(args[i])):
+                raise core.UnexpectedTracerError(
+                    f"{self.kind} function {name!r}: {_arg_label(self._csig, i)} is in "
+                    "nondiff_argnums but holds a traced value. nondiff_argnums is for values "
+                    "that cannot be traced (functions, flags, sizes); pass arrays as ordinary "
+                    "arguments (their derivative can be set to zero in the rule).")
+            nondiff[i] = args[i]
+        diff_pos = [i for i in range(len(args)) if i not in nondiff]
+        leaves, diff_tree = tree_flatten(tuple(args[i] for i in diff_pos))
+        labels = None
+        out = []
+        for x in leaves:
+            try:
+                out.append(_as_array(x, "x"))
+            except TypeError:
+                labels = labels or [_arg_label(self._csig, i) for i in diff_pos]
+                raise TypeError(
+                    f"{self.kind} function {name!r}: an argument holds a "
+                    f"{type(x).__name__} ({x!r:.40}), which is not an array. Mark non-array "
+                    f"arguments with nondiff_argnums (differentiable ones: {', '.join(labels)})"
+                ) from None
+        return args, nondiff, diff_pos, out, diff_tree
+
+    def _rebuild(self, args, nondiff, diff_pos, diff_tree, xs):
+        full = list(args)
+        for i, a in zip(diff_pos, tree_unflatten(diff_tree, xs)):
+            full[i] = a
+        return full
+
+    def _fun_out(self, args, nondiff, diff_pos, diff_tree, xs):
+        """The output structure and avals of the primal function (traced once per
+        signature), to check what a rule returns against; None if the function cannot be
+        traced abstractly (Python control flow on values), and then nothing is checked."""
+        avals = tuple(get_aval(x) for x in xs)
+        try:
+            key = (diff_tree, avals, tuple(sorted(nondiff.items())))
+            hash(key)
+        except TypeError:
+            key = None
+        hit = self._cout_cache.get(key) if key is not None else None
+        if hit is not None:
+            return hit
+        box = {}
+
+        def flat(*ys):
+            out = self._cfun(*self._rebuild(args, nondiff, diff_pos, diff_tree, ys))
+            leaves, box["tree"] = tree_flatten(out)
+            return leaves
+
+        try:
+            out_avals = core.trace_to_jaxpr(flat, avals).out_avals
+        except (core.ConcretizationError, core.TracerArrayConversionError):
+            return None
+        result = (box["tree"], out_avals)
+        if key is not None:
+            self._cout_cache[key] = result
+        return result
+
+    def _check_primal_out(self, rule_kind, rule, out_tree, out_flat, expected):
+        if expected is None:
+            return
+        exp_tree, exp_avals = expected
+        name, rname = _name(self._cfun), _name(rule)
+        if out_tree != exp_tree:
+            raise TypeError(
+                f"{rule_kind} rule {rname!r} of {self.kind} function {name!r} must return "
+                "primal outputs with the same structure as the function:\n"
+                f"  function returns: {exp_tree}\n  rule returns:     {out_tree}")
+        for k, (o, a) in enumerate(zip(out_flat, exp_avals)):
+            got = get_aval(o)
+            if got.shape != a.shape or got.dtype != a.dtype:
+                raise TypeError(
+                    f"{rule_kind} rule {rname!r} of {self.kind} function {name!r} returned a "
+                    f"primal output {got.str_short()} at leaf {k}, but the function returns "
+                    f"{a.str_short()} there; they must have the same shape and dtype")
+
+
+# ======================================================================== custom_vjp
+
+
+class _VJPCall(_Call):
+    kind = "custom_vjp"
+
+    # set per instance: fwd_flat(*xs) -> outs + residuals;
+    # bwd_flat(residuals, cts) -> one cotangent array per input leaf
+
+    n_out = property(lambda self: self.info["n_out"])
+
+    def _make_batched(self, size):
+        b = _VJPCall(f"vmap({self.name})", _batched_avals(self.in_avals, size), self.info)
+        b.fwd_flat = _vmap0(self.fwd_flat, size)
+        b.bwd_flat = lambda res, cts: _vmap0(
+            lambda *a: self.bwd_flat(list(a[:len(res)]), list(a[len(res):])), size)(*res, *cts)
+        return b
+
+
+custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
+custom_vjp_call_p.impl = lambda *xs, call: _to_np(call.fwd_flat(*_wrap_np(xs)), call)
+custom_vjp_call_p.abstract_eval = lambda *avals, call: call.out_avals(call.fwd_flat, avals)
+
+
+def _custom_vjp_call_jvp(primals, tangents, *, call):
+    raise TypeError(
+        f"can't apply forward-mode autodiff (jvp) to a custom_vjp function ({call.name!r}). "
+        "custom_vjp defines only reverse mode: use grad / vjp / jacrev, or define the function "
+        "with custom_jvp (whose rule serves both modes) to use jvp / jacfwd / hessian.")
+
+
+def _custom_vjp_call_vjp(cts, primals, outs, needs, *, call):
+    n = call.n_out
+    out_cts, res_cts = list(cts[:n]), list(cts[n:])
+    result = [None] * len(primals)
+    if any(c is not None for c in out_cts):
+        out_cts = [zeros_like_aval(get_aval(o)) if c is None else c
+                   for c, o in zip(out_cts, outs[:n])]
+        result = call.bwd_flat(list(outs[n:]), out_cts)
+    if any(c is not None for c in res_cts):
+        # The residuals were used by a backward pass that is itself being differentiated
+        # (grad of grad): their cotangents flow back through fwd, by ordinary autodiff.
+        res_in = _pullback_once(lambda *xs: call.fwd_flat(*xs)[n:], list(primals), res_cts)
+        result = [add_any(a, b) for a, b in zip(result, res_in)]
+    return _cotangent_mask(result, primals, needs)
+
+
+custom_vjp_call_p.jvp = _custom_vjp_call_jvp
+custom_vjp_call_p.vjp_joint = _custom_vjp_call_vjp
+custom_vjp_call_p.batch = _batch_rule(custom_vjp_call_p)
+
+
+class custom_vjp(_UserFunction):
+    """Give a function a custom reverse-mode derivative (a VJP rule).
+
+    Decorate the primal function, then attach the rule with `defvjp(fwd, bwd)`:
+
+    * `fwd(*args) -> (out, residuals)` runs the function and saves what the backward pass
+      needs (`residuals`: any pytree of arrays); it takes the same arguments as `fun`.
+    * `bwd(*nondiff_args, residuals, ct) -> tuple` returns one cotangent per argument not
+      in `nondiff_argnums` (a tuple even for one argument), each with its argument's
+      structure, shapes and dtypes; `None` (for an argument or any subtree) means zero.
+
+    Under `grad`/`vjp`/`jacrev` the rule is used instead of differentiating `fun`; it also
+    works under `jit` and `vmap` and in their compositions. Forward mode (`jvp`, `jacfwd`,
+    `hessian`) is not available, as in JAX. Called on concrete values, the function runs
+    `fun`; on traced values `fwd` runs (see the notes of `nanofn/_custom.py`).
+
+    Args:
+        fun: the primal function.
+        nondiff_argnums: positions of arguments that are not differentiated and are not
+            arrays (functions, flags, sizes); `bwd` receives them first.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> @nanofn.custom_vjp
+        ... def clip_gradient(x):
+        ...     return x
+        >>> def fwd(x):
+        ...     return x, None
+        >>> def bwd(res, g):
+        ...     return (fnp.clip(g, -1.0, 1.0),)
+        >>> clip_gradient.defvjp(fwd, bwd)
+        >>> float(nanofn.grad(lambda x: 5.0 * clip_gradient(x))(2.0))
+        1.0
+    """
+
+    kind = "custom_vjp"
+
+    def __init__(self, fun, nondiff_argnums=()):
+        super().__init__(fun, nondiff_argnums)
+        self._cfwd = None
+        self._cbwd = None
+        self._cin_fwd = 0
+
+    fwd = property(lambda self: self._cfwd)
+    bwd = property(lambda self: self._cbwd)
+
+    def defvjp(self, fwd, bwd, symbolic_zeros=False, optimize_remat=False):
+        """Set the rule: `fwd(*args) -> (out, residuals)`, `bwd(*nondiff, residuals, ct)`.
+
+        Args:
+            fwd: the forward function, returning the output and the residuals.
+            bwd: the backward function, returning a tuple of cotangents.
+            symbolic_zeros: not supported (must be False).
+            optimize_remat: accepted for compatibility; no effect.
+
+        Example:
+            >>> import nanofn, nanofn.numpy as fnp
+            >>> f = nanofn.custom_vjp(lambda x: fnp.sin(x))
+            >>> f.defvjp(lambda x: (fnp.sin(x), fnp.cos(x)), lambda cos_x, g: (cos_x * g,))
+            >>> print(round(float(nanofn.grad(f)(0.0)), 3))
+            1.0
+        """
+        del optimize_remat  # unused: there is no separate remat pass to optimize
+        if symbolic_zeros:
+            raise NotImplementedError("custom_vjp.defvjp: symbolic_zeros=True is not supported")
+        self._cfwd, self._cbwd = fwd, bwd
+
+    def __call__(self, *args, **kwargs):
+        name = _name(self._cfun)
+        if self._cfwd is None:
+            raise AttributeError(f"No VJP rule is defined for the custom_vjp function {name!r}: "
+                                 f"call {name}.defvjp(fwd, bwd) before using it")
+        # Inside its own fwd (the usual `return f(x), res`), the function is just `fun`:
+        # fwd's outputs are differentiated by bwd, so the inner call needs no rule (and
+        # staging it would trace fwd again, forever).
+        if self._cin_fwd or _concrete(args, kwargs):
+            return self._cfun(*args, **kwargs)
+        args, nondiff, diff_pos, leaves, diff_tree = self._split(args, kwargs)
+        call = self._make_call(args, nondiff, diff_pos, leaves, diff_tree)
+        outs = custom_vjp_call_p.bind(*leaves, call=call)
+        return tree_unflatten(call.info["out_tree"], outs[:call.n_out])
+
+    def _make_call(self, args, nondiff, diff_pos, leaves, diff_tree):
+        in_avals = [get_aval(x) for x in leaves]
+        call = _VJPCall(_name(self._cfun), in_avals, {})
+        rebuild = functools.partial(self._rebuild, args, nondiff, diff_pos, diff_tree)
+        nondiff_vals = [nondiff[i] for i in sorted(nondiff)]
+
+        def fwd_flat(*xs):
+            self._cin_fwd += 1  # calls of this function inside fwd run `fun` (see __call__)
+            try:
+                pair = self._cfwd(*rebuild(xs))
+            finally:
+                self._cin_fwd -= 1
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(
+                    f"custom_vjp fwd rule {_name(self._cfwd)!r} of function {call.name!r} must "
+                    "return a pair (primal_output, residuals), got "
+                    f"{type(pair).__name__}" + (f" of length {len(pair)}"
+                                                if isinstance(pair, (tuple, list)) else ""))
+            out, res = pair
+            out_flat, out_tree = tree_flatten(out)
+            self._check_primal_out("fwd", self._cfwd, out_tree, out_flat,
+                                   self._fun_out(args, nondiff, diff_pos, diff_tree, xs))
+            res_flat, call.info["res_tree"] = tree_flatten(res)
+            try:
+                res_flat = [_as_array(r, "r") for r in res_flat]
+            except TypeError:
+                bad = next(r for r in res_flat if not core.is_array_like(r))
+                raise TypeError(
+                    f"custom_vjp fwd rule {_name(self._cfwd)!r} of function {call.name!r} "
+                    f"returned a residual of type {type(bad).__name__} ({bad!r:.40}); residuals "
+                    "must be arrays (or pytrees of arrays). Keep Python values in "
+                    "nondiff_argnums, or close over them in bwd.") from None
+            call.info["out_tree"], call.info["n_out"] = out_tree, len(out_flat)
+            return [_as_array(o, "output") for o in out_flat] + res_flat
+
+        def bwd_flat(res, cts):
+            res_tree = call.info["res_tree"]
+            ct_tree = call.info["out_tree"]
+            cts_in = self._cbwd(*nondiff_vals, tree_unflatten(res_tree, res),
+                              tree_unflatten(ct_tree, cts))
+            return self._check_cotangents(cts_in, diff_pos, diff_tree, in_avals, call.name)
+
+        call.fwd_flat, call.bwd_flat = fwd_flat, bwd_flat
+        return call
+
+    def _check_cotangents(self, cts_in, diff_pos, diff_tree, in_avals, name):
+        """One cotangent array per input leaf from what `bwd` returned (zeros for None)."""
+        rule = f"custom_vjp bwd rule {_name(self._cbwd)!r} of function {name!r}"
+        n = len(diff_pos)
+        if not isinstance(cts_in, (tuple, list)) or len(cts_in) != n:
+            got = (f"a {type(cts_in).__name__} of length {len(cts_in)}"
+                   if isinstance(cts_in, (tuple, list)) else
+                   f"a value of type {type(cts_in).__name__}")
+            raise TypeError(
+                f"{rule} must return a tuple with one cotangent per differentiable argument "
+                f"({n} here: {', '.join(_arg_label(self._csig, i) for i in diff_pos)}), "
+                f"got {got}. For a single argument return a 1-tuple: `return (ct,)`.")
+        avals_per_arg = tree_unflatten(diff_tree, in_avals)
+        out = []
+        for k, (ct, arg_avals) in enumerate(zip(cts_in, avals_per_arg)):
+            label = _arg_label(self._csig, diff_pos[k])
+            ct_leaves, ct_def = tree_flatten(ct, is_leaf=lambda x: x is None)
+            try:
+                subtrees = _flatten_up_to_checked(ct_def, arg_avals, rule, "the cotangent",
+                                                  "the argument")
+            except ValueError as e:
+                raise TypeError(f"{rule} returned a cotangent for {label} whose structure does "
+                                f"not match the argument's:\n{e}") from None
+            for c, sub in zip(ct_leaves, subtrees):
+                if c is None:
+                    out.extend(zeros_like_aval(a) for a in tree_leaves(sub))
+                    continue
+                if not isinstance(sub, ShapedArray):
+                    raise TypeError(f"{rule} returned a single array for {label}, where the "
+                                    f"argument is a pytree ({tree_map(lambda a: a.shape, sub)})")
+                out.append(_checked_ct(c, sub, rule, label))
+        return out
+
+
+def _checked_ct(c, aval, rule, label):
+    if type(c) in core._PY_SCALAR_DTYPE and aval.shape == ():
+        return core.Array(np.asarray(c, aval.dtype))
+    if not core.is_array_like(c):
+        raise TypeError(f"{rule} returned a {type(c).__name__} as the cotangent for {label}; "
+                        "cotangents must be arrays (or None for zero)")
+    got = get_aval(c)
+    if not _is_float(aval):
+        return zeros_like_aval(aval)  # integer inputs have no cotangent; ignore what came back
+    if got.shape != aval.shape or got.dtype != aval.dtype:
+        raise TypeError(f"{rule} returned a cotangent of type {got.str_short()} for {label}, "
+                        f"whose primal is {aval.str_short()}: a cotangent must have the shape "
+                        "and dtype of its primal")
+    return _as_array(c, "cotangent")
+
+
+# ======================================================================== custom_jvp
+
+
+class _JVPCall(_Call):
+    kind = "custom_jvp"
+
+    # set per instance: fun_flat(*xs) -> outs; jvp_flat(primals, tangents) -> outs + t_outs
+
+    def _make_batched(self, size):
+        b = _JVPCall(f"vmap({self.name})", _batched_avals(self.in_avals, size), self.info)
+        b.fun_flat = _vmap0(self.fun_flat, size)
+        b.jvp_flat = lambda ps, ts: _vmap0(
+            lambda *a: self.jvp_flat(list(a[:len(ps)]), list(a[len(ps):])), size)(*ps, *ts)
+        return b
+
+
+custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
+custom_jvp_call_p.impl = lambda *xs, call: _to_np(call.fun_flat(*_wrap_np(xs)), call)
+custom_jvp_call_p.abstract_eval = lambda *avals, call: call.out_avals(call.fun_flat, avals)
+
+
+def _instantiate(tangents, primals):
+    return [zeros_like_aval(get_aval(p)) if t is None else t for t, p in zip(tangents, primals)]
+
+
+def _custom_jvp_call_jvp(primals, tangents, *, call):
+    res = call.jvp_flat(list(primals), _instantiate(tangents, primals))
+    n = len(res) // 2
+    return res[:n], res[n:]
+
+
+def _custom_jvp_call_vjp(cts, primals, outs, needs, *, call):
+    # The rule's tangent output is linear in the tangents, so its VJP at a zero tangent
+    # is the transpose of the JVP: reverse mode from the custom forward rule.
+    primals = list(primals)
+    n = len(outs)
+
+    def tangent_part(*ts):
+        return call.jvp_flat(primals, list(ts))[n:]
+
+    zero_tangents = _instantiate([None] * len(primals), primals)
+    return _cotangent_mask(_pullback_once(tangent_part, zero_tangents, list(cts)), primals, needs)
+
+
+custom_jvp_call_p.jvp = _custom_jvp_call_jvp
+custom_jvp_call_p.vjp_joint = _custom_jvp_call_vjp
+custom_jvp_call_p.batch = _batch_rule(custom_jvp_call_p)
+
+
+class custom_jvp(_UserFunction):
+    """Give a function a custom forward-mode derivative (a JVP rule), used by every
+    differentiation mode.
+
+    Attach the rule with `defjvp`: `jvp(*nondiff_args, primals, tangents) ->
+    (primal_out, tangent_out)`, where `primals` and `tangents` are tuples of the arguments
+    not in `nondiff_argnums` (tangents of integer arguments are integer zeros). The tangent
+    output must be linear in the tangents: reverse mode (`grad`, `vjp`) transposes it.
+    Or give one rule per argument with `defjvps`.
+
+    Args:
+        fun: the primal function.
+        nondiff_argnums: positions of arguments that are not differentiated and are not
+            arrays (functions, flags, sizes); the rule receives them first.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> @nanofn.custom_jvp
+        ... def log1pexp(x):
+        ...     return fnp.log(1.0 + fnp.exp(x))
+        >>> @log1pexp.defjvp
+        ... def log1pexp_jvp(primals, tangents):
+        ...     (x,), (t,) = primals, tangents
+        ...     return log1pexp(x), t * (1.0 - 1.0 / (1.0 + fnp.exp(x)))
+        >>> float(nanofn.grad(log1pexp)(100.0))  # the naive derivative gives nan
+        1.0
+    """
+
+    kind = "custom_jvp"
+
+    def __init__(self, fun, nondiff_argnums=()):
+        super().__init__(fun, nondiff_argnums)
+        self._cjvp = None
+
+    jvp = property(lambda self: self._cjvp)
+
+    def defjvp(self, jvp, symbolic_zeros=False):
+        """Set the rule `jvp(*nondiff_args, primals, tangents) -> (primal_out, tangent_out)`.
+
+        Returns the rule, so `defjvp` can be used as a decorator.
+
+        Example:
+            >>> import nanofn, nanofn.numpy as fnp
+            >>> f = nanofn.custom_jvp(lambda x: fnp.sin(x))
+            >>> _ = f.defjvp(lambda p, t: (f(p[0]), 2.0 * t[0]))
+            >>> print(float(nanofn.jvp(f, (0.0,), (1.0,))[1]))
+            2.0
+        """
+        if symbolic_zeros:
+            raise NotImplementedError("custom_jvp.defjvp: symbolic_zeros=True is not supported")
+        self._cjvp = jvp
+        return jvp
+
+    def defjvps(self, *jvps):
+        """Set one rule per argument: `jvps[i](t_i, primal_out, *primals)` is argument i's
+        contribution to the output tangent (None: argument i has no derivative).
+
+        Example:
+            >>> import nanofn, nanofn.numpy as fnp
+            >>> f = nanofn.custom_jvp(lambda x, y: x * y)
+            >>> f.defjvps(lambda tx, out, x, y: tx * y, lambda ty, out, x, y: x * ty)
+            >>> print(float(nanofn.grad(f, argnums=1)(3.0, 4.0)))
+            3.0
+        """
+        if self.nondiff_argnums:
+            raise TypeError(f"custom_jvp function {_name(self._cfun)!r}: defjvps cannot be used "
+                            "with nondiff_argnums; use defjvp")
+
+        def jvp(primals, tangents):
+            if len(jvps) != len(primals):
+                raise TypeError(f"custom_jvp function {_name(self._cfun)!r}: defjvps got "
+                                f"{len(jvps)} rule(s) for {len(primals)} argument(s)")
+            out = self(*primals)
+            t_out = None
+            for rule, t in zip(jvps, tangents):
+                if rule is None:
+                    continue
+                term = rule(t, out, *primals)
+                t_out = term if t_out is None else tree_map(add_any, t_out, term)
+            if t_out is None:
+                t_out = tree_map(lambda o: zeros_like_aval(get_aval(o)), out)
+            return out, t_out
+
+        jvp.__name__ = f"defjvps({_name(self._cfun)})"
+        self.defjvp(jvp)
+
+    def __call__(self, *args, **kwargs):
+        name = _name(self._cfun)
+        if self._cjvp is None:
+            raise AttributeError(f"No JVP rule is defined for the custom_jvp function {name!r}: "
+                                 f"call {name}.defjvp(rule) before using it")
+        if _concrete(args, kwargs):
+            return self._cfun(*args, **kwargs)
+        args, nondiff, diff_pos, leaves, diff_tree = self._split(args, kwargs)
+        call = self._make_call(args, nondiff, diff_pos, leaves, diff_tree)
+        outs = custom_jvp_call_p.bind(*leaves, call=call)
+        return tree_unflatten(call.info["out_tree"], outs)
+
+    def _make_call(self, args, nondiff, diff_pos, leaves, diff_tree):
+        call = _JVPCall(_name(self._cfun), [get_aval(x) for x in leaves], {})
+        rebuild = functools.partial(self._rebuild, args, nondiff, diff_pos, diff_tree)
+        nondiff_vals = [nondiff[i] for i in sorted(nondiff)]
+
+        def fun_flat(*xs):
+            out_flat, call.info["out_tree"] = tree_flatten(self._cfun(*rebuild(xs)))
+            return out_flat
+
+        def jvp_flat(primals, tangents):
+            rname = _name(self._cjvp)
+            result = self._cjvp(*nondiff_vals, tree_unflatten(diff_tree, primals),
+                              tree_unflatten(diff_tree, tangents))
+            if not (isinstance(result, (tuple, list)) and len(result) == 2):
+                raise TypeError(f"custom_jvp rule {rname!r} of function {call.name!r} must return "
+                                f"a pair (primal_out, tangent_out), got {type(result).__name__}")
+            p_flat, p_tree = tree_flatten(result[0])
+            t_flat, t_tree = tree_flatten(result[1])
+            self._check_primal_out("jvp", self._cjvp, p_tree, p_flat,
+                                   self._fun_out(args, nondiff, diff_pos, diff_tree, primals))
+            if t_tree != p_tree:
+                raise TypeError(f"custom_jvp rule {rname!r} of function {call.name!r} must return "
+                                "primal and tangent outputs with the same structure:\n"
+                                f"  primal_out:  {p_tree}\n  tangent_out: {t_tree}")
+            t_out = []
+            for k, (p, t) in enumerate(zip(p_flat, t_flat)):
+                pa = get_aval(p)
+                if type(t) in core._PY_SCALAR_DTYPE and pa.shape == ():
+                    t = core.Array(np.asarray(t, pa.dtype))
+                ta = get_aval(t)
+                if ta.shape != pa.shape or (_is_float(pa) and ta.dtype != pa.dtype):
+                    raise TypeError(
+                        f"custom_jvp rule {rname!r} of function {call.name!r} returned a "
+                        f"tangent {ta.str_short()} for the primal output {pa.str_short()} at "
+                        f"leaf {k}; a tangent must have its primal's shape and dtype")
+                t_out.append(_as_array(t, "tangent"))
+            call.info["out_tree"] = p_tree
+            return [_as_array(p, "output") for p in p_flat] + t_out
+
+        call.fun_flat, call.jvp_flat = fun_flat, jvp_flat
+        return call
+
+
+# ======================================================================== checkpoint
+
+
+class _RematCall(_Call):
+    kind = "checkpoint"
+
+    # set per instance: fun_flat(*xs) -> outs
+
+    def _make_batched(self, size):
+        b = _RematCall(f"vmap({self.name})", _batched_avals(self.in_avals, size), self.info)
+        b.fun_flat = _vmap0(self.fun_flat, size)
+        return b
+
+
+checkpoint_p = Primitive("checkpoint", multiple_results=True)
+checkpoint_p.impl = lambda *xs, call: _to_np(call.fun_flat(*_wrap_np(xs)), call)
+checkpoint_p.abstract_eval = lambda *avals, call: call.out_avals(call.fun_flat, avals)
+
+
+def _checkpoint_jvp(primals, tangents, *, call):
+    return jvp_flat(call.fun_flat, list(primals), list(tangents))
+
+
+def _checkpoint_vjp(cts, primals, outs, needs, *, call):
+    del outs  # unused: the forward pass is recomputed from the saved inputs
+    return _cotangent_mask(_pullback_once(call.fun_flat, list(primals), list(cts)), primals,
+                           needs)
+
+
+checkpoint_p.jvp = _checkpoint_jvp
+checkpoint_p.vjp_joint = _checkpoint_vjp
+checkpoint_p.batch = _batch_rule(checkpoint_p)
+
+
+def checkpoint(fun, *, prevent_cse=True, policy=None, static_argnums=()):
+    """Make `fun` recompute its intermediates in the backward pass instead of saving them.
+
+    Under `grad` (`vjp`, `jacrev`), the forward pass of a checkpointed function keeps only
+    its inputs (and outputs); the backward pass reruns `fun` on the saved inputs to get
+    the intermediates it needs. This trades compute for memory: checkpointing each block of
+    a deep network keeps one activation per block alive instead of every intermediate.
+    Values and derivatives are unchanged. Also known as `remat`.
+
+    Args:
+        fun: function of arrays (pytrees of arrays).
+        prevent_cse: accepted for compatibility with JAX. The checkpointed call is one
+            opaque equation under `jit`, so common-subexpression elimination cannot merge
+            the recomputation with the forward pass anyway.
+        policy: must be None (save nothing but the inputs); JAX's saving policies are not
+            supported.
+        static_argnums: positions of arguments that are Python values, not arrays.
+
+    Returns:
+        A function with `fun`'s signature.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> layer = nanofn.checkpoint(lambda w, x: fnp.tanh(x @ w))
+        >>> g = nanofn.grad(lambda w, x: layer(w, x).sum())(fnp.ones((3, 3)), fnp.ones((2, 3)))
+        >>> g.shape
+        (3, 3)
+    """
+    del prevent_cse  # unused: see the docstring
+    if policy is not None:
+        raise NotImplementedError(
+            "checkpoint: policy is not supported; use policy=None (save only the inputs and "
+            "recompute everything else in the backward pass)")
+    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    name = _name(fun)
+
+    def checkpointed(*args, **kwargs):
+        if _concrete(args, kwargs):
+            return fun(*args, **kwargs)  # nothing traces it, so nothing would be saved
+        nums = {i % len(args) for i in static if -len(args) <= i < len(args)}
+        dyn = tuple(a for i, a in enumerate(args) if i not in nums)
+        leaves, in_tree = tree_flatten((dyn, kwargs))
+        try:
+            leaves = [_as_array(x, "x") for x in leaves]
+        except TypeError:
+            bad = next(x for x in leaves if not core.is_array_like(x))
+            raise TypeError(f"checkpoint of {name!r}: an argument holds a {type(bad).__name__} "
+                            f"({bad!r:.40}), which is not an array; mark it with "
+                            "static_argnums") from None
+        call = _RematCall(name, [get_aval(x) for x in leaves], {})
+
+        def fun_flat(*xs):
+            dyn_args, kw = tree_unflatten(in_tree, xs)
+            it = iter(dyn_args)
+            full = [args[i] if i in nums else next(it) for i in range(len(args))]
+            out_flat, call.info["out_tree"] = tree_flatten(fun(*full, **kw))
+            return out_flat
+
+        call.fun_flat = fun_flat
+        outs = checkpoint_p.bind(*leaves, call=call)
+        return tree_unflatten(call.info["out_tree"], outs)
+
+    functools.update_wrapper(checkpointed, fun)
+    return checkpointed
+
+
+remat = checkpoint

@@ -1,0 +1,12 @@
+"""nanofn.scipy: scipy's functions (jax.scipy's names), built on nanofn primitives.
+
+Example:
+    >>> import nanofn.numpy as fnp
+    >>> from nanofn.scipy.special import logsumexp
+    >>> round(float(logsumexp(fnp.zeros(4))), 4)  # log(4)
+    1.3863
+"""
+
+from nanofn.scipy import special as special
+
+__all__ = ["special"]

@@ -1,0 +1,282 @@
+"""reduce_prod, the cumulative ops, sort and top_k: values against numpy, derivatives against
+finite differences (float64, second order where twice differentiable), exact gradients at
+zeros and ties, batching rules against a loop, and the shape rules' errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import nanofn
+from nanofn import lax
+from nanofn.ops import _reduce as R
+from nanofn.testing import check_grads, shapes
+
+
+def _np(x):
+    return np.asarray(x)
+
+
+@st.composite
+def array_and_axes(draw, min_dims=1, max_side=4, min_side=0):
+    shape = draw(shapes(min_dims=min_dims, max_dims=3, min_side=min_side, max_side=max_side))
+    axes = draw(st.lists(st.integers(-len(shape), len(shape) - 1),
+                         unique_by=lambda a: a % len(shape)))
+    seed = draw(st.integers(0, 2**16))
+    x = np.random.default_rng(seed).uniform(-2, 2, size=shape)
+    return x, tuple(axes)
+
+
+@st.composite
+def array_and_axis(draw, min_side=0, distinct=False, max_side=4):
+    shape = draw(shapes(min_dims=1, max_dims=3, min_side=min_side, max_side=max_side))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    if distinct:  # values well apart, so max/sort derivatives are smooth at the point
+        x = rng.permutation(int(np.prod(shape))).reshape(shape) / 2.0 - 1.0
+    else:
+        x = rng.uniform(-2, 2, size=shape)
+    return x, axis, draw(st.booleans())
+
+
+def _scan_ref(ufunc, x, axis, reverse):
+    if reverse:
+        return np.flip(ufunc.accumulate(np.flip(x, axis), axis=axis), axis)
+    return ufunc.accumulate(x, axis=axis)
+
+
+_SCANS = {"cumsum": (lax.cumsum, np.add), "cumprod": (lax.cumprod, np.multiply),
+          "cummax": (lax.cummax, np.maximum), "cummin": (lax.cummin, np.minimum)}
+
+
+# ------------------------------------------------------------------------ values
+
+
+@given(array_and_axes())
+def test_reduce_prod_matches_numpy(case):
+    x, axes = case
+    np.testing.assert_allclose(_np(lax.reduce_prod(x, axes)), np.prod(x, axis=axes), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(_SCANS))
+@given(case=array_and_axis())
+def test_scans_match_numpy(name, case):
+    x, axis, reverse = case
+    fn, ufunc = _SCANS[name]
+    np.testing.assert_allclose(_np(fn(x, axis, reverse)), _scan_ref(ufunc, x, axis, reverse),
+                               rtol=1e-12)
+
+
+def test_integer_and_bool_dtypes_are_kept():
+    i = np.array([[3, 1, 2], [4, 0, 5]], np.int32)
+    assert lax.cumsum(i, 1).dtype == np.int32
+    assert lax.reduce_prod(i, (1,)).dtype == np.int32
+    np.testing.assert_array_equal(_np(lax.cummax(i, 1)), [[3, 3, 3], [4, 4, 5]])
+    np.testing.assert_array_equal(_np(lax.cummax(np.array([False, True, False]), 0)),
+                                  [False, True, True])
+
+
+@given(st.data())
+def test_sort_multiple_operands_matches_lexsort(data):
+    shape = data.draw(shapes(min_dims=1, max_dims=2, min_side=0, max_side=5))
+    dim = data.draw(st.integers(0, len(shape) - 1))
+    num_keys = data.draw(st.integers(1, 2))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    k1 = rng.integers(0, 3, size=shape).astype(np.float64)  # many ties
+    k2 = rng.integers(0, 3, size=shape).astype(np.int32)
+    payload = rng.normal(size=shape)
+    outs = lax.sort((k1, k2, payload), dimension=dim, num_keys=num_keys)
+    perm = np.lexsort((k2, k1)[2 - num_keys:], axis=dim)  # numpy: the last key is primary
+    for got, op in zip(outs, (k1, k2, payload)):
+        np.testing.assert_array_equal(_np(got), np.take_along_axis(op, perm, axis=dim))
+
+
+def test_sort_nans_last_and_stable():
+    x = np.array([2.0, np.nan, 1.0, 2.0, -np.inf])
+    keys, idx = lax.sort_key_val(x, np.arange(5))
+    np.testing.assert_array_equal(_np(keys), [-np.inf, 1.0, 2.0, 2.0, np.nan])
+    np.testing.assert_array_equal(_np(idx), [4, 2, 0, 3, 1])
+
+
+@given(st.data())
+def test_top_k_matches_numpy(data):
+    n = data.draw(st.integers(1, 6))
+    k = data.draw(st.integers(0, n))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.integers(0, 4, size=(2, n)).astype(np.float64)
+    vals, idx = lax.top_k(x, k)
+    want_idx = np.argsort(-x, axis=-1, kind="stable")[:, :k]  # ties: the lower index first
+    np.testing.assert_array_equal(_np(idx), want_idx)
+    np.testing.assert_array_equal(_np(vals), np.take_along_axis(x, want_idx, axis=-1))
+
+
+def test_top_k_along_another_axis():
+    x = np.array([[1.0, 5.0], [4.0, 2.0], [3.0, 0.0]])
+    vals, idx = lax.top_k(x, 2, axis=0)
+    np.testing.assert_array_equal(_np(vals), [[4.0, 5.0], [3.0, 2.0]])
+    np.testing.assert_array_equal(_np(idx), [[1, 0], [2, 1]])
+
+
+# ------------------------------------------------------------------------ derivatives
+
+
+@settings(max_examples=6)
+@given(array_and_axes(max_side=3, min_side=1))
+def test_reduce_prod_grads(case):
+    x, axes = case
+    check_grads(lambda x: lax.reduce_prod(x, axes), (x,), order=2)
+
+
+@pytest.mark.parametrize("zeros", [1, 2, 3])
+def test_reduce_prod_grads_with_zeros(zeros):
+    x = np.array([[0.7, -1.3, 2.0, 0.5], [1.5, 0.8, -0.6, 1.1]])
+    x[0, :zeros] = 0.0
+    x[1, 1:1 + zeros] = 0.0
+    check_grads(lambda x: lax.reduce_prod(x, (1,)), (x,), order=2)
+    check_grads(lambda x: lax.reduce_prod(x, (0, 1)), (x,), order=2)
+
+
+def test_reduce_prod_gradient_with_one_zero_is_product_of_others():
+    x = np.array([3.0, 0.0, 2.0, -1.5])
+    g = _np(nanofn.grad(lambda x: lax.reduce_prod(x, (0,)))(x))
+    np.testing.assert_array_equal(g, [0.0, 3.0 * 2.0 * -1.5, 0.0, 0.0])
+    # the Hessian at that point: d2/dx_i dx_j = product of the elements other than i and j
+    h = np.stack([_np(nanofn.grad(lambda x: nanofn.grad(
+        lambda x: lax.reduce_prod(x, (0,)))(x)[i])(x)) for i in range(4)])
+    want = np.array([[0.0 if i == j else np.prod(np.delete(x, [i, j])) for j in range(4)]
+                     for i in range(4)])
+    np.testing.assert_allclose(h, want, atol=1e-12)
+
+
+def test_reduce_prod_gradient_with_two_zeros_is_zero():
+    g = nanofn.grad(lambda x: lax.reduce_prod(x, (0,)))(np.array([0.0, 2.0, 0.0]))
+    np.testing.assert_array_equal(_np(g), [0.0, 0.0, 0.0])
+
+
+@settings(max_examples=6)
+@given(array_and_axis(min_side=1, max_side=4))
+def test_cumsum_and_cumprod_grads(case):
+    x, axis, reverse = case
+    check_grads(lambda x: lax.cumsum(x, axis, reverse), (x,), order=2)
+    check_grads(lambda x: lax.cumprod(x, axis, reverse), (x,), order=2)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cumprod_first_derivatives_exact_with_zeros(reverse):
+    x = np.array([[0.0, 2.0, 0.5, 0.0, 1.5], [1.2, 0.0, -0.7, 2.0, 0.9], [0.6, 1.1, 0.0, 0.0, 0.0]])
+    check_grads(lambda x: lax.cumprod(x, 1, reverse), (x,), order=1)
+    # compare the Jacobian with the analytic d out[k] / d x[i] = prod of x[j], j <= k, j != i
+    v = x[0]
+    jac = np.stack([_np(nanofn.grad(lambda v: lax.cumprod(v, 0)[k])(v)) for k in range(5)])
+    want = np.array([[np.prod(np.delete(v[:k + 1], i)) if i <= k else 0.0 for i in range(5)]
+                     for k in range(5)])
+    np.testing.assert_array_equal(jac, want)
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+@settings(max_examples=6)
+@given(case=array_and_axis(min_side=1, distinct=True))
+def test_cum_extremum_grads(name, case):
+    x, axis, reverse = case
+    check_grads(lambda x: _SCANS[name][0](x, axis, reverse), (x,), order=2)
+
+
+def test_cummax_routes_the_cotangent_to_the_latest_running_max():
+    x = np.array([1.0, 3.0, 2.0, 3.0, 0.0])  # cummax: [1, 3, 3, 3, 3]
+    ct = np.array([1.0, 10.0, 100.0, 1000.0, 10000.0])
+    _, f_vjp = nanofn.vjp(lambda x: lax.cummax(x, 0), x)
+    np.testing.assert_array_equal(_np(f_vjp(ct)[0]), [1.0, 110.0, 0.0, 11000.0, 0.0])
+    # reverse: out = [3, 3, 3, 3, 0]; a tie goes to the nearest position at or after k
+    _, f_vjp = nanofn.vjp(lambda x: lax.cummax(x, 0, reverse=True), x)
+    np.testing.assert_array_equal(_np(f_vjp(ct)[0]), [0.0, 11.0, 0.0, 1100.0, 10000.0])
+
+
+@settings(max_examples=6)
+@given(case=array_and_axis(min_side=1, distinct=True))
+def test_sort_grads(case):
+    x, axis, _ = case
+    check_grads(lambda x: lax.sort(x, axis), (x,), order=2)
+    payload = np.cos(x)
+    check_grads(lambda p: lax.sort((x, p), axis)[1], (payload,), order=2)
+
+
+def test_sort_vjp_puts_cotangents_back_where_elements_came_from():
+    x = np.array([3.0, 1.0, 2.0])
+    _, f_vjp = nanofn.vjp(lambda x: lax.sort(x), x)
+    np.testing.assert_array_equal(_np(f_vjp(np.array([10.0, 20.0, 30.0]))[0]), [30.0, 10.0, 20.0])
+
+
+def test_top_k_grads():
+    x = np.array([[0.3, -1.2, 2.5, 0.9], [1.7, 0.1, -0.4, 1.1]])
+    check_grads(lambda x: lax.top_k(x, 2)[0], (x,), order=2)
+
+
+def test_rules_compose_under_jit():
+    x = np.array([[0.5, -1.0, 0.0], [2.0, 1.5, -0.5]])
+
+    def f(x):
+        return (lax.reduce_prod(x, (1,)).sum() + lax.cumprod(x, 1).sum()
+                + (lax.sort(x, 0) * x).sum() + lax.cummax(x, 1).sum())
+    g = nanofn.grad(f)
+    np.testing.assert_allclose(_np(nanofn.jit(g)(x)), _np(g(x)), rtol=1e-12)
+    np.testing.assert_allclose(_np(nanofn.jit(f)(x)), _np(f(x)), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------ batching rules
+
+
+def _batched_matches_loop(prim, args, dims, params):
+    """prim's batching rule, on arguments batched along `dims`, equals binding per slice."""
+    size = next(np.shape(a)[d] for a, d in zip(args, dims) if d is not None)
+    out, out_dim = prim.batch(list(args), list(dims), **params)
+    outs, out_dims = (out, out_dim) if prim.multiple_results else ([out], [out_dim])
+    for i in range(size):
+        sliced = [a if d is None else np.take(a, i, axis=d) for a, d in zip(args, dims)]
+        want = prim.bind(*sliced, **params)
+        want = want if prim.multiple_results else [want]
+        for o, od, w in zip(outs, out_dims, want):
+            got = _np(o) if od is None else np.take(_np(o), i, axis=od)
+            np.testing.assert_array_equal(got, _np(w))
+
+
+@given(st.data())
+def test_batching_rules_match_a_loop(data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    shape = data.draw(shapes(min_dims=1, max_dims=2, min_side=1, max_side=4))
+    size = data.draw(st.integers(0, 3))
+    bdim = data.draw(st.integers(0, len(shape)))
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    reverse = data.draw(st.booleans())
+    x = rng.integers(-3, 4, size=shape[:bdim] + (size,) + shape[bdim:]).astype(np.float64)
+    for prim in (R.cumsum_p, R.cumprod_p, R.cummax_p, R.cummin_p):
+        _batched_matches_loop(prim, (x,), (bdim,), {"axis": axis, "reverse": reverse})
+    _batched_matches_loop(R.reduce_prod_p, (x,), (bdim,), {"axes": (axis,)})
+    sort_params = {"dimension": axis, "is_stable": True, "num_keys": 1}
+    _batched_matches_loop(R.sort_p, (x, x * 2), (bdim, bdim), sort_params)
+    if size:  # an unbatched operand is broadcast along the batch
+        y = rng.normal(size=shape)
+        _batched_matches_loop(R.sort_p, (x, y), (bdim, None), sort_params)
+        _batched_matches_loop(R.sort_p, (y, x), (None, bdim), sort_params)
+
+
+# ------------------------------------------------------------------------ errors
+
+
+def test_shape_rules_name_the_problem():
+    with pytest.raises(ValueError, match="reduce_prod: axes"):
+        R.reduce_prod_p.bind(np.ones((2, 3)), axes=(2,))
+    with pytest.raises(ValueError, match="cumsum: axis 2 is out of range"):
+        R.cumsum_p.bind(np.ones((2, 3)), axis=2, reverse=False)
+    with pytest.raises(ValueError, match="cumprod: axis 5 is out of range"):
+        lax.cumprod(np.ones(3), axis=5)
+    with pytest.raises(TypeError, match="cumsum does not accept booleans"):
+        nanofn.jit(lambda x: lax.cumsum(x))(np.array([True, False]))
+    with pytest.raises(ValueError, match="sort: every operand must have one shape"):
+        lax.sort((np.ones(3), np.ones(4)))
+    with pytest.raises(ValueError, match="num_keys=3"):
+        lax.sort((np.ones(3), np.ones(3)), num_keys=3)
+    with pytest.raises(ValueError, match="at least one dimension"):
+        lax.sort(np.float64(1.0))
+    with pytest.raises(ValueError, match="top_k: k=4"):
+        lax.top_k(np.ones(3), 4)
