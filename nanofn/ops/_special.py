@@ -1,4 +1,10 @@
-"""Special functions numpy lacks: erf (a numba ufunc over libm's erf) and its inverse."""
+"""Special functions numpy lacks: erf and its inverse, as numba ufuncs over libm.
+
+Both compile on first use (numba is imported then, never by `import nanofn`) and are
+cached on disk. The inverse uses Giles' single-precision approximation ("Approximating
+the erfinv function", GPU Gems 2010) as a starting point, refined by Newton steps on
+libm's erf: two for float64, one for float32.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +12,69 @@ import math
 
 import numpy as np
 
-_erf_ufunc = None
+_ufuncs: dict = {}
+
+def _compile():
+    import numba  # imported on first use only, so `import nanofn` stays fast
+
+    @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
+    def erf(v):
+        return math.erf(v)
+
+    def make_erfinv(newton_steps):
+        def erfinv(y):
+            if y <= -1.0 or y >= 1.0:
+                if y == 1.0:
+                    return math.inf
+                if y == -1.0:
+                    return -math.inf
+                return math.nan
+            w = -math.log((1.0 - y) * (1.0 + y))
+            if w < 5.0:
+                w = w - 2.5
+                p = 2.81022636e-08
+                p = 3.43273939e-07 + p * w
+                p = -3.5233877e-06 + p * w
+                p = -4.39150654e-06 + p * w
+                p = 0.00021858087 + p * w
+                p = -0.00125372503 + p * w
+                p = -0.00417768164 + p * w
+                p = 0.246640727 + p * w
+                p = 1.50140941 + p * w
+            else:
+                w = math.sqrt(w) - 3.0
+                p = -0.000200214257
+                p = 0.000100950558 + p * w
+                p = 0.00134934322 + p * w
+                p = -0.00367342844 + p * w
+                p = 0.00573950773 + p * w
+                p = -0.0076224613 + p * w
+                p = 0.00943887047 + p * w
+                p = 1.00167406 + p * w
+                p = 2.83297682 + p * w
+            x = p * y
+            for _ in range(newton_steps):  # x -= (erf(x) - y) / erf'(x)
+                x = x - (math.erf(x) - y) / (1.1283791670955126 * math.exp(-x * x))
+            return x
+        return erfinv
+
+    erfinv64 = numba.vectorize(["float64(float64)"], cache=True)(make_erfinv(2))
+    erfinv32 = numba.vectorize(["float64(float64)"], cache=True)(make_erfinv(1))
+    _ufuncs.update(erf=erf, erfinv64=erfinv64, erfinv32=erfinv32)
 
 
 def erf(x):
-    global _erf_ufunc
-    if _erf_ufunc is None:
-        import numba  # imported on first use only, so `import nanofn` stays fast
-
-        @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
-        def _erf(v):
-            return math.erf(v)
-
-        _erf_ufunc = _erf
-    return _erf_ufunc(x)
+    if not _ufuncs:
+        _compile()
+    return _ufuncs["erf"](x)
 
 
 def erf_inv(y):
-    """Inverse error function: Giles' single-precision approximation ("Approximating the
-    erfinv function", GPU Gems 2010), refined by Newton steps on erf for full precision."""
+    """Inverse error function: erf_inv(erf(x)) == x."""
+    if not _ufuncs:
+        _compile()
     y = np.asarray(y)
-    with np.errstate(all="ignore"):
-        yd = y.astype(np.float64)
-        w = -np.log((1.0 - yd) * (1.0 + yd))
-        small = w < 5.0
-        ws = w - 2.5
-        p_small = 2.81022636e-08
-        for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
-                  -0.00125372503, -0.00417768164, 0.246640727, 1.50140941):
-            p_small = c + p_small * ws
-        wl = np.sqrt(w) - 3.0
-        p_large = -0.000200214257
-        for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
-                  -0.0076224613, 0.00943887047, 1.00167406, 2.83297682):
-            p_large = c + p_large * wl
-        x = np.where(small, p_small, p_large) * yd
-        for _ in range(2):  # Newton: x -= (erf(x) - y) / erf'(x)
-            err = erf(x) - yd
-            x = x - err / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
-        x = np.where(np.abs(yd) == 1.0, np.copysign(np.inf, yd), x)
-        x = np.where(np.abs(yd) > 1.0, np.nan, x)
-    return x.astype(y.dtype, copy=False)
+    if y.dtype == np.float64:
+        return _ufuncs["erfinv64"](y)
+    # float32 (and float16): refine in double precision, round once at the end
+    return _ufuncs["erfinv32"](y.astype(np.float64)).astype(y.dtype)
