@@ -304,6 +304,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "custom_jvp_call": "tests/test_custom.py",
     "custom_vjp_call": "tests/test_custom.py",
     "checkpoint": "tests/test_checkpoint.py",
+    "fused_elementwise": "tests/test_fusion.py",
     "threefry2x32": "tests/random/test_random.py",
     "mvn_factor": "tests/random/test_distributions.py",
     "random_gamma": "tests/random/test_distributions.py",
