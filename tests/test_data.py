@@ -73,14 +73,16 @@ def test_digits_split_is_fixed_and_held_out():
     table = _raw_digits_table()
     x_tr, y_tr = load_digits("train")
     x_te, y_te = load_digits("test")
-    assert x_tr.shape == (1500, 8, 8) and x_te.shape == (297, 8, 8)
-    # documented rule: first 1500 rows train, last 297 test, in file order
-    np.testing.assert_array_equal(y_tr, table[:1500, 64])
-    np.testing.assert_array_equal(y_te, table[1500:, 64])
-    np.testing.assert_array_equal(x_te.reshape(297, 64) * 16, table[1500:, :64])
+    assert x_tr.shape == (1498, 8, 8) and x_te.shape == (299, 8, 8)
+    # documented rule: every sixth row (5, 11, 17, ...) is test, the rest train, in file order
+    is_test = np.arange(len(table)) % 6 == 5
+    np.testing.assert_array_equal(y_tr, table[~is_test, 64])
+    np.testing.assert_array_equal(y_te, table[is_test, 64])
+    np.testing.assert_array_equal(x_te.reshape(299, 64) * 16, table[is_test, :64])
     x_all, y_all = load_digits()
-    np.testing.assert_array_equal(np.concatenate([x_tr, x_te]), x_all)
-    np.testing.assert_array_equal(np.concatenate([y_tr, y_te]), y_all)
+    np.testing.assert_array_equal(x_all[is_test], x_te)
+    np.testing.assert_array_equal(x_all[~is_test], x_tr)
+    np.testing.assert_array_equal(y_all[is_test], y_te)
     assert np.bincount(y_te, minlength=10).min() >= 20  # every class is in the test split
     x2, y2 = load_digits("test")
     np.testing.assert_array_equal(x2, x_te)

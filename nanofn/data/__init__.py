@@ -7,7 +7,8 @@ ship inside nanofn. ``load_mnist`` and ``read_idx`` read IDX files the user alre
 
 from nanofn.data._batching import batches as batches
 from nanofn.data._digits import load_digits as load_digits
+from nanofn.data._digits import shifted_copies as shifted_copies
 from nanofn.data._idx import load_mnist as load_mnist
 from nanofn.data._idx import read_idx as read_idx
 
-__all__ = ["batches", "load_digits", "load_mnist", "read_idx"]
+__all__ = ["batches", "load_digits", "load_mnist", "read_idx", "shifted_copies"]

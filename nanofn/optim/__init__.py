@@ -12,6 +12,7 @@ Aliases (``sgd``, ``adam``, ``adamw``, ...) are :func:`chain` s of building bloc
 ``learning_rate`` takes a float or a schedule. See ``docs/optim.md``.
 """
 
+from nanofn.optim import losses as losses  # optax.losses (the same functions as nanofn.nn.losses)
 from nanofn.optim._alias import (
     adabelief as adabelief,
     adadelta as adadelta,

@@ -1,0 +1,83 @@
+"""Read each 8x8 digit row by row with a GRU: a sequence of 8 steps of 8 pixels.
+
+The GRU's last hidden state feeds a dense classifier. `nn.GRU` runs its cell with
+`nanofn.lax.scan`, so the loop over rows is a single primitive that `grad` and `jit`
+transform like any other. Training uses `nanofn.optim.adam` on the fixed "train" split
+with minibatches shuffled by `nanofn.random` keys; the score is on the "test" split.
+
+    python examples/gru_digits.py              # 30 epochs: about 98% test accuracy
+    python examples/gru_digits.py --fast       # 2 epochs, for CI
+"""
+
+import argparse
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+import nanofn
+import nanofn.numpy as jnp
+from nanofn import nn, optim, random
+from nanofn.data import batches, load_digits
+
+
+def make_model(hidden=64):
+    """(batch, 8 rows, 8 pixels) -> GRU(hidden), last step -> 10 class scores."""
+    return nn.serial(nn.GRU(hidden, return_sequences=False), nn.Dense(10))
+
+
+def main(epochs=30, batch_size=64, learning_rate=3e-3, seed=0, verbose=True):
+    """Trains the GRU; returns a dict with the per-step losses and the test accuracy."""
+    x_train, y_train = load_digits("train")  # (N, 8, 8): 8 time steps of 8 features
+    x_test, y_test = load_digits("test")
+
+    init, apply = make_model()
+    key = random.key(seed)
+    key, init_key = random.split(key)
+    _, params = init(init_key, (-1, 8, 8))
+    opt = optim.chain(optim.clip_by_global_norm(1.0), optim.adam(learning_rate))
+    opt_state = opt.init(params)
+
+    def loss_fn(params, x, y):
+        logits = apply(params, x)
+        return nn.losses.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    @nanofn.jit
+    def train_step(params, opt_state, x, y):
+        loss, grads = nanofn.value_and_grad(loss_fn)(params, x, y)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optim.apply_updates(params, updates), opt_state, loss
+
+    @nanofn.jit
+    def predict(params, x):
+        return jnp.argmax(apply(params, x), axis=-1)
+
+    start = time.perf_counter()
+    losses = []
+    bar = tqdm(total=epochs * (len(x_train) // batch_size), disable=not verbose, unit="step")
+    for epoch in range(epochs):
+        key, shuffle_key = random.split(key)
+        for xb, yb in batches((x_train, y_train), batch_size, key=shuffle_key, drop_last=True):
+            params, opt_state, loss = train_step(params, opt_state, xb, yb)
+            losses.append(float(loss))
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}", refresh=False)
+    bar.close()
+    accuracy = float(np.mean(np.asarray(predict(params, x_test)) == y_test))
+    elapsed = time.perf_counter() - start
+    if verbose:
+        print(f"test accuracy: {accuracy:.4f} ({len(y_test)} held-out images), "
+              f"trained {len(losses)} steps in {elapsed:.1f}s")
+    return {"losses": losses, "test_accuracy": accuracy, "params": params, "seconds": elapsed}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fast", action="store_true", help="2 epochs (a quick check)")
+    args = parser.parse_args()
+    main(epochs=2 if args.fast else args.epochs, batch_size=args.batch_size,
+         learning_rate=args.lr, seed=args.seed)

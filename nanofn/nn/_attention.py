@@ -1,0 +1,284 @@
+"""Attention: `dot_product_attention` (jax.nn's), `MultiHeadAttention` and a Transformer
+encoder layer built from it with the combinators.
+
+Shapes follow jax.nn.dot_product_attention: queries `(B, T, N, H)`, keys and values
+`(B, S, N, H)` (batch, sequence, heads, head size); a mask is boolean, `True` where a
+query may attend to a key, and broadcasts to `(B, N, T, S)`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nanofn import numpy as fnp
+from nanofn import random
+from nanofn.nn import _functions as F
+from nanofn.nn import initializers as inits
+from nanofn.nn._base import canonical_shape, fmt_shape, known, leaf_layer
+from nanofn.nn._combinators import residual, serial, shape_dependent
+from nanofn.nn._layers import Dense, Dropout, LayerNorm, elementwise
+
+__all__ = ["MultiHeadAttention", "TransformerEncoderLayer", "dot_product_attention",
+           "make_causal_mask"]
+
+
+def make_causal_mask(length, dtype=bool):
+    """A `(length, length)` mask, True where query `i` may see key `j` (`j <= i`).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.make_causal_mask(3).astype("int32")
+        Array([[1, 0, 0],
+               [1, 1, 0],
+               [1, 1, 1]], dtype=int32)
+    """
+    return fnp.asarray(np.tril(np.ones((length, length), bool)).astype(dtype))
+
+
+def _check_qkv(query, key, value):
+    if query.ndim not in (3, 4) or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError("dot_product_attention: query, key and value must all be (B, T, N, H) "
+                         f"or all (T, N, H); got shapes {tuple(query.shape)}, "
+                         f"{tuple(key.shape)}, {tuple(value.shape)}")
+    if key.shape != value.shape:
+        raise ValueError(f"dot_product_attention: key and value must have one shape, got "
+                         f"{tuple(key.shape)} and {tuple(value.shape)}")
+    if query.shape[-2:] != key.shape[-2:] or query.shape[:-3] != key.shape[:-3]:
+        raise ValueError(f"dot_product_attention: query {tuple(query.shape)} and key "
+                         f"{tuple(key.shape)} must agree on batch, heads and head size")
+
+
+def dot_product_attention(query, key, value, bias=None, mask=None, *, scale=None,
+                          is_causal=False):
+    """Scaled dot-product attention: `softmax(q k^T * scale + bias, masked) v` per head.
+
+    Args:
+      query: `(B, T, N, H)` (or `(T, N, H)`).
+      key: `(B, S, N, H)`.
+      value: `(B, S, N, H)`.
+      bias: optional array added to the logits, broadcastable to `(B, N, T, S)`.
+      mask: optional boolean array broadcastable to `(B, N, T, S)`; False entries are
+        excluded (a query whose keys are all masked gets uniform weights).
+      scale: logit scale (default `1 / sqrt(H)`).
+      is_causal: also mask keys after the query position (`j > i`), as JAX does.
+
+    Returns:
+      `(B, T, N, H)`: for each query, the weighted average of the values.
+
+    Example:
+        >>> import nanofn
+        >>> q = k = v = nanofn.numpy.ones((1, 4, 2, 8))
+        >>> nanofn.nn.dot_product_attention(q, k, v, is_causal=True).shape
+        (1, 4, 2, 8)
+    """
+    query, key, value = F._float(query), F._float(key), F._float(value)
+    _check_qkv(query, key, value)
+    unbatched = query.ndim == 3
+    if unbatched:
+        query, key, value = (fnp.expand_dims(a, 0) for a in (query, key, value))
+    h = query.shape[-1]
+    scale = 1.0 / math.sqrt(h) if scale is None else float(scale)
+    q = fnp.transpose(query, (0, 2, 1, 3))  # (B, N, T, H)
+    k = fnp.transpose(key, (0, 2, 3, 1))    # (B, N, H, S)
+    v = fnp.transpose(value, (0, 2, 1, 3))  # (B, N, S, H)
+    logits = (q @ k) * scale                 # (B, N, T, S)
+    if bias is not None:
+        logits = logits + bias
+    t, s = logits.shape[-2], logits.shape[-1]
+    if is_causal:
+        causal = fnp.asarray(np.tril(np.ones((t, s), bool)))
+        mask = causal if mask is None else fnp.logical_and(mask, causal)
+    if mask is not None:
+        mask = fnp.asarray(mask)
+        try:
+            np.broadcast_shapes(tuple(mask.shape), tuple(logits.shape))
+        except ValueError:
+            raise ValueError(f"dot_product_attention: mask of shape {tuple(mask.shape)} does "
+                             f"not broadcast to the logits' (B, N, T, S) = "
+                             f"{tuple(logits.shape)}") from None
+        logits = fnp.where(mask, logits, float(np.finfo(logits.dtype).min))
+    weights = F.softmax(logits, axis=-1)
+    out = fnp.transpose(weights @ v, (0, 2, 1, 3))  # (B, T, N, H)
+    return out[0] if unbatched else out
+
+
+def _as_inputs(inputs):
+    """(queries, keys, values) from one array (self-attention) or a list of 2 or 3."""
+    if isinstance(inputs, (list, tuple)):
+        if len(inputs) == 2:
+            return inputs[0], inputs[1], inputs[1]
+        if len(inputs) == 3:
+            return tuple(inputs)
+        raise ValueError(f"MultiHeadAttention: expects one input (self-attention) or a list "
+                         f"[queries, keys_values] or [queries, keys, values], got "
+                         f"{len(inputs)} inputs")
+    return inputs, inputs, inputs
+
+
+def _heads_mask(mask):
+    mask = fnp.asarray(mask)
+    if mask.ndim == 3:  # (B, T, S): the same mask for every head
+        mask = fnp.expand_dims(mask, 1)
+    return mask
+
+
+def MultiHeadAttention(num_heads, key_size=None, out_dim=None, causal=False,
+                       dropout_rate=0.0, w_init=None, b_init=inits.zeros):
+    """Multi-head attention (Vaswani et al., 2017) over `(batch, length, features)` inputs.
+
+    Queries, keys and values are linear projections of the inputs, split into
+    `num_heads` heads of `key_size`; each head attends with `dot_product_attention`, and
+    the heads' outputs are concatenated and projected to `out_dim`.
+
+    Inputs: one array `x` (self-attention), or a list `[queries, keys_values]` or
+    `[queries, keys, values]` (with `init` given the matching list of shapes).
+
+    Keyword arguments of apply: `mask` (boolean, broadcastable to `(B, heads, T, S)`;
+    `(B, T, S)` and `(T, S)` masks apply to every head), and `rng`/`training` for
+    dropout on the attention weights.
+
+    Args:
+      num_heads: number of heads.
+      key_size: size of each head (default: query features // num_heads).
+      out_dim: output features (default: the query features).
+      causal: mask keys after each query's position (autoregressive attention).
+      dropout_rate: drop probability of attention weights while training.
+      w_init, b_init: initializers of the projections (default glorot_uniform, zeros).
+
+    Returns:
+      A layer with params `{"query", "key", "value", "out"}`, each `{"w", "b"}`.
+
+    Example:
+        >>> import nanofn
+        >>> init, apply = nanofn.nn.MultiHeadAttention(num_heads=2, causal=True)
+        >>> _, params = init(nanofn.random.key(0), (-1, 5, 8))
+        >>> apply(params, nanofn.numpy.ones((3, 5, 8))).shape
+        (3, 5, 8)
+    """
+    n = int(num_heads)
+    name = f"MultiHeadAttention({n})"
+    w_init = w_init if w_init is not None else inits.glorot_uniform()
+    rate = float(dropout_rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name}: dropout_rate is a drop probability in [0, 1), got {rate}")
+
+    def shapes(input_shape):
+        if isinstance(input_shape, list):
+            if len(input_shape) not in (2, 3):
+                raise ValueError(f"{name}: expects one input shape or a list of 2 or 3, got "
+                                 f"{fmt_shape(input_shape)}")
+            qs, ks = input_shape[0], input_shape[1]
+            vs = input_shape[2] if len(input_shape) == 3 else ks
+        else:
+            qs = ks = vs = input_shape
+        for s in (qs, ks, vs):
+            if len(s) != 3:
+                raise ValueError(f"{name}: expects inputs (batch, length, features), got "
+                                 f"input_shape {fmt_shape(input_shape)}")
+        return qs, ks, vs
+
+    def sizes(input_shape):
+        qs, ks, vs = shapes(input_shape)
+        d_q = known(name, qs[-1], "the query features", input_shape)
+        head = key_size if key_size is not None else d_q // n
+        if head < 1 or (key_size is None and d_q % n):
+            raise ValueError(f"{name}: {d_q} query features do not split into {n} heads; "
+                             "pass key_size=")
+        return qs, ks, vs, head, (out_dim if out_dim is not None else d_q)
+
+    def out_shape(input_shape):
+        qs, _, _, _, d_out = sizes(input_shape)
+        return (qs[0], qs[1], d_out)
+
+    def init_params(rng, input_shape):
+        qs, ks, vs, head, d_out = sizes(input_shape)
+        params = {}
+        for i, (label, s) in enumerate((("query", qs), ("key", ks), ("value", vs))):
+            d_in = known(name, s[-1], f"the {label} features", input_shape)
+            params[label] = {"w": w_init(random.fold_in(rng, 2 * i), (d_in, n * head)),
+                             "b": b_init(random.fold_in(rng, 2 * i + 1), (n * head,))}
+        params["out"] = {"w": w_init(random.fold_in(rng, 6), (n * head, d_out)),
+                         "b": b_init(random.fold_in(rng, 7), (d_out,))}
+        return params
+
+    def forward(params, inputs, *, mask=None, rng=None, training=False, **kwargs):
+        q_in, k_in, v_in = (F._float(a) for a in _as_inputs(inputs))
+        head = params["query"]["w"].shape[1] // n
+
+        def project(x, label):
+            p = params[label]
+            if x.ndim != 3 or x.shape[-1] != p["w"].shape[0]:
+                raise ValueError(f"{name}: the {label} projection expects inputs (batch, "
+                                 f"length, {p['w'].shape[0]}), got {fmt_shape(tuple(x.shape))}")
+            y = x @ p["w"] + p["b"]
+            return fnp.reshape(y, tuple(x.shape[:2]) + (n, head))
+
+        q, k, v = project(q_in, "query"), project(k_in, "key"), project(v_in, "value")
+        if mask is not None:
+            mask = _heads_mask(mask)
+        if training and rate > 0.0:
+            if rng is None:
+                raise ValueError(f"{name}: training=True with dropout_rate={rate} needs a PRNG "
+                                 "key: call apply(params, inputs, rng=key, training=True)")
+            out = _attention_with_dropout(q, k, v, mask, causal, rate, rng)
+        else:
+            out = dot_product_attention(q, k, v, mask=mask, is_causal=causal)
+        out = fnp.reshape(out, tuple(out.shape[:2]) + (n * head,))
+        return out @ params["out"]["w"] + params["out"]["b"]
+
+    return leaf_layer(name, out_shape, init_params, forward)
+
+
+def _attention_with_dropout(q, k, v, mask, causal, rate, rng):
+    """dot_product_attention with dropout on the attention weights."""
+    h = q.shape[-1]
+    logits = (fnp.transpose(q, (0, 2, 1, 3)) @ fnp.transpose(k, (0, 2, 3, 1))) / math.sqrt(h)
+    t, s = logits.shape[-2:]
+    if causal:
+        c = fnp.asarray(np.tril(np.ones((t, s), bool)))
+        mask = c if mask is None else fnp.logical_and(mask, c)
+    if mask is not None:
+        logits = fnp.where(mask, logits, float(np.finfo(logits.dtype).min))
+    weights = F.softmax(logits, axis=-1)
+    keep = random.bernoulli(rng, 1.0 - rate, tuple(weights.shape))
+    weights = fnp.where(keep, weights / (1.0 - rate), 0.0)
+    return fnp.transpose(weights @ fnp.transpose(v, (0, 2, 1, 3)), (0, 2, 1, 3))
+
+
+def TransformerEncoderLayer(num_heads, mlp_dim, dropout_rate=0.0, causal=False,
+                            epsilon=1e-5, activation=F.gelu):
+    """A pre-norm Transformer encoder block over `(batch, length, features)`:
+
+        x = x + Dropout(MultiHeadAttention(LayerNorm(x)))
+        x = x + Dropout(Dense(features)(Dropout(activation(Dense(mlp_dim)(LayerNorm(x))))))
+
+    Built from `residual`, `serial` and the layers above, so its params are nested tuples
+    of their params. Apply takes `mask=`, and `rng=`/`training=` for dropout.
+
+    Args:
+      num_heads: attention heads (must divide the features).
+      mlp_dim: hidden size of the feed-forward block.
+      dropout_rate: drop probability after attention and in the feed-forward block.
+      causal: causal self-attention.
+      epsilon: LayerNorm epsilon.
+      activation: feed-forward nonlinearity (default gelu).
+
+    Example:
+        >>> import nanofn
+        >>> init, apply = nanofn.nn.TransformerEncoderLayer(num_heads=2, mlp_dim=16)
+        >>> _, params = init(nanofn.random.key(0), (-1, 5, 8))
+        >>> apply(params, nanofn.numpy.ones((3, 5, 8))).shape
+        (3, 5, 8)
+    """
+    def make(input_shape):
+        input_shape = canonical_shape("TransformerEncoderLayer", input_shape)
+        d = known("TransformerEncoderLayer", input_shape[-1], "the feature axis", input_shape)
+        return serial(
+            residual(LayerNorm(epsilon=epsilon),
+                     MultiHeadAttention(num_heads, causal=causal, dropout_rate=dropout_rate),
+                     Dropout(dropout_rate)),
+            residual(LayerNorm(epsilon=epsilon), Dense(mlp_dim), elementwise(activation),
+                     Dropout(dropout_rate), Dense(d), Dropout(dropout_rate)))
+    return shape_dependent(make)

@@ -1,0 +1,497 @@
+"""Activation functions and friends, with jax.nn's names and meanings.
+
+Every function here is written with `nanofn.numpy` and `nanofn.lax`, so `grad`, `jvp`,
+`vmap` and `jit` apply to it. Two habits keep them stable at extreme inputs:
+
+* **The max trick with a stopped gradient.** `softmax`, `log_softmax` and `logsumexp`
+  subtract the maximum before exponentiating, so `exp` never overflows. The maximum is
+  wrapped in `stop_gradient`: the result does not depend on the shift, so its derivative
+  through the shift is zero anyway, and stopping it keeps `max`'s tie rule out of the
+  gradient.
+* **The double-`where` trick.** `where(c, f(x), g(x))` differentiates both branches, so a
+  branch that overflows where it is not selected still poisons the gradient with
+  `0 * inf = nan`. `elu` and friends first replace the unselected inputs with a harmless
+  value (`where(x > 0, 0, x)`) before applying the dangerous function.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nanofn import numpy as fnp
+from nanofn import ops as lax
+from nanofn._core import Tracer
+from nanofn.numpy._dtypes import promote_float
+
+__all__ = [
+    "celu", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh",
+    "identity", "leaky_relu", "log_sigmoid", "log_softmax", "logsumexp", "one_hot", "relu",
+    "relu6", "selu", "sigmoid", "silu", "soft_sign", "softmax", "softplus", "standardize",
+    "swish",
+]
+
+
+def _float(x):
+    (x,) = promote_float(x)
+    return x
+
+
+def _axis_tuple(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of bounds for an input of {ndim} dimensions")
+        out.append(a % ndim if ndim else 0)
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------ rectifiers
+
+
+def identity(x):
+    """The identity, `x` itself (jax.nn.identity).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.identity(nanofn.numpy.array([1.5]))
+        Array([1.5], dtype=float32)
+    """
+    return fnp.asarray(x)
+
+
+def relu(x):
+    """Rectified linear unit, `max(x, 0)`. Its derivative at 0 is taken to be 0, as in JAX.
+
+    Args:
+      x: input array.
+
+    Returns:
+      An array of the same shape and dtype.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.relu(nanofn.numpy.array([-1.0, 0.0, 2.0]))
+        Array([0., 0., 2.], dtype=float32)
+    """
+    x = fnp.asarray(x)
+    return fnp.where(x > 0, x, 0)
+
+
+def relu6(x):
+    """`min(max(x, 0), 6)`; derivative 0 at both kinks, as in JAX.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.relu6(nanofn.numpy.array([-1.0, 3.0, 9.0]))
+        Array([0., 3., 6.], dtype=float32)
+    """
+    x = fnp.asarray(x)
+    return fnp.where(x > 0, fnp.where(x < 6, x, 6), 0)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """`x` where `x >= 0`, else `negative_slope * x`.
+
+    Args:
+      x: input array.
+      negative_slope: slope for negative inputs (default 0.01).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.leaky_relu(nanofn.numpy.array([-2.0, 3.0]), negative_slope=0.5)
+        Array([-1.,  3.], dtype=float32)
+    """
+    x = fnp.asarray(x)
+    return fnp.where(x >= 0, x, negative_slope * x)
+
+
+def elu(x, alpha=1.0):
+    """Exponential linear unit: `x` for `x > 0`, else `alpha * (exp(x) - 1)`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.elu(nanofn.numpy.array([-50.0, 2.0])).round(3)
+        Array([-1.,  2.], dtype=float32)
+    """
+    x = _float(x)
+    safe = fnp.where(x > 0, 0.0, x)  # keeps expm1 finite where its branch is not taken
+    return fnp.where(x > 0, x, alpha * fnp.expm1(safe))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x):
+    """Scaled ELU (Klambauer et al. 2017): `scale * elu(x, alpha)` with the paper's constants
+    (alpha ~ 1.6733, scale ~ 1.0507), chosen so activations self-normalise.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.selu(nanofn.numpy.array([1.0])).round(4)
+        Array([1.0507], dtype=float32)
+    """
+    return _SELU_SCALE * elu(x, _SELU_ALPHA)
+
+
+def celu(x, alpha=1.0):
+    """Continuously differentiable ELU: `max(x, 0) + alpha * expm1(min(x, 0) / alpha)`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.celu(nanofn.numpy.array([-100.0, 1.0]), alpha=2.0).round(3)
+        Array([-2.,  1.], dtype=float32)
+    """
+    x = _float(x)
+    return fnp.where(x > 0, x, 0.0) + alpha * fnp.expm1(fnp.where(x > 0, 0.0, x) / alpha)
+
+
+_GELU_CLIP = 10.0  # beyond |x| = 10 the tanh form equals relu(x) to float64 precision
+
+
+def gelu(x, approximate=True):
+    """Gaussian error linear unit, `x * Phi(x)` with `Phi` the standard normal CDF.
+
+    With `approximate=True` (JAX's default) `Phi` is the tanh approximation
+    `0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))`, evaluated on `x` clipped to
+    [-10, 10] so that `x^3` cannot overflow (outside that range the approximation is 0 or
+    1 to float64 precision). With `approximate=False` it is exact: `0.5 * (1 + erf(x /
+    sqrt(2)))`.
+
+    Args:
+      x: input array.
+      approximate: use the tanh approximation (True) or the exact erf form (False).
+
+    Example:
+        >>> import nanofn
+        >>> x = nanofn.numpy.array([-1.0, 1.0])
+        >>> nanofn.nn.gelu(x).round(4), nanofn.nn.gelu(x, approximate=False).round(4)
+        (Array([-0.1588,  0.8412], dtype=float32), Array([-0.1587,  0.8413], dtype=float32))
+    """
+    x = _float(x)
+    if approximate:
+        xc = fnp.clip(x, -_GELU_CLIP, _GELU_CLIP)
+        inner = math.sqrt(2.0 / math.pi) * (xc + 0.044715 * (xc * xc * xc))
+        return x * (0.5 * (1.0 + fnp.tanh(inner)))
+    return x * (0.5 * (1.0 + lax.erf(x * (1.0 / math.sqrt(2.0)))))
+
+
+# ------------------------------------------------------------------------ sigmoids
+
+
+def sigmoid(x):
+    """The logistic function `1 / (1 + exp(-x))`, stable for large `|x|`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.sigmoid(nanofn.numpy.array([-1000.0, 0.0, 1000.0]))
+        Array([0. , 0.5, 1. ], dtype=float32)
+    """
+    return lax.logistic(_float(x))
+
+
+def silu(x):
+    """Sigmoid-weighted linear unit (also called swish): `x * sigmoid(x)`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.silu(nanofn.numpy.array([0.0, 1.0])).round(4)
+        Array([0.    , 0.7311], dtype=float32)
+    """
+    x = _float(x)
+    return x * sigmoid(x)
+
+
+swish = silu
+
+
+def softplus(x):
+    """`log(1 + exp(x))`, computed as `max(x, 0) + log1p(exp(-|x|))` so it neither
+    overflows for large `x` nor loses precision for very negative `x`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.softplus(nanofn.numpy.array([-1000.0, 1000.0]))
+        Array([   0., 1000.], dtype=float32)
+        >>> round(float(nanofn.nn.softplus(0.0)), 4)
+        0.6931
+    """
+    return fnp.logaddexp(_float(x), 0.0)
+
+
+def log_sigmoid(x):
+    """`log(sigmoid(x)) = -softplus(-x)`, finite for every finite `x`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.log_sigmoid(nanofn.numpy.array([-1000.0, 1000.0]))
+        Array([-1000.,    -0.], dtype=float32)
+        >>> round(float(nanofn.nn.log_sigmoid(0.0)), 4)
+        -0.6931
+    """
+    return -softplus(-_float(x))
+
+
+def soft_sign(x):
+    """`x / (|x| + 1)`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.soft_sign(nanofn.numpy.array([-1.0, 3.0]))
+        Array([-0.5 ,  0.75], dtype=float32)
+    """
+    x = _float(x)
+    return x / (fnp.abs(x) + 1.0)
+
+
+def hard_tanh(x):
+    """`x` clipped to [-1, 1] (derivative 0 outside the interval and at its ends).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.hard_tanh(nanofn.numpy.array([-3.0, 0.5, 2.0]))
+        Array([-1. ,  0.5,  1. ], dtype=float32)
+    """
+    x = fnp.asarray(x)
+    return fnp.where(x > 1, 1, fnp.where(x < -1, -1, x))
+
+
+def hard_sigmoid(x):
+    """Piecewise-linear sigmoid: `relu6(x + 3) / 6`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.hard_sigmoid(nanofn.numpy.array([-4.0, 0.0, 4.0]))
+        Array([0. , 0.5, 1. ], dtype=float32)
+    """
+    return relu6(_float(x) + 3.0) / 6.0
+
+
+def hard_silu(x):
+    """Piecewise-quadratic SiLU (hard swish): `x * hard_sigmoid(x)`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.hard_silu(nanofn.numpy.array([-4.0, 1.0, 4.0])).round(4)
+        Array([-0.    ,  0.6667,  4.    ], dtype=float32)
+    """
+    x = _float(x)
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def glu(x, axis=-1):
+    """Gated linear unit: split `x` in two halves `a, b` along `axis`; `a * sigmoid(b)`.
+
+    Args:
+      x: input array; its size along `axis` must be even.
+      axis: the axis to split.
+
+    Returns:
+      An array with half the size of `x` along `axis`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.glu(nanofn.numpy.array([[2.0, 0.0]]))
+        Array([[1.]], dtype=float32)
+    """
+    x = _float(x)
+    (ax,) = _axis_tuple(axis, x.ndim)
+    size = x.shape[ax]
+    if size % 2:
+        raise ValueError(f"glu: the size of axis {axis} must be even to split it in two "
+                         f"halves, got shape {tuple(x.shape)}")
+    a = lax.slice_in_dim(x, 0, size // 2, axis=ax)
+    b = lax.slice_in_dim(x, size // 2, size, axis=ax)
+    return a * sigmoid(b)
+
+
+# ------------------------------------------------------------------------ softmax family
+
+
+def _masked_max(x, axes, where):
+    """The maximum over `axes` (kept), a finite constant with no gradient."""
+    if where is not None:
+        x = fnp.where(where, x, -np.inf)
+    m = fnp.max(x, axis=axes, keepdims=True)
+    m = fnp.where(fnp.isfinite(m), m, 0.0)  # all -inf (or masked) slices: shift by 0
+    return lax.stop_gradient(m)
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=None):
+    """`log(sum(b * exp(a)))` over `axis`, without overflow (jax.nn.logsumexp).
+
+    Args:
+      a: input array.
+      axis: axis or axes to reduce (default: all).
+      b: optional weights, broadcastable to `a`; may be negative when `return_sign=True`.
+      keepdims: keep the reduced axes with size 1.
+      return_sign: if True, return `(log|s|, sign(s))` for the weighted sum `s`;
+        otherwise a negative sum gives nan.
+      where: optional boolean mask broadcastable to `a`; masked-out elements are skipped.
+
+    Returns:
+      The reduced array (and the sign, with `return_sign=True`).
+
+    Example:
+        >>> import nanofn
+        >>> x = nanofn.numpy.array([1000.0, 1000.0])
+        >>> float(nanofn.nn.logsumexp(x).round(4))
+        1000.6931
+    """
+    a = _float(a)
+    axes = _axis_tuple(axis, a.ndim)
+    if where is not None:
+        where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), a.shape)
+    amax = _masked_max(a, axes, where)
+    e = fnp.exp(a - amax)
+    if b is not None:
+        e = e * b
+    if where is not None:
+        e = fnp.where(where, e, 0.0)
+    s = fnp.sum(e, axis=axes, keepdims=True)
+    if return_sign:
+        sign = fnp.sign(s)
+        s = fnp.abs(s)
+    out = fnp.log(s) + amax
+    if not keepdims:
+        out = fnp.squeeze(out, axis=axes)
+    if return_sign:
+        return out, (sign if keepdims else fnp.squeeze(sign, axis=axes))
+    return out
+
+
+def softmax(x, axis=-1, where=None):
+    """`exp(x) / sum(exp(x))` along `axis`, shifted by the maximum so it never overflows.
+
+    Args:
+      x: input array (logits).
+      axis: axis or axes to normalise over (default: the last).
+      where: optional boolean mask; masked-out elements get probability 0.
+
+    Returns:
+      An array of the shape of `x` whose slices along `axis` sum to 1.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.softmax(nanofn.numpy.array([1000.0, 1000.0, -1000.0]))
+        Array([0.5, 0.5, 0. ], dtype=float32)
+    """
+    x = _float(x)
+    axes = _axis_tuple(axis, x.ndim)
+    if where is not None:
+        where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), x.shape)
+    e = fnp.exp(x - _masked_max(x, axes, where))
+    if where is None:
+        return e / fnp.sum(e, axis=axes, keepdims=True)
+    e = fnp.where(where, e, 0.0)
+    total = fnp.sum(e, axis=axes, keepdims=True)
+    # a slice with every element masked out gets all zeros, not 0 / 0
+    return fnp.where(where, e / fnp.where(total > 0, total, 1.0), 0.0)
+
+
+def log_softmax(x, axis=-1, where=None):
+    """`x - logsumexp(x)` along `axis`: log-probabilities, finite at any finite logits.
+
+    Args:
+      x: input array (logits).
+      axis: axis or axes to normalise over (default: the last).
+      where: optional boolean mask; masked-out elements get `-inf`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.log_softmax(nanofn.numpy.array([0.0, 1000.0])).round(3)
+        Array([-1000.,     0.], dtype=float32)
+    """
+    x = _float(x)
+    axes = _axis_tuple(axis, x.ndim)
+    if where is not None:
+        where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), x.shape)
+    shifted = x - _masked_max(x, axes, where)
+    e = fnp.exp(shifted)
+    if where is not None:
+        e = fnp.where(where, e, 0.0)
+    out = shifted - fnp.log(fnp.sum(e, axis=axes, keepdims=True))
+    if where is not None:
+        out = fnp.where(where, out, -np.inf)
+    return out
+
+
+# ------------------------------------------------------------------------ utilities
+
+
+def one_hot(x, num_classes, *, dtype=np.float32, axis=-1):
+    """One-hot encode integer labels: `out[..., k] = (x[...] == k)`.
+
+    Labels outside `[0, num_classes)` give all-zero rows, as in JAX.
+
+    Args:
+      x: integer array of labels.
+      num_classes: number of classes (the size of the new axis).
+      dtype: dtype of the result (default float32).
+      axis: where to put the new axis in the result (default: last).
+
+    Returns:
+      An array of shape `x.shape` with a new axis of size `num_classes` at `axis`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.one_hot(nanofn.numpy.array([0, 2]), 3)
+        Array([[1., 0., 0.],
+               [0., 0., 1.]], dtype=float32)
+    """
+    num_classes = _static_int(num_classes, "one_hot", "num_classes")
+    x = fnp.asarray(x)
+    out_ndim = x.ndim + 1
+    (ax,) = _axis_tuple(axis, out_ndim)
+    labels = fnp.expand_dims(x, ax)
+    iota_dtype = labels.dtype if fnp.issubdtype(labels.dtype, fnp.integer) else np.int32
+    shape = [1] * ax + [num_classes] + [1] * (out_ndim - ax - 1)
+    classes = lax.broadcasted_iota(iota_dtype, shape, ax)
+    return fnp.astype(labels == classes, dtype)
+
+
+def _static_int(n, fn, arg):
+    if isinstance(n, Tracer):
+        raise TypeError(f"{fn}: {arg} must be a Python int known when tracing, not a traced "
+                        "value; pass it as a static argument (jit(..., static_argnums=...))")
+    try:
+        value = int(n)
+    except TypeError:
+        raise TypeError(f"{fn}: {arg} must be an int, got {n!r}") from None
+    if value != n or value < 0:
+        raise ValueError(f"{fn}: {arg} must be a non-negative int, got {n!r}")
+    return value
+
+
+def standardize(x, axis=-1, mean=None, variance=None, epsilon=1e-5, where=None):
+    """Normalise `x` to zero mean and unit variance along `axis`:
+    `(x - mean) / sqrt(variance + epsilon)`.
+
+    Args:
+      x: input array.
+      axis: axis or axes over which statistics are taken (default: the last).
+      mean: precomputed mean (broadcastable to `x`); computed from `x` if None.
+      variance: precomputed variance; computed from `x` if None.
+      epsilon: added to the variance for numerical stability.
+      where: optional boolean mask of the elements that count in the statistics.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.nn.standardize(nanofn.numpy.array([1.0, 3.0])).round(3)
+        Array([-1.,  1.], dtype=float32)
+    """
+    x = _float(x)
+    axes = _axis_tuple(axis, x.ndim)
+    if mean is None:
+        mean = fnp.mean(x, axis=axes, keepdims=True, where=where)
+    if variance is None:
+        variance = fnp.mean(fnp.square(x - mean), axis=axes, keepdims=True, where=where)
+    return (x - mean) * lax.rsqrt(variance + epsilon)
