@@ -156,11 +156,10 @@ class Plan:
             if e.params:
                 impl = functools.partial(impl, **e.params)
             steps.append((impl, ins, [slot[id(v)] for v in e.outvars],
-                          e.primitive.multiple_results, dead, e.primitive))
+                          e.primitive.multiple_results, dead, e))
         self.steps = steps
         self.literals = literals
         self.out_refs = [ref(x) for x in jaxpr.outvars]
-        self.literals = literals
 
     def __call__(self, args):
         env = [None] * self.nslots + self.literals[::-1]
@@ -168,13 +167,13 @@ class Plan:
             env[s] = c
         for s, a in zip(self.in_slots, args):
             env[s] = a
-        for impl, ins, outs, multiple, dead, prim in self.steps:
+        for impl, ins, outs, multiple, dead, eqn in self.steps:
             try:
                 result = impl(*[env[i] for i in ins])
             except Exception as err:  # noqa: BLE001
-                core._impl_failed(prim, [env[i] for i in ins], {}, err)
+                core._impl_failed(eqn.primitive, [env[i] for i in ins], eqn.params, err)
             if core.debug_nans:
-                core.check_nans(prim, result)
+                core.check_nans(eqn.primitive, result)
             if multiple:
                 for s, r in zip(outs, result):
                     env[s] = r

@@ -111,6 +111,8 @@ def _extend(children):
 
 
 trees = st.recursive(st.one_of(_leaves, st.none()), _extend, max_leaves=12)
+# Trees are cheap: draw more than the profile's default, and more again in the deep profile.
+_EXAMPLES = max(60, settings.default.max_examples)
 
 
 def reference_paths_and_leaves(x, path=""):
@@ -170,7 +172,7 @@ def assert_same_tree(a, b):
 # Round trips and leaf order
 # ---------------------------------------------------------------------------------------
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=_EXAMPLES, deadline=None)
 @given(trees)
 def test_flatten_unflatten_round_trip(t):
     leaves, treedef = tree_util.tree_flatten(t)
@@ -184,7 +186,7 @@ def test_flatten_unflatten_round_trip(t):
     assert pickle.loads(pickle.dumps(treedef)) == treedef
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=_EXAMPLES, deadline=None)
 @given(trees)
 def test_leaves_and_paths_match_reference(t):
     expected = reference_paths_and_leaves(t)
@@ -195,7 +197,7 @@ def test_leaves_and_paths_match_reference(t):
     assert [id(x) for x in tree.leaves(t)] == [id(x) for _, x in expected]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=_EXAMPLES, deadline=None)
 @given(trees)
 def test_map_keeps_structure_and_visits_every_leaf(t):
     mapped = tree_util.tree_map(lambda x: ("seen", x), t)
