@@ -381,3 +381,39 @@ def test_erf_inv_inverts_erf():
     x = np.linspace(-3, 3, 101)
     np.testing.assert_allclose(np.asarray(P.erf_inv_p.bind(P.erf_p.bind(x))), x, rtol=1e-10)
     assert math.isinf(float(P.erf_inv_p.bind(np.float64(1.0))))
+
+
+def _perturbed(rng, a):
+    """Another example with the same shape and dtype, staying inside the primitive's domain."""
+    if a.dtype.kind == "f":
+        return (a * (1 + 0.01 * rng.uniform(-1, 1, size=a.shape))).astype(a.dtype)
+    return a.copy()
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@given(data=st.data())
+def test_vmap_equals_stacking_over_slices(name, data):
+    spec = SPECS[name]
+    args, params = _draw_case(data, spec)
+    if not args:  # iota takes no array arguments: nothing to map over
+        return
+    size = data.draw(st.sampled_from([0, 1, 3]), label="batch size")
+    rng = np.random.default_rng(0)
+    examples = [[_perturbed(rng, a) for a in args] for _ in range(max(size, 1))]
+    # each argument is batched or not, along a drawn axis (not always 0)
+    batched = [data.draw(st.booleans(), label=f"batch arg {i}") for i in range(len(args))]
+    if not any(batched):
+        batched[0] = True
+    in_axes = [data.draw(st.integers(0, np.ndim(a)), label=f"axis {i}") if b else None
+               for i, (a, b) in enumerate(zip(args, batched))]
+    stacked = [np.stack([ex[i] for ex in examples], axis=ax)[(slice(None),) * ax + (slice(0, size),)]
+               if ax is not None else args[i] for i, ax in enumerate(in_axes)]
+    f = lambda *a: spec.prim.bind(*a, **params)  # noqa: E731
+    out = np.asarray(nanofn.vmap(f, in_axes=tuple(in_axes))(*stacked))
+    singles = [f(*[ex[i] if ax is not None else args[i] for i, ax in enumerate(in_axes)])
+               for ex in examples[:size]]
+    expected_shape = (size,) + np.shape(f(*args))
+    assert out.shape == expected_shape
+    if size:
+        np.testing.assert_allclose(out, np.stack([np.asarray(s) for s in singles]),
+                                   rtol=1e-12, atol=1e-12)
