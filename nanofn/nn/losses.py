@@ -22,7 +22,7 @@ from nanofn.nn._functions import log_sigmoid, log_softmax, logsumexp, one_hot
 __all__ = [
     "absolute_error", "binary_cross_entropy", "cosine_distance", "cosine_similarity",
     "hinge_loss", "huber_loss", "kl_divergence", "kl_divergence_with_log_targets", "l2_loss",
-    "log_cosh", "pairwise_distance", "sigmoid_binary_cross_entropy", "smooth_labels",
+    "log_cosh", "mae", "nll", "pairwise_distance", "sigmoid_binary_cross_entropy", "smooth_labels",
     "softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels", "squared_error",
     "triplet_margin_loss",
 ]
@@ -104,6 +104,17 @@ def l2_loss(predictions, targets=None):
         Array([2.], dtype=float32)
     """
     return 0.5 * squared_error(predictions, targets)
+
+
+def mae(predictions, targets=None):
+    """Mean absolute error over the last axis: `mean(|predictions - targets|, axis=-1)`.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as jnp
+        >>> nanofn.nn.losses.mae(jnp.array([[1.0, -3.0]]), jnp.array([[0.0, 0.0]]))
+        Array([2.], dtype=float32)
+    """
+    return fnp.mean(absolute_error(predictions, targets), axis=-1)
 
 
 def absolute_error(predictions, targets=None):
@@ -313,6 +324,33 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
     labels, ax, n = _check_integer_labels(name, logits, labels, axis)
     picked = fnp.sum(logits * one_hot(labels, n, dtype=logits.dtype, axis=ax), axis=ax)
     return logsumexp(logits, axis=ax) - picked
+
+
+def nll(log_probs, labels, axis=-1):
+    """Negative log-likelihood of integer labels under log-probabilities: `-log_probs[label]`.
+
+    Use it after a `LogSoftmax` layer; `softmax_cross_entropy_with_integer_labels(logits,
+    labels)` equals `nll(log_softmax(logits), labels)`.
+
+    Args:
+      log_probs: log-probabilities `[..., num_classes]`.
+      labels: integer classes in `[0, num_classes)`, shape `[...]`.
+      axis: the class axis of `log_probs`.
+
+    Returns:
+      One loss per example, shape `[...]`.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as jnp
+        >>> logp = jnp.log(jnp.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]))
+        >>> nanofn.nn.losses.nll(logp, jnp.array([0, 1])).round(4)
+        Array([0.6931, 0.2231], dtype=float32)
+    """
+    log_probs = _floating("nll", "log_probs", log_probs)
+    if log_probs.ndim == 0:
+        raise ValueError("nll: log_probs need a class axis, got a scalar")
+    labels, ax, n = _check_integer_labels("nll", log_probs, labels, axis)
+    return -fnp.sum(log_probs * one_hot(labels, n, dtype=log_probs.dtype, axis=ax), axis=ax)
 
 
 def sigmoid_binary_cross_entropy(logits, labels):

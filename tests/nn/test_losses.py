@@ -204,3 +204,18 @@ def test_smooth_labels_and_optim_alias():
     from nanofn.optim import losses as optim_losses
     assert optim_losses.softmax_cross_entropy is losses.softmax_cross_entropy
     assert all(getattr(optim_losses, name) is getattr(losses, name) for name in losses.__all__)
+
+
+def test_nll_after_log_softmax_equals_integer_cross_entropy():
+    import nanofn.numpy as fnp
+    from nanofn import nn
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(5, 4)) * 3, rng.integers(0, 4, 5)
+    got = nn.losses.nll(nn.log_softmax(logits), labels)
+    np.testing.assert_allclose(got, nn.losses.softmax_cross_entropy_with_integer_labels(
+        logits, labels), rtol=1e-12)
+    np.testing.assert_allclose(got, -np.log(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))[
+        np.arange(5), labels], rtol=1e-10)
+    with pytest.raises(ValueError, match=r"nll: labels must lie in \[0, 4\)"):
+        nn.losses.nll(fnp.zeros((2, 4)), np.array([0, 4]))
+    np.testing.assert_allclose(nn.losses.mae(np.array([[1.0, -3.0]]), np.zeros((1, 2))), [2.0])
