@@ -200,12 +200,28 @@ def _leaf_to_value(x):
 
 
 class _Compiled:
-    __slots__ = ("closed", "out_tree", "plan")
+    """A cached trace: the simplified jaxpr (what transformations replay) and its plan.
+
+    The first call runs the plain plan. A second call with the same signature marks the
+    function as hot: its plan is rebuilt with elementwise chains fused into generated
+    numba kernels (`nanofn._fusion`). So a function called once never pays numba's
+    start-up, and one called in a loop runs fused from its second call on.
+    """
+
+    __slots__ = ("closed", "out_tree", "plan", "calls")
 
     def __init__(self, closed, out_tree):
         self.closed = closed
         self.out_tree = out_tree
         self.plan = Plan(closed)
+        self.calls = 0
+
+    def run(self, values):
+        self.calls += 1
+        if self.calls == 2 and config.nanofn_use_kernels:
+            from nanofn._fusion import fuse
+            self.plan = Plan(fuse(self.closed))
+        return self.plan(values)
 
 
 class JitFunction:
@@ -266,7 +282,7 @@ class JitFunction:
             outs = [o if isinstance(o, (Tracer, core.Array)) else core.wrap(o) for o in outs]
         else:
             outs = [core.Array(o) if isinstance(o, np.ndarray) else core.wrap(o)
-                    for o in compiled.plan(values)]
+                    for o in compiled.run(values)]
         return tree_unflatten(compiled.out_tree, outs)
 
     def _compile(self, args, kwargs, static, in_tree, avals):

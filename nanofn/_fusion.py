@@ -1,0 +1,834 @@
+"""Elementwise fusion: chains of elementwise primitives become one generated numba loop.
+
+Most of a jitted gradient is elementwise arithmetic: `grad` of a 30-op function is a
+120-equation chain of `mul`, `add`, `sin`, `div`, ... Run one equation at a time, each is
+a numpy call that reads and writes whole arrays. On small arrays the cost is the Python and
+numpy overhead of every call (about half a microsecond each); on large arrays it is memory
+traffic, and a freshly allocated result for every equation.
+
+`fuse(closed)` finds maximal groups of such equations and replaces each group with ONE
+equation of the primitive `fused_elementwise`. Its implementation is a loop generated for
+the group and compiled by numba: one pass over the elements, every intermediate value in
+a register, only the values the rest of the program needs written to memory.
+
+How it works, in three steps:
+
+1. **Grouping.** Walk the equations in order. An elementwise equation (one of `_OPS`) whose
+   operands all have its output shape or are scalars joins the group(s) that produced its
+   operands, if they share its shape; otherwise it starts a group. Two groups merge when an
+   equation uses both. A merge is refused if it would make the program circular: if some
+   equation outside the merged group depends on the group and the group depends on it.
+   Each equation's ancestors are kept as a bit mask (one bit per equation), which makes
+   that test a few integer operations. Equations with side effects close every open group.
+2. **Code generation.** A group becomes a program (`FusedProgram`): its inputs (arrays of
+   the group's shape, or scalars), a list of operations, and its outputs (values used
+   outside the group). The program is printed as the source of a Python loop
+   (`kernel_source`), which `nanofn._kernels` writes to a file named by its hash and
+   compiles with numba's disk cache on, so another process reuses the machine code.
+3. **Emission.** Groups and the remaining equations are put back in an order that respects
+   every dependency (equations with side effects keep their order).
+
+**Policy, from measurement** (docs/performance.md has the tables). numba from PyPI has no
+vector math library, so inside a loop `sin`, `exp`, `tanh` and friends call the scalar C
+library: per element 5-10x (exp, log, sin) to over 100x (tanh) slower than numpy's
+vectorised float32 ufuncs. Cheap arithmetic (`add`, `mul`, `div`, `max`, `select_n`,
+comparisons, `sqrt`, ...) vectorises well and always wins when fused. Hence: a
+transcendental function joins a group only when the group's arrays are small (at most
+`FUSE_MAX_SIZE[name]` elements, where the per-call overhead of a separate numpy step
+outweighs the slower scalar loop); on larger arrays it stays a numpy call and the cheap
+arithmetic around it is fused. The C library and numpy may round such functions
+differently in the last bit; `EXACT = True` keeps them out of kernels altogether, so that
+jitted results equal eager ones bit for bit.
+
+If a generated kernel cannot be compiled (or numba is missing), its group is left as the
+original equations and one warning says so. `nanofn.config.update("nanofn_use_kernels",
+False)` turns fusion off. Kernels are single-threaded (see `nanofn._kernels`).
+
+The fused primitive also has differentiation and batching rules, which replay the group's
+original primitives: a fused jaxpr can still be transformed (the rules are not fast; jit
+transforms the unfused jaxpr).
+"""
+
+from __future__ import annotations
+
+import heapq
+import warnings
+
+import numpy as np
+
+from nanofn import _core as core
+from nanofn import _kernels
+from nanofn._config import config
+from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Primitive, ShapedArray, Var
+
+# A transcendental function joins a group only if the group's arrays have at most this
+# many elements (None: always). Inside a kernel it calls the scalar C library; beyond these
+# sizes numpy's vectorised ufunc plus a split kernel is faster. Each limit is a little below
+# the measured crossover (docs/performance.md): exp/exp2/log ~3k elements, sin ~2k,
+# cos/cosh/pow/asin/acos ~1k, atan/log1p/expm1/sinh/acosh/atanh ~700, tan/tanh ~300,
+# asinh/atan2 ~250. Unfused, logistic is several numpy passes and erf a numba ufunc, so
+# fusing them never loses.
+FUSE_MAX_SIZE = {
+    "exp": 2048, "exp2": 2048, "log": 2048, "sin": 2048,
+    "cos": 1024, "cosh": 1024, "pow": 1024, "asin": 1024, "acos": 1024,
+    "atan": 512, "log1p": 512, "expm1": 512, "sinh": 512, "acosh": 512, "atanh": 512,
+    "tan": 256, "tanh": 256,
+    "asinh": 128, "atan2": 128,
+    "logistic": None, "erf": None,
+}
+_DEFAULT_FUSE_MAX_SIZE = 256  # for a transcendental missing from the table
+# Inside a kernel, transcendental functions come from the C library, numpy's from its own
+# vectorised code: results can differ in the last bit, so a jitted function may not equal
+# its eager run bit for bit. True: never fuse them (only IEEE-exact arithmetic fuses, so
+# jit and eager agree exactly), at the cost of the small-array speed-up (docs/performance.md).
+EXACT = False
+# A group needs at least this many equations (one equation gains nothing from a kernel).
+MIN_GROUP_SIZE = 2
+# Groups are cut at this many equations: numba's compile time grows with the loop body.
+MAX_GROUP_SIZE = 400
+
+_FLOATS = ("float32", "float64")
+_FLOATS_AND_BOOL = ("float32", "float64", "bool")
+
+# ------------------------------------------------------------------------ the operations
+#
+# Each fusible primitive has an emitter: `emit(out, args, params, cx)` returns the source
+# lines that compute the variable named `out` from the variables named in `args`, for one
+# element. `cx` gives the numpy scalar type of the output (`cx.t`), and typed constants
+# (`cx.c(value)` in the output dtype, `cx.ci(value)` in the first operand's dtype). Every
+# float result is cast to its dtype, so float32 code never drifts to float64.
+
+
+def _ufunc(fn):
+    return lambda o, a, p, cx: [f"{o} = {cx.t}({fn}({a[0]}))"]
+
+
+def _binary(op):
+    return lambda o, a, p, cx: [f"{o} = {cx.t}({a[0]} {op} {a[1]})"]
+
+
+def _compare(op):
+    return lambda o, a, p, cx: [f"{o} = {a[0]} {op} {a[1]}"]
+
+
+def _logistic(o, a, p, cx):
+    x, one = a[0], cx.c(1)
+    return [f"{o}_e = {cx.t}(np.exp(-abs({x})))",  # exp(-|x|) never overflows
+            f"{o} = {cx.t}({one} / ({one} + {o}_e)) if {x} >= {cx.c(0)} "
+            f"else {cx.t}({o}_e / ({one} + {o}_e))"]
+
+
+def _sign(o, a, p, cx):
+    x = a[0]
+    return [f"{o} = {cx.t}({cx.c(1)} if {x} > {cx.c(0)} else "
+            f"({cx.c(-1)} if {x} < {cx.c(0)} else {x}))"]  # keeps +-0 and nan
+
+
+def _maximum(o, a, p, cx):  # nan wins, as in np.maximum
+    x, y = a
+    return [f"{o} = {x} if ({x} >= {y} or {x} != {x}) else {y}"]
+
+
+def _minimum(o, a, p, cx):
+    x, y = a
+    return [f"{o} = {x} if ({x} <= {y} or {x} != {x}) else {y}"]
+
+
+def _integer_pow(o, a, p, cx):
+    x, y = a[0], p["y"]
+    if y == 0:
+        return [f"{o} = {cx.c(1)}"]
+    if y == 1:
+        return [f"{o} = {x}"]
+    if y == 2:
+        return [f"{o} = {cx.t}({x} * {x})"]
+    return [f"{o} = {cx.t}({x} ** {cx.c(float(y))})"]
+
+
+def _convert(o, a, p, cx):
+    if cx.out_dtype == "bool":
+        return [f"{o} = {a[0]} != {cx.ci(0)}"]  # nan converts to True, as in numpy
+    return [f"{o} = {cx.t}({a[0]})"]
+
+
+_CHEAP_OPS = {
+    "neg": lambda o, a, p, cx: [f"{o} = {cx.t}(-{a[0]})"],
+    "abs": lambda o, a, p, cx: [f"{o} = {cx.t}(abs({a[0]}))"],
+    "sign": _sign,
+    "floor": _ufunc("np.floor"),
+    "ceil": _ufunc("np.ceil"),
+    "sqrt": _ufunc("np.sqrt"),
+    "rsqrt": lambda o, a, p, cx: [f"{o} = {cx.t}({cx.c(1)} / np.sqrt({a[0]}))"],
+    "integer_pow": _integer_pow,
+    "add": _binary("+"),
+    "sub": _binary("-"),
+    "mul": _binary("*"),
+    "div": _binary("/"),
+    "max": _maximum,
+    "min": _minimum,
+    "eq": _compare("=="),
+    "ne": _compare("!="),
+    "lt": _compare("<"),
+    "le": _compare("<="),
+    "gt": _compare(">"),
+    "ge": _compare(">="),
+    "select_n": lambda o, a, p, cx: [f"{o} = {a[2]} if {a[0]} else {a[1]}"],
+    "convert_element_type": _convert,
+    "is_finite": lambda o, a, p, cx: [f"{o} = np.isfinite({a[0]})"],
+    "not": lambda o, a, p, cx: [f"{o} = not {a[0]}"],
+    "and": _compare("&"),
+    "or": _compare("|"),
+    "xor": _compare("^"),
+    "stop_gradient": lambda o, a, p, cx: [f"{o} = {a[0]}"],
+    "broadcast_in_dim": lambda o, a, p, cx: [f"{o} = {a[0]}"],  # of a scalar only
+}
+
+_TRANSCENDENTAL_OPS = {
+    "exp": _ufunc("np.exp"),
+    "exp2": _ufunc("np.exp2"),
+    "log": _ufunc("np.log"),
+    "log1p": _ufunc("np.log1p"),
+    "expm1": _ufunc("np.expm1"),
+    "sin": _ufunc("np.sin"),
+    "cos": _ufunc("np.cos"),
+    "tan": _ufunc("np.tan"),
+    "asin": _ufunc("np.arcsin"),
+    "acos": _ufunc("np.arccos"),
+    "atan": _ufunc("np.arctan"),
+    "sinh": _ufunc("np.sinh"),
+    "cosh": _ufunc("np.cosh"),
+    "tanh": _ufunc("np.tanh"),
+    "asinh": _ufunc("np.arcsinh"),
+    "acosh": _ufunc("np.arccosh"),
+    "atanh": _ufunc("np.arctanh"),
+    "logistic": _logistic,
+    "erf": _ufunc("math.erf"),
+    "pow": _binary("**"),
+    "atan2": lambda o, a, p, cx: [f"{o} = {cx.t}(np.arctan2({a[0]}, {a[1]}))"],
+}
+
+_OPS = {**_CHEAP_OPS, **_TRANSCENDENTAL_OPS}
+
+# operand dtypes each primitive may have inside a kernel (others are left to numpy)
+_BOOL_ONLY = {"not", "and", "or", "xor"}
+_ANY_DTYPE = {"select_n", "convert_element_type", "stop_gradient", "broadcast_in_dim",
+              "eq", "ne"}
+
+
+def _dtypes_ok(eqn) -> bool:
+    name = eqn.primitive.name
+    ins = [x.aval.dtype.name for x in eqn.invars]
+    outs = [v.aval.dtype.name for v in eqn.outvars]
+    if any(d not in _FLOATS_AND_BOOL for d in ins + outs):
+        return False
+    if name == "select_n":
+        return len(ins) == 3 and ins[0] == "bool"
+    if name in _BOOL_ONLY:
+        return all(d == "bool" for d in ins)
+    if name in _ANY_DTYPE:
+        return True
+    return all(d in _FLOATS for d in ins)
+
+
+def is_transcendental(name: str) -> bool:
+    """Whether a primitive calls a scalar C library function inside a kernel."""
+    return name in _TRANSCENDENTAL_OPS
+
+
+def _fusible_shape(eqn):
+    """The shape of the group `eqn` could join, or None if it cannot be fused."""
+    prim = eqn.primitive
+    if prim.name not in _OPS or prim.multiple_results or core.has_effects(eqn):
+        return None
+    if len(eqn.outvars) != 1 or not _dtypes_ok(eqn):
+        return None
+    shape = eqn.outvars[0].aval.shape
+    for x in eqn.invars:
+        s = x.aval.shape
+        if s != shape and not (x.aval.size == 1 and len(s) <= len(shape)):
+            return None
+    if prim.name == "broadcast_in_dim" and eqn.invars[0].aval.size != 1:
+        return None
+    if is_transcendental(prim.name):
+        limit = FUSE_MAX_SIZE.get(prim.name, _DEFAULT_FUSE_MAX_SIZE)
+        if EXACT or (limit is not None and _size(shape) > limit):
+            return None
+    return shape
+
+
+def _size(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+# ------------------------------------------------------------------------ programs
+
+
+class FusedProgram:
+    """What one fused equation computes: a hashable description of a small elementwise
+    program over arrays of one `shape`.
+
+    * `inputs`: one `(kind, dtype name)` per argument; kind "a" is an array of `shape`,
+      "s" a scalar (any array of one element), broadcast over the loop.
+    * `ops`: one `(primitive name, argument value numbers, params, dtype name)` per step.
+      Values are numbered inputs first, then one per step.
+    * `outputs`: the value numbers returned, each as an array of `shape`.
+    """
+
+    __slots__ = ("inputs", "ops", "outputs", "shape", "_hash", "_source", "_key", "_runner")
+
+    def __init__(self, inputs, ops, outputs, shape):
+        self.inputs = tuple(inputs)
+        self.ops = tuple(ops)
+        self.outputs = tuple(outputs)
+        self.shape = tuple(shape)
+        self._hash = hash((self.inputs, self.ops, self.outputs, self.shape))
+        self._source = self._key = self._runner = None
+
+    def __eq__(self, other):
+        return (type(other) is FusedProgram and self._hash == other._hash
+                and (self.inputs, self.ops, self.outputs, self.shape)
+                == (other.inputs, other.ops, other.outputs, other.shape))
+
+    def __hash__(self):
+        return self._hash
+
+    def __str__(self):
+        names = [op[0] for op in self.ops]
+        shown = " ".join(names[:6]) + (f" ... ({len(names)} ops)" if len(names) > 6 else "")
+        return "{" + shown + "}"
+
+    __repr__ = __str__
+
+    def dtype_of(self, value: int) -> str:
+        n = len(self.inputs)
+        return self.inputs[value][1] if value < n else self.ops[value - n][3]
+
+    @property
+    def out_avals(self):
+        return [ShapedArray(self.shape, self.dtype_of(v)) for v in self.outputs]
+
+    @property
+    def source(self) -> str:
+        """The kernel's Python source (independent of `shape`)."""
+        if self._source is None:
+            self._source = kernel_source(self)
+        return self._source
+
+    @property
+    def kernel_key(self) -> str:
+        if self._key is None:
+            self._key = _kernels.source_key(self.source)
+        return self._key
+
+    def arg_types(self):
+        return ((("int64", "scalar"),) + tuple((d, "in") for _, d in self.inputs)
+                + tuple((self.dtype_of(v), "out") for v in self.outputs))
+
+    def kernel(self):
+        """The compiled numba kernel (raises `_kernels.KernelError` if it cannot be built)."""
+        return _kernels.get_kernel(self.source, "kernel", self.arg_types(),
+                                   options=dict(error_model="numpy"))
+
+    def runner(self):
+        """A Python function of the inputs (numpy values) returning the list of outputs."""
+        if self._runner is None:
+            self._runner = _make_runner(self, self.kernel())
+        return self._runner
+
+    def eval_numpy(self, *args):
+        """Run the program one primitive `impl` at a time (the unfused reference)."""
+        env = list(args)
+        for name, argnums, params, _ in self.ops:
+            env.append(core.registry[name].impl(*[env[i] for i in argnums], **dict(params)))
+        return [np.broadcast_to(env[v], self.shape) if np.shape(env[v]) != self.shape
+                else np.asarray(env[v]) for v in self.outputs]
+
+    def eval_bind(self, *args):
+        """Replay the program by binding its primitives (so transformations can trace it)."""
+        from nanofn.ops import _base
+        env = list(args)
+        for name, argnums, params, _ in self.ops:
+            env.append(core.registry[name].bind(*[env[i] for i in argnums], **dict(params)))
+        return [_base.broadcast_to(env[v], self.shape) for v in self.outputs]
+
+
+class _Context:
+    """Typed constants for the emitters; they become module globals of the kernel source."""
+
+    def __init__(self):
+        self.consts: dict = {}
+        self.t = self.out_dtype = self.in_dtype = None
+
+    def _const(self, value, dtype):
+        key = (dtype, float(value).hex() if dtype != "bool" else bool(value))
+        if key not in self.consts:
+            self.consts[key] = f"_k{len(self.consts)}"
+        return self.consts[key]
+
+    def c(self, value):
+        return self._const(value, self.out_dtype)
+
+    def ci(self, value):
+        return self._const(value, self.in_dtype)
+
+    def lines(self):
+        out = []
+        for (dtype, v), name in self.consts.items():
+            if dtype == "bool":
+                out.append(f"{name} = np.bool_({v})")
+            else:
+                out.append(f"{name} = np.{dtype}(float.fromhex({v!r}))")
+        return out
+
+
+def kernel_source(program: FusedProgram) -> str:
+    """The Python source of a program's loop, compiled by numba (shape-independent)."""
+    n_in = len(program.inputs)
+    cx = _Context()
+    xs = [f"x{i}" for i in range(n_in)]
+    ys = [f"y{k}" for k in range(len(program.outputs))]
+    pre, body = [], []
+    for i, (kind, _) in enumerate(program.inputs):
+        (pre if kind == "s" else body).append(f"v{i} = x{i}[{'0' if kind == 's' else 'i'}]")
+    for j, (name, argnums, params, dtype) in enumerate(program.ops):
+        out = f"v{n_in + j}"
+        first = program.dtype_of(argnums[-1] if name == "select_n" else argnums[0])
+        cx.out_dtype, cx.in_dtype = dtype, first
+        cx.t = f"np.{dtype}" if dtype != "bool" else "np.bool_"
+        body.extend(_OPS[name](out, [f"v{a}" for a in argnums], dict(params), cx))
+    for y, v in zip(ys, program.outputs):
+        body.append(f"{y}[i] = v{v}")
+    lines = ["# A fused elementwise kernel generated by nanofn (nanofn/_fusion.py).",
+             "# The file is named by the hash of its text: do not edit it.",
+             "import math", "", "import numpy as np", ""]
+    lines += cx.lines()
+    lines += ["", "", f"def kernel(n, {', '.join(xs + ys)}):"]
+    lines += ["    " + s for s in pre]
+    lines += ["    for i in range(n):"] + ["        " + s for s in body]
+    return "\n".join(lines) + "\n"
+
+
+def _make_runner(program: FusedProgram, kernel):
+    """A Python function that allocates the outputs and calls the kernel. Written as source
+    for this shape, so a call costs one numba dispatch and a few numpy allocations.
+
+    The kernel sees flat arrays. For arrays of two or more dimensions the runner picks the
+    memory order most array inputs have (as numpy's ufuncs do with order "K"): a chain over
+    transposed (Fortran-ordered) arrays then runs without copying and gives
+    Fortran-ordered results; inputs in the other order are copied."""
+    shape, n = program.shape, _size(program.shape)
+    xs = [f"x{i}" for i in range(len(program.inputs))]
+    arrays = [x for x, (kind, _) in zip(xs, program.inputs) if kind == "a"]
+    n_out = len(program.outputs)
+    ns = {"_k": kernel, "_empty": np.empty, "_contig": np.ascontiguousarray,
+          "_fcontig": np.asfortranarray, "_shape": shape,
+          "_order": _memory_order, "_F": "F",
+          **{f"_d{i}": np.dtype(d) for i, (_, d) in enumerate(program.inputs)},
+          **{f"_o{k}": np.dtype(program.dtype_of(v)) for k, v in enumerate(program.outputs)}}
+    ret = f"    return [{', '.join(f'y{k}' for k in range(n_out))}]"
+
+    def call(order):
+        """Lines that allocate the outputs in `order` and run the kernel."""
+        t = ".T" if order == "F" else ""
+        size = n if len(shape) == 1 else "_shape"
+        order_arg = ", order=_F" if t else ""
+        lines = [f"    y{k} = _empty({size}, _o{k}{order_arg})" for k in range(n_out)]
+        ys = [f"y{k}" if len(shape) == 1 else f"y{k}{t}.reshape(-1)" for k in range(n_out)]
+        fast = [x if kind == "a" and len(shape) == 1 else
+                f"{x}{t if kind == 'a' else ''}.reshape(-1)"
+                for x, (kind, _) in zip(xs, program.inputs)]
+        slow = [f"_fcontig({x}, _d{i}).T.reshape(-1)" if kind == "a" and t else
+                f"_contig({x}, _d{i}).reshape(-1)"
+                for i, (x, (kind, _)) in enumerate(zip(xs, program.inputs))]
+        return lines + [
+            "    try:",
+            f"        _k({n}, {', '.join(fast + ys)})",
+            "    except (TypeError, AttributeError):  # strided, another dtype, a Python scalar",
+            f"        _k({n}, {', '.join(slow + ys)})",
+            ret]
+
+    head = [f"def run({', '.join(xs)}):"]
+    if len(shape) >= 2 and arrays:
+        body = ([f"    if _order({', '.join(arrays)}) == 'F':"]
+                + ["    " + line for line in call("F")] + call("C"))
+    else:
+        body = call("C")
+    src = "\n".join(head + body)
+    exec(compile(src, f"<nanofn fused runner {program.kernel_key}>", "exec"), ns)  # noqa: S102
+    return ns["run"]
+
+
+def _memory_order(*arrays) -> str:
+    """"F" if more of `arrays` are Fortran-contiguous than C-contiguous, else "C"."""
+    c = f = 0
+    for x in arrays:
+        flags = getattr(x, "flags", None)
+        if flags is None or flags.c_contiguous:
+            c += 1
+        elif flags.f_contiguous:
+            f += 1
+    return "F" if f > c else "C"
+
+
+# ------------------------------------------------------------------------ the primitive
+
+fused_elementwise_p = Primitive("fused_elementwise", multiple_results=True)
+_failed_keys: set = set()  # kernels that failed to compile in this process (warned once)
+
+
+def _fused_impl(*args, program, kernel_key):
+    del kernel_key  # unused: the program knows its kernel
+    return (program._runner or _first_runner(program))(*args)
+
+
+def _first_runner(program):
+    """Build a program's runner; if its kernel cannot be compiled, warn once and run the
+    original primitives with numpy from then on."""
+    try:
+        return program.runner()
+    except _kernels.KernelError as err:
+        _warn_failed(program, err)
+        program._runner = program.eval_numpy
+        return program._runner
+
+
+def _fused_abstract_eval(*avals, program, kernel_key):
+    del kernel_key  # unused
+    if len(avals) != len(program.inputs):
+        raise TypeError(f"fused_elementwise takes {len(program.inputs)} operands, got "
+                        f"{len(avals)}")
+    for i, (aval, (kind, dtype)) in enumerate(zip(avals, program.inputs)):
+        ok_shape = aval.shape == program.shape if kind == "a" else aval.size == 1
+        if not ok_shape or aval.dtype.name != dtype:
+            want = f"{dtype}{list(program.shape)}" if kind == "a" else f"a one-element {dtype}"
+            raise TypeError(f"fused_elementwise: operand {i} is {aval.str_short()}, expected "
+                            f"{want}")
+    return program.out_avals
+
+
+def _fused_jvp(primals, tangents, *, program, kernel_key):
+    from nanofn import _ad
+    return _ad.jvp_flat(program.eval_bind, list(primals), list(tangents))
+
+
+def _fused_vjp(cts, primals, outs, needs, *, program, kernel_key):
+    from nanofn import _ad
+    _, pullback, _ = _ad.vjp_flat(lambda *xs: (program.eval_bind(*xs), None), list(primals))
+    return [g if need else None for g, need in zip(pullback(list(cts)), needs)]
+
+
+def _fused_batch(vals, dims, *, program, kernel_key):
+    from nanofn import _batching
+    size = _batching.axis_size_of(vals, dims)
+    return _batching.batch_flat(program.eval_bind, list(vals), list(dims), size)
+
+
+fused_elementwise_p.impl = _fused_impl
+fused_elementwise_p.abstract_eval = _fused_abstract_eval
+fused_elementwise_p.jvp = _fused_jvp
+fused_elementwise_p.vjp_joint = _fused_vjp
+fused_elementwise_p.batch = _fused_batch
+
+
+def _warn_failed(program, err):
+    """Warn once per kernel that a fused equation met outside `fuse` cannot be compiled."""
+    key = program.kernel_key
+    if key not in _failed_keys:
+        _failed_keys.add(key)
+        warnings.warn(f"nanofn: a fused elementwise kernel ({len(program.ops)} operations) "
+                      "could not be compiled, so those operations run unfused with numpy "
+                      f"(correct, but slower). Cause: {err}", RuntimeWarning, stacklevel=3)
+
+
+# ------------------------------------------------------------------------ grouping
+
+
+class _Group:
+    __slots__ = ("members", "mask", "shape", "ext", "ext_anc")
+
+    def __init__(self, shape):
+        self.members: list[int] = []  # equation indices
+        self.mask = 0  # bit i set: equation i is a member
+        self.shape = shape
+        self.ext: dict[int, None] = {}  # ids of Vars members read that no member produces
+        self.ext_anc = 0  # union of the ancestor masks of those Vars
+
+
+class _Grouper:
+    """Forms the groups of one jaxpr (see step 1 of the module docstring)."""
+
+    def __init__(self, jaxpr: Jaxpr):
+        self.eqns = jaxpr.eqns
+        self.producer: dict[int, int] = {}  # Var id -> index of the equation that makes it
+        self.anc: dict[int, int] = {}  # Var id -> mask of the equations it depends on
+        self.owner: list[_Group | None] = [None] * len(self.eqns)
+
+    def _outside_and_dependent(self, vid, mask) -> bool:
+        """Var `vid` comes from outside the group `mask` but depends on the group."""
+        p = self.producer.get(vid)
+        return p is not None and not mask >> p & 1 and self.anc[vid] & mask != 0
+
+    def _acyclic(self, mask, groups, new_ids) -> bool:
+        """Whether the group made of `groups` plus the new equation (all in `mask`) reads
+        nothing that depends on itself through an equation outside it."""
+        for g in groups:
+            if g.ext_anc & mask:  # rare: some Var g reads depends on another merged group
+                if any(self._outside_and_dependent(v, mask) for v in g.ext):
+                    return False
+        return not any(self._outside_and_dependent(v, mask) for v in new_ids)
+
+    def run(self) -> list[_Group]:
+        groups: list[_Group] = []
+        open_groups: set[int] = set()  # ids of groups that may still grow
+        for i, eqn in enumerate(self.eqns):
+            in_ids = [id(x) for x in eqn.invars if type(x) is Var]
+            mask = 1 << i
+            for vid in in_ids:
+                mask |= self.anc.get(vid, 0)
+            for v in eqn.outvars:
+                self.producer[id(v)] = i
+                self.anc[id(v)] = mask
+            if core.has_effects(eqn):
+                open_groups.clear()  # no group spans an equation with side effects
+                continue
+            shape = _fusible_shape(eqn)
+            if shape is None:
+                continue
+            cands: list[_Group] = []
+            for vid in in_ids:
+                p = self.producer.get(vid)
+                g = self.owner[p] if p is not None else None
+                if (g is not None and id(g) in open_groups and g.shape == shape
+                        and all(g is not c for c in cands)):
+                    cands.append(g)
+            cands.sort(key=lambda g: -len(g.members))
+            chosen: list[_Group] = []
+            bit = 1 << i
+            if cands and 1 + sum(len(g.members) for g in cands) <= MAX_GROUP_SIZE and \
+                    self._acyclic(bit | _or(g.mask for g in cands), cands, in_ids):
+                chosen = cands
+            else:
+                for g in cands:
+                    if len(g.members) < MAX_GROUP_SIZE and \
+                            self._acyclic(bit | g.mask, [g], in_ids):
+                        chosen = [g]
+                        break
+            if chosen:
+                target = chosen[0]
+                for g in chosen[1:]:
+                    self._absorb(target, g)
+                    open_groups.discard(id(g))
+            else:
+                target = _Group(shape)
+                groups.append(target)
+                open_groups.add(id(target))
+            target.members.append(i)
+            target.mask |= bit
+            self.owner[i] = target
+            self._update_ext(target, in_ids, merged=len(chosen) > 1)
+        live = {id(g) for g in self.owner if g is not None}
+        return [g for g in groups if id(g) in live]
+
+    def _absorb(self, target: _Group, g: _Group):
+        for j in g.members:
+            self.owner[j] = target
+        target.members.extend(g.members)
+        target.mask |= g.mask
+        target.ext.update(g.ext)
+
+    def _update_ext(self, g: _Group, new_ids, merged: bool):
+        def inside(vid):
+            p = self.producer.get(vid)
+            return p is not None and g.mask >> p & 1
+
+        if merged:  # Vars one merged group read from another are internal now
+            g.ext = {v: None for v in g.ext if not inside(v)}
+            g.ext_anc = _or(self.anc.get(v, 0) for v in g.ext)
+        for vid in new_ids:
+            if vid not in g.ext and not inside(vid):
+                g.ext[vid] = None
+                g.ext_anc |= self.anc.get(vid, 0)
+
+
+def _or(masks) -> int:
+    out = 0
+    for m in masks:
+        out |= m
+    return out
+
+
+def _uniform_value(c):
+    """The single value of a constant array whose elements are all the same bits, or None."""
+    c = core.to_numpy(c)
+    if not isinstance(c, np.ndarray) or c.size <= 1:
+        return None
+    if all(s == 0 for s in c.strides):  # a broadcast view of one element
+        return np.asarray(c.flat[0])
+    if c.size > 1 << 16 or c.dtype.kind not in "fb":
+        return None
+    bits = c.reshape(-1).view(np.uint8 if c.dtype.itemsize == 1 else f"u{c.dtype.itemsize}")
+    return np.asarray(c.flat[0]) if (bits == bits[0]).all() else None
+
+
+def _fused_eqn(g: _Group, eqns, used_outside: set, uniform: dict) -> Eqn:
+    """The `fused_elementwise` equation that computes group `g`."""
+    shape = g.shape
+    value_of: dict = {}  # Var id or literal key -> value number
+    inputs, invars, ops, outvars, outputs = [], [], [], [], []
+
+    def arg(x):
+        """The value number of operand `x`, made an input of the program if it is new."""
+        if type(x) is Var and id(x) in value_of:
+            return value_of[id(x)]
+        if type(x) is Var and id(x) in uniform:  # a constant of equal elements: a scalar
+            x = Literal(uniform[id(x)])
+        if type(x) is Literal:
+            val = np.asarray(x.val)
+            key = ("lit", val.dtype.name, val.tobytes())
+            if key in value_of:
+                return value_of[key]
+            kind = "s"
+        else:
+            key, kind = id(x), "a" if x.aval.shape == shape else "s"
+        value_of[key] = len(inputs)
+        inputs.append((kind, x.aval.dtype.name))
+        invars.append(x)
+        return value_of[key]
+
+    members = sorted(g.members)  # the original order is a valid order inside the group
+    made_inside = {id(eqns[j].outvars[0]) for j in members}
+    for j in members:  # number the inputs first, the steps after them
+        for x in eqns[j].invars:
+            if not (type(x) is Var and id(x) in made_inside):
+                arg(x)
+    n_in = len(inputs)
+    for k, j in enumerate(members):
+        eqn = eqns[j]
+        out = eqn.outvars[0]
+        ops.append((eqn.primitive.name, tuple(arg(x) for x in eqn.invars),
+                    tuple(sorted(eqn.params.items())), out.aval.dtype.name))
+        value_of[id(out)] = n_in + k
+        if id(out) in used_outside:
+            outvars.append(out)
+            outputs.append(n_in + k)
+    program = FusedProgram(inputs, ops, outputs, shape)
+    return Eqn(fused_elementwise_p, invars, dict(program=program, kernel_key=program.kernel_key),
+               outvars)
+
+
+def _emit(eqns, groups: list[_Group], fused: dict) -> list[Eqn]:
+    """All equations, each fused group replaced by its equation, in an order that keeps
+    every dependency (and the order of equations with side effects)."""
+    node_of = [None] * len(eqns)
+    nodes: list[tuple[int, Eqn]] = []  # (priority: first original position, equation)
+    for g in groups:
+        for j in g.members:
+            node_of[j] = len(nodes)
+        nodes.append((min(g.members), fused[id(g)]))
+    for i, e in enumerate(eqns):
+        if node_of[i] is None:
+            node_of[i] = len(nodes)
+            nodes.append((i, e))
+    producer = {id(v): node_of[i] for i, e in enumerate(eqns) for v in e.outvars}
+    succ: list[list[int]] = [[] for _ in nodes]
+    indeg = [0] * len(nodes)
+
+    def edge(a, b):
+        succ[a].append(b)
+        indeg[b] += 1
+
+    for n, (_, e) in enumerate(nodes):
+        for d in {producer[id(x)] for x in e.invars if type(x) is Var and id(x) in producer}:
+            if d != n:
+                edge(d, n)
+    prev = None
+    for i, e in enumerate(eqns):  # equations with side effects stay in order
+        if core.has_effects(e):
+            if prev is not None:
+                edge(prev, node_of[i])
+            prev = node_of[i]
+    heap = [(nodes[n][0], n) for n in range(len(nodes)) if indeg[n] == 0]
+    heapq.heapify(heap)
+    out = []
+    while heap:
+        _, n = heapq.heappop(heap)
+        out.append(nodes[n][1])
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                heapq.heappush(heap, (nodes[m][0], m))
+    if len(out) != len(nodes):  # cannot happen: grouping keeps the graph acyclic
+        raise AssertionError("nanofn fusion produced a circular program")
+    return out
+
+
+# ------------------------------------------------------------------------ fuse
+
+
+def fuse(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Replace each maximal group of fusible elementwise equations with one equation of
+    `fused_elementwise` (a generated numba kernel). The result computes the same values.
+
+    Returns `closed` itself when fusion is off (`nanofn.config.nanofn_use_kernels`) or
+    finds nothing to fuse. A group whose kernel cannot be compiled stays unfused (with one
+    warning).
+
+    Args:
+        closed: a closed jaxpr, typically after `nanofn._jit.simplify`.
+
+    Returns:
+        An equivalent closed jaxpr.
+
+    Example:
+        >>> import numpy as np, nanofn, nanofn.numpy as fnp
+        >>> from nanofn._fusion import fuse
+        >>> closed = nanofn.make_jaxpr(lambda x: fnp.maximum(x * 2.0 - 1.0, 0.0))(np.ones(3))
+        >>> with nanofn.config._override("nanofn_use_kernels", True):  # the default
+        ...     print([e.primitive.name for e in fuse(closed).eqns])
+        ['fused_elementwise']
+    """
+    if not config.nanofn_use_kernels or config.jax_debug_nans:
+        return closed  # with debug_nans on, NaNs are reported per primitive: keep them apart
+    jaxpr = closed.jaxpr
+    groups = [g for g in _Grouper(jaxpr).run() if len(g.members) >= MIN_GROUP_SIZE]
+    if not groups:
+        return closed
+    group_of = {j: gi for gi, g in enumerate(groups) for j in g.members}
+    producer = {id(v): i for i, e in enumerate(jaxpr.eqns) for v in e.outvars}
+    used_outside = {id(x) for x in jaxpr.outvars if type(x) is Var}  # read outside its group
+    for i, e in enumerate(jaxpr.eqns):
+        for x in e.invars:
+            if type(x) is Var and id(x) in producer:
+                gi = group_of.get(i)
+                if gi is None or group_of.get(producer[id(x)]) != gi:
+                    used_outside.add(id(x))
+    uniform = {}
+    for v, c in zip(jaxpr.constvars, closed.consts):
+        u = _uniform_value(c)
+        if u is not None:
+            uniform[id(v)] = u
+    fused: dict[int, Eqn] = {}  # id(group) -> its fused equation
+    failures = []
+    for g in groups:
+        eqn = _fused_eqn(g, jaxpr.eqns, used_outside, uniform)
+        program = eqn.params["program"]
+        if not program.outputs or eqn.params["kernel_key"] in _failed_keys:
+            continue  # dead code (left to DCE), or a kernel known not to compile
+        try:
+            program.runner()  # compile now: a failure leaves the group unfused
+        except _kernels.KernelError as err:
+            _failed_keys.add(eqn.params["kernel_key"])
+            failures.append(err)
+            continue
+        fused[id(g)] = eqn
+    if failures:
+        warnings.warn(f"nanofn: {len(failures)} fused elementwise kernel(s) could not be "
+                      "compiled, so their operations run unfused with numpy (correct, but "
+                      f"slower). First cause: {failures[0]}", RuntimeWarning, stacklevel=2)
+    if not fused:
+        return closed
+    eqns = _emit(jaxpr.eqns, [g for g in groups if id(g) in fused], fused)
+    used = {id(x) for e in eqns for x in e.invars} | {id(x) for x in jaxpr.outvars}
+    keep = [(v, c) for v, c in zip(jaxpr.constvars, closed.consts) if id(v) in used]
+    out = Jaxpr([v for v, _ in keep], jaxpr.invars, eqns, jaxpr.outvars)
+    return ClosedJaxpr(out, [c for _, c in keep])

@@ -1,0 +1,401 @@
+"""Elementwise fusion (nanofn/_fusion.py) and the kernel cache (nanofn/_kernels.py).
+
+Each test compares a fused jaxpr's plan with the unfused one, which runs every primitive's
+numpy `impl`. Only a handful of distinct kernels are generated (hypothesis varies shapes,
+dtypes and values, which do not change a kernel's source), so numba compiles few loops.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import nanofn
+import nanofn.numpy as fnp
+from nanofn import _core as core
+from nanofn import _fusion, _jit, _kernels
+from nanofn import lax
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+R = core.registry
+
+
+@pytest.fixture(autouse=True)
+def kernels_on():
+    """These tests are about fusion: run them even where NANOFN_USE_KERNELS=0 is set."""
+    with nanofn.config._override("nanofn_use_kernels", True):
+        yield
+
+
+def jaxpr_of(f, *args):
+    return _jit.simplify(nanofn.make_jaxpr(f)(*args))
+
+
+def run_both(closed, args):
+    """(unfused results, fused results, fused jaxpr), checking the fused jaxpr's types."""
+    fused = _fusion.fuse(closed)
+    core.typecheck_jaxpr(fused.jaxpr)
+    return _jit.Plan(closed)(list(args)), _jit.Plan(fused)(list(args)), fused
+
+
+def names(closed):
+    return [e.primitive.name for e in closed.eqns]
+
+
+def assert_same(ref, got, exact):
+    assert len(ref) == len(got)
+    for r, g in zip(ref, got):
+        r, g = np.asarray(r), np.asarray(g)
+        assert r.shape == g.shape and r.dtype == g.dtype, (r.shape, g.shape, r.dtype, g.dtype)
+        if exact or r.dtype == bool:
+            np.testing.assert_array_equal(g, r)
+        else:
+            tol = 1e-5 if r.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+
+
+# ------------------------------------------------------------------------ every operation
+
+UNARY = ["neg", "abs", "sign", "floor", "ceil", "sqrt", "rsqrt", "exp", "exp2", "log", "log1p",
+         "expm1", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
+         "acosh", "atanh", "logistic", "erf"]
+BINARY = ["add", "sub", "mul", "div", "max", "min", "pow", "atan2"]
+COMPARE = ["eq", "ne", "lt", "le", "gt", "ge"]
+
+
+def every_op(x, y):
+    """Each fusible primitive applied to x (and y), all tied into one group by a sum."""
+    outs = [R[n].bind(x) for n in UNARY] + [R[n].bind(x, y) for n in BINARY]
+    outs += [R["integer_pow"].bind(x, y=p) for p in (0, 1, 2, 3, -2)]
+    for n in COMPARE:
+        c = R[n].bind(x, y)
+        outs += [c, R["select_n"].bind(c, x, y)]
+    b, fin = R["lt"].bind(x, y), R["is_finite"].bind(x)
+    outs += [fin, R["not"].bind(b), R["and"].bind(b, fin), R["or"].bind(b, fin),
+             R["xor"].bind(b, fin)]
+    other = np.dtype("float64" if x.dtype == np.float32 else "float32")
+    outs += [R["convert_element_type"].bind(x, new_dtype=other),
+             R["convert_element_type"].bind(b, new_dtype=x.dtype),
+             R["convert_element_type"].bind(x, new_dtype=np.dtype(bool)),
+             R["stop_gradient"].bind(x)]
+    total = x
+    for o in outs:
+        total = R["add"].bind(total, R["convert_element_type"].bind(o, new_dtype=x.dtype)
+                              if o.dtype != x.dtype else o)
+    return outs + [total]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_operation_matches_numpy_on_special_values(dtype, monkeypatch):
+    # ulp-level differences are allowed only where numba calls the C library (libm) and
+    # numpy its own vectorised functions; inf, nan and signed zeros must agree everywhere.
+    monkeypatch.setattr(_fusion, "FUSE_MAX_SIZE", dict.fromkeys(_fusion._TRANSCENDENTAL_OPS))
+    vals = np.array([0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.5, -3.7, 1e-30, 88.0, -100.0, 1e30,
+                     np.inf, -np.inf, np.nan, 0.999], dtype)
+    x, y = np.repeat(vals, len(vals)), np.tile(vals, len(vals))
+    with np.errstate(all="ignore"):
+        closed = jaxpr_of(every_op, x, y)
+        ref, got, fused = run_both(closed, [x, y])
+    assert names(fused) == ["fused_elementwise"]
+    for r, g in zip(ref, got):
+        r, g = np.asarray(r), np.asarray(g)
+        assert r.dtype == g.dtype and r.shape == g.shape
+        if r.dtype == bool:
+            np.testing.assert_array_equal(g, r)
+            continue
+        with np.errstate(all="ignore"):
+            close = (r == g) | (np.isnan(r) & np.isnan(g)) | \
+                (np.abs(r - g) <= 4 * np.finfo(r.dtype).eps * np.abs(r))
+            assert close.all(), (x[~close][:3], y[~close][:3], r[~close][:3], g[~close][:3])
+
+
+# ------------------------------------------------------------------------ random chains
+
+
+def cheap_chain(x, s):
+    y = fnp.where(x > s, x * s - 1.5, -x / (1.0 + x * x))
+    z = fnp.maximum(y, 0.25) - fnp.minimum(x, s) * fnp.abs(y)
+    return z, fnp.sqrt(fnp.abs(z)) + s
+
+
+def transcendental_chain(x, s):
+    return (fnp.tanh(x) * fnp.sin(s) + 0.5 * fnp.exp(-x * x) + fnp.log1p(fnp.abs(x))
+            + lax.logistic(x * s),)
+
+
+SHAPES = [(), (0,), (1,), (5,), (2, 3), (0, 4), (3, 1, 2)]
+
+
+@given(shape=st.sampled_from(SHAPES), dtype=st.sampled_from(["float32", "float64"]),
+       scalar_s=st.booleans(), transcendental=st.booleans(), seed=st.integers(0, 2 ** 16),
+       special=st.booleans())
+def test_fused_chains_equal_unfused(shape, dtype, scalar_s, transcendental, seed, special):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape).astype(dtype) * 2
+    if special and x.size:
+        x.reshape(-1)[rng.integers(0, x.size)] = rng.choice([np.inf, -np.inf, np.nan, 0.0])
+    s = (rng.normal(size=() if scalar_s else shape)).astype(dtype)
+    f = transcendental_chain if transcendental else cheap_chain
+    with np.errstate(all="ignore"):
+        ref, got, fused = run_both(jaxpr_of(f, x, s), [x, s])
+    # sin(s) of a scalar s has another shape than the chain: it stays a separate step
+    assert names(fused) == ["sin", "fused_elementwise"] if transcendental and s.shape != x.shape \
+        else ["fused_elementwise"]
+    # cheap arithmetic is IEEE-exact in both; libm and numpy may differ by an ulp or two
+    assert_same(ref, got, exact=not transcendental)
+
+
+def test_scalar_inputs_are_passed_once_not_broadcast():
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    closed = jaxpr_of(lambda x, s: (x * s + 1.0) * s, x, np.float32(2))
+    ref, got, fused = run_both(closed, [x, np.float32(2)])
+    program = fused.eqns[0].params["program"]
+    assert [kind for kind, _ in program.inputs] == ["a", "s", "s"]  # x, s, the literal 1.0
+    assert_same(ref, got, exact=True)
+
+
+def test_inputs_of_any_memory_layout_and_loose_dtypes_give_the_same_values():
+    base = np.arange(12, dtype=np.float32).reshape(3, 4) - 5
+    closed = jaxpr_of(lambda a, b: (a * 2.0 + b) * fnp.abs(b), base, base)
+    fused = _fusion.fuse(closed)
+    plan = _jit.Plan(fused)
+    fortran = np.asfortranarray(base)
+    cases = [(base, base), (fortran, fortran), (base, fortran), (fortran[:, ::-1].copy(), base),
+             (np.broadcast_to(np.float32(3), (3, 4)), base[::-1]),
+             (base.astype(np.float64), base)]  # another dtype: converted, as numpy would
+    for a, b in cases:
+        out = plan([a, b])[0]
+        expect = (np.asarray(a, np.float32) * 2 + b) * np.abs(b)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, expect)
+    assert plan([fortran, fortran])[0].flags.f_contiguous  # all inputs transposed: no copy
+    column = base[:, 1]  # a strided 1-d view
+    flat = _jit.Plan(_fusion.fuse(jaxpr_of(lambda a: a * 2.0 + 1.0, column)))
+    np.testing.assert_array_equal(flat([column])[0], column * 2 + 1)
+
+
+# ------------------------------------------------------------------------ gradients
+
+
+def w2(x):
+    y = x
+    for _ in range(3):
+        y = fnp.sin(y) * 0.5 + fnp.cos(y)
+        y = fnp.exp(-y * y) + fnp.tanh(y) / 3.0
+        y = y * y + y / (1.0 + y * y)
+    return fnp.sum(y)
+
+
+@pytest.mark.parametrize("dtype,shape", [("float32", (16,)), ("float64", (3, 4))])
+def test_backward_chain_fuses_into_one_kernel(dtype, shape):
+    x = np.linspace(-1, 1, int(np.prod(shape))).reshape(shape).astype(dtype)
+    closed = jaxpr_of(nanofn.grad(w2), x)
+    assert len(closed.eqns) > 100
+    ref, got, fused = run_both(closed, [x])
+    assert names(fused) == ["fused_elementwise"]
+    assert_same(ref, got, exact=False)
+    np.testing.assert_allclose(got[0], nanofn.grad(w2)(x), rtol=1e-5)
+
+
+def test_exact_mode_fuses_only_arithmetic_and_matches_numpy_bit_for_bit(monkeypatch):
+    monkeypatch.setattr(_fusion, "EXACT", True)
+    x = np.linspace(-1, 1, 16).astype(np.float32)
+    ref, got, fused = run_both(jaxpr_of(nanofn.grad(w2), x), [x])
+    kept = {n for n in names(fused) if n != "fused_elementwise"}
+    assert kept == {"sin", "cos", "exp", "tanh"}
+    assert_same(ref, got, exact=True)
+
+
+def w3(x):
+    return fnp.sum(fnp.tanh(x) * fnp.sin(x) + 0.5 * fnp.exp(-x * x) + x / (1 + x * x))
+
+
+def test_large_arrays_leave_transcendentals_to_numpy_and_fuse_across_a_reduction():
+    x = np.random.default_rng(0).normal(size=5000).astype(np.float32)
+    closed = jaxpr_of(nanofn.value_and_grad(w3), x)
+    ref, got, fused = run_both(closed, [x])
+    kept = [n for n in names(fused) if n != "fused_elementwise"]
+    # tanh, sin, exp, cos stay numpy calls at this size; the value's reduce_sum sits in
+    # the middle of the program, and the backward arithmetic after it joins the forward's
+    assert sorted(kept) == ["cos", "exp", "reduce_sum", "sin", "tanh"]
+    big = max((e for e in fused.eqns if e.primitive.name == "fused_elementwise"),
+              key=lambda e: len(e.params["program"].ops))
+    assert len(big.params["program"].ops) > 25
+    assert_same(ref, got, exact=False)
+    small = x[:16]
+    assert names(_fusion.fuse(jaxpr_of(nanofn.value_and_grad(w3), small))).count("tanh") == 0
+
+
+def test_a_value_that_depends_on_the_group_through_another_op_is_not_fused_back():
+    # c = a + sum(a): joining c to a's group would make the group feed itself.
+    def f(x):
+        a = x * 2.0 + 1.0
+        return a * fnp.sum(a) - 1.0
+    x = np.arange(4.0, dtype=np.float32)
+    ref, got, fused = run_both(jaxpr_of(f, x), [x])
+    assert names(fused) == ["fused_elementwise", "reduce_sum", "fused_elementwise"]
+    assert_same(ref, got, exact=True)
+
+
+def test_side_effects_keep_their_order_and_split_groups():
+    seen = []
+
+    def f(x):
+        a = x * 2.0 + 1.0
+        nanofn.debug.callback(lambda v: seen.append(("first", float(v[0]))), a)
+        b = a * a - x
+        nanofn.debug.callback(lambda v: seen.append(("second", float(v[0]))), b)
+        return b * 3.0 + a
+
+    x = np.arange(3.0, dtype=np.float32)
+    closed = jaxpr_of(f, x)
+    ref, got, fused = run_both(closed, [x])
+    assert seen == [("first", 1.0), ("second", 1.0)] * 2
+    order = [n for n in names(fused) if n == "debug_callback"]
+    assert len(order) == 2 and names(fused)[0] == "fused_elementwise"
+    assert_same(ref, got, exact=True)
+
+
+# ------------------------------------------------------------------------ transformations
+
+
+def test_fused_jaxprs_can_still_be_differentiated_and_batched():
+    x = np.linspace(-1, 1, 6).astype(np.float64)
+    closed = jaxpr_of(lambda x: fnp.sin(x) * x + fnp.exp(-x) / 3.0, x)
+    fused = _fusion.fuse(closed)
+    assert names(fused) == ["fused_elementwise"]
+
+    def via(c):
+        return lambda x: fnp.sum(core.eval_jaxpr(c.jaxpr, c.consts, x)[0] ** 2)
+
+    np.testing.assert_allclose(nanofn.grad(via(fused))(x), nanofn.grad(via(closed))(x))
+    _, t_fused = nanofn.jvp(via(fused), (x,), (np.ones_like(x),))
+    _, t_plain = nanofn.jvp(via(closed), (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(t_fused, t_plain)
+    xs = np.stack([x, 2 * x])
+    np.testing.assert_allclose(nanofn.vmap(via(fused))(xs), nanofn.vmap(via(closed))(xs))
+
+
+# ------------------------------------------------------------------------ switches, failures
+
+
+def test_config_switch_and_debug_nans_disable_fusion():
+    x = np.ones(4, np.float32)
+    closed = jaxpr_of(lambda x: x * 2.0 + 1.0, x)
+    with nanofn.config._override("nanofn_use_kernels", False):
+        assert _fusion.fuse(closed) is closed
+    with nanofn.debug_nans():
+        assert _fusion.fuse(closed) is closed
+    assert names(_fusion.fuse(closed)) == ["fused_elementwise"]
+
+
+def test_a_kernel_that_fails_to_compile_falls_back_with_one_warning(monkeypatch):
+    def broken(out, args, params, cx):
+        return [f"{out} = no_such_function({args[0]}, {args[1]})"]
+
+    monkeypatch.setitem(_fusion._OPS, "mul", broken)
+    x = np.arange(5, dtype=np.float32)
+
+    def f(x):  # two groups, both with a mul; a reduction in between
+        a = x * 3.0 - 1.0
+        return (a * fnp.sum(a) + 2.0) * x
+
+    closed = jaxpr_of(f, x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fused = _fusion.fuse(closed)
+        again = _fusion.fuse(closed)  # known failures are not retried, nor warned again
+    assert len([w for w in caught if "could not be compiled" in str(w.message)]) == 1
+    assert names(fused) == names(closed) and names(again) == names(closed)
+    assert_same(_jit.Plan(closed)([x]), _jit.Plan(fused)([x]), exact=True)
+
+    # A fused equation met later (e.g. from a saved program) falls back the same way.
+    monkeypatch.setitem(_fusion._OPS, "mul", _fusion._CHEAP_OPS["mul"])
+    good = _fusion.fuse(jaxpr_of(lambda x: x * 5.0 + 2.0, x))
+    p = good.eqns[0].params["program"]
+    monkeypatch.setitem(_fusion._OPS, "mul", broken)
+    fresh = _fusion.FusedProgram(p.inputs, p.ops, p.outputs, p.shape)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outs = [_fusion.fused_elementwise_p.bind(x, *[e.val for e in good.eqns[0].invars[1:]],
+                                                program=fresh, kernel_key=fresh.kernel_key)
+                for _ in range(2)]
+    assert len([w for w in caught if "could not be compiled" in str(w.message)]) == 1
+    np.testing.assert_array_equal(outs[0][0], x * 5 + 2)
+    np.testing.assert_array_equal(outs[1][0], x * 5 + 2)
+
+
+def test_corrupted_cache_files_are_detected_and_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setattr(_kernels, "_cache_dir", str(tmp_path))
+    x = np.arange(7, dtype=np.float64)
+    closed = jaxpr_of(lambda x: fnp.maximum(x * 0.5 - 2.0, -1.0) * x, x)
+
+    def build():
+        _kernels.clear_memory_cache()
+        eqn = _fusion.fuse(closed).eqns[0]
+        p = eqn.params["program"]
+        fresh = _fusion.FusedProgram(p.inputs, p.ops, p.outputs, p.shape)
+        return fresh, fresh.runner()(x, *[lit.val for lit in eqn.invars[1:]])[0]
+
+    program, first = build()
+    src = tmp_path / f"nanofn_kernel_{program.kernel_key}.py"
+    assert src.read_text() == program.source
+    src.write_text(program.source.replace("for i in range(n):", "for i in range(1):"))
+    before = _kernels.compile_count
+    program, second = build()
+    assert src.read_text() == program.source  # the edited file was rewritten
+    np.testing.assert_array_equal(second, first)
+    assert _kernels.compile_count == before  # numba's cache of the true source still serves
+    for index in (tmp_path / "__pycache__").glob("*.nbi"):
+        index.write_bytes(b"not a pickle")
+    program, third = build()
+    assert _kernels.compile_count == before + 1  # the unreadable entry was compiled anew
+    np.testing.assert_array_equal(third, first)
+    np.testing.assert_array_equal(first, np.maximum(x * 0.5 - 2.0, -1.0) * x)
+
+
+# ------------------------------------------------------------------------ processes
+
+_CACHE_SCRIPT = textwrap.dedent("""
+    import json, numpy as np, nanofn, nanofn.numpy as fnp
+    from nanofn import _fusion, _jit, _kernels
+    x = np.arange(8, dtype=np.float32)
+    closed = _jit.simplify(nanofn.make_jaxpr(
+        lambda x: fnp.maximum(x * 3.0 - 1.0, 0.0) / (1.0 + x * x))(x))
+    out = _jit.Plan(_fusion.fuse(closed))([x])[0]
+    print(_kernels.compile_count, _kernels.cache_hit_count,
+          json.dumps(out.tolist(), separators=(",", ":")))
+""")
+
+
+def _python(code, env_extra):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               **env_extra)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.split()
+
+
+def test_a_second_process_loads_kernels_from_the_disk_cache(tmp_path):
+    env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "NANOFN_USE_KERNELS": "1"}
+    compiled, hits, values = _python(_CACHE_SCRIPT, env)
+    assert (int(compiled), int(hits)) == (1, 0)
+    compiled, hits, values_again = _python(_CACHE_SCRIPT, env)
+    assert (int(compiled), int(hits)) == (0, 1)
+    assert values_again == values
+    x = np.arange(8, dtype=np.float32)
+    assert json.loads(values) == (np.maximum(x * 3 - 1, 0) / (1 + x * x)).tolist()
+
+
+def test_import_nanofn_does_not_import_numba():
+    code = ("import sys, nanofn, nanofn._fusion, nanofn._kernels; "
+            "print('numba' in sys.modules)")
+    assert _python(code, {}) == ["False"]
