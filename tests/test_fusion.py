@@ -12,6 +12,8 @@ import sys
 import textwrap
 import warnings
 
+import pathlib
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -352,7 +354,13 @@ def test_corrupted_cache_files_are_detected_and_rebuilt(tmp_path, monkeypatch):
     assert src.read_text() == program.source  # the edited file was rewritten
     np.testing.assert_array_equal(second, first)
     assert _kernels.compile_count == before  # numba's cache of the true source still serves
-    for index in (tmp_path / "__pycache__").glob("*.nbi"):
+    # numba keeps its index beside the source, or under NUMBA_CACHE_DIR when that is set
+    import numba
+    roots = [tmp_path] + ([pathlib.Path(numba.config.CACHE_DIR)] if numba.config.CACHE_DIR else [])
+    indexes = [f for root in roots
+               for f in root.rglob(f"nanofn_kernel_{program.kernel_key}*.nbi")]
+    assert indexes, "numba wrote no cache index for the kernel"
+    for index in indexes:
         index.write_bytes(b"not a pickle")
     program, third = build()
     assert _kernels.compile_count == before + 1  # the unreadable entry was compiled anew
