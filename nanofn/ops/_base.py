@@ -118,8 +118,15 @@ def defderiv(prim, *derivs):
 
 def defnoderiv(prim, nargs):
     """A primitive whose output does not depend differentiably on its inputs."""
-    prim.jvp_terms = [None] * nargs
-    prim.vjp = [None] * nargs
+    if prim.multiple_results:
+        def jvp(primals, tangents, **params):
+            out = prim.bind(*primals, **params)
+            return out, [None] * len(out)
+        prim.jvp = jvp
+        prim.vjp_joint = lambda cts, primals, outs, needs, **params: [None] * nargs
+    else:
+        prim.jvp_terms = [None] * nargs
+        prim.vjp = [None] * nargs
 
 
 def deflinear(prim, transpose):

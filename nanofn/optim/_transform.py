@@ -103,6 +103,21 @@ def _bias_correction(decay, count) -> _PerDtype:
     return _PerDtype(lambda dt: 1 - jnp.asarray(decay, dtype=dt) ** jnp.asarray(count, dtype=dt))
 
 
+class _FirstMoment:
+    """The bias-corrected first moment of Adam-style blocks, plain or Nesterov:
+    ``m / (1 - b1^t)``, or ``b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)``."""
+
+    def __init__(self, b1, count, nesterov):
+        self.b1 = b1
+        self.bc1 = _bias_correction(b1, count)
+        self.bc1_next = _bias_correction(b1, safe_increment(count)) if nesterov else None
+
+    def debias(self, m, g):
+        if self.bc1_next is None:
+            return m / self.bc1(m.dtype)
+        return self.b1 * m / self.bc1_next(m.dtype) + (1 - self.b1) * g / self.bc1(g.dtype)
+
+
 def _as(value, dtype):
     """A hyperparameter as a scalar of ``dtype`` (Python numbers stay weakly typed)."""
     if isinstance(value, (int, float)):
@@ -294,16 +309,12 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                                                      int(count), nesterov)
             return _unflatten(treedef, new_u), ScaleByAdamState(
                 count=count, mu=_unflatten(treedef, new_m), nu=_unflatten(treedef, new_v))
-        bc1, bc2 = _bias_correction(b1, count), _bias_correction(b2, count)
-        bc1_next = _bias_correction(b1, safe_increment(count)) if nesterov else None
+        first, bc2 = _FirstMoment(b1, count, nesterov), _bias_correction(b2, count)
         new_u, new_m, new_v = [], [], []
         for g, m_prev, v_prev in zip(gs, ms, vs):
             m = (1 - b1) * g + b1 * m_prev
             v = (1 - b2) * (g * g) + b2 * v_prev
-            if nesterov:
-                m_hat = b1 * m / bc1_next(m.dtype) + (1 - b1) * g / bc1(g.dtype)
-            else:
-                m_hat = m / bc1(m.dtype)
+            m_hat = first.debias(m, g)
             v_hat = _add_eps(v / bc2(v.dtype), eps_root)
             new_u.append(_cast(m_hat / (jnp.sqrt(v_hat) + eps), g.dtype))
             new_m.append(_cast(m, m_prev.dtype))
@@ -480,17 +491,13 @@ def scale_by_radam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
         treedef, (gs, ms, vs) = _flatten_all(
             "scale_by_radam", ("updates", "state.mu", "state.nu"), updates, state.mu, state.nu)
         count = safe_increment(state.count)
-        bc1, bc2 = _bias_correction(b1, count), _bias_correction(b2, count)
-        bc1_next = _bias_correction(b1, safe_increment(count)) if nesterov else None
+        first, bc2 = _FirstMoment(b1, count, nesterov), _bias_correction(b2, count)
         rect = _PerDtype(lambda dt: rectification(count, dt))
         new_u, new_m, new_v = [], [], []
         for g, m_prev, v_prev in zip(gs, ms, vs):
             m = (1 - b1) * g + b1 * m_prev
             v = (1 - b2) * (g * g) + b2 * v_prev
-            if nesterov:
-                m_hat = b1 * m / bc1_next(m.dtype) + (1 - b1) * g / bc1(g.dtype)
-            else:
-                m_hat = m / bc1(m.dtype)
+            m_hat = first.debias(m, g)
             v_hat = v / bc2(v.dtype)
             use_adaptive, r = rect(m.dtype)
             adaptive = r * m_hat / (jnp.sqrt(_add_eps(v_hat, eps_root)) + eps)
@@ -600,17 +607,13 @@ def scale_by_belief(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-16,
         treedef, (gs, ms, vs) = _flatten_all(
             "scale_by_belief", ("updates", "state.mu", "state.nu"), updates, state.mu, state.nu)
         count = safe_increment(state.count)
-        bc1, bc2 = _bias_correction(b1, count), _bias_correction(b2, count)
-        bc1_next = _bias_correction(b1, safe_increment(count)) if nesterov else None
+        first, bc2 = _FirstMoment(b1, count, nesterov), _bias_correction(b2, count)
         new_u, new_m, new_v = [], [], []
         for g, m_prev, v_prev in zip(gs, ms, vs):
             m = (1 - b1) * g + b1 * m_prev
             err = g - m
             v = _add_eps((1 - b2) * (err * err) + b2 * v_prev, eps_root)
-            if nesterov:
-                m_hat = b1 * m / bc1_next(m.dtype) + (1 - b1) * g / bc1(g.dtype)
-            else:
-                m_hat = m / bc1(m.dtype)
+            m_hat = first.debias(m, g)
             v_hat = v / bc2(v.dtype)
             new_u.append(_cast(m_hat / (jnp.sqrt(v_hat) + eps), g.dtype))
             new_m.append(_cast(m, m_prev.dtype))

@@ -158,9 +158,7 @@ def _threefry2x32_abstract_eval(k1, k2, x1, x2):
     return [ShapedArray(shape, _U32), ShapedArray(shape, _U32)]
 
 
-# Random bits have no derivative: the outputs are integers, and so are the inputs.
-threefry2x32_p.jvp = lambda primals, tangents: (threefry2x32_p.bind(*primals), [None, None])
-threefry2x32_p.vjp_joint = lambda cts, primals, outs, needs: [None] * 4
+lax.defnoderiv(threefry2x32_p, 4)  # integer bits: no derivative
 
 
 def _threefry2x32_batch(vals, dims):
