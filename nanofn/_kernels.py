@@ -209,6 +209,55 @@ def get_kernel(source: str, entry: str, arg_types: tuple, *, options=None):
         return disp
 
 
+def enabled() -> bool:
+    """Whether primitives may use their numba kernels (`nanofn.config.nanofn_use_kernels`)."""
+    from nanofn._config import config
+    return config.nanofn_use_kernels
+
+
+class kernel:  # noqa: N801 - used as a decorator, like numba.njit
+    """Decorator for a hand-written kernel: a plain-Python loop function that numba
+    compiles on its first call (`njit(cache=True, nogil=True, error_model="numpy")`, plus
+    `options`), so defining it imports nothing and a second process loads the machine
+    code from numba's disk cache. `error_model="numpy"` makes division by zero give
+    inf/nan as numpy does, and lets LLVM vectorise the loops.
+
+    The undecorated function stays at `.py_func` (it runs, slowly, as plain Python).
+
+    Example:
+        >>> import numpy as np
+        >>> from nanofn._kernels import kernel
+        >>> @kernel
+        ... def total(x):
+        ...     s = 0.0
+        ...     for i in range(x.size):
+        ...         s += x[i]
+        ...     return s
+        >>> float(total.py_func(np.arange(4.0)))
+        6.0
+    """
+
+    def __init__(self, fn=None, **options):
+        self.py_func, self.options, self._dispatcher = fn, options, None
+        if fn is not None:
+            self.__doc__, self.__name__ = fn.__doc__, fn.__name__
+
+    def __call__(self, *args):
+        if self.py_func is None:  # used as @kernel(**options)
+            return type(self)(args[0], **self.options)
+        disp = self._dispatcher
+        if disp is None:
+            with _lock:
+                if self._dispatcher is None:
+                    opts = dict(nogil=True, error_model="numpy", **self.options)
+                    try:
+                        self._dispatcher = numba().njit(cache=True, **opts)(self.py_func)
+                    except RuntimeError:  # defined outside a file (a REPL): no disk cache
+                        self._dispatcher = numba().njit(**opts)(self.py_func)
+                disp = self._dispatcher
+        return disp(*args)
+
+
 def clear_memory_cache() -> None:
     """Forget the kernels loaded in this process (the disk cache stays). For tests."""
     with _lock:
