@@ -1,16 +1,26 @@
 """nanofn benchmark runner: the workloads of BENCHMARKS.md, with ratios taken in one run.
 
-    python -m benchmarks            # all workloads
-    python -m benchmarks W2 W3      # some of them
-    python -m benchmarks --reps 50  # more repetitions
+    python -m benchmarks                # all workloads, W1-W6
+    python -m benchmarks W1 W4          # some of them
+    python -m benchmarks --reps 50      # more repetitions (default 20)
+    python -m benchmarks --quick        # small sizes, 3 reps: checks that every row runs
 
-Each workload has rows for nanofn (jit and eager), a hand-written numpy reference, and
-JAX and PyTorch when they are installed. Every row reports the median over the timed
-repetitions (after warm-up) with its min-max, and the ratios named in the targets are
-computed from medians of this same run. The machine, library versions and BLAS
-configuration are printed first. The benchmark subprocesses run with the BLAS kernels
-detected for the CPU: a global OPENBLAS_CORETYPE override is removed from the child
-processes' environment (nanofn itself never changes a user's environment).
+The workloads are defined once, in `benchmarks/workloads.py`. Each has rows for nanofn
+(jit and eager), a hand-written numpy reference, and JAX and PyTorch when they are
+installed. Each workload runs in its own child process; its rows are warmed up, then
+timed in interleaved rounds (every row once per round, so they share the machine's
+state), and each row reports the median with its min-max. The ratios named in the
+targets are computed from medians of the same run. A row that fails prints its error and
+the others go on.
+
+W6 runs fresh processes: `import nanofn`; the first calls of the jitted W1 step with an
+empty kernel cache and again with the cache warm (JAX's first call, in two fresh
+processes, for comparison); and the peak RSS of a process that runs W1 steps.
+
+The machine, library versions and BLAS configuration are printed first. The child
+processes run with the BLAS kernels detected for the CPU: an OPENBLAS_CORETYPE override
+in the environment is removed from theirs (nanofn itself never changes a user's
+environment).
 """
 
 from __future__ import annotations
@@ -18,387 +28,397 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+CHILD_TIMEOUT = 1800  # seconds for one child process
 
 
-def timeit(fn, reps, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3, min(times) * 1e3, max(times) * 1e3
+def available(module):
+    """Whether an optional library is installed (without importing it)."""
+    import importlib.util
+    return module is None or importlib.util.find_spec(module) is not None
 
 
-def have(module):
-    try:
-        __import__(module)
-        return True
-    except Exception:  # noqa: BLE001 - an optional library that fails to import is absent
-        return False
+# ------------------------------------------------------------------------ timing (children)
 
 
-# ------------------------------------------------------------------------ workloads
-# Each returns {row name: zero-argument callable}. Rows that need a missing library are
-# left out. All data is float32, made from a fixed numpy generator.
-
-
-def w1_mlp():
-    """MLP 784-512-512-10, ReLU, softmax cross-entropy, batch 256, Adam step."""
-    import numpy as np
-
-    import nanofn
-    import nanofn.numpy as fnp
-    from nanofn import optim
-    rng = np.random.default_rng(0)
-    sizes = [784, 512, 512, 10]
-    params = [{"w": (rng.normal(size=(m, n)) / np.sqrt(m)).astype(np.float32),
-               "b": np.zeros(n, np.float32)} for m, n in zip(sizes[:-1], sizes[1:])]
-    x = rng.normal(size=(256, 784)).astype(np.float32)
-    y = rng.integers(0, 10, 256)
-    onehot = np.eye(10, dtype=np.float32)[y]
-
-    def loss(params, x, onehot):
-        h = x
-        for layer in params[:-1]:
-            h = fnp.maximum(h @ layer["w"] + layer["b"], 0.0)
-        logits = h @ params[-1]["w"] + params[-1]["b"]
-        logits = logits - fnp.max(logits, axis=1, keepdims=True)
-        logp = logits - fnp.log(fnp.sum(fnp.exp(logits), axis=1, keepdims=True))
-        return -fnp.mean(fnp.sum(onehot * logp, axis=1))
-
-    opt = optim.adam(1e-3)
-    nf_params = nanofn.tree.map(fnp.asarray, params)
-
-    def step(params, state, x, onehot):
-        g = nanofn.grad(loss)(params, x, onehot)
-        updates, state = opt.update(g, state, params)
-        return optim.apply_updates(params, updates), state
-
-    jstep = nanofn.jit(step)
-    st = {"p": nf_params, "s": opt.init(nf_params)}
-    se = {"p": nf_params, "s": opt.init(nf_params)}
-
-    def run_jit():
-        st["p"], st["s"] = jstep(st["p"], st["s"], x, onehot)
-
-    def run_eager():
-        se["p"], se["s"] = step(se["p"], se["s"], x, onehot)
-
-    # numpy reference: forward, backward and Adam written by hand
-    ref = {"p": [dict(l) for l in params], "m": [{k: np.zeros_like(v) for k, v in l.items()}
-                                                 for l in params],
-           "v": [{k: np.zeros_like(v) for k, v in l.items()} for l in params], "t": 0}
-
-    def run_numpy():
-        p = ref["p"]
-        hs = [x]
-        for layer in p[:-1]:
-            hs.append(np.maximum(hs[-1] @ layer["w"] + layer["b"], 0))
-        logits = hs[-1] @ p[-1]["w"] + p[-1]["b"]
-        logits -= logits.max(1, keepdims=True)
-        e = np.exp(logits)
-        probs = e / e.sum(1, keepdims=True)
-        d = (probs - onehot) / len(x)
-        grads = [None] * len(p)
-        for i in range(len(p) - 1, -1, -1):
-            grads[i] = {"w": hs[i].T @ d, "b": d.sum(0)}
-            if i:
-                d = (d @ p[i]["w"].T) * (hs[i] > 0)
-        ref["t"] += 1
-        t = ref["t"]
-        for layer, g, m, v in zip(p, grads, ref["m"], ref["v"]):
-            for k in layer:
-                m[k] = 0.9 * m[k] + 0.1 * g[k]
-                v[k] = 0.999 * v[k] + 0.001 * g[k] * g[k]
-                mh = m[k] / (1 - 0.9 ** t)
-                vh = v[k] / (1 - 0.999 ** t)
-                layer[k] = layer[k] - 1e-3 * mh / (np.sqrt(vh) + 1e-8)
-
-    rows = {"nanofn jit": run_jit, "nanofn eager": run_eager, "numpy": run_numpy}
-    if have("jax"):
-        import jax
-        import jax.numpy as jnp
-
-        def jloss(params, x, onehot):
-            h = x
-            for layer in params[:-1]:
-                h = jnp.maximum(h @ layer["w"] + layer["b"], 0.0)
-            logits = h @ params[-1]["w"] + params[-1]["b"]
-            return -jnp.mean(jnp.sum(onehot * jax.nn.log_softmax(logits), axis=1))
-
-        def jadam_step(params, m, v, t):
-            g = jax.grad(jloss)(params, x, onehot)
-            m = jax.tree.map(lambda m, g: 0.9 * m + 0.1 * g, m, g)
-            v = jax.tree.map(lambda v, g: 0.999 * v + 0.001 * g * g, v, g)
-            params = jax.tree.map(lambda p, m, v: p - 1e-3 * (m / (1 - 0.9 ** t)) /
-                                  (jnp.sqrt(v / (1 - 0.999 ** t)) + 1e-8), params, m, v)
-            return params, m, v
-
-        jstate = {"p": jax.tree.map(jnp.asarray, params)}
-        jstate["m"] = jax.tree.map(jnp.zeros_like, jstate["p"])
-        jstate["v"] = jax.tree.map(jnp.zeros_like, jstate["p"])
-        jj = jax.jit(jadam_step)
-
-        def run_jax():
-            jstate["p"], jstate["m"], jstate["v"] = jj(jstate["p"], jstate["m"], jstate["v"], 1.0)
-            jax.block_until_ready(jstate["p"])
-        rows["jax jit"] = run_jax
-    return rows
-
-
-def w2_small_grad():
-    """grad of a ~30-op elementwise scalar function on a 16-element vector."""
-    import numpy as np
-
-    import nanofn
-    import nanofn.numpy as fnp
-    x = np.linspace(-1, 1, 16).astype(np.float32)
-
-    def f(x, np_=fnp):
-        y = x
-        for _ in range(3):
-            y = np_.sin(y) * 0.5 + np_.cos(y)
-            y = np_.exp(-y * y) + np_.tanh(y) / 3.0
-            y = y * y + y / (1.0 + y * y)
-        return np_.sum(y)
-
-    g = nanofn.grad(f)
-    jg = nanofn.jit(g)
-    xa = fnp.asarray(x)
-    rows = {"nanofn jit(grad)": lambda: jg(xa), "nanofn eager grad": lambda: g(xa),
-            "numpy forward only": lambda: f(x, np)}
-    if have("jax"):
-        import jax
-        import jax.numpy as jnp
-        jgrad = jax.jit(jax.grad(lambda x: f(x, jnp)))
-        rows["jax jit(grad)"] = lambda: jgrad(x).block_until_ready()
-    if have("torch"):
-        import torch
-        tx = torch.tensor(x, requires_grad=True)
-
-        def run_torch():
-            tx.grad = None
-            f(tx, torch).backward()
-        rows["torch eager grad"] = run_torch
-    return rows
-
-
-def w3_big_elementwise():
-    """value_and_grad of sum(tanh(x)*sin(x) + 0.5*exp(-x*x) + x/(1+x*x)) on 4M elements."""
-    import numpy as np
-
-    import nanofn
-    import nanofn.numpy as fnp
-    x = np.random.default_rng(0).normal(size=4_000_000).astype(np.float32)
-
-    def f(x):
-        return fnp.sum(fnp.tanh(x) * fnp.sin(x) + 0.5 * fnp.exp(-x * x) + x / (1 + x * x))
-
-    vg = nanofn.value_and_grad(f)
-    jvg = nanofn.jit(vg)
-
-    def numpy_ref():
-        t, s, e = np.tanh(x), np.sin(x), np.exp(-x * x)
-        d = 1 + x * x
-        val = np.sum(t * s + 0.5 * e + x / d)
-        grad = (1 - t * t) * s + t * np.cos(x) - x * e + (1 - x * x) / (d * d)
-        return val, grad
-
-    rows = {"nanofn jit": lambda: jvg(x), "nanofn eager": lambda: vg(x), "numpy": numpy_ref}
-    if have("jax"):
-        import jax
-        import jax.numpy as jnp
-        jf = jax.jit(jax.value_and_grad(lambda x: jnp.sum(jnp.tanh(x) * jnp.sin(x) + 0.5 *
-                                                           jnp.exp(-x * x) + x / (1 + x * x))))
-        rows["jax jit"] = lambda: jax.block_until_ready(jf(x))
-    return rows
-
-
-def w4_convnet():
-    """convnet train step, batch 64x28x28x1: conv3x3(16)+relu+pool, conv3x3(32)+relu+pool,
-    dense 10, softmax CE, SGD."""
-    import numpy as np
-
-    import nanofn
-    import nanofn.numpy as fnp
-    from nanofn import lax
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 28, 28, 1)).astype(np.float32)
-    onehot = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 64)]
-    params = {"c1": (rng.normal(size=(3, 3, 1, 16)) * 0.3).astype(np.float32),
-              "c2": (rng.normal(size=(3, 3, 16, 32)) * 0.1).astype(np.float32),
-              "w": (rng.normal(size=(7 * 7 * 32, 10)) * 0.02).astype(np.float32),
-              "b": np.zeros(10, np.float32)}
-    dn = ("NHWC", "HWIO", "NHWC")
-
-    def loss(p, x, onehot):
-        h = lax.conv_general_dilated(x, p["c1"], (1, 1), "SAME", dimension_numbers=dn)
-        h = lax.reduce_window(fnp.maximum(h, 0.0), -np.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
-                              "VALID")
-        h = lax.conv_general_dilated(h, p["c2"], (1, 1), "SAME", dimension_numbers=dn)
-        h = lax.reduce_window(fnp.maximum(h, 0.0), -np.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1),
-                              "VALID")
-        logits = h.reshape(64, -1) @ p["w"] + p["b"]
-        logits = logits - fnp.max(logits, axis=1, keepdims=True)
-        logp = logits - fnp.log(fnp.sum(fnp.exp(logits), axis=1, keepdims=True))
-        return -fnp.mean(fnp.sum(onehot * logp, axis=1))
-
-    def step(p, x, onehot):
-        g = nanofn.grad(loss)(p, x, onehot)
-        return nanofn.tree.map(lambda a, b: a - 0.01 * b, p, g)
-
-    jstep = nanofn.jit(step)
-    box = {"j": nanofn.tree.map(fnp.asarray, params), "e": nanofn.tree.map(fnp.asarray, params)}
-
-    def run_jit():
-        box["j"] = jstep(box["j"], x, onehot)
-
-    def run_eager():
-        box["e"] = step(box["e"], x, onehot)
-
-    rows = {"nanofn jit": run_jit, "nanofn eager": run_eager}
-    if have("jax"):
-        import jax
-        import jax.numpy as jnp
-
-        def jloss(p, x, onehot):
-            h = jax.lax.conv_general_dilated(x, p["c1"], (1, 1), "SAME", dimension_numbers=dn)
-            h = jax.lax.reduce_window(jnp.maximum(h, 0.0), -jnp.inf, jax.lax.max, (1, 2, 2, 1),
-                                      (1, 2, 2, 1), "VALID")
-            h = jax.lax.conv_general_dilated(h, p["c2"], (1, 1), "SAME", dimension_numbers=dn)
-            h = jax.lax.reduce_window(jnp.maximum(h, 0.0), -jnp.inf, jax.lax.max, (1, 2, 2, 1),
-                                      (1, 2, 2, 1), "VALID")
-            logits = h.reshape(64, -1) @ p["w"] + p["b"]
-            return -jnp.mean(jnp.sum(onehot * jax.nn.log_softmax(logits), axis=1))
-
-        jj = jax.jit(lambda p: jax.tree.map(lambda a, b: a - 0.01 * b, p,
-                                            jax.grad(jloss)(p, x, onehot)))
-        jbox = {"p": params}
-
-        def run_jax():
-            jbox["p"] = jax.block_until_ready(jj(jbox["p"]))
-        rows["jax jit"] = run_jax
-    return rows
-
-
-def w6_import():
-    """`import nanofn` in a fresh process (seconds), and whether numba got imported."""
-    code = ("import time, sys; t = time.perf_counter(); import nanofn; "
-            "print(time.perf_counter() - t, 'numba' in sys.modules)")
-    return code
-
-
-WORKLOADS = {"W1": ("MLP train step (Adam)", w1_mlp),
-             "W2": ("grad of 30-op scalar fn, 16 elems", w2_small_grad),
-             "W3": ("value_and_grad, 4M elementwise", w3_big_elementwise),
-             "W4": ("convnet train step (SGD)", w4_convnet)}
-
-RATIOS = {  # (numerator row, denominator row): target
-    "W1": [("nanofn jit", "jax jit", 1.0), ("nanofn eager", "numpy", 1.5)],
-    "W2": [("nanofn jit(grad)", "jax jit(grad)", 1.5), ("nanofn eager grad", "torch eager grad", 1.0)],
-    "W3": [("nanofn jit", "numpy", 1.0), ("nanofn eager", "numpy", 1.5)],
-    "W4": [("nanofn jit", "jax jit", 1.0)],
-}
-
-
-def run_one(wid, reps):
-    """Run one workload in this process and return its rows as JSON-able data."""
-    _, make = WORKLOADS[wid]
-    rows = make()
-    return {name: timeit(fn, reps) for name, fn in rows.items()}
-
-
-def describe_machine():
-    import numpy as np
-    info = {"python": platform.python_version(), "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "numpy": np.__version__}
-    for mod in ("numba", "jax", "torch"):
+def time_rows(fns, reps, warmup=3):
+    """Warm up every row, then time `reps` interleaved rounds; a failing row is dropped
+    with its error. Returns {row: (median ms, min ms, max ms) or {"error": message}}."""
+    results, live = {}, {}
+    for name, fn in fns.items():
         try:
-            info[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001
-            info[mod] = "not installed"
+            for _ in range(warmup):
+                fn()
+            live[name] = []
+        except Exception as err:  # noqa: BLE001 - report and go on with the other rows
+            results[name] = {"error": f"{type(err).__name__}: {err}"[:500]}
+    for _ in range(reps):
+        for name in list(live):
+            t = time.perf_counter()
+            try:
+                fns[name]()
+            except Exception as err:  # noqa: BLE001
+                results[name] = {"error": f"{type(err).__name__}: {err}"[:500]}
+                del live[name]
+                continue
+            live[name].append(time.perf_counter() - t)
+    for name, times in live.items():
+        results[name] = (statistics.median(times) * 1e3, min(times) * 1e3, max(times) * 1e3)
+    return {name: results[name] for name in fns}
+
+
+def numba_threads_started():
+    """Whether numba's parallel threading layer was started in this process."""
+    if "numba" not in sys.modules:
+        return False
+    import numba
     try:
-        cfg = np.show_config(mode="dicts")
-        blas = cfg.get("Build Dependencies", {}).get("blas", {})
-        info["blas"] = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    except Exception:  # noqa: BLE001
-        info["blas"] = "unknown"
+        numba.threading_layer()
+    except ValueError:  # "threading layer is not initialized"
+        return False
+    return True
+
+
+def child_workload(wid, reps, small):
+    from benchmarks.workloads import WORKLOADS
+    w = WORKLOADS[wid]
+    sizes = w.small if small else w.sizes
+    fns, out = {}, {}
+    for name, (module, builder) in w.rows.items():
+        if not available(module):
+            out[name] = {"skipped": f"{module} is not installed"}
+            continue
+        try:
+            fns[name] = builder(**sizes)
+        except Exception as err:  # noqa: BLE001
+            out[name] = {"error": f"{type(err).__name__}: {err}"[:500]}
+    timed = time_rows(fns, reps)
+    rows = {name: out.get(name, timed.get(name)) for name in w.rows}
+    return {"rows": rows, "numba_threads_started": numba_threads_started()}
+
+
+def child_first_calls(lib, small):
+    """Seconds for the first three calls of the jitted W1 step (the first traces and
+    compiles; nanofn also fuses on its second call). Data and device setup come before."""
+    from benchmarks.workloads import build
+    run = build("W1", "nanofn jit" if lib == "nanofn" else "jax jit", small)
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    out = {"calls": times}
+    if lib == "nanofn":
+        from nanofn import _kernels
+        out["compiled"] = _kernels.compile_count
+        out["loaded"] = _kernels.cache_hit_count
+    return out
+
+
+def child_rss(row, steps, small):
+    """Peak resident memory (MB) of a process that runs `steps` W1 steps of one row."""
+    import resource
+    if row != "python + numpy":
+        from benchmarks.workloads import build
+        run = build("W1", row, small)
+        for _ in range(steps):
+            run()
+    else:
+        import numpy  # noqa: F401
+    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def child_import():
+    t = time.perf_counter()
+    import nanofn  # noqa: F401
+    return {"seconds": time.perf_counter() - t, "numba_imported": "numba" in sys.modules}
+
+
+# ------------------------------------------------------------------------ machine description
+
+
+def _openblas_runtime():
+    """The OpenBLAS core type and thread count in use (threadpoolctl, else numpy's bundled
+    scipy-openblas through ctypes)."""
     try:
         from threadpoolctl import threadpool_info
-        info["blas_runtime"] = "; ".join(f"{p.get('internal_api')} {p.get('architecture', '')} "
-                                         f"threads={p.get('num_threads')}" for p in threadpool_info())
-    except Exception:  # noqa: BLE001
+        return "; ".join(f"{p.get('internal_api')} {p.get('version', '')} "
+                         f"{p.get('architecture', '')} threads={p.get('num_threads')}"
+                         for p in threadpool_info())
+    except Exception:  # noqa: BLE001 - threadpoolctl is optional
         pass
+    import ctypes
+    import glob
+    import numpy as np
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                  "libscipy_openblas*"))
+    for path in libs:
+        lib = ctypes.CDLL(path)
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""),
+                               ("openblas", "64_"), ("openblas", "")):
+            try:
+                core = getattr(lib, f"{prefix}_get_corename{suffix}")
+                threads = getattr(lib, f"{prefix}_get_num_threads{suffix}")
+            except AttributeError:
+                continue
+            core.restype = ctypes.c_char_p
+            return f"OpenBLAS core {core().decode()} threads={threads()}"
+    return "unknown (threadpoolctl not installed, OpenBLAS library not found)"
+
+
+def child_describe():
+    import importlib.metadata as md
+    import numpy as np
+    info = {"python": platform.python_version(), "platform": platform.platform(),
+            "cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = [line.split(":", 1)[1].strip() for line in f if line.startswith(
+                ("model name", "flags"))]
+        info["cpu"] = cpu[0]
+        flags = cpu[1].split() if len(cpu) > 1 else []
+        info["simd"] = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni") if f in flags)
+    except (OSError, IndexError):
+        info["cpu"] = platform.processor() or platform.machine()
+    for pkg in ("numpy", "numba", "jax", "jaxlib", "torch"):
+        try:
+            info[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            info[pkg] = "not installed"
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas_build"] = (f"{blas.get('name', '?')} {blas.get('version', '')} "
+                              f"({blas.get('openblas configuration', '')})").strip()
+    except Exception:  # noqa: BLE001
+        info["blas_build"] = "unknown"
+    info["blas_runtime"] = _openblas_runtime()
+    info["env"] = {k: os.environ.get(k, "(unset)") for k in (
+        "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+        "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER")}
+    try:
+        import numba
+        info["numba_config"] = (f"threading layer setting {numba.config.THREADING_LAYER!r}, "
+                                f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}")
+    except ImportError:
+        pass
+    info["nanofn_kernels"] = ("single-threaded, nogil (no parallel=True): numba's threading "
+                              "layer is never started by nanofn; BLAS keeps its own threads")
+    if available("torch"):
+        import torch
+        info["torch_threads"] = torch.get_num_threads()
     return info
 
 
-def child_env():
+# ------------------------------------------------------------------------ parent
+
+
+THREADS = None  # --threads N: thread count for every library in the children
+
+
+def child_env(extra=None):
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)  # use the kernels detected for this CPU
+    if THREADS:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS"):
+            env[var] = str(THREADS)
+        if THREADS == 1:  # XLA's CPU client: no intra-op thread pool
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                                " --xla_cpu_multi_thread_eigen=false").strip()
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
     return env
+
+
+def run_child(args, extra_env=None):
+    """Runs `python -m benchmarks.run --child ...args`; returns (JSON result, error text)."""
+    cmd = [sys.executable, "-m", "benchmarks.run", "--child", *map(str, args)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, env=child_env(extra_env),
+                             cwd=ROOT, timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {CHILD_TIMEOUT} s"
+    if out.returncode:
+        return None, (out.stderr or out.stdout)[-2000:]
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1]), None
+    except (ValueError, IndexError):
+        return None, f"unreadable output: {out.stdout[-500:]} {out.stderr[-1500:]}"
+
+
+def verdict(ratio, target):
+    return f"target <= {target}: {'meets' if ratio <= target else 'misses'}"
+
+
+def report_workload(wid, reps, small, summary):
+    from benchmarks.workloads import WORKLOADS
+    w = WORKLOADS[wid]
+    print(f"{wid} {w.title}")
+    res, err = run_child([wid, "--reps", reps] + (["--small"] if small else []))
+    if err:
+        print(f"  FAILED:\n{err}\n")
+        return
+    rows = res["rows"]
+    for name, r in rows.items():
+        if isinstance(r, dict):
+            what = r.get("skipped") or f"ERROR {r.get('error')}"
+            print(f"  {name:26s} {'-':>10s}  ({what})")
+        else:
+            med, lo, hi = r
+            print(f"  {name:26s} {med:10.3f}  [{lo:.3f}-{hi:.3f}]")
+    for num, den, target in w.ratios:
+        if isinstance(rows.get(num), list) and isinstance(rows.get(den), list):
+            ratio = rows[num][0] / rows[den][0]
+            print(f"  ratio {num} / {den} = {ratio:.2f}  ({verdict(ratio, target)})")
+            summary.append((f"{wid} {num} / {den}", ratio, target))
+        else:
+            print(f"  ratio {num} / {den}: not measured (a row is missing)")
+    if res.get("numba_threads_started"):
+        print("  note: numba's threading layer was started in this process")
+    print()
+
+
+def report_w6(reps, small, summary):
+    print("W6 start-up, first calls and memory")
+    # import nanofn
+    times, numba_loaded = [], False
+    for _ in range(max(5, reps // 2)):
+        res, err = run_child(["import"])
+        if err:
+            print(f"  import nanofn: FAILED\n{err}")
+            break
+        times.append(res["seconds"])
+        numba_loaded |= res["numba_imported"]
+    if times:
+        med = statistics.median(times)
+        print(f"  import nanofn (s)          {med:10.3f}  [{min(times):.3f}-{max(times):.3f}]"
+              f"  numba imported: {numba_loaded}  (target <= 0.25 s)")
+        summary.append(("W6 import nanofn (s)", med, 0.25))
+    # first calls of the jitted W1 step
+    quick = ["--small"] if small else []
+    cache = tempfile.mkdtemp(prefix="nanofn-bench-cache-")
+    env = {"NANOFN_CACHE_DIR": os.path.join(cache, "nanofn"),
+           "NUMBA_CACHE_DIR": os.path.join(cache, "numba")}
+    first = {}
+    try:
+        for label, lib, extra in (("nanofn, empty cache", "nanofn", env),
+                                  ("nanofn, cache warm", "nanofn", env),
+                                  ("jax, fresh process 1", "jax", None),
+                                  ("jax, fresh process 2", "jax", None)):
+            if not available(lib if lib == "jax" else None):
+                print(f"  first calls, {label}: skipped (not installed)")
+                continue
+            res, err = run_child(["first", lib] + quick, extra)
+            if err:
+                print(f"  first calls, {label}: FAILED\n{err}")
+                continue
+            c = res["calls"]
+            first[label] = c
+            kern = (f"; kernels compiled {res['compiled']}, loaded from cache {res['loaded']}"
+                    if "compiled" in res else "")
+            print(f"  W1 jit, {label:22s} 1st call {c[0]:7.3f} s, 2nd {c[1]:7.3f} s, "
+                  f"3rd {c[2]:7.3f} s{kern}")
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    jax_runs = [first[k] for k in ("jax, fresh process 1", "jax, fresh process 2") if k in first]
+    if jax_runs:
+        jax_first = statistics.mean(c[0] for c in jax_runs)
+        jax_two = statistics.mean(c[0] + c[1] for c in jax_runs)
+        for label, target in (("nanofn, empty cache", 1.0), ("nanofn, cache warm", 0.25)):
+            if label in first:
+                c = first[label]
+                r1, r2 = c[0] / jax_first, (c[0] + c[1]) / jax_two
+                print(f"  ratio first call, {label} / jax = {r1:.2f}; first two calls = {r2:.2f}"
+                      f"  ({verdict(max(r1, r2), target)})")
+                summary.append((f"W6 first calls, {label} / jax", max(r1, r2), target))
+    # peak RSS
+    steps = 5 if small else max(20, reps)
+    rss = {}
+    for row, lib in (("python + numpy", None), ("nanofn jit", None), ("nanofn eager", None),
+                     ("numpy", None), ("jax jit", "jax"), ("torch", "torch")):
+        if not available(lib):
+            print(f"  peak RSS, {row}: skipped ({lib} not installed)")
+            continue
+        res, err = run_child(["rss", row, "--steps", steps] + quick)
+        if err:
+            print(f"  peak RSS, {row}: FAILED\n{err}")
+            continue
+        rss[row] = res["peak_rss_mb"]
+        print(f"  peak RSS (MB), {row:18s} {rss[row]:8.1f}  ({steps} W1 steps)"
+              if row != "python + numpy" else
+              f"  peak RSS (MB), {row:18s} {rss[row]:8.1f}  (no work: the floor)")
+    if "nanofn jit" in rss and "jax jit" in rss:
+        r = rss["nanofn jit"] / rss["jax jit"]
+        print(f"  ratio peak RSS nanofn jit / jax jit = {r:.2f}  ({verdict(r, 0.5)})")
+        summary.append(("W6 peak RSS nanofn jit / jax jit", r, 0.5))
+    print()
+
+
+ALL = ["W1", "W2", "W3", "W4", "W5", "W6"]
 
 
 def main(argv=None):
     import argparse
-    ap = argparse.ArgumentParser(description="nanofn benchmarks (see BENCHMARKS.md)")
-    ap.add_argument("workloads", nargs="*", default=["W1", "W2", "W3", "W4", "W6"])
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks",
+                                 description="nanofn benchmarks (workloads of BENCHMARKS.md)")
+    ap.add_argument("workloads", nargs="*", default=ALL, metavar="W",
+                    help=f"workload ids (default: all of {' '.join(ALL)})")
+    ap.add_argument("--reps", type=int, default=20, help="timed repetitions per row")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes and 3 reps: a smoke test that every row runs")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="thread count for BLAS, OpenMP (PyTorch), numba and XLA in the "
+                         "benchmark processes (default: each library's own default)")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--small", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--steps", type=int, default=20, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(run_one(args.child, args.reps)))
+        kind, rest = args.child[0], args.child[1:]
+        if kind == "describe":
+            out = child_describe()
+        elif kind == "import":
+            out = child_import()
+        elif kind == "first":
+            out = child_first_calls(rest[0], args.small)
+        elif kind == "rss":
+            out = child_rss(rest[0], args.steps, args.small)
+        else:
+            out = child_workload(kind, args.reps, args.small)
+        print(json.dumps(out))
         return
-    print("machine:", json.dumps(describe_machine()))
+    unknown = [w for w in args.workloads if w not in ALL]
+    if unknown:
+        ap.error(f"unknown workload(s) {unknown}; choose from {ALL}")
+    reps = 3 if args.quick else args.reps
+    global THREADS
+    THREADS = args.threads
+    info, err = run_child(["describe"])
+    print("machine:", json.dumps(info) if info else f"(description failed: {err})")
     print(f"OPENBLAS_CORETYPE in this shell: {os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; "
-          "benchmarks run without it")
-    print(f"median ms over {args.reps} reps after warm-up [min-max]; ratios from this run\n")
+          "the benchmarks run without it")
+    print(f"command: python -m benchmarks {' '.join(argv if argv is not None else sys.argv[1:])}"
+          f"; load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"median ms over {reps} interleaved reps after warm-up [min-max]; ratios from this "
+          "run" + ("; --quick: SMALL sizes, ratios mean nothing" if args.quick else "") + "\n")
+    summary = []
     for wid in args.workloads:
         if wid == "W6":
-            run_w6(args.reps)
-            continue
-        title, _ = WORKLOADS[wid]
-        out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--child", wid, "--reps",
-                              str(args.reps)], capture_output=True, text=True, env=child_env(),
-                             cwd=ROOT)
-        if out.returncode:
-            print(f"{wid} {title}: FAILED\n{out.stderr[-2000:]}")
-            continue
-        rows = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{wid} {title}")
-        for name, (med, lo, hi) in rows.items():
-            print(f"  {name:24s} {med:10.3f}  [{lo:.3f}-{hi:.3f}]")
-        for num, den, target in RATIOS.get(wid, []):
-            if num in rows and den in rows:
-                r = rows[num][0] / rows[den][0]
-                ok = "meets" if r <= target else "misses"
-                print(f"  ratio {num} / {den} = {r:.2f}  (target <= {target}: {ok})")
-        print()
-
-
-def run_w6(reps):
-    code = w6_import()
-    times, numba_loaded = [], False
-    for _ in range(max(5, reps // 4)):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env=child_env(), cwd=ROOT)
-        t, loaded = out.stdout.split()
-        times.append(float(t))
-        numba_loaded |= loaded == "True"
-    print("W6 start-up")
-    print(f"  import nanofn (s)        {statistics.median(times):10.3f}  "
-          f"[{min(times):.3f}-{max(times):.3f}]  numba imported: {numba_loaded}  (target <= 0.25 s)")
-    print()
+            report_w6(reps, args.quick, summary)
+        else:
+            report_workload(wid, reps, args.quick, summary)
+    if summary:
+        print("targets (ratios from this run)")
+        for name, value, target in summary:
+            print(f"  {name:52s} {value:7.2f}  {verdict(value, target)}")
 
 
 if __name__ == "__main__":

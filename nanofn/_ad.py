@@ -24,18 +24,24 @@ nested derivatives apart (no perturbation confusion).
 from __future__ import annotations
 
 import itertools
+import operator
 
 import numpy as np
 
 from nanofn import _core as core
-from nanofn._core import Tracer, Trace, get_aval
+from nanofn._core import Array, Tracer, Trace, get_aval
 from nanofn.tree_util import tree_flatten, tree_unflatten, tree_map, tree_structure
 
 # ------------------------------------------------------------------------ helpers used by rules
 
 
+_base = None
+
+
 def _ops():
-    from nanofn.ops import _base  # noqa: the ops layer sits above this module's import
+    global _base
+    if _base is None:
+        from nanofn.ops import _base  # noqa: the ops layer sits above this module's import
     return _base
 
 
@@ -91,8 +97,8 @@ class JVPTracer(Tracer):
         self.tangent = tangent  # None is a symbolic zero
 
     aval = property(lambda self: get_aval(self.primal))
-    shape = property(lambda self: self.primal.shape)
-    dtype = property(lambda self: self.primal.dtype)
+    shape = property(operator.attrgetter("primal.shape"))
+    dtype = property(operator.attrgetter("primal.dtype"))
 
     def concrete_value(self):
         return self.primal
@@ -238,15 +244,21 @@ class TapeTracer(Tracer):
         self.key = key  # None: a constant, no cotangent flows to it
 
     aval = property(lambda self: get_aval(self.primal))
-    shape = property(lambda self: self.primal.shape)
-    dtype = property(lambda self: self.primal.dtype)
+    shape = property(operator.attrgetter("primal.shape"))
+    dtype = property(operator.attrgetter("primal.dtype"))
 
     def concrete_value(self):
         return self.primal
 
 
 class TapeTrace(Trace):
-    """Runs primitives on primal values and records each one that touches a traced input."""
+    """Runs primitives on primal values and records each one that touches a traced input.
+
+    A tape entry is `(prim, params, keys, primals, out, out_keys)`. When every primal is
+    concrete and nothing is being staged (the common eager case), the primitive runs
+    straight on numpy values and the entry keeps those numpy values (its `out` is then an
+    ndarray, or a list of them, never an Array or a tracer): the reverse pass can then
+    run on numpy too, without wrapping (see `backward`)."""
 
     __slots__ = ()
 
@@ -255,64 +267,163 @@ class TapeTrace(Trace):
 
     lift = pure
 
+    takes_raw_args = True  # `bind` passes arguments as they are: no TapeTracer per constant
+
     def process_primitive(self, prim, tracers, params):
-        primals = [t.primal for t in tracers]
-        keys = [t.key for t in tracers]
-        out = prim.bind(*primals, **params)
-        if keys.count(None) == len(keys):
+        primals, keys, vals = [], [], []
+        tracked = False
+        for t in tracers:
+            if type(t) is TapeTracer and t._trace is self:
+                p, k = t.primal, t.key
+                if k is not None:
+                    tracked = True
+            else:  # a constant, or a value of an enclosing transformation
+                p, k = t, None
+            primals.append(p)
+            keys.append(k)
+            if vals is not None:
+                if type(p) is Array:
+                    vals.append(p._value)
+                elif isinstance(p, Tracer):
+                    vals = None
+                else:
+                    vals.append(p)
+        if vals is not None and core._dynamic_trace is None:
+            try:  # as eager `bind` does (written out here: the hot path of eager grad)
+                out = prim.impl(*vals, **params)
+            except Exception as err:  # noqa: BLE001 - re-raised with the primitive's name
+                core._impl_failed(prim, vals, params, err)
+            if core.debug_nans:
+                core.check_nans(prim, out)
             if prim.multiple_results:
-                return [TapeTracer(self, o, None) for o in out]
-            return TapeTracer(self, out, None)
+                out = [o if isinstance(o, np.ndarray) else np.asarray(o) for o in out]
+                out_arr = [Array(o) for o in out]
+            else:
+                if type(out) is not np.ndarray:
+                    out = out if isinstance(out, np.ndarray) else np.asarray(out)
+                out_arr = Array(out)
+        else:
+            vals = None
+            out = out_arr = prim.bind(*primals, **params)
+        if not tracked:
+            if prim.multiple_results:
+                return [TapeTracer(self, o, None) for o in out_arr]
+            return TapeTracer(self, out_arr, None)
         if prim.multiple_results:
             out_keys = [next(_keys) for _ in out]
-            outs = [TapeTracer(self, o, k) for o, k in zip(out, out_keys)]
+            outs = [TapeTracer(self, o, k) for o, k in zip(out_arr, out_keys)]
         else:
             out_keys = next(_keys)
-            outs = TapeTracer(self, out, out_keys)
+            outs = TapeTracer(self, out_arr, out_keys)
         if core.debug_nans:  # remember where the forward op ran, for backward-pass NaN reports
             params = dict(params, _nan_origin=core.user_frame())
-        self.main.global_data.append((prim, params, keys, primals, out, out_keys))
+        self.main.global_data.append(
+            (prim, params, keys, primals if vals is None else vals, out, out_keys))
         return outs
 
 
+def _as_arrays(xs):
+    return [Array(x) if isinstance(x, np.ndarray) else x for x in xs]
+
+
+def _as_numpy(x):
+    return x._value if type(x) is Array else x
+
+
+def _call_rule(prim, ct, primals, out, keys, params):
+    """Ask `prim`'s reverse-mode rule for the cotangents of its inputs (a list, None =
+    zero) given the output cotangent(s) `ct`."""
+    if prim.multiple_results:
+        if prim.vjp_joint is None:
+            raise NotImplementedError(f"no reverse-mode (vjp) rule for primitive '{prim.name}'")
+        return prim.vjp_joint(ct, primals, out, [k is not None for k in keys], **params)
+    if prim.vjp_joint is not None:
+        return prim.vjp_joint(ct, primals, out, [k is not None for k in keys], **params)
+    rules = prim.vjp
+    if rules is None:
+        raise NotImplementedError(f"no reverse-mode (vjp) rule for primitive '{prim.name}'")
+    return [None if k is None or rules[i] is None
+            else rules[i](ct, *primals, out=out, **params)
+            for i, k in enumerate(keys)]
+
+
+# Whether the reverse pass of an eager `grad` may run on numpy values (see `backward`).
+# Turning it off gives the plain Array path, for tests that compare the two.
+numpy_backward = True
+
+
 def backward(tape, out_keys, out_cts, in_keys):
-    """Walk the tape in reverse, turning output cotangents into input cotangents."""
+    """Walk the tape in reverse, turning output cotangents into input cotangents.
+
+    With no transformation active and concrete cotangents (the reverse pass of an eager
+    `grad`), the walk runs on numpy values: `core.numpy_mode` makes every `bind` compute
+    straight away on numpy arrays, and cotangents are wrapped as Arrays only at the end.
+    Rules of primitives that are not marked `numpy_rules` still see Arrays."""
+    on_numpy = (numpy_backward and not core._trace_stack and core._dynamic_trace is None
+                and not any(isinstance(c, Tracer) for c in out_cts))
     cts: dict[int, object] = {}
-    for k, ct in zip(out_keys, out_cts):
-        if k is not None and ct is not None:
-            cts[k] = add_any(cts.get(k), ct)
-    for prim, params, keys, primals, out, okeys in reversed(tape):
-        if "_nan_origin" in params:
-            params = dict(params)
-            core.nan_context = (f"in the backward pass of '{prim.name}' (whose forward ran at "
-                                f"{params.pop('_nan_origin')})")
-        if prim.multiple_results:
-            ct_out = [cts.pop(k, None) for k in okeys]
-            if all(c is None for c in ct_out):
-                continue
-            if prim.vjp_joint is None:
-                raise NotImplementedError(f"no reverse-mode (vjp) rule for primitive '{prim.name}'")
-            needs = [k is not None for k in keys]
-            ct_in = prim.vjp_joint(ct_out, primals, out, needs, **params)
-        else:
-            ct = cts.pop(okeys, None)
-            if ct is None:
-                continue
-            if prim.vjp_joint is not None:
-                needs = [k is not None for k in keys]
-                ct_in = prim.vjp_joint(ct, primals, out, needs, **params)
-            elif prim.vjp is not None:
-                rules = prim.vjp
-                ct_in = [None if k is None or rules[i] is None
-                         else rules[i](ct, *primals, out=out, **params)
-                         for i, k in enumerate(keys)]
+    add_p = _ops().add_p
+    prev_mode = core.numpy_mode
+    core.numpy_mode = on_numpy
+    try:
+        for k, ct in zip(out_keys, out_cts):
+            if k is not None and ct is not None:
+                cts[k] = add_any(cts.get(k), _as_numpy(ct) if on_numpy else ct)
+        for prim, params, keys, primals, out, okeys in reversed(tape):
+            if prim.multiple_results:
+                ct = [cts.pop(k, None) for k in okeys]
+                if all(c is None for c in ct):
+                    continue
+                numpy_entry = not out or isinstance(out[0], np.ndarray)
             else:
-                raise NotImplementedError(f"no reverse-mode (vjp) rule for primitive '{prim.name}'")
-        for k, p, g in zip(keys, primals, ct_in):
-            if k is None or g is None:
-                continue
-            cts[k] = add_any(cts.get(k), unbroadcast(g, p))
-    core.nan_context = None
+                ct = cts.pop(okeys, None)
+                if ct is None:
+                    continue
+                numpy_entry = isinstance(out, np.ndarray)  # recorded on numpy values
+            if "_nan_origin" in params:
+                params = dict(params)
+                core.nan_context = (f"in the backward pass of '{prim.name}' (whose forward ran "
+                                    f"at {params.pop('_nan_origin')})")
+            rules = prim.vjp
+            if (rules is not None and prim.numpy_rules and (numpy_entry or not on_numpy)
+                    and prim.vjp_joint is None and not prim.multiple_results):
+                ct_in = None  # the common case, inline: one rule per argument, no wrapping
+            elif not on_numpy and not numpy_entry:
+                ct_in = _call_rule(prim, ct, primals, out, keys, params)
+            else:  # the rule gets Arrays, as in any eager code
+                if numpy_entry:
+                    primals = _as_arrays(primals)
+                    out = _as_arrays(out) if prim.multiple_results else Array(out)
+                if on_numpy:
+                    ct = _as_arrays(ct) if prim.multiple_results else Array(ct)
+                    core.numpy_mode = False
+                    try:
+                        ct_in = _call_rule(prim, ct, primals, out, keys, params)
+                    finally:
+                        core.numpy_mode = True
+                    ct_in = [None if g is None else _as_numpy(g) for g in ct_in]
+                else:
+                    ct_in = _call_rule(prim, ct, primals, out, keys, params)
+            i = 0
+            for k in keys:
+                if k is not None:
+                    if ct_in is None:
+                        rule = rules[i]
+                        g = None if rule is None else rule(ct, *primals, out=out, **params)
+                    else:
+                        g = ct_in[i]
+                    if g is not None:
+                        p = primals[i]
+                        if g.shape != p.shape or g.dtype != p.dtype:
+                            g = unbroadcast(g, p)
+                        prev = cts.get(k)
+                        cts[k] = g if prev is None else add_p.bind(prev, g)
+                i += 1
+    finally:
+        core.numpy_mode = prev_mode
+        core.nan_context = None
+    if on_numpy:
+        return [None if k not in cts else core.wrap(cts[k]) for k in in_keys]
     return [cts.get(k) for k in in_keys]
 
 
@@ -411,7 +522,7 @@ def _normalize_argnums(argnums, nargs, fname):
 def _check_differentiable(fname, argnum, x):
     for leaf in tree_flatten(x)[0]:
         aval = get_aval(leaf)
-        if not np.issubdtype(aval.dtype, np.inexact):
+        if aval.dtype.kind not in "fc":  # not inexact
             raise TypeError(
                 f"{fname} requires real- or complex-valued inputs (float dtypes), but argument "
                 f"{argnum} has dtype {aval.dtype.name} ({aval.str_short()}). Differentiate with "
@@ -455,13 +566,13 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         else:
             (value, vjp_fn), aux = out, None
         aval = get_aval(value) if core.is_array_like(value) else None
-        if aval is None or aval.shape != () or not np.issubdtype(aval.dtype, np.floating):
+        if aval is None or aval.shape != () or aval.dtype.kind != "f":
             what = aval.str_short() if aval is not None else type(value).__name__
             raise TypeError(
                 f"grad requires a real scalar output (shape ()), but the function returned "
                 f"{what}" + (f" with shape {aval.shape}" if aval is not None else "") +
                 ". For a vector output use vjp, jacrev or jacfwd, or reduce it (e.g. .sum()).")
-        grads = vjp_fn(core.Array(np.ones((), aval.dtype)) if not isinstance(value, Tracer)
+        grads = vjp_fn(core.Array(np.array(1, aval.dtype)) if not isinstance(value, Tracer)
                        else _ops().full((), 1, aval.dtype))
         grads = grads[0] if single else grads
         return ((value, aux) if has_aux else value), grads

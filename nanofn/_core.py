@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import operator
 from typing import Any, Callable
 
 import numpy as np
@@ -63,7 +64,7 @@ class ShapedArray:
     __slots__ = ("shape", "dtype")
 
     def __init__(self, shape, dtype):
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = tuple(map(int, shape))
         self.dtype = np.dtype(dtype)
 
     ndim = property(lambda self: len(self.shape))
@@ -132,10 +133,11 @@ class Array:
     def __init__(self, value):
         self._value = value
 
-    shape = property(lambda self: self._value.shape)
-    dtype = property(lambda self: self._value.dtype)
-    ndim = property(lambda self: self._value.ndim)
-    size = property(lambda self: self._value.size)
+    # C-level getters (no Python frame): these are read on every operation
+    shape = property(operator.attrgetter("_value.shape"))
+    dtype = property(operator.attrgetter("_value.dtype"))
+    ndim = property(operator.attrgetter("_value.ndim"))
+    size = property(operator.attrgetter("_value.size"))
     aval = property(lambda self: ShapedArray(self._value.shape, self._value.dtype))
 
     def __array__(self, dtype=None, copy=None):
@@ -236,7 +238,14 @@ class Primitive:
     * `batch(vals, dims, **params) -> (out, out_dim)` for `vmap`.
 
     Params are keyword-only and hashable; only positional arguments can be traced.
+
+    `numpy_rules = True` declares that the reverse-mode rules (`vjp` / `vjp_joint`) use
+    nothing but primitives (through `bind`) and shape/dtype queries on their inputs, so
+    the reverse pass of an eager `grad` may run them on plain numpy values (see
+    `numpy_mode`). Leave it False for rules that call user code or numpy-level functions.
     """
+
+    numpy_rules = False
 
     def __init__(self, name: str, *, multiple_results: bool = False):
         if name in registry:
@@ -301,11 +310,14 @@ _dynamic_trace: MainTrace | None = None  # set while staging out a jaxpr (jit, m
 @contextlib.contextmanager
 def new_main(trace_type, global_data=None):
     """Push a new transformation onto the stack for the duration of the block."""
+    global numpy_mode
     main = MainTrace(len(_trace_stack) + 1, trace_type, global_data)
     _trace_stack.append(main)
+    prev_mode, numpy_mode = numpy_mode, False
     try:
         yield main
     finally:
+        numpy_mode = prev_mode
         _trace_stack.pop()
         main.alive = False
         main.trace = None  # break the main <-> trace cycle so the tape is freed right away
@@ -314,11 +326,13 @@ def new_main(trace_type, global_data=None):
 @contextlib.contextmanager
 def new_dynamic(main: MainTrace):
     """Make `main` catch every bind, even of constants (used to stage out whole programs)."""
-    global _dynamic_trace
+    global _dynamic_trace, numpy_mode
     prev, _dynamic_trace = _dynamic_trace, main
+    prev_mode, numpy_mode = numpy_mode, False
     try:
         yield
     finally:
+        numpy_mode = prev_mode
         _dynamic_trace = prev
 
 
@@ -328,9 +342,15 @@ def under_transform() -> bool:
 
 
 class Trace:
-    """Interprets primitives for one transformation. Subclasses define three methods."""
+    """Interprets primitives for one transformation. Subclasses define three methods.
+
+    `bind` hands `process_primitive` this trace's tracers, raising every other argument
+    with `full_raise` first; a subclass that sets `takes_raw_args = True` gets the
+    arguments as they were passed instead (a sequence: its tracers, constants, and
+    tracers of lower-level transformations) and treats all but its own as constants."""
 
     __slots__ = ("main",)
+    takes_raw_args = False
 
     def __init__(self, main: MainTrace):
         self.main = main
@@ -491,29 +511,49 @@ def check_nans(prim: Primitive, out):
             raise FloatingPointError(f"debug_nans: primitive '{prim.name}' produced a NaN {where}")
 
 
+# While the reverse pass of an eager `grad` runs (no transformation active, concrete
+# cotangents), `nanofn._ad.backward` turns this on around rules that are written only with
+# primitives: `bind` then computes on numpy values and returns numpy values, with no `Array`
+# wrapping and no trace lookup. Starting any transformation turns it off (`new_main`).
+numpy_mode = False
+
+
 def bind(prim: Primitive, *args, **params):
     """Apply `prim` to `args`: run it (eager), or hand it to the innermost transformation."""
-    top = _dynamic_trace
+    if not numpy_mode:
+        top = _dynamic_trace
+        for x in args:
+            if isinstance(x, Tracer):
+                main = x._trace.main
+                if top is None or main.level > top.level:
+                    top = main
+        if top is not None:
+            if not top.alive:
+                raise_leaked(next(x for x in args if isinstance(x, Tracer) and x._trace.main is top))
+            trace = top.trace
+            if trace.takes_raw_args:
+                return trace.process_primitive(prim, args, params)
+            return trace.process_primitive(
+                prim, [x if isinstance(x, Tracer) and x._trace.main is top else trace.full_raise(x)
+                       for x in args], params)
+    # eager: run the impl on numpy values
+    vals = args
     for x in args:
-        if isinstance(x, Tracer):
-            main = x._trace.main
-            if top is None or main.level > top.level:
-                top = main
-    if top is None:
-        vals = [x._value if type(x) is Array else x for x in args]
-        try:
-            out = prim.impl(*vals, **params)
-        except Exception as err:  # noqa: BLE001 - re-raised with the primitive's name
-            _impl_failed(prim, vals, params, err)
-        if debug_nans:
-            check_nans(prim, out)
-        if prim.multiple_results:
-            return [Array(o) if isinstance(o, np.ndarray) else wrap(o) for o in out]
-        return Array(out) if isinstance(out, np.ndarray) else wrap(out)
-    if not top.alive:
-        raise_leaked(next(x for x in args if isinstance(x, Tracer) and x._trace.main is top))
-    trace = top.trace
-    return trace.process_primitive(prim, [trace.full_raise(x) for x in args], params)
+        if type(x) is Array:
+            vals = [x._value if type(x) is Array else x for x in args]
+            break
+    try:
+        out = prim.impl(*vals, **params)
+    except Exception as err:  # noqa: BLE001 - re-raised with the primitive's name
+        _impl_failed(prim, vals, params, err)
+    if debug_nans:
+        check_nans(prim, out)
+    if prim.multiple_results:
+        out = [o if isinstance(o, np.ndarray) else np.asarray(o) for o in out]
+        return out if numpy_mode else [Array(o) for o in out]
+    if type(out) is not np.ndarray:
+        out = out if isinstance(out, np.ndarray) else np.asarray(out)
+    return out if numpy_mode else Array(out)
 
 
 # ------------------------------------------------------------------------ the jaxpr IR
@@ -729,9 +769,9 @@ class JaxprTracer(Tracer):
         self._trace = trace
         self._aval = aval
 
-    aval = property(lambda self: self._aval)
-    shape = property(lambda self: self._aval.shape)
-    dtype = property(lambda self: self._aval.dtype)
+    aval = property(operator.attrgetter("_aval"))
+    shape = property(operator.attrgetter("_aval.shape"))
+    dtype = property(operator.attrgetter("_aval.dtype"))
 
 
 class JaxprBuilder:

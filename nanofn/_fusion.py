@@ -274,7 +274,8 @@ class FusedProgram:
     * `outputs`: the value numbers returned, each as an array of `shape`.
     """
 
-    __slots__ = ("inputs", "ops", "outputs", "shape", "_hash", "_source", "_key", "_runner")
+    __slots__ = ("inputs", "ops", "outputs", "shape", "_hash", "_source", "_key", "_runner",
+                 "_into")
 
     def __init__(self, inputs, ops, outputs, shape):
         self.inputs = tuple(inputs)
@@ -283,6 +284,7 @@ class FusedProgram:
         self.shape = tuple(shape)
         self._hash = hash((self.inputs, self.ops, self.outputs, self.shape))
         self._source = self._key = self._runner = None
+        self._into: dict = {}
 
     def __eq__(self, other):
         return (type(other) is FusedProgram and self._hash == other._hash
@@ -334,6 +336,17 @@ class FusedProgram:
         if self._runner is None:
             self._runner = _make_runner(self, self.kernel())
         return self._runner
+
+    def runner_into(self, given):
+        """Like `runner`, but the outputs flagged in `given` (one bool per output) are
+        written into buffers the caller passes after the inputs: for each, its flat buffer
+        and its C-ordered view of `shape` (see `_make_runner`). Raises
+        `_kernels.KernelError` if the kernel cannot be built."""
+        given = tuple(bool(g) for g in given)
+        run = self._into.get(given)
+        if run is None:
+            run = self._into[given] = _make_runner(self, self.kernel(), given)
+        return run
 
     def eval_numpy(self, *args):
         """Run the program one primitive `impl` at a time (the unfused reference)."""
@@ -408,32 +421,46 @@ def kernel_source(program: FusedProgram) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _make_runner(program: FusedProgram, kernel):
+def _make_runner(program: FusedProgram, kernel, given=None):
     """A Python function that allocates the outputs and calls the kernel. Written as source
     for this shape, so a call costs one numba dispatch and a few numpy allocations.
 
     The kernel sees flat arrays. For arrays of two or more dimensions the runner picks the
     memory order most array inputs have (as numpy's ufuncs do with order "K"): a chain over
     transposed (Fortran-ordered) arrays then runs without copying and gives
-    Fortran-ordered results; inputs in the other order are copied."""
+    Fortran-ordered results; inputs in the other order are copied.
+
+    `given` (one bool per output, default all False) says which outputs the caller
+    provides instead: for each, after the inputs, the runner takes the output's flat
+    buffer (a contiguous 1-d array of the output's dtype and size) and its C-ordered view
+    of the program's shape. That is how `jit`'s plan makes a kernel write into a reused
+    buffer; the result returned is a view of the buffer (in the order the runner chose)."""
     shape, n = program.shape, _size(program.shape)
+    n_out = len(program.outputs)
+    given = tuple(given) if given is not None else (False,) * n_out
     xs = [f"x{i}" for i in range(len(program.inputs))]
     arrays = [x for x, (kind, _) in zip(xs, program.inputs) if kind == "a"]
-    n_out = len(program.outputs)
+    params = xs + [a for k in range(n_out) if given[k] for a in (f"f{k}", f"s{k}")]
     ns = {"_k": kernel, "_empty": np.empty, "_contig": np.ascontiguousarray,
-          "_fcontig": np.asfortranarray, "_shape": shape,
+          "_fcontig": np.asfortranarray, "_shape": shape, "_rshape": shape[::-1],
           "_order": _memory_order, "_F": "F",
           **{f"_d{i}": np.dtype(d) for i, (_, d) in enumerate(program.inputs)},
           **{f"_o{k}": np.dtype(program.dtype_of(v)) for k, v in enumerate(program.outputs)}}
     ret = f"    return [{', '.join(f'y{k}' for k in range(n_out))}]"
 
     def call(order):
-        """Lines that allocate the outputs in `order` and run the kernel."""
+        """Lines that allocate (or take) the outputs in `order` and run the kernel."""
         t = ".T" if order == "F" else ""
         size = n if len(shape) == 1 else "_shape"
         order_arg = ", order=_F" if t else ""
-        lines = [f"    y{k} = _empty({size}, _o{k}{order_arg})" for k in range(n_out)]
-        ys = [f"y{k}" if len(shape) == 1 else f"y{k}{t}.reshape(-1)" for k in range(n_out)]
+        lines, ys = [], []
+        for k in range(n_out):
+            if given[k]:
+                lines.append(f"    y{k} = f{k}.reshape(_rshape).T" if t else f"    y{k} = s{k}")
+                ys.append(f"f{k}")
+            else:
+                lines.append(f"    y{k} = _empty({size}, _o{k}{order_arg})")
+                ys.append(f"y{k}" if len(shape) == 1 else f"y{k}{t}.reshape(-1)")
         fast = [x if kind == "a" and len(shape) == 1 else
                 f"{x}{t if kind == 'a' else ''}.reshape(-1)"
                 for x, (kind, _) in zip(xs, program.inputs)]
@@ -447,7 +474,7 @@ def _make_runner(program: FusedProgram, kernel):
             f"        _k({n}, {', '.join(slow + ys)})",
             ret]
 
-    head = [f"def run({', '.join(xs)}):"]
+    head = [f"def run({', '.join(params)}):"]
     if len(shape) >= 2 and arrays:
         body = ([f"    if _order({', '.join(arrays)}) == 'F':"]
                 + ["    " + line for line in call("F")] + call("C"))

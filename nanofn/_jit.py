@@ -3,9 +3,19 @@
 `jit(f)(*args)` flattens the arguments and builds a cache key from the pytree structure,
 each leaf's shape and dtype, and the values of static arguments. On a miss it traces `f`
 with abstract values into a jaxpr (so Python side effects in `f` run once, at trace
-time), simplifies it, and compiles a *plan*: a flat list of steps, each an `impl` with its
-input and output slots, where every value is dropped as soon as its last reader has run.
-On a hit it just runs the plan. No per-equation Python decisions happen at call time.
+time), simplifies it, and compiles a *plan* (`Plan`): the source of one straight-line
+Python function, one line per equation with its parameters bound, where every value is
+deleted right after its last reader. On a hit it just calls that function: no
+per-equation Python decisions happen at call time.
+
+The plan owns its memory. Elementwise equations that a numpy ufunc computes exactly run
+as that ufunc with `out=`; reductions and matrix products run as numpy calls with `out=`;
+fused elementwise kernels (`nanofn._fusion`, from a signature's second call) write into
+given buffers. Liveness analysis at compile time assigns those results buffers from a
+pool of dead ones, so a call allocates little beyond the arrays it returns, and an
+elementwise step may overwrite an operand that dies there. Views are tracked
+conservatively (any other primitive's result may view its operands), and returned values
+are always fresh arrays. See the comment above `Plan` for the rules.
 
 Called inside another transformation (`grad(jit(f))`, `vmap(jit(f))`), the cached jaxpr is
 replayed with `eval_jaxpr`, which binds each equation, so the enclosing transformation
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 
 import numpy as np
 
@@ -116,12 +127,160 @@ def _small_enough(eqn) -> bool:
 
 
 # ------------------------------------------------------------------------ the plan
+#
+# A plan is the jaxpr compiled once into the source of one straight-line Python function:
+# each equation becomes one line that calls its implementation, with every parameter bound
+# in advance, and each value is deleted right after its last reader (so the residuals of a
+# gradient are freed as soon as the backward pass is done with them).
+#
+# Buffers. Elementwise equations whose implementation is a plain numpy ufunc, and fused
+# kernels (`nanofn._fusion`), write into preallocated buffers: liveness analysis at compile
+# time gives each such value a buffer from a pool of buffers whose values are dead (of the
+# same size in bytes), so a program allocates them once, keeps them between calls and
+# reuses each many times within a call. An elementwise step may write over one of its own
+# operands when that operand dies there. The rules that keep this safe:
+#
+# * only values computed into a buffer are ever written over: never an argument, a
+#   constant, or a value a step allocated itself;
+# * any other step's result is assumed to be a view of its operands (reshape, transpose,
+#   slice and broadcast results are), so a buffer stays busy while any value that may
+#   view it is alive;
+# * a value returned to the caller, or handed to a primitive with side effects (which may
+#   keep it), is never put in a buffer, nor is anything it may view: each call returns
+#   freshly allocated arrays.
+#
+# A set of buffers (an *arena*) serves one call at a time: concurrent or reentrant calls
+# take another. Arenas above `KEEP_BUFFERS_BYTES` are not kept between calls.
+
+KEEP_BUFFERS_BYTES = 1 << 28
+
+# Elementwise primitives computed exactly by one numpy ufunc: name -> (ufunc, dtype kinds of
+# the operands it covers). Names in `_QUIET` have implementations that silence numpy's
+# floating-point warnings, so a plan that uses them runs under `np.errstate(all="ignore")`.
+_UFUNCS = {
+    "neg": (np.negative, "fiu"), "abs": (np.absolute, "fiu"), "sign": (np.sign, "f"),
+    "floor": (np.floor, "f"), "ceil": (np.ceil, "f"), "exp": (np.exp, "f"),
+    "exp2": (np.exp2, "f"), "log": (np.log, "f"), "log1p": (np.log1p, "f"),
+    "expm1": (np.expm1, "f"), "sin": (np.sin, "f"), "cos": (np.cos, "f"), "tan": (np.tan, "f"),
+    "asin": (np.arcsin, "f"), "acos": (np.arccos, "f"), "atan": (np.arctan, "f"),
+    "sinh": (np.sinh, "f"), "cosh": (np.cosh, "f"), "tanh": (np.tanh, "f"),
+    "asinh": (np.arcsinh, "f"), "acosh": (np.arccosh, "f"), "atanh": (np.arctanh, "f"),
+    "sqrt": (np.sqrt, "f"), "cbrt": (np.cbrt, "f"), "is_finite": (np.isfinite, "f"),
+    "add": (np.add, "fiub"), "sub": (np.subtract, "fiu"), "mul": (np.multiply, "fiub"),
+    "div": (np.true_divide, "f"), "max": (np.maximum, "fiub"), "min": (np.minimum, "fiub"),
+    "pow": (np.power, "f"), "atan2": (np.arctan2, "f"), "rem": (np.fmod, "f"),
+    "nextafter": (np.nextafter, "f"),
+    "eq": (np.equal, "fiub"), "ne": (np.not_equal, "fiub"), "lt": (np.less, "fiub"),
+    "le": (np.less_equal, "fiub"), "gt": (np.greater, "fiub"), "ge": (np.greater_equal, "fiub"),
+    "and": (np.bitwise_and, "iub"), "or": (np.bitwise_or, "iub"), "xor": (np.bitwise_xor, "iub"),
+}
+_QUIET = {"exp", "exp2", "log", "log1p", "expm1", "asin", "acos", "sinh", "cosh", "acosh",
+          "atanh", "sqrt", "div", "pow", "rem", "integer_pow"}
+
+
+def _ufunc_step(eqn):
+    """`(ufunc, operands)` computing `eqn` exactly as its impl does, or None. Operands are
+    Vars, or literals as typed numpy scalars."""
+    name = eqn.primitive.name
+    invars = list(eqn.invars)
+    if name == "integer_pow" and eqn.params.get("y") == 2:
+        name, invars = "mul", invars * 2  # the impl computes x * x
+    elif eqn.params or name not in _UFUNCS:
+        return None
+    ufunc, kinds = _UFUNCS[name]
+    dtypes = [x.aval.dtype for x in invars]
+    out = eqn.outvars[0].aval
+    if len(set(dtypes)) != 1 or dtypes[0].kind not in kinds or core.has_effects(eqn):
+        return None
+    try:
+        resolved = ufunc.resolve_dtypes(tuple(dtypes) + (None,))
+    except (TypeError, ValueError):
+        return None
+    if list(resolved[:-1]) != dtypes or resolved[-1] != out.dtype:
+        return None
+    operands = []
+    for x in invars:
+        if type(x) is Literal:
+            val = np.asarray(x.val)
+            if val.dtype != dtypes[0]:
+                return None
+            x = val[()]
+        operands.append(x)
+    return ufunc, operands
+
+
+def _mm(ta, tb):
+    """`matmul` of two matrices, each transposed first or not, into `out` if given."""
+    if ta and tb:
+        return lambda a, b, out=None: np.matmul(a.T, b.T, out=out)
+    if ta:
+        return lambda a, b, out=None: np.matmul(a.T, b, out=out)
+    if tb:
+        return lambda a, b, out=None: np.matmul(a, b.T, out=out)
+    return np.matmul
+
+
+_MATMUL = {(ta, tb): _mm(ta, tb) for ta in (False, True) for tb in (False, True)}
+
+
+def _matmul_step(eqn, transposed=False):
+    """`(function, operands)` computing a matrix product `dot_general` (2-d operands, one
+    contracting dimension each, no batch dimensions) as one `matmul`, or None. With
+    `transposed`, the function computes the transpose of the product (as `y.T @ x.T`)."""
+    if eqn.primitive.name != "dot_general" or len(eqn.invars) != 2:
+        return None
+    x, y = eqn.invars
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    pet = eqn.params.get("preferred_element_type")
+    if (type(x) is not Var or type(y) is not Var or len(x.aval.shape) != 2
+            or len(y.aval.shape) != 2 or len(lc) != 1 or len(rc) != 1 or lb or rb
+            or x.aval.dtype != y.aval.dtype or x.aval.dtype.kind != "f"
+            or (pet is not None and np.dtype(pet) != x.aval.dtype)):
+        return None
+    tx, ty = lc[0] == 0, rc[0] == 1  # x.T @ y.T ... as needed to contract x's lc with y's rc
+    if transposed:  # (x' @ y').T = y'.T @ x'.T
+        return _MATMUL[(not ty, not tx)], [y, x]
+    return _MATMUL[(tx, ty)], [x, y]
+
+
+def _owned_step(eqn):
+    """`(function, operands)` for equations the plan computes itself with a numpy function
+    that returns a fresh array, or writes into `out=` when given one: reductions and
+    matrix products. None for others."""
+    name = eqn.primitive.name
+    if name in ("reduce_sum", "reduce_max", "reduce_min") and type(eqn.invars[0]) is Var:
+        x = eqn.invars[0]
+        axes = tuple(eqn.params["axes"])
+        if name == "reduce_sum":
+            fn = functools.partial(np.add.reduce, axis=axes, dtype=x.aval.dtype)
+        else:
+            ufunc = np.maximum if name == "reduce_max" else np.minimum
+            fn = functools.partial(ufunc.reduce, axis=axes)
+        return fn, [x]
+    return _matmul_step(eqn)
+
+
+class _Step:
+    """One equation of a plan, as decided at compile time."""
+
+    __slots__ = ("eqn", "kind", "fn", "ins", "outs", "buffers", "inplace_ok")
+
+    def __init__(self, eqn, kind, fn, ins, outs):
+        self.eqn, self.kind, self.fn, self.ins, self.outs = eqn, kind, fn, ins, outs
+        self.buffers = [None] * len(outs)  # buffer number per output, None: allocated
+        self.inplace_ok = kind in ("ufunc", "fused")  # elementwise: may overwrite an operand
 
 
 class Plan:
-    """A jaxpr compiled to straight-line steps over numbered slots."""
+    """A jaxpr compiled to one straight-line Python function over reused buffers.
 
-    def __init__(self, closed: ClosedJaxpr):
+    `Plan(closed)(args)` runs the program on a list of numpy arguments and returns the list
+    of outputs (fresh arrays, or the arguments/constants themselves where the program
+    returns them). `reuse=False` makes every step allocate its result (the reference the
+    tests compare with).
+    """
+
+    def __init__(self, closed: ClosedJaxpr, *, reuse: bool = True):
         jaxpr = closed.jaxpr
         slot: dict[int, int] = {}
         for v in jaxpr.constvars + jaxpr.invars:
@@ -133,55 +292,322 @@ class Plan:
         self.const_slots = [slot[id(v)] for v in jaxpr.constvars]
         self.consts = [core.to_numpy(c) for c in closed.consts]
         self.in_slots = [slot[id(v)] for v in jaxpr.invars]
-        literals = []
+        self.jaxpr = jaxpr
+        aval_of = {slot[id(v)]: v.aval for v in jaxpr.constvars + jaxpr.invars}
+        for e in jaxpr.eqns:
+            for v in e.outvars:
+                aval_of[slot[id(v)]] = v.aval
+        self._literals: list = []
 
         def ref(x):
-            if type(x) is Literal:
-                literals.append(x.val)
-                return -len(literals)  # negative: a literal, stored in the frame's tail
-            return slot[id(x)]
+            if type(x) is Var:
+                return slot[id(x)]
+            self._literals.append(x.val if type(x) is Literal else x)
+            return -len(self._literals)  # negative: a literal
 
-        last_use: dict[int, int] = {}
-        for i, e in enumerate(jaxpr.eqns):
-            for x in e.invars:
-                if type(x) is Var:
-                    last_use[slot[id(x)]] = i
-        outs = {slot[id(x)] for x in jaxpr.outvars if type(x) is Var}
+        # A matrix product read only by a transpose is computed transposed, in one step:
+        # weight gradients then come out in the memory order of the weights.
+        pairs = {}  # id(dot equation) -> the transpose equation that reads it
+        pair_of = {}  # id(transpose equation) -> the dot equation it reads
+        if reuse:
+            uses: dict[int, int] = {}
+            for e in jaxpr.eqns:
+                for x in e.invars:
+                    if type(x) is Var:
+                        uses[id(x)] = uses.get(id(x), 0) + 1
+            for x in jaxpr.outvars:
+                uses[id(x)] = uses.get(id(x), 0) + 1
+            producer = {id(e.outvars[0]): e for e in jaxpr.eqns if len(e.outvars) == 1}
+            for e in jaxpr.eqns:
+                if e.primitive.name == "transpose" and e.params["permutation"] == (1, 0) \
+                        and type(e.invars[0]) is Var and uses[id(e.invars[0])] == 1:
+                    dot = producer.get(id(e.invars[0]))
+                    if dot is not None and _matmul_step(dot) is not None:
+                        pairs[id(dot)] = e
+                        pair_of[id(e)] = dot
         steps = []
-        for i, e in enumerate(jaxpr.eqns):
-            ins = [ref(x) for x in e.invars]
-            dead = [s for s in set(x for x in ins if x >= 0)
-                    if last_use.get(s) == i and s not in outs]
-            impl = e.primitive.impl
-            if e.params:
-                impl = functools.partial(impl, **e.params)
-            steps.append((impl, ins, [slot[id(v)] for v in e.outvars],
-                          e.primitive.multiple_results, dead, e))
+        for e in jaxpr.eqns:
+            outs = [slot[id(v)] for v in e.outvars]
+            if id(e) in pairs:
+                continue  # computed by the transpose that reads it
+            if id(e) in pair_of:
+                dot = pair_of[id(e)]
+                fn, operands = _matmul_step(dot, transposed=True)
+                steps.append(_Step(dot, "owned", fn, [ref(x) for x in operands], outs))
+                continue
+            uf = _ufunc_step(e) if reuse else None
+            owned = _owned_step(e) if reuse and uf is None else None
+            if uf is not None:
+                steps.append(_Step(e, "ufunc", uf[0], [ref(x) for x in uf[1]], outs))
+            elif owned is not None:
+                steps.append(_Step(e, "owned", owned[0], [ref(x) for x in owned[1]], outs))
+            elif reuse and e.primitive.name == "fused_elementwise":
+                steps.append(_Step(e, "fused", None, [ref(x) for x in e.invars], outs))
+            else:
+                impl = e.primitive.impl
+                if e.params:
+                    impl = functools.partial(impl, **e.params)
+                steps.append(_Step(e, "call", impl, [ref(x) for x in e.invars], outs))
         self.steps = steps
-        self.literals = literals
         self.out_refs = [ref(x) for x in jaxpr.outvars]
+        self._aval_of = aval_of
+        self.buffer_nbytes: list[int] = []
+        if reuse:
+            self._assign_buffers(aval_of)
+        self._arenas: list = []
+        self._build()
+
+    # -------------------------------------------------------------- buffer assignment
+
+    def _assign_buffers(self, aval_of):
+        steps = self.steps
+        last_use: dict[int, int] = {}
+        for i, st in enumerate(steps):
+            for s in st.ins:
+                if s >= 0:
+                    last_use[s] = i
+        # roots[s]: the buffered values slot s may be (a view of). Arguments and constants
+        # have none; a step that writes into a buffer makes a new root; any other step's
+        # result may view its operands.
+        roots: dict[int, frozenset] = {}
+        empty = frozenset()
+        for st in steps:
+            if st.kind != "call":  # results are fresh arrays or buffers, never views
+                for o in st.outs:
+                    roots[o] = frozenset((o,))
+            else:
+                r = empty.union(*[roots.get(s, empty) for s in st.ins if s >= 0])
+                for o in st.outs:
+                    roots[o] = r
+        escaping = set()
+        for s in self.out_refs:
+            if s >= 0:
+                escaping |= roots.get(s, empty)
+        for st in steps:
+            if core.has_effects(st.eqn):
+                for s in st.ins:
+                    if s >= 0:
+                        escaping |= roots.get(s, empty)
+        end: dict[int, int] = {}  # root -> last step at which some view of it is read
+        for i, st in enumerate(steps):
+            for o in st.outs:
+                for r in roots[o]:
+                    end[r] = max(end.get(r, i), last_use.get(o, i))
+        ending: dict[int, list] = {}
+        for r, i in end.items():
+            ending.setdefault(i, []).append(r)
+        free: dict[int, list] = {}  # nbytes -> buffer numbers whose values are dead
+        buffer_of: dict[int, int] = {}  # root -> buffer number
+        nbytes = self.buffer_nbytes
+        for i, st in enumerate(steps):
+            dying = [r for r in ending.get(i, ()) if r in buffer_of]
+            if st.kind != "call":
+                for k, o in enumerate(st.outs):
+                    aval = aval_of[o]
+                    size = math.prod(aval.shape) * aval.dtype.itemsize
+                    if o in escaping or size == 0 or not aval.shape:
+                        continue  # returned (or kept) by someone, or a scalar
+                    b = self._inplace(st, o, aval, size, dying, buffer_of, roots, aval_of)
+                    if b is None:
+                        pool = free.get(size)
+                        if pool:
+                            b = pool.pop()
+                        else:
+                            b = len(nbytes)
+                            nbytes.append(size)
+                    buffer_of[o] = b
+                    st.buffers[k] = b
+            for r in dying:
+                if r in buffer_of and buffer_of[r] not in st.buffers:
+                    free.setdefault(nbytes[buffer_of[r]], []).append(buffer_of[r])
+
+    @staticmethod
+    def _inplace(st, o, aval, size, dying, buffer_of, roots, aval_of):
+        """A buffer of an operand that dies at this step and that the step may overwrite:
+        every operand viewing it is the buffered value itself, of the result's shape and
+        dtype (an elementwise step then reads each element before writing it)."""
+        if not st.inplace_ok:
+            return None
+        for r in dying:
+            b = buffer_of[r]
+            if b in st.buffers:
+                continue
+            a = aval_of[r]
+            if a.shape != aval.shape or a.dtype != aval.dtype:
+                continue
+            if all(s == r for s in st.ins if s >= 0 and r in roots.get(s, ())):
+                return b
+        return None
+
+    # -------------------------------------------------------------- code generation
+
+    def _build(self):
+        """Write the plan's function: one line per step, dead values deleted."""
+        ns = {"_errstate": np.errstate}
+        lines = []
+        self._line_step: dict[int, int] = {}
+        last_use: dict[int, int] = {}
+        for i, st in enumerate(self.steps):
+            for s in st.ins:
+                if s >= 0:
+                    last_use[s] = i
+        keep = {s for s in self.out_refs if s >= 0} | set(self.in_slots) | set(self.const_slots)
+        for s, c in zip(self.const_slots, self.consts):
+            ns[f"s{s}"] = c
+        for j, lit in enumerate(self._literals):
+            ns[f"l{j + 1}"] = lit
+
+        def name(s):
+            return f"s{s}" if s >= 0 else f"l{-s}"
+
+        quiet = False
+        arena: list[tuple] = []  # (buffer number, dtype, shape, flat) per arena entry
+        for i, st in enumerate(self.steps):
+            args = [name(s) for s in st.ins]
+            outs = [f"s{o}" for o in st.outs]
+            fn = f"_f{i}"
+            if st.kind in ("ufunc", "owned"):
+                ns[fn] = st.fn
+                quiet |= st.eqn.primitive.name in _QUIET
+                b = st.buffers[0]
+                if b is not None:
+                    arena.append((b, self._aval_of[st.outs[0]], False))
+                    args.append(f"out=_b{len(arena) - 1}")
+            elif st.kind == "fused":
+                program = st.eqn.params["program"]
+                ns[fn] = _fused_call(program, [b is not None for b in st.buffers])
+                for b, o in zip(st.buffers, st.outs):
+                    if b is not None:
+                        arena.append((b, self._aval_of[o], True))
+                        arena.append((b, self._aval_of[o], False))
+                        args += [f"_b{len(arena) - 2}", f"_b{len(arena) - 1}"]
+            else:
+                ns[fn] = st.fn
+            call = f"{fn}({', '.join(args)})"
+            if not outs:
+                line = call
+            elif st.eqn.primitive.multiple_results:
+                line = f"{', '.join(outs)}{',' if len(outs) == 1 else ''} = {call}"
+            else:
+                line = f"{outs[0]} = {call}"
+            dead = sorted({s for s in st.ins if s >= 0 and last_use.get(s) == i} - keep)
+            dead += [o for o in st.outs if o not in last_use and o not in keep]
+            self._line_step[len(lines)] = i
+            lines.append(line)
+            if dead:
+                lines.append(f"del {', '.join(name(s) for s in dead)}")
+        lines.append(f"return [{', '.join(name(s) for s in self.out_refs)}]")
+        self._arena_layout = arena
+        indent = "    "
+        head = [f"def plan(_B, {', '.join(f's{s}' for s in self.in_slots)}):"]
+        if arena:
+            head.append(f"    {', '.join(f'_b{k}' for k in range(len(arena)))}, = _B")
+        if quiet:
+            head.append("    with _errstate(all='ignore'):")
+            indent = "        "
+        first = len(head) + 1  # line numbers start at 1
+        self._line_step = {first + k: i for k, i in self._line_step.items()}
+        src = "\n".join(head + [indent + line for line in lines]) + "\n"
+        self.source = src
+        self._code = compile(src, f"<nanofn jit plan {id(self):x}>", "exec")
+        exec(self._code, ns)  # noqa: S102
+        self._fn = ns["plan"]
+        self._fn_code = ns["plan"].__code__
+
+    def _new_arena(self):
+        # 8-byte words, so that a view of any dtype is aligned
+        storage = [np.empty(-(-n // 8), np.float64).view(np.uint8) for n in self.buffer_nbytes]
+        views = []
+        for b, aval, flat in self._arena_layout:
+            v = storage[b][:math.prod(aval.shape) * aval.dtype.itemsize].view(aval.dtype)
+            views.append(v if flat else v.reshape(aval.shape))
+        return views
+
+    # -------------------------------------------------------------- running
 
     def __call__(self, args):
-        env = [None] * self.nslots + self.literals[::-1]
-        for s, c in zip(self.const_slots, self.consts):
-            env[s] = c
-        for s, a in zip(self.in_slots, args):
-            env[s] = a
-        for impl, ins, outs, multiple, dead, eqn in self.steps:
+        if core.debug_nans:
+            return self._interpret(args)
+        arenas = self._arenas
+        try:
+            arena = arenas.pop()  # atomic: each concurrent call gets its own buffers
+        except IndexError:
+            arena = self._new_arena() if self._arena_layout else ()
+        try:
+            return self._fn(arena, *args)
+        except Exception as err:  # noqa: BLE001
+            self._report(err)
+            raise
+        finally:
+            if arena and sum(self.buffer_nbytes) <= KEEP_BUFFERS_BYTES:
+                arenas.append(arena)
+
+    def _report(self, err):
+        """Re-raise an error from a step naming its primitive, shapes and params."""
+        tb = err.__traceback__
+        while tb is not None and tb.tb_frame.f_code is not self._fn_code:
+            tb = tb.tb_next
+        if tb is None:
+            return
+        i = self._line_step.get(tb.tb_lineno)
+        if i is None:
+            return
+        st, local = self.steps[i], tb.tb_frame.f_locals
+        glob = self._fn.__globals__
+        vals = [local.get(f"s{s}", glob.get(f"s{s}")) if s >= 0 else self._literals[-s - 1]
+                for s in st.ins]
+        if st.kind == "ufunc" and st.eqn.primitive.name == "integer_pow":
+            vals = vals[:1]
+        core._impl_failed(st.eqn.primitive, vals, st.eqn.params, err)
+
+    def _interpret(self, args):
+        """Run the equations one at a time on fresh arrays, checking each result for NaNs
+        (what `nanofn.debug_nans()` asks for)."""
+        jaxpr = self.jaxpr
+        env = {id(v): c for v, c in zip(jaxpr.constvars, self.consts)}
+        env.update((id(v), a) for v, a in zip(jaxpr.invars, args))
+
+        def read(x):
+            return env[id(x)] if type(x) is Var else x.val
+
+        for e in jaxpr.eqns:
+            vals = [read(x) for x in e.invars]
             try:
-                result = impl(*[env[i] for i in ins])
+                result = e.primitive.impl(*vals, **e.params)
             except Exception as err:  # noqa: BLE001
-                core._impl_failed(eqn.primitive, [env[i] for i in ins], eqn.params, err)
-            if core.debug_nans:
-                core.check_nans(eqn.primitive, result)
-            if multiple:
-                for s, r in zip(outs, result):
-                    env[s] = r
-            else:
-                env[outs[0]] = result
-            for s in dead:
-                env[s] = None
-        return [env[i] for i in self.out_refs]
+                core._impl_failed(e.primitive, vals, e.params, err)
+            core.check_nans(e.primitive, result)
+            results = result if e.primitive.multiple_results else [result]
+            for v, r in zip(e.outvars, results):
+                env[id(v)] = r
+        return [read(x) for x in jaxpr.outvars]
+
+
+def _fused_call(program, given):
+    """The function a plan calls for a fused equation: the program's kernel writing the
+    outputs flagged in `given` into the buffers passed after the inputs. If the kernel
+    cannot be built, the program's primitives run with numpy (one warning), their results
+    copied into those buffers."""
+    from nanofn import _fusion, _kernels
+    try:
+        return program.runner_into(given)
+    except _kernels.KernelError as err:
+        _fusion._warn_failed(program, err)
+    n = len(program.inputs)
+
+    def run(*args):
+        outs = program.eval_numpy(*args[:n])
+        bufs = iter(args[n:])
+        res = []
+        for g, o in zip(given, outs):
+            if g:
+                next(bufs)  # the flat buffer
+                view = next(bufs)
+                np.copyto(view, o)
+                o = view
+            res.append(o)
+        return res
+    return run
 
 
 # ------------------------------------------------------------------------ jit

@@ -348,6 +348,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=Non
     """
     a = _float(a)
     axes = _axis_tuple(axis, a.ndim)
+    if b is None and where is None and not return_sign and a.ndim and axes:
+        from nanofn.ops import _nn  # the kernel primitive, over the last axis
+        return _nn.over_axes(_nn.logsumexp, a, tuple(sorted(axes)), reduce=True,
+                             keepdims=keepdims)
     if where is not None:
         where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), a.shape)
     amax = _masked_max(a, axes, where)
@@ -386,6 +390,9 @@ def softmax(x, axis=-1, where=None):
     """
     x = _float(x)
     axes = _axis_tuple(axis, x.ndim)
+    if where is None and x.ndim and axes:
+        from nanofn.ops import _nn  # the kernel primitive, over the last axis
+        return _nn.over_axes(_nn.softmax, x, tuple(sorted(axes)))
     if where is not None:
         where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), x.shape)
     e = fnp.exp(x - _masked_max(x, axes, where))
@@ -412,6 +419,9 @@ def log_softmax(x, axis=-1, where=None):
     """
     x = _float(x)
     axes = _axis_tuple(axis, x.ndim)
+    if where is None and x.ndim and axes:
+        from nanofn.ops import _nn  # the kernel primitive, over the last axis
+        return _nn.over_axes(_nn.log_softmax, x, tuple(sorted(axes)))
     if where is not None:
         where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), x.shape)
     shifted = x - _masked_max(x, axes, where)

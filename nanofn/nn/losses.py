@@ -322,8 +322,11 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
     if logits.ndim == 0:
         raise ValueError(f"{name}: logits need a class axis, got a scalar")
     labels, ax, n = _check_integer_labels(name, logits, labels, axis)
-    picked = fnp.sum(logits * one_hot(labels, n, dtype=logits.dtype, axis=ax), axis=ax)
-    return logsumexp(logits, axis=ax) - picked
+    # one kernel pass forward (loss and the softmax kept for the backward), one backward
+    from nanofn.ops import _nn
+    if ax != logits.ndim - 1:
+        logits = fnp.moveaxis(logits, ax, -1)
+    return _nn.ce_int_p.bind(logits, labels)[0]
 
 
 def nll(log_probs, labels, axis=-1):

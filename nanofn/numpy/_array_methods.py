@@ -27,21 +27,21 @@ def _defer(f):
 
 
 _OPERATORS = {
-    "__add__": lnp.add, "__radd__": _swap(lnp.add),
-    "__sub__": lnp.subtract, "__rsub__": _swap(lnp.subtract),
-    "__mul__": lnp.multiply, "__rmul__": _swap(lnp.multiply),
-    "__truediv__": lnp.true_divide, "__rtruediv__": _swap(lnp.true_divide),
-    "__floordiv__": lnp.floor_divide, "__rfloordiv__": _swap(lnp.floor_divide),
-    "__mod__": lnp.remainder, "__rmod__": _swap(lnp.remainder),
-    "__pow__": lnp.power, "__rpow__": _swap(lnp.power),
-    "__matmul__": lnp.matmul, "__rmatmul__": _swap(lnp.matmul),
+    "__add__": lnp.add, "__sub__": lnp.subtract, "__mul__": lnp.multiply,
+    "__truediv__": lnp.true_divide, "__floordiv__": lnp.floor_divide,
+    "__mod__": lnp.remainder, "__pow__": lnp.power, "__matmul__": lnp.matmul,
     "__eq__": lnp.equal, "__ne__": lnp.not_equal,
     "__lt__": lnp.less, "__le__": lnp.less_equal,
     "__gt__": lnp.greater, "__ge__": lnp.greater_equal,
-    "__and__": lnp.bitwise_and, "__rand__": _swap(lnp.bitwise_and),
-    "__or__": lnp.bitwise_or, "__ror__": _swap(lnp.bitwise_or),
-    "__xor__": lnp.bitwise_xor, "__rxor__": _swap(lnp.bitwise_xor),
+    "__and__": lnp.bitwise_and, "__or__": lnp.bitwise_or, "__xor__": lnp.bitwise_xor,
     "__lshift__": lnp.left_shift, "__rshift__": lnp.right_shift,
+}
+
+_REFLECTED = {  # x.__radd__(y) is y + x
+    "__radd__": lnp.add, "__rsub__": lnp.subtract, "__rmul__": lnp.multiply,
+    "__rtruediv__": lnp.true_divide, "__rfloordiv__": lnp.floor_divide,
+    "__rmod__": lnp.remainder, "__rpow__": lnp.power, "__rmatmul__": lnp.matmul,
+    "__rand__": lnp.bitwise_and, "__ror__": lnp.bitwise_or, "__rxor__": lnp.bitwise_xor,
 }
 
 _UNARY = {
@@ -85,8 +85,12 @@ def _transpose(self, *axes):
 
 
 def install(cls):
+    # nanofn.numpy's elementwise binary functions come with operator versions that make the
+    # NotImplemented check themselves (one Python call less per operation); others get _defer
     for name, f in _OPERATORS.items():
-        setattr(cls, name, _defer(f))
+        setattr(cls, name, getattr(f, "as_operator", None) or _defer(f))
+    for name, f in _REFLECTED.items():
+        setattr(cls, name, getattr(f, "as_reflected_operator", None) or _defer(_swap(f)))
     for name, f in _UNARY.items():
         setattr(cls, name, f)
     for name in _METHODS:

@@ -152,8 +152,20 @@ def promote(*args):
 
 def promote_float(*args):
     """Like `promote`, but integers and bools become the default float type (for sin, exp...)."""
-    if len(args) == 1 and isinstance(args[0], _ARRAYS) and args[0].dtype.kind in "fc":
-        return [args[0]]
+    if len(args) == 1:
+        if isinstance(args[0], _ARRAYS) and args[0].dtype.kind in "fc":
+            return [args[0]]
+    elif len(args) == 2:  # an inexact array and a weak scalar or twin: as in `promote`
+        a, b = args
+        ta, tb = type(a), type(b)
+        if isinstance(a, _ARRAYS):
+            da = a.dtype
+            if (tb is float or tb is int) and da.kind == "f":
+                return [a, np.asarray(b, da)]
+            if isinstance(b, _ARRAYS) and da.kind in "fc" and b.dtype == da:
+                return [a, b]
+        elif isinstance(b, _ARRAYS) and (ta is float or ta is int) and b.dtype.kind == "f":
+            return [np.asarray(a, b.dtype), b]
     dtype = result_type(*args)
     if not np.issubdtype(dtype, np.inexact):
         dtype = np.dtype(np.float32)

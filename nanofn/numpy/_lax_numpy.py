@@ -21,6 +21,8 @@ from nanofn.numpy._dtypes import (asarray_value, dtype_of, promote, promote_floa
 
 # ------------------------------------------------------------------------ helpers
 
+_ARRAYS = (Array, Tracer)
+
 
 def _shape(x):
     return x.shape if isinstance(x, (Array, Tracer, np.ndarray, np.generic)) else np.shape(x)
@@ -243,8 +245,11 @@ def identity(n, dtype=None):
 
 
 def _unary(name, prim, *, to_float=True, doc_in=0.5):
+    kinds = "fc" if to_float else "biufc"
+
     def fn(x, /):
-        (x,) = promote_float(x) if to_float else promote(x)
+        if not (isinstance(x, _ARRAYS) and x.dtype.kind in kinds):  # else: nothing to convert
+            (x,) = promote_float(x) if to_float else promote(x)
         return prim.bind(x)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = (f"Elementwise `{name}`, like `numpy.{name}`.\n\n"
@@ -375,10 +380,42 @@ def invert(x, /):
 bitwise_not = invert
 
 
-def _binary(name, prim, *, to_float=False, ints=False):
+def _binary_fn(prim, to_float, operator=False, swap=False):
+    """The body of a binary numpy function. As an operator method (`operator=True`, for
+    `Array` and tracers, `swap=True` for the reflected `__radd__` etc.), it returns
+    NotImplemented for operand types nanofn does not know, so Python can try the other
+    operand; written out per variant to keep the hot path to one Python call."""
     def fn(x1, x2, /):
+        if swap:
+            x1, x2 = x2, x1
+        t1, t2 = type(x1), type(x2)
+        # fast paths (no conversion needed): two arrays of one dtype; a float array and a
+        # Python float or int (weakly typed: it takes the array's dtype)
+        if t1 is t2 and (t1 is Array or isinstance(x1, Tracer)):
+            d = x1.dtype
+            if d == x2.dtype and (d.kind in "fc" or not to_float):
+                return prim.bind(x1, x2)
+        elif (t2 is float or t2 is int) and isinstance(x1, _ARRAYS):
+            d = x1.dtype
+            if d.kind == "f":
+                return prim.bind(x1, np.asarray(x2, d))
+        elif (t1 is float or t1 is int) and isinstance(x2, _ARRAYS):
+            d = x2.dtype
+            if d.kind == "f":
+                return prim.bind(np.asarray(x1, d), x2)
+        if operator:
+            other = x1 if swap else x2
+            if not core.is_array_like(other) and not isinstance(other, (list, tuple)):
+                return NotImplemented
         x1, x2 = promote_float(x1, x2) if to_float else promote(x1, x2)
         return prim.bind(x1, x2)
+    return fn
+
+
+def _binary(name, prim, *, to_float=False, ints=False):
+    fn = _binary_fn(prim, to_float)
+    fn.as_operator = _binary_fn(prim, to_float, operator=True)  # for _array_methods
+    fn.as_reflected_operator = _binary_fn(prim, to_float, operator=True, swap=True)
     fn.__name__ = fn.__qualname__ = name
     dt = ', "int32"' if ints else ""
     fn.__doc__ = (f"Elementwise `{name}` with numpy broadcasting and JAX type promotion.\n\n"
@@ -421,16 +458,14 @@ logical_or = _logical("logical_or", lax.or_p)
 logical_xor = _logical("logical_xor", lax.xor_p)
 
 
-def true_divide(x1, x2, /):
-    """`x1 / x2` in floating point (integers are promoted to float32).
+true_divide = _binary("true_divide", lax.div_p, to_float=True)
+true_divide.__doc__ = """`x1 / x2` in floating point (integers are promoted to float32).
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.divide(fnp.array([1, 2]), 2)
         Array([0.5, 1. ], dtype=float32)
     """
-    x1, x2 = promote_float(x1, x2)
-    return lax.div_p.bind(x1, x2)
 
 
 divide = true_divide

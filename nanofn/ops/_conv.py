@@ -19,14 +19,11 @@ its reference.
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from nanofn._core import Primitive, ShapedArray
 from nanofn.ops import _base as lax
+from nanofn.ops import _conv_kernels as K
 from nanofn.ops._base import _aval_shape, bdim_to_front
 
 __all__ = ["conv_general_dilated", "conv", "conv_with_general_padding", "conv_transpose",
@@ -35,40 +32,6 @@ __all__ = ["conv_general_dilated", "conv", "conv_with_general_padding", "conv_tr
 
 
 # ------------------------------------------------------------------------ geometry
-
-
-def _out_size(size, k, stride, lo, hi, lhs_dil, rhs_dil):
-    dilated_in = (size - 1) * lhs_dil + 1 if size else 0
-    dilated_k = (k - 1) * rhs_dil + 1
-    padded = dilated_in + lo + hi
-    return max(0, (padded - dilated_k) // stride + 1) if padded >= dilated_k else 0
-
-
-def _patches_shape(x_shape, window, strides, padding, lhs_dilation, rhs_dilation):
-    n, c, *spatial = x_shape
-    out = [_out_size(s, k, st, lo, hi, ld, rd) for s, k, st, (lo, hi), ld, rd in
-           zip(spatial, window, strides, padding, lhs_dilation, rhs_dilation)]
-    return (n, *out, c, *window)
-
-
-def _dilate_and_pad(x, padding, lhs_dilation, pad_value):
-    """Insert `lhs_dilation - 1` values between elements, then pad (negative pads crop)."""
-    nsp = len(padding)
-    if any(d > 1 for d in lhs_dilation):
-        shape = x.shape[:2] + tuple((s - 1) * d + 1 if s else 0
-                                    for s, d in zip(x.shape[2:], lhs_dilation))
-        dil = np.full(shape, pad_value, x.dtype)
-        dil[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lhs_dilation)] = x
-        x = dil
-    pos = [(max(lo, 0), max(hi, 0)) for lo, hi in padding]
-    if any(p != (0, 0) for p in pos):
-        x = np.pad(x, [(0, 0), (0, 0)] + pos, constant_values=pad_value)
-    crop = tuple(slice(max(-lo, 0), x.shape[2 + i] - max(-hi, 0))
-                 for i, (lo, hi) in enumerate(padding))
-    if any(lo < 0 or hi < 0 for lo, hi in padding):
-        x = x[(slice(None), slice(None)) + crop]
-    assert x.ndim == nsp + 2
-    return x
 
 
 def _check_geometry(name, x_ndim, window, strides, padding, lhs_dilation, rhs_dilation):
@@ -90,27 +53,14 @@ conv_patches_p = Primitive("conv_patches")
 
 @conv_patches_p.def_impl
 def _conv_patches_impl(x, *, window, strides, padding, lhs_dilation, rhs_dilation, pad_value):
-    nsp = len(window)
-    out_shape = _patches_shape(x.shape, window, strides, padding, lhs_dilation, rhs_dilation)
-    if 0 in out_shape:
-        return np.zeros(out_shape, x.dtype)
-    xp = _dilate_and_pad(x, padding, lhs_dilation, pad_value)
-    extent = tuple((k - 1) * d + 1 for k, d in zip(window, rhs_dilation))
-    win = sliding_window_view(xp, extent, axis=tuple(range(2, 2 + nsp)))
-    # win: (N, C, *full_out, *extent) -> take strides on the output axes, dilation on the window
-    idx = (slice(None), slice(None)) + tuple(
-        slice(None, o * s, s) for o, s in zip(out_shape[1:1 + nsp], strides)) + tuple(
-        slice(None, None, d) for d in rhs_dilation)
-    win = win[idx]
-    perm = (0,) + tuple(range(2, 2 + nsp)) + (1,) + tuple(range(2 + nsp, 2 + 2 * nsp))
-    return np.ascontiguousarray(np.transpose(win, perm))
+    return K.patches(x, window, strides, padding, lhs_dilation, rhs_dilation, pad_value)
 
 
 @conv_patches_p.def_abstract_eval
 def _conv_patches_abstract_eval(x, *, window, strides, padding, lhs_dilation, rhs_dilation,
                                 pad_value):
     _check_geometry("conv_patches", x.ndim, window, strides, padding, lhs_dilation, rhs_dilation)
-    return ShapedArray(_patches_shape(x.shape, window, strides, padding, lhs_dilation,
+    return ShapedArray(K.patches_shape(x.shape, window, strides, padding, lhs_dilation,
                                       rhs_dilation), x.dtype)
 
 
@@ -120,31 +70,8 @@ conv_patches_transpose_p = Primitive("conv_patches_transpose")
 @conv_patches_transpose_p.def_impl
 def _conv_patches_transpose_impl(ct, *, x_shape, window, strides, padding, lhs_dilation,
                                  rhs_dilation):
-    nsp = len(window)
-    n, c = x_shape[:2]
-    # the padded, dilated input the patches were cut from
-    dil = tuple((s - 1) * d + 1 if s else 0 for s, d in zip(x_shape[2:], lhs_dilation))
-    pshape = tuple(s + lo + hi for s, (lo, hi) in zip(dil, padding))
-    acc = np.zeros((n, c) + tuple(max(p, 0) for p in pshape), ct.dtype)
-    out = ct.shape[1:1 + nsp]
-    # ct: (N, *O, C, *K) -> (N, C, *O, *K)
-    ct_t = np.transpose(ct, (0, 1 + nsp) + tuple(range(1, 1 + nsp)) +
-                        tuple(range(2 + nsp, 2 + 2 * nsp)))
-    for k in itertools.product(*(range(w) for w in window)):
-        target = (slice(None), slice(None)) + tuple(
-            slice(ki * rd, ki * rd + (o - 1) * s + 1, s) if o else slice(0, 0)
-            for ki, rd, o, s in zip(k, rhs_dilation, out, strides))
-        acc[target] += ct_t[(Ellipsis,) + k]
-    # undo the padding (a negative pad was a crop: put zeros back)
-    lo_hi = [(lo, hi) for lo, hi in padding]
-    sl = tuple(slice(max(lo, 0), max(lo, 0) + d) for (lo, hi), d in zip(lo_hi, dil))
-    if any(lo < 0 or hi < 0 for lo, hi in lo_hi):
-        acc = np.pad(acc, [(0, 0), (0, 0)] + [(max(-lo, 0), max(-hi, 0)) for lo, hi in lo_hi])
-    acc = acc[(slice(None), slice(None)) + sl]
-    # undo the dilation
-    if any(d > 1 for d in lhs_dilation):
-        acc = acc[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lhs_dilation)]
-    return np.ascontiguousarray(acc)
+    return K.patches_transpose(ct, x_shape, window, strides, padding, lhs_dilation,
+                               rhs_dilation)
 
 
 conv_patches_transpose_p.abstract_eval = (
@@ -190,13 +117,13 @@ conv_patches_transpose_p.batch = _fold_batch(conv_patches_transpose_p, 1)
 
 def conv_patches(x, window, strides, padding, lhs_dilation=None, rhs_dilation=None,
                  pad_value=0.0):
-    """The windows of an `(N, C, *spatial)` array: `(N, *out_spatial, C, *window)`.
+    """The windows of an `(N, C, *spatial)` array: `(N, *out_spatial, *window, C)`.
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
         >>> from nanofn.ops._conv import conv_patches
-        >>> conv_patches(fnp.ones((1, 1, 4, 4)), (2, 2), (2, 2), ((0, 0), (0, 0))).shape
-        (1, 2, 2, 1, 2, 2)
+        >>> conv_patches(fnp.ones((1, 3, 4, 4)), (2, 2), (2, 2), ((0, 0), (0, 0))).shape
+        (1, 2, 2, 2, 2, 3)
     """
     nsp = len(window)
     return conv_patches_p.bind(
@@ -332,13 +259,14 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
         pads = padtype_to_pads(dil_in, dil_k, strides, padding)
     else:
         pads = padtype_to_pads(spatial, window, strides, padding)
-    p = conv_patches(x, window, strides, pads, lhs_dilation, rhs_dilation)  # (N, *O, C, *K)
+    p = conv_patches(x, window, strides, pads, lhs_dilation, rhs_dilation)  # (N, *O, *K, C)
     out_sp = tuple(_aval_shape(p)[1:1 + nsp])
-    kk = int(np.prod(window, dtype=np.int64))
-    # group the features: patches (N, *O, G, I*K) . kernel (G, O/G, I*K) -> (G, N, *O, O/G)
-    p = lax.reshape(p, (n,) + out_sp + (g, i * kk))
-    wg = lax.reshape(w, (g, o // g, i * kk))
-    y = lax.dot_general_p.bind(p, wg, dimension_numbers=(((nsp + 2,), (2,)), ((nsp + 1,), (0,))),
+    # group the features: patches (N, *O, *K, G, I) . kernel (G, O/G, I, *K) -> (G, N, *O, O/G)
+    p = lax.reshape(p, (n,) + out_sp + tuple(window) + (g, i))
+    wg = lax.reshape(w, (g, o // g, i) + tuple(window))
+    contract = (tuple(range(1 + nsp, 1 + 2 * nsp)) + (2 + 2 * nsp,),
+                tuple(range(3, 3 + nsp)) + (2,))
+    y = lax.dot_general_p.bind(p, wg, dimension_numbers=(contract, ((1 + 2 * nsp,), (0,))),
                                preferred_element_type=None)
     # y: (G, N, *O, O/G) -> (N, G, O/G, *O) -> (N, O, *O)
     y = lax.transpose(y, (1, 0, nsp + 2) + tuple(range(2, 2 + nsp)))
@@ -405,6 +333,187 @@ def conv_transpose(lhs, rhs, strides, padding, rhs_dilation=None, dimension_numb
                                 precision=precision, preferred_element_type=preferred_element_type)
 
 
+# ------------------------------------------------------------------------ pooling primitives
+
+_GEO = ("window_dimensions", "window_strides", "padding", "base_dilation", "window_dilation")
+
+
+def _geo(params):
+    return tuple(params[k] for k in _GEO)
+
+
+def _check_pool(name, shape, params):
+    nd = len(shape)
+    for k in _GEO:
+        if len(params[k]) != nd:
+            raise ValueError(f"{name}: {k}={params[k]} needs one entry per axis of the operand "
+                             f"{tuple(shape)}")
+    if any(len(p) != 2 for p in params["padding"]):
+        raise ValueError(f"{name}: padding={params['padding']} must be (low, high) pairs")
+    for k in ("window_dimensions", "window_strides", "base_dilation", "window_dilation"):
+        if any(v < 1 for v in params[k]):
+            raise ValueError(f"{name}: {k}={params[k]} must be positive")
+    return K.pool_out_shape(tuple(shape), *_geo(params))
+
+
+def _pool_unit(params):
+    """The params for an operand with one more (batch) axis in front, not pooled."""
+    return dict(window_dimensions=(1,) + params["window_dimensions"],
+                window_strides=(1,) + params["window_strides"],
+                padding=((0, 0),) + params["padding"],
+                base_dilation=(1,) + params["base_dilation"],
+                window_dilation=(1,) + params["window_dilation"])
+
+
+def _numeric(name, aval):
+    if aval.dtype.kind not in "biuf":
+        raise TypeError(f"{name} does not accept dtype {aval.dtype.name} (operand "
+                        f"{aval.str_short()}); pass a real or integer array")
+
+
+# --- reduce_window_max and its two linear companions ----------------------------------------
+# The tangent of max pooling reads the input tangent at each window's first maximum
+# (`select_and_gather_add`); the cotangent adds each window's cotangent there
+# (`select_and_scatter_add`). Both are linear in their first operand and each is the
+# other's transpose; the operand `x` only chooses positions, so it gets no derivative.
+
+reduce_window_max_p = Primitive("reduce_window_max")
+select_and_gather_add_p = Primitive("select_and_gather_add")
+select_and_scatter_add_p = Primitive("select_and_scatter_add")
+
+
+@reduce_window_max_p.def_impl
+def _reduce_window_max_impl(x, **params):
+    _check_pool("reduce_window_max", x.shape, params)  # a bad window must not reach a kernel
+    return K.max_pool(x, *_geo(params))
+
+
+@reduce_window_max_p.def_abstract_eval
+def _reduce_window_max_abstract_eval(x, **params):
+    _numeric("reduce_window_max", x)
+    return ShapedArray(_check_pool("reduce_window_max", x.shape, params), x.dtype)
+
+
+
+
+@select_and_gather_add_p.def_impl
+def _select_and_gather_add_impl(t, x, **params):
+    if t.shape != x.shape:
+        raise ValueError("select_and_gather_add: shape mismatch")  # abstract_eval explains
+    _check_pool("select_and_gather_add", x.shape, params)
+    return K.max_pool_gather(t, x, *_geo(params))
+
+
+@select_and_scatter_add_p.def_impl
+def _select_and_scatter_add_impl(ct, x, **params):
+    if ct.shape != _check_pool("select_and_scatter_add", x.shape, params):
+        raise ValueError("select_and_scatter_add: shape mismatch")  # abstract_eval explains
+    return K.max_pool_scatter(ct, x, *_geo(params))
+
+
+@select_and_gather_add_p.def_abstract_eval
+def _select_and_gather_add_abstract_eval(t, x, **params):
+    _numeric("select_and_gather_add", x)
+    if t.shape != x.shape or t.dtype != x.dtype:
+        raise TypeError(f"select_and_gather_add: the tangent {t.str_short()} must have the "
+                        f"operand's shape and dtype {x.str_short()}")
+    return ShapedArray(_check_pool("select_and_gather_add", x.shape, params), t.dtype)
+
+
+@select_and_scatter_add_p.def_abstract_eval
+def _select_and_scatter_add_abstract_eval(ct, x, **params):
+    _numeric("select_and_scatter_add", x)
+    out = _check_pool("select_and_scatter_add", x.shape, params)
+    if tuple(ct.shape) != out or ct.dtype != x.dtype:
+        raise TypeError(f"select_and_scatter_add: the cotangent {ct.str_short()} must have "
+                        f"the pooled shape {out} and the operand's dtype ({x.str_short()})")
+    return ShapedArray(x.shape, ct.dtype)
+
+
+reduce_window_max_p.jvp_terms = [
+    lambda t, x, *, out, **params: select_and_gather_add_p.bind(t, x, **params)]
+reduce_window_max_p.vjp = [
+    lambda ct, x, *, out, **params: select_and_scatter_add_p.bind(ct, x, **params)]
+select_and_gather_add_p.jvp_terms = [
+    lambda t, t0, x, *, out, **params: select_and_gather_add_p.bind(t, x, **params), None]
+select_and_gather_add_p.vjp = [
+    lambda ct, t0, x, *, out, **params: select_and_scatter_add_p.bind(ct, x, **params), None]
+select_and_scatter_add_p.jvp_terms = [
+    lambda t, c0, x, *, out, **params: select_and_scatter_add_p.bind(t, x, **params), None]
+select_and_scatter_add_p.vjp = [
+    lambda ct, c0, x, *, out, **params: select_and_gather_add_p.bind(ct, x, **params), None]
+
+
+def _front_all(vals, dims):
+    """Move every batch axis to the front; give unbatched operands one by broadcasting."""
+    size = next(_aval_shape(v)[d] for v, d in zip(vals, dims) if d is not None)
+    out = []
+    for v, d in zip(vals, dims):
+        if d is None:
+            shape = tuple(_aval_shape(v))
+            v = lax.broadcast_in_dim(v, (size,) + shape, tuple(range(1, 1 + len(shape))))
+        else:
+            v = bdim_to_front(v, d)
+        out.append(v)
+    return out
+
+
+def _pool_batch(prim):
+    def rule(vals, dims, **params):
+        unit = _pool_unit(params)
+        if "x_shape" in params:
+            size = _aval_shape(vals[0])[dims[0]]
+            unit["x_shape"] = (size,) + tuple(params["x_shape"])
+        return prim.bind(*_front_all(vals, dims), **unit), 0
+    return rule
+
+
+for _prim in (reduce_window_max_p, select_and_gather_add_p, select_and_scatter_add_p):
+    _prim.batch = _pool_batch(_prim)
+
+
+# --- reduce_window_sum and its transpose ---------------------------------------------------
+
+reduce_window_sum_p = Primitive("reduce_window_sum")
+reduce_window_sum_transpose_p = Primitive("reduce_window_sum_transpose")
+
+
+@reduce_window_sum_p.def_impl
+def _reduce_window_sum_impl(x, **params):
+    _check_pool("reduce_window_sum", x.shape, params)
+    return K.sum_pool(x, *_geo(params))
+
+
+@reduce_window_sum_p.def_abstract_eval
+def _reduce_window_sum_abstract_eval(x, **params):
+    _numeric("reduce_window_sum", x)
+    return ShapedArray(_check_pool("reduce_window_sum", x.shape, params), x.dtype)
+
+
+@reduce_window_sum_transpose_p.def_impl
+def _reduce_window_sum_transpose_impl(ct, *, x_shape, **params):
+    if ct.shape != _check_pool("reduce_window_sum_transpose", x_shape, params):
+        raise ValueError("reduce_window_sum_transpose: shape mismatch")  # abstract_eval explains
+    return K.sum_pool_transpose(ct, x_shape, *_geo(params))
+
+
+@reduce_window_sum_transpose_p.def_abstract_eval
+def _reduce_window_sum_transpose_abstract_eval(ct, *, x_shape, **params):
+    out = _check_pool("reduce_window_sum_transpose", x_shape, params)
+    if tuple(ct.shape) != out:
+        raise TypeError(f"reduce_window_sum_transpose: the cotangent {ct.str_short()} must "
+                        f"have the pooled shape {out} of an operand of shape {tuple(x_shape)}")
+    return ShapedArray(tuple(x_shape), ct.dtype)
+
+
+lax.deflinear(reduce_window_sum_p, lambda ct, x, **params: reduce_window_sum_transpose_p.bind(
+    ct, x_shape=tuple(_aval_shape(x)), **params))
+lax.deflinear(reduce_window_sum_transpose_p,
+              lambda ct, y, *, x_shape, **params: reduce_window_sum_p.bind(ct, **params))
+reduce_window_sum_p.batch = _pool_batch(reduce_window_sum_p)
+reduce_window_sum_transpose_p.batch = _pool_batch(reduce_window_sum_transpose_p)
+
+
 # ------------------------------------------------------------------------ pooling
 
 
@@ -413,7 +522,22 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
     """Reduce every window of `operand` with `computation` (jax.lax's signature).
 
     `computation` is `nanofn.lax.add`, `nanofn.lax.max` or `nanofn.lax.min` (or the
-    matching numpy/nanofn.numpy function); padding is filled with `init_value`.
+    matching numpy/nanofn.numpy function). As in JAX, padding and base-dilation holes hold
+    `init_value`, and `init_value` takes part in every window's reduction. The gradient of
+    max (min) pooling goes to each window's first maximum (minimum).
+
+    Args:
+        operand: the array to pool.
+        init_value: the reduction's start value (-inf for max, 0 for sum).
+        computation: `lax.add`, `lax.max` or `lax.min`.
+        window_dimensions: window size, one per axis of `operand`.
+        window_strides: step between windows, one per axis.
+        padding: 'SAME', 'VALID' or one `(low, high)` pair per axis.
+        base_dilation: operand dilation, one per axis (default 1).
+        window_dilation: window dilation, one per axis (default 1).
+
+    Returns:
+        The reduced windows, one per output position.
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
@@ -436,14 +560,24 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
         raise ValueError(f"reduce_window: window_dimensions {window} and window_strides "
                          f"{strides} need one entry per axis of the operand {shape}")
     pads = padtype_to_pads(shape, window, strides, padding)
-    init = float(np.asarray(init_value))
-    x = lax.reshape(operand, (1, 1) + shape)
-    p = conv_patches(x, window, strides, pads, base_dilation, window_dilation, pad_value=init)
-    out_shape = tuple(_aval_shape(p)[1:1 + nd])
-    axes = tuple(range(1 + nd, 2 + 2 * nd))  # the C axis (size 1) and the window axes
-    red = {"sum": lax.reduce_sum_p, "max": lax.reduce_max_p, "min": lax.reduce_min_p}[kind]
-    y = red.bind(p, axes=axes)
-    y = lax.reshape(y, out_shape)
-    if kind == "sum" and init != 0.0:
-        y = lax._add(y, lax._c(y, init))
+    geo = dict(window_dimensions=window, window_strides=strides, padding=pads,
+               base_dilation=tuple(int(d) for d in (base_dilation or (1,) * nd)),
+               window_dilation=tuple(int(d) for d in (window_dilation or (1,) * nd)))
+    init = np.asarray(init_value).item()
+    dtype = lax._dtype(operand)
+    if kind == "max":
+        y = reduce_window_max_p.bind(operand, **geo)
+        if init > K._lowest(dtype):
+            y = lax.max_p.bind(y, lax._c(y, init))
+        return y
+    if kind == "sum":
+        y = reduce_window_sum_p.bind(operand, **geo)
+        return lax._add(y, lax._c(y, init)) if init != 0 else y
+    # min(x) = flip(max(flip(x))) with an order-reversing flip (negation for floats, bitwise
+    # not for integers and booleans, which never overflows): min pooling shares max
+    # pooling's kernels and its first-extremum gradient
+    flip = lax._neg if dtype.kind == "f" else (lambda v: lax.not_p.bind(v))
+    y = flip(reduce_window_max_p.bind(flip(operand), **geo))
+    if init < K._highest(dtype):
+        y = lax.min_p.bind(y, lax._c(y, init))
     return y

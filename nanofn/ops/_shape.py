@@ -30,6 +30,12 @@ into range (`mode="clip"`, JAX's default for reads) or returns `fill_value` for 
 (`mode="fill"`); scatter drops the updates whose index is out of bounds (JAX's default for
 writes). Dynamic slices clamp their start indices so the window fits, as in XLA.
 
+`scatter` with `combine="add"` (the transpose of every gather, so of `take`, `x[idx]` and
+embedding lookups) runs a numba kernel, `_scatter_add_kernel`: one pass over the update
+rows, each added to its point's row of the operand, out-of-bounds rows skipped. Its numpy
+reference, `_scatter_reference` (`np.add.at`, several times slower), serves the other
+combines, the dtypes the kernel is not compiled for, and `nanofn_use_kernels=False`.
+
 Derivatives of scatter: `"add"` and `"set"` are exact for any indices (for `"set"` the
 update that won gets the cotangent, the others get zero); `"min"` and `"max"` share the
 derivative equally among ties, also for repeated indices; `"mul"` assumes unique indices
@@ -43,6 +49,7 @@ import operator
 
 import numpy as np
 
+from nanofn import _kernels
 from nanofn._core import Array, Primitive, ShapedArray, Tracer, get_aval
 from nanofn.ops._base import (
     _aval_shape, _c, _dtype, _moveaxis, _mul, _add, _sub, _div, _select, bdim_to_front,
@@ -977,15 +984,21 @@ scatter_p = Primitive("scatter")
 _UFUNCS = {"add": np.add, "mul": np.multiply, "min": np.minimum, "max": np.maximum}
 
 
-@scatter_p.def_impl
-def _scatter_impl(x, indices, updates, *, combine):
-    out = np.array(x, copy=True)
+def _scatter_rows(x, indices, updates):
+    """The operands in the layout both scatter impls use: a fresh C-ordered copy of `x`,
+    the index rows as an `(n, k)` array and the updates as `(n,) + operand.shape[k:]`."""
+    out = np.array(x, copy=True, order="C")
     idx, upd = np.asarray(indices), np.asarray(updates)
     k = idx.shape[-1]
-    rest = out.shape[k:]
     n = int(np.prod(idx.shape[:-1], dtype=np.int64))
-    idx = idx.reshape(n, k)
-    upd = upd.reshape((n,) + rest)
+    return out, idx.reshape(n, k), upd.reshape((n,) + out.shape[k:])
+
+
+def _scatter_reference(x, indices, updates, *, combine):
+    """Scatter in plain numpy (`np.<ufunc>.at`): the reference for the add kernel, and the
+    impl of the other combines."""
+    out, idx, upd = _scatter_rows(x, indices, updates)
+    k = idx.shape[-1]
     valid = _in_bounds(idx, out.shape[:k])  # out-of-bounds updates are dropped
     if not valid.all():
         idx, upd = idx[valid], upd[valid]
@@ -996,6 +1009,55 @@ def _scatter_impl(x, indices, updates, *, combine):
     else:
         _UFUNCS[combine].at(target, cols, upd)
     return out
+
+
+@_kernels.kernel
+def _scatter_add_kernel(out, idx, dims, upd):
+    """`out[point(idx[b]), :] += upd[b, :]` for each index row `b` whose point lies inside
+    `dims`; `out` is `(prod(dims), r)`, `idx` `(n, k)`, `upd` `(n, r)`, all C-ordered.
+    Rows out of bounds are skipped, so nothing outside `out` is read or written."""
+    n, k = idx.shape
+    r = out.shape[1]
+    for b in range(n):
+        pos = 0
+        inside = True
+        for j in range(k):
+            i = idx[b, j]
+            if i < 0 or i >= dims[j]:
+                inside = False
+                break
+            pos = pos * dims[j] + i
+        if inside:
+            for c in range(r):
+                out[pos, c] += upd[b, c]
+
+
+# dtypes the add kernel is compiled for (others, e.g. bool and float16, use np.add.at)
+_SCATTER_ADD_KERNEL_DTYPES = frozenset(np.dtype(t) for t in (
+    np.float32, np.float64, np.complex64, np.complex128, np.int32, np.int64))
+
+
+def _scatter_add_fast(x, indices, updates):
+    """`scatter` with combine="add" through `_scatter_add_kernel`: one pass over the
+    updates, where `np.add.at` pays per index row."""
+    out, idx, upd = _scatter_rows(x, indices, updates)
+    k = idx.shape[-1]
+    dims = np.asarray(out.shape[:k], dtype=np.int64)
+    rows = int(np.prod(dims, dtype=np.int64))  # 1 when k == 0: the whole array is one row
+    if out.size == 0 or idx.shape[0] == 0:
+        return out
+    r = out.size // rows
+    _scatter_add_kernel(out.reshape(rows, r), np.ascontiguousarray(idx, dtype=np.int64), dims,
+                        np.ascontiguousarray(upd).reshape(idx.shape[0], r))
+    return out
+
+
+@scatter_p.def_impl
+def _scatter_impl(x, indices, updates, *, combine):
+    if (combine == "add" and np.dtype(x.dtype) in _SCATTER_ADD_KERNEL_DTYPES
+            and _kernels.enabled()):
+        return _scatter_add_fast(x, indices, updates)
+    return _scatter_reference(x, indices, updates, combine=combine)
 
 
 @scatter_p.def_abstract_eval

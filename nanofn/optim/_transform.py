@@ -303,14 +303,20 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
         treedef, (gs, ms, vs) = _flatten_all(
             "scale_by_adam", ("updates", "state.mu", "state.nu"), updates, state.mu, state.nu)
         count = safe_increment(state.count)
-        leaves = list(zip(gs, ms, vs))
-        if _fused.can_fuse_adam(leaves, b1, b2, eps, eps_root):  # eager: one pass per leaf
-            new_u, new_m, new_v = _fused.adam_leaves(leaves, b1, b2, eps, eps_root,
-                                                     int(count), nesterov)
-            return _unflatten(treedef, new_u), ScaleByAdamState(
-                count=count, mu=_unflatten(treedef, new_m), nu=_unflatten(treedef, new_v))
         first, bc2 = _FirstMoment(b1, count, nesterov), _bias_correction(b2, count)
         new_u, new_m, new_v = [], [], []
+        if _fused.use_adam_update(list(zip(gs, ms, vs)), b1, b2, eps, eps_root):
+            for g, m_prev, v_prev in zip(gs, ms, vs):  # one kernel pass per leaf
+                bc1 = first.bc1(g.dtype)
+                bc1_next = first.bc1_next(g.dtype) if nesterov else bc1
+                u, m, v = _fused.adam_update(g, m_prev, v_prev, bc1, bc2(g.dtype), bc1_next,
+                                             b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+                                             nesterov=nesterov)
+                new_u.append(u)
+                new_m.append(m)
+                new_v.append(v)
+            return _unflatten(treedef, new_u), ScaleByAdamState(
+                count=count, mu=_unflatten(treedef, new_m), nu=_unflatten(treedef, new_v))
         for g, m_prev, v_prev in zip(gs, ms, vs):
             m = (1 - b1) * g + b1 * m_prev
             v = (1 - b2) * (g * g) + b2 * v_prev
@@ -1317,6 +1323,12 @@ def trace(decay: float, nesterov: bool = False, accumulator_dtype: Optional[Any]
         del params, extra_args  # unused
         treedef, (gs, ts) = _flatten_all("trace", ("updates", "state.trace"), updates, state.trace)
         new_u, new_t = [], []
+        if _fused.use_momentum_update(list(zip(gs, ts)), decay):  # one kernel pass per leaf
+            for g, t_prev in zip(gs, ts):
+                outs = _fused.momentum_update(g, t_prev, decay=decay, nesterov=nesterov)
+                new_u.append(outs[0])
+                new_t.append(outs[-1])
+            return _unflatten(treedef, new_u), TraceState(trace=_unflatten(treedef, new_t))
         for g, t_prev in zip(gs, ts):
             t = g + decay * t_prev
             new_u.append(_cast(g + decay * t if nesterov else t, g.dtype))

@@ -57,6 +57,12 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     """
     if b is None:
         (a,) = promote_float(a)
+        shape = _shape_of(a)
+        axes = canonicalize_axes(axis, len(shape)) if shape else ()
+        if axes and not return_sign:  # the kernel primitive, over the merged axes
+            from nanofn.ops import _nn
+            return _nn.over_axes(_nn.logsumexp, a, tuple(sorted(axes)), reduce=True,
+                                 keepdims=keepdims)
     else:
         a, b = promote_float(a, b)
         shape = lax.broadcast_shapes("logsumexp", _shape_of(a), _shape_of(b))
@@ -103,6 +109,12 @@ def softmax(x, axis=None):
         >>> softmax(fnp.array([0.0, 0.0]))
         Array([0.5, 0.5], dtype=float32)
     """
+    (x,) = promote_float(x)
+    shape = _shape_of(x)
+    axes = canonicalize_axes(axis, len(shape)) if shape else ()
+    if axes:  # the kernel primitive, over the merged axes
+        from nanofn.ops import _nn
+        return _nn.over_axes(_nn.softmax, x, tuple(sorted(axes)))
     return lnp.exp(log_softmax(x, axis))
 
 
@@ -116,6 +128,11 @@ def log_softmax(x, axis=None):
         Array([-0.6931472, -0.6931472], dtype=float32)
     """
     (x,) = promote_float(x)
+    shape = _shape_of(x)
+    axes = canonicalize_axes(axis, len(shape)) if shape else ()
+    if axes:  # the kernel primitive, over the merged axes
+        from nanofn.ops import _nn
+        return _nn.over_axes(_nn.log_softmax, x, tuple(sorted(axes)))
     return lnp.subtract(x, logsumexp(x, axis=axis, keepdims=True))
 
 

@@ -297,6 +297,11 @@ SPECS: dict[str, Spec] = {
 TESTED_ELSEWHERE: dict[str, str] = {
     "conv_patches": "tests/ops/test_conv.py",
     "conv_patches_transpose": "tests/ops/test_conv.py",
+    "reduce_window_max": "tests/ops/test_conv_kernels.py",
+    "reduce_window_sum": "tests/ops/test_conv_kernels.py",
+    "reduce_window_sum_transpose": "tests/ops/test_conv_kernels.py",
+    "select_and_gather_add": "tests/ops/test_conv_kernels.py",
+    "select_and_scatter_add": "tests/ops/test_conv_kernels.py",
     "cond": "tests/ops/test_control.py",
     "while": "tests/ops/test_control.py",
     "scan": "tests/ops/test_control.py",
@@ -305,6 +310,8 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "custom_vjp_call": "tests/test_custom.py",
     "checkpoint": "tests/test_checkpoint.py",
     "fused_elementwise": "tests/test_fusion.py",
+    "adam_update": "tests/optim/test_fused.py",
+    "momentum_update": "tests/optim/test_fused.py",
     "threefry2x32": "tests/random/test_random.py",
     "mvn_factor": "tests/random/test_distributions.py",
     "random_gamma": "tests/random/test_distributions.py",
@@ -315,6 +322,10 @@ TESTED_ELSEWHERE: dict[str, str] = {
         "reduce_prod", "cumsum", "cumprod", "cummax", "cummin", "sort")},
     **{n: "tests/numpy/test_linalg.py" for n in (
         "inv", "solve", "det", "slogdet", "cholesky", "svd")},
+    **{n: "tests/ops/test_nn_kernels.py" for n in (
+        "logsumexp", "log_softmax", "log_softmax_grad", "softmax", "softmax_grad",
+        "softmax_cross_entropy_int", "softmax_cross_entropy_int_grad", "layer_norm",
+        "layer_norm_grad")},
 }
 
 

@@ -1,0 +1,954 @@
+"""Row-wise neural-network primitives with numba kernels: the softmax family, softmax
+cross-entropy with integer labels, and layer normalisation.
+
+Each primitive works on the LAST axis of its operand; every other axis is a batch of
+independent rows. `nanofn.nn` and `nanofn.scipy.special` move the axis they are asked for
+to the end (or fall back to their composite code for masks and weights) and call these.
+
+Each primitive's `impl` runs a hand-written numba kernel (`nanofn._kernels.kernel`) for
+float32 and float64 when kernels are enabled, and otherwise the plain numpy reference
+written beside it (`_*_ref`); tests compare the two. Kernels accumulate in float64, so on
+float32 inputs they are at least as accurate as the reference.
+
+The backward passes are primitives with kernels too, so a training step runs one kernel
+forward and one backward per op:
+
+* `log_softmax` -> `log_softmax_grad(g, out) = g - exp(out) * sum(g)`
+* `softmax` -> `softmax_grad(g, out) = out * (g - sum(g * out))` (also softmax's JVP: its
+  Jacobian is symmetric)
+* `logsumexp` -> `g * softmax(x)`
+* `softmax_cross_entropy_int(logits, labels) -> (loss, probs)`: the probabilities are a
+  second result, kept as the residual, so the backward is the one pass
+  `softmax_cross_entropy_int_grad(probs, labels, g) = (probs - onehot(labels)) * g`
+  (no one-hot is built). A label outside `[0, num_classes)` picks nothing: its loss is the
+  log-normaliser and its gradient the probabilities (what `one_hot` gives, and what JAX's
+  composite gives). The public wrapper raises on such labels when their values are known;
+  under `jit` they cannot be seen.
+* `layer_norm(x, scale, bias) -> (x - mean) / sqrt(var + epsilon) * scale + bias` ->
+  `layer_norm_grad(x, scale, g) -> (dx, dscale, dbias)`, which recomputes each row's mean
+  and variance (one cheap pass over a row already in cache) instead of keeping them.
+  `scale` and `bias` have shape `x.shape[:batch_dims] + x.shape[-1:]`: `batch_dims` (0
+  for users) is how `vmap` batches per-example parameters without a loop.
+
+The backward primitives' own derivatives (for `grad` of `grad`) are the derivatives of
+their composite formulas written with primitives (`_*_composite`), taken with `jvp_flat`
+and `vjp_flat` as `cond` does for its branches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nanofn._core import Primitive, ShapedArray
+from nanofn._kernels import enabled, kernel
+from nanofn.ops._base import (
+    _add, _aval_shape, _div, _dtype, _mul, _sub, bdim_to_front, broadcast_in_dim_p,
+    convert_element_type_p, eq_p, exp_p, iota_p, reduce_sum_p, rsqrt_p,
+)
+
+__all__ = ["layer_norm", "log_softmax", "logsumexp", "softmax", "softmax_cross_entropy_int"]
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _use_kernel(*arrays):
+    return enabled() and all(a.dtype in _KERNEL_DTYPES for a in arrays)
+
+
+def _rows(x):
+    """`x` as a C-contiguous `(rows, last)` array (a view when it already is contiguous)."""
+    x = np.ascontiguousarray(x)
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+
+
+# ------------------------------------------------------------------------ shape checks
+
+
+def _need_float(name, arg, aval):
+    if not np.issubdtype(aval.dtype, np.floating):
+        raise TypeError(f"{name}: {arg} must be a floating array, got {aval.str_short()}; "
+                        "convert it (e.g. x.astype(jnp.float32)) first")
+
+
+def _need_rows(name, arg, aval):
+    if aval.ndim == 0:
+        raise ValueError(f"{name}: {arg} needs at least one axis (the last is reduced), got "
+                         f"a scalar {aval.str_short()}")
+
+
+def _same(name, avals, args):
+    first = avals[0]
+    for a, arg in zip(avals[1:], args[1:]):
+        if a.shape != first.shape or a.dtype != first.dtype:
+            raise ValueError(f"{name}: {arg} must match {args[0]} in shape and dtype, got "
+                             f"{args[0]} {first.str_short()} and {arg} {a.str_short()}")
+
+
+def _rowwise_abstract_eval(name, args, reduce=False):
+    def rule(*avals):
+        _need_float(name, args[0], avals[0])
+        _need_rows(name, args[0], avals[0])
+        _same(name, avals, args)
+        x = avals[0]
+        return ShapedArray(x.shape[:-1] if reduce else x.shape, x.dtype)
+    return rule
+
+
+def _check(prim, *arrays, **params):
+    """Validate concrete operands before a kernel sees them (a kernel does not check
+    bounds, so mismatched shapes must never reach it)."""
+    prim.abstract_eval(*[ShapedArray(np.shape(a), np.asarray(a).dtype) for a in arrays],
+                       **params)
+
+
+# ------------------------------------------------------------------------ rule helpers
+
+
+def _sum_last(x, keep=True):
+    shape = _aval_shape(x)
+    s = reduce_sum_p.bind(x, axes=(len(shape) - 1,))
+    return _bcast_rows(s, shape) if keep else s
+
+
+def _bcast_rows(v, shape):
+    """Broadcast a per-row value (shape[:-1]) back along the last axis."""
+    return broadcast_in_dim_p.bind(v, shape=tuple(shape),
+                                   broadcast_dimensions=tuple(range(len(shape) - 1)))
+
+
+def _one_hot_like(labels, like):
+    """`labels[..., None] == arange(C)` in the dtype of `like` (out-of-range: all zeros)."""
+    shape = tuple(_aval_shape(like))
+    ldt = _dtype(labels)
+    classes = iota_p.bind(dtype=ldt, shape=shape, dimension=len(shape) - 1)
+    hit = eq_p.bind(_bcast_rows(labels, shape), classes)
+    return convert_element_type_p.bind(hit, new_dtype=_dtype(like))
+
+
+def _broadcast_front(v, size):
+    shape = tuple(_aval_shape(v))
+    return broadcast_in_dim_p.bind(v, shape=(size,) + shape,
+                                   broadcast_dimensions=tuple(range(1, len(shape) + 1)))
+
+
+def _front_batch(prim, nout=None, bump=None):
+    """Batch rule for a row-wise primitive: every operand's batch axis goes to the front
+    (an unbatched operand is broadcast), so the reduced last axis stays last. `bump` names
+    a param that counts leading batch axes (layer norm's `batch_dims`)."""
+    def batch(vals, dims, **params):
+        size = next(_aval_shape(v)[d] for v, d in zip(vals, dims) if d is not None)
+        moved = [bdim_to_front(v, d) if d is not None else _broadcast_front(v, size)
+                 for v, d in zip(vals, dims)]
+        if bump is not None:
+            params = dict(params, **{bump: params[bump] + 1})
+        out = prim.bind(*moved, **params)
+        return (out, [0] * nout) if nout else (out, 0)
+    return batch
+
+
+def _derived_rules(prim, composite, float_args):
+    """JVP and VJP rules for `prim` from the derivatives of `composite` (the same
+    function written with primitives). `float_args[i]` says whether argument i is
+    differentiable. The primal outputs come from `prim` itself."""
+    multiple = prim.multiple_results
+
+    def as_list(out):
+        return list(out) if multiple else [out]
+
+    def jvp(primals, tangents, **params):
+        from nanofn._ad import jvp_flat
+        tangents = [t if f else None for t, f in zip(tangents, float_args)]
+        _, t_out = jvp_flat(lambda *a: as_list(composite(*a, **params)), list(primals),
+                            tangents)
+        out = prim.bind(*primals, **params)
+        return (out, t_out) if multiple else (out, t_out[0])
+
+    def vjp_joint(cts, primals, outs, needs, **params):
+        del outs  # unused
+        from nanofn._ad import vjp_flat
+        _, pullback, _ = vjp_flat(
+            lambda *a: (as_list(composite(*a, **params)), None), list(primals))
+        res = pullback(list(cts) if multiple else [cts])
+        return [r if (f and n) else None for r, f, n in zip(res, float_args, needs)]
+
+    prim.jvp = jvp
+    prim.vjp_joint = vjp_joint
+
+
+# ======================================================================== logsumexp, softmax
+
+# Row statistics shared by the kernels below (each kernel repeats them inline: a kernel
+# cannot call another lazily compiled kernel). With `shift` the row's maximum (0 if it is
+# not finite: an all -inf row, or one holding +inf), `top` counts the entries equal to the
+# shift (each contributes exp(0) = 1 exactly) and `rest` sums the others' exp(x - shift);
+# log(sum) = log(top) + log1p(rest / top) keeps full precision when `rest` is tiny.
+
+
+@kernel
+def _logsumexp_kernel(x, out):
+    rows, cols = x.shape
+    for i in range(rows):
+        m = -np.inf
+        for j in range(cols):
+            if x[i, j] > m:
+                m = x[i, j]
+        shift = m if np.isfinite(m) else 0.0
+        top = 0.0
+        rest = 0.0
+        for j in range(cols):
+            d = x[i, j] - shift
+            if d == 0.0:
+                top += 1.0
+            else:
+                rest += math.exp(d)
+        logz = math.log(top) + math.log1p(rest / top) if top > 0.0 else math.log(rest)
+        out[i] = shift + logz
+
+
+@kernel
+def _log_softmax_kernel(x, out):
+    rows, cols = x.shape
+    for i in range(rows):
+        m = -np.inf
+        for j in range(cols):
+            if x[i, j] > m:
+                m = x[i, j]
+        shift = m if np.isfinite(m) else 0.0
+        top = 0.0
+        rest = 0.0
+        for j in range(cols):
+            d = x[i, j] - shift
+            if d == 0.0:
+                top += 1.0
+            else:
+                rest += math.exp(d)
+        logz = math.log(top) + math.log1p(rest / top) if top > 0.0 else math.log(rest)
+        for j in range(cols):
+            out[i, j] = (x[i, j] - shift) - logz
+
+
+@kernel
+def _softmax_kernel(x, out):
+    rows, cols = x.shape
+    for i in range(rows):
+        m = -np.inf
+        for j in range(cols):
+            if x[i, j] > m:
+                m = x[i, j]
+        shift = m if np.isfinite(m) else 0.0
+        total = 0.0
+        for j in range(cols):
+            e = math.exp(x[i, j] - shift)
+            out[i, j] = e
+            total += e
+        for j in range(cols):
+            out[i, j] = out[i, j] / total
+
+
+@kernel
+def _log_softmax_grad_kernel(g, out, dx):
+    rows, cols = g.shape
+    for i in range(rows):
+        total = 0.0
+        for j in range(cols):
+            total += g[i, j]
+        for j in range(cols):
+            dx[i, j] = g[i, j] - math.exp(out[i, j]) * total
+
+
+@kernel
+def _softmax_grad_kernel(g, s, dx):
+    rows, cols = g.shape
+    for i in range(rows):
+        dot = 0.0
+        for j in range(cols):
+            dot += g[i, j] * s[i, j]
+        for j in range(cols):
+            dx[i, j] = s[i, j] * (g[i, j] - dot)
+
+
+def _shift_ref(x):
+    m = np.max(x, axis=-1, keepdims=True, initial=-np.inf)
+    return np.where(np.isfinite(m), m, 0).astype(x.dtype)
+
+
+def _logsumexp_ref(x):
+    with np.errstate(all="ignore"):
+        shift = _shift_ref(x)
+        return (np.log(np.sum(np.exp(x - shift), axis=-1, keepdims=True)) + shift)[..., 0]
+
+
+def _log_softmax_ref(x):
+    with np.errstate(all="ignore"):
+        shifted = x - _shift_ref(x)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def _softmax_ref(x):
+    with np.errstate(all="ignore"):
+        e = np.exp(x - _shift_ref(x))
+        return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _log_softmax_grad_ref(g, out):
+    with np.errstate(all="ignore"):
+        return g - np.exp(out) * np.sum(g, axis=-1, keepdims=True)
+
+
+def _softmax_grad_ref(g, s):
+    with np.errstate(all="ignore"):
+        return s * (g - np.sum(g * s, axis=-1, keepdims=True))
+
+
+# numba has no vectorised exp (no SVML), so a kernel spends ~7 ns per exp where numpy's
+# float32 exp takes < 1; the kernels win by making one pass where numpy makes six, which
+# pays on short rows (numpy's reductions along a short last axis are slow) and loses on
+# long ones. Measured on W1-like shapes (benchmarks/kernels_nn.py): kernel 2x faster at
+# 10 columns, 2.5-3.5x slower at 128-2048 columns (float32). Longer rows than these take
+# the numpy reference; cross-entropy's reference makes more passes, so it keeps its
+# kernel further.
+_EXP_ROW_MAX = 32
+_CE_ROW_MAX = 1024
+
+
+def _run(prim, kern, ref, *arrays, reduce=False, max_cols=None, **params):
+    """The impl of a row-wise primitive: check, then the kernel or the numpy reference."""
+    _check(prim, *arrays, **params)
+    arrays = [np.asarray(a) for a in arrays]
+    too_long = max_cols is not None and arrays[0].shape[-1] > max_cols
+    if too_long or not _use_kernel(*arrays):
+        return np.asarray(ref(*arrays, **params), dtype=arrays[0].dtype)
+    x = arrays[0]
+    rows = [_rows(a) for a in arrays]
+    out = np.empty(rows[0].shape[:1] if reduce else rows[0].shape, x.dtype)
+    kern(*rows, out)
+    return out.reshape(x.shape[:-1] if reduce else x.shape)
+
+
+# --- logsumexp ------------------------------------------------------------------------
+logsumexp_p = Primitive("logsumexp")
+logsumexp_p.abstract_eval = _rowwise_abstract_eval("logsumexp", ("x",), reduce=True)
+logsumexp_p.impl = lambda x: _run(logsumexp_p, _logsumexp_kernel, _logsumexp_ref, x,
+                                  reduce=True, max_cols=_EXP_ROW_MAX)
+# d logsumexp(x) = sum(softmax(x) * dx)
+logsumexp_p.jvp_terms = [lambda t, x, *, out: _sum_last(_mul(t, softmax_p.bind(x)), False)]
+logsumexp_p.vjp = [lambda ct, x, *, out: _mul(_bcast_rows(ct, _aval_shape(x)),
+                                              softmax_p.bind(x))]
+logsumexp_p.batch = _front_batch(logsumexp_p)
+
+
+def logsumexp(x):
+    """`log(sum(exp(x)))` over the last axis, without overflow (a kernel primitive).
+
+    Args:
+      x: floating array with at least one axis.
+
+    Returns:
+      An array of shape `x.shape[:-1]`; an empty or all `-inf` row gives `-inf`.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.ops._nn import logsumexp
+        >>> out = logsumexp(jnp.array([[0.0, 0.0], [1000.0, -1000.0]]))
+        >>> round(float(out[0]), 4), float(out[1])
+        (0.6931, 1000.0)
+    """
+    return logsumexp_p.bind(x)
+
+
+# --- log_softmax ----------------------------------------------------------------------
+log_softmax_p = Primitive("log_softmax")
+log_softmax_p.abstract_eval = _rowwise_abstract_eval("log_softmax", ("x",))
+log_softmax_p.impl = lambda x: _run(log_softmax_p, _log_softmax_kernel, _log_softmax_ref, x,
+                                    max_cols=_EXP_ROW_MAX)
+
+
+def _center(t, p):
+    """`t - sum(p * t)` along the last axis: the JVP of log_softmax (p its softmax)."""
+    return _sub(t, _sum_last(_mul(p, t)))
+
+
+log_softmax_p.jvp_terms = [lambda t, x, *, out: _center(t, exp_p.bind(out))]
+log_softmax_p.vjp = [lambda ct, x, *, out: log_softmax_grad_p.bind(ct, out)]
+log_softmax_p.batch = _front_batch(log_softmax_p)
+
+
+def log_softmax(x):
+    """`x - logsumexp(x)` over the last axis (a kernel primitive).
+
+    Args:
+      x: floating array with at least one axis.
+
+    Returns:
+      Log-probabilities of the shape of `x`.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.ops._nn import log_softmax
+        >>> log_softmax(jnp.array([0.0, 1000.0])).round(3)
+        Array([-1000.,     0.], dtype=float32)
+    """
+    return log_softmax_p.bind(x)
+
+
+# --- log_softmax_grad: g - exp(out) * sum(g) --------------------------------------------
+log_softmax_grad_p = Primitive("log_softmax_grad")
+log_softmax_grad_p.abstract_eval = _rowwise_abstract_eval("log_softmax_grad", ("g", "out"))
+log_softmax_grad_p.impl = lambda g, out: _run(log_softmax_grad_p, _log_softmax_grad_kernel,
+                                              _log_softmax_grad_ref, g, out,
+                                              max_cols=_EXP_ROW_MAX)
+
+
+def _log_softmax_grad_composite(g, out):
+    return _sub(g, _mul(exp_p.bind(out), _sum_last(g)))
+
+
+_derived_rules(log_softmax_grad_p, _log_softmax_grad_composite, (True, True))
+log_softmax_grad_p.batch = _front_batch(log_softmax_grad_p)
+
+
+# --- softmax --------------------------------------------------------------------------
+softmax_p = Primitive("softmax")
+softmax_p.abstract_eval = _rowwise_abstract_eval("softmax", ("x",))
+softmax_p.impl = lambda x: _run(softmax_p, _softmax_kernel, _softmax_ref, x,
+                                max_cols=_EXP_ROW_MAX)
+# the Jacobian diag(s) - s s^T is symmetric: one rule serves both modes
+softmax_p.jvp_terms = [lambda t, x, *, out: softmax_grad_p.bind(t, out)]
+softmax_p.vjp = [lambda ct, x, *, out: softmax_grad_p.bind(ct, out)]
+softmax_p.batch = _front_batch(softmax_p)
+
+
+def softmax(x):
+    """`exp(x) / sum(exp(x))` over the last axis, shifted so it never overflows (a kernel
+    primitive).
+
+    Args:
+      x: floating array with at least one axis.
+
+    Returns:
+      Probabilities of the shape of `x` (each row sums to 1).
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.ops._nn import softmax
+        >>> softmax(jnp.array([1000.0, 1000.0, -1000.0]))
+        Array([0.5, 0.5, 0. ], dtype=float32)
+    """
+    return softmax_p.bind(x)
+
+
+# --- softmax_grad: s * (g - sum(g * s)) -------------------------------------------------
+softmax_grad_p = Primitive("softmax_grad")
+softmax_grad_p.abstract_eval = _rowwise_abstract_eval("softmax_grad", ("g", "out"))
+softmax_grad_p.impl = lambda g, s: _run(softmax_grad_p, _softmax_grad_kernel,
+                                        _softmax_grad_ref, g, s)
+
+
+def _softmax_grad_composite(g, s):
+    return _mul(s, _sub(g, _sum_last(_mul(g, s))))
+
+
+_derived_rules(softmax_grad_p, _softmax_grad_composite, (True, True))
+softmax_grad_p.batch = _front_batch(softmax_grad_p)
+
+
+# ======================================================================== cross-entropy
+
+
+@kernel
+def _ce_kernel(x, labels, loss, probs):
+    rows, cols = x.shape
+    for i in range(rows):
+        m = -np.inf
+        for j in range(cols):
+            if x[i, j] > m:
+                m = x[i, j]
+        shift = m if np.isfinite(m) else 0.0
+        top = 0.0
+        rest = 0.0
+        total = 0.0
+        for j in range(cols):
+            d = x[i, j] - shift
+            e = math.exp(d)
+            probs[i, j] = e
+            total += e
+            if d == 0.0:
+                top += 1.0
+            else:
+                rest += e
+        for j in range(cols):
+            probs[i, j] = probs[i, j] / total
+        logz = math.log(top) + math.log1p(rest / top) if top > 0.0 else math.log(rest)
+        k = labels[i]
+        if 0 <= k < cols:  # an out-of-range label picks nothing (and is never read)
+            loss[i] = logz - (x[i, k] - shift)
+        else:
+            loss[i] = logz + shift
+
+
+@kernel
+def _ce_grad_kernel(probs, labels, g, dx):
+    rows, cols = probs.shape
+    for i in range(rows):
+        gi = g[i]
+        for j in range(cols):
+            dx[i, j] = probs[i, j] * gi
+        k = labels[i]
+        if 0 <= k < cols:
+            dx[i, k] = dx[i, k] - gi
+
+
+def _picked_ref(x, labels):
+    """`x[..., label]`, 0 where the label is out of range."""
+    n = x.shape[-1]
+    ok = (labels >= 0) & (labels < n)
+    idx = np.where(ok, labels, 0)[..., None].astype(np.intp)
+    picked = np.take_along_axis(x, idx, axis=-1)[..., 0] if n else np.zeros(labels.shape,
+                                                                            x.dtype)
+    return np.where(ok, picked, 0).astype(x.dtype)
+
+
+def _ce_ref(x, labels):
+    with np.errstate(all="ignore"):
+        return [(_logsumexp_ref(x) - _picked_ref(x, labels)).astype(x.dtype), _softmax_ref(x)]
+
+
+def _ce_grad_ref(probs, labels, g):
+    n = probs.shape[-1]
+    hot = labels[..., None] == np.arange(n)
+    with np.errstate(all="ignore"):
+        return ((probs - hot) * g[..., None]).astype(probs.dtype)
+
+
+def _ce_check(name, x, labels, *rest):
+    _need_float(name, "logits" if not rest else "probs", x)
+    _need_rows(name, "logits" if not rest else "probs", x)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"{name}: labels must be integer class indices, got "
+                        f"{labels.str_short()}")
+    if labels.shape != x.shape[:-1]:
+        raise ValueError(f"{name}: labels must have shape {x.shape[:-1]} (the logits' shape "
+                         f"without the class axis), got logits {x.str_short()} and labels "
+                         f"{labels.str_short()}")
+    for r in rest:
+        if r.shape != labels.shape or r.dtype != x.dtype:
+            raise ValueError(f"{name}: g must have shape {labels.shape} and dtype "
+                             f"{x.dtype.name}, got {r.str_short()}")
+
+
+# --- softmax_cross_entropy_int: (loss, probs) ------------------------------------------
+ce_int_p = Primitive("softmax_cross_entropy_int", multiple_results=True)
+
+
+@ce_int_p.def_abstract_eval
+def _ce_int_abstract_eval(x, labels):
+    _ce_check("softmax_cross_entropy_int", x, labels)
+    return [ShapedArray(x.shape[:-1], x.dtype), ShapedArray(x.shape, x.dtype)]
+
+
+@ce_int_p.def_impl
+def _ce_int_impl(x, labels):
+    _check(ce_int_p, x, labels)
+    x, labels = np.asarray(x), np.asarray(labels)
+    if x.shape[-1] > _CE_ROW_MAX or not _use_kernel(x):
+        return _ce_ref(x, labels)
+    rows = _rows(x)
+    loss = np.empty(rows.shape[0], x.dtype)
+    probs = np.empty(rows.shape, x.dtype)
+    _ce_kernel(rows, np.ascontiguousarray(labels, np.int64).reshape(-1), loss, probs)
+    return [loss.reshape(x.shape[:-1]), probs.reshape(x.shape)]
+
+
+def _ce_int_jvp(primals, tangents):
+    x, labels = primals
+    t = tangents[0]
+    loss, probs = ce_int_p.bind(x, labels)
+    if t is None:
+        return [loss, probs], [None, None]
+    # d loss = sum(p * t) - t[label];  d probs = p * (t - sum(p * t))
+    t_loss = _sub(_sum_last(_mul(probs, t), False), _sum_last(_mul(t, _one_hot_like(labels, t)),
+                                                              False))
+    return [loss, probs], [t_loss, softmax_grad_p.bind(t, probs)]
+
+
+def _ce_int_vjp(cts, primals, outs, needs):
+    ct_loss, ct_probs = cts
+    probs = outs[1]
+    if not needs[0]:
+        return [None, None]
+    dx = None
+    if ct_loss is not None:
+        dx = ce_int_grad_p.bind(probs, primals[1], ct_loss)
+    if ct_probs is not None:
+        d = softmax_grad_p.bind(ct_probs, probs)
+        dx = d if dx is None else _add(dx, d)
+    return [dx, None]
+
+
+ce_int_p.jvp = _ce_int_jvp
+ce_int_p.vjp_joint = _ce_int_vjp
+ce_int_p.batch = _front_batch(ce_int_p, nout=2)
+
+
+def softmax_cross_entropy_int(logits, labels):
+    """Softmax cross-entropy with integer labels over the last axis:
+    `logsumexp(logits) - logits[label]`, forward and backward each one kernel pass.
+
+    Args:
+      logits: floating array `[..., num_classes]`.
+      labels: integer array `[...]` of classes in `[0, num_classes)`.
+
+    Returns:
+      The per-example losses, shape `logits.shape[:-1]`.
+
+    Raises:
+      ValueError: a label out of range, when the labels' values are known (outside
+        `jit`; under `jit` such a label picks nothing: its loss is `logsumexp(logits)`).
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.ops._nn import softmax_cross_entropy_int
+        >>> logits = jnp.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
+        >>> softmax_cross_entropy_int(logits, jnp.array([0, 1])).round(4)
+        Array([0.2761, 2.9518], dtype=float32)
+    """
+    from nanofn._core import Tracer
+    if not isinstance(labels, Tracer):  # values known: check them (under jit they are not)
+        value = np.asarray(labels)
+        shape = _aval_shape(logits)
+        n = shape[-1] if len(shape) else 0
+        if value.size and np.issubdtype(value.dtype, np.integer):
+            bad = value[(value < 0) | (value >= n)]
+            if bad.size:
+                raise ValueError(f"softmax_cross_entropy_int: labels must lie in [0, {n}) for "
+                                 f"logits with {n} classes, found label {int(bad.flat[0])}")
+    return ce_int_p.bind(logits, labels)[0]
+
+
+# --- softmax_cross_entropy_int_grad: (probs - onehot(labels)) * g ------------------------
+ce_int_grad_p = Primitive("softmax_cross_entropy_int_grad")
+
+
+@ce_int_grad_p.def_abstract_eval
+def _ce_int_grad_abstract_eval(probs, labels, g):
+    _ce_check("softmax_cross_entropy_int_grad", probs, labels, g)
+    return ShapedArray(probs.shape, probs.dtype)
+
+
+@ce_int_grad_p.def_impl
+def _ce_int_grad_impl(probs, labels, g):
+    _check(ce_int_grad_p, probs, labels, g)
+    probs, labels, g = np.asarray(probs), np.asarray(labels), np.asarray(g)
+    if not _use_kernel(probs):
+        return _ce_grad_ref(probs, labels, g)
+    rows = _rows(probs)
+    dx = np.empty(rows.shape, probs.dtype)
+    _ce_grad_kernel(rows, np.ascontiguousarray(labels, np.int64).reshape(-1),
+                    np.ascontiguousarray(g).reshape(-1), dx)
+    return dx.reshape(probs.shape)
+
+
+def _ce_int_grad_composite(probs, labels, g):
+    return _mul(_sub(probs, _one_hot_like(labels, probs)), _bcast_rows(g, _aval_shape(probs)))
+
+
+_derived_rules(ce_int_grad_p, _ce_int_grad_composite, (True, False, True))
+ce_int_grad_p.batch = _front_batch(ce_int_grad_p)
+
+
+# ======================================================================== layer norm
+
+
+@kernel
+def _layer_norm_kernel(x, scale, bias, eps, out):
+    nb, rows, cols = x.shape
+    for b in range(nb):
+        for i in range(rows):
+            mean = 0.0
+            for j in range(cols):
+                mean += x[b, i, j]
+            mean /= cols
+            var = 0.0
+            for j in range(cols):
+                d = x[b, i, j] - mean
+                var += d * d
+            var /= cols
+            rstd = 1.0 / math.sqrt(var + eps)
+            for j in range(cols):
+                out[b, i, j] = (x[b, i, j] - mean) * rstd * scale[b, j] + bias[b, j]
+
+
+@kernel
+def _layer_norm_grad_kernel(x, scale, g, eps, dx, dscale, dbias):
+    # dscale, dbias: float64 accumulators, zero on entry
+    nb, rows, cols = x.shape
+    for b in range(nb):
+        for i in range(rows):
+            mean = 0.0
+            for j in range(cols):
+                mean += x[b, i, j]
+            mean /= cols
+            var = 0.0
+            for j in range(cols):
+                d = x[b, i, j] - mean
+                var += d * d
+            var /= cols
+            rstd = 1.0 / math.sqrt(var + eps)
+            a = 0.0
+            c = 0.0
+            for j in range(cols):
+                xhat = (x[b, i, j] - mean) * rstd
+                gj = g[b, i, j]
+                gs = gj * scale[b, j]
+                a += gs
+                c += gs * xhat
+                dscale[b, j] += gj * xhat
+                dbias[b, j] += gj
+            a /= cols
+            c /= cols
+            for j in range(cols):
+                xhat = (x[b, i, j] - mean) * rstd
+                dx[b, i, j] = rstd * (g[b, i, j] * scale[b, j] - a - xhat * c)
+
+
+def _blocks(x, batch_dims):
+    """`x` as a contiguous `(batch, rows, last)` array; per-batch params as `(batch, last)`."""
+    x = np.ascontiguousarray(x)
+    shape = x.shape
+    return x.reshape(math.prod(shape[:batch_dims]), math.prod(shape[batch_dims:-1]), shape[-1])
+
+
+def _expand_param(p, x_ndim, batch_dims):
+    """A `(batch..., C)` parameter reshaped to broadcast against x (numpy reference)."""
+    shape = p.shape[:-1] + (1,) * (x_ndim - batch_dims - 1) + p.shape[-1:]
+    return p.reshape(shape)
+
+
+def _mean_last(x):
+    return np.sum(x, axis=-1, keepdims=True) / np.asarray(x.shape[-1], x.dtype)
+
+
+def _xhat_ref(x, epsilon):
+    mean = _mean_last(x)
+    var = _mean_last(np.square(x - mean))
+    return (x - mean) / np.sqrt(var + np.asarray(epsilon, x.dtype)), var
+
+
+def _layer_norm_ref(x, scale, bias, *, epsilon, batch_dims):
+    with np.errstate(all="ignore"):
+        xhat, _ = _xhat_ref(x, epsilon)
+        return (xhat * _expand_param(scale, x.ndim, batch_dims)
+                + _expand_param(bias, x.ndim, batch_dims)).astype(x.dtype)
+
+
+def _layer_norm_grad_ref(x, scale, g, *, epsilon, batch_dims):
+    with np.errstate(all="ignore"):
+        xhat, var = _xhat_ref(x, epsilon)
+        rstd = 1 / np.sqrt(var + np.asarray(epsilon, x.dtype))
+        gs = g * _expand_param(scale, x.ndim, batch_dims)
+        dx = rstd * (gs - _mean_last(gs) - xhat * _mean_last(gs * xhat))
+        axes = tuple(range(batch_dims, x.ndim - 1))
+        return [dx.astype(x.dtype), np.sum(g * xhat, axis=axes).astype(x.dtype),
+                np.sum(g, axis=axes).astype(x.dtype)]
+
+
+def _ln_check(name, x, params, batch_dims, names):
+    _need_float(name, "x", x)
+    _need_rows(name, "x", x)
+    if not 0 <= batch_dims < x.ndim:
+        raise ValueError(f"{name}: batch_dims={batch_dims} must lie in [0, {x.ndim}) for x "
+                         f"{x.str_short()}")
+    want = x.shape[:batch_dims] + x.shape[-1:]
+    for p, n in zip(params, names):
+        if p.shape != want or p.dtype != x.dtype:
+            raise ValueError(f"{name}: {n} must have shape {want} and dtype {x.dtype.name} "
+                             f"(the normalised last axis of x {x.str_short()}), got "
+                             f"{p.str_short()}")
+
+
+# --- layer_norm -----------------------------------------------------------------------
+layer_norm_p = Primitive("layer_norm")
+
+
+@layer_norm_p.def_abstract_eval
+def _layer_norm_abstract_eval(x, scale, bias, *, epsilon, batch_dims):
+    _ln_check("layer_norm", x, (scale, bias), batch_dims, ("scale", "bias"))
+    return ShapedArray(x.shape, x.dtype)
+
+
+@layer_norm_p.def_impl
+def _layer_norm_impl(x, scale, bias, *, epsilon, batch_dims):
+    _check(layer_norm_p, x, scale, bias, epsilon=epsilon, batch_dims=batch_dims)
+    x, scale, bias = np.asarray(x), np.asarray(scale), np.asarray(bias)
+    if not _use_kernel(x):
+        return _layer_norm_ref(x, scale, bias, epsilon=epsilon, batch_dims=batch_dims)
+    xb = _blocks(x, batch_dims)
+    out = np.empty(xb.shape, x.dtype)
+    _layer_norm_kernel(xb, _rows(scale), _rows(bias), float(epsilon), out)
+    return out.reshape(x.shape)
+
+
+def _param_to_x(p, x_shape, batch_dims):
+    """Broadcast a `(batch..., C)` parameter against x (traceable)."""
+    n = len(x_shape)
+    dims = tuple(range(batch_dims)) + (n - 1,)
+    return broadcast_in_dim_p.bind(p, shape=tuple(x_shape), broadcast_dimensions=dims)
+
+
+def _ones_zeros(scale):
+    ones = broadcast_in_dim_p.bind(np.asarray(1, _dtype(scale)), shape=tuple(_aval_shape(scale)),
+                                   broadcast_dimensions=())
+    zeros = broadcast_in_dim_p.bind(np.asarray(0, _dtype(scale)), shape=tuple(_aval_shape(scale)),
+                                    broadcast_dimensions=())
+    return ones, zeros
+
+
+def _layer_norm_jvp(primals, tangents, *, epsilon, batch_dims):
+    x, scale, bias = primals
+    tx, tscale, tbias = tangents
+    params = dict(epsilon=epsilon, batch_dims=batch_dims)
+    out = layer_norm_p.bind(x, scale, bias, **params)
+    shape = _aval_shape(x)
+    ones, zeros = _ones_zeros(scale)
+    terms = []
+    if tx is not None:
+        # d xhat = J tx with J symmetric: layer_norm_grad's dx with unit scale
+        dxhat = layer_norm_grad_p.bind(x, ones, tx, **params)[0]
+        terms.append(_mul(dxhat, _param_to_x(scale, shape, batch_dims)))
+    if tscale is not None:
+        xhat = layer_norm_p.bind(x, ones, zeros, **params)
+        terms.append(_mul(xhat, _param_to_x(tscale, shape, batch_dims)))
+    if tbias is not None:
+        terms.append(_param_to_x(tbias, shape, batch_dims))
+    if not terms:
+        return out, None
+    t = terms[0]
+    for term in terms[1:]:
+        t = _add(t, term)
+    return out, t
+
+
+def _layer_norm_vjp(ct, primals, out, needs, *, epsilon, batch_dims):
+    del out  # unused
+    x, scale, _ = primals
+    if not any(needs):
+        return [None, None, None]
+    dx, dscale, dbias = layer_norm_grad_p.bind(x, scale, ct, epsilon=epsilon,
+                                               batch_dims=batch_dims)
+    return [d if n else None for d, n in zip((dx, dscale, dbias), needs)]
+
+
+layer_norm_p.jvp = _layer_norm_jvp
+layer_norm_p.vjp_joint = _layer_norm_vjp
+layer_norm_p.batch = _front_batch(layer_norm_p, bump="batch_dims")
+
+
+def layer_norm(x, scale, bias, *, epsilon=1e-5):
+    """Layer normalisation over the last axis: `(x - mean) / sqrt(var + epsilon) * scale +
+    bias`, with one kernel pass forward and one backward.
+
+    Args:
+      x: floating array with at least one axis.
+      scale, bias: arrays of shape `x.shape[-1:]` and the dtype of `x`.
+      epsilon: added to the variance.
+
+    Returns:
+      An array of the shape of `x`.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.ops._nn import layer_norm
+        >>> layer_norm(jnp.array([[1.0, 3.0]]), jnp.ones(2), jnp.zeros(2)).round(3)
+        Array([[-1.,  1.]], dtype=float32)
+    """
+    return layer_norm_p.bind(x, scale, bias, epsilon=float(epsilon), batch_dims=0)
+
+
+# --- layer_norm_grad: (dx, dscale, dbias) ----------------------------------------------
+layer_norm_grad_p = Primitive("layer_norm_grad", multiple_results=True)
+
+
+@layer_norm_grad_p.def_abstract_eval
+def _layer_norm_grad_abstract_eval(x, scale, g, *, epsilon, batch_dims):
+    _ln_check("layer_norm_grad", x, (scale,), batch_dims, ("scale",))
+    if g.shape != x.shape or g.dtype != x.dtype:
+        raise ValueError(f"layer_norm_grad: g must match x {x.str_short()}, got {g.str_short()}")
+    return [ShapedArray(x.shape, x.dtype), scale, scale]
+
+
+@layer_norm_grad_p.def_impl
+def _layer_norm_grad_impl(x, scale, g, *, epsilon, batch_dims):
+    _check(layer_norm_grad_p, x, scale, g, epsilon=epsilon, batch_dims=batch_dims)
+    x, scale, g = np.asarray(x), np.asarray(scale), np.asarray(g)
+    if not _use_kernel(x):
+        return _layer_norm_grad_ref(x, scale, g, epsilon=epsilon, batch_dims=batch_dims)
+    xb = _blocks(x, batch_dims)
+    dx = np.empty(xb.shape, x.dtype)
+    dscale = np.zeros((xb.shape[0], xb.shape[2]), np.float64)
+    dbias = np.zeros_like(dscale)
+    _layer_norm_grad_kernel(xb, _rows(scale), _blocks(g, batch_dims), float(epsilon), dx,
+                            dscale, dbias)
+    return [dx.reshape(x.shape), dscale.astype(x.dtype).reshape(scale.shape),
+            dbias.astype(x.dtype).reshape(scale.shape)]
+
+
+def _layer_norm_grad_composite(x, scale, g, *, epsilon, batch_dims):
+    shape = _aval_shape(x)
+    n = np.asarray(shape[-1], _dtype(x))
+    mean = _div(_sum_last(x), n)
+    centred = _sub(x, mean)
+    var = _div(_sum_last(_mul(centred, centred)), n)
+    rstd = rsqrt_p.bind(_add(var, np.asarray(epsilon, _dtype(x))))
+    xhat = _mul(centred, rstd)
+    gs = _mul(g, _param_to_x(scale, shape, batch_dims))
+    a = _div(_sum_last(gs), n)
+    c = _div(_sum_last(_mul(gs, xhat)), n)
+    dx = _mul(rstd, _sub(_sub(gs, a), _mul(xhat, c)))
+    axes = tuple(range(batch_dims, len(shape) - 1))
+    dscale = reduce_sum_p.bind(_mul(g, xhat), axes=axes)
+    dbias = reduce_sum_p.bind(g, axes=axes)
+    return [dx, dscale, dbias]
+
+
+_derived_rules(layer_norm_grad_p, _layer_norm_grad_composite, (True, True, True))
+layer_norm_grad_p.batch = _front_batch(layer_norm_grad_p, nout=3, bump="batch_dims")
+
+
+# ======================================================================== any axes
+
+
+def over_axes(fn, x, axes, *, reduce=False, keepdims=False):
+    """Apply a last-axis primitive wrapper `fn` over `axes` of `x` (non-negative, distinct):
+    move them to the end, merge them into one axis, apply `fn`, and put the result back.
+
+    With `reduce`, `fn` drops the last axis (like `logsumexp`) and the result has the
+    shape of a numpy reduction over `axes` (`keepdims` keeps them with size 1); otherwise
+    `fn` keeps the shape (like `softmax`) and so does the result.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.ops._nn import over_axes, softmax
+        >>> over_axes(softmax, jnp.zeros((2, 3)), (0,)).tolist()
+        [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]
+    """
+    from nanofn.ops._base import reshape, transpose
+    shape = tuple(_aval_shape(x))
+    axes = tuple(axes)
+    kept = tuple(i for i in range(len(shape)) if i not in axes)
+    perm = kept + axes
+    moved = transpose(x, perm) if perm != tuple(range(len(shape))) else x
+    merged_shape = tuple(shape[i] for i in kept) + (math.prod(shape[i] for i in axes),)
+    if len(axes) != 1:
+        moved = reshape(moved, merged_shape)
+    out = fn(moved)
+    if reduce:
+        if keepdims:
+            out = reshape(out, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+        return out
+    if len(axes) != 1:
+        out = reshape(out, tuple(shape[i] for i in perm))
+    if perm == tuple(range(len(shape))):
+        return out
+    return transpose(out, tuple(int(i) for i in np.argsort(perm)))
