@@ -743,50 +743,72 @@ def _fused_eqn(g: _Group, eqns, used_outside: set, uniform: dict) -> Eqn:
                outvars)
 
 
-def _emit(eqns, groups: list[_Group], fused: dict) -> list[Eqn]:
-    """All equations, each fused group replaced by its equation, in an order that keeps
-    every dependency (and the order of equations with side effects)."""
+def _toposort(eqns, groups: list[_Group]):
+    """Order the graph in which each group is contracted to one node, keeping every
+    dependency (and the order of equations with side effects); ties go to the earliest
+    original position. Returns `(order, stuck)`: `order` lists groups and the indices of
+    equations outside groups; `stuck` lists the groups on a cycle (empty when acyclic)."""
     node_of = [None] * len(eqns)
-    nodes: list[tuple[int, Eqn]] = []  # (priority: first original position, equation)
+    nodes: list = []  # (priority: first original position, group or equation index)
     for g in groups:
         for j in g.members:
             node_of[j] = len(nodes)
-        nodes.append((min(g.members), fused[id(g)]))
-    for i, e in enumerate(eqns):
+        nodes.append((min(g.members), g))
+    for i in range(len(eqns)):
         if node_of[i] is None:
             node_of[i] = len(nodes)
-            nodes.append((i, e))
+            nodes.append((i, i))
     producer = {id(v): node_of[i] for i, e in enumerate(eqns) for v in e.outvars}
-    succ: list[list[int]] = [[] for _ in nodes]
-    indeg = [0] * len(nodes)
-
-    def edge(a, b):
-        succ[a].append(b)
-        indeg[b] += 1
-
-    for n, (_, e) in enumerate(nodes):
-        for d in {producer[id(x)] for x in e.invars if type(x) is Var and id(x) in producer}:
-            if d != n:
-                edge(d, n)
+    succ: list[set[int]] = [set() for _ in nodes]
+    for i, e in enumerate(eqns):
+        n = node_of[i]
+        for x in e.invars:
+            d = producer.get(id(x)) if type(x) is Var else None
+            if d is not None and d != n:
+                succ[d].add(n)
     prev = None
     for i, e in enumerate(eqns):  # equations with side effects stay in order
         if core.has_effects(e):
-            if prev is not None:
-                edge(prev, node_of[i])
+            if prev is not None and prev != node_of[i]:
+                succ[prev].add(node_of[i])
             prev = node_of[i]
+    indeg = [0] * len(nodes)
+    for s in succ:
+        for m in s:
+            indeg[m] += 1
     heap = [(nodes[n][0], n) for n in range(len(nodes)) if indeg[n] == 0]
     heapq.heapify(heap)
-    out = []
+    order = []
     while heap:
         _, n = heapq.heappop(heap)
-        out.append(nodes[n][1])
+        order.append(nodes[n][1])
         for m in succ[n]:
             indeg[m] -= 1
             if indeg[m] == 0:
                 heapq.heappush(heap, (nodes[m][0], m))
-    if len(out) != len(nodes):  # cannot happen: grouping keeps the graph acyclic
-        raise AssertionError("nanofn fusion produced a circular program")
-    return out
+    stuck = [nodes[n][1] for n in range(len(nodes))
+             if indeg[n] > 0 and isinstance(nodes[n][1], _Group)]
+    return order, stuck
+
+
+def _acyclic_groups(eqns, groups: list[_Group]) -> list[_Group]:
+    """Drop groups until contracting each remaining one to a single node leaves the graph
+    acyclic. The grouper keeps each group convex, but two groups can still need each other
+    through equations outside both (a1 -> x -> b2 and b1 -> y -> a2): then the later of
+    them stays unfused."""
+    while True:
+        _, stuck = _toposort(eqns, groups)
+        if not stuck:
+            return groups
+        drop = max(stuck, key=lambda g: min(g.members))
+        groups = [g for g in groups if g is not drop]
+
+
+def _emit(eqns, groups: list[_Group], fused: dict) -> list[Eqn]:
+    """All equations, each fused group replaced by its equation, in dependency order."""
+    order, stuck = _toposort(eqns, groups)
+    assert not stuck, "groups come from _acyclic_groups"
+    return [fused[id(n)] if isinstance(n, _Group) else eqns[n] for n in order]
 
 
 # ------------------------------------------------------------------------ fuse
@@ -818,6 +840,7 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr:
         return closed  # with debug_nans on, NaNs are reported per primitive: keep them apart
     jaxpr = closed.jaxpr
     groups = [g for g in _Grouper(jaxpr).run() if len(g.members) >= MIN_GROUP_SIZE]
+    groups = _acyclic_groups(jaxpr.eqns, groups)
     if not groups:
         return closed
     group_of = {j: gi for gi, g in enumerate(groups) for j in g.members}
