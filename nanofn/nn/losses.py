@@ -17,7 +17,7 @@ import numpy as np
 
 from nanofn import numpy as fnp
 from nanofn._core import Tracer
-from nanofn.nn._functions import log_sigmoid, log_softmax, logsumexp, one_hot
+from nanofn.nn._functions import log_sigmoid, log_softmax, one_hot
 
 __all__ = [
     "absolute_error", "binary_cross_entropy", "cosine_distance", "cosine_similarity",

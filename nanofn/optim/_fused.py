@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from nanofn import _core as core
-from nanofn._core import Array, Primitive, ShapedArray
+from nanofn._core import Primitive, ShapedArray
 from nanofn._kernels import enabled, kernel
 
 # The transforms take the plain array code for trees with fewer elements than this in all.
@@ -86,10 +86,6 @@ def _leaves_ok(groups) -> bool:
     return total >= MIN_FUSED_SIZE
 
 
-def _traced(groups) -> bool:
-    return any(not isinstance(x, Array) for group in groups for x in group)
-
-
 def use_adam_update(leaves, b1, b2, eps, eps_root) -> bool:
     """True if ``scale_by_adam`` should bind ``adam_update`` for these ``(g, mu, nu)``
     leaf triples."""
@@ -105,12 +101,6 @@ def use_momentum_update(leaves, decay) -> bool:
     if not enabled() or not _is_number(decay) or not _leaves_ok(leaves):
         return False
     return FUSE_UNDER_JIT or not _staging()
-
-
-# Kept for older callers: the eager-only test of the previous version.
-def can_fuse_adam(leaves, b1, b2, eps, eps_root) -> bool:
-    """True if every leaf is a concrete Array and ``use_adam_update`` holds."""
-    return not _traced(leaves) and use_adam_update(leaves, b1, b2, eps, eps_root)
 
 
 # ============================================================================ adam_update

@@ -564,9 +564,9 @@ def test_fused_path_is_not_used_under_tracing():
 
     @nanofn.jit
     def step(g, state):
-        seen.append(_fused.can_fuse_adam([(g, state.mu, state.nu)], 0.9, 0.999, 1e-8, 0.0))
+        seen.append(_fused.use_adam_update([(g, state.mu, state.nu)], 0.9, 0.999, 1e-8, 0.0))
         return tx.update(g, state)
 
     step(p, state)
     assert seen == [False]
-    assert _fused.can_fuse_adam([(p, state.mu, state.nu)], 0.9, 0.999, 1e-8, 0.0)
+    assert _fused.use_adam_update([(p, state.mu, state.nu)], 0.9, 0.999, 1e-8, 0.0)
