@@ -1,20 +1,24 @@
-"""Convolution and pooling, derived from one linear primitive: `conv_patches`.
+"""Convolution and pooling primitives.
 
-`conv_patches` cuts an `(N, C, *spatial)` array into the windows a convolution or a pool
-reads ("im2col"): the result is `(N, *out_spatial, C, *window)`. It is linear, and its
-transpose, `conv_patches_transpose`, adds every window back where it came from
-("col2im"); each is the other's transpose. With them:
+Convolution is derived from one linear primitive, `conv_patches`: it cuts an
+`(N, C, *spatial)` array into the windows a convolution reads ("im2col"), as
+`(N, *out_spatial, *window, C)`. Its transpose, `conv_patches_transpose`, adds every window
+back where it came from ("col2im"); each is the other's transpose. `conv_general_dilated`
+is patches followed by one `dot_general` with the kernel, so its gradients with respect to
+the input and the kernel, and its batching, come from the rules of these two primitives
+and of `dot_general` (kept in BLAS): no convolution-specific derivative code.
 
-* `conv_general_dilated` is patches followed by one `dot_general` with the kernel, so its
-  gradients with respect to both the input and the kernel, and its batching, come from
-  the rules of `conv_patches` and `dot_general`: no convolution-specific derivative code.
-* `reduce_window` (max, min and sum pooling) is patches followed by a reduction over the
-  window axes; the gradient of max pooling flows to each window's maximum through
-  `reduce_max`'s rule.
+Pooling (`reduce_window`) has its own primitives, which never build the patches:
 
-The cost is memory: the patches are `prod(window)` times the (strided) input. For the
-small images nanofn is meant for, that is the numpy im2col approach BENCHMARKS.md uses as
-its reference.
+* `reduce_window_max`; its tangent `select_and_gather_add(t, x)` reads `t` at each
+  window's first maximum of `x`, its cotangent `select_and_scatter_add(ct, x)` adds `ct`
+  there (the element JAX sends it to). Both are linear in their first operand and each is
+  the other's transpose, so max pooling has derivatives of every order. Min pooling is
+  max pooling of the order-reversed operand.
+* `reduce_window_sum` (sum and average pooling) and its transpose
+  `reduce_window_sum_transpose`.
+
+The impls are numba kernels with numpy references beside them, in `_conv_kernels.py`.
 """
 
 from __future__ import annotations
@@ -76,10 +80,6 @@ def _conv_patches_transpose_impl(ct, *, x_shape, window, strides, padding, lhs_d
 
 conv_patches_transpose_p.abstract_eval = (
     lambda ct, *, x_shape, **params: ShapedArray(x_shape, ct.dtype))
-
-
-def _patch_params(params):
-    return {k: params[k] for k in ("window", "strides", "padding", "lhs_dilation", "rhs_dilation")}
 
 
 def _conv_patches_jvp(t, x, *, out, pad_value, **params):
@@ -567,7 +567,7 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
     dtype = lax._dtype(operand)
     if kind == "max":
         y = reduce_window_max_p.bind(operand, **geo)
-        if init > K._lowest(dtype):
+        if init > K.lowest(dtype):
             y = lax.max_p.bind(y, lax._c(y, init))
         return y
     if kind == "sum":
@@ -578,6 +578,6 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
     # pooling's kernels and its first-extremum gradient
     flip = lax._neg if dtype.kind == "f" else (lambda v: lax.not_p.bind(v))
     y = flip(reduce_window_max_p.bind(flip(operand), **geo))
-    if init < K._highest(dtype):
+    if init < K.highest(dtype):
         y = lax.min_p.bind(y, lax._c(y, init))
     return y

@@ -273,12 +273,14 @@ def _pool_patches(x, window, strides, padding, base_dilation, window_dilation, p
     return p.reshape(p.shape[1:1 + nd] + (math.prod(window),))
 
 
-def _highest(dtype):
+def highest(dtype):
+    """The largest value of `dtype` (inf for floats)."""
     dtype = np.dtype(dtype)
     return np.inf if dtype.kind == "f" else (np.iinfo(dtype).max if dtype.kind in "iu" else True)
 
 
-def _lowest(dtype):
+def lowest(dtype):
+    """The smallest value of `dtype` (-inf for floats): what max pooling pads with."""
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         return -np.inf
@@ -295,14 +297,14 @@ def _lowest(dtype):
 def max_pool_reference(x, window, strides, padding, base_dilation, window_dilation):
     """numpy max of every window (padding and dilation holes read as the lowest value)."""
     p = _pool_patches(x, window, strides, padding, base_dilation, window_dilation,
-                      _lowest(x.dtype))
+                      lowest(x.dtype))
     return p.max(axis=-1)
 
 
 def _argmax_reference(x, window, strides, padding, base_dilation, window_dilation):
     """Flat index (in the padded, dilated operand's windows) of each window's first max."""
     p = _pool_patches(x, window, strides, padding, base_dilation, window_dilation,
-                      _lowest(x.dtype))
+                      lowest(x.dtype))
     return p, np.argmax(p, axis=-1)
 
 

@@ -127,3 +127,56 @@ def test_conv_feature_mismatch_error():
     with pytest.raises(ValueError, match="input has 3 features and the kernel expects 2"):
         lax.conv_general_dilated(np.ones((1, 4, 4, 3)), np.ones((3, 3, 2, 1)), (1, 1), "SAME",
                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@given(st.data())
+def test_conv_and_its_gradients_same_with_and_without_kernels(data):
+    nsp = data.draw(st.integers(1, 2))
+    groups = data.draw(st.sampled_from([1, 2]))
+    k = tuple(data.draw(st.integers(1, 3)) for _ in range(nsp))
+    sp = tuple(data.draw(st.integers(1, 6)) for _ in range(nsp))
+    strides = tuple(data.draw(st.integers(1, 3)) for _ in range(nsp))
+    lhs_dil = tuple(data.draw(st.integers(1, 2)) for _ in range(nsp))
+    rhs_dil = tuple(data.draw(st.integers(1, 2)) for _ in range(nsp))
+    pads = tuple((data.draw(st.integers(-1, 2)), data.draw(st.integers(0, 2))) for _ in range(nsp))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    channels_last = data.draw(st.booleans())
+    rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
+    x = rng.normal(size=(2, 2 * groups) + sp).astype(dtype)
+    w = rng.normal(size=(2 * groups, 2) + k).astype(dtype)
+    dn = None
+    if channels_last:  # the input as an NHWC array, the kernel as HWIO
+        x, w = np.moveaxis(x, 1, -1), np.moveaxis(w, (0, 1), (-1, -2))
+        letters = "HW"[-nsp:]
+        dn = ("N" + letters + "C", letters + "IO", "N" + letters + "C")
+
+    def loss(x, w):
+        y = lax.conv_general_dilated(x, w, strides, pads, lhs_dil, rhs_dil, dimension_numbers=dn,
+                                     feature_group_count=groups)
+        return (y * y).sum(), y
+
+    grad = nanofn.grad(loss, argnums=(0, 1), has_aux=True)
+    on = grad(x, w)
+    jitted = nanofn.jit(grad)(x, w)
+    with nanofn.config._override("nanofn_use_kernels", False):
+        off = grad(x, w)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for a, b, c in zip(nanofn.tree_util.tree_leaves(on), nanofn.tree_util.tree_leaves(jitted),
+                       nanofn.tree_util.tree_leaves(off)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=tol, atol=tol)
+        np.testing.assert_allclose(np.asarray(b), np.asarray(c), rtol=tol, atol=tol)
+
+
+def test_conv_1d_and_3d_match_direct_loop_with_kernels():
+    rng = np.random.default_rng(5)
+    for sp, k in (((7,), (3,)), ((4, 3, 5), (2, 1, 3))):  # 1-d: the 2-d kernels; 3-d: numpy
+        x = rng.normal(size=(2, 3) + sp)
+        w = rng.normal(size=(4, 3) + k)
+        pads = tuple((1, 0) for _ in sp)
+        strides = tuple(2 for _ in sp)
+        ones = tuple(1 for _ in sp)
+        got = lax.conv_general_dilated(x, w, strides, pads)
+        want = conv_loop(x, w, strides, pads, ones, ones, 1)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10, atol=1e-10)
+        check_grads(lambda x, w: lax.conv_general_dilated(x, w, strides, pads), (x, w),  # noqa
+                    order=1)

@@ -221,7 +221,8 @@ def test_pooling_kernels_run_where_they_apply(monkeypatch):
 def test_kernels_off_takes_the_references(monkeypatch):
     calls = []
     for name in ("_im2col_kernel", "_col2im_kernel", "_max_pool_kernel",
-                 "_max_pool_scatter_kernel", "_max_pool_gather_kernel", "_sum_pool_kernel", "_sum_pool_transpose_kernel"):
+                 "_max_pool_scatter_kernel", "_max_pool_gather_kernel", "_sum_pool_kernel",
+                 "_sum_pool_transpose_kernel"):
         monkeypatch.setattr(K, name, lambda *a, _n=name: calls.append(_n))
     x = np.random.default_rng(1).standard_normal((2, 6, 6, 3))
     w = np.random.default_rng(2).standard_normal((3, 3, 3, 4))
@@ -274,7 +275,8 @@ def test_pooling_under_vmap_jit_and_grad_of_grad():
 
     eager = np.stack([np.asarray(nanofn.grad(loss)(x)) for x in xs])
     np.testing.assert_allclose(np.asarray(nanofn.vmap(nanofn.grad(loss))(xs)), eager)
-    np.testing.assert_allclose(np.asarray(nanofn.jit(nanofn.vmap(nanofn.grad(loss)))(xs)), eager)
+    batched_grad = nanofn.vmap(nanofn.grad(loss))
+    np.testing.assert_allclose(np.asarray(nanofn.jit(batched_grad)(xs)), eager)
     np.testing.assert_allclose(np.asarray(nanofn.vmap(pool)(xs)),
                                np.stack([np.asarray(pool(x)) for x in xs]))
     # vmap over a non-leading axis, and a cotangent batched while the operand is not
