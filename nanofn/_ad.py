@@ -404,8 +404,7 @@ def backward(tape, out_keys, out_cts, in_keys):
                     ct_in = [None if g is None else _as_numpy(g) for g in ct_in]
                 else:
                     ct_in = _call_rule(prim, ct, primals, out, keys, params)
-            i = 0
-            for k in keys:
+            for i, k in enumerate(keys):
                 if k is not None:
                     if ct_in is None:
                         rule = rules[i]
@@ -418,7 +417,6 @@ def backward(tape, out_keys, out_cts, in_keys):
                             g = unbroadcast(g, p)
                         prev = cts.get(k)
                         cts[k] = g if prev is None else add_p.bind(prev, g)
-                i += 1
     finally:
         core.numpy_mode = prev_mode
         core.nan_context = None

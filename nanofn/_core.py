@@ -529,7 +529,8 @@ def bind(prim: Primitive, *args, **params):
                     top = main
         if top is not None:
             if not top.alive:
-                raise_leaked(next(x for x in args if isinstance(x, Tracer) and x._trace.main is top))
+                raise_leaked(next(x for x in args
+                                  if isinstance(x, Tracer) and x._trace.main is top))
             trace = top.trace
             if trace.takes_raw_args:
                 return trace.process_primitive(prim, args, params)

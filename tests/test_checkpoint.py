@@ -47,8 +47,8 @@ def record_tape(fun, *args):
     saved = {}
     for _, _, _, primals, out, _ in tape:
         for v in list(primals) + (list(out) if isinstance(out, list) else [out]):
-            saved[id(v)] = np.asarray(v).nbytes
-    inputs = {id(x) for x in leaves}
+            saved[id(core.to_numpy(v))] = np.asarray(v).nbytes
+    inputs = {id(core.to_numpy(x)) for x in leaves}
     intermediate = {k: b for k, b in saved.items() if k not in inputs}
     return len(tape), len(intermediate), sum(intermediate.values())
 

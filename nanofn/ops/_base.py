@@ -1064,11 +1064,6 @@ def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_t
     return dot_general_p.bind(lhs, rhs, dimension_numbers=dn, preferred_element_type=pet)
 
 
-# The small builders above, as the primitives' own `bind` (a C-level partial: one Python
-# frame less per operation in every rule; same behaviour as the functions they replace).
-_add, _sub, _mul, _div, _neg, _select = (add_p.bind, sub_p.bind, mul_p.bind, div_p.bind,
-                                         neg_p.bind, select_n_p.bind)
-
 # Every rule in this file is written with primitives and shape/dtype queries only, so the
 # reverse pass of an eager `grad` may run these primitives' rules on numpy values.
 for _p in [v for v in list(globals().values()) if isinstance(v, Primitive)]:

@@ -1,0 +1,229 @@
+"""The eager fast path of grad: the reverse pass on numpy values, the tape's direct impl
+calls, operator fast paths, and contiguous dot_general cotangents.
+
+Each fast path must give exactly what the general path gives: the reverse pass is run
+both ways (`nanofn._ad.numpy_backward`) and against jit, on programs that mix primitives
+whose rules run on numpy with ones whose rules must see Arrays (custom_vjp, scan)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nanofn
+import nanofn.numpy as fnp
+from nanofn import _ad
+from nanofn import _core as core
+from nanofn import lax
+
+RNG = np.random.default_rng(5)
+
+
+@nanofn.custom_vjp
+def scaled_square(x):
+    return x * x
+
+
+SEEN_IN_BWD = []
+
+
+def _sq_fwd(x):
+    return x * x, x
+
+
+def _sq_bwd(x, g):
+    SEEN_IN_BWD.append((type(x), type(g)))
+    return (3.0 * x * g,)  # deliberately not the true derivative: it must be used as given
+
+
+scaled_square.defvjp(_sq_fwd, _sq_bwd)
+
+
+def program(params, x):
+    """Elementwise ops with weak scalars, broadcasting, reductions, matmuls, select, max,
+    a custom_vjp and a scan: most kinds of reverse-mode rule."""
+    w, b, v = params["w"], params["b"], params["v"]
+    h = fnp.tanh(x @ w + b)                      # dot_general, broadcasting add
+    h = fnp.where(h > 0.1, h, 0.5 * h)           # select
+    h = fnp.maximum(h, -0.3) / (1.0 + h * h)     # max, div
+    h = h - fnp.max(h, axis=1, keepdims=True)    # reduce_max, broadcast
+    s = fnp.sum(fnp.exp(h) * fnp.sin(h), axis=0)  # reduce_sum
+    s = scaled_square(s) + s @ v                 # custom_vjp (rules see Arrays)
+
+    def cell(c, xt):
+        c = fnp.cos(c * xt) + xt
+        return c, fnp.sum(c)
+    c, ys = lax.scan(cell, s[:2], fnp.reshape(x[:, :2], (-1, 2)))
+    return fnp.sum(c * c) + 0.1 * fnp.sum(ys) + fnp.mean(s ** 2)
+
+
+def make_args(dtype):
+    params = {"w": RNG.normal(size=(3, 4)).astype(dtype),
+              "b": RNG.normal(size=(4,)).astype(dtype),
+              "v": RNG.normal(size=(4, 4)).astype(dtype)}
+    x = RNG.normal(size=(5, 3)).astype(dtype)
+    return params, x
+
+
+def _leaves(tree):
+    return nanofn.tree.leaves(tree)
+
+
+@pytest.fixture
+def array_backward():
+    """Run the reverse pass on Arrays (the general path) inside the test."""
+    _ad.numpy_backward = False
+    yield
+    _ad.numpy_backward = True
+
+
+def grads_both_ways(f, *args):
+    fast = nanofn.grad(f, argnums=tuple(range(len(args))))(*args)
+    _ad.numpy_backward = False
+    try:
+        slow = nanofn.grad(f, argnums=tuple(range(len(args))))(*args)
+    finally:
+        _ad.numpy_backward = True
+    return fast, slow
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_backward_equals_array_backward_and_jit(dtype):
+    params, x = make_args(dtype)
+    fast, slow = grads_both_ways(program, params, x)
+    jitted = nanofn.jit(nanofn.grad(program, argnums=(0, 1)))(params, x)
+    for a, b, c in zip(_leaves(fast), _leaves(slow), _leaves(jitted)):
+        assert type(a) is core.Array and a.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # same ops, same order
+        tol = 1e-4 if dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=tol, atol=tol)
+    assert not core.numpy_mode
+
+
+def test_custom_vjp_rule_sees_arrays_and_its_result_is_used():
+    x = fnp.array([1.0, -2.0, 0.5])
+    SEEN_IN_BWD.clear()
+    g = nanofn.grad(lambda x: fnp.sum(scaled_square(x)))(x)
+    np.testing.assert_allclose(np.asarray(g), 3.0 * np.asarray(x))
+    assert SEEN_IN_BWD and all(t is core.Array for pair in SEEN_IN_BWD for t in pair)
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.sampled_from([(), (1,), (3,), (2, 3), (0, 2)]),
+       bshape=st.sampled_from([(), (1,), (3,), (1, 3)]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_broadcasting_cotangents_are_summed_back_on_numpy(shape, bshape, dtype):
+    try:
+        np.broadcast_shapes(shape, bshape)
+    except ValueError:
+        return
+    a = RNG.normal(size=shape).astype(dtype)
+    b = RNG.normal(size=bshape).astype(dtype)
+
+    def f(a, b):
+        return fnp.sum(fnp.sin(a) * b + a / (2.0 + b * b) - fnp.exp(-a * a))
+    fast, slow = grads_both_ways(f, a, b)
+    for g, s, p in zip(fast, slow, (a, b)):
+        assert g.shape == p.shape and g.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(s))
+
+
+def test_higher_order_and_transforms_of_eager_grad_still_trace():
+    f = lambda x: fnp.sum(fnp.sin(x) * x)  # noqa: E731
+    x = RNG.normal(size=4)
+    hess = nanofn.hessian(f)(x)
+    expected = np.diag(2 * np.cos(x) - x * np.sin(x))
+    np.testing.assert_allclose(np.asarray(hess), expected, rtol=1e-12, atol=1e-12)
+    per_example = nanofn.vmap(nanofn.grad(lambda v: fnp.sin(v) * v))(x)
+    np.testing.assert_allclose(np.asarray(per_example), np.sin(x) + x * np.cos(x), rtol=1e-12)
+    # a vjp taken eagerly, pulled back under jit (traced cotangents, numpy tape entries)
+    _, pullback = nanofn.vjp(lambda v: fnp.sin(v) * v, x)
+    out = nanofn.jit(lambda ct: pullback(ct)[0])(fnp.ones(4, x.dtype))
+    np.testing.assert_allclose(np.asarray(out), np.sin(x) + x * np.cos(x), rtol=1e-12)
+
+
+def test_numpy_mode_is_off_after_a_failing_backward():
+    def bad_bwd(res, g):
+        raise RuntimeError("boom")
+
+    @nanofn.custom_vjp
+    def f(x):
+        return x * 2.0
+    f.defvjp(lambda x: (x * 2.0, None), bad_bwd)
+    with pytest.raises(RuntimeError, match="boom"):
+        nanofn.grad(lambda x: fnp.sum(fnp.sin(f(x))))(fnp.ones(2))
+    assert not core.numpy_mode
+    assert type(fnp.sin(fnp.ones(2))) is core.Array  # eager results are Arrays again
+
+
+def test_debug_nans_still_names_the_backward_op():
+    with nanofn.debug_nans():
+        with pytest.raises(FloatingPointError, match="backward pass of 'sqrt'"):
+            nanofn.grad(lambda x: fnp.sum(fnp.sqrt(x) * 0.0))(fnp.array([0.0]))
+    assert not core.numpy_mode
+
+
+def test_division_by_zero_is_quiet_and_restores_numpy_error_state():
+    before = np.geterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = nanofn.grad(lambda x: fnp.sum(1.0 / x))(fnp.array([0.0, 2.0]))
+        assert float(fnp.log(fnp.array(0.0))) == -np.inf
+    np.testing.assert_array_equal(np.asarray(g), [-np.inf, -0.25])
+    assert np.geterr() == before
+    with pytest.raises(FloatingPointError):  # numpy's own setting is still in force
+        with np.errstate(divide="raise"):
+            np.float64(1.0) / np.float64(0.0)
+
+
+@pytest.mark.parametrize("x_shape, y_shape, dn", [
+    ((6, 5), (5, 4), (((1,), (0,)), ((), ()))),          # x @ w
+    ((5, 6), (5, 4), (((0,), (0,)), ((), ()))),          # x.T @ w
+    ((6, 5), (4, 5), (((1,), (1,)), ((), ()))),          # x @ w.T
+    ((2, 6, 5), (2, 5, 4), (((2,), (1,)), ((0,), (0,)))),  # batched matmul
+])
+def test_dot_general_cotangents_are_contiguous_and_correct(x_shape, y_shape, dn):
+    x = RNG.normal(size=x_shape)
+    y = RNG.normal(size=y_shape)
+    out, pullback = nanofn.vjp(lambda a, b: lax.dot_general(a, b, dn), x, y)
+    ct = RNG.normal(size=out.shape)
+    gx, gy = pullback(ct)
+    assert np.asarray(gx).flags.c_contiguous and np.asarray(gy).flags.c_contiguous
+    ex = np.einsum  # reference cotangents by einsum, written per case
+    letters = "abcdefgh"
+    (lc, rc), (lb, rb) = dn
+    xs = list(letters[:len(x_shape)])
+    ys = list(letters[len(x_shape):len(x_shape) + len(y_shape)])
+    for i, j in zip(lc + lb, rc + rb):
+        ys[j] = xs[i]
+    outs = [xs[i] for i in lb] + [c for i, c in enumerate(xs) if i not in lc + lb] + \
+        [c for i, c in enumerate(ys) if i not in rc + rb]
+    xs, ys, outs = "".join(xs), "".join(ys), "".join(outs)
+    np.testing.assert_allclose(np.asarray(gx), ex(f"{outs},{ys}->{xs}", ct, y), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(gy), ex(f"{outs},{xs}->{ys}", ct, x), rtol=1e-12)
+    nanofn.testing.check_grads(lambda a, b: lax.dot_general(a, b, dn), (x, y), order=2)
+
+
+def test_operator_fast_paths_keep_promotion_rules():
+    f16 = fnp.ones(2, "float16")
+    i32 = fnp.array([1, 2])
+    f32 = fnp.ones(2)
+    f64 = fnp.ones(2, "float64")
+    assert (f16 * 2.0).dtype == np.float16 and (2 * f16).dtype == np.float16
+    assert (i32 / 2).dtype == np.float32 and (i32 * 2).dtype == np.int32
+    assert (i32 + 1.5).dtype == np.float32 and (1.5 - i32).dtype == np.float32
+    assert (f32 + f64).dtype == np.float64 and (f64 - f32).dtype == np.float64
+    assert (i32 / i32).dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(1.0 - f32 * 3.0), [-2.0, -2.0])
+    np.testing.assert_array_equal(np.asarray(6.0 / (f32 + 1.0)), [3.0, 3.0])
+    assert f32.__add__("a") is NotImplemented and f32.__rsub__(object()) is NotImplemented
+    with pytest.raises(TypeError):
+        f32 + "a"
+    assert (f32 == "a") is False
+    np.testing.assert_array_equal(np.asarray(f32 + [1.0, 2.0]), [2.0, 3.0])
+    # the same fast paths on tracers
+    g = nanofn.grad(lambda x: fnp.sum(2.0 / x + x * 3 - 1 / (x + x)))(fnp.array([1.0, 2.0]))
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(g), [-2.0 + 3.0 + 0.5, -0.5 + 3.0 + 0.125])
