@@ -48,20 +48,97 @@ __all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map", "associat
 
 class _Body(ClosedJaxpr):
     """A jaxpr held in a control-flow primitive's params. Its constants are concrete
-    (traced values are always operands); it compiles to a `Plan` on first run."""
+    (traced values are always operands).
 
-    __slots__ = ("_plan",)
+    The impl rules run it as a compiled `Plan`, as `jit` does: simplified (constant
+    folding, common subexpressions, dead code) on the first call of an impl, and from the
+    second impl call on (a loop inside a function that is called again: a jitted step)
+    also with its elementwise chains fused into numba kernels. The plan is built once
+    and kept on the body, which jit's cache keeps alive with the jaxpr holding it."""
+
+    __slots__ = ("_plan", "_calls")
 
     def __init__(self, jaxpr, consts=()):
         super().__init__(jaxpr, consts)
         self._plan = None
+        self._calls = 0
+
+    def runner(self):
+        """The compiled plan: `plan(list_of_numpy_args) -> list of outputs`. Each impl
+        call asks for it once (the count decides when to fuse), then runs it per step."""
+        self._calls += 1
+        if self._plan is None or self._calls == 2:
+            from nanofn._config import config
+            from nanofn._jit import Plan, simplify  # the compiled evaluator jit uses
+            closed = _merge_padded_sums(simplify(self))
+            if self._calls >= 2 and config.nanofn_use_kernels:
+                from nanofn._fusion import fuse
+                closed = fuse(closed)
+            self._plan = Plan(closed)
+        return self._plan
 
     def run(self, args):
-        """Evaluate on numpy arrays, returning numpy arrays (used by the impl rules)."""
-        if self._plan is None:
-            from nanofn._jit import Plan  # the compiled evaluator jit uses
-            self._plan = Plan(self)
-        return [np.asarray(o) for o in self._plan(list(args))]
+        """Evaluate on numpy arrays, returning numpy arrays (one-shot impl calls)."""
+        return [np.asarray(o) for o in self.runner()(list(args))]
+
+
+def _zero_pad_piece(eqn):
+    """`(axis, lo)` if `eqn` pads its operand with zeros along one axis only (no interior
+    or negative padding): the transpose of a slice. None otherwise."""
+    value = eqn.invars[1]
+    if type(value) is not core.Literal or np.asarray(value.val) != 0:
+        return None
+    padded = [(a, lo) for a, (lo, hi, interior) in enumerate(eqn.params["padding_config"])
+              if lo or hi or interior]
+    if len(padded) != 1:
+        return None
+    axis, lo = padded[0]
+    _, hi, interior = eqn.params["padding_config"][axis]
+    if interior or lo < 0 or hi < 0 or type(eqn.invars[0]) is not Var:
+        return None
+    return axis, lo
+
+
+def _merge_padded_sums(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Rewrite sums of zero-padded pieces that tile an axis as one `concatenate`.
+
+    The gradient of slicing an array into parts (a GRU's gates) pads each part's
+    cotangent back to the full shape and adds them: n allocations and n - 1 passes over
+    the full array. When the pieces are disjoint and cover the axis, the sum is their
+    concatenation: one pass. Other equations are unchanged; pads left unused are pruned."""
+    jaxpr = closed.jaxpr
+    pieces: dict[int, tuple] = {}  # id(var) -> (axis, ((start, stop, piece var), ...))
+    eqns, changed = [], False
+    for e in jaxpr.eqns:
+        name = e.primitive.name
+        if name == "pad":
+            found = _zero_pad_piece(e)
+            if found is not None:
+                axis, lo = found
+                n = e.invars[0].aval.shape[axis]
+                pieces[id(e.outvars[0])] = (axis, ((lo, lo + n, e.invars[0]),))
+        elif name == "add" and builtins.all(type(x) is Var and id(x) in pieces
+                                             for x in e.invars):
+            (ax_a, pa), (ax_b, pb) = (pieces[id(x)] for x in e.invars)
+            a, b = e.invars
+            merged = tuple(sorted(pa + pb, key=lambda p: p[0]))
+            disjoint = builtins.all(p[1] <= q[0] for p, q in zip(merged, merged[1:]))
+            if ax_a == ax_b and a.aval == b.aval == e.outvars[0].aval and disjoint:
+                pieces[id(e.outvars[0])] = (ax_a, merged)
+                full = e.outvars[0].aval.shape[ax_a]
+                tiles = merged[0][0] == 0 and merged[-1][1] == full and builtins.all(
+                    p[1] == q[0] for p, q in zip(merged, merged[1:]))
+                if tiles:
+                    from nanofn.ops._shape import concatenate_p
+                    eqns.append(core.Eqn(concatenate_p, [p[2] for p in merged],
+                                         {"dimension": ax_a}, e.outvars))
+                    changed = True
+                    continue
+        eqns.append(e)
+    if not changed:
+        return closed
+    return ClosedJaxpr(core.dce_jaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns,
+                                            jaxpr.outvars)), closed.consts)
 
 
 def _eval(body: ClosedJaxpr, args):
@@ -524,8 +601,9 @@ while_p.effectful = lambda params: (core.jaxpr_has_effects(params["cond_jaxpr"].
 
 def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
     cconsts, bconsts, carry = _split(args, cond_nconsts, body_nconsts)
-    while cond_jaxpr.run([*cconsts, *carry])[0]:
-        carry = body_jaxpr.run([*bconsts, *carry])
+    test, step = cond_jaxpr.runner(), body_jaxpr.runner()
+    while test([*cconsts, *carry])[0]:
+        carry = step([*bconsts, *carry])
     return [np.asarray(c) for c in carry]
 
 
@@ -724,8 +802,11 @@ scan_p.effectful = lambda params: core.jaxpr_has_effects(params["jaxpr"].jaxpr)
 def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
     consts, carry, xs = _split(args, num_consts, num_carry)
     ys = [np.empty((length,) + a.shape, a.dtype) for a in jaxpr.out_avals[num_carry:]]
+    if not length:
+        return [np.asarray(c) for c in carry] + ys
+    run = jaxpr.runner()
     for i in (range(length - 1, -1, -1) if reverse else range(length)):
-        outs = jaxpr.run([*consts, *carry, *[x[i] for x in xs]])
+        outs = run([*consts, *carry, *[x[i] for x in xs]])
         carry = outs[:num_carry]
         for buf, y in zip(ys, outs[num_carry:]):
             buf[i] = y
@@ -790,39 +871,17 @@ def _scan_jvp(primals, tangents, *, jaxpr, num_consts, num_carry, length, revers
             [next(yt_out) if fl else None for fl in y_float])
 
 
-def _scan_vjp(cts, primals, outs, needs, *, jaxpr, num_consts, num_carry, length, reverse):
-    del outs  # unused: the forward pass is recomputed below to record the carries
-    nc, nk = num_consts, num_carry
-    consts, init, xs = _split(primals, nc, nk)
-    in_avals = jaxpr.in_avals
+def _step_pullback(step, nc, nk, length, want_c, want_x, k_float, y_idx) -> "_PartialEval":
+    """The pullback of one scan step, traced once and split by `_partial_eval`.
+
+    Its inputs: the constants, the float carries' cotangents, running sums of the
+    cotangents of the constants in `want_c`, then the step's x, carry in, and the
+    cotangents of the ys in `y_idx`. Its outputs: the new carries' cotangents, the new
+    running sums, and the cotangents of the xs in `want_x`."""
+    in_avals = step.in_avals
     c_avals, k_avals, x_avals = _split(in_avals, nc, nk)
-    y_avals = jaxpr.out_avals[nk:]
-    nx, ny = len(xs), len(y_avals)
-    want_c = [i for i in range(nc) if needs[i] and _is_float(c_avals[i])]
-    want_x = [i for i in range(nx) if needs[nc + nk + i] and _is_float(x_avals[i])]
-    k_float = [i for i in range(nk) if _is_float(k_avals[i])]
-    ct_k = [_fit(cts[i], k_avals[i]) for i in k_float]
-    y_idx = [j for j in range(ny) if cts[nk + j] is not None and _is_float(y_avals[j])]
-    ct_y = [_fit(cts[nk + j], _batched_aval(y_avals[j], length)) for j in y_idx]
-    want_k = [i for i in k_float if needs[nc + i]]
-    if (builtins.all(c is None for c in ct_k) and not y_idx) or \
-            not (want_c or want_x or want_k):
-        return [None] * len(primals)
-    ct_k = [_or_zeros(c, k_avals[i]) for c, i in zip(ct_k, k_float)]
-    step = _without_effects(jaxpr)
-
-    # 1. Run the loop again, this time recording the carry that enters each step.
-    if nk:
-        def record(*a):
-            return _eval(step, a)[:nk] + list(a[nc:nc + nk])
-        res = scan_p.bind(*consts, *init, *xs, jaxpr=_make_body(record, in_avals),
-                          num_consts=nc, num_carry=nk, length=length, reverse=reverse)
-        carries = res[nk:]
-    else:
-        carries = []
-
-    # 2. Walk the steps in the opposite order, pulling cotangents back through each one.
-    #    Carry: the carry's cotangent, and running sums of the constants' cotangents.
+    y_avals = step.out_avals[nk:]
+    nx, ny = len(x_avals), len(y_avals)
     nkf, nwc = len(k_float), len(want_c)
 
     def back(*a):
@@ -842,19 +901,245 @@ def _scan_vjp(cts, primals, outs, needs, *, jaxpr, num_consts, num_carry, length
 
     back_avals = (c_avals + [k_avals[i] for i in k_float] + [c_avals[i] for i in want_c] +
                   x_avals + k_avals + [y_avals[j] for j in y_idx])
-    res = scan_p.bind(*consts, *ct_k, *[_zeros(c_avals[i]) for i in want_c], *xs, *carries,
-                      *ct_y, jaxpr=_make_body(back, back_avals), num_consts=nc,
+    pe = _partial_eval(_make_body(back, back_avals), nc, nkf + nwc, nx, nk)
+    pe.want_c, pe.want_x, pe.k_float, pe.y_idx = want_c, want_x, k_float, y_idx
+    return pe
+
+
+def _record_body(step, pe, nc, nk, user_step=None) -> _Body:
+    """The step followed by the forward part of its pullback: outputs the new carry, the
+    ys of `user_step` (if given: the user's step, effects included), and the residuals."""
+    def record(*a):
+        c, k, x = _split(a, nc, nk)
+        if user_step is None:
+            head = _eval(step, a)[:nk]
+        else:
+            head = _eval(user_step, a)
+        return head + core.eval_jaxpr(pe.fwd, pe.consts, *c, *x, *k)
+    return _simplified(_make_body(record, step.in_avals))
+
+
+def _scan_backward(pe, consts, ct_k, ct_y, xs, stacked, nc, length, reverse):
+    """Run the cotangent part of `pe` backward over the steps, from the recorded
+    residuals `stacked`. Returns (carry cotangents, constant cotangents, xs cotangents)."""
+    c_avals = pe.bwd.in_avals[:nc]
+    hoisted = core.eval_jaxpr(pe.hoist, pe.consts, *consts) if pe.hoist.outvars else []
+    res_xs = [xs[src] if kind == "x" else stacked[src] for kind, src in pe.res_from]
+    nkf, nwc = len(pe.k_float), len(pe.want_c)
+    res = scan_p.bind(*consts, *hoisted, *ct_k, *[_zeros(c_avals[i]) for i in pe.want_c],
+                      *res_xs, *ct_y, jaxpr=pe.bwd, num_consts=nc + len(hoisted),
                       num_carry=nkf + nwc, length=length, reverse=not reverse)
-    ct_init, ct_consts, ct_xs = _split(res, nkf, nwc)
+    return _split(res, nkf, nwc)
+
+
+class _ResidualBody(_Body):
+    """The body of a scan bound while reverse-mode differentiation records it (see
+    `_scan`): after the user's carry and ys it outputs the residuals of its pullback,
+    `pe`, so the VJP rule needs no second forward pass. `ny` counts the user's ys."""
+
+    __slots__ = ("pe", "ny")
+
+
+def _scan_vjp(cts, primals, outs, needs, *, jaxpr, num_consts, num_carry, length, reverse):
+    nc, nk = num_consts, num_carry
+    consts, init, xs = _split(primals, nc, nk)
+    in_avals = jaxpr.in_avals
+    c_avals, k_avals, x_avals = _split(in_avals, nc, nk)
+    y_avals = jaxpr.out_avals[nk:]
+    nx, ny = len(xs), len(y_avals)
+    want_c = [i for i in range(nc) if needs[i] and _is_float(c_avals[i])]
+    want_x = [i for i in range(nx) if needs[nc + nk + i] and _is_float(x_avals[i])]
+    k_float = [i for i in range(nk) if _is_float(k_avals[i])]
+    ct_k = [_fit(cts[i], k_avals[i]) for i in k_float]
+    y_idx = [j for j in range(ny) if cts[nk + j] is not None and _is_float(y_avals[j])]
+    want_k = [i for i in k_float if needs[nc + i]]
+    if (builtins.all(c is None for c in ct_k) and not y_idx) or \
+            not (want_c or want_x or want_k):
+        return [None] * len(primals)
+    ct_k = [_or_zeros(c, k_avals[i]) for c, i in zip(ct_k, k_float)]
+
+    pe = getattr(jaxpr, "pe", None)
+    if pe is not None and builtins.all(j < jaxpr.ny for j in y_idx):
+        pe = pe.pruned([i for i in pe.want_c if needs[i]],
+                       [i for i in pe.want_x if needs[nc + nk + i]])
+        # The forward pass recorded the residuals (outputs after the user's ys), and no
+        # cotangent flows into them: pull back from them directly. The pullback was split
+        # for every float input and output; missing cotangents are zeros, and the unneeded
+        # cotangents are dropped after the loop (dead code in the jitted program).
+        ct_y = [_or_zeros(_fit(cts[nk + j], _batched_aval(y_avals[j], length)),
+                          _batched_aval(y_avals[j], length)) for j in pe.y_idx]
+        stacked = outs[nk + jaxpr.ny:]
+    else:
+        # 1. Run the loop again, recording per step the values the pullback needs (its
+        #    residuals: intermediate values, and the carry entering the step).
+        step = _without_effects(jaxpr)
+        pe = _step_pullback(step, nc, nk, length, want_c, want_x, k_float, y_idx)
+        ct_y = [_fit(cts[nk + j], _batched_aval(y_avals[j], length)) for j in y_idx]
+        if pe.res_avals:
+            res = scan_p.bind(*consts, *init, *xs, jaxpr=_record_body(step, pe, nc, nk),
+                              num_consts=nc, num_carry=nk, length=length, reverse=reverse)
+            stacked = res[nk:]
+        else:
+            stacked = []
+    # 2. Walk the steps in the opposite order, pulling cotangents back through each one
+    #    from the residuals alone. Carry: the carry's cotangent, and running sums of the
+    #    constants' cotangents.
+    ct_init, ct_consts, ct_xs = _scan_backward(pe, consts, ct_k, ct_y, xs, stacked, nc,
+                                               length, reverse)
     result = [None] * len(primals)
-    for i, g in zip(want_c, ct_consts):
-        result[i] = g
-    for i, g in zip(k_float, ct_init):
+    for i, g in zip(pe.want_c, ct_consts):
+        if needs[i]:
+            result[i] = g
+    for i, g in zip(pe.k_float, ct_init):
         if needs[nc + i]:
             result[nc + i] = g
-    for i, g in zip(want_x, ct_xs):
-        result[nc + nk + i] = g
+    for i, g in zip(pe.want_x, ct_xs):
+        if needs[nc + nk + i]:
+            result[nc + nk + i] = g
     return result
+
+
+def _bind_recording(consts, init, xs, body, nc, nk, length, reverse):
+    """Bind `scan` for a caller that reverse mode is recording: the body also outputs
+    its pullback's residuals, which the VJP rule then uses instead of running the
+    forward pass again. Returns the user's outputs (carry and ys) only."""
+    in_avals = body.in_avals
+    c_avals, k_avals, x_avals = _split(in_avals, nc, nk)
+    y_avals = body.out_avals[nk:]
+    step = _without_effects(body)
+    pe = _step_pullback(step, nc, nk, length,
+                        [i for i, a in enumerate(c_avals) if _is_float(a)],
+                        [i for i, a in enumerate(x_avals) if _is_float(a)],
+                        [i for i, a in enumerate(k_avals) if _is_float(a)],
+                        [j for j, a in enumerate(y_avals) if _is_float(a)])
+    rec = _record_body(step, pe, nc, nk, user_step=body)
+    rbody = _ResidualBody(rec.jaxpr, rec.consts)
+    rbody.pe, rbody.ny = pe, len(y_avals)
+    outs = scan_p.bind(*consts, *init, *xs, jaxpr=rbody, num_consts=nc, num_carry=nk,
+                       length=length, reverse=reverse)
+    return outs[:nk + len(y_avals)]
+
+
+def _recorded_by_reverse_mode(operands) -> bool:
+    """Whether reverse-mode differentiation records an operation on these operands."""
+    from nanofn._ad import TapeTracer
+    return builtins.any(type(x) is TapeTracer and x.key is not None for x in operands)
+
+
+class _PartialEval:
+    """A scan step's pullback split in three (see `_partial_eval`)."""
+
+    __slots__ = ("hoist", "fwd", "bwd", "consts", "res_avals", "res_from", "want_c", "want_x",
+                 "k_float", "y_idx", "_pruned")
+
+    def pruned(self, want_c, want_x) -> "_PartialEval":
+        """The same split computing only the cotangents of the constants `want_c` and the
+        xs `want_x` (subsets of this one's): the others' running sums and outputs go."""
+        if want_c == self.want_c and want_x == self.want_x:
+            return self
+        key = (tuple(want_c), tuple(want_x))
+        cache = getattr(self, "_pruned", None)
+        if cache is None:
+            cache = self._pruned = {}
+        if key in cache:
+            return cache[key]
+        j = self.bwd.jaxpr
+        nkf, nwc = len(self.k_float), len(self.want_c)
+        n_front = len(j.invars) - nkf - nwc - len(self.res_from) - len(self.y_idx)
+        keep_acc = [i in want_c for i in self.want_c]
+        keep_x = [i in want_x for i in self.want_x]
+        ctk_out, acc_out, x_out = _split(j.outvars, nkf, nwc)
+        front, ctk_in, acc_in, rest = _split(j.invars, n_front, nkf, nwc)
+        outvars = (ctk_out + [v for v, k in zip(acc_out, keep_acc) if k] +
+                   [v for v, k in zip(x_out, keep_x) if k])
+        pruned = core.dce_jaxpr(Jaxpr(j.constvars, j.invars, j.eqns, outvars))
+        used = {id(x) for e in pruned.eqns for x in e.invars} | {id(x) for x in outvars}
+        dropped = [v for v, k in zip(acc_in, keep_acc) if not k]
+        if builtins.any(id(v) in used for v in dropped):
+            return self  # a running sum feeds something else: keep the whole program
+        pe = _PartialEval()
+        pe.hoist, pe.fwd, pe.consts = self.hoist, self.fwd, self.consts
+        pe.res_avals, pe.res_from = self.res_avals, self.res_from
+        pe.k_float, pe.y_idx = self.k_float, self.y_idx
+        pe.want_c, pe.want_x = list(want_c), list(want_x)
+        invars = front + ctk_in + [v for v, k in zip(acc_in, keep_acc) if k] + rest
+        pe.bwd = _Body(Jaxpr(j.constvars, invars, pruned.eqns, outvars), self.bwd.consts)
+        cache[key] = pe
+        return pe
+
+
+def _partial_eval(back: _Body, nc, nct, nx, nk) -> _PartialEval:
+    """Split the pullback `back(consts, cts_carried, xs, carry_in, cts_y)` of a scan step
+    (inputs in that order, of the given counts; whatever follows `carry_in` is the ys'
+    cotangents) by what its equations need:
+
+    * `hoist(consts)`: equations that read only the scan's constants (and literals),
+      used by the cotangent part: computed once, before the loop;
+    * `fwd(consts, xs, carry_in) -> residuals`: equations that read primal values only,
+      at least one of which changes per step: the forward work, run by the recording
+      scan, whose outputs are the values the cotangent part reads;
+    * `bwd(consts, hoisted, cts_carried, residuals, cts_y)`: everything else, reading
+      residuals instead of recomputing the step's forward pass.
+
+    `res_from` says where each residual comes from: ("x", i) is the i-th scanned input
+    itself (nothing to record), ("rec", j) the j-th recorded output."""
+    j = back.jaxpr
+    c_in, ct_in, x_in, k_in, cty_in = _split(j.invars, nc, nct, nx, nk)
+    known = {id(v) for v in j.constvars} | {id(v) for v in c_in + x_in + k_in}
+    varying = {id(v) for v in x_in + k_in}
+    const_eqns, fwd_eqns, bwd_eqns = [], [], []
+    for e in j.eqns:
+        ins = [id(x) for x in e.invars if type(x) is Var]
+        if not core.has_effects(e) and builtins.all(i in known for i in ins):
+            known.update(id(v) for v in e.outvars)
+            if builtins.any(i in varying for i in ins):
+                varying.update(id(v) for v in e.outvars)
+                fwd_eqns.append(e)
+            else:
+                const_eqns.append(e)
+        else:
+            bwd_eqns.append(e)
+    # What the cotangent part reads from the other two parts.
+    needed, seen = [], set()
+    for x in [x for e in bwd_eqns for x in e.invars] + j.outvars:
+        if type(x) is Var and id(x) in known and id(x) not in seen:
+            seen.add(id(x))
+            needed.append(x)
+    outer = {id(v) for v in j.constvars + c_in}
+    residuals = [v for v in needed if id(v) in varying]
+    hoisted = [v for v in needed if id(v) not in varying and id(v) not in outer]
+    x_pos = {id(v): i for i, v in enumerate(x_in)}
+    recorded = [v for v in residuals if id(v) not in x_pos]
+    rec_index = {id(v): i for i, v in enumerate(recorded)}
+    pe = _PartialEval()
+    pe.consts = back.consts
+    pe.hoist = core.dce_jaxpr(Jaxpr(j.constvars, c_in, const_eqns, hoisted))
+    pe.fwd = core.dce_jaxpr(Jaxpr(j.constvars, c_in + x_in + k_in, const_eqns + fwd_eqns,
+                                  recorded))
+    pe.res_avals = [v.aval for v in recorded]
+    pe.res_from = [("x", x_pos[id(v)]) if id(v) in x_pos else ("rec", rec_index[id(v)])
+                   for v in residuals]
+    # The cotangent part reads the residuals as fresh variables of the same type.
+    fresh = {id(v): Var(v.aval) for v in residuals + hoisted}
+
+    def sub(x):
+        return fresh.get(id(x), x) if type(x) is Var else x
+
+    eqns = [core.Eqn(e.primitive, [sub(x) for x in e.invars], e.params, e.outvars)
+            for e in bwd_eqns]
+    invars = (c_in + [fresh[id(v)] for v in hoisted] + ct_in +
+              [fresh[id(v)] for v in residuals] + cty_in)
+    pe.bwd = _Body(core.dce_jaxpr(Jaxpr(j.constvars, invars, eqns,
+                                        [sub(x) for x in j.outvars])), back.consts)
+    return pe
+
+
+def _simplified(body: _Body) -> _Body:
+    """`body` with common subexpressions merged (the recording scan's step evaluates the
+    user's step and the forward part of its pullback: the same equations, twice)."""
+    from nanofn._jit import simplify
+    closed = simplify(body)
+    return _Body(closed.jaxpr, closed.consts)
 
 
 def _scan_batch(vals, dims, *, jaxpr, num_consts, num_carry, length, reverse):
@@ -937,9 +1222,14 @@ def _scan(f, init, xs, length, reverse, what, carry_names=("carry input", "carry
     _check_carry(f"{what}: the body function's {carry_names[0]} and {carry_names[1]}", init,
                  carry_tree, carry_avals, out_carry_tree, traced.out_avals[:n_out_carry],
                  carry_names[0], carry_names[1])
-    outs = scan_p.bind(*traced.consts, *carry, *xs_flat, jaxpr=traced.body,
-                       num_consts=len(traced.consts), num_carry=nk, length=length,
-                       reverse=bool(reverse))
+    operands = [*traced.consts, *carry, *xs_flat]
+    if length and _recorded_by_reverse_mode(operands) and \
+            not core.jaxpr_has_effects(traced.body.jaxpr):
+        outs = _bind_recording(traced.consts, carry, xs_flat, traced.body,
+                               len(traced.consts), nk, length, bool(reverse))
+    else:
+        outs = scan_p.bind(*operands, jaxpr=traced.body, num_consts=len(traced.consts),
+                           num_carry=nk, length=length, reverse=bool(reverse))
     return tree_unflatten(carry_tree, outs[:nk]), tree_unflatten(y_tree, outs[nk:])
 
 
