@@ -17,15 +17,20 @@ gradients flow to them, as in autodidax's `cond`.
 Every rule works by building new jaxprs from the old ones and binding the same primitive
 again. The JVP of a loop is a loop over the JVP of its body (traced with
 `nanofn._ad.jvp_flat`); the VJP of `cond` is a `cond` over the branches' pullbacks
-(traced with `nanofn._ad.vjp_flat`); the VJP of `scan` is a forward scan that records
-the carry entering each step, then a scan in the opposite direction whose body is the
-pullback of the step, summing the constants' cotangents in its carry. A `while_loop`
+(traced with `nanofn._ad.vjp_flat`). The VJP of `scan` traces the pullback of one step
+and splits it (a partial evaluation): the equations that need only primal values run
+in a forward scan that records, per step, the values the rest reads (its residuals);
+the rest runs in a scan in the opposite direction that reads those residuals instead
+of recomputing the step, summing the constants' cotangents in its carry. When reverse
+mode is recording the user's `scan` call, the residuals are outputs of that scan
+itself, so the forward pass runs once. A `while_loop`
 has no reverse rule (its trip count is unknown), which is why `fori_loop` with static
 bounds is a `scan`. Batching vmaps the jaxprs; a batched predicate turns `cond` into a
 select over every branch and a `while_loop` into one that runs until every lane is done.
 
 The `impl` rules run a body's jaxpr as a compiled `Plan` (the same straight-line
-program `jit` runs), once per step, on numpy arrays.
+program `jit` runs, simplified, and fused from a body's second impl call on), built
+once per body and run once per step on numpy arrays.
 """
 
 from __future__ import annotations
@@ -1246,8 +1251,9 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, _split_transpos
             return carry, stack(ys)
 
     The body is traced once, so a long loop makes a small program. Differentiable in
-    both modes: reverse mode records the carry entering each step and runs the body's
-    pullback backward over the steps.
+    both modes: under reverse mode the loop also records, per step, the intermediate
+    values the step's pullback needs, and the pullback then runs backward over the
+    steps without recomputing the forward pass.
 
     Args:
         f: function `(carry, x) -> (new_carry, y)`; `new_carry` must have the structure,
