@@ -1237,7 +1237,8 @@ scatter_max = _scatter_wrapper("max", "Array([4., 1., 3.], dtype=float32)")
 def _validate_first(prim):
     """numpy is lenient where these primitives are strict (it promotes dtypes, clips slice
     bounds, truncates mismatched index lists), so the impl checks its arguments with the
-    shape rule first: eager calls fail with the same clear error as traced ones."""
+    shape rule first: eager calls fail with the same clear error as traced ones. A jit
+    plan, whose equations were checked when they were traced, calls `impl.raw`."""
     impl = prim.impl
 
     def checked(*args, **params):
@@ -1245,6 +1246,7 @@ def _validate_first(prim):
         return impl(*args, **params)
 
     checked.__name__ = getattr(impl, "__name__", "impl")
+    checked.raw = impl
     prim.impl = checked
 
 
