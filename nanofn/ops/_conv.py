@@ -240,10 +240,13 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     dn = conv_dimension_numbers(ls, rs, dimension_numbers)
     nsp = len(ls) - 2
     x = lax.transpose(lhs, dn.lhs_spec)  # (N, C, *S)
-    w = lax.transpose(rhs, dn.rhs_spec)  # (O, I, *K)
+    # the kernel as (*K, I, O): an HWIO kernel is then used in place, and the patches'
+    # (*K, I) axes meet the kernel's in memory order in all three matrix products (forward,
+    # input gradient, weight gradient), so none of them copies an operand or its result
+    w = lax.transpose(rhs, tuple(dn.rhs_spec[2:]) + (dn.rhs_spec[1], dn.rhs_spec[0]))
     xs, ws = tuple(_aval_shape(x)), tuple(_aval_shape(w))
     n, c, spatial = xs[0], xs[1], xs[2:]
-    o, i, window = ws[0], ws[1], ws[2:]
+    o, i, window = ws[-1], ws[-2], ws[:-2]
     g = int(feature_group_count)
     if c != i * g or o % g:
         raise ValueError(
@@ -261,12 +264,11 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
         pads = padtype_to_pads(spatial, window, strides, padding)
     p = conv_patches(x, window, strides, pads, lhs_dilation, rhs_dilation)  # (N, *O, *K, C)
     out_sp = tuple(_aval_shape(p)[1:1 + nsp])
-    # group the features: patches (N, *O, *K, G, I) . kernel (G, O/G, I, *K) -> (G, N, *O, O/G)
+    # group the features: patches (N, *O, *K, G, I) . kernel (*K, I, G, O/G) -> (G, N, *O, O/G)
     p = lax.reshape(p, (n,) + out_sp + tuple(window) + (g, i))
-    wg = lax.reshape(w, (g, o // g, i) + tuple(window))
-    contract = (tuple(range(1 + nsp, 1 + 2 * nsp)) + (2 + 2 * nsp,),
-                tuple(range(3, 3 + nsp)) + (2,))
-    y = lax.dot_general_p.bind(p, wg, dimension_numbers=(contract, ((1 + 2 * nsp,), (0,))),
+    wg = lax.reshape(w, tuple(window) + (i, g, o // g))
+    contract = (tuple(range(1 + nsp, 1 + 2 * nsp)) + (2 + 2 * nsp,), tuple(range(nsp + 1)))
+    y = lax.dot_general_p.bind(p, wg, dimension_numbers=(contract, ((1 + 2 * nsp,), (nsp + 1,))),
                                preferred_element_type=None)
     # y: (G, N, *O, O/G) -> (N, G, O/G, *O) -> (N, O, *O)
     y = lax.transpose(y, (1, 0, nsp + 2) + tuple(range(2, 2 + nsp)))

@@ -135,6 +135,25 @@ def _im2col_kernel(xp, oh0, ow0, sh, sw, dh, dw, out):
                             out[n, oh, ow, kh, kw, c] = xp[n, r, q, c]
 
 
+@kernel
+def _im2col_few_channels_kernel(xp, oh0, ow0, sh, sw, dh, dw, out):
+    # `_im2col_kernel` with the output column as the innermost loop: with one or two
+    # channels the channel loop is too short to pay for itself, a row of windows is not
+    n_, oh_, ow_, kh_, kw_, c_ = out.shape
+    for n in range(n_):
+        for oh in range(oh_):
+            for kh in range(kh_):
+                r = oh0 + oh * sh + kh * dh
+                for kw in range(kw_):
+                    q0 = ow0 + kw * dw
+                    for c in range(c_):
+                        for ow in range(ow_):
+                            out[n, oh, ow, kh, kw, c] = xp[n, r, q0 + ow * sw, c]
+
+
+FEW_CHANNELS = 2  # up to this many channels, im2col runs `_im2col_few_channels_kernel`
+
+
 def _as_2d(shape, window, strides, padding, lhs_dilation, rhs_dilation):
     """Give a 1-d geometry a unit leading spatial axis (so the 2-d kernels serve it)."""
     if len(window) == 2:
@@ -155,7 +174,8 @@ def patches(x, window, strides, padding, lhs_dilation, rhs_dilation, pad_value):
                                                  x.dtype.type(pad_value))
     out = np.empty(patches_shape(shape, window, strides, padding, lhs_dilation, rhs_dilation),
                    x.dtype)
-    _im2col_kernel(xp, oh0, ow0, strides[0], strides[1], rhs_dilation[0], rhs_dilation[1], out)
+    run = _im2col_few_channels_kernel if shape[1] <= FEW_CHANNELS else _im2col_kernel
+    run(xp, oh0, ow0, strides[0], strides[1], rhs_dilation[0], rhs_dilation[1], out)
     return out.reshape(out_shape)
 
 
@@ -409,6 +429,54 @@ def _max_pool_scatter_kernel(x, ct, htab, wtab, best, argh, argw, gx):
 
 
 @kernel
+def _max_pool_scatter_disjoint_kernel(x, ct, htab, wtab, best, arg, gx):
+    # Windows that share no element (`disjoint_windows`): every element gets one write,
+    # so gx needs no zeroing where the windows cover it and no scattered adds. Per window:
+    # the first maximum's offset in the window (as `_max_pool_kernel` decides; padding
+    # reads -inf), then ct written there and 0 at the window's other elements, all
+    # branch-free over the channels. best: (C,) scratch, arg: (C,) int32 scratch.
+    b_, m_, c_ = x.shape[0], x.shape[2], x.shape[4]
+    oh_, kh_ = htab.shape
+    ow_, kw_ = wtab.shape
+    neg = -np.inf
+    for b in range(b_):
+        for oh in range(oh_):
+            for m in range(m_):
+                for ow in range(ow_):
+                    k = 0
+                    for kh in range(kh_):
+                        ih = htab[oh, kh]
+                        for kw in range(kw_):
+                            iw = wtab[ow, kw]
+                            if ih < 0 or iw < 0:
+                                if k == 0:
+                                    for c in range(c_):
+                                        best[c] = neg
+                                        arg[c] = 0
+                            elif k == 0:
+                                for c in range(c_):
+                                    best[c] = x[b, ih, m, iw, c]
+                                    arg[c] = 0
+                            else:
+                                for c in range(c_):
+                                    v = x[b, ih, m, iw, c]
+                                    bc = best[c]
+                                    take = (v > bc) | ((v != v) & (bc == bc))
+                                    best[c] = v if take else bc
+                                    arg[c] = k if take else arg[c]
+                            k += 1
+                    k = 0
+                    for kh in range(kh_):
+                        ih = htab[oh, kh]
+                        for kw in range(kw_):
+                            iw = wtab[ow, kw]
+                            if ih >= 0 and iw >= 0:
+                                for c in range(c_):
+                                    gx[b, ih, m, iw, c] = ct[b, oh, m, ow, c] if arg[c] == k else 0
+                            k += 1
+
+
+@kernel
 def _max_pool_gather_kernel(x, t, htab, wtab, best, argh, argw, out):
     # out: (B, OH, M, OW, C) = t at each window's first maximum of x (0 if it is padding)
     b_, m_, c_ = x.shape[0], x.shape[2], x.shape[4]
@@ -473,6 +541,14 @@ def max_pool(x, window, strides, padding, base_dilation, window_dilation):
     return y.reshape(out)
 
 
+def disjoint_windows(size, tab):
+    """`(disjoint, covering)` for one axis's index table: no input element is read by two
+    windows (or twice by one), and every element is read by some window."""
+    used = tab[tab >= 0]
+    counts = np.bincount(used, minlength=size)
+    return bool((counts <= 1).all()), bool((counts >= 1).all())
+
+
 def max_pool_scatter(ct, x, window, strides, padding, base_dilation, window_dilation):
     """Cotangent of max pooling: each window's `ct` added at its first maximum of `x`."""
     geo = (window, strides, padding, base_dilation, window_dilation)
@@ -480,6 +556,15 @@ def max_pool_scatter(ct, x, window, strides, padding, base_dilation, window_dila
     if setup is None or ct.dtype not in _KERNEL_DTYPES:
         return max_pool_scatter_reference(ct, x, *geo)
     (in5, out5, htab, wtab), out = setup
+    (dh, ch), (dw, cw) = disjoint_windows(in5[1], htab), disjoint_windows(in5[3], wtab)
+    if dh and dw and ct.dtype == x.dtype:
+        # a window's elements each get ct or 0; those no window reads need zeros first
+        gx = (np.empty if ch and cw else np.zeros)(in5, ct.dtype)
+        _max_pool_scatter_disjoint_kernel(np.ascontiguousarray(x).reshape(in5),
+                                          np.ascontiguousarray(ct).reshape(out5), htab, wtab,
+                                          np.empty(in5[4], x.dtype), np.empty(in5[4], np.int32),
+                                          gx)
+        return gx.reshape(x.shape)
     gx = np.zeros(in5, ct.dtype)
     _max_pool_scatter_kernel(np.ascontiguousarray(x).reshape(in5),
                              np.ascontiguousarray(ct).reshape(out5), htab, wtab,

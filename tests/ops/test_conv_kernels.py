@@ -79,6 +79,19 @@ def test_im2col_kernel_matches_reference(case, pad_value):
     np.testing.assert_array_equal(got, want)
 
 
+@given(conv_geometry(), st.sampled_from([0, 99]))
+def test_both_im2col_kernels_match_reference(case, few):
+    # FEW_CHANNELS = 0: the channel-inner kernel for every input; 99: the row-inner one
+    x, geo = case
+    saved = K.FEW_CHANNELS
+    K.FEW_CHANNELS = few
+    try:
+        got = K.patches(x, *geo, 0.0)
+    finally:
+        K.FEW_CHANNELS = saved
+    np.testing.assert_array_equal(got, K.patches_reference(x, *geo, 0.0))
+
+
 @given(conv_geometry(), st.data())
 def test_col2im_kernel_matches_reference(case, data):
     x, geo = case
@@ -185,6 +198,76 @@ def test_max_pool_scatter_and_gather_route_to_the_first_max(case):
         np.testing.assert_array_equal(gather(t, x, *geo), want_gather)
 
 
+@st.composite
+def disjoint_pool_geometry(draw):
+    """Pooling whose windows share no element (stride >= dilated window on every axis),
+    with padding and base dilation, sometimes leaving elements no window reads."""
+    rank = draw(st.integers(1, 4))
+    shape = tuple(draw(st.integers(0, 6)) for _ in range(rank))
+    window, strides, padding, base, wdil = [], [], [], [], []
+    for _ in range(rank):
+        w, d = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        window.append(w)
+        wdil.append(d)
+        strides.append(draw(st.integers((w - 1) * d + 1, (w - 1) * d + 2)))
+        padding.append((draw(st.integers(-1, 1)), draw(st.integers(-1, 1))))
+        base.append(draw(st.integers(1, 2)))
+    dtype = draw(st.sampled_from(FLOATS))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    x = layout(draw, tie_values(rng, shape, dtype, specials=True))
+    return x, (tuple(window), tuple(strides), tuple(padding), tuple(base), tuple(wdil)), rng
+
+
+@given(disjoint_pool_geometry())
+def test_disjoint_max_pool_scatter_kernel_routes_to_the_first_max(case):
+    x, geo, rng = case
+    out = K.pool_out_shape(x.shape, *geo)
+    ct = np.flip(rng.integers(1, 5, size=out).astype(x.dtype))  # negative strides
+    want = np.zeros(x.shape, x.dtype)
+    for o, cells in windows_loop(x.shape, *geo):
+        arg = first_max(x, cells)[1]
+        if arg is not None:
+            want[arg] += ct[o]
+    calls = []
+    kern = K._max_pool_scatter_disjoint_kernel
+    K._max_pool_scatter_disjoint_kernel = lambda *a: (calls.append(1), kern(*a))
+    try:
+        got = K.max_pool_scatter(ct, x, *geo)
+    finally:
+        K._max_pool_scatter_disjoint_kernel = kern
+    np.testing.assert_array_equal(got, want)
+    view = K._pool_view(x.shape, *geo)
+    if view is not None and x.size and 0 not in out:
+        assert calls  # the windows are disjoint: the disjoint kernel ran
+
+
+def test_disjoint_windows_tells_overlap_and_cover():
+    # size 5, window 2, stride 2, no padding: windows {0, 1} {2, 3}; 4 is read by none
+    tab = K.index_table(5, 2, 2, 2, 0, 1, 1)
+    assert K.disjoint_windows(5, tab) == (True, False)
+    tab = K.index_table(4, 2, 2, 2, 0, 1, 1)  # {0, 1} {2, 3}: disjoint and covering
+    assert K.disjoint_windows(4, tab) == (True, True)
+    tab = K.index_table(4, 3, 2, 1, 0, 1, 1)  # stride 1: overlapping
+    assert K.disjoint_windows(4, tab) == (False, True)
+    tab = K.index_table(3, 2, 2, 2, 1, 1, 1)  # pad 1: {pad, 0} {1, 2}
+    assert K.disjoint_windows(3, tab) == (True, True)
+
+
+def test_disjoint_scatter_writes_every_element_it_does_not_zero():
+    # the covering case allocates without zeroing: every element must be written
+    x = np.random.default_rng(4).standard_normal((3, 6, 4, 5)).astype(np.float32)
+    geo = ((1, 2, 2, 1), (1, 2, 2, 1), ((0, 0),) * 4, (1,) * 4, (1,) * 4)
+    ct = np.ones(K.pool_out_shape(x.shape, *geo), np.float32)
+    real_empty = np.empty
+    try:
+        K.np.empty = lambda shape, dtype=float: np.full(  # garbage where floats are left
+            shape, np.nan if np.dtype(dtype).kind == "f" else 7, dtype)
+        got = K.max_pool_scatter(ct, x, *geo)
+    finally:
+        K.np.empty = real_empty
+    np.testing.assert_array_equal(got, K.max_pool_scatter_reference(ct, x, *geo))
+
+
 @given(pool_geometry(specials=False))
 def test_sum_pool_kernels_match_reference(case):
     x, geo, rng = case
@@ -220,8 +303,8 @@ def test_pooling_kernels_run_where_they_apply(monkeypatch):
 
 def test_kernels_off_takes_the_references(monkeypatch):
     calls = []
-    for name in ("_im2col_kernel", "_col2im_kernel", "_max_pool_kernel",
-                 "_max_pool_scatter_kernel", "_max_pool_gather_kernel", "_sum_pool_kernel",
+    for name in ("_im2col_kernel", "_im2col_few_channels_kernel", "_col2im_kernel",
+                 "_max_pool_kernel", "_max_pool_scatter_kernel", "_max_pool_scatter_disjoint_kernel", "_max_pool_gather_kernel", "_sum_pool_kernel",
                  "_sum_pool_transpose_kernel"):
         monkeypatch.setattr(K, name, lambda *a, _n=name: calls.append(_n))
     x = np.random.default_rng(1).standard_normal((2, 6, 6, 3))
