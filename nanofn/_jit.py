@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from nanofn import _core as core
+from nanofn import _kernels
 from nanofn._config import config
 from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Tracer, Var, get_aval
 from nanofn.tree_util import tree_flatten, tree_flatten_with_path, tree_unflatten, keystr
@@ -628,10 +629,13 @@ def _leaf_to_value(x):
 class _Compiled:
     """A cached trace: the simplified jaxpr (what transformations replay) and its plan.
 
-    The first call runs the plain plan. A second call with the same signature marks the
-    function as hot: its plan is rebuilt with elementwise chains fused into generated
-    numba kernels (`nanofn._fusion`). So a function called once never pays numba's
-    start-up, and one called in a loop runs fused from its second call on.
+    The first call runs the plain plan, inside `_kernels.deferred()`: primitives whose
+    kernels would need numba's start-up (about a second: importing numba and its
+    registries) take their numpy paths instead. A second call with the same signature
+    marks the function as hot: its plan is rebuilt with elementwise chains fused into
+    generated numba kernels (`nanofn._fusion`), and kernels run from then on. So a
+    function called once never imports numba, and one called in a loop runs fused from
+    its second call on.
     """
 
     __slots__ = ("closed", "out_tree", "plan", "calls")
@@ -644,6 +648,9 @@ class _Compiled:
 
     def run(self, values):
         self.calls += 1
+        if self.calls == 1:
+            with _kernels.deferred():
+                return self.plan(values)
         if self.calls == 2 and config.nanofn_use_kernels:
             from nanofn._fusion import fuse
             self.plan = Plan(fuse(self.closed))
@@ -735,7 +742,8 @@ class JitFunction:
         self.trace_count += 1
         closed = core.trace_to_jaxpr(flat_fun, avals,
                                      arg_names=lambda: self._arg_names(args, kwargs, static))
-        closed = simplify(closed)
+        with _kernels.deferred():  # constant folding never starts numba
+            closed = simplify(closed)
         compiled = _Compiled(closed, out_tree_box[0])
         if not any(isinstance(c, Tracer) for c in closed.consts):  # never cache leaked tracers
             self._cache[(in_tree, avals, static)] = compiled

@@ -7,7 +7,13 @@ directory, named by the sha256 of its text, and imported from there as a module.
 process that generates the same source finds the same file, and numba finds its compiled
 machine code next to it: nothing is compiled twice.
 
-* numba is imported the first time a kernel is needed, never by `import nanofn`.
+* numba is imported the first time a kernel is needed, never by `import nanofn`. Its
+  start-up is not cheap (importing numba, then the registries it loads before its first
+  compilation or cache load: about 1 s on a quiet 2-core machine, more than `jax.jit`'s
+  whole first call of a small program). Inside `deferred()` (what `jit` wraps around the
+  trace and first call of each function) `enabled()` answers False until numba has been
+  started in this process, so a function called once never pays for it; kernels that are
+  already available are used as usual.
 * `compile_count` counts kernels compiled in this process (numba cache misses);
   `cache_hit_count` counts kernels loaded from numba's disk cache instead.
 * A source file whose text does not match the hash in its name (a truncated or edited
@@ -42,6 +48,14 @@ _KEY_LEN = 32  # hex digits of the sha256 kept in file and module names
 _kernels: dict = {}  # (source key, entry name, signature) -> compiled numba dispatcher
 _lock = threading.RLock()
 _numba = None
+_started = False  # numba was imported by `numba()`: kernels no longer cost a start-up
+
+
+class _Deferral(threading.local):
+    depth = 0  # > 0: inside `deferred()` in this thread
+
+
+_deferral = _Deferral()
 _cache_dir: str | None | bool = False  # False: not chosen yet; None: no writable directory
 
 
@@ -51,7 +65,7 @@ class KernelError(RuntimeError):
 
 def numba():
     """The numba module, imported on first use (raises `KernelError` if it is missing)."""
-    global _numba
+    global _numba, _started
     if _numba is None:
         try:
             import numba as nb
@@ -59,6 +73,7 @@ def numba():
             raise KernelError(f"numba is not installed ({err}); nanofn runs without "
                               "kernels") from err
         _numba = nb
+        _started = True
     return _numba
 
 
@@ -210,9 +225,35 @@ def get_kernel(source: str, entry: str, arg_types: tuple, *, options=None):
 
 
 def enabled() -> bool:
-    """Whether primitives may use their numba kernels (`nanofn.config.nanofn_use_kernels`)."""
+    """Whether primitives may use their numba kernels now: `nanofn.config.nanofn_use_kernels`,
+    and, inside `deferred()`, only once numba has been started in this process."""
     from nanofn._config import config
-    return config.nanofn_use_kernels
+    return config.nanofn_use_kernels and (_started or not _deferral.depth)
+
+
+def started() -> bool:
+    """Whether numba has been imported for kernels in this process (no start-up cost left)."""
+    return _started
+
+
+class deferred:  # noqa: N801 - a context manager, used like a function
+    """Within this context (in this thread), `enabled()` is False until numba has been
+    started: primitives take their numpy paths rather than import numba for one call.
+
+    Example:
+        >>> from nanofn import _kernels
+        >>> with _kernels.deferred():
+        ...     print(_kernels.enabled() <= _kernels.started())  # no start-up in here
+        True
+    """
+
+    def __enter__(self):
+        _deferral.depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        _deferral.depth -= 1
+        return False
 
 
 class kernel:  # noqa: N801 - used as a decorator, like numba.njit

@@ -409,6 +409,54 @@ def test_import_nanofn_does_not_import_numba():
     assert _python(code, {}) == ["False"]
 
 
+_FIRST_CALL_SCRIPT = textwrap.dedent("""
+    import json, sys, numpy as np, nanofn, nanofn.numpy as fnp
+    from nanofn import nn, _kernels
+    f = nanofn.jit(lambda x: fnp.maximum(nn.log_softmax(x) * 2.0 + 1.0, -3.0))
+    x = np.linspace(-2.0, 2.0, 12, dtype=np.float32).reshape(3, 4)
+    eager = np.asarray(nn.log_softmax(x))  # the kernel is not needed before jit either
+    first = np.asarray(f(x))
+    after_first = "numba" in sys.modules
+    second = np.asarray(f(x))
+    print(json.dumps([after_first, "numba" in sys.modules, _kernels.started(),
+                      first.tolist(), second.tolist()], separators=(",", ":")))
+""")
+
+
+def test_a_jitted_function_called_once_does_not_start_numba(tmp_path):
+    # The first call runs inside `_kernels.deferred()`: log_softmax takes its numpy path
+    # instead of importing numba; the second call fuses, and kernels start then.
+    env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "NANOFN_USE_KERNELS": "1"}
+    code = _FIRST_CALL_SCRIPT.replace("eager = np.asarray(nn.log_softmax(x))  # the kernel "
+                                      "is not needed before jit either\n", "")
+    after_first, after_second, started, first, second = json.loads(_python(code, env)[0])
+    assert (after_first, after_second, started) == (False, True, True)
+    x = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
+    ref = np.maximum((x - np.log(np.exp(x).sum(1, keepdims=True))) * 2 + 1, -3)
+    np.testing.assert_allclose(first, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(second, first, rtol=1e-6, atol=1e-6)
+    # numba already running (an eager kernel ran first): the first jitted call uses it
+    after_first, _, started, _, _ = json.loads(_python(_FIRST_CALL_SCRIPT, env)[0])
+    assert (after_first, started) == (True, True)
+
+
+def test_deferred_turns_kernels_off_only_until_numba_has_started(monkeypatch):
+    monkeypatch.setattr(_kernels, "_started", False)
+    assert _kernels.enabled()
+    with _kernels.deferred():
+        assert not _kernels.enabled()
+        with _kernels.deferred():
+            assert not _kernels.enabled()
+        assert not _kernels.enabled()
+        monkeypatch.setattr(_kernels, "_started", True)
+        assert _kernels.enabled()
+        with nanofn.config._override("nanofn_use_kernels", False):
+            assert not _kernels.enabled()
+    monkeypatch.setattr(_kernels, "_started", False)
+    assert _kernels.enabled()  # outside the context again
+
+
 def test_groups_that_need_each_other_through_outside_equations_stay_acyclic():
     # Each group alone is convex, but a1 -> cumsum -> b2 and b1 -> cumsum -> a2: fusing
     # both groups would need a cycle, so one of them must stay unfused.
