@@ -345,7 +345,8 @@ class Plan:
             elif reuse and e.primitive.name == "fused_elementwise":
                 steps.append(_Step(e, "fused", None, [ref(x) for x in e.invars], outs))
             else:
-                impl = e.primitive.impl
+                # `impl.raw`: an impl without the argument checks tracing already did
+                impl = getattr(e.primitive.impl, "raw", e.primitive.impl)
                 if e.params:
                     impl = functools.partial(impl, **e.params)
                 steps.append(_Step(e, "call", impl, [ref(x) for x in e.invars], outs))
