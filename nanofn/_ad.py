@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import itertools
 import operator
+import sys
 
 import numpy as np
 
 from nanofn import _core as core
-from nanofn._core import Array, Tracer, Trace, get_aval
-from nanofn.tree_util import tree_flatten, tree_unflatten, tree_map, tree_structure
+from nanofn._core import Array, ShapedArray, Tracer, Trace, get_aval
+from nanofn.tree_util import tree_flatten, tree_unflatten, tree_map
 
 # ------------------------------------------------------------------------ helpers used by rules
 
@@ -65,7 +66,7 @@ def unbroadcast(ct, primal):
     ct_shape = ct.shape
     if ct_shape == shape and ct.dtype == primal.dtype:
         return ct
-    aval = get_aval(primal)
+    dtype = primal.dtype  # primal: a value, or the shape and dtype the tape kept of one
     if ct_shape != shape:
         ops = _ops()
         lead = len(ct_shape) - len(shape)
@@ -75,9 +76,8 @@ def unbroadcast(ct, primal):
             ct = ops.reduce_sum_p.bind(ct, axes=axes)
         if (ct.shape if isinstance(ct, Tracer) else np.shape(ct)) != shape:
             ct = ops.reshape_p.bind(ct, new_sizes=shape)
-    ct_dtype = ct.dtype
-    if ct_dtype != aval.dtype and np.issubdtype(aval.dtype, np.inexact):
-        ct = _ops().convert_element_type_p.bind(ct, new_dtype=aval.dtype)
+    if ct.dtype != dtype and np.issubdtype(dtype, np.inexact):
+        ct = _ops().convert_element_type_p.bind(ct, new_dtype=dtype)
     return ct
 
 
@@ -224,9 +224,11 @@ def _as_array(x):
 def _lower_aux(aux):
     """Replace tracers of finished transformations in auxiliary outputs by their values."""
     def lower(x):
+        if not isinstance(x, Tracer):
+            return x
         while isinstance(x, Tracer) and not x._trace.main.alive:
             x = x.concrete_value()
-        return x
+        return Array(x) if type(x) is np.ndarray else x  # a tape tracer's numpy primal
     return tree_map(lower, aux)
 
 
@@ -236,6 +238,9 @@ _keys = itertools.count()
 
 
 class TapeTracer(Tracer):
+    """A value followed by the tape: its primal (an ndarray when computed eagerly on numpy
+    values, else an Array or a tracer of an enclosing transformation) and its key."""
+
     __slots__ = ("primal", "key")
 
     def __init__(self, trace, primal, key):
@@ -258,7 +263,8 @@ class TapeTrace(Trace):
     concrete and nothing is being staged (the common eager case), the primitive runs
     straight on numpy values and the entry keeps those numpy values (its `out` is then an
     ndarray, or a list of them, never an Array or a tracer): the reverse pass can then
-    run on numpy too, without wrapping (see `backward`)."""
+    run on numpy too, without wrapping (see `backward`). Such an entry keeps of a large
+    value its reverse rules do not read (`Primitive.vjp_reads`) only its `ShapedArray`."""
 
     __slots__ = ()
 
@@ -270,56 +276,83 @@ class TapeTrace(Trace):
     takes_raw_args = True  # `bind` passes arguments as they are: no TapeTracer per constant
 
     def process_primitive(self, prim, tracers, params):
-        primals, keys, vals = [], [], []
+        keys, vals = [], []
         tracked = False
+        concrete = True
         for t in tracers:
             if type(t) is TapeTracer and t._trace is self:
-                p, k = t.primal, t.key
+                k = t.key
                 if k is not None:
                     tracked = True
+                keys.append(k)
+                t = t.primal
             else:  # a constant, or a value of an enclosing transformation
-                p, k = t, None
-            primals.append(p)
-            keys.append(k)
-            if vals is not None:
-                if type(p) is Array:
-                    vals.append(p._value)
-                elif isinstance(p, Tracer):
-                    vals = None
-                else:
-                    vals.append(p)
-        if vals is not None and core._dynamic_trace is None:
-            try:  # as eager `bind` does (written out here: the hot path of eager grad)
+                keys.append(None)
+            if type(t) is np.ndarray:
+                vals.append(t)
+            elif type(t) is Array:
+                vals.append(t._value)
+            else:
+                if isinstance(t, Tracer):
+                    concrete = False
+                vals.append(t)
+        if concrete and core._dynamic_trace is None:
+            # the hot path of eager grad: as eager `bind` does, written out; the tracers
+            # hold the numpy results (no Array per operation)
+            try:
                 out = prim.impl(*vals, **params)
             except Exception as err:  # noqa: BLE001 - re-raised with the primitive's name
                 core._impl_failed(prim, vals, params, err)
             if core.debug_nans:
                 core.check_nans(prim, out)
             if prim.multiple_results:
-                out = [o if isinstance(o, np.ndarray) else np.asarray(o) for o in out]
-                out_arr = [Array(o) for o in out]
+                out = res = [o if isinstance(o, np.ndarray) else np.asarray(o) for o in out]
+            elif type(out) is np.ndarray:
+                res = out
             else:
-                if type(out) is not np.ndarray:
-                    out = out if isinstance(out, np.ndarray) else np.asarray(out)
-                out_arr = Array(out)
-        else:
+                out = res = out if isinstance(out, np.ndarray) else np.asarray(out)
+        else:  # staged, or under an enclosing transformation: its rules see Arrays, as before
             vals = None
-            out = out_arr = prim.bind(*primals, **params)
+            primals = []
+            for t in tracers:
+                if type(t) is TapeTracer and t._trace is self:
+                    t = t.primal
+                primals.append(Array(t) if type(t) is np.ndarray else t)
+            out = res = prim.bind(*primals, **params)
         if not tracked:
             if prim.multiple_results:
-                return [TapeTracer(self, o, None) for o in out_arr]
-            return TapeTracer(self, out_arr, None)
+                return [TapeTracer(self, o, None) for o in res]
+            return TapeTracer(self, res, None)
         if prim.multiple_results:
             out_keys = [next(_keys) for _ in out]
-            outs = [TapeTracer(self, o, k) for o, k in zip(out_arr, out_keys)]
+            outs = [TapeTracer(self, o, k) for o, k in zip(res, out_keys)]
         else:
             out_keys = next(_keys)
-            outs = TapeTracer(self, out_arr, out_keys)
+            outs = TapeTracer(self, res, out_keys)
         if core.debug_nans:  # remember where the forward op ran, for backward-pass NaN reports
             params = dict(params, _nan_origin=core.user_frame())
-        self.main.global_data.append(
-            (prim, params, keys, primals if vals is None else vals, out, out_keys))
+        if vals is None:
+            self.main.global_data.append((prim, params, keys, primals, out, out_keys))
+        else:
+            reads = prim.vjp_reads
+            if reads is not None and out.size >= inplace_min_size:
+                out = _forget_unread(reads, vals, out)
+            self.main.global_data.append((prim, params, keys, vals, out, out_keys))
         return outs
+
+
+def _forget_unread(reads, vals, out):
+    """Replace the large values of a numpy tape entry that its reverse rules never read
+    (`Primitive.vjp_reads`) by their shape and dtype, so the tape does not keep them alive.
+    Changes `vals` in place; returns the entry's `out`."""
+    read_args, out_read = reads
+    big = inplace_min_size
+    for i, v in enumerate(vals):
+        if i not in read_args and type(v) is np.ndarray and v.size >= big:
+            vals[i] = ShapedArray(v.shape, v.dtype)
+    if not out_read and out.size >= big:
+        out = ShapedArray(out.shape, out.dtype)
+    return out
 
 
 def _as_arrays(xs):
@@ -352,15 +385,40 @@ def _call_rule(prim, ct, primals, out, keys, params):
 numpy_backward = True
 
 
-def backward(tape, out_keys, out_cts, in_keys):
+# Arrays with fewer elements than this are cheap to allocate: below it the eager reverse
+# pass neither writes cotangents in place nor lets the tape forget residuals (the checks
+# would cost more than they save). Tests lower it to exercise those paths on small arrays.
+inplace_min_size = 1 << 12
+
+
+def backward(tape, out_keys, out_cts, in_keys, consume=False):
     """Walk the tape in reverse, turning output cotangents into input cotangents.
 
     With no transformation active and concrete cotangents (the reverse pass of an eager
     `grad`), the walk runs on numpy values: `core.numpy_mode` makes every `bind` compute
     straight away on numpy arrays, and cotangents are wrapped as Arrays only at the end.
-    Rules of primitives that are not marked `numpy_rules` still see Arrays."""
-    on_numpy = (numpy_backward and not core._trace_stack and core._dynamic_trace is None
-                and not any(isinstance(c, Tracer) for c in out_cts))
+    Rules of primitives that are not marked `numpy_rules` still see Arrays.
+
+    On numpy values (and with debug_nans off), a primitive's `vjp_numpy` rule is used
+    when it has one, and cotangent buffers that nothing else refers to are reused: the
+    rule may write into its output cotangent, and cotangents meeting at one value are
+    summed into one of their buffers. "Nothing else refers to it" is read off the
+    reference count: a buffer this walk allocated and holds in exactly the references it
+    knows of (its own dict and locals) cannot be a residual, a user's array or a view.
+    Results are bitwise those of the general path: the same ufuncs on the same values.
+
+    `consume=True` (a pullback that runs once, as in `grad`) empties the tape as it goes,
+    so each residual is freed as soon as the rule that reads it has run."""
+    on_numpy = numpy_backward and not core._trace_stack and core._dynamic_trace is None
+    if on_numpy:
+        for c in out_cts:
+            if isinstance(c, Tracer):
+                on_numpy = False
+    fast = on_numpy and not core.debug_nans
+    big = inplace_min_size
+    refs = sys.getrefcount
+    ndarray = np.ndarray
+    np_add = np.add
     cts: dict[int, object] = {}
     add_p = _ops().add_p
     prev_mode = core.numpy_mode
@@ -369,7 +427,10 @@ def backward(tape, out_keys, out_cts, in_keys):
         for k, ct in zip(out_keys, out_cts):
             if k is not None and ct is not None:
                 cts[k] = add_any(cts.get(k), _as_numpy(ct) if on_numpy else ct)
+        ct = None
         for prim, params, keys, primals, out, okeys in reversed(tape):
+            if consume:
+                tape.pop()  # the entry just read (the iterator goes on from the one before)
             if prim.multiple_results:
                 ct = [cts.pop(k, None) for k in okeys]
                 if all(c is None for c in ct):
@@ -379,13 +440,19 @@ def backward(tape, out_keys, out_cts, in_keys):
                 ct = cts.pop(okeys, None)
                 if ct is None:
                     continue
-                numpy_entry = isinstance(out, np.ndarray)  # recorded on numpy values
+                # recorded on numpy values (`out` an ndarray, or the shape the tape kept)
+                numpy_entry = type(out) is ndarray or type(out) is ShapedArray
             if "_nan_origin" in params:
                 params = dict(params)
                 core.nan_context = (f"in the backward pass of '{prim.name}' (whose forward ran "
                                     f"at {params.pop('_nan_origin')})")
             rules = prim.vjp
-            if (rules is not None and prim.numpy_rules and (numpy_entry or not on_numpy)
+            if fast and numpy_entry and prim.vjp_numpy is not None:
+                owned = (type(ct) is ndarray and ct.size >= big and ct.base is None
+                         and refs(ct) == 2 and ct.dtype == out.dtype)
+                ct_in = prim.vjp_numpy(ct, primals, out, keys, owned, **params)
+                ct = None  # the rule may have returned it: drop this walk's extra reference
+            elif (rules is not None and prim.numpy_rules and (numpy_entry or not on_numpy)
                     and prim.vjp_joint is None and not prim.multiple_results):
                 ct_in = None  # the common case, inline: one rule per argument, no wrapping
             elif not on_numpy and not numpy_entry:
@@ -393,7 +460,7 @@ def backward(tape, out_keys, out_cts, in_keys):
             else:  # the rule gets Arrays, as in any eager code
                 if numpy_entry:
                     primals = _as_arrays(primals)
-                    out = _as_arrays(out) if prim.multiple_results else Array(out)
+                    out = _as_arrays(out) if prim.multiple_results else _as_arrays([out])[0]
                 if on_numpy:
                     ct = _as_arrays(ct) if prim.multiple_results else Array(ct)
                     core.numpy_mode = False
@@ -404,19 +471,43 @@ def backward(tape, out_keys, out_cts, in_keys):
                     ct_in = [None if g is None else _as_numpy(g) for g in ct_in]
                 else:
                     ct_in = _call_rule(prim, ct, primals, out, keys, params)
+            listed = type(ct_in) is list
             for i, k in enumerate(keys):
-                if k is not None:
-                    if ct_in is None:
-                        rule = rules[i]
-                        g = None if rule is None else rule(ct, *primals, out=out, **params)
+                if k is None:
+                    continue
+                if ct_in is None:
+                    rule = rules[i]
+                    if rule is None:
+                        continue
+                    g = rule(ct, *primals, out=out, **params)
+                else:
+                    g = ct_in[i]
+                    if listed:
+                        ct_in[i] = None  # so the list holds no reference to g
+                if g is None:
+                    continue
+                p = primals[i]
+                if g.shape != p.shape or g.dtype != p.dtype:
+                    g = unbroadcast(g, p)
+                prev = cts.get(k)
+                if prev is None:
+                    cts[k] = g
+                elif fast:  # add's impl, straight (what `add_p.bind` would run)
+                    if (type(g) is ndarray and g.size >= big and type(prev) is ndarray
+                            and g.dtype == prev.dtype and g.shape == prev.shape):
+                        # sum into a buffer that only this walk refers to (see the docstring)
+                        if prev.base is None and refs(prev) == 3:  # cts, prev, refs' argument
+                            np_add(prev, g, out=prev)
+                        elif g.base is None and refs(g) == 2:  # g, refs' argument
+                            cts[k] = np_add(prev, g, out=g)
+                        else:
+                            cts[k] = np_add(prev, g)
                     else:
-                        g = ct_in[i]
-                    if g is not None:
-                        p = primals[i]
-                        if g.shape != p.shape or g.dtype != p.dtype:
-                            g = unbroadcast(g, p)
-                        prev = cts.get(k)
-                        cts[k] = g if prev is None else add_p.bind(prev, g)
+                        cts[k] = np_add(prev, g)
+                else:
+                    cts[k] = add_p.bind(prev, g)
+                g = prev = None
+            ct_in = ct = None
     finally:
         core.numpy_mode = prev_mode
         core.nan_context = None
@@ -427,19 +518,22 @@ def backward(tape, out_keys, out_cts, in_keys):
 
 def vjp_flat(fun_flat, primals):
     """Run `fun_flat` forward on tape tracers. Returns the outputs, a function mapping
-    output cotangents to input cotangents (None for zero), and the tape's main trace."""
+    output cotangents to input cotangents (None for zero), and `extra` (what `fun_flat`
+    returned beside its outputs). `pullback(cts, consume=True)` empties the tape as it
+    walks it: for a pullback that is called only once."""
     with core.new_main(TapeTrace, []) as main:
         trace = main.trace
         in_keys = [next(_keys) for _ in primals]
         tracers_in = [TapeTracer(trace, p, k) for p, k in zip(primals, in_keys)]
         outs, extra = fun_flat(*tracers_in)
         outs = [trace.full_raise(o) for o in outs]
-        primals_out = [o.primal for o in outs]
+        primals_out = [Array(p) if type(p) is np.ndarray else p
+                       for p in (o.primal for o in outs)]
         out_keys = [o.key for o in outs]
     tape = main.global_data
 
-    def pullback(cts):
-        return backward(tape, out_keys, cts, in_keys)
+    def pullback(cts, consume=False):
+        return backward(tape, out_keys, cts, in_keys, consume)
 
     return primals_out, pullback, extra
 
@@ -547,22 +641,45 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         >>> print(float(v), float(g))
         8.0 12.0
     """
+    norm_cache = {}  # number of positional arguments -> (single, argument indices)
+
     def value_and_grad_f(*args, **kwargs):
-        single, nums = _normalize_argnums(argnums, len(args), "grad")
-        for i in nums:
-            _check_differentiable("grad", i, args[i])
+        # `vjp` followed by its `vjp_fn`, written out: the checks and pytree work that the
+        # public pair does for arbitrary cotangents are not needed for the unit cotangent
+        # of a scalar, and eager grad pays for them on every call
+        nargs = len(args)
+        norm = norm_cache.get(nargs)
+        if norm is None:
+            norm = norm_cache[nargs] = _normalize_argnums(argnums, nargs, "grad")
+        single, nums = norm
+        primals_flat = [args[i] for i in nums]
+        in_tree = None  # None: every differentiated argument is a float Array (one leaf)
+        for leaf in primals_flat:
+            if type(leaf) is not Array or leaf.dtype.kind not in "fc":
+                for i in nums:  # the general check, with its error message
+                    _check_differentiable("grad", i, args[i])
+                primals_flat, in_tree = tree_flatten(tuple(primals_flat))
+                primals_flat = [_as_array(p) for p in primals_flat]
+                break
 
-        def f_partial(*diff_args):
+        def fun_flat(*leaves):
             full = list(args)
-            for i, a in zip(nums, diff_args):
+            for i, a in zip(nums, leaves if in_tree is None else tree_unflatten(in_tree, leaves)):
                 full[i] = a
-            return fun(*full, **kwargs)
+            out = fun(*full, **kwargs)
+            aux = None
+            if has_aux:
+                if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                    raise TypeError("has_aux=True requires the function to return a pair "
+                                    f"(output, aux), got {type(out).__name__}")
+                out, aux = out
+            if isinstance(out, Tracer) or type(out) is Array:
+                return [out], (None, aux)
+            flat, out_tree = tree_flatten(out)
+            return flat, (out_tree, aux)
 
-        out = vjp(f_partial, *[args[i] for i in nums], has_aux=has_aux)
-        if has_aux:
-            value, vjp_fn, aux = out
-        else:
-            (value, vjp_fn), aux = out, None
+        outs, pullback, (out_tree, aux) = vjp_flat(fun_flat, primals_flat)
+        value = outs[0] if out_tree is None else tree_unflatten(out_tree, outs)
         aval = get_aval(value) if core.is_array_like(value) else None
         if aval is None or aval.shape != () or aval.dtype.kind != "f":
             what = aval.str_short() if aval is not None else type(value).__name__
@@ -570,10 +687,16 @@ def value_and_grad(fun, argnums=0, has_aux=False):
                 f"grad requires a real scalar output (shape ()), but the function returned "
                 f"{what}" + (f" with shape {aval.shape}" if aval is not None else "") +
                 ". For a vector output use vjp, jacrev or jacfwd, or reduce it (e.g. .sum()).")
-        grads = vjp_fn(core.Array(np.array(1, aval.dtype)) if not isinstance(value, Tracer)
-                       else _ops().full((), 1, aval.dtype))
+        ct = (core.Array(np.array(1, aval.dtype)) if not isinstance(value, Tracer)
+              else _ops().full((), 1, aval.dtype))
+        cts = pullback([ct], consume=True)
+        cts = [zeros_like_aval(_ct_aval(p)) if c is None else c
+               for c, p in zip(cts, primals_flat)]
+        grads = tuple(cts) if in_tree is None else tree_unflatten(in_tree, cts)
         grads = grads[0] if single else grads
-        return ((value, aux) if has_aux else value), grads
+        if has_aux:
+            return (value, _lower_aux(aux)), grads
+        return value, grads
 
     _wraps(value_and_grad_f, fun, "value_and_grad")
     return value_and_grad_f

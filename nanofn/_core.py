@@ -243,9 +243,25 @@ class Primitive:
     nothing but primitives (through `bind`) and shape/dtype queries on their inputs, so
     the reverse pass of an eager `grad` may run them on plain numpy values (see
     `numpy_mode`). Leave it False for rules that call user code or numpy-level functions.
+
+    Two optional slots serve only the reverse pass of an eager `grad` (`backward` in
+    `nanofn/_ad.py`, with `numpy_mode` on):
+
+    * `vjp_numpy(ct, primals, out, keys, owned, **params) -> list`: the same arithmetic as
+      `vjp` / `vjp_joint`, as the same numpy ufuncs in the same order (so the numbers are
+      bitwise the same), written straight on ndarrays. `keys[i] is None` means argument
+      `i` wants no cotangent. `owned` says that nothing else refers to `ct` (an ndarray of
+      `out`'s shape and dtype): the rule may write into it (`out=ct`). It must never
+      write into `primals` or `out`.
+    * `vjp_reads = (argument indices, out_read)`: the values the reverse rules read; the
+      others are used for their shape and dtype only, so the tape may keep just the
+      shape and dtype of a large one (its memory is then freed during the forward pass
+      once the program drops it). None: every value is read.
     """
 
     numpy_rules = False
+    vjp_numpy: Callable | None = None
+    vjp_reads: tuple | None = None
 
     def __init__(self, name: str, *, multiple_results: bool = False):
         if name in registry:
@@ -307,20 +323,32 @@ _trace_stack: list[MainTrace] = []
 _dynamic_trace: MainTrace | None = None  # set while staging out a jaxpr (jit, make_jaxpr)
 
 
-@contextlib.contextmanager
-def new_main(trace_type, global_data=None):
-    """Push a new transformation onto the stack for the duration of the block."""
-    global numpy_mode
-    main = MainTrace(len(_trace_stack) + 1, trace_type, global_data)
-    _trace_stack.append(main)
-    prev_mode, numpy_mode = numpy_mode, False
-    try:
-        yield main
-    finally:
-        numpy_mode = prev_mode
+class new_main:
+    """`with new_main(TraceType, global_data) as main:` pushes a new transformation onto
+    the stack for the duration of the block (a class, not a generator: it runs once per
+    transformation call, so eager `grad` pays for it on every call)."""
+
+    __slots__ = ("trace_type", "global_data", "main", "prev_mode")
+
+    def __init__(self, trace_type, global_data=None):
+        self.trace_type = trace_type
+        self.global_data = global_data
+
+    def __enter__(self) -> MainTrace:
+        global numpy_mode
+        main = self.main = MainTrace(len(_trace_stack) + 1, self.trace_type, self.global_data)
+        _trace_stack.append(main)
+        self.prev_mode, numpy_mode = numpy_mode, False
+        return main
+
+    def __exit__(self, *exc_info):
+        global numpy_mode
+        numpy_mode = self.prev_mode
         _trace_stack.pop()
+        main = self.main
         main.alive = False
         main.trace = None  # break the main <-> trace cycle so the tape is freed right away
+        return False
 
 
 @contextlib.contextmanager

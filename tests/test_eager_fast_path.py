@@ -227,3 +227,137 @@ def test_operator_fast_paths_keep_promotion_rules():
     g = nanofn.grad(lambda x: fnp.sum(2.0 / x + x * 3 - 1 / (x + x)))(fnp.array([1.0, 2.0]))
     assert g.dtype == np.float32
     np.testing.assert_allclose(np.asarray(g), [-2.0 + 3.0 + 0.5, -0.5 + 3.0 + 0.125])
+
+
+# ------------------------------------------------------------------ numpy-mode rules, buffers
+
+def every_numpy_rule(x, y):
+    """Uses every primitive with a `vjp_numpy` rule, each in several argument patterns:
+    both arguments differentiated, one of them, the same value twice (x * x), constants,
+    broadcasting, and values used several times (summed cotangents)."""
+    a = fnp.tanh(x) * fnp.sin(y) + 0.5 * fnp.exp(-x * x) + x / (1.0 + y * y)
+    b = fnp.cos(a) - a / 3.0 + 2.0 / (x * x + 1.0) - (x - a)
+    c = nanofn.nn.sigmoid(b) * fnp.log(1.5 + fnp.tanh(a)) + fnp.sqrt(1.0 + b * b)
+    d = c ** 3 + c ** 2 + c ** 1 + c ** 0 + lax.integer_pow(c, -2) - fnp.square(a)
+    e = d.astype(np.float64).astype(d.dtype) * x + fnp.sum(d * y, axis=0, keepdims=True)
+    return fnp.sum(e) + fnp.sum(e * e, axis=1).mean() + fnp.sum(y * 0.0 + x[0])
+
+
+@pytest.fixture
+def inplace_on_small_arrays():
+    """Let the reverse pass reuse buffers and the tape forget residuals on tiny arrays too."""
+    saved = _ad.inplace_min_size
+    _ad.inplace_min_size = 1
+    yield
+    _ad.inplace_min_size = saved
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("min_size", [1, 1 << 12])
+def test_numpy_rules_and_buffer_reuse_equal_the_general_path(dtype, min_size, monkeypatch):
+    monkeypatch.setattr(_ad, "inplace_min_size", min_size)
+    x = RNG.normal(size=(3, 4)).astype(dtype)
+    y = RNG.normal(size=(4,)).astype(dtype)
+    x0, y0 = x.copy(), y.copy()
+    fast, slow = grads_both_ways(every_numpy_rule, x, y)
+    jitted = nanofn.jit(nanofn.grad(every_numpy_rule, argnums=(0, 1)))(x, y)
+    for a, b, c, p in zip(fast, slow, jitted, (x, y)):
+        assert a.shape == p.shape and a.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        tol = 1e-4 if dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=tol, atol=tol)
+    np.testing.assert_array_equal(x, x0)  # the inputs were never written into
+    np.testing.assert_array_equal(y, y0)
+
+
+def test_numpy_rules_check_grads_with_residuals_forgotten(inplace_on_small_arrays):
+    x = RNG.normal(size=(3, 4))
+    y = RNG.normal(size=(4,))
+    nanofn.testing.check_grads(every_numpy_rule, (x, y), order=1, modes=["rev"])
+
+
+@settings(max_examples=10, deadline=None)
+@given(shape=st.sampled_from([(), (1,), (5,), (2, 3)]),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       min_size=st.sampled_from([1, 1 << 12]))
+def test_buffer_reuse_on_any_shape(shape, dtype, min_size):
+    saved = _ad.inplace_min_size
+    _ad.inplace_min_size = min_size
+    try:
+        x = np.asarray(RNG.normal(size=shape)).astype(dtype)
+
+        def f(x):
+            a = fnp.sin(x) * x
+            return fnp.sum(a / (2.0 + x * x) - fnp.tanh(a) + fnp.exp(-a) * a)
+        fast, slow = grads_both_ways(f, x)
+    finally:
+        _ad.inplace_min_size = saved
+    assert fast[0].shape == np.shape(x)
+    np.testing.assert_array_equal(np.asarray(fast[0]), np.asarray(slow[0]))
+
+
+def test_vjp_pullback_can_run_twice_and_leaves_values_alone(inplace_on_small_arrays):
+    x = fnp.array([0.5, -1.0, 2.0])
+    out, pullback = nanofn.vjp(lambda v: fnp.exp(v) * v - v / (1.0 + v * v), x)
+    ct = fnp.array([1.0, 2.0, 3.0])
+    out_before, ct_before = np.array(out), np.array(ct)
+    (g1,) = pullback(ct)
+    (g2,) = pullback(ct)
+    np.testing.assert_array_equal(np.asarray(g1), np.asarray(g2))
+    np.testing.assert_array_equal(np.asarray(out), out_before)
+    np.testing.assert_array_equal(np.asarray(ct), ct_before)
+    xv = np.asarray(x)
+    expected = np.exp(xv) * (1 + xv) - (1 - xv * xv) / (1 + xv * xv) ** 2
+    np.testing.assert_allclose(np.asarray(g1), expected * [1, 2, 3], rtol=1e-6)
+
+
+def test_tape_forgets_large_values_its_rules_do_not_read(inplace_on_small_arrays):
+    x = fnp.array([0.5, -1.0, 2.0])
+    with core.new_main(_ad.TapeTrace, []) as main:
+        t = _ad.TapeTracer(main.trace, x, 0)
+        (fnp.sin(t) + t) * t
+    tape = list(main.global_data)
+    kept = {e[0].name: (e[3], e[4]) for e in tape}
+    sin_args, sin_out = kept["sin"]
+    add_args, add_out = kept["add"]
+    mul_args, mul_out = kept["mul"]
+    assert type(sin_args[0]) is np.ndarray and type(sin_out) is core.ShapedArray
+    assert all(type(a) is core.ShapedArray for a in add_args)  # add reads no values
+    assert all(type(a) is np.ndarray for a in mul_args)  # mul reads both operands
+    assert type(mul_out) is core.ShapedArray and mul_out.shape == (3,)
+
+
+def test_grad_frees_residuals_during_the_reverse_pass():
+    import weakref
+    seen = []
+
+    @nanofn.custom_vjp
+    def probe(v):
+        return v
+
+    def probe_fwd(v):
+        return v, None
+
+    def probe_bwd(_, g):
+        seen.append(residual() is None)  # runs after exp's rule: exp's output is gone
+        return (g,)
+    probe.defvjp(probe_fwd, probe_bwd)
+    residual = None
+
+    def f(x):
+        nonlocal residual
+        e = fnp.exp(probe(x))
+        residual = weakref.ref(e.primal)
+        return fnp.sum(e)
+    nanofn.grad(f)(fnp.ones(8))
+    assert seen == [True]
+
+
+def test_aux_values_come_back_as_given():
+    raw = np.arange(3.0)
+    (v, aux), g = nanofn.value_and_grad(lambda x: (fnp.sum(x * x), (raw, x * 2.0)),
+                                        has_aux=True)(fnp.ones(3))
+    assert aux[0] is raw
+    assert type(aux[1]) is core.Array
+    np.testing.assert_array_equal(np.asarray(aux[1]), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(np.asarray(g), [2.0, 2.0, 2.0])

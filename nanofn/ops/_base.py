@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from nanofn._core import Primitive, ShapedArray, Tracer, bind
+from nanofn._core import Primitive, ShapedArray, Tracer
 
 # ------------------------------------------------------------------------ shared helpers
 
@@ -388,9 +388,18 @@ def _div_impl(x, y):
 
 
 div_p = elementwise("div", _div_impl, nargs=2)
-defderiv(div_p,
-         lambda g, x, y, *, out: _div(g, y),
-         lambda g, x, y, *, out: _neg(_mul(g, _div(out, y))))  # d(x/y)/dy = -x/y^2
+div_p.jvp_terms = [lambda t, x, y, *, out: _div(t, y),
+                   lambda t, x, y, *, out: _neg(_mul(t, _div(out, y)))]  # d(x/y)/dy = -x/y^2
+
+
+def _div_vjp(ct, primals, out, needs):
+    # ct_x = ct / y and ct_y = -ct x / y^2 = -(ct_x * out): the second reuses the first
+    y = primals[1]
+    ct_x = _div(ct, y)
+    return [ct_x if needs[0] else None, _neg(_mul(ct_x, out)) if needs[1] else None]
+
+
+div_p.vjp_joint = _div_vjp
 
 
 @_errstate
@@ -1069,3 +1078,154 @@ def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_t
 for _p in [v for v in list(globals().values()) if isinstance(v, Primitive)]:
     _p.numpy_rules = True
 del _p
+
+
+# ======================================================================== numpy-mode reverse rules
+#
+# The reverse pass of an eager `grad` runs on numpy values (`nanofn/_ad.py`, `backward`).
+# For the hot primitives it calls `vjp_numpy` instead of the rules above: the same
+# arithmetic as the same ufuncs in the same order, so the cotangents are bitwise the same,
+# but with no `bind` per operation, and with `out=` into buffers nobody else sees (the
+# rule's own temporaries, and `ct` when the walker says it owns it). `vjp_reads` names the
+# values the rules above read (the others only lend their shape and dtype), so the tape
+# can forget the rest. Each rule's comment gives the rule above that it repeats.
+
+def _general_vjp(prim, ct, primals, out, keys):
+    """The rules above, for the cases a numpy rule leaves to them."""
+    return [None if k is None or d is None else d(ct, *primals, out=out)
+            for d, k in zip(prim.vjp, keys)]
+
+
+def _into(ct, owned):
+    return ct if owned else None
+
+
+def _np_add(ct, primals, out, keys, owned):  # g, g
+    return [ct, ct]
+
+
+def _np_sub(ct, primals, out, keys, owned):  # g, -g
+    if keys[1] is None:
+        return [ct, None]
+    return [ct, np.negative(ct, out=_into(ct, owned and keys[0] is None))]
+
+
+def _np_neg(ct, primals, out, keys, owned):  # -g
+    return [np.negative(ct, out=_into(ct, owned))]
+
+
+def _np_mul(ct, primals, out, keys, owned):  # g * y, x * g
+    x, y = primals
+    kx, ky = keys
+    if kx is not None and ky is not None:
+        if x is y:  # x * x: g * x and x * g are the same numbers; compute them once
+            g = np.multiply(ct, y, out=_into(ct, owned))
+            return [g, g]
+        return [np.multiply(ct, y), np.multiply(x, ct, out=_into(ct, owned))]
+    if kx is not None:
+        return [np.multiply(ct, y, out=_into(ct, owned)), None]
+    return [None, np.multiply(x, ct, out=_into(ct, owned))]
+
+
+def _np_div(ct, primals, out, keys, owned):  # ct_x = g / y, ct_y = -(ct_x * out)
+    if ct.dtype.kind not in "fc":  # integer division: the rule above, through div's impl
+        return _div_vjp(ct, primals, out, [k is not None for k in keys])
+    token = _quiet_enter()
+    try:
+        ct_x = np.true_divide(ct, primals[1], out=ct if owned else ...)
+    finally:
+        _quiet_leave(token)
+    if keys[1] is None:
+        return [ct_x, None]
+    ct_y = np.multiply(ct_x, out, out=ct_x if keys[0] is None else ...)
+    return [None if keys[0] is None else ct_x, np.negative(ct_y, out=ct_y)]
+
+
+def _np_exp(ct, primals, out, keys, owned):  # g * out
+    return [np.multiply(ct, out, out=_into(ct, owned))]
+
+
+def _np_log(ct, primals, out, keys, owned):  # g / x
+    token = _quiet_enter()
+    try:
+        return [np.true_divide(ct, primals[0], out=_into(ct, owned))]
+    finally:
+        _quiet_leave(token)
+
+
+def _np_sin(ct, primals, out, keys, owned):  # g * cos(x)
+    t = np.cos(primals[0], out=...)
+    return [np.multiply(ct, t, out=t)]
+
+
+def _np_cos(ct, primals, out, keys, owned):  # -(g * sin(x))
+    t = np.sin(primals[0], out=...)
+    np.multiply(ct, t, out=t)
+    return [np.negative(t, out=t)]
+
+
+def _np_tanh(ct, primals, out, keys, owned):  # g * (1 - out * out)
+    t = np.multiply(out, out, out=...)
+    np.subtract(np.asarray(1, out.dtype), t, out=t)
+    return [np.multiply(ct, t, out=t)]
+
+
+def _np_logistic(ct, primals, out, keys, owned):  # g * (out * (1 - out))
+    t = np.subtract(np.asarray(1, out.dtype), out, out=...)
+    np.multiply(out, t, out=t)
+    return [np.multiply(ct, t, out=t)]
+
+
+def _np_sqrt(ct, primals, out, keys, owned):  # (g * 0.5) / out
+    t = np.multiply(ct, np.asarray(0.5, out.dtype), out=ct if owned else ...)
+    token = _quiet_enter()
+    try:
+        return [np.true_divide(t, out, out=t)]
+    finally:
+        _quiet_leave(token)
+
+
+def _np_integer_pow(ct, primals, out, keys, owned, *, y):  # g * (y * x ** (y - 1))
+    if y == 0:
+        return [None]
+    if y == 1:
+        return [ct]
+    x = primals[0]
+    t = _integer_pow_impl(x, y=y - 1)  # a new array (or a numpy scalar for a 0-d x)
+    t = np.multiply(np.asarray(y, x.dtype), t, out=t if type(t) is np.ndarray else ...)
+    return [np.multiply(ct, t, out=t)]
+
+
+def _np_reduce_sum(ct, primals, out, keys, owned, *, axes):  # broadcast ct back over axes
+    shape = primals[0].shape
+    if ct.ndim == 0 and type(ct) is np.ndarray:  # a full sum: a read-only stride-0 view
+        g = np.ndarray(shape, ct.dtype, ct, 0, (0,) * len(shape))
+        g.flags.writeable = False
+        return [g]
+    return [_keep_axes(ct, shape, axes)]
+
+
+def _np_convert(ct, primals, out, keys, owned, *, new_dtype):  # back to x's dtype
+    old = primals[0].dtype
+    if not np.issubdtype(old, np.inexact) or not np.issubdtype(new_dtype, np.inexact):
+        return [None]
+    return [ct.astype(old)]
+
+
+for _p, _rule, _reads in [
+        (add_p, _np_add, ((), False)), (sub_p, _np_sub, ((), False)),
+        (neg_p, _np_neg, ((), False)), (mul_p, _np_mul, ((0, 1), False)),
+        (div_p, _np_div, ((1,), True)), (exp_p, _np_exp, ((), True)),
+        (log_p, _np_log, ((0,), False)), (sin_p, _np_sin, ((0,), False)),
+        (cos_p, _np_cos, ((0,), False)), (tanh_p, _np_tanh, ((), True)),
+        (logistic_p, _np_logistic, ((), True)), (sqrt_p, _np_sqrt, ((), True)),
+        (integer_pow_p, _np_integer_pow, ((0,), False)),
+        (reduce_sum_p, _np_reduce_sum, ((), False)),
+        (convert_element_type_p, _np_convert, ((), False))]:
+    _p.vjp_numpy = _rule
+    _p.vjp_reads = _reads
+# rules above that read only shapes and dtypes of some values (no numpy version needed)
+broadcast_in_dim_p.vjp_reads = reshape_p.vjp_reads = ((), False)
+transpose_p.vjp_reads = squeeze_p.vjp_reads = ((), False)
+select_n_p.vjp_reads = ((0,), False)
+del _p, _rule, _reads
