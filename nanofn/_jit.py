@@ -9,9 +9,10 @@ deleted right after its last reader. On a hit it just calls that function: no
 per-equation Python decisions happen at call time.
 
 The plan owns its memory. Elementwise equations that a numpy ufunc computes exactly run
-as that ufunc with `out=`; reductions and matrix products run as numpy calls with `out=`;
-fused elementwise kernels (`nanofn._fusion`, from a signature's second call) write into
-given buffers. Liveness analysis at compile time assigns those results buffers from a
+as that ufunc with `out=`; reductions and matrix products (of any rank) run as numpy calls
+with `out=`; primitives with an `impl_into` (convolution patches and their transpose,
+pooling and its gradients) and fused elementwise kernels (`nanofn._fusion`, from a
+signature's second call) write into given buffers. Liveness analysis at compile time assigns those results buffers from a
 pool of dead ones, so a call allocates little beyond the arrays it returns, and an
 elementwise step may overwrite an operand that dies there. Views are tracked
 conservatively (any other primitive's result may view its operands), and returned values
@@ -134,8 +135,10 @@ def _small_enough(eqn) -> bool:
 # in advance, and each value is deleted right after its last reader (so the residuals of a
 # gradient are freed as soon as the backward pass is done with them).
 #
-# Buffers. Elementwise equations whose implementation is a plain numpy ufunc, and fused
-# kernels (`nanofn._fusion`), write into preallocated buffers: liveness analysis at compile
+# Buffers. Elementwise equations whose implementation is a plain numpy ufunc, reductions
+# and matrix products, primitives with an `impl_into` (their impl writing into a given
+# C-contiguous `out`), and fused kernels (`nanofn._fusion`) write into preallocated
+# buffers (so a step neither allocates nor touches fresh pages): liveness analysis at compile
 # time gives each such value a buffer from a pool of buffers whose values are dead (of the
 # same size in bytes), so a program allocates them once, keeps them between calls and
 # reuses each many times within a call. An elementwise step may write over one of its own
@@ -148,7 +151,10 @@ def _small_enough(eqn) -> bool:
 #   view it is alive;
 # * a value returned to the caller, or handed to a primitive with side effects (which may
 #   keep it), is never put in a buffer, nor is anything it may view: each call returns
-#   freshly allocated arrays.
+#   freshly allocated arrays;
+# * an `impl_into` may return its buffer's memory in another layout (col2im's is channels
+#   last; the primitive says so with `impl_into_views = True`): no step writes over such a
+#   value in place.
 #
 # A set of buffers (an *arena*) serves one call at a time: concurrent or reentrant calls
 # take another. Arenas above `KEEP_BUFFERS_BYTES` are not kept between calls.
@@ -244,6 +250,62 @@ def _matmul_step(eqn, transposed=False):
     return _MATMUL[(tx, ty)], [x, y]
 
 
+def _dot_step(eqn):
+    """`(function, operands)` computing any other float `dot_general` as one `matmul` of
+    3-d (batch, rows, contraction) by (batch, contraction, columns) operands (2-d without
+    batch dimensions), as its impl does, with the product written into `out` when given
+    (a C-contiguous result reshapes to the product's shape without a copy). None when the
+    equation is not a float product of one dtype."""
+    if eqn.primitive.name != "dot_general" or len(eqn.invars) != 2:
+        return None
+    x, y = eqn.invars
+    pet = eqn.params.get("preferred_element_type")
+    if (type(x) is not Var or type(y) is not Var or x.aval.dtype != y.aval.dtype
+            or x.aval.dtype.kind != "f" or (pet is not None and np.dtype(pet) != x.aval.dtype)):
+        return None
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    xs, ys = x.aval.shape, y.aval.shape
+    x_free = [d for d in range(len(xs)) if d not in lc and d not in lb]
+    y_free = [d for d in range(len(ys)) if d not in rc and d not in rb]
+    px, py = tuple(lb) + tuple(x_free) + tuple(lc), tuple(rb) + tuple(rc) + tuple(y_free)
+    nb = math.prod(xs[d] for d in lb)
+    m, k = math.prod(xs[d] for d in x_free), math.prod(xs[d] for d in lc)
+    n = math.prod(ys[d] for d in y_free)
+    shape = eqn.outvars[0].aval.shape
+    if nb == 1:  # no (or unit) batch dimensions: one plain matrix product
+        sx, sy, so = (m, k), (k, n), (m, n)
+    else:
+        sx, sy, so = (nb, m, k), (nb, k, n), (nb, m, n)
+    tx = None if px == tuple(range(len(xs))) else px
+    ty = None if py == tuple(range(len(ys))) else py
+
+    def dot(a, b, out=None):
+        a = (a if tx is None else a.transpose(tx)).reshape(sx)
+        b = (b if ty is None else b.transpose(ty)).reshape(sy)
+        if out is None:
+            return np.matmul(a, b).reshape(shape)
+        np.matmul(a, b, out=out.reshape(so))
+        return out
+    return dot, [x, y]
+
+
+def _into_step(eqn):
+    """`(function, operands)` for a primitive with an `impl_into` (its impl writing into a
+    given C-contiguous `out`; see nanofn/ops/_conv.py), params bound. None for others."""
+    prim = eqn.primitive
+    into = getattr(prim, "impl_into", None)
+    if into is None or prim.multiple_results or core.has_effects(eqn):
+        return None
+    return functools.partial(into, **eqn.params), list(eqn.invars)
+
+
+def _fresh_into(fn, aval):
+    """`fn` (an `impl_into` with params bound) writing into a new array: what a step runs
+    when its result may not live in a buffer (it is returned, or kept)."""
+    shape, dtype = aval.shape, aval.dtype
+    return lambda *args: fn(*args, out=np.empty(shape, dtype))
+
+
 def _owned_step(eqn):
     """`(function, operands)` for equations the plan computes itself with a numpy function
     that returns a fresh array, or writes into `out=` when given one: reductions and
@@ -258,18 +320,20 @@ def _owned_step(eqn):
             ufunc = np.maximum if name == "reduce_max" else np.minimum
             fn = functools.partial(ufunc.reduce, axis=axes)
         return fn, [x]
-    return _matmul_step(eqn)
+    return _matmul_step(eqn) or _dot_step(eqn)
 
 
 class _Step:
     """One equation of a plan, as decided at compile time."""
 
-    __slots__ = ("eqn", "kind", "fn", "ins", "outs", "buffers", "inplace_ok")
+    __slots__ = ("eqn", "kind", "fn", "ins", "outs", "buffers", "inplace_ok", "c_order")
 
     def __init__(self, eqn, kind, fn, ins, outs):
         self.eqn, self.kind, self.fn, self.ins, self.outs = eqn, kind, fn, ins, outs
         self.buffers = [None] * len(outs)  # buffer number per output, None: allocated
         self.inplace_ok = kind in ("ufunc", "fused")  # elementwise: may overwrite an operand
+        # the result is its buffer itself (C order), not a view of it in another layout
+        self.c_order = kind != "into" or not getattr(eqn.primitive, "impl_into_views", False)
 
 
 class Plan:
@@ -338,10 +402,13 @@ class Plan:
                 continue
             uf = _ufunc_step(e) if reuse else None
             owned = _owned_step(e) if reuse and uf is None else None
+            into = _into_step(e) if reuse and uf is None and owned is None else None
             if uf is not None:
                 steps.append(_Step(e, "ufunc", uf[0], [ref(x) for x in uf[1]], outs))
             elif owned is not None:
                 steps.append(_Step(e, "owned", owned[0], [ref(x) for x in owned[1]], outs))
+            elif into is not None:
+                steps.append(_Step(e, "into", into[0], [ref(x) for x in into[1]], outs))
             elif reuse and e.primitive.name == "fused_elementwise":
                 steps.append(_Step(e, "fused", None, [ref(x) for x in e.invars], outs))
             else:
@@ -401,6 +468,9 @@ class Plan:
         free: dict[int, list] = {}  # nbytes -> buffer numbers whose values are dead
         buffer_of: dict[int, int] = {}  # root -> buffer number
         nbytes = self.buffer_nbytes
+        # buffers holding a result in another layout than their own (C order): an
+        # elementwise step must not write over them in C order while reading them
+        odd_layout = {o for st in steps if not st.c_order for o in st.outs}
         for i, st in enumerate(steps):
             dying = [r for r in ending.get(i, ()) if r in buffer_of]
             if st.kind != "call":
@@ -409,7 +479,8 @@ class Plan:
                     size = math.prod(aval.shape) * aval.dtype.itemsize
                     if o in escaping or size == 0 or not aval.shape:
                         continue  # returned (or kept) by someone, or a scalar
-                    b = self._inplace(st, o, aval, size, dying, buffer_of, roots, aval_of)
+                    b = self._inplace(st, o, aval, size, dying, buffer_of, roots, aval_of,
+                                      odd_layout)
                     if b is None:
                         pool = free.get(size)
                         if pool:
@@ -424,15 +495,16 @@ class Plan:
                     free.setdefault(nbytes[buffer_of[r]], []).append(buffer_of[r])
 
     @staticmethod
-    def _inplace(st, o, aval, size, dying, buffer_of, roots, aval_of):
+    def _inplace(st, o, aval, size, dying, buffer_of, roots, aval_of, odd_layout):
         """A buffer of an operand that dies at this step and that the step may overwrite:
         every operand viewing it is the buffered value itself, of the result's shape and
-        dtype (an elementwise step then reads each element before writing it)."""
+        dtype, in the buffer's own (C) order (an elementwise step then reads each element
+        before writing it)."""
         if not st.inplace_ok:
             return None
         for r in dying:
             b = buffer_of[r]
-            if b in st.buffers:
+            if b in st.buffers or r in odd_layout:
                 continue
             a = aval_of[r]
             if a.shape != aval.shape or a.dtype != aval.dtype:
@@ -468,13 +540,15 @@ class Plan:
             args = [name(s) for s in st.ins]
             outs = [f"s{o}" for o in st.outs]
             fn = f"_f{i}"
-            if st.kind in ("ufunc", "owned"):
+            if st.kind in ("ufunc", "owned", "into"):
                 ns[fn] = st.fn
                 quiet |= st.eqn.primitive.name in _QUIET
                 b = st.buffers[0]
                 if b is not None:
                     arena.append((b, self._aval_of[st.outs[0]], False))
                     args.append(f"out=_b{len(arena) - 1}")
+                elif st.kind == "into":
+                    ns[fn] = _fresh_into(st.fn, self._aval_of[st.outs[0]])
             elif st.kind == "fused":
                 program = st.eqn.params["program"]
                 ns[fn] = _fused_call(program, [b is not None for b in st.buffers])

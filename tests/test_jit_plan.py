@@ -18,6 +18,7 @@ import nanofn
 import nanofn.numpy as fnp
 from nanofn import _core as core
 from nanofn import _jit, lax
+from nanofn.ops import _conv as C
 
 
 def closed_of(f, *args):
@@ -389,3 +390,165 @@ def test_plans_match_with_kernels_switched_off():
             results[kernels] = [jg(x, w) for _ in range(3)][-1]
     (v0, (a0, b0)), (v1, (a1, b1)) = results[False], results[True]
     assert_close([v0, a0, b0], [v1, a1, b1])
+
+
+# ------------------------------------------------------------------------ conv, pooling, dot
+#
+# Primitives with an `impl_into` (im2col, col2im, pooling and its gradients) and matrix
+# products of any rank write into kept buffers too; col2im's result is a channels-last
+# view of its buffer, which no elementwise step may then overwrite in C order.
+
+DN = ("NHWC", "HWIO", "NHWC")
+
+
+@st.composite
+def conv_programs(draw):
+    n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    c, o = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    strides = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    pool = draw(st.sampled_from(["max", "sum"]))
+    pw = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    seed = draw(st.integers(0, 2**16))
+    return (n, h, w, c, o, k, strides, padding, pool, pw), seed
+
+
+def conv_loss(geo):
+    n, h, w, c, o, k, strides, padding, pool, pw = geo
+
+    def loss(x, kern):
+        y = lax.conv_general_dilated(x, kern, strides, padding, dimension_numbers=DN)
+        y = fnp.maximum(y, 0.0) * 1.5
+        op, init = (lax.max, -np.inf) if pool == "max" else (lax.add, 0.0)
+        y = lax.reduce_window(y, init, op, (1,) + pw + (1,), (1,) + pw + (1,), "SAME")
+        return fnp.sum(fnp.tanh(y) * y)
+    return loss
+
+
+def conv_data(geo, seed):
+    n, h, w, c, o, k = geo[:6]
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(n, h, w, c)).astype(np.float32),
+            (rng.normal(size=k + (c, o)) * 0.5).astype(np.float32)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(conv_programs())
+def test_conv_and_pool_steps_write_into_kept_buffers_safely(case):
+    geo, seed = case
+    g = nanofn.value_and_grad(conv_loss(geo), argnums=(0, 1))
+    args = conv_data(geo, seed)
+    closed = closed_of(g, *args)
+    plan = _jit.Plan(closed)
+    assert {"conv_patches", "conv_patches_transpose"} <= {
+        st_.eqn.primitive.name for st_ in plan.steps if st_.kind == "into"}
+    first = plan(list(args))
+    assert_close(first, fresh_plan_results(closed, args))
+    snapshot = [np.array(r, copy=True) for r in first]
+    args2 = conv_data(geo, seed + 1)
+    second = plan(list(args2))  # the same buffers, other values
+    assert_close(second, fresh_plan_results(closed, args2))
+    assert_close(first, snapshot, exact=True)  # what the first call returned is untouched
+    for r in first + second:
+        assert not any(np.shares_memory(r, b) for b in storages(plan))
+    eager = g(*[fnp.asarray(a) for a in args])
+    assert_close(first, [np.asarray(v) for v in nanofn.tree.leaves(eager)])
+
+
+@settings(max_examples=10, deadline=None)
+@given(conv_programs(), st.sampled_from([True, False]))
+def test_jit_of_conv_grads_equals_eager_with_and_without_kernels(case, kernels):
+    geo, seed = case
+    g = nanofn.value_and_grad(conv_loss(geo), argnums=(0, 1))
+    args = conv_data(geo, seed)
+    want = nanofn.tree.leaves(g(*[fnp.asarray(a) for a in args]))
+    with nanofn.config._override("nanofn_use_kernels", kernels):
+        jg = nanofn.jit(g)
+        for _ in range(3):  # plain plan, fused plan built, fused plan reused
+            assert_close(nanofn.tree.leaves(jg(*args)), want)
+
+
+def test_a_conv_train_step_allocates_no_big_array_on_its_second_call():
+    def step(x, kern):
+        def loss(kern):
+            y = lax.conv_general_dilated(x, kern, (1, 1), "SAME", dimension_numbers=DN)
+            y = lax.reduce_window(fnp.maximum(y, 0.0), -np.inf, lax.max, (1, 2, 2, 1),
+                                  (1, 2, 2, 1), "VALID")
+            return fnp.sum(y * y)
+        return kern - 0.01 * nanofn.grad(loss)(kern)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 16, 16, 8)).astype(np.float32)
+    kern = rng.normal(size=(3, 3, 8, 4)).astype(np.float32)
+    patches_nbytes = 4 * 16 * 16 * 9 * 8 * 4  # (N, H, W, KH, KW, C) float32
+    closed = closed_of(step, x, kern)
+    plan = _jit.Plan(closed)
+    kinds = {(st_.eqn.primitive.name, st_.kind, st_.buffers[0] is not None)
+             for st_ in plan.steps}
+    for name in ("conv_patches", "reduce_window_max", "select_and_scatter_add"):
+        assert (name, "into", True) in kinds
+    assert ("dot_general", "owned", True) in kinds  # the N-d products
+    plan([x, kern])
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = plan([x, kern])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the patches, their product with the kernel and the pooling results are kept
+    # buffers: what remains is small (the padded input, the ReLU mask's select)
+    assert peak < patches_nbytes / 4
+    assert_close(out, fresh_plan_results(closed, [x, kern]))
+
+
+def test_col2im_result_is_never_overwritten_in_another_layout():
+    # col2im returns a channels-last view of its buffer: an elementwise step that wrote
+    # its result over that buffer in C order would read values it already overwrote
+    def f(ct):
+        g = C.conv_patches_transpose_p.bind(ct, x_shape=(2, 3, 4, 5), window=(2, 2),
+                                            strides=(1, 1), padding=((0, 0), (0, 0)),
+                                            lhs_dilation=(1, 1), rhs_dilation=(1, 1))
+        return fnp.sum(fnp.exp(g * 0.5) * 2.0 + 1.0, axis=(0, 1))
+
+    from nanofn._fusion import fuse
+    ct = np.random.default_rng(0).normal(size=(2, 3, 4, 2, 2, 3)).astype(np.float32)
+    closed = closed_of(f, ct)
+    # numpy ufuncs copy an operand that overlaps their output; a fused kernel does not
+    for plan in (_jit.Plan(closed), _jit.Plan(fuse(closed))):
+        into = [s for s in plan.steps if s.kind == "into"]
+        assert into and into[0].buffers[0] is not None and not into[0].c_order
+        assert into[0].buffers[0] not in [s.buffers[0] for s in plan.steps if s.kind != "into"]
+        for _ in range(2):
+            assert_close(plan([ct]), fresh_plan_results(closed, [ct]))
+
+
+@pytest.mark.parametrize("xs, ys, dn", [
+    ((2, 3, 4), (2, 4, 5), (((2,), (1,)), ((0,), (0,)))),  # batched matmul
+    ((3, 2, 4), (4, 5, 2), (((2,), (0,)), ((1,), (2,)))),  # batch axes not in front
+    ((1, 3, 4, 2), (4, 2, 1, 5), (((2, 3), (0, 1)), ((0,), (2,)))),  # unit batch, 2 contracted
+    ((3, 4, 2), (2, 4), (((1, 2), (1, 0)), ((), ()))),  # no batch, contraction reordered
+    ((2, 3), (3,), (((1,), (0,)), ((), ()))),  # matrix-vector
+])
+def test_matrix_products_of_any_rank_write_into_buffers(xs, ys, dn):
+    def f(x, y):
+        z = lax.dot_general(x, y, dn)
+        return fnp.sum(fnp.exp(z * 0.1)), z + 1.0, z  # z: buffered, then returned as well
+
+    def g(x, y):
+        return fnp.sum(fnp.exp(lax.dot_general(x, y, dn) * 0.1), axis=0)
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=xs).astype(np.float32), rng.normal(size=ys).astype(np.float32)
+    for fun in (f, g):
+        closed = closed_of(fun, x, y)
+        plan = _jit.Plan(closed)
+        dots = [s for s in plan.steps if s.eqn.primitive.name == "dot_general"]
+        assert dots and all(s.kind == "owned" for s in dots)
+        for _ in range(2):
+            assert_close(plan([x, y]), fresh_plan_results(closed, [x, y]))
+        want = fun(fnp.asarray(x), fnp.asarray(y))
+        assert_close(plan([x, y]), [np.asarray(w) for w in nanofn.tree.leaves(want)])
+    assert any(s.buffers[0] is not None for s in _jit.Plan(closed_of(g, x, y)).steps
+               if s.eqn.primitive.name == "dot_general")

@@ -81,6 +81,20 @@ def _conv_patches_transpose_impl(ct, *, x_shape, window, strides, padding, lhs_d
 conv_patches_transpose_p.abstract_eval = (
     lambda ct, *, x_shape, **params: ShapedArray(x_shape, ct.dtype))
 
+# `impl_into(*args, out=buf, **params)`: the impl writing its result into `buf`, a
+# C-contiguous array of the result's shape and dtype that jit's plan keeps between calls
+# (so a step allocates nothing). It returns the result: `buf` itself, or, for primitives
+# marked `impl_into_views = True`, a view of `buf`'s memory in another layout. Tracing
+# has checked the arguments, so these skip the impls' checks.
+conv_patches_p.impl_into = (
+    lambda x, *, out, window, strides, padding, lhs_dilation, rhs_dilation, pad_value:
+    K.patches(x, window, strides, padding, lhs_dilation, rhs_dilation, pad_value, out=out))
+conv_patches_transpose_p.impl_into = (
+    lambda ct, *, out, x_shape, window, strides, padding, lhs_dilation, rhs_dilation:
+    K.patches_transpose(ct, x_shape, window, strides, padding, lhs_dilation, rhs_dilation,
+                        out=out))
+conv_patches_transpose_p.impl_into_views = True  # channels last in memory (see the kernel)
+
 
 def _conv_patches_jvp(t, x, *, out, pad_value, **params):
     del out, pad_value  # unused: the pad value is a constant, its tangent is zero
@@ -473,6 +487,13 @@ def _pool_batch(prim):
 for _prim in (reduce_window_max_p, select_and_gather_add_p, select_and_scatter_add_p):
     _prim.batch = _pool_batch(_prim)
 
+reduce_window_max_p.impl_into = (
+    lambda x, *, out, **params: K.max_pool(x, *_geo(params), out=out))
+select_and_gather_add_p.impl_into = (
+    lambda t, x, *, out, **params: K.max_pool_gather(t, x, *_geo(params), out=out))
+select_and_scatter_add_p.impl_into = (
+    lambda ct, x, *, out, **params: K.max_pool_scatter(ct, x, *_geo(params), out=out))
+
 
 # --- reduce_window_sum and its transpose ---------------------------------------------------
 
@@ -514,6 +535,11 @@ lax.deflinear(reduce_window_sum_transpose_p,
               lambda ct, y, *, x_shape, **params: reduce_window_sum_p.bind(ct, **params))
 reduce_window_sum_p.batch = _pool_batch(reduce_window_sum_p)
 reduce_window_sum_transpose_p.batch = _pool_batch(reduce_window_sum_transpose_p)
+reduce_window_sum_p.impl_into = (
+    lambda x, *, out, **params: K.sum_pool(x, *_geo(params), out=out))
+reduce_window_sum_transpose_p.impl_into = (
+    lambda ct, *, out, x_shape, **params: K.sum_pool_transpose(ct, x_shape, *_geo(params),
+                                                               out=out))
 
 
 # ------------------------------------------------------------------------ pooling

@@ -162,21 +162,33 @@ def _as_2d(shape, window, strides, padding, lhs_dilation, rhs_dilation):
             ((0, 0),) + tuple(padding), (1,) + tuple(lhs_dilation), (1,) + tuple(rhs_dilation))
 
 
-def patches(x, window, strides, padding, lhs_dilation, rhs_dilation, pad_value):
-    """im2col: the numba kernel for 1-d and 2-d float inputs, else `patches_reference`."""
+def _into(result, out):
+    """`result` copied into `out` (when given), or `result` itself."""
+    if out is None:
+        return result
+    np.copyto(out, result)
+    return out
+
+
+def patches(x, window, strides, padding, lhs_dilation, rhs_dilation, pad_value, out=None):
+    """im2col: the numba kernel for 1-d and 2-d float inputs, else `patches_reference`.
+
+    With `out` (a C-contiguous array of the result's shape and dtype), the result is
+    written into it and `out` returned.
+    """
     out_shape = patches_shape(x.shape, window, strides, padding, lhs_dilation, rhs_dilation)
     if len(window) > 2 or not _use_kernel(x) or 0 in out_shape:
-        return patches_reference(x, window, strides, padding, lhs_dilation, rhs_dilation,
-                                 pad_value)
+        return _into(patches_reference(x, window, strides, padding, lhs_dilation,
+                                       rhs_dilation, pad_value), out)
     shape, window, strides, padding, lhs_dilation, rhs_dilation = _as_2d(
         x.shape, window, strides, padding, lhs_dilation, rhs_dilation)
     xp, (oh0, ow0), _, _ = _padded_channels_last(x.reshape(shape), padding, lhs_dilation,
                                                  x.dtype.type(pad_value))
-    out = np.empty(patches_shape(shape, window, strides, padding, lhs_dilation, rhs_dilation),
-                   x.dtype)
+    shape2 = patches_shape(shape, window, strides, padding, lhs_dilation, rhs_dilation)
+    res = np.empty(shape2, x.dtype) if out is None else out.reshape(shape2)
     run = _im2col_few_channels_kernel if shape[1] <= FEW_CHANNELS else _im2col_kernel
-    run(xp, oh0, ow0, strides[0], strides[1], rhs_dilation[0], rhs_dilation[1], out)
-    return out.reshape(out_shape)
+    run(xp, oh0, ow0, strides[0], strides[1], rhs_dilation[0], rhs_dilation[1], res)
+    return res.reshape(out_shape) if out is None else out
 
 
 # ------------------------------------------------------------------------ col2im
@@ -208,44 +220,50 @@ def patches_transpose_reference(ct, x_shape, window, strides, padding, lhs_dilat
 
 
 @kernel
-def _col2im_kernel(ct, oh0, ow0, sh, sw, dh, dw, acc):
-    # ct: (N, OH, OW, KH, KW, C) any strides; acc: (N, H', W', C) zeros on entry
+def _col2im_kernel(ct, htab, wtab, acc):
+    # ct: (N, OH, OW, KH, KW, C) any strides; acc: (N, H, W, C) zeros on entry. The index
+    # tables say where each window offset lands (-1: padding or a dilation hole, dropped).
     n_, oh_, ow_, kh_, kw_, c_ = ct.shape
     for n in range(n_):
         for oh in range(oh_):
             for ow in range(ow_):
                 for kh in range(kh_):
-                    r = oh0 + oh * sh + kh * dh
-                    for kw in range(kw_):
-                        q = ow0 + ow * sw + kw * dw
-                        for c in range(c_):
-                            acc[n, r, q, c] += ct[n, oh, ow, kh, kw, c]
+                    r = htab[oh, kh]
+                    if r >= 0:
+                        for kw in range(kw_):
+                            q = wtab[ow, kw]
+                            if q >= 0:
+                                for c in range(c_):
+                                    acc[n, r, q, c] += ct[n, oh, ow, kh, kw, c]
 
 
-def patches_transpose(ct, x_shape, window, strides, padding, lhs_dilation, rhs_dilation):
+def patches_transpose(ct, x_shape, window, strides, padding, lhs_dilation, rhs_dilation,
+                      out=None):
     """col2im: the numba kernel for 1-d and 2-d float inputs, else the reference.
 
     The kernel's result is channels-last in memory (an `(N, C, *S)` view of an
     `(N, *S, C)` array), the order in which it accumulates fastest, and the order an
-    NHWC network's gradient wants next.
+    NHWC network's gradient wants next. With `out` (a C-contiguous `x_shape` array of the
+    result's dtype) the result lives in `out`'s memory: the kernel returns such a view of
+    it, the reference path `out` itself.
     """
     if len(window) > 2 or not _use_kernel(ct) or 0 in ct.shape or 0 in x_shape:
-        return patches_transpose_reference(ct, x_shape, window, strides, padding, lhs_dilation,
-                                           rhs_dilation)
+        return _into(patches_transpose_reference(ct, x_shape, window, strides, padding,
+                                                 lhs_dilation, rhs_dilation), out)
     shape, window, strides, padding, lhs_dilation, rhs_dilation = _as_2d(
         x_shape, window, strides, padding, lhs_dilation, rhs_dilation)
     n, c, h, w = shape
-    dil = [(s - 1) * d + 1 for s, d in zip((h, w), lhs_dilation)]
-    lo = [max(p[0], 0) for p in padding]
-    hi = [max(p[1], 0) for p in padding]
-    acc = np.zeros((n, dil[0] + lo[0] + hi[0], dil[1] + lo[1] + hi[1], c), ct.dtype)
-    _col2im_kernel(ct.reshape(patches_shape(shape, window, strides, padding, lhs_dilation,
-                                            rhs_dilation)),
-                   max(-padding[0][0], 0), max(-padding[1][0], 0), strides[0], strides[1],
-                   rhs_dilation[0], rhs_dilation[1], acc)
-    if acc.shape[1:3] != (h, w):
-        acc = np.ascontiguousarray(acc[:, lo[0]:lo[0] + dil[0]:lhs_dilation[0],
-                                       lo[1]:lo[1] + dil[1]:lhs_dilation[1]])
+    shape2 = patches_shape(shape, window, strides, padding, lhs_dilation, rhs_dilation)
+    htab = index_table(h, shape2[1], window[0], strides[0], padding[0][0], lhs_dilation[0],
+                       rhs_dilation[0])
+    wtab = index_table(w, shape2[2], window[1], strides[1], padding[1][0], lhs_dilation[1],
+                       rhs_dilation[1])
+    if out is None:
+        acc = np.zeros((n, h, w, c), ct.dtype)
+    else:
+        acc = out.reshape(-1).reshape(n, h, w, c)  # out's memory, channels last
+        acc.fill(0)
+    _col2im_kernel(ct.reshape(shape2), htab, wtab, acc)
     acc = acc.transpose(0, 3, 1, 2)
     return acc if len(x_shape) == 4 else acc[:, :, 0, :]
 
@@ -529,16 +547,30 @@ def _scratch(c, dtype):
     return np.empty(c, dtype), np.empty(c, np.int64), np.empty(c, np.int64)
 
 
-def max_pool(x, window, strides, padding, base_dilation, window_dilation):
-    """Max of every window: the numba kernel where it applies, else the reference."""
+def _result(shape5, dtype, out, zero=False):
+    """The 5-d array a pooling kernel writes: a new one, or `out` seen in 5-d."""
+    if out is None:
+        return (np.zeros if zero else np.empty)(shape5, dtype)
+    res = out.reshape(shape5)
+    if zero:
+        res.fill(0)
+    return res
+
+
+def max_pool(x, window, strides, padding, base_dilation, window_dilation, out=None):
+    """Max of every window: the numba kernel where it applies, else the reference.
+
+    Like every pooling dispatcher here, with `out` (a C-contiguous array of the result's
+    shape and dtype) the result is written into it and `out` returned.
+    """
     geo = (window, strides, padding, base_dilation, window_dilation)
     setup = _pool_setup(x, geo)
     if setup is None:
-        return max_pool_reference(x, *geo)
-    (in5, out5, htab, wtab), out = setup
-    y = np.empty(out5, x.dtype)
+        return _into(max_pool_reference(x, *geo), out)
+    (in5, out5, htab, wtab), shape = setup
+    y = _result(out5, x.dtype, out)
     _max_pool_kernel(np.ascontiguousarray(x).reshape(in5), htab, wtab, y)
-    return y.reshape(out)
+    return y.reshape(shape) if out is None else out
 
 
 def disjoint_windows(size, tab):
@@ -549,41 +581,43 @@ def disjoint_windows(size, tab):
     return bool((counts <= 1).all()), bool((counts >= 1).all())
 
 
-def max_pool_scatter(ct, x, window, strides, padding, base_dilation, window_dilation):
+def max_pool_scatter(ct, x, window, strides, padding, base_dilation, window_dilation,
+                     out=None):
     """Cotangent of max pooling: each window's `ct` added at its first maximum of `x`."""
     geo = (window, strides, padding, base_dilation, window_dilation)
     setup = _pool_setup(x, geo)
     if setup is None or ct.dtype not in _KERNEL_DTYPES:
-        return max_pool_scatter_reference(ct, x, *geo)
-    (in5, out5, htab, wtab), out = setup
+        return _into(max_pool_scatter_reference(ct, x, *geo), out)
+    (in5, out5, htab, wtab), _ = setup
     (dh, ch), (dw, cw) = disjoint_windows(in5[1], htab), disjoint_windows(in5[3], wtab)
     if dh and dw and ct.dtype == x.dtype:
         # a window's elements each get ct or 0; those no window reads need zeros first
-        gx = (np.empty if ch and cw else np.zeros)(in5, ct.dtype)
+        gx = _result(in5, ct.dtype, out, zero=not (ch and cw))
         _max_pool_scatter_disjoint_kernel(np.ascontiguousarray(x).reshape(in5),
                                           np.ascontiguousarray(ct).reshape(out5), htab, wtab,
                                           np.empty(in5[4], x.dtype), np.empty(in5[4], np.int32),
                                           gx)
-        return gx.reshape(x.shape)
-    gx = np.zeros(in5, ct.dtype)
+        return gx.reshape(x.shape) if out is None else out
+    gx = _result(in5, ct.dtype, out, zero=True)
     _max_pool_scatter_kernel(np.ascontiguousarray(x).reshape(in5),
                              np.ascontiguousarray(ct).reshape(out5), htab, wtab,
                              *_scratch(in5[4], x.dtype), gx)
-    return gx.reshape(x.shape)
+    return gx.reshape(x.shape) if out is None else out
 
 
-def max_pool_gather(t, x, window, strides, padding, base_dilation, window_dilation):
+def max_pool_gather(t, x, window, strides, padding, base_dilation, window_dilation,
+                    out=None):
     """Tangent of max pooling: `t` read at each window's first maximum of `x`."""
     geo = (window, strides, padding, base_dilation, window_dilation)
     setup = _pool_setup(x, geo)
     if setup is None or t.dtype not in _KERNEL_DTYPES:
-        return max_pool_gather_reference(t, x, *geo)
-    (in5, out5, htab, wtab), out = setup
-    y = np.empty(out5, t.dtype)
+        return _into(max_pool_gather_reference(t, x, *geo), out)
+    (in5, out5, htab, wtab), shape = setup
+    y = _result(out5, t.dtype, out)
     _max_pool_gather_kernel(np.ascontiguousarray(x).reshape(in5),
                             np.ascontiguousarray(t).reshape(in5), htab, wtab,
                             *_scratch(in5[4], x.dtype), y)
-    return y.reshape(out)
+    return y.reshape(shape) if out is None else out
 
 
 # ------------------------------------------------------------------------ sum pooling
@@ -646,26 +680,27 @@ def _sum_pool_transpose_kernel(ct, htab, wtab, gx):
                                         gx[b, ih, m, iw, c] += ct[b, oh, m, ow, c]
 
 
-def sum_pool(x, window, strides, padding, base_dilation, window_dilation):
+def sum_pool(x, window, strides, padding, base_dilation, window_dilation, out=None):
     """Sum of every window: the numba kernel where it applies, else the reference."""
     geo = (window, strides, padding, base_dilation, window_dilation)
     setup = _pool_setup(x, geo)
     if setup is None:
-        return sum_pool_reference(x, *geo)
-    (in5, out5, htab, wtab), out = setup
-    y = np.zeros(out5, x.dtype)
+        return _into(sum_pool_reference(x, *geo), out)
+    (in5, out5, htab, wtab), shape = setup
+    y = _result(out5, x.dtype, out, zero=True)
     _sum_pool_kernel(np.ascontiguousarray(x).reshape(in5), htab, wtab, y)
-    return y.reshape(out)
+    return y.reshape(shape) if out is None else out
 
 
-def sum_pool_transpose(ct, x_shape, window, strides, padding, base_dilation, window_dilation):
+def sum_pool_transpose(ct, x_shape, window, strides, padding, base_dilation, window_dilation,
+                       out=None):
     """Transpose of `sum_pool`: each window's `ct` added to all of the window's elements."""
     geo = (window, strides, padding, base_dilation, window_dilation)
     view = _pool_view(x_shape, *geo)
     if (view is None or ct.dtype not in _KERNEL_DTYPES or not enabled() or 0 in ct.shape
             or 0 in x_shape):
-        return sum_pool_transpose_reference(ct, x_shape, *geo)
+        return _into(sum_pool_transpose_reference(ct, x_shape, *geo), out)
     in5, out5, htab, wtab = view
-    gx = np.zeros(in5, ct.dtype)
+    gx = _result(in5, ct.dtype, out, zero=True)
     _sum_pool_transpose_kernel(np.ascontiguousarray(ct).reshape(out5), htab, wtab, gx)
-    return gx.reshape(x_shape)
+    return gx.reshape(x_shape) if out is None else out

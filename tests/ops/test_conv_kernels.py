@@ -304,8 +304,9 @@ def test_pooling_kernels_run_where_they_apply(monkeypatch):
 def test_kernels_off_takes_the_references(monkeypatch):
     calls = []
     for name in ("_im2col_kernel", "_im2col_few_channels_kernel", "_col2im_kernel",
-                 "_max_pool_kernel", "_max_pool_scatter_kernel", "_max_pool_scatter_disjoint_kernel", "_max_pool_gather_kernel", "_sum_pool_kernel",
-                 "_sum_pool_transpose_kernel"):
+                 "_max_pool_kernel", "_max_pool_scatter_kernel",
+                 "_max_pool_scatter_disjoint_kernel", "_max_pool_gather_kernel",
+                 "_sum_pool_kernel", "_sum_pool_transpose_kernel"):
         monkeypatch.setattr(K, name, lambda *a, _n=name: calls.append(_n))
     x = np.random.default_rng(1).standard_normal((2, 6, 6, 3))
     w = np.random.default_rng(2).standard_normal((3, 3, 3, 4))
@@ -320,6 +321,90 @@ def test_kernels_off_takes_the_references(monkeypatch):
     with nanofn.config._override("nanofn_use_kernels", False):
         nanofn.grad(loss, argnums=(0, 1))(x, w)
     assert calls == []
+
+
+# ------------------------------------------------------------------------ out= forms
+# jit's plan passes a kept buffer as `out` (the primitives' `impl_into`): the result must
+# equal the plain call's and live in that buffer's memory, whatever the buffer held before,
+# with kernels on and off.
+
+
+def garbage(shape, dtype):
+    """A C-contiguous array full of NaN: a kept buffer holding some earlier value."""
+    return np.full(shape, np.nan, dtype)
+
+
+def check_into(plain, into, shape, dtype, exact=True):
+    for kernels in (True, False):
+        with nanofn.config._override("nanofn_use_kernels", kernels):
+            want = plain()
+            buf = garbage(shape, dtype)
+            got = into(buf)
+        assert got.shape == tuple(shape) and got.dtype == dtype
+        if got.size:
+            assert np.shares_memory(got, buf)
+        if exact:
+            np.testing.assert_array_equal(got, want)
+        else:
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@given(conv_geometry(), st.data())
+def test_im2col_and_col2im_write_into_out(case, data):
+    x, geo = case
+    shape = K.patches_shape(x.shape, *geo)
+    check_into(lambda: K.patches(x, *geo, 0.0), lambda b: K.patches(x, *geo, 0.0, out=b),
+               shape, x.dtype)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31 - 1)))
+    ct = layout(data.draw, rng.standard_normal(shape).astype(x.dtype))
+    check_into(lambda: K.patches_transpose(ct, x.shape, *geo),
+               lambda b: K.patches_transpose(ct, x.shape, *geo, out=b), x.shape, x.dtype,
+               exact=False)
+
+
+@given(pool_geometry())
+def test_pooling_writes_into_out(case):
+    x, geo, rng = case
+    out = K.pool_out_shape(x.shape, *geo)
+    ct = rng.integers(1, 5, size=out).astype(x.dtype)
+    t = rng.integers(1, 5, size=x.shape).astype(x.dtype)
+    check_into(lambda: K.max_pool(x, *geo), lambda b: K.max_pool(x, *geo, out=b), out, x.dtype)
+    check_into(lambda: K.max_pool_scatter(ct, x, *geo),
+               lambda b: K.max_pool_scatter(ct, x, *geo, out=b), x.shape, x.dtype)
+    check_into(lambda: K.max_pool_gather(t, x, *geo),
+               lambda b: K.max_pool_gather(t, x, *geo, out=b), out, x.dtype)
+    check_into(lambda: K.sum_pool(x, *geo), lambda b: K.sum_pool(x, *geo, out=b), out,
+               x.dtype)
+    check_into(lambda: K.sum_pool_transpose(ct, x.shape, *geo),
+               lambda b: K.sum_pool_transpose(ct, x.shape, *geo, out=b), x.shape, x.dtype)
+
+
+def test_primitives_impl_into_equals_impl():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 6, 5))
+    conv = dict(window=(3, 3), strides=(1, 2), padding=((1, 1), (0, 2)), lhs_dilation=(1, 1),
+                rhs_dilation=(2, 1))
+    pool = dict(window_dimensions=(1, 1, 2, 2), window_strides=(1, 1, 2, 1),
+                padding=((0, 0), (0, 0), (0, 1), (1, 0)), base_dilation=(1, 1, 1, 1),
+                window_dilation=(1, 1, 1, 1))
+    p = C.conv_patches_p.impl(x, pad_value=0.0, **conv)
+    y = C.reduce_window_max_p.impl(x, **pool)
+    cases = [(C.conv_patches_p, (x,), dict(conv, pad_value=0.0)),
+             (C.conv_patches_transpose_p, (p,), dict(conv, x_shape=x.shape)),
+             (C.reduce_window_max_p, (x,), pool),
+             (C.select_and_scatter_add_p, (y, x), pool),
+             (C.select_and_gather_add_p, (x, x), pool),
+             (C.reduce_window_sum_p, (x,), pool),
+             (C.reduce_window_sum_transpose_p, (y,), dict(pool, x_shape=x.shape))]
+    for prim, args, params in cases:
+        want = prim.impl(*args, **params)
+        buf = garbage(want.shape, want.dtype)
+        got = prim.impl_into(*args, out=buf, **params)
+        assert np.shares_memory(got, buf), prim.name
+        # only primitives that say so return another layout than the buffer's own
+        assert got is buf or getattr(prim, "impl_into_views", False), prim.name
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=prim.name)
 
 
 # ------------------------------------------------------------------------ the primitives
