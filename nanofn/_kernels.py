@@ -72,6 +72,7 @@ def numba():
         except ImportError as err:
             raise KernelError(f"numba is not installed ({err}); nanofn runs without "
                               "kernels") from err
+        _register_kernel_type(nb)
         _numba = nb
         _started = True
     return _numba
@@ -264,6 +265,8 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
     inf/nan as numpy does, and lets LLVM vectorise the loops.
 
     The undecorated function stays at `.py_func` (it runs, slowly, as plain Python).
+    One kernel may call another (numba sees a `kernel` as its dispatcher), so loops
+    that share a piece, such as a row's maximum, write it once.
 
     Example:
         >>> import numpy as np
@@ -286,17 +289,29 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
     def __call__(self, *args):
         if self.py_func is None:  # used as @kernel(**options)
             return type(self)(args[0], **self.options)
-        disp = self._dispatcher
-        if disp is None:
-            with _lock:
-                if self._dispatcher is None:
-                    opts = dict(nogil=True, error_model="numpy", **self.options)
-                    try:
-                        self._dispatcher = numba().njit(cache=True, **opts)(self.py_func)
-                    except RuntimeError:  # defined outside a file (a REPL): no disk cache
-                        self._dispatcher = numba().njit(**opts)(self.py_func)
-                disp = self._dispatcher
-        return disp(*args)
+        return (self._dispatcher or self.dispatcher())(*args)
+
+    def dispatcher(self):
+        """The numba dispatcher, compiled from `py_func` on first use."""
+        with _lock:
+            if self._dispatcher is None:
+                nb = numba()
+                opts = dict(nogil=True, error_model="numpy", **self.options)
+                try:
+                    self._dispatcher = nb.njit(cache=True, **opts)(self.py_func)
+                except RuntimeError:  # defined outside a file (a REPL): no disk cache
+                    self._dispatcher = nb.njit(**opts)(self.py_func)
+            return self._dispatcher
+
+
+def _register_kernel_type(nb):
+    """Teach numba that a `kernel` is its dispatcher, so one kernel can call another
+    (a helper shared by several loops) like any numba function."""
+    from numba.extending import typeof_impl
+
+    @typeof_impl.register(kernel)
+    def _typeof_kernel(val, c):
+        return typeof_impl(val.dispatcher(), c)
 
 
 def clear_memory_cache() -> None:

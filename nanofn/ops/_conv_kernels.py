@@ -355,7 +355,6 @@ def max_pool_scatter_reference(ct, x, window, strides, padding, base_dilation,
     p, arg = _argmax_reference(x, window, strides, padding, base_dilation, window_dilation)
     onehot = np.zeros(p.shape, ct.dtype)
     np.put_along_axis(onehot, arg[..., None], ct[..., None], axis=-1)
-    nd = x.ndim
     cols = onehot.reshape((1,) + out + tuple(window) + (1,))
     g = patches_transpose_reference(cols, (1, 1) + x.shape, window, strides, padding,
                                     base_dilation, window_dilation)
@@ -405,42 +404,52 @@ def _max_pool_kernel(x, htab, wtab, out):
 
 
 @kernel
+def _window_argmax(x, b, oh, m, ow, htab, wtab, best, argh, argw):
+    # For every channel c, the first maximum of the window (oh, ow) of x[b, :, m, :, c]:
+    # its value in best[c] and position in (argh[c], argw[c]); argh[c] = -1 when it is
+    # padding (which reads -inf). A NaN counts as the maximum, as in `_max_pool_kernel`.
+    c_ = x.shape[4]
+    kh_ = htab.shape[1]
+    kw_ = wtab.shape[1]
+    first = True
+    for kh in range(kh_):
+        ih = htab[oh, kh]
+        for kw in range(kw_):
+            iw = wtab[ow, kw]
+            if ih < 0 or iw < 0:
+                if first:
+                    for c in range(c_):
+                        best[c] = -np.inf
+                        argh[c] = -1
+            elif first:
+                for c in range(c_):
+                    best[c] = x[b, ih, m, iw, c]
+                    argh[c] = ih
+                    argw[c] = iw
+            else:
+                for c in range(c_):  # branch-free, so it vectorises
+                    v = x[b, ih, m, iw, c]
+                    bc = best[c]
+                    take = (v > bc) | ((v != v) & (bc == bc))
+                    best[c] = v if take else bc
+                    argh[c] = ih if take else argh[c]
+                    argw[c] = iw if take else argw[c]
+            first = False
+
+
+@kernel
 def _max_pool_scatter_kernel(x, ct, htab, wtab, best, argh, argw, gx):
     # gx: (B, H, M, W, C) zeros on entry; ct: (B, OH, M, OW, C); best, argh, argw: (C,)
     # scratch. Per window: find the first maximum of x (as `_max_pool_kernel` does), then
     # add the window's cotangent there.
     b_, m_, c_ = x.shape[0], x.shape[2], x.shape[4]
-    oh_, kh_ = htab.shape
-    ow_, kw_ = wtab.shape
-    neg = -np.inf
+    oh_ = htab.shape[0]
+    ow_ = wtab.shape[0]
     for b in range(b_):
         for oh in range(oh_):
             for m in range(m_):
                 for ow in range(ow_):
-                    first = True
-                    for kh in range(kh_):
-                        ih = htab[oh, kh]
-                        for kw in range(kw_):
-                            iw = wtab[ow, kw]
-                            if ih < 0 or iw < 0:
-                                if first:
-                                    for c in range(c_):
-                                        best[c] = neg
-                                        argh[c] = -1
-                            elif first:
-                                for c in range(c_):
-                                    best[c] = x[b, ih, m, iw, c]
-                                    argh[c] = ih
-                                    argw[c] = iw
-                            else:
-                                for c in range(c_):  # branch-free, so it vectorises
-                                    v = x[b, ih, m, iw, c]
-                                    bc = best[c]
-                                    take = (v > bc) | ((v != v) & (bc == bc))
-                                    best[c] = v if take else bc
-                                    argh[c] = ih if take else argh[c]
-                                    argw[c] = iw if take else argw[c]
-                            first = False
+                    _window_argmax(x, b, oh, m, ow, htab, wtab, best, argh, argw)
                     for c in range(c_):
                         if argh[c] >= 0:
                             gx[b, argh[c], m, argw[c], c] += ct[b, oh, m, ow, c]
@@ -498,37 +507,13 @@ def _max_pool_scatter_disjoint_kernel(x, ct, htab, wtab, best, arg, gx):
 def _max_pool_gather_kernel(x, t, htab, wtab, best, argh, argw, out):
     # out: (B, OH, M, OW, C) = t at each window's first maximum of x (0 if it is padding)
     b_, m_, c_ = x.shape[0], x.shape[2], x.shape[4]
-    oh_, kh_ = htab.shape
-    ow_, kw_ = wtab.shape
-    neg = -np.inf
+    oh_ = htab.shape[0]
+    ow_ = wtab.shape[0]
     for b in range(b_):
         for oh in range(oh_):
             for m in range(m_):
                 for ow in range(ow_):
-                    first = True
-                    for kh in range(kh_):
-                        ih = htab[oh, kh]
-                        for kw in range(kw_):
-                            iw = wtab[ow, kw]
-                            if ih < 0 or iw < 0:
-                                if first:
-                                    for c in range(c_):
-                                        best[c] = neg
-                                        argh[c] = -1
-                            elif first:
-                                for c in range(c_):
-                                    best[c] = x[b, ih, m, iw, c]
-                                    argh[c] = ih
-                                    argw[c] = iw
-                            else:
-                                for c in range(c_):  # branch-free, so it vectorises
-                                    v = x[b, ih, m, iw, c]
-                                    bc = best[c]
-                                    take = (v > bc) | ((v != v) & (bc == bc))
-                                    best[c] = v if take else bc
-                                    argh[c] = ih if take else argh[c]
-                                    argw[c] = iw if take else argw[c]
-                            first = False
+                    _window_argmax(x, b, oh, m, ow, htab, wtab, best, argh, argw)
                     for c in range(c_):
                         out[b, oh, m, ow, c] = t[b, argh[c], m, argw[c], c] if argh[c] >= 0 else 0
 

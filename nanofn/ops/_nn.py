@@ -179,53 +179,48 @@ def _derived_rules(prim, composite, float_args):
 
 # ======================================================================== logsumexp, softmax
 
-# Row statistics shared by the kernels below (each kernel repeats them inline: a kernel
-# cannot call another lazily compiled kernel). With `shift` the row's maximum (0 if it is
-# not finite: an all -inf row, or one holding +inf), `top` counts the entries equal to the
-# shift (each contributes exp(0) = 1 exactly) and `rest` sums the others' exp(x - shift);
-# log(sum) = log(top) + log1p(rest / top) keeps full precision when `rest` is tiny.
+# Row statistics shared by the kernels below. `_row_shift` is the row's maximum, or 0 if
+# that is not finite (an all -inf row, or one holding +inf). `_row_logz` is log(sum(exp(x
+# - shift))): `top` counts the entries equal to the shift (each contributes exp(0) = 1
+# exactly) and `rest` sums the others' exp(x - shift), so log(top) + log1p(rest / top)
+# keeps full precision when `rest` is tiny.
+
+
+@kernel
+def _row_shift(x, i):
+    m = -np.inf
+    for j in range(x.shape[1]):
+        if x[i, j] > m:
+            m = x[i, j]
+    return m if np.isfinite(m) else 0.0
+
+
+@kernel
+def _row_logz(x, i, shift):
+    top = 0.0
+    rest = 0.0
+    for j in range(x.shape[1]):
+        d = x[i, j] - shift
+        if d == 0.0:
+            top += 1.0
+        else:
+            rest += math.exp(d)
+    return math.log(top) + math.log1p(rest / top) if top > 0.0 else math.log(rest)
 
 
 @kernel
 def _logsumexp_kernel(x, out):
-    rows, cols = x.shape
-    for i in range(rows):
-        m = -np.inf
-        for j in range(cols):
-            if x[i, j] > m:
-                m = x[i, j]
-        shift = m if np.isfinite(m) else 0.0
-        top = 0.0
-        rest = 0.0
-        for j in range(cols):
-            d = x[i, j] - shift
-            if d == 0.0:
-                top += 1.0
-            else:
-                rest += math.exp(d)
-        logz = math.log(top) + math.log1p(rest / top) if top > 0.0 else math.log(rest)
-        out[i] = shift + logz
+    for i in range(x.shape[0]):
+        shift = _row_shift(x, i)
+        out[i] = shift + _row_logz(x, i, shift)
 
 
 @kernel
 def _log_softmax_kernel(x, out):
-    rows, cols = x.shape
-    for i in range(rows):
-        m = -np.inf
-        for j in range(cols):
-            if x[i, j] > m:
-                m = x[i, j]
-        shift = m if np.isfinite(m) else 0.0
-        top = 0.0
-        rest = 0.0
-        for j in range(cols):
-            d = x[i, j] - shift
-            if d == 0.0:
-                top += 1.0
-            else:
-                rest += math.exp(d)
-        logz = math.log(top) + math.log1p(rest / top) if top > 0.0 else math.log(rest)
-        for j in range(cols):
+    for i in range(x.shape[0]):
+        shift = _row_shift(x, i)
+        logz = _row_logz(x, i, shift)
+        for j in range(x.shape[1]):
             out[i, j] = (x[i, j] - shift) - logz
 
 
@@ -233,11 +228,7 @@ def _log_softmax_kernel(x, out):
 def _softmax_kernel(x, out):
     rows, cols = x.shape
     for i in range(rows):
-        m = -np.inf
-        for j in range(cols):
-            if x[i, j] > m:
-                m = x[i, j]
-        shift = m if np.isfinite(m) else 0.0
+        shift = _row_shift(x, i)
         total = 0.0
         for j in range(cols):
             e = math.exp(x[i, j] - shift)
@@ -461,11 +452,7 @@ softmax_grad_p.batch = _front_batch(softmax_grad_p)
 def _ce_kernel(x, labels, loss, probs):
     rows, cols = x.shape
     for i in range(rows):
-        m = -np.inf
-        for j in range(cols):
-            if x[i, j] > m:
-                m = x[i, j]
-        shift = m if np.isfinite(m) else 0.0
+        shift = _row_shift(x, i)
         top = 0.0
         rest = 0.0
         total = 0.0
