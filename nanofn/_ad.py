@@ -33,6 +33,16 @@ from nanofn import _core as core
 from nanofn._core import Array, ShapedArray, Tracer, Trace, get_aval
 from nanofn.tree_util import tree_flatten, tree_unflatten, tree_map
 
+def _split_aux(out, has_aux):
+    """`(output, aux)` of a function's result: the pair it returned with has_aux=True."""
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError("has_aux=True requires the function to return a pair "
+                        f"(output, aux), got {type(out).__name__}")
+    return out[0], out[1]
+
+
 # ------------------------------------------------------------------------ helpers used by rules
 
 
@@ -42,7 +52,7 @@ _base = None
 def _ops():
     global _base
     if _base is None:
-        from nanofn.ops import _base  # noqa: the ops layer sits above this module's import
+        from nanofn.ops import _base  # noqa: E402 - the ops layer sits above this module's import
     return _base
 
 
@@ -562,12 +572,7 @@ def vjp(fun, *primals, has_aux=False):
 
     def fun_flat(*args):
         out = fun(*tree_unflatten(in_tree, args))
-        aux = None
-        if has_aux:
-            if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise TypeError("has_aux=True requires the function to return a pair "
-                                f"(output, aux), got {type(out).__name__}")
-            out, aux = out
+        out, aux = _split_aux(out, has_aux)
         flat, out_tree = tree_flatten(out)
         return flat, (out_tree, aux)
 
@@ -667,12 +672,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
             for i, a in zip(nums, leaves if in_tree is None else tree_unflatten(in_tree, leaves)):
                 full[i] = a
             out = fun(*full, **kwargs)
-            aux = None
-            if has_aux:
-                if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                    raise TypeError("has_aux=True requires the function to return a pair "
-                                    f"(output, aux), got {type(out).__name__}")
-                out, aux = out
+            out, aux = _split_aux(out, has_aux)
             if isinstance(out, Tracer) or type(out) is Array:
                 return [out], (None, aux)
             flat, out_tree = tree_flatten(out)

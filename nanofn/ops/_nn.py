@@ -649,20 +649,27 @@ ce_int_grad_p.batch = _front_batch(ce_int_grad_p)
 
 
 @kernel
+def _row_moments(x, b, i, eps):
+    # mean and 1 / sqrt(variance + eps) of row x[b, i], in two passes
+    cols = x.shape[2]
+    mean = 0.0
+    for j in range(cols):
+        mean += x[b, i, j]
+    mean /= cols
+    var = 0.0
+    for j in range(cols):
+        d = x[b, i, j] - mean
+        var += d * d
+    var /= cols
+    return mean, 1.0 / math.sqrt(var + eps)
+
+
+@kernel
 def _layer_norm_kernel(x, scale, bias, eps, out):
     nb, rows, cols = x.shape
     for b in range(nb):
         for i in range(rows):
-            mean = 0.0
-            for j in range(cols):
-                mean += x[b, i, j]
-            mean /= cols
-            var = 0.0
-            for j in range(cols):
-                d = x[b, i, j] - mean
-                var += d * d
-            var /= cols
-            rstd = 1.0 / math.sqrt(var + eps)
+            mean, rstd = _row_moments(x, b, i, eps)
             for j in range(cols):
                 out[b, i, j] = (x[b, i, j] - mean) * rstd * scale[b, j] + bias[b, j]
 
@@ -673,16 +680,7 @@ def _layer_norm_grad_kernel(x, scale, g, eps, dx, dscale, dbias):
     nb, rows, cols = x.shape
     for b in range(nb):
         for i in range(rows):
-            mean = 0.0
-            for j in range(cols):
-                mean += x[b, i, j]
-            mean /= cols
-            var = 0.0
-            for j in range(cols):
-                d = x[b, i, j] - mean
-                var += d * d
-            var /= cols
-            rstd = 1.0 / math.sqrt(var + eps)
+            mean, rstd = _row_moments(x, b, i, eps)
             a = 0.0
             c = 0.0
             for j in range(cols):
