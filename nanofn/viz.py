@@ -29,7 +29,7 @@ import html
 
 from nanofn._core import ClosedJaxpr, Jaxpr, Literal, Var
 
-__all__ = ["to_dot", "render", "jit_program"]
+__all__ = ["to_dot", "render", "jit_program", "plot_curves"]
 
 _FONT = 'fontname="Helvetica"'
 
@@ -235,3 +235,51 @@ def render(program, path: str, *, format: str | None = None, title: str | None =
     src = graphviz.Source(to_dot(program, title=title))
     out = src.render(outfile=path if suffix else f"{stem}.{fmt}", format=fmt, cleanup=True)
     return out
+
+
+def plot_curves(path: str, curves: dict, *, title: str | None = None) -> str:
+    """Plot training curves to an image file, one panel per curve, stacked (matplotlib,
+    the optional extra `nanofn[plot]`, imported only here).
+
+    Args:
+        path: the image file to write (png, svg or pdf, from its suffix).
+        curves: `{name: ys}` or `{name: (xs, ys)}`; without xs, x is the step number.
+            A name like `"test accuracy (per epoch)"` is shown as the panel's label.
+        title: a title over the figure.
+
+    Returns:
+        `path`.
+
+    Example:
+        >>> from nanofn import viz
+        >>> viz.plot_curves("curves.png", {"train loss": [2.3, 1.1, 0.6],
+        ...                                "test accuracy": ([1, 2], [0.8, 0.9])})  # doctest: +SKIP
+        'curves.png'
+    """
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise ImportError("nanofn.viz.plot_curves needs matplotlib: "
+                          "pip install 'nanofn[plot]'") from err
+    if not curves:
+        raise ValueError("plot_curves: no curves given")
+    matplotlib.use("Agg", force=False)  # files only; no window
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(curves), 1, figsize=(6, 2.4 * len(curves)), squeeze=False)
+    for ax, (name, data) in zip(axes[:, 0], curves.items()):
+        if isinstance(data, tuple) and len(data) == 2:
+            xs, ys = data
+        else:
+            ys = list(data)
+            xs = range(1, len(ys) + 1)
+        ax.plot(list(xs), list(ys), marker="o" if len(ys) <= 50 else None, markersize=3)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("step (or epoch, where given)")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
