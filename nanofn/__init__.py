@@ -35,7 +35,7 @@ from nanofn._jit import (
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization", "scipy",
-                    "debug", "experimental"}
+                    "debug", "experimental", "viz", "profiler"}
 
 
 def __getattr__(name):
