@@ -38,8 +38,19 @@ _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization",
                     "debug", "experimental", "viz", "profiler"}
 
 
+def __dir__():
+    import importlib.util
+    lazy = {n for n in _LAZY_SUBMODULES if importlib.util.find_spec(f"nanofn.{n}") is not None}
+    return sorted(set(globals()) | lazy)
+
+
 def __getattr__(name):
     # Heavier submodules load on first use, so `import nanofn` stays fast.
     if name in _LAZY_SUBMODULES:
         return _importlib.import_module(f"nanofn.{name}")
     raise AttributeError(f"module 'nanofn' has no attribute {name!r}")
+
+
+from nanofn._public import public_names as _public_names  # noqa: E402
+
+__all__ = _public_names(globals())

@@ -89,3 +89,24 @@ def test_api_reference_lists_every_public_name():
         documented |= set(re.findall(r"^### `(\w+)`$", text, re.M))
         missing = [n for n in api.public_names(module) if n not in documented]
         assert not missing, f"{modname}: not in the API reference: {missing}"
+
+
+@pytest.mark.parametrize("modname, names", [
+    ("nanofn", ["grad", "jit", "vmap", "nn", "optim"]),
+    ("nanofn.numpy", ["sin", "matmul", "where", "linalg"]),
+    ("nanofn.ops", ["scan", "cond", "dot_general"]),
+    ("nanofn.random", ["key", "split", "normal"]),
+    ("nanofn.nn", ["Dense", "relu", "summary"]),
+    ("nanofn.optim", ["adam", "chain"]),
+    ("nanofn.tree", ["map", "flatten"]),
+])
+def test_help_and_dir_list_the_functions(modname, names):
+    import importlib
+    import pydoc
+    module = importlib.import_module(modname)
+    text = pydoc.render_doc(module, renderer=pydoc.plaintext)
+    for name in names:
+        assert name in dir(module), (modname, name)
+        if not isinstance(getattr(module, name), type(module)):
+            assert f"{name}(" in text or f"{name} =" in text or f"class {name}" in text, \
+                (modname, name)
