@@ -548,11 +548,18 @@ def hypot(x1, x2, /):
 
 
 def logaddexp(x1, x2, /):
-    """`log(exp(x1) + exp(x2))`, computed stably."""
+    """`log(exp(x1) + exp(x2))`, computed without overflow; one primitive, so its
+    derivatives are smooth where `x1 == x2` (the second derivative there is 1/4).
+    `logaddexp(-inf, -inf) == -inf` and `logaddexp(inf, inf) == inf`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.logaddexp(fnp.array([0.0, -fnp.inf]), fnp.array([0.0, -fnp.inf]))
+        Array([0.6931472,      -inf], dtype=float32)
+    """
+    from nanofn.ops._complex import logaddexp_p
     x1, x2 = promote_float(x1, x2)
-    m = lax.max_p.bind(x1, x2)
-    d = lax.neg_p.bind(lax.abs_p.bind(lax.sub_p.bind(x1, x2)))
-    return lax.add_p.bind(m, lax.log1p_p.bind(lax.exp_p.bind(d)))
+    return logaddexp_p.bind(x1, x2)
 
 
 def where(condition, x=None, y=None, /):
@@ -856,8 +863,11 @@ def dot(a, b):
 
 
 def vdot(a, b):
-    """Dot product of the flattened inputs."""
+    """Dot product of the flattened inputs, conjugating `a` when it is complex (numpy's rule)."""
     a, b = promote(a, b)
+    if dtype_of(a).kind == "c":
+        from nanofn.ops._complex import conj_p
+        a = conj_p.bind(a)
     return dot(ravel(a), ravel(b))
 
 

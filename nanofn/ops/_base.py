@@ -235,8 +235,36 @@ round_p = _unary_float("round", _round_impl)
 defnoderiv(round_p, 1)
 
 # --- abs --------------------------------------------------------------------
-abs_p = elementwise("abs", np.abs, nargs=1)
-defderiv(abs_p, lambda g, x, *, out: _mul(g, sign_p.bind(x)))
+def _real_part_dtype(dtype):
+    return np.finfo(dtype).dtype if dtype.kind == "c" else dtype
+
+
+abs_p = elementwise("abs", np.abs, nargs=1, out_dtype=_real_part_dtype)  # complex -> real
+
+
+def _abs_unit_conj(x, out):
+    """conj(z) / |z| (0 where z = 0, as JAX): the slope of |z| as a covector."""
+    from nanofn.ops._complex import conj_p
+    safe = _select(eq_p.bind(out, _c(out, 0)), out, _c(out, 1))
+    return _div(conj_p.bind(x), convert_element_type_p.bind(safe, new_dtype=_dtype(x)))
+
+
+def _abs_jvp(t, x, *, out):
+    if _dtype(x).kind == "c":  # d|z| = Re(conj(z) dz) / |z|
+        from nanofn.ops._complex import real_p
+        return real_p.bind(_mul(t, _abs_unit_conj(x, out)))
+    return _select(ge_p.bind(x, _c(x, 0)), _neg(t), t)  # JAX's choice: slope +1 at x = 0
+
+
+def _abs_vjp(ct, x, *, out):
+    if _dtype(x).kind == "c":  # the covector Re(c dz) with c = ct conj(z) / |z|
+        ct = convert_element_type_p.bind(ct, new_dtype=_dtype(x))
+        return _mul(ct, _abs_unit_conj(x, out))
+    return _select(ge_p.bind(x, _c(x, 0)), _neg(ct), ct)
+
+
+abs_p.jvp_terms = [_abs_jvp]
+abs_p.vjp = [_abs_vjp]
 
 # --- exp, exp2, log, log1p, expm1 ---------------------------------------------
 exp_p = _unary_float("exp", _errstate(np.exp))
@@ -554,7 +582,10 @@ convert_element_type_p = Primitive("convert_element_type")
 
 @convert_element_type_p.def_impl
 def _convert_impl(x, *, new_dtype):
-    return np.asarray(x).astype(new_dtype)
+    x = np.asarray(x)
+    if x.dtype.kind == "c" and np.dtype(new_dtype).kind != "c":
+        x = x.real  # complex to real keeps the real part (as lax does), without a warning
+    return x.astype(new_dtype)
 
 
 convert_element_type_p.abstract_eval = lambda x, *, new_dtype: x.update(dtype=new_dtype)
@@ -1209,6 +1240,8 @@ def _np_convert(ct, primals, out, keys, owned, *, new_dtype):  # back to x's dty
     old = primals[0].dtype
     if not np.issubdtype(old, np.inexact) or not np.issubdtype(new_dtype, np.inexact):
         return [None]
+    if ct.dtype.kind == "c" and old.kind != "c":
+        ct = ct.real
     return [ct.astype(old)]
 
 
