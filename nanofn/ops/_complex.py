@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nanofn._core import get_aval
 from nanofn.ops._base import (_c, _dtype, _errstate, _mul, _neg, _select, _sub,
                               convert_element_type_p, elementwise, eq_p, exp_p)
 
@@ -39,6 +40,12 @@ def complex_dtype(dtype):
     return np.dtype(np.complex128) if dtype == np.float64 else np.dtype(np.complex64)
 
 
+def _checked_bind(prim, *args):
+    """Bind after the shape/dtype rule (eager dispatch skips it; lax's contract is checked)."""
+    prim.abstract_eval(*[get_aval(a) for a in args])
+    return prim.bind(*args)
+
+
 def _to_complex(x, like):
     """A real value `x` as a complex value of `like`'s dtype (imaginary part zero)."""
     return convert_element_type_p.bind(x, new_dtype=_dtype(like))
@@ -59,7 +66,7 @@ def real(x):
         >>> nanofn.lax.real(nanofn.numpy.asarray(np.complex64(3 + 4j)))
         Array(3., dtype=float32)
     """
-    return real_p.bind(x)
+    return _checked_bind(real_p, x)
 
 
 # --- imag ----------------------------------------------------------------------------
@@ -78,7 +85,7 @@ def imag(x):
         >>> nanofn.lax.imag(nanofn.numpy.asarray(np.complex64(3 + 4j)))
         Array(4., dtype=float32)
     """
-    return imag_p.bind(x)
+    return _checked_bind(imag_p, x)
 
 
 # --- conj ----------------------------------------------------------------------------
@@ -95,7 +102,7 @@ def conj(x):
         >>> nanofn.lax.conj(nanofn.numpy.asarray(np.complex64(3 + 4j)))
         Array(3.-4.j, dtype=complex64)
     """
-    return conj_p.bind(x)
+    return _checked_bind(conj_p, x)
 
 
 # --- complex -------------------------------------------------------------------------
@@ -128,7 +135,7 @@ def complex(x, y):
         >>> nanofn.lax.complex(fnp.float32(3), fnp.float32(4))
         Array(3.+4.j, dtype=complex64)
     """
-    return complex_p.bind(x, y)
+    return _checked_bind(complex_p, x, y)
 
 
 # --- logaddexp -----------------------------------------------------------------------
@@ -174,7 +181,7 @@ def logaddexp(x1, x2):
         >>> nanofn.lax.logaddexp(fnp.float32(0), fnp.float32(0))
         Array(0.6931472, dtype=float32)
     """
-    return logaddexp_p.bind(x1, x2)
+    return _checked_bind(logaddexp_p, x1, x2)
 
 
 for _p in (real_p, imag_p, conj_p, complex_p):
