@@ -173,17 +173,6 @@ logaddexp_p.jvp_terms = logaddexp_p.vjp = [_logaddexp_deriv(0), _logaddexp_deriv
 logaddexp_p.numpy_rules = True
 
 
-def logaddexp(x1, x2):
-    """`log(exp(x1) + exp(x2))`, without overflow; operands of one dtype.
-
-    Example:
-        >>> import nanofn, nanofn.numpy as fnp
-        >>> nanofn.lax.logaddexp(fnp.float32(0), fnp.float32(0))
-        Array(0.6931472, dtype=float32)
-    """
-    return _checked_bind(logaddexp_p, x1, x2)
-
-
 for _p in (real_p, imag_p, conj_p, complex_p):
     _p.numpy_rules = True
 del _p
