@@ -252,3 +252,38 @@ def test_check_grads_catches_a_wrong_complex_rule(monkeypatch, mode):
         monkeypatch.setattr(C.conj_p, "jvp_terms", [lambda t, x, *, out: t])
     with pytest.raises(AssertionError, match="check failed"):
         check_grads(lambda z: fnp.conj(z) * z, (z,), order=1, modes=(mode,))
+
+
+# ------------------------------------------------------------------ reductions and dtypes
+
+
+@pytest.mark.parametrize("name", ["var", "std", "mean"])
+@pytest.mark.parametrize("kw", [{}, {"axis": 0, "ddof": 1}, {"axis": 1, "keepdims": True}])
+def test_complex_reductions_match_numpy(name, kw):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(3, 4)) + 1j * rng.normal(size=(3, 4))
+    if name == "mean":
+        kw = {k: v for k, v in kw.items() if k != "ddof"}
+    got, want = getattr(fnp, name)(z, **kw), getattr(np, name)(z, **kw)
+    assert got.dtype == want.dtype  # var and std of complex are real
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+    check_grads(lambda z: getattr(fnp, name)(z, **kw), (z,), order=2)
+
+
+@pytest.mark.parametrize("name", ["var", "mean"])
+def test_where_counts_broadcast_mask(name):
+    # a where= mask that broadcasts against `a` counts every element it selects
+    x = np.random.default_rng(1).normal(size=(3, 4))
+    w = np.array([True, False, True, True])
+    for a in (x, x + 1j * x[::-1]):
+        np.testing.assert_allclose(np.asarray(getattr(fnp, name)(a, where=w)),
+                                   getattr(np, name)(a, where=w), rtol=1e-12)
+
+
+def test_complex_sigmoid_and_real_only_primitives():
+    z = _c128([0.3 + 0.4j, -0.5 + 0.2j])
+    np.testing.assert_allclose(np.asarray(nanofn.nn.sigmoid(z)), 1 / (1 + np.exp(-z)))
+    check_grads(nanofn.nn.sigmoid, (z,), order=2)
+    for f in (fnp.floor, fnp.cbrt, lambda z: fnp.arctan2(z, z)):
+        with pytest.raises(TypeError, match="does not accept dtype complex128"):
+            nanofn.jit(f)(z)

@@ -685,7 +685,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     _no_out(out, "mean")
     (a,) = promote_float(a) if dtype is None else [astype(a, dtype)]
     if where is not None:
-        w = asarray_value(where, bool)
+        w = broadcast_to(asarray_value(where, bool), _shape(a))  # count where= per element
         n = sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a))
         return divide(sum(a, axis=axis, keepdims=keepdims, where=w), n)
     n = _count(a, axis)
@@ -703,9 +703,15 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
     _no_out(out, "var")
     (a,) = promote_float(a) if dtype is None else [astype(a, dtype)]
     centered = subtract(a, mean(a, axis=axis, keepdims=True, where=where))
-    sq = multiply(centered, centered)
+    if dtype_of(a).kind == "c":  # |a - mean|^2, real (as numpy and JAX)
+        from nanofn.ops._complex import imag_p, real_p
+        re, im = real_p.bind(centered), imag_p.bind(centered)
+        a, centered = re, None
+        sq = add(multiply(re, re), multiply(im, im))
+    else:
+        sq = multiply(centered, centered)
     if where is not None:
-        w = asarray_value(where, bool)
+        w = broadcast_to(asarray_value(where, bool), _shape(a))
         n = subtract(sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a)), ddof)
         return divide(sum(sq, axis=axis, keepdims=keepdims, where=w), n)
     n = _count(a, axis) - ddof
