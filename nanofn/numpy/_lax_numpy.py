@@ -208,7 +208,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         >>> fnp.linspace(0.0, 1.0, 3)
         Array([0. , 0.5, 1. ], dtype=float32)
     """
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    # default: the inputs' promoted inexact dtype (float32 for Python floats), as JAX
+    dtype = dtype_of(promote_float(start, stop)[0]) if dtype is None else np.dtype(dtype)
     if isinstance(start, Tracer) or isinstance(stop, Tracer):
         start, stop = promote_float(start, stop)
         div = (num - 1) if endpoint else num
