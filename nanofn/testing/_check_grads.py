@@ -23,6 +23,11 @@ All comparisons run in float64 numpy. Random directions come from a numpy genera
 seeded afresh on every call, so a failure is reproducible. Integer and boolean inputs
 are held fixed (never perturbed) and integer outputs are ignored, as JAX does with
 `float0` tangents.
+
+Complex inputs and outputs are checked too, in complex128. A random direction for a
+complex input moves its real and imaginary parts at once, so both are checked; the
+inner product is `Re(sum(u * v))`, the pairing of JAX's convention in which a cotangent
+`c` of `z` stands for the covector `dz -> Re(c dz)` (see docs/numerics.md).
 """
 
 from __future__ import annotations
@@ -404,8 +409,11 @@ def check_grads(f, args, order, modes=("fwd", "rev"), atol=None, rtol=None, eps=
     ``(x, u) -> J^T u`` are checked in turn, recursively, in every mode.
 
     Random directions come from ``numpy.random.default_rng(0)``, so a failing check fails
-    the same way on every run. Comparisons are made in float64. Integer and boolean leaves
-    of ``args`` are held fixed, and integer leaves of the output are ignored.
+    the same way on every run. Comparisons are made in float64 (complex128 for complex
+    values). Integer and boolean leaves of ``args`` are held fixed, and integer leaves of
+    the output are ignored. Complex inputs are perturbed in random complex directions, so
+    their real and imaginary parts are both checked; the reverse-mode identity uses the
+    pairing ``Re(sum(u * v))`` of JAX's convention.
 
     Args:
       f: the function to check, called as ``f(*args)``. Its inputs and output may be
