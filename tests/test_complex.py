@@ -287,3 +287,16 @@ def test_complex_sigmoid_and_real_only_primitives():
     for f in (fnp.floor, fnp.cbrt, lambda z: fnp.arctan2(z, z)):
         with pytest.raises(TypeError, match="does not accept dtype complex128"):
             nanofn.jit(f)(z)
+
+
+@pytest.mark.parametrize("kw", [{}, {"ord": "fro"}, {"axis": 1}, {"ord": 1, "axis": 0},
+                                {"ord": 3, "axis": 1}, {"ord": -1.5, "axis": 1},
+                                {"ord": np.inf, "axis": 1}, {"ord": 0, "axis": 1}, {"ord": 1}])
+def test_norm_of_complex_is_real(kw):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(3, 4)) + 1j * rng.normal(size=(3, 4))
+    got, want = fnp.linalg.norm(z, **kw), np.linalg.norm(z, **kw)
+    assert got.dtype == want.dtype
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+    if kw.get("ord") != 0:
+        check_grads(lambda z: fnp.linalg.norm(z, **kw), (z,), order=2)
