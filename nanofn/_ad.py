@@ -588,10 +588,14 @@ def vjp(fun, *primals, has_aux=False):
             if np.shape(c) != a.shape:
                 raise ValueError(f"vjp_fn: cotangent leaf {i} has shape {np.shape(c)}, "
                                  f"the output has shape {a.shape}")
-        ct_flat = [c if isinstance(c, (Tracer, core.Array)) else
+        from nanofn._dtypes_float0 import float0, float0_zeros
+        ct_flat = [None if getattr(c, "dtype", None) == float0 else  # an integer output's
+                   c if isinstance(c, (Tracer, core.Array)) else
                    core.Array(np.asarray(c, a.dtype)) for c, a in zip(ct_flat, out_avals)]
         cts = pullback(ct_flat)
-        cts = [zeros_like_aval(_ct_aval(p)) if c is None else c
+        # as JAX: integer and boolean inputs get float0 cotangents (no data, just a shape)
+        cts = [float0_zeros(get_aval(p).shape) if get_aval(p).dtype.kind in "biu" else
+               zeros_like_aval(_ct_aval(p)) if c is None else c
                for c, p in zip(cts, primals_flat)]
         return tree_unflatten(in_tree, cts)
 

@@ -201,6 +201,13 @@ def test_allow_int_gives_float0():
         np.ones(2), np.array([1, 2], np.int32))
     np.testing.assert_array_equal(np.asarray(jx), np.diag([1.0, 2.0]))
     assert jn.dtype == float0 and jn.shape == (2, 2)
+    # vjp gives integer inputs float0 cotangents and takes float0 for integer outputs
+    _, pullback = nanofn.vjp(lambda x, n: (x * n, n * 2), np.float64(2.0), np.int32(3))
+    cx, cn = pullback((np.float64(1.0), np.zeros((), float0)))
+    assert float(cx) == 3.0 and cn.dtype == float0
+    _, tangent = nanofn.jvp(lambda x, n: x * n, (np.float64(2.0), np.int32(3)),
+                            (np.float64(1.0), np.zeros((), float0)))
+    assert float(tangent) == 3.0
 
 
 def test_holomorphic_jacobians():
