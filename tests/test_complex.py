@@ -307,3 +307,11 @@ def test_norm_of_complex_is_real(kw):
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
     if kw.get("ord") != 0:
         check_grads(lambda z: fnp.linalg.norm(z, **kw), (z,), order=2)
+
+
+def test_isinf_and_round_of_complex():
+    z = _c128([1.26 + 2.5j, np.inf + 1j, 1 - np.inf * 1j, 3.5 - 0.5j])
+    for f, ref in ((fnp.isinf, np.isinf), (fnp.round, np.round),
+                   (lambda z: fnp.round(z, 1), lambda z: np.round(z, 1))):
+        np.testing.assert_array_equal(np.asarray(f(z)), ref(z))
+        np.testing.assert_array_equal(np.asarray(nanofn.jit(f)(z)), ref(z))

@@ -333,6 +333,9 @@ def round(a, decimals=0):
     (a,) = promote(a)
     if not np.issubdtype(dtype_of(a), np.inexact):
         return a
+    if dtype_of(a).kind == "c":  # each part on its own, as numpy and JAX
+        from nanofn.ops._complex import complex_p, imag_p, real_p
+        return complex_p.bind(round(real_p.bind(a), decimals), round(imag_p.bind(a), decimals))
     if decimals == 0:
         return lax.round_p.bind(a, rounding_method=1)
     f = lax._c(a, 10.0 ** decimals)
@@ -364,7 +367,8 @@ def isinf(x, /):
     (x,) = promote(x)
     if not np.issubdtype(dtype_of(x), np.inexact):
         return full(_shape(x), False, bool)
-    return lax.eq_p.bind(lax.abs_p.bind(x), lax._c(x, np.inf))
+    magnitude = lax.abs_p.bind(x)  # real also for complex x: inf where either part is
+    return lax.eq_p.bind(magnitude, lax._c(magnitude, np.inf))
 
 
 def logical_not(x, /):
