@@ -155,6 +155,8 @@ def test_lax_complex_primitives():
     np.testing.assert_array_equal(np.asarray(nanofn.lax.real(z)), x)
     np.testing.assert_array_equal(np.asarray(nanofn.lax.imag(z)), y)
     np.testing.assert_array_equal(np.asarray(nanofn.lax.conj(z)), x - 1j * y)
+    real_conj = nanofn.lax.conj(x)  # lax.conj of a real array is complex (numpy's conj: real)
+    assert real_conj.dtype == np.complex128 and fnp.conj(x).dtype == np.float64
     with pytest.raises(TypeError, match="real does not accept dtype float64"):
         nanofn.lax.real(x)
     with pytest.raises(TypeError, match="complex does not accept dtype complex128"):

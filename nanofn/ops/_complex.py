@@ -89,18 +89,28 @@ def imag(x):
 
 
 # --- conj ----------------------------------------------------------------------------
-conj_p = elementwise("conj", np.conjugate, nargs=1, allowed=_complex_only)
+def _conj_impl(x):
+    return np.conjugate(x).astype(complex_dtype(x.dtype), copy=False)
+
+
+# a real input gives a complex result, as lax.conj (nanofn.numpy.conj returns reals as they are)
+conj_p = elementwise("conj", _conj_impl, nargs=1, out_dtype=complex_dtype,
+                     allowed=lambda d: d.kind in "fc")
 conj_p.jvp_terms = [lambda t, x, *, out: conj_p.bind(t)]
-conj_p.vjp = [lambda ct, x, *, out: conj_p.bind(ct)]  # Re(c conj(dz)) = Re(conj(c) dz)
+# Re(c conj(dz)) = Re(conj(c) dz); for a real x the walker keeps the real part
+conj_p.vjp = [lambda ct, x, *, out: conj_p.bind(ct)]
 
 
 def conj(x):
-    """The complex conjugate (of a complex array; see `nanofn.numpy.conj` for any dtype).
+    """The complex conjugate; a real input gives a complex result, as `lax.conj` (see
+    `nanofn.numpy.conj`, which returns real arrays unchanged).
 
     Example:
         >>> import nanofn, numpy as np
         >>> nanofn.lax.conj(nanofn.numpy.asarray(np.complex64(3 + 4j)))
         Array(3.-4.j, dtype=complex64)
+        >>> nanofn.lax.conj(nanofn.numpy.float32(2))
+        Array(2.+0.j, dtype=complex64)
     """
     return _checked_bind(conj_p, x)
 

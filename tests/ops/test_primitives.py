@@ -336,6 +336,7 @@ SPECS: dict[str, Spec] = {
     "real": cunary(C.real_p, np.real),
     "imag": cunary(C.imag_p, np.imag),
     "conj": cunary(C.conj_p, np.conj),
+    "conj[f64]": unary(C.conj_p, lambda x: x.astype(np.complex128)),
     "complex": _complex_from_parts(),
     "logaddexp": binary(C.logaddexp_p, np.logaddexp, -3.0, 3.0),
     "logaddexp[c128]": cbinary(C.logaddexp_p, lambda x, y: np.log(np.exp(x) + np.exp(y)), -1, 1),
