@@ -4,6 +4,10 @@ logaddexp's second derivative at ties."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -317,3 +321,25 @@ def test_isinf_and_round_of_complex():
                    (lambda z: fnp.round(z, 1), lambda z: np.round(z, 1))):
         np.testing.assert_array_equal(np.asarray(f(z)), ref(z))
         np.testing.assert_array_equal(np.asarray(nanofn.jit(f)(z)), ref(z))
+
+
+# ------------------------------------------------------------------ against JAX's numbers
+
+_REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
+sys.path.insert(0, _REF)
+from complex_cases import CASES as COMPLEX_CASES  # noqa: E402
+
+with open(os.path.join(_REF, "complex_grads.json")) as _fh:
+    JAX_COMPLEX = json.load(_fh)["cases"]
+
+
+@pytest.mark.parametrize("name", sorted(COMPLEX_CASES))
+def test_complex_gradient_matches_jax(name):
+    make, z, holomorphic = COMPLEX_CASES[name]
+    f = make(fnp)
+    got = np.asarray(nanofn.grad(f, holomorphic=holomorphic)(_c128(z)))
+    ref = JAX_COMPLEX[name]
+    np.testing.assert_allclose(got, np.asarray(ref["real"]) + 1j * np.asarray(ref["imag"]),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(nanofn.jit(nanofn.grad(f, holomorphic=holomorphic))(
+        _c128(z))), got, rtol=1e-12, atol=1e-14)

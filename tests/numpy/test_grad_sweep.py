@@ -20,6 +20,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pytest
 
+import nanofn
 import nanofn.numpy as fnp
 from nanofn.testing import check_grads
 
@@ -242,6 +243,13 @@ def test_sweep(name):
                 check_grads(row.fn, args, order=1)
             except AssertionError as err:
                 raise AssertionError(f"{name} at {dtype} {shapes}:\n{err}") from None
+            # jit's abstract values and compiled plan agree with eager (dtype included)
+            eager, jitted = (nanofn.tree_util.tree_leaves(g(*args))
+                             for g in (row.fn, nanofn.jit(row.fn)))
+            for e, j in zip(eager, jitted):
+                assert np.asarray(j).dtype == np.asarray(e).dtype, (name, dtype, shapes)
+                np.testing.assert_allclose(np.asarray(j), np.asarray(e), rtol=1e-5, atol=1e-6,
+                                           err_msg=f"jit of {name} at {dtype} {shapes}")
     if row.order2 and "float64" in row.dtypes:
         shapes = max(_shape_cases(row), key=lambda ss: sum(int(np.prod(s)) > 0 for s in ss))
         args = tuple(_draw(rng, s, "float64", row.lo, row.hi) for s in shapes)
