@@ -74,6 +74,8 @@ fft_p = Primitive("fft")
 
 @fft_p.def_impl
 def _fft_impl(x, *, fft_type, fft_lengths):
+    # eager binds skip the shape rule, and numpy would crop or pad silently: check here
+    _fft_abstract_eval(ShapedArray(x.shape, x.dtype), fft_type=fft_type, fft_lengths=fft_lengths)
     axes = tuple(range(x.ndim - len(fft_lengths), x.ndim))
     if fft_type == FftType.FFT:
         out = np.fft.fftn(x, s=fft_lengths, axes=axes)
