@@ -170,7 +170,8 @@ def gradient(f, *varargs, axis=None, edge_order=None):
                         f"({len(axes)}), got {len(varargs)}")
     out = []
     for ax, h in zip(axes, spacing):
-        h = asarray_value(h)
+        h = np.asarray(h, f.dtype) if np.ndim(h) == 0 and not hasattr(h, "aval") else \
+            asarray_value(h)
         if _ndim(h) == 1 and _shape(h)[0] != _shape(f)[ax]:
             raise ValueError(f"gradient: coordinates of length {_shape(h)[0]} do not match "
                              f"axis {ax} of length {_shape(f)[ax]}")
@@ -563,6 +564,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         Array([ 5., 15., 20.], dtype=float32)
     """
     x, xp, fp = promote_float(asarray_value(x), asarray_value(xp), asarray_value(fp))
+    xp, fp = lnp.asarray(xp), lnp.asarray(fp)  # indexed by computed (maybe traced) indices
     if _ndim(xp) != 1 or _ndim(fp) != 1 or _shape(xp)[0] != _shape(fp)[0]:
         raise ValueError(f"interp: xp and fp must be 1-d of the same length, got shapes "
                          f"{_shape(xp)} and {_shape(fp)}")
