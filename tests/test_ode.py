@@ -146,3 +146,15 @@ def test_jit_and_vmap():
     np.testing.assert_allclose(np.asarray(nanofn.vmap(solve)(y0s, ks)), expected, rtol=1e-8)
     grad_k = nanofn.jit(nanofn.grad(lambda k: solve(np.float64(1.0), k)[-1]))
     np.testing.assert_allclose(float(grad_k(np.float64(0.5))), -np.exp(-0.5), rtol=1e-7)
+
+
+def test_vmap_and_jit_over_closed_over_parameters():
+    t = np.array([0.0, 1.0])
+
+    def solve(k):  # k is closed over by the dynamics, not passed in args
+        return odeint(lambda y, t: -k * y, np.float64(1.0), t, **TOL)[-1]
+
+    ks = np.array([0.5, 1.0, 2.0])
+    np.testing.assert_allclose(np.asarray(nanofn.vmap(solve)(ks)), np.exp(-ks), rtol=1e-8)
+    grads = nanofn.jit(nanofn.vmap(nanofn.grad(solve)))(ks)
+    np.testing.assert_allclose(np.asarray(grads), -np.exp(-ks), rtol=1e-8)
