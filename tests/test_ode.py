@@ -158,3 +158,13 @@ def test_vmap_and_jit_over_closed_over_parameters():
     np.testing.assert_allclose(np.asarray(nanofn.vmap(solve)(ks)), np.exp(-ks), rtol=1e-8)
     grads = nanofn.jit(nanofn.vmap(nanofn.grad(solve)))(ks)
     np.testing.assert_allclose(np.asarray(grads), -np.exp(-ks), rtol=1e-8)
+
+
+@pytest.mark.skipif(not hasattr(nanofn.lax, "conj"), reason="needs the complex primitives")
+def test_complex_state():
+    w = 1.3 + 0.5j
+    t = np.linspace(0.0, 1.0, 3)
+    solve = lambda y0: odeint(lambda y, t: 1j * w * y, y0, t, **TOL)  # noqa: E731
+    np.testing.assert_allclose(np.asarray(solve(np.complex128(1.0))), np.exp(1j * w * t),
+                               atol=1e-8)
+    check_grads(solve, (np.complex128(1.0 + 0.5j),), order=1, modes=("rev",))

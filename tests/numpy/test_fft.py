@@ -249,3 +249,22 @@ def test_vjp_matches_jax(case):
     y, vjp = nanofn.vjp(f, x)
     (x_bar,) = vjp(np.asarray(ct, dtype=y.dtype))
     np.testing.assert_allclose(np.asarray(x_bar), _REF[f"{case}/x_bar"], rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------------------------------ complex128 directly
+
+# check_grads takes complex inputs once the complex-number primitives are in (lax.conj...)
+requires_complex = pytest.mark.skipif(not hasattr(lax, "conj"),
+                                      reason="needs the complex-number primitives")
+
+
+@requires_complex
+@pytest.mark.parametrize("name", ONE_AXIS + MANY_AXES)
+def test_complex128_check_grads(name):
+    rng = np.random.default_rng(7)
+    shape = (3, 4)
+    x = _input(rng, name, shape)
+    kwargs = {"norm": "ortho"} if name in ONE_AXIS else {"axes": (0, 1)}
+    check_grads(lambda v: getattr(fnp.fft, name)(v, **kwargs), (x,), order=2)
+    check_grads(nanofn.jit(lambda v: getattr(fnp.fft, name)(v, **kwargs)), (x,), order=1,
+                modes=("rev",))

@@ -190,3 +190,34 @@ def test_detrend_grads():
     # detrending is a projection: applying it twice changes nothing
     once = signal.detrend(x, bp=[2, 5])
     _close(signal.detrend(once, bp=[2, 5]), np.asarray(once))
+
+
+# ------------------------------------------------------------------------ complex inputs
+
+requires_complex = pytest.mark.skipif(not hasattr(nanofn.lax, "conj"),
+                                      reason="needs the complex-number primitives")
+
+
+@requires_complex
+@pytest.mark.parametrize("name", ["convolve", "correlate", "convolve2d", "correlate2d",
+                                  "fftconvolve"])
+@pytest.mark.parametrize("mode", MODES)
+def test_complex_inputs(name, mode):
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(4, 3)) + 1j * rng.normal(size=(4, 3))
+    b = rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2))
+    for x, y in ((a, b), (b, a)):  # both orders: the valid-mode swap conjugates
+        _close(getattr(signal, name)(x, y, mode), getattr(scipy.signal, name)(x, y, mode), 1e-9)
+    check_grads(lambda x, y: getattr(signal, name)(x, y, mode), (a, b), order=2)
+
+
+@requires_complex
+@pytest.mark.parametrize("name", ["convolve", "correlate"])
+def test_numpy_complex_inputs(name):
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=5) + 1j * rng.normal(size=5)
+    w = rng.normal(size=3) + 1j * rng.normal(size=3)
+    for mode in MODES:
+        for x, y in ((z, w), (w, z)):
+            _close(getattr(fnp, name)(x, y, mode), getattr(np, name)(x, y, mode))
+        check_grads(lambda x, y: getattr(fnp, name)(x, y, mode), (z, w), order=2)
