@@ -140,8 +140,8 @@ def _fft_core(func_name, fft_type, a, s, axes, norm, *, negate=False):
 
 def _one_axis(func_name, n, axis):
     if isinstance(axis, (tuple, list)):
-        raise ValueError(f"fft.{func_name}: axis must be one int, got {axis}; use "
-                         f"fft.{func_name.rstrip('t')}tn for several axes")
+        raise ValueError(f"fft.{func_name}: axis must be one int, got {axis}; the n-dimensional "
+                         "transforms (fftn, rfftn, ...) take several axes")
     return (None if n is None else (n,)), (operator.index(axis),)
 
 
