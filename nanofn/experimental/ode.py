@@ -173,7 +173,7 @@ def odeint(func, y0, t, *args, rtol=1.4e-8, atol=1.4e-8, mxstep=np.inf, hmax=np.
         raise TypeError(f"odeint: t must be a 1-d array of floats, got {t.dtype.name}"
                         f"{list(t.shape)}")
     converted, consts = closure_convert(func, y0, t[0], *args)
-    return _odeint_wrapper(converted, rtol, atol, mxstep, hmax, y0, t, *args, *consts)
+    return _odeint_wrapper(_odeint, converted, rtol, atol, mxstep, hmax, y0, t, *args, *consts)
 
 
 def _ravel(tree):
@@ -203,14 +203,14 @@ def _ravel(tree):
     return flat, unravel, unravel_rows
 
 
-def _odeint_wrapper(func, rtol, atol, mxstep, hmax, y0, ts, *args):
+def _odeint_wrapper(solver, func, rtol, atol, mxstep, hmax, y0, ts, *args):
     flat, unravel, unravel_rows = _ravel(y0)
 
     def func_flat(y, t, *args):
         out, _, _ = _ravel(func(unravel(y), t, *args))
         return out.astype(y.dtype)
 
-    return unravel_rows(_odeint(func_flat, rtol, atol, mxstep, hmax, flat, ts, *args))
+    return unravel_rows(solver(func_flat, rtol, atol, mxstep, hmax, flat, ts, *args))
 
 
 def _odeint_impl(func, rtol, atol, mxstep, hmax, y0, ts, *args):
@@ -273,10 +273,14 @@ def _odeint_rev(func, rtol, atol, mxstep, hmax, res, g):
             t_bar = fnp.real(t_bar)
         t_bar = _as(t_bar, ts.dtype)
         t0_bar = t0_bar - t_bar
-        # integrate the adjoint system back to the previous output time
-        _, y_bar, t0_bar, args_bar = odeint(
-            aug_dynamics, (ys[i], y_bar, t0_bar, args_bar), fnp.stack([-ts[i], -ts[i - 1]]),
-            *args, rtol=rtol, atol=atol, mxstep=mxstep, hmax=hmax)
+        # integrate the adjoint system back to the previous output time; straight through
+        # the solver (JAX calls odeint, whose custom_vjp would make this differentiable
+        # again; here that would re-trace the solver on every pass of this scan)
+        aug_func, consts = closure_convert(aug_dynamics, (ys[i], y_bar, t0_bar, args_bar),
+                                           -ts[i], *args)
+        _, y_bar, t0_bar, args_bar = _odeint_wrapper(
+            _odeint_impl, aug_func, rtol, atol, mxstep, hmax,
+            (ys[i], y_bar, t0_bar, args_bar), fnp.stack([-ts[i], -ts[i - 1]]), *args, *consts)
         y_bar, t0_bar, args_bar = tree_map(lambda v: v[1], (y_bar, t0_bar, args_bar))
         y_bar = y_bar + g[i - 1]  # the previous output's own cotangent
         return (y_bar, t0_bar, args_bar), t_bar
