@@ -83,6 +83,8 @@ def test_hmax_and_mxstep():
 def test_bad_arguments():
     with pytest.raises(TypeError, match="t must be"):
         odeint(lambda y, t: -y, 1.0, np.array([0, 1]))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        odeint(lambda y, t: -y, 1.0, np.array([0.0, 1.0, 1.0]))
     with pytest.raises(TypeError, match="args"):
         odeint(lambda y, t, s: -y, 1.0, np.array([0.0, 1.0]), "fast")
 

@@ -172,6 +172,8 @@ def odeint(func, y0, t, *args, rtol=1.4e-8, atol=1.4e-8, mxstep=np.inf, hmax=np.
     if not np.issubdtype(t.dtype, np.floating) or t.ndim != 1:
         raise TypeError(f"odeint: t must be a 1-d array of floats, got {t.dtype.name}"
                         f"{list(t.shape)}")
+    if not isinstance(t, core.Tracer) and np.any(np.diff(np.asarray(t)) <= 0):
+        raise ValueError(f"odeint: the times t must be strictly increasing, got {np.asarray(t)}")
     converted, consts = closure_convert(func, y0, t[0], *args)
     return _odeint_wrapper(_odeint, converted, rtol, atol, mxstep, hmax, y0, t, *args, *consts)
 
