@@ -110,7 +110,7 @@ def _initial_step_size(func, t0, y0, order, rtol, atol, f0):
     y1 = y0 + _as(h0, y0.dtype) * f0
     f1 = func(y1, t0 + h0)
     d2 = _as(fnp.sqrt(fnp.sum(_abs2((f1 - f0) / scale))), t0.dtype) / h0
-    d1, d2 = _as(d1, t0.dtype), d2
+    d1 = _as(d1, t0.dtype)
     flat = (d1 <= 1e-15) & (d2 <= 1e-15)
     h1 = fnp.where(flat, fnp.maximum(1e-6, h0 * 1e-3),
                    (0.01 / fnp.where(flat, 1.0, fnp.maximum(d1, d2))) ** (1.0 / (order + 1.0)))
