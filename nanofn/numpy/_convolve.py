@@ -7,6 +7,8 @@ rules. `nanofn.scipy.signal` builds its n-dimensional functions on `_conv_nd` be
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from nanofn.numpy._dtypes import asarray_value, promote_float
@@ -24,8 +26,26 @@ def _conj(x):
     """The complex conjugate (the identity on real arrays)."""
     if np.dtype(lax._dtype(x)).kind != "c":
         return x
-    from nanofn.ops._complex import conj_p  # complex numbers' primitives
+    try:
+        from nanofn.ops._complex import conj_p  # complex numbers' primitives
+    except ImportError:  # a tree without them yet: conj(z) = 2 Re(z) - z
+        re = lax.convert_element_type(_real(x), lax._dtype(x))
+        return lax._sub(lax._mul(re, np.asarray(2, lax._dtype(x))), x)
     return conj_p.bind(x)
+
+
+def _real(x):
+    """The real part (the identity on real arrays)."""
+    dtype = np.dtype(lax._dtype(x))
+    if dtype.kind != "c":
+        return x
+    try:
+        from nanofn.ops._complex import real_p  # complex numbers' primitives
+    except ImportError:  # a tree without them yet: the cast keeps the real part
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+            return lax.convert_element_type(x, np.finfo(dtype).dtype)
+    return real_p.bind(x)
 
 
 def _flip(x):

@@ -5,6 +5,9 @@ each (a window of the full correlation, chosen by zero padding); `fftconvolve` m
 spectra from `nanofn.numpy.fft`. Everything is differentiable in both arguments to any
 order, in float64 and complex128, and works under `jit` and `vmap`.
 
+`stft`, `csd` and `welch` cut windowed, detrended segments, transform them with
+`nanofn.numpy.fft` and average, as scipy does; they are differentiable too.
+
 Beyond JAX: `convolve2d`/`correlate2d` also take `boundary="wrap"` and `"symm"` and a
 nonzero `fillvalue`, as scipy does.
 
@@ -18,20 +21,23 @@ Example:
 from __future__ import annotations
 
 import operator
+import warnings
 
 import numpy as np
 
 import nanofn
 from nanofn.numpy import _lax_numpy as lnp
 from nanofn.numpy import fft as _fft
-from nanofn.numpy._convolve import _conj, _conv_nd, _flip
+from nanofn.numpy._convolve import _conj, _conv_nd, _flip, _real
 from nanofn.numpy._dtypes import asarray_value, promote_float
 from nanofn.numpy._lax_numpy import _shape, _wrap_output
 from nanofn.numpy._shape_funcs import pad as _np_pad
 from nanofn.ops import _base as lax
+from nanofn.ops._fft import _complex_dtype
 from nanofn.ops._shape import slice as _lax_slice
 
-__all__ = ["convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "detrend"]
+__all__ = ["convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "detrend",
+           "stft", "csd", "welch"]
 
 _MODES = ("full", "same", "valid")
 
@@ -341,3 +347,257 @@ def _remove_line(y, axis):
 def _concat(pieces, axis):
     from nanofn.numpy._shape_funcs import concatenate
     return concatenate(pieces, axis=axis)
+
+
+# ------------------------------------------------------------------------ spectral analysis
+
+
+def _triage_window(fname, window, nperseg, input_length, dtype):
+    """The window array and the segment length (scipy's `_triage_segments`)."""
+    if isinstance(window, (str, tuple)):
+        n = input_length if nperseg is None else operator.index(nperseg)
+        if n < 1:
+            raise ValueError(f"{fname}: nperseg must be a positive integer, got {nperseg}")
+        if n > input_length:
+            warnings.warn(f"{fname}: nperseg={n} is greater than the signal length "
+                          f"{input_length}, using nperseg={input_length}", stacklevel=4)
+            n = input_length
+        if window == "hann":  # the default, without scipy: a periodic Hann window
+            win = np.sin(np.pi * np.arange(n) / n) ** 2 if n > 1 else np.ones(1)
+        else:
+            try:
+                from scipy.signal import get_window
+            except ImportError as err:
+                raise ImportError(f"{fname}: window={window!r} needs scipy (pass the window "
+                                  "as an array, or use 'hann')") from err
+            win = get_window(window, n)
+        return np.asarray(win, dtype=dtype), n
+    win = asarray_value(window).astype(dtype)
+    if len(_shape(win)) != 1:
+        raise ValueError(f"{fname}: window must be 1-d, got shape {_shape(win)}")
+    n = _shape(win)[0] if nperseg is None else operator.index(nperseg)
+    if n != _shape(win)[0]:
+        raise ValueError(f"{fname}: nperseg={n} differs from the window's length "
+                         f"{_shape(win)[0]}")
+    if input_length < n:
+        raise ValueError(f"{fname}: the window ({n}) is longer than the signal ({input_length})")
+    return win, n
+
+
+def _pad_last(x, lo, hi, mode="constant"):
+    widths = [(0, 0)] * (len(_shape(x)) - 1) + [(lo, hi)]
+    return _np_pad(x, widths, mode=mode)
+
+
+def _odd_ext(x, n):
+    """Extend by `n` points at each end, mirrored through the end values (odd extension)."""
+    if n < 1:
+        return x
+    if n > _shape(x)[-1] - 1:
+        raise ValueError(f"the extension length {n} must not exceed {_shape(x)[-1] - 1}")
+    left, right = x[..., :1], x[..., -1:]
+    left_ext = x[..., n:0:-1]
+    right_ext = x[..., -2:-(n + 2):-1]
+    return _concat([2.0 * left - left_ext, x, 2.0 * right - right_ext], -1)
+
+
+_BOUNDARY_EXT = {
+    "even": lambda x, n: _pad_last(x, n, n, "reflect"),
+    "odd": _odd_ext,
+    "constant": lambda x, n: _pad_last(x, n, n, "edge"),
+    "zeros": lambda x, n: _pad_last(x, n, n),
+    None: lambda x, n: x,
+}
+
+
+def _spectral(fname, x, y, fs, window, nperseg, noverlap, nfft, detrend_type,
+              return_onesided, scaling, axis, mode, boundary=None, padded=False):
+    """scipy's `_spectral_helper`: windowed segments, detrended, transformed and scaled.
+    Returns (freqs, times, result) with frequencies on `axis` and segments last."""
+    if boundary not in _BOUNDARY_EXT:
+        raise ValueError(f"{fname}: boundary must be one of {list(_BOUNDARY_EXT)}, got "
+                         f"{boundary!r}")
+    if y is None:
+        (x,) = promote_float(asarray_value(x))
+    else:
+        x, y = promote_float(asarray_value(x), asarray_value(y))
+        if len(_shape(x)) != len(_shape(y)):
+            raise ValueError(f"{fname}: x and y must have the same rank, got shapes "
+                             f"{_shape(x)} and {_shape(y)}")
+    axis = lnp.canonicalize_axis(axis, len(_shape(x)))
+    dtype = np.dtype(lax._dtype(x))
+    real_dtype = np.finfo(dtype).dtype
+    x = lnp.moveaxis(x, axis, -1)
+    if y is not None:
+        y = lnp.moveaxis(y, axis, -1)
+        nx, ny = _shape(x)[-1], _shape(y)[-1]
+        if nx < ny:
+            x = _pad_last(x, 0, ny - nx)
+        elif ny < nx:
+            y = _pad_last(y, 0, nx - ny)
+    win, nperseg = _triage_window(fname, window, nperseg, _shape(x)[-1], real_dtype)
+    noverlap = nperseg // 2 if noverlap is None else operator.index(noverlap)
+    nfft = nperseg if nfft is None else operator.index(nfft)
+    if nfft < nperseg:
+        raise ValueError(f"{fname}: nfft ({nfft}) must be at least nperseg ({nperseg})")
+    if noverlap >= nperseg:
+        raise ValueError(f"{fname}: noverlap ({noverlap}) must be less than nperseg "
+                         f"({nperseg})")
+    step = nperseg - noverlap
+    ext = nperseg // 2
+    if boundary is not None:
+        x = _BOUNDARY_EXT[boundary](x, ext)
+        y = None if y is None else _BOUNDARY_EXT[boundary](y, ext)
+    if padded:
+        nadd = (-(_shape(x)[-1] - nperseg) % step) % nperseg
+        x = _pad_last(x, 0, nadd)
+        y = None if y is None else _pad_last(y, 0, nadd)
+
+    complex_in = dtype.kind == "c" or (y is not None and np.dtype(lax._dtype(y)).kind == "c")
+    sides = "onesided" if return_onesided and not complex_in else "twosided"
+
+    if callable(detrend_type):
+        detrend_fn = detrend_type
+    elif detrend_type:
+        detrend_fn = lambda d: detrend(d, type=detrend_type, axis=-1)  # noqa: E731
+    else:
+        detrend_fn = lambda d: d  # noqa: E731
+
+    def segments(v):
+        n = _shape(v)[-1]
+        starts = np.arange(0, n - nperseg + 1, step)
+        seg = v[..., starts[:, None] + np.arange(nperseg)]  # (..., nseg, nperseg)
+        seg = detrend_fn(seg) * win
+        if sides == "twosided":
+            return _fft.fft(seg, n=nfft)
+        return _fft.rfft(_real(seg) if np.dtype(lax._dtype(seg)).kind == "c" else seg,
+                         n=nfft)
+
+    if scaling == "density":
+        scale = 1.0 / (fs * float(np.sum(np.asarray(win, np.float64) ** 2)))
+    elif scaling == "spectrum":
+        scale = 1.0 / float(np.sum(np.asarray(win, np.float64))) ** 2
+    else:
+        raise ValueError(f"{fname}: scaling must be 'density' or 'spectrum', got {scaling!r}")
+    if mode == "stft":
+        scale = float(np.sqrt(scale))
+    result = segments(x)
+    if y is not None:
+        result = _conj(result) * segments(y)
+    elif mode == "psd":
+        result = _conj(result) * result
+    result = result * np.asarray(scale, lax._dtype(result))
+    if sides == "onesided" and mode == "psd":
+        end = None if nfft % 2 else -1
+        result = result.at[..., 1:end].mul(2)
+    freqs = (_fft.fftfreq if sides == "twosided" else _fft.rfftfreq)(nfft, 1 / fs,
+                                                                      dtype=real_dtype)
+    times = np.arange(nperseg / 2, _shape(x)[-1] - nperseg / 2 + 1, step) / fs
+    if boundary is not None:
+        times = times - (nperseg / 2) / fs
+    if y is None and mode != "stft":
+        result = _real(result)
+    result = lnp.moveaxis(result, -1, axis)  # frequencies to `axis`, segments last
+    return freqs, _wrap_output(np.asarray(times, real_dtype)), _wrap_output(result)
+
+
+def stft(x, fs=1.0, window="hann", nperseg=256, noverlap=None, nfft=None, detrend=False,
+         return_onesided=True, boundary="zeros", padded=True, axis=-1):
+    """The short-time Fourier transform (scipy.signal.stft).
+
+    Args:
+        x: the signal.
+        fs: the sampling frequency.
+        window: a window name (`"hann"`; others need scipy) or a 1-d array.
+        nperseg: the segment length.
+        noverlap: the overlap of consecutive segments (default `nperseg // 2`).
+        nfft: the FFT length (default `nperseg`).
+        detrend: False, `"constant"`, `"linear"` or a function of each segment.
+        return_onesided: the non-negative frequencies only (real input).
+        boundary: how to extend the signal at both ends: `"zeros"`, `"even"`, `"odd"`,
+            `"constant"` or None.
+        padded: zero-pad the end so the last segment is whole.
+        axis: the time axis.
+
+    Returns:
+        `(f, t, Zxx)`: frequencies, segment times, and the transform, with frequencies on
+        `axis` and segments last.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy import signal
+        >>> f, t, Z = signal.stft(fnp.ones(16), nperseg=8)
+        >>> Z.shape
+        (5, 5)
+    """
+    return _spectral("stft", x, None, fs, window, nperseg, noverlap, nfft, detrend,
+                     return_onesided, "spectrum", axis, "stft", boundary, padded)
+
+
+def csd(x, y, fs=1.0, window="hann", nperseg=None, noverlap=None, nfft=None,
+        detrend="constant", return_onesided=True, scaling="density", axis=-1, average="mean"):
+    """The cross power spectral density of `x` and `y` by Welch's method
+    (scipy.signal.csd): averaged `conj(X) * Y` over overlapping windowed segments.
+
+    Args:
+        x, y: the signals (`y=None`: the power spectral density of `x`).
+        fs, window, nperseg, noverlap, nfft, detrend, return_onesided, axis: as in
+            `stft` (here `nperseg` defaults to 256 and `detrend` to `"constant"`).
+        scaling: `"density"` (V**2/Hz) or `"spectrum"` (V**2).
+        average: `"mean"` or `"median"` over the segments.
+
+    Returns:
+        `(f, Pxy)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy import signal
+        >>> f, p = signal.csd(fnp.ones(32), fnp.ones(32), nperseg=8)
+        >>> p.shape, p.dtype
+        ((5,), dtype('complex64'))
+    """
+    freqs, _, pxy = _spectral("csd", x, y, fs, window, 256 if nperseg is None else nperseg,
+                              noverlap, nfft, detrend, return_onesided, scaling, axis, "psd")
+    if y is not None and np.dtype(pxy.dtype).kind != "c":
+        pxy = lax.convert_element_type(pxy, _complex_dtype(pxy.dtype))
+    if len(_shape(pxy)) >= 2 and _shape(pxy)[-1] > 0:
+        if average == "median":
+            from nanofn.numpy._reductions import median
+            nseg = _shape(pxy)[-1]
+            ii = np.arange(1, (nseg - 1) // 2 + 1)
+            bias = 1 + np.sum(1.0 / (ii + ii + 1) - 1.0 / (ii + ii))  # scipy's _median_bias
+            if np.dtype(pxy.dtype).kind == "c":
+                im_part = _real(lax._mul(pxy, np.asarray(-1j, pxy.dtype)))
+                re, im = median(_real(pxy), axis=-1), median(im_part, axis=-1)
+                pxy = lax.convert_element_type(re, pxy.dtype) + \
+                    lax.convert_element_type(im, pxy.dtype) * np.asarray(1j, pxy.dtype)
+            else:
+                pxy = median(pxy, axis=-1)
+            pxy = pxy / np.asarray(bias, pxy.dtype)
+        elif average == "mean":
+            pxy = lnp.mean(pxy, axis=-1)
+        else:
+            raise ValueError(f"csd: average must be 'median' or 'mean', got {average!r}")
+    return freqs, _wrap_output(pxy)
+
+
+def welch(x, fs=1.0, window="hann", nperseg=None, noverlap=None, nfft=None,
+          detrend="constant", return_onesided=True, scaling="density", axis=-1,
+          average="mean"):
+    """The power spectral density by Welch's method (scipy.signal.welch).
+
+    Args: as in `csd`, for one signal.
+
+    Returns:
+        `(f, Pxx)`, `Pxx` real.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy import signal
+        >>> f, p = signal.welch(fnp.sin(fnp.arange(64.0)), nperseg=16)
+        >>> f.shape, p.shape
+        ((9,), (9,))
+    """
+    return csd(x, None, fs=fs, window=window, nperseg=nperseg, noverlap=noverlap, nfft=nfft,
+               detrend=detrend, return_onesided=return_onesided, scaling=scaling, axis=axis,
+               average=average)

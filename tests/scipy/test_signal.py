@@ -221,3 +221,60 @@ def test_numpy_complex_inputs(name):
         for x, y in ((z, w), (w, z)):
             _close(getattr(fnp, name)(x, y, mode), getattr(np, name)(x, y, mode))
         check_grads(lambda x, y: getattr(fnp, name)(x, y, mode), (z, w), order=2)
+
+
+# ------------------------------------------------------------------------ spectral analysis
+
+
+def _close_all(got, expected, rtol=1e-8):
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        _close(g, e, rtol)
+
+
+SPECTRAL_KWARGS = [{}, {"nperseg": 16}, {"nperseg": 16, "noverlap": 4, "nfft": 20},
+                   {"nperseg": 10, "detrend": "linear"}, {"nperseg": 16, "scaling": "spectrum"},
+                   {"nperseg": 16, "average": "median"}, {"nperseg": 9, "return_onesided": False},
+                   {"nperseg": 16, "window": "hamming"}, {"nperseg": 8, "window": np.ones(8)}]
+
+
+@pytest.mark.filterwarnings("ignore:.*nperseg.*greater:UserWarning")
+@pytest.mark.parametrize("kwargs", SPECTRAL_KWARGS, ids=str)
+def test_welch_and_csd_match_scipy(kwargs):
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(2, 50)), rng.normal(size=(2, 50))
+    _close_all(signal.welch(x, **kwargs), scipy.signal.welch(x, **kwargs))
+    _close_all(signal.csd(x, y, **kwargs), scipy.signal.csd(x, y, **kwargs))
+    _close_all(signal.welch(x.T, axis=0, **kwargs), scipy.signal.welch(x.T, axis=0, **kwargs))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"nperseg": 16}, {"nperseg": 16, "boundary": "even"}, {"nperseg": 16, "boundary": "odd"},
+    {"nperseg": 16, "boundary": None, "padded": False},
+    {"nperseg": 15, "boundary": "constant", "detrend": "constant"},
+    {"nperseg": 16, "return_onesided": False}], ids=str)
+def test_stft_matches_scipy(kwargs):
+    x = np.random.default_rng(7).normal(size=(2, 50))
+    _close_all(signal.stft(x, **kwargs), scipy.signal.stft(x, **kwargs))
+
+
+def test_spectral_grads_and_complex_inputs():
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=40), rng.normal(size=40)
+    z = x + 1j * y
+    _close_all(signal.welch(z, nperseg=16), scipy.signal.welch(z, nperseg=16,
+                                                                return_onesided=False))
+    _close_all(signal.stft(z, nperseg=16), scipy.signal.stft(z, nperseg=16,
+                                                              return_onesided=False))
+    check_grads(lambda x: signal.welch(x, nperseg=16)[1], (x,), order=2)
+    check_grads(lambda x, y: signal.welch(x + 0.5 * y, nperseg=8, average="median")[1],
+                (x, y), order=1)
+    if hasattr(nanofn.lax, "conj"):  # complex outputs and inputs in check_grads
+        check_grads(lambda x, y: signal.csd(x, y, nperseg=16, detrend="linear")[1], (x, y),
+                    order=1)
+        check_grads(lambda x: signal.stft(x, nperseg=8)[2], (x,), order=1)
+        check_grads(lambda z: signal.welch(z, nperseg=16)[1], (z,), order=1)
+    with pytest.raises(ValueError, match="noverlap"):
+        signal.welch(x, nperseg=8, noverlap=8)
+    with pytest.raises(ValueError, match="scaling"):
+        signal.welch(x, nperseg=8, scaling="loud")
