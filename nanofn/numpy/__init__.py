@@ -53,6 +53,9 @@ from nanofn.numpy._complex_funcs import (
     isreal as isreal, real_if_close as real_if_close, logaddexp2 as logaddexp2,
 )
 from nanofn.numpy import linalg as linalg
+from nanofn.numpy import fft as fft
+from nanofn.numpy._convolve import *  # noqa: F401,F403  convolve, correlate
+from nanofn.numpy._scientific import *  # noqa: F401,F403  diff, gradient, kron, cross, interp...
 from nanofn.numpy import _array_methods  # noqa: F401  (installs operators on arrays)
 
 pi = 3.141592653589793

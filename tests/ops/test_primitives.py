@@ -397,6 +397,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "adam_update": "tests/optim/test_fused.py",
     "momentum_update": "tests/optim/test_fused.py",
     "threefry2x32": "tests/random/test_random.py",
+    "fft": "tests/numpy/test_fft.py",
     "mvn_factor": "tests/random/test_distributions.py",
     "random_gamma": "tests/random/test_distributions.py",
     **{n: "tests/ops/test_shape.py" for n in (
