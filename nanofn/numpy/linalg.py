@@ -19,6 +19,8 @@ batch axis to the front.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from nanofn._core import Primitive, ShapedArray
@@ -30,6 +32,33 @@ from nanofn.numpy._lax_numpy import _shape as _shape_of, canonicalize_axes, cano
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "solve", "det", "slogdet", "cholesky",
            "svd", "svdvals", "trace", "diagonal", "matrix_transpose", "outer", "vecdot"]
+
+
+
+class SVDResult(NamedTuple):
+    U: object
+    S: object
+    Vh: object
+
+
+class EighResult(NamedTuple):
+    eigenvalues: object
+    eigenvectors: object
+
+
+class EigResult(NamedTuple):
+    eigenvalues: object
+    eigenvectors: object
+
+
+class QRResult(NamedTuple):
+    Q: object
+    R: object
+
+
+class SlogdetResult(NamedTuple):
+    sign: object
+    logabsdet: object
 
 # ------------------------------------------------------------------------ helpers
 
@@ -235,8 +264,10 @@ def _det_abstract_eval(a):
 
 
 def _adjugate_t(a, det):
-    """d det(A) / dA = det(A) A^-T (needs A invertible)."""
-    return lax._mul(_expand_last2(det), _mT(inv_p.bind(a)))
+    """d det(A) / dA = adj(A)^T (= det(A) A^-T where A is invertible; the adjugate is
+    defined at singular matrices too, as in JAX)."""
+    del det  # unused
+    return _mT(adjugate_p.bind(a))
 
 
 det_p.abstract_eval = _det_abstract_eval
@@ -248,8 +279,8 @@ det_p.batch = _unary_batch(det_p)
 def det(a):
     """Determinant of a square matrix (or of each matrix in a stack).
 
-    The derivative, `det(A) A^-T`, needs `A` to be invertible (a singular matrix raises
-    `LinAlgError` when differentiated).
+    The gradient is the transposed adjugate, `det(A) A^-T` for an invertible `A`, and
+    still defined (and exact) at a singular `A`, as in JAX.
 
     Args:
         a: array of shape `(..., n, n)`.
@@ -319,7 +350,7 @@ def slogdet(a):
         (-1.0, 1.7918)
     """
     sign, logabsdet = slogdet_p.bind(_as_float_matrix(a, "slogdet"))
-    return sign, logabsdet
+    return SlogdetResult(sign, logabsdet)
 
 
 # ======================================================================== cholesky
@@ -406,12 +437,12 @@ svd_p = Primitive("svd", multiple_results=True)
 
 
 @svd_p.def_impl
-def _svd_impl(a):
-    u, s, vh = np.linalg.svd(a, full_matrices=False)
+def _svd_impl(a, *, full_matrices=False):
+    u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
     return [u, s.astype(a.dtype, copy=False), vh]
 
 
-def _svd_abstract_eval(a):
+def _svd_abstract_eval(a, *, full_matrices=False):
     if a.ndim < 2:
         raise ValueError(f"svd: needs at least 2 dimensions, got {a.str_short()}")
     if not np.issubdtype(a.dtype, np.floating):
@@ -419,8 +450,18 @@ def _svd_abstract_eval(a):
     m, n = a.shape[-2:]
     k = min(m, n)
     batch = a.shape[:-2]
-    return [ShapedArray(batch + (m, k), a.dtype), ShapedArray(batch + (k,), a.dtype),
-            ShapedArray(batch + (k, n), a.dtype)]
+    mu, nv = (m, n) if full_matrices else (k, k)
+    return [ShapedArray(batch + (m, mu), a.dtype), ShapedArray(batch + (k,), a.dtype),
+            ShapedArray(batch + (nv, n), a.dtype)]
+
+
+def _svd_check_full(a, full_matrices):
+    m, n = _aval_shape(a)[-2:]
+    if full_matrices and m != n:
+        # as in JAX: the extra columns of a full U (or rows of a full V^T) are not unique
+        raise NotImplementedError(
+            "svd: derivatives of the full SVD (full_matrices=True) of a non-square matrix "
+            "are not defined; use full_matrices=False")
 
 
 def _diag_part(x):
@@ -449,13 +490,14 @@ def _safe_reciprocal(x):
     return lax._select(zero, lax._div(_c(x, 1), lax._select(zero, x, _c(x, 1))), _c(x, 0))
 
 
-def _svd_jvp(primals, tangents):
+def _svd_jvp(primals, tangents, *, full_matrices=False):
     # The reduced SVD's tangents (Townsend, "Differentiating the singular value
     # decomposition", 2016), for distinct singular values. With dP = U^T dA V:
     #   ds = diag(dP)
     #   dU = U (F o (dP S + S dP^T)) + (I - U U^T) dA V S^-1
     #   dV = V (F o (S dP + dP^T S)) + (I - V V^T) dA^T U S^-1,  F_ij = 1 / (s_j^2 - s_i^2)
     (a,), (t,) = primals, tangents
+    _svd_check_full(a, full_matrices)
     u, s, vh = svd_p.bind(a)
     v = _mT(vh)
     dp = _mm(_mm(_mT(u), t), v)
@@ -476,18 +518,46 @@ def _svd_jvp(primals, tangents):
     return [u, s, vh], [du, ds, _mT(dv)]
 
 
-def _svd_vjp(cts, primals, outs, needs):
-    del primals, needs  # unused
+def _svd_vjp(cts, primals, outs, needs, *, full_matrices=False):
+    # The transpose of `_svd_jvp` (distinct, non-zero singular values where u or vh get a
+    # cotangent). With J = U^T gU, K = V^T gV and F as in `_svd_jvp`:
+    #   gA = U [diag(gs) + (F o (J - J^T)) S + S (F o (K - K^T))] V^T
+    #        + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T)
+    del needs  # unused
     ct_u, ct_s, ct_vh = cts
+    (a,) = primals
+    _svd_check_full(a, full_matrices)
+    u, s, vh = outs
+    m, n = _aval_shape(a)[-2:]
+    s_j, s_i = _row(s), _col(s)
+    inner = None if ct_s is None else lax._mul(_eye_like(s), _col(ct_s))
     if ct_u is not None or ct_vh is not None:
-        raise NotImplementedError(
-            "svd: reverse-mode derivatives through the singular vectors (u, vh) are not "
-            "implemented; only the singular values are (use svdvals, or norm with ord=2 or "
-            "'nuc'). Forward mode (jvp) handles u and vh.")
-    if ct_s is None:
-        return [None]
-    u, _, vh = outs
-    return [_mm(lax._mul(u, _row(ct_s)), vh)]  # dA = U diag(ct_s) V^T
+        f = _safe_reciprocal(lax._mul(lax._add(s_j, s_i), lax._sub(s_j, s_i)))
+        inv_s = _safe_reciprocal(s_j)
+
+        def _acc(acc, term):
+            return term if acc is None else lax._add(acc, term)
+    else:
+        return [None if inner is None else _mm(lax._mul(u, _row(ct_s)), vh)]
+    extra = None
+    if ct_u is not None:
+        j = _mm(_mT(u), ct_u)
+        inner = _acc(inner, lax._mul(lax._mul(f, lax._sub(j, _mT(j))), s_j))
+        if m > n:
+            extra = _mm(lax._mul(lax._sub(ct_u, _mm(u, j)), inv_s), vh)
+    if ct_vh is not None:
+        k = _mm(ct_vh, _mT(vh))  # = (V^T gV)^T
+        inner = _acc(inner, lax._mul(s_i, lax._mul(f, lax._sub(_mT(k), k))))
+        if n > m:
+            extra = _acc(extra, _mm(lax._mul(u, inv_s), lax._sub(ct_vh, _mm(k, vh))))
+    out = _mm(_mm(u, inner), vh)
+    return [out if extra is None else lax._add(out, extra)]
+
+
+def _eye_like(s):
+    """The k x k identity, in the dtype of a stack of k-vectors."""
+    k = _aval_shape(s)[-1]
+    return np.eye(k, dtype=_dtype(s))
 
 
 svd_p.abstract_eval = _svd_abstract_eval
@@ -499,34 +569,46 @@ svd_p.batch = _unary_batch(svd_p)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     """Singular value decomposition `a = u @ diag(s) @ vh`.
 
-    Forward mode differentiates all three outputs (for distinct singular values); reverse
-    mode only the singular values (a cotangent on `u` or `vh` raises
-    `NotImplementedError`).
+    Both modes differentiate all three outputs (for distinct, non-zero singular values
+    where `u` or `vh` is used; the singular values alone are differentiable everywhere).
+    As in JAX, the full SVD of a non-square matrix is not differentiable.
 
     Args:
         a: array of shape `(..., m, n)`.
-        full_matrices: must be False when `compute_uv` (nanofn computes the reduced SVD).
+        full_matrices: `u` of shape `(..., m, m)` and `vh` of shape `(..., n, n)` (True) or
+            the reduced `(..., m, k)` and `(..., k, n)`, `k = min(m, n)` (False).
         compute_uv: return `(u, s, vh)` (True) or only `s`.
-        hermitian: ignored (the general algorithm is used).
+        hermitian: `a` is symmetric: computed from `eigh` (as JAX does).
 
     Returns:
-        `(u, s, vh)` with shapes `(..., m, k)`, `(..., k)`, `(..., k, n)`, `k = min(m, n)`,
-        singular values in descending order; or `s` alone.
+        `(u, s, vh)`, singular values in descending order; or `s` alone.
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.linalg.svd(fnp.array([[3.0, 0.0], [0.0, -4.0]]), compute_uv=False)
         Array([4., 3.], dtype=float32)
     """
-    del hermitian  # unused
     a = _as_float_matrix(a, "svd")
-    u, s, vh = svd_p.bind(a)
+    if hermitian:
+        return _svd_hermitian(a, compute_uv)
+    m, n = _shape_of(a)[-2:]
+    full = bool(full_matrices) and compute_uv and m != n
+    u, s, vh = svd_p.bind(a, full_matrices=full)
     if not compute_uv:
         return s
-    if full_matrices and _shape_of(a)[-1] != _shape_of(a)[-2]:
-        raise NotImplementedError("svd: full_matrices=True is not supported for non-square "
-                                  "matrices; pass full_matrices=False")
-    return u, s, vh
+    return SVDResult(u, s, vh)
+
+
+def _svd_hermitian(a, compute_uv):
+    import nanofn.numpy as fnp
+    w, v = eigh(a)
+    order = fnp.argsort(-fnp.abs(w), axis=-1)  # by |w|, descending
+    s = fnp.take_along_axis(fnp.abs(w), order, axis=-1)
+    if not compute_uv:
+        return s
+    u = fnp.take_along_axis(v, fnp.expand_dims(order, -2), axis=-1)
+    sign = fnp.take_along_axis(fnp.sign(w), order, axis=-1)
+    return SVDResult(u, s, _mT(u * fnp.expand_dims(sign, -2)))
 
 
 def svdvals(x, /):
@@ -538,6 +620,313 @@ def svdvals(x, /):
         Array([2., 1.], dtype=float32)
     """
     return svd(x, compute_uv=False)
+
+
+# ======================================================================== eigh
+
+eigh_p = Primitive("eigh", multiple_results=True)
+
+
+@eigh_p.def_impl
+def _eigh_impl(a, *, lower=True):
+    w, v = np.linalg.eigh(a, UPLO="L" if lower else "U")
+    return [v, w.astype(a.dtype, copy=False)]
+
+
+@eigh_p.def_abstract_eval
+def _eigh_abstract_eval(a, *, lower=True):
+    _check_square("eigh", a)
+    return [a, ShapedArray(a.shape[:-1], a.dtype)]
+
+
+def _eig_gaps(w):
+    """F_ij = 1 / (w_j - w_i) off the diagonal, 0 where w_i == w_j."""
+    return _safe_reciprocal(lax._sub(_row(w), _col(w)))
+
+
+def _eigh_jvp(primals, tangents, *, lower=True):
+    # For a symmetric A = V diag(w) V^T and dP = V^T dA V:
+    #   dw = diag(dP),  dV = V (F o dP),  F_ij = 1 / (w_j - w_i)
+    (a,), (t,) = primals, tangents
+    v, w = eigh_p.bind(a, lower=lower)
+    dp = _mm(_mm(_mT(v), t), v)
+    return [v, w], [_mm(v, lax._mul(_eig_gaps(w), dp)), _diag_part(dp)]
+
+
+def _eigh_vjp(cts, primals, outs, needs, *, lower=True):
+    # the transpose of the rule above: gA = V (diag(gw) + F o (V^T gV)) V^T
+    del primals, needs, lower  # unused
+    ct_v, ct_w = cts
+    v, w = outs
+    inner = None if ct_w is None else lax._mul(_eye_like(w), _col(ct_w))
+    if ct_v is not None:
+        term = lax._mul(_eig_gaps(w), _mm(_mT(v), ct_v))
+        inner = term if inner is None else lax._add(inner, term)
+    if inner is None:
+        return [None]
+    return [_mm(_mm(v, inner), _mT(v))]
+
+
+eigh_p.jvp = _eigh_jvp
+eigh_p.vjp_joint = _eigh_vjp
+eigh_p.batch = _unary_batch(eigh_p)
+
+
+def eigh(a, UPLO=None, symmetrize_input=True):
+    """Eigenvalues and eigenvectors of a symmetric matrix (or of each in a stack).
+
+    Differentiable in both modes; the eigenvectors' derivatives need distinct eigenvalues
+    (functions of them that do not depend on their signs are the meaningful ones).
+
+    Args:
+        a: array of shape `(..., n, n)`.
+        UPLO: 'L' (default) or 'U': the triangle read when `symmetrize_input` is False.
+        symmetrize_input: decompose `(a + a.T) / 2` (JAX's default), so the gradient is
+            that of a symmetric function of `a`.
+
+    Returns:
+        `EighResult(eigenvalues, eigenvectors)`: eigenvalues ascending, of shape
+        `(..., n)`, and orthonormal eigenvectors as the columns of `(..., n, n)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> w, v = fnp.linalg.eigh(fnp.array([[2.0, 1.0], [1.0, 2.0]]))
+        >>> w
+        Array([1., 3.], dtype=float32)
+    """
+    if UPLO not in (None, "L", "U"):
+        raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    a = _as_float_matrix(a, "eigh")
+    if symmetrize_input:
+        a = _sym(a)
+    v, w = eigh_p.bind(a, lower=UPLO != "U")
+    return EighResult(w, v)
+
+
+def eigvalsh(a, UPLO="L", *, symmetrize_input=True):
+    """Eigenvalues of a symmetric matrix, ascending (see `eigh`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.eigvalsh(fnp.array([[2.0, 1.0], [1.0, 2.0]]))
+        Array([1., 3.], dtype=float32)
+    """
+    return eigh(a, UPLO, symmetrize_input=symmetrize_input)[0]
+
+
+# ======================================================================== eig (values only)
+
+eig_p = Primitive("eig", multiple_results=True)
+
+
+@eig_p.def_impl
+def _eig_impl(a, *, compute_eigenvectors=True):
+    w, v = np.linalg.eig(a)
+    ctype = np.result_type(a.dtype, np.complex64)
+    w, v = w.astype(ctype, copy=False), v.astype(ctype, copy=False)
+    return [w, v] if compute_eigenvectors else [w]
+
+
+@eig_p.def_abstract_eval
+def _eig_abstract_eval(a, *, compute_eigenvectors=True):
+    _check_square("eig", a)
+    ctype = np.result_type(a.dtype, np.complex64)
+    w = ShapedArray(a.shape[:-1], ctype)
+    return [w, ShapedArray(a.shape, ctype)] if compute_eigenvectors else [w]
+
+
+def _eig_no_derivatives(*args, **params):
+    raise NotImplementedError(
+        "eig/eigvals: derivatives of a non-symmetric eigendecomposition are not implemented "
+        "in nanofn (they need complex arithmetic); for a symmetric matrix use eigh/eigvalsh")
+
+
+eig_p.jvp = _eig_no_derivatives
+eig_p.vjp_joint = _eig_no_derivatives
+eig_p.batch = _unary_batch(eig_p)
+
+
+def eig(a):
+    """Eigenvalues and right eigenvectors of a general square matrix (complex results).
+
+    Values only: nanofn does not differentiate `eig` (use `eigh` for symmetric matrices).
+
+    Returns:
+        `EigResult(eigenvalues, eigenvectors)`, complex, eigenvectors as columns.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> w, v = fnp.linalg.eig(fnp.array([[0.0, 1.0], [-1.0, 0.0]]))
+        >>> sorted(w.tolist(), key=lambda z: z.imag)
+        [-1j, 1j]
+    """
+    a = _as_float_matrix(a, "eig")
+    w, v = eig_p.bind(a, compute_eigenvectors=True)
+    return EigResult(w, v)
+
+
+def eigvals(a):
+    """Eigenvalues of a general square matrix (complex; values only, see `eig`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.eigvals(fnp.array([[2.0, 0.0], [0.0, 3.0]])).tolist()
+        [(2+0j), (3+0j)]
+    """
+    (w,) = eig_p.bind(_as_float_matrix(a, "eigvals"), compute_eigenvectors=False)
+    return w
+
+
+# ======================================================================== qr
+
+qr_p = Primitive("qr", multiple_results=True)
+
+
+@qr_p.def_impl
+def _qr_impl(a, *, full_matrices=False):
+    q, r = np.linalg.qr(a, mode="complete" if full_matrices else "reduced")
+    return [q, r]
+
+
+@qr_p.def_abstract_eval
+def _qr_abstract_eval(a, *, full_matrices=False):
+    if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"qr: needs a float array of at least 2 dimensions, got {a.str_short()}")
+    m, n = a.shape[-2:]
+    k = m if full_matrices else min(m, n)
+    batch = a.shape[:-2]
+    return [ShapedArray(batch + (m, k), a.dtype), ShapedArray(batch + (k, n), a.dtype)]
+
+
+def _tri_mask(n, k, dtype):
+    """The lower-triangle mask (k = 0 with the diagonal, -1 without), as a constant."""
+    return np.tri(n, n, k, dtype=dtype)
+
+
+def _qr_check(a, full_matrices):
+    m, n = _aval_shape(a)[-2:]
+    if m < n or (full_matrices and m != n):
+        raise NotImplementedError(  # as in JAX
+            f"qr: derivatives need a matrix with at least as many rows as columns (and the "
+            f"reduced mode), got {m} x {n}{' with full_matrices' if full_matrices else ''}")
+
+
+def _qr_jvp(primals, tangents, *, full_matrices=False):
+    # A = QR, m >= n. With X = dA R^-1, Y = Q^T X and Omega = tril(Y, -1) - tril(Y, -1)^T:
+    #   dQ = Q (Omega - Y) + X,  dR = (Y - Omega) R
+    (a,), (t,) = primals, tangents
+    _qr_check(a, full_matrices)
+    q, r = qr_p.bind(a, full_matrices=full_matrices)
+    x = _mT(solve_p.bind(_mT(r), _mT(t)))  # dA R^-1
+    y = _mm(_mT(q), x)
+    low = lax._mul(y, _tri_mask(_aval_shape(y)[-1], -1, _dtype(y)))
+    omega = lax._sub(low, _mT(low))
+    dq = lax._add(_mm(q, lax._sub(omega, y)), x)
+    dr = _mm(lax._sub(y, omega), r)
+    return [q, r], [dq, dr]
+
+
+def _qr_vjp(cts, primals, outs, needs, *, full_matrices=False):
+    # The transpose of the rule above: with B = Q^T gQ - gR R^T,
+    #   gY = tril(B - B^T, -1) - B,  gA = (gQ + Q gY) R^-T
+    del needs  # unused
+    (a,) = primals
+    _qr_check(a, full_matrices)
+    ct_q, ct_r = cts
+    q, r = outs
+    b = None
+    if ct_q is not None:
+        b = _mm(_mT(q), ct_q)
+    if ct_r is not None:
+        rr = _mm(ct_r, _mT(r))
+        b = lax._neg(rr) if b is None else lax._sub(b, rr)
+    if b is None:
+        return [None]
+    n = _aval_shape(b)[-1]
+    gy = lax._sub(lax._mul(lax._sub(b, _mT(b)), _tri_mask(n, -1, _dtype(b))), b)
+    gx = _mm(q, gy)
+    if ct_q is not None:
+        gx = lax._add(gx, ct_q)
+    return [_mT(solve_p.bind(r, _mT(gx)))]  # gX R^-T
+
+
+qr_p.jvp = _qr_jvp
+qr_p.vjp_joint = _qr_vjp
+qr_p.batch = _unary_batch(qr_p)
+
+
+def qr(a, mode="reduced"):
+    """QR decomposition `a = q @ r`, `q` with orthonormal columns, `r` upper triangular.
+
+    Differentiable (both outputs) for `m >= n` in the reduced mode (and for square
+    matrices in every mode), as in JAX.
+
+    Args:
+        a: array of shape `(..., m, n)`.
+        mode: 'reduced' (`q` of shape `(..., m, k)`, `r` of `(..., k, n)`, `k = min(m, n)`),
+            'complete' (`q` of `(..., m, m)`, `r` of `(..., m, n)`) or 'r' (`r` only).
+
+    Returns:
+        `QRResult(Q, R)`, or `r` for mode 'r'.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> q, r = fnp.linalg.qr(fnp.array([[3.0, 1.0], [4.0, 2.0]]))
+        >>> abs(r).round(3)
+        Array([[5. , 2.2],
+               [0. , 0.4]], dtype=float32)
+    """
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    a = _as_float_matrix(a, "qr")
+    q, r = qr_p.bind(a, full_matrices=mode == "complete")
+    return r if mode == "r" else QRResult(q, r)
+
+
+# ======================================================================== adjugate (det's gradient)
+
+adjugate_p = Primitive("adjugate")
+
+
+@adjugate_p.def_impl
+def _adjugate_impl(a):
+    # adj(A) = det(U) det(V) V diag(prod_{j != i} s_j) U^T for A = U S V^T: exact at
+    # singular matrices too (rank n - 1 gives a rank-one adjugate, lower rank gives 0).
+    n = a.shape[-1]
+    if n == 0:
+        return np.zeros_like(a)
+    u, s, vh = np.linalg.svd(a)
+    ones = np.ones(s.shape[:-1] + (1,), s.dtype)
+    before = np.cumprod(np.concatenate([ones, s[..., :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], -1), -1)[..., ::-1]
+    sign = np.linalg.det(u) * np.linalg.det(vh)
+    adj = np.swapaxes(vh, -1, -2) * (before * after)[..., None, :] @ np.swapaxes(u, -1, -2)
+    return (adj * np.sign(sign)[..., None, None]).astype(a.dtype, copy=False)
+
+
+@adjugate_p.def_abstract_eval
+def _adjugate_abstract_eval(a):
+    _check_square("adjugate", a)
+    return a
+
+
+def _adjugate_jvp(t, a, *, out):
+    # adj(A) = det(A) A^-1, so d adj = (tr(adj dA) adj - adj dA adj) / det(A); defined
+    # where A is invertible (the second derivative of det at a singular matrix is not).
+    d = _expand_last2(det_p.bind(a))
+    tr = _expand_last2(_sum_last2(lax._mul(_mT(out), t)))
+    return lax._div(lax._sub(lax._mul(tr, out), _mm(_mm(out, t), out)), d)
+
+
+def _adjugate_vjp(ct, a, *, out):
+    d = _expand_last2(det_p.bind(a))
+    tr = _expand_last2(_sum_last2(lax._mul(out, ct)))  # <adj, ct>
+    return lax._div(lax._sub(lax._mul(tr, _mT(out)), _mm(_mm(_mT(out), ct), _mT(out))), d)
+
+
+adjugate_p.jvp_terms = [_adjugate_jvp]
+adjugate_p.vjp = [_adjugate_vjp]
+adjugate_p.batch = _unary_batch(adjugate_p)
 
 
 # ======================================================================== norms
