@@ -19,6 +19,7 @@ batch axis to the front.
 
 from __future__ import annotations
 
+from operator import index as operator_index
 from typing import NamedTuple
 
 import numpy as np
@@ -31,7 +32,10 @@ from nanofn.numpy._dtypes import asarray_value, dtype_of, promote_float
 from nanofn.numpy._lax_numpy import _shape as _shape_of, canonicalize_axes, canonicalize_axis
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "solve", "det", "slogdet", "cholesky",
-           "svd", "svdvals", "trace", "diagonal", "matrix_transpose", "outer", "vecdot"]
+           "svd", "svdvals", "trace", "diagonal", "matrix_transpose", "outer", "vecdot",
+           "eigh", "eigvalsh", "eig", "eigvals", "qr", "pinv", "lstsq", "matrix_power",
+           "matrix_rank", "cond", "tensorinv", "tensorsolve", "multi_dot", "cross", "matmul",
+           "tensordot"]
 
 
 
@@ -929,6 +933,356 @@ adjugate_p.vjp = [_adjugate_vjp]
 adjugate_p.batch = _unary_batch(adjugate_p)
 
 
+# ======================================================================== composites
+
+
+def _fnp():
+    import nanofn.numpy as fnp
+    return fnp
+
+
+def _eps(dtype):
+    return float(np.finfo(dtype).eps)
+
+
+def _pinv_impl(a, rtol, hermitian):
+    fnp = _fnp()
+    u, s, vh = svd(a, full_matrices=False, hermitian=hermitian)
+    cutoff = fnp.expand_dims(rtol * fnp.max(s, axis=-1, initial=0.0), -1)
+    s_inv = fnp.where(s > cutoff, 1.0 / fnp.where(s > cutoff, s, 1.0), 0.0)
+    return _mm(_mT(vh), _mT(u) * fnp.expand_dims(s_inv, -1))
+
+
+def _pinv_fn(rtol, hermitian, a):
+    return _pinv_impl(a, rtol, hermitian)
+
+
+def _pinv_jvp(rtol, hermitian, primals, tangents):
+    # Golub & Pereyra: dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
+    (a,), (t,) = primals, tangents
+    p = _pinv_fn(rtol, hermitian, a)
+    ap, pa = _mm(a, p), _mm(p, a)
+    eye_m, eye_n = np.eye(ap.shape[-1], dtype=_dtype(a)), np.eye(pa.shape[-1], dtype=_dtype(a))
+    tt = _mT(t)
+    dp = (-_mm(_mm(p, t), p) + _mm(_mm(_mm(p, _mT(p)), tt), eye_m - ap)
+          + _mm(_mm(eye_n - pa, tt), _mm(_mT(p), p)))
+    return p, dp
+
+
+_pinv_custom = None
+
+
+def pinv(a, rtol=None, hermitian=False, *, rcond=None):
+    """Moore-Penrose pseudo-inverse, from the SVD, with JAX's derivative rule.
+
+    Singular values at or below `rtol * max(s)` count as zero. The derivative (Golub and
+    Pereyra's formula) is that of the pseudo-inverse at a fixed rank.
+
+    Args:
+        a: array of shape `(..., m, n)`.
+        rtol: relative cutoff; default `10 * max(m, n) * eps`.
+        hermitian: `a` is symmetric (use `eigh`).
+        rcond: numpy's older name for `rtol`.
+
+    Returns:
+        The pseudo-inverse, of shape `(..., n, m)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.pinv(fnp.array([[1.0, 0.0], [0.0, 0.0]]))
+        Array([[1., 0.],
+               [0., 0.]], dtype=float32)
+    """
+    global _pinv_custom
+    if _pinv_custom is None:
+        from nanofn._custom import custom_jvp
+        _pinv_custom = custom_jvp(_pinv_fn, nondiff_argnums=(0, 1))
+        _pinv_custom.defjvp(_pinv_jvp)
+    a = _as_float_matrix(a, "pinv")
+    if rcond is not None:
+        if rtol is not None:
+            raise ValueError("pinv: give rtol or rcond, not both")
+        rtol = rcond
+    if rtol is None:
+        rtol = 10.0 * max(_shape_of(a)[-2:]) * _eps(dtype_of(a))
+    return _pinv_custom(float(rtol), bool(hermitian), a)
+
+
+def lstsq(a, b, rcond=None, *, numpy_resid=False):
+    """Least-squares solution of `a @ x = b` (minimum norm where `a` is rank deficient).
+
+    Args:
+        a: array of shape `(m, n)`.
+        b: array of shape `(m,)` or `(m, k)`.
+        rcond: singular values below `rcond * s[0]` count as zero; default
+            `eps * max(m, n)`.
+        numpy_resid: return numpy's residuals (empty when `rank < n` or `m <= n`) instead
+            of always the squared residual norms.
+
+    Returns:
+        `(x, residuals, rank, s)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> x, resid, rank, s = fnp.linalg.lstsq(fnp.array([[1.0, 0.0], [0.0, 1.0],
+        ...                                                 [1.0, 1.0]]),
+        ...                                      fnp.array([1.0, 1.0, 2.0]))
+        >>> x.round(4), int(rank)
+        (Array([1., 1.], dtype=float32), 2)
+    """
+    fnp = _fnp()
+    a, b = promote_float(a, b)
+    if len(_shape_of(a)) != 2 or len(_shape_of(b)) not in (1, 2) \
+            or _shape_of(b)[0] != _shape_of(a)[0]:
+        raise ValueError(f"lstsq: a must be (m, n) and b (m,) or (m, k); got shapes "
+                         f"{tuple(_shape_of(a))} and {tuple(_shape_of(b))}")
+    vector = len(_shape_of(b)) == 1
+    if vector:
+        b = fnp.expand_dims(b, -1)
+    m, n = _shape_of(a)
+    eps = _eps(dtype_of(a))
+    rcond = eps * max(m, n) if rcond is None or rcond < 0 else rcond
+    u, s, vt = svd(a, full_matrices=False)
+    if min(m, n) == 0:
+        mask = s > 0
+    else:
+        mask = s >= rcond * s[0]
+    rank = fnp.sum(mask).astype(np.int32)
+    s_inv = fnp.where(mask, 1.0 / fnp.where(mask, s, 1.0), 0.0)
+    x = _mm(_mT(vt), fnp.expand_dims(s_inv, -1) * _mm(_mT(u), b))
+    if numpy_resid and (int(rank) < n or m <= n):
+        resid = fnp.zeros((0,), dtype_of(a))
+    else:
+        resid = fnp.sum((b - _mm(a, x)) ** 2, axis=0)
+    if vector:
+        x = fnp.reshape(x, (n,))
+    return x, resid, rank, s
+
+
+def matrix_power(a, n):
+    """`a` raised to the integer power `n` (by repeated squaring; `inv` for `n < 0`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.matrix_power(fnp.array([[1.0, 1.0], [0.0, 1.0]]), 3)
+        Array([[1., 3.],
+               [0., 1.]], dtype=float32)
+    """
+    fnp = _fnp()
+    a = asarray_value(a)
+    shape = tuple(_shape_of(a))
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"matrix_power: needs square matrices in the last two axes, got "
+                         f"shape {shape}")
+    try:
+        n = operator_index(n)
+    except TypeError:
+        raise TypeError(f"matrix_power: the exponent must be an integer, got {n!r}") from None
+    if n == 0:
+        return fnp.broadcast_to(fnp.eye(shape[-1], dtype=dtype_of(a)), shape)
+    if n < 0:
+        a, n = inv(a), -n
+    result = None
+    while n:  # binary exponentiation
+        if n & 1:
+            result = a if result is None else fnp.matmul(result, a)
+        n >>= 1
+        if n:
+            a = fnp.matmul(a, a)
+    return result
+
+
+def matrix_rank(M, rtol=None, *, tol=None):
+    """Number of singular values above `rtol * max(s)` (default `max(m, n) * eps`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> int(fnp.linalg.matrix_rank(fnp.array([[1.0, 2.0], [2.0, 4.0]])))
+        1
+    """
+    fnp = _fnp()
+    (M,) = promote_float(M)
+    if len(_shape_of(M)) < 2:
+        return fnp.any(M != 0).astype(np.int32)
+    s = svd(M, compute_uv=False)
+    smax = fnp.max(s, axis=-1, keepdims=True, initial=0.0)
+    if tol is not None:
+        cutoff = fnp.asarray(tol, dtype_of(M))
+        cutoff = cutoff if len(_shape_of(cutoff)) == 0 else fnp.expand_dims(cutoff, -1)
+    else:
+        if rtol is None:
+            rtol = max(_shape_of(M)[-2:]) * _eps(dtype_of(M))
+        rtol = fnp.asarray(rtol, dtype_of(M))
+        cutoff = smax * (rtol if len(_shape_of(rtol)) == 0 else fnp.expand_dims(rtol, -1))
+    return fnp.sum(s > cutoff, axis=-1).astype(np.int32)
+
+
+def cond(x, p=None):
+    """Condition number of a matrix in the norm `p` (None / 2: ratio of the extreme
+    singular values; -2: its inverse; otherwise `norm(x, p) * norm(inv(x), p)`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> float(fnp.linalg.cond(fnp.array([[2.0, 0.0], [0.0, 0.5]])))
+        4.0
+    """
+    fnp = _fnp()
+    (x,) = promote_float(x)
+    if len(_shape_of(x)) < 2:
+        raise ValueError(f"cond: needs at least 2 dimensions, got shape {tuple(_shape_of(x))}")
+    if p in (None, 2, -2):
+        s = svd(x, compute_uv=False)
+        r = s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+    else:
+        r = norm(x, ord=p, axis=(-2, -1)) * norm(inv(x), ord=p, axis=(-2, -1))
+    # a singular matrix has an infinite condition number (not NaN), as in numpy and JAX
+    return fnp.where(fnp.isnan(r) & ~fnp.any(fnp.isnan(x), axis=(-2, -1)), np.inf, r)
+
+
+def tensorinv(a, ind=2):
+    """Inverse of a tensor for `tensordot` with `ind` leading axes.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.tensorinv(fnp.eye(4).reshape(4, 2, 2), ind=1).shape
+        (2, 2, 4)
+    """
+    fnp = _fnp()
+    (a,) = promote_float(a)
+    shape = tuple(_shape_of(a))
+    if ind <= 0:
+        raise ValueError(f"tensorinv: ind must be a positive integer, got {ind}")
+    rows, cols = int(np.prod(shape[:ind])), int(np.prod(shape[ind:]))
+    if rows != cols:
+        raise ValueError(f"tensorinv: prod(a.shape[:ind]) = {rows} must equal "
+                         f"prod(a.shape[ind:]) = {cols} (a of shape {shape})")
+    return fnp.reshape(inv(fnp.reshape(a, (rows, cols))), shape[ind:] + shape[:ind])
+
+
+def tensorsolve(a, b, axes=None):
+    """Solve `tensordot(a, x, axes=x.ndim) = b` for `x`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.tensorsolve(fnp.eye(6).reshape(6, 2, 3), fnp.ones(6)).shape
+        (2, 3)
+    """
+    fnp = _fnp()
+    a, b = promote_float(a, b)
+    if axes is not None:
+        nd = len(_shape_of(a))
+        axes = [ax % nd for ax in axes]
+        rest = [d for d in range(nd) if d not in axes]
+        a = lax.transpose(a, tuple(rest) + tuple(axes))
+    bshape = tuple(_shape_of(b))
+    out_shape = tuple(_shape_of(a))[len(bshape):]
+    size = int(np.prod(bshape))
+    if int(np.prod(out_shape)) != size:
+        raise ValueError(f"tensorsolve: a of shape {tuple(_shape_of(a))} and b of shape "
+                         f"{bshape} do not make a square system")
+    x = solve(fnp.reshape(a, (size, size)), fnp.reshape(b, (size,)))
+    return fnp.reshape(x, out_shape)
+
+
+def multi_dot(arrays, *, precision=None):
+    """Product of a chain of matrices, multiplied in the cheapest order (the first may be
+    a row vector and the last a column vector, 1-d).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.multi_dot([fnp.ones(3), fnp.ones((3, 4)), fnp.ones(4)])
+        Array(12., dtype=float32)
+    """
+    del precision  # unused
+    fnp = _fnp()
+    arrays = [asarray_value(x) for x in arrays]
+    if len(arrays) < 2:
+        raise ValueError("multi_dot: needs at least two arrays")
+    if len(arrays) == 2:
+        return fnp.dot(arrays[0], arrays[1])
+    first_1d, last_1d = len(_shape_of(arrays[0])) == 1, len(_shape_of(arrays[-1])) == 1
+    if first_1d:
+        arrays[0] = fnp.reshape(arrays[0], (1, -1))
+    if last_1d:
+        arrays[-1] = fnp.reshape(arrays[-1], (-1, 1))
+    for i, x in enumerate(arrays):
+        if len(_shape_of(x)) != 2:
+            raise ValueError(f"multi_dot: array {i} must be 2-d (only the first and last may "
+                             f"be 1-d), got shape {tuple(_shape_of(x))}")
+    dims = [_shape_of(arrays[0])[0]] + [_shape_of(x)[1] for x in arrays]
+    n = len(arrays)
+    cost = [[0] * n for _ in range(n)]  # the classic matrix-chain dynamic program
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = float("inf")
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+
+    def product(i, j):
+        if i == j:
+            return arrays[i]
+        k = split[i][j]
+        return fnp.matmul(product(i, k), product(k + 1, j))
+
+    out = product(0, n - 1)
+    if first_1d and last_1d:
+        return fnp.reshape(out, ())
+    if first_1d:
+        return fnp.reshape(out, (-1,))
+    if last_1d:
+        return fnp.reshape(out, (-1,))
+    return out
+
+
+def cross(x1, x2, /, *, axis=-1):
+    """Cross product of 3-vectors along `axis` (other axes broadcast).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.cross(fnp.array([1.0, 0.0, 0.0]), fnp.array([0.0, 1.0, 0.0]))
+        Array([0., 0., 1.], dtype=float32)
+    """
+    fnp = _fnp()
+    x1, x2 = asarray_value(x1), asarray_value(x2)
+    for name, x in (("x1", x1), ("x2", x2)):
+        shape = tuple(_shape_of(x))
+        if not shape or not -len(shape) <= axis < len(shape) or shape[axis] != 3:
+            raise ValueError(f"linalg.cross: {name} must have size 3 along axis {axis}, got "
+                             f"shape {shape}")
+    a = [fnp.take(x1, i, axis=axis) for i in range(3)]
+    b = [fnp.take(x2, i, axis=axis) for i in range(3)]
+    out = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    return fnp.stack(out, axis=axis if axis < 0 else axis)
+
+
+def matmul(x1, x2, /, *, precision=None, preferred_element_type=None):
+    """Matrix product (array API name for `nanofn.numpy.matmul`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.matmul(fnp.eye(2), fnp.ones((2, 3))).shape
+        (2, 3)
+    """
+    del precision, preferred_element_type  # unused
+    return _fnp().matmul(x1, x2)
+
+
+def tensordot(x1, x2, /, *, axes=2, precision=None, preferred_element_type=None):
+    """Tensor contraction (array API name for `nanofn.numpy.tensordot`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> float(fnp.linalg.tensordot(fnp.ones((2, 3)), fnp.ones((2, 3))))
+        6.0
+    """
+    del precision, preferred_element_type  # unused
+    return _fnp().tensordot(x1, x2, axes=axes)
+
+
 # ======================================================================== norms
 
 
@@ -1086,13 +1440,10 @@ def trace(x, /, *, offset=0, dtype=None):
         >>> float(fnp.linalg.trace(fnp.eye(3)))
         3.0
     """
-    from nanofn.numpy._reductions import einsum
-    if offset:
-        raise NotImplementedError("linalg.trace: offset is not supported")
     x = asarray_value(x)
     if dtype is not None:
         x = lnp.astype(x, dtype)
-    return einsum("...ii->...", x)
+    return _fnp().trace(x, offset=offset, axis1=-2, axis2=-1)
 
 
 def diagonal(x, /, *, offset=0):
@@ -1103,10 +1454,7 @@ def diagonal(x, /, *, offset=0):
         >>> fnp.linalg.diagonal(fnp.array([[1, 2], [3, 4]]))
         Array([1, 4], dtype=int32)
     """
-    from nanofn.numpy._reductions import einsum
-    if offset:
-        raise NotImplementedError("linalg.diagonal: offset is not supported")
-    return einsum("...ii->...i", asarray_value(x))
+    return _fnp().diagonal(asarray_value(x), offset=offset, axis1=-2, axis2=-1)
 
 
 def matrix_transpose(x, /):
