@@ -8,5 +8,6 @@ Example:
 """
 
 from nanofn.scipy import special as special
+from nanofn.scipy import linalg as linalg
 
-__all__ = ["special"]
+__all__ = ["special", "linalg"]

@@ -1,0 +1,745 @@
+"""nanofn.scipy.linalg: scipy's linear algebra (jax.scipy.linalg's names), differentiable.
+
+Three primitives live here, each with its rules in its block:
+
+* `triangular_solve`: x = op(A)^-1 b for triangular A, op(A) = A or A^T;
+  dx = op(A)^-1 (db - op(dA) x), and the cotangents gb = op(A)^-T gx, gA = -gb x^T
+  (transposed for op(A) = A^T), kept to A's triangle.
+* `lu`: P A = L U with partial pivoting; with X = L^-1 P dA U^-1,
+  dL = L tril(X, -1) and dU = triu(X) U (square matrices).
+* `expm`: the matrix exponential by scaling and squaring with a degree-13 Pade
+  approximant (Higham 2005); its derivatives come from the block-triangular identity
+  expm([[A, E], [0, A]]) = [[expm(A), L(A, E)], [0, expm(A)]], L the Frechet derivative,
+  and the reverse rule is L(A^T, G).
+
+Everything else is written with these and the primitives of `nanofn.numpy.linalg`, so it
+gets every transform: the decompositions (`cholesky`, `cho_factor`/`cho_solve`, `lu`,
+`lu_factor`/`lu_solve`, `qr`, `svd`, `eigh`), the solvers (`solve`, `solve_triangular`,
+`solve_sylvester`), `det`, `inv`, `expm`, `expm_frechet`, `polar`, `block_diag`, and the
+special matrices (`toeplitz`, `hankel`, `circulant`, ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nanofn._core import Primitive, ShapedArray
+from nanofn.numpy import linalg as _nl
+from nanofn.numpy._dtypes import asarray_value, dtype_of, promote_float
+from nanofn.numpy._lax_numpy import _shape as _shape_of
+from nanofn.numpy.linalg import _mm, _mT, _unary_batch
+from nanofn.ops import _base as lax
+from nanofn.ops._base import _aval_shape, _dtype, bdim_to_front
+
+__all__ = ["block_diag", "cho_factor", "cho_solve", "cholesky", "circulant", "companion",
+           "convolution_matrix", "det", "dft", "eigh", "expm", "expm_frechet", "fiedler",
+           "fiedler_companion", "hadamard", "hankel", "helmert", "hilbert", "inv",
+           "invhilbert", "invpascal", "leslie", "lu", "lu_factor", "lu_solve", "pascal",
+           "polar", "qr", "solve", "solve_sylvester", "solve_triangular", "svd", "toeplitz"]
+
+
+def _fnp():
+    import nanofn.numpy as fnp
+    return fnp
+
+
+def _mask(n, k, dtype, lower):
+    """A triangle of ones: the lower (k = 0 with the diagonal, -1 without) or upper."""
+    tri = np.tri(n, n, k, dtype=dtype)
+    return tri if lower else tri.T
+
+
+def _broadcast_batch(vals, dims):
+    """Move batch axes to the front, broadcasting unbatched operands."""
+    size = next(_aval_shape(v)[d] for v, d in zip(vals, dims) if d is not None)
+    moved = []
+    for v, d in zip(vals, dims):
+        if d is None:
+            shape = tuple(_aval_shape(v))
+            v = lax.broadcast_in_dim(v, (size,) + shape, tuple(range(1, len(shape) + 1)))
+        else:
+            v = bdim_to_front(v, d)
+        moved.append(v)
+    return moved
+
+
+# ======================================================================== triangular_solve
+
+triangular_solve_p = Primitive("triangular_solve")
+
+
+def _triangle(a, lower, unit_diagonal):
+    n = a.shape[-1]
+    keep = _mask(n, 0, a.dtype, lower)
+    out = a * keep
+    if unit_diagonal:
+        out = out * (1 - np.eye(n, dtype=a.dtype)) + np.eye(n, dtype=a.dtype)
+    return out
+
+
+@triangular_solve_p.def_impl
+def _triangular_solve_impl(a, b, *, lower, transpose_a, unit_diagonal):
+    t = _triangle(a, lower, unit_diagonal)
+    if transpose_a:
+        t = np.swapaxes(t, -1, -2)
+    return np.linalg.solve(t, b).astype(b.dtype, copy=False)
+
+
+@triangular_solve_p.def_abstract_eval
+def _triangular_solve_abstract_eval(a, b, *, lower, transpose_a, unit_diagonal):
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2] or b.ndim != a.ndim \
+            or b.shape[:-1] != a.shape[:-1] or a.dtype != b.dtype \
+            or not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"triangular_solve: needs a float (..., n, n) matrix a and b of "
+                         f"shape (..., n, k) and a's dtype; got a {a.str_short()} and b "
+                         f"{b.str_short()}")
+    return b
+
+
+def _masked(t, lower, unit_diagonal):
+    n = _aval_shape(t)[-1]
+    return lax._mul(t, _mask(n, -1 if unit_diagonal else 0, _dtype(t), lower))
+
+
+def _triangular_solve_jvp(primals, tangents, **params):
+    a, b = primals
+    ta, tb = tangents
+    x = triangular_solve_p.bind(a, b, **params)
+    rhs = tb
+    if ta is not None:
+        op = _masked(ta, params["lower"], params["unit_diagonal"])
+        op = _mT(op) if params["transpose_a"] else op
+        da_x = _mm(op, x)
+        rhs = lax._neg(da_x) if rhs is None else lax._sub(rhs, da_x)
+    return x, triangular_solve_p.bind(a, rhs, **params)
+
+
+def _triangular_solve_vjp(ct, primals, out, needs, *, lower, transpose_a, unit_diagonal):
+    a, _ = primals
+    ct_b = triangular_solve_p.bind(a, ct, lower=lower, transpose_a=not transpose_a,
+                                   unit_diagonal=unit_diagonal)
+    ct_a = None
+    if needs[0]:
+        g = _mm(ct_b, _mT(out)) if not transpose_a else _mm(out, _mT(ct_b))
+        ct_a = lax._neg(_masked(g, lower, unit_diagonal))
+    return [ct_a, ct_b if needs[1] else None]
+
+
+def _triangular_solve_batch(vals, dims, **params):
+    return triangular_solve_p.bind(*_broadcast_batch(vals, dims), **params), 0
+
+
+triangular_solve_p.jvp = _triangular_solve_jvp
+triangular_solve_p.vjp_joint = _triangular_solve_vjp
+triangular_solve_p.batch = _triangular_solve_batch
+
+
+def _tri_solve(a, b, lower, transpose_a=False, unit_diagonal=False):
+    return triangular_solve_p.bind(a, b, lower=bool(lower), transpose_a=bool(transpose_a),
+                                   unit_diagonal=bool(unit_diagonal))
+
+
+def _matrix_rhs(name, a, b):
+    """b as a stack of matrices matching a's leading axes; and a function to undo it."""
+    a_shape, b_shape = tuple(_shape_of(a)), tuple(_shape_of(b))
+    if len(a_shape) < 2 or a_shape[-1] != a_shape[-2]:
+        raise ValueError(f"{name}: a must be square in its last two axes, got shape {a_shape}")
+    vector = len(b_shape) == len(a_shape) - 1
+    if vector:
+        b = lax.reshape(b, b_shape + (1,))
+        b_shape = b_shape + (1,)
+    if len(b_shape) < 2 or b_shape[-2] != a_shape[-1]:
+        raise ValueError(f"{name}: a of shape {a_shape} and b of shape "
+                         f"{b_shape[:-1] if vector else b_shape} do not match")
+    batch = lax.broadcast_shapes(name, a_shape[:-2], b_shape[:-2])
+    a = lax.broadcast_to(a, batch + a_shape[-2:])
+    b = lax.broadcast_to(b, batch + b_shape[-2:])
+
+    def undo(x):
+        return lax.reshape(x, batch + (a_shape[-1],)) if vector else x
+    return a, b, undo
+
+
+def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False,
+                     debug=None, check_finite=True):
+    """Solve `op(a) @ x = b` for triangular `a` (only its triangle is read).
+
+    Args:
+        a: array of shape `(..., n, n)`.
+        b: array of shape `(..., n)` or `(..., n, k)`.
+        trans: 0 or 'N' (`op(a) = a`), 1 or 'T' (`a.T`), 2 or 'C' (`a.conj().T`).
+        lower: read the lower (True) or upper (False) triangle.
+        unit_diagonal: take the diagonal of `a` to be ones.
+        overwrite_b, debug, check_finite: accepted for scipy compatibility; ignored.
+
+    Returns:
+        `x`, of `b`'s shape.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import solve_triangular
+        >>> solve_triangular(fnp.array([[2.0, 0.0], [1.0, 1.0]]), fnp.array([2.0, 3.0]),
+        ...                  lower=True)
+        Array([1., 2.], dtype=float32)
+    """
+    del overwrite_b, debug, check_finite  # unused
+    if trans not in (0, 1, 2, "N", "T", "C"):
+        raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got "
+                         f"{trans!r}")
+    a, b = promote_float(a, b)
+    a, b, undo = _matrix_rhs("solve_triangular", a, b)
+    return undo(_tri_solve(a, b, lower, trans not in (0, "N"), unit_diagonal))
+
+
+# ======================================================================== lu
+
+lu_p = Primitive("lu", multiple_results=True)
+
+
+@lu_p.def_impl
+def _lu_impl(a):
+    """Gaussian elimination with partial pivoting, vectorised over the stack."""
+    *batch, m, n = a.shape
+    work = np.array(a, dtype=a.dtype, copy=True).reshape(-1, m, n)
+    count, k = work.shape[0], min(m, n)
+    rows = np.arange(count)
+    perm = np.tile(np.arange(m, dtype=np.int32), (count, 1))
+    pivots = np.zeros((count, k), np.int32)
+    for j in range(k):
+        p = j + np.argmax(np.abs(work[:, j:, j]), axis=1) if count else np.zeros(0, int)
+        pivots[:, j] = p
+        work[rows, j], work[rows, p] = work[rows, p], work[rows, j].copy()
+        perm[rows, j], perm[rows, p] = perm[rows, p], perm[rows, j].copy()
+        d = work[:, j, j]
+        zero = d == 0  # as LAPACK: a zero pivot column is left unscaled
+        mult = np.where(zero[:, None], 0, work[:, j + 1:, j] / np.where(zero, 1, d)[:, None])
+        work[:, j + 1:, j] = mult
+        work[:, j + 1:, j + 1:] -= mult[:, :, None] * work[:, j, None, j + 1:]
+    return [work.reshape(a.shape), pivots.reshape(tuple(batch) + (k,)),
+            perm.reshape(tuple(batch) + (m,))]
+
+
+@lu_p.def_abstract_eval
+def _lu_abstract_eval(a):
+    if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"lu: needs a float array of at least 2 dimensions, got {a.str_short()}")
+    batch, (m, n) = a.shape[:-2], a.shape[-2:]
+    return [a, ShapedArray(batch + (min(m, n),), np.int32), ShapedArray(batch + (m,), np.int32)]
+
+
+def _permutation_matrix(perm, dtype):
+    """P with P[i, perm[i]] = 1, so (P A)[i] = A[perm[i]]."""
+    shape = tuple(_aval_shape(perm))
+    m = shape[-1]
+    cols = lax.broadcasted_iota(np.int32, shape + (m,), len(shape))
+    rows = lax.broadcast_in_dim(perm, shape + (m,), tuple(range(len(shape))))
+    return lax.convert_element_type(lax.eq_p.bind(rows, cols), dtype)
+
+
+def _lu_check(a):
+    m, n = _aval_shape(a)[-2:]
+    if m != n:
+        raise NotImplementedError(f"lu: derivatives are implemented for square matrices, "
+                                  f"got {m} x {n}")
+
+
+def _lu_jvp(primals, tangents):
+    (a,), (t,) = primals, tangents
+    _lu_check(a)
+    lu_, pivots, perm = lu_p.bind(a)
+    n = _aval_shape(a)[-1]
+    p = _permutation_matrix(perm, _dtype(a))
+    low = lax._add(_masked(lu_, True, True), np.eye(n, dtype=_dtype(a)))
+    x = _tri_solve(low, _mm(p, t), True, unit_diagonal=True)           # L^-1 P dA
+    x = _mT(_tri_solve(lu_, _mT(x), False, transpose_a=True))          # ... U^-1
+    d_low = _mm(low, _masked(x, True, True))
+    d_up = _mm(_masked(x, False, False), _masked(lu_, False, False))
+    return [lu_, pivots, perm], [lax._add(d_low, d_up), None, None]
+
+
+def _lu_vjp(cts, primals, outs, needs):
+    # the transpose of the rule above: gX = tril(L^T g, -1) + triu(g U^T),
+    # gA = P^T L^-T gX U^-T
+    del needs  # unused
+    ct = cts[0]
+    if ct is None:
+        return [None]
+    (a,) = primals
+    _lu_check(a)
+    lu_, _, perm = outs
+    n = _aval_shape(a)[-1]
+    low = lax._add(_masked(lu_, True, True), np.eye(n, dtype=_dtype(a)))
+    up = _masked(lu_, False, False)
+    gx = lax._add(_masked(_mm(_mT(low), ct), True, True), _masked(_mm(ct, _mT(up)), False, False))
+    g = _tri_solve(lu_, _mT(gx), False)                                # U^-1 gX^T
+    g = _tri_solve(low, _mT(g), True, transpose_a=True, unit_diagonal=True)  # L^-T gX U^-T
+    return [_mm(_mT(_permutation_matrix(perm, _dtype(a))), g)]
+
+
+lu_p.jvp = _lu_jvp
+lu_p.vjp_joint = _lu_vjp
+lu_p.batch = _unary_batch(lu_p)
+
+
+def _lu_parts(a):
+    (a,) = promote_float(a)
+    if len(_shape_of(a)) < 2:
+        raise ValueError(f"lu: needs at least 2 dimensions, got shape {tuple(_shape_of(a))}")
+    return lu_p.bind(a)
+
+
+def lu_factor(a, overwrite_a=False, check_finite=True):
+    """LU factorisation with partial pivoting, packed as LAPACK's getrf packs it.
+
+    Returns:
+        `(lu, piv)`: `lu` holds `U` in its upper triangle and the unit lower `L` below the
+        diagonal; row `i` was swapped with row `piv[i]` (int32).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import lu_factor
+        >>> lu, piv = lu_factor(fnp.array([[1.0, 2.0], [3.0, 4.0]]))
+        >>> piv
+        Array([1, 1], dtype=int32)
+    """
+    del overwrite_a, check_finite  # unused
+    lu_, pivots, _ = _lu_parts(a)
+    return lu_, pivots
+
+
+def _pivots_to_permutation(piv, m):
+    """The row permutation that LAPACK's swaps (row j <-> row piv[j], in order) make."""
+    fnp = _fnp()
+    piv = fnp.asarray(piv, dtype=np.int32)
+    positions = np.arange(m, dtype=np.int32)
+    perm = fnp.broadcast_to(positions, tuple(_shape_of(piv))[:-1] + (m,))
+    for j in range(_shape_of(piv)[-1]):
+        p = piv[..., j:j + 1]
+        at_j, at_p = perm[..., j:j + 1], fnp.take_along_axis(perm, p, axis=-1)
+        perm = fnp.where(positions == j, at_p, fnp.where(positions == p, at_j, perm))
+    return perm
+
+
+def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
+    """Solve `a @ x = b` (`trans=0`) or `a.T @ x = b` (1 or 2) from `lu_factor(a)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import lu_factor, lu_solve
+        >>> a = fnp.array([[1.0, 2.0], [3.0, 4.0]])
+        >>> lu_solve(lu_factor(a), fnp.array([5.0, 11.0]))
+        Array([1., 2.], dtype=float32)
+    """
+    del overwrite_b, check_finite  # unused
+    lu_, piv = lu_and_piv
+    lu_, b = promote_float(lu_, b)
+    m = _shape_of(lu_)[-1]
+    perm = _pivots_to_permutation(piv, m)
+    lu_, b, undo = _matrix_rhs("lu_solve", lu_, b)
+    perm = _fnp().broadcast_to(perm, tuple(_shape_of(lu_))[:-1])
+    p = _permutation_matrix(perm, dtype_of(lu_))
+    if trans == 0:
+        y = _tri_solve(lu_, _mm(p, b), True, unit_diagonal=True)
+        return undo(_tri_solve(lu_, y, False))
+    if trans not in (1, 2):
+        raise ValueError(f"lu_solve: trans must be 0, 1 or 2, got {trans!r}")
+    y = _tri_solve(lu_, b, False, transpose_a=True)
+    y = _tri_solve(lu_, y, True, transpose_a=True, unit_diagonal=True)
+    return undo(_mm(_mT(p), y))
+
+
+def lu(a, permute_l=False, overwrite_a=False, check_finite=True):
+    """LU decomposition `a = p @ l @ u` with partial pivoting (differentiable for square
+    matrices).
+
+    Args:
+        a: array of shape `(..., m, n)`.
+        permute_l: return `(p @ l, u)` instead of `(p, l, u)`.
+
+    Returns:
+        `(p, l, u)`: a permutation matrix `(..., m, m)`, unit lower `l` `(..., m, k)` and
+        upper `u` `(..., k, n)`, `k = min(m, n)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import lu
+        >>> p, l, u = lu(fnp.array([[1.0, 2.0], [3.0, 4.0]]))
+        >>> u.round(3)
+        Array([[3.   , 4.   ],
+               [0.   , 0.667]], dtype=float32)
+    """
+    del overwrite_a, check_finite  # unused
+    fnp = _fnp()
+    lu_, _, perm = _lu_parts(a)
+    m, n = _shape_of(lu_)[-2:]
+    k = min(m, n)
+    dtype = dtype_of(lu_)
+    low = fnp.tril(lu_[..., :, :k], -1) + np.eye(m, k, dtype=dtype)
+    up = fnp.triu(lu_[..., :k, :])
+    p = _mT(_permutation_matrix(perm, dtype))
+    if permute_l:
+        return fnp.matmul(p, low), up
+    return p, low, up
+
+
+# ======================================================================== expm
+
+expm_p = Primitive("expm")
+
+_PADE13 = (64764752532480000., 32382376266240000., 7771770303897600., 1187353796428800.,
+           129060195264000., 10559470521600., 670442572800., 33522128640., 1323241920.,
+           40840800., 960960., 16380., 182., 1.)
+_THETA13 = 5.371920351148152  # Higham (2005), table 2.3
+
+
+def _expm_one(a):
+    b = _PADE13
+    norm1 = np.abs(a).sum(axis=0).max() if a.size else 0.0
+    squarings = max(0, int(np.ceil(np.log2(norm1 / _THETA13)))) if norm1 > _THETA13 else 0
+    a = a / (2.0 ** squarings)
+    eye = np.eye(a.shape[0], dtype=a.dtype)
+    a2 = a @ a
+    a4 = a2 @ a2
+    a6 = a4 @ a2
+    u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2) + b[7] * a6 + b[5] * a4 + b[3] * a2
+             + b[1] * eye)
+    v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye
+    r = np.linalg.solve(v - u, v + u)
+    for _ in range(squarings):
+        r = r @ r
+    return r
+
+
+@expm_p.def_impl
+def _expm_impl(a):
+    work = np.asarray(a, np.float64)  # float32 input is computed in float64, then rounded
+    out = np.empty(a.shape, np.float64)
+    for idx in np.ndindex(*a.shape[:-2]):
+        out[idx] = _expm_one(work[idx])
+    return out.astype(a.dtype, copy=False)
+
+
+@expm_p.def_abstract_eval
+def _expm_abstract_eval(a):
+    _nl._check_square("expm", a)
+    return a
+
+
+def _frechet(a, e):
+    """L(A, E), the derivative of expm at A along E, from expm of [[A, E], [0, A]]."""
+    fnp = _fnp()
+    n = _aval_shape(a)[-1]
+    zero = fnp.zeros_like(a)
+    big = fnp.concatenate([fnp.concatenate([a, e], axis=-1),
+                           fnp.concatenate([zero, a], axis=-1)], axis=-2)
+    return expm_p.bind(big)[..., :n, n:]
+
+
+expm_p.jvp_terms = [lambda t, a, *, out: _frechet(a, t)]
+expm_p.vjp = [lambda ct, a, *, out: _frechet(_mT(a), ct)]
+expm_p.batch = _unary_batch(expm_p)
+
+
+def expm(A, *, upper_triangular=False, max_squarings=16):
+    """Matrix exponential (scaling and squaring with a degree-13 Pade approximant).
+
+    Derivatives in both modes (and of any order) by the block-triangular identity for the
+    Frechet derivative; see `expm_frechet`.
+
+    Args:
+        A: array of shape `(..., n, n)`.
+        upper_triangular, max_squarings: accepted for JAX compatibility; the squarings
+            are chosen from the 1-norm of each matrix.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import expm
+        >>> expm(fnp.array([[0.0, 1.0], [0.0, 0.0]]))
+        Array([[1., 1.],
+               [0., 1.]], dtype=float32)
+    """
+    del upper_triangular, max_squarings  # unused
+    (A,) = promote_float(A)
+    return expm_p.bind(A)
+
+
+def expm_frechet(A, E, *, method=None, compute_expm=True):
+    """The Frechet derivative of `expm` at `A` along `E`.
+
+    Returns:
+        `(expm(A), L)` (or `L` alone with `compute_expm=False`), `L = d/dt expm(A + t E)`
+        at `t = 0`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import expm_frechet
+        >>> expm_frechet(fnp.zeros((2, 2)), fnp.eye(2), compute_expm=False)
+        Array([[1., 0.],
+               [0., 1.]], dtype=float32)
+    """
+    if method not in (None, "SPS", "blockEnlarge"):
+        raise ValueError(f"expm_frechet: unknown method {method!r}")
+    A, E = promote_float(A, E)
+    if tuple(_shape_of(A)) != tuple(_shape_of(E)):
+        raise ValueError(f"expm_frechet: A and E must have one shape, got "
+                         f"{tuple(_shape_of(A))} and {tuple(_shape_of(E))}")
+    expm_p.abstract_eval(ShapedArray(_shape_of(A), dtype_of(A)))
+    n = _shape_of(A)[-1]
+    fnp = _fnp()
+    big = fnp.concatenate([fnp.concatenate([A, E], axis=-1),
+                           fnp.concatenate([fnp.zeros_like(A), A], axis=-1)], axis=-2)
+    out = expm_p.bind(big)
+    frechet = out[..., :n, n:]
+    return (out[..., :n, :n], frechet) if compute_expm else frechet
+
+
+# ======================================================================== decompositions
+
+
+def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
+    """Cholesky factor of a symmetric positive definite matrix (upper by default, as in
+    scipy): `a = u.T @ u`, or `a = l @ l.T` with `lower=True`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import cholesky
+        >>> cholesky(fnp.array([[4.0, 2.0], [2.0, 2.0]]))
+        Array([[2., 1.],
+               [0., 1.]], dtype=float32)
+    """
+    del overwrite_a, check_finite  # unused
+    return _nl.cholesky(a, upper=not lower)
+
+
+def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
+    """Cholesky factorisation for `cho_solve`: `(c, lower)`, `c` the triangular factor
+    (zeros in the other triangle).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import cho_factor
+        >>> cho_factor(fnp.array([[4.0, 2.0], [2.0, 2.0]]), lower=True)[0]
+        Array([[2., 0.],
+               [1., 1.]], dtype=float32)
+    """
+    return cholesky(a, lower=lower, overwrite_a=overwrite_a, check_finite=check_finite), lower
+
+
+def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
+    """Solve `a @ x = b` from `cho_factor(a)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import cho_factor, cho_solve
+        >>> a = fnp.array([[4.0, 2.0], [2.0, 2.0]])
+        >>> cho_solve(cho_factor(a), fnp.array([6.0, 4.0]))
+        Array([1., 1.], dtype=float32)
+    """
+    del overwrite_b, check_finite  # unused
+    c, lower = c_and_lower
+    c, b = promote_float(c, b)
+    c, b, undo = _matrix_rhs("cho_solve", c, b)
+    if lower:   # L L^T x = b
+        y = _tri_solve(c, b, True)
+        return undo(_tri_solve(c, y, True, transpose_a=True))
+    y = _tri_solve(c, b, False, transpose_a=True)  # U^T U x = b
+    return undo(_tri_solve(c, y, False))
+
+
+def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
+    """QR decomposition, scipy's modes: 'full' (`q` `(m, m)`), 'economic' (`q` `(m, k)`),
+    'r' (returns `(r,)`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import qr
+        >>> q, r = qr(fnp.eye(3)[:, :2])
+        >>> q.shape, r.shape
+        ((3, 3), (3, 2))
+    """
+    del overwrite_a, lwork, check_finite  # unused
+    if pivoting:
+        raise NotImplementedError("qr: pivoting=True is not supported")
+    if mode not in ("full", "r", "economic"):
+        raise ValueError(f"qr: unsupported mode {mode!r}; use 'full', 'r' or 'economic'")
+    q, r = _nl.qr(a, mode="reduced" if mode == "economic" else "complete")
+    return (r,) if mode == "r" else (q, r)
+
+
+def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=True,
+        lapack_driver="gesdd"):
+    """Singular value decomposition; see `nanofn.numpy.linalg.svd`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import svd
+        >>> svd(fnp.array([[0.0, 2.0], [1.0, 0.0]]), compute_uv=False)
+        Array([2., 1.], dtype=float32)
+    """
+    del overwrite_a, check_finite, lapack_driver  # unused
+    out = _nl.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+    return tuple(out) if compute_uv else out
+
+
+def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False,
+         type=1, check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, reading the
+    `lower` (or upper) triangle, as scipy does.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import eigh
+        >>> eigh(fnp.array([[2.0, 1.0], [1.0, 2.0]]), eigvals_only=True)
+        Array([1., 3.], dtype=float32)
+    """
+    del overwrite_a, overwrite_b, check_finite, driver  # unused
+    if b is not None or type != 1 or subset_by_index is not None \
+            or subset_by_value is not None:
+        raise NotImplementedError("eigh: only the standard problem (b=None, type=1, no "
+                                  "subsets) is supported")
+    fnp = _fnp()
+    (a,) = promote_float(a)
+    n = _shape_of(a)[-1]
+    keep = np.tri(n, n, -1 if lower else 0, dtype=bool)  # the triangle that is read
+    full = fnp.where(keep if lower else keep.T, a, _mT(a)) if n else a
+    w, v = _nl.eigh(full, UPLO="L" if lower else "U", symmetrize_input=False)
+    return w if eigvals_only else (w, v)
+
+
+def det(a, overwrite_a=False, check_finite=True):
+    """Determinant; see `nanofn.numpy.linalg.det` (its gradient is the adjugate).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import det
+        >>> float(det(fnp.array([[1.0, 2.0], [3.0, 4.0]])))
+        -2.0
+    """
+    del overwrite_a, check_finite  # unused
+    return _nl.det(a)
+
+
+def inv(a, overwrite_a=False, check_finite=True):
+    """Matrix inverse; see `nanofn.numpy.linalg.inv`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import inv
+        >>> inv(fnp.array([[2.0, 0.0], [0.0, 4.0]]))
+        Array([[0.5 , 0.  ],
+               [0.  , 0.25]], dtype=float32)
+    """
+    del overwrite_a, check_finite  # unused
+    return _nl.inv(a)
+
+
+def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, debug=False,
+          check_finite=True, assume_a="gen"):
+    """Solve `a @ x = b`; `assume_a='pos'` uses a Cholesky factorisation.
+
+    Args:
+        a: array of shape `(..., n, n)`.
+        b: array of shape `(..., n)` or `(..., n, k)`.
+        lower: with `assume_a` 'sym', 'her' or 'pos', read this triangle of `a`.
+        assume_a: 'gen', 'sym', 'her' or 'pos'.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import solve
+        >>> solve(fnp.array([[4.0, 2.0], [2.0, 2.0]]), fnp.array([6.0, 4.0]), assume_a="pos")
+        Array([1., 1.], dtype=float32)
+    """
+    del overwrite_a, overwrite_b, debug, check_finite  # unused
+    if assume_a not in ("gen", "sym", "her", "pos"):
+        raise ValueError(f"solve: assume_a must be 'gen', 'sym', 'her' or 'pos', got "
+                         f"{assume_a!r}")
+    a, b = promote_float(a, b)
+    if assume_a == "pos":
+        return cho_solve(cho_factor(a, lower=lower), b)
+    a_shape, b_shape = tuple(_shape_of(a)), tuple(_shape_of(b))
+    if len(b_shape) == len(a_shape) - 1 and len(b_shape) > 1:  # a stack of vectors
+        return _nl.solve(a, b[..., None])[..., 0]
+    return _nl.solve(a, b)
+
+
+def solve_sylvester(A, B, C, *, method="schur", tol=1e-8):
+    """Solve the Sylvester equation `A @ X + X @ B = C` (as one linear system of size
+    `m * n`, so small problems are cheap and every transform applies).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import solve_sylvester
+        >>> solve_sylvester(fnp.eye(2), fnp.eye(2), fnp.eye(2))
+        Array([[0.5, 0. ],
+               [0. , 0.5]], dtype=float32)
+    """
+    del method, tol  # unused
+    fnp = _fnp()
+    A, B, C = promote_float(A, B, C)
+    m, n = _shape_of(C)[-2:]
+    if tuple(_shape_of(A)) != (m, m) or tuple(_shape_of(B)) != (n, n):
+        raise ValueError(f"solve_sylvester: A must be (m, m), B (n, n) and C (m, n); got "
+                         f"{tuple(_shape_of(A))}, {tuple(_shape_of(B))}, "
+                         f"{tuple(_shape_of(C))}")
+    # row-major vec: vec(A X) = (A kron I) vec X, vec(X B) = (I kron B^T) vec X
+    dtype = dtype_of(C)
+    system = _kron(A, np.eye(n, dtype=dtype)) + _kron(np.eye(m, dtype=dtype), _mT(B))
+    return fnp.reshape(_nl.solve(system, fnp.reshape(C, (m * n,))), (m, n))
+
+
+def _kron(a, b):
+    fnp = _fnp()
+    a, b = asarray_value(a), asarray_value(b)
+    (p, q), (r, s) = _shape_of(a), _shape_of(b)
+    return fnp.reshape(a[:, None, :, None] * b[None, :, None, :], (p * r, q * s))
+
+
+def polar(a, side="right", *, method="qdwh", eps=None, max_iterations=None):
+    """Polar decomposition `a = u @ p` (side 'right') or `a = p @ u` ('left'), from the
+    SVD: `u` has orthonormal columns, `p` is symmetric positive semi-definite.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import polar
+        >>> u, p = polar(fnp.array([[2.0, 0.0], [0.0, -3.0]]))
+        >>> p
+        Array([[2., 0.],
+               [0., 3.]], dtype=float32)
+    """
+    del method, eps, max_iterations  # unused
+    if side not in ("right", "left"):
+        raise ValueError(f"polar: side must be 'right' or 'left', got {side!r}")
+    fnp = _fnp()
+    (a,) = promote_float(a)
+    w, s, vh = _nl.svd(a, full_matrices=False)
+    u = fnp.matmul(w, vh)
+    if side == "right":
+        return u, fnp.matmul(_mT(vh) * s[..., None, :], vh)
+    return u, fnp.matmul(w * s[..., None, :], _mT(w))
+
+
+def block_diag(*arrs):
+    """A block-diagonal matrix from the given blocks (scalars and 1-d arrays are rows).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import block_diag
+        >>> block_diag(fnp.ones((1, 2)), 2.0).tolist()
+        [[1.0, 1.0, 0.0], [0.0, 0.0, 2.0]]
+    """
+    fnp = _fnp()
+    if not arrs:
+        return fnp.zeros((1, 0))
+    blocks = [fnp.atleast_2d(asarray_value(x)) for x in arrs]
+    for i, x in enumerate(blocks):
+        if len(_shape_of(x)) != 2:
+            raise ValueError(f"block_diag: argument {i} has more than 2 dimensions "
+                             f"(shape {tuple(_shape_of(x))})")
+    dtype = np.result_type(*[dtype_of(x) for x in blocks])
+    total = sum(_shape_of(x)[1] for x in blocks)
+    rows, before = [], 0
+    for x in blocks:
+        r, c = _shape_of(x)
+        rows.append(fnp.pad(x.astype(dtype), ((0, 0), (before, total - before - c))))
+        before += c
+    return fnp.concatenate(rows, axis=0)
