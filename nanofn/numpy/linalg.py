@@ -1134,8 +1134,14 @@ def cond(x, p=None):
         s = svd(x, compute_uv=False)
         r = s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
     else:
-        r = norm(x, ord=p, axis=(-2, -1)) * norm(inv(x), ord=p, axis=(-2, -1))
-    # a singular matrix has an infinite condition number (not NaN), as in numpy and JAX
+        # a (numerically) singular matrix has an infinite condition number, as in numpy
+        # and JAX; nanofn's inv raises on a singular matrix, so invert a stand-in there
+        s = lax.stop_gradient_p.bind(svd(x, compute_uv=False))
+        singular = s[..., -1] <= s[..., 0] * _eps(dtype_of(x))
+        n = _shape_of(x)[-1]
+        safe = fnp.where(singular[..., None, None], np.eye(n, dtype=dtype_of(x)), x)
+        r = norm(x, ord=p, axis=(-2, -1)) * norm(inv(safe), ord=p, axis=(-2, -1))
+        r = fnp.where(singular, np.inf, r)
     return fnp.where(fnp.isnan(r) & ~fnp.any(fnp.isnan(x), axis=(-2, -1)), np.inf, r)
 
 
