@@ -1,0 +1,272 @@
+"""nanofn.scipy.linalg against scipy.linalg: values on hypothesis-drawn (batched) matrices,
+derivatives against finite differences (order 2 where cheap), and the batching and jit
+behaviour of its primitives triangular_solve, lu and expm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg as sl
+from hypothesis import given, settings, strategies as st
+
+import nanofn
+from nanofn.scipy import linalg as L
+from nanofn.testing import check_grads, shapes
+
+
+def _np(x):
+    return np.asarray(x)
+
+
+def _draw(data, *, min_n=1, max_n=4, max_batch=2):
+    batch = data.draw(shapes(max_dims=max_batch, min_side=1, max_side=2), label="batch")
+    n = data.draw(st.integers(min_n, max_n), label="n")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    return rng, batch, n
+
+
+def _loop(f, *arrays):
+    """Apply a 2-d scipy function over the leading axes of equally batched arrays."""
+    batch = arrays[0].shape[:-2]
+    outs = [f(*[a[idx] for a in arrays]) for idx in np.ndindex(*batch)]
+    return np.stack(outs).reshape(batch + np.shape(outs[0])) if outs else None
+
+
+# ------------------------------------------------------------------------ solve_triangular
+
+
+@settings(max_examples=10)
+@given(st.data())
+def test_solve_triangular_matches_scipy(data):
+    rng, batch, n = _draw(data)
+    a = rng.normal(size=batch + (n, n)) + 3 * np.eye(n)
+    k = data.draw(st.integers(1, 3))
+    b = rng.normal(size=batch + (n, k))
+    trans = data.draw(st.sampled_from([0, 1, 2, "N", "T", "C"]))
+    lower, unit = data.draw(st.booleans()), data.draw(st.booleans())
+    got = L.solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit)
+    want = _loop(lambda a, b: sl.solve_triangular(a, b, trans=trans, lower=lower,
+                                                  unit_diagonal=unit), a, b) \
+        if batch else sl.solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit)
+    np.testing.assert_allclose(_np(got), want, rtol=1e-10, atol=1e-12)
+    vec = L.solve_triangular(a[(0,) * len(batch)], b[(0,) * len(batch)][:, 0], trans=trans,
+                             lower=lower, unit_diagonal=unit)
+    np.testing.assert_allclose(_np(vec), np.reshape(want, (-1, n, k))[0][:, 0], rtol=1e-10,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("trans", [0, 1])
+@pytest.mark.parametrize("unit", [False, True])
+def test_solve_triangular_grads(lower, trans, unit):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(2, 3, 3)) + 3 * np.eye(3)
+    b = rng.normal(size=(2, 3, 2))
+    check_grads(lambda a, b: L.solve_triangular(a, b, trans=trans, lower=lower,
+                                                unit_diagonal=unit), (a, b), order=2)
+    # only the triangle that is read gets a gradient
+    g = _np(nanofn.grad(lambda a: L.solve_triangular(a, b, lower=lower,
+                                                    unit_diagonal=unit).sum())(a))
+    outside = ~np.tri(3, 3, -1 if unit else 0, dtype=bool)
+    outside = outside if lower else outside.T
+    assert (g[:, outside] == 0).all()
+
+
+# ------------------------------------------------------------------------ lu
+
+
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
+@settings(max_examples=10)
+@given(st.data())
+def test_lu_matches_scipy(data):
+    rng, _, n = _draw(data)
+    m = data.draw(st.integers(1, 4), label="m")
+    a = rng.normal(size=(m, n))
+    if data.draw(st.booleans(), label="repeat rows") and m > 1:
+        a[1] = a[0]  # a rank-deficient case
+    p, l, u = L.lu(a)
+    pw, lw, uw = sl.lu(a)
+    np.testing.assert_allclose(_np(p), pw)
+    np.testing.assert_allclose(_np(l), lw, atol=1e-12)
+    np.testing.assert_allclose(_np(u), uw, atol=1e-12)
+    pl, u2 = L.lu(a, permute_l=True)
+    np.testing.assert_allclose(_np(pl), pw @ lw, atol=1e-12)
+    if m == n:
+        lu_, piv = L.lu_factor(a)
+        luw, pivw = sl.lu_factor(a)
+        np.testing.assert_allclose(_np(lu_), luw, atol=1e-12)
+        np.testing.assert_array_equal(_np(piv), pivw)
+
+
+@settings(max_examples=8)
+@given(st.data())
+def test_lu_solve_matches_scipy(data):
+    rng, batch, n = _draw(data, max_batch=0)
+    a = rng.normal(size=(n, n)) + 3 * np.eye(n)
+    b = rng.normal(size=(n, 2))
+    for trans in (0, 1, 2):
+        np.testing.assert_allclose(_np(L.lu_solve(L.lu_factor(a), b, trans=trans)),
+                                   sl.lu_solve(sl.lu_factor(a), b, trans=trans), rtol=1e-10)
+    np.testing.assert_allclose(_np(L.lu_solve(L.lu_factor(a), b[:, 0])),
+                               np.linalg.solve(a, b[:, 0]), rtol=1e-10)
+
+
+def test_lu_batched_and_grads():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(2, 3, 4, 4))
+    p, l, u = L.lu(a)
+    np.testing.assert_allclose(_np(p) @ _np(l) @ _np(u), a, atol=1e-12)
+    check_grads(lambda a: L.lu(a)[1:], (a[0, 0],), order=2)
+    check_grads(lambda a: L.lu_factor(a)[0], (a[0],), order=2)
+    check_grads(lambda a, b: L.lu_solve(L.lu_factor(a), b),
+                (a[0, 0] + 4 * np.eye(4), rng.normal(size=(4, 2))), order=2)
+    with pytest.raises(NotImplementedError, match="square"):
+        nanofn.grad(lambda a: L.lu(a)[2].sum())(np.ones((3, 2)))
+
+
+# ------------------------------------------------------------------------ cholesky family
+
+
+@settings(max_examples=8)
+@given(st.data())
+def test_cholesky_family_matches_scipy(data):
+    rng, batch, n = _draw(data, max_batch=0)
+    x = rng.normal(size=(n, n))
+    spd = x @ x.T + n * np.eye(n)
+    b = rng.normal(size=(n, 2))
+    for lower in (False, True):
+        np.testing.assert_allclose(_np(L.cholesky(spd, lower=lower)),
+                                   sl.cholesky(spd, lower=lower), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(_np(L.cho_solve(L.cho_factor(spd, lower=lower), b)),
+                                   sl.cho_solve(sl.cho_factor(spd, lower=lower), b), rtol=1e-10)
+    for assume_a in ("gen", "sym", "pos"):
+        np.testing.assert_allclose(_np(L.solve(spd, b, assume_a=assume_a)),
+                                   sl.solve(spd, b, assume_a=assume_a), rtol=1e-10)
+
+
+def test_cholesky_family_grads():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 3))
+    spd = x @ x.T + 3 * np.eye(3)
+    b = rng.normal(size=(3,))
+    check_grads(lambda s: L.cholesky(s, lower=False), (spd,), order=2)
+    check_grads(lambda s, b: L.cho_solve(L.cho_factor(s, lower=True), b), (spd, b), order=2)
+    check_grads(lambda s, b: L.solve(s, b, assume_a="pos"), (spd, b), order=1)
+
+
+# ------------------------------------------------------------------------ expm
+
+
+@settings(max_examples=10)
+@given(st.data())
+def test_expm_matches_scipy(data):
+    rng, batch, n = _draw(data)
+    scale = data.draw(st.sampled_from([1e-3, 0.3, 1.0, 5.0, 30.0]), label="scale")
+    a = rng.normal(size=batch + (n, n)) * scale
+    want = _loop(sl.expm, a) if batch else sl.expm(a)
+    np.testing.assert_allclose(_np(L.expm(a)), want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
+    e = rng.normal(size=(n, n))
+    a0 = a[(0,) * len(batch)]
+    got_e, got_l = L.expm_frechet(a0, e)
+    want_e, want_l = sl.expm_frechet(a0, e)
+    np.testing.assert_allclose(_np(got_e), want_e, rtol=1e-9, atol=1e-12 * np.abs(want_e).max())
+    np.testing.assert_allclose(_np(got_l), want_l, rtol=1e-7, atol=1e-9 * np.abs(want_l).max())
+
+
+def test_expm_grads_and_identities():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(2, 3, 3))
+    check_grads(L.expm, (a,), order=2)
+    check_grads(lambda a, e: L.expm_frechet(a, e, compute_expm=False), (a[0], a[1]), order=1)
+    # d/dt expm(t A) = A expm(t A)
+    t_dot = nanofn.jvp(lambda t: L.expm(t * a[0]), (1.0,), (1.0,))[1]
+    np.testing.assert_allclose(_np(t_dot), a[0] @ sl.expm(a[0]), rtol=1e-10)
+    # expm of a skew-symmetric matrix is orthogonal, and of a zero matrix the identity
+    s = a[0] - a[0].T
+    q = _np(L.expm(s))
+    np.testing.assert_allclose(q @ q.T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(_np(L.expm(np.zeros((2, 2)))), np.eye(2), rtol=1e-15, atol=0)
+
+
+# ------------------------------------------------------------------------ the rest
+
+
+def test_decompositions_match_scipy():
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(5, 3))
+    for mode in ("full", "economic"):
+        q, r = L.qr(a, mode=mode)
+        qw, rw = sl.qr(a, mode=mode)
+        assert q.shape == qw.shape and r.shape == rw.shape
+        np.testing.assert_allclose(np.abs(_np(r)), np.abs(rw), atol=1e-12)
+    (r,) = L.qr(a, mode="r")
+    assert r.shape == sl.qr(a, mode="r")[0].shape
+    u, s, vh = L.svd(a)
+    np.testing.assert_allclose(_np(s), sl.svd(a, compute_uv=False), rtol=1e-12)
+    assert u.shape == (5, 5) and vh.shape == (3, 3)
+    sq = rng.normal(size=(4, 4))
+    for lower in (True, False):
+        w, v = L.eigh(sq, lower=lower)
+        ww, vw = sl.eigh(sq, lower=lower)
+        np.testing.assert_allclose(_np(w), ww, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(np.abs(_np(v)), np.abs(vw), atol=1e-8)
+    np.testing.assert_allclose(_np(L.det(sq)), sl.det(sq), rtol=1e-12)
+    np.testing.assert_allclose(_np(L.inv(sq)), sl.inv(sq), rtol=1e-10)
+    np.testing.assert_allclose(_np(L.solve(sq, a[:4])), sl.solve(sq, a[:4]), rtol=1e-10)
+
+
+def test_eigh_reads_one_triangle_and_differentiates():
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(3, 3))
+    g = _np(nanofn.grad(lambda a: L.eigh(a, eigvals_only=True)[-1])(a))
+    assert (g[np.triu_indices(3, 1)] == 0).all()  # the upper triangle is never read
+    check_grads(lambda a: L.eigh(a, eigvals_only=True), (a,), order=2)
+
+
+def test_solve_sylvester_polar_block_diag():
+    rng = np.random.default_rng(6)
+    A, B, C = rng.normal(size=(3, 3)), rng.normal(size=(2, 2)), rng.normal(size=(3, 2))
+    np.testing.assert_allclose(_np(L.solve_sylvester(A, B, C)), sl.solve_sylvester(A, B, C),
+                               rtol=1e-10)
+    check_grads(L.solve_sylvester, (A + 3 * np.eye(3), B + 3 * np.eye(2), C), order=2)
+    x = rng.normal(size=(4, 3))
+    for side in ("right", "left"):
+        u, p = L.polar(x, side=side)
+        uw, pw = sl.polar(x, side=side)
+        np.testing.assert_allclose(_np(u), uw, atol=1e-12)
+        np.testing.assert_allclose(_np(p), pw, atol=1e-12)
+    check_grads(lambda x: L.polar(x)[1], (x,), order=1)
+    blocks = (np.ones((2, 2)), 3.0, np.arange(3.0), np.zeros((0, 2)))
+    np.testing.assert_allclose(_np(L.block_diag(*blocks)), sl.block_diag(*blocks))
+    check_grads(lambda a, b: L.block_diag(a, b), (x, A), order=1)
+
+
+def test_primitives_under_vmap_and_jit():
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(3, 4, 4)) + 3 * np.eye(4)
+    b = rng.normal(size=(4, 2))
+    cases = (L.expm, lambda a: L.lu(a), lambda a: L.lu_factor(a),
+             lambda a: L.solve_triangular(a, b, lower=True),
+             lambda a: L.lu_solve(L.lu_factor(a), b))
+    for f in cases:
+        per_matrix = [nanofn.tree.leaves(f(x)) for x in a]
+        eager = [np.stack([_np(leaves[i]) for leaves in per_matrix])
+                 for i in range(len(per_matrix[0]))]
+        for other in (nanofn.vmap(nanofn.jit(f))(a), nanofn.vmap(f)(a),
+                      nanofn.vmap(f, in_axes=1)(np.moveaxis(a, 0, 1))):
+            for e, o in zip(eager, nanofn.tree.leaves(other)):
+                np.testing.assert_allclose(_np(o), _np(e), atol=1e-12)
+    # b batched, a not
+    out = nanofn.vmap(lambda b: L.solve_triangular(a[0], b, lower=True))(np.stack([b, 2 * b]))
+    np.testing.assert_allclose(_np(out[1]), 2 * _np(out[0]), rtol=1e-12)
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match="trans"):
+        L.solve_triangular(np.eye(2), np.ones(2), trans=3)
+    with pytest.raises(ValueError, match="do not match"):
+        L.solve_triangular(np.eye(2), np.ones(3))
+    with pytest.raises(ValueError, match="assume_a"):
+        L.solve(np.eye(2), np.ones(2), assume_a="banana")
+    with pytest.raises(ValueError, match="square"):
+        L.expm(np.ones((2, 3)))
