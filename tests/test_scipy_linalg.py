@@ -270,3 +270,77 @@ def test_errors_name_the_argument():
         L.solve(np.eye(2), np.ones(2), assume_a="banana")
     with pytest.raises(ValueError, match="square"):
         L.expm(np.ones((2, 3)))
+
+
+# ------------------------------------------------------------------------ special matrices
+
+
+@settings(max_examples=10)
+@given(st.data())
+def test_special_matrices_match_scipy(data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    n = data.draw(st.integers(1, 5), label="n")
+    m = data.draw(st.integers(1, 5), label="m")
+    c, r = rng.normal(size=n), rng.normal(size=m)
+    np.testing.assert_allclose(_np(L.toeplitz(c, r)), sl.toeplitz(c, r))
+    np.testing.assert_allclose(_np(L.toeplitz(c)), sl.toeplitz(c))
+    np.testing.assert_allclose(_np(L.hankel(c, r)), sl.hankel(c, r))
+    np.testing.assert_allclose(_np(L.hankel(c)), sl.hankel(c))
+    np.testing.assert_allclose(_np(L.circulant(c)), sl.circulant(c))
+    np.testing.assert_allclose(_np(L.fiedler(c)), sl.fiedler(c))
+    if n > 1:
+        s = rng.uniform(size=n - 1)
+        np.testing.assert_allclose(_np(L.leslie(c, s)), sl.leslie(c, s))
+    poly = np.concatenate([[1.5], rng.normal(size=n)])
+    np.testing.assert_allclose(_np(L.companion(poly)), sl.companion(poly), rtol=1e-12)
+    np.testing.assert_allclose(_np(L.fiedler_companion(poly)), sl.fiedler_companion(poly),
+                               rtol=1e-12)
+    for mode in ("full", "same", "valid"):
+        np.testing.assert_allclose(_np(L.convolution_matrix(c, m, mode)),
+                                   sl.convolution_matrix(c, m, mode))
+        np.testing.assert_allclose(_np(L.convolution_matrix(c, m, mode)) @ r,
+                                   np.convolve(c, r, mode), atol=1e-12)
+    np.testing.assert_allclose(_np(L.hilbert(n)), sl.hilbert(n), rtol=1e-6)
+    np.testing.assert_allclose(_np(L.invhilbert(n)), sl.invhilbert(n), rtol=1e-6)
+    for kind in ("symmetric", "lower", "upper"):
+        np.testing.assert_allclose(_np(L.pascal(n, kind)), sl.pascal(n, kind))
+        np.testing.assert_allclose(_np(L.invpascal(n, kind)), sl.invpascal(n, kind))
+    for full in (False, True):
+        np.testing.assert_allclose(_np(L.helmert(n, full)), sl.helmert(n, full), rtol=1e-6,
+                                   atol=1e-7)
+    for scale in (None, "n", "sqrtn"):
+        np.testing.assert_allclose(_np(L.dft(n, scale)), sl.dft(n, scale), rtol=1e-6, atol=1e-6)
+    k = 2 ** data.draw(st.integers(0, 3))
+    np.testing.assert_array_equal(_np(L.hadamard(k)), sl.hadamard(k))
+
+
+def test_special_matrices_batch_and_differentiate():
+    rng = np.random.default_rng(8)
+    c, r = rng.normal(size=(2, 3)), rng.normal(size=(4,))
+    got = L.toeplitz(c, r)
+    assert got.shape == (2, 3, 4)
+    np.testing.assert_allclose(_np(got[1]), sl.toeplitz(c[1], r))
+    check_grads(L.toeplitz, (c, r), order=1)
+    check_grads(L.hankel, (c, r), order=1)
+    check_grads(L.circulant, (c,), order=1)
+    check_grads(L.companion, (np.array([2.0, -1.0, 0.5]),), order=2)
+    with pytest.raises(ValueError, match="power of 2"):
+        L.hadamard(3)
+
+
+def test_eigh_tridiagonal_and_qr_multiply():
+    rng = np.random.default_rng(9)
+    d, e = rng.normal(size=4), rng.normal(size=3)
+    w, v = L.eigh_tridiagonal(d, e)
+    ww, vw = sl.eigh_tridiagonal(d, e)
+    np.testing.assert_allclose(_np(w), ww, rtol=1e-10)
+    np.testing.assert_allclose(np.abs(_np(v)), np.abs(vw), atol=1e-8)
+    check_grads(lambda d, e: L.eigh_tridiagonal(d, e, eigvals_only=True), (d, e), order=2)
+    a, c = rng.normal(size=(4, 3)), rng.normal(size=(2, 4))
+    cq, rr = L.qr_multiply(a, c)
+    cqw, rrw = sl.qr_multiply(a, c)
+    np.testing.assert_allclose(np.abs(_np(cq)), np.abs(cqw), atol=1e-10)
+    np.testing.assert_allclose(np.abs(_np(rr)), np.abs(rrw), atol=1e-10)
+    qc, _ = L.qr_multiply(a, c.T[:3], mode="left")
+    qcw, _ = sl.qr_multiply(a, c.T[:3], mode="left")
+    np.testing.assert_allclose(np.abs(_np(qc)), np.abs(qcw), atol=1e-10)

@@ -35,7 +35,8 @@ __all__ = ["block_diag", "cho_factor", "cho_solve", "cholesky", "circulant", "co
            "convolution_matrix", "det", "dft", "eigh", "expm", "expm_frechet", "fiedler",
            "fiedler_companion", "hadamard", "hankel", "helmert", "hilbert", "inv",
            "invhilbert", "invpascal", "leslie", "lu", "lu_factor", "lu_solve", "pascal",
-           "polar", "qr", "solve", "solve_sylvester", "solve_triangular", "svd", "toeplitz"]
+           "polar", "qr", "solve", "solve_sylvester", "solve_triangular", "svd", "toeplitz",
+           "eigh_tridiagonal", "qr_multiply"]
 
 
 def _fnp():
@@ -743,3 +744,376 @@ def block_diag(*arrs):
         rows.append(fnp.pad(x.astype(dtype), ((0, 0), (before, total - before - c))))
         before += c
     return fnp.concatenate(rows, axis=0)
+
+
+# ======================================================================== special matrices
+
+
+def _vec_last(x):
+    x = asarray_value(x)
+    if len(_shape_of(x)) == 0:
+        x = _fnp().reshape(x, (1,))
+    return x
+
+
+def toeplitz(c, r=None):
+    """The Toeplitz matrix with first column `c` and first row `r` (`r[0]` is ignored;
+    default `r = c`). Leading axes of `c` and `r` broadcast.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import toeplitz
+        >>> toeplitz(fnp.array([1, 2, 3]), fnp.array([1, 4, 5])).tolist()
+        [[1, 4, 5], [2, 1, 4], [3, 2, 1]]
+    """
+    fnp = _fnp()
+    c = _vec_last(c)
+    r = c if r is None else _vec_last(r)
+    dtype = np.result_type(dtype_of(c), dtype_of(r))
+    nrows, ncols = _shape_of(c)[-1], _shape_of(r)[-1]
+    batch = lax.broadcast_shapes("toeplitz", tuple(_shape_of(c))[:-1], tuple(_shape_of(r))[:-1])
+    if nrows == 0 or ncols == 0:
+        return fnp.zeros(batch + (nrows, ncols), dtype)
+    c = fnp.broadcast_to(c.astype(dtype), batch + (nrows,))
+    r = fnp.broadcast_to(r.astype(dtype), batch + (ncols,))
+    elems = fnp.concatenate([fnp.flip(c, axis=-1), r[..., 1:]], axis=-1)
+    i, j = np.indices((nrows, ncols))
+    return elems[..., nrows - 1 - i + j]
+
+
+def hankel(c, r=None):
+    """The Hankel matrix with first column `c` and last row `r` (`r[0]` is ignored;
+    default zeros).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import hankel
+        >>> hankel(fnp.array([1, 2, 3]), fnp.array([3, 4, 5])).tolist()
+        [[1, 2, 3], [2, 3, 4], [3, 4, 5]]
+    """
+    fnp = _fnp()
+    c = _vec_last(c)
+    r = fnp.zeros_like(c) if r is None else _vec_last(r)
+    dtype = np.result_type(dtype_of(c), dtype_of(r))
+    nrows, ncols = _shape_of(c)[-1], _shape_of(r)[-1]
+    batch = lax.broadcast_shapes("hankel", tuple(_shape_of(c))[:-1], tuple(_shape_of(r))[:-1])
+    if nrows == 0 or ncols == 0:
+        return fnp.zeros(batch + (nrows, ncols), dtype)
+    c = fnp.broadcast_to(c.astype(dtype), batch + (nrows,))
+    r = fnp.broadcast_to(r.astype(dtype), batch + (ncols,))
+    v = fnp.concatenate([c, r[..., 1:]], axis=-1)
+    i, j = np.indices((nrows, ncols))
+    return v[..., i + j]
+
+
+def circulant(c):
+    """The circulant matrix whose first column is `c` (leading axes batch).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import circulant
+        >>> circulant(fnp.array([1, 2, 3])).tolist()
+        [[1, 3, 2], [2, 1, 3], [3, 2, 1]]
+    """
+    c = _vec_last(c)
+    n = _shape_of(c)[-1]
+    i, j = np.indices((n, n))
+    return c[..., (i - j) % n]
+
+
+def companion(a):
+    """The companion matrix of the polynomial with coefficients `a` (highest first).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import companion
+        >>> companion(fnp.array([1.0, -10.0, 31.0, -30.0])).tolist()
+        [[10.0, -31.0, 30.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    fnp = _fnp()
+    (a,) = promote_float(a)
+    if len(_shape_of(a)) != 1 or _shape_of(a)[0] < 2:
+        raise ValueError(f"companion: a must be 1-d with at least 2 coefficients, got shape "
+                         f"{tuple(_shape_of(a))}")
+    first = -a[1:] / a[0]
+    m = _shape_of(a)[0] - 1
+    rows = np.arange(m)[:, None]
+    return fnp.where(rows == 0, first, fnp.eye(m, m, k=-1, dtype=dtype_of(first)))
+
+
+def leslie(f, s):
+    """The Leslie matrix: fecundities `f` in the first row, survival rates `s` on the
+    sub-diagonal.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import leslie
+        >>> leslie(fnp.array([0.1, 2.0, 1.0]), fnp.array([0.2, 0.8])).tolist()
+        [[0.1, 2.0, 1.0], [0.2, 0.0, 0.0], [0.0, 0.8, 0.0]]
+    """
+    fnp = _fnp()
+    f, s = promote_float(f, s)
+    n = _shape_of(f)[-1]
+    if len(_shape_of(f)) != 1 or n < 2 or tuple(_shape_of(s)) != (n - 1,):
+        raise ValueError(f"leslie: f must be 1-d of length n >= 2 and s of length n - 1; got "
+                         f"shapes {tuple(_shape_of(f))} and {tuple(_shape_of(s))}")
+    return fnp.where(np.arange(n)[:, None] == 0, f, fnp.diag(s, k=-1))
+
+
+def fiedler(a):
+    """The symmetric Fiedler matrix `|a_i - a_j|` (leading axes batch).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import fiedler
+        >>> fiedler(fnp.array([1, 4, 12])).tolist()
+        [[0, 3, 11], [3, 0, 8], [11, 8, 0]]
+    """
+    fnp = _fnp()
+    a = _vec_last(a)
+    return fnp.abs(a[..., :, None] - a[..., None, :])
+
+
+def fiedler_companion(a):
+    """The Fiedler companion matrix (pentadiagonal, same eigenvalues as `companion(a)`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import fiedler_companion
+        >>> fiedler_companion(fnp.array([1.0, 2.0, 3.0, 4.0])).tolist()
+        [[-2.0, -3.0, 1.0], [1.0, 0.0, 0.0], [0.0, -4.0, 0.0]]
+    """
+    fnp = _fnp()
+    (a,) = promote_float(a)
+    if len(_shape_of(a)) != 1:
+        raise ValueError(f"fiedler_companion: a must be 1-d, got shape {tuple(_shape_of(a))}")
+    size = _shape_of(a)[0]
+    if size <= 2:
+        return fnp.zeros((0, 0), dtype_of(a)) if size < 2 else \
+            fnp.reshape(-a[1] / a[0], (1, 1))
+    a = a / a[0]
+    n = size - 1
+    i, j = np.indices((n, n))
+    # scipy's layout: a checkerboard of -a[k] and ones on the two diagonals either side
+    out = fnp.zeros((n, n), dtype_of(a))
+    even, odd = i % 2 == 0, i % 2 == 1
+    picks = [((i == 0) & (j == 0), -a[1]), ((i == 1) & (j == 0), 1.0),
+             ((j == i + 1) & even, -a[np.minimum(i + 2, n)]), ((j == i + 2) & even, 1.0),
+             ((j == i - 1) & even & (i >= 2), -a[np.minimum(i + 1, n)]),
+             ((j == i - 2) & odd & (i >= 3), 1.0)]
+    for mask, value in reversed(picks):
+        out = fnp.where(mask, value, out)
+    return out
+
+
+def convolution_matrix(a, n, mode="full"):
+    """The matrix `A` with `A @ v == numpy.convolve(a, v, mode)` for `v` of length `n`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import convolution_matrix
+        >>> convolution_matrix(fnp.array([1.0, 2.0]), 2).tolist()
+        [[1.0, 0.0], [2.0, 1.0], [0.0, 2.0]]
+    """
+    fnp = _fnp()
+    a = asarray_value(a)
+    if len(_shape_of(a)) != 1 or _shape_of(a)[0] == 0:
+        raise ValueError(f"convolution_matrix: a must be a non-empty 1-d array, got shape "
+                         f"{tuple(_shape_of(a))}")
+    if n <= 0:
+        raise ValueError(f"convolution_matrix: n must be positive, got {n}")
+    m = _shape_of(a)[0]
+    if mode == "full":
+        length, trim = n + m - 1, 0
+    elif mode == "valid":
+        length, trim = max(m, n) - min(m, n) + 1, min(m, n) - 1
+    elif mode == "same":  # numpy's 'same': the max(m, n) central outputs
+        length = max(m, n)
+        trim = (n + m - 1 - length) // 2
+    else:
+        raise ValueError(f"convolution_matrix: mode must be 'full', 'valid' or 'same', got "
+                         f"{mode!r}")
+    column = fnp.concatenate([a, fnp.zeros((n - 1,), dtype_of(a))])
+    row = fnp.concatenate([a[:1], fnp.zeros((n - 1,), dtype_of(a))])
+    return toeplitz(column, row)[trim:trim + length]
+
+
+def _constant(values, dtype):
+    return _fnp().asarray(np.asarray(values), dtype=dtype)
+
+
+def hilbert(n):
+    """The Hilbert matrix `1 / (i + j + 1)` (float32, as in JAX).
+
+    Example:
+        >>> from nanofn.scipy.linalg import hilbert
+        >>> hilbert(2).tolist()
+        [[1.0, 0.5], [0.5, 0.3333333432674408]]
+    """
+    i, j = np.indices((n, n))
+    return _constant(1.0 / (i + j + 1), np.float32)
+
+
+def invhilbert(n):
+    """The inverse of the `n x n` Hilbert matrix (exact integers, as float32).
+
+    Example:
+        >>> from nanofn.scipy.linalg import invhilbert
+        >>> invhilbert(2).tolist()
+        [[4.0, -6.0], [-6.0, 12.0]]
+    """
+    from math import comb
+    out = np.empty((n, n), dtype=object)
+    for i in range(n):
+        for j in range(n):
+            s = i + j
+            out[i, j] = ((-1) ** s * (s + 1) * comb(n + i, n - j - 1) * comb(n + j, n - i - 1)
+                         * comb(s, i) ** 2)
+    return _constant(out.astype(np.float64), np.float32)
+
+
+def pascal(n, kind=None):
+    """The Pascal matrix: 'symmetric' (default), 'lower' or 'upper' (float32, as in JAX).
+
+    Example:
+        >>> from nanofn.scipy.linalg import pascal
+        >>> pascal(3).tolist()
+        [[1.0, 1.0, 1.0], [1.0, 2.0, 3.0], [1.0, 3.0, 6.0]]
+    """
+    from math import comb
+    kind = "symmetric" if kind is None else kind
+    if kind not in ("symmetric", "lower", "upper"):
+        raise ValueError(f"pascal: kind must be 'symmetric', 'lower' or 'upper', got {kind!r}")
+    lower = np.array([[comb(i, j) for j in range(n)] for i in range(n)], dtype=np.float64)
+    lower = lower.reshape(n, n)
+    out = {"lower": lower, "upper": lower.T, "symmetric": lower @ lower.T}[kind]
+    return _constant(out, np.float32)
+
+
+def invpascal(n, kind=None):
+    """The inverse of `pascal(n, kind)` (float32).
+
+    Example:
+        >>> from nanofn.scipy.linalg import invpascal
+        >>> invpascal(3, 'lower').tolist()
+        [[1.0, 0.0, 0.0], [-1.0, 1.0, 0.0], [1.0, -2.0, 1.0]]
+    """
+    from math import comb
+    kind = "symmetric" if kind is None else kind
+    if kind not in ("symmetric", "lower", "upper"):
+        raise ValueError(f"invpascal: kind must be 'symmetric', 'lower' or 'upper', got "
+                         f"{kind!r}")
+    inv_lower = np.array([[(-1) ** (i - j) * comb(i, j) for j in range(n)] for i in range(n)],
+                         dtype=np.float64).reshape(n, n)
+    out = {"lower": inv_lower, "upper": inv_lower.T,
+           "symmetric": inv_lower.T @ inv_lower}[kind]
+    return _constant(out, np.float32)
+
+
+def helmert(n, full=False):
+    """The Helmert matrix (orthonormal rows; the first row, kept with `full=True`, is
+    constant).
+
+    Example:
+        >>> from nanofn.scipy.linalg import helmert
+        >>> helmert(2).round(4).tolist()
+        [[0.7071, -0.7071]]
+    """
+    h = np.tril(np.ones((n, n)), -1) - np.diag(np.arange(n))
+    d = np.arange(n) * np.arange(1, n + 1)
+    h[0] = 1
+    d[0] = n
+    out = h / np.sqrt(d)[:, None]
+    return _constant(out if full else out[1:], np.float32)
+
+
+def hadamard(n, dtype=int):
+    """The `n x n` Hadamard matrix (Sylvester's construction; `n` a power of 2).
+
+    Example:
+        >>> from nanofn.scipy.linalg import hadamard
+        >>> hadamard(2).tolist()
+        [[1, 1], [1, -1]]
+    """
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"hadamard: n must be a positive power of 2, got {n}")
+    h = np.array([[1]])
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    dtype = np.dtype(dtype)
+    if dtype == np.dtype(int):
+        dtype = np.dtype(np.int32)  # JAX's default integer
+    return _constant(h, dtype)
+
+
+def dft(n, scale=None):
+    """The discrete Fourier transform matrix `exp(-2 pi i j k / n)` (complex64), scaled by
+    `1/n` (`scale='n'`) or `1/sqrt(n)` (`'sqrtn'`).
+
+    Example:
+        >>> import numpy as np
+        >>> from nanofn.scipy.linalg import dft
+        >>> np.round(np.asarray(dft(2)), 6).tolist()
+        [[(1+0j), (1+0j)], [(1+0j), (-1-0j)]]
+    """
+    if scale not in (None, "n", "sqrtn"):
+        raise ValueError(f"dft: scale must be None, 'n' or 'sqrtn', got {scale!r}")
+    j, k = np.indices((n, n))
+    m = np.exp(-2j * np.pi * ((j * k) % max(n, 1)) / max(n, 1))
+    m = m / {None: 1.0, "n": n, "sqrtn": np.sqrt(n)}[scale]
+    return _constant(m, np.complex64)
+
+
+# ======================================================================== more solvers
+
+
+def eigh_tridiagonal(d, e, *, eigvals_only=False, select="a", select_range=None, tol=None,
+                     key=None):
+    """Eigenvalues (and eigenvectors) of the symmetric tridiagonal matrix with diagonal
+    `d` and off-diagonal `e`, differentiable (computed as `eigh` of that matrix).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import eigh_tridiagonal
+        >>> eigh_tridiagonal(fnp.array([2.0, 2.0]), fnp.array([1.0]), eigvals_only=True)
+        Array([1., 3.], dtype=float32)
+    """
+    del tol, key  # unused
+    if select != "a" or select_range is not None:
+        raise NotImplementedError("eigh_tridiagonal: only select='a' is supported")
+    fnp = _fnp()
+    d, e = promote_float(d, e)
+    n = _shape_of(d)[-1]
+    if tuple(_shape_of(e))[-1:] != (max(n - 1, 0),):
+        raise ValueError(f"eigh_tridiagonal: e must have length len(d) - 1; got shapes "
+                         f"{tuple(_shape_of(d))} and {tuple(_shape_of(e))}")
+    a = fnp.diag(d) + fnp.diag(e, k=1) + fnp.diag(e, k=-1) if n > 1 else fnp.diag(d)
+    w, v = _nl.eigh(a, symmetrize_input=False)
+    return w if eigvals_only else (w, v)
+
+
+def qr_multiply(a, c, mode="right", pivoting=False, conjugate=False, overwrite_a=False,
+                overwrite_c=False):
+    """`Q @ c` (mode 'left') or `c @ Q` (mode 'right') for the economic QR of `a`; also
+    returns `r`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import qr_multiply
+        >>> cq, r = qr_multiply(fnp.eye(2), fnp.ones((1, 2)))
+        >>> cq.shape, r.shape
+        ((1, 2), (2, 2))
+    """
+    del overwrite_a, overwrite_c, conjugate  # unused (real arrays)
+    if pivoting:
+        raise NotImplementedError("qr_multiply: pivoting=True is not supported")
+    if mode not in ("left", "right"):
+        raise ValueError(f"qr_multiply: mode must be 'left' or 'right', got {mode!r}")
+    fnp = _fnp()
+    q, r = _nl.qr(a, mode="reduced")
+    c = asarray_value(c)
+    if mode == "left":
+        vector = len(_shape_of(c)) == 1
+        out = fnp.matmul(q, c[:, None] if vector else c)
+        return (out[:, 0] if vector else out), r
+    return fnp.matmul(c, q), r
