@@ -344,3 +344,50 @@ def test_eigh_tridiagonal_and_qr_multiply():
     qc, _ = L.qr_multiply(a, c.T[:3], mode="left")
     qcw, _ = sl.qr_multiply(a, c.T[:3], mode="left")
     np.testing.assert_allclose(np.abs(_np(qc)), np.abs(qcw), atol=1e-10)
+
+
+# ------------------------------------------------------------------------ Schur family
+
+
+def test_schur_family_matches_scipy():
+    rng = np.random.default_rng(10)
+    a = rng.normal(size=(2, 4, 4))
+    for output in ("real", "complex"):
+        t, z = L.schur(a, output=output)
+        for i in range(2):
+            tw, zw = sl.schur(a[i], output=output)
+            np.testing.assert_allclose(_np(t[i]), tw, atol=1e-10)
+            np.testing.assert_allclose(_np(z[i]), zw, atol=1e-10)
+        zt = _np(z)
+        np.testing.assert_allclose(zt @ _np(t) @ np.conj(np.swapaxes(zt, -1, -2)), a, atol=1e-10)
+    h, q = L.hessenberg(a[0], calc_q=True)
+    hw, qw = sl.hessenberg(a[0], calc_q=True)
+    np.testing.assert_allclose(_np(h), hw, atol=1e-10)
+    np.testing.assert_allclose(_np(q), qw, atol=1e-10)
+    np.testing.assert_allclose(_np(L.hessenberg(a[1])), sl.hessenberg(a[1]), atol=1e-10)
+    tr, zr = sl.schur(a[0])
+    tc, zc = L.rsf2csf(tr, zr)
+    tcw, zcw = sl.rsf2csf(tr, zr)
+    np.testing.assert_allclose(_np(tc), tcw, atol=1e-10)
+    np.testing.assert_allclose(_np(zc), zcw, atol=1e-10)
+
+
+def test_sqrtm_and_funm():
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(3, 3))
+    spd = x @ x.T + np.eye(3)
+    root = _np(L.sqrtm(spd))
+    assert root.dtype == np.complex128
+    np.testing.assert_allclose(root, sl.sqrtm(spd), atol=1e-10)
+    np.testing.assert_allclose(root @ root, spd, atol=1e-10)
+    general = _np(L.sqrtm(x))
+    np.testing.assert_allclose(general @ general, x, atol=1e-8)
+    np.testing.assert_allclose(general, sl.sqrtm(x.astype(complex)), atol=1e-8)
+    import nanofn.numpy as fnp
+    np.testing.assert_allclose(_np(L.funm(x, fnp.exp)), sl.expm(x), atol=1e-8)
+    batch = _np(L.sqrtm(np.stack([spd, 4 * spd])))
+    np.testing.assert_allclose(batch[1], 2 * root, atol=1e-10)
+    with pytest.raises(NotImplementedError, match="not differentiable"):
+        nanofn.jvp(L.sqrtm, (spd,), (spd,))
+    with pytest.raises(NotImplementedError, match="not differentiable"):
+        nanofn.vjp(lambda a: L.schur(a)[0], spd)[1](np.ones((3, 3)))

@@ -36,7 +36,8 @@ __all__ = ["block_diag", "cho_factor", "cho_solve", "cholesky", "circulant", "co
            "fiedler_companion", "hadamard", "hankel", "helmert", "hilbert", "inv",
            "invhilbert", "invpascal", "leslie", "lu", "lu_factor", "lu_solve", "pascal",
            "polar", "qr", "solve", "solve_sylvester", "solve_triangular", "svd", "toeplitz",
-           "eigh_tridiagonal", "qr_multiply"]
+           "eigh_tridiagonal", "qr_multiply", "schur", "hessenberg", "rsf2csf", "sqrtm",
+           "funm"]
 
 
 def _fnp():
@@ -1117,3 +1118,211 @@ def qr_multiply(a, c, mode="right", pivoting=False, conjugate=False, overwrite_a
         out = fnp.matmul(q, c[:, None] if vector else c)
         return (out[:, 0] if vector else out), r
     return fnp.matmul(c, q), r
+
+
+# ======================================================================== Schur-based (values only)
+#
+# schur, hessenberg, rsf2csf, sqrtm and funm rest on LAPACK's Schur and Hessenberg
+# reductions, which numpy does not expose; they call scipy (the optional `scipy` extra),
+# and, as in JAX, they have no derivatives.
+
+
+def _scipy_linalg(name):
+    try:
+        import scipy.linalg
+    except ImportError:  # pragma: no cover - scipy is in the test extra
+        raise ImportError(f"nanofn.scipy.linalg.{name} needs scipy (pip install "
+                          f"'nanofn[scipy]')") from None
+    return scipy.linalg
+
+
+def _no_derivatives(name):
+    def rule(*args, **params):
+        raise NotImplementedError(f"{name}: not differentiable (as in JAX); it has no JVP or "
+                                  "VJP rule")
+    return rule
+
+
+def _values_only(name, compute, avals):
+    """A primitive computed matrix by matrix with scipy, with no derivative rules."""
+    prim = Primitive(name, multiple_results=True)
+
+    def impl(*arrays, **params):
+        out_avals = avals(*[ShapedArray(x.shape, x.dtype) for x in arrays], **params)
+        outs = [np.empty(a.shape, a.dtype) for a in out_avals]
+        for idx in np.ndindex(*arrays[0].shape[:-2]):
+            for out, res in zip(outs, compute(*[x[idx] for x in arrays], **params)):
+                out[idx] = res
+        return outs
+
+    prim.impl = impl
+    prim.abstract_eval = avals
+    prim.jvp = _no_derivatives(name)
+    prim.vjp_joint = _no_derivatives(name)
+
+    def batch(vals, dims, **params):
+        outs = prim.bind(*_broadcast_batch(vals, dims), **params)
+        return outs, [0] * len(outs)
+    prim.batch = batch
+    return prim
+
+
+def _complex_of(dtype):
+    return np.result_type(dtype, np.complex64)
+
+
+def _schur_avals(a, *, output):
+    _nl._check_square("schur", a)
+    dtype = a.dtype if output == "real" else _complex_of(a.dtype)
+    return [ShapedArray(a.shape, dtype), ShapedArray(a.shape, dtype)]
+
+
+schur_p = _values_only(
+    "schur", lambda a, *, output: _scipy_linalg("schur").schur(a, output=output), _schur_avals)
+
+
+def schur(a, output="real"):
+    """Schur decomposition `a = z @ t @ z.T` (`t` quasi upper triangular for 'real',
+    upper triangular for 'complex'). Values only; needs scipy.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import schur
+        >>> t, z = schur(fnp.array([[1.0, 2.0], [0.0, 3.0]]))
+        >>> t.tolist()
+        [[1.0, 2.0], [0.0, 3.0]]
+    """
+    if output not in ("real", "complex"):
+        raise ValueError(f"schur: output must be 'real' or 'complex', got {output!r}")
+    (a,) = promote_float(a)
+    t, z = schur_p.bind(a, output=output)
+    return t, z
+
+
+def _hessenberg_avals(a, *, calc_q):
+    del calc_q  # unused
+    _nl._check_square("hessenberg", a)
+    return [a, a]
+
+
+def _hessenberg_one(a, *, calc_q):
+    del calc_q  # unused
+    h, q = _scipy_linalg("hessenberg").hessenberg(a, calc_q=True)
+    return h, q
+
+
+hessenberg_p = _values_only("hessenberg", _hessenberg_one, _hessenberg_avals)
+
+
+def hessenberg(a, *, calc_q=False, overwrite_a=False, check_finite=True):
+    """Hessenberg form `a = q @ h @ q.T` (`h` zero below the first sub-diagonal). Values
+    only; needs scipy.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import hessenberg
+        >>> hessenberg(fnp.eye(3)).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    del overwrite_a, check_finite  # unused
+    (a,) = promote_float(a)
+    h, q = hessenberg_p.bind(a, calc_q=True)
+    return (h, q) if calc_q else h
+
+
+def _rsf2csf_avals(t, z):
+    ctype = _complex_of(t.dtype)
+    return [ShapedArray(t.shape, ctype), ShapedArray(z.shape, ctype)]
+
+
+rsf2csf_p = _values_only("rsf2csf", lambda t, z: _scipy_linalg("rsf2csf").rsf2csf(t, z),
+                         _rsf2csf_avals)
+
+
+def rsf2csf(T, Z, check_finite=True):
+    """Convert a real Schur form `(T, Z)` to the complex one. Values only; needs scipy.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import rsf2csf
+        >>> t, z = rsf2csf(fnp.array([[0.0, 1.0], [-1.0, 0.0]]), fnp.eye(2))
+        >>> sorted(abs(complex(x)) for x in [t[0, 0], t[1, 1]])
+        [1.0, 1.0]
+    """
+    del check_finite  # unused
+    T, Z = promote_float(T, Z)
+    t, z = rsf2csf_p.bind(T, Z)
+    return t, z
+
+
+def _sqrtm_avals(a):
+    _nl._check_square("sqrtm", a)
+    return [ShapedArray(a.shape, _complex_of(a.dtype))]
+
+
+def _sqrtm_one(a):
+    # the principal square root through the complex Schur form (as JAX: complex result)
+    t, z = _scipy_linalg("sqrtm").schur(a.astype(_complex_of(a.dtype)), output="complex")
+    n = t.shape[0]
+    r = np.zeros_like(t)
+    for j in range(n):  # the upper-triangular recurrence r_ij (r_ii + r_jj) = t_ij - sum
+        r[j, j] = np.sqrt(t[j, j])
+        for i in range(j - 1, -1, -1):
+            s = r[i, i + 1:j] @ r[i + 1:j, j]
+            denom = r[i, i] + r[j, j]
+            r[i, j] = (t[i, j] - s) / denom if denom != 0 else (0 if t[i, j] == s else np.nan)
+    return (z @ r @ z.conj().T,)
+
+
+sqrtm_p = _values_only("sqrtm", _sqrtm_one, _sqrtm_avals)
+
+
+def sqrtm(A, blocksize=1):
+    """The principal matrix square root (complex, as in JAX). Values only; needs scipy.
+
+    Example:
+        >>> import numpy as np
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import sqrtm
+        >>> np.round(np.asarray(sqrtm(fnp.array([[4.0, 0.0], [0.0, 9.0]]))).real, 6).tolist()
+        [[2.0, 0.0], [0.0, 3.0]]
+    """
+    if blocksize != 1:
+        raise NotImplementedError("sqrtm: only blocksize=1 is supported")
+    (A,) = promote_float(A)
+    (out,) = sqrtm_p.bind(A)
+    return out
+
+
+def _funm_avals(a, *, func):
+    del func  # unused
+    _nl._check_square("funm", a)
+    return [ShapedArray(a.shape, _complex_of(a.dtype))]
+
+
+def _funm_one(a, *, func):
+    def on_numpy(x):
+        return np.asarray(func(x))
+    return (np.asarray(_scipy_linalg("funm").funm(a, on_numpy, disp=False)[0],
+                       _complex_of(a.dtype)),)
+
+
+funm_p = _values_only("funm", _funm_one, _funm_avals)
+
+
+def funm(A, func, disp=True):
+    """A matrix function by Schur-Parlett: `func` (elementwise, e.g. `fnp.exp`) applied to
+    the matrix `A` (complex result, as in JAX). Values only; needs scipy.
+
+    Example:
+        >>> import numpy as np
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.linalg import funm
+        >>> np.round(np.asarray(funm(fnp.zeros((2, 2)), fnp.exp)).real, 6).tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
+    (A,) = promote_float(A)
+    (out,) = funm_p.bind(A, func=func)
+    if disp:
+        return out
+    return out, None

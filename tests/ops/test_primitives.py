@@ -323,7 +323,8 @@ TESTED_ELSEWHERE: dict[str, str] = {
     **{n: "tests/numpy/test_linalg.py" for n in (
         "inv", "solve", "det", "slogdet", "cholesky", "svd")},
     **{n: "tests/numpy/test_linalg_decomp.py" for n in ("eigh", "eig", "qr", "adjugate")},
-    **{n: "tests/test_scipy_linalg.py" for n in ("triangular_solve", "lu", "expm")},
+    **{n: "tests/test_scipy_linalg.py" for n in (
+        "triangular_solve", "lu", "expm", "schur", "hessenberg", "rsf2csf", "sqrtm", "funm")},
     **{n: "tests/ops/test_nn_kernels.py" for n in (
         "logsumexp", "log_softmax", "log_softmax_grad", "softmax", "softmax_grad",
         "softmax_cross_entropy_int", "softmax_cross_entropy_int_grad", "layer_norm",
