@@ -337,7 +337,7 @@ slogdet_p.vjp_joint = _slogdet_vjp
 slogdet_p.batch = _unary_batch(slogdet_p)
 
 
-def slogdet(a):
+def slogdet(a, *, method=None):
     """Sign and log of the absolute value of the determinant (stable for large matrices).
 
     Args:
@@ -353,6 +353,8 @@ def slogdet(a):
         >>> float(sign), round(float(logdet), 4)
         (-1.0, 1.7918)
     """
+    if method not in (None, "lu", "qr"):
+        raise ValueError(f"slogdet: method must be None, 'lu' or 'qr', got {method!r}")
     sign, logabsdet = slogdet_p.bind(_as_float_matrix(a, "slogdet"))
     return SlogdetResult(sign, logabsdet)
 
@@ -570,7 +572,7 @@ svd_p.vjp_joint = _svd_vjp
 svd_p.batch = _unary_batch(svd_p)
 
 
-def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False, subset_by_index=None):
     """Singular value decomposition `a = u @ diag(s) @ vh`.
 
     Both modes differentiate all three outputs (for distinct, non-zero singular values
@@ -593,6 +595,9 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
         Array([4., 3.], dtype=float32)
     """
     a = _as_float_matrix(a, "svd")
+    if subset_by_index is not None:
+        raise NotImplementedError("svd: subset_by_index is not supported (nor is it by JAX "
+                                  "on CPU)")
     if hermitian:
         return _svd_hermitian(a, compute_uv)
     m, n = _shape_of(a)[-2:]
@@ -1092,7 +1097,7 @@ def matrix_power(a, n):
     return result
 
 
-def matrix_rank(M, rtol=None, *, tol=None):
+def matrix_rank(M, rtol=None, *, hermitian=False, tol=None):
     """Number of singular values above `rtol * max(s)` (default `max(m, n) * eps`).
 
     Example:
@@ -1104,7 +1109,7 @@ def matrix_rank(M, rtol=None, *, tol=None):
     (M,) = promote_float(M)
     if len(_shape_of(M)) < 2:
         return fnp.any(M != 0).astype(np.int32)
-    s = svd(M, compute_uv=False)
+    s = svd(M, compute_uv=False, hermitian=hermitian)
     smax = fnp.max(s, axis=-1, keepdims=True, initial=0.0)
     if tol is not None:
         cutoff = fnp.asarray(tol, dtype_of(M))
@@ -1492,7 +1497,7 @@ def outer(x1, x2, /):
     return lnp.outer(x1, x2)
 
 
-def vecdot(x1, x2, /, *, axis=-1):
+def vecdot(x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None):
     """Dot product of vectors along `axis` (broadcasting the other axes).
 
     Example:
@@ -1500,4 +1505,5 @@ def vecdot(x1, x2, /, *, axis=-1):
         >>> float(fnp.linalg.vecdot(fnp.array([1.0, 2.0]), fnp.array([3.0, 4.0])))
         11.0
     """
+    del precision, preferred_element_type  # unused
     return lnp.sum(lnp.multiply(x1, x2), axis=axis)

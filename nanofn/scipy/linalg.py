@@ -584,7 +584,7 @@ def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=
 
 
 def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False,
-         type=1, check_finite=True, subset_by_index=None, subset_by_value=None, driver=None):
+         turbo=True, eigvals=None, type=1, check_finite=True):
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, reading the
     `lower` (or upper) triangle, as scipy does.
 
@@ -594,11 +594,10 @@ def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite
         >>> eigh(fnp.array([[2.0, 1.0], [1.0, 2.0]]), eigvals_only=True)
         Array([1., 3.], dtype=float32)
     """
-    del overwrite_a, overwrite_b, check_finite, driver  # unused
-    if b is not None or type != 1 or subset_by_index is not None \
-            or subset_by_value is not None:
-        raise NotImplementedError("eigh: only the standard problem (b=None, type=1, no "
-                                  "subsets) is supported")
+    del overwrite_a, overwrite_b, check_finite, turbo  # unused
+    if b is not None or type != 1 or eigvals is not None:
+        raise NotImplementedError("eigh: only the standard problem (b=None, type=1, "
+                                  "eigvals=None) is supported, as in JAX")
     fnp = _fnp()
     (a,) = promote_float(a)
     n = _shape_of(a)[-1]
@@ -1047,7 +1046,7 @@ def hadamard(n, dtype=int):
     return _constant(h, dtype)
 
 
-def dft(n, scale=None):
+def dft(n, scale=None, *, dtype=None):
     """The discrete Fourier transform matrix `exp(-2 pi i j k / n)` (complex64), scaled by
     `1/n` (`scale='n'`) or `1/sqrt(n)` (`'sqrtn'`).
 
@@ -1062,7 +1061,7 @@ def dft(n, scale=None):
     j, k = np.indices((n, n))
     m = np.exp(-2j * np.pi * ((j * k) % max(n, 1)) / max(n, 1))
     m = m / {None: 1.0, "n": n, "sqrtn": np.sqrt(n)}[scale]
-    return _constant(m, np.complex64)
+    return _constant(m, np.complex64 if dtype is None else dtype)
 
 
 # ======================================================================== more solvers
