@@ -864,6 +864,34 @@ qr_p.vjp_joint = _qr_vjp
 qr_p.batch = _unary_batch(qr_p)
 
 
+geqrf_p = Primitive("geqrf", multiple_results=True)
+
+
+@geqrf_p.def_impl
+def _geqrf_impl(a):
+    h, tau = np.linalg.qr(a, mode="raw")  # Householder vectors below R, transposed
+    return [np.ascontiguousarray(h), tau]
+
+
+@geqrf_p.def_abstract_eval
+def _geqrf_abstract_eval(a):
+    if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"qr: needs a float array of at least 2 dimensions, got {a.str_short()}")
+    m, n = a.shape[-2:]
+    return [ShapedArray(a.shape[:-2] + (n, m), a.dtype),
+            ShapedArray(a.shape[:-2] + (min(m, n),), a.dtype)]
+
+
+def _geqrf_no_derivatives(*args, **params):
+    raise NotImplementedError("qr: mode='raw' is not differentiable (as in JAX); use "
+                              "mode='reduced'")
+
+
+geqrf_p.jvp = _geqrf_no_derivatives
+geqrf_p.vjp_joint = _geqrf_no_derivatives
+geqrf_p.batch = _unary_batch(geqrf_p)
+
+
 def qr(a, mode="reduced"):
     """QR decomposition `a = q @ r`, `q` with orthonormal columns, `r` upper triangular.
 
@@ -873,10 +901,12 @@ def qr(a, mode="reduced"):
     Args:
         a: array of shape `(..., m, n)`.
         mode: 'reduced' (`q` of shape `(..., m, k)`, `r` of `(..., k, n)`, `k = min(m, n)`),
-            'complete' (`q` of `(..., m, m)`, `r` of `(..., m, n)`) or 'r' (`r` only).
+            'complete' (`q` of `(..., m, m)`, `r` of `(..., m, n)`), 'r' (`r` only) or
+            'raw' (LAPACK's Householder form `(h, tau)`, `h` transposed as numpy gives it;
+            not differentiable).
 
     Returns:
-        `QRResult(Q, R)`, or `r` for mode 'r'.
+        `QRResult(Q, R)`, `r` for mode 'r', or `(h, tau)` for mode 'raw'.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -885,9 +915,12 @@ def qr(a, mode="reduced"):
         Array([[5. , 2.2],
                [0. , 0.4]], dtype=float32)
     """
-    if mode not in ("reduced", "complete", "r"):
-        raise ValueError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    if mode not in ("reduced", "complete", "r", "raw"):
+        raise ValueError(f"qr: mode must be 'reduced', 'complete', 'r' or 'raw', got {mode!r}")
     a = _as_float_matrix(a, "qr")
+    if mode == "raw":
+        h, tau = geqrf_p.bind(a)
+        return QRResult(h, tau)
     q, r = qr_p.bind(a, full_matrices=mode == "complete")
     return r if mode == "r" else QRResult(q, r)
 

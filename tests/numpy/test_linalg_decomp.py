@@ -183,7 +183,20 @@ def test_qr_wide_matrix_derivative_is_refused_like_jax():
     with pytest.raises(NotImplementedError, match="at least as many rows"):
         nanofn.grad(lambda a: linalg.qr(a)[1].sum())(np.ones((2, 3)))
     with pytest.raises(ValueError, match="mode"):
-        linalg.qr(np.eye(2), mode="raw")
+        linalg.qr(np.eye(2), mode="economic")
+
+
+def test_qr_raw_mode_matches_numpy():
+    a = np.random.default_rng(14).normal(size=(2, 4, 3))
+    h, tau = linalg.qr(a, mode="raw")
+    for i in range(2):
+        hw, tauw = np.linalg.qr(a[i], mode="raw")
+        np.testing.assert_allclose(_np(h[i]), hw, atol=1e-12)
+        np.testing.assert_allclose(_np(tau[i]), tauw, atol=1e-12)
+    h_jit = nanofn.jit(lambda a: linalg.qr(a, mode="raw")[0])(a)
+    np.testing.assert_allclose(_np(h_jit), _np(h), atol=0)
+    with pytest.raises(NotImplementedError, match="raw"):
+        nanofn.jvp(lambda a: linalg.qr(a, mode="raw")[0], (a,), (a,))
 
 
 # ------------------------------------------------------------------------ det and the adjugate
