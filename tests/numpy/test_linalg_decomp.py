@@ -427,3 +427,19 @@ def test_new_primitives_batch_jit_and_vmap():
     g = nanofn.jit(nanofn.grad(lambda a: (linalg.eigh(a)[1] ** 2 * a).sum()))(a[0])
     np.testing.assert_allclose(_np(g), _np(nanofn.grad(
         lambda a: (linalg.eigh(a)[1] ** 2 * a).sum())(a[0])), atol=1e-12)
+
+
+def test_dtypes_are_kept_and_integers_promote():
+    from nanofn.scipy import linalg as sl_
+    a32 = (np.random.default_rng(15).normal(size=(3, 3)) + 3 * np.eye(3)).astype(np.float32)
+    for out in (linalg.eigh(a32), linalg.qr(a32), linalg.svd(a32), (linalg.det(a32),),
+                (linalg.pinv(a32),), linalg.lstsq(a32, a32[:, 0])[:2], (sl_.expm(a32),),
+                sl_.lu(a32), (sl_.solve_triangular(a32, a32[0]),),
+                (linalg.matrix_power(a32, -2),)):
+        for x in out:
+            assert x.dtype == np.float32, out
+    ints = np.array([[2, 1], [1, 3]])
+    assert linalg.eigvalsh(ints).dtype == np.float32
+    assert linalg.qr(ints)[0].dtype == np.float32
+    assert sl_.expm(ints).dtype == np.float32
+    np.testing.assert_allclose(_np(linalg.det(ints)), 5.0, rtol=1e-6)
