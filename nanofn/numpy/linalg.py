@@ -1,20 +1,24 @@
-"""nanofn.numpy.linalg: norms and the basic matrix functions, with derivatives.
+"""nanofn.numpy.linalg: jax.numpy.linalg, batched over leading axes, with derivatives.
 
-`norm` (and `vector_norm`, `matrix_norm`) are written with other nanofn functions. The
-matrix functions `inv`, `solve`, `det`, `slogdet`, `cholesky` and `svd` are primitives,
-because numpy's LAPACK routines do the work; each has its rules in its block:
+The decompositions are primitives, because numpy's LAPACK routines do the work; each has
+its rules in its block, written with nanofn primitives so they can be differentiated again:
 
 * `inv`:      d(A^-1) = -A^-1 dA A^-1
 * `solve`:    x = A^-1 b,  dx = A^-1 (db - dA x)
-* `det`:      d det(A) = det(A) tr(A^-1 dA)    (A must be invertible to differentiate)
+* `det`:      d det(A) = tr(adj(A) dA), with the adjugate its own primitive (exact at
+  singular matrices too, so det's gradient there is the adjugate, as in JAX)
 * `slogdet`:  d log|det(A)| = tr(A^-1 dA); the sign is piecewise constant
 * `cholesky`: of the symmetric part S of A: dL = L Phi(L^-1 dS L^-T), Phi taking the lower
   triangle with the diagonal halved
-* `svd`:      ds_i = u_i^T dA v_i; forward mode also gives the singular vectors' tangents
-  (distinct singular values); reverse mode handles the singular values only.
+* `svd`:      Townsend's formulas for u, s and vh in both modes (distinct singular values)
+* `eigh`:     dw = diag(V^T dA V), dV = V (F o V^T dA V), F_ij = 1 / (w_j - w_i)
+* `qr`:       dQ = Q (Omega - Y) + X, dR = (Y - Omega) R with X = dA R^-1, Y = Q^T X
+* `eig`, `geqrf` (qr's 'raw' mode): values only
 
-Every primitive works on stacks of matrices (leading batch axes), and `vmap` moves its
-batch axis to the front.
+`norm` (and `vector_norm`, `matrix_norm`), `pinv`, `lstsq`, `matrix_power`, `matrix_rank`,
+`cond`, `tensorinv`, `tensorsolve`, `multi_dot`, `cross` and the array-API helpers are
+written with these and other nanofn functions. `vmap` moves a primitive's batch axis to
+the front. docs/linalg.md lists the rules and every convention choice.
 """
 
 from __future__ import annotations
