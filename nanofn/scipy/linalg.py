@@ -6,7 +6,7 @@ Three primitives live here, each with its rules in its block:
   dx = op(A)^-1 (db - op(dA) x), and the cotangents gb = op(A)^-T gx, gA = -gb x^T
   (transposed for op(A) = A^T), kept to A's triangle.
 * `lu`: P A = L U with partial pivoting; with X = L^-1 P dA U^-1,
-  dL = L tril(X, -1) and dU = triu(X) U (square matrices).
+  dL = L tril(X, -1) and dU = triu(X) U (rectangular too, U completed to a square).
 * `expm`: the matrix exponential by scaling and squaring with a degree-13 Pade
   approximant (Higham 2005); its derivatives come from the block-triangular identity
   expm([[A, E], [0, A]]) = [[expm(A), L(A, E)], [0, expm(A)]], L the Frechet derivative,
@@ -238,44 +238,61 @@ def _permutation_matrix(perm, dtype):
     return lax.convert_element_type(lax.eq_p.bind(rows, cols), dtype)
 
 
-def _lu_check(a):
-    m, n = _aval_shape(a)[-2:]
-    if m != n:
-        raise NotImplementedError(f"lu: derivatives are implemented for square matrices, "
-                                  f"got {m} x {n}")
+def _rect_mask(x, k, lower):
+    """x times the lower (k = 0 with the diagonal, -1 without) or upper (k = 0, 1)
+    triangle of ones of x's (possibly rectangular) shape."""
+    m, n = _aval_shape(x)[-2:]
+    tri = np.tri(m, n, k, dtype=_dtype(x)) if lower else 1 - np.tri(m, n, k - 1, dtype=_dtype(x))
+    return lax._mul(x, tri)
+
+
+def _lu_factors(lu_):
+    """The square factors of a packed m x n LU: unit lower L (m x m) and upper U (n x n),
+    U completed with an identity block where n > m (as JAX's rule does)."""
+    fnp = _fnp()
+    m, n = _aval_shape(lu_)[-2:]
+    k = min(m, n)
+    dtype = _dtype(lu_)
+    low = _rect_mask(lu_[..., :, :k], -1, True)
+    if m > k:
+        low = fnp.concatenate([low, fnp.zeros(tuple(_aval_shape(low))[:-1] + (m - k,), dtype)],
+                              axis=-1)
+    low = lax._add(low, np.eye(m, dtype=dtype))
+    up = _rect_mask(lu_[..., :k, :], 0, False)
+    if n > k:
+        up = fnp.concatenate([up, fnp.zeros(tuple(_aval_shape(up))[:-2] + (n - k, n), dtype)],
+                             axis=-2)
+        corner = np.zeros((n, n), dtype)
+        corner[k:, k:] = np.eye(n - k, dtype=dtype)
+        up = lax._add(up, corner)
+    return low, up
 
 
 def _lu_jvp(primals, tangents):
+    # P A = L U; with X = L^-1 P dA U^-1:  d(lu) = L tril(X, -1) + triu(X) U
     (a,), (t,) = primals, tangents
-    _lu_check(a)
     lu_, pivots, perm = lu_p.bind(a)
-    n = _aval_shape(a)[-1]
-    p = _permutation_matrix(perm, _dtype(a))
-    low = lax._add(_masked(lu_, True, True), np.eye(n, dtype=_dtype(a)))
-    x = _tri_solve(low, _mm(p, t), True, unit_diagonal=True)           # L^-1 P dA
-    x = _mT(_tri_solve(lu_, _mT(x), False, transpose_a=True))          # ... U^-1
-    d_low = _mm(low, _masked(x, True, True))
-    d_up = _mm(_masked(x, False, False), _masked(lu_, False, False))
-    return [lu_, pivots, perm], [lax._add(d_low, d_up), None, None]
+    low, up = _lu_factors(lu_)
+    x = _tri_solve(low, _mm(_permutation_matrix(perm, _dtype(a)), t), True,
+                   unit_diagonal=True)                                   # L^-1 P dA
+    x = _mT(_tri_solve(up, _mT(x), False, transpose_a=True))             # ... U^-1
+    d_lu = lax._add(_mm(low, _rect_mask(x, -1, True)), _mm(_rect_mask(x, 0, False), up))
+    return [lu_, pivots, perm], [d_lu, None, None]
 
 
 def _lu_vjp(cts, primals, outs, needs):
     # the transpose of the rule above: gX = tril(L^T g, -1) + triu(g U^T),
     # gA = P^T L^-T gX U^-T
-    del needs  # unused
+    del primals, needs  # unused
     ct = cts[0]
     if ct is None:
         return [None]
-    (a,) = primals
-    _lu_check(a)
     lu_, _, perm = outs
-    n = _aval_shape(a)[-1]
-    low = lax._add(_masked(lu_, True, True), np.eye(n, dtype=_dtype(a)))
-    up = _masked(lu_, False, False)
-    gx = lax._add(_masked(_mm(_mT(low), ct), True, True), _masked(_mm(ct, _mT(up)), False, False))
-    g = _tri_solve(lu_, _mT(gx), False)                                # U^-1 gX^T
+    low, up = _lu_factors(lu_)
+    gx = lax._add(_rect_mask(_mm(_mT(low), ct), -1, True), _rect_mask(_mm(ct, _mT(up)), 0, False))
+    g = _tri_solve(up, _mT(gx), False)                                   # U^-1 gX^T
     g = _tri_solve(low, _mT(g), True, transpose_a=True, unit_diagonal=True)  # L^-T gX U^-T
-    return [_mm(_mT(_permutation_matrix(perm, _dtype(a))), g)]
+    return [_mm(_mT(_permutation_matrix(perm, _dtype(lu_))), g)]
 
 
 lu_p.jvp = _lu_jvp
@@ -351,8 +368,7 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
 
 
 def lu(a, permute_l=False, overwrite_a=False, check_finite=True):
-    """LU decomposition `a = p @ l @ u` with partial pivoting (differentiable for square
-    matrices).
+    """LU decomposition `a = p @ l @ u` with partial pivoting (differentiable).
 
     Args:
         a: array of shape `(..., m, n)`.
