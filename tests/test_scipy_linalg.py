@@ -393,3 +393,40 @@ def test_sqrtm_and_funm():
         nanofn.jvp(L.sqrtm, (spd,), (spd,))
     with pytest.raises(NotImplementedError, match="not differentiable"):
         nanofn.vjp(lambda a: L.schur(a)[0], spd)[1](np.ones((3, 3)))
+
+
+def _complex_normal(rng, *shape):
+    return rng.normal(size=shape) + 1j * rng.normal(size=shape)
+
+
+def check_complex_holomorphic(f, x, rng, eps=1e-6):
+    """JVP against a central difference along a complex tangent, and the VJP by JAX's
+    pairing (no conjugation): sum(ct * J t) == sum(J^T ct * t)."""
+    t = _complex_normal(rng, *x.shape)
+    y, jt = nanofn.jvp(f, (x,), (t,))
+    fd = (_np(f(x + eps * t)) - _np(f(x - eps * t))) / (2 * eps)
+    np.testing.assert_allclose(_np(jt), fd, rtol=1e-6, atol=1e-7)
+    y, pullback = nanofn.vjp(f, x)
+    ct = _complex_normal(rng, *np.shape(y))
+    (g,) = pullback(ct)
+    lhs, rhs = np.sum(ct * _np(jt)), np.sum(_np(g) * t)
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs)), (lhs, rhs)
+
+
+def test_complex128_holomorphic_primitives():
+    rng = np.random.default_rng(12)
+    a = _complex_normal(rng, 3, 3) + 3 * np.eye(3)
+    b = _complex_normal(rng, 3, 2)
+    np.testing.assert_allclose(_np(L.expm(a)), sl.expm(a), rtol=1e-12)
+    for got, want in zip(L.lu(a), sl.lu(a)):
+        np.testing.assert_allclose(_np(got), want, atol=1e-12)
+    for lower in (True, False):
+        for trans in (0, 1):
+            np.testing.assert_allclose(
+                _np(L.solve_triangular(a, b, trans=trans, lower=lower)),
+                sl.solve_triangular(a, b, trans=trans, lower=lower), rtol=1e-12)
+    for f in (L.expm, lambda a: L.lu(a)[1], lambda a: L.lu(a)[2],
+              lambda a: L.solve_triangular(a, b, lower=True),
+              lambda a: L.solve_triangular(a, b, trans=1, unit_diagonal=True),
+              lambda a: L.lu_solve(L.lu_factor(a), b)):
+        check_complex_holomorphic(f, a, rng)

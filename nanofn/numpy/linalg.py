@@ -104,13 +104,17 @@ def _safe_sqrt(s):
     return lax._select(zero, root, _c(s, 0))
 
 
-def _check_square(name, a):
+def _check_square(name, a, complex_ok=False):
+    """Square matrices of a float dtype; `complex_ok` for the primitives whose rules hold
+    for complex matrices too (the holomorphic ones: their rules need no conjugation)."""
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"{name}: needs square matrices in the last two axes, got "
                          f"{a.str_short()}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"{name}: needs a float dtype, got {a.str_short()}; "
-                        "nanofn.numpy.linalg converts integers for you")
+    if not (np.issubdtype(a.dtype, np.floating)
+            or complex_ok and np.issubdtype(a.dtype, np.complexfloating)):
+        raise TypeError(f"{name}: needs a {'float or complex' if complex_ok else 'float'} "
+                        f"dtype, got {a.str_short()}; nanofn.numpy.linalg converts integers "
+                        "for you")
 
 
 def _unary_batch(prim):
@@ -122,8 +126,20 @@ def _unary_batch(prim):
     return batch
 
 
-def _as_float_matrix(a, name):
+def _no_complex(name, *xs):
+    """Refuse complex input where the rules would need conjugation (not there yet), rather
+    than give silently wrong numbers."""
+    for x in xs:
+        if np.issubdtype(dtype_of(x), np.complexfloating):
+            raise TypeError(f"{name}: complex input is not supported yet (got "
+                            f"{np.dtype(dtype_of(x)).name}); inv, solve, det, eigvals and "
+                            "scipy.linalg's expm, lu and solve_triangular accept it")
+
+
+def _as_float_matrix(a, name, complex_ok=False):
     (a,) = promote_float(a)
+    if not complex_ok:
+        _no_complex(name, a)
     if len(_shape_of(a)) < 2:
         raise ValueError(f"{name}: needs an array of at least 2 dimensions, got shape "
                          f"{tuple(_shape_of(a))}")
@@ -147,7 +163,7 @@ inv_p.impl = _lapack("inv", lambda a: np.linalg.inv(a))
 
 
 def _inv_abstract_eval(a):
-    _check_square("inv", a)
+    _check_square("inv", a, complex_ok=True)
     return a
 
 
@@ -172,7 +188,7 @@ def inv(a):
         Array([[0.5 , 0.  ],
                [0.  , 0.25]], dtype=float32)
     """
-    return inv_p.bind(_as_float_matrix(a, "inv"))
+    return inv_p.bind(_as_float_matrix(a, "inv", complex_ok=True))
 
 
 # ======================================================================== solve
@@ -183,7 +199,7 @@ solve_p.impl = _lapack("solve", lambda a, b: np.linalg.solve(a, b))
 
 @solve_p.def_abstract_eval
 def _solve_abstract_eval(a, b):
-    _check_square("solve", a)
+    _check_square("solve", a, complex_ok=True)
     if b.dtype != a.dtype or b.ndim != a.ndim or b.shape[:-1] != a.shape[:-1]:
         raise ValueError(f"solve: b must have shape a.shape[:-1] + (k,) and a's dtype; got "
                          f"a {a.str_short()} and b {b.str_short()}")
@@ -243,7 +259,7 @@ def solve(a, b):
         Array([0.5 , 0.25], dtype=float32)
     """
     a, b = promote_float(a, b)
-    a = _as_float_matrix(a, "solve")
+    a = _as_float_matrix(a, "solve", complex_ok=True)
     a_shape, b_shape = tuple(_shape_of(a)), tuple(_shape_of(b))
     vector = len(b_shape) == 1
     if vector:
@@ -267,7 +283,7 @@ det_p.impl = lambda a: np.asarray(np.linalg.det(a), dtype=a.dtype)
 
 
 def _det_abstract_eval(a):
-    _check_square("det", a)
+    _check_square("det", a, complex_ok=True)
     return ShapedArray(a.shape[:-2], a.dtype)
 
 
@@ -301,7 +317,7 @@ def det(a):
         >>> float(fnp.linalg.det(fnp.array([[1.0, 2.0], [3.0, 4.0]])))
         -2.0
     """
-    return det_p.bind(_as_float_matrix(a, "det"))
+    return det_p.bind(_as_float_matrix(a, "det", complex_ok=True))
 
 
 slogdet_p = Primitive("slogdet", multiple_results=True)
@@ -742,7 +758,7 @@ def _eig_impl(a, *, compute_eigenvectors=True):
 
 @eig_p.def_abstract_eval
 def _eig_abstract_eval(a, *, compute_eigenvectors=True):
-    _check_square("eig", a)
+    _check_square("eig", a, complex_ok=True)
     ctype = np.result_type(a.dtype, np.complex64)
     w = ShapedArray(a.shape[:-1], ctype)
     return [w, ShapedArray(a.shape, ctype)] if compute_eigenvectors else [w]
@@ -773,7 +789,7 @@ def eig(a):
         >>> sorted(w.tolist(), key=lambda z: z.imag)
         [-1j, 1j]
     """
-    a = _as_float_matrix(a, "eig")
+    a = _as_float_matrix(a, "eig", complex_ok=True)
     w, v = eig_p.bind(a, compute_eigenvectors=True)
     return EigResult(w, v)
 
@@ -786,7 +802,7 @@ def eigvals(a):
         >>> fnp.linalg.eigvals(fnp.array([[2.0, 0.0], [0.0, 3.0]])).tolist()
         [(2+0j), (3+0j)]
     """
-    (w,) = eig_p.bind(_as_float_matrix(a, "eigvals"), compute_eigenvectors=False)
+    (w,) = eig_p.bind(_as_float_matrix(a, "eigvals", complex_ok=True), compute_eigenvectors=False)
     return w
 
 
@@ -945,14 +961,17 @@ def _adjugate_impl(a):
     ones = np.ones(s.shape[:-1] + (1,), s.dtype)
     before = np.cumprod(np.concatenate([ones, s[..., :-1]], -1), -1)
     after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], -1), -1)[..., ::-1]
-    sign = np.linalg.det(u) * np.linalg.det(vh)
-    adj = np.swapaxes(vh, -1, -2) * (before * after)[..., None, :] @ np.swapaxes(u, -1, -2)
-    return (adj * np.sign(sign)[..., None, None]).astype(a.dtype, copy=False)
+    # for a complex A = U S V^H: adj(A) = det(U) det(V^H) V adj(S) U^H
+    phase = np.linalg.det(u) * np.linalg.det(vh)
+    phase = phase / np.where(np.abs(phase) == 0, 1, np.abs(phase))  # exactly unimodular
+    adj = np.conj(np.swapaxes(vh, -1, -2)) * (before * after)[..., None, :] \
+        @ np.conj(np.swapaxes(u, -1, -2))
+    return (adj * phase[..., None, None]).astype(a.dtype, copy=False)
 
 
 @adjugate_p.def_abstract_eval
 def _adjugate_abstract_eval(a):
-    _check_square("adjugate", a)
+    _check_square("adjugate", a, complex_ok=True)
     return a
 
 
@@ -1074,6 +1093,7 @@ def lstsq(a, b, rcond=None, *, numpy_resid=False):
     """
     fnp = _fnp()
     a, b = promote_float(a, b)
+    _no_complex("lstsq", a)
     if len(_shape_of(a)) != 2 or len(_shape_of(b)) not in (1, 2) \
             or _shape_of(b)[0] != _shape_of(a)[0]:
         raise ValueError(f"lstsq: a must be (m, n) and b (m,) or (m, k); got shapes "
@@ -1144,6 +1164,7 @@ def matrix_rank(M, rtol=None, *, hermitian=False, tol=None):
     """
     fnp = _fnp()
     (M,) = promote_float(M)
+    _no_complex("matrix_rank", M)
     if len(_shape_of(M)) < 2:
         return fnp.any(M != 0).astype(np.int32)
     s = svd(M, compute_uv=False, hermitian=hermitian)
@@ -1170,6 +1191,7 @@ def cond(x, p=None):
     """
     fnp = _fnp()
     (x,) = promote_float(x)
+    _no_complex("cond", x)
     if len(_shape_of(x)) < 2:
         raise ValueError(f"cond: needs at least 2 dimensions, got shape {tuple(_shape_of(x))}")
     if p in (None, 2, -2):
@@ -1424,6 +1446,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
         6.0
     """
     (x,) = promote_float(x)
+    _no_complex("norm", x)
     nd = len(_shape_of(x))
     if axis is None:
         if ord is None:
@@ -1451,6 +1474,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
         4.0
     """
     (x,) = promote_float(x)
+    _no_complex("vector_norm", x)
     nd = len(_shape_of(x))
     if axis is None or isinstance(axis, (tuple, list)):
         axes = canonicalize_axes(axis, nd)
@@ -1473,6 +1497,7 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
         1.0
     """
     (x,) = promote_float(x)
+    _no_complex("matrix_norm", x)
     nd = len(_shape_of(x))
     return _matrix_norm(x, ord, (nd - 2, nd - 1), keepdims)
 

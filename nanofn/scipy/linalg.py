@@ -91,10 +91,10 @@ def _triangular_solve_impl(a, b, *, lower, transpose_a, unit_diagonal):
 def _triangular_solve_abstract_eval(a, b, *, lower, transpose_a, unit_diagonal):
     if a.ndim < 2 or a.shape[-1] != a.shape[-2] or b.ndim != a.ndim \
             or b.shape[:-1] != a.shape[:-1] or a.dtype != b.dtype \
-            or not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"triangular_solve: needs a float (..., n, n) matrix a and b of "
-                         f"shape (..., n, k) and a's dtype; got a {a.str_short()} and b "
-                         f"{b.str_short()}")
+            or not np.issubdtype(a.dtype, np.inexact):
+        raise ValueError(f"triangular_solve: needs a float or complex (..., n, n) matrix a "
+                         f"and b of shape (..., n, k) and a's dtype; got a {a.str_short()} "
+                         f"and b {b.str_short()}")
     return b
 
 
@@ -189,6 +189,12 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
         raise ValueError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got "
                          f"{trans!r}")
     a, b = promote_float(a, b)
+    if trans in (2, "C") and np.issubdtype(dtype_of(a), np.complexfloating):
+        from nanofn import ops
+        if not hasattr(ops, "conj"):
+            raise NotImplementedError("solve_triangular: trans='C' of a complex matrix needs "
+                                      "nanofn.lax.conj")
+        a = ops.conj(a)
     a, b, undo = _matrix_rhs("solve_triangular", a, b)
     return undo(_tri_solve(a, b, lower, trans not in (0, "N"), unit_diagonal))
 
@@ -208,7 +214,9 @@ def _lu_impl(a):
     perm = np.tile(np.arange(m, dtype=np.int32), (count, 1))
     pivots = np.zeros((count, k), np.int32)
     for j in range(k):
-        p = j + np.argmax(np.abs(work[:, j:, j]), axis=1) if count else np.zeros(0, int)
+        col = work[:, j:, j]
+        size = np.abs(col.real) + np.abs(col.imag) if np.iscomplexobj(col) else np.abs(col)
+        p = j + np.argmax(size, axis=1) if count else np.zeros(0, int)  # LAPACK's i?amax
         pivots[:, j] = p
         work[rows, j], work[rows, p] = work[rows, p], work[rows, j].copy()
         perm[rows, j], perm[rows, p] = perm[rows, p], perm[rows, j].copy()
@@ -223,8 +231,9 @@ def _lu_impl(a):
 
 @lu_p.def_abstract_eval
 def _lu_abstract_eval(a):
-    if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"lu: needs a float array of at least 2 dimensions, got {a.str_short()}")
+    if a.ndim < 2 or not np.issubdtype(a.dtype, np.inexact):
+        raise TypeError(f"lu: needs a float or complex array of at least 2 dimensions, got "
+                        f"{a.str_short()}")
     batch, (m, n) = a.shape[:-2], a.shape[-2:]
     return [a, ShapedArray(batch + (min(m, n),), np.int32), ShapedArray(batch + (m,), np.int32)]
 
@@ -352,6 +361,8 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     del overwrite_b, check_finite  # unused
     lu_, piv = lu_and_piv
     lu_, b = promote_float(lu_, b)
+    if trans == 2:
+        _nl._no_complex("lu_solve with trans=2", lu_)
     m = _shape_of(lu_)[-1]
     perm = _pivots_to_permutation(piv, m)
     lu_, b, undo = _matrix_rhs("lu_solve", lu_, b)
@@ -430,8 +441,9 @@ def _expm_one(a):
 
 @expm_p.def_impl
 def _expm_impl(a):
-    work = np.asarray(a, np.float64)  # float32 input is computed in float64, then rounded
-    out = np.empty(a.shape, np.float64)
+    wide = np.complex128 if np.iscomplexobj(a) else np.float64
+    work = np.asarray(a, wide)  # single precision is computed in double, then rounded
+    out = np.empty(a.shape, wide)
     for idx in np.ndindex(*a.shape[:-2]):
         out[idx] = _expm_one(work[idx])
     return out.astype(a.dtype, copy=False)
@@ -439,7 +451,7 @@ def _expm_impl(a):
 
 @expm_p.def_abstract_eval
 def _expm_abstract_eval(a):
-    _nl._check_square("expm", a)
+    _nl._check_square("expm", a, complex_ok=True)
     return a
 
 
@@ -556,6 +568,7 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     del overwrite_b, check_finite  # unused
     c, lower = c_and_lower
     c, b = promote_float(c, b)
+    _nl._no_complex("cho_solve", c)
     c, b, undo = _matrix_rhs("cho_solve", c, b)
     if lower:   # L L^T x = b
         y = _tri_solve(c, b, True)
@@ -616,6 +629,7 @@ def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite
                                   "eigvals=None) is supported, as in JAX")
     fnp = _fnp()
     (a,) = promote_float(a)
+    _nl._no_complex("eigh", a)
     n = _shape_of(a)[-1]
     keep = np.tri(n, n, -1 if lower else 0, dtype=bool)  # the triangle that is read
     full = fnp.where(keep if lower else keep.T, a, _mT(a)) if n else a
@@ -671,6 +685,8 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, debug=False,
         raise ValueError(f"solve: assume_a must be 'gen', 'sym', 'her' or 'pos', got "
                          f"{assume_a!r}")
     a, b = promote_float(a, b)
+    if assume_a != "gen":
+        _nl._no_complex(f"solve with assume_a={assume_a!r}", a)
     if assume_a == "pos":
         return cho_solve(cho_factor(a, lower=lower), b)
     a_shape, b_shape = tuple(_shape_of(a)), tuple(_shape_of(b))
@@ -784,6 +800,8 @@ def toeplitz(c, r=None):
     """
     fnp = _fnp()
     c = _vec_last(c)
+    if r is None:
+        _nl._no_complex("toeplitz with r=None (r = conj(c))", c)
     r = c if r is None else _vec_last(r)
     dtype = np.result_type(dtype_of(c), dtype_of(r))
     nrows, ncols = _shape_of(c)[-1], _shape_of(r)[-1]
@@ -1099,6 +1117,7 @@ def eigh_tridiagonal(d, e, *, eigvals_only=False, select="a", select_range=None,
         raise NotImplementedError("eigh_tridiagonal: only select='a' is supported")
     fnp = _fnp()
     d, e = promote_float(d, e)
+    _nl._no_complex("eigh_tridiagonal", d, e)
     n = _shape_of(d)[-1]
     if tuple(_shape_of(e))[-1:] != (max(n - 1, 0),):
         raise ValueError(f"eigh_tridiagonal: e must have length len(d) - 1; got shapes "
