@@ -726,6 +726,7 @@ def eigh(a, UPLO=None, symmetrize_input=True):
     if UPLO not in (None, "L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     a = _as_float_matrix(a, "eigh")
+    _check_square("eigh", ShapedArray(_shape_of(a), dtype_of(a)))
     if symmetrize_input:
         a = _sym(a)
     v, w = eigh_p.bind(a, lower=UPLO != "U")
@@ -1192,8 +1193,9 @@ def cond(x, p=None):
     fnp = _fnp()
     (x,) = promote_float(x)
     _no_complex("cond", x)
-    if len(_shape_of(x)) < 2:
-        raise ValueError(f"cond: needs at least 2 dimensions, got shape {tuple(_shape_of(x))}")
+    if len(_shape_of(x)) < 2 or 0 in tuple(_shape_of(x))[-2:]:
+        raise ValueError(f"cond: needs non-empty matrices of at least 2 dimensions, got shape "
+                         f"{tuple(_shape_of(x))}")
     if p in (None, 2, -2):
         s = svd(x, compute_uv=False)
         r = s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]

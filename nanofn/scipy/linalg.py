@@ -208,7 +208,7 @@ lu_p = Primitive("lu", multiple_results=True)
 def _lu_impl(a):
     """Gaussian elimination with partial pivoting, vectorised over the stack."""
     *batch, m, n = a.shape
-    work = np.array(a, dtype=a.dtype, copy=True).reshape(-1, m, n)
+    work = np.array(a, dtype=a.dtype, copy=True).reshape((int(np.prod(batch)), m, n))
     count, k = work.shape[0], min(m, n)
     rows = np.arange(count)
     perm = np.tile(np.arange(m, dtype=np.int32), (count, 1))

@@ -492,3 +492,23 @@ def test_complex128_inv_solve_det():
               linalg.pinv, linalg.norm, linalg.cond, linalg.matrix_rank):
         with pytest.raises(TypeError, match="complex input is not supported"):
             f(a)
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (2, 0, 0), (3, 0), (0, 3)])
+def test_empty_matrices(shape):
+    from nanofn.scipy import linalg as sl_
+    a = np.zeros(shape)
+    square = shape[-1] == shape[-2]
+    fs = [lambda a: linalg.svd(a, full_matrices=False), linalg.qr, sl_.lu, linalg.pinv,
+          linalg.matrix_rank]
+    if square:
+        fs += [linalg.inv, linalg.det, linalg.slogdet, linalg.eigh, sl_.expm, linalg.cholesky,
+               linalg.eigvals, lambda a: linalg.adjugate_p.bind(a)]
+    for f in fs:
+        for x in nanofn.tree.leaves(f(a)):  # no error, and nothing made up
+            assert np.isfinite(_np(x)).all()
+    if square:
+        np.testing.assert_array_equal(_np(linalg.det(a)), np.ones(shape[:-2]))
+    else:
+        with pytest.raises(ValueError, match="square"):
+            linalg.eigh(a)
