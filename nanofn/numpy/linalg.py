@@ -1448,7 +1448,6 @@ def norm(x, ord=None, axis=None, keepdims=False):
         6.0
     """
     (x,) = promote_float(x)
-    _no_complex("norm", x)
     nd = len(_shape_of(x))
     if axis is None:
         if ord is None:
@@ -1476,7 +1475,6 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
         4.0
     """
     (x,) = promote_float(x)
-    _no_complex("vector_norm", x)
     nd = len(_shape_of(x))
     if axis is None or isinstance(axis, (tuple, list)):
         axes = canonicalize_axes(axis, nd)
@@ -1499,7 +1497,6 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
         1.0
     """
     (x,) = promote_float(x)
-    _no_complex("matrix_norm", x)
     nd = len(_shape_of(x))
     return _matrix_norm(x, ord, (nd - 2, nd - 1), keepdims)
 
