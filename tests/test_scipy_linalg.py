@@ -151,9 +151,17 @@ def test_cholesky_family_grads():
     x = rng.normal(size=(3, 3))
     spd = x @ x.T + 3 * np.eye(3)
     b = rng.normal(size=(3,))
-    check_grads(lambda s: L.cholesky(s, lower=False), (spd,), order=2)
-    check_grads(lambda s, b: L.cho_solve(L.cho_factor(s, lower=True), b), (spd, b), order=2)
-    check_grads(lambda s, b: L.solve(s, b, assume_a="pos"), (spd, b), order=1)
+    # scipy's cholesky reads one triangle and, as in JAX, its rule assumes a symmetric
+    # input: exact along symmetric perturbations (x + x.T), which is what is checked
+    half = spd / 2
+    check_grads(lambda x: L.cholesky(x + x.T, lower=False), (half,), order=2)
+    check_grads(lambda x, b: L.cho_solve(L.cho_factor(x + x.T, lower=True), b), (half, b),
+                order=2)
+    check_grads(lambda x, b: L.solve(x + x.T, b, assume_a="pos"), (half, b), order=2)
+    # the pos solver's gradient is a general solve's (JAX's), for every perturbation
+    g = _np(nanofn.grad(lambda a: L.solve(a, b, assume_a="pos").sum())(spd))
+    w = np.linalg.solve(spd.T, np.ones(3))
+    np.testing.assert_allclose(g, -np.outer(w, np.linalg.solve(spd, b)), rtol=1e-10)
 
 
 # ------------------------------------------------------------------------ expm
@@ -207,6 +215,7 @@ def test_decompositions_match_scipy():
     np.testing.assert_allclose(_np(s), sl.svd(a, compute_uv=False), rtol=1e-12)
     assert u.shape == (5, 5) and vh.shape == (3, 3)
     sq = rng.normal(size=(4, 4))
+    sq = sq + sq.T
     for lower in (True, False):
         w, v = L.eigh(sq, lower=lower)
         ww, vw = sl.eigh(sq, lower=lower)
@@ -217,11 +226,15 @@ def test_decompositions_match_scipy():
     np.testing.assert_allclose(_np(L.solve(sq, a[:4])), sl.solve(sq, a[:4]), rtol=1e-10)
 
 
-def test_eigh_reads_one_triangle_and_differentiates():
+def test_eigh_symmetrises_like_jax_and_differentiates():
     rng = np.random.default_rng(5)
     a = rng.normal(size=(3, 3))
+    sym = (a + a.T) / 2  # JAX's scipy eigh symmetrises (scipy's reads one triangle)
+    for lower in (True, False):
+        np.testing.assert_allclose(_np(L.eigh(a, lower=lower, eigvals_only=True)),
+                                   np.linalg.eigvalsh(sym), rtol=1e-12)
     g = _np(nanofn.grad(lambda a: L.eigh(a, eigvals_only=True)[-1])(a))
-    assert (g[np.triu_indices(3, 1)] == 0).all()  # the upper triangle is never read
+    np.testing.assert_allclose(g, g.T, atol=1e-14)
     check_grads(lambda a: L.eigh(a, eigvals_only=True), (a,), order=2)
 
 

@@ -8,8 +8,8 @@ its rules in its block, written with nanofn primitives so they can be differenti
 * `det`:      d det(A) = tr(adj(A) dA), with the adjugate its own primitive (exact at
   singular matrices too, so det's gradient there is the adjugate, as in JAX)
 * `slogdet`:  d log|det(A)| = tr(A^-1 dA); the sign is piecewise constant
-* `cholesky`: of the symmetric part S of A: dL = L Phi(L^-1 dS L^-T), Phi taking the lower
-  triangle with the diagonal halved
+* `cholesky`: of A's lower triangle (as LAPACK and JAX): dL = L Phi(L^-1 dA L^-T), Phi taking
+  the lower triangle with the diagonal halved
 * `svd`:      Townsend's formulas for u, s and vh in both modes (distinct singular values)
 * `eigh`:     dw = diag(V^T dA V), dV = V (F o V^T dA V), F_ij = 1 / (w_j - w_i)
 * `qr`:       dQ = Q (Omega - Y) + X, dR = (Y - Omega) R with X = dA R^-1, Y = Q^T X
@@ -386,12 +386,18 @@ cholesky_p = Primitive("cholesky")
 
 @cholesky_p.def_impl
 def _cholesky_impl(a):
-    sym = (a + np.swapaxes(a, -1, -2)) / np.asarray(2, a.dtype)
+    # reads the lower triangle only (LAPACK's potrf), as JAX's primitive does
     try:
-        return np.linalg.cholesky(sym)
+        return np.linalg.cholesky(a)
     except np.linalg.LinAlgError:
         # JAX's convention: a matrix that is not positive definite gives NaNs, not an error
-        return np.full(a.shape, np.nan, a.dtype)
+        out = np.full(a.shape, np.nan, a.dtype)
+        for idx in np.ndindex(*a.shape[:-2]):
+            try:
+                out[idx] = np.linalg.cholesky(a[idx])
+            except np.linalg.LinAlgError:
+                pass
+        return out
 
 
 def _cholesky_abstract_eval(a):
@@ -412,13 +418,15 @@ def _phi(x):
 
 
 def _cholesky_jvp(t, a, *, out):
+    # JAX's rule: the tangent is used as given (public cholesky symmetrises its input
+    # first, so its derivative is symmetric; with symmetrize_input=False it is not)
     l_inv = inv_p.bind(out)
-    return _mm(out, _phi(_mm(_mm(l_inv, _sym(t)), _mT(l_inv))))
+    return _mm(out, _phi(_mm(_mm(l_inv, t), _mT(l_inv))))
 
 
 def _cholesky_vjp(ct, a, *, out):
     l_inv = inv_p.bind(out)
-    return _sym(_mm(_mm(_mT(l_inv), _phi(_mm(_mT(out), ct))), l_inv))
+    return _mm(_mm(_mT(l_inv), _phi(_mm(_mT(out), ct))), l_inv)
 
 
 cholesky_p.abstract_eval = _cholesky_abstract_eval
@@ -432,7 +440,9 @@ def cholesky(a, *, upper=False, symmetrize_input=True):
 
     As in JAX, the factor is that of the symmetric part `(a + a.T) / 2` (with
     `symmetrize_input=False`, only the lower triangle of `a` is read, like numpy), and a
-    matrix that is not positive definite gives NaNs rather than an error.
+    matrix that is not positive definite gives NaNs rather than an error. With
+    `symmetrize_input=False` the derivative is JAX's: the rule's tangent is not
+    symmetrised, so the gradient is not symmetric.
 
     Args:
         a: array of shape `(..., n, n)`.
@@ -449,10 +459,8 @@ def cholesky(a, *, upper=False, symmetrize_input=True):
                [1., 1.]], dtype=float32)
     """
     a = _as_float_matrix(a, "cholesky")
-    if not symmetrize_input:  # mirror the strict lower triangle into the upper one
-        n = _shape_of(a)[-1]
-        rows, cols = np.indices((n, n))
-        a = lnp.where(rows >= cols, a, _mT(a))
+    if symmetrize_input:
+        a = _sym(a)
     factor = cholesky_p.bind(a)
     return _mT(factor) if upper else factor
 

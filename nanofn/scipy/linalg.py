@@ -538,7 +538,12 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
                [0., 1.]], dtype=float32)
     """
     del overwrite_a, check_finite  # unused
-    return _nl.cholesky(a, upper=not lower)
+    # as JAX: the lower factor of `a`'s lower triangle (or the upper one of its upper
+    # triangle), with JAX's derivative rule (the tangent is not symmetrised)
+    (a,) = promote_float(a)
+    if lower:
+        return _nl.cholesky(a, symmetrize_input=False)
+    return _mT(_nl.cholesky(_mT(a), symmetrize_input=False))
 
 
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
@@ -614,8 +619,10 @@ def svd(a, full_matrices=True, compute_uv=True, overwrite_a=False, check_finite=
 
 def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False,
          turbo=True, eigvals=None, type=1, check_finite=True):
-    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, reading the
-    `lower` (or upper) triangle, as scipy does.
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix.
+
+    As in JAX (and unlike scipy, which reads one triangle), the matrix is symmetrised
+    first, `(a + a.T) / 2`; `lower` then changes nothing.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -627,13 +634,9 @@ def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite
     if b is not None or type != 1 or eigvals is not None:
         raise NotImplementedError("eigh: only the standard problem (b=None, type=1, "
                                   "eigvals=None) is supported, as in JAX")
-    fnp = _fnp()
     (a,) = promote_float(a)
     _nl._no_complex("eigh", a)
-    n = _shape_of(a)[-1]
-    keep = np.tri(n, n, -1 if lower else 0, dtype=bool)  # the triangle that is read
-    full = fnp.where(keep if lower else keep.T, a, _mT(a)) if n else a
-    w, v = _nl.eigh(full, UPLO="L" if lower else "U", symmetrize_input=False)
+    w, v = _nl.eigh(a, UPLO="L" if lower else "U")
     return w if eigvals_only else (w, v)
 
 
@@ -688,11 +691,39 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, debug=False,
     if assume_a != "gen":
         _nl._no_complex(f"solve with assume_a={assume_a!r}", a)
     if assume_a == "pos":
-        return cho_solve(cho_factor(a, lower=lower), b)
+        return _solve_pos()(bool(lower), a, b)
     a_shape, b_shape = tuple(_shape_of(a)), tuple(_shape_of(b))
     if len(b_shape) == len(a_shape) - 1 and len(b_shape) > 1:  # a stack of vectors
         return _nl.solve(a, b[..., None])[..., 0]
     return _nl.solve(a, b)
+
+
+_SOLVE_POS = []
+
+
+def _solve_pos():
+    """solve(a, b, assume_a='pos'): the value from a Cholesky factorisation, and, as in
+    JAX, the derivative of a general solve (x = A^-1 b: dx = A^-1 (db - dA x), with A^-1
+    applied through the same factorisation)."""
+    if not _SOLVE_POS:
+        from nanofn._custom import custom_jvp
+
+        def value(lower, a, b):
+            return cho_solve(cho_factor(a, lower=lower), b)
+
+        def jvp(lower, primals, tangents):
+            a, b = primals
+            da, db = tangents
+            factors = cho_factor(a, lower=lower)
+            x = cho_solve(factors, b)
+            vector = len(_shape_of(b)) == len(_shape_of(a)) - 1
+            da_x = _mm(da, x[..., None])[..., 0] if vector else _mm(da, x)
+            return x, cho_solve(factors, db - da_x)
+
+        f = custom_jvp(value, nondiff_argnums=(0,))
+        f.defjvp(jvp)
+        _SOLVE_POS.append(f)
+    return _SOLVE_POS[0]
 
 
 def solve_sylvester(A, B, C, *, method="schur", tol=1e-8):
