@@ -1,23 +1,30 @@
-"""nanofn.numpy.linalg: norms and the basic matrix functions, with derivatives.
+"""nanofn.numpy.linalg: jax.numpy.linalg, batched over leading axes, with derivatives.
 
-`norm` (and `vector_norm`, `matrix_norm`) are written with other nanofn functions. The
-matrix functions `inv`, `solve`, `det`, `slogdet`, `cholesky` and `svd` are primitives,
-because numpy's LAPACK routines do the work; each has its rules in its block:
+The decompositions are primitives, because numpy's LAPACK routines do the work; each has
+its rules in its block, written with nanofn primitives so they can be differentiated again:
 
 * `inv`:      d(A^-1) = -A^-1 dA A^-1
 * `solve`:    x = A^-1 b,  dx = A^-1 (db - dA x)
-* `det`:      d det(A) = det(A) tr(A^-1 dA)    (A must be invertible to differentiate)
+* `det`:      d det(A) = tr(adj(A) dA), with the adjugate its own primitive (exact at
+  singular matrices too, so det's gradient there is the adjugate, as in JAX)
 * `slogdet`:  d log|det(A)| = tr(A^-1 dA); the sign is piecewise constant
-* `cholesky`: of the symmetric part S of A: dL = L Phi(L^-1 dS L^-T), Phi taking the lower
-  triangle with the diagonal halved
-* `svd`:      ds_i = u_i^T dA v_i; forward mode also gives the singular vectors' tangents
-  (distinct singular values); reverse mode handles the singular values only.
+* `cholesky`: of A's lower triangle (as LAPACK and JAX): dL = L Phi(L^-1 dA L^-T), Phi taking
+  the lower triangle with the diagonal halved
+* `svd`:      Townsend's formulas for u, s and vh in both modes (distinct singular values)
+* `eigh`:     dw = diag(V^T dA V), dV = V (F o V^T dA V), F_ij = 1 / (w_j - w_i)
+* `qr`:       dQ = Q (Omega - Y) + X, dR = (Y - Omega) R with X = dA R^-1, Y = Q^T X
+* `eig`, `geqrf` (qr's 'raw' mode): values only
 
-Every primitive works on stacks of matrices (leading batch axes), and `vmap` moves its
-batch axis to the front.
+`norm` (and `vector_norm`, `matrix_norm`), `pinv`, `lstsq`, `matrix_power`, `matrix_rank`,
+`cond`, `tensorinv`, `tensorsolve`, `multi_dot`, `cross` and the array-API helpers are
+written with these and other nanofn functions. `vmap` moves a primitive's batch axis to
+the front. docs/linalg.md lists the rules and every convention choice.
 """
 
 from __future__ import annotations
+
+from operator import index as operator_index
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,7 +36,37 @@ from nanofn.numpy._dtypes import asarray_value, dtype_of, promote_float
 from nanofn.numpy._lax_numpy import _shape as _shape_of, canonicalize_axes, canonicalize_axis
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "solve", "det", "slogdet", "cholesky",
-           "svd", "svdvals", "trace", "diagonal", "matrix_transpose", "outer", "vecdot"]
+           "svd", "svdvals", "trace", "diagonal", "matrix_transpose", "outer", "vecdot",
+           "eigh", "eigvalsh", "eig", "eigvals", "qr", "pinv", "lstsq", "matrix_power",
+           "matrix_rank", "cond", "tensorinv", "tensorsolve", "multi_dot", "cross", "matmul",
+           "tensordot"]
+
+
+
+class SVDResult(NamedTuple):
+    U: object
+    S: object
+    Vh: object
+
+
+class EighResult(NamedTuple):
+    eigenvalues: object
+    eigenvectors: object
+
+
+class EigResult(NamedTuple):
+    eigenvalues: object
+    eigenvectors: object
+
+
+class QRResult(NamedTuple):
+    Q: object
+    R: object
+
+
+class SlogdetResult(NamedTuple):
+    sign: object
+    logabsdet: object
 
 # ------------------------------------------------------------------------ helpers
 
@@ -72,13 +109,17 @@ def _abs2(x):
     return lnp.multiply(x, x) if dtype_of(x).kind != "c" else lnp.square(lnp.abs(x))
 
 
-def _check_square(name, a):
+def _check_square(name, a, complex_ok=False):
+    """Square matrices of a float dtype; `complex_ok` for the primitives whose rules hold
+    for complex matrices too (the holomorphic ones: their rules need no conjugation)."""
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"{name}: needs square matrices in the last two axes, got "
                          f"{a.str_short()}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"{name}: needs a float dtype, got {a.str_short()}; "
-                        "nanofn.numpy.linalg converts integers for you")
+    if not (np.issubdtype(a.dtype, np.floating)
+            or complex_ok and np.issubdtype(a.dtype, np.complexfloating)):
+        raise TypeError(f"{name}: needs a {'float or complex' if complex_ok else 'float'} "
+                        f"dtype, got {a.str_short()}; nanofn.numpy.linalg converts integers "
+                        "for you")
 
 
 def _unary_batch(prim):
@@ -90,8 +131,20 @@ def _unary_batch(prim):
     return batch
 
 
-def _as_float_matrix(a, name):
+def _no_complex(name, *xs):
+    """Refuse complex input where the rules would need conjugation (not there yet), rather
+    than give silently wrong numbers."""
+    for x in xs:
+        if np.issubdtype(dtype_of(x), np.complexfloating):
+            raise TypeError(f"{name}: complex input is not supported yet (got "
+                            f"{np.dtype(dtype_of(x)).name}); inv, solve, det, eigvals and "
+                            "scipy.linalg's expm, lu and solve_triangular accept it")
+
+
+def _as_float_matrix(a, name, complex_ok=False):
     (a,) = promote_float(a)
+    if not complex_ok:
+        _no_complex(name, a)
     if len(_shape_of(a)) < 2:
         raise ValueError(f"{name}: needs an array of at least 2 dimensions, got shape "
                          f"{tuple(_shape_of(a))}")
@@ -115,7 +168,7 @@ inv_p.impl = _lapack("inv", lambda a: np.linalg.inv(a))
 
 
 def _inv_abstract_eval(a):
-    _check_square("inv", a)
+    _check_square("inv", a, complex_ok=True)
     return a
 
 
@@ -140,7 +193,7 @@ def inv(a):
         Array([[0.5 , 0.  ],
                [0.  , 0.25]], dtype=float32)
     """
-    return inv_p.bind(_as_float_matrix(a, "inv"))
+    return inv_p.bind(_as_float_matrix(a, "inv", complex_ok=True))
 
 
 # ======================================================================== solve
@@ -151,7 +204,7 @@ solve_p.impl = _lapack("solve", lambda a, b: np.linalg.solve(a, b))
 
 @solve_p.def_abstract_eval
 def _solve_abstract_eval(a, b):
-    _check_square("solve", a)
+    _check_square("solve", a, complex_ok=True)
     if b.dtype != a.dtype or b.ndim != a.ndim or b.shape[:-1] != a.shape[:-1]:
         raise ValueError(f"solve: b must have shape a.shape[:-1] + (k,) and a's dtype; got "
                          f"a {a.str_short()} and b {b.str_short()}")
@@ -211,7 +264,7 @@ def solve(a, b):
         Array([0.5 , 0.25], dtype=float32)
     """
     a, b = promote_float(a, b)
-    a = _as_float_matrix(a, "solve")
+    a = _as_float_matrix(a, "solve", complex_ok=True)
     a_shape, b_shape = tuple(_shape_of(a)), tuple(_shape_of(b))
     vector = len(b_shape) == 1
     if vector:
@@ -235,13 +288,15 @@ det_p.impl = lambda a: np.asarray(np.linalg.det(a), dtype=a.dtype)
 
 
 def _det_abstract_eval(a):
-    _check_square("det", a)
+    _check_square("det", a, complex_ok=True)
     return ShapedArray(a.shape[:-2], a.dtype)
 
 
 def _adjugate_t(a, det):
-    """d det(A) / dA = det(A) A^-T (needs A invertible)."""
-    return lax._mul(_expand_last2(det), _mT(inv_p.bind(a)))
+    """d det(A) / dA = adj(A)^T (= det(A) A^-T where A is invertible; the adjugate is
+    defined at singular matrices too, as in JAX)."""
+    del det  # unused
+    return _mT(adjugate_p.bind(a))
 
 
 det_p.abstract_eval = _det_abstract_eval
@@ -253,8 +308,8 @@ det_p.batch = _unary_batch(det_p)
 def det(a):
     """Determinant of a square matrix (or of each matrix in a stack).
 
-    The derivative, `det(A) A^-T`, needs `A` to be invertible (a singular matrix raises
-    `LinAlgError` when differentiated).
+    The gradient is the transposed adjugate, `det(A) A^-T` for an invertible `A`, and
+    still defined (and exact) at a singular `A`, as in JAX.
 
     Args:
         a: array of shape `(..., n, n)`.
@@ -267,7 +322,7 @@ def det(a):
         >>> float(fnp.linalg.det(fnp.array([[1.0, 2.0], [3.0, 4.0]])))
         -2.0
     """
-    return det_p.bind(_as_float_matrix(a, "det"))
+    return det_p.bind(_as_float_matrix(a, "det", complex_ok=True))
 
 
 slogdet_p = Primitive("slogdet", multiple_results=True)
@@ -307,7 +362,7 @@ slogdet_p.vjp_joint = _slogdet_vjp
 slogdet_p.batch = _unary_batch(slogdet_p)
 
 
-def slogdet(a):
+def slogdet(a, *, method=None):
     """Sign and log of the absolute value of the determinant (stable for large matrices).
 
     Args:
@@ -323,8 +378,10 @@ def slogdet(a):
         >>> float(sign), round(float(logdet), 4)
         (-1.0, 1.7918)
     """
+    if method not in (None, "lu", "qr"):
+        raise ValueError(f"slogdet: method must be None, 'lu' or 'qr', got {method!r}")
     sign, logabsdet = slogdet_p.bind(_as_float_matrix(a, "slogdet"))
-    return sign, logabsdet
+    return SlogdetResult(sign, logabsdet)
 
 
 # ======================================================================== cholesky
@@ -334,12 +391,18 @@ cholesky_p = Primitive("cholesky")
 
 @cholesky_p.def_impl
 def _cholesky_impl(a):
-    sym = (a + np.swapaxes(a, -1, -2)) / np.asarray(2, a.dtype)
+    # reads the lower triangle only (LAPACK's potrf), as JAX's primitive does
     try:
-        return np.linalg.cholesky(sym)
+        return np.linalg.cholesky(a)
     except np.linalg.LinAlgError:
         # JAX's convention: a matrix that is not positive definite gives NaNs, not an error
-        return np.full(a.shape, np.nan, a.dtype)
+        out = np.full(a.shape, np.nan, a.dtype)
+        for idx in np.ndindex(*a.shape[:-2]):
+            try:
+                out[idx] = np.linalg.cholesky(a[idx])
+            except np.linalg.LinAlgError:
+                pass
+        return out
 
 
 def _cholesky_abstract_eval(a):
@@ -360,13 +423,15 @@ def _phi(x):
 
 
 def _cholesky_jvp(t, a, *, out):
+    # JAX's rule: the tangent is used as given (public cholesky symmetrises its input
+    # first, so its derivative is symmetric; with symmetrize_input=False it is not)
     l_inv = inv_p.bind(out)
-    return _mm(out, _phi(_mm(_mm(l_inv, _sym(t)), _mT(l_inv))))
+    return _mm(out, _phi(_mm(_mm(l_inv, t), _mT(l_inv))))
 
 
 def _cholesky_vjp(ct, a, *, out):
     l_inv = inv_p.bind(out)
-    return _sym(_mm(_mm(_mT(l_inv), _phi(_mm(_mT(out), ct))), l_inv))
+    return _mm(_mm(_mT(l_inv), _phi(_mm(_mT(out), ct))), l_inv)
 
 
 cholesky_p.abstract_eval = _cholesky_abstract_eval
@@ -380,7 +445,9 @@ def cholesky(a, *, upper=False, symmetrize_input=True):
 
     As in JAX, the factor is that of the symmetric part `(a + a.T) / 2` (with
     `symmetrize_input=False`, only the lower triangle of `a` is read, like numpy), and a
-    matrix that is not positive definite gives NaNs rather than an error.
+    matrix that is not positive definite gives NaNs rather than an error. With
+    `symmetrize_input=False` the derivative is JAX's: the rule's tangent is not
+    symmetrised, so the gradient is not symmetric.
 
     Args:
         a: array of shape `(..., n, n)`.
@@ -397,10 +464,8 @@ def cholesky(a, *, upper=False, symmetrize_input=True):
                [1., 1.]], dtype=float32)
     """
     a = _as_float_matrix(a, "cholesky")
-    if not symmetrize_input:  # mirror the strict lower triangle into the upper one
-        n = _shape_of(a)[-1]
-        rows, cols = np.indices((n, n))
-        a = lnp.where(rows >= cols, a, _mT(a))
+    if symmetrize_input:
+        a = _sym(a)
     factor = cholesky_p.bind(a)
     return _mT(factor) if upper else factor
 
@@ -411,12 +476,12 @@ svd_p = Primitive("svd", multiple_results=True)
 
 
 @svd_p.def_impl
-def _svd_impl(a):
-    u, s, vh = np.linalg.svd(a, full_matrices=False)
+def _svd_impl(a, *, full_matrices=False):
+    u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
     return [u, s.astype(a.dtype, copy=False), vh]
 
 
-def _svd_abstract_eval(a):
+def _svd_abstract_eval(a, *, full_matrices=False):
     if a.ndim < 2:
         raise ValueError(f"svd: needs at least 2 dimensions, got {a.str_short()}")
     if not np.issubdtype(a.dtype, np.floating):
@@ -424,8 +489,18 @@ def _svd_abstract_eval(a):
     m, n = a.shape[-2:]
     k = min(m, n)
     batch = a.shape[:-2]
-    return [ShapedArray(batch + (m, k), a.dtype), ShapedArray(batch + (k,), a.dtype),
-            ShapedArray(batch + (k, n), a.dtype)]
+    mu, nv = (m, n) if full_matrices else (k, k)
+    return [ShapedArray(batch + (m, mu), a.dtype), ShapedArray(batch + (k,), a.dtype),
+            ShapedArray(batch + (nv, n), a.dtype)]
+
+
+def _svd_check_full(a, full_matrices):
+    m, n = _aval_shape(a)[-2:]
+    if full_matrices and m != n:
+        # as in JAX: the extra columns of a full U (or rows of a full V^T) are not unique
+        raise NotImplementedError(
+            "svd: derivatives of the full SVD (full_matrices=True) of a non-square matrix "
+            "are not defined; use full_matrices=False")
 
 
 def _diag_part(x):
@@ -454,13 +529,14 @@ def _safe_reciprocal(x):
     return lax._select(zero, lax._div(_c(x, 1), lax._select(zero, x, _c(x, 1))), _c(x, 0))
 
 
-def _svd_jvp(primals, tangents):
+def _svd_jvp(primals, tangents, *, full_matrices=False):
     # The reduced SVD's tangents (Townsend, "Differentiating the singular value
     # decomposition", 2016), for distinct singular values. With dP = U^T dA V:
     #   ds = diag(dP)
     #   dU = U (F o (dP S + S dP^T)) + (I - U U^T) dA V S^-1
     #   dV = V (F o (S dP + dP^T S)) + (I - V V^T) dA^T U S^-1,  F_ij = 1 / (s_j^2 - s_i^2)
     (a,), (t,) = primals, tangents
+    _svd_check_full(a, full_matrices)
     u, s, vh = svd_p.bind(a)
     v = _mT(vh)
     dp = _mm(_mm(_mT(u), t), v)
@@ -481,18 +557,46 @@ def _svd_jvp(primals, tangents):
     return [u, s, vh], [du, ds, _mT(dv)]
 
 
-def _svd_vjp(cts, primals, outs, needs):
-    del primals, needs  # unused
+def _svd_vjp(cts, primals, outs, needs, *, full_matrices=False):
+    # The transpose of `_svd_jvp` (distinct, non-zero singular values where u or vh get a
+    # cotangent). With J = U^T gU, K = V^T gV and F as in `_svd_jvp`:
+    #   gA = U [diag(gs) + (F o (J - J^T)) S + S (F o (K - K^T))] V^T
+    #        + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T)
+    del needs  # unused
     ct_u, ct_s, ct_vh = cts
+    (a,) = primals
+    _svd_check_full(a, full_matrices)
+    u, s, vh = outs
+    m, n = _aval_shape(a)[-2:]
+    s_j, s_i = _row(s), _col(s)
+    inner = None if ct_s is None else lax._mul(_eye_like(s), _col(ct_s))
     if ct_u is not None or ct_vh is not None:
-        raise NotImplementedError(
-            "svd: reverse-mode derivatives through the singular vectors (u, vh) are not "
-            "implemented; only the singular values are (use svdvals, or norm with ord=2 or "
-            "'nuc'). Forward mode (jvp) handles u and vh.")
-    if ct_s is None:
-        return [None]
-    u, _, vh = outs
-    return [_mm(lax._mul(u, _row(ct_s)), vh)]  # dA = U diag(ct_s) V^T
+        f = _safe_reciprocal(lax._mul(lax._add(s_j, s_i), lax._sub(s_j, s_i)))
+        inv_s = _safe_reciprocal(s_j)
+
+        def _acc(acc, term):
+            return term if acc is None else lax._add(acc, term)
+    else:
+        return [None if inner is None else _mm(lax._mul(u, _row(ct_s)), vh)]
+    extra = None
+    if ct_u is not None:
+        j = _mm(_mT(u), ct_u)
+        inner = _acc(inner, lax._mul(lax._mul(f, lax._sub(j, _mT(j))), s_j))
+        if m > n:
+            extra = _mm(lax._mul(lax._sub(ct_u, _mm(u, j)), inv_s), vh)
+    if ct_vh is not None:
+        k = _mm(ct_vh, _mT(vh))  # = (V^T gV)^T
+        inner = _acc(inner, lax._mul(s_i, lax._mul(f, lax._sub(_mT(k), k))))
+        if n > m:
+            extra = _acc(extra, _mm(lax._mul(u, inv_s), lax._sub(ct_vh, _mm(k, vh))))
+    out = _mm(_mm(u, inner), vh)
+    return [out if extra is None else lax._add(out, extra)]
+
+
+def _eye_like(s):
+    """The k x k identity, in the dtype of a stack of k-vectors."""
+    k = _aval_shape(s)[-1]
+    return np.eye(k, dtype=_dtype(s))
 
 
 svd_p.abstract_eval = _svd_abstract_eval
@@ -501,37 +605,52 @@ svd_p.vjp_joint = _svd_vjp
 svd_p.batch = _unary_batch(svd_p)
 
 
-def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False, subset_by_index=None):
     """Singular value decomposition `a = u @ diag(s) @ vh`.
 
-    Forward mode differentiates all three outputs (for distinct singular values); reverse
-    mode only the singular values (a cotangent on `u` or `vh` raises
-    `NotImplementedError`).
+    Both modes differentiate all three outputs (for distinct, non-zero singular values
+    where `u` or `vh` is used; the singular values alone are differentiable everywhere).
+    As in JAX, the full SVD of a non-square matrix is not differentiable.
 
     Args:
         a: array of shape `(..., m, n)`.
-        full_matrices: must be False when `compute_uv` (nanofn computes the reduced SVD).
+        full_matrices: `u` of shape `(..., m, m)` and `vh` of shape `(..., n, n)` (True) or
+            the reduced `(..., m, k)` and `(..., k, n)`, `k = min(m, n)` (False).
         compute_uv: return `(u, s, vh)` (True) or only `s`.
-        hermitian: ignored (the general algorithm is used).
+        hermitian: `a` is symmetric: computed from `eigh` (as JAX does).
 
     Returns:
-        `(u, s, vh)` with shapes `(..., m, k)`, `(..., k)`, `(..., k, n)`, `k = min(m, n)`,
-        singular values in descending order; or `s` alone.
+        `(u, s, vh)`, singular values in descending order; or `s` alone.
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.linalg.svd(fnp.array([[3.0, 0.0], [0.0, -4.0]]), compute_uv=False)
         Array([4., 3.], dtype=float32)
     """
-    del hermitian  # unused
     a = _as_float_matrix(a, "svd")
-    u, s, vh = svd_p.bind(a)
+    if subset_by_index is not None:
+        raise NotImplementedError("svd: subset_by_index is not supported (nor is it by JAX "
+                                  "on CPU)")
+    if hermitian:
+        return _svd_hermitian(a, compute_uv)
+    m, n = _shape_of(a)[-2:]
+    full = bool(full_matrices) and compute_uv and m != n
+    u, s, vh = svd_p.bind(a, full_matrices=full)
     if not compute_uv:
         return s
-    if full_matrices and _shape_of(a)[-1] != _shape_of(a)[-2]:
-        raise NotImplementedError("svd: full_matrices=True is not supported for non-square "
-                                  "matrices; pass full_matrices=False")
-    return u, s, vh
+    return SVDResult(u, s, vh)
+
+
+def _svd_hermitian(a, compute_uv):
+    import nanofn.numpy as fnp
+    w, v = eigh(a)
+    order = fnp.argsort(-fnp.abs(w), axis=-1)  # by |w|, descending
+    s = fnp.take_along_axis(fnp.abs(w), order, axis=-1)
+    if not compute_uv:
+        return s
+    u = fnp.take_along_axis(v, fnp.expand_dims(order, -2), axis=-1)
+    sign = fnp.take_along_axis(fnp.sign(w), order, axis=-1)
+    return SVDResult(u, s, _mT(u * fnp.expand_dims(sign, -2)))
 
 
 def svdvals(x, /):
@@ -543,6 +662,710 @@ def svdvals(x, /):
         Array([2., 1.], dtype=float32)
     """
     return svd(x, compute_uv=False)
+
+
+# ======================================================================== eigh
+
+eigh_p = Primitive("eigh", multiple_results=True)
+
+
+@eigh_p.def_impl
+def _eigh_impl(a, *, lower=True):
+    w, v = np.linalg.eigh(a, UPLO="L" if lower else "U")
+    return [v, w.astype(a.dtype, copy=False)]
+
+
+@eigh_p.def_abstract_eval
+def _eigh_abstract_eval(a, *, lower=True):
+    _check_square("eigh", a)
+    return [a, ShapedArray(a.shape[:-1], a.dtype)]
+
+
+def _eig_gaps(w):
+    """F_ij = 1 / (w_j - w_i) off the diagonal, 0 where w_i == w_j."""
+    return _safe_reciprocal(lax._sub(_row(w), _col(w)))
+
+
+def _eigh_jvp(primals, tangents, *, lower=True):
+    # For a symmetric A = V diag(w) V^T and dP = V^T dA V:
+    #   dw = diag(dP),  dV = V (F o dP),  F_ij = 1 / (w_j - w_i)
+    (a,), (t,) = primals, tangents
+    v, w = eigh_p.bind(a, lower=lower)
+    dp = _mm(_mm(_mT(v), t), v)
+    return [v, w], [_mm(v, lax._mul(_eig_gaps(w), dp)), _diag_part(dp)]
+
+
+def _eigh_vjp(cts, primals, outs, needs, *, lower=True):
+    # the transpose of the rule above: gA = V (diag(gw) + F o (V^T gV)) V^T
+    del primals, needs, lower  # unused
+    ct_v, ct_w = cts
+    v, w = outs
+    inner = None if ct_w is None else lax._mul(_eye_like(w), _col(ct_w))
+    if ct_v is not None:
+        term = lax._mul(_eig_gaps(w), _mm(_mT(v), ct_v))
+        inner = term if inner is None else lax._add(inner, term)
+    if inner is None:
+        return [None]
+    return [_mm(_mm(v, inner), _mT(v))]
+
+
+eigh_p.jvp = _eigh_jvp
+eigh_p.vjp_joint = _eigh_vjp
+eigh_p.batch = _unary_batch(eigh_p)
+
+
+def eigh(a, UPLO=None, symmetrize_input=True):
+    """Eigenvalues and eigenvectors of a symmetric matrix (or of each in a stack).
+
+    Differentiable in both modes; the eigenvectors' derivatives need distinct eigenvalues
+    (functions of them that do not depend on their signs are the meaningful ones).
+
+    Args:
+        a: array of shape `(..., n, n)`.
+        UPLO: 'L' (default) or 'U': the triangle read when `symmetrize_input` is False.
+        symmetrize_input: decompose `(a + a.T) / 2` (JAX's default), so the gradient is
+            that of a symmetric function of `a`.
+
+    Returns:
+        `EighResult(eigenvalues, eigenvectors)`: eigenvalues ascending, of shape
+        `(..., n)`, and orthonormal eigenvectors as the columns of `(..., n, n)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> w, v = fnp.linalg.eigh(fnp.array([[2.0, 1.0], [1.0, 2.0]]))
+        >>> w
+        Array([1., 3.], dtype=float32)
+    """
+    if UPLO not in (None, "L", "U"):
+        raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    a = _as_float_matrix(a, "eigh")
+    _check_square("eigh", ShapedArray(_shape_of(a), dtype_of(a)))
+    if symmetrize_input:
+        a = _sym(a)
+    v, w = eigh_p.bind(a, lower=UPLO != "U")
+    return EighResult(w, v)
+
+
+def eigvalsh(a, UPLO="L", *, symmetrize_input=True):
+    """Eigenvalues of a symmetric matrix, ascending (see `eigh`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.eigvalsh(fnp.array([[2.0, 1.0], [1.0, 2.0]]))
+        Array([1., 3.], dtype=float32)
+    """
+    return eigh(a, UPLO, symmetrize_input=symmetrize_input)[0]
+
+
+# ======================================================================== eig (values only)
+
+eig_p = Primitive("eig", multiple_results=True)
+
+
+@eig_p.def_impl
+def _eig_impl(a, *, compute_eigenvectors=True):
+    w, v = np.linalg.eig(a)
+    ctype = np.result_type(a.dtype, np.complex64)
+    w, v = w.astype(ctype, copy=False), v.astype(ctype, copy=False)
+    return [w, v] if compute_eigenvectors else [w]
+
+
+@eig_p.def_abstract_eval
+def _eig_abstract_eval(a, *, compute_eigenvectors=True):
+    _check_square("eig", a, complex_ok=True)
+    ctype = np.result_type(a.dtype, np.complex64)
+    w = ShapedArray(a.shape[:-1], ctype)
+    return [w, ShapedArray(a.shape, ctype)] if compute_eigenvectors else [w]
+
+
+def _eig_no_derivatives(*args, **params):
+    raise NotImplementedError(
+        "eig/eigvals: derivatives of a non-symmetric eigendecomposition are not implemented "
+        "in nanofn (they need complex arithmetic); for a symmetric matrix use eigh/eigvalsh")
+
+
+eig_p.jvp = _eig_no_derivatives
+eig_p.vjp_joint = _eig_no_derivatives
+eig_p.batch = _unary_batch(eig_p)
+
+
+def eig(a):
+    """Eigenvalues and right eigenvectors of a general square matrix (complex results).
+
+    Values only: nanofn does not differentiate `eig` (use `eigh` for symmetric matrices).
+
+    Returns:
+        `EigResult(eigenvalues, eigenvectors)`, complex, eigenvectors as columns.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> w, v = fnp.linalg.eig(fnp.array([[0.0, 1.0], [-1.0, 0.0]]))
+        >>> sorted(w.tolist(), key=lambda z: z.imag)
+        [-1j, 1j]
+    """
+    a = _as_float_matrix(a, "eig", complex_ok=True)
+    w, v = eig_p.bind(a, compute_eigenvectors=True)
+    return EigResult(w, v)
+
+
+def eigvals(a):
+    """Eigenvalues of a general square matrix (complex; values only, see `eig`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.eigvals(fnp.array([[2.0, 0.0], [0.0, 3.0]])).tolist()
+        [(2+0j), (3+0j)]
+    """
+    (w,) = eig_p.bind(_as_float_matrix(a, "eigvals", complex_ok=True), compute_eigenvectors=False)
+    return w
+
+
+# ======================================================================== qr
+
+qr_p = Primitive("qr", multiple_results=True)
+
+
+@qr_p.def_impl
+def _qr_impl(a, *, full_matrices=False):
+    q, r = np.linalg.qr(a, mode="complete" if full_matrices else "reduced")
+    return [q, r]
+
+
+@qr_p.def_abstract_eval
+def _qr_abstract_eval(a, *, full_matrices=False):
+    if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"qr: needs a float array of at least 2 dimensions, got {a.str_short()}")
+    m, n = a.shape[-2:]
+    k = m if full_matrices else min(m, n)
+    batch = a.shape[:-2]
+    return [ShapedArray(batch + (m, k), a.dtype), ShapedArray(batch + (k, n), a.dtype)]
+
+
+def _tri_mask(n, k, dtype):
+    """The lower-triangle mask (k = 0 with the diagonal, -1 without), as a constant."""
+    return np.tri(n, n, k, dtype=dtype)
+
+
+def _qr_check(a, full_matrices):
+    m, n = _aval_shape(a)[-2:]
+    if m < n or (full_matrices and m != n):
+        raise NotImplementedError(  # as in JAX
+            f"qr: derivatives need a matrix with at least as many rows as columns (and the "
+            f"reduced mode), got {m} x {n}{' with full_matrices' if full_matrices else ''}")
+
+
+def _qr_jvp(primals, tangents, *, full_matrices=False):
+    # A = QR, m >= n. With X = dA R^-1, Y = Q^T X and Omega = tril(Y, -1) - tril(Y, -1)^T:
+    #   dQ = Q (Omega - Y) + X,  dR = (Y - Omega) R
+    (a,), (t,) = primals, tangents
+    _qr_check(a, full_matrices)
+    q, r = qr_p.bind(a, full_matrices=full_matrices)
+    x = _mT(solve_p.bind(_mT(r), _mT(t)))  # dA R^-1
+    y = _mm(_mT(q), x)
+    low = lax._mul(y, _tri_mask(_aval_shape(y)[-1], -1, _dtype(y)))
+    omega = lax._sub(low, _mT(low))
+    dq = lax._add(_mm(q, lax._sub(omega, y)), x)
+    dr = _mm(lax._sub(y, omega), r)
+    return [q, r], [dq, dr]
+
+
+def _qr_vjp(cts, primals, outs, needs, *, full_matrices=False):
+    # The transpose of the rule above: with B = Q^T gQ - gR R^T,
+    #   gY = tril(B - B^T, -1) - B,  gA = (gQ + Q gY) R^-T
+    del needs  # unused
+    (a,) = primals
+    _qr_check(a, full_matrices)
+    ct_q, ct_r = cts
+    q, r = outs
+    b = None
+    if ct_q is not None:
+        b = _mm(_mT(q), ct_q)
+    if ct_r is not None:
+        rr = _mm(ct_r, _mT(r))
+        b = lax._neg(rr) if b is None else lax._sub(b, rr)
+    if b is None:
+        return [None]
+    n = _aval_shape(b)[-1]
+    gy = lax._sub(lax._mul(lax._sub(b, _mT(b)), _tri_mask(n, -1, _dtype(b))), b)
+    gx = _mm(q, gy)
+    if ct_q is not None:
+        gx = lax._add(gx, ct_q)
+    return [_mT(solve_p.bind(r, _mT(gx)))]  # gX R^-T
+
+
+qr_p.jvp = _qr_jvp
+qr_p.vjp_joint = _qr_vjp
+qr_p.batch = _unary_batch(qr_p)
+
+
+geqrf_p = Primitive("geqrf", multiple_results=True)
+
+
+@geqrf_p.def_impl
+def _geqrf_impl(a):
+    h, tau = np.linalg.qr(a, mode="raw")  # Householder vectors below R, transposed
+    return [np.ascontiguousarray(h), tau]
+
+
+@geqrf_p.def_abstract_eval
+def _geqrf_abstract_eval(a):
+    if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"qr: needs a float array of at least 2 dimensions, got {a.str_short()}")
+    m, n = a.shape[-2:]
+    return [ShapedArray(a.shape[:-2] + (n, m), a.dtype),
+            ShapedArray(a.shape[:-2] + (min(m, n),), a.dtype)]
+
+
+def _geqrf_no_derivatives(*args, **params):
+    raise NotImplementedError("qr: mode='raw' is not differentiable (as in JAX); use "
+                              "mode='reduced'")
+
+
+geqrf_p.jvp = _geqrf_no_derivatives
+geqrf_p.vjp_joint = _geqrf_no_derivatives
+geqrf_p.batch = _unary_batch(geqrf_p)
+
+
+def qr(a, mode="reduced"):
+    """QR decomposition `a = q @ r`, `q` with orthonormal columns, `r` upper triangular.
+
+    Differentiable (both outputs) for `m >= n` in the reduced mode (and for square
+    matrices in every mode), as in JAX.
+
+    Args:
+        a: array of shape `(..., m, n)`.
+        mode: 'reduced' (`q` of shape `(..., m, k)`, `r` of `(..., k, n)`, `k = min(m, n)`),
+            'complete' (`q` of `(..., m, m)`, `r` of `(..., m, n)`), 'r' (`r` only) or
+            'raw' (LAPACK's Householder form `(h, tau)`, `h` transposed as numpy gives it;
+            not differentiable).
+
+    Returns:
+        `QRResult(Q, R)`, `r` for mode 'r', or `(h, tau)` for mode 'raw'.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> q, r = fnp.linalg.qr(fnp.array([[3.0, 1.0], [4.0, 2.0]]))
+        >>> abs(r).round(3)
+        Array([[5. , 2.2],
+               [0. , 0.4]], dtype=float32)
+    """
+    if mode not in ("reduced", "complete", "r", "raw"):
+        raise ValueError(f"qr: mode must be 'reduced', 'complete', 'r' or 'raw', got {mode!r}")
+    a = _as_float_matrix(a, "qr")
+    if mode == "raw":
+        h, tau = geqrf_p.bind(a)
+        return QRResult(h, tau)
+    q, r = qr_p.bind(a, full_matrices=mode == "complete")
+    return r if mode == "r" else QRResult(q, r)
+
+
+# ======================================================================== adjugate (det's gradient)
+
+adjugate_p = Primitive("adjugate")
+
+
+@adjugate_p.def_impl
+def _adjugate_impl(a):
+    # adj(A) = det(U) det(V) V diag(prod_{j != i} s_j) U^T for A = U S V^T: exact at
+    # singular matrices too (rank n - 1 gives a rank-one adjugate, lower rank gives 0).
+    n = a.shape[-1]
+    if n == 0:
+        return np.zeros_like(a)
+    u, s, vh = np.linalg.svd(a)
+    ones = np.ones(s.shape[:-1] + (1,), s.dtype)
+    before = np.cumprod(np.concatenate([ones, s[..., :-1]], -1), -1)
+    after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], -1), -1)[..., ::-1]
+    # for a complex A = U S V^H: adj(A) = det(U) det(V^H) V adj(S) U^H
+    phase = np.linalg.det(u) * np.linalg.det(vh)
+    phase = phase / np.where(np.abs(phase) == 0, 1, np.abs(phase))  # exactly unimodular
+    adj = np.conj(np.swapaxes(vh, -1, -2)) * (before * after)[..., None, :] \
+        @ np.conj(np.swapaxes(u, -1, -2))
+    return (adj * phase[..., None, None]).astype(a.dtype, copy=False)
+
+
+@adjugate_p.def_abstract_eval
+def _adjugate_abstract_eval(a):
+    _check_square("adjugate", a, complex_ok=True)
+    return a
+
+
+def _adjugate_jvp(t, a, *, out):
+    # adj(A) = det(A) A^-1, so d adj = (tr(adj dA) adj - adj dA adj) / det(A); defined
+    # where A is invertible (the second derivative of det at a singular matrix is not).
+    d = _expand_last2(det_p.bind(a))
+    tr = _expand_last2(_sum_last2(lax._mul(_mT(out), t)))
+    return lax._div(lax._sub(lax._mul(tr, out), _mm(_mm(out, t), out)), d)
+
+
+def _adjugate_vjp(ct, a, *, out):
+    d = _expand_last2(det_p.bind(a))
+    tr = _expand_last2(_sum_last2(lax._mul(out, ct)))  # <adj, ct>
+    return lax._div(lax._sub(lax._mul(tr, _mT(out)), _mm(_mm(_mT(out), ct), _mT(out))), d)
+
+
+adjugate_p.jvp_terms = [_adjugate_jvp]
+adjugate_p.vjp = [_adjugate_vjp]
+adjugate_p.batch = _unary_batch(adjugate_p)
+
+
+# ======================================================================== composites
+
+
+def _fnp():
+    import nanofn.numpy as fnp
+    return fnp
+
+
+def _eps(dtype):
+    return float(np.finfo(dtype).eps)
+
+
+def _pinv_impl(a, rtol, hermitian):
+    fnp = _fnp()
+    u, s, vh = svd(a, full_matrices=False, hermitian=hermitian)
+    cutoff = fnp.expand_dims(rtol * fnp.max(s, axis=-1, initial=0.0), -1)
+    s_inv = fnp.where(s > cutoff, 1.0 / fnp.where(s > cutoff, s, 1.0), 0.0)
+    return _mm(_mT(vh), _mT(u) * fnp.expand_dims(s_inv, -1))
+
+
+def _pinv_fn(rtol, hermitian, a):
+    return _pinv_impl(a, rtol, hermitian)
+
+
+def _pinv_jvp(rtol, hermitian, primals, tangents):
+    # Golub & Pereyra: dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
+    (a,), (t,) = primals, tangents
+    p = _pinv_fn(rtol, hermitian, a)
+    ap, pa = _mm(a, p), _mm(p, a)
+    eye_m, eye_n = np.eye(ap.shape[-1], dtype=_dtype(a)), np.eye(pa.shape[-1], dtype=_dtype(a))
+    tt = _mT(t)
+    dp = (-_mm(_mm(p, t), p) + _mm(_mm(_mm(p, _mT(p)), tt), eye_m - ap)
+          + _mm(_mm(eye_n - pa, tt), _mm(_mT(p), p)))
+    return p, dp
+
+
+_pinv_custom = None
+
+
+def pinv(a, rtol=None, hermitian=False, *, rcond=None):
+    """Moore-Penrose pseudo-inverse, from the SVD, with JAX's derivative rule.
+
+    Singular values at or below `rtol * max(s)` count as zero. The derivative (Golub and
+    Pereyra's formula) is that of the pseudo-inverse at a fixed rank.
+
+    Args:
+        a: array of shape `(..., m, n)`.
+        rtol: relative cutoff; default `10 * max(m, n) * eps`.
+        hermitian: `a` is symmetric (use `eigh`).
+        rcond: numpy's older name for `rtol`.
+
+    Returns:
+        The pseudo-inverse, of shape `(..., n, m)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.pinv(fnp.array([[1.0, 0.0], [0.0, 0.0]]))
+        Array([[1., 0.],
+               [0., 0.]], dtype=float32)
+    """
+    global _pinv_custom
+    if _pinv_custom is None:
+        from nanofn._custom import custom_jvp
+        _pinv_custom = custom_jvp(_pinv_fn, nondiff_argnums=(0, 1))
+        _pinv_custom.defjvp(_pinv_jvp)
+    a = _as_float_matrix(a, "pinv")
+    if rcond is not None:
+        if rtol is not None:
+            raise ValueError("pinv: give rtol or rcond, not both")
+        rtol = rcond
+    if rtol is None:
+        rtol = 10.0 * max(_shape_of(a)[-2:]) * _eps(dtype_of(a))
+    return _pinv_custom(float(rtol), bool(hermitian), a)
+
+
+def lstsq(a, b, rcond=None, *, numpy_resid=False):
+    """Least-squares solution of `a @ x = b` (minimum norm where `a` is rank deficient).
+
+    Args:
+        a: array of shape `(m, n)`.
+        b: array of shape `(m,)` or `(m, k)`.
+        rcond: singular values below `rcond * s[0]` count as zero; default
+            `eps * max(m, n)`.
+        numpy_resid: return numpy's residuals (empty when `rank < n` or `m <= n`) instead
+            of always the squared residual norms.
+
+    Returns:
+        `(x, residuals, rank, s)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> x, resid, rank, s = fnp.linalg.lstsq(fnp.array([[1.0, 0.0], [0.0, 1.0],
+        ...                                                 [1.0, 1.0]]),
+        ...                                      fnp.array([1.0, 1.0, 2.0]))
+        >>> x.round(4), int(rank)
+        (Array([1., 1.], dtype=float32), 2)
+    """
+    fnp = _fnp()
+    a, b = promote_float(a, b)
+    _no_complex("lstsq", a)
+    if len(_shape_of(a)) != 2 or len(_shape_of(b)) not in (1, 2) \
+            or _shape_of(b)[0] != _shape_of(a)[0]:
+        raise ValueError(f"lstsq: a must be (m, n) and b (m,) or (m, k); got shapes "
+                         f"{tuple(_shape_of(a))} and {tuple(_shape_of(b))}")
+    vector = len(_shape_of(b)) == 1
+    if vector:
+        b = fnp.expand_dims(b, -1)
+    m, n = _shape_of(a)
+    eps = _eps(dtype_of(a))
+    rcond = eps * max(m, n) if rcond is None or rcond < 0 else rcond
+    u, s, vt = svd(a, full_matrices=False)
+    if min(m, n) == 0:
+        mask = s > 0
+    else:
+        mask = s >= rcond * s[0]
+    rank = fnp.sum(mask).astype(np.int32)
+    s_inv = fnp.where(mask, 1.0 / fnp.where(mask, s, 1.0), 0.0)
+    x = _mm(_mT(vt), fnp.expand_dims(s_inv, -1) * _mm(_mT(u), b))
+    if numpy_resid and (int(rank) < n or m <= n):
+        resid = fnp.zeros((0,), dtype_of(a))
+    else:
+        resid = fnp.sum((b - _mm(a, x)) ** 2, axis=0)
+    if vector:
+        x = fnp.reshape(x, (n,))
+    return x, resid, rank, s
+
+
+def matrix_power(a, n):
+    """`a` raised to the integer power `n` (by repeated squaring; `inv` for `n < 0`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.matrix_power(fnp.array([[1.0, 1.0], [0.0, 1.0]]), 3)
+        Array([[1., 3.],
+               [0., 1.]], dtype=float32)
+    """
+    fnp = _fnp()
+    a = asarray_value(a)
+    shape = tuple(_shape_of(a))
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"matrix_power: needs square matrices in the last two axes, got "
+                         f"shape {shape}")
+    try:
+        n = operator_index(n)
+    except TypeError:
+        raise TypeError(f"matrix_power: the exponent must be an integer, got {n!r}") from None
+    if n == 0:
+        return fnp.broadcast_to(fnp.eye(shape[-1], dtype=dtype_of(a)), shape)
+    if n < 0:
+        a, n = inv(a), -n
+    result = None
+    while n:  # binary exponentiation
+        if n & 1:
+            result = a if result is None else fnp.matmul(result, a)
+        n >>= 1
+        if n:
+            a = fnp.matmul(a, a)
+    return result
+
+
+def matrix_rank(M, rtol=None, *, hermitian=False, tol=None):
+    """Number of singular values above `rtol * max(s)` (default `max(m, n) * eps`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> int(fnp.linalg.matrix_rank(fnp.array([[1.0, 2.0], [2.0, 4.0]])))
+        1
+    """
+    fnp = _fnp()
+    (M,) = promote_float(M)
+    _no_complex("matrix_rank", M)
+    if len(_shape_of(M)) < 2:
+        return fnp.any(M != 0).astype(np.int32)
+    s = svd(M, compute_uv=False, hermitian=hermitian)
+    smax = fnp.max(s, axis=-1, keepdims=True, initial=0.0)
+    if tol is not None:
+        cutoff = fnp.asarray(tol, dtype_of(M))
+        cutoff = cutoff if len(_shape_of(cutoff)) == 0 else fnp.expand_dims(cutoff, -1)
+    else:
+        if rtol is None:
+            rtol = max(_shape_of(M)[-2:]) * _eps(dtype_of(M))
+        rtol = fnp.asarray(rtol, dtype_of(M))
+        cutoff = smax * (rtol if len(_shape_of(rtol)) == 0 else fnp.expand_dims(rtol, -1))
+    return fnp.sum(s > cutoff, axis=-1).astype(np.int32)
+
+
+def cond(x, p=None):
+    """Condition number of a matrix in the norm `p` (None / 2: ratio of the extreme
+    singular values; -2: its inverse; otherwise `norm(x, p) * norm(inv(x), p)`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> float(fnp.linalg.cond(fnp.array([[2.0, 0.0], [0.0, 0.5]])))
+        4.0
+    """
+    fnp = _fnp()
+    (x,) = promote_float(x)
+    _no_complex("cond", x)
+    if len(_shape_of(x)) < 2 or 0 in tuple(_shape_of(x))[-2:]:
+        raise ValueError(f"cond: needs non-empty matrices of at least 2 dimensions, got shape "
+                         f"{tuple(_shape_of(x))}")
+    if p in (None, 2, -2):
+        s = svd(x, compute_uv=False)
+        r = s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+    else:
+        # a (numerically) singular matrix has an infinite condition number, as in numpy
+        # and JAX; nanofn's inv raises on a singular matrix, so invert a stand-in there
+        s = lax.stop_gradient_p.bind(svd(x, compute_uv=False))
+        singular = s[..., -1] <= s[..., 0] * _eps(dtype_of(x))
+        n = _shape_of(x)[-1]
+        safe = fnp.where(singular[..., None, None], np.eye(n, dtype=dtype_of(x)), x)
+        r = norm(x, ord=p, axis=(-2, -1)) * norm(inv(safe), ord=p, axis=(-2, -1))
+        r = fnp.where(singular, np.inf, r)
+    return fnp.where(fnp.isnan(r) & ~fnp.any(fnp.isnan(x), axis=(-2, -1)), np.inf, r)
+
+
+def tensorinv(a, ind=2):
+    """Inverse of a tensor for `tensordot` with `ind` leading axes.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.tensorinv(fnp.eye(4).reshape(4, 2, 2), ind=1).shape
+        (2, 2, 4)
+    """
+    fnp = _fnp()
+    (a,) = promote_float(a)
+    shape = tuple(_shape_of(a))
+    if ind <= 0:
+        raise ValueError(f"tensorinv: ind must be a positive integer, got {ind}")
+    rows, cols = int(np.prod(shape[:ind])), int(np.prod(shape[ind:]))
+    if rows != cols:
+        raise ValueError(f"tensorinv: prod(a.shape[:ind]) = {rows} must equal "
+                         f"prod(a.shape[ind:]) = {cols} (a of shape {shape})")
+    return fnp.reshape(inv(fnp.reshape(a, (rows, cols))), shape[ind:] + shape[:ind])
+
+
+def tensorsolve(a, b, axes=None):
+    """Solve `tensordot(a, x, axes=x.ndim) = b` for `x`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.tensorsolve(fnp.eye(6).reshape(6, 2, 3), fnp.ones(6)).shape
+        (2, 3)
+    """
+    fnp = _fnp()
+    a, b = promote_float(a, b)
+    if axes is not None:
+        nd = len(_shape_of(a))
+        axes = [ax % nd for ax in axes]
+        rest = [d for d in range(nd) if d not in axes]
+        a = lax.transpose(a, tuple(rest) + tuple(axes))
+    bshape = tuple(_shape_of(b))
+    out_shape = tuple(_shape_of(a))[len(bshape):]
+    size = int(np.prod(bshape))
+    if int(np.prod(out_shape)) != size:
+        raise ValueError(f"tensorsolve: a of shape {tuple(_shape_of(a))} and b of shape "
+                         f"{bshape} do not make a square system")
+    x = solve(fnp.reshape(a, (size, size)), fnp.reshape(b, (size,)))
+    return fnp.reshape(x, out_shape)
+
+
+def multi_dot(arrays, *, precision=None):
+    """Product of a chain of matrices, multiplied in the cheapest order (the first may be
+    a row vector and the last a column vector, 1-d).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.multi_dot([fnp.ones(3), fnp.ones((3, 4)), fnp.ones(4)])
+        Array(12., dtype=float32)
+    """
+    del precision  # unused
+    fnp = _fnp()
+    arrays = [asarray_value(x) for x in arrays]
+    if len(arrays) < 2:
+        raise ValueError("multi_dot: needs at least two arrays")
+    if len(arrays) == 2:
+        return fnp.dot(arrays[0], arrays[1])
+    first_1d, last_1d = len(_shape_of(arrays[0])) == 1, len(_shape_of(arrays[-1])) == 1
+    if first_1d:
+        arrays[0] = fnp.reshape(arrays[0], (1, -1))
+    if last_1d:
+        arrays[-1] = fnp.reshape(arrays[-1], (-1, 1))
+    for i, x in enumerate(arrays):
+        if len(_shape_of(x)) != 2:
+            raise ValueError(f"multi_dot: array {i} must be 2-d (only the first and last may "
+                             f"be 1-d), got shape {tuple(_shape_of(x))}")
+    dims = [_shape_of(arrays[0])[0]] + [_shape_of(x)[1] for x in arrays]
+    n = len(arrays)
+    cost = [[0] * n for _ in range(n)]  # the classic matrix-chain dynamic program
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = float("inf")
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+
+    def product(i, j):
+        if i == j:
+            return arrays[i]
+        k = split[i][j]
+        return fnp.matmul(product(i, k), product(k + 1, j))
+
+    out = product(0, n - 1)
+    if first_1d and last_1d:
+        return fnp.reshape(out, ())
+    if first_1d:
+        return fnp.reshape(out, (-1,))
+    if last_1d:
+        return fnp.reshape(out, (-1,))
+    return out
+
+
+def cross(x1, x2, /, *, axis=-1):
+    """Cross product of 3-vectors along `axis` (other axes broadcast).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.cross(fnp.array([1.0, 0.0, 0.0]), fnp.array([0.0, 1.0, 0.0]))
+        Array([0., 0., 1.], dtype=float32)
+    """
+    fnp = _fnp()
+    x1, x2 = asarray_value(x1), asarray_value(x2)
+    for name, x in (("x1", x1), ("x2", x2)):
+        shape = tuple(_shape_of(x))
+        if not shape or not -len(shape) <= axis < len(shape) or shape[axis] != 3:
+            raise ValueError(f"linalg.cross: {name} must have size 3 along axis {axis}, got "
+                             f"shape {shape}")
+    a = [fnp.take(x1, i, axis=axis) for i in range(3)]
+    b = [fnp.take(x2, i, axis=axis) for i in range(3)]
+    out = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    return fnp.stack(out, axis=axis if axis < 0 else axis)
+
+
+def matmul(x1, x2, /, *, precision=None, preferred_element_type=None):
+    """Matrix product (array API name for `nanofn.numpy.matmul`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.linalg.matmul(fnp.eye(2), fnp.ones((2, 3))).shape
+        (2, 3)
+    """
+    del precision, preferred_element_type  # unused
+    return _fnp().matmul(x1, x2)
+
+
+def tensordot(x1, x2, /, *, axes=2, precision=None, preferred_element_type=None):
+    """Tensor contraction (array API name for `nanofn.numpy.tensordot`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> float(fnp.linalg.tensordot(fnp.ones((2, 3)), fnp.ones((2, 3))))
+        6.0
+    """
+    del precision, preferred_element_type  # unused
+    return _fnp().tensordot(x1, x2, axes=axes)
 
 
 # ======================================================================== norms
@@ -702,13 +1525,10 @@ def trace(x, /, *, offset=0, dtype=None):
         >>> float(fnp.linalg.trace(fnp.eye(3)))
         3.0
     """
-    from nanofn.numpy._reductions import einsum
-    if offset:
-        raise NotImplementedError("linalg.trace: offset is not supported")
     x = asarray_value(x)
     if dtype is not None:
         x = lnp.astype(x, dtype)
-    return einsum("...ii->...", x)
+    return _fnp().trace(x, offset=offset, axis1=-2, axis2=-1)
 
 
 def diagonal(x, /, *, offset=0):
@@ -719,10 +1539,7 @@ def diagonal(x, /, *, offset=0):
         >>> fnp.linalg.diagonal(fnp.array([[1, 2], [3, 4]]))
         Array([1, 4], dtype=int32)
     """
-    from nanofn.numpy._reductions import einsum
-    if offset:
-        raise NotImplementedError("linalg.diagonal: offset is not supported")
-    return einsum("...ii->...i", asarray_value(x))
+    return _fnp().diagonal(asarray_value(x), offset=offset, axis1=-2, axis2=-1)
 
 
 def matrix_transpose(x, /):
@@ -754,7 +1571,7 @@ def outer(x1, x2, /):
     return lnp.outer(x1, x2)
 
 
-def vecdot(x1, x2, /, *, axis=-1):
+def vecdot(x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None):
     """Dot product of vectors along `axis` (broadcasting the other axes).
 
     Example:
@@ -762,4 +1579,5 @@ def vecdot(x1, x2, /, *, axis=-1):
         >>> float(fnp.linalg.vecdot(fnp.array([1.0, 2.0]), fnp.array([3.0, 4.0])))
         11.0
     """
+    del precision, preferred_element_type  # unused
     return lnp.sum(lnp.multiply(x1, x2), axis=axis)

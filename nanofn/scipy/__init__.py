@@ -9,5 +9,6 @@ Example:
 
 from nanofn.scipy import special as special
 from nanofn.scipy import signal as signal
+from nanofn.scipy import linalg as linalg
 
-__all__ = ["special", "signal"]
+__all__ = ["special", "signal", "linalg"]

@@ -407,6 +407,9 @@ TESTED_ELSEWHERE: dict[str, str] = {
         "reduce_prod", "cumsum", "cumprod", "cummax", "cummin", "sort")},
     **{n: "tests/numpy/test_linalg.py" for n in (
         "inv", "solve", "det", "slogdet", "cholesky", "svd")},
+    **{n: "tests/numpy/test_linalg_decomp.py" for n in ("eigh", "eig", "qr", "geqrf", "adjugate")},
+    **{n: "tests/test_scipy_linalg.py" for n in (
+        "triangular_solve", "lu", "expm", "schur", "hessenberg", "rsf2csf", "sqrtm", "funm")},
     **{n: "tests/ops/test_nn_kernels.py" for n in (
         "logsumexp", "log_softmax", "log_softmax_grad", "softmax", "softmax_grad",
         "softmax_cross_entropy_int", "softmax_cross_entropy_int_grad", "layer_norm",
@@ -416,6 +419,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
 
 def test_every_primitive_has_a_spec():
     import nanofn.numpy.linalg  # noqa: F401 - registers every family
+    import nanofn.scipy.linalg  # noqa: F401
     import nanofn.random  # noqa: F401
     missing = sorted(set(_core.registry) - set(SPECS) - set(TESTED_ELSEWHERE))
     assert not missing, f"primitives without a test spec: {missing}"

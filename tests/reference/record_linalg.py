@@ -1,0 +1,52 @@
+"""Record JAX's values and gradients at the linalg cases into linalg_jax.npz.
+
+Runs only where JAX is installed (tests never import JAX; they read the npz):
+
+    python tests/reference/record_linalg.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _outputs(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def record():
+    import jax
+    import jax.numpy as jnp
+    import jax.scipy.linalg as jsl
+    jax.config.update("jax_enable_x64", True)
+    sys.path.insert(0, HERE)
+    from linalg_cases import CASES, weights
+
+    data = {"jax_version": np.asarray(jax.__version__)}
+    for name, (make, args) in CASES.items():
+        f = make(jnp.linalg, jsl, jnp)
+        xs = [jnp.asarray(a, dtype=jnp.float64) for a in args]
+        outs = _outputs(f(*xs))
+
+        def loss(*a):
+            return sum(jnp.sum(jnp.asarray(weights(o.shape, i)) * o)
+                       for i, o in enumerate(_outputs(f(*a))))
+
+        for i, o in enumerate(outs):
+            data[f"{name}/out{i}"] = np.asarray(o)
+        try:
+            grads = jax.grad(loss, argnums=tuple(range(len(xs))))(*xs)
+        except (NotImplementedError, ValueError):  # JAX cannot differentiate this one
+            continue
+        for i, g in enumerate(grads):
+            data[f"{name}/grad{i}"] = np.asarray(g)
+    np.savez_compressed(os.path.join(HERE, "linalg_jax.npz"), **data)
+
+
+if __name__ == "__main__":
+    record()
