@@ -67,8 +67,9 @@ class Optimizer(NamedTuple):
 
 
 def _unzip2(pairs):
+    # tuples, as JAX's unzip2: the treedefs become aux data of the state, which jit hashes
     pairs = list(pairs)
-    return [a for a, _ in pairs], [b for _, b in pairs]
+    return tuple(a for a, _ in pairs), tuple(b for _, b in pairs)
 
 
 def optimizer(opt_maker):
