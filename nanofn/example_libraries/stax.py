@@ -233,6 +233,16 @@ Conv1DTranspose = functools.partial(GeneralConvTranspose, ("NHC", "HIO", "NHC"))
 ConvTranspose = functools.partial(GeneralConvTranspose, ("NHWC", "HWIO", "NHWC"))
 
 
+def _standardize(x, axis, epsilon):
+    # jax.nn.standardize's default ("fast") variance, mean(x^2) - mean(x)^2 clipped at 0,
+    # which stax's BatchNorm uses; nanofn.nn.standardize uses the two-pass formula. The two
+    # differ only by rounding, but with small batches BatchNorm amplifies that difference
+    # over a few training steps, so the compatibility layer follows JAX's formula.
+    mean = jnp.mean(x, axis, keepdims=True)
+    variance = jnp.maximum(jnp.mean(jnp.square(x), axis, keepdims=True) - jnp.square(mean), 0)
+    return (x - mean) * lax.rsqrt(variance + epsilon)
+
+
 def BatchNorm(axis=(0, 1, 2), epsilon=1e-5, center=True, scale=True, beta_init=zeros,
               gamma_init=ones):
     """Batch normalisation over `axis`, always with the statistics of the given batch
@@ -261,7 +271,7 @@ def BatchNorm(axis=(0, 1, 2), epsilon=1e-5, center=True, scale=True, beta_init=z
     def apply_fun(params, x, **kwargs):
         beta, gamma = params
         ed = tuple(None if i in axis else slice(None) for i in range(x.ndim))
-        z = standardize(x, axis, epsilon=epsilon)
+        z = _standardize(x, axis, epsilon)
         if center and scale:
             return gamma[ed] * z + beta[ed]
         if center:
