@@ -1,0 +1,50 @@
+"""Record JAX/optax reference values for the optax and stax port programs.
+
+Runs only where JAX and optax are installed (they are never test dependencies):
+
+    python tests/port/record_optax_reference.py            # every test_optax_*/test_stax_* file
+    python tests/port/record_optax_reference.py test_stax_mnist_classifier
+
+For each port file it runs the file's `program` with JAX's modules on CPU in float32
+and writes the results to `tests/port/optax_reference/<file>.npz`, which the tests read.
+"""
+
+import importlib.util
+import pathlib
+import sys
+
+HERE = pathlib.Path(__file__).parent
+
+
+def jax_modules():
+    import jax
+    import jax.numpy
+    import optax
+    from jax.example_libraries import optimizers, stax
+    return {"jax": jax, "jnp": jax.numpy, "optax": optax, "stax": stax,
+            "optimizers": optimizers}
+
+
+def main(names):
+    import numpy as np
+
+    sys.path.insert(0, str(HERE))
+    import _optax_port
+
+    files = sorted(HERE.glob("test_optax_*.py")) + sorted(HERE.glob("test_stax_*.py"))
+    if names:
+        files = [f for f in files if f.stem in names]
+    modules = jax_modules()
+    _optax_port.REFERENCE_DIR.mkdir(exist_ok=True)
+    for path in files:
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        results = _optax_port.as_numpy(_optax_port.call_program(module.program, modules))
+        out = _optax_port.REFERENCE_DIR / f"{path.stem}.npz"
+        np.savez_compressed(out, **results)
+        print(f"{path.stem}: {len(results)} arrays -> {out.name}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
