@@ -521,5 +521,6 @@ def call(name, *args):
     if not _ufuncs:
         _compile()
     dtype = np.result_type(*[np.asarray(a).dtype for a in args])
-    out = _ufuncs[name](*[np.asarray(a, np.float64) for a in args])
+    with np.errstate(all="ignore"):  # poles give inf and domain errors NaN, as in JAX
+        out = _ufuncs[name](*[np.asarray(a, np.float64) for a in args])
     return np.asarray(out).astype(dtype, copy=False)
