@@ -40,8 +40,10 @@ def digamma(x):
         return math.inf
     if x == -math.inf:
         return math.nan
-    if x <= 0.0 and x == math.floor(x):
-        return -math.inf if x == 0.0 else math.nan
+    if x == 0.0:
+        return -math.copysign(math.inf, x)  # the pole at 0 approached from that side
+    if x < 0.0 and x == math.floor(x):
+        return math.nan
     shift = 0.0
     if x < 0.0:  # reflection: psi(1 - x) - psi(x) = pi cot(pi x)
         r = x - math.floor(x)  # sin and cos of pi x from the fractional part, exactly
@@ -373,6 +375,8 @@ def expn(n, x):
     (Numerical Recipes' series for x <= 1, Lentz's continued fraction beyond)."""
     if math.isnan(n) or math.isnan(x) or n < 0 or n != math.floor(n) or x < 0.0:
         return math.nan
+    if n == math.inf:
+        return math.nan
     if x == math.inf:
         return 0.0
     if x == 0.0:
@@ -523,4 +527,4 @@ def call(name, *args):
     dtype = np.result_type(*[np.asarray(a).dtype for a in args])
     with np.errstate(all="ignore"):  # poles give inf and domain errors NaN, as in JAX
         out = _ufuncs[name](*[np.asarray(a, np.float64) for a in args])
-    return np.asarray(out).astype(dtype, copy=False)
+        return np.asarray(out).astype(dtype, copy=False)
