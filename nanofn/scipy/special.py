@@ -20,7 +20,7 @@ from nanofn.numpy._dtypes import dtype_of, promote_float
 from nanofn.numpy._lax_numpy import _shape as _shape_of, canonicalize_axes
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "erf", "erfc", "erfinv", "expit", "logit",
-           "xlogy", "xlog1py", "ndtr", "ndtri", "log_ndtr", "gammaln", "entr"]
+           "xlogy", "xlog1py", "ndtr", "ndtri", "log_ndtr", "entr"]
 
 
 def _const(x, value):
@@ -401,43 +401,21 @@ def entr(x):
     return lnp.where(lnp.less(x, _const(x, 0)), _const(x, -np.inf), value)
 
 
-# ------------------------------------------------------------------------ gamma
+# ------------------------------------------------------------------------ the other families
 
-# Lanczos' approximation with g = 7 and 9 terms (relative error ~1e-15 for x >= 1/2).
-_LANCZOS_G = 7.0
-_LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
-            -176.61502916214059, 12.507343278686905, -0.13857109526572012,
-            9.9843695780195716e-6, 1.5056327351493116e-7)
+from nanofn.scipy._special_gamma import (  # noqa: E402
+    bernoulli as bernoulli, beta as beta, betainc as betainc, betaln as betaln, comb as comb,
+    digamma as digamma, factorial as factorial, gamma as gamma, gammainc as gammainc,
+    gammaincc as gammaincc, gammaln as gammaln, gammasgn as gammasgn, loggamma as loggamma,
+    multigammaln as multigammaln, poch as poch, polygamma as polygamma, zeta as zeta,
+)
+from nanofn.scipy._special_misc import (  # noqa: E402
+    boxcox as boxcox, boxcox1p as boxcox1p, erfcx as erfcx, exp1 as exp1, expi as expi,
+    expn as expn, i0 as i0, i0e as i0e, i1 as i1, i1e as i1e, kl_div as kl_div,
+    rel_entr as rel_entr, spence as spence,
+)
 
-
-def _lgamma_right(x):
-    """log Gamma(x) for x >= 1/2 (Lanczos)."""
-    z = lnp.subtract(x, _const(x, 1))
-    series = _const(x, _LANCZOS[0])
-    for k, c in enumerate(_LANCZOS[1:], start=1):
-        series = lnp.add(series, lnp.divide(_const(x, c), lnp.add(z, _const(x, k))))
-    t = lnp.add(z, _const(x, _LANCZOS_G + 0.5))
-    return lnp.add(lnp.add(_const(x, 0.5 * math.log(2 * math.pi)),
-                           lnp.subtract(lnp.multiply(lnp.add(z, _const(x, 0.5)), lnp.log(t)), t)),
-                   lnp.log(series))
-
-
-def gammaln(x):
-    """`log|Gamma(x)|` (Lanczos' approximation; the reflection formula for x < 1/2; inf at
-    the poles 0, -1, -2, ...).
-
-    Example:
-        >>> import nanofn.numpy as fnp
-        >>> from nanofn.scipy.special import gammaln
-        >>> round(float(gammaln(fnp.array(5.0))), 5)  # log(4!)
-        3.17805
-    """
-    (x,) = promote_float(x)
-    left = lnp.less(x, _const(x, 0.5))
-    xr = lnp.where(left, lnp.subtract(_const(x, 1), x), x)  # both branches use x >= 1/2
-    right = _lgamma_right(xr)
-    # log|Gamma(x)| = log(pi / |sin(pi x)|) - log Gamma(1 - x)
-    sin_pi_x = lnp.abs(lnp.sin(lnp.multiply(_const(x, math.pi), x)))
-    reflected = lnp.subtract(lnp.log(lnp.divide(_const(x, math.pi), sin_pi_x)), right)
-    pole = lnp.logical_and(lnp.less_equal(x, _const(x, 0)), lnp.equal(x, lnp.floor(x)))
-    return lnp.where(pole, _const(x, np.inf), lnp.where(left, reflected, right))
+__all__ += ["bernoulli", "beta", "betainc", "betaln", "comb", "digamma", "factorial", "gamma",
+            "gammainc", "gammaincc", "gammasgn", "loggamma", "multigammaln", "poch",
+            "polygamma", "zeta", "boxcox", "boxcox1p", "erfcx", "exp1", "expi", "expn", "i0",
+            "i0e", "i1", "i1e", "kl_div", "rel_entr", "spence"]

@@ -1,0 +1,152 @@
+"""Special-function primitives (jax.lax's lgamma, digamma, polygamma, zeta, igamma, igammac,
+igamma_grad_a, regularized_incomplete_beta, bessel_i0e, bessel_i1e, and expi, expn, spence),
+each with its derivatives by closed forms.
+
+The values come from the numba kernels in `_special_kernels` (float64 inside, rounded once
+for float32). Derivatives that have no closed form in terms of these functions raise
+NotImplementedError rather than returning a silent zero: `betainc` in `a` and `b` (as in
+JAX), `zeta` in `s`, and the integer orders of `polygamma` and `expn`.
+
+This module is imported by `nanofn.scipy.special`, not by `import nanofn`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nanofn.ops._base import (_add, abs_p, lt_p, _c, _div, _mul, _neg, _select, _sub, defderiv, elementwise,
+                              eq_p, exp_p, log1p_p, log_p, sign_p)
+
+
+def _real_float(dtype):
+    return np.issubdtype(dtype, np.floating)
+
+
+def _kernel(name):
+    def impl(*args):
+        from nanofn.ops import _special_kernels
+        return _special_kernels.call(name, *args)
+    impl.__name__ = name
+    return impl
+
+
+def _prim(name, kernel, nargs):
+    return elementwise(name, _kernel(kernel), nargs=nargs, allowed=_real_float)
+
+
+def _not_differentiable(prim_name, arg):
+    def rule(g, *args, out):
+        raise NotImplementedError(
+            f"{prim_name}: the derivative with respect to `{arg}` is not implemented; "
+            "hold that argument fixed (e.g. with nanofn.lax.stop_gradient)")
+    return rule
+
+
+def _safe(pred, x, fill):
+    """`x` with `fill` where `pred` holds (so an unused branch stays finite)."""
+    return _select(pred, x, _c(x, fill))
+
+
+# --- lgamma, digamma, polygamma ------------------------------------------------------
+lgamma_p = _prim("lgamma", "lgamma", 1)
+defderiv(lgamma_p, lambda g, x, *, out: _mul(g, digamma_p.bind(x)))  # d log G = psi
+
+digamma_p = _prim("digamma", "digamma", 1)
+defderiv(digamma_p, lambda g, x, *, out: _mul(g, polygamma_p.bind(_c(x, 1), x)))
+
+polygamma_p = _prim("polygamma", "polygamma", 2)
+defderiv(polygamma_p, _not_differentiable("polygamma", "n"),
+         lambda g, n, x, *, out: _mul(g, polygamma_p.bind(_add(n, _c(n, 1)), x)))
+
+# --- Hurwitz zeta: d/dq zeta(s, q) = -s zeta(s + 1, q) --------------------------------
+zeta_p = _prim("zeta", "zeta", 2)
+defderiv(zeta_p, _not_differentiable("zeta", "x"),
+         lambda g, s, q, *, out: _mul(g, _neg(_mul(s, zeta_p.bind(_add(s, _c(s, 1)), q)))))
+
+
+# --- incomplete gamma ---------------------------------------------------------------
+def _igamma_dx(a, x):
+    # d/dx P(a, x) = x^(a-1) e^(-x) / Gamma(a)
+    return exp_p.bind(_sub(_sub(_mul(_sub(a, _c(a, 1)), log_p.bind(x)), x), lgamma_p.bind(a)))
+
+
+igamma_p = _prim("igamma", "igamma", 2)
+igammac_p = _prim("igammac", "igammac", 2)
+igamma_grad_a_p = _prim("igamma_grad_a", "igamma_grad_a", 2)
+defderiv(igamma_p, lambda g, a, x, *, out: _mul(g, igamma_grad_a_p.bind(a, x)),
+         lambda g, a, x, *, out: _mul(g, _igamma_dx(a, x)))
+defderiv(igammac_p, lambda g, a, x, *, out: _neg(_mul(g, igamma_grad_a_p.bind(a, x))),
+         lambda g, a, x, *, out: _neg(_mul(g, _igamma_dx(a, x))))
+# d/dx (dP/da) = d/da (dP/dx) = dP/dx (log x - psi(a))
+defderiv(igamma_grad_a_p, _not_differentiable("igamma_grad_a", "a"),
+         lambda g, a, x, *, out: _mul(g, _mul(_igamma_dx(a, x),
+                                              _sub(log_p.bind(x), digamma_p.bind(a)))))
+
+# --- regularized incomplete beta: d/dx I_x(a, b) = x^(a-1) (1-x)^(b-1) / B(a, b) -------
+regularized_incomplete_beta_p = _prim("regularized_incomplete_beta", "betainc", 3)
+
+
+def _betainc_dx(g, a, b, x, *, out):
+    log_beta = _sub(_add(lgamma_p.bind(a), lgamma_p.bind(b)), lgamma_p.bind(_add(a, b)))
+    log_d = _sub(_add(_mul(_sub(a, _c(a, 1)), log_p.bind(x)),
+                      _mul(_sub(b, _c(b, 1)), log1p_p.bind(_neg(x)))), log_beta)
+    return _mul(g, exp_p.bind(log_d))
+
+
+defderiv(regularized_incomplete_beta_p, _not_differentiable("betainc", "a"),
+         _not_differentiable("betainc", "b"), _betainc_dx)
+
+# --- exponentially scaled modified Bessel functions -----------------------------------
+bessel_i0e_p = _prim("bessel_i0e", "i0e", 1)
+bessel_i1e_p = _prim("bessel_i1e", "i1e", 1)
+# i0e' = i1e - sign(x) i0e
+defderiv(bessel_i0e_p, lambda g, x, *, out: _mul(g, _sub(bessel_i1e_p.bind(x),
+                                                          _mul(sign_p.bind(x), out))))
+
+
+def _bessel_i1e_deriv(g, x, *, out):
+    # i1e' = i0e - i1e (sign(x) + 1/x); the limit at 0 is 1/2
+    zero = eq_p.bind(x, _c(x, 0))
+    safe_x = _safe(zero, x, 1.0)
+    d = _sub(bessel_i0e_p.bind(x), _mul(out, _add(sign_p.bind(x), _div(_c(x, 1), safe_x))))
+    return _mul(g, _safe(zero, d, 0.5))
+
+
+defderiv(bessel_i1e_p, _bessel_i1e_deriv)
+
+# --- exponential integrals: Ei'(x) = e^x / x, E_n'(x) = -E_(n-1)(x) -------------------
+expi_p = _prim("expi", "expi", 1)
+defderiv(expi_p, lambda g, x, *, out: _mul(g, _div(exp_p.bind(x), x)))
+
+expn_p = _prim("expn", "expn", 2)
+
+
+def _expn_dx(g, n, x, *, out):
+    # E_n' = -E_(n-1) for n >= 1; E_0(x) = e^-x / x has E_0' = -e^-x (1 + x) / x^2
+    zero = eq_p.bind(n, _c(n, 0))
+    lower = expn_p.bind(_safe(zero, _sub(n, _c(n, 1)), 0.0), x)
+    e0_deriv = _div(_mul(exp_p.bind(_neg(x)), _add(_c(x, 1), x)), _mul(x, x))
+    return _neg(_mul(g, _select(zero, lower, e0_deriv)))
+
+
+defderiv(expn_p, _not_differentiable("expn", "n"), _expn_dx)
+
+
+# --- spence(x) = Li2(1 - x): d/dx = log(x) / (1 - x) = -log1p(u) / u with u = x - 1 ---------
+def _spence_deriv(g, x, *, out):
+    u = _sub(x, _c(x, 1))
+    near = lt_p.bind(abs_p.bind(u), _c(u, 1e-3))
+    safe_u = _safe(near, u, 1.0)
+    far = _div(log1p_p.bind(safe_u), safe_u)
+    # log1p(u) / u = 1 - u/2 + u^2/3 - u^3/4 + ..., a polynomial that stays differentiable
+    taylor = _add(_c(u, 1), _mul(u, _add(_c(u, -0.5), _mul(u, _add(_c(u, 1 / 3),
+                                                                   _mul(u, _c(u, -0.25)))))))
+    return _neg(_mul(g, _select(near, far, taylor)))
+
+
+spence_p = _prim("spence", "spence", 1)
+defderiv(spence_p, _spence_deriv)
+
+PRIMITIVES = (lgamma_p, digamma_p, polygamma_p, zeta_p, igamma_p, igammac_p, igamma_grad_a_p,
+              regularized_incomplete_beta_p, bessel_i0e_p, bessel_i1e_p, expi_p, expn_p,
+              spence_p)

@@ -1,0 +1,530 @@
+"""Scalar kernels for the special functions numpy lacks (gamma family, incomplete gamma and
+beta, Hurwitz zeta, scaled Bessel I0/I1, exponential integrals, dilogarithm).
+
+Each is a plain-Python scalar function in float64 that numba compiles into a ufunc on first
+use (cached on disk), so `import nanofn` never imports numba. float32 inputs are computed
+in float64 and rounded once. The algorithms are the classical ones: recurrences and
+asymptotic series for digamma, Euler-Maclaurin summation for the Hurwitz zeta function (as
+in Cephes), the power series and Legendre's continued fraction for the incomplete gamma
+functions, Lentz's continued fraction for the incomplete beta function, and for the
+derivative of P(a, x) in `a` the same series and continued fraction carried with their
+derivatives (forward mode by hand).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+EULER = 0.5772156649015329
+MACHEP = 1.11022302462515654042e-16
+BIG = 4.503599627370496e15
+BIGINV = 2.22044604925031308085e-16
+MAXITER = 2000
+
+# Euler-Maclaurin coefficients (2k)! / B_2k, as in Cephes' zeta.c
+_ZETA_A = (12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9,
+           7.47242496e10, -2.950130727918164224e12, 1.1646782814350067249e14,
+           -4.5979787224074726105e15, 1.8152105401943546773e17, -7.1661652561756670113e18)
+
+
+def lgamma(x):
+    return math.lgamma(x)
+
+
+def digamma(x):
+    if math.isnan(x):
+        return math.nan
+    if x == math.inf:
+        return math.inf
+    if x == -math.inf:
+        return math.nan
+    if x == 0.0:
+        return -math.copysign(math.inf, x)  # the pole at 0 approached from that side
+    if x < 0.0 and x == math.floor(x):
+        return math.nan
+    shift = 0.0
+    if x < 0.0:  # reflection: psi(1 - x) - psi(x) = pi cot(pi x)
+        r = x - math.floor(x)  # sin and cos of pi x from the fractional part, exactly
+        shift = -math.pi / math.tan(math.pi * r)
+        x = 1.0 - x
+    acc = 0.0
+    while x < 10.0:
+        acc -= 1.0 / x
+        x += 1.0
+    z = 1.0 / (x * x)
+    series = z * (1.0 / 12 - z * (1.0 / 120 - z * (1.0 / 252 - z * (
+        1.0 / 240 - z * (1.0 / 132 - z * (691.0 / 32760 - z / 12.0))))))
+    return shift + acc + math.log(x) - 0.5 / x - series
+
+
+def zeta(s, q):
+    """Hurwitz zeta sum_{k>=0} (k + q)^-s for s > 1."""
+    if math.isnan(s) or math.isnan(q):
+        return math.nan
+    if s == 1.0:
+        return math.inf
+    if s < 1.0:
+        return math.nan
+    if q <= 0.0:
+        if q == math.floor(q):
+            return math.inf
+        if s != math.floor(s):
+            return math.nan  # (k + q)^-s is not real
+    if q == math.inf:
+        return 0.0
+    total = math.pow(q, -s)
+    a = q
+    i = 0
+    b = 0.0
+    while i < 9 or a <= 9.0:
+        i += 1
+        a += 1.0
+        b = math.pow(a, -s)
+        total += b
+        if abs(b / total) < MACHEP:
+            return total
+    w = a
+    total += b * w / (s - 1.0) - 0.5 * b
+    fac = 1.0
+    k = 0.0
+    for j in range(12):
+        fac *= s + k
+        b /= w
+        t = fac * b / _ZETA_A[j]
+        total += t
+        if abs(t / total) < MACHEP:
+            break
+        k += 1.0
+        fac *= s + k
+        b /= w
+        k += 1.0
+    return total
+
+
+def polygamma(n, x):
+    if math.isnan(n) or math.isnan(x) or n < 0 or n != math.floor(n):
+        return math.nan
+    if n == 0:
+        return digamma(x)
+    sign = 1.0 if int(n) % 2 == 1 else -1.0
+    return sign * math.exp(math.lgamma(n + 1.0)) * zeta(n + 1.0, x)
+
+
+def _igam_log_prefactor(a, x):
+    return a * math.log(x) - x - math.lgamma(a)
+
+
+def _igam_series(a, x):
+    """P(a, x) by its power series (x < a + 1 or x small)."""
+    r = a
+    c = 1.0
+    ans = 1.0
+    for _ in range(MAXITER):
+        r += 1.0
+        c *= x / r
+        ans += c
+        if c <= MACHEP * ans:
+            break
+    return ans * math.exp(_igam_log_prefactor(a, x)) / a
+
+
+def _igamc_fraction(a, x):
+    """Q(a, x) by Legendre's continued fraction (x > a + 1), Cephes' recurrence."""
+    y = 1.0 - a
+    z = x + y + 1.0
+    c = 0.0
+    pkm2 = 1.0
+    qkm2 = x
+    pkm1 = x + 1.0
+    qkm1 = z * x
+    ans = pkm1 / qkm1
+    for _ in range(MAXITER):
+        c += 1.0
+        y += 1.0
+        z += 2.0
+        yc = y * c
+        pk = pkm1 * z - pkm2 * yc
+        qk = qkm1 * z - qkm2 * yc
+        if qk != 0.0:
+            r = pk / qk
+            t = abs((ans - r) / r)
+            ans = r
+        else:
+            t = 1.0
+        pkm2, pkm1, qkm2, qkm1 = pkm1, pk, qkm1, qk
+        if abs(pk) > BIG:
+            pkm2 *= BIGINV
+            pkm1 *= BIGINV
+            qkm2 *= BIGINV
+            qkm1 *= BIGINV
+        if t <= MACHEP:
+            break
+    return ans * math.exp(_igam_log_prefactor(a, x))
+
+
+def _igam_check(a, x):
+    """(done, value of P) for the edge cases of the incomplete gamma functions."""
+    if math.isnan(a) or math.isnan(x) or a < 0.0 or x < 0.0:
+        return True, math.nan
+    if a == 0.0:
+        return True, (math.nan if x == 0.0 else 1.0)
+    if x == 0.0:
+        return True, 0.0
+    if x == math.inf:
+        return True, (math.nan if a == math.inf else 1.0)
+    if a == math.inf:
+        return True, 0.0
+    return False, 0.0
+
+
+def igamma(a, x):
+    """The regularized lower incomplete gamma function P(a, x)."""
+    done, v = _igam_check(a, x)
+    if done:
+        return v
+    if x > 1.0 and x > a:
+        return 1.0 - _igamc_fraction(a, x)
+    return _igam_series(a, x)
+
+
+def igammac(a, x):
+    """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
+    done, v = _igam_check(a, x)
+    if done:
+        return 1.0 - v
+    if x < 1.0 or x < a:
+        return 1.0 - _igam_series(a, x)
+    return _igamc_fraction(a, x)
+
+
+def igamma_grad_a(a, x):
+    """d/da P(a, x), the series and continued fraction above differentiated term by term."""
+    done, v = _igam_check(a, x)
+    if done:
+        return math.nan if math.isnan(v) else 0.0
+    lp = _igam_log_prefactor(a, x)
+    dlp = math.log(x) - digamma(a)
+    if x > 1.0 and x > a:  # Q = cf * e^lp, dP/da = -dQ/da
+        y = 1.0 - a
+        z = x + y + 1.0
+        c = 0.0
+        pkm2, dpkm2 = 1.0, 0.0
+        qkm2, dqkm2 = x, 0.0
+        pkm1, dpkm1 = x + 1.0, 0.0
+        qkm1, dqkm1 = z * x, -x
+        ans = pkm1 / qkm1
+        dans = -pkm1 * dqkm1 / (qkm1 * qkm1)
+        for _ in range(MAXITER):
+            c += 1.0
+            y += 1.0
+            z += 2.0
+            yc = y * c
+            # dy/da = dz/da = -1
+            pk = pkm1 * z - pkm2 * yc
+            dpk = dpkm1 * z - pkm1 - dpkm2 * yc + pkm2 * c
+            qk = qkm1 * z - qkm2 * yc
+            dqk = dqkm1 * z - qkm1 - dqkm2 * yc + qkm2 * c
+            t = 1.0
+            if qk != 0.0:
+                r = pk / qk
+                dr = (dpk - r * dqk) / qk
+                t = abs((dans - dr) / dr) if dr != 0.0 else abs(dans - dr)
+                t = max(t, abs((ans - r) / r))
+                ans, dans = r, dr
+            pkm2, pkm1, qkm2, qkm1 = pkm1, pk, qkm1, qk
+            dpkm2, dpkm1, dqkm2, dqkm1 = dpkm1, dpk, dqkm1, dqk
+            if abs(pk) > BIG:
+                pkm2 *= BIGINV
+                pkm1 *= BIGINV
+                qkm2 *= BIGINV
+                qkm1 *= BIGINV
+                dpkm2 *= BIGINV
+                dpkm1 *= BIGINV
+                dqkm2 *= BIGINV
+                dqkm1 *= BIGINV
+            if t <= MACHEP:
+                break
+        e = math.exp(lp)
+        return -(dans * e + ans * e * dlp)
+    # P = S / a * e^lp with S = sum_k c_k, c_k = c_{k-1} x / (a + k)
+    r = a
+    c = 1.0
+    dc = 0.0
+    s = 1.0
+    ds = 0.0
+    for _ in range(MAXITER):
+        r += 1.0
+        dc = dc * x / r - c * x / (r * r)
+        c *= x / r
+        s += c
+        ds += dc
+        if c <= MACHEP * s and abs(dc) <= MACHEP * abs(ds):
+            break
+    e = math.exp(lp)
+    return e * (ds / a - s / (a * a) + s / a * dlp)
+
+
+def _betacf(a, b, x):
+    """Lentz's continued fraction for the incomplete beta function (Numerical Recipes)."""
+    tiny = 1e-300
+    qab = a + b
+    qap = a + 1.0
+    qam = a - 1.0
+    c = 1.0
+    d = 1.0 - qab * x / qap
+    if abs(d) < tiny:
+        d = tiny
+    d = 1.0 / d
+    h = d
+    for m in range(1, 10 * MAXITER):
+        m2 = 2.0 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        if abs(d) < tiny:
+            d = tiny
+        c = 1.0 + aa / c
+        if abs(c) < tiny:
+            c = tiny
+        d = 1.0 / d
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        if abs(d) < tiny:
+            d = tiny
+        c = 1.0 + aa / c
+        if abs(c) < tiny:
+            c = tiny
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < MACHEP:
+            break
+    return h
+
+
+def betainc(a, b, x):
+    """The regularized incomplete beta function I_x(a, b)."""
+    if math.isnan(a) or math.isnan(b) or math.isnan(x):
+        return math.nan
+    if a < 0.0 or b < 0.0 or x < 0.0 or x > 1.0 or (a == 0.0 and b == 0.0):
+        return math.nan
+    if a == 0.0:
+        return 1.0
+    if b == 0.0:
+        return 0.0
+    if x == 0.0:
+        return 0.0
+    if x == 1.0:
+        return 1.0
+    lbt = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+           + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(lbt) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(lbt) * _betacf(b, a, 1.0 - x) / b
+
+
+def _bessel_ie(nu, x):
+    """exp(-|x|) I_nu(|x|) for nu in {0, 1}: power series up to 30, Hankel's asymptotic
+    series beyond (its terms shrink until k ~ 2x, far past double precision)."""
+    ax = abs(x)
+    if ax == math.inf:
+        return 0.0
+    if ax <= 30.0:
+        half = 0.5 * ax
+        q = half * half
+        term = 1.0 if nu == 0 else half
+        total = term
+        k = 0.0
+        for _ in range(200):
+            k += 1.0
+            term *= q / (k * (k + nu))
+            total += term
+            if term < MACHEP * total:
+                break
+        return total * math.exp(-ax)
+    mu = 4.0 * nu * nu
+    term = 1.0
+    total = 1.0
+    k = 0.0
+    for _ in range(60):
+        k += 1.0
+        term *= -(mu - (2.0 * k - 1.0) ** 2) / (k * 8.0 * ax)
+        total += term
+        if abs(term) < MACHEP * abs(total):
+            break
+    return total / math.sqrt(2.0 * math.pi * ax)
+
+
+def i0e(x):
+    if math.isnan(x):
+        return math.nan
+    return _bessel_ie(0, x)
+
+
+def i1e(x):
+    if math.isnan(x):
+        return math.nan
+    v = _bessel_ie(1, x)
+    return -v if x < 0.0 else v
+
+
+def expn(n, x):
+    """The generalized exponential integral E_n(x) = int_1^inf e^(-x t) / t^n dt
+    (Numerical Recipes' series for x <= 1, Lentz's continued fraction beyond)."""
+    if math.isnan(n) or math.isnan(x) or n < 0 or n != math.floor(n) or x < 0.0:
+        return math.nan
+    if n == math.inf:
+        return math.nan
+    if x == math.inf:
+        return 0.0
+    if x == 0.0:
+        return math.inf if n <= 1 else 1.0 / (n - 1.0)
+    if n == 0:
+        return math.exp(-x) / x
+    nm1 = n - 1.0
+    if x > 1.0:
+        b = x + n
+        c = 1.0 / 1e-300
+        d = 1.0 / b
+        h = d
+        i = 1.0
+        for _ in range(MAXITER):
+            an = -i * (nm1 + i)
+            b += 2.0
+            d = 1.0 / (an * d + b)
+            c = b + an / c
+            de = c * d
+            h *= de
+            if abs(de - 1.0) < MACHEP:
+                break
+            i += 1.0
+        return h * math.exp(-x)
+    ans = 1.0 / nm1 if nm1 != 0.0 else -math.log(x) - EULER
+    fact = 1.0
+    i = 1.0
+    for _ in range(MAXITER):
+        fact *= -x / i
+        if i != nm1:
+            de = -fact / (i - nm1)
+        else:
+            psi = -EULER
+            for ii in range(1, int(nm1) + 1):
+                psi += 1.0 / ii
+            de = fact * (-math.log(x) + psi)
+        ans += de
+        if abs(de) < abs(ans) * MACHEP:
+            break
+        i += 1.0
+    return ans
+
+
+def expi(x):
+    """The exponential integral Ei(x) = -PV int_{-x}^inf e^(-t) / t dt (Ei(x) = -E1(-x), x < 0)."""
+    if math.isnan(x):
+        return math.nan
+    if x < 0.0:
+        return -expn(1.0, -x)
+    if x == 0.0:
+        return -math.inf
+    if x == math.inf:
+        return math.inf
+    if x <= 40.0:  # gamma + log x + sum x^k / (k k!): all terms positive
+        total = 0.0
+        term = 1.0
+        k = 0.0
+        for _ in range(MAXITER):
+            k += 1.0
+            term *= x / k
+            total += term / k
+            if term / k < MACHEP * total:
+                break
+        return EULER + math.log(x) + total
+    total = 1.0  # e^x / x sum k! / x^k, the asymptotic series (terms shrink until k ~ x)
+    term = 1.0
+    k = 0.0
+    for _ in range(100):
+        k += 1.0
+        term *= k / x
+        total += term
+        if term < MACHEP * total:
+            break
+    return math.exp(x) / x * total
+
+
+def _li2_small(z):
+    """Li2(z) = sum z^k / k^2 for |z| <= 1/2."""
+    total = 0.0
+    power = 1.0
+    for k in range(1, 80):
+        power *= z
+        t = power / (k * k)
+        total += t
+        if abs(t) < MACHEP * abs(total):
+            break
+    return total
+
+
+def _li2_upto_half(z):
+    """Li2(z) for z <= 1/2, by z -> z / (z - 1) and z -> 1 / z."""
+    if z >= -0.5:
+        if z >= 0.0:
+            return _li2_small(z)
+        return -_li2_small(z / (z - 1.0)) - 0.5 * math.log1p(-z) ** 2
+    if z >= -1.0:
+        return -_li2_small(z / (z - 1.0)) - 0.5 * math.log1p(-z) ** 2
+    # z < -1: Li2(z) = -pi^2/6 - log(-z)^2 / 2 - Li2(1/z), with 1/z in (-1, 0)
+    w = 1.0 / z
+    inner = -_li2_small(w / (w - 1.0)) - 0.5 * math.log1p(-w) ** 2
+    return -math.pi ** 2 / 6.0 - 0.5 * math.log(-z) ** 2 - inner
+
+
+def spence(x):
+    """scipy's spence(x) = int_1^x log t / (1 - t) dt = Li2(1 - x), for x >= 0."""
+    if math.isnan(x) or x < 0.0:
+        return math.nan
+    if x == math.inf:
+        return math.nan  # as scipy (the limit is -inf)
+    if x == 0.0:
+        return math.pi ** 2 / 6.0
+    if x >= 0.5:  # z = 1 - x <= 1/2
+        return _li2_upto_half(1.0 - x)
+    # z = 1 - x in (1/2, 1): Li2(z) = pi^2/6 - log z log(1 - z) - Li2(1 - z)
+    return math.pi ** 2 / 6.0 - math.log1p(-x) * math.log(x) - _li2_small(x)
+
+
+# ------------------------------------------------------------------------ compiled ufuncs
+
+UNARY = ("lgamma", "digamma", "i0e", "i1e", "expi", "spence")
+BINARY = ("zeta", "polygamma", "igamma", "igammac", "igamma_grad_a", "expn")
+TERNARY = ("betainc",)
+_HELPERS = ("_igam_log_prefactor", "_igam_series", "_igamc_fraction", "_igam_check", "_betacf",
+            "_bessel_ie", "_li2_small", "_li2_upto_half")
+
+_ufuncs: dict = {}
+
+
+def _compile():
+    import numba  # imported on first use only, so `import nanofn` stays fast
+
+    g = globals()
+    # jit helpers first (in dependency order) so the ufuncs see compiled functions
+    for name in ("digamma", "zeta", "polygamma") + _HELPERS + ("expn",):
+        g[name] = numba.njit(cache=True)(g[name])
+    for names, sig in ((UNARY, "float64(float64)"), (BINARY, "float64(float64, float64)"),
+                       (TERNARY, "float64(float64, float64, float64)")):
+        for name in names:
+            fn = g[name]
+            py = getattr(fn, "py_func", fn)
+            _ufuncs[name] = numba.vectorize([sig], cache=True)(py)
+
+
+def call(name, *args):
+    """Evaluate kernel `name` elementwise (float64 inside; the result has the args' dtype)."""
+    if not _ufuncs:
+        _compile()
+    dtype = np.result_type(*[np.asarray(a).dtype for a in args])
+    with np.errstate(all="ignore"):  # poles give inf and domain errors NaN, as in JAX
+        out = _ufuncs[name](*[np.asarray(a, np.float64) for a in args])
+        return np.asarray(out).astype(dtype, copy=False)
