@@ -189,6 +189,28 @@ ROWS: dict[str, Row] = {
     "outer": _binary("outer", shapes=ANY2),
     "tensordot": Row(lambda x, y: fnp.tensordot(x, y, axes=1), 2, MATMUL[:4]),
     "einsum": Row(lambda x, y: fnp.einsum("...i,i->...", x, y), 2, MATMUL[:2]),
+    # scientific helpers
+    "convolve": Row(lambda x, y: fnp.convolve(x, y), 2, [((3,), (2,)), ((1,), (1,)),
+                                                         ((4,), (4,))]),
+    "correlate": Row(lambda x, y: fnp.correlate(x, y, "full"), 2, [((3,), (2,)),
+                                                                   ((1,), (1,))]),
+    "cross": Row(lambda x, y: fnp.cross(x, y), 2, [((3,), (3,)), ((2, 3), (3,)), ((2,), (2,))]),
+    "kron": _binary("kron", shapes=[((2,), (3,)), ((2, 2), (1, 2)), ((), (2,))]),
+    "polyval": Row(lambda p, x: fnp.polyval(p, x), 2, [((3,), ()), ((2,), (4,))]),
+    "select": Row(lambda x, y: fnp.select([fnp.real(x) > 0], [x], y), 2, ELEM2),
+    "fmax": _binary("fmax", dtypes=REAL), "fmin": _binary("fmin", dtypes=REAL),
+    "deg2rad": _unary("deg2rad", dtypes=REAL), "rad2deg": _unary("rad2deg", dtypes=REAL),
+    "degrees": _unary("degrees", dtypes=REAL), "radians": _unary("radians", dtypes=REAL),
+    "nan_to_num": _unary("nan_to_num", dtypes=REAL), "sinc": _unary("sinc", 0.3, 2.0, REAL),
+    "diff": Row(lambda x: fnp.diff(x), 1, ND1), "ediff1d": Row(lambda x: fnp.ediff1d(x), 1, ND1),
+    "gradient": Row(lambda x: fnp.gradient(x), 1, [(3,), (4,)]),
+    "trapezoid": Row(lambda y: fnp.trapezoid(y), 1, ND1_NONEMPTY),
+    "interp": Row(lambda x: fnp.interp(x, np.array([-3.0, 0.0, 3.0]), np.array([1.0, 2.0, 0.0])),
+                  1, ELEM1, dtypes=REAL),
+    "partition": Row(lambda x: fnp.partition(x, 0, axis=-1), 1, ND1_NONEMPTY, dtypes=REAL),
+    "hsplit": Row(lambda x: fnp.hsplit(x, 2), 1, [(2,), (3, 4)]),
+    "vsplit": Row(lambda x: fnp.vsplit(x, 2), 1, [(2, 3), (4, 1)]),
+    "dsplit": Row(lambda x: fnp.dsplit(x, 2), 1, [(1, 1, 2), (2, 3, 4)]),
 }
 
 EXCLUDED: dict[str, str] = {
@@ -200,7 +222,8 @@ EXCLUDED: dict[str, str] = {
         "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "invert", "left_shift",
         "right_shift")},
     **{n: "integer index output" for n in (
-        "argmax", "argmin", "argsort", "lexsort", "nonzero", "count_nonzero", "ix_")},
+        "argmax", "argmin", "argsort", "lexsort", "nonzero", "count_nonzero", "ix_",
+        "argpartition")},
     **{n: "creates an array from shapes or integers: no array input to differentiate" for n in (
         "arange", "empty", "eye", "identity", "ones", "zeros")},
     **{n: "dtype information, not an array function" for n in (
