@@ -1,0 +1,150 @@
+"""Device groups: who performs a collective over a pmap axis.
+
+A pmap axis's frame (`nanofn/_named_axes.py`) holds a group; the collectives' `impl`s call
+its methods on numpy buffers. `LocalGroup` is the one device of a process that was not
+started as part of an MPI job. `MPIGroup` makes each MPI process one device and calls
+mpi4py's buffer methods (the upper-case ones: `Allreduce`, `Allgather`, ...), which hand
+numpy memory straight to MPI: no pickling, and no copies beyond a contiguous send buffer
+where the operand is not contiguous and one bucket for a psum of many small leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+class LocalGroup:
+    """The single device of a one-process run: every collective is a local array op."""
+
+    rank = 0
+    size = 1
+
+    def allreduce(self, xs, op):
+        del op  # unused: one instance is its own sum, max and min
+        return list(xs)
+
+    def all_gather(self, x, axis):
+        return np.expand_dims(x, axis)
+
+    def reduce_scatter(self, x, scatter_dimension):
+        return np.take(x, 0, axis=scatter_dimension)
+
+    def ppermute(self, x, perm):
+        return x if (0, 0) in perm else np.zeros_like(x)
+
+    def all_to_all(self, x, split_axis, concat_axis):
+        return np.expand_dims(np.take(x, 0, axis=split_axis), concat_axis)
+
+
+# A psum of many leaves is sent as few messages: leaves of one dtype are packed into
+# buckets of about this many bytes (a larger leaf goes alone, without a copy).
+BUCKET_BYTES = 4 << 20
+
+
+class CollectiveMismatchError(ValueError):
+    """Processes called a collective with different shapes, dtypes or parameters."""
+
+
+class MPIGroup:
+    """Every process of an MPI communicator as one device.
+
+    With `check=True` every collective first compares a 64-bit digest of its signature
+    (operation, shapes, dtypes, parameters) across processes with one small Allgather;
+    on a mismatch every process raises `CollectiveMismatchError` naming each rank's call,
+    instead of handing MPI buffers that do not match (which corrupts memory or hangs).
+    """
+
+    def __init__(self, comm, *, check=True):
+        from mpi4py import MPI
+        self.MPI = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.check = check
+        self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+        self._digests = np.empty(self.size, np.int64)
+
+    # -- metadata check ------------------------------------------------------------------
+    def _agree(self, what: str, *arrays, **params):
+        if not self.check:
+            return
+        sig = what + "|" + ";".join(f"{a.dtype.str}{tuple(a.shape)}" for a in arrays) + \
+            "|" + repr(sorted(params.items()))
+        digest = np.frombuffer(hashlib.blake2b(sig.encode(), digest_size=8).digest(),
+                               np.int64).copy()
+        self.comm.Allgather(digest, self._digests)
+        if (self._digests != digest[0]).any():
+            sigs = self.comm.allgather(sig)  # the error path only: pickles a few strings
+            lines = "\n".join(f"  rank {r}: {s}" for r, s in enumerate(sigs))
+            raise CollectiveMismatchError(
+                f"{what}: the processes called this collective with different shapes, dtypes "
+                f"or parameters (every process must pass the same):\n{lines}")
+
+    # -- collectives -----------------------------------------------------------------------
+    def allreduce(self, xs, op):
+        xs = [np.asarray(x) for x in xs]
+        self._agree(f"p{op}", *xs)
+        mpi_op = self._ops[op]
+        outs = [None] * len(xs)
+        by_dtype: dict = {}
+        for i, x in enumerate(xs):
+            if x.nbytes >= BUCKET_BYTES or len(xs) == 1:
+                out = np.empty(x.shape, x.dtype)
+                self.comm.Allreduce(np.ascontiguousarray(x), out, op=mpi_op)
+                outs[i] = out
+            else:
+                by_dtype.setdefault(x.dtype, []).append(i)
+        for dtype, idx in by_dtype.items():
+            start = 0
+            while start < len(idx):  # one bucket: consecutive leaves up to BUCKET_BYTES
+                stop, nbytes = start, 0
+                while stop < len(idx) and (stop == start or nbytes + xs[idx[stop]].nbytes
+                                           <= BUCKET_BYTES):
+                    nbytes += xs[idx[stop]].nbytes
+                    stop += 1
+                part = idx[start:stop]
+                buf = np.concatenate([xs[i].ravel() for i in part]) if len(part) > 1 \
+                    else xs[part[0]].ravel().copy()
+                self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=mpi_op)
+                offset = 0
+                for i in part:
+                    outs[i] = buf[offset:offset + xs[i].size].reshape(xs[i].shape)
+                    offset += xs[i].size
+                start = stop
+        return outs
+
+    def all_gather(self, x, axis):
+        x = np.ascontiguousarray(x)
+        self._agree("all_gather", x, axis=axis)
+        out = np.empty((self.size,) + x.shape, x.dtype)
+        self.comm.Allgather(x, out)
+        return np.moveaxis(out, 0, axis)
+
+    def reduce_scatter(self, x, scatter_dimension):
+        x = np.ascontiguousarray(np.moveaxis(np.asarray(x), scatter_dimension, 0))
+        self._agree("psum_scatter", x, scatter_dimension=scatter_dimension)
+        out = np.empty(x.shape[1:], x.dtype)
+        self.comm.Reduce_scatter_block(x, out, op=self.MPI.SUM)
+        return out
+
+    def ppermute(self, x, perm):
+        x = np.ascontiguousarray(x)
+        self._agree("ppermute", x, perm=perm)
+        out = np.zeros_like(x)
+        reqs = []
+        for src, dst in perm:
+            if dst == self.rank:
+                reqs.append(self.comm.Irecv(out, source=src, tag=7001))
+            if src == self.rank:
+                reqs.append(self.comm.Isend(x, dest=dst, tag=7001))
+        self.MPI.Request.Waitall(reqs)
+        return out
+
+    def all_to_all(self, x, split_axis, concat_axis):
+        x = np.ascontiguousarray(np.moveaxis(np.asarray(x), split_axis, 0))
+        self._agree("all_to_all", x, split_axis=split_axis, concat_axis=concat_axis)
+        out = np.empty_like(x)
+        self.comm.Alltoall(x, out)
+        return np.moveaxis(out, 0, concat_axis)
