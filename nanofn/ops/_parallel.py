@@ -674,11 +674,12 @@ def all_to_all(x, axis_name, split_axis, concat_axis, *, axis_index_groups=None,
         if shape[sa] % n:
             raise ValueError(f"all_to_all(tiled=True): split_axis {sa} of shape {shape} is "
                              f"not divisible by the axis size {n}")
-        v = _split_axis(v, sa, n)                       # (..., n, k, ...) at sa
-        ca_split = ca + 1 if ca > sa else ca            # concat axis in the split array
-        out = all_to_all_p.bind(v, axis_name=name, split_axis=sa, concat_axis=ca_split,
-                                axis_size=n)            # n moved from sa to ca_split
-        return _merge_axes(out, ca_split)
+        v = _split_axis(v, sa, n)  # (..., n, k, ...): the n blocks at sa
+        # untiled, the n blocks leave sa and the n sources arrive in front of axis ca (the
+        # chunks keep the operand's axis numbering); merging them concatenates the blocks
+        out = all_to_all_p.bind(v, axis_name=name, split_axis=sa, concat_axis=ca,
+                                axis_size=n)
+        return _merge_axes(out, ca)
     return tree_map(exchange, x)
 
 
