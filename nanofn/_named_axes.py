@@ -12,7 +12,9 @@ named `batch`". Two kinds of transformation bind a name:
   exchange: the frame holds the `group` that performs it (MPI, or the one-device group).
 
 Frames nest like scopes: the innermost frame with a name wins, and a name no frame binds
-is a `NameError` that names it.
+is a `NameError` that names it. A collective over a device axis records the frame itself
+in its params (it prints as the name): a backward pass that runs after `pmap` returns,
+as in `grad(pmap(f))`, still reaches the same devices.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class AxisFrame:
         self.size = int(size)
         self.main = main      # the vmap's MainTrace, for a batch axis
         self.group = group    # the device group, for a pmap axis
+
+    def __str__(self):  # how a jaxpr prints a collective's resolved axis
+        return repr(self.name)
 
     def __repr__(self):
         kind = "vmap" if self.main is not None else "device"
@@ -58,6 +63,8 @@ class extend_axis_env:
 
 def lookup(name: Any) -> AxisFrame:
     """The innermost frame binding `name`, or a NameError that names it."""
+    if type(name) is AxisFrame:  # already resolved (a device axis)
+        return name
     for frame in reversed(_axis_env):
         if frame.name == name:
             return frame

@@ -14,7 +14,20 @@ from nanofn.distributed._state import (
 )
 from nanofn.distributed._groups import CollectiveMismatchError as CollectiveMismatchError
 from nanofn.distributed._pmap import pmap as pmap
+from nanofn.distributed._helpers import (
+    broadcast_one_to_all as broadcast_one_to_all, sync_global_devices as sync_global_devices,
+    shard_batch as shard_batch, save_checkpoint as save_checkpoint,
+    load_checkpoint as load_checkpoint, is_main_process as is_main_process,
+    progress as progress, print_main as print_main,
+)
+from nanofn.distributed._data_parallel import (
+    data_parallel as data_parallel, DataParallel as DataParallel,
+    DataParallelState as DataParallelState,
+)
 
 __all__ = ["initialize", "shutdown", "is_initialized", "devices", "local_devices",
            "device_count", "local_device_count", "process_index", "process_count",
-           "CpuDevice", "CollectiveMismatchError", "pmap"]
+           "CpuDevice", "CollectiveMismatchError", "pmap", "broadcast_one_to_all",
+           "sync_global_devices", "shard_batch", "save_checkpoint", "load_checkpoint",
+           "is_main_process", "progress", "print_main", "data_parallel", "DataParallel",
+           "DataParallelState"]

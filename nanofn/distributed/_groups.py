@@ -70,8 +70,10 @@ class MPIGroup:
     def _agree(self, what: str, *arrays, **params):
         if not self.check:
             return
-        sig = what + "|" + ";".join(f"{a.dtype.str}{tuple(a.shape)}" for a in arrays) + \
-            "|" + repr(sorted(params.items()))
+        from nanofn._core import ShapedArray
+        sig = f"{what}({', '.join(ShapedArray(a.shape, a.dtype).str_short() for a in arrays)})"
+        if params:
+            sig += " with " + ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
         digest = np.frombuffer(hashlib.blake2b(sig.encode(), digest_size=8).digest(),
                                np.int64).copy()
         self.comm.Allgather(digest, self._digests)

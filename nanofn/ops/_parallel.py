@@ -62,11 +62,18 @@ def _as_operand(x):
     raise TypeError(f"collectives take arrays (or pytrees of arrays), got {type(x).__name__}")
 
 
-def _def_bind(prim, names_of):
+def _def_bind(prim, key):
     """Give a collective its `bind`: raise the arguments into the trace of each vmap whose
-    axis the collective names (innermost last), then bind as usual."""
+    axis the collective names (innermost last), then bind as usual. Device axes are
+    recorded resolved (the frame, not the name), so rules that run after the pmap
+    returns (the backward pass of `grad(pmap(f))`) reach the same devices."""
     def bind(*args, **params):
-        frames = [_named_axes.lookup(n) for n in names_of(params)]
+        names = params[key]
+        frames = [_named_axes.lookup(n) for n in (names if key == "axes" else (names,))]
+        if any(f.group is not None for f in frames):
+            resolved = tuple(f if f.group is not None else n
+                             for f, n in zip(frames, names if key == "axes" else (names,)))
+            params = dict(params, **{key: resolved if key == "axes" else resolved[0]})
         batch = sorted((f for f in frames if f.main is not None), key=lambda f: f.main.level)
         dynamic = core._dynamic_trace
         target = None
@@ -143,7 +150,7 @@ def _reduction(name, op, array_reduce, unbatched):
         return outs, [None] * len(outs)
 
     prim.batch_named = batch_named
-    _def_bind(prim, lambda params: params["axes"])
+    _def_bind(prim, "axes")
     return prim
 
 
@@ -349,7 +356,7 @@ all_gather_p.batch_named = _all_gather_batch
 all_gather_p.jvp_terms = [lambda t, x, *, out, **p: all_gather_p.bind(t, **p)]
 all_gather_p.vjp = [lambda ct, x, *, out, axis_name, axis, axis_size: psum_scatter_p.bind(
     ct, axis_name=axis_name, scatter_dimension=axis, axis_size=axis_size)]
-_def_bind(all_gather_p, lambda params: (params["axis_name"],))
+_def_bind(all_gather_p, "axis_name")
 
 
 def _merge_axes(x, axis):
@@ -448,7 +455,7 @@ psum_scatter_p.jvp_terms = [lambda t, x, *, out, **p: psum_scatter_p.bind(t, **p
 psum_scatter_p.vjp = [lambda ct, x, *, out, axis_name, scatter_dimension, axis_size:
                       all_gather_p.bind(ct, axis_name=axis_name, axis=scatter_dimension,
                                         axis_size=axis_size)]
-_def_bind(psum_scatter_p, lambda params: (params["axis_name"],))
+_def_bind(psum_scatter_p, "axis_name")
 
 
 def psum_scatter(x, axis_name, *, scatter_dimension=0, axis_index_groups=None, tiled=False):
@@ -530,7 +537,7 @@ ppermute_p.batch_named = _ppermute_batch
 ppermute_p.jvp_terms = [lambda t, x, *, out, **p: ppermute_p.bind(t, **p)]
 ppermute_p.vjp = [lambda ct, x, *, out, axis_name, perm:
                   ppermute_p.bind(ct, axis_name=axis_name, perm=_inverse(perm))]
-_def_bind(ppermute_p, lambda params: (params["axis_name"],))
+_def_bind(ppermute_p, "axis_name")
 
 
 def _check_perm(perm, n, fname):
@@ -637,7 +644,7 @@ all_to_all_p.jvp_terms = [lambda t, x, *, out, **p: all_to_all_p.bind(t, **p)]
 all_to_all_p.vjp = [lambda ct, x, *, out, axis_name, split_axis, concat_axis, axis_size:
                     all_to_all_p.bind(ct, axis_name=axis_name, split_axis=concat_axis,
                                       concat_axis=split_axis, axis_size=axis_size)]
-_def_bind(all_to_all_p, lambda params: (params["axis_name"],))
+_def_bind(all_to_all_p, "axis_name")
 
 
 def all_to_all(x, axis_name, split_axis, concat_axis, *, axis_index_groups=None, tiled=False):
@@ -702,7 +709,7 @@ def _axis_index_batch(trace, vals, dims, *, axis_name):
 axis_index_p.batch_named = _axis_index_batch
 axis_index_p.jvp_terms = []
 axis_index_p.vjp = []
-_def_bind(axis_index_p, lambda params: (params["axis_name"],))
+_def_bind(axis_index_p, "axis_name")
 
 
 def axis_index(axis_name):
