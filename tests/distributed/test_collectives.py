@@ -298,3 +298,11 @@ def test_pmap_in_a_launch_without_initialize_is_an_error(monkeypatch):
     monkeypatch.setenv("PMI_SIZE", "2")
     with pytest.raises(RuntimeError, match="initialize"):
         nanofn.pmap(lambda x: lax.psum(x, "d"), axis_name="d")(np.ones((1, 2)))
+
+
+def test_grad_of_pmap_reaches_the_device_axis_after_pmap_returns():
+    x = np.random.default_rng(0).normal(size=(1, 3))
+    f = nanofn.pmap(lambda v: lax.psum(v * v, "d") + lax.all_gather(v, "d")[0], axis_name="d")
+    g = nanofn.grad(lambda x: fnp.sum(f(x)))(x)
+    np.testing.assert_allclose(g, 2 * x + 1, rtol=1e-12)
+    check_grads(f, (x,), order=2)
