@@ -8,9 +8,9 @@ one-process run on the global batch.
 
 `shard_optimizer=True` is ZeRO stage 1: the optimizer state is split over the processes.
 The gradients are reduce-scattered (`psum_scatter`) instead of all-reduced, so each
-process receives the averaged gradient of its slice of the (flattened) parameters only,
-updates that slice with its slice of the optimizer state, and the new parameters are
-all-gathered. Communication is the same volume as an allreduce; the optimizer's work and
+process receives the averaged gradient of its slice of the parameters only (its rows of
+every leaf, along the first axis), updates that slice with its slice of the optimizer
+state, and the new parameters are all-gathered. Communication is the same volume as an allreduce; the optimizer's work and
 memory are divided by the number of processes. The optimizer must act elementwise (sgd,
 momentum, adam, adamw, ...): one that looks at all parameters at once, such as
 `clip_by_global_norm`, would see only its slice.
@@ -18,7 +18,6 @@ momentum, adam, adamw, ...): one that looks at all parameters at once, such as
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -61,8 +60,7 @@ def data_parallel(loss_fn, optimizer, *, axis_name="batch", shard_optimizer=Fals
         optimizer: a `nanofn.optim.GradientTransformation`.
         axis_name: the axis name the step binds (collectives in `loss_fn` may use it).
         shard_optimizer: split the optimizer state and update over the processes (ZeRO-1;
-            see the module docstring). Needs parameters of one float dtype and an
-            elementwise optimizer.
+            see the module docstring). Needs an elementwise optimizer.
 
     Returns:
         `DataParallel(init, step)`: `init(params) -> state` and
@@ -80,11 +78,18 @@ def data_parallel(loss_fn, optimizer, *, axis_name="batch", shard_optimizer=Fals
     from nanofn import lax, optim
     from nanofn._ad import value_and_grad
     import nanofn.numpy as fnp
-    from nanofn.tree_util import tree_flatten, tree_unflatten
+    from nanofn.tree_util import tree_map
+
+    def local_grads(params, batch):
+        # The gradient of loss / n, summed over the processes, is the mean gradient: the
+        # 1/n scales the backward pass's scalar seed instead of every gradient element.
+        n = lax.axis_size(axis_name)
+        loss, grads = value_and_grad(lambda p: loss_fn(p, *batch) / n)(params)
+        return lax.psum(loss, axis_name), grads
 
     def full_step(params, opt_state, *batch):
-        loss, grads = value_and_grad(loss_fn)(params, *batch)
-        loss, grads = lax.pmean((loss, grads), axis_name)
+        loss, grads = local_grads(params, batch)
+        grads = lax.psum(grads, axis_name)  # one primitive: few (bucketed) messages
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optim.apply_updates(params, updates), opt_state, loss
 
@@ -99,62 +104,53 @@ def data_parallel(loss_fn, optimizer, *, axis_name="batch", shard_optimizer=Fals
             return DataParallelState(params, opt_state), loss
         return DataParallel(init, step)
 
-    layout = {}
+    # ZeRO-1, leaf by leaf: process r owns rows [r*k, (r+1)*k) of every leaf (axis 0,
+    # zero-padded to a multiple of n), so no leaf is copied into a flat buffer.
+    def rows_per_process(x, n):
+        return -(-(np.shape(x)[0] if np.ndim(x) else 1) // n)
 
-    def plan(params):
-        leaves, tree = tree_flatten(params)
-        dtypes = {np.dtype(getattr(x, "dtype", np.float32)) for x in leaves}
-        if len(dtypes) != 1 or not np.issubdtype(next(iter(dtypes)), np.floating):
-            raise TypeError("data_parallel(shard_optimizer=True) needs parameters of one float "
-                            f"dtype, got {sorted(d.name for d in dtypes)}")
-        n = world_group().size
-        shapes = [tuple(np.shape(x)) for x in leaves]
-        total = sum(math.prod(s) for s in shapes)
-        layout.update(tree=tree, shapes=shapes, total=total, chunk=-(-total // n), n=n)
-
-    def flat(leaves):
-        pad = layout["chunk"] * layout["n"] - layout["total"]
-        parts = [fnp.ravel(x) for x in leaves]
-        if pad:
-            parts.append(fnp.zeros(pad, parts[0].dtype))
-        return fnp.concatenate(parts)
-
-    def unflat(vec):
-        out, offset = [], 0
-        for shape in layout["shapes"]:
-            size = math.prod(shape)
-            out.append(fnp.reshape(vec[offset:offset + size], shape))
-            offset += size
-        return tree_unflatten(layout["tree"], out)
+    def padded(x, n):
+        x = fnp.reshape(x, (1,)) if np.ndim(x) == 0 else x
+        extra = rows_per_process(x, n) * n - x.shape[0]
+        if extra:
+            x = fnp.concatenate([x, fnp.zeros((extra,) + x.shape[1:], x.dtype)])
+        return x
 
     def sharded_step(params, opt_state, *batch):
-        loss, grads = value_and_grad(loss_fn)(params, *batch)
-        loss = lax.pmean(loss, axis_name)
-        n, chunk = layout["n"], layout["chunk"]
-        g_mine = lax.psum_scatter(flat(tree_flatten(grads)[0]), axis_name, tiled=True)
-        g_mine = g_mine * np.asarray(1.0 / n, g_mine.dtype)
-        p_mine = lax.dynamic_slice_in_dim(flat(tree_flatten(params)[0]),
-                                          lax.axis_index(axis_name) * chunk, chunk)
+        n = lax.axis_size(axis_name)
+        loss, grads = local_grads(params, batch)
+        g_mine = tree_map(lambda g: lax.psum_scatter(padded(g, n), axis_name, tiled=True),
+                          grads)
+        me = lax.axis_index(axis_name)
+        p_mine = tree_map(lambda p: lax.dynamic_slice_in_dim(
+            padded(p, n), me * rows_per_process(p, n), rows_per_process(p, n)), params)
         updates, opt_state = optimizer.update(g_mine, opt_state, p_mine)
         p_mine = optim.apply_updates(p_mine, updates)
-        p_all = lax.all_gather(p_mine, axis_name, tiled=True)
-        return unflat(p_all), opt_state, loss
+
+        def gather(p_new, p_old):
+            full = lax.all_gather(p_new, axis_name, tiled=True)
+            rows = np.shape(p_old)[0] if np.ndim(p_old) else 1
+            full = full[:rows] if full.shape[0] != rows else full
+            return fnp.reshape(full, np.shape(p_old))
+        return tree_map(gather, p_mine, params), opt_state, loss
 
     run = _on_group(sharded_step, axis_name)
 
     def init(params):
-        plan(params)
-        leaves = tree_flatten(params)[0]
-        vec = np.concatenate([np.ravel(np.asarray(x)) for x in leaves] +
-                             [np.zeros(layout["chunk"] * layout["n"] - layout["total"],
-                                       np.asarray(leaves[0]).dtype)])
-        rank, chunk = world_group().rank, layout["chunk"]
-        mine = fnp.asarray(vec[rank * chunk:(rank + 1) * chunk])
-        return DataParallelState(params, optimizer.init(mine))
+        group = world_group()
+        n, r = group.size, group.rank
+
+        def mine(p):
+            p = np.asarray(p).reshape(-1) if np.ndim(p) == 0 else np.asarray(p)
+            k = rows_per_process(p, n)
+            rows = p[r * k:(r + 1) * k]
+            if rows.shape[0] < k:  # the padding rows of the last processes
+                rows = np.concatenate([rows, np.zeros((k - rows.shape[0],) + p.shape[1:],
+                                                      p.dtype)])
+            return fnp.asarray(rows)
+        return DataParallelState(params, optimizer.init(tree_map(mine, params)))
 
     def step(state, *batch):
-        if not layout:
-            plan(state.params)
         params, opt_state, loss = run(state.params, state.opt_state, *batch)
         return DataParallelState(params, opt_state), loss
     return DataParallel(init, step)

@@ -38,9 +38,12 @@ class LocalGroup:
         return np.expand_dims(np.take(x, 0, axis=split_axis), concat_axis)
 
 
-# A psum of many leaves is sent as few messages: leaves of one dtype are packed into
-# buckets of about this many bytes (a larger leaf goes alone, without a copy).
+# A psum of many leaves is sent as few messages: leaves of one dtype smaller than
+# ALONE_BYTES are packed into buckets of up to BUCKET_BYTES; a larger leaf goes alone,
+# reduced straight from its own memory (packing it would cost a copy that takes longer
+# than the latency of one more message over shared memory).
 BUCKET_BYTES = 4 << 20
+ALONE_BYTES = 256 << 10
 
 
 class CollectiveMismatchError(ValueError):
@@ -92,7 +95,7 @@ class MPIGroup:
         outs = [None] * len(xs)
         by_dtype: dict = {}
         for i, x in enumerate(xs):
-            if x.nbytes >= BUCKET_BYTES or len(xs) == 1:
+            if x.nbytes >= ALONE_BYTES or len(xs) == 1:
                 out = np.empty(x.shape, x.dtype)
                 self.comm.Allreduce(np.ascontiguousarray(x), out, op=mpi_op)
                 outs[i] = out
