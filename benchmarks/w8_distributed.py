@@ -40,19 +40,30 @@ THREADS = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_
 # ------------------------------------------------------------------------ worker side
 
 
-def _timer(comm, fn, steps, reps, warmup=3):
+def _time_interleaved(comm, fns, steps, reps, warmup=3):
+    """Warm every row up, then time `reps` rounds, each running every row once for
+    `steps` calls after a barrier (rows share the machine's state, as in run.py).
+    Returns {row: (median, min, max) ms per call or {"error": ...}}."""
     import numpy as np
-    for _ in range(warmup):
-        fn()
-    times = []
+    results, live = {}, {}
+    for name, fn in fns.items():
+        try:
+            for _ in range(warmup):
+                fn()
+            live[name] = []
+        except Exception as err:  # noqa: BLE001 - reported, the other rows go on
+            results[name] = {"error": f"{type(err).__name__}: {err}"}
     for _ in range(reps):
-        if comm is not None:
-            comm.Barrier()
-        start = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        times.append((time.perf_counter() - start) / steps * 1e3)
-    return float(np.median(times)), float(min(times)), float(max(times))
+        for name in live:
+            if comm is not None:
+                comm.Barrier()
+            start = time.perf_counter()
+            for _ in range(steps):
+                fns[name]()
+            live[name].append((time.perf_counter() - start) / steps * 1e3)
+    for name, times in live.items():
+        results[name] = (float(np.median(times)), float(min(times)), float(max(times)))
+    return results
 
 
 def _numpy_dp_step(comm, batch):
@@ -193,7 +204,6 @@ def worker(args):
     n = comm.Get_size()
     if n > 1:
         nanofn.distributed.initialize()
-    results = {}
     rows = {"numpy": lambda: _numpy_dp_step(comm if n > 1 else None, args.batch),
             "nanofn": (lambda: _nanofn_dp_step(args.batch, False)) if n > 1
             else (lambda: _nanofn_one_step(args.batch))}
@@ -202,18 +212,21 @@ def worker(args):
     import importlib.util
     if importlib.util.find_spec("torch") is not None:
         rows["torch DDP (gloo)" if n > 1 else "torch"] = lambda: _torch_ddp_step(comm, args.batch)
+    fns = {}
     for name, make in rows.items():
         try:
-            fn = make()
-            results[f"{name}, {n} proc"] = _timer(comm, fn, args.steps, args.reps)
-        except Exception as err:  # noqa: BLE001 - reported, the other rows go on
-            results[f"{name}, {n} proc"] = {"error": f"{type(err).__name__}: {err}"}
+            fns[f"{name}, {n} proc"] = make()
+        except Exception as err:  # noqa: BLE001 - reported as a failing row
+            def failing(err=err):
+                raise err
+            fns[f"{name}, {n} proc"] = failing
+    results = _time_interleaved(comm, fns, args.steps, args.reps)
     if n > 1:
         for mb in (1, 64):
-            for name, fn in _allreduce_rows(comm, mb << 20).items():
-                reps = args.reps if mb == 1 else max(3, args.reps // 3)
-                results[f"allreduce {mb} MB: {name}"] = _timer(
-                    comm, fn, args.steps * (10 if mb == 1 else 1), reps)
+            fns = {f"allreduce {mb} MB: {name}": fn
+                   for name, fn in _allreduce_rows(comm, mb << 20).items()}
+            results.update(_time_interleaved(comm, fns, args.steps * (10 if mb == 1 else 1),
+                                             args.reps if mb == 1 else max(3, args.reps // 3)))
     if comm.Get_rank() == 0:
         print("W8RESULT " + json.dumps(results), flush=True)
 
