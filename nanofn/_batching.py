@@ -127,7 +127,12 @@ class BatchTrace(Trace):
             return BatchTracer(self, out, None)
         if prim.batch is None:
             raise NotImplementedError(f"no batching rule for primitive '{prim.name}'")
-        out, out_dim = prim.batch(vals, dims, **params)
+        global _rule_trace
+        prev, _rule_trace = _rule_trace, self  # see batch_flat: rules inherit the axis name
+        try:
+            out, out_dim = prim.batch(vals, dims, **params)
+        finally:
+            _rule_trace = prev
         if prim.multiple_results:
             return [BatchTracer(self, o, d) for o, d in zip(out, out_dim)]
         return BatchTracer(self, out, out_dim)
@@ -189,11 +194,28 @@ def batch_flat(fun_flat, args, in_dims, axis_size, axis_name=None):
     outputs that do not depend on the batch). An `axis_name` names the batch axis for
     collectives (`nanofn.lax.psum(x, axis_name)`, see `nanofn/_named_axes.py`).
     """
-    with core.new_main(BatchTrace, axis_size) as main, _named_frame(axis_name, axis_size, main):
-        trace = main.trace
-        tracers = [x if d is None else BatchTracer(trace, x, d) for x, d in zip(args, in_dims)]
-        outs = [trace.full_raise(o) for o in fun_flat(*tracers)]
-        return [o.val for o in outs], [o.batch_dim for o in outs]
+    global _rule_trace
+    # Called by a batching rule (control flow vmapping its bodies, custom rules), this
+    # batches the same axis as the trace running the rule: it binds that axis's name too,
+    # so collectives inside the bodies still see it. Nested calls inside see no rule.
+    ruled, _rule_trace = _rule_trace, None
+    if axis_name is None and ruled is not None:
+        from nanofn._named_axes import frame_of_main
+        frame = frame_of_main(ruled.main)
+        axis_name = None if frame is None else frame.name
+    try:
+        with core.new_main(BatchTrace, axis_size) as main, \
+                _named_frame(axis_name, axis_size, main):
+            trace = main.trace
+            tracers = [x if d is None else BatchTracer(trace, x, d)
+                       for x, d in zip(args, in_dims)]
+            outs = [trace.full_raise(o) for o in fun_flat(*tracers)]
+            return [o.val for o in outs], [o.batch_dim for o in outs]
+    finally:
+        _rule_trace = ruled
+
+
+_rule_trace = None  # the BatchTrace whose batching rule is running, if any
 
 
 def _named_frame(axis_name, axis_size, main):

@@ -306,3 +306,29 @@ def test_grad_of_pmap_reaches_the_device_axis_after_pmap_returns():
     g = nanofn.grad(lambda x: fnp.sum(f(x)))(x)
     np.testing.assert_allclose(g, 2 * x + 1, rtol=1e-12)
     check_grads(f, (x,), order=2)
+
+
+def test_collectives_inside_control_flow_under_vmap():
+    X = np.random.default_rng(5).normal(size=(3, 2))
+    total, mean = X.sum(0), X.mean(0)
+
+    def scanned(v):
+        def body(c, _):
+            return c + lax.psum(v, "i") + lax.axis_index("i").astype(v.dtype), None
+        return lax.scan(body, fnp.zeros_like(v), None, length=2)[0]
+
+    want = 2 * (total + np.arange(3)[:, None])
+    np.testing.assert_allclose(nanofn.vmap(scanned, axis_name="i")(X), want)
+    np.testing.assert_allclose(nanofn.jit(nanofn.vmap(scanned, axis_name="i"))(X), want)
+
+    def looped(v):
+        return lax.fori_loop(0, 2, lambda k, c: c + lax.pmean(v, "i"), v)
+
+    np.testing.assert_allclose(nanofn.vmap(looped, axis_name="i")(X), X + 2 * mean)
+    check_grads(nanofn.vmap(looped, axis_name="i"), (X,), order=1)
+
+    def branched(v):  # a batched predicate runs both branches for every example
+        return lax.cond(v[0] > 0, lambda v: lax.psum(v, "i"), lambda v: -v, v)
+
+    got = nanofn.vmap(branched, axis_name="i")(X)
+    np.testing.assert_allclose(got, np.where(X[:, :1] > 0, total, -X))
