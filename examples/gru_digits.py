@@ -7,6 +7,7 @@ with minibatches shuffled by `nanofn.random` keys; the score is on the "test" sp
 
     python examples/gru_digits.py              # 30 epochs: about 98% test accuracy
     python examples/gru_digits.py --fast       # 2 epochs, for CI
+    python examples/gru_digits.py --plot curves.png --profile   # curves (needs matplotlib), step profile
 """
 
 import argparse
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 import nanofn
 import nanofn.numpy as jnp
-from nanofn import nn, optim, random
+from nanofn import nn, optim, profiler, random, viz
 from nanofn.data import batches, load_digits
 
 
@@ -26,7 +27,7 @@ def make_model(hidden=64):
     return nn.serial(nn.GRU(hidden, return_sequences=False), nn.Dense(10))
 
 
-def main(epochs=30, batch_size=64, learning_rate=3e-3, seed=0, verbose=True):
+def main(epochs=30, batch_size=64, learning_rate=3e-3, seed=0, verbose=True, profile=False):
     """Trains the GRU; returns a dict with the per-step losses and the test accuracy."""
     x_train, y_train = load_digits("train")  # (N, 8, 8): 8 time steps of 8 features
     x_test, y_test = load_digits("test")
@@ -53,7 +54,7 @@ def main(epochs=30, batch_size=64, learning_rate=3e-3, seed=0, verbose=True):
         return jnp.argmax(apply(params, x), axis=-1)
 
     start = time.perf_counter()
-    losses = []
+    losses, test_accuracy = [], []
     bar = tqdm(total=epochs * (len(x_train) // batch_size), disable=not verbose, unit="step")
     for epoch in range(epochs):
         key, shuffle_key = random.split(key)
@@ -62,13 +63,16 @@ def main(epochs=30, batch_size=64, learning_rate=3e-3, seed=0, verbose=True):
             losses.append(float(loss))
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}", refresh=False)
+        test_accuracy.append(float(np.mean(np.asarray(predict(params, x_test)) == y_test)))
     bar.close()
-    accuracy = float(np.mean(np.asarray(predict(params, x_test)) == y_test))
+    accuracy = test_accuracy[-1]
     elapsed = time.perf_counter() - start
     if verbose:
         print(f"test accuracy: {accuracy:.4f} ({len(y_test)} held-out images), "
               f"trained {len(losses)} steps in {elapsed:.1f}s")
-    return {"losses": losses, "test_accuracy": accuracy, "params": params, "seconds": elapsed}
+    if profile:  # where one training step's time goes, from the jit plan itself
+        print(profiler.profile(train_step, params, opt_state, xb, yb))
+    return {"losses": losses, "test_accuracy": accuracy, "test_accuracy_per_epoch": test_accuracy, "params": params, "seconds": elapsed}
 
 
 if __name__ == "__main__":
@@ -78,6 +82,16 @@ if __name__ == "__main__":
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fast", action="store_true", help="2 epochs (a quick check)")
+    parser.add_argument("--plot", metavar="FILE.png", help="write the training and test curves")
+    parser.add_argument("--profile", action="store_true",
+                        help="print where a training step's time goes")
     args = parser.parse_args()
-    main(epochs=2 if args.fast else args.epochs, batch_size=args.batch_size,
-         learning_rate=args.lr, seed=args.seed)
+    result = main(epochs=2 if args.fast else args.epochs, batch_size=args.batch_size,
+                  learning_rate=args.lr, seed=args.seed, profile=args.profile)
+    if args.plot:
+        epochs = range(1, len(result["test_accuracy_per_epoch"]) + 1)
+        viz.plot_curves(args.plot, {"train loss (per step)": result["losses"],
+                                    "test accuracy (per epoch)":
+                                        (epochs, result["test_accuracy_per_epoch"])},
+                        title=__doc__.splitlines()[0])
+        print(f"curves written to {args.plot}")

@@ -10,6 +10,7 @@ update) is one `nanofn.jit`-compiled function.
     python examples/mlp_digits.py              # 15 epochs, a few seconds
     python examples/mlp_digits.py --epochs 5   # shorter
     python examples/mlp_digits.py --fast       # 2 epochs, for CI
+    python examples/mlp_digits.py --plot curves.png --profile   # curves (needs matplotlib), step profile
 """
 
 import argparse
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 import nanofn
 import nanofn.numpy as jnp
-from nanofn import nn, optim, random
+from nanofn import nn, optim, profiler, random, viz
 from nanofn.data import batches, load_digits, shifted_copies
 
 
@@ -29,7 +30,7 @@ def make_model():
     return nn.serial(nn.Dense(512), nn.Relu, nn.Dense(10))
 
 
-def main(epochs=15, batch_size=64, learning_rate=3e-3, seed=0, verbose=True):
+def main(epochs=15, batch_size=64, learning_rate=3e-3, seed=0, verbose=True, profile=False):
     """Trains the MLP; returns a dict with the per-step losses and the test accuracy."""
     x_train, y_train = shifted_copies(*load_digits("train"))
     x_train = x_train.reshape(-1, 64)
@@ -58,7 +59,7 @@ def main(epochs=15, batch_size=64, learning_rate=3e-3, seed=0, verbose=True):
         return jnp.argmax(apply(params, x), axis=-1)
 
     start = time.perf_counter()
-    losses = []
+    losses, test_accuracy = [], []
     bar = tqdm(total=steps, disable=not verbose, unit="step")
     for epoch in range(epochs):
         key, shuffle_key = random.split(key)
@@ -67,13 +68,16 @@ def main(epochs=15, batch_size=64, learning_rate=3e-3, seed=0, verbose=True):
             losses.append(float(loss))
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}", refresh=False)
+        test_accuracy.append(float(np.mean(np.asarray(predict(params, x_test)) == y_test)))
     bar.close()
-    accuracy = float(np.mean(np.asarray(predict(params, x_test)) == y_test))
+    accuracy = test_accuracy[-1]
     elapsed = time.perf_counter() - start
     if verbose:
         print(f"test accuracy: {accuracy:.4f} ({len(y_test)} held-out images), "
               f"trained {len(losses)} steps in {elapsed:.1f}s")
-    return {"losses": losses, "test_accuracy": accuracy, "params": params, "seconds": elapsed}
+    if profile:  # where one training step's time goes, from the jit plan itself
+        print(profiler.profile(train_step, params, opt_state, xb, yb))
+    return {"losses": losses, "test_accuracy": accuracy, "test_accuracy_per_epoch": test_accuracy, "params": params, "seconds": elapsed}
 
 
 if __name__ == "__main__":
@@ -83,6 +87,16 @@ if __name__ == "__main__":
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fast", action="store_true", help="2 epochs (a quick check)")
+    parser.add_argument("--plot", metavar="FILE.png", help="write the training and test curves")
+    parser.add_argument("--profile", action="store_true",
+                        help="print where a training step's time goes")
     args = parser.parse_args()
-    main(epochs=2 if args.fast else args.epochs, batch_size=args.batch_size,
-         learning_rate=args.lr, seed=args.seed)
+    result = main(epochs=2 if args.fast else args.epochs, batch_size=args.batch_size,
+                  learning_rate=args.lr, seed=args.seed, profile=args.profile)
+    if args.plot:
+        epochs = range(1, len(result["test_accuracy_per_epoch"]) + 1)
+        viz.plot_curves(args.plot, {"train loss (per step)": result["losses"],
+                                    "test accuracy (per epoch)":
+                                        (epochs, result["test_accuracy_per_epoch"])},
+                        title=__doc__.splitlines()[0])
+        print(f"curves written to {args.plot}")

@@ -4,6 +4,7 @@ The data is made here: inputs from a fixed numpy generator, targets from a known
 weights plus noise. The script prints the loss falling and the recovered weights.
 
     python examples/regression.py [--steps 300]
+    python examples/regression.py --fast       # 60 steps, for CI
 """
 
 import argparse
@@ -43,4 +44,6 @@ def main(steps=300, lr=0.5, verbose=True):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
-    main(ap.parse_args().steps)
+    ap.add_argument("--fast", action="store_true", help="60 steps (a quick check)")
+    args = ap.parse_args()
+    main(60 if args.fast else args.steps)

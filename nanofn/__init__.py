@@ -42,7 +42,13 @@ from nanofn.distributed._pmap import pmap as pmap
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization", "scipy",
-                    "debug", "experimental", "distributed"}
+                    "debug", "experimental", "viz", "profiler", "distributed"}
+
+
+def __dir__():
+    import importlib.util
+    lazy = {n for n in _LAZY_SUBMODULES if importlib.util.find_spec(f"nanofn.{n}") is not None}
+    return sorted(set(globals()) | lazy)
 
 
 def __getattr__(name):
@@ -50,3 +56,8 @@ def __getattr__(name):
     if name in _LAZY_SUBMODULES:
         return _importlib.import_module(f"nanofn.{name}")
     raise AttributeError(f"module 'nanofn' has no attribute {name!r}")
+
+
+from nanofn._public import public_names as _public_names  # noqa: E402
+
+__all__ = _public_names(globals())

@@ -62,6 +62,9 @@ from nanofn.nn._attention import (
     TransformerEncoderLayer as TransformerEncoderLayer,
     dot_product_attention as dot_product_attention, make_causal_mask as make_causal_mask,
 )
+from nanofn.nn._summary import (
+    count_flops as count_flops, param_table as param_table, summary as summary,
+)
 
 __all__ = [
     # functions
@@ -86,4 +89,6 @@ __all__ = [
     # combinators
     "FanInConcat", "FanInSum", "FanOut", "Identity", "parallel", "residual", "serial",
     "shape_dependent",
+    # looking at models
+    "count_flops", "param_table", "summary",
 ]

@@ -76,7 +76,9 @@ def serial(*layers):
             new_states.append(s)
         return _returns(inputs, state, new_states)
 
-    return Layer(init, apply, init_state_, name)
+    layer = Layer(init, apply, init_state_, name)
+    layer.kind, layer.layers = "serial", tuple(layers)  # read by nn.summary
+    return layer
 
 
 def parallel(*layers):

@@ -55,3 +55,7 @@ e = 2.718281828459045
 inf = float("inf")
 nan = float("nan")
 newaxis = None
+
+from nanofn._public import public_names as _public_names
+
+__all__ = _public_names(globals())

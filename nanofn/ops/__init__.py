@@ -121,3 +121,7 @@ def bitcast_convert_type(x, new_dtype):
     """Reinterpret the bits of `x` as `new_dtype` (same item size)."""
     import numpy as np
     return _base.bitcast_convert_type_p.bind(x, new_dtype=np.dtype(new_dtype))
+
+from nanofn._public import public_names as _public_names
+
+__all__ = _public_names(globals())

@@ -25,3 +25,7 @@ from nanofn.random._distributions import (
     rademacher as rademacher, randint as randint, truncated_normal as truncated_normal,
     uniform as uniform,
 )
+
+from nanofn._public import public_names as _public_names
+
+__all__ = _public_names(globals())

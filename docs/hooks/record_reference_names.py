@@ -1,0 +1,39 @@
+"""Record the public names of JAX's and optax's modules that nanofn's API reference
+compares against, into docs/hooks/reference_names.json.
+
+Runs only where jax and optax are installed (the docs build reads the recorded file):
+
+    python docs/hooks/record_reference_names.py
+"""
+
+import importlib
+import json
+import pathlib
+
+MODULES = ["jax", "jax.numpy", "jax.numpy.linalg", "jax.numpy.fft", "jax.lax", "jax.lax.linalg",
+           "jax.random", "jax.nn", "jax.nn.initializers", "jax.tree", "jax.tree_util",
+           "jax.test_util", "jax.scipy.special", "jax.scipy.stats", "jax.scipy.linalg",
+           "jax.scipy.signal", "jax.experimental.ode", "jax.example_libraries.stax",
+           "jax.example_libraries.optimizers", "jax.debug", "jax.distributed", "jax.errors",
+           "jax.dtypes", "jax.flatten_util", "jax.typing", "optax", "optax.losses",
+           "optax.schedules", "optax.tree", "optax.transforms", "optax.contrib"]
+
+
+def main():
+    names = {}
+    for name in MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        names[name] = sorted(n for n in dir(mod) if not n.startswith("_"))
+    import jax
+    import optax
+    names["versions"] = {"jax": jax.__version__, "optax": optax.__version__}
+    out = pathlib.Path(__file__).with_name("reference_names.json")
+    out.write_text(json.dumps(names, indent=0, sort_keys=True) + "\n")
+    print(f"wrote {out.name}: {sum(len(v) for k, v in names.items() if k != 'versions')} names")
+
+
+if __name__ == "__main__":
+    main()
