@@ -84,12 +84,11 @@ def data_parallel(loss_fn, optimizer, *, axis_name="batch", shard_optimizer=Fals
         # The gradient of loss / n, summed over the processes, is the mean gradient: the
         # 1/n scales the backward pass's scalar seed instead of every gradient element.
         n = lax.axis_size(axis_name)
-        loss, grads = value_and_grad(lambda p: loss_fn(p, *batch) / n)(params)
-        return lax.psum(loss, axis_name), grads
+        return value_and_grad(lambda p: loss_fn(p, *batch) / n)(params)
 
     def full_step(params, opt_state, *batch):
-        loss, grads = local_grads(params, batch)
-        grads = lax.psum(grads, axis_name)  # one primitive: few (bucketed) messages
+        # one psum of the loss and every gradient leaf: a few (bucketed) messages
+        loss, grads = lax.psum(local_grads(params, batch), axis_name)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optim.apply_updates(params, updates), opt_state, loss
 
@@ -119,6 +118,7 @@ def data_parallel(loss_fn, optimizer, *, axis_name="batch", shard_optimizer=Fals
     def sharded_step(params, opt_state, *batch):
         n = lax.axis_size(axis_name)
         loss, grads = local_grads(params, batch)
+        loss = lax.psum(loss, axis_name)
         g_mine = tree_map(lambda g: lax.psum_scatter(padded(g, n), axis_name, tiled=True),
                           grads)
         me = lax.axis_index(axis_name)
