@@ -26,6 +26,11 @@ from nanofn import _named_axes
 from nanofn.distributed._state import world_group
 
 
+# Leaves with at least this many elements are sharded by `shard_optimizer=True`; smaller
+# ones are updated in full on every process.
+SHARD_MIN_ELEMENTS = 1 << 15
+
+
 class DataParallelState(NamedTuple):
     params: Any     # the full parameters (the same on every process)
     opt_state: Any  # the optimizer state: of every parameter, or of this process's slice
@@ -78,7 +83,7 @@ def data_parallel(loss_fn, optimizer, *, axis_name="batch", shard_optimizer=Fals
     from nanofn import lax, optim
     from nanofn._ad import value_and_grad
     import nanofn.numpy as fnp
-    from nanofn.tree_util import tree_map
+    from nanofn.tree_util import tree_flatten, tree_unflatten
 
     def local_grads(params, batch):
         # The gradient of loss / n, summed over the processes, is the mean gradient: the
@@ -103,52 +108,67 @@ def data_parallel(loss_fn, optimizer, *, axis_name="batch", shard_optimizer=Fals
             return DataParallelState(params, opt_state), loss
         return DataParallel(init, step)
 
-    # ZeRO-1, leaf by leaf: process r owns rows [r*k, (r+1)*k) of every leaf (axis 0,
-    # zero-padded to a multiple of n), so no leaf is copied into a flat buffer.
+    # ZeRO-1, leaf by leaf: process r owns rows [r*k, (r+1)*k) of every large leaf (axis
+    # 0, zero-padded to a multiple of n), so no leaf is copied into a flat buffer. Small
+    # leaves (biases) are summed with the loss in one message and updated in full on
+    # every process: sharding them would cost two collectives each and save nothing.
+    # The optimizer sees one pytree: (small leaves in full, this process's rows of the
+    # large ones); being elementwise, it treats both alike.
     def rows_per_process(x, n):
         return -(-(np.shape(x)[0] if np.ndim(x) else 1) // n)
 
     def padded(x, n):
-        x = fnp.reshape(x, (1,)) if np.ndim(x) == 0 else x
         extra = rows_per_process(x, n) * n - x.shape[0]
         if extra:
             x = fnp.concatenate([x, fnp.zeros((extra,) + x.shape[1:], x.dtype)])
         return x
 
+    def split(leaves):
+        big = [i for i, x in enumerate(leaves) if np.size(x) >= SHARD_MIN_ELEMENTS]
+        small = [i for i in range(len(leaves)) if i not in big]
+        return small, big
+
     def sharded_step(params, opt_state, *batch):
         n = lax.axis_size(axis_name)
         loss, grads = local_grads(params, batch)
-        loss = lax.psum(loss, axis_name)
-        g_mine = tree_map(lambda g: lax.psum_scatter(padded(g, n), axis_name, tiled=True),
-                          grads)
+        p_leaves, tree = tree_flatten(params)
+        g_leaves = tree_flatten(grads)[0]
+        small, big = split(p_leaves)
+        loss, g_small = lax.psum((loss, [g_leaves[i] for i in small]), axis_name)
+        g_big = [lax.psum_scatter(padded(g_leaves[i], n), axis_name, tiled=True) for i in big]
         me = lax.axis_index(axis_name)
-        p_mine = tree_map(lambda p: lax.dynamic_slice_in_dim(
-            padded(p, n), me * rows_per_process(p, n), rows_per_process(p, n)), params)
-        updates, opt_state = optimizer.update(g_mine, opt_state, p_mine)
-        p_mine = optim.apply_updates(p_mine, updates)
-
-        def gather(p_new, p_old):
-            full = lax.all_gather(p_new, axis_name, tiled=True)
-            rows = np.shape(p_old)[0] if np.ndim(p_old) else 1
-            full = full[:rows] if full.shape[0] != rows else full
-            return fnp.reshape(full, np.shape(p_old))
-        return tree_map(gather, p_mine, params), opt_state, loss
+        p_big = [lax.dynamic_slice_in_dim(padded(p_leaves[i], n),
+                                          me * rows_per_process(p_leaves[i], n),
+                                          rows_per_process(p_leaves[i], n)) for i in big]
+        p_small = [p_leaves[i] for i in small]
+        updates, opt_state = optimizer.update((g_small, g_big), opt_state, (p_small, p_big))
+        p_small, p_big = optim.apply_updates((p_small, p_big), updates)
+        new = list(p_leaves)
+        for i, p in zip(small, p_small):
+            new[i] = p
+        for i, p in zip(big, p_big):
+            full = lax.all_gather(p, axis_name, tiled=True)
+            rows = np.shape(p_leaves[i])[0]
+            new[i] = full[:rows] if full.shape[0] != rows else full
+        return tree_unflatten(tree, new), opt_state, loss
 
     run = _on_group(sharded_step, axis_name)
 
     def init(params):
         group = world_group()
         n, r = group.size, group.rank
+        leaves = [np.asarray(x) for x in tree_flatten(params)[0]]
+        small, big = split(leaves)
 
         def mine(p):
-            p = np.asarray(p).reshape(-1) if np.ndim(p) == 0 else np.asarray(p)
             k = rows_per_process(p, n)
             rows = p[r * k:(r + 1) * k]
             if rows.shape[0] < k:  # the padding rows of the last processes
                 rows = np.concatenate([rows, np.zeros((k - rows.shape[0],) + p.shape[1:],
                                                       p.dtype)])
             return fnp.asarray(rows)
-        return DataParallelState(params, optimizer.init(tree_map(mine, params)))
+        mine_tree = ([fnp.asarray(leaves[i]) for i in small], [mine(leaves[i]) for i in big])
+        return DataParallelState(params, optimizer.init(mine_tree))
 
     def step(state, *batch):
         params, opt_state, loss = run(state.params, state.opt_state, *batch)
