@@ -74,3 +74,24 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_the_same_result(tmp_path)
                                rtol=1e-6)
     np.testing.assert_allclose(np.load(cut + ".w.npy"), np.load(full + ".w.npy"),
                                rtol=1e-5, atol=1e-7)
+
+
+def test_initialize_in_a_single_process_without_mpiexec():
+    code = ("import nanofn\n"
+            "nanofn.distributed.initialize()\n"
+            "assert nanofn.device_count() == 1 and nanofn.process_index() == 0\n"
+            "try:\n"
+            "    nanofn.distributed.initialize()\n"
+            "except RuntimeError as e:\n"
+            "    assert 'already called' in str(e)\n"
+            "else:\n"
+            "    raise AssertionError('initialize twice did not raise')\n"
+            "nanofn.distributed.shutdown()\n"
+            "nanofn.distributed.initialize()\n"
+            "print('ok')\n")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for var in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        env.pop(var, None)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]

@@ -207,3 +207,18 @@ def test_jitted_function_with_collectives_inside_pmap_and_vmap():
     both = nanofn.pmap(nanofn.vmap(lambda v: lax.psum(v, ("d", "i")), axis_name="i"),
                        axis_name="d")(y[R][None])[0]
     np.testing.assert_allclose(both, np.broadcast_to(y.sum((0, 1)), (2, 3)))
+
+
+def test_shutdown_and_initialize_with_explicit_arguments():  # keep last: it re-joins
+    dist.shutdown()
+    assert not dist.is_initialized()
+    with pytest.raises(RuntimeError, match="one of .* started by an MPI launcher"):
+        nanofn.device_count()
+    with pytest.raises(ValueError, match=f"num_processes={N + 1}.*{N} process"):
+        dist.initialize(num_processes=N + 1)
+    with pytest.raises(ValueError, match="local_device_ids"):
+        dist.initialize(local_device_ids=[0, 1])
+    dist.initialize(coordinator_address="ignored:1234", num_processes=N, process_id=R)
+    assert nanofn.device_count() == N and nanofn.process_index() == R
+    out = nanofn.pmap(lambda v: lax.psum(v, "d"), axis_name="d")(np.ones((1, 2)))
+    np.testing.assert_allclose(out, np.full((1, 2), float(N)))
