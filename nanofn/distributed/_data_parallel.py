@@ -45,13 +45,19 @@ def _on_group(fun, axis_name):
     """jit `fun` and run it with `axis_name` bound to the process group (SPMD: every
     process calls it with its own data, as inside `pmap`, without a device axis)."""
     from nanofn._jit import jit
-    compiled = jit(fun)
+    # the frame is a static argument: a plan records the device axis it was traced with,
+    # so a new group (after shutdown and initialize) must trace again
+    compiled = jit(lambda frame, *args: fun(*args), static_argnums=0)
+    frames = {}  # one frame per group
 
     def run(*args):
         group = world_group()
-        with _named_axes.extend_axis_env(_named_axes.AxisFrame(axis_name, group.size,
-                                                               group=group)):
-            return compiled(*args)
+        frame = frames.get(id(group))
+        if frame is None or frame.group is not group:
+            frame = frames[id(group)] = _named_axes.AxisFrame(axis_name, group.size,
+                                                              group=group)
+        with _named_axes.extend_axis_env(frame):
+            return compiled(frame, *args)
     return run
 
 

@@ -11,6 +11,8 @@ where the operand is not contiguous and one bucket for a psum of many small leav
 from __future__ import annotations
 
 import hashlib
+import math
+import sys
 
 import numpy as np
 
@@ -62,9 +64,7 @@ class _BufferPool:
         self.buffers = []
 
     def empty(self, shape, dtype):
-        import sys
-        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-        if nbytes < self.MIN_BYTES:
+        if math.prod(shape) * dtype.itemsize < self.MIN_BYTES:
             return np.empty(shape, dtype)
         for buf in self.buffers:
             # 3 references: the list, `buf`, and getrefcount's argument
@@ -95,33 +95,55 @@ class MPIGroup:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.check = check
-        self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+        self._ops = {"psum": MPI.SUM, "pmax": MPI.MAX, "pmin": MPI.MIN}
         self._digests = np.empty(self.size, np.int64)
         self._pool = _BufferPool()
+        self._digest_of: dict = {}
 
     # -- metadata check ------------------------------------------------------------------
     def _agree(self, what: str, *arrays, **params):
         if not self.check:
             return
-        from nanofn._core import ShapedArray
-        sig = f"{what}({', '.join(ShapedArray(a.shape, a.dtype).str_short() for a in arrays)})"
-        if params:
-            sig += " with " + ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
-        digest = np.frombuffer(hashlib.blake2b(sig.encode(), digest_size=8).digest(),
-                               np.int64).copy()
+        if len(arrays) == 1:
+            a = arrays[0]
+            key = (what, ((a.shape, a.dtype.char),), tuple(sorted(params.items())))
+        else:
+            key = (what, tuple((a.shape, a.dtype.char) for a in arrays),
+                   tuple(sorted(params.items())))
+        digest = self._digest_of.get(key)
+        if digest is None:  # hashing costs more than the lookup: once per signature
+            digest = np.frombuffer(hashlib.blake2b(self._signature(key).encode(),
+                                                   digest_size=8).digest(), np.int64).copy()
+            if len(self._digest_of) > 4096:
+                self._digest_of.clear()
+            self._digest_of[key] = digest
         self.comm.Allgather(digest, self._digests)
         if (self._digests != digest[0]).any():
-            sigs = self.comm.allgather(sig)  # the error path only: pickles a few strings
+            sigs = self.comm.allgather(self._signature(key))  # the error path only
             lines = "\n".join(f"  rank {r}: {s}" for r, s in enumerate(sigs))
             raise CollectiveMismatchError(
                 f"{what}: the processes called this collective with different shapes, dtypes "
                 f"or parameters (every process must pass the same):\n{lines}")
 
+    @staticmethod
+    def _signature(key) -> str:
+        from nanofn._core import ShapedArray
+        what, avals, params = key
+        sig = f"{what}({', '.join(ShapedArray(s, d).str_short() for s, d in avals)})"
+        if params:
+            sig += " with " + ", ".join(f"{k}={v!r}" for k, v in params)
+        return sig
+
     # -- collectives -----------------------------------------------------------------------
     def allreduce(self, xs, op):
         xs = [np.asarray(x) for x in xs]
-        self._agree(f"p{op}", *xs)
+        self._agree(op, *xs)
         mpi_op = self._ops[op]
+        if len(xs) == 1:  # the common case, without the bucketing bookkeeping
+            x = np.ascontiguousarray(xs[0])
+            out = self._pool.empty(x.shape, x.dtype)
+            self.comm.Allreduce(x, out, op=mpi_op)
+            return [out]
         outs = [None] * len(xs)
         by_dtype: dict = {}
         for i, x in enumerate(xs):

@@ -75,7 +75,11 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     static = ((static_broadcasted_argnums,) if isinstance(static_broadcasted_argnums, int)
               else tuple(static_broadcasted_argnums))
     name = _AnonymousAxis() if axis_name is None else axis_name
-    compiled = jit(fun, static_argnums=static)
+    # the axis frame is a static argument: a plan records the device axis it was traced
+    # with, so a new device group (after shutdown and initialize) traces again
+    compiled = jit(lambda frame, *args, **kwargs: fun(*args, **kwargs),
+                   static_argnums=(0,) + tuple(i + 1 for i in static))
+    frames = {}
 
     def pmapped(*args, **kwargs):
         from nanofn import ops
@@ -111,9 +115,11 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
         for i, v in zip(dyn, dyn_vals):
             call_args[i] = v
         call_kwargs = tree_unflatten(kw_tree, sliced[len(leaves):])
-        frame = _named_axes.AxisFrame(name, group.size, group=group)
+        frame = frames.get(id(group))
+        if frame is None or frame.group is not group:
+            frame = frames[id(group)] = _named_axes.AxisFrame(name, group.size, group=group)
         with _named_axes.extend_axis_env(frame):
-            out = compiled(*call_args, **call_kwargs)
+            out = compiled(frame, *call_args, **call_kwargs)
         out_leaves, out_tree = tree_flatten(out)
         out_dims = _broadcast_axes("out_axes", out_axes, out, "outputs")
         return tree_unflatten(out_tree, [

@@ -162,11 +162,11 @@ def _reduction_impl(prim, op, xs, axes):
 
 
 psum_p = _reduction(
-    "psum", "sum", lambda v, d: reduce_sum_p.bind(v, axes=(d,)),
+    "psum", "psum", lambda v, d: reduce_sum_p.bind(v, axes=(d,)),
     lambda v, n: mul_p.bind(v, _c(v, n)))
-pmax_p = _reduction("pmax", "max", lambda v, d: reduce_max_p.bind(v, axes=(d,)),
+pmax_p = _reduction("pmax", "pmax", lambda v, d: reduce_max_p.bind(v, axes=(d,)),
                     lambda v, n: v)
-pmin_p = _reduction("pmin", "min", lambda v, d: reduce_min_p.bind(v, axes=(d,)),
+pmin_p = _reduction("pmin", "pmin", lambda v, d: reduce_min_p.bind(v, axes=(d,)),
                     lambda v, n: v)
 
 
