@@ -54,7 +54,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["save", "load", "to_bytes", "from_bytes"]
+__all__ = ["save", "load", "to_bytes", "from_bytes", "save_safetensors", "load_safetensors",
+           "tensor_names"]
 
 _FORMAT = "nanofn.serialization"
 _VERSION = 1
@@ -455,3 +456,9 @@ def from_bytes(data: bytes) -> Any:
       [1, (2.5, None)]
     """
     return _read_npz(io.BytesIO(bytes(data)), "<bytes>")
+
+
+from nanofn._safetensors import (  # noqa: E402  (they use _write_atomically above)
+    load_safetensors as load_safetensors, save_safetensors as save_safetensors,
+    tensor_names as tensor_names,
+)

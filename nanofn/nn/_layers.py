@@ -835,7 +835,9 @@ def Embedding(num_embeddings, features, embedding_init=None):
         normal with variance `1 / features`).
 
     Returns:
-      A layer with params `{"embeddings": (num_embeddings, features)}`.
+      A layer with params `{"embeddings": (num_embeddings, features)}`, and a method
+      `attend(params, query)` giving `query @ embeddings.T` (flax's `Embed.attend`): the
+      logits of an output head tied to the input embedding.
 
     Example:
         >>> import nanofn
@@ -843,6 +845,8 @@ def Embedding(num_embeddings, features, embedding_init=None):
         >>> _, params = init(nanofn.random.key(0), (-1, 7))
         >>> apply(params, nanofn.numpy.zeros((2, 7), dtype="int32")).shape
         (2, 7, 4)
+        >>> nanofn.nn.Embedding(10, 4).attend(params, nanofn.numpy.ones((2, 4))).shape
+        (2, 10)
     """
     name = f"Embedding({num_embeddings}, {features})"
     embedding_init = embedding_init if embedding_init is not None else \
@@ -867,7 +871,15 @@ def Embedding(num_embeddings, features, embedding_init=None):
                                  f"{lo if lo < 0 else hi}")
         return fnp.take(params["embeddings"], ids, axis=0)
 
-    return leaf_layer(name, out_shape, init_params, forward)
+    layer = leaf_layer(name, out_shape, init_params, forward)
+
+    def attend(params, query):
+        """Scores of `query (..., features)` against every embedding: `query @ table.T`,
+        the output head of a model whose input and output embeddings are tied."""
+        return fnp.asarray(query) @ fnp.transpose(params["embeddings"])
+
+    layer.attend = attend
+    return layer
 
 
 # ------------------------------------------------------------------------ resampling
