@@ -29,6 +29,7 @@ axis has the same size, runs `batch_flat`, and moves each output's batch axis to
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import numpy as np
@@ -219,21 +220,11 @@ _rule_trace = None  # the BatchTrace whose batching rule is running, if any
 
 
 def _named_frame(axis_name, axis_size, main):
+    """Bind `axis_name` (if any) to this vmap's trace while it runs."""
     from nanofn._named_axes import AxisFrame, extend_axis_env
     if axis_name is None:
-        return _NO_FRAME
+        return contextlib.nullcontext()
     return extend_axis_env(AxisFrame(axis_name, axis_size, main=main))
-
-
-class _NoFrame:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc_info):
-        return False
-
-
-_NO_FRAME = _NoFrame()
 
 
 def _move_out(val, dim, out_axis, size):
