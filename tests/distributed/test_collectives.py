@@ -332,3 +332,20 @@ def test_collectives_inside_control_flow_under_vmap():
 
     got = nanofn.vmap(branched, axis_name="i")(X)
     np.testing.assert_allclose(got, np.where(X[:, :1] > 0, total, -X))
+
+
+@given(n=st.integers(1, 4), seed=st.integers(0, 2**31 - 1),
+       dtype=st.sampled_from([np.int32, np.float32, np.float64]))
+def test_dtypes_are_kept(n, seed, dtype):
+    X = np.random.default_rng(seed).integers(-5, 5, size=(n, 3)).astype(dtype)
+    out = nanofn.vmap(lambda v: (lax.psum(v, "i"), lax.pmax(v, "i"), lax.pmin(v, "i"),
+                                 lax.pmean(v, "i"), lax.all_gather(v, "i")),
+                      axis_name="i")(X)
+    s, mx, mn, mean, g = (np.asarray(o) for o in out)
+    assert s.dtype == mx.dtype == mn.dtype == g.dtype == dtype
+    assert mean.dtype == (np.float32 if dtype == np.int32 else dtype)
+    np.testing.assert_array_equal(s[0], X.sum(0))
+    np.testing.assert_array_equal(mx[0], X.max(0))
+    np.testing.assert_array_equal(mn[0], X.min(0))
+    np.testing.assert_allclose(mean[0], X.mean(0), rtol=1e-6)
+    np.testing.assert_array_equal(g[0], X)
