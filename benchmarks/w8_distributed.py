@@ -54,13 +54,13 @@ def _time_interleaved(comm, fns, steps, reps, warmup=3):
         except Exception as err:  # noqa: BLE001 - reported, the other rows go on
             results[name] = {"error": f"{type(err).__name__}: {err}"}
     for _ in range(reps):
-        for name in live:
+        for name, times in live.items():
             if comm is not None:
                 comm.Barrier()
             start = time.perf_counter()
             for _ in range(steps):
                 fns[name]()
-            live[name].append((time.perf_counter() - start) / steps * 1e3)
+            times.append((time.perf_counter() - start) / steps * 1e3)
     for name, times in live.items():
         results[name] = (float(np.median(times)), float(min(times)), float(max(times)))
     return results
@@ -120,8 +120,9 @@ def _nanofn_dp_step(batch, shard_optimizer):
     sys.path.insert(0, ROOT)
     import nanofn
     import nanofn.numpy as fnp
-    from nanofn import distributed as dist, optim
     from benchmarks.workloads import mlp_data, mlp_loss
+    from nanofn import distributed as dist
+    from nanofn import optim
     params, x, _, onehot = mlp_data(batch=batch)
     dp = dist.data_parallel(mlp_loss, optim.adam(1e-3), shard_optimizer=shard_optimizer)
     box = [dp.init(nanofn.tree.map(fnp.asarray, params))]
@@ -174,6 +175,7 @@ def _torch_ddp_step(comm, batch):
 def _allreduce_rows(comm, nbytes):
     import numpy as np
     from mpi4py import MPI
+
     import nanofn
     from nanofn import lax
     from nanofn.distributed._data_parallel import _on_group
@@ -197,8 +199,8 @@ def _allreduce_rows(comm, nbytes):
 
 
 def worker(args):
-    import numpy as np
     from mpi4py import MPI
+
     import nanofn
     comm = MPI.COMM_WORLD
     n = comm.Get_size()
@@ -218,7 +220,7 @@ def worker(args):
             fns[f"{name}, {n} proc"] = make()
         except Exception as err:  # noqa: BLE001 - reported as a failing row
             def failing(err=err):
-                raise err
+                raise err  # noqa: TRY201 - re-raised when the row is timed
             fns[f"{name}, {n} proc"] = failing
     results = _time_interleaved(comm, fns, args.steps, args.reps)
     if n > 1:
@@ -243,7 +245,8 @@ def run_job(n, args):
         mpiexec = "mpiexec"
     cmd = [mpiexec, "-n", str(n), sys.executable, os.path.abspath(__file__), "--worker",
            "--reps", str(args.reps), "--steps", str(args.steps), "--batch", str(args.batch)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800,
+                          check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("W8RESULT "):
             return json.loads(line[len("W8RESULT "):])

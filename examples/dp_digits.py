@@ -23,7 +23,8 @@ import numpy as np
 
 import nanofn
 import nanofn.numpy as jnp
-from nanofn import distributed as dist, nn, optim, random
+from nanofn import distributed as dist
+from nanofn import nn, optim, random
 from nanofn.data import batches, load_digits, shifted_copies
 
 
@@ -65,7 +66,7 @@ def main(epochs=3, batch_size=128, learning_rate=3e-3, seed=0, steps=None,
     state, losses, start_step = dp.init(params), [], 0
     if checkpoint and os.path.exists(checkpoint):
         saved = dist.load_checkpoint(checkpoint)
-        to_arrays = lambda t: nanofn.tree.map(jnp.asarray, t)  # noqa: E731
+        to_arrays = lambda t: nanofn.tree.map(jnp.asarray, t)
         state = dist.DataParallelState(to_arrays(saved["params"]), to_arrays(saved["opt_state"]))
         state = state._replace(opt_state=nanofn.tree.unflatten(
             nanofn.tree.structure(dp.init(params).opt_state), nanofn.tree.leaves(state.opt_state)))

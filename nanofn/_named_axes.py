@@ -25,7 +25,7 @@ from typing import Any
 class AxisFrame:
     """One bound axis name: its size, and what carries it (a vmap trace or a device group)."""
 
-    __slots__ = ("name", "size", "main", "group")
+    __slots__ = ("group", "main", "name", "size")
 
     def __init__(self, name, size: int, main=None, group=None):
         self.name = name

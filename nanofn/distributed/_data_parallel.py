@@ -18,13 +18,13 @@ momentum, adam, adamw, ...): one that looks at all parameters at once, such as
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from nanofn import _named_axes
 from nanofn.distributed._state import world_group
-
 
 # Leaves with at least this many elements are sharded by `shard_optimizer=True`; smaller
 # ones are updated in full on every process.
@@ -86,9 +86,9 @@ def data_parallel(loss_fn, optimizer, *, axis_name="batch", shard_optimizer=Fals
         >>> float(l), float(state.params)
         (1.0, 0.2)
     """
+    import nanofn.numpy as fnp
     from nanofn import lax, optim
     from nanofn._ad import value_and_grad
-    import nanofn.numpy as fnp
     from nanofn.tree_util import tree_flatten, tree_unflatten
 
     def local_grads(params, batch):

@@ -153,7 +153,7 @@ class MPIGroup:
                 outs[i] = out
             else:
                 by_dtype.setdefault(x.dtype, []).append(i)
-        for dtype, idx in by_dtype.items():
+        for idx in by_dtype.values():
             start = 0
             while start < len(idx):  # one bucket: consecutive leaves up to BUCKET_BYTES
                 stop, nbytes = start, 0

@@ -16,7 +16,7 @@ import itertools
 
 from nanofn import _named_axes
 from nanofn._batching import _broadcast_axes, _check_axes_spec
-from nanofn.distributed._state import world_group, local_device_count
+from nanofn.distributed._state import local_device_count, world_group
 from nanofn.tree_util import tree_flatten, tree_unflatten
 
 _anonymous = itertools.count()

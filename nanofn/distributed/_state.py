@@ -159,7 +159,7 @@ class CpuDevice:
     platform = "cpu"
     device_kind = "cpu"
 
-    def __init__(self, id, process_index):  # noqa: A002 - JAX's attribute name
+    def __init__(self, id, process_index):
         self.id = id
         self.process_index = process_index
 

@@ -35,13 +35,37 @@ import numpy as np
 from nanofn import _core as core
 from nanofn import _named_axes
 from nanofn._core import Primitive, ShapedArray, Tracer
-from nanofn.ops._base import (_aval_shape, bdim_to_front, _moveaxis, broadcast_in_dim_p,
-                              convert_element_type_p, div_p, eq_p, iota_p, mul_p,
-                              reduce_max_p, reduce_min_p, reduce_sum_p, reshape_p,
-                              select_n_p, stop_gradient_p)
+from nanofn.ops._base import (
+    _aval_shape,
+    _moveaxis,
+    bdim_to_front,
+    broadcast_in_dim_p,
+    convert_element_type_p,
+    div_p,
+    eq_p,
+    iota_p,
+    mul_p,
+    reduce_max_p,
+    reduce_min_p,
+    reduce_sum_p,
+    reshape_p,
+    select_n_p,
+    stop_gradient_p,
+)
 
-__all__ = ["psum", "pmean", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute",
-           "pshuffle", "all_to_all", "axis_index", "axis_size"]
+__all__ = [
+    "all_gather",
+    "all_to_all",
+    "axis_index",
+    "axis_size",
+    "pmax",
+    "pmean",
+    "pmin",
+    "ppermute",
+    "pshuffle",
+    "psum",
+    "psum_scatter",
+]
 
 
 # ------------------------------------------------------------------------ shared machinery

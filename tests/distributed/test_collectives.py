@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nanofn
 import nanofn.numpy as fnp
 from nanofn import lax
 from nanofn.testing import check_grads
-
 
 # ------------------------------------------------------------------------ cases
 # Each case: (per-example function of v using axis "i", numpy reference of the whole
@@ -224,7 +224,7 @@ def test_unbound_name_is_a_name_error():
 
 
 def test_bad_arguments_name_the_problem():
-    vm = lambda f: nanofn.vmap(f, axis_name="i")  # noqa: E731
+    vm = lambda f: nanofn.vmap(f, axis_name="i")
     with pytest.raises(ValueError, match="scatter_dimension|dimension 0"):
         vm(lambda v: lax.psum_scatter(v, "i"))(fnp.ones((3, 2)))
     with pytest.raises(ValueError, match="sends from or to one index twice"):

@@ -8,7 +8,8 @@ import pytest
 
 import nanofn
 import nanofn.numpy as fnp
-from nanofn import distributed as dist, lax, optim
+from nanofn import distributed as dist
+from nanofn import lax, optim
 from nanofn.testing import check_grads
 
 R = nanofn.process_index()
@@ -106,7 +107,7 @@ def test_many_leaves_are_bucketed_into_few_messages(monkeypatch):
         def __getattr__(self, name):
             return getattr(real, name)
 
-        def Allreduce(self, *args, **kwargs):  # noqa: N802 - mpi4py's name
+        def Allreduce(self, *args, **kwargs):
             calls.append(1)
             return real.Allreduce(*args, **kwargs)
 
