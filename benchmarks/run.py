@@ -367,7 +367,7 @@ def report_w6(reps, small, summary):
     print()
 
 
-ALL = ["W1", "W2", "W3", "W4", "W5", "W6"]
+ALL = ["W1", "W2", "W3", "W4", "W5", "W6", "W7"]
 
 
 def main(argv=None):

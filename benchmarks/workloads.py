@@ -13,7 +13,7 @@ For each workload there are:
   jit and eager, a hand-written numpy reference, JAX (`jax.jit`) and PyTorch. A row that
   needs a missing library is reported as skipped by the runner.
 
-`WORKLOADS` maps the workload id ("W1" ... "W5") to a `Workload` record.
+`WORKLOADS` maps the workload id ("W1" ... "W5", "W7") to a `Workload` record.
 """
 
 from __future__ import annotations
@@ -620,7 +620,170 @@ W5 = Workload(
     ratios=[("nanofn jit (scan)", "jax jit (scan)", 1.0)])
 
 
-WORKLOADS: dict[str, Workload] = {"W1": W1, "W2": W2, "W3": W3, "W4": W4, "W5": W5}
+# ------------------------------------------------------------------------ W7: GPT step
+
+
+def gpt_data(batch=16, context=128, seed=0):
+    """A batch of next-byte prediction windows from the embedded text corpus."""
+    from nanofn.data import load_text
+    text = load_text("train")
+    rng = np.random.default_rng(seed)
+    start = rng.integers(0, len(text) - context - 1, batch)
+    chunk = text[start[:, None] + np.arange(context + 1)].astype(np.int32)
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+def _gpt_example():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "gpt.py"
+    spec = importlib.util.spec_from_file_location("example_gpt", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _w7_nanofn(use_jit, batch, context, d_model, heads, layers):
+    """The GPT of examples/gpt.py (no dropout), AdamW (lr 3e-4, wd 0.1) with clipping."""
+    gpt = _gpt_example()
+    init, apply = gpt.make_gpt(context, d_model, heads, layers, 0.0)
+    _, params = init(nanofn.random.key(0), (-1, context))
+    opt = optim.chain(optim.clip_by_global_norm(1.0),
+                      optim.adamw(3e-4, weight_decay=0.1,
+                                  mask=lambda p: nanofn.tree.map(lambda x: x.ndim > 1, p)))
+    x, y = gpt_data(batch, context)
+
+    def step(params, state, x, y):
+        def loss(p):
+            logits = apply(p, x)
+            return nn.losses.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        g = nanofn.grad(loss)(params)
+        updates, state = opt.update(g, state, params)
+        return optim.apply_updates(params, updates), state
+
+    step = nanofn.jit(step) if use_jit else step
+    box = [params, opt.init(params)]
+
+    def run():
+        box[:] = step(*box, x, y)
+    run.box = box
+    return run
+
+
+def _w7_jax(batch, context, d_model, heads, layers):
+    """The same GPT written with JAX's names (jax.numpy, jax.nn, optax)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    x, y = gpt_data(batch, context)
+    rng = np.random.default_rng(0)
+
+    def dense(m, n):
+        lim = np.sqrt(6.0 / (m + n))
+        return {"w": jnp.asarray(rng.uniform(-lim, lim, (m, n)).astype(np.float32)),
+                "b": jnp.zeros(n, jnp.float32)}
+
+    def norm():
+        return {"scale": jnp.ones(d_model, jnp.float32), "bias": jnp.zeros(d_model, jnp.float32)}
+
+    params = {"embed": jnp.asarray(rng.normal(0, d_model ** -0.5, (256, d_model)).astype(
+        np.float32)), "pos": jnp.asarray(0.02 * rng.normal(size=(context, d_model)).astype(
+            np.float32)), "norm": norm(),
+        "blocks": [{"ln1": norm(), "q": dense(d_model, d_model), "k": dense(d_model, d_model),
+                    "v": dense(d_model, d_model), "o": dense(d_model, d_model),
+                    "ln2": norm(), "fc1": dense(d_model, 4 * d_model),
+                    "fc2": dense(4 * d_model, d_model)} for _ in range(layers)]}
+
+    def ln(p, h):
+        mu = h.mean(-1, keepdims=True)
+        var = ((h - mu) ** 2).mean(-1, keepdims=True)
+        return (h - mu) * jax.lax.rsqrt(var + 1e-5) * p["scale"] + p["bias"]
+
+    def forward(p, tokens):
+        t = tokens.shape[1]
+        h = p["embed"][tokens] + p["pos"][:t]
+        for blk in p["blocks"]:
+            a = ln(blk["ln1"], h)
+            q, k, v = ((a @ blk[n]["w"] + blk[n]["b"]).reshape(a.shape[0], t, heads, -1)
+                       for n in "qkv")
+            o = jax.nn.dot_product_attention(q, k, v, is_causal=True)
+            h = h + o.reshape(h.shape) @ blk["o"]["w"] + blk["o"]["b"]
+            m = ln(blk["ln2"], h)
+            m = jax.nn.gelu(m @ blk["fc1"]["w"] + blk["fc1"]["b"])
+            h = h + m @ blk["fc2"]["w"] + blk["fc2"]["b"]
+        return ln(p["norm"], h) @ p["embed"].T
+
+    opt = optax.chain(optax.clip_by_global_norm(1.0),
+                      optax.adamw(3e-4, weight_decay=0.1,
+                                  mask=lambda p: jax.tree.map(lambda a: a.ndim > 1, p)))
+
+    @jax.jit
+    def step(params, state, x, y):
+        def loss(p):
+            return optax.softmax_cross_entropy_with_integer_labels(forward(p, x), y).mean()
+        g = jax.grad(loss)(params)
+        updates, state = opt.update(g, state, params)
+        return optax.apply_updates(params, updates), state
+
+    box = [params, opt.init(params)]
+    x, y = jnp.asarray(x), jnp.asarray(y)
+
+    def run():
+        box[:] = _block_jax(step(*box, x, y))
+    return run
+
+
+def _w7_torch(batch, context, d_model, heads, layers):
+    """PyTorch eager: nn.TransformerEncoderLayer (pre-norm, causal, fused attention)."""
+    import torch
+    x, y = (torch.from_numpy(a.astype(np.int64)) for a in gpt_data(batch, context))
+
+    class GPT(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(256, d_model)
+            self.pos = torch.nn.Parameter(0.02 * torch.randn(context, d_model))
+            self.blocks = torch.nn.ModuleList(torch.nn.TransformerEncoderLayer(
+                d_model, heads, 4 * d_model, dropout=0.0, activation="gelu", batch_first=True,
+                norm_first=True) for _ in range(layers))
+            self.norm = torch.nn.LayerNorm(d_model)
+
+        def forward(self, tokens):
+            t = tokens.shape[1]
+            mask = torch.nn.Transformer.generate_square_subsequent_mask(t)
+            h = self.embed(tokens) + self.pos[:t]
+            for blk in self.blocks:
+                h = blk(h, src_mask=mask, is_causal=True)
+            return self.norm(h) @ self.embed.weight.T
+
+    model = GPT()
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    other = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                             {"params": other, "weight_decay": 0.0}], lr=3e-4)
+
+    def run():
+        opt.zero_grad(set_to_none=True)
+        logits = model(x)
+        torch.nn.functional.cross_entropy(logits.reshape(-1, 256), y.reshape(-1)).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return run
+
+
+W7 = Workload(
+    "GPT train step: bytes, context 128, batch 16, 4 layers, d_model 128, 4 heads, AdamW",
+    sizes={"batch": 16, "context": 128, "d_model": 128, "heads": 4, "layers": 4},
+    small={"batch": 2, "context": 16, "d_model": 16, "heads": 2, "layers": 1},
+    rows={"nanofn jit": (None, lambda **s: _w7_nanofn(True, **s)),
+          "nanofn eager": (None, lambda **s: _w7_nanofn(False, **s)),
+          "jax jit": ("jax", _w7_jax),
+          "torch eager": ("torch", _w7_torch)},
+    ratios=[("nanofn jit", "torch eager", 0.9), ("nanofn eager", "torch eager", 1.2),
+            ("nanofn jit", "jax jit", 1.0)])
+
+
+WORKLOADS: dict[str, Workload] = {"W1": W1, "W2": W2, "W3": W3, "W4": W4, "W5": W5, "W7": W7}
 
 
 def build(wid: str, row: str, small: bool = False) -> Callable[[], object]:

@@ -588,10 +588,14 @@ def vjp(fun, *primals, has_aux=False):
             if np.shape(c) != a.shape:
                 raise ValueError(f"vjp_fn: cotangent leaf {i} has shape {np.shape(c)}, "
                                  f"the output has shape {a.shape}")
-        ct_flat = [c if isinstance(c, (Tracer, core.Array)) else
+        from nanofn._dtypes_float0 import float0, float0_zeros
+        ct_flat = [None if getattr(c, "dtype", None) == float0 else  # an integer output's
+                   c if isinstance(c, (Tracer, core.Array)) else
                    core.Array(np.asarray(c, a.dtype)) for c, a in zip(ct_flat, out_avals)]
         cts = pullback(ct_flat)
-        cts = [zeros_like_aval(_ct_aval(p)) if c is None else c
+        # as JAX: integer and boolean inputs get float0 cotangents (no data, just a shape)
+        cts = [float0_zeros(get_aval(p).shape) if get_aval(p).dtype.kind in "biu" else
+               zeros_like_aval(_ct_aval(p)) if c is None else c
                for c, p in zip(cts, primals_flat)]
         return tree_unflatten(in_tree, cts)
 
@@ -616,24 +620,50 @@ def _normalize_argnums(argnums, nargs, fname):
     return single, tuple(a % nargs for a in nums)
 
 
-def _check_differentiable(fname, argnum, x):
+def _check_differentiable(fname, argnum, x, holomorphic=False, allow_int=False):
     for leaf in tree_flatten(x)[0]:
         aval = get_aval(leaf)
-        if aval.dtype.kind not in "fc":  # not inexact
+        if holomorphic and aval.dtype.kind != "c":
+            raise TypeError(f"{fname} with holomorphic=True requires inputs with complex dtype, "
+                            f"but argument {argnum} has dtype {aval.dtype.name} "
+                            f"({aval.str_short()}).")
+        if aval.dtype.kind not in "fc" and not (allow_int and aval.dtype.kind in "biu"):
             raise TypeError(
                 f"{fname} requires real- or complex-valued inputs (float dtypes), but argument "
                 f"{argnum} has dtype {aval.dtype.name} ({aval.str_short()}). Differentiate with "
                 "respect to float arrays, or convert with x.astype(nanofn.numpy.float32); "
-                "to pass integer data, move it to another argument (argnums).")
+                "to pass integer data, move it to another argument (argnums), use vjp, or "
+                "set allow_int=True (its gradient is then a float0 array).")
 
 
-def value_and_grad(fun, argnums=0, has_aux=False):
+def _check_output_dtype(fname, holomorphic, aval):
+    """JAX's rule for the output of grad/jacrev: real floating point, or complex with
+    holomorphic=True."""
+    if holomorphic:
+        if aval.dtype.kind != "c":
+            raise TypeError(f"{fname} with holomorphic=True requires outputs with complex "
+                            f"dtype, but got {aval.str_short()}.")
+    elif aval.dtype.kind == "c":
+        raise TypeError(f"{fname} requires real-valued outputs (a float dtype), but got "
+                        f"{aval.str_short()}. For holomorphic differentiation, pass "
+                        "holomorphic=True. For differentiation of non-holomorphic functions "
+                        "involving complex outputs, use vjp directly.")
+
+
+def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """Create a function that returns `fun`'s value and its gradient.
+
+    For a real-valued `fun` of a complex input `z = x + iy` the gradient is
+    `df/dx - i df/dy` (JAX's convention: `grad(lambda z: abs(z) ** 2)(3 + 4j)` is `6 - 8j`).
 
     Args:
         fun: function returning a real scalar (or `(scalar, aux)` with `has_aux`).
         argnums: int or tuple of ints: the positional arguments to differentiate.
         has_aux: whether `fun` returns `(value, aux)`.
+        holomorphic: whether `fun` is promised to be holomorphic: its inputs and its output
+            are then complex, and the gradient is the complex derivative `f'(z)`.
+        allow_int: whether integer and boolean inputs are allowed; their gradient is a
+            zero-size array of dtype `float0` with the input's shape.
 
     Returns:
         A function with `fun`'s signature returning `(value, grads)` (or
@@ -659,15 +689,22 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         single, nums = norm
         primals_flat = [args[i] for i in nums]
         in_tree = None  # None: every differentiated argument is a float Array (one leaf)
+        int_leaves = None  # with allow_int: the integer leaves, held fixed
         for leaf in primals_flat:
-            if type(leaf) is not Array or leaf.dtype.kind not in "fc":
+            if type(leaf) is not Array or leaf.dtype.kind not in "fc" or holomorphic:
                 for i in nums:  # the general check, with its error message
-                    _check_differentiable("grad", i, args[i])
+                    _check_differentiable("grad", i, args[i], holomorphic, allow_int)
                 primals_flat, in_tree = tree_flatten(tuple(primals_flat))
                 primals_flat = [_as_array(p) for p in primals_flat]
+                if allow_int and any(p.dtype.kind not in "fc" for p in primals_flat):
+                    int_leaves = primals_flat
+                    primals_flat = [p for p in primals_flat if p.dtype.kind in "fc"]
                 break
 
         def fun_flat(*leaves):
+            if int_leaves is not None:  # put the integer leaves back among the float ones
+                it = iter(leaves)
+                leaves = [p if p.dtype.kind not in "fc" else next(it) for p in int_leaves]
             full = list(args)
             for i, a in zip(nums, leaves if in_tree is None else tree_unflatten(in_tree, leaves)):
                 full[i] = a
@@ -681,7 +718,9 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         outs, pullback, (out_tree, aux) = vjp_flat(fun_flat, primals_flat)
         value = outs[0] if out_tree is None else tree_unflatten(out_tree, outs)
         aval = get_aval(value) if core.is_array_like(value) else None
-        if aval is None or aval.shape != () or aval.dtype.kind != "f":
+        if aval is not None and aval.shape == ():
+            _check_output_dtype("grad", holomorphic, aval)
+        if aval is None or aval.shape != () or aval.dtype.kind not in "fc":
             what = aval.str_short() if aval is not None else type(value).__name__
             raise TypeError(
                 f"grad requires a real scalar output (shape ()), but the function returned "
@@ -692,6 +731,11 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         cts = pullback([ct], consume=True)
         cts = [zeros_like_aval(_ct_aval(p)) if c is None else c
                for c, p in zip(cts, primals_flat)]
+        if int_leaves is not None:
+            from nanofn._dtypes_float0 import float0_zeros
+            it = iter(cts)
+            cts = [float0_zeros(p.shape) if p.dtype.kind not in "fc" else next(it)
+                   for p in int_leaves]
         grads = tuple(cts) if in_tree is None else tree_unflatten(in_tree, cts)
         grads = grads[0] if single else grads
         if has_aux:
@@ -702,13 +746,20 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     return value_and_grad_f
 
 
-def grad(fun, argnums=0, has_aux=False):
+def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """Create a function that returns the gradient of a scalar function `fun`.
+
+    For a real-valued `fun` of a complex input `z = x + iy` the gradient is
+    `df/dx - i df/dy`, as in JAX (`grad(lambda z: abs(z) ** 2)(3 + 4j)` is `6 - 8j`).
 
     Args:
         fun: function returning a real scalar (or `(scalar, aux)` with `has_aux`).
         argnums: int or tuple of ints: the positional arguments to differentiate.
         has_aux: whether `fun` returns `(value, aux)`; then `(grads, aux)` is returned.
+        holomorphic: whether `fun` is promised to be holomorphic (complex inputs and
+            output; the gradient is then the complex derivative).
+        allow_int: whether integer and boolean inputs are allowed (their gradient is a
+            `float0` array).
 
     Returns:
         A function with `fun`'s signature returning the gradient, with the structure of
@@ -719,7 +770,7 @@ def grad(fun, argnums=0, has_aux=False):
         >>> nanofn.grad(lambda x: fnp.sum(x * x))(fnp.array([1.0, 2.0]))
         Array([2., 4.], dtype=float32)
     """
-    vg = value_and_grad(fun, argnums, has_aux)
+    vg = value_and_grad(fun, argnums, has_aux, holomorphic, allow_int)
 
     def grad_f(*args, **kwargs):
         out, g = vg(*args, **kwargs)

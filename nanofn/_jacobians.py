@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from nanofn import _core as core
-from nanofn._ad import (_as_array, _check_differentiable, _lower_aux, _normalize_argnums,
+from nanofn._ad import (_as_array, _check_differentiable, _check_output_dtype, _lower_aux,
+                        _normalize_argnums,
                         _wraps, is_float, jvp_flat, vjp_flat, zeros_like_aval)
 from nanofn._batching import vmap_flat
 from nanofn._core import get_aval
@@ -52,11 +53,12 @@ def _split_aux(out, fname):
 class _Partial:
     """`fun` as a flat function of the leaves of its differentiated arguments."""
 
-    def __init__(self, fun, fname, args, kwargs, argnums, has_aux):
+    def __init__(self, fun, fname, args, kwargs, argnums, has_aux, holomorphic=False,
+                 allow_int=False):
         self.fun, self.fname, self.args, self.kwargs = fun, fname, args, kwargs
         self.single, self.nums = _normalize_argnums(argnums, len(args), fname)
         for i in self.nums:
-            _check_differentiable(fname, i, args[i])
+            _check_differentiable(fname, i, args[i], holomorphic, allow_int)
         dyn = args[self.nums[0]] if self.single else tuple(args[i] for i in self.nums)
         leaves, self.in_tree = tree_flatten(dyn)
         self.in_leaves = [_as_array(x) for x in leaves]
@@ -86,6 +88,11 @@ class _Partial:
         return (jac, _lower_aux(self.aux)) if self.has_aux else jac
 
 
+def _float0_block(shape):
+    from nanofn._dtypes_float0 import float0_zeros
+    return float0_zeros(shape)
+
+
 def _reshape(x, shape):
     shape = tuple(shape)
     return x if tuple(x.shape) == shape else _ops().reshape_p.bind(x, new_sizes=shape)
@@ -98,7 +105,9 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
         fun: function of arrays (pytrees of arrays) to differentiate.
         argnums: int or tuple of ints: the positional arguments to differentiate.
         has_aux: if True, `fun` returns `(output, aux)`; the result is `(jacobian, aux)`.
-        holomorphic: not supported (must be False).
+        holomorphic: whether `fun` is promised to be holomorphic: complex inputs and
+            outputs, and the Jacobian holds complex derivatives. Without it the inputs
+            must be real (as in JAX; use `jvp` directly for other complex functions).
 
     Returns:
         A function with `fun`'s signature returning the Jacobian: a pytree shaped like the
@@ -111,12 +120,16 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
         Array([[2., 0.],
                [0., 4.]], dtype=float32)
     """
-    if holomorphic:
-        raise NotImplementedError("jacfwd: holomorphic=True is not supported")
-
     def jacfun(*args, **kwargs):
-        f = _Partial(fun, "jacfwd", args, kwargs, argnums, has_aux)
+        f = _Partial(fun, "jacfwd", args, kwargs, argnums, has_aux, holomorphic)
         xs = f.in_leaves
+        for x in xs:
+            if not holomorphic and x.dtype.kind == "c":
+                raise TypeError(
+                    f"jacfwd requires real-valued inputs (a float dtype), but got "
+                    f"{get_aval(x).str_short()}. For holomorphic differentiation, pass "
+                    "holomorphic=True. For differentiation of non-holomorphic functions "
+                    "involving complex inputs, use jvp directly.")
         if not xs:  # nothing to differentiate: only the output's structure is needed
             outs = f(*xs)
             return f.assemble([[] for _ in outs])
@@ -132,6 +145,11 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
             t_outs = vmap_flat(push, [_basis(aval)], [0], -1, aval.size)
             columns.append(t_outs)
         out_avals = [get_aval(t) for t in columns[0]]
+        if holomorphic:
+            for a in out_avals:
+                if a.dtype.kind != "c":
+                    raise TypeError("jacfwd with holomorphic=True requires outputs with "
+                                    f"complex dtype, but got {a.dtype.name}.")
         blocks = [[_reshape(columns[i][j], out_avals[j].shape[:-1] + get_aval(x).shape)
                    for i, x in enumerate(xs)] for j in range(len(out_avals))]
         return f.assemble(blocks)
@@ -148,8 +166,10 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
             floating point.
         argnums: int or tuple of ints: the positional arguments to differentiate.
         has_aux: if True, `fun` returns `(output, aux)`; the result is `(jacobian, aux)`.
-        holomorphic: not supported (must be False).
-        allow_int: not supported (must be False).
+        holomorphic: whether `fun` is promised to be holomorphic (complex inputs and
+            outputs; the Jacobian holds complex derivatives).
+        allow_int: whether integer and boolean inputs are allowed; their Jacobian blocks
+            are zero-size `float0` arrays.
 
     Returns:
         A function with `fun`'s signature returning the Jacobian, laid out as in `jacfwd`.
@@ -160,13 +180,16 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
         >>> jac["w"].shape, jac["b"].shape
         ((2, 2), (2, 2))
     """
-    if holomorphic or allow_int:
-        raise NotImplementedError("jacrev: holomorphic=True and allow_int=True are not supported")
-
     def jacfun(*args, **kwargs):
-        f = _Partial(fun, "jacrev", args, kwargs, argnums, has_aux)
-        xs = f.in_leaves
-        outs, pullback, _ = vjp_flat(lambda *a: (f(*a), None), xs)
+        f = _Partial(fun, "jacrev", args, kwargs, argnums, has_aux, holomorphic, allow_int)
+        all_xs = f.in_leaves
+        xs = [x for x in all_xs if x.dtype.kind in "fc"]  # integer leaves are held fixed
+
+        def f_float(*a):
+            it = iter(a)
+            return f(*[x if x.dtype.kind not in "fc" else next(it) for x in all_xs])
+
+        outs, pullback, _ = vjp_flat(lambda *a: (f_float(*a), None), xs)
         out_avals = [get_aval(o) for o in outs]
         blocks = []
         for j, aval in enumerate(out_avals):
@@ -174,6 +197,7 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
                 raise TypeError(f"jacrev requires floating-point outputs, but output leaf {j} "
                                 f"is {aval.str_short()}. Use jacfwd, or convert the output "
                                 "with .astype(nanofn.numpy.float32).")
+            _check_output_dtype("jacrev", holomorphic, aval)
 
             def pull(ct, j=j):
                 cts = [None] * len(outs)
@@ -182,8 +206,10 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
                         for c, x in zip(pullback(cts), xs)]
 
             rows = vmap_flat(pull, [_basis(aval)], [0], 0, aval.size) if xs else []
-            blocks.append([_reshape(r, aval.shape + get_aval(x).shape)
-                           for r, x in zip(rows, xs)])
+            rows = iter(rows)
+            blocks.append([_reshape(next(rows), aval.shape + get_aval(x).shape)
+                           if x.dtype.kind in "fc" else _float0_block(aval.shape + x.shape)
+                           for x in all_xs])
         return f.assemble(blocks)
 
     _wraps(jacfun, fun, "jacrev")
@@ -201,7 +227,7 @@ def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
             shape `out.shape + in.shape + in.shape`).
         argnums: int or tuple of ints: the positional arguments to differentiate.
         has_aux: if True, `fun` returns `(output, aux)`; the result is `(hessian, aux)`.
-        holomorphic: not supported (must be False).
+        holomorphic: whether `fun` is promised to be holomorphic (complex inputs and output).
 
     Returns:
         A function with `fun`'s signature returning the Hessian: for an argument of shape

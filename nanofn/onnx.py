@@ -216,6 +216,19 @@ def _atan2(g, eqn, ins):
     return g.op("Add", [base, g.op("Where", [g.op("Less", [x, zero]), up, zero])])
 
 
+@_rule("logaddexp")
+def _logaddexp(g, eqn, ins):
+    # max(x1, x2) + log1p(exp(-|x1 - x2|)); x1 + x2 where x1 - x2 is NaN (infinities of one
+    # sign: logaddexp(-inf, -inf) = -inf), as the primitive's impl
+    x1, x2 = ins
+    like = eqn.invars[0]
+    delta = g.op("Sub", [x1, x2])
+    tail = g.op("Log", [g.op("Add", [_scalar(g, 1, like),
+                                     g.op("Exp", [g.op("Neg", [g.op("Abs", [delta])])])])])
+    return g.op("Where", [g.op("IsNaN", [delta]), g.op("Add", [x1, x2]),
+                          g.op("Add", [g.op("Max", [x1, x2]), tail])])
+
+
 @_rule("integer_pow")
 def _integer_pow(g, eqn, ins):
     y = eqn.params["y"]

@@ -47,6 +47,11 @@ from nanofn.numpy._lax_numpy import (
 )
 from nanofn.numpy._shape_funcs import *  # noqa: F401,F403  concatenate, split, tile, take...
 from nanofn.numpy._reductions import *  # noqa: F401,F403  prod, cumsum, sort, einsum...
+from nanofn.numpy._complex_funcs import (
+    real as real, imag as imag, conj as conj, conjugate as conjugate, angle as angle,
+    iscomplexobj as iscomplexobj, isrealobj as isrealobj, iscomplex as iscomplex,
+    isreal as isreal, real_if_close as real_if_close, logaddexp2 as logaddexp2,
+)
 from nanofn.numpy import linalg as linalg
 from nanofn.numpy import _array_methods  # noqa: F401  (installs operators on arrays)
 

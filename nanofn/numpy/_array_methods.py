@@ -103,7 +103,8 @@ def install(cls):
     cls.flatten = lambda self: lnp.ravel(self)
     cls.T = property(lambda self: lnp.transpose(self))
     cls.mT = property(lambda self: _method("swapaxes")(self, -1, -2))
-    cls.real = property(lambda self: self)
+    cls.real = property(_method("real"))
+    cls.imag = property(_method("imag"))
     cls.__hash__ = None
 
 

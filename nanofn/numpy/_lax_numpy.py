@@ -208,7 +208,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         >>> fnp.linspace(0.0, 1.0, 3)
         Array([0. , 0.5, 1. ], dtype=float32)
     """
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    # default: the inputs' promoted inexact dtype (float32 for Python floats), as JAX
+    dtype = dtype_of(promote_float(start, stop)[0]) if dtype is None else np.dtype(dtype)
     if isinstance(start, Tracer) or isinstance(stop, Tracer):
         start, stop = promote_float(start, stop)
         div = (num - 1) if endpoint else num
@@ -332,6 +333,9 @@ def round(a, decimals=0):
     (a,) = promote(a)
     if not np.issubdtype(dtype_of(a), np.inexact):
         return a
+    if dtype_of(a).kind == "c":  # each part on its own, as numpy and JAX
+        from nanofn.ops._complex import complex_p, imag_p, real_p
+        return complex_p.bind(round(real_p.bind(a), decimals), round(imag_p.bind(a), decimals))
     if decimals == 0:
         return lax.round_p.bind(a, rounding_method=1)
     f = lax._c(a, 10.0 ** decimals)
@@ -363,7 +367,8 @@ def isinf(x, /):
     (x,) = promote(x)
     if not np.issubdtype(dtype_of(x), np.inexact):
         return full(_shape(x), False, bool)
-    return lax.eq_p.bind(lax.abs_p.bind(x), lax._c(x, np.inf))
+    magnitude = lax.abs_p.bind(x)  # real also for complex x: inf where either part is
+    return lax.eq_p.bind(magnitude, lax._c(magnitude, np.inf))
 
 
 def logical_not(x, /):
@@ -548,11 +553,18 @@ def hypot(x1, x2, /):
 
 
 def logaddexp(x1, x2, /):
-    """`log(exp(x1) + exp(x2))`, computed stably."""
+    """`log(exp(x1) + exp(x2))`, computed without overflow; one primitive, so its
+    derivatives are smooth where `x1 == x2` (the second derivative there is 1/4).
+    `logaddexp(-inf, -inf) == -inf` and `logaddexp(inf, inf) == inf`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.logaddexp(fnp.array([0.0, -fnp.inf]), fnp.array([0.0, -fnp.inf]))
+        Array([0.6931472,      -inf], dtype=float32)
+    """
+    from nanofn.ops._complex import logaddexp_p
     x1, x2 = promote_float(x1, x2)
-    m = lax.max_p.bind(x1, x2)
-    d = lax.neg_p.bind(lax.abs_p.bind(lax.sub_p.bind(x1, x2)))
-    return lax.add_p.bind(m, lax.log1p_p.bind(lax.exp_p.bind(d)))
+    return logaddexp_p.bind(x1, x2)
 
 
 def where(condition, x=None, y=None, /):
@@ -678,7 +690,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     _no_out(out, "mean")
     (a,) = promote_float(a) if dtype is None else [astype(a, dtype)]
     if where is not None:
-        w = asarray_value(where, bool)
+        w = broadcast_to(asarray_value(where, bool), _shape(a))  # count where= per element
         n = sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a))
         return divide(sum(a, axis=axis, keepdims=keepdims, where=w), n)
     n = _count(a, axis)
@@ -696,9 +708,15 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
     _no_out(out, "var")
     (a,) = promote_float(a) if dtype is None else [astype(a, dtype)]
     centered = subtract(a, mean(a, axis=axis, keepdims=True, where=where))
-    sq = multiply(centered, centered)
+    if dtype_of(a).kind == "c":  # |a - mean|^2, real (as numpy and JAX)
+        from nanofn.ops._complex import imag_p, real_p
+        re, im = real_p.bind(centered), imag_p.bind(centered)
+        a, centered = re, None
+        sq = add(multiply(re, re), multiply(im, im))
+    else:
+        sq = multiply(centered, centered)
     if where is not None:
-        w = asarray_value(where, bool)
+        w = broadcast_to(asarray_value(where, bool), _shape(a))
         n = subtract(sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a)), ddof)
         return divide(sum(sq, axis=axis, keepdims=keepdims, where=w), n)
     n = _count(a, axis) - ddof
@@ -856,8 +874,11 @@ def dot(a, b):
 
 
 def vdot(a, b):
-    """Dot product of the flattened inputs."""
+    """Dot product of the flattened inputs, conjugating `a` when it is complex (numpy's rule)."""
     a, b = promote(a, b)
+    if dtype_of(a).kind == "c":
+        from nanofn.ops._complex import conj_p
+        a = conj_p.bind(a)
     return dot(ravel(a), ravel(b))
 
 

@@ -67,6 +67,11 @@ def _safe_sqrt(s):
     return lax._select(zero, root, _c(s, 0))
 
 
+def _abs2(x):
+    """`|x|^2`, real also for complex `x` (`x * x` for real `x`)."""
+    return lnp.multiply(x, x) if dtype_of(x).kind != "c" else lnp.square(lnp.abs(x))
+
+
 def _check_square(name, a):
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"{name}: needs square matrices in the last two axes, got "
@@ -545,7 +550,7 @@ def svdvals(x, /):
 
 def _vector_norm(x, ord, axes, keepdims):
     if ord is None or ord == 2:
-        return _safe_sqrt(lnp.sum(lnp.multiply(x, x), axis=axes, keepdims=keepdims))
+        return _safe_sqrt(lnp.sum(_abs2(x), axis=axes, keepdims=keepdims))
     abs_x = lnp.abs(x)
     ax = axes
     if ord == np.inf:
@@ -553,21 +558,21 @@ def _vector_norm(x, ord, axes, keepdims):
     if ord == -np.inf:
         return lnp.min(abs_x, axis=ax, keepdims=keepdims)
     if ord == 0:
-        nonzero = lnp.not_equal(x, np.asarray(0, dtype_of(x)))
-        return lnp.sum(nonzero, axis=ax, keepdims=keepdims, dtype=dtype_of(x))
+        nonzero = lnp.not_equal(x, np.asarray(0, dtype_of(abs_x)))
+        return lnp.sum(nonzero, axis=ax, keepdims=keepdims, dtype=dtype_of(abs_x))
     if ord == 1:
         return lnp.sum(abs_x, axis=ax, keepdims=keepdims)
     if isinstance(ord, str):
         raise ValueError(f"norm: ord={ord!r} is only defined for matrices")
     p = float(ord)
-    total = lnp.sum(lnp.power(abs_x, np.asarray(p, dtype_of(x))), axis=ax, keepdims=keepdims)
+    total = lnp.sum(lnp.power(abs_x, np.asarray(p, dtype_of(abs_x))), axis=ax, keepdims=keepdims)
     if p < 0:
-        return lnp.power(total, np.asarray(1.0 / p, dtype_of(x)))
+        return lnp.power(total, np.asarray(1.0 / p, dtype_of(abs_x)))
     # p-th root with a zero derivative at 0 (like the 2-norm), instead of 0 * inf = NaN
-    zero = lnp.equal(total, np.asarray(0, dtype_of(x)))
-    safe = lnp.where(zero, np.asarray(1, dtype_of(x)), total)
-    return lnp.where(zero, np.asarray(0, dtype_of(x)),
-                     lnp.power(safe, np.asarray(1.0 / p, dtype_of(x))))
+    zero = lnp.equal(total, np.asarray(0, dtype_of(abs_x)))
+    safe = lnp.where(zero, np.asarray(1, dtype_of(abs_x)), total)
+    return lnp.where(zero, np.asarray(0, dtype_of(abs_x)),
+                     lnp.power(safe, np.asarray(1.0 / p, dtype_of(abs_x))))
 
 
 def _move_to_end(x, axes):
@@ -579,7 +584,7 @@ def _move_to_end(x, axes):
 def _matrix_norm(x, ord, axes, keepdims):
     row, col = axes
     if ord is None or ord == "fro":
-        out = _safe_sqrt(lnp.sum(lnp.multiply(x, x), axis=axes))
+        out = _safe_sqrt(lnp.sum(_abs2(x), axis=axes))
     elif ord in (1, -1, np.inf, -np.inf):
         # 1: the largest column sum of |x|; inf: the largest row sum
         summed, other = (row, col) if ord in (1, -1) else (col, row)

@@ -17,6 +17,7 @@ from nanofn.ops._reduce import *  # noqa: F401,F403  reduce_prod, cumulative ops
 from nanofn.ops._conv import *  # noqa: F401,F403  conv_general_dilated, reduce_window
 from nanofn.ops._control import *  # noqa: F401,F403  cond, switch, while_loop, fori_loop, scan
 from nanofn.ops import _nn  # noqa: F401  softmax, cross-entropy and layer-norm kernel primitives
+from nanofn.ops._complex import real as real, imag as imag, conj as conj, complex as complex
 from nanofn.ops._parallel import *  # noqa: F401,F403  psum, all_gather, ppermute, axis_index, ...
 from nanofn.ops._base import (
     broadcast_in_dim as broadcast_in_dim, broadcast_to as broadcast_to,

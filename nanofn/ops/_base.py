@@ -183,6 +183,14 @@ def _unary_float(name, impl):
     return elementwise(name, impl, nargs=1, allowed=_float_only)
 
 
+def _real_float_only(dtype):
+    return dtype.kind == "f"
+
+
+def _unary_real(name, impl):  # real floating point only (as in lax: no complex version)
+    return elementwise(name, impl, nargs=1, allowed=_real_float_only)
+
+
 # Small builders used by rules. They bind primitives, so rules stay traceable.
 def _add(x, y):
     return add_p.bind(x, y)
@@ -217,9 +225,9 @@ defderiv(neg_p, lambda g, x, *, out: _neg(g))
 # --- sign, floor, ceil, round: piecewise constant ----------------------------
 sign_p = elementwise("sign", np.sign, nargs=1)
 defnoderiv(sign_p, 1)
-floor_p = _unary_float("floor", np.floor)
+floor_p = _unary_real("floor", np.floor)
 defnoderiv(floor_p, 1)
-ceil_p = _unary_float("ceil", np.ceil)
+ceil_p = _unary_real("ceil", np.ceil)
 defnoderiv(ceil_p, 1)
 
 
@@ -231,12 +239,40 @@ def _round_impl(x, *, rounding_method=0):
     return np.where(np.abs(x - t) >= 0.5, t + np.sign(x), t).astype(x.dtype, copy=False)
 
 
-round_p = _unary_float("round", _round_impl)
+round_p = _unary_real("round", _round_impl)
 defnoderiv(round_p, 1)
 
 # --- abs --------------------------------------------------------------------
-abs_p = elementwise("abs", np.abs, nargs=1)
-defderiv(abs_p, lambda g, x, *, out: _mul(g, sign_p.bind(x)))
+def _real_part_dtype(dtype):
+    return np.finfo(dtype).dtype if dtype.kind == "c" else dtype
+
+
+abs_p = elementwise("abs", np.abs, nargs=1, out_dtype=_real_part_dtype)  # complex -> real
+
+
+def _abs_unit_conj(x, out):
+    """conj(z) / |z| (0 where z = 0, as JAX): the slope of |z| as a covector."""
+    from nanofn.ops._complex import conj_p
+    safe = _select(eq_p.bind(out, _c(out, 0)), out, _c(out, 1))
+    return _div(conj_p.bind(x), convert_element_type_p.bind(safe, new_dtype=_dtype(x)))
+
+
+def _abs_jvp(t, x, *, out):
+    if _dtype(x).kind == "c":  # d|z| = Re(conj(z) dz) / |z|
+        from nanofn.ops._complex import real_p
+        return real_p.bind(_mul(t, _abs_unit_conj(x, out)))
+    return _select(ge_p.bind(x, _c(x, 0)), _neg(t), t)  # JAX's choice: slope +1 at x = 0
+
+
+def _abs_vjp(ct, x, *, out):
+    if _dtype(x).kind == "c":  # the covector Re(c dz) with c = ct conj(z) / |z|
+        ct = convert_element_type_p.bind(ct, new_dtype=_dtype(x))
+        return _mul(ct, _abs_unit_conj(x, out))
+    return _select(ge_p.bind(x, _c(x, 0)), _neg(ct), ct)
+
+
+abs_p.jvp_terms = [_abs_jvp]
+abs_p.vjp = [_abs_vjp]
 
 # --- exp, exp2, log, log1p, expm1 ---------------------------------------------
 exp_p = _unary_float("exp", _errstate(np.exp))
@@ -297,6 +333,8 @@ defderiv(atanh_p, lambda g, x, *, out: _div(g, _sub(_c(x, 1), _mul(x, x))))
 
 # --- logistic ------------------------------------------------------------------
 def _logistic_impl(x):
+    if x.dtype.kind == "c":  # no sign split for complex numbers: the plain formula, as lax
+        return 1 / (1 + np.exp(-x))
     # exp(-|x|) never overflows; split by sign for a stable sigmoid.
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
@@ -313,7 +351,7 @@ rsqrt_p = _unary_float("rsqrt", _errstate(lambda x: 1 / np.sqrt(x)))
 # d x^(-1/2) = -1/2 x^(-3/2) dx = -1/2 out / x dx
 defderiv(rsqrt_p, lambda g, x, *, out: _mul(g, _div(_mul(out, _c(x, -0.5)), x)))
 
-cbrt_p = _unary_float("cbrt", np.cbrt)
+cbrt_p = _unary_real("cbrt", np.cbrt)
 defderiv(cbrt_p, lambda g, x, *, out: _div(g, _mul(_c(x, 3), _mul(out, out))))  # 1/(3 x^(2/3))
 
 
@@ -328,11 +366,11 @@ def _erf_inv_impl(x):
     return _special.erf_inv(x)
 
 
-erf_p = _unary_float("erf", _erf_impl)
+erf_p = _unary_real("erf", _erf_impl)
 defderiv(erf_p, lambda g, x, *, out: _mul(g, _mul(_c(x, 2 / math.sqrt(math.pi)),
                                                   exp_p.bind(_neg(_mul(x, x))))))
 
-erf_inv_p = _unary_float("erf_inv", _erf_inv_impl)
+erf_inv_p = _unary_real("erf_inv", _erf_inv_impl)
 defderiv(erf_inv_p, lambda g, x, *, out: _mul(g, _mul(_c(x, math.sqrt(math.pi) / 2),
                                                       exp_p.bind(_mul(out, out)))))
 
@@ -451,12 +489,12 @@ defderiv(min_p,
          lambda g, x, y, *, out: _balanced(g, lt_p.bind(x, y), eq_p.bind(x, y)),
          lambda g, x, y, *, out: _balanced(g, lt_p.bind(y, x), eq_p.bind(x, y)))
 
-atan2_p = elementwise("atan2", np.arctan2, nargs=2, allowed=_float_only)
+atan2_p = elementwise("atan2", np.arctan2, nargs=2, allowed=_real_float_only)
 defderiv(atan2_p,  # atan2(x, y) = atan(x / y): d/dx = y / (x^2 + y^2), d/dy = -x / (x^2 + y^2)
          lambda g, x, y, *, out: _div(_mul(g, y), _add(_mul(x, x), _mul(y, y))),
          lambda g, x, y, *, out: _neg(_div(_mul(g, x), _add(_mul(x, x), _mul(y, y)))))
 
-nextafter_p = elementwise("nextafter", np.nextafter, nargs=2, allowed=_float_only)
+nextafter_p = elementwise("nextafter", np.nextafter, nargs=2, allowed=_real_float_only)
 defnoderiv(nextafter_p, 2)
 
 # --- comparisons (boolean results, no derivative) ------------------------------------
@@ -554,7 +592,10 @@ convert_element_type_p = Primitive("convert_element_type")
 
 @convert_element_type_p.def_impl
 def _convert_impl(x, *, new_dtype):
-    return np.asarray(x).astype(new_dtype)
+    x = np.asarray(x)
+    if x.dtype.kind == "c" and np.dtype(new_dtype).kind != "c":
+        x = x.real  # complex to real keeps the real part (as lax does), without a warning
+    return x.astype(new_dtype)
 
 
 convert_element_type_p.abstract_eval = lambda x, *, new_dtype: x.update(dtype=new_dtype)
@@ -1209,6 +1250,8 @@ def _np_convert(ct, primals, out, keys, owned, *, new_dtype):  # back to x's dty
     old = primals[0].dtype
     if not np.issubdtype(old, np.inexact) or not np.issubdtype(new_dtype, np.inexact):
         return [None]
+    if ct.dtype.kind == "c" and old.kind != "c":
+        ct = ct.real
     return [ct.astype(old)]
 
 

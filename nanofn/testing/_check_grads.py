@@ -23,6 +23,11 @@ All comparisons run in float64 numpy. Random directions come from a numpy genera
 seeded afresh on every call, so a failure is reproducible. Integer and boolean inputs
 are held fixed (never perturbed) and integer outputs are ignored, as JAX does with
 `float0` tangents.
+
+Complex inputs and outputs are checked too, in complex128. A random direction for a
+complex input moves its real and imaginary parts at once, so both are checked; the
+inner product is `Re(sum(u * v))`, the pairing of JAX's convention in which a cotangent
+`c` of `z` stands for the covector `dz -> Re(c dz)` (see docs/numerics.md).
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ _DEFAULTS = {
     np.dtype(np.float32): (1e-3, 2e-3, 2e-3),
     np.dtype(np.float64): (1e-4, 1e-5, 1e-5),
 }
+_DEFAULTS[np.dtype(np.complex64)] = _DEFAULTS[np.dtype(np.float32)]
+_DEFAULTS[np.dtype(np.complex128)] = _DEFAULTS[np.dtype(np.float64)]
 _SEED = 0
 # Localising a reverse-mode error element by element costs two calls of `f` per element.
 _MAX_ELEMENTS_TO_LOCALISE = 64
@@ -57,11 +64,14 @@ def _leaf_dtype(x):
 
 
 def _is_float(x) -> bool:
-    return np.issubdtype(_leaf_dtype(x), np.floating)
+    """Real or complex floating point: the leaves that are differentiated."""
+    return np.issubdtype(_leaf_dtype(x), np.inexact)
 
 
 def _f64(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64)
+    """`x` in float64, or in complex128 when it is complex."""
+    x = np.asarray(x)
+    return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
 
 
 def _as_arrays(xs):
@@ -89,7 +99,8 @@ def _resolve(value, dtype, default, name):
 
 
 def _fmt(x) -> str:
-    return f"{float(x):.7g}"
+    x = complex(x)
+    return f"{x.real:.7g}" if x.imag == 0 else f"{x:.7g}"
 
 
 def _fmt_array(a) -> str:
@@ -162,11 +173,6 @@ def _flatten_problem(f, args):
     leaves_with_path, treedef = tree_util.tree_flatten_with_path(args)
     paths = [p for p, _ in leaves_with_path]
     leaves = [leaf for _, leaf in leaves_with_path]
-    for path, leaf in zip(paths, leaves):
-        if np.issubdtype(_leaf_dtype(leaf), np.complexfloating):
-            raise TypeError(f"check_grads: argument args{tree_util.keystr(path)} is complex "
-                            f"({_leaf_dtype(leaf)}); only real floating-point inputs can be "
-                            "checked.")
     diff = [i for i, leaf in enumerate(leaves) if _is_float(leaf)]
     if not diff:
         dtypes = sorted({str(_leaf_dtype(leaf)) for leaf in leaves}) or ["no leaves"]
@@ -257,8 +263,18 @@ def _noise_dtype(dtype):
     return dtype if dtype in _DEFAULTS else np.dtype(np.float64)
 
 
+def _random(rng, shape, dtype):
+    """Standard normal values; for a complex dtype both parts are random, so a direction
+    moves the real and the imaginary parts at once."""
+    dtype = np.dtype(dtype)
+    v = rng.standard_normal(shape)
+    if dtype.kind == "c":
+        v = v + 1j * rng.standard_normal(shape)
+    return v.astype(dtype)
+
+
 def _random_like(rng, arrays):
-    return [rng.standard_normal(np.shape(a)).astype(a.dtype) for a in arrays]
+    return [_random(rng, np.shape(a), a.dtype) for a in arrays]
 
 
 def _fail(settings, p, mode, body):
@@ -300,14 +316,16 @@ def _check_jvp(settings, p, fd, reference):
 
 
 def _inner(a_list, b_list):
-    return float(sum(np.sum(a * b) for a, b in zip(a_list, b_list)))
+    """The real pairing `sum Re(a * b)` of cotangents and tangents (no conjugation: JAX's
+    convention, in which a complex cotangent c stands for the covector dz -> Re(c dz))."""
+    return float(np.real(sum(np.sum(a * b) for a, b in zip(a_list, b_list))))
 
 
 def _check_vjp(settings, p, fd, reference):
     primal_out, vjp_fn = nanofn.vjp(p.fn, *p.xs)
     primal_out = [_f64(y) for y in primal_out]
     _check_primal(settings, p, "VJP", primal_out, reference)
-    cotangents = [settings.rng.standard_normal(y.shape).astype(dtype)
+    cotangents = [_random(settings.rng, y.shape, dtype)
                   for y, dtype in zip(reference, p.out_dtypes)]
     cts = [_f64(c) for c in vjp_fn(list(cotangents))]
     _check_shapes(settings, p, "VJP", "cotangent", p.in_names, cts, p.xs)
@@ -333,10 +351,10 @@ def _localise_vjp_error(settings, p, us, cts):
     eps, worst, worst_ratio = settings.eps, None, -1.0
     for k, x in enumerate(p.xs):
         v = [np.zeros(np.shape(y)) for y in p.xs]
-        v[k] = settings.rng.standard_normal(np.shape(x))
+        v[k] = _random(settings.rng, np.shape(x), x.dtype)
         fd = _FiniteDifference(p, v, eps)
         vk = _f64(fd.tangents[k])
-        expected, actual = _inner(us, fd.jv), float(np.sum(cts[k] * vk))
+        expected, actual = _inner(us, fd.jv), _inner([cts[k]], [vk])
         tol = settings.atol * sum(np.sum(np.abs(u)) for u in us) + settings.rtol * abs(expected)
         ratio = abs(actual - expected) / tol if tol > 0 else np.inf
         if ratio > worst_ratio:
@@ -348,12 +366,15 @@ def _localise_vjp_error(settings, p, us, cts):
                 f"has more than {_MAX_ELEMENTS_TO_LOCALISE} elements, so it was not checked "
                 "element by element.")
     # J^T u for this input, one element at a time, by central differences of <u, f(x)>.
-    numeric = np.zeros(x.shape)
+    # For a complex input, the cotangent is d/d(real part) - i d/d(imaginary part).
+    numeric = np.zeros(x.shape, np.complex128 if x.dtype.kind == "c" else np.float64)
     for index in np.ndindex(*x.shape):
-        v = [np.zeros(np.shape(y)) for y in p.xs]
-        v[worst][index] = 1.0
-        fd = _FiniteDifference(p, v, eps)
-        numeric[index] = _inner(us, fd.jv) / float(_f64(fd.tangents[worst])[index])
+        for direction in ((1.0, 1j) if x.dtype.kind == "c" else (1.0,)):
+            v = [np.zeros(np.shape(y), y.dtype) for y in p.xs]
+            v[worst][index] = direction
+            fd = _FiniteDifference(p, v, eps)
+            step = _f64(fd.tangents[worst])[index] / direction
+            numeric[index] += np.conj(direction) * _inner(us, fd.jv) / float(np.real(step))
     tol = settings.atol + settings.rtol * np.abs(numeric)
     report = _elementwise_report(f"cotangent for input {name}", numeric, cts[worst], tol,
                                  "expected (finite differences)", "actual (VJP)")
@@ -388,8 +409,11 @@ def check_grads(f, args, order, modes=("fwd", "rev"), atol=None, rtol=None, eps=
     ``(x, u) -> J^T u`` are checked in turn, recursively, in every mode.
 
     Random directions come from ``numpy.random.default_rng(0)``, so a failing check fails
-    the same way on every run. Comparisons are made in float64. Integer and boolean leaves
-    of ``args`` are held fixed, and integer leaves of the output are ignored.
+    the same way on every run. Comparisons are made in float64 (complex128 for complex
+    values). Integer and boolean leaves of ``args`` are held fixed, and integer leaves of
+    the output are ignored. Complex inputs are perturbed in random complex directions, so
+    their real and imaginary parts are both checked; the reverse-mode identity uses the
+    pairing ``Re(sum(u * v))`` of JAX's convention.
 
     Args:
       f: the function to check, called as ``f(*args)``. Its inputs and output may be

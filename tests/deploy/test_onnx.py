@@ -55,7 +55,7 @@ BINARY = {"add": jnp.add, "sub": jnp.subtract, "mul": jnp.multiply, "div": jnp.d
           "max": jnp.maximum, "min": jnp.minimum, "eq": jnp.equal, "ne": jnp.not_equal,
           "lt": jnp.less, "le": jnp.less_equal, "gt": jnp.greater, "ge": jnp.greater_equal,
           "atan2": jnp.arctan2, "rem": jnp.remainder if False else lax.rem,
-          "pow": lambda a, b: jnp.power(jnp.abs(a) + 0.5, b)}
+          "pow": lambda a, b: jnp.power(jnp.abs(a) + 0.5, b), "logaddexp": jnp.logaddexp}
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))
@@ -76,6 +76,14 @@ def test_unary_unit_interval(name):
 @pytest.mark.parametrize("name", sorted(BINARY))
 def test_binary(name):
     check(BINARY[name], X, Y)
+
+
+def test_logaddexp_edges_and_softplus():
+    inf = np.float32(np.inf)
+    a = np.array([-inf, inf, 0.0, -inf, 1.0], np.float32)
+    b = np.array([-inf, inf, 0.0, 2.0, -1.0], np.float32)
+    check(jnp.logaddexp, a, b)
+    check(lambda x: (nn.softplus(x), nn.log_sigmoid(x)), X * 3)
 
 
 def test_integer_and_logical_ops():

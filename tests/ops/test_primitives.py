@@ -21,6 +21,7 @@ from hypothesis import given, strategies as st
 import nanofn
 from nanofn import _core
 from nanofn.ops import _base as P
+from nanofn.ops import _complex as C
 from nanofn.testing import broadcastable_shapes, check_grads, shapes
 
 
@@ -201,6 +202,47 @@ def _bitcast():
     return Spec(P.bitcast_convert_type_p, lambda x, new_dtype: x.view(new_dtype), make, 0)
 
 
+def _cvals(rng, shape, lo=-2.0, hi=2.0):
+    """complex128 values with both parts uniform in (lo, hi)."""
+    return rng.uniform(lo, hi, size=shape) + 1j * rng.uniform(lo, hi, size=shape)
+
+
+def cunary(prim, ref, lo=-2.0, hi=2.0, order=2, away_from_zero=False):
+    """A unary primitive on complex128 inputs (checked in the real and imaginary directions)."""
+    def make(rng, draw):
+        z = _cvals(rng, draw(shapes(max_dims=3, max_side=4)), lo, hi)
+        if away_from_zero:
+            z = np.where(np.abs(z) < 0.2, z + 0.5, z)
+        return [z], {}
+    return Spec(prim, lambda x: ref(x), make, order)
+
+
+def cbinary(prim, ref, lo=-2.0, hi=2.0, away_from_zero=False):
+    def make(rng, draw):
+        s1, s2 = draw(broadcastable_shapes(2, max_dims=3, max_side=4))
+        b = _cvals(rng, s2, lo, hi)
+        if away_from_zero:
+            b = np.where(np.abs(b) < 0.5, b + 1.0, b)
+        return [_cvals(rng, s1, lo, hi), b], {}
+    return Spec(prim, ref, make)
+
+
+def _complex_from_parts():
+    def make(rng, draw):
+        s1, s2 = draw(broadcastable_shapes(2, max_dims=3, max_side=4))
+        return [_vals(rng, s1, -2, 2), _vals(rng, s2, -2, 2)], {}
+    return Spec(C.complex_p, lambda x, y: x + 1j * y, make)
+
+
+def _complexified(spec):
+    """The same spec with a random imaginary part added to every float argument."""
+    def make(rng, draw):
+        args, params = spec.make(rng, draw)
+        return [a + 1j * rng.uniform(-2, 2, size=a.shape) if a.dtype.kind == "f" else a
+                for a in args], params
+    return spec._replace(make=make)
+
+
 def _special_unary(prim, ref, lo, hi):
     return unary(prim, ref, lo, hi)
 
@@ -290,6 +332,48 @@ SPECS: dict[str, Spec] = {
     "argmin": _argext(P.argmin_p, np.argmin),
     "iota": _iota(),
     "dot_general": _dot_general(),
+    # complex numbers (complex128 inputs; derivatives in the real and imaginary directions)
+    "real": cunary(C.real_p, np.real),
+    "imag": cunary(C.imag_p, np.imag),
+    "conj": cunary(C.conj_p, np.conj),
+    "conj[f64]": unary(C.conj_p, lambda x: x.astype(np.complex128)),
+    "complex": _complex_from_parts(),
+    "logaddexp": binary(C.logaddexp_p, np.logaddexp, -3.0, 3.0),
+    "logaddexp[c128]": cbinary(C.logaddexp_p, lambda x, y: np.log(np.exp(x) + np.exp(y)), -1, 1),
+    "abs[c128]": cunary(P.abs_p, np.abs, away_from_zero=True),
+    "neg[c128]": cunary(P.neg_p, np.negative),
+    "exp[c128]": cunary(P.exp_p, np.exp),
+    "log[c128]": cunary(P.log_p, np.log, 0.3, 2.0),
+    "sin[c128]": cunary(P.sin_p, np.sin),
+    "cos[c128]": cunary(P.cos_p, np.cos),
+    "tanh[c128]": cunary(P.tanh_p, np.tanh, -0.5, 0.5),
+    "sqrt[c128]": cunary(P.sqrt_p, np.sqrt, 0.3, 2.0),
+    "log1p[c128]": cunary(P.log1p_p, np.log1p, 0.0, 1.0),
+    "expm1[c128]": cunary(P.expm1_p, np.expm1),
+    "sinh[c128]": cunary(P.sinh_p, np.sinh),
+    "cosh[c128]": cunary(P.cosh_p, np.cosh),
+    "exp2[c128]": cunary(P.exp2_p, np.exp2),
+    "tan[c128]": cunary(P.tan_p, np.tan, -0.5, 0.5),
+    "asin[c128]": cunary(P.asin_p, np.arcsin, 0.1, 0.6),
+    "acos[c128]": cunary(P.acos_p, np.arccos, 0.1, 0.6),
+    "atan[c128]": cunary(P.atan_p, np.arctan, 0.1, 0.6),
+    "asinh[c128]": cunary(P.asinh_p, np.arcsinh, 0.1, 0.6),
+    "acosh[c128]": cunary(P.acosh_p, np.arccosh, 0.3, 1.5),
+    "atanh[c128]": cunary(P.atanh_p, np.arctanh, 0.1, 0.6),
+    "rsqrt[c128]": cunary(P.rsqrt_p, lambda z: 1 / np.sqrt(z), 0.3, 2.0),
+    "logistic[c128]": cunary(P.logistic_p, lambda z: 1 / (1 + np.exp(-z)), -1.0, 1.0),
+    "sign[c128]": cunary(P.sign_p, np.sign, order=0, away_from_zero=True),
+    "integer_pow[c128]": _complexified(_integer_pow()),
+    "add[c128]": cbinary(P.add_p, np.add),
+    "sub[c128]": cbinary(P.sub_p, np.subtract),
+    "mul[c128]": cbinary(P.mul_p, np.multiply),
+    "div[c128]": cbinary(P.div_p, np.divide, away_from_zero=True),
+    "pow[c128]": cbinary(P.pow_p, np.power, 0.5, 1.5),
+    "reduce_sum[c128]": _complexified(_reduce(P.reduce_sum_p, np.sum)),
+    "dot_general[c128]": _complexified(_dot_general()),
+    "select_n[c128]": _complexified(_select_n()),
+    "transpose[c128]": _complexified(_transpose()),
+    "broadcast_in_dim[c128]": _complexified(_broadcast_in_dim()),
 }
 
 # Primitives whose table rows live beside their family's own tests (they need inputs or
@@ -355,8 +439,9 @@ def test_values_match_numpy(name, data):
     got = np.asarray(out)
     assert got.shape == np.shape(expected), (got.shape, np.shape(expected))
     assert got.dtype == spec.prim.abstract_eval(*map(_core.get_aval, args), **params).dtype
-    np.testing.assert_allclose(got.astype(np.float64) if got.dtype.kind != "b" else got,
-                               np.asarray(expected).astype(got.dtype).astype(np.float64)
+    wide = np.complex128 if got.dtype.kind == "c" else np.float64
+    np.testing.assert_allclose(got.astype(wide) if got.dtype.kind != "b" else got,
+                               np.asarray(expected).astype(got.dtype).astype(wide)
                                if got.dtype.kind != "b" else expected, rtol=spec.rtol, atol=1e-12)
     # the same primitive staged by jit and run as a compiled plan gives the same numbers
     jitted = nanofn.jit(lambda *a: spec.prim.bind(*a, **params))(*args)
@@ -368,7 +453,7 @@ def test_values_match_numpy(name, data):
 def test_derivatives_match_finite_differences(name, data):
     spec = SPECS[name]
     args, params = _draw_case(data, spec)
-    diff = spec.diff or tuple(i for i, a in enumerate(args) if a.dtype.kind == "f")
+    diff = spec.diff or tuple(i for i, a in enumerate(args) if a.dtype.kind in "fc")
 
     def f(*dargs):
         full = list(args)
@@ -399,7 +484,7 @@ def test_erf_inv_inverts_erf():
 
 def _perturbed(rng, a):
     """Another example with the same shape and dtype, staying inside the primitive's domain."""
-    if a.dtype.kind == "f":
+    if a.dtype.kind in "fc":
         return (a * (1 + 0.01 * rng.uniform(-1, 1, size=a.shape))).astype(a.dtype)
     return a.copy()
 
