@@ -27,7 +27,7 @@ def main(case, *rest):
         def on_step(step):
             if step == kill_at and nanofn.process_index() == 1:
                 os.kill(os.getpid(), signal.SIGKILL)
-        result = dp_digits.main(steps=12, checkpoint=path, every=4, verbose=False,
+        result = dp_digits.main(steps=8, checkpoint=path, every=3, verbose=False,
                                 on_step=on_step)
         if nanofn.process_index() == 0:
             np.save(path + ".losses.npy", np.array(result["losses"]))
