@@ -33,10 +33,17 @@ from nanofn._jit import (
     ShapeDtypeStruct as ShapeDtypeStruct,
 )
 
+from nanofn.distributed._state import (
+    devices as devices, local_devices as local_devices, device_count as device_count,
+    local_device_count as local_device_count, process_index as process_index,
+    process_count as process_count,
+)
+from nanofn.distributed._pmap import pmap as pmap
+
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization", "scipy",
-                    "debug", "experimental", "viz", "profiler"}
+                    "debug", "experimental", "viz", "profiler", "distributed"}
 
 
 def __dir__():

@@ -29,6 +29,7 @@ axis has the same size, runs `batch_flat`, and moves each output's batch axis to
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import numpy as np
@@ -114,6 +115,12 @@ class BatchTrace(Trace):
     def process_primitive(self, prim, tracers, params):
         vals = [t.val for t in tracers]
         dims = [t.batch_dim for t in tracers]
+        named = getattr(prim, "batch_named", None)  # collectives: rules that read the axis name
+        if named is not None:
+            out, out_dim = named(self, vals, dims, **params)
+            if prim.multiple_results:
+                return [BatchTracer(self, o, d) for o, d in zip(out, out_dim)]
+            return BatchTracer(self, out, out_dim)
         if all(d is None for d in dims):  # nothing batched: do the work once
             out = prim.bind(*vals, **params)
             if prim.multiple_results:
@@ -121,7 +128,12 @@ class BatchTrace(Trace):
             return BatchTracer(self, out, None)
         if prim.batch is None:
             raise NotImplementedError(f"no batching rule for primitive '{prim.name}'")
-        out, out_dim = prim.batch(vals, dims, **params)
+        global _rule_trace
+        prev, _rule_trace = _rule_trace, self  # see batch_flat: rules inherit the axis name
+        try:
+            out, out_dim = prim.batch(vals, dims, **params)
+        finally:
+            _rule_trace = prev
         if prim.multiple_results:
             return [BatchTracer(self, o, d) for o, d in zip(out, out_dim)]
         return BatchTracer(self, out, out_dim)
@@ -175,18 +187,44 @@ def axis_size_of(vals, dims) -> int:
 # ------------------------------------------------------------------------ flat drivers
 
 
-def batch_flat(fun_flat, args, in_dims, axis_size):
+def batch_flat(fun_flat, args, in_dims, axis_size, axis_name=None):
     """Run `fun_flat` (a function of a flat list of arrays returning a flat list) on a batch.
 
     `in_dims[i]` is the (non-negative) batch axis of `args[i]`, or None if it is the same
     for every example. Returns `(vals, dims)`: each output with its batch axis (None for
-    outputs that do not depend on the batch).
+    outputs that do not depend on the batch). An `axis_name` names the batch axis for
+    collectives (`nanofn.lax.psum(x, axis_name)`, see `nanofn/_named_axes.py`).
     """
-    with core.new_main(BatchTrace, axis_size) as main:
-        trace = main.trace
-        tracers = [x if d is None else BatchTracer(trace, x, d) for x, d in zip(args, in_dims)]
-        outs = [trace.full_raise(o) for o in fun_flat(*tracers)]
-        return [o.val for o in outs], [o.batch_dim for o in outs]
+    global _rule_trace
+    # Called by a batching rule (control flow vmapping its bodies, custom rules), this
+    # batches the same axis as the trace running the rule: it binds that axis's name too,
+    # so collectives inside the bodies still see it. Nested calls inside see no rule.
+    ruled, _rule_trace = _rule_trace, None
+    if axis_name is None and ruled is not None:
+        from nanofn._named_axes import frame_of_main
+        frame = frame_of_main(ruled.main)
+        axis_name = None if frame is None else frame.name
+    try:
+        with core.new_main(BatchTrace, axis_size) as main, \
+                _named_frame(axis_name, axis_size, main):
+            trace = main.trace
+            tracers = [x if d is None else BatchTracer(trace, x, d)
+                       for x, d in zip(args, in_dims)]
+            outs = [trace.full_raise(o) for o in fun_flat(*tracers)]
+            return [o.val for o in outs], [o.batch_dim for o in outs]
+    finally:
+        _rule_trace = ruled
+
+
+_rule_trace = None  # the BatchTrace whose batching rule is running, if any
+
+
+def _named_frame(axis_name, axis_size, main):
+    """Bind `axis_name` (if any) to this vmap's trace while it runs."""
+    from nanofn._named_axes import AxisFrame, extend_axis_env
+    if axis_name is None:
+        return contextlib.nullcontext()
+    return extend_axis_env(AxisFrame(axis_name, axis_size, main=main))
 
 
 def _move_out(val, dim, out_axis, size):
@@ -320,10 +358,12 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
         out_axes: where the batch axis goes in each output: an int (may be negative), None
             (the output must not depend on the batch, it is returned once), or a pytree
             prefix of the output.
-        axis_name: accepted for compatibility with JAX; nanofn has no named-axis
-            collectives, so it has no effect.
+        axis_name: a name (any hashable) for the mapped axis, so that collectives inside
+            `fun` (`nanofn.lax.psum(x, axis_name)`, `pmean`, `all_gather`, `axis_index`,
+            ...) can refer to it; they run as array operations along the batch.
         axis_size: the batch size; needed only when no argument is mapped.
-        spmd_axis_name: accepted for compatibility with JAX; no effect.
+        spmd_axis_name: accepted for compatibility with JAX (it places the batch over
+            devices of a sharded program); in one process it has no effect.
 
     Returns:
         The vectorized function, with `fun`'s signature.
@@ -337,7 +377,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
         >>> nanofn.vmap(lambda x: x.sum(), in_axes=1)(xs)
         Array([18., 22., 26.], dtype=float32)
     """
-    del axis_name, spmd_axis_name  # unused: there are no collectives to name an axis for
+    del spmd_axis_name  # unused: no sharded (SPMD) partitioning in one process
     if isinstance(in_axes, list):  # JAX reads a top-level list as a tuple
         in_axes = tuple(in_axes)
     _check_axes_spec("in_axes", in_axes)
@@ -366,7 +406,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
             box["paths"] = [p for p, _ in out_with_paths]
             return [o for _, o in out_with_paths]
 
-        vals, out_bdims = batch_flat(fun_flat, leaves, dims, size)
+        vals, out_bdims = batch_flat(fun_flat, leaves, dims, size, axis_name)
         out_tree = box["tree"]
         out_dims = _broadcast_axes("out_axes", out_axes,
                                    tree_unflatten(out_tree, [0] * len(vals)), "outputs")

@@ -777,7 +777,8 @@ def eval_jaxpr(jaxpr: Jaxpr, consts, *args):
         return x.val if type(x) is Literal else env[id(x)]
 
     for eqn in jaxpr.eqns:
-        outs = bind(eqn.primitive, *[read(x) for x in eqn.invars], **eqn.params)
+        # prim.bind, not bind(prim): a primitive may have its own (collectives do)
+        outs = eqn.primitive.bind(*[read(x) for x in eqn.invars], **eqn.params)
         if eqn.primitive.multiple_results:
             for v, o in zip(eqn.outvars, outs):
                 env[id(v)] = o

@@ -1,0 +1,132 @@
+"""`pmap`: run a function once per device, with collectives across devices.
+
+nanofn's devices are processes (see `_state.py`), each with one device, so the mapped
+axis of every argument has size `local_device_count() == 1` in each process. `pmap`
+takes that one slice, runs the jit-compiled function on it under an axis frame that binds
+`axis_name` to the process group (so `psum(x, axis_name)` becomes an MPI Allreduce, or a
+no-op in a one-process run), and gives each output its device axis back.
+
+Differentiate inside `pmap` (`pmap(grad(loss))`, the data-parallel pattern): the backward
+pass's collectives must run while the axis is bound.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from nanofn import _named_axes
+from nanofn._batching import _broadcast_axes, _check_axes_spec
+from nanofn.distributed._state import local_device_count, world_group
+from nanofn.tree_util import tree_flatten, tree_unflatten
+
+_anonymous = itertools.count()
+
+
+class _AnonymousAxis:
+    """The axis of a pmap given no axis_name: no collective can name it."""
+
+    def __init__(self):
+        self.id = next(_anonymous)
+
+    def __repr__(self):
+        return f"<pmap axis {self.id}>"
+
+
+def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnums=(),
+         devices=None, backend=None, axis_size=None, donate_argnums=(),
+         global_arg_shapes=None):
+    """Map `fun` over devices: each device runs it on its slice of the mapped axes, and
+    collectives over `axis_name` (`nanofn.lax.psum`, `pmean`, `all_gather`, ...) combine
+    values across devices. Mirrors `jax.pmap`.
+
+    One device is one process: without `nanofn.distributed.initialize()` there is one, and
+    in an MPI job of N processes there are N, one per process. The mapped axis of each
+    argument holds this process's devices, so it has size `local_device_count()` (1); the
+    outputs get a device axis of the same size back. `fun` is jit-compiled.
+
+    Args:
+        fun: the function to run on each device.
+        axis_name: the name collectives use for the device axis.
+        in_axes: which axis of each positional argument is the device axis (int, None, or
+            a pytree prefix of the arguments, as in `vmap`).
+        out_axes: where the device axis goes in each output (int or None, or a prefix).
+        static_broadcasted_argnums: positional arguments passed to every device as static
+            (hashable) Python values, as `jit`'s `static_argnums`.
+        devices, backend: accepted for compatibility; only `None` is supported.
+        axis_size: if given, must equal `local_device_count()`.
+        donate_argnums: accepted for compatibility; nanofn never reuses an input's memory.
+        global_arg_shapes: accepted for compatibility; unused.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> f = nanofn.pmap(lambda x: x / nanofn.lax.psum(x, "d"), axis_name="d")
+        >>> f(fnp.array([[2.0, 6.0]]))
+        Array([[1., 1.]], dtype=float32)
+    """
+    from nanofn._jit import jit
+    del donate_argnums, global_arg_shapes, backend  # unused
+    if devices is not None:
+        raise NotImplementedError("pmap(devices=...) is not supported: every process's one "
+                                  "device takes part")
+    if isinstance(in_axes, list):
+        in_axes = tuple(in_axes)
+    _check_axes_spec("in_axes", in_axes)
+    _check_axes_spec("out_axes", out_axes)
+    static = ((static_broadcasted_argnums,) if isinstance(static_broadcasted_argnums, int)
+              else tuple(static_broadcasted_argnums))
+    name = _AnonymousAxis() if axis_name is None else axis_name
+    # the axis frame is a static argument: a plan records the device axis it was traced
+    # with, so a new device group (after shutdown and initialize) traces again
+    compiled = jit(lambda frame, *args, **kwargs: fun(*args, **kwargs),
+                   static_argnums=(0,) + tuple(i + 1 for i in static))
+    frames = {}
+
+    def pmapped(*args, **kwargs):
+        from nanofn import ops
+        group = world_group()
+        n_local = local_device_count()
+        if axis_size is not None and int(axis_size) != n_local:
+            raise ValueError(f"pmap: axis_size={axis_size}, but this process has {n_local} "
+                             "device(s)")
+        dyn = [i for i in range(len(args)) if i not in static]
+        axes = in_axes
+        if isinstance(in_axes, tuple) and len(in_axes) == len(args) and static:
+            axes = tuple(in_axes[i] for i in dyn)  # in_axes written for every argument
+        dyn_args = tuple(args[i] for i in dyn)
+        leaves, tree = tree_flatten(dyn_args)
+        dims = _broadcast_axes("in_axes", axes, dyn_args, "arguments")
+        kw_leaves, kw_tree = tree_flatten(kwargs)
+        sliced = []
+        for i, (x, d) in enumerate(itertools.chain(zip(leaves, dims),
+                                                   zip(kw_leaves, [0] * len(kw_leaves)))):
+            if d is None:
+                sliced.append(x)
+                continue
+            shape = getattr(x, "shape", ())
+            if not -len(shape) <= d < len(shape) or shape[d] != n_local:
+                raise ValueError(
+                    f"pmap: argument leaf {i} has shape {tuple(shape)}, so its mapped axis "
+                    f"{d} is not of size {n_local}, the number of local devices (each process "
+                    "is one device; run more processes with mpiexec and "
+                    "nanofn.distributed.initialize() to use more)")
+            sliced.append(ops.index_in_dim(x, 0, d % len(shape), keepdims=False))
+        dyn_vals = tree_unflatten(tree, sliced[:len(leaves)])
+        call_args = list(args)
+        for i, v in zip(dyn, dyn_vals):
+            call_args[i] = v
+        call_kwargs = tree_unflatten(kw_tree, sliced[len(leaves):])
+        frame = frames.get(id(group))
+        if frame is None or frame.group is not group:
+            frame = frames[id(group)] = _named_axes.AxisFrame(name, group.size, group=group)
+        with _named_axes.extend_axis_env(frame):
+            out = compiled(frame, *call_args, **call_kwargs)
+        out_leaves, out_tree = tree_flatten(out)
+        out_dims = _broadcast_axes("out_axes", out_axes, out, "outputs")
+        return tree_unflatten(out_tree, [
+            o if d is None else ops.expand_dims(o, (d % (len(getattr(o, "shape", ())) + 1),))
+            for o, d in zip(out_leaves, out_dims)])
+
+    pmapped.__name__ = getattr(fun, "__name__", "pmapped")
+    pmapped.__doc__ = getattr(fun, "__doc__", None)
+    pmapped.__wrapped__ = fun
+    return pmapped

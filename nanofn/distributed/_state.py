@@ -1,0 +1,242 @@
+"""Process state: `initialize`, `shutdown`, and the device queries (`devices`, ...).
+
+Without `initialize` a process is one device (`LocalGroup`). `initialize()` joins the MPI
+job this process was started in (by `mpiexec`/`srun`), and from then on each MPI process
+is one device: `device_count()` is the number of processes, `local_device_count()` is 1,
+and a `pmap` collective spans every process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from nanofn.distributed._groups import LocalGroup, MPIGroup
+
+# Environment variables that MPI launchers set in every process they start (MPICH's hydra,
+# Open MPI, PMIx, Slurm). Read without importing mpi4py, to spot a forgotten initialize().
+_LAUNCH_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS",
+                     "SLURM_NTASKS")
+
+
+class _State:
+    group = None          # the MPIGroup after initialize(), else None
+    excepthook = None     # the hook initialize() replaced
+
+
+_state = _State()
+_lock = threading.Lock()
+
+
+def _launch_size() -> int:
+    """How many processes the launcher started, from its environment (1 if none)."""
+    for var in _LAUNCH_SIZE_VARS:
+        value = os.environ.get(var)
+        if value and value.isdigit():
+            return int(value)
+    return 1
+
+
+def is_initialized() -> bool:
+    """Whether `initialize()` has been called (and not `shutdown()`)."""
+    return _state.group is not None
+
+
+def world_group():
+    """The device group a `pmap` spans: every MPI process after `initialize()`, else this
+    process alone. In a multi-process launch without `initialize()` this is an error:
+    each process would silently train on its own."""
+    if _state.group is not None:
+        return _state.group
+    n = _launch_size()
+    if n > 1:
+        raise RuntimeError(
+            f"this process is one of {n} started by an MPI launcher, but "
+            "nanofn.distributed.initialize() was not called: a collective now would span "
+            "this process only. Call nanofn.distributed.initialize() at the start of the "
+            "program, before any pmap or collective.")
+    return _LOCAL
+
+
+_LOCAL = LocalGroup()
+
+
+def initialize(coordinator_address=None, num_processes=None, process_id=None,
+               local_device_ids=None, *, abort_on_error=True, check_collectives=True):
+    """Join the MPI job this process belongs to; each process becomes one device.
+
+    Mirrors `jax.distributed.initialize`. The transport is MPI (through mpi4py, the
+    `nanofn[distributed]` extra), so the launcher (`mpiexec -n 2 python train.py`, or a
+    hostfile across machines) already knows every process: called with no arguments,
+    `initialize` reads the job from MPI. Explicit arguments are checked against it.
+
+    Args:
+        coordinator_address: accepted for compatibility with JAX; MPI's launcher connects
+            the processes, so it is not used.
+        num_processes: if given, must equal the number of MPI processes.
+        process_id: if given, must equal this process's MPI rank.
+        local_device_ids: if given, must be `[0]` or `0` (one device per process).
+        abort_on_error: an uncaught exception in any process prints which rank failed and
+            aborts the whole MPI job (`MPI_Abort`), so the others stop instead of waiting
+            forever in their next collective.
+        check_collectives: compare every collective's shapes, dtypes and parameters across
+            processes first (one small Allgather), raising a clear error on a mismatch.
+
+    Raises:
+        RuntimeError: if called twice without `shutdown()`, or mpi4py is missing.
+        ValueError: if explicit arguments disagree with the MPI job.
+
+    Example (in a script run with `mpiexec -n 2 python script.py`)::
+
+        import nanofn
+        nanofn.distributed.initialize()
+        print(nanofn.process_index(), "of", nanofn.process_count())
+    """
+    del coordinator_address  # unused: MPI's launcher has already connected the processes
+    with _lock:
+        if _state.group is not None:
+            raise RuntimeError("nanofn.distributed.initialize() was already called in this "
+                               "process; call nanofn.distributed.shutdown() first to "
+                               "initialize again")
+        try:
+            from mpi4py import MPI
+        except ImportError as err:
+            raise RuntimeError(
+                "nanofn.distributed.initialize() needs mpi4py and an MPI library: "
+                "pip install 'nanofn[distributed]' (mpi4py plus the mpich wheel)") from err
+        comm = MPI.COMM_WORLD.Dup()
+        size, rank = comm.Get_size(), comm.Get_rank()
+        if num_processes is not None and int(num_processes) != size:
+            raise ValueError(f"initialize(num_processes={num_processes}), but the MPI job has "
+                             f"{size} process(es)")
+        if process_id is not None and int(process_id) != rank:
+            raise ValueError(f"initialize(process_id={process_id}), but this process has MPI "
+                             f"rank {rank}")
+        if local_device_ids is not None and list(
+                [local_device_ids] if isinstance(local_device_ids, int) else local_device_ids) != [0]:
+            raise ValueError(f"initialize(local_device_ids={local_device_ids}): each MPI "
+                             "process is one device, so the only local device id is 0")
+        _state.group = MPIGroup(comm, check=check_collectives)
+        if abort_on_error:
+            _install_excepthook()
+
+
+def shutdown():
+    """Leave the MPI job (the reverse of `initialize`); a no-op if not initialized."""
+    with _lock:
+        group, _state.group = _state.group, None
+        if _state.excepthook is not None:
+            sys.excepthook, _state.excepthook = _state.excepthook, None
+        if group is not None:
+            group.comm.Barrier()
+            group.comm.Free()
+
+
+def _install_excepthook():
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        group = _state.group
+        previous(exc_type, exc, tb)
+        if group is not None and group.size > 1:
+            sys.stderr.write(f"nanofn.distributed: process {group.rank} of {group.size} "
+                             f"raised {exc_type.__name__}: {exc}; aborting every process "
+                             "of the MPI job\n")
+            sys.stderr.flush()
+            group.MPI.COMM_WORLD.Abort(1)
+
+    _state.excepthook = previous
+    sys.excepthook = hook
+
+
+# ------------------------------------------------------------------------ devices
+
+
+class CpuDevice:
+    """One device: a CPU process (its `id` is its process index)."""
+
+    platform = "cpu"
+    device_kind = "cpu"
+
+    def __init__(self, id, process_index):
+        self.id = id
+        self.process_index = process_index
+
+    def __repr__(self):
+        return f"CpuDevice(id={self.id})"
+
+    def __eq__(self, other):
+        return isinstance(other, CpuDevice) and other.id == self.id
+
+    def __hash__(self):
+        return hash(("cpu", self.id))
+
+
+def process_count() -> int:
+    """The number of processes (1 unless `nanofn.distributed.initialize()` joined more).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.process_count()
+        1
+    """
+    return world_group().size
+
+
+def process_index() -> int:
+    """This process's index, from 0 (its MPI rank after `initialize()`).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.process_index()
+        0
+    """
+    return world_group().rank
+
+
+def device_count() -> int:
+    """The number of devices over all processes: one per process.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.device_count()
+        1
+    """
+    return process_count()
+
+
+def local_device_count() -> int:
+    """The number of devices this process drives: always 1 (a CPU process).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.local_device_count()
+        1
+    """
+    return 1
+
+
+def devices(backend=None) -> list:
+    """Every device, over all processes, in order of `id`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.devices()
+        [CpuDevice(id=0)]
+    """
+    del backend  # unused: CPU only
+    return [CpuDevice(i, i) for i in range(process_count())]
+
+
+def local_devices(process_index=None, backend=None) -> list:
+    """The devices of one process (this one by default): a list of one.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.local_devices()
+        [CpuDevice(id=0)]
+    """
+    del backend  # unused: CPU only
+    i = globals()["process_index"]() if process_index is None else int(process_index)
+    return [CpuDevice(i, i)]
