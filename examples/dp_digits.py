@@ -116,8 +116,9 @@ if __name__ == "__main__":
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--losses", default=None, help="write the loss curve here (.npy)")
+    parser.add_argument("--fast", action="store_true", help="1 epoch (a quick check)")
     args = parser.parse_args()
-    result = main(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+    result = main(epochs=1 if args.fast else args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                   seed=args.seed, steps=args.steps, shard_optimizer=args.shard_optimizer,
                   checkpoint=args.checkpoint, every=args.every)
     if args.losses and dist.is_main_process():

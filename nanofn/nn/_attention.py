@@ -9,6 +9,7 @@ query may attend to a key, and broadcasts to `(B, N, T, S)`.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from nanofn import random
 from nanofn.nn import _functions as F
 from nanofn.nn import initializers as inits
 from nanofn.nn._base import canonical_shape, fmt_shape, known, leaf_layer
+from nanofn.nn._base import Initializer, Layer  # noqa: F401  (annotations)
 from nanofn.nn._combinators import residual, serial, shape_dependent
 from nanofn.nn._layers import Dense, Dropout, LayerNorm, elementwise
 
@@ -124,8 +126,10 @@ def _heads_mask(mask):
     return mask
 
 
-def MultiHeadAttention(num_heads, key_size=None, out_dim=None, causal=False,
-                       dropout_rate=0.0, w_init=None, b_init=inits.zeros):
+def MultiHeadAttention(num_heads: int, key_size: int | None = None, out_dim: int = None,
+                       causal: bool = False, dropout_rate: float = 0.0,
+                       w_init: Initializer | None = None,
+                       b_init: Initializer = inits.zeros) -> Layer:
     """Multi-head attention (Vaswani et al., 2017) over `(batch, length, features)` inputs.
 
     Queries, keys and values are linear projections of the inputs, split into
@@ -247,8 +251,9 @@ def _attention_with_dropout(q, k, v, mask, causal, rate, rng):
     return fnp.transpose(weights @ fnp.transpose(v, (0, 2, 1, 3)), (0, 2, 1, 3))
 
 
-def TransformerEncoderLayer(num_heads, mlp_dim, dropout_rate=0.0, causal=False,
-                            epsilon=1e-5, activation=F.gelu):
+def TransformerEncoderLayer(num_heads: int, mlp_dim: int, dropout_rate: float = 0.0,
+                            causal: bool = False, epsilon: float = 1e-5,
+                            activation: Callable = F.gelu) -> Layer:
     """A pre-norm Transformer encoder block over `(batch, length, features)`:
 
         x = x + Dropout(MultiHeadAttention(LayerNorm(x)))

@@ -35,13 +35,18 @@ says so in those words instead of failing deep inside a matrix product.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, Tuple, Union
 
 import numpy as np
 
 from nanofn import tree_util
 
 __all__ = ["Layer", "init_state"]
+
+# Types of the layer constructors' arguments (annotations only).
+Shape = Sequence[int]
+Padding = Union[str, Sequence[Tuple[int, int]]]  # "SAME", "VALID" or (low, high) per axis
+Initializer = Callable[..., Any]  # initializer(key, shape, dtype=float32) -> array
 
 
 class Layer(tuple):

@@ -18,6 +18,7 @@ from nanofn.nn._base import (
     Layer, apply_layer, as_pair, canonical_shape, check_len, expected_shape, fmt_shape,
     init_state, leaf_layer, shape_of, shapes_match, split_key,
 )
+from nanofn.nn._base import Layer, Shape  # noqa: F401  (annotations)
 
 __all__ = ["FanInConcat", "FanInSum", "FanOut", "Identity", "parallel", "residual", "serial",
            "shape_dependent"]
@@ -129,7 +130,7 @@ def parallel(*layers):
     return Layer(init, apply, init_state_, name)
 
 
-def FanOut(num):
+def FanOut(num: int) -> Layer:
     """Copies its input into a list of `num` identical inputs.
 
     Example:
@@ -179,7 +180,7 @@ def _fan_in_sum():
 FanInSum = _fan_in_sum()
 
 
-def FanInConcat(axis=-1):
+def FanInConcat(axis: int | Shape | None = -1) -> Layer:
     """Concatenates a list of inputs along `axis` (default: the last).
 
     Example:

@@ -25,6 +25,7 @@ from nanofn.nn import initializers as inits
 from nanofn.nn._base import (
     fmt_shape, known, leaf_layer, need_min_rank, need_rank, prod,
 )
+from nanofn.nn._base import Initializer, Layer, Padding, Shape  # noqa: F401  (annotations)
 
 __all__ = [
     "AvgPool", "BatchNorm", "Celu", "Conv", "ConvTranspose", "Dense", "Dropout", "Elu",
@@ -59,7 +60,8 @@ def _ndim_check(name, x, rank, what):
 # ------------------------------------------------------------------------ Dense
 
 
-def Dense(out_dim, w_init=None, b_init=inits.zeros):
+def Dense(out_dim: int, w_init: Initializer | None = None,
+          b_init: Initializer = inits.zeros) -> Layer:
     """A fully connected layer: `outputs = inputs @ w + b` on the last axis.
 
     Args:
@@ -171,8 +173,9 @@ def _padding_arg(name, padding, n):
                                                 (1,) * n)]
 
 
-def Conv(out_chan, filter_shape, strides=None, padding="VALID", dilation=None,
-         feature_group_count=1, w_init=None, b_init=inits.zeros):
+def Conv(out_chan: int, filter_shape: Shape, strides: Shape | None = None,
+         padding: Padding = "VALID", dilation: Shape | None = None, feature_group_count: int = 1,
+         w_init: Initializer | None = None, b_init: Initializer = inits.zeros) -> Layer:
     """A convolution over 1, 2 or 3 spatial axes (`len(filter_shape)`), channels last.
 
     Inputs are `(N, *spatial, C)` (NWC, NHWC or NDHWC), the kernel is `(*filter_shape,
@@ -258,8 +261,9 @@ def _transpose_padding(k, s, padding):
     return pad_a, pad_len - pad_a
 
 
-def ConvTranspose(out_chan, filter_shape, strides=None, padding="VALID", w_init=None,
-                  b_init=inits.zeros):
+def ConvTranspose(out_chan: int, filter_shape: Shape, strides: Shape | None = None,
+                  padding: Padding = "VALID", w_init: Initializer | None = None,
+                  b_init: Initializer = inits.zeros) -> Layer:
     """A transposed convolution ("deconvolution"), channels last: it upsamples by `strides`.
 
     Computed as `lax.conv_transpose` does (with `transpose_kernel=False`): the input is
@@ -382,7 +386,7 @@ def _pooling(kind, window_shape, strides, padding):
     return leaf_layer(name, out_shape, None, forward)
 
 
-def MaxPool(window_shape, strides=None, padding="VALID"):
+def MaxPool(window_shape: Shape, strides: Shape | None = None, padding: Padding = "VALID") -> Layer:
     """Max pooling over 1, 2 or 3 spatial axes (`len(window_shape)`), channels last.
 
     Args:
@@ -401,7 +405,7 @@ def MaxPool(window_shape, strides=None, padding="VALID"):
     return _pooling("MaxPool", window_shape, strides, padding)
 
 
-def AvgPool(window_shape, strides=None, padding="VALID"):
+def AvgPool(window_shape: Shape, strides: Shape | None = None, padding: Padding = "VALID") -> Layer:
     """Average pooling over 1, 2 or 3 spatial axes, channels last.
 
     Each output is the mean of the real inputs under its window: padded positions are
@@ -422,7 +426,7 @@ def AvgPool(window_shape, strides=None, padding="VALID"):
     return _pooling("AvgPool", window_shape, strides, padding)
 
 
-def SumPool(window_shape, strides=None, padding="VALID"):
+def SumPool(window_shape: Shape, strides: Shape | None = None, padding: Padding = "VALID") -> Layer:
     """Sum pooling over 1, 2 or 3 spatial axes, channels last (padding adds zeros).
 
     Example:
@@ -456,7 +460,7 @@ GlobalAvgPool = _global_pool("GlobalAvgPool")
 GlobalMaxPool = _global_pool("GlobalMaxPool")
 
 
-def ZeroPad(padding):
+def ZeroPad(padding: Padding) -> Layer:
     """Pads the spatial axes of `(N, *spatial, C)` inputs with zeros.
 
     Args:
@@ -512,7 +516,7 @@ def _flatten():
 Flatten = _flatten()
 
 
-def Reshape(new_shape):
+def Reshape(new_shape: Shape) -> Layer:
     """Reshapes every example (all axes but the first, batch, axis) to `new_shape`.
 
     Args:
@@ -559,7 +563,7 @@ def Reshape(new_shape):
 # ------------------------------------------------------------------------ dropout
 
 
-def Dropout(rate):
+def Dropout(rate: float) -> Layer:
     """Dropout: while training, zero each input with probability `rate` and scale the
     survivors by `1 / (1 - rate)`; the identity otherwise.
 
@@ -622,8 +626,9 @@ def _scale_offset(y, params, expand):
     return y
 
 
-def BatchNorm(axis=None, epsilon=1e-5, center=True, scale=True, beta_init=inits.zeros,
-              gamma_init=inits.ones, momentum=0.99):
+def BatchNorm(axis: int | Shape | None = None, epsilon: float = 1e-5, center: bool = True,
+              scale: bool = True, beta_init: Initializer = inits.zeros,
+              gamma_init: Initializer = inits.ones, momentum: float = 0.99) -> Layer:
     """Batch normalisation, with running statistics kept in the layer's state.
 
     While training, each feature is normalised with the mean and variance of the current
@@ -729,8 +734,9 @@ def BatchNorm(axis=None, epsilon=1e-5, center=True, scale=True, beta_init=inits.
     return leaf_layer(name, out_shape, init_params, forward, initial_state=initial_state)
 
 
-def LayerNorm(axis=-1, epsilon=1e-5, center=True, scale=True, beta_init=inits.zeros,
-              gamma_init=inits.ones):
+def LayerNorm(axis: int | Shape | None = -1, epsilon: float = 1e-5, center: bool = True,
+              scale: bool = True, beta_init: Initializer = inits.zeros,
+              gamma_init: Initializer = inits.ones) -> Layer:
     """Layer normalisation: normalise each example over `axis` (default: the last), then
     scale and shift with learned per-feature parameters.
 
@@ -782,8 +788,8 @@ def LayerNorm(axis=-1, epsilon=1e-5, center=True, scale=True, beta_init=inits.ze
     return leaf_layer(name, out_shape, init_params, forward)
 
 
-def GroupNorm(num_groups=32, epsilon=1e-5, center=True, scale=True, beta_init=inits.zeros,
-              gamma_init=inits.ones):
+def GroupNorm(num_groups: int = 32, epsilon: float = 1e-5, center: bool = True, scale: bool = True,
+              beta_init: Initializer = inits.zeros, gamma_init: Initializer = inits.ones) -> Layer:
     """Group normalisation (Wu & He, 2018): split the channels (last axis) into
     `num_groups` groups and normalise each example's group over its channels and all
     spatial positions; then a learned per-channel scale and offset.
@@ -825,7 +831,8 @@ def GroupNorm(num_groups=32, epsilon=1e-5, center=True, scale=True, beta_init=in
 # ------------------------------------------------------------------------ embedding
 
 
-def Embedding(num_embeddings, features, embedding_init=None):
+def Embedding(num_embeddings: int, features: int,
+              embedding_init: Initializer | None = None) -> Layer:
     """A lookup table: integer ids of shape `(...)` become vectors `(..., features)`.
 
     Args:
@@ -885,7 +892,7 @@ def Embedding(num_embeddings, features, embedding_init=None):
 # ------------------------------------------------------------------------ resampling
 
 
-def PixelShuffle(upscale_factor):
+def PixelShuffle(upscale_factor: int) -> Layer:
     """Rearranges channels into space (TensorFlow's `depth_to_space`, channels last):
     `(N, H, W, C * r * r) -> (N, H * r, W * r, C)`, where input channel
     `(i * r + j) * C + c` goes to output pixel `(h * r + i, w * r + j)`, channel `c`.
@@ -933,7 +940,7 @@ def _linear_weights(n_in, factor):
     return m
 
 
-def Upsample(scale_factor, method="nearest"):
+def Upsample(scale_factor: int | Shape, method: str = "nearest") -> Layer:
     """Upsamples the spatial axes of `(N, *spatial, C)` inputs by integer factors.
 
     Args:

@@ -27,6 +27,7 @@ from nanofn import random
 from nanofn.nn import _functions as F
 from nanofn.nn import initializers as inits
 from nanofn.nn._base import fmt_shape, known, leaf_layer, need_rank
+from nanofn.nn._base import Initializer, Layer  # noqa: F401  (annotations)
 
 __all__ = ["Bidirectional", "Cell", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN",
            "SimpleRNNCell"]
@@ -75,7 +76,9 @@ def _cell(name, hidden, n_gates, w_init, recurrent_init, bias, step, carry_of_ze
     return Cell(init, apply, initial_carry, name)
 
 
-def SimpleRNNCell(hidden_size, activation=fnp.tanh, w_init=None, recurrent_init=None):
+def SimpleRNNCell(hidden_size: int, activation: Callable = fnp.tanh,
+                  w_init: Initializer | None = None,
+                  recurrent_init: Initializer | None = None) -> Layer:
     """Elman cell: `h' = activation(x @ w_i + h @ w_h + b)`; the output is `h'`.
 
     Args:
@@ -102,7 +105,8 @@ def SimpleRNNCell(hidden_size, activation=fnp.tanh, w_init=None, recurrent_init=
                  lambda: {"b": fnp.zeros((h,))}, step, fnp.zeros)
 
 
-def LSTMCell(hidden_size, w_init=None, recurrent_init=None, forget_bias=1.0):
+def LSTMCell(hidden_size: int, w_init: Initializer | None = None,
+             recurrent_init: Initializer | None = None, forget_bias: float = 1.0) -> Layer:
     """Long short-term memory cell (Hochreiter & Schmidhuber, 1997).
 
     Gates `i, f, g, o` come from `x @ w_i + h @ w_h + b` (in that order along the last
@@ -143,7 +147,8 @@ def LSTMCell(hidden_size, w_init=None, recurrent_init=None, forget_bias=1.0):
     return _cell(f"LSTMCell({h})", h, 4, w_init, recurrent_init, bias, step, zeros)
 
 
-def GRUCell(hidden_size, w_init=None, recurrent_init=None):
+def GRUCell(hidden_size: int, w_init: Initializer | None = None,
+            recurrent_init: Initializer | None = None) -> Layer:
     """Gated recurrent unit (Cho et al., 2014), with PyTorch's equations:
 
         r = sigmoid(x w_ir + b_ir + h w_hr + b_hr)
@@ -195,7 +200,7 @@ def _last(ys, reverse):
     return lax.index_in_dim(ys, 0 if reverse else t - 1, axis=1, keepdims=False)
 
 
-def RNN(cell, return_sequences=True, reverse=False):
+def RNN(cell: Layer, return_sequences: bool = True, reverse: bool = False) -> Layer:
     """Runs a recurrent cell over `(batch, time, features)` inputs.
 
     Args:
@@ -241,7 +246,8 @@ def RNN(cell, return_sequences=True, reverse=False):
     return leaf_layer(name, out_shape, init_params, forward)
 
 
-def SimpleRNN(hidden_size, return_sequences=True, reverse=False, **cell_kwargs):
+def SimpleRNN(hidden_size: int, return_sequences: bool = True, reverse: bool = False,
+              **cell_kwargs) -> Layer:
     """`RNN(SimpleRNNCell(hidden_size, **cell_kwargs), return_sequences, reverse)`.
 
     Example:
@@ -252,7 +258,8 @@ def SimpleRNN(hidden_size, return_sequences=True, reverse=False, **cell_kwargs):
     return RNN(SimpleRNNCell(hidden_size, **cell_kwargs), return_sequences, reverse)
 
 
-def LSTM(hidden_size, return_sequences=True, reverse=False, **cell_kwargs):
+def LSTM(hidden_size: int, return_sequences: bool = True, reverse: bool = False,
+         **cell_kwargs) -> Layer:
     """`RNN(LSTMCell(hidden_size, **cell_kwargs), return_sequences, reverse)`.
 
     Example:
@@ -263,7 +270,8 @@ def LSTM(hidden_size, return_sequences=True, reverse=False, **cell_kwargs):
     return RNN(LSTMCell(hidden_size, **cell_kwargs), return_sequences, reverse)
 
 
-def GRU(hidden_size, return_sequences=True, reverse=False, **cell_kwargs):
+def GRU(hidden_size: int, return_sequences: bool = True, reverse: bool = False,
+        **cell_kwargs) -> Layer:
     """`RNN(GRUCell(hidden_size, **cell_kwargs), return_sequences, reverse)`.
 
     Example:
@@ -274,7 +282,8 @@ def GRU(hidden_size, return_sequences=True, reverse=False, **cell_kwargs):
     return RNN(GRUCell(hidden_size, **cell_kwargs), return_sequences, reverse)
 
 
-def Bidirectional(cell, backward_cell=None, return_sequences=True):
+def Bidirectional(cell: Layer, backward_cell: Layer | None = None,
+                  return_sequences: bool = True) -> Layer:
     """Runs `cell` forward and `backward_cell` (default: a second copy of `cell`, with its
     own parameters) backward over the sequence, concatenating their outputs on the last
     axis.
