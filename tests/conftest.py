@@ -27,3 +27,7 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Scripts that record reference values from JAX or scipy live beside the tests that read
+# their output; they are run by hand where JAX is installed, never collected.
+collect_ignore_glob = ["*/record_*.py"]
