@@ -92,6 +92,8 @@ def _documentable(obj) -> bool:
     """Whether mkdocstrings can render `obj` from nanofn's source: a function or class
     that nanofn defines."""
     home = getattr(obj, "__module__", None) or ""
+    if "<" in getattr(obj, "__qualname__", ""):  # a lambda or closure: no page of its own
+        return False
     return home.startswith("nanofn") and (callable(obj) or inspect.isclass(obj))
 
 
