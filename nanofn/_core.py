@@ -30,6 +30,7 @@ import contextlib
 import functools
 import itertools
 import operator
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -143,9 +144,10 @@ class Array:
     def __array__(self, dtype=None, copy=None):
         if copy:
             return np.array(self._value, dtype=dtype, copy=True)
-        out = self._value.view() if isinstance(self._value, np.ndarray) else np.asarray(self._value)
-        if out.flags.writeable:
-            out.flags.writeable = False
+        value = self._value if isinstance(self._value, np.ndarray) else np.asarray(self._value)
+        # seen through a read-only memoryview, so numpy refuses to make it writable again (a
+        # plain view's flag could be flipped back): no one can write into nanofn's buffers
+        out = np.asarray(memoryview(value).toreadonly())
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def __repr__(self):
@@ -210,6 +212,69 @@ def wrap(value) -> Array:
 def to_numpy(x):
     """The numpy value of a concrete array-like (Array, ndarray, numpy or Python scalar)."""
     return x._value if type(x) is Array else x
+
+
+def owned(x):
+    """Take ownership of a numpy value that crosses into nanofn from the caller.
+
+    A nanofn array never changes after it is made, so a *writable* caller buffer is copied
+    (once, here); read-only buffers are kept without a copy, and so are nanofn's own arrays,
+    which users only ever see read-only (`np.asarray(a)`)."""
+    if isinstance(x, np.ndarray) and x.flags.writeable:
+        return np.array(x, copy=True)  # also makes subclasses (np.matrix, ...) plain arrays
+    return x
+
+
+def _detach(out, vals):
+    """`out`, copied if it is or views a writable numpy input (a caller's buffer): a view
+    op (`reshape`, `transpose`, ...) on a caller's array must not see later writes to it."""
+    for v in vals:
+        if type(v) is np.ndarray and v.flags.writeable and (
+                out is v or (out.base is not None and np.may_share_memory(out, v))):
+            return out.copy()
+    return out
+
+
+KIND_NAMES = {"O": "Python objects", "M": "datetimes", "m": "timedeltas", "U": "strings",
+              "S": "bytes", "V": "raw or structured records"}
+
+
+def caller_name() -> str:
+    """The public nanofn function the user called, for error messages: the outermost nanofn
+    frame before the user's code (a factory-made `fn` is named after its primitive)."""
+    frame, name = sys._getframe(1), "nanofn"
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("nanofn"):
+        code_name = frame.f_code.co_name
+        if code_name == "fn":
+            code_name = getattr(frame.f_locals.get("prim"), "name", code_name)
+        if not code_name.startswith(("_", "<")):
+            name = code_name
+        frame = frame.f_back
+    return name
+
+
+def describe_value(x) -> str:
+    """`x` in a few words for an error message: its type, and its dtype and shape or repr."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return f"a numpy {type(x).__name__} of dtype {x.dtype} and shape {np.shape(x)}"
+    try:
+        text = repr(x)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
+        text = "?"
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"a {type(x).__name__} ({text})"
+
+
+def check_numeric(x, what=None):
+    """Return numpy value `x` if its dtype is one nanofn computes with (bool, integer, float,
+    complex); else raise a TypeError naming the function (or `what`), the value and dtype."""
+    kind = x.dtype.kind
+    if kind not in "biufc":
+        raise TypeError(
+            f"{what or caller_name()}: got {describe_value(x)}; nanofn arrays hold bool, "
+            f"integer, float or complex numbers, not dtype {x.dtype} "
+            f"({KIND_NAMES.get(kind, 'other values')})")
+    return x
 
 
 # ------------------------------------------------------------------------ primitives
@@ -579,10 +644,10 @@ def bind(prim: Primitive, *args, **params):
         check_nans(prim, out)
     if prim.multiple_results:
         out = [o if isinstance(o, np.ndarray) else np.asarray(o) for o in out]
-        return out if numpy_mode else [Array(o) for o in out]
+        return out if numpy_mode else [Array(_detach(o, vals)) for o in out]
     if type(out) is not np.ndarray:
         out = out if isinstance(out, np.ndarray) else np.asarray(out)
-    return out if numpy_mode else Array(out)
+    return out if numpy_mode else Array(_detach(out, vals))
 
 
 # ------------------------------------------------------------------------ the jaxpr IR
@@ -832,7 +897,9 @@ class JaxprBuilder:
         if t is None:
             t = self.new_tracer(trace, get_aval(val))
             self.const_tracers[key] = t
-            self.consts[id(self.vars[id(t)])] = (val, val)  # keep val alive with its id
+            # keep val alive with its id; a writable numpy constant (a caller's array closed
+            # over by a jitted function) is copied, so later writes to it change nothing
+            self.consts[id(self.vars[id(t)])] = (owned(val), val)
         return t
 
     def build(self, in_tracers, out_tracers) -> ClosedJaxpr:

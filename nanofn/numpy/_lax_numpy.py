@@ -55,7 +55,7 @@ def _wrap_output(x):
     """Primitives called on plain numpy data return Arrays already; constants get wrapped."""
     if isinstance(x, (Array, Tracer)):
         return x
-    return core.wrap(np.asarray(x))
+    return core.wrap(core.owned(np.asarray(x)))  # a caller's writable buffer is copied
 
 
 # ------------------------------------------------------------------------ creation
@@ -71,7 +71,7 @@ def array(object, dtype=None, copy=True, ndmin=0):
     """
     x = asarray_value(object, None if dtype is None else np.dtype(dtype))
     if isinstance(x, (np.ndarray, np.generic)):
-        x = core.wrap(np.array(x, copy=True) if copy else np.asarray(x))
+        x = core.wrap(np.array(x, copy=True) if copy else core.owned(np.asarray(x)))
     if ndmin and _ndim(x) < ndmin:
         x = reshape(x, (1,) * (ndmin - _ndim(x)) + tuple(_shape(x)))
     return x
@@ -87,7 +87,7 @@ def asarray(a, dtype=None, copy=None):
     """
     x = asarray_value(a, None if dtype is None else np.dtype(dtype))
     if isinstance(x, (np.ndarray, np.generic)):
-        x = core.wrap(np.array(x, copy=True) if copy or isinstance(a, np.ndarray) else np.asarray(x))
+        x = core.wrap(np.array(x, copy=True) if copy else core.owned(np.asarray(x)))
     return x
 
 
@@ -194,6 +194,8 @@ def arange(start, stop=None, step=None, dtype=None):
             raise core.ConcretizationError(
                 f"arange: {name} must be a concrete value (the result's size depends on it); "
                 "pass it as a static argument")
+    if step is not None and not isinstance(step, Tracer) and np.all(core.to_numpy(step) == 0):
+        raise ValueError(f"arange: step must not be zero, got step={step!r}")
     vals = [v for v in (start, stop, step) if v is not None]
     out = np.arange(*[core.to_numpy(v) for v in vals])
     dtype = result_type(*vals) if dtype is None else np.dtype(dtype)
