@@ -223,7 +223,7 @@ def jvp(fun, primals, tangents, has_aux=False):
 def _as_array(x):
     """Turn a Python scalar argument into an array; leave arrays and tracers alone."""
     if type(x) in core._PY_SCALAR_DTYPE:
-        return core.Array(np.asarray(x, core._PY_SCALAR_DTYPE[type(x)]))
+        return core.Array(core.scalar_value(x))
     if isinstance(x, (np.ndarray, np.generic)):  # a caller's writable buffer is copied
         return core.Array(core.owned(core.check_numeric(np.asarray(x))))
     if not isinstance(x, (core.Array, Tracer)):

@@ -107,6 +107,21 @@ def get_aval(x) -> ShapedArray:
     raise TypeError(f"{type(x).__name__} is not a valid nanofn array type: {x!r}")
 
 
+class IntegerOverflowError(OverflowError, ValueError):
+    """A Python int too large for the integer dtype it must become (an OverflowError, as in
+    JAX, and a ValueError, as every bad value nanofn refuses)."""
+
+
+def scalar_value(x):
+    """A Python scalar as a numpy value of its default dtype (`int` -> int32, ...)."""
+    dtype = _PY_SCALAR_DTYPE[type(x)]
+    try:
+        return np.asarray(x, dtype)
+    except OverflowError:
+        raise IntegerOverflowError(f"{caller_name()}: the Python int {x} does not fit the "
+                                   f"default integer dtype {dtype}") from None
+
+
 def is_array_like(x) -> bool:
     return isinstance(x, (Tracer, Array, np.ndarray, np.generic)) or type(x) in _PY_SCALAR_DTYPE
 
@@ -206,6 +221,9 @@ def wrap(value) -> Array:
     """Wrap a numpy result as an `Array`."""
     if not isinstance(value, np.ndarray):
         value = np.asarray(value)
+    if value.dtype.kind not in "biufc":  # e.g. `zeros(3, dtype=object)`
+        raise TypeError(f"{caller_name()}: dtype {value.dtype} is not supported: nanofn arrays "
+                        "hold bool, integer, float or complex numbers")
     return Array(value)
 
 
@@ -245,8 +263,8 @@ def caller_name() -> str:
     frame, name = sys._getframe(1), "nanofn"
     while frame is not None and frame.f_globals.get("__name__", "").startswith("nanofn"):
         code_name = frame.f_code.co_name
-        if code_name == "fn":
-            code_name = getattr(frame.f_locals.get("prim"), "name", code_name)
+        if code_name in ("fn", "op", "f", "inner", "wrapper"):  # made by a factory
+            code_name = getattr(frame.f_locals.get("prim"), "name", "_")
         if not code_name.startswith(("_", "<")):
             name = code_name
         frame = frame.f_back
@@ -262,7 +280,8 @@ def describe_value(x) -> str:
     except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
         text = "?"
     text = text if len(text) <= 60 else text[:57] + "..."
-    return f"a {type(x).__name__} ({text})"
+    name = type(x).__name__
+    return f"{'an' if name[:1] in 'aeiouAEIOU' else 'a'} {name} ({text})"
 
 
 def check_numeric(x, what=None):

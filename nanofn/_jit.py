@@ -694,7 +694,7 @@ def _fused_call(program, given):
 def _leaf_to_value(x):
     """Make a jit argument leaf concrete and typed: Python scalars get their default dtype."""
     if type(x) in core._PY_SCALAR_DTYPE:
-        return np.asarray(x, core._PY_SCALAR_DTYPE[type(x)])
+        return core.scalar_value(x)
     if type(x) is core.Array:
         return x._value
     if isinstance(x, (np.ndarray, np.generic)):  # a caller's writable buffer is copied

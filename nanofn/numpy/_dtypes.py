@@ -62,7 +62,10 @@ def _from_python(x, dtype=None):
                              f"sequence: {_describe(x)}; every row needs the same length") from None
         raise TypeError(f"{_caller()}: cannot convert {_describe(x)} to a nanofn array: "
                         f"{err}") from None
-    except (TypeError, OverflowError) as err:
+    except OverflowError as err:
+        raise core.IntegerOverflowError(f"{_caller()}: cannot convert {_describe(x)} to a "
+                                        f"nanofn array: {err}") from None
+    except TypeError as err:
         raise TypeError(f"{_caller()}: cannot convert {_describe(x)} to a nanofn array: "
                         f"{err}") from None
     if arr.dtype.kind not in _KIND_RANK:
@@ -107,10 +110,11 @@ def _result_type(args, dtypes_ok=False):
             continue
         if dtypes_ok and isinstance(x, (str, type, np.dtype)):
             d = np.dtype(x)
-            if d.kind not in _KIND_RANK:
-                raise TypeError(f"result_type: dtype {d} is not a numeric dtype")
         else:
             d = dtype_of(x)
+        if d.kind not in _KIND_RANK:
+            raise TypeError(f"{_caller()}: dtype {d} is not a numeric dtype (got it from "
+                            f"{_describe(x)})")
         strong = d if strong is None else _promote_two(strong, d)
     if strong is None:
         return _DEFAULT[{-1: "f", 1: "i", 2: "f", 3: "c"}[weak_rank]]
@@ -132,7 +136,7 @@ def asarray_value(x, dtype=None):
         return x
     if isinstance(x, (np.ndarray, np.generic)):
         check_numeric(x)
-        return x if dtype is None or x.dtype == dtype else np.asarray(x, dtype)
+        return x if dtype is None or x.dtype == dtype else check_numeric(np.asarray(x, dtype))
     if dtype is None:
         dtype = dtype_of(x) if type(x) in (bool, int, float, complex) else None
     if isinstance(x, (list, tuple)) and any(isinstance(e, (Array, Tracer)) for e in _iter_nested(x)):
