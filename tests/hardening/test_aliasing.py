@@ -94,6 +94,8 @@ def test_outputs_cannot_corrupt_jit_state():
         view[0] = 5.0
     with pytest.raises(ValueError):  # numpy refuses to make the read-only view writable
         view.flags.writeable = True
+    with pytest.raises(TypeError):  # nor can its base be written
+        view.base[0] = 5.0
     np.testing.assert_array_equal(np.asarray(f(jnp.zeros(3))[0]), np.ones(3))
     np.testing.assert_array_equal(np.asarray(c), np.ones(3))
 

@@ -1,4 +1,5 @@
-"""Hostile input into every public `nanofn.numpy` function and the transforms.
+"""Hostile input into every public function of `nanofn.numpy` (with `linalg` and `fft`) and
+the transforms.
 
 Arbitrary Python objects, numpy arrays of every dtype kind, ragged lists and extreme shapes
 go in. Whatever comes out, the only exceptions allowed are TypeError and ValueError (and
@@ -30,8 +31,16 @@ import nanofn.numpy as jnp
 
 TIME_LIMIT_S = 10.0  # per call; generous, the machine running CI may be loaded
 
-FUNCTIONS = sorted(name for name in dir(jnp) if not name.startswith("_")
-                   and callable(getattr(jnp, name)) and not isinstance(getattr(jnp, name), type))
+
+
+def _public_functions(module, prefix=""):
+    return {prefix + name: getattr(module, name) for name in module.__all__
+            if callable(getattr(module, name)) and not isinstance(getattr(module, name), type)}
+
+
+NAMESPACE = {**_public_functions(jnp), **_public_functions(jnp.linalg, "linalg."),
+             **_public_functions(jnp.fft, "fft.")}
+FUNCTIONS = sorted(NAMESPACE)
 
 # numpy's documented IndexError for an index out of bounds, which these functions keep
 INDEXING = {"take", "take_along_axis", "choose", "put", "ravel_multi_index", "unravel_index",
@@ -48,7 +57,7 @@ def _arity(fn) -> int:
     return min(max(len(required), 1), 3)
 
 
-ARITY = {name: _arity(getattr(jnp, name)) for name in FUNCTIONS}
+ARITY = {name: _arity(NAMESPACE[name]) for name in FUNCTIONS}
 
 
 class _Hang(BaseException):
@@ -165,7 +174,7 @@ def _allowed(name):
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_sweep_every_function(name):
     """Every public function, every odd value in each of its first positions."""
-    fn = getattr(jnp, name)
+    fn = NAMESPACE[name]
     for value in SWEEP:
         for pos in range(ARITY[name]):
             for good in GOOD[:2] if pos == 0 else GOOD[:1]:
@@ -179,7 +188,7 @@ def test_sweep_every_function(name):
 def test_random_calls(data):
     """Random functions with random hostile arguments and keyword arguments."""
     name = data.draw(st.sampled_from(FUNCTIONS), label="function")
-    fn = getattr(jnp, name)
+    fn = NAMESPACE[name]
     args = [data.draw(st.one_of(values, st.sampled_from(GOOD)), label=f"arg{i}")
             for i in range(ARITY[name])]
     kwargs = {}
