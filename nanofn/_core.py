@@ -247,8 +247,9 @@ def _detach(out, vals):
     """`out`, copied if it is or views a writable numpy input (a caller's buffer): a view
     op (`reshape`, `transpose`, ...) on a caller's array must not see later writes to it."""
     for v in vals:
-        if type(v) is np.ndarray and v.flags.writeable and (
-                out is v or (out.base is not None and np.may_share_memory(out, v))):
+        if type(v) is np.ndarray and (out is v or (out.base is not None and
+                                                   np.may_share_memory(out, v))) \
+                and v.flags.writeable:
             return out.copy()
     return out
 
@@ -666,7 +667,14 @@ def bind(prim: Primitive, *args, **params):
         return out if numpy_mode else [Array(_detach(o, vals)) for o in out]
     if type(out) is not np.ndarray:
         out = out if isinstance(out, np.ndarray) else np.asarray(out)
-    return out if numpy_mode else Array(_detach(out, vals))
+    if numpy_mode:
+        return out
+    if out.base is None:  # a fresh result (the common case) is nobody else's buffer ...
+        for v in vals:
+            if v is out:  # ... unless it is an input passed through
+                return Array(_detach(out, vals))
+        return Array(out)
+    return Array(_detach(out, vals))
 
 
 # ------------------------------------------------------------------------ the jaxpr IR
