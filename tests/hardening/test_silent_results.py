@@ -48,6 +48,14 @@ def test_grad_repeated_argnums():
         np.testing.assert_allclose(np.asarray(gi), [3.0, 12.0])
 
 
+@pytest.mark.parametrize("transform", [nanofn.jacrev, nanofn.jacfwd])
+def test_jacobians_repeated_argnums(transform):
+    jac = transform(lambda x, y: x * x * y, argnums=(0, 1, 0))(3.0, 2.0)
+    np.testing.assert_allclose([float(v) for v in jac], [12.0, 9.0, 12.0])
+    h = nanofn.hessian(lambda x: x ** 3, argnums=(0, 0))(2.0)
+    np.testing.assert_allclose([[float(v) for v in row] for row in h], [[12.0, 12.0]] * 2)
+
+
 # --- updates whose shape differs from the param ----------------------------------------
 
 def test_apply_updates_refuses_a_shape_that_would_broadcast():
