@@ -645,6 +645,10 @@ def bind(prim: Primitive, *args, **params):
                 raise_leaked(next(x for x in args
                                   if isinstance(x, Tracer) and x._trace.main is top))
             trace = top.trace
+            for x in args:
+                if type(x) is np.ndarray:  # a transformation may keep its inputs (a vjp's
+                    args = [owned(x) for x in args]  # residuals): caller buffers are copied
+                    break
             if trace.takes_raw_args:
                 return trace.process_primitive(prim, args, params)
             return trace.process_primitive(

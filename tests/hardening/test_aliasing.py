@@ -85,6 +85,15 @@ def test_jit_closure_constant_is_captured_at_trace_time():
     np.testing.assert_array_equal(np.asarray(f(jnp.zeros(3))), first)
 
 
+def test_pullbacks_keep_the_constants_they_saw():
+    c = np.full(3, 2.0, np.float32)
+    _, pullback = nanofn.vjp(lambda w: w * c, jnp.ones(3))
+    _, f_jvp = nanofn.linearize(lambda w: w * c, jnp.ones(3))
+    c[:] = 100.0
+    np.testing.assert_array_equal(np.asarray(pullback(jnp.ones(3))[0]), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(np.asarray(f_jvp(jnp.ones(3))), [2.0, 2.0, 2.0])
+
+
 def test_outputs_cannot_corrupt_jit_state():
     c = jnp.ones(3)
     f = nanofn.jit(lambda x: (c, x * 2))
