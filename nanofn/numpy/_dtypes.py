@@ -41,7 +41,7 @@ def dtype_of(x) -> np.dtype:
         return np.dtype(bool)
     if t in _WEAK_KIND:
         return _DEFAULT[_WEAK_KIND[t]]
-    if isinstance(x, (list, tuple)) and any(isinstance(e, (Array, Tracer)) for e in _iter_nested(x)):
+    if isinstance(x, (list, tuple)) and any(isinstance(e, _ARRAYS) for e in _iter_nested(x)):
         return _result_type(list(_iter_nested(x)))  # what `asarray_value` stacks them to
     return _canonical_default(_from_python(x).dtype)
 

@@ -632,8 +632,8 @@ def astype(x, dtype):
     x = asarray_value(x)
     dtype = np.dtype(dtype)
     if dtype.kind not in "biufc":
-        raise TypeError(f"{core.caller_name()}: cannot convert to dtype {dtype}: nanofn arrays hold bool, "
-                        "integer, float or complex numbers")
+        raise TypeError(f"{core.caller_name()}: cannot convert to dtype {dtype}: nanofn arrays "
+                        "hold bool, integer, float or complex numbers")
     if dtype_of(x) == dtype:
         return _wrap_output(x)
     return lax.convert_element_type_p.bind(x, new_dtype=dtype)
@@ -967,7 +967,8 @@ def reshape(a, newshape=None, order="C", *, shape=None):
     try:
         newshape = tuple(operator.index(d) for d in newshape)
     except TypeError:
-        raise TypeError(f"reshape: the new shape must hold integers, got {newshape!r:.60}") from None
+        raise TypeError(f"reshape: the new shape must hold integers, got "
+                        f"{newshape!r:.60}") from None
     size = int(np.prod(_shape(a), dtype=np.int64))
     if sum_neg := builtins.sum(1 for d in newshape if d == -1):
         if sum_neg > 1:
