@@ -32,6 +32,7 @@ from nanofn._jit import (
     jit as jit, make_jaxpr as make_jaxpr, eval_shape as eval_shape,
     ShapeDtypeStruct as ShapeDtypeStruct,
 )
+from nanofn._jit import clear_caches as clear_caches
 
 from nanofn.distributed._state import (
     devices as devices, local_devices as local_devices, device_count as device_count,

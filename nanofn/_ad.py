@@ -223,9 +223,9 @@ def jvp(fun, primals, tangents, has_aux=False):
 def _as_array(x):
     """Turn a Python scalar argument into an array; leave arrays and tracers alone."""
     if type(x) in core._PY_SCALAR_DTYPE:
-        return core.Array(np.asarray(x, core._PY_SCALAR_DTYPE[type(x)]))
-    if isinstance(x, (np.ndarray, np.generic)):
-        return core.Array(np.asarray(x))
+        return core.Array(core.scalar_value(x))
+    if isinstance(x, (np.ndarray, np.generic)):  # a caller's writable buffer is copied
+        return core.Array(core.owned(core.check_numeric(np.asarray(x))))
     if not isinstance(x, (core.Array, Tracer)):
         raise TypeError(f"expected an array argument, got {type(x).__name__}: {x!r}")
     return x
@@ -685,8 +685,13 @@ def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=F
         nargs = len(args)
         norm = norm_cache.get(nargs)
         if norm is None:
-            norm = norm_cache[nargs] = _normalize_argnums(argnums, nargs, "grad")
-        single, nums = norm
+            single, nums = _normalize_argnums(argnums, nargs, "grad")
+            # an argument named twice (argnums=(0, 0)) is differentiated once; its gradient
+            # then fills every entry that names it
+            uniq = tuple(dict.fromkeys(nums))
+            repeat = None if uniq == nums else tuple(uniq.index(i) for i in nums)
+            norm = norm_cache[nargs] = single, uniq, repeat
+        single, nums, repeat = norm
         primals_flat = [args[i] for i in nums]
         in_tree = None  # None: every differentiated argument is a float Array (one leaf)
         int_leaves = None  # with allow_int: the integer leaves, held fixed
@@ -737,6 +742,8 @@ def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=F
             cts = [float0_zeros(p.shape) if p.dtype.kind not in "fc" else next(it)
                    for p in int_leaves]
         grads = tuple(cts) if in_tree is None else tree_unflatten(in_tree, cts)
+        if repeat is not None:
+            grads = tuple(grads[k] for k in repeat)
         grads = grads[0] if single else grads
         if has_aux:
             return (value, _lower_aux(aux)), grads

@@ -149,9 +149,9 @@ def _shape(x):
 def _as_array(x):
     """Python scalars and numpy values become Arrays (default dtypes); others pass."""
     if type(x) in core._PY_SCALAR_DTYPE:
-        return core.Array(np.asarray(x, core._PY_SCALAR_DTYPE[type(x)]))
-    if isinstance(x, (np.ndarray, np.generic)):
-        return core.Array(np.asarray(x))
+        return core.Array(core.scalar_value(x))
+    if isinstance(x, (np.ndarray, np.generic)):  # a caller's writable buffer is copied
+        return core.Array(core.owned(core.check_numeric(np.asarray(x))))
     return x
 
 

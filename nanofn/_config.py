@@ -12,6 +12,8 @@ class Config:
     * `jax_disable_jit`: run jitted functions eagerly (for debugging).
     * `jax_debug_nans`: raise at the first primitive that produces a NaN.
     * `nanofn_use_kernels`: use numba kernels where nanofn has them (off: numpy only).
+    * `nanofn_jit_cache_size`: how many argument signatures each jitted function keeps
+      compiled (least recently used dropped first; default 512).
 
     Example:
         >>> import nanofn
@@ -24,6 +26,7 @@ class Config:
         self._values = {
             "jax_disable_jit": False,
             "jax_debug_nans": False,
+            "nanofn_jit_cache_size": 512,  # signatures kept per jitted function (LRU)
             "nanofn_use_kernels": os.environ.get("NANOFN_USE_KERNELS", "1") != "0",
         }
 

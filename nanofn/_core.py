@@ -30,6 +30,7 @@ import contextlib
 import functools
 import itertools
 import operator
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -106,6 +107,21 @@ def get_aval(x) -> ShapedArray:
     raise TypeError(f"{type(x).__name__} is not a valid nanofn array type: {x!r}")
 
 
+class IntegerOverflowError(OverflowError, ValueError):
+    """A Python int too large for the integer dtype it must become (an OverflowError, as in
+    JAX, and a ValueError, as every bad value nanofn refuses)."""
+
+
+def scalar_value(x):
+    """A Python scalar as a numpy value of its default dtype (`int` -> int32, ...)."""
+    dtype = _PY_SCALAR_DTYPE[type(x)]
+    try:
+        return np.asarray(x, dtype)
+    except OverflowError:
+        raise IntegerOverflowError(f"{caller_name()}: the Python int {x} does not fit the "
+                                   f"default integer dtype {dtype}") from None
+
+
 def is_array_like(x) -> bool:
     return isinstance(x, (Tracer, Array, np.ndarray, np.generic)) or type(x) in _PY_SCALAR_DTYPE
 
@@ -143,9 +159,10 @@ class Array:
     def __array__(self, dtype=None, copy=None):
         if copy:
             return np.array(self._value, dtype=dtype, copy=True)
-        out = self._value.view() if isinstance(self._value, np.ndarray) else np.asarray(self._value)
-        if out.flags.writeable:
-            out.flags.writeable = False
+        value = self._value if isinstance(self._value, np.ndarray) else np.asarray(self._value)
+        # seen through a read-only memoryview, so numpy refuses to make it writable again (a
+        # plain view's flag could be flipped back): no one can write into nanofn's buffers
+        out = np.asarray(memoryview(value).toreadonly())
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def __repr__(self):
@@ -204,12 +221,80 @@ def wrap(value) -> Array:
     """Wrap a numpy result as an `Array`."""
     if not isinstance(value, np.ndarray):
         value = np.asarray(value)
+    if value.dtype.kind not in "biufc":  # e.g. `zeros(3, dtype=object)`
+        raise TypeError(f"{caller_name()}: dtype {value.dtype} is not supported: nanofn arrays "
+                        "hold bool, integer, float or complex numbers")
     return Array(value)
 
 
 def to_numpy(x):
     """The numpy value of a concrete array-like (Array, ndarray, numpy or Python scalar)."""
     return x._value if type(x) is Array else x
+
+
+def owned(x):
+    """Take ownership of a numpy value that crosses into nanofn from the caller.
+
+    A nanofn array never changes after it is made, so a *writable* caller buffer is copied
+    (once, here); read-only buffers are kept without a copy, and so are nanofn's own arrays,
+    which users only ever see read-only (`np.asarray(a)`)."""
+    if isinstance(x, np.ndarray) and x.flags.writeable:
+        return np.array(x, copy=True)  # also makes subclasses (np.matrix, ...) plain arrays
+    return x
+
+
+def _detach(out, vals):
+    """`out`, copied if it is or views a writable numpy input (a caller's buffer): a view
+    op (`reshape`, `transpose`, ...) on a caller's array must not see later writes to it."""
+    for v in vals:
+        if type(v) is np.ndarray and (out is v or (out.base is not None and
+                                                   np.may_share_memory(out, v))) \
+                and v.flags.writeable:
+            return out.copy()
+    return out
+
+
+KIND_NAMES = {"O": "Python objects", "M": "datetimes", "m": "timedeltas", "U": "strings",
+              "S": "bytes", "V": "raw or structured records"}
+
+
+def caller_name() -> str:
+    """The public nanofn function the user called, for error messages: the outermost nanofn
+    frame before the user's code (a factory-made `fn` is named after its primitive)."""
+    frame, name = sys._getframe(1), "nanofn"
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("nanofn"):
+        code_name = frame.f_code.co_name
+        if code_name in ("fn", "op", "f", "inner", "wrapper"):  # made by a factory
+            code_name = getattr(frame.f_locals.get("prim"), "name", "_")
+        if not code_name.startswith(("_", "<")):
+            name = code_name
+        frame = frame.f_back
+    return name
+
+
+def describe_value(x) -> str:
+    """`x` in a few words for an error message: its type, and its dtype and shape or repr."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return f"a numpy {type(x).__name__} of dtype {x.dtype} and shape {np.shape(x)}"
+    try:
+        text = repr(x)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
+        text = "?"
+    text = text if len(text) <= 60 else text[:57] + "..."
+    name = type(x).__name__
+    return f"{'an' if name[:1] in 'aeiouAEIOU' else 'a'} {name} ({text})"
+
+
+def check_numeric(x, what=None):
+    """Return numpy value `x` if its dtype is one nanofn computes with (bool, integer, float,
+    complex); else raise a TypeError naming the function (or `what`), the value and dtype."""
+    kind = x.dtype.kind
+    if kind not in "biufc":
+        raise TypeError(
+            f"{what or caller_name()}: got {describe_value(x)}; nanofn arrays hold bool, "
+            f"integer, float or complex numbers, not dtype {x.dtype} "
+            f"({KIND_NAMES.get(kind, 'other values')})")
+    return x
 
 
 # ------------------------------------------------------------------------ primitives
@@ -560,6 +645,10 @@ def bind(prim: Primitive, *args, **params):
                 raise_leaked(next(x for x in args
                                   if isinstance(x, Tracer) and x._trace.main is top))
             trace = top.trace
+            for x in args:
+                if type(x) is np.ndarray:  # a transformation may keep its inputs (a vjp's
+                    args = [owned(x) for x in args]  # residuals): caller buffers are copied
+                    break
             if trace.takes_raw_args:
                 return trace.process_primitive(prim, args, params)
             return trace.process_primitive(
@@ -579,10 +668,17 @@ def bind(prim: Primitive, *args, **params):
         check_nans(prim, out)
     if prim.multiple_results:
         out = [o if isinstance(o, np.ndarray) else np.asarray(o) for o in out]
-        return out if numpy_mode else [Array(o) for o in out]
+        return out if numpy_mode else [Array(_detach(o, vals)) for o in out]
     if type(out) is not np.ndarray:
         out = out if isinstance(out, np.ndarray) else np.asarray(out)
-    return out if numpy_mode else Array(out)
+    if numpy_mode:
+        return out
+    if out.base is None:  # a fresh result (the common case) is nobody else's buffer ...
+        for v in vals:
+            if v is out:  # ... unless it is an input passed through
+                return Array(_detach(out, vals))
+        return Array(out)
+    return Array(_detach(out, vals))
 
 
 # ------------------------------------------------------------------------ the jaxpr IR
@@ -832,7 +928,9 @@ class JaxprBuilder:
         if t is None:
             t = self.new_tracer(trace, get_aval(val))
             self.const_tracers[key] = t
-            self.consts[id(self.vars[id(t)])] = (val, val)  # keep val alive with its id
+            # keep val alive with its id; a writable numpy constant (a caller's array closed
+            # over by a jitted function) is copied, so later writes to it change nothing
+            self.consts[id(self.vars[id(t)])] = (owned(val), val)
         return t
 
     def build(self, in_tracers, out_tracers) -> ClosedJaxpr:

@@ -74,7 +74,7 @@ def _is_float(aval):
 
 def _as_array(x, what):
     if type(x) in core._PY_SCALAR_DTYPE:
-        return core.Array(np.asarray(x, core._PY_SCALAR_DTYPE[type(x)]))
+        return core.Array(core.scalar_value(x))
     if isinstance(x, (np.ndarray, np.generic)):
         return core.Array(np.asarray(x))
     if isinstance(x, (core.Array, Tracer)):

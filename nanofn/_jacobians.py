@@ -56,7 +56,11 @@ class _Partial:
     def __init__(self, fun, fname, args, kwargs, argnums, has_aux, holomorphic=False,
                  allow_int=False):
         self.fun, self.fname, self.args, self.kwargs = fun, fname, args, kwargs
-        self.single, self.nums = _normalize_argnums(argnums, len(args), fname)
+        self.single, nums = _normalize_argnums(argnums, len(args), fname)
+        # an argument named twice (argnums=(0, 0)) is differentiated once; `assemble` then
+        # repeats its block for every entry that names it
+        self.nums = tuple(dict.fromkeys(nums))
+        self.repeat = None if self.nums == nums else tuple(self.nums.index(i) for i in nums)
         for i in self.nums:
             _check_differentiable(fname, i, args[i], holomorphic, allow_int)
         dyn = args[self.nums[0]] if self.single else tuple(args[i] for i in self.nums)
@@ -83,8 +87,10 @@ class _Partial:
 
     def assemble(self, blocks):
         """`blocks[j][i]`: the Jacobian of output leaf j w.r.t. input leaf i."""
-        jac = tree_unflatten(self.out_tree,
-                             [tree_unflatten(self.in_tree, row) for row in blocks])
+        rows = [tree_unflatten(self.in_tree, row) for row in blocks]
+        if self.repeat is not None:
+            rows = [tuple(row[k] for k in self.repeat) for row in rows]
+        jac = tree_unflatten(self.out_tree, rows)
         return (jac, _lower_aux(self.aux)) if self.has_aux else jac
 
 

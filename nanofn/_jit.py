@@ -29,9 +29,11 @@ elimination, and dead code elimination.
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import math
+import weakref
 
 import numpy as np
 
@@ -692,10 +694,12 @@ def _fused_call(program, given):
 def _leaf_to_value(x):
     """Make a jit argument leaf concrete and typed: Python scalars get their default dtype."""
     if type(x) in core._PY_SCALAR_DTYPE:
-        return np.asarray(x, core._PY_SCALAR_DTYPE[type(x)])
+        return core.scalar_value(x)
     if type(x) is core.Array:
         return x._value
-    if isinstance(x, (np.ndarray, np.generic, Tracer)):
+    if isinstance(x, (np.ndarray, np.generic)):  # a caller's writable buffer is copied
+        return core.owned(core.check_numeric(x, "jit"))
+    if isinstance(x, Tracer):
         return x
     raise TypeError(f"jit: argument leaf of type {type(x).__name__} is not an array; mark the "
                     "argument static with static_argnums / static_argnames")
@@ -745,6 +749,7 @@ class JitFunction:
         except (TypeError, ValueError):
             self._signature = None
         if self._signature is not None:  # static args may be named either way, as in JAX
+            _check_static_args(self._signature, self.static_argnums, self.static_argnames)
             params = list(self._signature.parameters)
             nums = set(self.static_argnums)
             names = set(self.static_argnames)
@@ -756,8 +761,9 @@ class JitFunction:
                     names.add(params[i])
             self.static_argnums = tuple(sorted(nums))
             self.static_argnames = tuple(sorted(names))
-        self._cache: dict = {}
+        self._cache: collections.OrderedDict = collections.OrderedDict()  # LRU order
         self.trace_count = 0
+        _live_jit_functions.add(self)
 
     def _split(self, args, kwargs):
         static, dyn_args, dyn_kwargs = [], [], {}
@@ -785,6 +791,11 @@ class JitFunction:
         compiled = self._cache.get(key)
         if compiled is None:
             compiled = self._compile(args, kwargs, static, in_tree, avals)
+        elif len(self._cache) > 1:
+            try:
+                self._cache.move_to_end(key)  # most recently used last
+            except KeyError:  # dropped meanwhile (another thread, clear_cache)
+                pass
         if any(isinstance(v, Tracer) for v in values) or core.under_transform():
             outs = core.eval_jaxpr(compiled.closed.jaxpr, compiled.closed.consts, *values)
             outs = [o if isinstance(o, (Tracer, core.Array)) else core.wrap(o) for o in outs]
@@ -822,6 +833,11 @@ class JitFunction:
         compiled = _Compiled(closed, out_tree_box[0])
         if not any(isinstance(c, Tracer) for c in closed.consts):  # never cache leaked tracers
             self._cache[(in_tree, avals, static)] = compiled
+            while len(self._cache) > max(int(config.nanofn_jit_cache_size), 1):
+                try:  # the least recently used signature goes
+                    self._cache.popitem(last=False)
+                except KeyError:
+                    break
         return compiled
 
     def _arg_names(self, args, kwargs, static):
@@ -846,6 +862,21 @@ class JitFunction:
     def _cache_size(self):
         return len(self._cache)
 
+    def clear_cache(self):
+        """Drop every trace and compiled plan this function holds (JAX's name); the next
+        call traces again.
+
+        Example:
+            >>> import nanofn
+            >>> f = nanofn.jit(lambda x: x + 1)
+            >>> _ = f(1.0)
+            >>> f.clear_cache()
+            >>> _ = f(1.0)
+            >>> f.trace_count
+            2
+        """
+        self._cache.clear()
+
     def lower(self, *args, **kwargs):
         """The simplified jaxpr this function runs for these arguments."""
         static, dyn_args, dyn_kwargs = self._split(args, kwargs)
@@ -857,6 +888,48 @@ class JitFunction:
 
     def __get__(self, obj, objtype=None):  # support decorating methods
         return self if obj is None else functools.partial(self, obj)
+
+
+_live_jit_functions: "weakref.WeakSet[JitFunction]" = weakref.WeakSet()
+
+
+def clear_caches():
+    """Drop the compiled traces of every jitted function (JAX's `jax.clear_caches`).
+
+    Each jitted function keeps at most `config.nanofn_jit_cache_size` signatures (the least
+    recently used go first); this empties them all, and each traces again on its next
+    call. Numba's compiled kernels (in memory and on disk) are kept.
+
+    Example:
+        >>> import nanofn
+        >>> f = nanofn.jit(lambda x: x * 2)
+        >>> _ = f(1.0)
+        >>> nanofn.clear_caches()
+        >>> _ = f(1.0)
+        >>> f.trace_count
+        2
+    """
+    for fun in list(_live_jit_functions):
+        fun.clear_cache()
+
+
+def _check_static_args(signature, static_argnums, static_argnames):
+    """Raise as JAX does for static arguments that the function cannot take."""
+    kinds = [p.kind for p in signature.parameters.values()]
+    P = inspect.Parameter
+    if P.VAR_POSITIONAL not in kinds:
+        n = sum(k in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD) for k in kinds)
+        bad = [i for i in static_argnums if not isinstance(i, int) or not -n <= i < n]
+        if bad:
+            raise ValueError(f"jit: static_argnums={tuple(static_argnums)} includes {bad[0]!r}, "
+                             f"but the function accepts only {n} positional argument(s)")
+    if P.VAR_KEYWORD not in kinds:
+        names = {name for name, p in signature.parameters.items()
+                 if p.kind in (P.POSITIONAL_OR_KEYWORD, P.KEYWORD_ONLY)}
+        bad = sorted(set(static_argnames) - names)
+        if bad:
+            raise ValueError(f"jit: static_argnames={tuple(static_argnames)} names {bad}, which "
+                             f"the function does not take (its parameters: {sorted(names)})")
 
 
 def _as_tuple(x):

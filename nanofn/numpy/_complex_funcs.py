@@ -24,7 +24,7 @@ def _is_complex(x) -> bool:
 
 def _as_array(x):
     x = asarray_value(x)
-    return x if isinstance(x, (Array, Tracer)) else core.wrap(np.asarray(x))
+    return x if isinstance(x, (Array, Tracer)) else core.wrap(core.owned(np.asarray(x)))
 
 
 def iscomplexobj(x) -> bool:

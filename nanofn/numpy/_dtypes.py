@@ -32,14 +32,49 @@ _DEFAULT = {"b": np.dtype(bool), "i": np.dtype(np.int32), "u": np.dtype(np.uint3
 
 
 def dtype_of(x) -> np.dtype:
-    if isinstance(x, (Array, Tracer, np.ndarray, np.generic)):
+    if isinstance(x, (Array, Tracer)):
         return x.dtype
+    if isinstance(x, (np.ndarray, np.generic)):
+        return check_numeric(x).dtype
     t = type(x)
     if t is bool:
         return np.dtype(bool)
     if t in _WEAK_KIND:
         return _DEFAULT[_WEAK_KIND[t]]
-    return np.asarray(x).dtype
+    if isinstance(x, (list, tuple)) and any(isinstance(e, _ARRAYS) for e in _iter_nested(x)):
+        return _result_type(list(_iter_nested(x)))  # what `asarray_value` stacks them to
+    return _canonical_default(_from_python(x).dtype)
+
+
+_caller, _describe, check_numeric = core.caller_name, core.describe_value, core.check_numeric
+_KIND_NAMES = core.KIND_NAMES
+
+
+def _from_python(x, dtype=None):
+    """Python data (nested lists and tuples of numbers, array-likes) as a numpy array with a
+    numeric dtype, or a TypeError / ValueError naming the function and the value."""
+    if x is None or isinstance(x, (str, bytes, np.dtype, type)):
+        raise TypeError(f"{_caller()}: expected an array, a numpy array or a Python scalar, "
+                        f"got {_describe(x)}")
+    try:
+        arr = np.asarray(x, dtype=dtype)
+    except ValueError as err:
+        if "inhomogeneous" in str(err) or "sequence" in str(err):
+            raise ValueError(f"{_caller()}: cannot make an array from a ragged nested "
+                             f"sequence: {_describe(x)}; every row needs the same length") from None
+        raise TypeError(f"{_caller()}: cannot convert {_describe(x)} to a nanofn array: "
+                        f"{err}") from None
+    except OverflowError as err:
+        raise core.IntegerOverflowError(f"{_caller()}: cannot convert {_describe(x)} to a "
+                                        f"nanofn array: {err}") from None
+    except TypeError as err:
+        raise TypeError(f"{_caller()}: cannot convert {_describe(x)} to a nanofn array: "
+                        f"{err}") from None
+    if arr.dtype.kind not in _KIND_RANK:
+        raise TypeError(f"{_caller()}: cannot convert {_describe(x)} to a nanofn array: it "
+                        f"holds {_KIND_NAMES.get(arr.dtype.kind, 'other values')} (dtype "
+                        f"{arr.dtype}), not numbers")
+    return arr
 
 
 def _promote_two(a: np.dtype, b: np.dtype) -> np.dtype:
@@ -62,6 +97,11 @@ def result_type(*args) -> np.dtype:
         >>> fnp.result_type(fnp.zeros(2, "float32"), 2.0)
         dtype('float32')
     """
+    return _result_type(args, dtypes_ok=True)
+
+
+def _result_type(args, dtypes_ok=False):
+    """`result_type` of values (`dtypes_ok=False`: a string is a value, not a dtype name)."""
     strong = None
     weak_rank = -1
     for x in args:
@@ -70,10 +110,13 @@ def result_type(*args) -> np.dtype:
         if kind is not None:
             weak_rank = max(weak_rank, _KIND_RANK[kind])
             continue
-        if isinstance(x, (str, type, np.dtype)):
+        if dtypes_ok and isinstance(x, (str, type, np.dtype)):
             d = np.dtype(x)
         else:
             d = dtype_of(x)
+        if d.kind not in _KIND_RANK:
+            raise TypeError(f"{_caller()}: dtype {d} is not a numeric dtype (got it from "
+                            f"{_describe(x)})")
         strong = d if strong is None else _promote_two(strong, d)
     if strong is None:
         return _DEFAULT[{-1: "f", 1: "i", 2: "f", 3: "c"}[weak_rank]]
@@ -94,18 +137,14 @@ def asarray_value(x, dtype=None):
             return convert_element_type_p.bind(x, new_dtype=np.dtype(dtype))
         return x
     if isinstance(x, (np.ndarray, np.generic)):
-        return x if dtype is None or x.dtype == dtype else np.asarray(x, dtype)
+        check_numeric(x)
+        return x if dtype is None or x.dtype == dtype else check_numeric(np.asarray(x, dtype))
     if dtype is None:
         dtype = dtype_of(x) if type(x) in (bool, int, float, complex) else None
     if isinstance(x, (list, tuple)) and any(isinstance(e, (Array, Tracer)) for e in _iter_nested(x)):
         from nanofn.numpy._lax_numpy import stack
         return stack([asarray_value(e, dtype) for e in x])
-    try:
-        arr = np.asarray(x, dtype=dtype)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"cannot convert {type(x).__name__} to a nanofn array: {err}") from None
-    if arr.dtype == object:
-        raise TypeError(f"cannot convert {type(x).__name__} to a nanofn array (object dtype)")
+    arr = _from_python(x, dtype)
     if dtype is None:
         arr = arr.astype(_canonical_default(arr.dtype), copy=False)
     return arr
@@ -119,15 +158,15 @@ def _iter_nested(x):
             yield e
 
 
+_NUMPY_DEFAULT_KIND = {np.dtype(np.float64): "f", np.dtype(np.int64): "i",
+                       np.dtype(np.complex128): "c"}
+
+
 def _canonical_default(d: np.dtype) -> np.dtype:
-    """Python lists give numpy's 64-bit defaults; nanofn creates 32-bit arrays, like JAX."""
-    if d == np.float64:
-        return np.dtype(np.float32)
-    if d == np.int64:
-        return np.dtype(np.int32)
-    if d == np.complex128:
-        return np.dtype(np.complex64)
-    return d
+    """Python lists give numpy's 64-bit defaults; nanofn gives its own defaults (`_DEFAULT`:
+    32-bit, like JAX), as it does for Python scalars."""
+    kind = _NUMPY_DEFAULT_KIND.get(d)
+    return d if kind is None else _DEFAULT[kind]
 
 
 _ARRAYS = (Array, Tracer)
@@ -146,7 +185,7 @@ def promote(*args):
             return [a, b]
     elif len(args) == 1 and isinstance(args[0], _ARRAYS):
         return [args[0]]
-    dtype = result_type(*args)
+    dtype = _result_type(args)
     return [asarray_value(x, dtype) for x in args]
 
 
@@ -166,9 +205,9 @@ def promote_float(*args):
                 return [a, b]
         elif isinstance(b, _ARRAYS) and (ta is float or ta is int) and b.dtype.kind == "f":
             return [np.asarray(a, b.dtype), b]
-    dtype = result_type(*args)
+    dtype = _result_type(args)
     if not np.issubdtype(dtype, np.inexact):
-        dtype = np.dtype(np.float32)
+        dtype = _DEFAULT["f"]
     return [asarray_value(x, dtype) for x in args]
 
 

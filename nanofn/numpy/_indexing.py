@@ -401,7 +401,7 @@ def getitem(x, idx, mode=None, fill_value=None):
         out = _basic(x, shape, entries)
     else:
         out = _advanced(x, shape, entries, mode, fill_value)
-    return out if isinstance(out, (Array, Tracer)) else core.wrap(np.asarray(out))
+    return out if isinstance(out, (Array, Tracer)) else core.wrap(core.owned(np.asarray(out)))
 
 
 def _basic(x, shape, entries):

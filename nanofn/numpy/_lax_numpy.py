@@ -55,7 +55,7 @@ def _wrap_output(x):
     """Primitives called on plain numpy data return Arrays already; constants get wrapped."""
     if isinstance(x, (Array, Tracer)):
         return x
-    return core.wrap(np.asarray(x))
+    return core.wrap(core.owned(np.asarray(x)))  # a caller's writable buffer is copied
 
 
 # ------------------------------------------------------------------------ creation
@@ -71,7 +71,7 @@ def array(object, dtype=None, copy=True, ndmin=0):
     """
     x = asarray_value(object, None if dtype is None else np.dtype(dtype))
     if isinstance(x, (np.ndarray, np.generic)):
-        x = core.wrap(np.array(x, copy=True) if copy else np.asarray(x))
+        x = core.wrap(np.array(x, copy=True) if copy else core.owned(np.asarray(x)))
     if ndmin and _ndim(x) < ndmin:
         x = reshape(x, (1,) * (ndmin - _ndim(x)) + tuple(_shape(x)))
     return x
@@ -87,7 +87,7 @@ def asarray(a, dtype=None, copy=None):
     """
     x = asarray_value(a, None if dtype is None else np.dtype(dtype))
     if isinstance(x, (np.ndarray, np.generic)):
-        x = core.wrap(np.array(x, copy=True) if copy or isinstance(a, np.ndarray) else np.asarray(x))
+        x = core.wrap(np.array(x, copy=True) if copy else core.owned(np.asarray(x)))
     return x
 
 
@@ -119,7 +119,7 @@ def full(shape, fill_value, dtype=None):
     if isinstance(fill_value, Tracer) or core.under_transform():
         v = asarray_value(fill_value, dtype)
         return lax.broadcast_to(v, shape) if _shape(v) != shape else v
-    return core.wrap(np.full(shape, fill_value, dtype))
+    return core.wrap(np.full(shape, core.to_numpy(asarray_value(fill_value, dtype)), dtype))
 
 
 def zeros(shape, dtype=None):
@@ -194,6 +194,8 @@ def arange(start, stop=None, step=None, dtype=None):
             raise core.ConcretizationError(
                 f"arange: {name} must be a concrete value (the result's size depends on it); "
                 "pass it as a static argument")
+    if step is not None and not isinstance(step, Tracer) and np.all(core.to_numpy(step) == 0):
+        raise ValueError(f"arange: step must not be zero, got step={step!r}")
     vals = [v for v in (start, stop, step) if v is not None]
     out = np.arange(*[core.to_numpy(v) for v in vals])
     dtype = result_type(*vals) if dtype is None else np.dtype(dtype)
@@ -338,6 +340,11 @@ def round(a, decimals=0):
         return complex_p.bind(round(real_p.bind(a), decimals), round(imag_p.bind(a), decimals))
     if decimals == 0:
         return lax.round_p.bind(a, rounding_method=1)
+    decimals = operator.index(decimals)
+    if decimals > 400:  # finer than any float's digits: nothing changes
+        return a
+    if decimals < -400:  # coarser than any float: everything rounds to zero
+        return lax.mul_p.bind(a, lax._c(a, 0.0))
     f = lax._c(a, 10.0 ** decimals)
     return lax.div_p.bind(lax.round_p.bind(lax.mul_p.bind(a, f), rounding_method=1), f)
 
@@ -523,7 +530,7 @@ def power(x1, x2, /):
         >>> fnp.power(fnp.array([2.0, 3.0]), 2)
         Array([4., 9.], dtype=float32)
     """
-    if type(x2) is int and not isinstance(x1, (int, float)):
+    if type(x2) is int and -2 ** 31 <= x2 < 2 ** 31 and not isinstance(x1, (int, float)):
         (x1,) = promote(x1)
         return lax.integer_pow_p.bind(x1, y=x2)
     x1, x2 = promote(x1, x2)
@@ -624,6 +631,9 @@ def astype(x, dtype):
     """Cast `x` to `dtype`."""
     x = asarray_value(x)
     dtype = np.dtype(dtype)
+    if dtype.kind not in "biufc":
+        raise TypeError(f"{core.caller_name()}: cannot convert to dtype {dtype}: nanofn arrays "
+                        "hold bool, integer, float or complex numbers")
     if dtype_of(x) == dtype:
         return _wrap_output(x)
     return lax.convert_element_type_p.bind(x, new_dtype=dtype)
@@ -914,10 +924,17 @@ def tensordot(a, b, axes=2):
     """
     a, b = promote(a, b)
     na, nb = _ndim(a), _ndim(b)
-    if isinstance(axes, int):
+    if isinstance(axes, (int, np.integer)):
+        if not 0 <= axes <= builtins.min(na, nb):
+            raise ValueError(f"tensordot: axes={axes} must lie in [0, {builtins.min(na, nb)}] for "
+                             f"arrays of {na} and {nb} dimensions")
         ax_a, ax_b = tuple(range(na - axes, na)), tuple(range(axes))
     else:
-        ax_a, ax_b = axes
+        try:
+            ax_a, ax_b = axes
+        except (TypeError, ValueError):
+            raise TypeError(f"tensordot: axes must be an int or a pair of axis sequences, got "
+                            f"{axes!r:.60}") from None
         ax_a = canonicalize_axes(ax_a if isinstance(ax_a, (tuple, list)) else [ax_a], na)
         ax_b = canonicalize_axes(ax_b if isinstance(ax_b, (tuple, list)) else [ax_b], nb)
     sa, sb = _shape(a), _shape(b)
@@ -939,28 +956,37 @@ def reshape(a, newshape=None, order="C", *, shape=None):
         >>> fnp.reshape(fnp.arange(6), (3, -1)).shape
         (3, 2)
     """
-    if order != "C":
-        raise NotImplementedError("reshape: only order='C' is supported")
+    if order not in ("C", "F", "A"):
+        raise ValueError(f"reshape: order must be 'C', 'F' or 'A', got {order!r:.60}")
     newshape = shape if newshape is None else newshape
     a = asarray_value(a)
+    if order == "F":  # column-major: reverse the axes, reshape row-major, reverse back
+        newshape = (newshape,) if np.ndim(newshape) == 0 else tuple(newshape)
+        return transpose(reshape(transpose(a), newshape[::-1]))
     newshape = (newshape,) if np.ndim(newshape) == 0 else tuple(newshape)
+    try:
+        newshape = tuple(operator.index(d) for d in newshape)
+    except TypeError:
+        raise TypeError(f"reshape: the new shape must hold integers, got "
+                        f"{newshape!r:.60}") from None
     size = int(np.prod(_shape(a), dtype=np.int64))
     if sum_neg := builtins.sum(1 for d in newshape if d == -1):
         if sum_neg > 1:
             raise ValueError(f"reshape: can only specify one unknown dimension, got {newshape}")
-        known = int(np.prod([d for d in newshape if d != -1], dtype=np.int64))
+        known = math.prod(d for d in newshape if d != -1)
         if known == 0 or size % known:
             raise ValueError(f"reshape: cannot reshape array of shape {tuple(_shape(a))} "
                              f"(size {size}) into shape {newshape}")
         newshape = tuple(size // known if d == -1 else d for d in newshape)
-    if int(np.prod(newshape, dtype=np.int64)) != size:
+    if math.prod(newshape) != size or builtins.min(newshape, default=0) < 0:
         raise ValueError(f"reshape: cannot reshape array of shape {tuple(_shape(a))} "
                          f"(size {size}) into shape {newshape}")
     return _wrap_output(lax.reshape(a, newshape))
 
 
 def ravel(a, order="C"):
-    """Flatten to 1-d."""
+    """Flatten to 1-d (`order="F"`: column by column; "A" reads as "C", since nanofn arrays
+    have no memory layout of their own)."""
     return reshape(a, (-1,), order)
 
 

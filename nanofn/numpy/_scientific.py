@@ -63,7 +63,7 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
     if pieces:
         parts = [p for w, p in pieces if w == 0] + [a] + [p for w, p in pieces if w == 1]
         a = sf.concatenate(parts, axis=axis)
-    for _ in range(n):
+    for _ in range(builtins.min(n, _shape(a)[axis])):  # past the length: empty already
         hi, lo = _take(a, 1, None, axis), _take(a, None, -1, axis)
         a = lnp.not_equal(hi, lo) if a.dtype == np.bool_ else hi - lo
     return _wrap_output(a)
@@ -367,6 +367,8 @@ def _check_kth(name, a, kth, axis):
         raise ValueError(f"{name}: the input must have at least one dimension")
     n = _shape(a)[canonicalize_axis(axis, _ndim(a))]
     for k in np.atleast_1d(kth):
+        if not isinstance(k, (int, np.integer)):
+            raise TypeError(f"{name}: kth must be an integer (or integers), got {kth!r:.60}")
         if not -n <= int(k) < n:
             raise ValueError(f"{name}: kth={int(k)} is out of bounds for an axis of length {n}")
 
@@ -439,8 +441,11 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     x = asarray_value(x)
     if not np.issubdtype(x.dtype, np.inexact):
         return _wrap_output(x)
-    if np.issubdtype(x.dtype, np.complexfloating):
-        raise NotImplementedError("nan_to_num: complex inputs are not supported yet")
+    if np.issubdtype(x.dtype, np.complexfloating):  # each part on its own, as numpy
+        from nanofn.ops._complex import complex_p, imag_p, real_p
+        parts = [nan_to_num(p.bind(x), nan=nan, posinf=posinf, neginf=neginf)
+                 for p in (real_p, imag_p)]
+        return complex_p.bind(*parts)
     info = np.finfo(x.dtype)
     posinf = info.max if posinf is None else posinf
     neginf = info.min if neginf is None else neginf

@@ -216,6 +216,8 @@ def _split_points(indices_or_sections, n, fname, even):
         sections = operator.index(core.to_numpy(indices_or_sections))
         if sections <= 0:
             raise ValueError(f"{fname}: number of sections must be larger than 0, got {sections}")
+        if sections > n + 2 ** 20:
+            raise ValueError(f"{fname}: {sections} sections is far more than the axis length {n}")
         if even and n % sections:
             raise ValueError(f"{fname}: array split does not result in an equal division: an "
                              f"axis of size {n} cannot be split into {sections} equal sections; "

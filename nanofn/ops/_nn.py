@@ -41,6 +41,7 @@ import math
 
 import numpy as np
 
+from nanofn import _core as core
 from nanofn._core import Primitive, ShapedArray
 from nanofn._kernels import enabled, kernel
 from nanofn.ops._base import (
@@ -469,10 +470,10 @@ def _ce_kernel(x, labels, loss, probs):
             probs[i, j] = probs[i, j] / total
         logz = math.log(top) + math.log1p(rest / top) if top > 0.0 else math.log(rest)
         k = labels[i]
-        if 0 <= k < cols:  # an out-of-range label picks nothing (and is never read)
+        if 0 <= k < cols:
             loss[i] = logz - (x[i, k] - shift)
-        else:
-            loss[i] = logz + shift
+        else:  # an out-of-range label (never read): NaN, as optax gives under jit
+            loss[i] = math.nan
 
 
 @kernel
@@ -488,13 +489,13 @@ def _ce_grad_kernel(probs, labels, g, dx):
 
 
 def _picked_ref(x, labels):
-    """`x[..., label]`, 0 where the label is out of range."""
+    """`x[..., label]`, NaN where the label is out of range."""
     n = x.shape[-1]
     ok = (labels >= 0) & (labels < n)
     idx = np.where(ok, labels, 0)[..., None].astype(np.intp)
     picked = np.take_along_axis(x, idx, axis=-1)[..., 0] if n else np.zeros(labels.shape,
                                                                             x.dtype)
-    return np.where(ok, picked, 0).astype(x.dtype)
+    return np.where(ok, picked, np.nan).astype(x.dtype)
 
 
 def _ce_ref(x, labels):
@@ -539,6 +540,9 @@ def _ce_int_abstract_eval(x, labels):
 def _ce_int_impl(x, labels):
     _check(ce_int_p, x, labels)
     x, labels = np.asarray(x), np.asarray(labels)
+    if core.debug_nans:  # name the label, rather than the NaN it gives
+        _check_labels("softmax_cross_entropy_with_integer_labels", labels, x.shape[-1],
+                      FloatingPointError)
     if x.shape[-1] > _CE_ROW_MAX or not _use_kernel(x):
         return _ce_ref(x, labels)
     rows = _rows(x)
@@ -592,7 +596,8 @@ def softmax_cross_entropy_int(logits, labels):
 
     Raises:
       ValueError: a label out of range, when the labels' values are known (outside
-        `jit`; under `jit` such a label picks nothing: its loss is `logsumexp(logits)`).
+        `jit`; under `jit` such a label's loss is NaN, as in optax, and with `debug_nans`
+        on it raises a FloatingPointError naming the label).
 
     Example:
         >>> import nanofn.numpy as jnp
@@ -606,12 +611,16 @@ def softmax_cross_entropy_int(logits, labels):
         value = np.asarray(labels)
         shape = _aval_shape(logits)
         n = shape[-1] if len(shape) else 0
-        if value.size and np.issubdtype(value.dtype, np.integer):
-            bad = value[(value < 0) | (value >= n)]
-            if bad.size:
-                raise ValueError(f"softmax_cross_entropy_int: labels must lie in [0, {n}) for "
-                                 f"logits with {n} classes, found label {int(bad.flat[0])}")
+        if np.issubdtype(value.dtype, np.integer):
+            _check_labels("softmax_cross_entropy_int", value, n, ValueError)
     return ce_int_p.bind(logits, labels)[0]
+
+
+def _check_labels(name, labels, n, error):
+    bad = labels[(labels < 0) | (labels >= n)]
+    if bad.size:
+        raise error(f"{name}: labels must lie in [0, {n}) for logits with {n} classes, "
+                    f"found label {int(bad.flat[0])}")
 
 
 # --- softmax_cross_entropy_int_grad: (probs - onehot(labels)) * g ------------------------

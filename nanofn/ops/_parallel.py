@@ -80,7 +80,7 @@ def _as_operand(x):
     if isinstance(x, Tracer) or type(x) is core.Array:
         return x
     if type(x) in core._PY_SCALAR_DTYPE:
-        return core.Array(np.asarray(x, core._PY_SCALAR_DTYPE[type(x)]))
+        return core.Array(core.scalar_value(x))
     if isinstance(x, (np.ndarray, np.generic)):
         return core.Array(np.asarray(x))
     raise TypeError(f"collectives take arrays (or pytrees of arrays), got {type(x).__name__}")

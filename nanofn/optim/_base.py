@@ -272,8 +272,8 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         The new parameters, with the structure and dtypes of ``params``.
 
     Raises:
-        ValueError: if the two trees have different structures; the message shows both
-            and the first difference.
+        ValueError: if the two trees have different structures (the message shows both
+            and the first difference), or an update's shape differs from its parameter's.
 
     Example:
         >>> import nanofn.numpy as jnp
@@ -287,8 +287,29 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         new = p + u
         return new if _dtype(new) == _dtype(p) else jnp.asarray(new, dtype=_dtype(p))
 
+    check_update_shapes("apply_updates", updates, params)
     return tree_map_checked(add, params, updates, names=("params", "updates"),
                             where="apply_updates")
+
+
+def _shape(x):
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def check_update_shapes(where: str, updates, params) -> None:
+    """Raises ValueError if an update's shape differs from its parameter's (numpy would
+    broadcast it into the parameter and silently change the parameter's shape)."""
+    if params is None:
+        return
+    u_leaves, p_leaves = tree_util.tree_leaves(updates), tree_util.tree_leaves(params)
+    if len(u_leaves) != len(p_leaves):
+        return  # a structure mismatch: the tree checks name it
+    for i, (u, p) in enumerate(zip(u_leaves, p_leaves)):
+        if _shape(u) != _shape(p):
+            path = tree_util.keystr(tree_util.tree_flatten_with_path(params)[0][i][0])
+            raise ValueError(
+                f"{where}: the update for params{path} has shape {_shape(u)}, but the parameter "
+                f"has shape {_shape(p)}; each gradient/update must have its parameter's shape")
 
 
 def incremental_update(new_tensors: Params, old_tensors: Params, step_size) -> Params:
@@ -423,6 +444,11 @@ def check_range(fn: str, name: str, value, *, low=None, high=None,
     Arrays (which may be traced, e.g. hyperparameters injected by
     ``inject_hyperparams``) and schedules are not checked.
     """
+    if isinstance(value, (str, bytes)) or not (
+            value is None or callable(value) or isinstance(value, numbers.Number)
+            or hasattr(value, "dtype")):
+        raise TypeError(f"{fn}: argument `{name}` must be a number, an array or a schedule, "
+                        f"got {type(value).__name__} {value!r:.60}")
     if value is None or callable(value) or not _is_python_number(value):
         return
     v = float(value)

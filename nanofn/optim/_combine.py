@@ -67,6 +67,7 @@ def chain(*args: GradientTransformation) -> GradientTransformation:
                 f"chain: expected a state tuple of length {len(transforms)} (one per "
                 f"transformation), got {got}. Pass the state returned by this chain's `init` "
                 "or by its previous `update`.")
+        _base.check_update_shapes("chain.update", updates, params)
         new_state = []
         for tx, s in zip(transforms, state):
             updates, s = tx.update(updates, s, params, **extra_args)

@@ -1,0 +1,104 @@
+"""Results that used to be silently wrong: list dtypes, repeated argnums, update shapes that
+broadcast into the params, and a finite loss for an impossible label."""
+
+import numpy as np
+import pytest
+
+import nanofn
+import nanofn.numpy as jnp
+from nanofn import optim
+from nanofn.nn.losses import softmax_cross_entropy_with_integer_labels as ce_int
+
+
+# --- Python lists and tuples take nanofn's default dtypes, as Python scalars do (JAX) -----
+
+@pytest.mark.parametrize("data", [[1.0, 2.0], (1.0, 2.0), [[0.5], [1.5]]])
+def test_float_lists_get_the_default_float(data):
+    default = jnp.sin(1.0).dtype  # a Python float: nanofn's default float dtype
+    assert default == np.float32  # as JAX without x64
+    assert jnp.sin(data).dtype == default
+    assert jnp.add(data, data).dtype == default
+    assert jnp.sum(data).dtype == default
+    assert jnp.result_type(data) == default
+
+
+def test_int_and_complex_lists_get_the_default_dtypes():
+    assert jnp.add([1, 2], [3, 4]).dtype == jnp.add(1, 2).dtype == np.int32
+    assert jnp.negative((1, 2)).dtype == np.int32
+    assert jnp.multiply([1j], [2.0]).dtype == np.complex64
+    assert jnp.sin([1, 2]).dtype == np.float32  # integers promote to the default float
+
+
+def test_lists_do_not_widen_arrays():
+    x = jnp.ones(2, dtype=jnp.float16)
+    assert (x + jnp.asarray([1.0, 2.0])).dtype == np.float32  # the list is a float32 array
+    assert jnp.add(np.ones(2, np.float64), [1.0, 2.0]).dtype == np.float64  # float64 stays
+
+
+# --- grad with a repeated argnum -------------------------------------------------------
+
+def test_grad_repeated_argnums():
+    g = nanofn.grad(lambda x: x * x, argnums=(0, 0))(3.0)
+    np.testing.assert_allclose([float(g[0]), float(g[1])], [6.0, 6.0])
+    g = nanofn.grad(lambda x, y: x * x * y, argnums=(1, 0, 1))(3.0, 2.0)
+    np.testing.assert_allclose([float(v) for v in g], [9.0, 12.0, 9.0])
+    (v, aux), g = nanofn.value_and_grad(lambda x: (jnp.sum(x ** 3), 1.0), argnums=(0, 0),
+                                         has_aux=True)(jnp.array([1.0, 2.0]))
+    for gi in g:
+        np.testing.assert_allclose(np.asarray(gi), [3.0, 12.0])
+
+
+@pytest.mark.parametrize("transform", [nanofn.jacrev, nanofn.jacfwd])
+def test_jacobians_repeated_argnums(transform):
+    jac = transform(lambda x, y: x * x * y, argnums=(0, 1, 0))(3.0, 2.0)
+    np.testing.assert_allclose([float(v) for v in jac], [12.0, 9.0, 12.0])
+    h = nanofn.hessian(lambda x: x ** 3, argnums=(0, 0))(2.0)
+    np.testing.assert_allclose([[float(v) for v in row] for row in h], [[12.0, 12.0]] * 2)
+
+
+# --- updates whose shape differs from the param ----------------------------------------
+
+def test_apply_updates_refuses_a_shape_that_would_broadcast():
+    with pytest.raises(ValueError, match=r"params\['w'\].*\(2, 3\).*\(3,\)"):
+        optim.apply_updates({"w": np.ones(3)}, {"w": np.ones((2, 3))})
+    with pytest.raises(ValueError, match=r"params\['b'\]\[1\].*\(1,\).*\(\)"):
+        optim.apply_updates({"b": [jnp.ones(()), jnp.ones(())]},
+                            {"b": [jnp.ones(()), jnp.ones(1)]})
+
+
+@pytest.mark.parametrize("make", [lambda: optim.sgd(0.1), lambda: optim.adam(0.1),
+                                  lambda: optim.adamw(0.1)])
+def test_optimizer_update_refuses_a_wrong_shape(make):
+    tx = make()
+    params = {"w": jnp.ones(3), "b": jnp.zeros(())}
+    state = tx.init(params)
+    bad = {"w": jnp.ones((2, 3)), "b": jnp.zeros(())}
+    with pytest.raises(ValueError, match=r"params\['w'\] has shape \(2, 3\).*\(3,\)"):
+        tx.update(bad, state, params)
+    updates, _ = tx.update({"w": jnp.ones(3), "b": jnp.zeros(())}, state, params)
+    assert updates["w"].shape == (3,)
+
+
+# --- integer labels out of range --------------------------------------------------------
+
+def test_out_of_range_label_gives_nan_under_jit():
+    logits = jnp.array([[1.0, 2.0, 3.0], [0.5, 0.0, -0.5]])
+    f = nanofn.jit(ce_int)
+    for _ in range(3):  # the first call runs numpy, later ones the kernel
+        loss = np.asarray(f(logits, jnp.array([2, 3])))
+        assert np.isfinite(loss[0]) and np.isnan(loss[1])
+        assert np.isnan(np.asarray(f(logits, jnp.array([-4, 0])))[0])
+    np.testing.assert_allclose(loss[0], np.asarray(ce_int(logits, jnp.array([2, 0])))[0])
+    g = nanofn.jit(nanofn.grad(lambda x, y: ce_int(x, y)[0]))(logits, jnp.array([2, 3]))
+    assert np.isfinite(np.asarray(g)).all()
+
+
+def test_out_of_range_label_raises_in_eager_mode_and_with_debug_nans():
+    logits = jnp.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"found label 3"):
+        ce_int(logits, jnp.array([0, 3]))
+    with nanofn.debug_nans():
+        with pytest.raises(ValueError, match=r"found label 3"):
+            ce_int(logits, jnp.array([0, 3]))
+        with pytest.raises(FloatingPointError, match=r"found label 7"):
+            nanofn.jit(ce_int)(logits, jnp.array([7, 0]))
