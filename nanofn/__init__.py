@@ -7,6 +7,7 @@ Example:
 """
 
 import importlib as _importlib
+import sys as _sys
 
 from nanofn import tree_util as tree_util
 from nanofn import tree as tree
@@ -19,6 +20,7 @@ from nanofn._core import (
 from nanofn import numpy as numpy
 from nanofn import ops as ops
 from nanofn import ops as lax
+_sys.modules.setdefault("nanofn.lax", lax)  # `import nanofn.lax` works, as `import jax.lax`
 from nanofn._ad import grad as grad, value_and_grad as value_and_grad, vjp as vjp, jvp as jvp
 from nanofn._batching import vmap as vmap
 from nanofn._jacobians import (
@@ -39,11 +41,19 @@ from nanofn.distributed._state import (
     process_count as process_count,
 )
 from nanofn.distributed._pmap import pmap as pmap
+from nanofn._jax_api import (
+    device_put as device_put, device_get as device_get, default_backend as default_backend,
+    block_until_ready as block_until_ready, jacobian as jacobian, named_call as named_call,
+    named_scope as named_scope, typeof as typeof, pure_callback as pure_callback,
+    ensure_compile_time_eval as ensure_compile_time_eval,
+)
 
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization", "scipy",
                     "debug", "experimental", "viz", "profiler", "distributed"}
+
+_LAZY_SUBMODULES |= {"errors", "typing", "dtypes", "flatten_util", "example_libraries"}
 
 
 def __dir__():

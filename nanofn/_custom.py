@@ -56,6 +56,7 @@ from nanofn._ad import TapeTrace, TapeTracer, add_any, backward, jvp_flat, zeros
 from nanofn._batching import axis_size_of, broadcast_batch, vmap_flat
 from nanofn._core import Primitive, ShapedArray, Tracer, get_aval
 from nanofn._tree import _flatten_up_to_checked
+from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __all__ = ["custom_jvp", "custom_vjp", "checkpoint", "remat"]
@@ -440,6 +441,7 @@ class custom_vjp(_UserFunction):
             raise NotImplementedError("custom_vjp.defvjp: symbolic_zeros=True is not supported")
         self._cfwd, self._cbwd = fwd, bwd
 
+    @api_boundary
     def __call__(self, *args, **kwargs):
         name = _name(self._cfun)
         if self._cfwd is None:
@@ -689,6 +691,7 @@ class custom_jvp(_UserFunction):
         jvp.__name__ = f"defjvps({_name(self._cfun)})"
         self.defjvp(jvp)
 
+    @api_boundary
     def __call__(self, *args, **kwargs):
         name = _name(self._cfun)
         if self._cjvp is None:

@@ -120,13 +120,14 @@ def _iter_nested(x):
 
 
 def _canonical_default(d: np.dtype) -> np.dtype:
-    """Python lists give numpy's 64-bit defaults; nanofn creates 32-bit arrays, like JAX."""
+    """Python lists give numpy's 64-bit defaults; nanofn creates 32-bit arrays, like JAX
+    (64-bit ones with `jax_enable_x64`: the defaults come from `_DEFAULT`)."""
     if d == np.float64:
-        return np.dtype(np.float32)
+        return _DEFAULT["f"]
     if d == np.int64:
-        return np.dtype(np.int32)
+        return _DEFAULT["i"]
     if d == np.complex128:
-        return np.dtype(np.complex64)
+        return _DEFAULT["c"]
     return d
 
 
@@ -168,7 +169,7 @@ def promote_float(*args):
             return [np.asarray(a, b.dtype), b]
     dtype = result_type(*args)
     if not np.issubdtype(dtype, np.inexact):
-        dtype = np.dtype(np.float32)
+        dtype = _DEFAULT["f"]
     return [asarray_value(x, dtype) for x in args]
 
 
@@ -191,5 +192,10 @@ def canonicalize_dtype(dtype) -> np.dtype:
 def is_weak(x) -> bool:
     return type(x) in _WEAK_KIND
 
+
+from nanofn._config import config as _config  # noqa: E402
+
+if _config.jax_enable_x64:  # JAX_ENABLE_X64=1 in the environment: apply it now
+    _config.update("jax_enable_x64", True)
 
 __all__ = ["result_type", "promote", "promote_float", "asarray_value", "dtype_of", "core"]
