@@ -304,3 +304,132 @@ def pure_callback(callback, result_shape_dtypes, *args, sharding=None, vmap_meth
     outs = pure_callback_p.bind(*leaves, callback=callback, result_avals=result_avals,
                                 out_tree=out_tree, in_tree=in_tree, vmap_method=vmap_method)
     return tree_unflatten(out_tree, outs)
+
+
+# ------------------------------------------------------------------------ flag contexts
+
+
+def _flag_context(flag, doc):
+    def context(new_val=True):
+        from nanofn._config import config
+        return config._override(flag, new_val)
+    context.__name__ = context.__qualname__ = flag[4:]
+    context.__doc__ = doc
+    return context
+
+
+enable_x64 = _flag_context("jax_enable_x64", """Context manager: inside it, arrays nanofn
+    creates default to 64-bit dtypes (the `jax_enable_x64` flag, set for the block).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> with nanofn.enable_x64():
+        ...     fnp.zeros(2).dtype
+        dtype('float64')
+    """)
+default_matmul_precision = _flag_context(
+    "jax_default_matmul_precision",
+    "Context manager setting `jax_default_matmul_precision` for the block (accepted; nanofn "
+    "computes float32 matmuls in float32).")
+numpy_rank_promotion = _flag_context(
+    "jax_numpy_rank_promotion",
+    "Context manager setting `jax_numpy_rank_promotion` for the block (accepted).")
+debug_infs = _flag_context("jax_debug_infs",
+                           "Context manager setting `jax_debug_infs` for the block (accepted).")
+log_compiles = _flag_context("jax_log_compiles",
+                             "Context manager setting `jax_log_compiles` for the block "
+                             "(accepted).")
+checking_leaks = _flag_context("jax_check_tracer_leaks",
+                               "Context manager setting `jax_check_tracer_leaks` for the "
+                               "block (accepted; nanofn always reports a leaked tracer when "
+                               "it is used).")
+
+
+@contextlib.contextmanager
+def default_device(device):
+    """Context manager choosing the device new arrays live on: accepted (there is one).
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.default_device(nanofn.devices()[0]):
+        ...     pass
+    """
+    del device  # unused: one CPU device
+    yield
+
+
+@contextlib.contextmanager
+def transfer_guard(level):
+    """Context manager guarding host/device transfers: accepted (all memory is host
+    memory, so there is nothing to guard).
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.transfer_guard("disallow"):
+        ...     pass
+    """
+    del level  # unused
+    yield
+
+
+transfer_guard_host_to_device = transfer_guard
+transfer_guard_device_to_host = transfer_guard
+transfer_guard_device_to_device = transfer_guard
+
+
+def clear_caches():
+    """Accepted for compatibility. nanofn's compiled plans live on each jitted function
+    and go away with it; kernels compiled to disk are kept (they are keyed by source).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.clear_caches()
+    """
+
+
+def effects_barrier():
+    """Wait until every pending side effect has run: nanofn runs them in order, at once.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.effects_barrier()
+    """
+
+
+def process_indices() -> list:
+    """The indices of every process (`[0]` unless `nanofn.distributed` joined more).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.process_indices()
+        [0]
+    """
+    from nanofn.distributed._state import process_count
+    return list(range(process_count()))
+
+
+def print_environment_info(return_string: bool = False):
+    """Print (or return) the versions of nanofn, numpy, numba and Python, and the device.
+
+    Example:
+        >>> import nanofn
+        >>> "nanofn" in nanofn.print_environment_info(return_string=True)
+        True
+    """
+    import platform
+    import sys
+    import numba
+    import nanofn
+    info = (f"nanofn:  {nanofn.__version__}\nnumpy:   {np.__version__}\n"
+            f"numba:   {numba.__version__}\npython:  {sys.version.split()[0]}\n"
+            f"device:  cpu ({platform.machine()})\n")
+    if return_string:
+        return info
+    print(info, end="")
+
+
+__all__ += ["enable_x64", "default_matmul_precision", "numpy_rank_promotion", "debug_infs",
+            "log_compiles", "checking_leaks", "default_device", "transfer_guard",
+            "transfer_guard_host_to_device", "transfer_guard_device_to_host",
+            "transfer_guard_device_to_device", "clear_caches", "effects_barrier",
+            "process_indices", "print_environment_info"]

@@ -242,3 +242,46 @@ def test_dtypes_module():
     assert dtypes.issubdtype(jnp.int8, np.integer) and not dtypes.issubdtype(dtypes.float0,
                                                                                np.floating)
     assert dtypes.scalar_type_of(jnp.ones(1, jnp.int32)) is int
+
+
+def test_more_lax_names():
+    from nanofn import lax
+    x = jnp.array([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]])
+    np.testing.assert_array_equal(lax.clamp(-1.0, x, 2.0), np.clip(np.asarray(x), -1, 2))
+    np.testing.assert_array_equal(nanofn.grad(lambda v: jnp.sum(lax.clamp(-1.0, v, 2.0)))(x),
+                                  [[1, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(lax.square(x), np.asarray(x) ** 2)
+    np.testing.assert_allclose(lax.reciprocal(x), 1 / np.asarray(x), rtol=1e-6)
+    np.testing.assert_allclose(lax.dot(x, jnp.ones(3)), [2.0, 3.0])
+    assert lax.batch_matmul(jnp.ones((4, 2, 3)), jnp.ones((4, 3, 5))).shape == (4, 2, 5)
+    assert lax.broadcast(jnp.ones(3), (2, 5)).shape == (2, 5, 3)
+    assert lax.broadcast_shapes((2, 1), (1, 3)) == (2, 3)
+    assert lax.collapse(jnp.ones((2, 3, 4)), 0, 2).shape == (6, 4)
+    np.testing.assert_array_equal(lax.tile(x, (2, 1)), np.tile(np.asarray(x), (2, 1)))
+    parts = lax.split(jnp.arange(5), (2, 3))
+    np.testing.assert_array_equal(parts[1], [2, 3, 4])
+    np.testing.assert_array_equal(lax.stack(lax.unstack(x, axis=1), axis=1), x)
+    np.testing.assert_array_equal(lax.reduce_and(x > -3, (1,)), [True, False])
+    np.testing.assert_array_equal(lax.reduce_or(x > 4, (1,)), [False, True])
+    np.testing.assert_allclose(lax.reduce(x, -np.inf, lax.max, (0,)), [4.0, 5.0, 3.0])
+    np.testing.assert_allclose(lax.reduce(x, 1.0, lax.add, (1,)), [3.0, 4.0])
+    with pytest.raises(NotImplementedError, match="lax.reduce"):
+        lax.reduce(x, 0.0, lambda a, b: a - b, (0,))
+    np.testing.assert_allclose(lax.lgamma(jnp.array([3.0])), [np.log(2.0)], rtol=1e-6)
+    assert lax.add_p.name == "add" and lax.while_p.name == "while"
+    assert lax.optimization_barrier(x) is x
+
+
+def test_flag_contexts_and_small_helpers():
+    with nanofn.enable_x64():
+        assert jnp.ones(1).dtype == np.float64
+    assert jnp.ones(1).dtype == np.float32
+    with nanofn.default_matmul_precision("highest"):
+        assert nanofn.config.jax_default_matmul_precision == "highest"
+    assert nanofn.config.jax_default_matmul_precision is None
+    with nanofn.default_device(nanofn.devices()[0]), nanofn.transfer_guard("disallow"):
+        assert float(jnp.sum(jnp.ones(2))) == 2.0
+    assert nanofn.process_indices() == [0]
+    assert nanofn.float0 is nanofn.dtypes.float0
+    assert isinstance(nanofn.devices()[0], nanofn.Device)
+    assert "numpy" in nanofn.print_environment_info(return_string=True)
