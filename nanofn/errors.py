@@ -39,7 +39,17 @@ class KeyReuseError(TypeError):
     catching it runs."""
 
 
-__all__ = ["ConcretizationTypeError", "NonConcreteBooleanIndexError",
+class JaxprTypeError(TypeError):
+    """A jaxpr that fails its type check (JAX's `jax_enable_checks`); nanofn's type errors
+    in jaxprs are TypeErrors, so `except JaxprTypeError` is here for code that names it."""
+
+
+class InconclusiveDimensionOperation(TypeError):
+    """An operation on symbolic dimensions whose result is not known (JAX's shape
+    polymorphism). nanofn has concrete shapes only and never raises it."""
+
+
+__all__ = ["JaxprTypeError", "InconclusiveDimensionOperation", "ConcretizationTypeError", "NonConcreteBooleanIndexError",
            "TracerArrayConversionError", "TracerBoolConversionError",
            "TracerIntegerConversionError", "UnexpectedTracerError", "KeyReuseError",
            "JAXTypeError", "JAXIndexError", "JaxRuntimeError"]
