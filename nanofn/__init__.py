@@ -54,7 +54,7 @@ from nanofn._jax_api import (
     transfer_guard_device_to_host, transfer_guard_device_to_device as
     transfer_guard_device_to_device, clear_caches as clear_caches,
     effects_barrier as effects_barrier, process_indices as process_indices,
-    print_environment_info as print_environment_info,
+    print_environment_info as print_environment_info, linear_transpose as linear_transpose,
 )
 from nanofn._dtypes_float0 import float0 as float0
 from nanofn.distributed._state import CpuDevice as Device

@@ -14,7 +14,7 @@ from nanofn._core import Primitive, ShapedArray, Tracer
 from nanofn._jacobians import jacrev
 from nanofn.tree_util import tree_flatten, tree_map, tree_unflatten
 
-__all__ = ["device_put", "device_get", "default_backend", "block_until_ready", "jacobian",
+__all__ = ["linear_transpose", "io_callback", "device_put", "device_get", "default_backend", "block_until_ready", "jacobian",
            "named_call", "named_scope", "typeof", "pure_callback", "ensure_compile_time_eval",
            "SingleDeviceSharding"]
 
@@ -254,11 +254,111 @@ def _pure_callback_batch(vals, dims, *, callback, result_avals, out_tree, in_tre
     return outs, [0] * len(outs)
 
 
+def _io_callback_batch(vals, dims, *, callback, result_avals, out_tree, in_tree,
+                       vmap_method):
+    if vmap_method == "ordered":
+        raise ValueError("io_callback: an ordered io_callback cannot be vmapped (its calls "
+                         "would have no order); pass ordered=False")
+    return _pure_callback_batch(vals, dims, callback=callback, result_avals=result_avals,
+                                out_tree=out_tree, in_tree=in_tree, vmap_method="sequential")
+
+
 pure_callback_p.impl = _pure_callback_impl
 pure_callback_p.abstract_eval = lambda *avals, result_avals, **_: list(result_avals)
 pure_callback_p.jvp = _pure_callback_jvp
 pure_callback_p.vjp_joint = _pure_callback_vjp
 pure_callback_p.batch = _pure_callback_batch
+
+
+# io_callback: the same rules, but effectful, so jit never drops or deduplicates a call
+io_callback_p = Primitive("io_callback", multiple_results=True)
+io_callback_p.effectful = True
+io_callback_p.impl = _pure_callback_impl
+io_callback_p.abstract_eval = lambda *avals, result_avals, **_: list(result_avals)
+io_callback_p.jvp = _pure_callback_jvp
+io_callback_p.vjp_joint = _pure_callback_vjp
+io_callback_p.batch = _io_callback_batch
+
+
+def _callback_call(prim, name, callback, result_shape_dtypes, args, kwargs, vmap_method):
+    if not callable(callback):
+        raise TypeError(f"{name}: callback must be callable, got {type(callback).__name__}")
+    spec_leaves, out_tree = tree_flatten(result_shape_dtypes)
+    try:
+        result_avals = tuple(ShapedArray(tuple(s.shape), np.dtype(s.dtype)) for s in spec_leaves)
+    except AttributeError:
+        raise TypeError(f"{name}: result_shape_dtypes must be a pytree of objects with "
+                        ".shape and .dtype (nanofn.ShapeDtypeStruct or arrays)") from None
+    leaves, in_tree = tree_flatten((args, kwargs))
+    leaves = [_to_array(x) for x in leaves]
+    outs = prim.bind(*leaves, callback=callback, result_avals=result_avals,
+                     out_tree=out_tree, in_tree=in_tree, vmap_method=vmap_method)
+    return tree_unflatten(out_tree, outs)
+
+
+def io_callback(callback, result_shape_dtypes, *args, sharding=None, ordered=False,
+                **kwargs):
+    """Call a Python function with side effects from inside `jit` and other
+    transformations, and use its result (`jax.experimental.io_callback`).
+
+    Unlike `pure_callback`, every call runs, in program order, even if its result is
+    unused. Under `vmap` an unordered callback is called once per example; an ordered one
+    cannot be vmapped, as in JAX. It has no derivative.
+
+    Args:
+        callback: the Python function; it receives numpy arrays.
+        result_shape_dtypes: a pytree of `.shape`/`.dtype` objects describing the result
+            (None for a callback that returns None).
+        *args, **kwargs: the arguments (pytrees of arrays).
+        sharding: accepted for compatibility; no effect.
+        ordered: whether the calls keep their order under transformations.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp, numpy as np
+        >>> log = []
+        >>> def record(x):
+        ...     log.append(float(x))
+        ...     return np.float32(2 * x)
+        >>> spec = nanofn.ShapeDtypeStruct((), fnp.float32)
+        >>> f = nanofn.jit(lambda x: nanofn.experimental.io_callback(record, spec, x) + 1)
+        >>> f(1.0), f(2.0), log
+        (Array(3., dtype=float32), Array(5., dtype=float32), [1.0, 2.0])
+    """
+    del sharding  # unused
+    return _callback_call(io_callback_p, "io_callback", callback, result_shape_dtypes, args,
+                          kwargs, "ordered" if ordered else "sequential")
+
+
+def linear_transpose(fun, *primals, reduce_axes=()):
+    """The transpose of the linear function `fun` (`jax.linear_transpose`).
+
+    `primals` give the input structure, shapes and dtypes (arrays or
+    `ShapeDtypeStruct`s; their values are not used). The returned function maps an output
+    cotangent to the tuple of input cotangents. `fun` must be linear in its inputs; this
+    is not checked (nanofn computes the transpose as the VJP at zero).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> f = lambda x: fnp.array([x[0] + x[1], 2.0 * x[1]])
+        >>> f_t = nanofn.linear_transpose(f, fnp.zeros(2))
+        >>> f_t(fnp.array([1.0, 1.0]))
+        (Array([1., 3.], dtype=float32),)
+    """
+    del reduce_axes  # unused
+    from nanofn._ad import vjp
+    from nanofn.numpy import zeros
+    leaves, tree = tree_flatten(primals)
+    for x in leaves:
+        if not np.issubdtype(np.dtype(x.dtype), np.inexact):
+            raise TypeError(f"linear_transpose: inputs must be floating point, got "
+                            f"{np.dtype(x.dtype).name}")
+    zeros_in = tree_unflatten(tree, [zeros(tuple(x.shape), x.dtype) for x in leaves])
+    _, pullback = vjp(fun, *zeros_in)
+
+    def transposed(out_cotangent):
+        return tuple(pullback(out_cotangent))
+
+    return transposed
 
 
 def pure_callback(callback, result_shape_dtypes, *args, sharding=None, vmap_method=None,
@@ -291,19 +391,8 @@ def pure_callback(callback, result_shape_dtypes, *args, sharding=None, vmap_meth
         Array([2., 4., 6.], dtype=float32)
     """
     del sharding  # unused
-    if not callable(callback):
-        raise TypeError(f"pure_callback: callback must be callable, got {type(callback).__name__}")
-    spec_leaves, out_tree = tree_flatten(result_shape_dtypes)
-    try:
-        result_avals = tuple(ShapedArray(tuple(s.shape), np.dtype(s.dtype)) for s in spec_leaves)
-    except AttributeError:
-        raise TypeError("pure_callback: result_shape_dtypes must be a pytree of objects with "
-                        ".shape and .dtype (nanofn.ShapeDtypeStruct or arrays)") from None
-    leaves, in_tree = tree_flatten((args, kwargs))
-    leaves = [_to_array(x) for x in leaves]
-    outs = pure_callback_p.bind(*leaves, callback=callback, result_avals=result_avals,
-                                out_tree=out_tree, in_tree=in_tree, vmap_method=vmap_method)
-    return tree_unflatten(out_tree, outs)
+    return _callback_call(pure_callback_p, "pure_callback", callback, result_shape_dtypes,
+                          args, kwargs, vmap_method)
 
 
 # ------------------------------------------------------------------------ flag contexts

@@ -285,3 +285,50 @@ def test_flag_contexts_and_small_helpers():
     assert nanofn.float0 is nanofn.dtypes.float0
     assert isinstance(nanofn.devices()[0], nanofn.Device)
     assert "numpy" in nanofn.print_environment_info(return_string=True)
+
+
+def test_io_callback_runs_every_call_in_order():
+    from nanofn.experimental import io_callback
+    log = []
+
+    def record(x):
+        log.append(float(x))
+        return np.asarray(x * 10, np.float32)
+
+    spec = nanofn.ShapeDtypeStruct((), jnp.float32)
+
+    def f(x):
+        io_callback(record, spec, x)  # result unused: still runs (effectful)
+        return io_callback(record, spec, x + 1) + 1
+
+    out = nanofn.jit(f)(1.0)
+    assert float(out) == 21.0 and log == [1.0, 2.0]
+    log.clear()
+    ys = nanofn.vmap(lambda x: io_callback(record, spec, x))(jnp.arange(3.0))
+    np.testing.assert_array_equal(ys, [0.0, 10.0, 20.0])
+    assert log == [0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="ordered"):
+        nanofn.vmap(lambda x: io_callback(record, spec, x, ordered=True))(jnp.arange(2.0))
+
+
+def test_linear_transpose_is_the_matrix_transpose():
+    A = jnp.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]])
+    f_t = nanofn.linear_transpose(lambda x: A @ x, nanofn.ShapeDtypeStruct((3,), jnp.float32))
+    (xt,) = f_t(jnp.array([1.0, 2.0]))
+    np.testing.assert_allclose(xt, np.asarray(A).T @ [1.0, 2.0])
+    g_t = nanofn.linear_transpose(lambda x, y: {"s": x + 2 * y}, jnp.zeros(2), jnp.zeros(2))
+    ct_x, ct_y = g_t({"s": jnp.array([1.0, -1.0])})
+    np.testing.assert_array_equal(ct_x, [1.0, -1.0])
+    np.testing.assert_array_equal(ct_y, [2.0, -2.0])
+    with pytest.raises(TypeError, match="floating point"):
+        nanofn.linear_transpose(lambda n: n, jnp.zeros(2, jnp.int32))
+
+
+def test_experimental_x64_contexts():
+    from nanofn.experimental import disable_x64, enable_x64
+    with enable_x64():
+        assert jnp.zeros(1).dtype == np.float64
+        with disable_x64():
+            assert jnp.zeros(1).dtype == np.float32
+        assert jnp.zeros(1).dtype == np.float64
+    assert jnp.zeros(1).dtype == np.float32
