@@ -41,20 +41,21 @@ from nanofn.distributed._state import (
     process_count as process_count,
 )
 from nanofn.distributed._pmap import pmap as pmap
-from nanofn._jax_api import (
+from nanofn._jax_api import (  # the rest of jax's top-level names
     device_put as device_put, device_get as device_get, default_backend as default_backend,
-    block_until_ready as block_until_ready, jacobian as jacobian, named_call as named_call,
-    named_scope as named_scope, typeof as typeof, pure_callback as pure_callback,
+    block_until_ready as block_until_ready, jacobian as jacobian,
+    linear_transpose as linear_transpose, named_call as named_call, named_scope as named_scope,
+    typeof as typeof, pure_callback as pure_callback,
     ensure_compile_time_eval as ensure_compile_time_eval, enable_x64 as enable_x64,
     default_matmul_precision as default_matmul_precision, debug_infs as debug_infs,
     numpy_rank_promotion as numpy_rank_promotion, log_compiles as log_compiles,
     checking_leaks as checking_leaks, default_device as default_device,
-    transfer_guard as transfer_guard, transfer_guard_host_to_device as
-    transfer_guard_host_to_device, transfer_guard_device_to_host as
-    transfer_guard_device_to_host, transfer_guard_device_to_device as
-    transfer_guard_device_to_device, clear_caches as clear_caches,
-    effects_barrier as effects_barrier, process_indices as process_indices,
-    print_environment_info as print_environment_info, linear_transpose as linear_transpose,
+    transfer_guard as transfer_guard,
+    transfer_guard_host_to_device as transfer_guard_host_to_device,
+    transfer_guard_device_to_host as transfer_guard_device_to_host,
+    transfer_guard_device_to_device as transfer_guard_device_to_device,
+    clear_caches as clear_caches, effects_barrier as effects_barrier,
+    process_indices as process_indices, print_environment_info as print_environment_info,
 )
 from nanofn._dtypes_float0 import float0 as float0
 from nanofn.distributed._state import CpuDevice as Device

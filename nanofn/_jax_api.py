@@ -14,7 +14,8 @@ from nanofn._core import Primitive, ShapedArray, Tracer
 from nanofn._jacobians import jacrev
 from nanofn.tree_util import tree_flatten, tree_map, tree_unflatten
 
-__all__ = ["linear_transpose", "io_callback", "device_put", "device_get", "default_backend", "block_until_ready", "jacobian",
+__all__ = ["linear_transpose", "io_callback", "device_put", "device_get", "default_backend",
+           "block_until_ready", "jacobian",
            "named_call", "named_scope", "typeof", "pure_callback", "ensure_compile_time_eval",
            "SingleDeviceSharding"]
 

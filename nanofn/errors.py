@@ -49,7 +49,8 @@ class InconclusiveDimensionOperation(TypeError):
     polymorphism). nanofn has concrete shapes only and never raises it."""
 
 
-__all__ = ["JaxprTypeError", "InconclusiveDimensionOperation", "ConcretizationTypeError", "NonConcreteBooleanIndexError",
+__all__ = ["JaxprTypeError", "InconclusiveDimensionOperation", "ConcretizationTypeError",
+           "NonConcreteBooleanIndexError",
            "TracerArrayConversionError", "TracerBoolConversionError",
            "TracerIntegerConversionError", "UnexpectedTracerError", "KeyReuseError",
            "JAXTypeError", "JAXIndexError", "JaxRuntimeError"]
