@@ -7,6 +7,7 @@ Example:
 """
 
 import importlib as _importlib
+import sys as _sys
 
 from nanofn import tree_util as tree_util
 from nanofn import tree as tree
@@ -19,6 +20,7 @@ from nanofn._core import (
 from nanofn import numpy as numpy
 from nanofn import ops as ops
 from nanofn import ops as lax
+_sys.modules.setdefault("nanofn.lax", lax)  # `import nanofn.lax` works, as `import jax.lax`
 from nanofn._ad import grad as grad, value_and_grad as value_and_grad, vjp as vjp, jvp as jvp
 from nanofn._batching import vmap as vmap
 from nanofn._jacobians import (
@@ -40,11 +42,31 @@ from nanofn.distributed._state import (
     process_count as process_count,
 )
 from nanofn.distributed._pmap import pmap as pmap
+from nanofn._jax_api import (  # the rest of jax's top-level names
+    device_put as device_put, device_get as device_get, default_backend as default_backend,
+    block_until_ready as block_until_ready, jacobian as jacobian,
+    linear_transpose as linear_transpose, named_call as named_call, named_scope as named_scope,
+    typeof as typeof, pure_callback as pure_callback,
+    ensure_compile_time_eval as ensure_compile_time_eval, enable_x64 as enable_x64,
+    default_matmul_precision as default_matmul_precision, debug_infs as debug_infs,
+    numpy_rank_promotion as numpy_rank_promotion, log_compiles as log_compiles,
+    checking_leaks as checking_leaks, default_device as default_device,
+    transfer_guard as transfer_guard,
+    transfer_guard_host_to_device as transfer_guard_host_to_device,
+    transfer_guard_device_to_host as transfer_guard_device_to_host,
+    transfer_guard_device_to_device as transfer_guard_device_to_device,
+    clear_caches as clear_caches, effects_barrier as effects_barrier,
+    process_indices as process_indices, print_environment_info as print_environment_info,
+)
+from nanofn._dtypes_float0 import float0 as float0
+from nanofn.distributed._state import CpuDevice as Device
 
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization", "scipy",
                     "debug", "experimental", "viz", "profiler", "distributed"}
+
+_LAZY_SUBMODULES |= {"errors", "typing", "dtypes", "flatten_util", "example_libraries"}
 
 
 def __dir__():

@@ -31,6 +31,7 @@ import numpy as np
 
 from nanofn import _core as core
 from nanofn._core import Array, ShapedArray, Tracer, Trace, get_aval
+from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_unflatten, tree_map
 
 def _split_aux(out, has_aux):
@@ -171,6 +172,7 @@ def _check_tangent_types(primals, tangents):
                             f"primal {pa.str_short()}, tangent {ta.str_short()}")
 
 
+@api_boundary
 def jvp(fun, primals, tangents, has_aux=False):
     """Evaluate `fun` and its directional derivative (Jacobian-vector product).
 
@@ -548,6 +550,7 @@ def vjp_flat(fun_flat, primals):
     return primals_out, pullback, extra
 
 
+@api_boundary
 def vjp(fun, *primals, has_aux=False):
     """Evaluate `fun` and return a function that pulls output cotangents back to the inputs.
 
@@ -599,6 +602,7 @@ def vjp(fun, *primals, has_aux=False):
                for c, p in zip(cts, primals_flat)]
         return tree_unflatten(in_tree, cts)
 
+    vjp_fn = api_boundary(vjp_fn)
     result = tree_unflatten(out_tree, out_flat)
     if has_aux:
         return result, vjp_fn, _lower_aux(aux)
@@ -750,7 +754,7 @@ def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=F
         return value, grads
 
     _wraps(value_and_grad_f, fun, "value_and_grad")
-    return value_and_grad_f
+    return api_boundary(value_and_grad_f)
 
 
 def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
@@ -784,7 +788,7 @@ def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
         return (g, out[1]) if has_aux else g
 
     _wraps(grad_f, fun, "grad")
-    return grad_f
+    return api_boundary(grad_f)
 
 
 def _wraps(wrapper, fun, kind):

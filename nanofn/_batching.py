@@ -37,6 +37,7 @@ import numpy as np
 from nanofn import _core as core
 from nanofn._core import ShapedArray, Trace, Tracer, get_aval
 from nanofn._tree import _flatten_up_to_checked  # prefix matching with a clear error
+from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import (keystr, tree_flatten, tree_flatten_with_path, tree_leaves,
                               tree_unflatten)
 
@@ -433,7 +434,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
 
     from nanofn._ad import _wraps
     _wraps(vmapped, fun, "vmap")
-    return vmapped
+    return api_boundary(vmapped)
 
 
 def _per_example(val, dim):

@@ -6,43 +6,127 @@ import contextlib
 import os
 
 
-class Config:
-    """nanofn's settings (JAX's names where JAX has one).
+# JAX flags that programs set and nanofn accepts with no effect, with their JAX defaults.
+# (There is one CPU device, no XLA compiler and no compilation cache to configure.)
+_ACCEPTED = {
+    "jax_platform_name": "", "jax_platforms": None, "jax_default_device": None,
+    "jax_default_matmul_precision": None, "jax_numpy_rank_promotion": "allow",
+    "jax_numpy_dtype_promotion": "standard", "jax_debug_infs": False,
+    "jax_log_compiles": False, "jax_explain_cache_misses": False,
+    "jax_check_tracer_leaks": False, "jax_enable_checks": False,
+    "jax_default_prng_impl": "threefry2x32", "jax_threefry_partitionable": True,
+    "jax_compilation_cache_dir": None, "jax_persistent_cache_min_compile_time_secs": 1.0,
+    "jax_persistent_cache_min_entry_size_bytes": 0, "jax_cpu_enable_async_dispatch": True,
+    "jax_dynamic_shapes": False, "jax_use_shardy_partitioner": False,
+    "jax_softmax_custom_jvp": False, "jax_legacy_prng_key": "allow",
+    "jax_enable_custom_prng": False, "jax_num_cpu_devices": -1,
+}
+_CHOICES = {
+    "jax_traceback_filtering": ("off", "tracebackhide", "remove_frames",
+                                "quiet_remove_frames", "auto"),
+    "jax_numpy_rank_promotion": ("allow", "warn", "raise"),
+    "jax_default_matmul_precision": (None, "default", "high", "highest", "bfloat16",
+                                     "tensorfloat32", "float32", "bfloat16_3x",
+                                     "fastest", "ANY_F8_ANY_F8_F32"),
+}
 
+
+def _env_flag(name, default):
+    value = os.environ.get(name.upper())
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    """nanofn's settings, under JAX's flag names (`jax.config`).
+
+    * `jax_enable_x64`: arrays nanofn creates default to float64 / int64 / complex128
+      (off: float32 / int32 / complex64, as in JAX). Float64 inputs stay float64 either way.
     * `jax_disable_jit`: run jitted functions eagerly (for debugging).
     * `jax_debug_nans`: raise at the first primitive that produces a NaN.
+    * `jax_traceback_filtering`: `"off"` shows nanofn's own frames in tracebacks; any
+      other of JAX's values (default `"auto"`) hides them.
     * `nanofn_use_kernels`: use numba kernels where nanofn has them (off: numpy only).
     * `nanofn_jit_cache_size`: how many argument signatures each jitted function keeps
       compiled (least recently used dropped first; default 512).
+    * JAX's other common flags (`jax_platform_name`, `jax_platforms`,
+      `jax_default_matmul_precision`, `jax_numpy_rank_promotion`, `jax_log_compiles`,
+      `jax_compilation_cache_dir`, ...) are accepted and read back; they change nothing,
+      as nanofn has one CPU device and computes float32 matmuls in float32.
 
     Example:
         >>> import nanofn
         >>> nanofn.config.update("jax_debug_nans", False)
         >>> nanofn.config.jax_debug_nans
         False
+        >>> nanofn.config.read("jax_enable_x64")
+        False
     """
 
     def __init__(self):
         self._values = {
+            "jax_enable_x64": False,
             "jax_disable_jit": False,
             "jax_debug_nans": False,
             "nanofn_jit_cache_size": 512,  # signatures kept per jitted function (LRU)
+            "jax_traceback_filtering": "auto",
             "nanofn_use_kernels": os.environ.get("NANOFN_USE_KERNELS", "1") != "0",
+            **_ACCEPTED,
         }
+        for env in ("JAX_TRACEBACK_FILTERING", "NANOFN_TRACEBACK_FILTERING"):
+            if os.environ.get(env):
+                self._values["jax_traceback_filtering"] = os.environ[env].strip().lower()
 
     def update(self, name, value):
+        """Set flag `name` to `value` (JAX's `jax.config.update`).
+
+        Example:
+            >>> import nanofn
+            >>> nanofn.config.update("jax_platform_name", "cpu")
+            >>> nanofn.config.jax_platform_name
+            'cpu'
+        """
         if name not in self._values:
             raise ValueError(f"unknown config option {name!r}; options: {sorted(self._values)}")
+        choices = _CHOICES.get(name)
+        if choices is not None and value not in choices:
+            raise ValueError(f"config option {name!r} must be one of {choices}, got {value!r}")
         self._values[name] = value
         if name == "jax_debug_nans":
             from nanofn import _core
             _core.debug_nans = bool(value)
+        elif name == "jax_enable_x64":
+            _set_x64(bool(value))
 
-    def __getattr__(self, name):
+    def read(self, name):
+        """The value of flag `name` (JAX's `jax.config.read`).
+
+        Example:
+            >>> import nanofn
+            >>> nanofn.config.read("jax_disable_jit")
+            False
+        """
         try:
             return self._values[name]
         except KeyError:
             raise AttributeError(f"nanofn.config has no option {name!r}") from None
+
+    @property
+    def values(self) -> dict:
+        """All flags and their values (a copy)."""
+        return dict(self._values)
+
+    def config_with_absl(self):
+        """Accepted for compatibility: nanofn reads no absl flags."""
+
+    def parse_flags_with_absl(self):
+        """Accepted for compatibility: nanofn reads no absl flags."""
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.read(name)
 
     @contextlib.contextmanager
     def _override(self, name, value):
@@ -54,7 +138,24 @@ class Config:
             self.update(name, old)
 
 
+def _set_x64(on: bool):
+    """Make the default dtypes of created arrays and Python scalars 64-bit (or 32-bit).
+
+    The defaults live in one table, `nanofn.numpy._dtypes._DEFAULT` (with its copy for
+    Python scalars in the core); both are updated in place so every reader follows."""
+    import numpy as np
+    from nanofn import _core
+    from nanofn.numpy import _dtypes
+    f, i, u, c = ((np.float64, np.int64, np.uint64, np.complex128) if on else
+                  (np.float32, np.int32, np.uint32, np.complex64))
+    _dtypes._DEFAULT.update(f=np.dtype(f), i=np.dtype(i), u=np.dtype(u), c=np.dtype(c))
+    _core._PY_SCALAR_DTYPE.update({int: np.dtype(i), float: np.dtype(f),
+                                   complex: np.dtype(c)})
+
+
 config = Config()
+if _env_flag("jax_enable_x64", False):
+    config._values["jax_enable_x64"] = True  # applied once nanofn.numpy is importable
 
 
 def debug_nans(enable: bool = True):

@@ -42,12 +42,30 @@ class ConcretizationError(TypeError):
     """A concrete value was needed where only an abstract (traced) value exists."""
 
 
-class UnexpectedTracerError(Exception):
+class UnexpectedTracerError(TypeError):
     """A tracer outlived the transformation that created it."""
 
 
 class TracerArrayConversionError(TypeError):
     """A traced value was handed to numpy, which needs concrete numbers."""
+
+
+class TracerBoolConversionError(ConcretizationError):
+    """`bool()` (an `if`, `while`, `and`) of a traced value whose value is not known."""
+
+
+class TracerIntegerConversionError(ConcretizationError):
+    """`int()`, `range()` or an index made from a traced value whose value is not known."""
+
+
+class NonConcreteBooleanIndexError(ConcretizationError, IndexError):
+    """Indexing with a boolean mask whose values are traced (the result's shape would
+    depend on them). An IndexError, as in JAX, and a ConcretizationError."""
+
+
+class ShapeError(ValueError, TypeError):
+    """Operand shapes that do not fit together (a `dot` or `reshape` mismatch, arrays that
+    do not broadcast). A TypeError, as JAX raises, and a ValueError, as numpy raises."""
 
 
 # ------------------------------------------------------------------------ avals
@@ -129,12 +147,24 @@ def is_array_like(x) -> bool:
 # ------------------------------------------------------------------------ Array
 
 
-class Array:
+class _ArrayMeta(type):
+    """`isinstance(x, Array)` is true for traced values too, as for `jax.Array`: code
+    written for JAX checks it inside transformed functions. (An exact type never reaches
+    this method, so concrete arrays pay nothing; inside nanofn, `type(x) is Array` asks
+    for a concrete array.)"""
+
+    def __instancecheck__(cls, x):
+        return isinstance(x, Tracer)
+
+
+class Array(metaclass=_ArrayMeta):
     """An immutable array: nanofn's concrete value, wrapping a numpy array.
 
     `np.asarray(a)` gives a read-only view of the same memory, without a copy. Operators
     and methods (`+`, `@`, `a.sum()`, `a.at[i].set(v)`, ...) are installed by
-    `nanofn.numpy`, so they work the same on arrays and on traced values.
+    `nanofn.numpy`, so they work the same on arrays and on traced values. As for
+    `jax.Array`, `isinstance(x, Array)` is true for traced values as well; `type(x) is
+    Array` tells a concrete array.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -213,6 +243,23 @@ class Array:
 
     def block_until_ready(self):
         return self
+
+    def devices(self) -> set:
+        """The set of devices holding this array: the one CPU device of this process."""
+        from nanofn.distributed._state import local_devices
+        return set(local_devices())
+
+    @property
+    def sharding(self):
+        """How the array is laid out over devices: whole, on this process's CPU device."""
+        from nanofn._jax_api import SingleDeviceSharding
+        return SingleDeviceSharding(next(iter(self.devices())))
+
+    def copy_to_host_async(self):
+        """Accepted for compatibility: the values already live in host memory."""
+
+    is_fully_replicated = property(lambda self: True)  # one device holds all of it
+    is_fully_addressable = property(lambda self: True)
 
     __hash__ = None  # arrays are not hashable, as in JAX
 
@@ -449,6 +496,18 @@ def new_dynamic(main: MainTrace):
         _dynamic_trace = prev
 
 
+@contextlib.contextmanager
+def compile_time_eval():
+    """Inside the block, primitives applied to concrete values run at once, even while a
+    jaxpr is being staged (`jax.ensure_compile_time_eval`); traced values still trace."""
+    global _dynamic_trace
+    prev, _dynamic_trace = _dynamic_trace, None
+    try:
+        yield
+    finally:
+        _dynamic_trace = prev
+
+
 def under_transform() -> bool:
     """True while any transformation is active (eager dispatch is off)."""
     return bool(_trace_stack)
@@ -521,13 +580,19 @@ class Tracer:
         raise ConcretizationError(_concretization_message(self))
 
     def __bool__(self):
-        return bool(_lowest(self))
+        try:
+            return bool(_lowest(self))
+        except ConcretizationError as e:
+            _raise_as(e, TracerBoolConversionError)
 
     def __float__(self):
         return float(_lowest(self))
 
     def __int__(self):
-        return int(_lowest(self))
+        try:
+            return int(_lowest(self))
+        except ConcretizationError as e:
+            _raise_as(e, TracerIntegerConversionError)
 
     def __complex__(self):
         return complex(_lowest(self))
@@ -535,7 +600,10 @@ class Tracer:
     def __index__(self):
         if not np.issubdtype(self.dtype, np.integer):
             raise TypeError(f"only integer arrays can be used as an index, got {self.aval.str_short()}")
-        return int(_lowest(self))
+        try:
+            return int(_lowest(self))
+        except ConcretizationError as e:
+            _raise_as(e, TracerIntegerConversionError)
 
     def item(self):
         return _lowest(self).item()
@@ -568,6 +636,14 @@ class Tracer:
         return f"Traced<{self.aval.str_short()}>with<{type(self._trace).__name__}>"
 
     __hash__ = None
+
+
+def _raise_as(err, kind):
+    """Re-raise a plain ConcretizationError as its more specific JAX kind (same message);
+    a subclass with its own meaning (from vmap, say) goes up unchanged."""
+    if type(err) is ConcretizationError:
+        raise kind(*err.args) from None
+    raise err
 
 
 def _lowest(x):

@@ -56,6 +56,7 @@ from nanofn._ad import TapeTrace, TapeTracer, add_any, backward, jvp_flat, zeros
 from nanofn._batching import axis_size_of, broadcast_batch, vmap_flat
 from nanofn._core import Primitive, ShapedArray, Tracer, get_aval
 from nanofn._tree import _flatten_up_to_checked
+from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __all__ = ["custom_jvp", "custom_vjp", "checkpoint", "remat"]
@@ -330,7 +331,8 @@ class _VJPCall(_Call):
 
     def _make_batched(self, size):
         b = _VJPCall(f"vmap({self.name})", _batched_avals(self.in_avals, size), self.info)
-        b.fwd_flat = _vmap0(self.fwd_flat, size)
+        b.fwd_flat = lambda *xs, inner_rule=False: _vmap0(
+            functools.partial(self.fwd_flat, inner_rule=inner_rule), size)(*xs)
         b.bwd_flat = lambda res, cts: _vmap0(
             lambda *a: self.bwd_flat(list(a[:len(res)]), list(a[len(res):])), size)(*res, *cts)
         return b
@@ -359,7 +361,10 @@ def _custom_vjp_call_vjp(cts, primals, outs, needs, *, call):
     if any(c is not None for c in res_cts):
         # The residuals were used by a backward pass that is itself being differentiated
         # (grad of grad): their cotangents flow back through fwd, by ordinary autodiff.
-        res_in = _pullback_once(lambda *xs: call.fwd_flat(*xs)[n:], list(primals), res_cts)
+        # The call of the function inside fwd keeps its own rule here (`inner_rule`): the
+        # forward pass may hold a loop that has no reverse-mode rule (Newton iterations).
+        res_in = _pullback_once(lambda *xs: call.fwd_flat(*xs, inner_rule=True)[n:],
+                                list(primals), res_cts)
         result = [add_any(a, b) for a, b in zip(result, res_in)]
     return _cotangent_mask(result, primals, needs)
 
@@ -436,6 +441,7 @@ class custom_vjp(_UserFunction):
             raise NotImplementedError("custom_vjp.defvjp: symbolic_zeros=True is not supported")
         self._cfwd, self._cbwd = fwd, bwd
 
+    @api_boundary
     def __call__(self, *args, **kwargs):
         name = _name(self._cfun)
         if self._cfwd is None:
@@ -457,12 +463,16 @@ class custom_vjp(_UserFunction):
         rebuild = functools.partial(self._rebuild, args, nondiff, diff_pos, diff_tree)
         nondiff_vals = [nondiff[i] for i in sorted(nondiff)]
 
-        def fwd_flat(*xs):
-            self._cin_fwd += 1  # calls of this function inside fwd run `fun` (see __call__)
+        def fwd_flat(*xs, inner_rule=False):
+            # Calls of this function inside fwd run `fun` (see __call__), except when fwd
+            # is being differentiated (`inner_rule`): there the inner call is one level up
+            # and keeps its rule, so grad(grad(f)) uses f's rule at both orders, as in JAX.
+            guard = 0 if inner_rule else 1
+            self._cin_fwd += guard
             try:
                 pair = self._cfwd(*rebuild(xs))
             finally:
-                self._cin_fwd -= 1
+                self._cin_fwd -= guard
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                 raise TypeError(
                     f"custom_vjp fwd rule {_name(self._cfwd)!r} of function {call.name!r} must "
@@ -681,6 +691,7 @@ class custom_jvp(_UserFunction):
         jvp.__name__ = f"defjvps({_name(self._cfun)})"
         self.defjvp(jvp)
 
+    @api_boundary
     def __call__(self, *args, **kwargs):
         name = _name(self._cfun)
         if self._cjvp is None:

@@ -27,6 +27,7 @@ from nanofn._ad import (_as_array, _check_differentiable, _check_output_dtype, _
                         _wraps, is_float, jvp_flat, vjp_flat, zeros_like_aval)
 from nanofn._batching import vmap_flat
 from nanofn._core import get_aval
+from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_unflatten
 
 __all__ = ["jacfwd", "jacrev", "jacobian", "hessian", "linearize"]
@@ -161,7 +162,7 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
         return f.assemble(blocks)
 
     _wraps(jacfun, fun, "jacfwd")
-    return jacfun
+    return api_boundary(jacfun)
 
 
 def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
@@ -219,7 +220,7 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
         return f.assemble(blocks)
 
     _wraps(jacfun, fun, "jacrev")
-    return jacfun
+    return api_boundary(jacfun)
 
 
 jacobian = jacrev
@@ -248,6 +249,7 @@ def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
     return jacfwd(jacrev(fun, argnums, has_aux, holomorphic), argnums, has_aux, holomorphic)
 
 
+@api_boundary
 def linearize(fun, *primals, has_aux=False):
     """Evaluate `fun` at `primals` and return its linear tangent map as a function.
 

@@ -41,6 +41,7 @@ from nanofn import _core as core
 from nanofn import _kernels
 from nanofn._config import config
 from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Tracer, Var, get_aval
+from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_flatten_with_path, tree_unflatten, keystr
 
 # ------------------------------------------------------------------------ simplification
@@ -780,6 +781,7 @@ class JitFunction:
                 dyn_kwargs[k] = kwargs[k]
         return tuple(static), dyn_args, dyn_kwargs
 
+    @api_boundary
     def __call__(self, *args, **kwargs):
         if config.jax_disable_jit:
             return self.fun(*args, **kwargs)
@@ -1005,7 +1007,7 @@ def make_jaxpr(fun, static_argnums=()):
 
         return core.trace_to_jaxpr(flat_fun, avals)
 
-    return make
+    return api_boundary(make)
 
 
 class ShapeDtypeStruct:
@@ -1031,6 +1033,7 @@ class ShapeDtypeStruct:
         return hash((self.shape, self.dtype))
 
 
+@api_boundary
 def eval_shape(fun, *args, **kwargs):
     """The shapes and dtypes of `fun`'s outputs, computed without doing the arithmetic.
 

@@ -7,5 +7,20 @@ Example:
 """
 
 from nanofn.experimental import ode as ode
+from nanofn._jax_api import io_callback as io_callback, enable_x64 as enable_x64
 
-__all__ = ["ode"]
+
+def disable_x64():
+    """Context manager: inside it, arrays nanofn creates default to 32-bit dtypes
+    (jax.experimental.disable_x64).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> with nanofn.experimental.disable_x64():
+        ...     fnp.zeros(1).dtype
+        dtype('float32')
+    """
+    return enable_x64(False)
+
+
+__all__ = ["ode", "io_callback", "enable_x64", "disable_x64"]

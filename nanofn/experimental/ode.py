@@ -168,6 +168,10 @@ def odeint(func, y0, t, *args, rtol=1.4e-8, atol=1.4e-8, mxstep=np.inf, hmax=np.
         if not core.is_array_like(arg):
             raise TypeError(f"odeint: the contents of *args must be arrays or scalars, got "
                             f"{type(arg).__name__}: {arg!r:.80}")
+    # Python scalars become arrays of their default dtype now, as in JAX, so `func` is
+    # traced and later evaluated with the same dtypes (a float arg stays float32)
+    args = tree_map(lambda a: fnp.asarray(a) if type(a) in (bool, int, float, complex) else a,
+                    args)
     t = fnp.asarray(t)
     if not np.issubdtype(t.dtype, np.floating) or t.ndim != 1:
         raise TypeError(f"odeint: t must be a 1-d array of floats, got {t.dtype.name}"

@@ -92,3 +92,8 @@ __all__ = [
     # looking at models
     "count_flops", "param_table", "summary",
 ]
+
+from nanofn.nn._jax_functions import *  # noqa: E402,F401,F403  mish, squareplus, log1mexp...
+from nanofn.nn import _jax_functions as _jf  # noqa: E402
+
+__all__ += _jf.__all__

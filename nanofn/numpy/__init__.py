@@ -15,6 +15,7 @@ from nanofn.numpy._dtypes import (
     signedinteger as signedinteger, unsignedinteger as unsignedinteger, number as number,
     result_type as result_type, issubdtype as issubdtype, finfo as finfo, iinfo as iinfo,
 )
+from nanofn.numpy._scalar_types import *  # noqa: F401,F403  float32 etc. that cast
 from nanofn.numpy._lax_numpy import (
     array as array, asarray as asarray, zeros as zeros, ones as ones, full as full,
     empty as empty, zeros_like as zeros_like, ones_like as ones_like, full_like as full_like,

@@ -164,7 +164,7 @@ _NUMPY_DEFAULT_KIND = {np.dtype(np.float64): "f", np.dtype(np.int64): "i",
 
 def _canonical_default(d: np.dtype) -> np.dtype:
     """Python lists give numpy's 64-bit defaults; nanofn gives its own defaults (`_DEFAULT`:
-    32-bit, like JAX), as it does for Python scalars."""
+    32-bit, like JAX; 64-bit with `jax_enable_x64`), as it does for Python scalars."""
     kind = _NUMPY_DEFAULT_KIND.get(d)
     return d if kind is None else _DEFAULT[kind]
 
@@ -230,5 +230,10 @@ def canonicalize_dtype(dtype) -> np.dtype:
 def is_weak(x) -> bool:
     return type(x) in _WEAK_KIND
 
+
+from nanofn._config import config as _config  # noqa: E402
+
+if _config.jax_enable_x64:  # JAX_ENABLE_X64=1 in the environment: apply it now
+    _config.update("jax_enable_x64", True)
 
 __all__ = ["result_type", "promote", "promote_float", "asarray_value", "dtype_of", "core"]

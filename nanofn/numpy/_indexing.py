@@ -80,7 +80,7 @@ def _concrete(t):
 
 
 def _bool_mask_error(shape):
-    return core.ConcretizationError(
+    return core.NonConcreteBooleanIndexError(
         f"Array boolean indices must be concrete; got a traced boolean mask of shape "
         f"{tuple(shape)}. Indexing with a mask under jit (or make_jaxpr) would give a result "
         "whose shape depends on the mask's values. Use nanofn.numpy.where(mask, x, fill) to "
@@ -117,7 +117,7 @@ def _classify(e):
         if value.size == 0 and value.dtype.kind == "f":
             value = value.astype(np.intp)  # numpy treats [] as an empty integer index
         e = value
-    if isinstance(e, Array):
+    if type(e) is Array:
         e = e._value
     if isinstance(e, (np.ndarray, np.generic)):
         value = np.asarray(e)

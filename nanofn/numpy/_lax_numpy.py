@@ -18,6 +18,7 @@ from nanofn._core import Array, Tracer
 from nanofn.ops import _base as lax
 from nanofn.numpy._dtypes import (asarray_value, dtype_of, promote, promote_float,
                                   result_type)
+from nanofn.numpy._dtypes import _DEFAULT
 
 # ------------------------------------------------------------------------ helpers
 
@@ -91,8 +92,10 @@ def asarray(a, dtype=None, copy=None):
     return x
 
 
-def _creation_dtype(dtype, default=np.float32):
-    return np.dtype(default if dtype is None else dtype)
+def _creation_dtype(dtype, default=None):
+    if dtype is None:
+        return _DEFAULT["f"] if default is None else np.dtype(default)
+    return np.dtype(dtype)
 
 
 def _canon_shape(shape, name="shape"):
@@ -842,7 +845,7 @@ def matmul(a, b, /):
     b2 = lax.reshape(b, sb + (1,)) if len(sb) == 1 else b
     sa2, sb2 = tuple(_shape(a2)), tuple(_shape(b2))
     if sa2[-1] != sb2[-2]:
-        raise ValueError(
+        raise core.ShapeError(
             f"matmul: shapes {sa} and {sb} are not aligned: the contracted dimensions are "
             f"axis -1 of the first (size {sa2[-1]}) and axis {-2 if len(sb) > 1 else 0} of the "
             f"second (size {sb2[-2]})")
@@ -878,7 +881,7 @@ def dot(a, b):
         return matmul(a, b)
     contract_b = nb - 2
     if _shape(a)[-1] != _shape(b)[contract_b]:
-        raise ValueError(f"dot: shapes {tuple(_shape(a))} and {tuple(_shape(b))} are not aligned")
+        raise core.ShapeError(f"dot: shapes {tuple(_shape(a))} and {tuple(_shape(b))} are not aligned")
     return lax.dot_general_p.bind(a, b, dimension_numbers=(((na - 1,), (contract_b,)), ((), ())),
                                   preferred_element_type=None)
 
@@ -975,11 +978,11 @@ def reshape(a, newshape=None, order="C", *, shape=None):
             raise ValueError(f"reshape: can only specify one unknown dimension, got {newshape}")
         known = math.prod(d for d in newshape if d != -1)
         if known == 0 or size % known:
-            raise ValueError(f"reshape: cannot reshape array of shape {tuple(_shape(a))} "
+            raise core.ShapeError(f"reshape: cannot reshape array of shape {tuple(_shape(a))} "
                              f"(size {size}) into shape {newshape}")
         newshape = tuple(size // known if d == -1 else d for d in newshape)
     if math.prod(newshape) != size or builtins.min(newshape, default=0) < 0:
-        raise ValueError(f"reshape: cannot reshape array of shape {tuple(_shape(a))} "
+        raise core.ShapeError(f"reshape: cannot reshape array of shape {tuple(_shape(a))} "
                          f"(size {size}) into shape {newshape}")
     return _wrap_output(lax.reshape(a, newshape))
 

@@ -77,7 +77,7 @@ def concatenate(arrays, axis=0, dtype=None):
         raise ValueError("concatenate: zero-dimensional arrays cannot be concatenated")
     for i, s in enumerate(shapes):
         if len(s) != ndim:
-            raise ValueError(
+            raise core.ShapeError(
                 f"concatenate: all the input arrays must have the same number of dimensions, "
                 f"but the array at index 0 has {ndim} dimension(s) (shape {shapes[0]}) and "
                 f"the array at index {i} has {len(s)} dimension(s) (shape {s})")
@@ -85,7 +85,7 @@ def concatenate(arrays, axis=0, dtype=None):
     for i, s in enumerate(shapes):
         for d in range(ndim):
             if d != axis and s[d] != shapes[0][d]:
-                raise ValueError(
+                raise core.ShapeError(
                     f"concatenate: all the input array dimensions except for the concatenation "
                     f"axis must match exactly, but along dimension {d}, the array at index 0 "
                     f"has size {shapes[0][d]} and the array at index {i} has size {s[d]}")

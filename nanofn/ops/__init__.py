@@ -124,6 +124,9 @@ def bitcast_convert_type(x, new_dtype):
     import numpy as np
     return _base.bitcast_convert_type_p.bind(x, new_dtype=np.dtype(new_dtype))
 
+from nanofn.ops import _lax_extras  # noqa: E402  more jax.lax names (those not defined above)
+globals().update(_lax_extras.exports(globals()))
+
 from nanofn._public import public_names as _public_names
 
 __all__ = _public_names(globals())

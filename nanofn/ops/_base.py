@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from nanofn._core import Primitive, ShapedArray, Tracer
+from nanofn._core import Primitive, ShapedArray, ShapeError, Tracer
 
 # ------------------------------------------------------------------------ shared helpers
 
@@ -50,7 +50,7 @@ def broadcast_shapes(name, *shapes):
         sizes = {s[i - ndim + len(s)] for s in shapes if i - ndim + len(s) >= 0}
         sizes.discard(1)
         if len(sizes) > 1:
-            raise ValueError(f"{name}: shapes {', '.join(str(tuple(s)) for s in shapes)} "
+            raise ShapeError(f"{name}: shapes {', '.join(str(tuple(s)) for s in shapes)} "
                              "do not broadcast together (numpy broadcasting rules)")
         out.append(sizes.pop() if sizes else 1)
     return tuple(out)

@@ -42,6 +42,7 @@ import numpy as np
 from nanofn import _core as core
 from nanofn._core import ClosedJaxpr, Jaxpr, Primitive, ShapedArray, Tracer, Var, get_aval
 from nanofn._tree import structure_difference
+from nanofn._traceback_util import api_boundary
 from nanofn.ops import _base
 from nanofn.tree_util import (keystr, tree_flatten, tree_flatten_with_path, tree_map,
                               tree_unflatten, treedef_children)
@@ -499,6 +500,7 @@ def _scalar_aval(x, what):
                         f"{type(x).__name__}: {x!r:.80}") from None
 
 
+@api_boundary
 def cond(pred, true_fun, false_fun, *operands, operand=_NO_OPERAND):
     """Run `true_fun(*operands)` if `pred` is true, else `false_fun(*operands)`.
 
@@ -549,6 +551,7 @@ def cond(pred, true_fun, false_fun, *operands, operand=_NO_OPERAND):
                       operands, ref=1)
 
 
+@api_boundary
 def switch(index, branches, *operands, operand=_NO_OPERAND):
     """Run `branches[index](*operands)`, with `index` clamped to `[0, len(branches) - 1]`.
 
@@ -747,6 +750,7 @@ def _check_carry(what, init, init_tree, init_avals, out_tree, out_avals, in_name
                       example=init)
 
 
+@api_boundary
 def while_loop(cond_fun, body_fun, init_val):
     """Repeat `val = body_fun(val)` while `cond_fun(val)` is true; return the final `val`.
 
@@ -1238,6 +1242,7 @@ def _scan(f, init, xs, length, reverse, what, carry_names=("carry input", "carry
     return tree_unflatten(carry_tree, outs[:nk]), tree_unflatten(y_tree, outs[nk:])
 
 
+@api_boundary
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1, _split_transpose=False):
     """Loop `f` over the leading axis of `xs`, threading a carry and stacking outputs.
 
@@ -1297,6 +1302,7 @@ def _index_dtype(lower, upper):
     return dtype
 
 
+@api_boundary
 def fori_loop(lower, upper, body_fun, init_val, *, unroll=None):
     """Run `val = body_fun(i, val)` for `i` in `range(lower, upper)`; return `val`.
 
@@ -1352,6 +1358,7 @@ def fori_loop(lower, upper, body_fun, init_val, *, unroll=None):
 # ======================================================================== map, associative_scan
 
 
+@api_boundary
 def map(f, xs, *, batch_size=None):
     """Apply `f` to each slice of `xs` along its leading axis and stack the results.
 

@@ -25,6 +25,7 @@ from nanofn.random._distributions import (
     rademacher as rademacher, randint as randint, truncated_normal as truncated_normal,
     uniform as uniform,
 )
+from nanofn.random._more_distributions import *  # noqa: F401,F403  pareto, maxwell, wald...
 
 from nanofn._public import public_names as _public_names
 

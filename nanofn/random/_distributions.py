@@ -27,6 +27,7 @@ from nanofn import ops
 from nanofn._core import Array, Primitive, Tracer
 from nanofn.numpy import _lax_numpy as lnp
 from nanofn.numpy._dtypes import asarray_value, dtype_of, promote_float
+from nanofn.numpy._dtypes import _DEFAULT
 from nanofn.ops import _base as lax
 from nanofn.random._threefry import (
     _canonical_shape, _check_key, _key_words, _pack_words, _random_bits, threefry2x32_p,
@@ -40,7 +41,7 @@ _UINT_BY_BITS = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16), 32: np.dtype(np
 
 
 def _float_dtype(name, dtype, *, allow_complex=False):
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    dtype = _DEFAULT["f"] if dtype is None else np.dtype(dtype)
     if dtype.kind == "f" or (allow_complex and dtype.kind == "c"):
         return dtype
     kinds = "a float or complex" if allow_complex else "a float"

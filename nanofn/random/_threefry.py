@@ -206,7 +206,7 @@ def threefry2x32(k1, k2, x1, x2):
 
 def _key_words(key):
     """`(key[..., 0], key[..., 1])`: the two uint32 words of a key (or of a batch of keys)."""
-    if isinstance(key, (Array, np.ndarray)):
+    if type(key) is Array or isinstance(key, np.ndarray):
         v = core.to_numpy(key)
         return v[..., 0], v[..., 1]
     return (ops.index_in_dim(key, 0, axis=-1, keepdims=False),

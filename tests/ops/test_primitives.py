@@ -390,6 +390,8 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "while": "tests/ops/test_control.py",
     "scan": "tests/ops/test_control.py",
     "debug_callback": "tests/test_debug.py",
+    "pure_callback": "tests/test_jax_namespace.py",
+    "io_callback": "tests/test_jax_namespace.py",
     **{n: "tests/distributed/test_collectives.py" for n in (
         "psum", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute", "all_to_all",
         "axis_index")},

@@ -1,0 +1,525 @@
+"""The smaller names of the `jax` namespace that programs use: devices and transfers
+(one CPU device, so these are light), `jacobian`, `named_call`/`named_scope`, `typeof`,
+`pure_callback` and `ensure_compile_time_eval`."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+
+from nanofn import _core as core
+from nanofn._core import Primitive, ShapedArray, Tracer
+from nanofn._jacobians import jacrev
+from nanofn.tree_util import tree_flatten, tree_map, tree_unflatten
+
+__all__ = ["linear_transpose", "io_callback", "device_put", "device_get", "default_backend",
+           "block_until_ready", "jacobian",
+           "named_call", "named_scope", "typeof", "pure_callback", "ensure_compile_time_eval",
+           "SingleDeviceSharding"]
+
+
+class SingleDeviceSharding:
+    """The layout of an array held whole by one device (`jax.sharding.SingleDeviceSharding`).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> fnp.ones(2).sharding.num_devices
+        1
+    """
+
+    def __init__(self, device, *, memory_kind=None):
+        self._device = device
+        self.memory_kind = memory_kind
+
+    device_set = property(lambda self: {self._device})
+    num_devices = property(lambda self: 1)
+    is_fully_replicated = property(lambda self: True)
+    is_fully_addressable = property(lambda self: True)
+
+    def __repr__(self):
+        return f"SingleDeviceSharding(device={self._device!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, SingleDeviceSharding) and other._device == self._device
+
+    def __hash__(self):
+        return hash(("single", self._device))
+
+
+def _to_array(x):
+    if isinstance(x, (core.Array, Tracer)):
+        return x
+    from nanofn.numpy import asarray
+    return asarray(x)
+
+
+def device_put(x, device=None, *, src=None, donate=False, may_alias=None):
+    """Make every leaf of `x` a nanofn array on the (one) device (`jax.device_put`).
+
+    Args:
+        x: a pytree of array-likes.
+        device: a device or sharding; accepted (there is one CPU device).
+        src, donate, may_alias: accepted for compatibility; no effect.
+
+    Returns:
+        `x` with each leaf a nanofn `Array` (arrays pass through uncopied).
+
+    Example:
+        >>> import nanofn, numpy as np
+        >>> nanofn.device_put({"w": np.ones(2, np.float32)})
+        {'w': Array([1., 1.], dtype=float32)}
+    """
+    del device, src, donate, may_alias  # unused: one CPU device
+    return tree_map(_to_array, x)
+
+
+def device_get(x):
+    """Every array leaf of `x` as a numpy array (`jax.device_get`); other leaves unchanged.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.device_get([fnp.ones(2), 3])
+        [array([1., 1.], dtype=float32), 3]
+    """
+    def get(leaf):
+        if isinstance(leaf, Tracer):
+            raise core.TracerArrayConversionError(
+                f"device_get: a traced value ({leaf.aval.str_short()}) has no concrete "
+                "numbers to fetch; call device_get outside the transformed function")
+        return np.asarray(leaf) if type(leaf) is core.Array else leaf
+    return tree_map(get, x)
+
+
+def default_backend() -> str:
+    """The platform nanofn computes on: always `"cpu"`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.default_backend()
+        'cpu'
+    """
+    return "cpu"
+
+
+def block_until_ready(x):
+    """Wait for every array in the pytree `x` and return `x` (`jax.block_until_ready`).
+    nanofn computes synchronously, so it returns at once.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.block_until_ready((fnp.ones(1), 2))
+        (Array([1.], dtype=float32), 2)
+    """
+    return x
+
+
+jacobian = jacrev  # jax.jacobian is jax.jacrev
+
+
+def named_call(fun, *, name=None):
+    """`fun`, whose calls JAX would name `name` in its jaxprs and profiles. nanofn keeps no
+    names for calls, so this returns `fun` wrapped unchanged.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.named_call(lambda x: x + 1, name="inc")(1)
+        2
+    """
+    del name  # unused
+
+    @functools.wraps(fun)
+    def named(*args, **kwargs):
+        return fun(*args, **kwargs)
+    return named
+
+
+@contextlib.contextmanager
+def named_scope(name: str):
+    """A context manager naming the operations inside it (`jax.named_scope`); nanofn
+    accepts it and keeps no names.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> with nanofn.named_scope("layer1"):
+        ...     y = fnp.ones(2) * 2
+        >>> y
+        Array([2., 2.], dtype=float32)
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"named_scope: name must be a string, got {type(name).__name__}")
+    yield
+
+
+def typeof(x) -> ShapedArray:
+    """The abstract value (shape and dtype) of `x`, traced or not (`jax.typeof`).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.typeof(fnp.ones((2, 3)))
+        ShapedArray((2, 3), float32)
+    """
+    if isinstance(x, (Tracer, core.Array, np.ndarray, np.generic)) or core.is_array_like(x):
+        return core.get_aval(x)
+    raise TypeError(f"typeof: {type(x).__name__} is not an array type")
+
+
+def ensure_compile_time_eval():
+    """Context manager: inside it, operations on concrete values compute at once, even
+    under `jit`, instead of being staged into the compiled program; operations on traced
+    values still trace (`jax.ensure_compile_time_eval`).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> def f(x):
+        ...     with nanofn.ensure_compile_time_eval():
+        ...         n = int(fnp.sum(fnp.arange(4)))  # concrete: 6
+        ...     return x * n
+        >>> nanofn.jit(f)(1.0)
+        Array(6., dtype=float32)
+    """
+    return core.compile_time_eval()
+
+
+# ------------------------------------------------------------------------ pure_callback
+
+pure_callback_p = Primitive("pure_callback", multiple_results=True)
+
+
+def _pure_callback_impl(*args, callback, result_avals, out_tree, in_tree, vmap_method):
+    del vmap_method  # unused here
+    cb_args, cb_kwargs = tree_unflatten(in_tree, [np.asarray(a) for a in args])
+    out = callback(*cb_args, **cb_kwargs)
+    leaves, tree = tree_flatten(out)
+    if tree != out_tree:
+        raise TypeError(f"pure_callback: the callback returned a value of structure {tree}, "
+                        f"but result_shape_dtypes has structure {out_tree}")
+    outs = []
+    for k, (leaf, aval) in enumerate(zip(leaves, result_avals)):
+        arr = np.asarray(leaf)
+        if arr.shape != aval.shape:
+            raise TypeError(f"pure_callback: output {k} of the callback has shape {arr.shape}, "
+                            f"but result_shape_dtypes says {aval.shape}")
+        outs.append(arr.astype(aval.dtype, copy=False))
+    return outs
+
+
+def _pure_callback_jvp(primals, tangents, **params):
+    raise ValueError("pure_callback functions do not support differentiation (jvp, grad); "
+                     "wrap the call in a custom_jvp or custom_vjp function to give it a "
+                     "derivative, as in JAX")
+
+
+def _pure_callback_vjp(cts, primals, outs, needs, **params):
+    _pure_callback_jvp(primals, None)
+
+
+def _pure_callback_batch(vals, dims, *, callback, result_avals, out_tree, in_tree,
+                         vmap_method):
+    from nanofn._batching import axis_size_of
+    from nanofn.ops._base import bdim_to_front
+    size = axis_size_of(vals, dims)
+    batched = tuple(ShapedArray((size,) + a.shape, a.dtype) for a in result_avals)
+    if vmap_method in ("expand_dims", "broadcast_all"):
+        import nanofn.numpy as fnp
+        moved = []
+        for v, d in zip(vals, dims):
+            if d is not None:
+                moved.append(bdim_to_front(v, d))
+            elif vmap_method == "expand_dims":
+                moved.append(fnp.expand_dims(v, 0))
+            else:
+                moved.append(fnp.broadcast_to(v, (size,) + tuple(np.shape(v))))
+        outs = pure_callback_p.bind(*moved, callback=callback, result_avals=batched,
+                                    out_tree=out_tree, in_tree=in_tree, vmap_method=vmap_method)
+        return outs, [0] * len(outs)
+    if vmap_method not in (None, "sequential"):
+        raise ValueError(f"pure_callback: vmap_method must be 'sequential', 'expand_dims' or "
+                         f"'broadcast_all', got {vmap_method!r}")
+    mapped = [d is not None for d in dims]
+
+    def one_by_one(*xs):  # the callback once per example, results stacked
+        results = [_pure_callback_impl(*[x[i] if m else x for x, m in zip(xs, mapped)],
+                                       callback=callback, result_avals=result_avals,
+                                       out_tree=out_tree, in_tree=in_tree, vmap_method=None)
+                   for i in range(size)]
+        return tree_unflatten(out_tree, [np.stack([r[k] for r in results]) if results
+                                         else np.zeros(a.shape, a.dtype)
+                                         for k, a in enumerate(batched)])
+
+    moved = [bdim_to_front(v, d) if d is not None else v for v, d in zip(vals, dims)]
+    flat_tree = tree_flatten((tuple(range(len(moved))), {}))[1]  # positional leaves only
+    outs = pure_callback_p.bind(*moved, callback=one_by_one, result_avals=batched,
+                                out_tree=out_tree, in_tree=flat_tree, vmap_method="sequential")
+    return outs, [0] * len(outs)
+
+
+def _io_callback_batch(vals, dims, *, callback, result_avals, out_tree, in_tree,
+                       vmap_method):
+    if vmap_method == "ordered":
+        raise ValueError("io_callback: an ordered io_callback cannot be vmapped (its calls "
+                         "would have no order); pass ordered=False")
+    return _pure_callback_batch(vals, dims, callback=callback, result_avals=result_avals,
+                                out_tree=out_tree, in_tree=in_tree, vmap_method="sequential")
+
+
+pure_callback_p.impl = _pure_callback_impl
+pure_callback_p.abstract_eval = lambda *avals, result_avals, **_: list(result_avals)
+pure_callback_p.jvp = _pure_callback_jvp
+pure_callback_p.vjp_joint = _pure_callback_vjp
+pure_callback_p.batch = _pure_callback_batch
+
+
+# io_callback: the same rules, but effectful, so jit never drops or deduplicates a call
+io_callback_p = Primitive("io_callback", multiple_results=True)
+io_callback_p.effectful = True
+io_callback_p.impl = _pure_callback_impl
+io_callback_p.abstract_eval = lambda *avals, result_avals, **_: list(result_avals)
+io_callback_p.jvp = _pure_callback_jvp
+io_callback_p.vjp_joint = _pure_callback_vjp
+io_callback_p.batch = _io_callback_batch
+
+
+def _callback_call(prim, name, callback, result_shape_dtypes, args, kwargs, vmap_method):
+    if not callable(callback):
+        raise TypeError(f"{name}: callback must be callable, got {type(callback).__name__}")
+    spec_leaves, out_tree = tree_flatten(result_shape_dtypes)
+    try:
+        result_avals = tuple(ShapedArray(tuple(s.shape), np.dtype(s.dtype)) for s in spec_leaves)
+    except AttributeError:
+        raise TypeError(f"{name}: result_shape_dtypes must be a pytree of objects with "
+                        ".shape and .dtype (nanofn.ShapeDtypeStruct or arrays)") from None
+    leaves, in_tree = tree_flatten((args, kwargs))
+    leaves = [_to_array(x) for x in leaves]
+    outs = prim.bind(*leaves, callback=callback, result_avals=result_avals,
+                     out_tree=out_tree, in_tree=in_tree, vmap_method=vmap_method)
+    return tree_unflatten(out_tree, outs)
+
+
+def io_callback(callback, result_shape_dtypes, *args, sharding=None, ordered=False,
+                **kwargs):
+    """Call a Python function with side effects from inside `jit` and other
+    transformations, and use its result (`jax.experimental.io_callback`).
+
+    Unlike `pure_callback`, every call runs, in program order, even if its result is
+    unused. Under `vmap` an unordered callback is called once per example; an ordered one
+    cannot be vmapped, as in JAX. It has no derivative.
+
+    Args:
+        callback: the Python function; it receives numpy arrays.
+        result_shape_dtypes: a pytree of `.shape`/`.dtype` objects describing the result
+            (None for a callback that returns None).
+        *args, **kwargs: the arguments (pytrees of arrays).
+        sharding: accepted for compatibility; no effect.
+        ordered: whether the calls keep their order under transformations.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp, numpy as np
+        >>> log = []
+        >>> def record(x):
+        ...     log.append(float(x))
+        ...     return np.float32(2 * x)
+        >>> spec = nanofn.ShapeDtypeStruct((), fnp.float32)
+        >>> f = nanofn.jit(lambda x: nanofn.experimental.io_callback(record, spec, x) + 1)
+        >>> f(1.0), f(2.0), log
+        (Array(3., dtype=float32), Array(5., dtype=float32), [1.0, 2.0])
+    """
+    del sharding  # unused
+    return _callback_call(io_callback_p, "io_callback", callback, result_shape_dtypes, args,
+                          kwargs, "ordered" if ordered else "sequential")
+
+
+def linear_transpose(fun, *primals, reduce_axes=()):
+    """The transpose of the linear function `fun` (`jax.linear_transpose`).
+
+    `primals` give the input structure, shapes and dtypes (arrays or
+    `ShapeDtypeStruct`s; their values are not used). The returned function maps an output
+    cotangent to the tuple of input cotangents. `fun` must be linear in its inputs; this
+    is not checked (nanofn computes the transpose as the VJP at zero).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> f = lambda x: fnp.array([x[0] + x[1], 2.0 * x[1]])
+        >>> f_t = nanofn.linear_transpose(f, fnp.zeros(2))
+        >>> f_t(fnp.array([1.0, 1.0]))
+        (Array([1., 3.], dtype=float32),)
+    """
+    del reduce_axes  # unused
+    from nanofn._ad import vjp
+    from nanofn.numpy import zeros
+    leaves, tree = tree_flatten(primals)
+    for x in leaves:
+        if not np.issubdtype(np.dtype(x.dtype), np.inexact):
+            raise TypeError(f"linear_transpose: inputs must be floating point, got "
+                            f"{np.dtype(x.dtype).name}")
+    zeros_in = tree_unflatten(tree, [zeros(tuple(x.shape), x.dtype) for x in leaves])
+    _, pullback = vjp(fun, *zeros_in)
+
+    def transposed(out_cotangent):
+        return tuple(pullback(out_cotangent))
+
+    return transposed
+
+
+def pure_callback(callback, result_shape_dtypes, *args, sharding=None, vmap_method=None,
+                  **kwargs):
+    """Call the Python function `callback` on concrete values from inside `jit`, `vmap` and
+    other transformations (`jax.pure_callback`).
+
+    `callback` must be pure (no side effects that matter: it may be called any number of
+    times, or not at all if its result is unused). It receives numpy arrays and returns a
+    pytree of arrays with the shapes and dtypes of `result_shape_dtypes`.
+
+    Args:
+        callback: the Python function.
+        result_shape_dtypes: a pytree of objects with `.shape` and `.dtype`
+            (`nanofn.ShapeDtypeStruct`, arrays) describing the result.
+        *args, **kwargs: the arguments (pytrees of arrays) to pass.
+        sharding: accepted for compatibility; no effect.
+        vmap_method: under `vmap`, `"sequential"` (or None) calls `callback` once per
+            example; `"expand_dims"` calls it once with the batch axis first (unbatched
+            arguments get a size-1 axis); `"broadcast_all"` broadcasts every argument.
+
+    Returns:
+        The callback's result as nanofn arrays (traced under transformations).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp, numpy as np
+        >>> spec = nanofn.ShapeDtypeStruct((3,), fnp.float32)
+        >>> f = nanofn.jit(lambda x: nanofn.pure_callback(np.sort, spec, x) * 2)
+        >>> f(fnp.array([3.0, 1.0, 2.0]))
+        Array([2., 4., 6.], dtype=float32)
+    """
+    del sharding  # unused
+    return _callback_call(pure_callback_p, "pure_callback", callback, result_shape_dtypes,
+                          args, kwargs, vmap_method)
+
+
+# ------------------------------------------------------------------------ flag contexts
+
+
+def _flag_context(flag, doc):
+    def context(new_val=True):
+        from nanofn._config import config
+        return config._override(flag, new_val)
+    context.__name__ = context.__qualname__ = flag[4:]
+    context.__doc__ = doc
+    return context
+
+
+enable_x64 = _flag_context("jax_enable_x64", """Context manager: inside it, arrays nanofn
+    creates default to 64-bit dtypes (the `jax_enable_x64` flag, set for the block).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> with nanofn.enable_x64():
+        ...     fnp.zeros(2).dtype
+        dtype('float64')
+    """)
+default_matmul_precision = _flag_context(
+    "jax_default_matmul_precision",
+    "Context manager setting `jax_default_matmul_precision` for the block (accepted; nanofn "
+    "computes float32 matmuls in float32).")
+numpy_rank_promotion = _flag_context(
+    "jax_numpy_rank_promotion",
+    "Context manager setting `jax_numpy_rank_promotion` for the block (accepted).")
+debug_infs = _flag_context("jax_debug_infs",
+                           "Context manager setting `jax_debug_infs` for the block (accepted).")
+log_compiles = _flag_context("jax_log_compiles",
+                             "Context manager setting `jax_log_compiles` for the block "
+                             "(accepted).")
+checking_leaks = _flag_context("jax_check_tracer_leaks",
+                               "Context manager setting `jax_check_tracer_leaks` for the "
+                               "block (accepted; nanofn always reports a leaked tracer when "
+                               "it is used).")
+
+
+@contextlib.contextmanager
+def default_device(device):
+    """Context manager choosing the device new arrays live on: accepted (there is one).
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.default_device(nanofn.devices()[0]):
+        ...     pass
+    """
+    del device  # unused: one CPU device
+    yield
+
+
+@contextlib.contextmanager
+def transfer_guard(level):
+    """Context manager guarding host/device transfers: accepted (all memory is host
+    memory, so there is nothing to guard).
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.transfer_guard("disallow"):
+        ...     pass
+    """
+    del level  # unused
+    yield
+
+
+transfer_guard_host_to_device = transfer_guard
+transfer_guard_device_to_host = transfer_guard
+transfer_guard_device_to_device = transfer_guard
+
+
+def clear_caches():
+    """Accepted for compatibility. nanofn's compiled plans live on each jitted function
+    and go away with it; kernels compiled to disk are kept (they are keyed by source).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.clear_caches()
+    """
+
+
+def effects_barrier():
+    """Wait until every pending side effect has run: nanofn runs them in order, at once.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.effects_barrier()
+    """
+
+
+def process_indices() -> list:
+    """The indices of every process (`[0]` unless `nanofn.distributed` joined more).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.process_indices()
+        [0]
+    """
+    from nanofn.distributed._state import process_count
+    return list(range(process_count()))
+
+
+def print_environment_info(return_string: bool = False):
+    """Print (or return) the versions of nanofn, numpy, numba and Python, and the device.
+
+    Example:
+        >>> import nanofn
+        >>> "nanofn" in nanofn.print_environment_info(return_string=True)
+        True
+    """
+    import platform
+    import sys
+    import numba
+    import nanofn
+    info = (f"nanofn:  {nanofn.__version__}\nnumpy:   {np.__version__}\n"
+            f"numba:   {numba.__version__}\npython:  {sys.version.split()[0]}\n"
+            f"device:  cpu ({platform.machine()})\n")
+    if return_string:
+        return info
+    print(info, end="")
+
+
+__all__ += ["enable_x64", "default_matmul_precision", "numpy_rank_promotion", "debug_infs",
+            "log_compiles", "checking_leaks", "default_device", "transfer_guard",
+            "transfer_guard_host_to_device", "transfer_guard_device_to_host",
+            "transfer_guard_device_to_device", "clear_caches", "effects_barrier",
+            "process_indices", "print_environment_info"]

@@ -1,0 +1,102 @@
+"""Dtype helpers under the names of `jax.dtypes`.
+
+nanofn's dtypes are numpy's. Arrays it creates from Python data default to 32-bit
+(64-bit with `config.update("jax_enable_x64", True)`), and, unlike JAX without x64,
+float64 arrays stay float64: so `canonicalize_dtype` returns the dtype it is given.
+
+Example:
+    >>> import nanofn.numpy as fnp
+    >>> from nanofn import dtypes
+    >>> dtypes.result_type(fnp.ones(2, "float32"), 2.0)
+    dtype('float32')
+    >>> dtypes.issubdtype(fnp.float32, fnp.floating)
+    True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nanofn._dtypes_float0 import float0 as float0
+from nanofn.numpy._dtypes import result_type as result_type
+
+
+class TypePromotionError(ValueError):
+    """Raised by JAX's strict promotion mode; nanofn promotes with JAX's standard lattice
+    and never raises it (the name exists for code that catches it)."""
+
+
+def canonicalize_dtype(dtype, allow_extended_dtype: bool = False) -> np.dtype:
+    """The dtype an array of `dtype` has in nanofn: `dtype` itself (float64 stays float64).
+
+    Example:
+        >>> from nanofn import dtypes
+        >>> dtypes.canonicalize_dtype("int32")
+        dtype('int32')
+    """
+    del allow_extended_dtype  # unused: nanofn has no extended dtypes
+    return np.dtype(dtype)
+
+
+def issubdtype(a, b) -> bool:
+    """Whether dtype `a` is below `b` in numpy's type hierarchy (`np.issubdtype`).
+
+    Example:
+        >>> import numpy as np
+        >>> from nanofn import dtypes
+        >>> dtypes.issubdtype("int8", np.signedinteger)
+        True
+    """
+    if a is float0 or b is float0:
+        return a is b
+    return bool(np.issubdtype(a, b))
+
+
+def finfo(dtype):
+    """Machine limits of a float dtype (`np.finfo`).
+
+    Example:
+        >>> from nanofn import dtypes
+        >>> float(dtypes.finfo("float32").eps)
+        1.1920928955078125e-07
+    """
+    return np.finfo(dtype)
+
+
+def iinfo(dtype):
+    """Machine limits of an integer dtype (`np.iinfo`).
+
+    Example:
+        >>> from nanofn import dtypes
+        >>> dtypes.iinfo("int8").max
+        127
+    """
+    return np.iinfo(dtype)
+
+
+def scalar_type_of(x) -> type:
+    """The Python scalar type matching `x`'s dtype: bool, int, float or complex.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import dtypes
+        >>> dtypes.scalar_type_of(fnp.ones(2))
+        <class 'float'>
+    """
+    kind = np.dtype(getattr(x, "dtype", None) or np.asarray(x).dtype).kind
+    return {"b": bool, "i": int, "u": int, "f": float, "c": complex}[kind]
+
+
+def itemsize_bits(dtype) -> int:
+    """The size of one element of `dtype` in bits.
+
+    Example:
+        >>> from nanofn import dtypes
+        >>> dtypes.itemsize_bits("float16")
+        16
+    """
+    return np.dtype(dtype).itemsize * 8
+
+
+__all__ = ["canonicalize_dtype", "issubdtype", "result_type", "float0", "finfo", "iinfo",
+           "scalar_type_of", "itemsize_bits", "TypePromotionError"]

@@ -1,0 +1,61 @@
+"""`ravel_pytree`: a pytree of arrays as one flat vector, and back (`jax.flatten_util`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nanofn.tree_util import tree_flatten, tree_unflatten
+
+__all__ = ["ravel_pytree"]
+
+
+def ravel_pytree(pytree):
+    """Flatten a pytree of arrays into one 1-d array, with a function that undoes it.
+
+    The leaves are raveled and concatenated in tree-flatten order; the vector's dtype is
+    the leaves' promoted dtype, and `unravel` casts each piece back to its leaf's dtype.
+    Both directions trace, so they work inside `grad`, `jit` and `vmap`.
+
+    Args:
+        pytree: a pytree of arrays (or scalars).
+
+    Returns:
+        `(flat, unravel)`: the 1-d array, and a function mapping a vector of the same
+        length to a pytree of the original structure, shapes and dtypes.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.flatten_util import ravel_pytree
+        >>> flat, unravel = ravel_pytree({"b": fnp.ones(2), "w": fnp.zeros((1, 2))})
+        >>> flat
+        Array([1., 1., 0., 0.], dtype=float32)
+        >>> unravel(flat * 2)["w"]
+        Array([[0., 0.]], dtype=float32)
+    """
+    import nanofn.numpy as fnp
+    leaves, treedef = tree_flatten(pytree)
+    leaves = [fnp.asarray(x) for x in leaves]
+    shapes = [tuple(x.shape) for x in leaves]
+    dtypes = [x.dtype for x in leaves]
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    if leaves:
+        dtype = fnp.result_type(*leaves)
+        flat = fnp.concatenate([fnp.ravel(x).astype(dtype) for x in leaves])
+    else:
+        dtype = np.dtype(np.float32)
+        flat = fnp.zeros((0,), dtype)
+    total = sum(sizes)
+
+    def unravel(vec):
+        shape = tuple(getattr(vec, "shape", np.shape(vec)))
+        if shape != (total,):
+            raise ValueError(f"unravel: the vector must have shape ({total},) as the one "
+                             f"ravel_pytree made, got {shape}")
+        vec = fnp.asarray(vec)
+        pieces, start = [], 0
+        for s, n, d in zip(shapes, sizes, dtypes):
+            pieces.append(fnp.reshape(vec[start:start + n], s).astype(d))
+            start += n
+        return tree_unflatten(treedef, pieces)
+
+    return flat, unravel

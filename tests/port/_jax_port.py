@@ -1,0 +1,83 @@
+"""Shared helpers of the JAX port programs (tests/port/test_jax_*.py).
+
+Each port file defines `program(...)`, written once against JAX's names: its parameters
+name the modules it uses (`jax`, `jnp`, `lax`, `jsp` for jax.scipy, `stax`,
+`optimizers`), bound to JAX's modules by `record_jax_reference.py` (where JAX is
+installed) and to nanofn's by the test (`import nanofn as jax`, `nanofn.numpy as jnp`,
+...). The program returns a dict of arrays; the recorded JAX values live in
+`jax_reference/<file>.npz` and the test compares nanofn's results with them.
+"""
+
+import inspect
+import pathlib
+
+import numpy as np
+
+REFERENCE_DIR = pathlib.Path(__file__).parent / "jax_reference"
+
+
+def nanofn_modules():
+    import nanofn
+    import nanofn.lax
+    import nanofn.numpy
+    import nanofn.scipy
+    from nanofn.example_libraries import optimizers, stax
+    return {"jax": nanofn, "jnp": nanofn.numpy, "lax": nanofn.lax, "jsp": nanofn.scipy,
+            "stax": stax, "optimizers": optimizers}
+
+
+def jax_modules():
+    import jax
+    import jax.lax
+    import jax.numpy
+    import jax.scipy
+    import jax.scipy.linalg
+    import jax.scipy.special
+    import jax.scipy.signal
+    import jax.experimental.ode  # noqa: F401 (jax.experimental.ode.odeint)
+    from jax.example_libraries import optimizers, stax
+    return {"jax": jax, "jnp": jax.numpy, "lax": jax.lax, "jsp": jax.scipy, "stax": stax,
+            "optimizers": optimizers}
+
+
+def run_program(program, modules):
+    names = inspect.signature(program).parameters
+    return as_numpy(program(**{n: modules[n] for n in names}))
+
+
+def as_numpy(results):
+    """A program's (nested) dict of results as a flat dict of numpy arrays ('a/0/b')."""
+    out = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}/{k}" if prefix else str(k), v)
+        elif isinstance(value, (list, tuple)) and not (value and np.isscalar(value[0])):
+            for i, v in enumerate(value):
+                walk(f"{prefix}/{i}", v)
+        else:
+            out[prefix] = np.asarray(value)
+    walk("", results)
+    return out
+
+
+def check_against_jax(name, program, rtol=2e-4, atol=2e-5, overrides=None):
+    """Run `program` with nanofn's modules and compare every result with JAX's recording.
+
+    `overrides` maps a key prefix to its own `(rtol, atol)`. Returns (nanofn's, JAX's).
+    """
+    ref = dict(np.load(REFERENCE_DIR / f"{name}.npz"))
+    got = run_program(program, nanofn_modules())
+    assert sorted(got) == sorted(ref), (sorted(got), sorted(ref))
+    for key in sorted(ref):
+        r, a = rtol, atol
+        for prefix, tol in (overrides or {}).items():
+            if key.startswith(prefix):
+                r, a = tol
+        assert got[key].shape == ref[key].shape, (key, got[key].shape, ref[key].shape)
+        if ref[key].dtype.kind in "biu":
+            np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
+        else:
+            np.testing.assert_allclose(got[key], ref[key], rtol=r, atol=a, err_msg=key)
+    return got, ref

@@ -1,0 +1,27 @@
+"""Record jax.random's draws for the samplers of nanofn/random/_more_distributions.py.
+
+Runs only where JAX is installed (tests never import JAX; they read the npz):
+
+    python tests/random/record_more_distributions.py
+"""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    import numpy as np
+    import jax
+    sys.path.insert(0, HERE)
+    from more_distribution_cases import CASES
+
+    out = {name: np.asarray(draw(jax.random, jax.random.PRNGKey(seed)))
+           for name, (seed, draw) in CASES.items()}
+    np.savez_compressed(os.path.join(HERE, "data", "more_distributions_jax.npz"), **out)
+    print(f"{len(out)} cases recorded")
+
+
+if __name__ == "__main__":
+    main()
