@@ -55,7 +55,7 @@ from nanofn._jax_api import (  # the rest of jax's top-level names
     transfer_guard_host_to_device as transfer_guard_host_to_device,
     transfer_guard_device_to_host as transfer_guard_device_to_host,
     transfer_guard_device_to_device as transfer_guard_device_to_device,
-    clear_caches as clear_caches, effects_barrier as effects_barrier,
+    effects_barrier as effects_barrier,
     process_indices as process_indices, print_environment_info as print_environment_info,
 )
 from nanofn._dtypes_float0 import float0 as float0

@@ -467,16 +467,6 @@ transfer_guard_device_to_host = transfer_guard
 transfer_guard_device_to_device = transfer_guard
 
 
-def clear_caches():
-    """Accepted for compatibility. nanofn's compiled plans live on each jitted function
-    and go away with it; kernels compiled to disk are kept (they are keyed by source).
-
-    Example:
-        >>> import nanofn
-        >>> nanofn.clear_caches()
-    """
-
-
 def effects_barrier():
     """Wait until every pending side effect has run: nanofn runs them in order, at once.
 
@@ -521,5 +511,5 @@ def print_environment_info(return_string: bool = False):
 __all__ += ["enable_x64", "default_matmul_precision", "numpy_rank_promotion", "debug_infs",
             "log_compiles", "checking_leaks", "default_device", "transfer_guard",
             "transfer_guard_host_to_device", "transfer_guard_device_to_host",
-            "transfer_guard_device_to_device", "clear_caches", "effects_barrier",
+            "transfer_guard_device_to_device", "effects_barrier",
             "process_indices", "print_environment_info"]
