@@ -56,6 +56,9 @@ from nanofn.numpy import linalg as linalg
 from nanofn.numpy import fft as fft
 from nanofn.numpy._convolve import *  # noqa: F401,F403  convolve, correlate
 from nanofn.numpy._scientific import *  # noqa: F401,F403  diff, gradient, kron, cross, interp...
+from nanofn.numpy._setops import *  # noqa: F401,F403  unique, set ops, searchsorted, histogram...
+from nanofn.numpy._polynomial import *  # noqa: F401,F403  polyfit, roots, polyadd..., windows
+from nanofn.numpy._surface import *  # noqa: F401,F403  allclose, shape, frexp, indices, put...
 from nanofn.numpy import _array_methods  # noqa: F401  (installs operators on arrays)
 
 pi = 3.141592653589793
