@@ -99,7 +99,7 @@ def install(cls):
     cls.at = property(_at)
     cls.reshape = _reshape
     cls.transpose = _transpose
-    cls.astype = lambda self, dtype: lnp.astype(self, dtype)
+    cls.astype = lambda self, dtype, copy=False, device=None: lnp.astype(self, dtype)
     cls.flatten = lambda self: lnp.ravel(self)
     cls.T = property(lambda self: lnp.transpose(self))
     cls.mT = property(lambda self: _method("swapaxes")(self, -1, -2))

@@ -107,7 +107,7 @@ def polydiv(u, v, *, trim_leading_zeros=False):
         raise ValueError("polydiv: v must have at least one coefficient")
     scale = 1.0 / v[0]
     q = fnp.zeros(max(m - n + 1, 1), dtype_of(u))
-    r = u
+    r, v = fnp.asarray(u), fnp.asarray(v)
     for k in range(0, m - n + 1):
         d = scale * r[k]
         q = q.at[k].set(d)

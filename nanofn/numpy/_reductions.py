@@ -868,7 +868,8 @@ def einsum(subscripts, /, *operands, out=None, optimize="auto", precision=None,
         >>> float(fnp.einsum("ii", fnp.eye(3)))
         3.0
     """
-    del optimize, precision  # unused
+    del optimize  # unused: a greedy order is always used
+    lax.canonicalize_precision(precision, "einsum")  # checked; CPU has one precision
     _no_out(out, "einsum")
     if not isinstance(subscripts, str):
         subscripts, operands = _interleaved_to_subscripts((subscripts,) + operands)

@@ -250,7 +250,8 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     rtol = fnp.asarray(rtol).astype(rdt)
     atol = fnp.asarray(atol).astype(rdt)
     both_finite = fnp.isfinite(a) & fnp.isfinite(b)
-    close = fnp.abs(a - b) <= atol + rtol * fnp.abs(b)
+    fa, fb = fnp.where(both_finite, a, 0), fnp.where(both_finite, b, 0)  # no inf - inf
+    close = fnp.abs(fa - fb) <= atol + rtol * fnp.abs(fb)
     out = fnp.where(both_finite, close, fnp.equal(a, b))
     if equal_nan:
         out = out | (fnp.isnan(a) & fnp.isnan(b))
@@ -1061,7 +1062,7 @@ def put_along_axis(arr, indices, values, axis, inplace=True, *, mode=None):
                [0., 0., 1.]], dtype=float32)
     """
     _require_not_inplace(inplace, "put_along_axis")
-    arr = asarray_value(arr)
+    arr = fnp.asarray(arr)
     idx = asarray_value(indices)
     if axis is None:
         return fnp.reshape(put_along_axis(fnp.ravel(arr), fnp.ravel(idx), fnp.ravel(
