@@ -177,8 +177,9 @@ def full_like(a, fill_value, dtype=None, shape=None):
     return full(s, fill_value, d)
 
 
-def empty_like(a, dtype=None, shape=None):
-    return zeros_like(a, dtype, shape)
+def empty_like(prototype, dtype=None, shape=None, *, device=None):
+    del device  # unused: one CPU device
+    return zeros_like(prototype, dtype, shape)
 
 
 def arange(start, stop=None, step=None, dtype=None):
@@ -280,7 +281,19 @@ sqrt = _unary("sqrt", lax.sqrt_p)
 cbrt = _unary("cbrt", lax.cbrt_p)
 floor = _unary("floor", lax.floor_p)
 ceil = _unary("ceil", lax.ceil_p)
-negative = _unary("negative", lax.neg_p, to_float=False)
+def negative(x, /, *, out=None, where=None):
+    """Elementwise `-x`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.negative(fnp.array([1, -2]))
+        Array([-1,  2], dtype=int32)
+    """
+    if out is not None or where is not None:
+        _ufunc_kwargs(lax.neg_p, out, where)
+    if not isinstance(x, _ARRAYS):
+        (x,) = promote(x)
+    return lax.neg_p.bind(x)
 sign = _unary("sign", lax.sign_p, to_float=False)
 abs = absolute = _unary("abs", lax.abs_p, to_float=False)
 isfinite = _unary("isfinite", lax.is_finite_p)
@@ -322,7 +335,7 @@ def reciprocal(x, /):
     return lax.div_p.bind(lax._c(x, 1), x)
 
 
-def round(a, decimals=0):
+def round(a, decimals=0, out=None):
     """Round to `decimals` places, halves to even (numpy's rule).
 
     Example:
@@ -330,6 +343,7 @@ def round(a, decimals=0):
         >>> fnp.round(fnp.array([0.5, 1.5, 2.25]), 1)
         Array([0.5, 1.5, 2.2], dtype=float32)
     """
+    _no_out(out, "round")
     (a,) = promote(a)
     if not np.issubdtype(dtype_of(a), np.inexact):
         return a
@@ -345,7 +359,7 @@ def round(a, decimals=0):
 around = rint = round
 
 
-def trunc(x, /):
+def trunc(x):
     """Round toward zero."""
     (x,) = promote_float(x)
     return lax.round_toward_zero(x)
@@ -562,7 +576,7 @@ def hypot(x1, x2, /):
     return lax.mul_p.bind(hi, lax.sqrt_p.bind(lax.add_p.bind(lax._c(r, 1), lax.mul_p.bind(r, r))))
 
 
-def logaddexp(x1, x2, /):
+def logaddexp(x1, x2, /, *, out=None, where=None):
     """`log(exp(x1) + exp(x2))`, computed without overflow; one primitive, so its
     derivatives are smooth where `x1 == x2` (the second derivative there is 1/4).
     `logaddexp(-inf, -inf) == -inf` and `logaddexp(inf, inf) == inf`.
@@ -573,6 +587,8 @@ def logaddexp(x1, x2, /):
         Array([0.6931472,      -inf], dtype=float32)
     """
     from nanofn.ops._complex import logaddexp_p
+    if out is not None or where is not None:
+        _ufunc_kwargs(logaddexp_p, out, where)
     x1, x2 = promote_float(x1, x2)
     return logaddexp_p.bind(x1, x2)
 
@@ -946,7 +962,7 @@ def _dot_operands(a, b, precision, preferred_element_type, fname):
     return a, b
 
 
-def matmul(a, b, /, *, precision=None, preferred_element_type=None):
+def matmul(a, b, *, precision=None, preferred_element_type=None):
     """Matrix product with numpy's rules: 1-d operands are promoted to matrices and
     leading (batch) axes broadcast.
 
