@@ -262,7 +262,7 @@ def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
     lhs = vander(x, deg + 1)
     rhs = y
     if w is not None:
-        w = asarray_value(w).astype(dtype_of(x))
+        w = asarray_value(w, dtype_of(x))
         lhs = lhs * w[:, None]
         rhs = rhs * (w if _ndim(y) == 1 else w[:, None])
     scale = fnp.sqrt(fnp.sum(lhs * lhs, axis=0))  # column scaling, as numpy does
@@ -382,7 +382,7 @@ def kaiser(M, beta):
         return fnp.zeros(0, np.float32)
     if M == 1:
         return fnp.ones(1, np.float32)
-    beta = fnp.asarray(beta).astype(np.float32)
+    beta = asarray_value(beta, np.float32)
     n = fnp.arange(M, dtype=np.float32)
     alpha = (M - 1) / 2.0
     r = (n - alpha) / alpha

@@ -76,7 +76,7 @@ def _compact(mask, size, fname):
 
 def _fill(values, valid, fill_value, default):
     fill = default if fill_value is None else fill_value
-    fill = fnp.asarray(fill).astype(dtype_of(values))
+    fill = asarray_value(fill, dtype_of(values))
     return _wrap_output(fnp.where(valid, values, fill))
 
 
@@ -111,8 +111,9 @@ def argwhere(a, *, size=None, fill_value=None):
                [9, 9]], dtype=int32)
     """
     a = asarray_value(a)
-    if _ndim(a) == 0:
-        a = fnp.reshape(a, (1,))
+    if _ndim(a) == 0:  # numpy: shape (1, 0) if a is non-zero, else (0, 0)
+        flat = flatnonzero(fnp.reshape(a, (1,)), size=size)
+        return fnp.zeros((_shape(flat)[0], 0), np.int32)
     flat = flatnonzero(a, size=size, fill_value=-1)
     valid = flat >= 0
     rows = [_fill(i, valid, fill_value, 0) for i in unravel_index(fnp.maximum(flat, 0), _shape(a))]
@@ -269,10 +270,10 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
         rank = fnp.cumsum(first.astype(np.int32)) - 1 if n else fnp.zeros(0, np.int32)
         inv = rank[red.argsort(perm)] if n else rank
         out.append(_wrap_output(fnp.reshape(inv, _shape(ar))))
-    if return_counts:
-        starts = fnp.where(valid, idx, n)
-        ends = fnp.concatenate([starts[1:], fnp.full((1,), n, np.int32)]) if m else starts
-        out.append(_wrap_output((ends - starts).astype(np.int32)))
+    if return_counts:  # how many sorted elements fall in each of the first `m` runs
+        rank = fnp.cumsum(first.astype(np.int32)) - 1 if n else fnp.zeros(0, np.int32)
+        hit = fnp.expand_dims(rank, 0) == fnp.expand_dims(fnp.arange(m), 1)
+        out.append(_wrap_output(fnp.sum(hit, axis=1).astype(np.int32)))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -499,7 +500,7 @@ def digitize(x, bins, right=False, *, method=None):
     if n < 2:
         return searchsorted(bins, x, side=side)
     inc = searchsorted(bins, x, side=side)
-    dec = n - searchsorted(bins[::-1], x, side="right" if right else "left")
+    dec = n - searchsorted(bins[::-1], x, side=side)
     return _wrap_output(fnp.where(bins[-1] >= bins[0], inc, dec))
 
 
@@ -546,6 +547,7 @@ def _bin_edges(a, bins, range, fname):
     nbins = operator.index(bins)
     if nbins < 1:
         raise ValueError(f"{fname}: bins must be positive, got {nbins}")
+    dt = dtype_of(a) if dtype_of(a).kind in "fc" else np.dtype(np.float32)
     if range is None:
         if _shape(a)[0] == 0:
             lo, hi = 0.0, 1.0
@@ -553,10 +555,9 @@ def _bin_edges(a, bins, range, fname):
             lo, hi = fnp.min(a), fnp.max(a)
     else:
         lo, hi = range
-    lo, hi = fnp.asarray(lo), fnp.asarray(hi)
+    lo, hi = asarray_value(lo, dt), asarray_value(hi, dt)
     same = lo == hi
     lo, hi = fnp.where(same, lo - 0.5, lo), fnp.where(same, hi + 0.5, hi)
-    dt = dtype_of(a) if dtype_of(a).kind in "fc" else np.dtype(np.float32)
     return fnp.linspace(lo, hi, nbins + 1).astype(dt)
 
 

@@ -247,8 +247,8 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
         return _wrap_output(fnp.equal(a, b))
     (a, b) = promote_float(a, b)
     rdt = np.finfo(dtype_of(a)).dtype
-    rtol = fnp.asarray(rtol).astype(rdt)
-    atol = fnp.asarray(atol).astype(rdt)
+    rtol = asarray_value(rtol, rdt)
+    atol = asarray_value(atol, rdt)
     both_finite = fnp.isfinite(a) & fnp.isfinite(b)
     fa, fb = fnp.where(both_finite, a, 0), fnp.where(both_finite, b, 0)  # no inf - inf
     close = fnp.abs(fa - fb) <= atol + rtol * fnp.abs(fb)
@@ -554,8 +554,11 @@ def spacing(x, /):
         1.1920928955078125e-07
     """
     (x,) = _float_args("spacing", x)
-    inf = fnp.asarray(np.inf).astype(dtype_of(x))
-    return _wrap_output(fnp.nextafter(x, fnp.where(signbit(x), -inf, inf)) - x)
+    inf = asarray_value(np.inf, dtype_of(x))
+    finite = fnp.isfinite(x)
+    x = fnp.where(finite, x, 0)  # spacing(inf) and spacing(nan) are nan
+    return _wrap_output(fnp.where(finite, fnp.nextafter(x, fnp.where(signbit(x), -inf, inf)) - x,
+                                  np.nan))
 
 
 def isposinf(x, /, out=None):
@@ -667,7 +670,7 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
     (a,) = promote_float(asarray_value(a))
     if dtype_of(a).kind == "c":
         raise TypeError("nanquantile: complex input is not supported")
-    q = asarray_value(q).astype(dtype_of(a))
+    q = asarray_value(q, dtype_of(a))
     if axis is None:
         x, ax = fnp.ravel(a), 0
     else:
@@ -708,7 +711,7 @@ def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="line
         2.0
     """
     (a,) = promote_float(asarray_value(a))
-    q = asarray_value(q).astype(dtype_of(a)) / 100
+    q = asarray_value(q, dtype_of(a)) / 100
     return nanquantile(a, q, axis, out, overwrite_input, method, keepdims, weights=weights)
 
 
@@ -1075,7 +1078,7 @@ def put_along_axis(arr, indices, values, axis, inplace=True, *, mode=None):
                                        tuple(d for i, d in enumerate(_shape(idx)) if i != axis)))
     full_shape = bshape[:axis] + (_shape(idx)[axis],) + bshape[axis:]
     idx = fnp.broadcast_to(idx, full_shape)
-    values = fnp.broadcast_to(asarray_value(values).astype(dtype_of(arr)), full_shape)
+    values = fnp.broadcast_to(asarray_value(values, dtype_of(arr)), full_shape)
     grids = []
     for i in range(_ndim(arr)):
         if i == axis:
@@ -1203,7 +1206,7 @@ def insert(arr, obj, values, axis=None):
     if pos.size and (pos.min() < -n or pos.max() > n):
         raise IndexError(f"insert: index out of bounds for axis {axis} of size {n}")
     pos = np.where(pos < 0, pos + n, pos)
-    values = asarray_value(values).astype(dtype_of(arr))
+    values = asarray_value(values, dtype_of(arr))
     vshape = list(_shape(arr))
     if scalar_obj:  # a block: values' first axis becomes `axis` (numpy's rule)
         values = fnp.reshape(values, (1,) * (_ndim(arr) - _ndim(values)) + tuple(_shape(values)))
@@ -1336,7 +1339,7 @@ def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
         Array([  1.,  10., 100.], dtype=float32)
     """
     y = fnp.linspace(start, stop, num, endpoint=endpoint, axis=axis)
-    out = fnp.power(fnp.asarray(base).astype(dtype_of(y)), y)
+    out = fnp.power(asarray_value(base, dtype_of(y)), y)
     return out if dtype is None else out.astype(dtype)
 
 
@@ -1625,7 +1628,7 @@ def piecewise(x, condlist, funclist, *args, **kw):
 
     def value(f):
         v = f(x, *args, **kw) if callable(f) else f
-        return fnp.broadcast_to(asarray_value(v).astype(dtype_of(x)), _shape(x))
+        return fnp.broadcast_to(asarray_value(v, dtype_of(x)), _shape(x))
 
     out = value(funclist[n]) if len(funclist) == n + 1 else fnp.zeros(_shape(x), dtype_of(x))
     for c, f in zip(reversed(conds), reversed(funclist[:n])):
@@ -1686,8 +1689,8 @@ def unwrap(p, discont=None, axis=-1, period=2 * np.pi):
     (p,) = promote_float(asarray_value(p))
     axis = canonicalize_axis(axis, _ndim(p))
     d = dtype_of(p)
-    period = fnp.asarray(period).astype(d)
-    discont = period / 2 if discont is None else fnp.maximum(fnp.asarray(discont).astype(d),
+    period = asarray_value(period, d)
+    discont = period / 2 if discont is None else fnp.maximum(asarray_value(discont, d),
                                                             period / 2)
     dd = diff(p, axis=axis)
     half = period / 2
@@ -1729,7 +1732,7 @@ def packbits(a, axis=None, bitorder="big"):
     if pad:
         bits = sf.concatenate([bits, fnp.zeros(tuple(_shape(bits)[:-1]) + (pad,), np.uint8)],
                               axis=-1)
-    bits = fnp.reshape(bits, tuple(_shape(bits)[:-1]) + (-1, 8))
+    bits = fnp.reshape(bits, tuple(_shape(bits)[:-1]) + ((n + pad) // 8, 8))
     shifts = fnp.arange(7, -1, -1) if bitorder == "big" else fnp.arange(8)
     packed = fnp.sum(bits.astype(np.uint32) << shifts.astype(np.uint32), axis=-1)
     return fnp.moveaxis(packed.astype(np.uint8), -1, axis)
@@ -1751,7 +1754,7 @@ def unpackbits(a, axis=None, count=None, bitorder="big"):
     shifts = fnp.arange(7, -1, -1) if bitorder == "big" else fnp.arange(8)
     x = fnp.moveaxis(a, axis, -1)
     bits = (fnp.expand_dims(x, -1) >> shifts.astype(np.uint8)) & 1
-    bits = fnp.reshape(bits, tuple(_shape(x)[:-1]) + (-1,))
+    bits = fnp.reshape(bits, tuple(_shape(x)[:-1]) + (_shape(x)[-1] * 8,))
     if count is not None:
         count = operator.index(count)
         n = _shape(bits)[-1]
