@@ -57,14 +57,17 @@ def _check_size(size, fname):
     return size
 
 
-def _compact(mask, size, fname):
+def _compact(mask, size, fname, given=None):
     """Indices of `mask`'s (1-d) true entries in order, padded to `size`, and a validity mask.
 
     A stable argsort of `where(mask, 0, 1)` puts the true positions first, in order. Padded
-    slots hold index 0 (callers replace them with their fill value).
+    slots hold index 0 (callers replace them with their fill value). Without `size`, the
+    count is read from `given` (the caller's own mask, which may be concrete when `mask`,
+    computed from it, is traced) or from `mask`.
     """
     n = _shape(mask)[0]
-    size = _concrete_count(mask, fname) if size is None else size
+    if size is None:
+        size = _concrete_count(mask if given is None else given, fname)
     order = red.argsort(fnp.where(mask, 0, 1).astype(np.int32)) if n else fnp.zeros(0, np.int32)
     if size > n:
         order = fnp.concatenate([order, fnp.zeros(size - n, np.int32)]) if n else \
@@ -156,7 +159,7 @@ def extract(condition, arr, *, size=None, fill_value=0):
     if _shape(mask) != _shape(arr):
         raise ValueError(f"extract: condition has {_shape(mask)[0]} elements but arr has "
                          f"{_shape(arr)[0]}")
-    idx, valid = _compact(mask, size, "extract")
+    idx, valid = _compact(mask, size, "extract", given=condition)
     vals = arr[idx] if _shape(arr)[0] else fnp.zeros(_shape(idx), dtype_of(arr))
     return _fill(vals, valid, fill_value, 0)
 
@@ -182,7 +185,7 @@ def compress(condition, a, axis=None, *, size=None, fill_value=0, out=None):
         raise ValueError(f"compress: condition has {_shape(cond)[0]} entries but axis {axis} "
                          f"of a has size {n}")
     cond = fnp.concatenate([cond, fnp.zeros(n - _shape(cond)[0], bool)])
-    idx, valid = _compact(cond, size, "compress")
+    idx, valid = _compact(cond, size, "compress", given=condition)
     taken = sf.take(a, idx, axis=axis) if n else fnp.zeros(
         _shape(a)[:axis] + _shape(idx) + _shape(a)[axis + 1:], dtype_of(a))
     vshape = [1] * _ndim(a)
