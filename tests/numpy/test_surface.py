@@ -535,3 +535,31 @@ def test_shapes_dtypes_and_aliases():
     _same(fnp.vecdot(z, z), np.vecdot(z, z))
     _same(fnp.matvec(z, z[0]), z @ z[0])
     _same(fnp.vecmat(z[:, 0], z), z[:, 0] @ z)
+
+
+# ------------------------------------------------------------------------ ufuncs
+
+
+@given(data=st.data())
+def test_ufunc_methods(data):
+    rng = _seed(data)
+    shape = data.draw(shapes(min_dims=1, max_dims=2, min_side=1, max_side=4), label="shape")
+    x = rng.normal(size=shape)
+    axis = data.draw(st.integers(0, len(shape) - 1), label="axis")
+    for name in ("add", "multiply", "maximum", "minimum", "subtract", "logaddexp"):
+        f, g = getattr(fnp, name), getattr(np, name)
+        _same(f.outer(x, x[..., :2]), g.outer(x, x[..., :2]), rtol=1e-10)
+        _same(f.reduce(x, axis=axis), g.reduce(x, axis=axis), rtol=1e-10)
+        _same(f.accumulate(x, axis=axis), g.accumulate(x, axis=axis), rtol=1e-10)
+        idx = rng.integers(0, shape[0], size=4)
+        want = x.copy()
+        g.at(want, idx, 0.5)
+        _same(f.at(x, idx, 0.5, inplace=False), want, rtol=1e-10)
+        cuts = np.unique(rng.integers(0, shape[axis], size=2))
+        _same(f.reduceat(x, cuts, axis=axis), g.reduceat(x, cuts, axis=axis), rtol=1e-10)
+    hyp = fnp.frompyfunc(lambda a, b: fnp.sqrt(a * a + b * b), nin=2, nout=1)
+    xa = np.abs(x)  # a fold keeps the first element as it is
+    _same(hyp.reduce(xa, axis=axis), np.sqrt(np.sum(x * x, axis=axis)), rtol=1e-10)
+    _same(hyp.accumulate(xa, axis=axis), np.sqrt(np.cumsum(x * x, axis=axis)), rtol=1e-10)
+    with pytest.raises(ValueError, match="inplace=False"):
+        fnp.add.at(x, [0], 1.0)
