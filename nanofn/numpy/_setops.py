@@ -135,6 +135,8 @@ def unravel_index(indices, shape):
     idx = asarray_value(indices)
     if not np.issubdtype(dtype_of(idx), np.integer):
         raise TypeError(f"unravel_index: indices must be integers, got {dtype_of(idx)}")
+    if dtype_of(idx).kind == "u" or dtype_of(idx).itemsize < 4:
+        idx = asarray_value(idx, np.int64 if dtype_of(idx).itemsize >= 4 else np.int32)
     total = int(np.prod(shape, dtype=np.int64))
     idx = fnp.clip(idx, -total, total - 1) % builtins.max(total, 1)  # JAX clips out of bounds
     out = []

@@ -671,6 +671,10 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
     if dtype_of(a).kind == "c":
         raise TypeError("nanquantile: complex input is not supported")
     q = asarray_value(q, dtype_of(a))
+    if not isinstance(q, Tracer):
+        qv = np.asarray(core.to_numpy(q))
+        if not np.all((qv >= 0) & (qv <= 1)):
+            raise ValueError("nanquantile: q must be in [0, 1] (nanpercentile: [0, 100])")
     if axis is None:
         x, ax = fnp.ravel(a), 0
     else:
@@ -680,6 +684,13 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
         x = fnp.reshape(x, tuple(_shape(x)[:len(rest)]) + (-1,))
         ax = _ndim(x) - 1
     x = fnp.moveaxis(x, ax, -1)
+    if _shape(x)[-1] == 0:  # an empty slice: NaN, as numpy
+        r = fnp.full(_shape(q) + tuple(_shape(x)[:-1]), np.nan, dtype_of(a))
+        if keepdims:
+            ks = [1 if axis is None or i in canonicalize_axes(axis, _ndim(a)) else s
+                  for i, s in enumerate(_shape(a))]
+            r = fnp.reshape(r, _shape(q) + tuple(ks))
+        return r
     xs = red.sort(x, axis=-1)  # NaNs sort last
     n = fnp.sum(~fnp.isnan(x), axis=-1, keepdims=True).astype(dtype_of(a))
     qq = fnp.reshape(q, _shape(q) + (1,) * _ndim(x))
@@ -1182,7 +1193,7 @@ def delete(arr, obj, axis=None, *, assume_unique_indices=False):
     n = _shape(arr)[axis]
     pos = _static_positions(obj, n, "delete")
     if pos.size and (pos.min() < -n or pos.max() >= n):
-        raise IndexError(f"delete: index out of bounds for axis {axis} of size {n}")
+        raise ValueError(f"delete: index out of bounds for axis {axis} of size {n}")
     keep = np.ones(n, builtins.bool)
     keep[pos % builtins.max(n, 1)] = False
     return sf.take(arr, fnp.asarray(np.flatnonzero(keep).astype(np.int32)), axis=axis)
@@ -1204,7 +1215,7 @@ def insert(arr, obj, values, axis=None):
     scalar_obj = np.ndim(obj) == 0 and not isinstance(obj, builtins.slice)
     pos = np.atleast_1d(_static_positions(obj, n + 1, "insert"))
     if pos.size and (pos.min() < -n or pos.max() > n):
-        raise IndexError(f"insert: index out of bounds for axis {axis} of size {n}")
+        raise ValueError(f"insert: index out of bounds for axis {axis} of size {n}")
     pos = np.where(pos < 0, pos + n, pos)
     values = asarray_value(values, dtype_of(arr))
     vshape = list(_shape(arr))
@@ -1441,7 +1452,12 @@ def from_dlpack(x, /, *, device=None, copy=None):
         Array([0, 1, 2], dtype=int64)
     """
     del device, copy  # unused: one CPU device, always a copy
-    return fnp.array(np.from_dlpack(x), dtype=None)
+    try:
+        value = np.from_dlpack(x)
+    except (AttributeError, BufferError) as err:
+        raise TypeError(f"from_dlpack: cannot read a DLPack array from "
+                        f"{type(x).__name__}: {err}") from None
+    return fnp.array(value, dtype=None)
 
 
 def load(file, *args, **kwargs):
@@ -1688,6 +1704,8 @@ def unwrap(p, discont=None, axis=-1, period=2 * np.pi):
     from nanofn.numpy._scientific import diff
     (p,) = promote_float(asarray_value(p))
     axis = canonicalize_axis(axis, _ndim(p))
+    if _shape(p)[axis] == 0:
+        return fnp.asarray(p)
     d = dtype_of(p)
     period = asarray_value(period, d)
     discont = period / 2 if discont is None else fnp.maximum(asarray_value(discont, d),

@@ -175,7 +175,7 @@ class ufunc:
         for k, i in enumerate(idx.tolist()):
             j = idx[k + 1] if k + 1 < len(idx) else n
             if not 0 <= i < n:
-                raise IndexError(f"{self.__name__}.reduceat: index {i} is out of bounds for "
+                raise ValueError(f"{self.__name__}.reduceat: index {i} is out of bounds for "
                                  f"an axis of size {n}")
             outs.append(self.reduce(x[i:j], axis=0) if i < j else x[i])
         return fnp.moveaxis(fnp.stack(outs), 0, ax)
