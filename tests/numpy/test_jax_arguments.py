@@ -187,3 +187,20 @@ def test_lax_dot_and_precision():
         lax.dot_general(a, b, (((1,), (0,)), ((), ())), precision="max")
     with pytest.raises(TypeError, match="incompatible shapes"):
         lax.dot(a, a)
+
+
+def test_lax_elementwise_accept_every_jax_keyword():
+    import inspect
+    import json
+    import pathlib
+    recorded = json.loads((pathlib.Path(__file__).parent / "data" /
+                           "jax_numpy_names.json").read_text())["lax_keywords"]
+    ignored = {("mul", "out_dtype"), ("dot", "out_sharding")}  # sharding: one CPU device
+    missing = []
+    for name, keywords in sorted(recorded.items()):
+        f = getattr(lax, name, None)
+        assert f is not None, f"nanofn.lax lacks {name}"
+        params = inspect.signature(f).parameters
+        missing += [f"{name}({k}=)" for k in keywords if (name, k) not in ignored and (
+            k not in params or params[k].kind is inspect.Parameter.POSITIONAL_ONLY)]
+    assert not missing, f"JAX keywords nanofn.lax does not accept: {missing}"
