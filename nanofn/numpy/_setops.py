@@ -23,8 +23,7 @@ import nanofn.numpy as fnp  # the finished namespace, used at call time
 from nanofn.numpy import _reductions as red
 from nanofn.numpy import _shape_funcs as sf
 from nanofn.numpy._dtypes import asarray_value, dtype_of, promote
-from nanofn.numpy._lax_numpy import (_ndim, _no_out, _shape, _wrap_output, canonicalize_axes,
-                                     canonicalize_axis)
+from nanofn.numpy._lax_numpy import _ndim, _no_out, _shape, _wrap_output, canonicalize_axis
 
 __all__ = [
     "unique", "unique_all", "unique_counts", "unique_inverse", "unique_values", "union1d",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import math
 import operator
 import re
 
