@@ -438,17 +438,30 @@ def setxor1d(ar1, ar2, assume_unique=False, *, size=None, fill_value=None):
 def isin(element, test_elements, assume_unique=False, invert=False, *, method="auto"):
     """True where an element of `element` is in `test_elements` (flattened).
 
+    `method="compare_all"` compares every pair; "binary_search" (or "sort") sorts
+    `test_elements` and searches it; "auto" picks by size.
+
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.isin(fnp.array([1, 2, 3]), fnp.array([2, 5]))
         Array([False,  True, False], dtype=bool)
     """
-    del assume_unique, method  # unused: one comparison of every pair
+    del assume_unique  # unused: the result is the same either way
+    if method not in ("auto", "compare_all", "binary_search", "sort"):
+        raise ValueError(f"isin: method must be 'auto', 'compare_all', 'binary_search' or "
+                         f"'sort', got {method!r}")
     element, test = promote(asarray_value(element), fnp.ravel(asarray_value(test_elements)))
-    if _shape(test)[0] == 0:
+    m = _shape(test)[0]
+    if method == "auto":
+        small = m * int(np.prod(_shape(element), dtype=np.int64)) <= 1 << 16
+        method = "compare_all" if small or dtype_of(test).kind == "c" else "binary_search"
+    if m == 0:
         out = fnp.zeros(_shape(element), bool)
-    else:
+    elif method == "compare_all":
         out = fnp.any(fnp.expand_dims(element, -1) == test, axis=-1)
+    else:
+        ts = red.sort(test)
+        out = sf.take(ts, fnp.minimum(searchsorted(ts, element), m - 1)) == element
     return _wrap_output(~out if invert else out)
 
 
@@ -458,33 +471,50 @@ def isin(element, test_elements, assume_unique=False, invert=False, *, method="a
 def searchsorted(a, v, side="left", sorter=None, *, method="scan"):
     """Indices where the elements of `v` would be inserted into the sorted 1-d `a`.
 
-    `side="left"` gives the first such index, `"right"` the last. `method` is accepted
-    for compatibility: every element of `v` is compared with every element of `a`.
+    `side="left"` gives the first such index, `"right"` the last; NaNs sort last, as in
+    numpy. `method="compare_all"` compares every element of `v` with every element of
+    `a` (memory `len(a) * v.size`); the other methods (JAX's "scan", "scan_unrolled",
+    "sort") run a binary search of `log2(len(a))` vectorised steps.
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.searchsorted(fnp.array([1.0, 2.0, 3.0]), fnp.array([2.0, 0.5, 9.0]))
         Array([1, 0, 3], dtype=int32)
     """
-    del method  # unused
     if side not in ("left", "right"):
         raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+    if method not in ("scan", "scan_unrolled", "sort", "compare_all"):
+        raise ValueError(f"searchsorted: method must be 'scan', 'scan_unrolled', 'sort' or "
+                         f"'compare_all', got {method!r}")
     a, v = promote(asarray_value(a), asarray_value(v))
     if _ndim(a) != 1:
         raise ValueError(f"searchsorted: a must be 1-d, got shape {_shape(a)}")
     if sorter is not None:
         a = a[asarray_value(sorter)]
-    if _shape(a)[0] == 0:
+    n = _shape(a)[0]
+    if n == 0:
         return fnp.zeros(_shape(v), np.int32)
-    vv = fnp.expand_dims(v, -1)
-    if side == "left":
-        below = a < vv
-    else:
-        below = a <= vv
-    if dtype_of(a).kind in "fc":  # NaNs sort last, as in numpy
-        nan_v = fnp.isnan(vv)
-        below = fnp.where(fnp.isnan(a), nan_v & (side == "right"), below | nan_v & ~fnp.isnan(a))
-    return _wrap_output(fnp.sum(below, axis=-1).astype(np.int32))
+    if method == "compare_all":
+        below = _goes_after(a, fnp.expand_dims(v, -1), side)
+        return _wrap_output(fnp.sum(below, axis=-1).astype(np.int32))
+    lo = fnp.zeros(_shape(v), np.int32)
+    hi = fnp.full(_shape(v), n, np.int32)
+    for _ in range(n.bit_length()):  # each step halves every [lo, hi) interval
+        mid = (lo + hi) // 2
+        after = _goes_after(sf.take(a, fnp.minimum(mid, n - 1)), v, side)
+        active = lo < hi
+        lo = fnp.where(active & after, mid + 1, lo)
+        hi = fnp.where(active & ~after, mid, hi)
+    return _wrap_output(lo)
+
+
+def _goes_after(am, v, side):
+    """True where `v` is inserted after the sorted element `am` (NaNs sort last)."""
+    after = am < v if side == "left" else am <= v
+    if dtype_of(am).kind in "fc":
+        am_nan, v_nan = fnp.isnan(am), fnp.isnan(v)
+        after = fnp.where(am_nan, v_nan & (side == "right"), after | (v_nan & ~am_nan))
+    return after
 
 
 def digitize(x, bins, right=False, *, method=None):
@@ -535,13 +565,24 @@ def bincount(x, weights=None, minlength=0, *, length=None):
                 "bincount: the output length depends on the values; pass length=...") from None
         length = builtins.max(int(np.max(v)) + 1 if np.size(v) else 0, operator.index(minlength))
     length = operator.index(length)
-    hit = fnp.expand_dims(x, -1) == fnp.arange(length)
     if weights is None:
-        return _wrap_output(fnp.sum(hit, axis=0).astype(np.int32))
-    w = asarray_value(weights)
-    if _shape(w) != _shape(x):
-        raise ValueError(f"bincount: weights shape {_shape(w)} differs from x shape {_shape(x)}")
-    return _wrap_output(fnp.sum(fnp.where(hit, fnp.expand_dims(w, -1), 0), axis=0))
+        w = fnp.ones(_shape(x), np.int32)
+    else:
+        w = asarray_value(weights)
+        if _shape(w) != _shape(x):
+            raise ValueError(f"bincount: weights shape {_shape(w)} differs from x shape "
+                             f"{_shape(x)}")
+    # a scatter-add: negative values count in bin 0 and values past `length` are dropped,
+    # as in JAX
+    return _scatter_add(fnp.maximum(x, 0), w, length)
+
+
+def _scatter_add(idx, w, length):
+    """`zeros(length).at[idx].add(w)`, dropping indices at or past `length`."""
+    out = fnp.zeros(length, dtype_of(w))
+    if _shape(idx)[0] == 0:
+        return out
+    return _wrap_output(out.at[idx].add(w, mode="drop"))
 
 
 def _bin_edges(a, bins, range, fname):
@@ -613,9 +654,8 @@ def _bin_index(a, edges):
 def _counts_1d(a, edges, weights):
     nb = _shape(edges)[0] - 1
     i = _bin_index(a, edges)
-    hit = fnp.expand_dims(i, -1) == fnp.arange(nb)
     w = fnp.ones(_shape(a), dtype_of(edges)) if weights is None else weights
-    return fnp.sum(fnp.where(hit, fnp.expand_dims(w, -1), 0), axis=0)
+    return _scatter_add(fnp.where(i < 0, nb, i), w, nb)  # outside the edges: dropped
 
 
 def histogramdd(sample, bins=10, range=None, weights=None, density=None):
@@ -650,8 +690,7 @@ def histogramdd(sample, bins=10, range=None, weights=None, density=None):
     total = int(np.prod(nbs, dtype=np.int64))
     w = fnp.ones(_shape(flat), dtype_of(edges[0])) if weights is None else \
         fnp.ravel(asarray_value(weights))
-    hit = (fnp.expand_dims(flat, -1) == fnp.arange(total)) & fnp.expand_dims(inside, -1)
-    hist = fnp.reshape(fnp.sum(fnp.where(hit, fnp.expand_dims(w, -1), 0), axis=0), nbs)
+    hist = fnp.reshape(_scatter_add(fnp.where(inside, flat, total), w, total), nbs)
     if density:
         cell = edges[0][1:] - edges[0][:-1]
         for e in edges[1:]:

@@ -158,6 +158,8 @@ def test_set_operations(data):
           np.intersect1d(a, b.ravel(), return_indices=True))
     _same(fnp.isin(a, b), np.isin(a, b))
     _same(fnp.isin(b, a, invert=True), np.isin(b, a, invert=True))
+    for method in ("compare_all", "binary_search"):
+        _same(fnp.isin(a, b, method=method), np.isin(a, b))
     size = data.draw(st.integers(0, 9), label="size")
     got = nanofn.jit(lambda u, v: fnp.setdiff1d(u, v, size=size, fill_value=9))(a, b)
     _same(got, _pad(np.setdiff1d(a, b), size, 9))
@@ -172,12 +174,16 @@ def test_searchsorted_and_digitize(data):
     n = data.draw(st.integers(0, 6), label="n")
     a = np.sort(rng.integers(-3, 3, n).astype(np.float64))  # ties included
     v = rng.integers(-4, 4, data.draw(shapes(max_dims=2, max_side=4))).astype(np.float64)
+    a[rng.random(n) < 0.2] = np.nan
+    a = np.sort(a)  # NaNs last
     for side in ("left", "right"):
-        _same(fnp.searchsorted(a, v, side=side), np.searchsorted(a, v, side=side))
+        for method in ("scan", "compare_all"):
+            _same(fnp.searchsorted(a, v, side=side, method=method),
+                  np.searchsorted(a, v, side=side))
     perm = rng.permutation(n)
     _same(fnp.searchsorted(a[perm], v, sorter=np.argsort(a[perm], kind="stable")),
           np.searchsorted(a[perm], v, sorter=np.argsort(a[perm], kind="stable")))
-    bins = np.unique(a)
+    bins = np.unique(a[~np.isnan(a)])
     for right in (False, True):
         _same(fnp.digitize(v, bins, right=right), np.digitize(v, bins, right=right))
         _same(fnp.digitize(v, bins[::-1], right=right), np.digitize(v, bins[::-1], right=right))
@@ -189,6 +195,8 @@ def test_bincount_and_histograms(data):
     x = _ints(data, rng, 1, 1, 6)
     w = rng.normal(size=x.shape)
     _same(fnp.bincount(x), np.bincount(x))
+    neg = x - 2  # JAX counts negative values in bin 0
+    _same(fnp.bincount(neg, length=4), np.bincount(np.maximum(neg, 0), minlength=4)[:4])
     _same(fnp.bincount(x, w, minlength=7), np.bincount(x, w, minlength=7), rtol=1e-10)
     length = data.draw(st.integers(1, 8), label="length")
     _same(nanofn.jit(lambda v: fnp.bincount(v, length=length))(x),
