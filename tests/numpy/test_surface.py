@@ -15,6 +15,7 @@ import io
 import json
 import pathlib
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -301,6 +302,8 @@ def test_elementwise_helpers(data):
     _same(fnp.signbit(x), np.signbit(x))
     _same(fnp.frexp(x), np.frexp(x))
     _same(fnp.frexp(x.astype(np.float32)), np.frexp(x.astype(np.float32)))
+    tiny = np.array([1e-310, 5e-324, -2.5e-320])  # subnormals
+    _same(fnp.frexp(tiny), np.frexp(tiny))
     e = rng.integers(-5, 5, size=shape)
     _same(fnp.ldexp(y, e), np.ldexp(y, e), rtol=1e-12)
     finite = np.where(np.isfinite(x), x, 1.5)  # modf(inf): JAX gives nan, numpy 0
@@ -572,3 +575,34 @@ def test_ufunc_methods(data):
     _same(hyp.accumulate(xa, axis=axis), np.sqrt(np.cumsum(x * x, axis=axis)), rtol=1e-10)
     with pytest.raises(ValueError, match="inplace=False"):
         fnp.add.at(x, [0], 1.0)
+
+
+# ------------------------------------------------------------------------ JAX's own answers
+
+sys.path.insert(0, str(HERE / "data"))
+from jnp_surface_cases import CASES as JAX_CASES  # noqa: E402
+
+JAX_ANSWERS = json.loads((HERE / "data" / "jnp_surface.json").read_text())["cases"]
+
+
+def _leaves(out):
+    if isinstance(out, (tuple, list)):
+        return [leaf for o in out for leaf in _leaves(o)]
+    return [out]
+
+
+@pytest.mark.parametrize("name", sorted(JAX_CASES))
+def test_matches_jax_where_jax_differs_from_numpy(name):
+    make, args = JAX_CASES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        got = _leaves(make(fnp)(*args))
+    want = JAX_ANSWERS[name]
+    assert len(got) == len(want), name
+    for g, w in zip(got, want):
+        g = np.asarray(g)
+        assert str(g.dtype) == w["dtype"], (name, g.dtype, w["dtype"])
+        expected = np.array(w["value"], dtype=np.float64 if g.dtype.kind == "c" else g.dtype)
+        if g.dtype.kind == "c":
+            expected = expected[..., 0] + 1j * expected[..., 1]
+        np.testing.assert_allclose(g, expected, rtol=2e-6, atol=1e-7, err_msg=name)
