@@ -204,3 +204,22 @@ def test_lax_elementwise_accept_every_jax_keyword():
         missing += [f"{name}({k}=)" for k in keywords if (name, k) not in ignored and (
             k not in params or params[k].kind is inspect.Parameter.POSITIONAL_ONLY)]
     assert not missing, f"JAX keywords nanofn.lax does not accept: {missing}"
+
+
+def test_more_array_methods_match_numpy():
+    x = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    a = fnp.asarray(x)
+    np.testing.assert_array_equal(a.ptp(axis=1), np.ptp(x, axis=1))
+    np.testing.assert_array_equal(a.copy(), x.copy())
+    np.testing.assert_array_equal(np.sort(x, axis=1)[:, :1],
+                                  np.take_along_axis(x, np.asarray(a.argpartition(0, axis=1)),
+                                                     axis=1)[:, :1])
+    np.testing.assert_array_equal(a.compress([True, False], axis=0),
+                                  x.compress([True, False], axis=0))
+    s = np.sort(x, axis=None)
+    np.testing.assert_array_equal(fnp.asarray(s).searchsorted(x, side="right"),
+                                  s.searchsorted(x, side="right"))
+    np.testing.assert_array_equal(fnp.array([0, 1]).choose([fnp.zeros(2), fnp.ones(2)]),
+                                  np.array([0, 1]).choose([np.zeros(2), np.ones(2)]))
+    assert (a.itemsize, a.nbytes, a.tobytes()) == (x.itemsize, x.nbytes, x.tobytes())
+    assert float(nanofn.jit(lambda v: v.ptp())(a)) == np.ptp(x)
