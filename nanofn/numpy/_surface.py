@@ -1052,14 +1052,14 @@ def put(a, ind, v, mode=None, *, inplace=True):
     n = _shape(ind)[0]
     if _shape(v)[0] != n and n:
         v = sf.tile(v, -(-n // builtins.max(_shape(v)[0], 1)))[:n] if _shape(v)[0] else v
-    if mode in ("wrap",):
+    if mode == "wrap":
         ind = ind % builtins.max(_shape(flat)[0], 1)
     elif mode == "clip":
         ind = fnp.clip(ind, 0, _shape(flat)[0] - 1)
     elif mode not in (None, "fill", "drop", "promise_in_bounds"):
         raise ValueError(f"put: mode must be None, 'wrap' or 'clip', got {mode!r}")
-    out = flat.at[ind].set(v.astype(dtype_of(a)), mode="drop" if mode is None else None) \
-        if mode is None else flat.at[ind].set(v.astype(dtype_of(a)))
+    # out-of-range indices (mode None): dropped, as JAX's scatter does
+    out = flat.at[ind].set(v.astype(dtype_of(a)), mode="drop")
     return fnp.reshape(out, _shape(a))
 
 
@@ -1119,13 +1119,11 @@ def fill_diagonal(a, val, wrap=False, *, inplace=True):
         raise ValueError(f"fill_diagonal: all axes must have one length, got shape {s}")
     flat = fnp.ravel(a)
     total = int(np.prod(s, dtype=np.int64))
-    if len(s) == 2:
-        step = s[1] + 1
-        end = total if wrap else builtins.min(s[0], s[1]) * s[1]
-    else:
-        step = int(sum(int(np.prod(s[i + 1:], dtype=np.int64)) for i in range(len(s)))) + 0
-        end = total
-    pos = np.arange(0, end, step)[:builtins.min(s) if not wrap or len(s) > 2 else None]
+    # numpy's rule: every `step`-th element of the flattened array, where `step` moves one
+    # along every axis; a tall 2-d matrix restarts below its square part only with `wrap`
+    step = s[1] + 1 if len(s) == 2 else 1 + int(np.cumprod(s[:-1]).sum())
+    end = total if wrap or len(s) > 2 else builtins.min(total, s[1] * s[1])
+    pos = np.arange(0, end, step)
     n = len(pos)
     v = fnp.ravel(asarray_value(val)).astype(dtype_of(a))
     if _shape(v)[0] != n and n:
