@@ -8,6 +8,8 @@ in `jax/_src/numpy/array_methods.py`).
 
 from __future__ import annotations
 
+import numpy as np
+
 from nanofn import _core as core
 from nanofn.numpy import _lax_numpy as lnp
 
@@ -99,7 +101,7 @@ def install(cls):
     cls.at = property(_at)
     cls.reshape = _reshape
     cls.transpose = _transpose
-    cls.astype = lambda self, dtype: lnp.astype(self, dtype)
+    cls.astype = lambda self, dtype, copy=False, device=None: lnp.astype(self, dtype)
     cls.flatten = lambda self: lnp.ravel(self)
     cls.T = property(lambda self: lnp.transpose(self))
     cls.mT = property(lambda self: _method("swapaxes")(self, -1, -2))
@@ -110,3 +112,26 @@ def install(cls):
 
 install(core.Array)
 install(core.Tracer)
+
+
+# The rest of jax.Array's numpy methods (device and sharding attributes live elsewhere)
+_MORE_METHODS = ["argpartition", "choose", "copy", "ptp", "searchsorted"]
+
+
+def _install_more(cls):
+    for name in _MORE_METHODS:
+        setattr(cls, name, _method(name))
+    cls.compress = lambda self, condition, axis=None, **kw: _fnp_call(
+        "compress", condition, self, axis, **kw)  # numpy's method takes the condition first
+    cls.itemsize = property(lambda self: self.dtype.itemsize)
+    cls.nbytes = property(lambda self: self.size * self.dtype.itemsize)
+    cls.tobytes = lambda self, order="C": np.asarray(self).tobytes(order)
+
+
+def _fnp_call(name, *args, **kwargs):
+    from nanofn import numpy as fnp
+    return getattr(fnp, name)(*args, **kwargs)
+
+
+_install_more(core.Array)
+_install_more(core.Tracer)

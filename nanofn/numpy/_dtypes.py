@@ -211,8 +211,8 @@ def promote_float(*args):
     return [asarray_value(x, dtype) for x in args]
 
 
-def issubdtype(a, b) -> bool:
-    return np.issubdtype(a, b)
+def issubdtype(arg1, arg2) -> bool:
+    return np.issubdtype(arg1, arg2)
 
 
 def finfo(dtype):

@@ -180,8 +180,9 @@ def full_like(a, fill_value, dtype=None, shape=None):
     return full(s, fill_value, d)
 
 
-def empty_like(a, dtype=None, shape=None):
-    return zeros_like(a, dtype, shape)
+def empty_like(prototype, dtype=None, shape=None, *, device=None):
+    del device  # unused: one CPU device
+    return zeros_like(prototype, dtype, shape)
 
 
 def arange(start, stop=None, step=None, dtype=None):
@@ -285,7 +286,19 @@ sqrt = _unary("sqrt", lax.sqrt_p)
 cbrt = _unary("cbrt", lax.cbrt_p)
 floor = _unary("floor", lax.floor_p)
 ceil = _unary("ceil", lax.ceil_p)
-negative = _unary("negative", lax.neg_p, to_float=False)
+def negative(x, /, *, out=None, where=None):
+    """Elementwise `-x`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.negative(fnp.array([1, -2]))
+        Array([-1,  2], dtype=int32)
+    """
+    if out is not None or where is not None:
+        _ufunc_kwargs(lax.neg_p, out, where)
+    if not isinstance(x, _ARRAYS):
+        (x,) = promote(x)
+    return lax.neg_p.bind(x)
 sign = _unary("sign", lax.sign_p, to_float=False)
 abs = absolute = _unary("abs", lax.abs_p, to_float=False)
 isfinite = _unary("isfinite", lax.is_finite_p)
@@ -327,7 +340,7 @@ def reciprocal(x, /):
     return lax.div_p.bind(lax._c(x, 1), x)
 
 
-def round(a, decimals=0):
+def round(a, decimals=0, out=None):
     """Round to `decimals` places, halves to even (numpy's rule).
 
     Example:
@@ -335,6 +348,7 @@ def round(a, decimals=0):
         >>> fnp.round(fnp.array([0.5, 1.5, 2.25]), 1)
         Array([0.5, 1.5, 2.2], dtype=float32)
     """
+    _no_out(out, "round")
     (a,) = promote(a)
     if not np.issubdtype(dtype_of(a), np.inexact):
         return a
@@ -355,7 +369,7 @@ def round(a, decimals=0):
 around = rint = round
 
 
-def trunc(x, /):
+def trunc(x):
     """Round toward zero."""
     (x,) = promote_float(x)
     return lax.round_toward_zero(x)
@@ -400,7 +414,9 @@ def _binary_fn(prim, to_float, operator=False, swap=False):
     `Array` and tracers, `swap=True` for the reflected `__radd__` etc.), it returns
     NotImplemented for operand types nanofn does not know, so Python can try the other
     operand; written out per variant to keep the hot path to one Python call."""
-    def fn(x1, x2, /):
+    def fn(x1, x2, /, *, out=None, where=None):
+        if out is not None or where is not None:  # JAX's ufuncs take them, as None only
+            _ufunc_kwargs(prim, out, where)
         if swap:
             x1, x2 = x2, x1
         t1, t2 = type(x1), type(x2)
@@ -425,6 +441,12 @@ def _binary_fn(prim, to_float, operator=False, swap=False):
         x1, x2 = promote_float(x1, x2) if to_float else promote(x1, x2)
         return prim.bind(x1, x2)
     return fn
+
+
+def _ufunc_kwargs(prim, out, where):
+    _no_out(out, prim.name)
+    raise NotImplementedError(f"{prim.name}: the where= argument of a ufunc call is not "
+                              "supported (as in JAX); use fnp.where on the result")
 
 
 def _binary(name, prim, *, to_float=False, ints=False):
@@ -461,7 +483,9 @@ right_shift = _binary("right_shift", ints=True, prim=lax.shift_right_arithmetic_
 
 
 def _logical(name, prim):
-    def fn(x1, x2, /):
+    def fn(x1, x2, /, *, out=None, where=None):
+        if out is not None or where is not None:
+            _ufunc_kwargs(prim, out, where)
         return prim.bind(asarray_value(x1, bool), asarray_value(x2, bool))
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise logical `{name.split('_')[1]}` of the truth values of the inputs."
@@ -562,7 +586,7 @@ def hypot(x1, x2, /):
     return lax.mul_p.bind(hi, lax.sqrt_p.bind(lax.add_p.bind(lax._c(r, 1), lax.mul_p.bind(r, r))))
 
 
-def logaddexp(x1, x2, /):
+def logaddexp(x1, x2, /, *, out=None, where=None):
     """`log(exp(x1) + exp(x2))`, computed without overflow; one primitive, so its
     derivatives are smooth where `x1 == x2` (the second derivative there is 1/4).
     `logaddexp(-inf, -inf) == -inf` and `logaddexp(inf, inf) == inf`.
@@ -573,32 +597,52 @@ def logaddexp(x1, x2, /):
         Array([0.6931472,      -inf], dtype=float32)
     """
     from nanofn.ops._complex import logaddexp_p
+    if out is not None or where is not None:
+        _ufunc_kwargs(logaddexp_p, out, where)
     x1, x2 = promote_float(x1, x2)
     return logaddexp_p.bind(x1, x2)
 
 
-def where(condition, x=None, y=None, /):
+def where(condition, x=None, y=None, /, *, size=None, fill_value=None):
     """Choose `x` where `condition` is true, else `y` (numpy broadcasting).
 
-    With only `condition`, returns the indices of its non-zero elements (eager only,
-    since the result's size depends on the values).
+    With only `condition`, returns the indices of its non-zero elements, as `nonzero`:
+    eager, or traceable with `size=` (and `fill_value=`).
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.where(fnp.array([True, False]), 1.0, 0.0)
         Array([1., 0.], dtype=float32)
+        >>> fnp.where(fnp.array([0, 1, 1]), size=3, fill_value=-1)
+        (Array([ 1,  2, -1], dtype=int32),)
     """
     if x is None and y is None:
-        return nonzero(condition)
+        return nonzero(condition, size=size, fill_value=fill_value)
     if x is None or y is None:
         raise ValueError("where: give both x and y, or neither")
+    if size is not None or fill_value is not None:
+        raise ValueError("where: size and fill_value apply only to the one-argument form "
+                         "where(condition)")
     x, y = promote(x, y)
     return lax.select_n_p.bind(asarray_value(condition, bool), y, x)
 
 
 def nonzero(a, *, size=None, fill_value=None):
-    """Indices of the non-zero elements (a tuple, one array per axis). Eager only unless
-    `size` is given."""
+    """Indices of the non-zero elements (a tuple, one array per axis).
+
+    The number of results depends on the values, so this is eager only unless `size` is
+    given: then the first `size` indices are returned, padded with `fill_value` (default
+    0; a tuple gives one fill value per axis), and the function traces under jit.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.nonzero(fnp.array([[0, 1], [1, 0]]))
+        (Array([0, 1], dtype=int32), Array([1, 0], dtype=int32))
+        >>> fnp.nonzero(fnp.array([0, 3, 0]), size=2, fill_value=-1)
+        (Array([ 1, -1], dtype=int32),)
+    """
+    if size is not None:
+        return _nonzero_sized(a, size, fill_value)
     if isinstance(a, Tracer) and size is None:
         try:
             a = core._lowest(a)
@@ -614,24 +658,87 @@ def nonzero(a, *, size=None, fill_value=None):
     return tuple(core.wrap(i.astype(np.int32)) for i in idx)
 
 
-def clip(a, a_min=None, a_max=None):
-    """Limit the values of `a` to `[a_min, a_max]`.
+def _nonzero_sized(a, size, fill_value):
+    """`nonzero(a, size=...)` with primitives only, so it traces: a stable argsort of
+    `where(a != 0, 0, 1)` lists the true positions first, in order."""
+    from nanofn.numpy import argsort, unravel_index
+    a = asarray_value(a)
+    try:
+        size = operator.index(size)
+    except TypeError:
+        raise TypeError(f"nonzero: size must be an int, got {size!r}") from None
+    if size < 0:
+        raise ValueError(f"nonzero: size must be non-negative, got {size}")
+    shape = tuple(_shape(a)) or (1,)
+    mask = ravel(not_equal(a, 0))
+    n = _shape(mask)[0]
+    nd = len(shape)
+    fills = fill_value if isinstance(fill_value, (tuple, list)) else (fill_value,) * nd
+    if len(fills) != nd:
+        raise ValueError(f"nonzero: fill_value has {len(fills)} entries for an array of "
+                         f"{nd} dimensions")
+    if n == 0:
+        return tuple(full((size,), 0 if f is None else f, np.int32) for f in fills)
+    order = argsort(where(mask, 0, 1).astype(np.int32))
+    if size > n:
+        order = concatenate_([order, zeros(size - n, np.int32)])
+    order = order[:size]
+    valid = arange(size) < sum(mask)
+    idx = unravel_index(order, shape) if _ndim(a) else (order,)
+    return tuple(where(valid, i, np.asarray(0 if f is None else f, np.int32)).astype(np.int32)
+                 for i, f in zip(idx, fills))
+
+
+def concatenate_(arrays, axis=0):
+    from nanofn.numpy import concatenate
+    return concatenate(arrays, axis=axis)
+
+
+_NO_BOUND = object()
+
+
+def clip(arr=None, /, min=None, max=None, *, a_min=_NO_BOUND, a_max=_NO_BOUND):
+    """Limit the values of `arr` to `[min, max]` (either may be None).
+
+    `a_min`/`a_max` are the names older JAX and numpy use; they still work, with a
+    DeprecationWarning.
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.clip(fnp.array([-2.0, 0.5, 3.0]), -1.0, 1.0)
         Array([-1. ,  0.5,  1. ], dtype=float32)
+        >>> fnp.clip(fnp.arange(5), min=1, max=3)
+        Array([1, 1, 2, 3, 3], dtype=int32)
     """
-    (a,) = promote(a)
-    if a_min is not None:
-        a = maximum(a, a_min)
-    if a_max is not None:
-        a = minimum(a, a_max)
+    import warnings
+    for old, new, value in (("a_min", "min", a_min), ("a_max", "max", a_max)):
+        if value is not _NO_BOUND:
+            warnings.warn(f"clip: {old}= is deprecated; use {new}=", DeprecationWarning,
+                          stacklevel=2)
+            if (min if new == "min" else max) is not None:
+                raise ValueError(f"clip: give {new}= or {old}=, not both")
+    min = a_min if a_min is not _NO_BOUND else min
+    max = a_max if a_max is not _NO_BOUND else max
+    if arr is None:
+        raise TypeError("clip: the array argument is missing")
+    (a,) = promote(arr)
+    if min is not None:
+        a = maximum(a, min)
+    if max is not None:
+        a = minimum(a, max)
     return a
 
 
-def astype(x, dtype):
-    """Cast `x` to `dtype`."""
+def astype(x, dtype, /, *, copy=False, device=None):
+    """Cast `x` to `dtype` (`copy` and `device` are accepted for JAX compatibility:
+    arrays are immutable and there is one CPU device).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.astype(fnp.array([1.5, 2.5]), fnp.int32)
+        Array([1, 2], dtype=int32)
+    """
+    del copy, device  # unused: immutable arrays, one device
     x = asarray_value(x)
     dtype = np.dtype(dtype)
     if dtype.kind not in "biufc":
@@ -656,8 +763,10 @@ def _reduction(x, axis, keepdims, reduce, name, where=None, initial=None):
     return _wrap_output(out)
 
 
-def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    """Sum over `axis` (all axes by default). Booleans and small ints sum as int32.
+def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None,
+        promote_integers=True):
+    """Sum over `axis` (all axes by default). Booleans and small ints sum as int32 (with
+    `promote_integers=False`, small ints keep their dtype; booleans still count as int32).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -671,7 +780,7 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
     d = dtype_of(a)
     if dtype is not None:
         a = astype(a, dtype)
-    elif d == bool or (np.issubdtype(d, np.integer) and d.itemsize < 4):
+    elif d == bool or (promote_integers and np.issubdtype(d, np.integer) and d.itemsize < 4):
         a = astype(a, np.int32 if d.kind != "u" else np.uint32)
     s = _reduction(a, axis, keepdims, lambda x, axes: lax.reduce_sum_p.bind(x, axes=axes), "sum")
     return s if initial is None else add(s, initial)
@@ -692,7 +801,7 @@ def _count(a, axis):
     return int(np.prod([shape[i] for i in axes], dtype=np.int64))
 
 
-def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     """Arithmetic mean over `axis`.
 
     Example:
@@ -710,17 +819,32 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     return divide(sum(a, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
 
 
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
-    """Variance over `axis` (`ddof` delta degrees of freedom).
+def _correction(ddof, correction, fname):
+    if correction is None:
+        return ddof
+    if ddof != 0:
+        raise ValueError(f"{fname}: give ddof= or correction= (its array API name), not both")
+    return correction
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None,
+        mean=None, correction=None):
+    """Variance over `axis`, dividing by `N - ddof` (`correction` is the array API's name
+    for `ddof`; `mean`, if given, is used instead of computing the mean, with
+    `keepdims=True` shape).
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.var(fnp.array([1.0, 3.0]))
         Array(1., dtype=float32)
+        >>> fnp.var(fnp.array([1.0, 3.0]), correction=1)
+        Array(2., dtype=float32)
     """
     _no_out(out, "var")
+    ddof = _correction(ddof, correction, "var")
     (a,) = promote_float(a) if dtype is None else [astype(a, dtype)]
-    centered = subtract(a, mean(a, axis=axis, keepdims=True, where=where))
+    m = mean_(a, axis=axis, keepdims=True, where=where) if mean is None else mean
+    centered = subtract(a, m)
     if dtype_of(a).kind == "c":  # |a - mean|^2, real (as numpy and JAX)
         from nanofn.ops._complex import imag_p, real_p
         re, im = real_p.bind(centered), imag_p.bind(centered)
@@ -736,9 +860,20 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
     return divide(sum(sq, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
 
 
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
-    """Standard deviation over `axis`."""
-    return sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where))
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None,
+        mean=None, correction=None):
+    """Standard deviation over `axis` (the square root of `var`, with its arguments).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.std(fnp.array([1.0, 3.0]), correction=1)
+        Array(1.4142135, dtype=float32)
+    """
+    return sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                    where=where, mean=mean, correction=correction))
+
+
+mean_ = mean
 
 
 def _extremum(prim, name):
@@ -828,7 +963,19 @@ argmin = _arg_extremum(lax.argmin_p, "argmin")
 # ------------------------------------------------------------------------ products
 
 
-def matmul(a, b, /):
+def _dot_operands(a, b, precision, preferred_element_type, fname):
+    """Promote `a` and `b`; with `preferred_element_type`, compute in that dtype (JAX
+    accumulates in it). `precision` is checked and otherwise unused: numpy computes in
+    the operands' own precision."""
+    lax.canonicalize_precision(precision, fname)
+    a, b = promote(a, b)
+    if preferred_element_type is not None:
+        pet = np.dtype(preferred_element_type)
+        a, b = astype(a, pet), astype(b, pet)
+    return a, b
+
+
+def matmul(a, b, *, precision=None, preferred_element_type=None):
     """Matrix product with numpy's rules: 1-d operands are promoted to matrices and
     leading (batch) axes broadcast.
 
@@ -837,7 +984,7 @@ def matmul(a, b, /):
         >>> fnp.matmul(fnp.ones((2, 3)), fnp.ones((3, 4))).shape
         (2, 4)
     """
-    a, b = promote(a, b)
+    a, b = _dot_operands(a, b, precision, preferred_element_type, "matmul")
     sa, sb = tuple(_shape(a)), tuple(_shape(b))
     if not sa or not sb:
         raise ValueError(f"matmul: operands must be at least 1-d, got shapes {sa} and {sb}")
@@ -864,7 +1011,7 @@ def matmul(a, b, /):
     return out
 
 
-def dot(a, b):
+def dot(a, b, *, precision=None, preferred_element_type=None):
     """numpy's `dot`: products of scalars, vectors, matrices; for N-d operands, a sum over
     the last axis of `a` and the second-to-last of `b`.
 
@@ -873,7 +1020,7 @@ def dot(a, b):
         >>> float(fnp.dot(fnp.array([1.0, 2.0]), fnp.array([3.0, 4.0])))
         11.0
     """
-    a, b = promote(a, b)
+    a, b = _dot_operands(a, b, precision, preferred_element_type, "dot")
     na, nb = _ndim(a), _ndim(b)
     if na == 0 or nb == 0:
         return multiply(a, b)
@@ -886,25 +1033,37 @@ def dot(a, b):
                                   preferred_element_type=None)
 
 
-def vdot(a, b):
-    """Dot product of the flattened inputs, conjugating `a` when it is complex (numpy's rule)."""
-    a, b = promote(a, b)
+def vdot(a, b, *, precision=None, preferred_element_type=None):
+    """Dot product of the flattened inputs, conjugating `a` when it is complex (numpy's rule).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.vdot(fnp.array([1 + 1j, 2]), fnp.array([1, 1j]))
+        Array(1.+1.j, dtype=complex64)
+    """
+    a, b = _dot_operands(a, b, precision, preferred_element_type, "vdot")
     if dtype_of(a).kind == "c":
         from nanofn.ops._complex import conj_p
         a = conj_p.bind(a)
     return dot(ravel(a), ravel(b))
 
 
-def inner(a, b):
-    """Sum over the last axes of `a` and `b`."""
-    a, b = promote(a, b)
+def inner(a, b, *, precision=None, preferred_element_type=None):
+    """Sum over the last axes of `a` and `b`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.inner(fnp.ones((2, 3)), fnp.arange(3.0))
+        Array([3., 3.], dtype=float32)
+    """
+    a, b = _dot_operands(a, b, precision, preferred_element_type, "inner")
     if _ndim(a) == 0 or _ndim(b) == 0:
         return multiply(a, b)
     return lax.dot_general_p.bind(a, b, dimension_numbers=(((_ndim(a) - 1,), (_ndim(b) - 1,)), ((), ())),
                                   preferred_element_type=None)
 
 
-def outer(a, b):
+def outer(a, b, out=None):
     """Outer product of the flattened inputs.
 
     Example:
@@ -912,11 +1071,12 @@ def outer(a, b):
         >>> fnp.outer(fnp.ones(2), fnp.ones(3)).shape
         (2, 3)
     """
+    _no_out(out, "outer")
     a, b = ravel(asarray_value(a)), ravel(asarray_value(b))
     return multiply(lax.reshape(a, (_shape(a)[0], 1)), b)
 
 
-def tensordot(a, b, axes=2):
+def tensordot(a, b, axes=2, *, precision=None, preferred_element_type=None):
     """Sum products over the given axes (`axes` an int N for the last N of `a` and first N
     of `b`, or a pair of sequences).
 
@@ -925,7 +1085,7 @@ def tensordot(a, b, axes=2):
         >>> fnp.tensordot(fnp.ones((2, 3, 4)), fnp.ones((3, 4, 5))).shape
         (2, 5)
     """
-    a, b = promote(a, b)
+    a, b = _dot_operands(a, b, precision, preferred_element_type, "tensordot")
     na, nb = _ndim(a), _ndim(b)
     if isinstance(axes, (int, np.integer)):
         if not 0 <= axes <= builtins.min(na, nb):
@@ -951,8 +1111,11 @@ def tensordot(a, b, axes=2):
 # ------------------------------------------------------------------------ basic shapes
 
 
-def reshape(a, newshape=None, order="C", *, shape=None):
+def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     """Give `a` a new shape (one entry may be -1).
+
+    `newshape` is numpy's older name for `shape`; `copy` is accepted for JAX
+    compatibility (arrays are immutable).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -961,7 +1124,12 @@ def reshape(a, newshape=None, order="C", *, shape=None):
     """
     if order not in ("C", "F", "A"):
         raise ValueError(f"reshape: order must be 'C', 'F' or 'A', got {order!r:.60}")
+    del copy  # unused: arrays are immutable
+    if shape is not None and newshape is not None:
+        raise ValueError("reshape: give shape= or newshape=, not both")
     newshape = shape if newshape is None else newshape
+    if newshape is None:
+        raise TypeError("reshape: the shape argument is missing")
     a = asarray_value(a)
     if order == "F":  # column-major: reverse the axes, reshape row-major, reverse back
         newshape = (newshape,) if np.ndim(newshape) == 0 else tuple(newshape)
@@ -1063,10 +1231,20 @@ def expand_dims(a, axis):
     return _wrap_output(lax.expand_dims(a, canonicalize_axes(tuple(axes), n)))
 
 
-def stack(arrays, axis=0):
-    """Join arrays of one shape along a new axis."""
+def stack(arrays, axis=0, out=None, dtype=None):
+    """Join arrays of one shape along a new axis (cast to `dtype` if given).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.stack([fnp.ones(2), fnp.zeros(2)], dtype=fnp.int32)
+        Array([[1, 1],
+               [0, 0]], dtype=int32)
+    """
     from nanofn.numpy import concatenate
+    _no_out(out, "stack")
     arrays = [asarray_value(x) for x in arrays]
+    if dtype is not None:
+        arrays = [astype(x, dtype) for x in arrays]
     if not arrays:
         raise ValueError("stack: need at least one array")
     shapes = {tuple(_shape(x)) for x in arrays}

@@ -263,7 +263,7 @@ def sort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False):
                                num_keys=len(keys))[-1]
 
 
-def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False):
+def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False, dtype=None):
     """Indices that sort `a` along `axis` (stable: equal elements keep their order).
 
     Args:
@@ -286,8 +286,9 @@ def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False)
     a, axis = _sort_axis(a, axis, "argsort")
     keys = _reduce.descending_key(a) if descending else [a]
     pos = lax.broadcasted_iota(np.int32, _shape_of(a), axis)
-    return _reduce.sort_p.bind(*keys, pos, dimension=axis, is_stable=True,
-                               num_keys=len(keys))[-1]
+    out = _reduce.sort_p.bind(*keys, pos, dimension=axis, is_stable=True,
+                              num_keys=len(keys))[-1]
+    return out if dtype is None else lnp.astype(out, dtype)  # dtype: of the indices (JAX)
 
 
 def lexsort(keys, axis=-1):
@@ -405,7 +406,7 @@ def _quantile_positions(q, n, method, dtype):
 
 
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-             keepdims=False):
+             keepdims=False, *, weights=None):
     """The `q`-th quantiles of `a` along `axis` (`q` in [0, 1]).
 
     Sorts along the reduced axes and interpolates between neighbours (numpy's `method`s
@@ -431,6 +432,8 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     """
     del overwrite_input  # unused
     _no_out(out, "quantile")
+    if weights is not None:
+        raise NotImplementedError("quantile: weights= is not supported")
     a, q = promote_float(a, q)
     dtype = dtype_of(a)
     shape = tuple(_shape_of(a))
@@ -460,7 +463,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
 
 
 def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
-               keepdims=False):
+               keepdims=False, *, weights=None):
     """The `q`-th percentiles of `a` along `axis` (`q` in [0, 100]); see `quantile`.
 
     Example:
@@ -470,7 +473,7 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
     """
     a, q = promote_float(a, q)  # q takes a's precision, as in quantile
     return quantile(a, lnp.divide(q, np.asarray(100, dtype_of(q))), axis, out, overwrite_input,
-                    method, keepdims)
+                    method, keepdims, weights=weights)
 
 
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
@@ -518,7 +521,8 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     return lnp.divide(total, count)
 
 
-def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
+def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, *,
+           mean=None):
     """Variance of the non-NaN elements along `axis`.
 
     Example:
@@ -532,13 +536,15 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=Non
     if where is not None:
         valid = lnp.logical_and(valid, where)
     zero = np.asarray(0, dtype_of(a))
-    centered = lnp.subtract(a, nanmean(a, axis=axis, keepdims=True, where=where))
+    m = nanmean(a, axis=axis, keepdims=True, where=where) if mean is None else mean
+    centered = lnp.subtract(a, m)
     sq = lnp.where(valid, lnp.multiply(centered, centered), zero)
     count = lnp.sum(valid, axis=axis, keepdims=keepdims, dtype=dtype_of(a))
     return lnp.divide(lnp.sum(sq, axis=axis, keepdims=keepdims), lnp.subtract(count, ddof))
 
 
-def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None):
+def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, *,
+           mean=None):
     """Standard deviation of the non-NaN elements along `axis`.
 
     Example:
@@ -546,7 +552,7 @@ def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=Non
         >>> float(fnp.nanstd(fnp.array([1.0, fnp.nan, 3.0])))
         1.0
     """
-    return lnp.sqrt(nanvar(a, axis, dtype, out, ddof, keepdims, where))
+    return lnp.sqrt(nanvar(a, axis, dtype, out, ddof, keepdims, where, mean=mean))
 
 
 def _nan_extremum(name, fill, reduce):
@@ -572,7 +578,8 @@ nanmax = _nan_extremum("nanmax", -np.inf, lnp.max)
 nanmin = _nan_extremum("nanmin", np.inf, lnp.min)
 
 
-def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None):
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None,
+        dtype=None):
     """Covariance matrix of the variables in `m` (rows are variables when `rowvar`).
 
     Args:
@@ -583,6 +590,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         ddof: overrides `bias`: normalise by N - ddof.
         fweights: integer frequency weights, one per observation.
         aweights: observation weights, one per observation.
+        dtype: compute in this dtype.
 
     Returns:
         The covariance matrix (a 0-d array for a single variable).
@@ -593,6 +601,9 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         Array([[ 1., -1.],
                [-1.,  1.]], dtype=float32)
     """
+    if dtype is not None:
+        m = lnp.astype(m, dtype)
+        y = None if y is None else lnp.astype(y, dtype)
     (m,) = promote_float(m)
     if len(_shape_of(m)) > 2:
         raise ValueError(f"cov: m must be 1-d or 2-d, got shape {tuple(_shape_of(m))}")
@@ -640,7 +651,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     return lnp.squeeze(c) if _shape_of(c) == (1, 1) else c
 
 
-def corrcoef(x, y=None, rowvar=True):
+def corrcoef(x, y=None, rowvar=True, dtype=None):
     """Pearson correlation coefficients (`cov` normalised by the standard deviations).
 
     Example:
@@ -648,7 +659,7 @@ def corrcoef(x, y=None, rowvar=True):
         >>> fnp.corrcoef(fnp.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.5]])).shape
         (2, 2)
     """
-    c = cov(x, y, rowvar)
+    c = cov(x, y, rowvar, dtype=dtype)
     if len(_shape_of(c)) == 0:
         return lnp.divide(c, c)
     d = lnp.sqrt(_diagonal(c))
@@ -868,7 +879,8 @@ def einsum(subscripts, /, *operands, out=None, optimize="auto", precision=None,
         >>> float(fnp.einsum("ii", fnp.eye(3)))
         3.0
     """
-    del optimize, precision  # unused
+    del optimize  # unused: a greedy order is always used
+    lax.canonicalize_precision(precision, "einsum")  # checked; CPU has one precision
     _no_out(out, "einsum")
     if not isinstance(subscripts, str):
         subscripts, operands = _interleaved_to_subscripts((subscripts,) + operands)

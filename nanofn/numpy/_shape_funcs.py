@@ -737,7 +737,8 @@ def _apply_take_mode(idx, n, mode, fname, axis):
     return idx, "fill"  # traced: JAX's default for take
 
 
-def take_along_axis(arr, indices, axis, mode=None, fill_value=None):
+def take_along_axis(arr, indices, axis, mode=None, fill_value=None, *,
+                    wrap_negative_indices=True):
     """Pick values from `arr` by matching 1-d slices of `indices` along `axis` (the
     companion of `argsort`/`argmax` with `keepdims`). The other axes broadcast.
 
@@ -747,6 +748,8 @@ def take_along_axis(arr, indices, axis, mode=None, fill_value=None):
         axis: the axis to take along; None works on the flattened `arr` (indices 1-d).
         mode: out-of-range handling, as for `take`.
         fill_value: the value read out of range with "fill".
+        wrap_negative_indices: negative indices count from the end (JAX's default; False
+            is not supported).
 
     Returns:
         The picked values, of the broadcast shape of `arr` and `indices` (with `indices`'s
@@ -760,6 +763,9 @@ def take_along_axis(arr, indices, axis, mode=None, fill_value=None):
                [5.]], dtype=float32)
     """
     from nanofn.numpy._indexing import getitem
+    if not wrap_negative_indices:
+        raise NotImplementedError("take_along_axis: wrap_negative_indices=False is not "
+                                  "supported")
     mode = _normalize_take_mode(mode, "take_along_axis")
     arr = asarray_value(arr)
     idx = _index_array(indices, "take_along_axis")

@@ -24,54 +24,149 @@ from nanofn.ops._base import (
     broadcast_in_dim as broadcast_in_dim, broadcast_to as broadcast_to,
     broadcasted_iota as broadcasted_iota, convert_element_type as convert_element_type,
     dot_general as dot_general, expand_dims as expand_dims, full as full, iota as iota,
+    Precision as Precision,
     reduce_sum as reduce_sum, reshape as reshape, squeeze as squeeze, transpose as transpose,
 )
 
 
-def _wrap_prim(prim, name, doc):
-    def fn(*args, **params):
-        if len(args) > 1:  # eager dispatch skips shape rules; lax's contract is checked here
-            dtypes = {getattr(a, "dtype", None) for a in args}
-            if len(dtypes) > 1:
-                prim.abstract_eval(*[_core.get_aval(a) for a in args], **params)
-        return prim.bind(*args, **params)
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
+def _check_same_dtype(prim, args, params):
+    # eager dispatch skips shape rules; lax's contract (one dtype) is checked here
+    dtypes = {getattr(a, "dtype", None) for a in args}
+    if len(dtypes) > 1:
+        prim.abstract_eval(*[_core.get_aval(a) for a in args], **params)
+
+
+def _unary_wrapper(prim, name, accuracy):
+    if accuracy:
+        def fn(x, *, accuracy=None):
+            del accuracy  # accepted for JAX compatibility: numpy has one accuracy
+            return prim.bind(x)
+    else:
+        def fn(x):
+            return prim.bind(x)
     return fn
+
+
+def _binary_wrapper(prim, name, arg_names):
+    if arg_names == ("x1", "x2"):
+        def fn(x1, x2):
+            _check_same_dtype(prim, (x1, x2), {})
+            return prim.bind(x1, x2)
+    else:
+        def fn(x, y):
+            _check_same_dtype(prim, (x, y), {})
+            return prim.bind(x, y)
+    return fn
+
+
+# public name -> (primitive name, arity); jax.lax's argument names: x (unary), x and y
+# (binary; nextafter: x1 and x2). The transcendental ones take JAX's `accuracy=` too.
+_ELEMENTWISE = {
+    "neg": ("neg", 1), "sign": ("sign", 1), "floor": ("floor", 1), "ceil": ("ceil", 1),
+    "abs": ("abs", 1), "exp": ("exp", 1), "exp2": ("exp2", 1), "log": ("log", 1),
+    "log1p": ("log1p", 1), "expm1": ("expm1", 1), "sin": ("sin", 1), "cos": ("cos", 1),
+    "tan": ("tan", 1), "asin": ("asin", 1), "acos": ("acos", 1), "atan": ("atan", 1),
+    "sinh": ("sinh", 1), "cosh": ("cosh", 1), "tanh": ("tanh", 1), "asinh": ("asinh", 1),
+    "acosh": ("acosh", 1), "atanh": ("atanh", 1), "logistic": ("logistic", 1),
+    "sqrt": ("sqrt", 1), "rsqrt": ("rsqrt", 1), "cbrt": ("cbrt", 1), "erf": ("erf", 1),
+    "erf_inv": ("erf_inv", 1), "is_finite": ("is_finite", 1),
+    "add": ("add", 2), "sub": ("sub", 2), "mul": ("mul", 2), "div": ("div", 2),
+    "rem": ("rem", 2), "pow": ("pow", 2), "max": ("max", 2), "min": ("min", 2),
+    "atan2": ("atan2", 2), "nextafter": ("nextafter", 2),
+    "eq": ("eq", 2), "ne": ("ne", 2), "lt": ("lt", 2), "le": ("le", 2), "gt": ("gt", 2),
+    "ge": ("ge", 2), "bitwise_and": ("and", 2), "bitwise_or": ("or", 2),
+    "bitwise_xor": ("xor", 2), "bitwise_not": ("not", 1), "shift_left": ("shift_left", 2),
+    "shift_right_logical": ("shift_right_logical", 2),
+    "shift_right_arithmetic": ("shift_right_arithmetic", 2),
+}
+_WITH_ACCURACY = {"exp", "exp2", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
+                  "logistic", "sqrt", "rsqrt", "cbrt"}
 
 
 def _def_elementwise():
     g = globals()
-    names = {
-        "neg": "neg", "sign": "sign", "floor": "floor", "ceil": "ceil", "abs": "abs",
-        "exp": "exp", "exp2": "exp2", "log": "log", "log1p": "log1p", "expm1": "expm1",
-        "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
-        "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "asinh": "asinh", "acosh": "acosh",
-        "atanh": "atanh", "logistic": "logistic", "sqrt": "sqrt", "rsqrt": "rsqrt",
-        "cbrt": "cbrt", "erf": "erf", "erf_inv": "erf_inv", "is_finite": "is_finite",
-        "add": "add", "sub": "sub", "mul": "mul", "div": "div", "rem": "rem", "pow": "pow",
-        "max": "max", "min": "min", "atan2": "atan2", "nextafter": "nextafter",
-        "eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
-        "bitwise_and": "and", "bitwise_or": "or", "bitwise_xor": "xor", "bitwise_not": "not",
-        "shift_left": "shift_left", "shift_right_logical": "shift_right_logical",
-        "shift_right_arithmetic": "shift_right_arithmetic",
-    }
-    for public, prim_name in names.items():
+    for public, (prim_name, arity) in _ELEMENTWISE.items():
         prim = getattr(_base, f"{prim_name}_p")
-        g[public] = _wrap_prim(prim, public, f"The `{prim_name}` primitive: elementwise, "
-                               "operands of one dtype, numpy broadcasting.")
+        if arity == 1:
+            fn = _unary_wrapper(prim, public, public in _WITH_ACCURACY)
+        else:
+            fn = _binary_wrapper(prim, public, ("x1", "x2") if public == "nextafter" else
+                                 ("x", "y"))
+        fn.__name__ = fn.__qualname__ = public
+        fn.__doc__ = (f"The `{prim_name}` primitive: elementwise, operands of one dtype, "
+                      "numpy broadcasting.")
+        g[public] = fn
 
 
 _def_elementwise()
 
 
 def integer_pow(x, y):
-    """`x ** y` for a Python int `y`, by repeated multiplication."""
+    """`x ** y` for a Python int `y`, by repeated multiplication.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.integer_pow(fnp.array([2.0, 3.0]), 3)
+        Array([ 8., 27.], dtype=float32)
+    """
     return _base.integer_pow_p.bind(x, y=int(y))
 
 
-def round(x, rounding_method=0):
-    """Round to the nearest integer: halves away from zero (0) or to even (1)."""
+def square(x):
+    """`x * x`, elementwise.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.square(fnp.array([2.0, -3.0]))
+        Array([4., 9.], dtype=float32)
+    """
+    return _base.integer_pow_p.bind(x, y=2)
+
+
+def reciprocal(x):
+    """`1 / x`, elementwise.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.reciprocal(fnp.array([2.0, 4.0]))
+        Array([0.5 , 0.25], dtype=float32)
+    """
+    return _base.integer_pow_p.bind(x, y=-1)
+
+
+def clamp(min, x, max):
+    """`x` limited to `[min, max]` elementwise (jax.lax.clamp's argument order; `min` and
+    `max` are scalars or arrays of `x`'s shape and dtype).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.clamp(0.0, fnp.array([-1.0, 0.5, 2.0]), 1.0)
+        Array([0. , 0.5, 1. ], dtype=float32)
+    """
+    import numpy as np
+    dt = getattr(x, "dtype", None)
+    if dt is not None:  # Python scalar bounds take x's dtype (they are weakly typed in JAX)
+        min = np.asarray(min, dt) if isinstance(min, (int, float)) else min
+        max = np.asarray(max, dt) if isinstance(max, (int, float)) else max
+    _check_same_dtype(_base.max_p, (min, x), {})
+    _check_same_dtype(_base.min_p, (x, max), {})
+    return _base.min_p.bind(_base.max_p.bind(x, min), max)
+
+
+class RoundingMethod(int, __import__("enum").Enum):
+    """How `round` breaks ties: away from zero (0) or to the nearest even integer (1)."""
+    AWAY_FROM_ZERO = 0
+    TO_NEAREST_EVEN = 1
+
+
+def round(x, rounding_method=RoundingMethod.AWAY_FROM_ZERO):
+    """Round to the nearest integer: halves away from zero (0) or to even (1).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.round(fnp.array([0.5, 2.5]), nanofn.lax.RoundingMethod.TO_NEAREST_EVEN)
+        Array([0., 2.], dtype=float32)
+    """
     return _base.round_p.bind(x, rounding_method=int(rounding_method))
 
 
@@ -81,8 +176,35 @@ def select_n(which, *cases):
 
 
 def select(pred, on_true, on_false):
-    """`on_true` where `pred`, else `on_false` (lax.select's argument order)."""
+    """`on_true` where `pred`, else `on_false` (lax.select's argument order).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.select(fnp.array([True, False]), fnp.ones(2), fnp.zeros(2))
+        Array([1., 0.], dtype=float32)
+    """
     return _base.select_n_p.bind(pred, on_false, on_true)
+
+
+def dot(lhs, rhs, *, dimension_numbers=None, precision=None, preferred_element_type=None):
+    """Vector/matrix products of 1-d and 2-d operands (jax.lax.dot), or `dot_general`
+    when `dimension_numbers` is given.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.dot(fnp.ones((2, 3)), fnp.ones(3), precision=nanofn.lax.Precision.HIGHEST)
+        Array([3., 3.], dtype=float32)
+    """
+    if dimension_numbers is None:
+        nl, nr = len(lhs.shape), len(rhs.shape)
+        if not (1 <= nl <= 2 and 1 <= nr <= 2):
+            raise TypeError(f"dot: operands must be 1-d or 2-d, got shapes {tuple(lhs.shape)} "
+                            f"and {tuple(rhs.shape)}; use dot_general")
+        if lhs.shape[-1] != rhs.shape[0]:
+            raise TypeError(f"dot: incompatible shapes {tuple(lhs.shape)} and "
+                            f"{tuple(rhs.shape)}")
+        dimension_numbers = (((nl - 1,), (0,)), ((), ()))
+    return dot_general(lhs, rhs, dimension_numbers, precision, preferred_element_type)
 
 
 def stop_gradient(x):
@@ -97,32 +219,32 @@ def stop_gradient(x):
     return tree_map(lambda v: _base.stop_gradient_p.bind(v), x)
 
 
-def reduce_max(x, axes):
+def reduce_max(operand, axes):
     """Maximum over `axes`."""
-    return _base.reduce_max_p.bind(x, axes=tuple(axes))
+    return _base.reduce_max_p.bind(operand, axes=tuple(axes))
 
 
-def reduce_min(x, axes):
+def reduce_min(operand, axes):
     """Minimum over `axes`."""
-    return _base.reduce_min_p.bind(x, axes=tuple(axes))
+    return _base.reduce_min_p.bind(operand, axes=tuple(axes))
 
 
-def argmax(x, axis, index_dtype):
+def argmax(operand, axis, index_dtype):
     """Index of the maximum along `axis`."""
     import numpy as np
-    return _base.argmax_p.bind(x, axis=int(axis), index_dtype=np.dtype(index_dtype))
+    return _base.argmax_p.bind(operand, axis=int(axis), index_dtype=np.dtype(index_dtype))
 
 
-def argmin(x, axis, index_dtype):
+def argmin(operand, axis, index_dtype):
     """Index of the minimum along `axis`."""
     import numpy as np
-    return _base.argmin_p.bind(x, axis=int(axis), index_dtype=np.dtype(index_dtype))
+    return _base.argmin_p.bind(operand, axis=int(axis), index_dtype=np.dtype(index_dtype))
 
 
-def bitcast_convert_type(x, new_dtype):
-    """Reinterpret the bits of `x` as `new_dtype` (same item size)."""
+def bitcast_convert_type(operand, new_dtype):
+    """Reinterpret the bits of `operand` as `new_dtype` (same item size)."""
     import numpy as np
-    return _base.bitcast_convert_type_p.bind(x, new_dtype=np.dtype(new_dtype))
+    return _base.bitcast_convert_type_p.bind(operand, new_dtype=np.dtype(new_dtype))
 
 from nanofn.ops import _lax_extras  # noqa: E402  more jax.lax names (those not defined above)
 globals().update(_lax_extras.exports(globals()))

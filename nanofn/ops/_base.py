@@ -17,6 +17,7 @@ Conventions:
 
 from __future__ import annotations
 
+import enum
 import math
 
 import numpy as np
@@ -1096,6 +1097,47 @@ def _dot_general_batch(vals, dims, *, dimension_numbers, preferred_element_type=
 dot_general_p.batch = _dot_general_batch
 
 
+class Precision(enum.Enum):
+    """How precisely a contraction is computed on accelerators (jax.lax.Precision).
+
+    nanofn computes in the operands' own dtype on the CPU, so every value gives the same
+    result; the enum exists so that programs passing `precision=` run unchanged. Strings
+    are accepted as in JAX: "default"/"bfloat16", "high"/"tensorfloat32",
+    "highest"/"float32".
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.lax.Precision("highest")
+        <Precision.HIGHEST: 2>
+    """
+    DEFAULT = 0
+    HIGH = 1
+    HIGHEST = 2
+
+    @classmethod
+    def _missing_(cls, value):
+        names = {"default": 0, "bfloat16": 0, "fastest": 0, "high": 1, "tensorfloat32": 1,
+                 "bfloat16_3x": 1, "highest": 2, "float32": 2}
+        if isinstance(value, str) and value.lower() in names:
+            return cls(names[value.lower()])
+        return None
+
+
+def canonicalize_precision(precision, fname="dot_general"):
+    """Check a `precision=` argument (None, a Precision or its name, or a pair of them)."""
+    if precision is None:
+        return None
+    items = precision if isinstance(precision, (tuple, list)) else (precision,)
+    if len(items) not in (1, 2):
+        raise ValueError(f"{fname}: precision must be one Precision or a pair, got {precision!r}")
+    try:
+        out = tuple(p if isinstance(p, Precision) else Precision(p) for p in items)
+    except ValueError:
+        raise ValueError(f"{fname}: unknown precision {precision!r}; use None, "
+                         "nanofn.lax.Precision.DEFAULT/HIGH/HIGHEST or their names") from None
+    return out if len(out) == 2 else out[0]
+
+
 def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
     """General tensor contraction (lax semantics).
 
@@ -1107,7 +1149,7 @@ def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_t
         >>> nanofn.lax.dot_general(fnp.ones((2, 3)), fnp.ones((3, 4)), (((1,), (0,)), ((), ()))).shape
         (2, 4)
     """
-    del precision  # unused: numpy computes in the operands' precision
+    canonicalize_precision(precision)  # checked; numpy computes in the operands' precision
     (lc, rc), (lb, rb) = dimension_numbers
     dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
     pet = None if preferred_element_type is None else np.dtype(preferred_element_type)
