@@ -30,6 +30,7 @@ import contextlib
 import functools
 import itertools
 import operator
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -319,8 +320,24 @@ class MainTrace:
         return f"MainTrace({self.level}, {self.trace_type.__name__})"
 
 
-_trace_stack: list[MainTrace] = []
-_dynamic_trace: MainTrace | None = None  # set while staging out a jaxpr (jit, make_jaxpr)
+class _TraceState(threading.local):
+    """The transformation state of one thread (as JAX keeps its trace state per thread).
+
+    Each thread starts with no transformation active, so `grad`, `vmap` and `jit` tracing
+    in several threads at once never see each other's tracers. The attributes are class
+    defaults that a thread shadows on first assignment; the lists are made per thread."""
+
+    dynamic_trace: MainTrace | None = None  # set while staging out a jaxpr (jit, make_jaxpr)
+    numpy_mode = False  # see `bind`: the eager backward pass computes on numpy values
+    nan_context: str | None = None  # set by the backward pass: which forward op it differentiates
+    rule_trace = None  # the BatchTrace whose batching rule is running (see `batch_flat`)
+
+    def __init__(self):
+        self.trace_stack: list[MainTrace] = []  # active transformations, innermost last
+        self.axis_env: list = []  # bound named axes (`nanofn/_named_axes.py`)
+
+
+_state = _TraceState()
 
 
 class new_main:
@@ -335,16 +352,17 @@ class new_main:
         self.global_data = global_data
 
     def __enter__(self) -> MainTrace:
-        global numpy_mode
-        main = self.main = MainTrace(len(_trace_stack) + 1, self.trace_type, self.global_data)
-        _trace_stack.append(main)
-        self.prev_mode, numpy_mode = numpy_mode, False
+        state = _state
+        stack = state.trace_stack
+        main = self.main = MainTrace(len(stack) + 1, self.trace_type, self.global_data)
+        stack.append(main)
+        self.prev_mode, state.numpy_mode = state.numpy_mode, False
         return main
 
     def __exit__(self, *exc_info):
-        global numpy_mode
-        numpy_mode = self.prev_mode
-        _trace_stack.pop()
+        state = _state
+        state.numpy_mode = self.prev_mode
+        state.trace_stack.pop()
         main = self.main
         main.alive = False
         main.trace = None  # break the main <-> trace cycle so the tape is freed right away
@@ -354,19 +372,19 @@ class new_main:
 @contextlib.contextmanager
 def new_dynamic(main: MainTrace):
     """Make `main` catch every bind, even of constants (used to stage out whole programs)."""
-    global _dynamic_trace, numpy_mode
-    prev, _dynamic_trace = _dynamic_trace, main
-    prev_mode, numpy_mode = numpy_mode, False
+    state = _state
+    prev, state.dynamic_trace = state.dynamic_trace, main
+    prev_mode, state.numpy_mode = state.numpy_mode, False
     try:
         yield
     finally:
-        numpy_mode = prev_mode
-        _dynamic_trace = prev
+        state.numpy_mode = prev_mode
+        state.dynamic_trace = prev
 
 
 def under_transform() -> bool:
-    """True while any transformation is active (eager dispatch is off)."""
-    return bool(_trace_stack)
+    """True while any transformation is active in this thread (eager dispatch is off)."""
+    return bool(_state.trace_stack)
 
 
 class Trace:
@@ -527,15 +545,12 @@ def user_frame() -> str:
     return "<unknown>"
 
 
-nan_context: str | None = None  # set by the backward pass: which forward op it differentiates
-
-
 def check_nans(prim: Primitive, out):
     """Raise FloatingPointError if a primitive's result holds a NaN (with debug_nans on)."""
     for o in (out if prim.multiple_results else [out]):
         o = to_numpy(o)
         if isinstance(o, (np.ndarray, np.generic)) and o.dtype.kind in "fc" and np.isnan(o).any():
-            where = nan_context or f"at {user_frame()}"
+            where = _state.nan_context or f"at {user_frame()}"
             raise FloatingPointError(f"debug_nans: primitive '{prim.name}' produced a NaN {where}")
 
 
@@ -543,13 +558,15 @@ def check_nans(prim: Primitive, out):
 # cotangents), `nanofn._ad.backward` turns this on around rules that are written only with
 # primitives: `bind` then computes on numpy values and returns numpy values, with no `Array`
 # wrapping and no trace lookup. Starting any transformation turns it off (`new_main`).
-numpy_mode = False
+# The flag lives in `_state` (per thread).
 
 
 def bind(prim: Primitive, *args, **params):
     """Apply `prim` to `args`: run it (eager), or hand it to the innermost transformation."""
+    state = _state
+    numpy_mode = state.numpy_mode
     if not numpy_mode:
-        top = _dynamic_trace
+        top = state.dynamic_trace
         for x in args:
             if isinstance(x, Tracer):
                 main = x._trace.main
