@@ -137,7 +137,12 @@ def _user_cache_dir() -> str | None:
     path = os.path.join(base, "kernels")
     problem = None
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)  # mode applies to the new folders
+        os.makedirs(os.path.dirname(base), exist_ok=True)  # the platform's cache folder
+        for folder in (base, path):  # nanofn's own folders: private from the start
+            try:
+                os.mkdir(folder, mode=0o700)
+            except FileExistsError:
+                pass
     except OSError as err:
         problem = f"it cannot be created ({err})"
     # the folder nanofn owns (`.../nanofn`) and the kernel folder both must be private
