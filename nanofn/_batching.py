@@ -129,7 +129,8 @@ class BatchTrace(Trace):
         if prim.batch is None:
             raise NotImplementedError(f"no batching rule for primitive '{prim.name}'")
         state = core._state
-        prev, state.rule_trace = state.rule_trace, self  # see batch_flat: rules inherit the axis name
+        # see batch_flat: rules inherit the axis name
+        prev, state.rule_trace = state.rule_trace, self
         try:
             out, out_dim = prim.batch(vals, dims, **params)
         finally:
