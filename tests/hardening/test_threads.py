@@ -6,6 +6,9 @@ few percent of calls. Each test runs 4 threads started together on a barrier and
 every result against the same computation done serially.
 """
 
+import os
+import pathlib
+import subprocess
 import sys
 import threading
 
@@ -113,3 +116,52 @@ def test_different_functions_traced_in_each_thread():
         for w, x, scale, g, jaxpr in per_thread:
             np.testing.assert_allclose(g, scale * _expected_grad(w, x), rtol=1e-10)
             assert "sin" in jaxpr and "f64[5,4]" in jaxpr
+
+
+_COMPILE_SCRIPT = """
+import sys, threading
+import numpy as np
+sys.setswitchinterval(1e-6)
+import nanofn, nanofn.numpy as fnp
+from nanofn import nn
+barrier, errors, results = threading.Barrier(4), [], {}
+
+def body(t):
+    try:
+        x = np.linspace(-1.0, 1.0, 12).reshape(3, 4) * (t + 1)
+        barrier.wait()
+        # built-in kernels, compiled (or loaded) by all threads at once
+        a = np.asarray(nn.log_softmax(x.astype(np.float32 if t % 2 else np.float64)))
+        # a different generated (fused) kernel per thread, compiled from the second call
+        f = nanofn.jit(lambda v: fnp.maximum(v * (t + 2.0) - 1.0, 0.0) / (1.0 + v * v * t))
+        for _ in range(3):
+            b = np.asarray(f(x))
+        results[t] = (x, a, b)
+    except BaseException as err:
+        errors.append(repr(err))
+
+threads = [threading.Thread(target=body, args=(t,)) for t in range(4)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+assert not errors, errors
+for t, (x, a, b) in results.items():
+    lsm = x - np.log(np.exp(x).sum(1, keepdims=True))
+    np.testing.assert_allclose(a, lsm, rtol=1e-5, atol=1e-6)
+    want = np.maximum(x * (t + 2.0) - 1.0, 0.0) / (1.0 + x * x * t)
+    np.testing.assert_allclose(b, want, rtol=1e-12)
+print(sorted(results))
+"""
+
+
+def test_kernels_compile_from_threads_at_once(tmp_path):
+    # empty caches, so the threads compile built-in and generated kernels concurrently;
+    # a lock taken in the wrong order against numba's compiler lock would hang here
+    root = str(pathlib.Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=root, NANOFN_USE_KERNELS="1",
+               NUMBA_CACHE_DIR=str(tmp_path / "numba"), NANOFN_CACHE_DIR=str(tmp_path / "k"))
+    out = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], capture_output=True,
+                         text=True, env=env, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-4:] == ["[0,", "1,", "2,", "3]"]
