@@ -432,6 +432,9 @@ def backward(tape, out_keys, out_cts, in_keys, consume=False):
     np_add = np.add
     cts: dict[int, object] = {}
     add_p = _ops().add_p
+    section = core.special_section() if on_numpy else None  # lets `bind` see numpy_mode
+    if section is not None:
+        section.__enter__()
     prev_mode = state.numpy_mode
     state.numpy_mode = on_numpy
     try:
@@ -522,6 +525,8 @@ def backward(tape, out_keys, out_cts, in_keys, consume=False):
     finally:
         state.numpy_mode = prev_mode
         state.nan_context = None
+        if section is not None:
+            section.__exit__(None, None, None)
     if on_numpy:
         return [None if k not in cts else core.wrap(cts[k]) for k in in_keys]
     return [cts.get(k) for k in in_keys]

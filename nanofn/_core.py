@@ -339,6 +339,33 @@ class _TraceState(threading.local):
 
 _state = _TraceState()
 
+# How many sections, in all threads together, may have `numpy_mode` on or a dynamic trace
+# set (an eager backward pass on numpy values, a jaxpr being staged out). While it is 0,
+# `bind` knows both are off without reading the thread-local state, which costs more than
+# a plain global read on every eager op. It may overcount (then `bind` just reads the
+# thread-local state), never undercount: each such section enters before it changes the
+# state and leaves after it has put the state back.
+_special_sections = 0
+_special_lock = threading.Lock()
+
+
+class special_section:  # noqa: N801 - a context manager, used like a function
+    """Bracket code that turns `numpy_mode` on or sets a dynamic trace in this thread."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        global _special_sections
+        with _special_lock:
+            _special_sections += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        global _special_sections
+        with _special_lock:
+            _special_sections -= 1
+        return False
+
 
 class new_main:
     """`with new_main(TraceType, global_data) as main:` pushes a new transformation onto
@@ -373,13 +400,14 @@ class new_main:
 def new_dynamic(main: MainTrace):
     """Make `main` catch every bind, even of constants (used to stage out whole programs)."""
     state = _state
-    prev, state.dynamic_trace = state.dynamic_trace, main
-    prev_mode, state.numpy_mode = state.numpy_mode, False
-    try:
-        yield
-    finally:
-        state.numpy_mode = prev_mode
-        state.dynamic_trace = prev
+    with special_section():
+        prev, state.dynamic_trace = state.dynamic_trace, main
+        prev_mode, state.numpy_mode = state.numpy_mode, False
+        try:
+            yield
+        finally:
+            state.numpy_mode = prev_mode
+            state.dynamic_trace = prev
 
 
 def under_transform() -> bool:
@@ -563,10 +591,14 @@ def check_nans(prim: Primitive, out):
 
 def bind(prim: Primitive, *args, **params):
     """Apply `prim` to `args`: run it (eager), or hand it to the innermost transformation."""
-    state = _state
-    numpy_mode = state.numpy_mode
-    if not numpy_mode:
+    if _special_sections:  # some thread may be in numpy mode or staging: look at this one
+        state = _state
+        numpy_mode = state.numpy_mode
         top = state.dynamic_trace
+    else:
+        numpy_mode = False
+        top = None
+    if not numpy_mode:
         for x in args:
             if isinstance(x, Tracer):
                 main = x._trace.main
