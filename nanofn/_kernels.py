@@ -170,9 +170,15 @@ def cache_dir() -> str | None:
                     chosen = os.path.join(os.environ["NUMBA_CACHE_DIR"], "nanofn_kernels")
                 else:
                     chosen = None
-                # a directory the user named is theirs to secure; the default is checked
-                _cache_dir = (chosen if _writable(chosen) else None) if chosen \
-                    else _user_cache_dir()
+                if chosen is None:
+                    _cache_dir = _user_cache_dir()  # the default is checked before use
+                elif _writable(chosen):
+                    _cache_dir = chosen  # a directory the user named is theirs to secure
+                else:
+                    warnings.warn(f"nanofn: the kernel cache directory {chosen} cannot be "
+                                  "written; kernels are compiled in memory in this process",
+                                  RuntimeWarning, stacklevel=3)
+                    _cache_dir = None
     return _cache_dir
 
 
@@ -216,7 +222,7 @@ def _warn_dropped(path: str, why: str) -> None:
                   stacklevel=2)
 
 
-def _checked_cache_file(nb):
+def _checked_cache_file():
     """A subclass of numba's `IndexDataCacheFile` that checks what it loads.
 
     numba trusts its cache files: a truncated index raises `UnpicklingError` on every
@@ -306,12 +312,17 @@ def _check_data(blob: bytes, key):
     return stored
 
 
-def _use_checked_cache(nb, disp):
-    """Give dispatcher `disp` (made with `cache=True`) the checked cache file."""
+def _use_checked_cache(disp):
+    """Give dispatcher `disp` (made with `cache=True`) the checked cache file. This reaches
+    into numba's `Cache` object (its layout has been stable for years); if a numba version
+    lays it out differently, numba's own unchecked cache file stays in use."""
     cache = disp._cache
-    cache._cache_file = _checked_cache_file(nb)(
-        cache_path=cache._cache_path, filename_base=cache._impl.filename_base,
-        source_stamp=cache._impl.locator.get_source_stamp())
+    try:
+        cache._cache_file = _checked_cache_file()(
+            cache_path=cache._cache_path, filename_base=cache._impl.filename_base,
+            source_stamp=cache._impl.locator.get_source_stamp())
+    except (AttributeError, TypeError):
+        pass
     return disp
 
 
@@ -415,7 +426,7 @@ def get_kernel(source: str, entry: str, arg_types: tuple, *, options=None):
                 module, cache = _import_file(module_name, path), True
             disp = nb.njit(cache=cache, **opts)(getattr(module, entry))
             if cache:
-                _use_checked_cache(nb, disp)
+                _use_checked_cache(disp)
             _compile(disp, signature)
         except Exception as err:  # noqa: BLE001 - reported as one KernelError
             raise KernelError(f"numba could not compile a generated kernel ({key}): "
@@ -499,7 +510,7 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
             if self._dispatcher is None:
                 opts = dict(nogil=True, error_model="numpy", **self.options)
                 try:
-                    disp = _use_checked_cache(nb, nb.njit(cache=True, **opts)(self.py_func))
+                    disp = _use_checked_cache(nb.njit(cache=True, **opts)(self.py_func))
                 except RuntimeError:  # defined outside a file (a REPL): no disk cache
                     disp = nb.njit(**opts)(self.py_func)
                 self._dispatcher = disp
