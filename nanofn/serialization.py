@@ -468,7 +468,7 @@ def save(path: str | os.PathLike, tree: Any) -> None:
     A symlink at ``path`` is followed: the checkpoint is written to the file the link
     points to (replacing it atomically), and the link itself stays. Hidden temporary files
     (``.<name>.<hex>.tmp``) left by earlier saves of the same file that were killed midway
-    are removed.
+    are removed (those over a minute old that no running save holds locked).
 
     Args:
       path: file to write; its directory must exist. An existing file is replaced.
