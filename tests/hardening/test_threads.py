@@ -1,9 +1,9 @@
 """Transformations from several threads at once: each thread has its own trace state.
 
-Before the trace stack, `numpy_mode` and the dynamic trace were kept per thread, these raised
-`TracerArrayConversionError`, `UnexpectedTracerError`, `StopIteration` or wrong values in a
-few percent of calls. Each test runs 4 threads started together on a barrier and checks
-every result against the same computation done serially.
+When the trace stack, `numpy_mode` and the dynamic trace were module globals, these raised
+`TracerArrayConversionError`, `UnexpectedTracerError`, `StopIteration` or gave wrong values
+in a few percent of calls. Each test runs 4 threads started together on a barrier and
+checks every result against the same computation done in plain numpy.
 """
 
 import os
