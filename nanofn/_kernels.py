@@ -61,8 +61,8 @@ _kernels: dict = {}  # (source key, entry name, signature) -> compiled numba dis
 # compiles while holding its own global compiler lock
 # (`numba.core.compiler_lock.global_compiler_lock`), and a compilation can call back into
 # nanofn (typing a `kernel` that another kernel calls takes this lock). So this lock is
-# only ever taken *after* numba's lock, never before it (`_locked()` takes both in that
-# order); taking it first deadlocks against a thread that is compiling.
+# only ever taken *after* numba's lock, never before it (`with compiler_lock(), _lock:`);
+# taking it first deadlocks against a thread that is compiling.
 _lock = threading.RLock()
 _numba = None
 _started = False  # numba was imported by `numba()`: kernels no longer cost a start-up
@@ -326,22 +326,6 @@ def _use_checked_cache(disp):
     return disp
 
 
-class _locked:  # noqa: N801 - a context manager, used like a function
-    """Hold numba's global compiler lock, then `_lock` (the order `_lock`'s comment asks)."""
-
-    def __enter__(self):
-        from numba.core.compiler_lock import global_compiler_lock
-        self._outer = global_compiler_lock
-        global_compiler_lock.acquire()
-        _lock.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        _lock.release()
-        self._outer.release()
-        return False
-
-
 def _import_file(module_name: str, path: str):
     """Import a kernel file as a module. It stays in `sys.modules`: numba finds a cached
     kernel's globals by importing its module by name."""
@@ -409,7 +393,10 @@ def get_kernel(source: str, entry: str, arg_types: tuple, *, options=None):
     if disp is not None:
         return disp
     nb = numba()
-    with _locked():
+    # Lock order: numba's global compiler lock first, then ours (numba may call back into
+    # `kernel.dispatcher()` while it holds its lock; taking them the other way round here
+    # deadlocks against such a thread).
+    with compiler_lock(), _lock:
         disp = _kernels.get(ckey)
         if disp is not None:
             return disp
@@ -467,6 +454,13 @@ class deferred:  # noqa: N801 - a context manager, used like a function
         return False
 
 
+def compiler_lock():
+    """numba's global compiler lock (numba must be imported). Any nanofn lock held while
+    numba compiles is taken after it, never before."""
+    from numba.core.compiler_lock import global_compiler_lock
+    return global_compiler_lock
+
+
 class kernel:  # noqa: N801 - used as a decorator, like numba.njit
     """Decorator for a hand-written kernel: a plain-Python loop function that numba
     compiles on its first call (`njit(cache=True, nogil=True, error_model="numpy")`, plus
@@ -506,7 +500,7 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
         if self._dispatcher is not None:
             return self._dispatcher
         nb = numba()
-        with _locked():
+        with compiler_lock(), _lock:  # numba's lock first (see `get_kernel`)
             if self._dispatcher is None:
                 opts = dict(nogil=True, error_model="numpy", **self.options)
                 try:
@@ -529,7 +523,7 @@ def _register_kernel_type(nb):
 
 def clear_memory_cache() -> None:
     """Forget the kernels loaded in this process (the disk cache stays). For tests."""
-    with _locked():
+    with _lock:  # nothing compiles in here, so numba's lock is not needed first
         for key, _, _ in _kernels:
             sys.modules.pop(f"nanofn_kernel_{key}", None)
         _kernels.clear()
