@@ -308,7 +308,7 @@ class TapeTrace(Trace):
                 if isinstance(t, Tracer):
                     concrete = False
                 vals.append(t)
-        if concrete and core._dynamic_trace is None:
+        if concrete and core._state.dynamic_trace is None:
             # the hot path of eager grad: as eager `bind` does, written out; the tracers
             # hold the numpy results (no Array per operation)
             try:
@@ -407,7 +407,7 @@ def backward(tape, out_keys, out_cts, in_keys, consume=False):
     """Walk the tape in reverse, turning output cotangents into input cotangents.
 
     With no transformation active and concrete cotangents (the reverse pass of an eager
-    `grad`), the walk runs on numpy values: `core.numpy_mode` makes every `bind` compute
+    `grad`), the walk runs on numpy values: `core._state.numpy_mode` makes every `bind` compute
     straight away on numpy arrays, and cotangents are wrapped as Arrays only at the end.
     Rules of primitives that are not marked `numpy_rules` still see Arrays.
 
@@ -421,7 +421,8 @@ def backward(tape, out_keys, out_cts, in_keys, consume=False):
 
     `consume=True` (a pullback that runs once, as in `grad`) empties the tape as it goes,
     so each residual is freed as soon as the rule that reads it has run."""
-    on_numpy = numpy_backward and not core._trace_stack and core._dynamic_trace is None
+    state = core._state  # this thread's transformation state
+    on_numpy = numpy_backward and not state.trace_stack and state.dynamic_trace is None
     if on_numpy:
         for c in out_cts:
             if isinstance(c, Tracer):
@@ -433,8 +434,11 @@ def backward(tape, out_keys, out_cts, in_keys, consume=False):
     np_add = np.add
     cts: dict[int, object] = {}
     add_p = _ops().add_p
-    prev_mode = core.numpy_mode
-    core.numpy_mode = on_numpy
+    section = core.special_section() if on_numpy else None  # lets `bind` see numpy_mode
+    if section is not None:
+        section.__enter__()
+    prev_mode = state.numpy_mode
+    state.numpy_mode = on_numpy
     try:
         for k, ct in zip(out_keys, out_cts):
             if k is not None and ct is not None:
@@ -456,8 +460,8 @@ def backward(tape, out_keys, out_cts, in_keys, consume=False):
                 numpy_entry = type(out) is ndarray or type(out) is ShapedArray
             if "_nan_origin" in params:
                 params = dict(params)
-                core.nan_context = (f"in the backward pass of '{prim.name}' (whose forward ran "
-                                    f"at {params.pop('_nan_origin')})")
+                state.nan_context = (f"in the backward pass of '{prim.name}' (whose forward ran "
+                                     f"at {params.pop('_nan_origin')})")
             rules = prim.vjp
             if fast and numpy_entry and prim.vjp_numpy is not None:
                 owned = (type(ct) is ndarray and ct.size >= big and ct.base is None
@@ -475,11 +479,11 @@ def backward(tape, out_keys, out_cts, in_keys, consume=False):
                     out = _as_arrays(out) if prim.multiple_results else _as_arrays([out])[0]
                 if on_numpy:
                     ct = _as_arrays(ct) if prim.multiple_results else Array(ct)
-                    core.numpy_mode = False
+                    state.numpy_mode = False
                     try:
                         ct_in = _call_rule(prim, ct, primals, out, keys, params)
                     finally:
-                        core.numpy_mode = True
+                        state.numpy_mode = True
                     ct_in = [None if g is None else _as_numpy(g) for g in ct_in]
                 else:
                     ct_in = _call_rule(prim, ct, primals, out, keys, params)
@@ -521,8 +525,10 @@ def backward(tape, out_keys, out_cts, in_keys, consume=False):
                 g = prev = None
             ct_in = ct = None
     finally:
-        core.numpy_mode = prev_mode
-        core.nan_context = None
+        state.numpy_mode = prev_mode
+        state.nan_context = None
+        if section is not None:
+            section.__exit__(None, None, None)
     if on_numpy:
         return [None if k not in cts else core.wrap(cts[k]) for k in in_keys]
     return [cts.get(k) for k in in_keys]

@@ -129,12 +129,13 @@ class BatchTrace(Trace):
             return BatchTracer(self, out, None)
         if prim.batch is None:
             raise NotImplementedError(f"no batching rule for primitive '{prim.name}'")
-        global _rule_trace
-        prev, _rule_trace = _rule_trace, self  # see batch_flat: rules inherit the axis name
+        state = core._state
+        # see batch_flat: rules inherit the axis name
+        prev, state.rule_trace = state.rule_trace, self
         try:
             out, out_dim = prim.batch(vals, dims, **params)
         finally:
-            _rule_trace = prev
+            state.rule_trace = prev
         if prim.multiple_results:
             return [BatchTracer(self, o, d) for o, d in zip(out, out_dim)]
         return BatchTracer(self, out, out_dim)
@@ -196,11 +197,11 @@ def batch_flat(fun_flat, args, in_dims, axis_size, axis_name=None):
     outputs that do not depend on the batch). An `axis_name` names the batch axis for
     collectives (`nanofn.lax.psum(x, axis_name)`, see `nanofn/_named_axes.py`).
     """
-    global _rule_trace
+    state = core._state
     # Called by a batching rule (control flow vmapping its bodies, custom rules), this
     # batches the same axis as the trace running the rule: it binds that axis's name too,
     # so collectives inside the bodies still see it. Nested calls inside see no rule.
-    ruled, _rule_trace = _rule_trace, None
+    ruled, state.rule_trace = state.rule_trace, None
     if axis_name is None and ruled is not None:
         from nanofn._named_axes import frame_of_main
         frame = frame_of_main(ruled.main)
@@ -214,10 +215,7 @@ def batch_flat(fun_flat, args, in_dims, axis_size, axis_name=None):
             outs = [trace.full_raise(o) for o in fun_flat(*tracers)]
             return [o.val for o in outs], [o.batch_dim for o in outs]
     finally:
-        _rule_trace = ruled
-
-
-_rule_trace = None  # the BatchTrace whose batching rule is running, if any
+        state.rule_trace = ruled
 
 
 def _named_frame(axis_name, axis_size, main):

@@ -31,6 +31,7 @@ import functools
 import itertools
 import operator
 import sys
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -451,8 +452,51 @@ class MainTrace:
         return f"MainTrace({self.level}, {self.trace_type.__name__})"
 
 
-_trace_stack: list[MainTrace] = []
-_dynamic_trace: MainTrace | None = None  # set while staging out a jaxpr (jit, make_jaxpr)
+class _TraceState(threading.local):
+    """The transformation state of one thread (as JAX keeps its trace state per thread).
+
+    Each thread starts with no transformation active, so `grad`, `vmap` and `jit` tracing
+    in several threads at once never see each other's tracers. The attributes are class
+    defaults that a thread shadows on first assignment; the lists are made per thread."""
+
+    dynamic_trace: MainTrace | None = None  # set while staging out a jaxpr (jit, make_jaxpr)
+    numpy_mode = False  # see `bind`: the eager backward pass computes on numpy values
+    nan_context: str | None = None  # set by the backward pass: which forward op it differentiates
+    rule_trace = None  # the BatchTrace whose batching rule is running (see `batch_flat`)
+
+    def __init__(self):
+        self.trace_stack: list[MainTrace] = []  # active transformations, innermost last
+        self.axis_env: list = []  # bound named axes (`nanofn/_named_axes.py`)
+
+
+_state = _TraceState()
+
+# How many sections, in all threads together, may have `numpy_mode` on or a dynamic trace
+# set (an eager backward pass on numpy values, a jaxpr being staged out). While it is 0,
+# `bind` knows both are off without reading the thread-local state, which costs more than
+# a plain global read on every eager op. It may overcount (then `bind` just reads the
+# thread-local state), never undercount: each such section enters before it changes the
+# state and leaves after it has put the state back.
+_special_sections = 0
+_special_lock = threading.Lock()
+
+
+class special_section:  # noqa: N801 - a context manager, used like a function
+    """Bracket code that turns `numpy_mode` on or sets a dynamic trace in this thread."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        global _special_sections
+        with _special_lock:
+            _special_sections += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        global _special_sections
+        with _special_lock:
+            _special_sections -= 1
+        return False
 
 
 class new_main:
@@ -467,16 +511,17 @@ class new_main:
         self.global_data = global_data
 
     def __enter__(self) -> MainTrace:
-        global numpy_mode
-        main = self.main = MainTrace(len(_trace_stack) + 1, self.trace_type, self.global_data)
-        _trace_stack.append(main)
-        self.prev_mode, numpy_mode = numpy_mode, False
+        state = _state
+        stack = state.trace_stack
+        main = self.main = MainTrace(len(stack) + 1, self.trace_type, self.global_data)
+        stack.append(main)
+        self.prev_mode, state.numpy_mode = state.numpy_mode, False
         return main
 
     def __exit__(self, *exc_info):
-        global numpy_mode
-        numpy_mode = self.prev_mode
-        _trace_stack.pop()
+        state = _state
+        state.numpy_mode = self.prev_mode
+        state.trace_stack.pop()
         main = self.main
         main.alive = False
         main.trace = None  # break the main <-> trace cycle so the tape is freed right away
@@ -486,31 +531,32 @@ class new_main:
 @contextlib.contextmanager
 def new_dynamic(main: MainTrace):
     """Make `main` catch every bind, even of constants (used to stage out whole programs)."""
-    global _dynamic_trace, numpy_mode
-    prev, _dynamic_trace = _dynamic_trace, main
-    prev_mode, numpy_mode = numpy_mode, False
-    try:
-        yield
-    finally:
-        numpy_mode = prev_mode
-        _dynamic_trace = prev
+    state = _state
+    with special_section():
+        prev, state.dynamic_trace = state.dynamic_trace, main
+        prev_mode, state.numpy_mode = state.numpy_mode, False
+        try:
+            yield
+        finally:
+            state.numpy_mode = prev_mode
+            state.dynamic_trace = prev
 
 
 @contextlib.contextmanager
 def compile_time_eval():
     """Inside the block, primitives applied to concrete values run at once, even while a
     jaxpr is being staged (`jax.ensure_compile_time_eval`); traced values still trace."""
-    global _dynamic_trace
-    prev, _dynamic_trace = _dynamic_trace, None
+    state = _state
+    prev, state.dynamic_trace = state.dynamic_trace, None
     try:
         yield
     finally:
-        _dynamic_trace = prev
+        state.dynamic_trace = prev
 
 
 def under_transform() -> bool:
-    """True while any transformation is active (eager dispatch is off)."""
-    return bool(_trace_stack)
+    """True while any transformation is active in this thread (eager dispatch is off)."""
+    return bool(_state.trace_stack)
 
 
 class Trace:
@@ -688,15 +734,12 @@ def user_frame() -> str:
     return "<unknown>"
 
 
-nan_context: str | None = None  # set by the backward pass: which forward op it differentiates
-
-
 def check_nans(prim: Primitive, out):
     """Raise FloatingPointError if a primitive's result holds a NaN (with debug_nans on)."""
     for o in (out if prim.multiple_results else [out]):
         o = to_numpy(o)
         if isinstance(o, (np.ndarray, np.generic)) and o.dtype.kind in "fc" and np.isnan(o).any():
-            where = nan_context or f"at {user_frame()}"
+            where = _state.nan_context or f"at {user_frame()}"
             raise FloatingPointError(f"debug_nans: primitive '{prim.name}' produced a NaN {where}")
 
 
@@ -704,13 +747,19 @@ def check_nans(prim: Primitive, out):
 # cotangents), `nanofn._ad.backward` turns this on around rules that are written only with
 # primitives: `bind` then computes on numpy values and returns numpy values, with no `Array`
 # wrapping and no trace lookup. Starting any transformation turns it off (`new_main`).
-numpy_mode = False
+# The flag lives in `_state` (per thread).
 
 
 def bind(prim: Primitive, *args, **params):
     """Apply `prim` to `args`: run it (eager), or hand it to the innermost transformation."""
+    if _special_sections:  # some thread may be in numpy mode or staging: look at this one
+        state = _state
+        numpy_mode = state.numpy_mode
+        top = state.dynamic_trace
+    else:
+        numpy_mode = False
+        top = None
     if not numpy_mode:
-        top = _dynamic_trace
         for x in args:
             if isinstance(x, Tracer):
                 main = x._trace.main

@@ -120,7 +120,7 @@ def _concrete(args, kwargs):
     """True when a call would run eagerly anyway: no traced argument and no jaxpr being
     staged. Then the wrappers call the user's function directly (for custom_vjp: `fun`,
     not `fwd`). This is also what lets `fwd` and rules call the function they belong to."""
-    if core._dynamic_trace is not None:
+    if core._state.dynamic_trace is not None:
         return False
     return not any(isinstance(x, Tracer) for x in tree_leaves((args, kwargs)))
 

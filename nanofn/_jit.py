@@ -718,22 +718,29 @@ class _Compiled:
     its second call on.
     """
 
-    __slots__ = ("closed", "out_tree", "plan", "calls")
+    __slots__ = ("closed", "out_tree", "plan", "calls", "fused")
 
     def __init__(self, closed, out_tree):
         self.closed = closed
         self.out_tree = out_tree
         self.plan = Plan(closed)
         self.calls = 0
+        self.fused = False
 
     def run(self, values):
+        # Threads may share this object: `calls += 1` can lose a count, so fusing is keyed
+        # on `fused`, not on seeing exactly 2; two threads may both fuse (the same kernels,
+        # built once by `_kernels`), which costs time but never correctness. No lock here:
+        # fusing compiles kernels, and no nanofn lock may be held across numba compiling
+        # unless it is taken after numba's own lock (see `nanofn._kernels._lock`).
         self.calls += 1
         if self.calls == 1:
             with _kernels.deferred():
                 return self.plan(values)
-        if self.calls == 2 and config.nanofn_use_kernels:
+        if not self.fused and config.nanofn_use_kernels:
             from nanofn._fusion import fuse
             self.plan = Plan(fuse(self.closed))
+            self.fused = True
         return self.plan(values)
 
 

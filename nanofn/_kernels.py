@@ -17,27 +17,38 @@ machine code next to it: nothing is compiled twice.
 * `compile_count` counts kernels compiled in this process (numba cache misses);
   `cache_hit_count` counts kernels loaded from numba's disk cache instead.
 * A source file whose text does not match the hash in its name (a truncated or edited
-  file) is rewritten; a numba cache entry that cannot be loaded is dropped and the kernel
-  recompiled once; anything else that goes wrong raises `KernelError`, so callers can fall
-  back to plain numpy.
+  file) is rewritten; a numba cache entry that is unreadable, corrupted or belongs to
+  another kernel (a truncated, damaged or swapped `.nbi`/`.nbc` file, or a directory in
+  its place) is dropped with one warning and the kernel recompiled; every data file
+  holds its cache key and a sha256 of its bytes, checked before numba sees it. Anything
+  else that goes wrong raises `KernelError`, so callers can fall back to plain numpy.
 * Kernels are single-threaded (no `parallel=True`): nanofn runs next to BLAS, whose own
   threads a second thread pool would fight. They release the GIL (`nogil=True`).
+  Building and loading kernels is safe from several threads (see `_lock`).
 
 Where the files go: `$NANOFN_CACHE_DIR` if set, else `$NUMBA_CACHE_DIR/nanofn_kernels` if
-numba's cache directory is set, else `$XDG_CACHE_HOME/nanofn/kernels` (by default
-`~/.cache/nanofn/kernels`). If that directory cannot be written, a per-user directory
-under the system's temporary directory is used; if none can be written, kernels are
-compiled in memory (not cached across processes).
+numba's cache directory is set, else `kernels` in the per-user cache directory that
+`platformdirs` gives (`~/.cache/nanofn/kernels` on Linux, or under `$XDG_CACHE_HOME`).
+numba unpickles its index files, so whoever can write that directory can run code in
+this process: nanofn creates it with mode 0700 and uses it only if it is a real directory
+(not a symlink) owned by this user and not writable by group or others. Otherwise it
+warns once and compiles kernels in memory (not cached across processes); it never falls
+back to a shared temporary directory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import os
+import pickle
+import shutil
+import stat
 import sys
 import tempfile
 import threading
+import warnings
 
 import numpy as np
 
@@ -46,6 +57,12 @@ cache_hit_count = 0  # kernels loaded from numba's disk cache
 
 _KEY_LEN = 32  # hex digits of the sha256 kept in file and module names
 _kernels: dict = {}  # (source key, entry name, signature) -> compiled numba dispatcher
+# Guards `_kernels`, the counters and each `kernel`'s dispatcher. Lock order: numba
+# compiles while holding its own global compiler lock
+# (`numba.core.compiler_lock.global_compiler_lock`), and a compilation can call back into
+# nanofn (typing a `kernel` that another kernel calls takes this lock). So this lock is
+# only ever taken *after* numba's lock, never before it (`with compiler_lock(), _lock:`);
+# taking it first deadlocks against a thread that is compiling.
 _lock = threading.RLock()
 _numba = None
 _started = False  # numba was imported by `numba()`: kernels no longer cost a start-up
@@ -92,37 +109,221 @@ def _writable(path: str) -> bool:
         return False
 
 
+def _private_dir_problem(path: str) -> str | None:
+    """Why `path` is not safe to hold files this process will unpickle (None if it is):
+    it must be a real directory, not a symlink, owned by this user and not writable by
+    group or others."""
+    try:
+        st = os.lstat(path)
+    except OSError as err:
+        return f"cannot inspect it ({err})"
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a directory"
+    if hasattr(os, "getuid"):  # POSIX: Windows' per-user profile has no mode bits to check
+        if st.st_uid != os.getuid():
+            return f"it is owned by user id {st.st_uid}, not by this user ({os.getuid()})"
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return f"its mode {stat.S_IMODE(st.st_mode):04o} lets group or others write to it"
+    return None
+
+
+def _user_cache_dir() -> str | None:
+    """`kernels` in the platform's per-user cache directory, created with mode 0700 and
+    verified; None (with one warning) if it cannot be made safe."""
+    import platformdirs
+    base = platformdirs.user_cache_dir("nanofn", appauthor=False)
+    path = os.path.join(base, "kernels")
+    problem = None
+    try:
+        os.makedirs(os.path.dirname(base), exist_ok=True)  # the platform's cache folder
+        for folder in (base, path):  # nanofn's own folders: private from the start
+            try:
+                os.mkdir(folder, mode=0o700)
+            except FileExistsError:
+                pass
+    except OSError as err:
+        problem = f"it cannot be created ({err})"
+    # the folder nanofn owns (`.../nanofn`) and the kernel folder both must be private
+    problem = problem or _private_dir_problem(base) or _private_dir_problem(path)
+    if problem is None and not _writable(path):
+        problem = "it cannot be written"
+    if problem is not None:
+        warnings.warn(f"nanofn: not using the kernel cache directory {path}: {problem}. "
+                      "Kernels are compiled in memory in this process (set "
+                      "NANOFN_CACHE_DIR to a directory of your own to cache them).",
+                      RuntimeWarning, stacklevel=4)
+        return None
+    return path
+
+
 def cache_dir() -> str | None:
-    """The directory that holds generated kernel sources (None if none is writable)."""
+    """The directory that holds generated kernel sources (None if there is none to use)."""
     global _cache_dir
     if _cache_dir is False:
-        candidates = []
-        if os.environ.get("NANOFN_CACHE_DIR"):
-            candidates.append(os.environ["NANOFN_CACHE_DIR"])
-        elif os.environ.get("NUMBA_CACHE_DIR"):
-            candidates.append(os.path.join(os.environ["NUMBA_CACHE_DIR"], "nanofn_kernels"))
-        else:
-            base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-                os.path.expanduser("~"), ".cache")
-            candidates.append(os.path.join(base, "nanofn", "kernels"))
-        user = os.environ.get("USER") or str(getattr(os, "getuid", lambda: "user")())
-        candidates.append(os.path.join(tempfile.gettempdir(), f"nanofn-kernels-{user}"))
-        _cache_dir = next((c for c in candidates if _writable(c)), None)
+        with _lock:
+            if _cache_dir is False:
+                if os.environ.get("NANOFN_CACHE_DIR"):
+                    chosen = os.environ["NANOFN_CACHE_DIR"]
+                elif os.environ.get("NUMBA_CACHE_DIR"):
+                    chosen = os.path.join(os.environ["NUMBA_CACHE_DIR"], "nanofn_kernels")
+                else:
+                    chosen = None
+                if chosen is None:
+                    _cache_dir = _user_cache_dir()  # the default is checked before use
+                elif _writable(chosen):
+                    _cache_dir = chosen  # a directory the user named is theirs to secure
+                else:
+                    warnings.warn(f"nanofn: the kernel cache directory {chosen} cannot be "
+                                  "written; kernels are compiled in memory in this process",
+                                  RuntimeWarning, stacklevel=3)
+                    _cache_dir = None
     return _cache_dir
 
 
+def _remove(path: str) -> None:
+    """Remove a file, or a directory that stands where a cache file should be."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def _write_source(path: str, source: str, key: str) -> None:
-    """Make `path` hold exactly `source`: keep a good file, replace a corrupted one."""
+    """Make `path` hold exactly `source`: keep a good file, replace a corrupted one (or a
+    directory found in its place)."""
     try:
         with open(path, "rb") as f:
             if hashlib.sha256(f.read()).hexdigest()[:_KEY_LEN] == key:
                 return
+    except IsADirectoryError:
+        _remove(path)
     except OSError:
         pass
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(source)
     os.replace(tmp, path)  # atomic: another process sees the old file or the new one
+
+
+# ------------------------------------------------------------------------ numba's disk cache
+
+_DATA_MAGIC = b"nanofn-kernel-cache 1\n"
+_checked_file_class = None
+
+
+def _warn_dropped(path: str, why: str) -> None:
+    warnings.warn(f"nanofn: dropped the unusable numba cache file {path} ({why}); the "
+                  "kernel is compiled again and the file rewritten", RuntimeWarning,
+                  stacklevel=2)
+
+
+def _checked_cache_file():
+    """A subclass of numba's `IndexDataCacheFile` that checks what it loads.
+
+    numba trusts its cache files: a truncated index raises `UnpicklingError` on every
+    later run, and a data file swapped with another kernel's loads the wrong machine code
+    (a crash). Here each data file holds a magic line, the sha256 of the rest, and the
+    pickled `(key, data)`; a load checks all three against the key it was asked for. An
+    index or data file that fails (or is a directory) is removed with one warning and
+    treated as missing, so numba compiles the kernel and writes fresh files."""
+    global _checked_file_class
+    if _checked_file_class is not None:
+        return _checked_file_class
+    from numba.core.caching import IndexDataCacheFile
+
+    class CheckedCacheFile(IndexDataCacheFile):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # a different version string: numba's own (unchecked) files are ignored quietly
+            self._version = f"{self._version}+nanofn-checked-1"
+
+        def _load_index(self):
+            try:
+                return super()._load_index()
+            except Exception as err:  # noqa: BLE001 - any unreadable index: drop it
+                _remove(self._index_path)
+                _warn_dropped(self._index_path, f"{type(err).__name__}: {err}")
+                return {}
+
+        def _save_index(self, overloads):
+            if os.path.isdir(self._index_path):
+                _remove(self._index_path)
+            super()._save_index(overloads)
+
+        def save(self, key, data):
+            overloads = self._load_index()
+            name = overloads.get(key)
+            if name is None:
+                used = set(overloads.values())
+                name = next(n for n in map(self._data_name, itertools.count(1))
+                            if n not in used)
+                overloads[key] = name
+                self._save_index(overloads)
+            path = self._data_path(name)
+            if os.path.isdir(path):
+                _remove(path)
+            payload = self._dump((key, data))
+            with self._open_for_write(path) as f:
+                f.write(_DATA_MAGIC + hashlib.sha256(payload).digest() + payload)
+
+        def load(self, key):
+            name = self._load_index().get(key)
+            if name is None:
+                return None
+            path = self._data_path(name)
+            try:
+                with open(path, "rb") as f:
+                    blob = f.read()
+            except FileNotFoundError:
+                return None
+            except OSError as err:
+                why = f"{type(err).__name__}: {err}"
+            else:
+                why = _check_data(blob, key)
+                if not isinstance(why, str):
+                    return why[1]
+            _remove(path)
+            _warn_dropped(path, why)
+            return None
+
+    _checked_file_class = CheckedCacheFile
+    return CheckedCacheFile
+
+
+def _check_data(blob: bytes, key):
+    """`(key, data)` from a data file's bytes, or a string saying what is wrong with them."""
+    head, digest = len(_DATA_MAGIC), len(_DATA_MAGIC) + 32
+    if not blob.startswith(_DATA_MAGIC) or len(blob) < digest:
+        return "not a nanofn cache file, or truncated"
+    payload = blob[digest:]
+    if hashlib.sha256(payload).digest() != blob[head:digest]:
+        return "its checksum does not match: truncated or corrupted"
+    try:
+        stored = pickle.loads(payload)  # noqa: S301 - our own file in our own directory
+    except Exception as err:  # noqa: BLE001
+        return f"{type(err).__name__}: {err}"
+    if not (isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key):
+        return "it belongs to another kernel or signature"
+    return stored
+
+
+def _use_checked_cache(disp):
+    """Give dispatcher `disp` (made with `cache=True`) the checked cache file. This reaches
+    into numba's `Cache` object (its layout has been stable for years); if a numba version
+    lays it out differently, numba's own unchecked cache file stays in use."""
+    cache = disp._cache
+    try:
+        cache._cache_file = _checked_cache_file()(
+            cache_path=cache._cache_path, filename_base=cache._impl.filename_base,
+            source_stamp=cache._impl.locator.get_source_stamp())
+    except (AttributeError, TypeError):
+        pass
+    return disp
 
 
 def _import_file(module_name: str, path: str):
@@ -191,11 +392,14 @@ def get_kernel(source: str, entry: str, arg_types: tuple, *, options=None):
     disp = _kernels.get(ckey)
     if disp is not None:
         return disp
-    with _lock:
+    nb = numba()
+    # Lock order: numba's global compiler lock first, then ours (numba may call back into
+    # `kernel.dispatcher()` while it holds its lock; taking them the other way round here
+    # deadlocks against such a thread).
+    with compiler_lock(), _lock:
         disp = _kernels.get(ckey)
         if disp is not None:
             return disp
-        nb = numba()
         opts = dict(nogil=True, **(options or {}))
         module_name = f"nanofn_kernel_{key}"
         folder = cache_dir()
@@ -208,16 +412,9 @@ def get_kernel(source: str, entry: str, arg_types: tuple, *, options=None):
                 _write_source(path, source, key)
                 module, cache = _import_file(module_name, path), True
             disp = nb.njit(cache=cache, **opts)(getattr(module, entry))
-            try:
-                _compile(disp, signature)
-            except nb.core.errors.NumbaError:
-                raise  # the source itself does not compile
-            except Exception:  # noqa: BLE001 - an unreadable numba cache entry: drop it, retry
-                if not cache:
-                    raise
-                disp._cache.flush()
-                disp = nb.njit(cache=True, **opts)(getattr(module, entry))
-                _compile(disp, signature)
+            if cache:
+                _use_checked_cache(disp)
+            _compile(disp, signature)
         except Exception as err:  # noqa: BLE001 - reported as one KernelError
             raise KernelError(f"numba could not compile a generated kernel ({key}): "
                               f"{type(err).__name__}: {err}") from err
@@ -257,6 +454,13 @@ class deferred:  # noqa: N801 - a context manager, used like a function
         return False
 
 
+def compiler_lock():
+    """numba's global compiler lock (numba must be imported). Any nanofn lock held while
+    numba compiles is taken after it, never before."""
+    from numba.core.compiler_lock import global_compiler_lock
+    return global_compiler_lock
+
+
 class kernel:  # noqa: N801 - used as a decorator, like numba.njit
     """Decorator for a hand-written kernel: a plain-Python loop function that numba
     compiles on its first call (`njit(cache=True, nogil=True, error_model="numpy")`, plus
@@ -293,14 +497,17 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
 
     def dispatcher(self):
         """The numba dispatcher, compiled from `py_func` on first use."""
-        with _lock:
+        if self._dispatcher is not None:
+            return self._dispatcher
+        nb = numba()
+        with compiler_lock(), _lock:  # numba's lock first (see `get_kernel`)
             if self._dispatcher is None:
-                nb = numba()
                 opts = dict(nogil=True, error_model="numpy", **self.options)
                 try:
-                    self._dispatcher = nb.njit(cache=True, **opts)(self.py_func)
+                    disp = _use_checked_cache(nb.njit(cache=True, **opts)(self.py_func))
                 except RuntimeError:  # defined outside a file (a REPL): no disk cache
-                    self._dispatcher = nb.njit(**opts)(self.py_func)
+                    disp = nb.njit(**opts)(self.py_func)
+                self._dispatcher = disp
             return self._dispatcher
 
 
@@ -316,7 +523,7 @@ def _register_kernel_type(nb):
 
 def clear_memory_cache() -> None:
     """Forget the kernels loaded in this process (the disk cache stays). For tests."""
-    with _lock:
+    with _lock:  # nothing compiles in here, so numba's lock is not needed first
         for key, _, _ in _kernels:
             sys.modules.pop(f"nanofn_kernel_{key}", None)
         _kernels.clear()

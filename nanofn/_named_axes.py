@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nanofn import _core as core
+
 
 class AxisFrame:
     """One bound axis name: its size, and what carries it (a vmap trace or a device group)."""
@@ -41,7 +43,9 @@ class AxisFrame:
         return f"AxisFrame({self.name!r}, size={self.size}, {kind})"
 
 
-_axis_env: list[AxisFrame] = []
+def _env() -> list[AxisFrame]:
+    """The frames bound in this thread, innermost last (kept with the trace state)."""
+    return core._state.axis_env
 
 
 class extend_axis_env:
@@ -53,11 +57,11 @@ class extend_axis_env:
         self.frame = frame
 
     def __enter__(self):
-        _axis_env.append(self.frame)
+        _env().append(self.frame)
         return self.frame
 
     def __exit__(self, *exc_info):
-        _axis_env.remove(self.frame)
+        _env().remove(self.frame)
         return False
 
 
@@ -65,10 +69,10 @@ def lookup(name: Any) -> AxisFrame:
     """The innermost frame binding `name`, or a NameError that names it."""
     if type(name) is AxisFrame:  # already resolved (a device axis)
         return name
-    for frame in reversed(_axis_env):
+    for frame in reversed(_env()):
         if frame.name == name:
             return frame
-    bound = sorted({repr(f.name) for f in _axis_env})
+    bound = sorted({repr(f.name) for f in _env()})
     where = (f"the axis names bound here are {', '.join(bound)}" if bound
              else "no axis name is bound here")
     raise NameError(
@@ -79,11 +83,11 @@ def lookup(name: Any) -> AxisFrame:
 
 def frame_of_main(main) -> AxisFrame | None:
     """The frame a vmap's trace binds, if it was given an axis name."""
-    for frame in reversed(_axis_env):
+    for frame in reversed(_env()):
         if frame.main is main:
             return frame
     return None
 
 
 def bound_names() -> list:
-    return [f.name for f in _axis_env]
+    return [f.name for f in _env()]

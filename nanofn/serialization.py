@@ -31,7 +31,15 @@ NamedTuple before calling ``load`` to get the class back.
 
 Writes are atomic: ``save`` writes a temporary file in the target's directory, flushes and
 fsyncs it, then renames it over the target with ``os.replace``; a crash or an exception
-midway leaves any previous checkpoint untouched and removes the temporary file.
+midway leaves any previous checkpoint untouched and removes the temporary file. A process
+killed mid-save (``kill -9``) cannot clean up: its hidden ``.<name>.<hex>.tmp`` file is
+removed by the next ``save`` of the same checkpoint. A symlink is written through: the
+file it points to is replaced and the link stays.
+
+Reading a file bounds everything the file declares by its real size before allocating
+(the number of arrays, each member's size, each array's shape and number of dimensions),
+stores no compressed members (so none can inflate into a bomb), and rejects an archive
+that holds a member twice; such files raise ``ValueError`` naming the file and the field.
 Other objects (custom pytree nodes, dataclasses, functions) raise ``TypeError`` at save
 time, naming where in the tree they are; convert them to dicts or tuples first.
 """
@@ -42,11 +50,14 @@ import collections
 import importlib
 import io
 import json
+import math
 import os
+import re
 import secrets
 import stat
 import struct
 import sys
+import time
 import warnings
 import zipfile
 import zlib
@@ -253,9 +264,40 @@ def _decode(node, leaves: list, used: list, name: str):
     raise _BadFile(f"unknown node type {t!r}")
 
 
-def _read_member(zf: zipfile.ZipFile, member: str) -> np.ndarray:
+_MAX_NDIM = 64  # numpy's limit on dimensions
+
+
+def _read_member(zf: zipfile.ZipFile, member: str, file_size: int) -> np.ndarray:
+    """One ``.npy`` member, its header checked against its real size before allocating."""
+    info = zf.getinfo(member)
+    # `save` stores members uncompressed, so every declared size is bounded by the real
+    # size of the file: a member cannot inflate (a deflate bomb) into more memory
+    _check(info.compress_type == zipfile.ZIP_STORED,
+           f"member {member!r} is compressed (zip method {info.compress_type}); nanofn "
+           "checkpoints store their members uncompressed, so their sizes are bounded by the "
+           "file's size")
+    _check(info.file_size == info.compress_size <= file_size,
+           f"member {member!r} declares {info.file_size} bytes, more than the file holds")
     data = zf.read(member)  # reads the whole member, so its CRC-32 is checked
-    return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    except ValueError as e:
+        raise _BadFile(f"member {member!r} has a malformed .npy header ({e})") from None
+    _check(len(shape) <= _MAX_NDIM, f"member {member!r} declares {len(shape)} dimensions "
+           f"(field 'shape'); arrays have at most {_MAX_NDIM}")
+    _check(not dtype.hasobject, f"member {member!r} has dtype {dtype} (field 'descr'), which "
+           "needs pickle; checkpoints hold no Python objects")
+    nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    held = len(data) - stream.tell()
+    _check(nbytes == held, f"member {member!r} declares shape {tuple(shape)} of {dtype} "
+           f"(field 'shape': {nbytes} bytes) but holds {held} bytes of data")
+    stream.seek(0)
+    return np.lib.format.read_array(stream, allow_pickle=False)
 
 
 def _read_npz(f, name: str):
@@ -265,12 +307,19 @@ def _read_npz(f, name: str):
         what = "it is empty" if not head else f"it starts with {head!r}, not an npz/zip header"
         raise ValueError(f"serialization.load: {name!r} is not a nanofn checkpoint: {what}")
     try:
+        size = _size_of(f)  # the file's real size bounds every size it declares
         with zipfile.ZipFile(f) as zf:
-            members = set(zf.namelist())
+            names = zf.namelist()
+            members = set(names)
+            if len(members) != len(names):
+                twice = sorted(n for n, c in collections.Counter(names).items() if c > 1)[:5]
+                raise _BadFile(f"the archive holds members {twice} more than once; a zip "
+                               "reader would silently take the last copy")
             _check(f"{_TREE}.npy" in members,
                    f"it is an npz/zip file without the {_TREE!r} structure record, so it was "
                    "not written by nanofn.serialization.save; read it with np.load instead")
-            record = json.loads(_read_member(zf, f"{_TREE}.npy").tobytes().decode("utf-8"))
+            text = _read_member(zf, f"{_TREE}.npy", size).tobytes()
+            record = json.loads(text.decode("utf-8"))
             _check(isinstance(record, dict) and record.get("format") == _FORMAT,
                    "its structure record is not in nanofn's format")
             version = record.get("version")
@@ -278,10 +327,13 @@ def _read_npz(f, name: str):
                    f"reads version {_VERSION}; upgrade nanofn")
             n = record.get("leaves")
             _check(type(n) is int and n >= 0, f"bad leaf count {n!r}")
+            # bounded by what the archive really holds before anything is built from it
+            _check(n <= len(members) - 1, f"its structure record declares {n} arrays (field "
+                   f"'leaves') but the archive holds only {len(members) - 1} array members")
             expected = {f"{_TREE}.npy"} | {f"a{i}.npy" for i in range(n)}
             _check(members == expected, f"its members {sorted(members - expected)[:5]} are "
                    f"unexpected or {sorted(expected - members)[:5]} are missing")
-            leaves = [_read_member(zf, f"a{i}.npy") for i in range(n)]
+            leaves = [_read_member(zf, f"a{i}.npy", size) for i in range(n)]
         used = [False] * n
         tree = _decode(record.get("tree"), leaves, used, name)
         _check(all(used), f"{used.count(False)} stored arrays are not referenced")
@@ -297,27 +349,89 @@ def _read_npz(f, name: str):
                          f"({type(e).__name__}: {e})") from None
 
 
+def _size_of(f) -> int:
+    position = f.tell()
+    size = f.seek(0, io.SEEK_END)
+    f.seek(position)
+    return size
+
+
 # --- public API ------------------------------------------------------------------------------
 
+_STALE_AFTER_S = 60.0  # a temporary file this old and unlocked belongs to a dead save
+
+
+def _lock_exclusive(fd: int) -> bool:
+    """Take an exclusive advisory lock on `fd` without waiting (True if taken). A save
+    holds one on its temporary file while it writes; the lock dies with its process, even
+    under `kill -9`. Without `fcntl` (Windows), an open file cannot be removed anyway."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _remove_stale_temporaries(directory: str, base: str) -> None:
+    """Remove ``.<base>.<hex>.tmp`` files that killed saves of the same checkpoint left
+    behind: those that no live save holds locked and that are not brand new."""
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{12}}\.tmp")
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < _STALE_AFTER_S:
+                continue  # not a file we write, or perhaps a save that just started
+            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if _lock_exclusive(fd):
+                os.unlink(entry.path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
 def _write_atomically(path: str, write) -> None:
-    """Runs ``write(f)`` on a fresh temporary file next to ``path``, then renames it over it."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Runs ``write(f)`` on a fresh temporary file next to ``path``, then renames it over it.
+
+    A symlink at ``path`` is followed: the file it points to is replaced and the link
+    stays. Temporary files of earlier saves of the same file that were killed midway are
+    removed first."""
+    path = os.path.realpath(path)  # write through a symlink to its target
+    directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"serialization.save: cannot write {path!r}: directory "
                                 f"{directory!r} does not exist; create it first")
+    base = os.path.basename(path)
+    _remove_stale_temporaries(directory, base)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
         try:
             fd = os.open(tmp, flags, 0o666)  # the umask applies, as for an ordinary file
             break
         except FileExistsError:
             continue
+    _lock_exclusive(fd)  # marks it as in use until this process closes it (or dies)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # closed (so unlocked), but just written: too new for another save to remove
         try:  # overwriting keeps the old file's permissions
             os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         except FileNotFoundError:
@@ -350,6 +464,11 @@ def save(path: str | os.PathLike, tree: Any) -> None:
     bytes. The write goes to a temporary file in the same directory that replaces ``path``
     only once it is complete, so an interrupted save never destroys an earlier checkpoint.
     See the module docstring for what a tree may contain.
+
+    A symlink at ``path`` is followed: the checkpoint is written to the file the link
+    points to (replacing it atomically), and the link itself stays. Hidden temporary files
+    (``.<name>.<hex>.tmp``) left by earlier saves of the same file that were killed midway
+    are removed (those over a minute old that no running save holds locked).
 
     Args:
       path: file to write; its directory must exist. An existing file is replaced.
@@ -392,8 +511,9 @@ def load(path: str | os.PathLike) -> Any:
 
     Raises:
       FileNotFoundError: ``path`` does not exist.
-      ValueError: the file is truncated, corrupted, or was not written by ``save``; the
-        message names the file and the problem.
+      ValueError: the file is truncated, corrupted, or was not written by ``save``, or it
+        declares more than it holds (arrays, sizes, shapes, over 64 dimensions, compressed
+        or duplicate members); the message names the file and the problem.
 
     Example:
       >>> import os, tempfile

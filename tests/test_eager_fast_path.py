@@ -99,7 +99,7 @@ def test_numpy_backward_equals_array_backward_and_jit(dtype):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # same ops, same order
         tol = 1e-4 if dtype == np.float32 else 1e-10
         np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=tol, atol=tol)
-    assert not core.numpy_mode
+    assert not core._state.numpy_mode
 
 
 def test_custom_vjp_rule_sees_arrays_and_its_result_is_used():
@@ -154,7 +154,7 @@ def test_numpy_mode_is_off_after_a_failing_backward():
     f.defvjp(lambda x: (x * 2.0, None), bad_bwd)
     with pytest.raises(RuntimeError, match="boom"):
         nanofn.grad(lambda x: fnp.sum(fnp.sin(f(x))))(fnp.ones(2))
-    assert not core.numpy_mode
+    assert not core._state.numpy_mode
     assert type(fnp.sin(fnp.ones(2))) is core.Array  # eager results are Arrays again
 
 
@@ -162,7 +162,7 @@ def test_debug_nans_still_names_the_backward_op():
     with nanofn.debug_nans():
         with pytest.raises(FloatingPointError, match="backward pass of 'sqrt'"):
             nanofn.grad(lambda x: fnp.sum(fnp.sqrt(x) * 0.0))(fnp.array([0.0]))
-    assert not core.numpy_mode
+    assert not core._state.numpy_mode
 
 
 def test_division_by_zero_is_quiet_and_restores_numpy_error_state():

@@ -26,16 +26,43 @@ _IDX_DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_bytes(path) -> bytes:
-    with open(path, "rb") as f:
-        raw = f.read()
-    if str(path).endswith(".gz") or raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"read_idx: {os.fspath(path)!r} is not a valid gzip file "
-                             f"({e}); re-download or decompress it") from None
-    return raw
+_MAX_NDIM = 64  # numpy's limit on dimensions
+# deflate turns at most about 1032 bytes out of one input byte (its longest match, 258
+# bytes, costs at least 2 bits), so a gzip file of n bytes cannot hold more than this
+_DEFLATE_MAX_RATIO = 1032
+_CHUNK = 1 << 20
+
+
+def _is_gzip(path, f) -> bool:
+    head = f.read(2)
+    f.seek(0)
+    return str(path).endswith(".gz") or head == _GZIP_MAGIC
+
+
+def _header(stream, name: str):
+    """The magic number and dimensions: (big-endian dtype, shape, header size)."""
+    magic = stream.read(4)
+    if len(magic) < 4:
+        raise ValueError(f"read_idx: {name!r} is too short to be an IDX file: it has "
+                         f"{len(magic)} bytes, the magic number alone needs 4")
+    zero0, zero1, code, ndim = magic
+    if zero0 != 0 or zero1 != 0:
+        raise ValueError(f"read_idx: {name!r} has a bad magic number {magic.hex(' ')}: an "
+                         "IDX file starts with 00 00 <type> <ndim>; is it an IDX file?")
+    if code not in _IDX_DTYPES:
+        known = ", ".join(f"0x{c:02X} ({d.name})" for c, d in _IDX_DTYPES.items())
+        raise ValueError(f"read_idx: {name!r} has an unknown dtype code 0x{code:02X} in its "
+                         f"magic number; known codes: {known}")
+    if ndim > _MAX_NDIM:
+        raise ValueError(f"read_idx: {name!r} declares {ndim} dimensions in its magic number "
+                         f"(field 'ndim'); arrays have at most {_MAX_NDIM}")
+    dims = stream.read(4 * ndim)
+    header = 4 + 4 * ndim
+    if len(dims) < 4 * ndim:
+        raise ValueError(f"read_idx: {name!r} is truncated in its header: {ndim} dimensions "
+                         f"need {header} header bytes, the file has {4 + len(dims)}")
+    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4", count=ndim))
+    return _IDX_DTYPES[code], shape, header
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -69,31 +96,41 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
       array([7, 2, 1], dtype=uint8)
     """
     name = os.fspath(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"read_idx: {name!r} is too short to be an IDX file: it has "
-                         f"{len(raw)} bytes, the magic number alone needs 4")
-    zero0, zero1, code, ndim = raw[:4]
-    if zero0 != 0 or zero1 != 0:
-        raise ValueError(f"read_idx: {name!r} has a bad magic number {raw[:4].hex(' ')}: an "
-                         "IDX file starts with 00 00 <type> <ndim>; is it an IDX file?")
-    if code not in _IDX_DTYPES:
-        known = ", ".join(f"0x{c:02X} ({d.name})" for c, d in _IDX_DTYPES.items())
-        raise ValueError(f"read_idx: {name!r} has an unknown dtype code 0x{code:02X} in its "
-                         f"magic number; known codes: {known}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"read_idx: {name!r} is truncated in its header: {ndim} dimensions "
-                         f"need {header} header bytes, the file has {len(raw)}")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = _IDX_DTYPES[code]
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if not _is_gzip(path, f):
+            return _read_stream(f, name, size, False)
+        try:
+            with gzip.GzipFile(fileobj=f) as g:
+                return _read_stream(g, name, size * _DEFLATE_MAX_RATIO, True)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ValueError(f"read_idx: {name!r} is not a valid gzip file ({e}); "
+                             "re-download or decompress it") from None
+
+
+def _read_stream(stream, name: str, limit: int, gzipped: bool) -> np.ndarray:
+    """Check the header, bound the declared size by what the file can hold (`limit`
+    bytes), then read exactly that much: nothing is allocated or inflated beyond it."""
+    dtype, shape, header = _header(stream, name)
     expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on bad headers
-    got = len(raw) - header
-    if got != expected:
-        what = "truncated" if got < expected else "too long (trailing bytes)"
-        raise ValueError(f"read_idx: {name!r} is {what}: expected {expected} data bytes for "
-                         f"shape {shape} of {dtype.newbyteorder('=')}, got {got}")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    what = f"expected {expected} data bytes for shape {shape} of {dtype.newbyteorder('=')}"
+    if header + expected > limit:
+        got = f"got {limit - header}" if not gzipped else (
+            f"but its header's dimensions ask for more than {limit // _DEFLATE_MAX_RATIO} "
+            f"bytes of gzip can inflate to ({limit} bytes at most)")
+        raise ValueError(f"read_idx: {name!r} is truncated: {what}, {got}")
+    parts, left = [], expected  # in chunks: a short stream never costs `expected` bytes
+    while left:
+        part = stream.read(min(left, _CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    if left:
+        raise ValueError(f"read_idx: {name!r} is truncated: {what}, got {expected - left}")
+    if stream.read(1):
+        raise ValueError(f"read_idx: {name!r} is too long (trailing bytes): {what}, got more")
+    data = np.frombuffer(b"".join(parts), dtype=dtype).reshape(shape)
     return data.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
 
 

@@ -99,7 +99,7 @@ def _def_bind(prim, key):
                              for f, n in zip(frames, names if key == "axes" else (names,)))
             params = dict(params, **{key: resolved if key == "axes" else resolved[0]})
         batch = sorted((f for f in frames if f.main is not None), key=lambda f: f.main.level)
-        dynamic = core._dynamic_trace
+        dynamic = core._state.dynamic_trace
         target = None
         for frame in batch:
             main = frame.main

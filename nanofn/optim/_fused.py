@@ -67,7 +67,7 @@ def _is_number(x) -> bool:
 
 def _staging() -> bool:
     """True while a jaxpr is being traced (jit, make_jaxpr, control-flow bodies)."""
-    return core._dynamic_trace is not None
+    return core._state.dynamic_trace is not None
 
 
 def _leaves_ok(groups) -> bool:
