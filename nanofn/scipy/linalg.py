@@ -543,7 +543,7 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     (a,) = promote_float(a)
     if lower:
         return _nl.cholesky(a, symmetrize_input=False)
-    return _mT(_nl.cholesky(_mT(a), symmetrize_input=False))
+    return _nl._H(_nl.cholesky(_nl._H(a), symmetrize_input=False))
 
 
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
@@ -573,12 +573,12 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     del overwrite_b, check_finite  # unused
     c, lower = c_and_lower
     c, b = promote_float(c, b)
-    _nl._no_complex("cho_solve", c)
     c, b, undo = _matrix_rhs("cho_solve", c, b)
-    if lower:   # L L^T x = b
+    conj = _nl._conj  # L^-H y = conj(L^-T conj(y)): triangular_solve has no conjugate flag
+    if lower:   # L L^H x = b
         y = _tri_solve(c, b, True)
-        return undo(_tri_solve(c, y, True, transpose_a=True))
-    y = _tri_solve(c, b, False, transpose_a=True)  # U^T U x = b
+        return undo(conj(_tri_solve(c, conj(y), True, transpose_a=True)))
+    y = conj(_tri_solve(c, conj(b), False, transpose_a=True))  # U^H U x = b
     return undo(_tri_solve(c, y, False))
 
 
@@ -622,7 +622,7 @@ def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix.
 
     As in JAX (and unlike scipy, which reads one triangle), the matrix is symmetrised
-    first, `(a + a.T) / 2`; `lower` then changes nothing.
+    first, `(a + a^H) / 2`; `lower` then changes nothing.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -635,7 +635,6 @@ def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite
         raise NotImplementedError("eigh: only the standard problem (b=None, type=1, "
                                   "eigvals=None) is supported, as in JAX")
     (a,) = promote_float(a)
-    _nl._no_complex("eigh", a)
     w, v = _nl.eigh(a, UPLO="L" if lower else "U")
     return w if eigvals_only else (w, v)
 
@@ -688,8 +687,6 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, debug=False,
         raise ValueError(f"solve: assume_a must be 'gen', 'sym', 'her' or 'pos', got "
                          f"{assume_a!r}")
     a, b = promote_float(a, b)
-    if assume_a != "gen":
-        _nl._no_complex(f"solve with assume_a={assume_a!r}", a)
     if assume_a == "pos":
         return _solve_pos()(bool(lower), a, b)
     a_shape, b_shape = tuple(_shape_of(a)), tuple(_shape_of(b))
