@@ -1677,12 +1677,18 @@ def outer(x1, x2, /):
 
 
 def vecdot(x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None):
-    """Dot product of vectors along `axis` (broadcasting the other axes).
+    """Dot product of vectors along `axis` (broadcasting the other axes), conjugating
+    `x1` as the array API (and JAX) define it: `sum(conj(x1) * x2, axis)`.
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> float(fnp.linalg.vecdot(fnp.array([1.0, 2.0]), fnp.array([3.0, 4.0])))
         11.0
+        >>> complex(fnp.linalg.vecdot(fnp.array([1j]), fnp.array([1j])))
+        (1+0j)
     """
     del precision, preferred_element_type  # unused
+    x1 = asarray_value(x1)
+    if dtype_of(x1).kind == "c":
+        x1 = _conj(x1)
     return lnp.sum(lnp.multiply(x1, x2), axis=axis)

@@ -349,7 +349,8 @@ def _pivots_to_permutation(piv, m):
 
 
 def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
-    """Solve `a @ x = b` (`trans=0`) or `a.T @ x = b` (1 or 2) from `lu_factor(a)`.
+    """Solve `a @ x = b` (`trans=0`), `a.T @ x = b` (1) or `a^H @ x = b` (2) from
+    `lu_factor(a)`.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -361,8 +362,6 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     del overwrite_b, check_finite  # unused
     lu_, piv = lu_and_piv
     lu_, b = promote_float(lu_, b)
-    if trans == 2:
-        _nl._no_complex("lu_solve with trans=2", lu_)
     m = _shape_of(lu_)[-1]
     perm = _pivots_to_permutation(piv, m)
     lu_, b, undo = _matrix_rhs("lu_solve", lu_, b)
@@ -373,9 +372,10 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
         return undo(_tri_solve(lu_, y, False))
     if trans not in (1, 2):
         raise ValueError(f"lu_solve: trans must be 0, 1 or 2, got {trans!r}")
-    y = _tri_solve(lu_, b, False, transpose_a=True)
+    conj = _nl._conj if trans == 2 else (lambda x: x)  # a^H x = b: conj(a^T conj(x)) = b
+    y = _tri_solve(lu_, conj(b), False, transpose_a=True)
     y = _tri_solve(lu_, y, True, transpose_a=True, unit_diagonal=True)
-    return undo(_mm(_mT(p), y))
+    return undo(conj(_mm(_mT(p), y)))
 
 
 def lu(a, permute_l=False, overwrite_a=False, check_finite=True):
@@ -818,7 +818,7 @@ def _vec_last(x):
 
 def toeplitz(c, r=None):
     """The Toeplitz matrix with first column `c` and first row `r` (`r[0]` is ignored;
-    default `r = c`). Leading axes of `c` and `r` broadcast.
+    default `r = conj(c)`, as in scipy). Leading axes of `c` and `r` broadcast.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -828,9 +828,7 @@ def toeplitz(c, r=None):
     """
     fnp = _fnp()
     c = _vec_last(c)
-    if r is None:
-        _nl._no_complex("toeplitz with r=None (r = conj(c))", c)
-    r = c if r is None else _vec_last(r)
+    r = _nl._conj(c) if r is None else _vec_last(r)  # scipy's default: a Hermitian matrix
     dtype = np.result_type(dtype_of(c), dtype_of(r))
     nrows, ncols = _shape_of(c)[-1], _shape_of(r)[-1]
     batch = lax.broadcast_shapes("toeplitz", tuple(_shape_of(c))[:-1], tuple(_shape_of(r))[:-1])
@@ -1234,7 +1232,7 @@ def _complex_of(dtype):
 
 
 def _schur_avals(a, *, output):
-    _nl._check_square("schur", a)
+    _nl._check_square("schur", a, complex_ok=True)
     dtype = a.dtype if output == "real" else _complex_of(a.dtype)
     return [ShapedArray(a.shape, dtype), ShapedArray(a.shape, dtype)]
 
@@ -1263,7 +1261,7 @@ def schur(a, output="real"):
 
 def _hessenberg_avals(a, *, calc_q):
     del calc_q  # unused
-    _nl._check_square("hessenberg", a)
+    _nl._check_square("hessenberg", a, complex_ok=True)
     return [a, a]
 
 
@@ -1318,7 +1316,7 @@ def rsf2csf(T, Z, check_finite=True):
 
 
 def _sqrtm_avals(a):
-    _nl._check_square("sqrtm", a)
+    _nl._check_square("sqrtm", a, complex_ok=True)
     return [ShapedArray(a.shape, _complex_of(a.dtype))]
 
 
@@ -1358,7 +1356,7 @@ def sqrtm(A, blocksize=1):
 
 def _funm_avals(a, *, func):
     del func  # unused
-    _nl._check_square("funm", a)
+    _nl._check_square("funm", a, complex_ok=True)
     return [ShapedArray(a.shape, _complex_of(a.dtype))]
 
 
