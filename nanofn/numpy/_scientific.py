@@ -373,7 +373,7 @@ def _check_kth(name, a, kth, axis):
 
 def fmax(x1, x2):
     """Elementwise maximum that ignores NaN: the other operand where one is NaN
-    (numpy.fmax).
+    (numpy.fmax). At a tie the gradient goes to `x2`, as in JAX.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -381,12 +381,14 @@ def fmax(x1, x2):
         Array([2., 0., 3.], dtype=float32)
     """
     x1, x2 = promote(asarray_value(x1), asarray_value(x2))
-    return _wrap_output(lnp.where(lnp.isnan(x2), x1,
-                                  lnp.where(lnp.isnan(x1), x2, lnp.maximum(x1, x2))))
+    # JAX's form: at a tie the value is x2's, and so is the whole gradient (maximum
+    # splits it in halves)
+    return _wrap_output(lnp.where(lnp.greater(x1, x2) | lnp.isnan(x2), x1, x2))
 
 
 def fmin(x1, x2):
-    """Elementwise minimum that ignores NaN (numpy.fmin).
+    """Elementwise minimum that ignores NaN (numpy.fmin). At a tie the gradient goes to
+    `x2`, as in JAX.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -394,8 +396,8 @@ def fmin(x1, x2):
         Array([1., 0.], dtype=float32)
     """
     x1, x2 = promote(asarray_value(x1), asarray_value(x2))
-    return _wrap_output(lnp.where(lnp.isnan(x2), x1,
-                                  lnp.where(lnp.isnan(x1), x2, lnp.minimum(x1, x2))))
+    # JAX's form: at a tie the value and the gradient are x2's
+    return _wrap_output(lnp.where(lnp.less(x1, x2) | lnp.isnan(x2), x1, x2))
 
 
 # ------------------------------------------------------------------------ elementwise

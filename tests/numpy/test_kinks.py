@@ -31,6 +31,15 @@ _ZERO3x3 = [[[[0.0] * 3] * 3]]
 DIFFERENT = {
     "norm@0": ({"grad": [[0.0, 0.0, 0.0]], "hessian": _ZERO3x3},
                "the 2-norm's derivatives at the zero vector are 0, a subgradient (JAX: NaN)"),
+    "norm(axis=1)@zero-row": ({"grad": [[[0.0, 0.0], [0.6, 0.8]]],
+                               "hessian": [[[[[[0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]],
+                                             [[[0.0, 0.0], [0.128, -0.096]],
+                                              [[0.0, 0.0], [-0.096, 0.072]]]]]]},
+                              "as norm@0, row by row: the zero row's gradient is 0"),
+    "norm(ord=2)@equal-singular-values": (
+        {"hessian": [[np.zeros((2, 2, 2, 2)).tolist()]]},
+        "svd's derivative drops the 1 / (s_i^2 - s_j^2) terms of equal singular values "
+        "(0 where JAX's 1/0 gives NaN); the gradient itself is JAX's"),
     "celu@0": ({"hessian": [[1.0]]},
                "celu'' at 0 is the left branch's 1 (JAX's 0.25 is the product of the halves "
                "that max(x, 0) and min(x, 0) take at their tie, a value neither side has)"),
