@@ -99,6 +99,14 @@ CASES = {
     "std@constant": (lambda np_, nn: np_.std, ([1.0, 1.0, 1.0],)),
     "norm(axis=1)@zero-row": (lambda np_, nn: lambda x: np_.linalg.norm(x, axis=1),
                               ([[0.0, 0.0], [3.0, 4.0]],)),
+    "eigvalsh@degenerate": (lambda np_, nn: lambda x: np_.linalg.eigvalsh(x) * np_.arange(1.0, 4.0),
+                            ([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 5.0]],)),
+    # the simple eigenvalue's eigenvector is well defined beside a degenerate pair
+    "eigh-simple-vector@degenerate": (lambda np_, nn: lambda x: (lambda w, v: np_.sum(
+        v[:, 2] * np_.arange(1.0, 4.0)) ** 2)(*np_.linalg.eigh(x)),
+        ([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 5.0]],)),
+    "svdvals@degenerate": (lambda np_, nn: lambda x: np_.linalg.svd(x, compute_uv=False)
+                           * np_.arange(1.0, 3.0), ([[1.0, 0.0], [0.0, 1.0]],)),
     "norm(ord=2)@equal-singular-values": (lambda np_, nn: lambda x: np_.linalg.norm(x, ord=2),
                                           ([[1.0, 0.0], [0.0, 1.0]],)),
 }
