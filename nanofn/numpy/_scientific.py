@@ -436,13 +436,18 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
         >>> import nanofn.numpy as fnp
         >>> fnp.nan_to_num(fnp.array([fnp.nan, 1.0, -fnp.inf]), neginf=-9.0)
         Array([ 0.,  1., -9.], dtype=float32)
+        >>> complex(fnp.nan_to_num(fnp.array(complex(fnp.nan, -fnp.inf)), neginf=-9.0))
+        -9j
     """
     del copy  # unused: arrays are immutable
     x = asarray_value(x)
     if not np.issubdtype(x.dtype, np.inexact):
         return _wrap_output(x)
-    if np.issubdtype(x.dtype, np.complexfloating):
-        raise NotImplementedError("nan_to_num: complex inputs are not supported yet")
+    if np.issubdtype(x.dtype, np.complexfloating):  # each part on its own, as numpy
+        from nanofn.ops._complex import complex as lax_complex, imag, real
+        re, im = (nan_to_num(part, nan=nan, posinf=posinf, neginf=neginf)
+                  for part in (real(x), imag(x)))
+        return _wrap_output(lax_complex(re, im))
     info = np.finfo(x.dtype)
     posinf = info.max if posinf is None else posinf
     neginf = info.min if neginf is None else neginf

@@ -205,7 +205,7 @@ ROWS: dict[str, Row] = {
     "fmax": _binary("fmax", dtypes=REAL), "fmin": _binary("fmin", dtypes=REAL),
     "deg2rad": _unary("deg2rad", dtypes=REAL), "rad2deg": _unary("rad2deg", dtypes=REAL),
     "degrees": _unary("degrees", dtypes=REAL), "radians": _unary("radians", dtypes=REAL),
-    "nan_to_num": _unary("nan_to_num", dtypes=REAL), "sinc": _unary("sinc", 0.3, 2.0, REAL),
+    "nan_to_num": _unary("nan_to_num"), "sinc": _unary("sinc", 0.3, 2.0, REAL),
     "diff": Row(lambda x: fnp.diff(x), 1, ND1), "ediff1d": Row(lambda x: fnp.ediff1d(x), 1, ND1),
     "gradient": Row(lambda x: fnp.gradient(x), 1, [(3,), (4,)]),
     "trapezoid": Row(lambda y: fnp.trapezoid(y), 1, ND1_NONEMPTY),
