@@ -464,3 +464,12 @@ def test_complex_values_match_scipy():
     hh, q = L.hessenberg(a, calc_q=True)
     np.testing.assert_allclose(_np(q) @ _np(hh) @ _np(q).conj().T, a, atol=1e-12)
     np.testing.assert_allclose(_np(L.funm(h, nanofn.numpy.exp)), sl.expm(h), rtol=1e-8)
+    # polar: p = V S V^H (Hermitian), u = W V^H; beyond JAX, differentiable here
+    for side in ("right", "left"):
+        for m in (a, a[:, :2], a[:2]):
+            u, p = L.polar(m, side=side)
+            u_ref, p_ref = sl.polar(m, side=side)
+            np.testing.assert_allclose(_np(u), u_ref, atol=1e-12)
+            np.testing.assert_allclose(_np(p), p_ref, atol=1e-12)
+    check_grads(lambda m: L.polar(m), (a,), order=1)
+    check_grads(lambda m: L.polar(m, side="left"), (a[:2],), order=1)

@@ -757,7 +757,7 @@ def _kron(a, b):
 
 def polar(a, side="right", *, method="qdwh", eps=None, max_iterations=None):
     """Polar decomposition `a = u @ p` (side 'right') or `a = p @ u` ('left'), from the
-    SVD: `u` has orthonormal columns, `p` is symmetric positive semi-definite.
+    SVD: `u` has orthonormal columns, `p` is symmetric (Hermitian) positive semi-definite.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -774,9 +774,10 @@ def polar(a, side="right", *, method="qdwh", eps=None, max_iterations=None):
     (a,) = promote_float(a)
     w, s, vh = _nl.svd(a, full_matrices=False)
     u = fnp.matmul(w, vh)
-    if side == "right":
-        return u, fnp.matmul(_mT(vh) * s[..., None, :], vh)
-    return u, fnp.matmul(w * s[..., None, :], _mT(w))
+    s = s.astype(dtype_of(a))
+    if side == "right":  # p = V S V^H
+        return u, fnp.matmul(_nl._H(vh) * s[..., None, :], vh)
+    return u, fnp.matmul(w * s[..., None, :], _nl._H(w))  # p = W S W^H
 
 
 def block_diag(*arrs):
