@@ -289,9 +289,9 @@ def _check_row(name, row):
 # --- the submodules: nanofn.numpy.linalg and nanofn.numpy.fft ------------------------------
 
 la, ff = fnp.linalg, fnp.fft
-SQ = [(3, 3), (2, 2, 2), (1, 1)]          # square, batched, 1 x 1
-TALL = [(3, 2), (2, 4, 3), (1, 1)]        # m >= n (qr's derivative needs it), batched
-ANYM = [(3, 2), (2, 3), (2, 2, 3), (1, 1)]
+SQ = [(3, 3), (2, 2, 2), (1, 1), (0, 2, 2)]  # square, batched, 1 x 1, an empty batch
+TALL = [(3, 2), (2, 4, 3), (1, 1), (0, 3, 2)]  # m >= n (qr's derivative needs it)
+ANYM = [(3, 2), (2, 3), (2, 2, 3), (1, 1), (0, 2, 3)]
 
 
 def _ct(a):
@@ -355,7 +355,7 @@ LINALG_EXCLUDED = {
     "matrix_rank": "integer output",
 }
 
-_R1 = [(1,), (4,), (2, 5)]
+_R1 = [(1,), (4,), (2, 5), (0, 3)]
 FFT_ROWS: dict[str, Row] = {
     "fft": Row(lambda x: ff.fft(x, norm="ortho"), 1, _R1),
     "ifft": Row(lambda x: ff.ifft(x, n=6), 1, _R1),
