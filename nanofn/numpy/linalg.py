@@ -166,9 +166,8 @@ def _no_complex(name, *xs):
     than give silently wrong numbers."""
     for x in xs:
         if np.issubdtype(dtype_of(x), np.complexfloating):
-            raise TypeError(f"{name}: complex input is not supported yet (got "
-                            f"{np.dtype(dtype_of(x)).name}); inv, solve, det, eigvals and "
-                            "scipy.linalg's expm, lu and solve_triangular accept it")
+            raise TypeError(f"{name}: complex input is not supported (got "
+                            f"{np.dtype(dtype_of(x)).name}); it needs real arrays")
 
 
 def _as_float_matrix(a, name, complex_ok=False):
@@ -510,6 +509,7 @@ def cholesky(a, *, upper=False, symmetrize_input=True):
                [1., 1.]], dtype=float32)
     """
     a = _as_float_matrix(a, "cholesky", complex_ok=True)
+    _check_square("cholesky", ShapedArray(_shape_of(a), dtype_of(a)), complex_ok=True)
     if symmetrize_input:
         a = _sym(a)
     factor = cholesky_p.bind(a)
@@ -1017,8 +1017,9 @@ def _geqrf_impl(a):
 
 @geqrf_p.def_abstract_eval
 def _geqrf_abstract_eval(a):
-    if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"qr: needs a float array of at least 2 dimensions, got {a.str_short()}")
+    if a.ndim < 2 or a.dtype.kind not in "fc":
+        raise TypeError(f"qr: needs a float or complex array of at least 2 dimensions, got "
+                        f"{a.str_short()}")
     m, n = a.shape[-2:]
     return [ShapedArray(a.shape[:-2] + (n, m), a.dtype),
             ShapedArray(a.shape[:-2] + (min(m, n),), a.dtype)]
@@ -1059,7 +1060,7 @@ def qr(a, mode="reduced"):
     """
     if mode not in ("reduced", "complete", "r", "raw"):
         raise ValueError(f"qr: mode must be 'reduced', 'complete', 'r' or 'raw', got {mode!r}")
-    a = _as_float_matrix(a, "qr", complex_ok=mode != "raw")
+    a = _as_float_matrix(a, "qr", complex_ok=True)
     if mode == "raw":
         h, tau = geqrf_p.bind(a)
         return QRResult(h, tau)

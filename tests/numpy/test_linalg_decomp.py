@@ -541,6 +541,8 @@ def test_complex128_decompositions():
     assert resid.dtype == np.float64 and int(rank) == 2
     np.testing.assert_allclose(_np(linalg.cond(a)), np.linalg.cond(a), rtol=1e-10)
     assert (_np(linalg.matrix_rank(a)) == 3).all()
+    for got, want in zip(linalg.qr(tall, mode="raw"), np.linalg.qr(tall, mode="raw")):
+        np.testing.assert_allclose(_np(got), want, rtol=1e-12)
     # derivatives in the real and imaginary directions of every input, every output
     check_grads(lambda a: _phase_free(*linalg.svd(a)[::2]) + (linalg.svd(a)[1],), (a,),
                 order=2)
