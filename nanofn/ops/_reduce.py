@@ -6,6 +6,8 @@
   those products are `cumprod`s, its own derivative (the Hessian of a product) is too.
 * `cumsum`, `cumprod`, `cummax`, `cummin` scan along one `axis`, forward or `reverse`, as
   in `jax.lax`. `cumsum` is linear: its transpose is a `cumsum` in the other direction.
+  `cumprod`'s tangent solves `d out[k] = x[k] d out[k-1] + out[k-1] t[k]` by a log-depth
+  scan of products (exact through zeros, to every order); its transpose runs backwards.
 * `sort` sorts several operands of one shape along `dimension` by the first `num_keys`
   of them (lexicographically), stably. Its JVP sorts the tangents along as extra
   operands; its VJP needs the inverse permutation, which is itself a sort: sorting
@@ -23,8 +25,8 @@ import numpy as np
 
 from nanofn._core import Primitive, ShapedArray
 from nanofn.ops._base import (
-    _add, _aval_shape, _c, _dtype, _keep_axes, _mul, _reduce_batch, _reduce_shape, _select,
-    bdim_to_front, broadcast_in_dim_p, convert_element_type_p, div_p, eq_p, iota_p, ne_p,
+    _add, _aval_shape, _c, _dtype, _keep_axes, _mul, _reduce_batch, _reduce_shape,
+    bdim_to_front, broadcast_in_dim_p, eq_p, iota_p, ne_p,
     full, neg_p, not_p, reduce_sum_p, reshape, reshape_p, select_n_p, transpose,
 )
 from nanofn.ops._shape import (concatenate_p, gather_p, pad_p, scatter_p, slice_in_dim)
