@@ -19,7 +19,7 @@ from nanofn.scipy import linalg as nsl
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
 sys.path.insert(0, HERE)
-from linalg_cases import CASES, weights  # noqa: E402
+from linalg_cases import CASES, loss_term, weights  # noqa: E402
 
 sys.path.pop(0)
 REF = np.load(os.path.join(HERE, "linalg_jax.npz"))
@@ -43,7 +43,8 @@ def test_matches_jax(name):
         return
 
     def loss(*a):
-        return sum(fnp.sum(weights(np.shape(o), i) * o) for i, o in enumerate(_outputs(f(*a))))
+        return sum(loss_term(fnp, weights(np.shape(o), i), o)
+                   for i, o in enumerate(_outputs(f(*a))))
 
     grads = nanofn.grad(loss, argnums=tuple(range(len(args))))(*args)
     for i, g in enumerate(grads):

@@ -443,3 +443,33 @@ def test_complex128_holomorphic_primitives():
               lambda a: L.solve_triangular(a, b, trans=1, unit_diagonal=True),
               lambda a: L.lu_solve(L.lu_factor(a), b)):
         check_complex_holomorphic(f, a, rng)
+
+
+def test_complex_values_match_scipy():
+    rng = np.random.default_rng(22)
+    a = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    h = a @ a.conj().T + np.eye(3)
+    b = rng.normal(size=(3, 2)) + 1j * rng.normal(size=(3, 2))
+    c = rng.normal(size=3) + 1j * rng.normal(size=3)
+    # toeplitz's default first row is conj(c): a Hermitian matrix, as in scipy
+    np.testing.assert_array_equal(_np(L.toeplitz(c)), sl.toeplitz(c))
+    for trans in (0, 1, 2):
+        np.testing.assert_allclose(_np(L.lu_solve(L.lu_factor(a), b, trans=trans)),
+                                   sl.lu_solve(sl.lu_factor(a), b, trans=trans), rtol=1e-10)
+    check_grads(lambda a, b: L.lu_solve(L.lu_factor(a), b, trans=2), (a, b), order=1)
+    np.testing.assert_allclose(_np(L.sqrtm(h)), sl.sqrtm(h), rtol=1e-10)
+    t, z = L.schur(a, output="complex")
+    np.testing.assert_allclose(_np(z) @ _np(t) @ _np(z).conj().T, a, atol=1e-12)
+    np.testing.assert_allclose(np.tril(_np(t), -1), 0, atol=1e-12)
+    hh, q = L.hessenberg(a, calc_q=True)
+    np.testing.assert_allclose(_np(q) @ _np(hh) @ _np(q).conj().T, a, atol=1e-12)
+    np.testing.assert_allclose(_np(L.funm(h, nanofn.numpy.exp)), sl.expm(h), rtol=1e-8)
+    # polar: p = V S V^H (Hermitian), u = W V^H; beyond JAX, differentiable here
+    for side in ("right", "left"):
+        for m in (a, a[:, :2], a[:2]):
+            u, p = L.polar(m, side=side)
+            u_ref, p_ref = sl.polar(m, side=side)
+            np.testing.assert_allclose(_np(u), u_ref, atol=1e-12)
+            np.testing.assert_allclose(_np(p), p_ref, atol=1e-12)
+    check_grads(lambda m: L.polar(m), (a,), order=1)
+    check_grads(lambda m: L.polar(m, side="left"), (a[:2],), order=1)

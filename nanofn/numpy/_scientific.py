@@ -375,7 +375,7 @@ def _check_kth(name, a, kth, axis):
 
 def fmax(x1, x2):
     """Elementwise maximum that ignores NaN: the other operand where one is NaN
-    (numpy.fmax).
+    (numpy.fmax). At a tie the gradient goes to `x2`, as in JAX.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -383,12 +383,14 @@ def fmax(x1, x2):
         Array([2., 0., 3.], dtype=float32)
     """
     x1, x2 = promote(asarray_value(x1), asarray_value(x2))
-    return _wrap_output(lnp.where(lnp.isnan(x2), x1,
-                                  lnp.where(lnp.isnan(x1), x2, lnp.maximum(x1, x2))))
+    # JAX's form: at a tie the value is x2's, and so is the whole gradient (maximum
+    # splits it in halves)
+    return _wrap_output(lnp.where(lnp.greater(x1, x2) | lnp.isnan(x2), x1, x2))
 
 
 def fmin(x1, x2):
-    """Elementwise minimum that ignores NaN (numpy.fmin).
+    """Elementwise minimum that ignores NaN (numpy.fmin). At a tie the gradient goes to
+    `x2`, as in JAX.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -396,8 +398,8 @@ def fmin(x1, x2):
         Array([1., 0.], dtype=float32)
     """
     x1, x2 = promote(asarray_value(x1), asarray_value(x2))
-    return _wrap_output(lnp.where(lnp.isnan(x2), x1,
-                                  lnp.where(lnp.isnan(x1), x2, lnp.minimum(x1, x2))))
+    # JAX's form: at a tie the value and the gradient are x2's
+    return _wrap_output(lnp.where(lnp.less(x1, x2) | lnp.isnan(x2), x1, x2))
 
 
 # ------------------------------------------------------------------------ elementwise
@@ -436,16 +438,18 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
         >>> import nanofn.numpy as fnp
         >>> fnp.nan_to_num(fnp.array([fnp.nan, 1.0, -fnp.inf]), neginf=-9.0)
         Array([ 0.,  1., -9.], dtype=float32)
+        >>> complex(fnp.nan_to_num(fnp.array(complex(fnp.nan, -fnp.inf)), neginf=-9.0))
+        -9j
     """
     del copy  # unused: arrays are immutable
     x = asarray_value(x)
     if not np.issubdtype(x.dtype, np.inexact):
         return _wrap_output(x)
     if np.issubdtype(x.dtype, np.complexfloating):  # each part on its own, as numpy
-        from nanofn.ops._complex import complex_p, imag_p, real_p
-        parts = [nan_to_num(p.bind(x), nan=nan, posinf=posinf, neginf=neginf)
-                 for p in (real_p, imag_p)]
-        return complex_p.bind(*parts)
+        from nanofn.ops._complex import complex as lax_complex, imag, real
+        re, im = (nan_to_num(part, nan=nan, posinf=posinf, neginf=neginf)
+                  for part in (real(x), imag(x)))
+        return _wrap_output(lax_complex(re, im))
     info = np.finfo(x.dtype)
     posinf = info.max if posinf is None else posinf
     neginf = info.min if neginf is None else neginf

@@ -7,13 +7,19 @@ its rules in its block, written with nanofn primitives so they can be differenti
 * `solve`:    x = A^-1 b,  dx = A^-1 (db - dA x)
 * `det`:      d det(A) = tr(adj(A) dA), with the adjugate its own primitive (exact at
   singular matrices too, so det's gradient there is the adjugate, as in JAX)
-* `slogdet`:  d log|det(A)| = tr(A^-1 dA); the sign is piecewise constant
+* `slogdet`:  d log|det(A)| = Re tr(A^-1 dA); a real sign is piecewise constant
 * `cholesky`: of A's lower triangle (as LAPACK and JAX): dL = L Phi(L^-1 dA L^-T), Phi taking
   the lower triangle with the diagonal halved
 * `svd`:      Townsend's formulas for u, s and vh in both modes (distinct singular values)
 * `eigh`:     dw = diag(V^T dA V), dV = V (F o V^T dA V), F_ij = 1 / (w_j - w_i)
 * `qr`:       dQ = Q (Omega - Y) + X, dR = (Y - Omega) R with X = dA R^-1, Y = Q^T X
-* `eig`, `geqrf` (qr's 'raw' mode): values only
+* `eig`:      dw = diag(V^-1 dA V) for the eigenvalues; the eigenvectors are values only
+  (as in JAX), and so is `geqrf` (qr's 'raw' mode)
+
+Complex matrices follow JAX's conventions: the rules above hold with conjugate transposes
+(`V^H` for `V^T`), singular values, `eigh`'s eigenvalues and `slogdet`'s `logabsdet` are
+real, and each reverse rule is the adjoint of the forward one under JAX's pairing of
+cotangents (no conjugation).
 
 `norm` (and `vector_norm`, `matrix_norm`), `pinv`, `lstsq`, `matrix_power`, `matrix_rank`,
 `cond`, `tensorinv`, `tensorsolve`, `multi_dot`, `cross` and the array-API helpers are
@@ -30,6 +36,7 @@ import numpy as np
 
 from nanofn._core import Primitive, ShapedArray
 from nanofn.ops import _base as lax
+from nanofn.ops import _complex as C
 from nanofn.ops._base import _aval_shape, _c, _dtype, bdim_to_front
 from nanofn.numpy import _lax_numpy as lnp
 from nanofn.numpy._dtypes import asarray_value, dtype_of, promote_float
@@ -76,6 +83,29 @@ def _mT(x):
     nd = len(_aval_shape(x))
     perm = tuple(range(nd - 2)) + (nd - 1, nd - 2)
     return lax.transpose_p.bind(x, permutation=perm)
+
+
+def _is_complex(x):
+    return _dtype(x).kind == "c"
+
+
+def _conj(x):
+    """Complex conjugate; the identity on real values (lax's conj would make them complex)."""
+    return C.conj_p.bind(x) if _is_complex(x) else x
+
+
+def _H(x):
+    """Conjugate transpose of the last two axes (`_mT` for real values)."""
+    return _mT(_conj(x))
+
+
+def _real(x):
+    return C.real_p.bind(x) if _is_complex(x) else x
+
+
+def _like(x, y):
+    """A real `x` in `y`'s (complex) dtype, so the two can be multiplied."""
+    return x if _dtype(x) == _dtype(y) else lax.convert_element_type_p.bind(x, new_dtype=_dtype(y))
 
 
 def _mm(a, b):
@@ -136,9 +166,8 @@ def _no_complex(name, *xs):
     than give silently wrong numbers."""
     for x in xs:
         if np.issubdtype(dtype_of(x), np.complexfloating):
-            raise TypeError(f"{name}: complex input is not supported yet (got "
-                            f"{np.dtype(dtype_of(x)).name}); inv, solve, det, eigvals and "
-                            "scipy.linalg's expm, lu and solve_triangular accept it")
+            raise TypeError(f"{name}: complex input is not supported (got "
+                            f"{np.dtype(dtype_of(x)).name}); it needs real arrays")
 
 
 def _as_float_matrix(a, name, complex_ok=False):
@@ -331,29 +360,42 @@ slogdet_p = Primitive("slogdet", multiple_results=True)
 @slogdet_p.def_impl
 def _slogdet_impl(a):
     sign, logabsdet = np.linalg.slogdet(a)
-    return [np.asarray(sign, a.dtype), np.asarray(logabsdet, a.dtype)]
+    return [np.asarray(sign, a.dtype), np.asarray(logabsdet, C.real_dtype(a.dtype))]
 
 
 def _slogdet_abstract_eval(a):
-    _check_square("slogdet", a)
-    out = ShapedArray(a.shape[:-2], a.dtype)
-    return [out, out]
+    _check_square("slogdet", a, complex_ok=True)
+    return [ShapedArray(a.shape[:-2], a.dtype), ShapedArray(a.shape[:-2],
+                                                            C.real_dtype(a.dtype))]
 
 
 def _slogdet_jvp(primals, tangents):
     (a,), (t,) = primals, tangents
     sign, logabsdet = slogdet_p.bind(a)
-    # d log|det A| = tr(A^-1 dA); the sign does not change under small perturbations
-    return [sign, logabsdet], [None, _sum_last2(lax._mul(_mT(inv_p.bind(a)), t))]
+    # With y = tr(A^-1 dA): d log|det A| = Re y. A real sign is piecewise constant; a
+    # complex one (the phase of det A) turns: d sign = i Im(y) sign
+    y = _sum_last2(lax._mul(_mT(inv_p.bind(a)), t))
+    if not _is_complex(a):
+        return [sign, logabsdet], [None, y]
+    dsign = lax._mul(lax._sub(y, _like(_real(y), y)), sign)
+    return [sign, logabsdet], [dsign, _real(y)]
 
 
 def _slogdet_vjp(cts, primals, outs, needs):
-    del outs, needs  # unused
-    _, ct = cts
-    if ct is None:
-        return [None]
+    # the transpose of the rule above: ct_A = (ct_logabsdet + i Im(ct_sign sign)) A^-T
+    del needs  # unused
+    ct_sign, ct = cts
     (a,) = primals
-    return [lax._mul(_expand_last2(ct), _mT(inv_p.bind(a)))]
+    if not _is_complex(a):
+        ct_sign = None
+    if ct is None and ct_sign is None:
+        return [None]
+    scale = None if ct is None else _like(ct, a)
+    if ct_sign is not None:
+        turn = lax._mul(ct_sign, outs[0])
+        turn = lax._sub(turn, _like(_real(turn), turn))  # i Im(ct_sign sign)
+        scale = turn if scale is None else lax._add(scale, turn)
+    return [lax._mul(_expand_last2(scale), _mT(inv_p.bind(a)))]
 
 
 slogdet_p.abstract_eval = _slogdet_abstract_eval
@@ -380,7 +422,7 @@ def slogdet(a, *, method=None):
     """
     if method not in (None, "lu", "qr"):
         raise ValueError(f"slogdet: method must be None, 'lu' or 'qr', got {method!r}")
-    sign, logabsdet = slogdet_p.bind(_as_float_matrix(a, "slogdet"))
+    sign, logabsdet = slogdet_p.bind(_as_float_matrix(a, "slogdet", complex_ok=True))
     return SlogdetResult(sign, logabsdet)
 
 
@@ -406,12 +448,13 @@ def _cholesky_impl(a):
 
 
 def _cholesky_abstract_eval(a):
-    _check_square("cholesky", a)
+    _check_square("cholesky", a, complex_ok=True)
     return a
 
 
 def _sym(x):
-    return lax._mul(lax._add(x, _mT(x)), _c(x, 0.5))
+    """The symmetric (Hermitian) part `(x + x^H) / 2`."""
+    return lax._mul(lax._add(x, _H(x)), _c(x, 0.5))
 
 
 def _phi(x):
@@ -426,12 +469,14 @@ def _cholesky_jvp(t, a, *, out):
     # JAX's rule: the tangent is used as given (public cholesky symmetrises its input
     # first, so its derivative is symmetric; with symmetrize_input=False it is not)
     l_inv = inv_p.bind(out)
-    return _mm(out, _phi(_mm(_mm(l_inv, t), _mT(l_inv))))
+    return _mm(out, _phi(_mm(_mm(l_inv, t), _H(l_inv))))
 
 
 def _cholesky_vjp(ct, a, *, out):
+    # the adjoint L^-H Phi(L^H gL) L^-1 (Phi is self-adjoint), conjugated for JAX's
+    # cotangents: L^-T Phi(L^T ct) conj(L^-1)
     l_inv = inv_p.bind(out)
-    return _mm(_mm(_mT(l_inv), _phi(_mm(_mT(out), ct))), l_inv)
+    return _mm(_mm(_mT(l_inv), _phi(_mm(_mT(out), ct))), _conj(l_inv))
 
 
 cholesky_p.abstract_eval = _cholesky_abstract_eval
@@ -441,9 +486,9 @@ cholesky_p.batch = _unary_batch(cholesky_p)
 
 
 def cholesky(a, *, upper=False, symmetrize_input=True):
-    """Cholesky factor of a symmetric positive definite matrix: `a = L @ L.T`.
+    """Cholesky factor of a symmetric (Hermitian) positive definite matrix: `a = L @ L^H`.
 
-    As in JAX, the factor is that of the symmetric part `(a + a.T) / 2` (with
+    As in JAX, the factor is that of the Hermitian part `(a + a^H) / 2` (with
     `symmetrize_input=False`, only the lower triangle of `a` is read, like numpy), and a
     matrix that is not positive definite gives NaNs rather than an error. With
     `symmetrize_input=False` the derivative is JAX's: the rule's tangent is not
@@ -451,8 +496,8 @@ def cholesky(a, *, upper=False, symmetrize_input=True):
 
     Args:
         a: array of shape `(..., n, n)`.
-        upper: return the upper factor `U = L.T` (`a = U.T @ U`) instead.
-        symmetrize_input: factor `(a + a.T) / 2` (True) or the lower triangle of `a`.
+        upper: return the upper factor `U = L^H` (`a = U^H @ U`) instead.
+        symmetrize_input: factor `(a + a^H) / 2` (True) or the lower triangle of `a`.
 
     Returns:
         The triangular factor, of `a`'s shape.
@@ -463,11 +508,12 @@ def cholesky(a, *, upper=False, symmetrize_input=True):
         Array([[2., 0.],
                [1., 1.]], dtype=float32)
     """
-    a = _as_float_matrix(a, "cholesky")
+    a = _as_float_matrix(a, "cholesky", complex_ok=True)
+    _check_square("cholesky", ShapedArray(_shape_of(a), dtype_of(a)), complex_ok=True)
     if symmetrize_input:
         a = _sym(a)
     factor = cholesky_p.bind(a)
-    return _mT(factor) if upper else factor
+    return _H(factor) if upper else factor
 
 
 # ======================================================================== svd
@@ -478,19 +524,20 @@ svd_p = Primitive("svd", multiple_results=True)
 @svd_p.def_impl
 def _svd_impl(a, *, full_matrices=False):
     u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
-    return [u, s.astype(a.dtype, copy=False), vh]
+    return [u, s.astype(C.real_dtype(a.dtype), copy=False), vh]
 
 
 def _svd_abstract_eval(a, *, full_matrices=False):
     if a.ndim < 2:
         raise ValueError(f"svd: needs at least 2 dimensions, got {a.str_short()}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"svd: needs a float dtype, got {a.str_short()}")
+    if a.dtype.kind not in "fc":
+        raise TypeError(f"svd: needs a float or complex dtype, got {a.str_short()}")
     m, n = a.shape[-2:]
     k = min(m, n)
     batch = a.shape[:-2]
     mu, nv = (m, n) if full_matrices else (k, k)
-    return [ShapedArray(batch + (m, mu), a.dtype), ShapedArray(batch + (k,), a.dtype),
+    return [ShapedArray(batch + (m, mu), a.dtype),
+            ShapedArray(batch + (k,), C.real_dtype(a.dtype)),
             ShapedArray(batch + (nv, n), a.dtype)]
 
 
@@ -529,72 +576,91 @@ def _safe_reciprocal(x):
     return lax._select(zero, lax._div(_c(x, 1), lax._select(zero, x, _c(x, 1))), _c(x, 0))
 
 
+def _svd_gaps(s, like):
+    """F_ij = 1 / (s_j^2 - s_i^2) (0 where equal) and 1 / s_j (0 where s_j = 0), as rows
+    of `like`'s dtype."""
+    s_j, s_i = _row(s), _col(s)
+    f = _safe_reciprocal(lax._mul(lax._add(s_j, s_i), lax._sub(s_j, s_i)))
+    return _like(f, like), _like(_safe_reciprocal(s_j), like)
+
+
 def _svd_jvp(primals, tangents, *, full_matrices=False):
     # The reduced SVD's tangents (Townsend, "Differentiating the singular value
-    # decomposition", 2016), for distinct singular values. With dP = U^T dA V:
-    #   ds = diag(dP)
-    #   dU = U (F o (dP S + S dP^T)) + (I - U U^T) dA V S^-1
-    #   dV = V (F o (S dP + dP^T S)) + (I - V V^T) dA^T U S^-1,  F_ij = 1 / (s_j^2 - s_i^2)
+    # decomposition", 2016; the complex case as in JAX), for distinct singular values.
+    # With dP = U^H dA V:
+    #   ds = Re diag(dP)
+    #   dU = U (F o (dP S + S dP^H) + D) + (I - U U^H) dA V S^-1
+    #   dV = V (F o (S dP + dP^H S)) + (I - V V^H) dA^H U S^-1,  F_ij = 1 / (s_j^2 - s_i^2)
+    # where D = I o (dP - dP^H) / (2S) fixes the phase of U's columns (zero for real A).
     (a,), (t,) = primals, tangents
     _svd_check_full(a, full_matrices)
     u, s, vh = svd_p.bind(a)
-    v = _mT(vh)
-    dp = _mm(_mm(_mT(u), t), v)
-    ds = _diag_part(dp)
-    s_j, s_i = _row(s), _col(s)
-    f = _safe_reciprocal(lax._mul(lax._add(s_j, s_i), lax._sub(s_j, s_i)))
+    v = _H(vh)
+    dp = _mm(_mm(_H(u), t), v)
+    ds = _real(_diag_part(dp))
+    f, inv_s = _svd_gaps(s, a)
+    s_j, s_i = _like(_row(s), a), _like(_col(s), a)
     dp_s, s_dp = lax._mul(dp, s_j), lax._mul(s_i, dp)
-    du = _mm(u, lax._mul(f, lax._add(dp_s, _mT(dp_s))))
-    dv = _mm(v, lax._mul(f, lax._add(s_dp, _mT(s_dp))))
+    inner_u = lax._mul(f, lax._add(dp_s, _H(dp_s)))
+    if _is_complex(a):
+        skew = lax._sub(dp, _H(dp))
+        inner_u = lax._add(inner_u, lax._mul(lax._mul(skew, 0.5 * _eye_like(skew)),
+                                             inv_s))
+    du = _mm(u, inner_u)
+    dv = _mm(v, lax._mul(f, lax._add(s_dp, _H(s_dp))))
     m, n = _aval_shape(a)[-2:]
-    inv_s = _safe_reciprocal(s_j)
     if m > n:  # the part of dA V outside the span of U
         dav = _mm(t, v)
-        du = lax._add(du, lax._mul(lax._sub(dav, _mm(u, _mm(_mT(u), dav))), inv_s))
-    if n > m:  # the part of dA^T U outside the span of V
-        dau = _mm(_mT(t), u)
+        du = lax._add(du, lax._mul(lax._sub(dav, _mm(u, _mm(_H(u), dav))), inv_s))
+    if n > m:  # the part of dA^H U outside the span of V
+        dau = _mm(_H(t), u)
         dv = lax._add(dv, lax._mul(lax._sub(dau, _mm(v, _mm(vh, dau))), inv_s))
-    return [u, s, vh], [du, ds, _mT(dv)]
+    return [u, s, vh], [du, ds, _H(dv)]
 
 
 def _svd_vjp(cts, primals, outs, needs, *, full_matrices=False):
-    # The transpose of `_svd_jvp` (distinct, non-zero singular values where u or vh get a
-    # cotangent). With J = U^T gU, K = V^T gV and F as in `_svd_jvp`:
-    #   gA = U [diag(gs) + (F o (J - J^T)) S + S (F o (K - K^T))] V^T
-    #        + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T)
+    # The adjoint of `_svd_jvp` (distinct, non-zero singular values where u or vh get a
+    # cotangent). In the Hermitian inner product, with gX = conj(ct_X) (JAX's cotangents
+    # pair without conjugation), J = U^H gU, K = V^H gV and F as in `_svd_jvp`:
+    #   gA = U [diag(gs) + (F o (J - J^H)) S + I o (J - J^H) / (2S) + S (F o (K - K^H))] V^H
+    #        + (I - U U^H) gU S^-1 V^H + U S^-1 gV^H (I - V V^H)
+    # and ct_A = conj(gA). For real A every conj is the identity and the I o term is zero.
     del needs  # unused
-    ct_u, ct_s, ct_vh = cts
+    ct_u, ct_s, ct_vh = (None if c is None else _conj(c) for c in cts)
     (a,) = primals
     _svd_check_full(a, full_matrices)
     u, s, vh = outs
     m, n = _aval_shape(a)[-2:]
-    s_j, s_i = _row(s), _col(s)
-    inner = None if ct_s is None else lax._mul(_eye_like(s), _col(ct_s))
-    if ct_u is not None or ct_vh is not None:
-        f = _safe_reciprocal(lax._mul(lax._add(s_j, s_i), lax._sub(s_j, s_i)))
-        inv_s = _safe_reciprocal(s_j)
+    inner = None if ct_s is None else lax._mul(_eye_like(u), _like(_col(ct_s), u))
+    if ct_u is None and ct_vh is None:
+        return [None if inner is None else _conj(_mm(lax._mul(u, _like(_row(ct_s), u)), vh))]
+    f, inv_s = _svd_gaps(s, u)
+    s_j, s_i = _like(_row(s), u), _like(_col(s), u)
 
-        def _acc(acc, term):
-            return term if acc is None else lax._add(acc, term)
-    else:
-        return [None if inner is None else _mm(lax._mul(u, _row(ct_s)), vh)]
+    def _acc(acc, term):
+        return term if acc is None else lax._add(acc, term)
+
     extra = None
     if ct_u is not None:
-        j = _mm(_mT(u), ct_u)
-        inner = _acc(inner, lax._mul(lax._mul(f, lax._sub(j, _mT(j))), s_j))
+        j = _mm(_H(u), ct_u)
+        skew = lax._sub(j, _H(j))
+        inner = _acc(inner, lax._mul(lax._mul(f, skew), s_j))
+        if _is_complex(u):
+            inner = lax._add(inner, lax._mul(lax._mul(skew, 0.5 * _eye_like(skew)),
+                                             inv_s))
         if m > n:
             extra = _mm(lax._mul(lax._sub(ct_u, _mm(u, j)), inv_s), vh)
     if ct_vh is not None:
-        k = _mm(ct_vh, _mT(vh))  # = (V^T gV)^T
-        inner = _acc(inner, lax._mul(s_i, lax._mul(f, lax._sub(_mT(k), k))))
+        k = _mm(ct_vh, _H(vh))  # = (V^H gV)^H
+        inner = _acc(inner, lax._mul(s_i, lax._mul(f, lax._sub(_H(k), k))))
         if n > m:
             extra = _acc(extra, _mm(lax._mul(u, inv_s), lax._sub(ct_vh, _mm(k, vh))))
     out = _mm(_mm(u, inner), vh)
-    return [out if extra is None else lax._add(out, extra)]
+    return [_conj(out if extra is None else lax._add(out, extra))]
 
 
 def _eye_like(s):
-    """The k x k identity, in the dtype of a stack of k-vectors."""
+    """The k x k identity, in the dtype of a stack of k-vectors (or of k x k matrices)."""
     k = _aval_shape(s)[-1]
     return np.eye(k, dtype=_dtype(s))
 
@@ -627,7 +693,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False, subset_by_index
         >>> fnp.linalg.svd(fnp.array([[3.0, 0.0], [0.0, -4.0]]), compute_uv=False)
         Array([4., 3.], dtype=float32)
     """
-    a = _as_float_matrix(a, "svd")
+    a = _as_float_matrix(a, "svd", complex_ok=True)
     if subset_by_index is not None:
         raise NotImplementedError("svd: subset_by_index is not supported (nor is it by JAX "
                                   "on CPU)")
@@ -650,7 +716,7 @@ def _svd_hermitian(a, compute_uv):
         return s
     u = fnp.take_along_axis(v, fnp.expand_dims(order, -2), axis=-1)
     sign = fnp.take_along_axis(fnp.sign(w), order, axis=-1)
-    return SVDResult(u, s, _mT(u * fnp.expand_dims(sign, -2)))
+    return SVDResult(u, s, _H(u * fnp.expand_dims(sign, -2).astype(u.dtype)))
 
 
 def svdvals(x, /):
@@ -672,13 +738,13 @@ eigh_p = Primitive("eigh", multiple_results=True)
 @eigh_p.def_impl
 def _eigh_impl(a, *, lower=True):
     w, v = np.linalg.eigh(a, UPLO="L" if lower else "U")
-    return [v, w.astype(a.dtype, copy=False)]
+    return [v, w.astype(C.real_dtype(a.dtype), copy=False)]
 
 
 @eigh_p.def_abstract_eval
 def _eigh_abstract_eval(a, *, lower=True):
-    _check_square("eigh", a)
-    return [a, ShapedArray(a.shape[:-1], a.dtype)]
+    _check_square("eigh", a, complex_ok=True)
+    return [a, ShapedArray(a.shape[:-1], C.real_dtype(a.dtype))]
 
 
 def _eig_gaps(w):
@@ -687,26 +753,28 @@ def _eig_gaps(w):
 
 
 def _eigh_jvp(primals, tangents, *, lower=True):
-    # For a symmetric A = V diag(w) V^T and dP = V^T dA V:
-    #   dw = diag(dP),  dV = V (F o dP),  F_ij = 1 / (w_j - w_i)
+    # For a symmetric (Hermitian) A = V diag(w) V^H and dP = V^H dA V:
+    #   dw = Re diag(dP),  dV = V (F o dP),  F_ij = 1 / (w_j - w_i)
     (a,), (t,) = primals, tangents
     v, w = eigh_p.bind(a, lower=lower)
-    dp = _mm(_mm(_mT(v), t), v)
-    return [v, w], [_mm(v, lax._mul(_eig_gaps(w), dp)), _diag_part(dp)]
+    dp = _mm(_mm(_H(v), t), v)
+    return [v, w], [_mm(v, lax._mul(_like(_eig_gaps(w), v), dp)), _real(_diag_part(dp))]
 
 
 def _eigh_vjp(cts, primals, outs, needs, *, lower=True):
-    # the transpose of the rule above: gA = V (diag(gw) + F o (V^T gV)) V^T
+    # the adjoint of the rule above: gA = V (diag(gw) + F o (V^H gV)) V^H in the Hermitian
+    # inner product, with gV = conj(ct_V); JAX's cotangent is its conjugate:
+    #   ct_A = conj(V) (diag(ct_w) + F o (V^T ct_V)) V^T
     del primals, needs, lower  # unused
     ct_v, ct_w = cts
     v, w = outs
-    inner = None if ct_w is None else lax._mul(_eye_like(w), _col(ct_w))
+    inner = None if ct_w is None else lax._mul(_eye_like(v), _like(_col(ct_w), v))
     if ct_v is not None:
-        term = lax._mul(_eig_gaps(w), _mm(_mT(v), ct_v))
+        term = lax._mul(_like(_eig_gaps(w), v), _mm(_mT(v), ct_v))
         inner = term if inner is None else lax._add(inner, term)
     if inner is None:
         return [None]
-    return [_mm(_mm(v, inner), _mT(v))]
+    return [_mm(_mm(_conj(v), inner), _mT(v))]
 
 
 eigh_p.jvp = _eigh_jvp
@@ -715,7 +783,8 @@ eigh_p.batch = _unary_batch(eigh_p)
 
 
 def eigh(a, UPLO=None, symmetrize_input=True):
-    """Eigenvalues and eigenvectors of a symmetric matrix (or of each in a stack).
+    """Eigenvalues and eigenvectors of a symmetric (or Hermitian) matrix, or of each in a
+    stack.
 
     Differentiable in both modes; the eigenvectors' derivatives need distinct eigenvalues
     (functions of them that do not depend on their signs are the meaningful ones).
@@ -723,7 +792,7 @@ def eigh(a, UPLO=None, symmetrize_input=True):
     Args:
         a: array of shape `(..., n, n)`.
         UPLO: 'L' (default) or 'U': the triangle read when `symmetrize_input` is False.
-        symmetrize_input: decompose `(a + a.T) / 2` (JAX's default), so the gradient is
+        symmetrize_input: decompose `(a + a^H) / 2` (JAX's default), so the gradient is
             that of a symmetric function of `a`.
 
     Returns:
@@ -738,8 +807,8 @@ def eigh(a, UPLO=None, symmetrize_input=True):
     """
     if UPLO not in (None, "L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    a = _as_float_matrix(a, "eigh")
-    _check_square("eigh", ShapedArray(_shape_of(a), dtype_of(a)))
+    a = _as_float_matrix(a, "eigh", complex_ok=True)
+    _check_square("eigh", ShapedArray(_shape_of(a), dtype_of(a)), complex_ok=True)
     if symmetrize_input:
         a = _sym(a)
     v, w = eigh_p.bind(a, lower=UPLO != "U")
@@ -778,21 +847,46 @@ def _eig_abstract_eval(a, *, compute_eigenvectors=True):
     return [w, ShapedArray(a.shape, ctype)] if compute_eigenvectors else [w]
 
 
-def _eig_no_derivatives(*args, **params):
-    raise NotImplementedError(
-        "eig/eigvals: derivatives of a non-symmetric eigendecomposition are not implemented "
-        "in nanofn (they need complex arithmetic); for a symmetric matrix use eigh/eigvalsh")
+def _eig_check(compute_eigenvectors):
+    if compute_eigenvectors:
+        raise NotImplementedError(  # as in JAX (jax-ml/jax#2748)
+            "eig: derivatives of the eigenvectors of a non-symmetric matrix are not "
+            "implemented (as in JAX); differentiate eigvals, or use eigh for a symmetric "
+            "(Hermitian) matrix")
 
 
-eig_p.jvp = _eig_no_derivatives
-eig_p.vjp_joint = _eig_no_derivatives
+def _eigvals_jvp(primals, tangents, *, compute_eigenvectors=True):
+    # A = V diag(w) V^-1 with distinct eigenvalues: dw = diag(V^-1 dA V)
+    (a,), (t,) = primals, tangents
+    _eig_check(compute_eigenvectors)
+    w, v = eig_p.bind(a, compute_eigenvectors=True)
+    dw = _diag_part(solve_p.bind(v, _mm(_like(t, v), v)))
+    return [w], [dw]
+
+
+def _eigvals_vjp(cts, primals, outs, needs, *, compute_eigenvectors=True):
+    # the transpose of the rule above: ct_A = V^-T diag(ct_w) V^T (its real part for a
+    # real A, whose tangents are real)
+    del outs, needs  # unused
+    _eig_check(compute_eigenvectors)
+    (a,), (ct_w,) = primals, cts
+    if ct_w is None:
+        return [None]
+    _, v = eig_p.bind(a, compute_eigenvectors=True)
+    ct_a = solve_p.bind(_mT(v), lax._mul(_col(ct_w), _mT(v)))
+    return [ct_a if _is_complex(a) else _real(ct_a)]
+
+
+eig_p.jvp = _eigvals_jvp
+eig_p.vjp_joint = _eigvals_vjp
 eig_p.batch = _unary_batch(eig_p)
 
 
 def eig(a):
     """Eigenvalues and right eigenvectors of a general square matrix (complex results).
 
-    Values only: nanofn does not differentiate `eig` (use `eigh` for symmetric matrices).
+    Values only: as in JAX, the eigenvectors are not differentiable (`eigvals` is; use
+    `eigh` for symmetric matrices).
 
     Returns:
         `EigResult(eigenvalues, eigenvectors)`, complex, eigenvectors as columns.
@@ -809,7 +903,8 @@ def eig(a):
 
 
 def eigvals(a):
-    """Eigenvalues of a general square matrix (complex; values only, see `eig`).
+    """Eigenvalues of a general square matrix (complex), differentiable where they are
+    distinct: `dw = diag(V^-1 dA V)`, as in JAX.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -833,8 +928,9 @@ def _qr_impl(a, *, full_matrices=False):
 
 @qr_p.def_abstract_eval
 def _qr_abstract_eval(a, *, full_matrices=False):
-    if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"qr: needs a float array of at least 2 dimensions, got {a.str_short()}")
+    if a.ndim < 2 or a.dtype.kind not in "fc":
+        raise TypeError(f"qr: needs a float or complex array of at least 2 dimensions, got "
+                        f"{a.str_short()}")
     m, n = a.shape[-2:]
     k = m if full_matrices else min(m, n)
     batch = a.shape[:-2]
@@ -854,43 +950,55 @@ def _qr_check(a, full_matrices):
             f"reduced mode), got {m} x {n}{' with full_matrices' if full_matrices else ''}")
 
 
+def _imag_diag(y):
+    """I o (i Im y): the imaginary part of each matrix's diagonal (zero for real y)."""
+    return lax._mul(lax._sub(y, _H(y)), 0.5 * _eye_like(y))
+
+
 def _qr_jvp(primals, tangents, *, full_matrices=False):
-    # A = QR, m >= n. With X = dA R^-1, Y = Q^T X and Omega = tril(Y, -1) - tril(Y, -1)^T:
+    # A = QR, m >= n. With X = dA R^-1, Y = Q^H X and
+    # Omega = tril(Y, -1) - tril(Y, -1)^H + I o (i Im Y) (the last term for complex A):
     #   dQ = Q (Omega - Y) + X,  dR = (Y - Omega) R
     (a,), (t,) = primals, tangents
     _qr_check(a, full_matrices)
     q, r = qr_p.bind(a, full_matrices=full_matrices)
-    x = _mT(solve_p.bind(_mT(r), _mT(t)))  # dA R^-1
-    y = _mm(_mT(q), x)
+    x = _H(solve_p.bind(_H(r), _H(t)))  # dA R^-1
+    y = _mm(_H(q), x)
     low = lax._mul(y, _tri_mask(_aval_shape(y)[-1], -1, _dtype(y)))
-    omega = lax._sub(low, _mT(low))
+    omega = lax._sub(low, _H(low))
+    if _is_complex(a):
+        omega = lax._add(omega, _imag_diag(y))
     dq = lax._add(_mm(q, lax._sub(omega, y)), x)
     dr = _mm(lax._sub(y, omega), r)
     return [q, r], [dq, dr]
 
 
 def _qr_vjp(cts, primals, outs, needs, *, full_matrices=False):
-    # The transpose of the rule above: with B = Q^T gQ - gR R^T,
-    #   gY = tril(B - B^T, -1) - B,  gA = (gQ + Q gY) R^-T
+    # The adjoint of the rule above (Hermitian inner product, gX = conj(ct_X)): with
+    # B = Q^H gQ - gR R^H,
+    #   gY = tril(B - B^H, -1) + I o (i Im B) - B,  gA = (gQ + Q gY) R^-H
+    # and JAX's cotangent ct_A = conj(gA). For real A the conjugations are identities.
     del needs  # unused
     (a,) = primals
     _qr_check(a, full_matrices)
-    ct_q, ct_r = cts
+    ct_q, ct_r = (None if c is None else _conj(c) for c in cts)
     q, r = outs
     b = None
     if ct_q is not None:
-        b = _mm(_mT(q), ct_q)
+        b = _mm(_H(q), ct_q)
     if ct_r is not None:
-        rr = _mm(ct_r, _mT(r))
+        rr = _mm(ct_r, _H(r))
         b = lax._neg(rr) if b is None else lax._sub(b, rr)
     if b is None:
         return [None]
     n = _aval_shape(b)[-1]
-    gy = lax._sub(lax._mul(lax._sub(b, _mT(b)), _tri_mask(n, -1, _dtype(b))), b)
+    gy = lax._sub(lax._mul(lax._sub(b, _H(b)), _tri_mask(n, -1, _dtype(b))), b)
+    if _is_complex(b):
+        gy = lax._add(gy, _imag_diag(b))
     gx = _mm(q, gy)
     if ct_q is not None:
         gx = lax._add(gx, ct_q)
-    return [_mT(solve_p.bind(r, _mT(gx)))]  # gX R^-T
+    return [_conj(_H(solve_p.bind(r, _H(gx))))]  # conj(gX R^-H)
 
 
 qr_p.jvp = _qr_jvp
@@ -909,8 +1017,9 @@ def _geqrf_impl(a):
 
 @geqrf_p.def_abstract_eval
 def _geqrf_abstract_eval(a):
-    if a.ndim < 2 or not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"qr: needs a float array of at least 2 dimensions, got {a.str_short()}")
+    if a.ndim < 2 or a.dtype.kind not in "fc":
+        raise TypeError(f"qr: needs a float or complex array of at least 2 dimensions, got "
+                        f"{a.str_short()}")
     m, n = a.shape[-2:]
     return [ShapedArray(a.shape[:-2] + (n, m), a.dtype),
             ShapedArray(a.shape[:-2] + (min(m, n),), a.dtype)]
@@ -951,7 +1060,7 @@ def qr(a, mode="reduced"):
     """
     if mode not in ("reduced", "complete", "r", "raw"):
         raise ValueError(f"qr: mode must be 'reduced', 'complete', 'r' or 'raw', got {mode!r}")
-    a = _as_float_matrix(a, "qr")
+    a = _as_float_matrix(a, "qr", complex_ok=True)
     if mode == "raw":
         h, tau = geqrf_p.bind(a)
         return QRResult(h, tau)
@@ -1025,7 +1134,7 @@ def _pinv_impl(a, rtol, hermitian):
     u, s, vh = svd(a, full_matrices=False, hermitian=hermitian)
     cutoff = fnp.expand_dims(rtol * fnp.max(s, axis=-1, initial=0.0), -1)
     s_inv = fnp.where(s > cutoff, 1.0 / fnp.where(s > cutoff, s, 1.0), 0.0)
-    return _mm(_mT(vh), _mT(u) * fnp.expand_dims(s_inv, -1))
+    return _mm(_H(vh), _H(u) * fnp.expand_dims(s_inv, -1))
 
 
 def _pinv_fn(rtol, hermitian, a):
@@ -1033,14 +1142,14 @@ def _pinv_fn(rtol, hermitian, a):
 
 
 def _pinv_jvp(rtol, hermitian, primals, tangents):
-    # Golub & Pereyra: dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P
+    # Golub & Pereyra: dP = -P dA P + P P^H dA^H (I - A P) + (I - P A) dA^H P^H P
     (a,), (t,) = primals, tangents
     p = _pinv_fn(rtol, hermitian, a)
     ap, pa = _mm(a, p), _mm(p, a)
     eye_m, eye_n = np.eye(ap.shape[-1], dtype=_dtype(a)), np.eye(pa.shape[-1], dtype=_dtype(a))
-    tt = _mT(t)
-    dp = (-_mm(_mm(p, t), p) + _mm(_mm(_mm(p, _mT(p)), tt), eye_m - ap)
-          + _mm(_mm(eye_n - pa, tt), _mm(_mT(p), p)))
+    tt = _H(t)
+    dp = (-_mm(_mm(p, t), p) + _mm(_mm(_mm(p, _H(p)), tt), eye_m - ap)
+          + _mm(_mm(eye_n - pa, tt), _mm(_H(p), p)))
     return p, dp
 
 
@@ -1073,7 +1182,7 @@ def pinv(a, rtol=None, hermitian=False, *, rcond=None):
         from nanofn._custom import custom_jvp
         _pinv_custom = custom_jvp(_pinv_fn, nondiff_argnums=(0, 1))
         _pinv_custom.defjvp(_pinv_jvp)
-    a = _as_float_matrix(a, "pinv")
+    a = _as_float_matrix(a, "pinv", complex_ok=True)
     if rcond is not None:
         if rtol is not None:
             raise ValueError("pinv: give rtol or rcond, not both")
@@ -1107,7 +1216,6 @@ def lstsq(a, b, rcond=None, *, numpy_resid=False):
     """
     fnp = _fnp()
     a, b = promote_float(a, b)
-    _no_complex("lstsq", a)
     if len(_shape_of(a)) != 2 or len(_shape_of(b)) not in (1, 2) \
             or _shape_of(b)[0] != _shape_of(a)[0]:
         raise ValueError(f"lstsq: a must be (m, n) and b (m,) or (m, k); got shapes "
@@ -1125,11 +1233,11 @@ def lstsq(a, b, rcond=None, *, numpy_resid=False):
         mask = s >= rcond * s[0]
     rank = fnp.sum(mask).astype(np.int32)
     s_inv = fnp.where(mask, 1.0 / fnp.where(mask, s, 1.0), 0.0)
-    x = _mm(_mT(vt), fnp.expand_dims(s_inv, -1) * _mm(_mT(u), b))
+    x = _mm(_H(vt), fnp.expand_dims(s_inv, -1) * _mm(_H(u), b))
     if numpy_resid and (int(rank) < n or m <= n):
-        resid = fnp.zeros((0,), dtype_of(a))
+        resid = fnp.zeros((0,), dtype_of(s))
     else:
-        resid = fnp.sum((b - _mm(a, x)) ** 2, axis=0)
+        resid = fnp.sum(_abs2(b - _mm(a, x)), axis=0)
     if vector:
         x = fnp.reshape(x, (n,))
     return x, resid, rank, s
@@ -1178,18 +1286,17 @@ def matrix_rank(M, rtol=None, *, hermitian=False, tol=None):
     """
     fnp = _fnp()
     (M,) = promote_float(M)
-    _no_complex("matrix_rank", M)
     if len(_shape_of(M)) < 2:
         return fnp.any(M != 0).astype(np.int32)
     s = svd(M, compute_uv=False, hermitian=hermitian)
     smax = fnp.max(s, axis=-1, keepdims=True, initial=0.0)
     if tol is not None:
-        cutoff = fnp.asarray(tol, dtype_of(M))
+        cutoff = fnp.asarray(tol, dtype_of(s))
         cutoff = cutoff if len(_shape_of(cutoff)) == 0 else fnp.expand_dims(cutoff, -1)
     else:
         if rtol is None:
             rtol = max(_shape_of(M)[-2:]) * _eps(dtype_of(M))
-        rtol = fnp.asarray(rtol, dtype_of(M))
+        rtol = fnp.asarray(rtol, dtype_of(s))
         cutoff = smax * (rtol if len(_shape_of(rtol)) == 0 else fnp.expand_dims(rtol, -1))
     return fnp.sum(s > cutoff, axis=-1).astype(np.int32)
 
@@ -1205,7 +1312,6 @@ def cond(x, p=None):
     """
     fnp = _fnp()
     (x,) = promote_float(x)
-    _no_complex("cond", x)
     if len(_shape_of(x)) < 2 or 0 in tuple(_shape_of(x))[-2:]:
         raise ValueError(f"cond: needs non-empty matrices of at least 2 dimensions, got shape "
                          f"{tuple(_shape_of(x))}")
@@ -1572,12 +1678,18 @@ def outer(x1, x2, /):
 
 
 def vecdot(x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None):
-    """Dot product of vectors along `axis` (broadcasting the other axes).
+    """Dot product of vectors along `axis` (broadcasting the other axes), conjugating
+    `x1` as the array API (and JAX) define it: `sum(conj(x1) * x2, axis)`.
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> float(fnp.linalg.vecdot(fnp.array([1.0, 2.0]), fnp.array([3.0, 4.0])))
         11.0
+        >>> complex(fnp.linalg.vecdot(fnp.array([1j]), fnp.array([1j])))
+        (1+0j)
     """
     del precision, preferred_element_type  # unused
+    x1 = asarray_value(x1)
+    if dtype_of(x1).kind == "c":
+        x1 = _conj(x1)
     return lnp.sum(lnp.multiply(x1, x2), axis=axis)

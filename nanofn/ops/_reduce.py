@@ -6,6 +6,8 @@
   those products are `cumprod`s, its own derivative (the Hessian of a product) is too.
 * `cumsum`, `cumprod`, `cummax`, `cummin` scan along one `axis`, forward or `reverse`, as
   in `jax.lax`. `cumsum` is linear: its transpose is a `cumsum` in the other direction.
+  `cumprod`'s tangent solves `d out[k] = x[k] d out[k-1] + out[k-1] t[k]` by a log-depth
+  scan of products (exact through zeros, to every order); its transpose runs backwards.
 * `sort` sorts several operands of one shape along `dimension` by the first `num_keys`
   of them (lexicographically), stably. Its JVP sorts the tangents along as extra
   operands; its VJP needs the inverse permutation, which is itself a sort: sorting
@@ -23,8 +25,8 @@ import numpy as np
 
 from nanofn._core import Primitive, ShapedArray
 from nanofn.ops._base import (
-    _add, _aval_shape, _c, _dtype, _keep_axes, _mul, _reduce_batch, _reduce_shape, _select,
-    bdim_to_front, broadcast_in_dim_p, convert_element_type_p, div_p, eq_p, iota_p, ne_p,
+    _add, _aval_shape, _c, _dtype, _keep_axes, _mul, _reduce_batch, _reduce_shape,
+    bdim_to_front, broadcast_in_dim_p, eq_p, iota_p, ne_p,
     full, neg_p, not_p, reduce_sum_p, reshape, reshape_p, select_n_p, transpose,
 )
 from nanofn.ops._shape import (concatenate_p, gather_p, pad_p, scatter_p, slice_in_dim)
@@ -232,47 +234,42 @@ cumsum = _cumulative_wrapper(cumsum_p, "cumsum", """Running sum of `operand` alo
 cumprod_p = _cumulative("cumprod", lambda x, axis: np.cumprod(x, axis=axis, dtype=x.dtype))
 
 
-def _cumprod_linear_parts(x, axis, reverse):
-    """The pieces of cumprod's derivative, safe where `x` has zeros.
+def _shift_by(x, steps, axis, *, reverse, fill):
+    """`_shift` by `steps` positions (a pad that adds `steps` elements at one end and crops
+    as many at the other)."""
+    config = [(0, 0, 0)] * len(_aval_shape(x))
+    config[axis] = (-steps, steps, 0) if reverse else (steps, -steps, 0)
+    return pad_p.bind(x, _c(x, fill), padding_config=tuple(config))
 
-    With `P[k]` the running product of the *non-zero* elements and `z[k]` the running count
-    of zeros, `d out[k] / d x[i]` (for `i` up to `k`) is `P[k] / x[i]` while there are no
-    zeros yet, `P[k]` for the first zero itself while it is the only one, and 0 otherwise.
-    Returns `(P, inv, no_zero_yet, one_zero, first_zero)`, with `inv` = 1/x (0 at zeros) and
-    three masks, so that the tangent map is
-    `t -> P * (no_zero_yet * cumsum(inv * t) + one_zero * cumsum(first_zero * t))`.
-    """
-    zero = eq_p.bind(x, _c(x, 0))
-    safe = _select(zero, x, _c(x, 1))
-    count = cumsum_p.bind(convert_element_type_p.bind(zero, new_dtype=_INDEX), axis=axis,
-                          reverse=reverse)
-    running = cumprod_p.bind(safe, axis=axis, reverse=reverse)
-    no_zero_yet = eq_p.bind(count, np.asarray(0, _INDEX))
-    one_zero = eq_p.bind(count, np.asarray(1, _INDEX))
-    first_zero = select_n_p.bind(zero, zero, one_zero)  # zero and count == 1
-    inv = _select(zero, div_p.bind(_c(x, 1), safe), _c(x, 0))
-    return running, inv, no_zero_yet, one_zero, first_zero
+
+def _linear_recurrence(a, b, axis, reverse):
+    """`y[k] = a[k] y[k-1] + b[k]` (`y[-1] = 0`) along `axis` in the scan direction, by a
+    Hillis-Steele scan: log2(n) rounds of shifted products, composing `(a, b)` pairs as
+    `(a_late a_early, a_late b_early + b_late)`. Built from mul, add and pad, so every
+    derivative of it is exact, also where `a` has zeros (no division)."""
+    n = _aval_shape(a)[axis]
+    steps = 1
+    while steps < n:
+        b = _add(b, _mul(a, _shift_by(b, steps, axis, reverse=reverse, fill=0)))
+        if 2 * steps < n:  # the last round's products are not needed
+            a = _mul(a, _shift_by(a, steps, axis, reverse=reverse, fill=1))
+        steps *= 2
+    return b
 
 
 def _cumprod_jvp(t, x, *, out, axis, reverse):
-    del out  # unused
-    running, inv, no_zero_yet, one_zero, first_zero = _cumprod_linear_parts(x, axis, reverse)
-    while_none = cumsum_p.bind(_mul(t, inv), axis=axis, reverse=reverse)
-    from_first = cumsum_p.bind(_select(first_zero, _c(t, 0), t), axis=axis, reverse=reverse)
-    inner = _add(_select(no_zero_yet, _c(t, 0), while_none),
-                 _select(one_zero, _c(t, 0), from_first))
-    return _mul(running, inner)
+    # out[k] = out[k-1] x[k], so d out[k] = x[k] d out[k-1] + out[k-1] t[k]: a linear
+    # recurrence (exact where x has zeros, where out / x would divide by zero)
+    before = _shift(out, axis, reverse=reverse, fill=1)  # the exclusive running product
+    return _linear_recurrence(x, _mul(before, t), axis, reverse)
 
 
 def _cumprod_vjp(ct, x, *, out, axis, reverse):
-    del out  # unused
-    running, inv, no_zero_yet, one_zero, first_zero = _cumprod_linear_parts(x, axis, reverse)
-    scaled = _mul(running, ct)
-    back_none = cumsum_p.bind(_select(no_zero_yet, _c(ct, 0), scaled), axis=axis,
-                              reverse=not reverse)
-    back_one = cumsum_p.bind(_select(one_zero, _c(ct, 0), scaled), axis=axis,
-                             reverse=not reverse)
-    return _add(_mul(inv, back_none), _select(first_zero, _c(ct, 0), back_one))
+    # the transpose of the recurrence runs the other way: z[k] = ct[k] + x[k+1] z[k+1],
+    # and the cotangent of t is out[k-1] z[k]
+    before = _shift(out, axis, reverse=reverse, fill=1)
+    after = _shift(x, axis, reverse=not reverse, fill=0)  # x[k+1] (0 past the end)
+    return _mul(before, _linear_recurrence(after, ct, axis, not reverse))
 
 
 cumprod_p.jvp_terms = [_cumprod_jvp]
@@ -280,9 +277,9 @@ cumprod_p.vjp = [_cumprod_vjp]
 
 cumprod = _cumulative_wrapper(cumprod_p, "cumprod", """Running product of `operand` along `axis`.
 
-    First derivatives are exact also where `operand` has zeros (they use running products
-    of the non-zero elements and a running count of zeros, never `out / x`). Higher
-    derivatives are exact where `operand` has no zeros.
+    Derivatives of every order are exact also where `operand` has zeros: the tangent
+    solves the linear recurrence `d out[k] = x[k] d out[k-1] + out[k-1] t[k]` by a
+    log-depth scan of products, never `out / x`.
 
     Args:
         operand: a numeric array.

@@ -349,7 +349,8 @@ def _pivots_to_permutation(piv, m):
 
 
 def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
-    """Solve `a @ x = b` (`trans=0`) or `a.T @ x = b` (1 or 2) from `lu_factor(a)`.
+    """Solve `a @ x = b` (`trans=0`), `a.T @ x = b` (1) or `a^H @ x = b` (2) from
+    `lu_factor(a)`.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -361,8 +362,6 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
     del overwrite_b, check_finite  # unused
     lu_, piv = lu_and_piv
     lu_, b = promote_float(lu_, b)
-    if trans == 2:
-        _nl._no_complex("lu_solve with trans=2", lu_)
     m = _shape_of(lu_)[-1]
     perm = _pivots_to_permutation(piv, m)
     lu_, b, undo = _matrix_rhs("lu_solve", lu_, b)
@@ -373,9 +372,10 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
         return undo(_tri_solve(lu_, y, False))
     if trans not in (1, 2):
         raise ValueError(f"lu_solve: trans must be 0, 1 or 2, got {trans!r}")
-    y = _tri_solve(lu_, b, False, transpose_a=True)
+    conj = _nl._conj if trans == 2 else (lambda x: x)  # a^H x = b: conj(a^T conj(x)) = b
+    y = _tri_solve(lu_, conj(b), False, transpose_a=True)
     y = _tri_solve(lu_, y, True, transpose_a=True, unit_diagonal=True)
-    return undo(_mm(_mT(p), y))
+    return undo(conj(_mm(_mT(p), y)))
 
 
 def lu(a, permute_l=False, overwrite_a=False, check_finite=True):
@@ -543,7 +543,7 @@ def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
     (a,) = promote_float(a)
     if lower:
         return _nl.cholesky(a, symmetrize_input=False)
-    return _mT(_nl.cholesky(_mT(a), symmetrize_input=False))
+    return _nl._H(_nl.cholesky(_nl._H(a), symmetrize_input=False))
 
 
 def cho_factor(a, lower=False, overwrite_a=False, check_finite=True):
@@ -573,12 +573,12 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
     del overwrite_b, check_finite  # unused
     c, lower = c_and_lower
     c, b = promote_float(c, b)
-    _nl._no_complex("cho_solve", c)
     c, b, undo = _matrix_rhs("cho_solve", c, b)
-    if lower:   # L L^T x = b
+    conj = _nl._conj  # L^-H y = conj(L^-T conj(y)): triangular_solve has no conjugate flag
+    if lower:   # L L^H x = b
         y = _tri_solve(c, b, True)
-        return undo(_tri_solve(c, y, True, transpose_a=True))
-    y = _tri_solve(c, b, False, transpose_a=True)  # U^T U x = b
+        return undo(conj(_tri_solve(c, conj(y), True, transpose_a=True)))
+    y = conj(_tri_solve(c, conj(b), False, transpose_a=True))  # U^H U x = b
     return undo(_tri_solve(c, y, False))
 
 
@@ -622,7 +622,7 @@ def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix.
 
     As in JAX (and unlike scipy, which reads one triangle), the matrix is symmetrised
-    first, `(a + a.T) / 2`; `lower` then changes nothing.
+    first, `(a + a^H) / 2`; `lower` then changes nothing.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -635,7 +635,6 @@ def eigh(a, b=None, lower=True, eigvals_only=False, overwrite_a=False, overwrite
         raise NotImplementedError("eigh: only the standard problem (b=None, type=1, "
                                   "eigvals=None) is supported, as in JAX")
     (a,) = promote_float(a)
-    _nl._no_complex("eigh", a)
     w, v = _nl.eigh(a, UPLO="L" if lower else "U")
     return w if eigvals_only else (w, v)
 
@@ -688,8 +687,6 @@ def solve(a, b, lower=False, overwrite_a=False, overwrite_b=False, debug=False,
         raise ValueError(f"solve: assume_a must be 'gen', 'sym', 'her' or 'pos', got "
                          f"{assume_a!r}")
     a, b = promote_float(a, b)
-    if assume_a != "gen":
-        _nl._no_complex(f"solve with assume_a={assume_a!r}", a)
     if assume_a == "pos":
         return _solve_pos()(bool(lower), a, b)
     a_shape, b_shape = tuple(_shape_of(a)), tuple(_shape_of(b))
@@ -760,7 +757,7 @@ def _kron(a, b):
 
 def polar(a, side="right", *, method="qdwh", eps=None, max_iterations=None):
     """Polar decomposition `a = u @ p` (side 'right') or `a = p @ u` ('left'), from the
-    SVD: `u` has orthonormal columns, `p` is symmetric positive semi-definite.
+    SVD: `u` has orthonormal columns, `p` is symmetric (Hermitian) positive semi-definite.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -777,9 +774,10 @@ def polar(a, side="right", *, method="qdwh", eps=None, max_iterations=None):
     (a,) = promote_float(a)
     w, s, vh = _nl.svd(a, full_matrices=False)
     u = fnp.matmul(w, vh)
-    if side == "right":
-        return u, fnp.matmul(_mT(vh) * s[..., None, :], vh)
-    return u, fnp.matmul(w * s[..., None, :], _mT(w))
+    s = s.astype(dtype_of(a))
+    if side == "right":  # p = V S V^H
+        return u, fnp.matmul(_nl._H(vh) * s[..., None, :], vh)
+    return u, fnp.matmul(w * s[..., None, :], _nl._H(w))  # p = W S W^H
 
 
 def block_diag(*arrs):
@@ -821,7 +819,7 @@ def _vec_last(x):
 
 def toeplitz(c, r=None):
     """The Toeplitz matrix with first column `c` and first row `r` (`r[0]` is ignored;
-    default `r = c`). Leading axes of `c` and `r` broadcast.
+    default `r = conj(c)`, as in scipy). Leading axes of `c` and `r` broadcast.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -831,9 +829,7 @@ def toeplitz(c, r=None):
     """
     fnp = _fnp()
     c = _vec_last(c)
-    if r is None:
-        _nl._no_complex("toeplitz with r=None (r = conj(c))", c)
-    r = c if r is None else _vec_last(r)
+    r = _nl._conj(c) if r is None else _vec_last(r)  # scipy's default: a Hermitian matrix
     dtype = np.result_type(dtype_of(c), dtype_of(r))
     nrows, ncols = _shape_of(c)[-1], _shape_of(r)[-1]
     batch = lax.broadcast_shapes("toeplitz", tuple(_shape_of(c))[:-1], tuple(_shape_of(r))[:-1])
@@ -1237,7 +1233,7 @@ def _complex_of(dtype):
 
 
 def _schur_avals(a, *, output):
-    _nl._check_square("schur", a)
+    _nl._check_square("schur", a, complex_ok=True)
     dtype = a.dtype if output == "real" else _complex_of(a.dtype)
     return [ShapedArray(a.shape, dtype), ShapedArray(a.shape, dtype)]
 
@@ -1266,7 +1262,7 @@ def schur(a, output="real"):
 
 def _hessenberg_avals(a, *, calc_q):
     del calc_q  # unused
-    _nl._check_square("hessenberg", a)
+    _nl._check_square("hessenberg", a, complex_ok=True)
     return [a, a]
 
 
@@ -1321,7 +1317,7 @@ def rsf2csf(T, Z, check_finite=True):
 
 
 def _sqrtm_avals(a):
-    _nl._check_square("sqrtm", a)
+    _nl._check_square("sqrtm", a, complex_ok=True)
     return [ShapedArray(a.shape, _complex_of(a.dtype))]
 
 
@@ -1361,7 +1357,7 @@ def sqrtm(A, blocksize=1):
 
 def _funm_avals(a, *, func):
     del func  # unused
-    _nl._check_square("funm", a)
+    _nl._check_square("funm", a, complex_ok=True)
     return [ShapedArray(a.shape, _complex_of(a.dtype))]
 
 

@@ -6,7 +6,8 @@ spectra from `nanofn.numpy.fft`. Everything is differentiable in both arguments 
 order, in float64 and complex128, and works under `jit` and `vmap`.
 
 `stft`, `csd` and `welch` cut windowed, detrended segments, transform them with
-`nanofn.numpy.fft` and average, as scipy does; they are differentiable too.
+`nanofn.numpy.fft` and average, as scipy does; `istft` inverts `stft` by windowed
+overlap-add. They are differentiable too.
 
 Beyond JAX: `convolve2d`/`correlate2d` also take `boundary="wrap"` and `"symm"` and a
 nonzero `fillvalue`, as scipy does.
@@ -37,7 +38,7 @@ from nanofn.ops._fft import _complex_dtype
 from nanofn.ops._shape import slice as _lax_slice
 
 __all__ = ["convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "detrend",
-           "stft", "csd", "welch"]
+           "stft", "istft", "csd", "welch"]
 
 _MODES = ("full", "same", "valid")
 
@@ -532,6 +533,105 @@ def stft(x, fs=1.0, window="hann", nperseg=256, noverlap=None, nfft=None, detren
     """
     return _spectral("stft", x, None, fs, window, nperseg, noverlap, nfft, detrend,
                      return_onesided, "spectrum", axis, "stft", boundary, padded)
+
+
+def _overlap_add(frames, step):
+    """Sum frames `(..., nseg, n)` placed `step` apart: `(..., n + (nseg - 1) * step)`.
+
+    Each frame is cut into `k = ceil(n / step)` blocks of `step` samples; block `j` of
+    frame `i` lands on block `i + j` of the output, so the output is `k` shifted sums."""
+    nseg, n = _shape(frames)[-2:]
+    k = -(-n // step)
+    batch = tuple(_shape(frames)[:-2])
+    blocks = lnp.reshape(_pad_last(frames, 0, k * step - n), batch + (nseg, k, step))
+    widths = [(0, 0)] * len(batch)
+    out = None
+    for j in range(k):
+        shifted = _np_pad(blocks[..., j, :], widths + [(j, k - 1 - j), (0, 0)])
+        out = shifted if out is None else out + shifted
+    out = lnp.reshape(out, batch + ((nseg + k - 1) * step,))
+    return out[..., :n + (nseg - 1) * step]
+
+
+def istft(Zxx, fs=1.0, window="hann", nperseg=None, noverlap=None, nfft=None,
+          input_onesided=True, boundary=True, time_axis=-1, freq_axis=-2):
+    """The inverse short-time Fourier transform (scipy.signal.istft): inverse FFTs of
+    the segments, windowed and overlap-added, divided by the summed squared window.
+
+    Args:
+        Zxx: the STFT, with frequencies on `freq_axis` and segments on `time_axis`.
+        fs: the sampling frequency.
+        window: a window name (`"hann"`; others need scipy) or a 1-d array, as given to
+            `stft`.
+        nperseg: the segment length (default: from the number of frequencies).
+        noverlap: the overlap of consecutive segments (default `nperseg // 2`).
+        nfft: the FFT length (default: from the number of frequencies).
+        input_onesided: `Zxx` holds the non-negative frequencies of a real signal (use
+            `irfft`; the result is real) or all of them (`ifft`; complex).
+        boundary: `stft` extended the signal at both ends: remove `nperseg // 2` points
+            from each end.
+        time_axis, freq_axis: the axes of `Zxx`.
+
+    Returns:
+        `(t, x)`: sample times and the signal, its time axis where `Zxx`'s segments were.
+
+    Example:
+        >>> import numpy as np
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy import signal
+        >>> x = fnp.sin(fnp.arange(32.0))
+        >>> t, y = signal.istft(signal.stft(x, nperseg=8)[2], nperseg=8)
+        >>> bool(np.allclose(y, x, atol=1e-5))
+        True
+    """
+    (Z,) = promote_float(asarray_value(Zxx))
+    nd = len(_shape(Z))
+    if nd < 2:
+        raise ValueError(f"istft: Zxx needs at least 2 dimensions, got shape {_shape(Z)}")
+    time_axis = lnp.canonicalize_axis(time_axis, nd)
+    freq_axis = lnp.canonicalize_axis(freq_axis, nd)
+    if time_axis == freq_axis:
+        raise ValueError(f"istft: time_axis and freq_axis must differ, both are {time_axis}")
+    if np.dtype(lax._dtype(Z)).kind != "c":
+        Z = lax.convert_element_type(Z, _complex_dtype(lax._dtype(Z)))
+    nseg, nfreq = _shape(Z)[time_axis], _shape(Z)[freq_axis]
+    n_default = 2 * (nfreq - 1) if input_onesided else nfreq
+    nperseg = n_default if nperseg is None else operator.index(nperseg)
+    if nperseg < 1:
+        raise ValueError(f"istft: nperseg must be a positive integer, got {nperseg}")
+    if nfft is None:  # an odd nperseg with a one-sided input: no FFT padding
+        nfft = nperseg if input_onesided and nperseg == n_default + 1 else n_default
+    nfft = operator.index(nfft)
+    if nfft < nperseg:
+        raise ValueError(f"istft: nfft ({nfft}) must be at least nperseg ({nperseg})")
+    noverlap = nperseg // 2 if noverlap is None else operator.index(noverlap)
+    if noverlap >= nperseg:
+        raise ValueError(f"istft: noverlap ({noverlap}) must be less than nperseg "
+                         f"({nperseg})")
+    step = nperseg - noverlap
+    outer = [d for d in range(nd) if d not in (time_axis, freq_axis)]
+    Z = lax.transpose(Z, tuple(outer) + (time_axis, freq_axis))  # (..., segments, freqs)
+    frames = (_fft.irfft if input_onesided else _fft.ifft)(Z, n=nfft, axis=-1)
+    frames = frames[..., :nperseg]
+    real_dtype = np.finfo(lax._dtype(frames)).dtype
+    win, _ = _triage_window("istft", window, nperseg, nperseg, real_dtype)
+    win_np = np.asarray(win, np.float64)
+    # undo stft's 'spectrum' scaling (1 / sum(win)), window again, and overlap-add
+    frames = frames * (asarray_value(win) * np.asarray(win_np.sum(), real_dtype)).astype(
+        lax._dtype(frames))
+    x = _overlap_add(frames, step)
+    norm = np.zeros(nperseg + (nseg - 1) * step)
+    for i in range(nseg):
+        norm[i * step:i * step + nperseg] += win_np ** 2
+    if boundary:
+        cut = nperseg // 2
+        x = x[..., cut:_shape(x)[-1] - cut]
+        norm = norm[cut:len(norm) - cut]
+    x = x / np.where(norm > 1e-10, norm, 1.0).astype(real_dtype)
+    if len(_shape(x)) > 1 and time_axis != nd - 1:
+        x = lnp.moveaxis(x, -1, time_axis - (freq_axis < time_axis))
+    times = np.arange(_shape(x)[0], dtype=real_dtype) / np.asarray(fs, real_dtype)
+    return _wrap_output(times), x
 
 
 def csd(x, y, fs=1.0, window="hann", nperseg=None, noverlap=None, nfft=None,

@@ -217,3 +217,18 @@ def test_batching_rules_match_a_loop():
     for i in range(2):
         np.testing.assert_allclose(np.take(_np(out), i, axis=d), np.linalg.solve(a[:, :, i], b),
                                    rtol=1e-12)
+
+
+def test_complex_norms_and_vecdot():
+    # the singular-value norms of a complex matrix once took the real rules' path: their
+    # gradients were silently wrong (now checked in the real and imaginary directions)
+    rng = np.random.default_rng(21)
+    a = rng.normal(size=(2, 3, 3)) + 1j * rng.normal(size=(2, 3, 3))
+    for ord in (2, -2, "nuc", "fro", 1, np.inf):
+        np.testing.assert_allclose(np.asarray(linalg.norm(a, ord, axis=(-2, -1))),
+                                   np.linalg.norm(a, ord, axis=(-2, -1)), rtol=1e-12)
+        check_grads(lambda a: linalg.norm(a, ord, axis=(-2, -1)), (a,), order=1)
+    # vecdot conjugates its first argument (array API, JAX)
+    x, y = a[0, 0], a[1, 1]
+    np.testing.assert_allclose(np.asarray(linalg.vecdot(x, y)), np.vdot(x, y), rtol=1e-12)
+    check_grads(linalg.vecdot, (x, y), order=2)

@@ -236,7 +236,7 @@ def test_det_second_order_at_the_identity_and_generic_points():
 # ------------------------------------------------------------------------ eig (values only)
 
 
-def test_eig_values_and_no_derivatives():
+def test_eig_values_and_eigvals_derivatives():
     a = np.random.default_rng(5).normal(size=(2, 3, 3))
     w, v = linalg.eig(a)
     assert w.dtype == np.complex128 and v.dtype == np.complex128
@@ -245,8 +245,15 @@ def test_eig_values_and_no_derivatives():
     np.testing.assert_allclose(np.sort_complex(_np(linalg.eigvals(a))),
                                np.sort_complex(np.linalg.eigvals(a)), atol=1e-10)
     assert linalg.eigvals(np.eye(2, dtype=np.float32)).dtype == np.complex64
-    with pytest.raises(NotImplementedError, match="eigh"):
-        nanofn.jvp(lambda a: linalg.eigvals(a), (a,), (a,))
+    # eigvals: dw = diag(V^-1 dA V), real and complex inputs, batched (JAX's rule);
+    # the eigenvectors are not differentiable, as in JAX
+    check_grads(linalg.eigvals, (a,), order=1)
+    check_grads(linalg.eigvals, (a + 1j * np.random.default_rng(6).normal(size=a.shape),),
+                order=1)
+    with pytest.raises(NotImplementedError, match="eigenvectors"):
+        nanofn.jvp(lambda a: linalg.eig(a)[1], (a,), (a,))
+    with pytest.raises(NotImplementedError, match="eigenvectors"):
+        nanofn.grad(lambda a: linalg.eig(a)[0].real.sum())(a)
 
 
 # ------------------------------------------------------------------------ composites
@@ -487,11 +494,95 @@ def test_complex128_inv_solve_det():
     w = linalg.eigvals(a)
     np.testing.assert_allclose(np.sort_complex(_np(w).ravel()),
                                np.sort_complex(np.linalg.eigvals(a).ravel()), atol=1e-10)
-    # not yet: these need conjugate-transpose rules; an error, never a wrong number
-    for f in (linalg.eigh, linalg.svd, linalg.qr, linalg.cholesky, linalg.slogdet,
-              linalg.pinv, linalg.cond, linalg.matrix_rank):
-        with pytest.raises(TypeError, match="complex input is not supported"):
-            f(a)
+
+
+def _herm(a):
+    import nanofn.numpy as fnp
+    return (a + fnp.conj(fnp.swapaxes(a, -1, -2))) / 2
+
+
+def _ct(a):
+    import nanofn.numpy as fnp
+    return fnp.conj(fnp.swapaxes(a, -1, -2))
+
+
+def _phase_free(u, vh):
+    """Functions of singular vectors (or eigenvectors) that do not depend on the phase
+    each column may take: |u|^2 and u @ vh."""
+    return abs(u) ** 2, u @ vh
+
+
+def test_complex128_decompositions():
+    # values against numpy (real dtypes where numpy returns them), batched
+    rng = np.random.default_rng(17)
+    a = _complex_normal(rng, 2, 3, 3)
+    tall = _complex_normal(rng, 4, 2)
+    h = a @ np.conj(np.swapaxes(a, -1, -2)) + 3 * np.eye(3)
+    u, s, vh = linalg.svd(a)
+    assert s.dtype == np.float64 and u.dtype == np.complex128
+    np.testing.assert_allclose(_np(s), np.linalg.svd(a, compute_uv=False), rtol=1e-12)
+    np.testing.assert_allclose(_np(u) * _np(s)[..., None, :] @ _np(vh), a, atol=1e-12)
+    w, v = linalg.eigh(h)
+    assert w.dtype == np.float64
+    np.testing.assert_allclose(_np(w), np.linalg.eigvalsh(h), rtol=1e-12)
+    np.testing.assert_allclose(_np(linalg.cholesky(h)), np.linalg.cholesky(h), rtol=1e-12)
+    sign, logdet = linalg.slogdet(a)
+    assert sign.dtype == np.complex128 and logdet.dtype == np.float64
+    np.testing.assert_allclose(_np(sign), np.linalg.slogdet(a)[0], rtol=1e-12)
+    np.testing.assert_allclose(_np(logdet), np.linalg.slogdet(a)[1], rtol=1e-12)
+    np.testing.assert_allclose(_np(linalg.pinv(tall)), np.linalg.pinv(tall), atol=1e-12)
+    q, r = linalg.qr(a)
+    np.testing.assert_allclose(_np(q) @ _np(r), a, atol=1e-12)
+    rhs = _complex_normal(rng, 4)
+    x, resid, rank, _ = linalg.lstsq(tall, rhs)
+    ref = np.linalg.lstsq(tall, rhs, rcond=None)
+    np.testing.assert_allclose(_np(x), ref[0], atol=1e-12)
+    np.testing.assert_allclose(_np(resid), ref[1], rtol=1e-10)
+    assert resid.dtype == np.float64 and int(rank) == 2
+    np.testing.assert_allclose(_np(linalg.cond(a)), np.linalg.cond(a), rtol=1e-10)
+    assert (_np(linalg.matrix_rank(a)) == 3).all()
+    for got, want in zip(linalg.qr(tall, mode="raw"), np.linalg.qr(tall, mode="raw")):
+        np.testing.assert_allclose(_np(got), want, rtol=1e-12)
+    # derivatives in the real and imaginary directions of every input, every output
+    check_grads(lambda a: _phase_free(*linalg.svd(a)[::2]) + (linalg.svd(a)[1],), (a,),
+                order=2)
+    check_grads(lambda a: _phase_free(*linalg.svd(a, full_matrices=False)[::2]), (tall,),
+                order=1)
+    check_grads(lambda a: _phase_free(*linalg.svd(a.T, full_matrices=False)[::2]), (tall,),
+                order=1)
+    check_grads(lambda h: (lambda w, v: (w, abs(v) ** 2, (v * w[..., None, :]) @ _ct(v)))(
+        *linalg.eigh(h)), (h,), order=2)
+    check_grads(lambda h: linalg.cholesky(_herm(h)), (h,), order=2)
+    check_grads(linalg.qr, (a,), order=2)
+    check_grads(linalg.qr, (tall,), order=1)
+    check_grads(linalg.slogdet, (a,), order=2)
+    check_grads(linalg.pinv, (tall,), order=1)
+    check_grads(lambda t, b: linalg.lstsq(t, b)[:2], (tall, rhs), order=1)
+    check_grads(lambda a: (linalg.norm(a, 2, axis=(-2, -1)), linalg.norm(a, "nuc", (-2, -1)),
+                           linalg.cond(a)), (a,), order=1)
+
+
+def test_complex128_scipy_cholesky_solvers():
+    from nanofn.scipy import linalg as sl_
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(18)
+    a = _complex_normal(rng, 3, 3)
+    h = a @ a.conj().T + 3 * np.eye(3)
+    b = _complex_normal(rng, 3)
+    for lower in (False, True):
+        np.testing.assert_allclose(_np(sl_.cholesky(h, lower=lower)),
+                                   scipy_linalg.cholesky(h, lower=lower), rtol=1e-12)
+        np.testing.assert_allclose(_np(sl_.cho_solve(sl_.cho_factor(h, lower=lower), b)),
+                                   scipy_linalg.cho_solve((scipy_linalg.cholesky(h, lower=lower),
+                                                           lower), b), rtol=1e-12)
+        check_grads(lambda h, b: sl_.cho_solve(sl_.cho_factor(_herm(h), lower=lower), b),
+                    (h, b), order=1)
+    np.testing.assert_allclose(_np(sl_.solve(h, b, assume_a="pos")),
+                               scipy_linalg.solve(h, b, assume_a="pos"), rtol=1e-12)
+    # (JAX 0.10's reverse mode is wrong here: its custom_linear_solve(symmetric=True) takes
+    # A^T for A^H; its own check_grads fails. nanofn's passes in both modes.)
+    check_grads(lambda h, b: sl_.solve(_herm(h), b, assume_a="pos"), (h, b), order=1)
+    check_grads(lambda h: sl_.eigh(h, eigvals_only=True), (h,), order=1)
 
 
 @pytest.mark.parametrize("shape", [(0, 0), (2, 0, 0), (3, 0), (0, 3)])

@@ -211,6 +211,9 @@ def test_nan_to_num():
     _close(fnp.nan_to_num(np.array([1, 2])), np.array([1, 2]))
     g = nanofn.grad(lambda v: fnp.sum(fnp.nan_to_num(v * 2.0)))(x)
     _close(g, [0.0, 0.0, 0.0, 2.0, 2.0])
+    z = x + 1j * x[::-1]  # complex: the real and imaginary parts separately, as numpy
+    for kwargs in ({}, {"nan": 7.0, "posinf": 1e3, "neginf": -1e3}):
+        _close(fnp.nan_to_num(z, **kwargs), np.nan_to_num(z, **kwargs))
 
 
 def test_angles():

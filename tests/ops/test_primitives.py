@@ -22,6 +22,7 @@ import nanofn
 from nanofn import _core
 from nanofn.ops import _base as P
 from nanofn.ops import _complex as C
+from nanofn.numpy import linalg as L
 from nanofn.testing import broadcastable_shapes, check_grads, shapes
 
 
@@ -243,6 +244,27 @@ def _complexified(spec):
     return spec._replace(make=make)
 
 
+def _square(rng, draw, complex_=False):
+    """A batch of well-conditioned square matrices (diagonally shifted)."""
+    n = draw(st.integers(1, 3))
+    shape = draw(shapes(max_dims=2, max_side=2)) + (n, n)
+    a = _vals(rng, shape, -1, 1) + 2 * n * np.eye(n)
+    return a + 1j * _vals(rng, shape, -1, 1) if complex_ else a
+
+
+def _linalg_unary(prim, ref, complex_=False):
+    return Spec(prim, ref, lambda rng, draw: ([_square(rng, draw, complex_)], {}), rtol=1e-9)
+
+
+def _linalg_solve(complex_=False):
+    def make(rng, draw):
+        a = _square(rng, draw, complex_)
+        k = draw(st.integers(1, 2))
+        b = _vals(rng, a.shape[:-1] + (k,), -2, 2)
+        return [a, b + 1j * _vals(rng, b.shape, -2, 2) if complex_ else b], {}
+    return Spec(L.solve_p, np.linalg.solve, make, rtol=1e-9)
+
+
 def _special_unary(prim, ref, lo, hi):
     return unary(prim, ref, lo, hi)
 
@@ -374,6 +396,14 @@ SPECS: dict[str, Spec] = {
     "select_n[c128]": _complexified(_select_n()),
     "transpose[c128]": _complexified(_transpose()),
     "broadcast_in_dim[c128]": _complexified(_broadcast_in_dim()),
+    # linear algebra on batches of well-conditioned matrices (the decompositions, whose
+    # outputs are defined up to signs or phases, have their rows in the linalg tests)
+    "inv": _linalg_unary(L.inv_p, np.linalg.inv),
+    "inv[c128]": _linalg_unary(L.inv_p, np.linalg.inv, complex_=True),
+    "det": _linalg_unary(L.det_p, np.linalg.det),
+    "det[c128]": _linalg_unary(L.det_p, np.linalg.det, complex_=True),
+    "solve": _linalg_solve(),
+    "solve[c128]": _linalg_solve(complex_=True),
 }
 
 # Primitives whose table rows live beside their family's own tests (they need inputs or
@@ -414,7 +444,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     **{n: "tests/ops/test_reduce.py" for n in (
         "reduce_prod", "cumsum", "cumprod", "cummax", "cummin", "sort")},
     **{n: "tests/numpy/test_linalg.py" for n in (
-        "inv", "solve", "det", "slogdet", "cholesky", "svd")},
+        "slogdet", "cholesky", "svd")},
     **{n: "tests/numpy/test_linalg_decomp.py" for n in ("eigh", "eig", "qr", "geqrf", "adjugate")},
     **{n: "tests/test_scipy_linalg.py" for n in (
         "triangular_solve", "lu", "expm", "schur", "hessenberg", "rsf2csf", "sqrtm", "funm")},

@@ -71,4 +71,42 @@ CASES = {
     "norm(ord=inf)@ties": (lambda np_, nn: lambda x: np_.linalg.norm(x, ord=np_.inf),
                            ([2.0, -2.0, 1.0],)),
     "sqrt(sum(x*x))@0": (lambda np_, nn: lambda x: np_.sqrt(np_.sum(x * x)), ([0.0, 0.0],)),
+    # logaddexp at infinities of the same and of opposite signs
+    "logaddexp@(-inf,-inf)": (lambda np_, nn: np_.logaddexp, (-INF, -INF)),
+    "logaddexp@(inf,-inf)": (lambda np_, nn: np_.logaddexp, (INF, -INF)),
+    "logaddexp2@(inf,inf)": (lambda np_, nn: np_.logaddexp2, (INF, INF)),
+    "logaddexp2@(-inf,-inf)": (lambda np_, nn: np_.logaddexp2, (-INF, -INF)),
+    "logsumexp@(-inf,0)": (lambda np_, nn: nn.logsumexp, ([-INF, 0.0],)),
+    "logsumexp@all-inf": (lambda np_, nn: nn.logsumexp, ([-INF, -INF],)),
+    # more ties: fmax/fmin, order statistics
+    "fmax@tie": (lambda np_, nn: np_.fmax, (1.0, 1.0)),
+    "fmin@tie": (lambda np_, nn: np_.fmin, (1.0, 1.0)),
+    "median@ties": (lambda np_, nn: np_.median, ([1.0, 2.0, 2.0, 3.0],)),
+    "sort@ties": (lambda np_, nn: lambda x: np_.sort(x) * np_.arange(1.0, 4.0),
+                  ([2.0, 1.0, 2.0],)),
+    "ptp@ties": (lambda np_, nn: np_.ptp, ([1.0, 3.0, 3.0, 1.0],)),
+    # products through zeros (no division by the zero)
+    "prod@one-zero": (lambda np_, nn: np_.prod, ([2.0, 0.0, 3.0],)),
+    "prod@two-zeros": (lambda np_, nn: np_.prod, ([0.0, 2.0, 0.0],)),
+    "cumprod@zero": (lambda np_, nn: np_.cumprod, ([2.0, 0.0, 3.0],)),
+    # removable singularities and 0 * inf
+    "sinc@0": (lambda np_, nn: np_.sinc, (0.0,)),
+    "power(x,0.0)@0": (lambda np_, nn: lambda x: np_.power(x, np_.float64(0.0)), (0.0,)),
+    "x**0@0": (lambda np_, nn: lambda x: x ** 0, (0.0,)),
+    "arctan2@(0,0)": (lambda np_, nn: np_.arctan2, (0.0, 0.0)),
+    "where(x>0,sqrt(x),0)@0": (lambda np_, nn: lambda x: np_.where(x > 0, np_.sqrt(x), 0.0),
+                               (0.0,)),
+    "std@constant": (lambda np_, nn: np_.std, ([1.0, 1.0, 1.0],)),
+    "norm(axis=1)@zero-row": (lambda np_, nn: lambda x: np_.linalg.norm(x, axis=1),
+                              ([[0.0, 0.0], [3.0, 4.0]],)),
+    "eigvalsh@degenerate": (lambda np_, nn: lambda x: np_.linalg.eigvalsh(x) * np_.arange(1.0, 4.0),
+                            ([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 5.0]],)),
+    # the simple eigenvalue's eigenvector is well defined beside a degenerate pair
+    "eigh-simple-vector@degenerate": (lambda np_, nn: lambda x: (lambda w, v: np_.sum(
+        v[:, 2] * np_.arange(1.0, 4.0)) ** 2)(*np_.linalg.eigh(x)),
+        ([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 5.0]],)),
+    "svdvals@degenerate": (lambda np_, nn: lambda x: np_.linalg.svd(x, compute_uv=False)
+                           * np_.arange(1.0, 3.0), ([[1.0, 0.0], [0.0, 1.0]],)),
+    "norm(ord=2)@equal-singular-values": (lambda np_, nn: lambda x: np_.linalg.norm(x, ord=2),
+                                          ([[1.0, 0.0], [0.0, 1.0]],)),
 }

@@ -4,7 +4,8 @@
 Each case is `make(numpy_linalg, scipy_linalg, numpy) -> f` plus its float64 inputs, the
 same lambda run on JAX's and on nanofn's modules. `f` returns an array or a tuple of
 arrays; the recorded gradient is that of `sum(w * out)` over every output, with fixed
-weights, so outputs defined only up to sign enter through sign-free expressions.
+weights (the real and imaginary parts of a complex output both count), so outputs defined
+only up to sign (or phase) enter through sign-free expressions.
 """
 
 from __future__ import annotations
@@ -115,7 +116,46 @@ CASES = {
     "block_diag": (lambda la, sla, np_: sla.block_diag, [_A, _B]),
 }
 
+# complex128 cases (drawn after the real ones, so those keep their values); outputs that
+# are defined up to a phase enter through phase-free expressions (|u|^2, u @ vh)
+_CA = _m(3, 3) + 1j * _m(3, 3)
+_CT = _m(4, 2) + 1j * _m(4, 2)
+_CB = _m(3, 2) + 1j * _m(3, 2)
+_HPD = _CA @ _CA.conj().T + 3 * np.eye(3)
+CASES.update({
+    "c128_det": (lambda la, sla, np_: la.det, [_CA]),
+    "c128_inv": (lambda la, sla, np_: la.inv, [_CA]),
+    "c128_solve": (lambda la, sla, np_: la.solve, [_CA, _CB]),
+    "c128_slogdet": (lambda la, sla, np_: lambda a: tuple(la.slogdet(a)), [_CA]),
+    "c128_svd": (lambda la, sla, np_: lambda a: (lambda u, s, vh: (
+        s, np_.abs(u) ** 2, u @ vh))(*la.svd(a)), [_CA]),
+    "c128_svd_tall": (lambda la, sla, np_: lambda a: (lambda u, s, vh: (
+        s, np_.abs(u) ** 2, u @ vh))(*la.svd(a, full_matrices=False)), [_CT]),
+    "c128_svd_wide": (lambda la, sla, np_: lambda a: (lambda u, s, vh: (
+        s, np_.abs(vh) ** 2, u @ vh))(*la.svd(a.T, full_matrices=False)), [_CT]),
+    "c128_eigh": (lambda la, sla, np_: lambda a: (lambda w, v: (
+        w, np_.abs(v) ** 2))(*la.eigh(a)), [_HPD]),
+    "c128_cholesky": (lambda la, sla, np_: la.cholesky, [_HPD]),
+    "c128_qr": (lambda la, sla, np_: lambda a: tuple(la.qr(a)), [_CT]),
+    "c128_pinv": (lambda la, sla, np_: la.pinv, [_CT]),
+    "c128_lstsq": (lambda la, sla, np_: lambda a, b: la.lstsq(a, b)[:2], [_CT, _m(4) + 0j]),
+    "c128_norms": (lambda la, sla, np_: lambda a: (
+        la.norm(a), la.norm(a, 2), la.norm(a, "nuc"), la.norm(a, 1), la.cond(a)), [_CA]),
+    "c128_eigvals": (lambda la, sla, np_: la.eigvals, [_CA]),
+    "eigvals_real": (lambda la, sla, np_: la.eigvals, [_A]),
+    "c128_cho_solve": (lambda la, sla, np_: lambda a, b: sla.cho_solve(
+        sla.cho_factor((a + a.conj().T) / 2), b), [_HPD, _CB]),
+    "c128_expm": (lambda la, sla, np_: sla.expm, [0.3 * _CA]),
+})
+
 
 def weights(shape, index):
     """Fixed weights for output `index` of a case (the recorded gradient's direction)."""
     return np.random.default_rng(1000 + index).normal(size=shape)
+
+
+def loss_term(np_, w, out):
+    """The real number an output adds to the loss: sum(w * out), real and imaginary parts
+    both for a complex output."""
+    term = w * out
+    return np_.sum(np_.real(term) + np_.imag(term)) if np_.iscomplexobj(out) else np_.sum(term)

@@ -25,16 +25,16 @@ def record():
     import jax.scipy.linalg as jsl
     jax.config.update("jax_enable_x64", True)
     sys.path.insert(0, HERE)
-    from linalg_cases import CASES, weights
+    from linalg_cases import CASES, loss_term, weights
 
     data = {"jax_version": np.asarray(jax.__version__)}
     for name, (make, args) in CASES.items():
         f = make(jnp.linalg, jsl, jnp)
-        xs = [jnp.asarray(a, dtype=jnp.float64) for a in args]
+        xs = [jnp.asarray(a, dtype=jnp.result_type(a, jnp.float64)) for a in args]
         outs = _outputs(f(*xs))
 
         def loss(*a):
-            return sum(jnp.sum(jnp.asarray(weights(o.shape, i)) * o)
+            return sum(loss_term(jnp, jnp.asarray(weights(o.shape, i)), o)
                        for i, o in enumerate(_outputs(f(*a))))
 
         for i, o in enumerate(outs):

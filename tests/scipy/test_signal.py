@@ -278,3 +278,42 @@ def test_spectral_grads_and_complex_inputs():
         signal.welch(x, nperseg=8, noverlap=8)
     with pytest.raises(ValueError, match="scaling"):
         signal.welch(x, nperseg=8, scaling="loud")
+
+
+@pytest.mark.parametrize("stft_kwargs,istft_kwargs", [
+    ({"nperseg": 16}, {"nperseg": 16}),
+    ({"nperseg": 16}, {}),                                   # nperseg from the frequencies
+    ({"nperseg": 15}, {"nperseg": 15}),                      # odd: no FFT padding
+    ({"nperseg": 16, "noverlap": 12, "nfft": 20}, {"nperseg": 16, "noverlap": 12, "nfft": 20}),
+    ({"nperseg": 16, "window": "hamming"}, {"nperseg": 16, "window": "hamming"}),
+    ({"nperseg": 8, "boundary": None, "padded": False}, {"nperseg": 8, "boundary": False}),
+    ({"nperseg": 16, "return_onesided": False}, {"nperseg": 16, "input_onesided": False}),
+], ids=str)
+@pytest.mark.filterwarnings("ignore:NOLA condition failed:UserWarning")
+def test_istft_matches_scipy_and_inverts_stft(stft_kwargs, istft_kwargs):
+    x = np.random.default_rng(9).normal(size=(2, 48))
+    z = scipy.signal.stft(x, **stft_kwargs)[2]
+    t, y = signal.istft(z, **istft_kwargs)
+    t_ref, y_ref = scipy.signal.istft(z, **istft_kwargs)
+    _close(t, t_ref)
+    _close(y, y_ref, 1e-7)
+    n = min(48, y.shape[-1])
+    first = 0 if istft_kwargs.get("boundary", True) else 1  # hann(0) = 0 without boundary
+    _close(np.asarray(y)[..., first:n].real, x[..., first:n], 1e-7)  # the signal comes back
+
+
+def test_istft_axes_grads_and_errors():
+    rng = np.random.default_rng(10)
+    z = scipy.signal.stft(rng.normal(size=(3, 40)), nperseg=8)[2]      # (3, freqs, segs)
+    moved = np.moveaxis(z, 0, -1)                                        # (freqs, segs, 3)
+    _close(signal.istft(moved, nperseg=8, freq_axis=0, time_axis=1)[1],
+           scipy.signal.istft(moved, nperseg=8, freq_axis=0, time_axis=1)[1], 1e-7)
+    # linear in Zxx: gradients in the real and imaginary directions, and under jit
+    check_grads(lambda z: signal.istft(z, nperseg=8)[1], (z[0],), order=1)
+    _close(nanofn.jit(lambda z: signal.istft(z, nperseg=8)[1])(z), signal.istft(z, nperseg=8)[1])
+    with pytest.raises(ValueError, match="differ"):
+        signal.istft(z, time_axis=1, freq_axis=1)
+    with pytest.raises(ValueError, match="noverlap"):
+        signal.istft(z, nperseg=8, noverlap=8)
+    with pytest.raises(ValueError, match="nfft"):
+        signal.istft(z, nperseg=8, nfft=4)
