@@ -1,0 +1,71 @@
+"""optax.transforms: the wrappers and building blocks optax groups under ``transforms``.
+
+The same objects as at the top of :mod:`nanofn.optim`; this module exists so that
+``from optax import transforms`` ports as ``from nanofn.optim import transforms``.
+
+Example:
+    >>> import nanofn.numpy as jnp
+    >>> from nanofn.optim import transforms
+    >>> tx = transforms.freeze({"w": True, "b": False})
+    >>> g = {"w": jnp.ones(1), "b": jnp.ones(1)}
+    >>> u, _ = tx.update(g, tx.init(g))
+    >>> print(float(u["w"][0]), float(u["b"][0]))
+    0.0 1.0
+"""
+
+from nanofn.optim._alias_extra import (
+    AdaptiveGradClipState as AdaptiveGradClipState,
+    adaptive_grad_clip as adaptive_grad_clip,
+)
+from nanofn.optim._combine import (
+    ApplyIfFiniteState as ApplyIfFiniteState,
+    MaskedNode as MaskedNode,
+    MaskedState as MaskedState,
+    MultiSteps as MultiSteps,
+    MultiStepsState as MultiStepsState,
+    PartitionState as PartitionState,
+    apply_if_finite as apply_if_finite,
+    chain as chain,
+    masked as masked,
+    named_chain as named_chain,
+    partition as partition,
+    skip_large_updates as skip_large_updates,
+    skip_not_finite as skip_not_finite,
+)
+from nanofn.optim._transform import (
+    AddNoiseState as AddNoiseState,
+    EmaState as EmaState,
+    NonNegativeParamsState as NonNegativeParamsState,
+    TraceState as TraceState,
+    ZeroNansState as ZeroNansState,
+    add_decayed_weights as add_decayed_weights,
+    add_noise as add_noise,
+    clip as clip,
+    clip_by_block_rms as clip_by_block_rms,
+    clip_by_global_norm as clip_by_global_norm,
+    ema as ema,
+    keep_params_nonnegative as keep_params_nonnegative,
+    trace as trace,
+    zero_nans as zero_nans,
+)
+from nanofn.optim._wrappers import (
+    ConditionFn as ConditionFn,
+    ConditionallyMaskState as ConditionallyMaskState,
+    ConditionallyTransformState as ConditionallyTransformState,
+    conditionally_mask as conditionally_mask,
+    conditionally_transform as conditionally_transform,
+    flatten as flatten,
+    freeze as freeze,
+    selective_transform as selective_transform,
+)
+
+__all__ = [
+    "AdaptiveGradClipState", "AddNoiseState", "ApplyIfFiniteState", "ConditionFn",
+    "ConditionallyMaskState", "ConditionallyTransformState", "EmaState", "MaskedNode",
+    "MaskedState", "MultiSteps", "MultiStepsState", "NonNegativeParamsState", "PartitionState",
+    "TraceState", "ZeroNansState", "adaptive_grad_clip", "add_decayed_weights", "add_noise",
+    "apply_if_finite", "chain", "clip", "clip_by_block_rms", "clip_by_global_norm",
+    "conditionally_mask", "conditionally_transform", "ema", "flatten", "freeze",
+    "keep_params_nonnegative", "masked", "named_chain", "partition", "selective_transform",
+    "skip_large_updates", "skip_not_finite", "trace", "zero_nans",
+]
