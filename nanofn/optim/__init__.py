@@ -184,9 +184,12 @@ from nanofn.optim._lbfgs import (  # noqa: E402
     BacktrackingLinesearchInfo as BacktrackingLinesearchInfo,
     ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState,
     ScaleByLBFGSState as ScaleByLBFGSState,
+    ScaleByZoomLinesearchState as ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo as ZoomLinesearchInfo,
     lbfgs as lbfgs,
     scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
     scale_by_lbfgs as scale_by_lbfgs,
+    scale_by_zoom_linesearch as scale_by_zoom_linesearch,
     value_and_grad_from_state as value_and_grad_from_state,
 )
 from nanofn.optim._schedule import (  # noqa: E402
@@ -265,6 +268,7 @@ __all__ = [
     "rprop", "scale_by_adan", "scale_by_optimistic_gradient", "scale_by_polyak",
     "scale_by_rprop", "scale_by_sm3", "sign_sgd", "signum", "sm3",
     "BacktrackingLinesearchInfo", "ScaleByBacktrackingLinesearchState", "ScaleByLBFGSState",
+    "ScaleByZoomLinesearchState", "ZoomLinesearchInfo", "scale_by_zoom_linesearch",
     "lbfgs", "scale_by_backtracking_linesearch", "scale_by_lbfgs",
     "value_and_grad_from_state", "linear_onecycle_schedule", "warmup_constant_schedule",
     "ConditionallyMaskState", "ConditionallyTransformState", "conditionally_mask",
