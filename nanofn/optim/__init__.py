@@ -155,7 +155,6 @@ from nanofn.optim import transforms as transforms  # noqa: E402
 from nanofn.optim import tree as tree  # noqa: E402
 from nanofn.optim import tree as tree_utils  # noqa: E402 (optax's older name)
 from nanofn.optim._alias_extra import (  # noqa: E402
-    AdaptiveGradClipState as AdaptiveGradClipState,
     ApplyEvery as ApplyEvery,
     ScaleByAdanState as ScaleByAdanState,
     ScaleByOptimisticGradientState as ScaleByOptimisticGradientState,
@@ -163,7 +162,6 @@ from nanofn.optim._alias_extra import (  # noqa: E402
     ScaleBySM3State as ScaleBySM3State,
     adamaxw as adamaxw,
     adan as adan,
-    adaptive_grad_clip as adaptive_grad_clip,
     apply_every as apply_every,
     normalize_by_update_norm as normalize_by_update_norm,
     optimistic_adam as optimistic_adam,
@@ -179,6 +177,14 @@ from nanofn.optim._alias_extra import (  # noqa: E402
     sign_sgd as sign_sgd,
     signum as signum,
     sm3 as sm3,
+)
+from nanofn.optim._clipping import (  # noqa: E402
+    AdaptiveGradClipState as AdaptiveGradClipState,
+    adaptive_grad_clip as adaptive_grad_clip,
+    per_example_global_norm_clip as per_example_global_norm_clip,
+    per_example_layer_norm_clip as per_example_layer_norm_clip,
+    safe_norm as safe_norm,
+    safe_root_mean_squares as safe_root_mean_squares,
 )
 from nanofn.optim._lbfgs import (  # noqa: E402
     BacktrackingLinesearchInfo as BacktrackingLinesearchInfo,
@@ -208,6 +214,8 @@ from nanofn.optim._wrappers import (  # noqa: E402
 )
 from nanofn.optim.losses import *  # noqa: E402,F401,F403 (every loss at top level, as optax)
 from nanofn.optim.losses import (  # noqa: E402
+    convex_kl_divergence as convex_kl_divergence,
+    generalized_kl_divergence as generalized_kl_divergence,
     multiclass_hinge_loss as multiclass_hinge_loss,
     multiclass_perceptron_loss as multiclass_perceptron_loss,
     perceptron_loss as perceptron_loss,
@@ -215,6 +223,7 @@ from nanofn.optim.losses import (  # noqa: E402
     safe_softmax_cross_entropy as safe_softmax_cross_entropy,
     sigmoid_focal_loss as sigmoid_focal_loss,
 )
+from nanofn.optim._transform import safe_increment as safe_increment  # noqa: E402
 from nanofn.optim._transform import safe_increment as safe_int32_increment  # noqa: E402
 from nanofn.optim.tree import (  # noqa: E402
     bias_correction as bias_correction,
@@ -273,6 +282,8 @@ __all__ = [
     "value_and_grad_from_state", "linear_onecycle_schedule", "warmup_constant_schedule",
     "ConditionallyMaskState", "ConditionallyTransformState", "conditionally_mask",
     "conditionally_transform", "flatten", "freeze", "scale_gradient", "selective_transform",
+    "per_example_global_norm_clip", "per_example_layer_norm_clip", "safe_norm",
+    "safe_root_mean_squares", "safe_increment",
     "safe_int32_increment", "bias_correction", "update_infinity_moment", "update_moment",
     "update_moment_per_elem_norm",
 ] + [_name for _name in losses.__all__ if not _name.startswith("_")]

@@ -377,61 +377,6 @@ def apply_every(k: int = 1) -> GradientTransformation:
     return GradientTransformation(init_fn, update_fn)
 
 
-class AdaptiveGradClipState(NamedTuple):
-    """State of :func:`adaptive_grad_clip` (empty)."""
-
-
-def _unitwise_norm(x, axis=None):
-    if axis is not None:
-        return jnp.sqrt(jnp.sum(x * x, axis=axis, keepdims=True))
-    if np.ndim(x) <= 1:
-        return jnp.sqrt(jnp.sum(x * x))
-    if np.ndim(x) in (2, 3):  # dense kernels: one norm per output unit (last axis)
-        return jnp.sqrt(jnp.sum(x * x, axis=tuple(range(x.ndim - 1)), keepdims=True))
-    if np.ndim(x) == 4:  # HWIO conv kernels: one norm per output channel
-        return jnp.sqrt(jnp.sum(x * x, axis=(0, 1, 2), keepdims=True))
-    raise ValueError(f"adaptive_grad_clip: a leaf of shape {x.shape} has no unitwise norm; "
-                     "pass `axis=` to choose the axes to reduce.")
-
-
-def adaptive_grad_clip(clipping: float, eps: float = 1e-3, axis=None) -> GradientTransformation:
-    """Clips each unit's gradient to ``clipping`` times its parameter's norm (AGC, NFNets).
-
-    Args:
-        clipping: the largest allowed ratio ``||g|| / max(||w||, eps)`` per unit.
-        eps: the smallest parameter norm used.
-        axis: axes reduced for a unit's norm; ``None`` picks them by rank as optax does.
-
-    Returns:
-        A stateless :class:`GradientTransformation` that needs ``params``.
-
-    Example:
-        >>> import nanofn.numpy as jnp
-        >>> from nanofn import optim
-        >>> tx = optim.adaptive_grad_clip(0.1)
-        >>> u, _ = tx.update(jnp.array([3.0, 4.0]), tx.init(None), jnp.array([0.0, 10.0]))
-        >>> print([round(x, 4) for x in u.tolist()])
-        [0.6, 0.8]
-    """
-
-    def update_fn(updates, state, params=None, **extra_args):
-        del extra_args  # unused
-        if params is None:
-            raise ValueError("adaptive_grad_clip: " + _base.NO_PARAMS_MSG)
-
-        def clip_leaf(g, p):
-            g_norm = _unitwise_norm(g, axis)
-            p_norm = jnp.maximum(_unitwise_norm(p, axis), eps)
-            max_norm = p_norm * clipping
-            trigger = g_norm > max_norm
-            clipped = g * (max_norm / jnp.maximum(g_norm, 1e-6))
-            return jnp.where(trigger, clipped, g)
-
-        return tree_util.tree_map(clip_leaf, updates, params), state
-
-    return GradientTransformation(lambda params: AdaptiveGradClipState(), update_fn)
-
-
 # --- aliases -----------------------------------------------------------------------------------
 
 

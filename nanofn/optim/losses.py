@@ -10,12 +10,14 @@ import nanofn.numpy as _jnp
 from nanofn.nn import _functions as _fn
 from nanofn.nn.losses import *  # noqa: F401,F403
 from nanofn.nn.losses import sigmoid_binary_cross_entropy as _sigmoid_bce
+from nanofn.nn.losses import kl_divergence as _kl_divergence
 from nanofn.nn.losses import softmax_cross_entropy as _softmax_ce
 from nanofn.nn.losses import __all__ as _nn_losses
 
 __all__ = list(_nn_losses) + [
     "multiclass_hinge_loss", "multiclass_perceptron_loss", "perceptron_loss",
-    "poly_loss_cross_entropy", "safe_softmax_cross_entropy", "sigmoid_focal_loss"]
+    "poly_loss_cross_entropy", "safe_softmax_cross_entropy", "sigmoid_focal_loss",
+    "generalized_kl_divergence", "convex_kl_divergence"]
 
 
 def _check_floating(name, arg, x):
@@ -124,3 +126,34 @@ def multiclass_perceptron_loss(scores, labels):
     scores = _jnp.asarray(scores)
     one_hot = _fn.one_hot(labels, scores.shape[-1], dtype=scores.dtype)
     return _jnp.max(scores, axis=-1) - _jnp.sum(scores * one_hot, axis=-1)
+
+
+def generalized_kl_divergence(log_predictions, targets, axis=-1):
+    """KL divergence for unnormalised measures: ``KL(t || p) + sum(p - t)`` along ``axis``.
+
+    Equal to :func:`kl_divergence` when both sides sum to one; convex in the predictions.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> loss = optim.generalized_kl_divergence(jnp.log(jnp.array([1.0, 1.0])),
+        ...                                        jnp.array([1.0, 0.0]))
+        >>> print(round(float(loss), 4))  # 0 + (2 - 1)
+        1.0
+    """
+    kl = _kl_divergence(log_predictions, targets, axis=axis)
+    return kl + _jnp.sum(_jnp.exp(log_predictions) - targets, axis=axis)
+
+
+def convex_kl_divergence(log_predictions, targets, axis=-1):
+    """optax's older name of :func:`generalized_kl_divergence`.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> loss = optim.convex_kl_divergence(jnp.log(jnp.array([0.5, 0.5])),
+        ...                                   jnp.array([0.5, 0.5]))
+        >>> print(round(float(loss), 4))
+        0.0
+    """
+    return generalized_kl_divergence(log_predictions, targets, axis=axis)

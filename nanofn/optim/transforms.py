@@ -13,9 +13,13 @@ Example:
     0.0 1.0
 """
 
-from nanofn.optim._alias_extra import (
+from nanofn.optim._clipping import (
     AdaptiveGradClipState as AdaptiveGradClipState,
     adaptive_grad_clip as adaptive_grad_clip,
+    per_example_global_norm_clip as per_example_global_norm_clip,
+    per_example_layer_norm_clip as per_example_layer_norm_clip,
+    unitwise_clip as unitwise_clip,
+    unitwise_norm as unitwise_norm,
 )
 from nanofn.optim._combine import (
     ApplyIfFiniteState as ApplyIfFiniteState,
@@ -66,6 +70,8 @@ __all__ = [
     "TraceState", "ZeroNansState", "adaptive_grad_clip", "add_decayed_weights", "add_noise",
     "apply_if_finite", "chain", "clip", "clip_by_block_rms", "clip_by_global_norm",
     "conditionally_mask", "conditionally_transform", "ema", "flatten", "freeze",
-    "keep_params_nonnegative", "masked", "named_chain", "partition", "selective_transform",
-    "skip_large_updates", "skip_not_finite", "trace", "zero_nans",
+    "keep_params_nonnegative", "masked", "named_chain", "partition",
+    "per_example_global_norm_clip", "per_example_layer_norm_clip", "selective_transform",
+    "skip_large_updates", "skip_not_finite", "trace", "unitwise_clip", "unitwise_norm",
+    "zero_nans",
 ]

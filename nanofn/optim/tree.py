@@ -27,7 +27,8 @@ from nanofn import tree_util
 __all__ = [
     "add", "add_scale", "allclose", "batch_shape", "bias_correction", "cast", "cast_like",
     "clip", "conj", "div", "dtype", "full_like", "get", "get_all_with_path", "max", "min",
-    "mul", "norm", "ones_like", "real", "scale", "set", "size", "sub", "sum",
+    "mul", "norm", "ones_like", "random_like", "real", "scale", "set", "size",
+    "split_key_like", "sub", "sum",
     "update_infinity_moment", "update_moment", "update_moment_per_elem_norm", "vdot",
     "where", "zeros_like",
 ]
@@ -400,6 +401,46 @@ def allclose(a: Any, b: Any, rtol=1e-05, atol=1e-08, equal_nan: bool = False) ->
     return builtins.all(
         np.allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol, equal_nan=equal_nan)
         for x, y in zip(tree_util.tree_leaves(a), tree_util.tree_leaves(b)))
+
+
+def split_key_like(rng_key, target_tree: Any) -> Any:
+    """One fresh key per leaf of ``target_tree``, from ``random.split(rng_key, n_leaves)``.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> keys = tree.split_key_like(nanofn.random.PRNGKey(0), {"a": jnp.ones(2), "b": 1.0})
+        >>> sorted(keys)
+        ['a', 'b']
+    """
+    import nanofn.random as jrandom
+    treedef = tree_util.tree_structure(target_tree)
+    keys = jrandom.split(rng_key, treedef.num_leaves)
+    return treedef.unflatten([keys[i] for i in range(treedef.num_leaves)])
+
+
+def random_like(rng_key, target_tree: Any, sampler: Optional[Callable] = None,
+                dtype: Optional[Any] = None) -> Any:
+    """A tree of random arrays shaped like ``target_tree`` (``sampler(key, shape, dtype)``).
+
+    Args:
+        rng_key: a PRNG key, split into one key per leaf.
+        target_tree: gives the shapes and (unless ``dtype``) dtypes.
+        sampler: ``(key, shape, dtype) -> array``; ``nanofn.random.normal`` by default.
+        dtype: the dtype of every leaf, instead of the target's.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> r = tree.random_like(nanofn.random.PRNGKey(0), {"a": jnp.ones((2, 3))})
+        >>> r["a"].shape
+        (2, 3)
+    """
+    import nanofn.random as jrandom
+    sampler = jrandom.normal if sampler is None else sampler
+    keys = split_key_like(rng_key, target_tree)
+    return _map(lambda leaf, key: sampler(key, np.shape(leaf), dtype or jnp.result_type(leaf)),
+                target_tree, keys)
 
 
 # --- moments (the statistics optimizers keep) -------------------------------------------

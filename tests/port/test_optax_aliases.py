@@ -2,13 +2,14 @@
 
 Every optimizer added to `nanofn.optim` for optax parity (sign_sgd, signum, adamaxw, adan,
 rprop, sm3, polyak_sgd, optimistic_gradient_descent, optimistic_adam(_v2), lbfgs with
-a backtracking line search) and the new wrappers (freeze, selective_transform,
+its zoom line search and with a backtracking one) and the new wrappers (freeze, selective_transform,
 flatten, apply_every, conditionally_mask/transform, masked with
 mask_compatible_extra_args, normalize_by_update_norm, adaptive_grad_clip) runs 20 steps
 on the same small problem as optax's tests (a parabola plus a Rosenbrock-like term,
 on a pytree with a vector and a matrix leaf), with optax's defaults. Checked against
 optax: every loss along the trajectory and the final parameters. The optax.tree
-functions are checked on one pair of trees.
+functions, the safe norms, unitwise and per-example clips, and the losses optax has at its
+top level are checked on small arrays.
 """
 
 import numpy as np
@@ -65,6 +66,10 @@ def program(jax, jnp, optax):
             linesearch=optax.scale_by_backtracking_linesearch(
                 max_backtracking_steps=20, store_grad=True)), linesearch=True),
         "lbfgs_lr": run(optax.lbfgs(learning_rate=0.2, memory_size=3, linesearch=None)),
+        "lbfgs_zoom": run(optax.lbfgs(), steps=8, linesearch=True),
+        "sgd_zoom": run(optax.chain(
+            optax.sgd(1.0), optax.scale_by_zoom_linesearch(max_linesearch_steps=15)),
+            steps=10, linesearch=True),
         "sgd_backtracking": run(optax.chain(
             optax.sgd(1.0),
             optax.scale_by_backtracking_linesearch(max_backtracking_steps=15,
@@ -104,6 +109,44 @@ def program(jax, jnp, optax):
         "bias_correction": t.bias_correction(a, 0.9, jnp.asarray(3)),
         "size": jnp.asarray(t.size(a)),
         "get_count": t.get(optax.adam(0.1).init(a), "count"),
+        "random_like": t.random_like(jax.random.PRNGKey(3), a),
+    }
+
+    rs = np.random.RandomState(0)
+    logits = jnp.asarray(rs.normal(size=(4, 5)).astype(np.float32))
+    int_labels = jnp.asarray([0, 3, 1, 4])
+    probs = jax.nn.softmax(jnp.asarray(rs.normal(size=(4, 5)).astype(np.float32)))
+    bin_labels = jnp.asarray((rs.uniform(size=(4, 5)) > 0.5).astype(np.float32))
+    per_example = {"w": jnp.asarray(rs.normal(size=(3, 2, 2)).astype(np.float32)),
+                   "b": jnp.asarray(rs.normal(size=(3, 2)).astype(np.float32))}
+    kernel4 = jnp.asarray(rs.normal(size=(2, 2, 3, 4)).astype(np.float32))
+    cases["numerics"] = {
+        "safe_norm": optax.safe_norm(logits, 1e-3, axis=-1),
+        "safe_norm_zero": optax.safe_norm(jnp.zeros(3), 1e-3),
+        "safe_norm_grad": jax.grad(lambda x: optax.safe_norm(x, 1e-3))(jnp.zeros(3)),
+        "safe_rms": optax.safe_root_mean_squares(logits, 1e-3),
+        "unitwise_norm_2d": optax.transforms.unitwise_norm(logits),
+        "unitwise_norm_4d": optax.transforms.unitwise_norm(kernel4),
+        "per_example_global": optax.per_example_global_norm_clip(per_example, 1.0),
+        "per_example_layer": optax.per_example_layer_norm_clip(per_example, 1.0),
+        "per_example_layer_nonuniform": optax.per_example_layer_norm_clip(
+            per_example, 1.0, uniform=False),
+    }
+    cases["losses"] = {
+        "sigmoid_focal": optax.losses.sigmoid_focal_loss(logits, bin_labels, alpha=0.25),
+        "sigmoid_focal_default": optax.losses.sigmoid_focal_loss(logits, bin_labels),
+        "poly_loss": optax.losses.poly_loss_cross_entropy(logits, probs),
+        "safe_softmax_ce": optax.losses.safe_softmax_cross_entropy(logits, probs),
+        "multiclass_hinge": optax.losses.multiclass_hinge_loss(logits, int_labels),
+        "multiclass_perceptron": optax.losses.multiclass_perceptron_loss(logits, int_labels),
+        "perceptron": optax.losses.perceptron_loss(logits, 2 * bin_labels - 1),
+        "generalized_kl": optax.losses.generalized_kl_divergence(jnp.log(probs), 0.5 * probs),
+        "convex_kl": optax.convex_kl_divergence(jnp.log(probs), probs),
+        # losses optax also has at its top level
+        "l2": optax.l2_loss(logits, probs),
+        "huber": optax.huber_loss(logits, probs, delta=0.5),
+        "ce_int": optax.softmax_cross_entropy_with_integer_labels(logits, int_labels),
+        "bce": optax.sigmoid_binary_cross_entropy(logits, bin_labels),
     }
     return cases
 
