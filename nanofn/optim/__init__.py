@@ -203,6 +203,11 @@ from nanofn.optim._schedule import (  # noqa: E402
     warmup_constant_schedule as warmup_constant_schedule,
 )
 from nanofn.optim._wrappers import (  # noqa: E402
+    ClipByGlobalNormState as ClipByGlobalNormState,
+    ClipState as ClipState,
+    MaskOrFn as MaskOrFn,
+    ShouldSkipUpdateFunction as ShouldSkipUpdateFunction,
+    TransformUpdateExtraArgsFn as TransformUpdateExtraArgsFn,
     ConditionallyMaskState as ConditionallyMaskState,
     ConditionallyTransformState as ConditionallyTransformState,
     conditionally_mask as conditionally_mask,
@@ -280,6 +285,8 @@ __all__ = [
     "ScaleByZoomLinesearchState", "ZoomLinesearchInfo", "scale_by_zoom_linesearch",
     "lbfgs", "scale_by_backtracking_linesearch", "scale_by_lbfgs",
     "value_and_grad_from_state", "linear_onecycle_schedule", "warmup_constant_schedule",
+    "ClipByGlobalNormState", "ClipState", "MaskOrFn", "ShouldSkipUpdateFunction",
+    "TransformUpdateExtraArgsFn",
     "ConditionallyMaskState", "ConditionallyTransformState", "conditionally_mask",
     "conditionally_transform", "flatten", "freeze", "scale_gradient", "selective_transform",
     "per_example_global_norm_clip", "per_example_layer_norm_clip", "safe_norm",

@@ -19,7 +19,12 @@ from nanofn.optim._base import GradientTransformation
 from nanofn.optim._combine import _select, masked, multi_transform
 from nanofn.optim._transform import _zeros_count, safe_increment
 
-ConditionFn = Callable[..., Any]
+ConditionFn = Callable[..., Any]  # (step, **extra_args) -> bool
+ShouldSkipUpdateFunction = Callable[..., tuple]  # (updates, gradient_step, params) -> (skip, info)
+MaskOrFn = Any  # a pytree of booleans, or a function params -> such a pytree
+TransformUpdateExtraArgsFn = _base.TransformUpdateFn  # every nanofn update takes **extra_args
+ClipState = _base.EmptyState  # state of `clip`
+ClipByGlobalNormState = _base.EmptyState  # state of `clip_by_global_norm`
 
 
 def freeze(mask) -> GradientTransformation:

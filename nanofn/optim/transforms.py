@@ -56,6 +56,7 @@ from nanofn.optim._wrappers import (
     ConditionFn as ConditionFn,
     ConditionallyMaskState as ConditionallyMaskState,
     ConditionallyTransformState as ConditionallyTransformState,
+    ShouldSkipUpdateFunction as ShouldSkipUpdateFunction,
     conditionally_mask as conditionally_mask,
     conditionally_transform as conditionally_transform,
     flatten as flatten,
