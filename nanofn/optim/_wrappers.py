@@ -6,7 +6,7 @@ compute both branches and select with ``where``, so they work under ``jit``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from nanofn import tree_util
 from nanofn.optim import _base
 from nanofn.optim import tree as otu
 from nanofn.optim._base import GradientTransformation
-from nanofn.optim._combine import _select, masked, multi_transform
+from nanofn.optim._combine import _select, chain, masked, multi_transform
 from nanofn.optim._transform import _zeros_count, safe_increment
 
 ConditionFn = Callable[..., Any]  # (step, **extra_args) -> bool
@@ -239,3 +239,121 @@ def scale_gradient(inputs, scale: float):
     """
     stop = nanofn.lax.stop_gradient
     return tree_util.tree_map(lambda x: x * scale + stop(x - x * scale), inputs)
+
+
+# --- monitoring -------------------------------------------------------------------------------
+
+
+class SnapshotState(NamedTuple):
+    """State of :func:`snapshot`: the last measurement, under its name."""
+
+    measurement: dict
+
+
+def snapshot(measure_name: str, measure: Callable) -> GradientTransformation:
+    """Keeps ``measure(updates)`` in the state (``measure(params)`` after ``init``);
+    the updates pass through unchanged.
+
+    Args:
+        measure_name: the key of the measurement in ``state.measurement``.
+        measure: a function of a pytree, e.g. ``optim.tree.norm``.
+
+    Returns:
+        A :class:`GradientTransformation` with state :class:`SnapshotState`.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> opt = optim.chain(optim.sgd(0.1), optim.snapshot("norm", optim.tree.norm))
+        >>> u, state = opt.update(jnp.array([30.0, 40.0]), opt.init(jnp.zeros(2)))
+        >>> print(round(float(state[1].measurement["norm"]), 4))  # of the sgd updates
+        5.0
+    """
+
+    def init_fn(params):
+        return SnapshotState({measure_name: measure(params)})
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del state, params, extra_args  # unused
+        return updates, SnapshotState({measure_name: measure(updates)})
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+class MonitorState(NamedTuple):
+    """State of :func:`monitor`: the last measurements and the measures' own states."""
+
+    measurements: dict
+    measure_states: tuple
+
+
+def monitor(measures: dict) -> GradientTransformation:
+    """Records measurements of the updates in the state; the updates pass through.
+
+    Args:
+        measures: maps a name to a function of the updates, or to a transformation
+            whose *output* is the measurement (e.g. :func:`measure_with_ema`).
+
+    Returns:
+        A :class:`GradientTransformation` with state :class:`MonitorState`; as in optax,
+        ``measurements`` is empty until the first update.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> opt = optim.chain(optim.monitor({"grad_norm": optim.tree.norm}), optim.sgd(0.1))
+        >>> u, state = opt.update(jnp.array([3.0, 4.0]), opt.init(jnp.zeros(2)))
+        >>> print(float(state[0].measurements["grad_norm"]))
+        5.0
+    """
+    transforms = {}
+    for name, measure in measures.items():
+        if callable(measure):
+            transforms[name] = _base.stateless(lambda u, _, m=measure: m(u))
+        else:
+            transforms[name] = _base.with_extra_args_support(measure)
+    names = tuple(transforms)
+
+    def init_fn(params):
+        return MonitorState({}, tuple(transforms[n].init(params) for n in names))
+
+    def update_fn(updates, state, params=None, **extra_args):
+        measurements, new_states = {}, []
+        for i, name in enumerate(names):
+            measurements[name], s = transforms[name].update(
+                updates, state.measure_states[i], params, **extra_args)
+            new_states.append(s)
+        return updates, MonitorState(measurements, tuple(new_states))
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def measure_with_ema(measure: Callable, decay: float, debias: bool = True,
+                     accumulator_dtype: Optional[Any] = None) -> GradientTransformation:
+    """A transformation whose output is an exponential moving average of ``measure(updates)``.
+
+    Meant as a measure of :func:`monitor`, not as a step of an optimizer chain.
+
+    Args:
+        measure: a function of the updates.
+        decay: the decay of the average.
+        debias: divide by ``1 - decay^t``.
+        accumulator_dtype: dtype of the average.
+
+    Returns:
+        ``chain(stateless(measure), ema(decay, ...))`` with ``init`` measuring the params.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> opt = optim.monitor({"ema_norm": optim.measure_with_ema(optim.tree.norm, 0.9)})
+        >>> state = opt.init(jnp.zeros(2))
+        >>> for g in ([3.0, 4.0], [6.0, 8.0]):
+        ...     u, state = opt.update(jnp.array(g), state)
+        >>> print(round(float(state.measurements["ema_norm"]), 4))  # (0.09*5 + 0.1*10) / 0.19
+        7.6316
+    """
+    from nanofn.optim._transform import ema
+    base_ema = ema(decay, debias, accumulator_dtype)
+    measurement_ema = base_ema._replace(init=lambda params: base_ema.init(measure(params)))
+    return chain(_base.stateless(lambda updates, _: measure(updates)), measurement_ema)

@@ -1,15 +1,16 @@
 """Port: optax's alias tests (`optax/_src/alias_test.py`, google-deepmind/optax repository).
 
-Every optimizer added to `nanofn.optim` for optax parity (sign_sgd, signum, adamaxw, adan,
-rprop, sm3, polyak_sgd, optimistic_gradient_descent, optimistic_adam(_v2), lbfgs with
-its zoom line search and with a backtracking one) and the new wrappers (freeze, selective_transform,
-flatten, apply_every, conditionally_mask/transform, masked with
-mask_compatible_extra_args, normalize_by_update_norm, adaptive_grad_clip) runs 20 steps
-on the same small problem as optax's tests (a parabola plus a Rosenbrock-like term,
-on a pytree with a vector and a matrix leaf), with optax's defaults. Checked against
-optax: every loss along the trajectory and the final parameters. The optax.tree
-functions, the safe norms, unitwise and per-example clips, and the losses optax has at its
-top level are checked on small arrays.
+Every optimizer added to `nanofn.optim` for optax parity (sign_sgd, signum, adamaxw,
+adan, rprop, sm3, polyak_sgd, optimistic_gradient_descent, optimistic_adam(_v2), lbfgs
+with its zoom line search and with a backtracking one) and the new wrappers (freeze,
+selective_transform, flatten, apply_every, conditionally_mask/transform, partition with
+mask_compatible_extra_args, normalize_by_update_norm, adaptive_grad_clip) runs up to 20
+steps on a small problem in the spirit of optax's tests (a parabola plus a
+Rosenbrock-like term, on a pytree with a vector and a matrix leaf), with optax's
+defaults. Checked against optax: every loss along the trajectory and the final
+parameters; the measurements of monitor, snapshot and measure_with_ema; the optax.tree
+functions, the safe norms, unitwise and per-example clips, and the extra losses on
+small arrays.
 """
 
 import numpy as np
@@ -91,6 +92,17 @@ def program(jax, jnp, optax):
         "warmup_constant": run(optax.adam(optax.warmup_constant_schedule(0.0, 0.1, 10))),
         "linear_onecycle": run(optax.sgd(optax.linear_onecycle_schedule(20, 0.1))),
     }
+
+    watched = optax.chain(
+        optax.monitor({"grad_norm": optax.tree.norm,
+                       "grad_norm_ema": optax.measure_with_ema(optax.tree.norm, 0.9)}),
+        optax.adam(0.1), optax.snapshot("update_norm", optax.tree.norm))
+    state, params = watched.init(params0), params0
+    for _ in range(4):
+        updates, state = watched.update(jax.grad(loss)(params), state, params)
+        params = optax.apply_updates(params, updates)
+    cases["monitor"] = {"measurements": state[0].measurements,
+                        "snapshot": state[2].measurement, "params": params}
 
     a = {"x": jnp.asarray([1.0, -2.0]), "y": jnp.asarray(3.0)}
     b = {"x": jnp.asarray([0.5, 4.0]), "y": jnp.asarray(-1.0)}
