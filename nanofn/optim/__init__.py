@@ -224,7 +224,11 @@ from nanofn.optim._wrappers import (  # noqa: E402
 )
 from nanofn.optim.losses import *  # noqa: E402,F401,F403 (every loss at top level, as optax)
 from nanofn.optim.losses import (  # noqa: E402
+    binary_dice_loss as binary_dice_loss,
     convex_kl_divergence as convex_kl_divergence,
+    dice_loss as dice_loss,
+    multiclass_generalized_dice_loss as multiclass_generalized_dice_loss,
+    ntxent as ntxent,
     generalized_kl_divergence as generalized_kl_divergence,
     multiclass_hinge_loss as multiclass_hinge_loss,
     multiclass_perceptron_loss as multiclass_perceptron_loss,

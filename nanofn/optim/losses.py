@@ -17,7 +17,8 @@ from nanofn.nn.losses import __all__ as _nn_losses
 __all__ = list(_nn_losses) + [
     "multiclass_hinge_loss", "multiclass_perceptron_loss", "perceptron_loss",
     "poly_loss_cross_entropy", "safe_softmax_cross_entropy", "sigmoid_focal_loss",
-    "generalized_kl_divergence", "convex_kl_divergence"]
+    "generalized_kl_divergence", "convex_kl_divergence", "ntxent", "dice_loss",
+    "binary_dice_loss", "multiclass_generalized_dice_loss"]
 
 
 def _check_floating(name, arg, x):
@@ -157,3 +158,151 @@ def convex_kl_divergence(log_predictions, targets, axis=-1):
         0.0
     """
     return generalized_kl_divergence(log_predictions, targets, axis=axis)
+
+
+def ntxent(embeddings, labels, temperature=0.07):
+    """NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR.
+
+    For each pair of embeddings with the same label (an anchor and a positive), the
+    cross-entropy of picking the positive among the positive and all embeddings with
+    other labels, scored by cosine similarity over ``temperature``; averaged over pairs.
+
+    Args:
+        embeddings: ``(batch, features)`` floating array.
+        labels: ``(batch,)`` integer labels; equal labels mark positive pairs.
+        temperature: the softmax temperature.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> emb = jnp.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+        >>> print(round(float(optim.ntxent(emb, jnp.array([0, 0, 1, 1]))), 4))
+        0.0
+    """
+    _check_floating("ntxent", "embeddings", embeddings)
+    embeddings = _jnp.asarray(embeddings)
+    labels = _jnp.asarray(labels)
+    if labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(f"ntxent: `labels` has leading size {labels.shape[0]} but "
+                         f"`embeddings` has {embeddings.shape[0]}; they must match.")
+    import nanofn
+    from nanofn.nn.losses import cosine_similarity
+    eps = _np.finfo(_np.dtype(embeddings.dtype)).eps
+    xcs = cosine_similarity(embeddings[None, :, :], embeddings[:, None, :],
+                            epsilon=eps) / temperature
+    same = labels[:, None] == labels[None, :]
+    diffs = _jnp.logical_not(same)
+    matches = _jnp.logical_and(same, _jnp.logical_not(_jnp.eye(same.shape[0], dtype=bool)))
+    xcs_diffs = _jnp.where(diffs, xcs, -_np.inf)
+    xcs_matches = _jnp.where(matches, xcs, -_np.inf)
+    xcs_max = _jnp.max(_jnp.concatenate((xcs_diffs, xcs_matches), axis=-1), axis=1,
+                       keepdims=True)
+    stop = nanofn.lax.stop_gradient
+    shift_diffs = xcs_diffs - stop(xcs_max)
+    shift_matches = xcs_matches - stop(xcs_max)
+    denom = _jnp.sum(_jnp.exp(shift_diffs), axis=1, keepdims=True) + _jnp.exp(shift_matches)
+    log_softmax = shift_matches - _jnp.log(denom)
+    return -_jnp.sum(_jnp.where(matches, log_softmax, 0.0)) / _jnp.sum(matches)
+
+
+def _reduce(loss, reduction, axis=None):
+    if reduction == "mean":
+        return _jnp.mean(loss, axis=axis)
+    if reduction == "sum":
+        return _jnp.sum(loss, axis=axis)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"dice_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+
+
+def dice_loss(predictions, targets, *, class_weights=None, smooth=1.0, alpha=0.5, beta=0.5,
+              apply_softmax=True, reduction="mean", ignore_background=False, axis=None):
+    """Dice (Tversky, with ``alpha``/``beta``) loss for segmentation, one value per example.
+
+    ``1 - (|P n T| + smooth) / (|P n T| + alpha |P - T| + beta |T - P| + smooth)`` per
+    class, summed over the spatial axes (all but the first and last), then reduced
+    over classes.
+
+    Args:
+        predictions: logits (or probabilities with ``apply_softmax=False``), classes last.
+        targets: one-hot targets of the same shape.
+        class_weights: a weight per class.
+        smooth: added to numerator and denominator.
+        alpha: weight of false positives.
+        beta: weight of false negatives.
+        apply_softmax: softmax (sigmoid for one class) on ``predictions`` first.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over classes.
+        ignore_background: drop class 0.
+        axis: the axes summed instead of the spatial ones.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> t = jnp.array([[[1.0, 0.0], [0.0, 1.0]]])
+        >>> print(round(float(optim.dice_loss(100 * (2 * t - 1), t)[0]), 4))
+        0.0
+    """
+    predictions, targets = _jnp.asarray(predictions), _jnp.asarray(targets)
+    if predictions.ndim == targets.ndim - 1:
+        predictions = predictions[..., None]
+    if targets.ndim == predictions.ndim - 1:
+        targets = targets[..., None]
+    if predictions.shape != targets.shape:
+        raise ValueError(f"dice_loss: `predictions` has shape {predictions.shape} but "
+                         f"`targets` has {targets.shape}; they must match.")
+    probs = predictions
+    if apply_softmax:
+        probs = (_fn.sigmoid(predictions) if predictions.shape[-1] == 1
+                 else _fn.softmax(predictions, axis=-1))
+    axis = tuple(range(1, probs.ndim - 1)) if axis is None else axis
+    intersection = _jnp.sum(probs * targets, axis=axis)
+    pred_sum = _jnp.sum(probs, axis=axis)
+    target_sum = _jnp.sum(targets, axis=axis)
+    denominator = (intersection + alpha * (pred_sum - intersection)
+                   + beta * (target_sum - intersection) + smooth)
+    loss = 1.0 - (intersection + smooth) / denominator
+    if class_weights is not None:
+        loss = loss * _jnp.asarray(class_weights)
+    if ignore_background and probs.shape[-1] > 1:
+        loss = loss[..., 1:]
+    return _reduce(loss, reduction, axis=-1)
+
+
+def binary_dice_loss(predictions, targets, *, smooth=1.0, apply_sigmoid=True):
+    """Dice loss for one foreground class (sigmoid of the logits), one value per example.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> t = jnp.array([[1.0, 0.0, 1.0]])
+        >>> print(round(float(optim.binary_dice_loss(100 * (2 * t - 1), t)[0]), 4))
+        0.0
+    """
+    predictions, targets = _jnp.asarray(predictions), _jnp.asarray(targets)
+    if predictions.ndim == targets.ndim and predictions.shape[-1] != 1:
+        predictions, targets = predictions[..., None], targets[..., None]
+    return dice_loss(predictions, targets, smooth=smooth, apply_softmax=apply_sigmoid,
+                     reduction="mean")
+
+
+def multiclass_generalized_dice_loss(predictions, targets, *, smooth=1.0, apply_softmax=True,
+                                     ignore_background=False):
+    """Generalised Dice loss: classes weighted by the inverse square of their frequency.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> t = jnp.array([[[1.0, 0.0], [0.0, 1.0]]])
+        >>> print(round(float(optim.multiclass_generalized_dice_loss(100 * (2 * t - 1), t)), 4))
+        0.0
+    """
+    predictions, targets = _jnp.asarray(predictions), _jnp.asarray(targets)
+    if predictions.shape != targets.shape:
+        raise ValueError(f"multiclass_generalized_dice_loss: `predictions` has shape "
+                         f"{predictions.shape} but `targets` has {targets.shape}.")
+    freq = _jnp.sum(targets, axis=tuple(range(targets.ndim - 1)))
+    weights = 1.0 / (freq ** 2 + 1e-7)
+    weights = weights / _jnp.sum(weights) * weights.shape[0]
+    return _jnp.mean(dice_loss(predictions, targets, class_weights=weights, smooth=smooth,
+                               apply_softmax=apply_softmax, reduction="none",
+                               ignore_background=ignore_background))

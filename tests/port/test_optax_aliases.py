@@ -131,6 +131,8 @@ def program(jax, jnp, optax):
     bin_labels = jnp.asarray((rs.uniform(size=(4, 5)) > 0.5).astype(np.float32))
     per_example = {"w": jnp.asarray(rs.normal(size=(3, 2, 2)).astype(np.float32)),
                    "b": jnp.asarray(rs.normal(size=(3, 2)).astype(np.float32))}
+    seg_logits = jnp.asarray(rs.normal(size=(2, 4, 4, 3)).astype(np.float32))
+    seg_targets = jax.nn.one_hot(jnp.asarray(rs.randint(0, 3, size=(2, 4, 4))), 3)
     kernel4 = jnp.asarray(rs.normal(size=(2, 2, 3, 4)).astype(np.float32))
     cases["numerics"] = {
         "safe_norm": optax.safe_norm(logits, 1e-3, axis=-1),
@@ -154,6 +156,14 @@ def program(jax, jnp, optax):
         "perceptron": optax.losses.perceptron_loss(logits, 2 * bin_labels - 1),
         "generalized_kl": optax.losses.generalized_kl_divergence(jnp.log(probs), 0.5 * probs),
         "convex_kl": optax.convex_kl_divergence(jnp.log(probs), probs),
+        "ntxent": optax.ntxent(logits, jnp.asarray([0, 1, 0, 1]), temperature=0.5),
+        "ntxent_grad": jax.grad(lambda e: optax.ntxent(e, jnp.asarray([0, 1, 0, 1])))(logits),
+        "dice": optax.losses.dice_loss(seg_logits, seg_targets),
+        "dice_tversky": optax.losses.dice_loss(seg_logits, seg_targets, alpha=0.3, beta=0.7,
+                                               reduction="none", ignore_background=True),
+        "binary_dice": optax.losses.binary_dice_loss(seg_logits[..., 0], seg_targets[..., 0]),
+        "generalized_dice": optax.losses.multiclass_generalized_dice_loss(seg_logits,
+                                                                          seg_targets),
         # losses optax also has at its top level
         "l2": optax.l2_loss(logits, probs),
         "huber": optax.huber_loss(logits, probs, delta=0.5),
