@@ -241,6 +241,7 @@ from nanofn.optim._transform import safe_increment as safe_increment  # noqa: E4
 from nanofn.optim._transform import safe_increment as safe_int32_increment  # noqa: E402
 from nanofn.optim.tree import (  # noqa: E402
     bias_correction as bias_correction,
+    map_params as tree_map_params,
     update_infinity_moment as update_infinity_moment,
     update_moment as update_moment,
     update_moment_per_elem_norm as update_moment_per_elem_norm,
@@ -302,5 +303,5 @@ __all__ = [
     "per_example_global_norm_clip", "per_example_layer_norm_clip", "safe_norm",
     "safe_root_mean_squares", "safe_increment",
     "safe_int32_increment", "bias_correction", "update_infinity_moment", "update_moment",
-    "update_moment_per_elem_norm",
+    "update_moment_per_elem_norm", "tree_map_params",
 ] + [_name for _name in losses.__all__ if not _name.startswith("_")]

@@ -198,6 +198,8 @@ def masked(inner: GradientTransformation, mask, *, mask_compatible_extra_args: b
         return treedef.unflatten([x if k else MaskedNode() for x, k in zip(leaves, keep)])
 
     def init_fn(params):
+        if _is_params_placeholder(params):  # optim.tree.map_params finding param leaves
+            return MaskedState(inner_state=inner.init(params))
         keep = _mask_leaves(mask, params, "masked")
         return MaskedState(inner_state=inner.init(mask_tree(params, keep)))
 
@@ -222,6 +224,11 @@ def masked(inner: GradientTransformation, mask, *, mask_compatible_extra_args: b
         return treedef.unflatten(merged), MaskedState(inner_state=inner_state)
 
     return GradientTransformation(init_fn, update_fn)
+
+
+def _is_params_placeholder(params) -> bool:
+    from nanofn.optim.tree import _ParamsPlaceholder
+    return isinstance(params, _ParamsPlaceholder)
 
 
 def _mask_like(value, treedef, keep):
@@ -289,6 +296,9 @@ def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param
             mask_compatible_extra_args=mask_compatible_extra_args)
 
     def init_fn(params):
+        if _is_params_placeholder(params):  # optim.tree.map_params finding param leaves
+            return MultiTransformState({label: masked(tx, True).init(params)
+                                        for label, tx in transforms.items()})
         flat = labels_of(params)
         return MultiTransformState(
             {label: masked_for(label, flat).init(params) for label in transforms})

@@ -26,7 +26,8 @@ from nanofn import tree_util
 
 __all__ = [
     "add", "add_scale", "allclose", "batch_shape", "bias_correction", "cast", "cast_like",
-    "clip", "conj", "div", "dtype", "full_like", "get", "get_all_with_path", "max", "min",
+    "clip", "conj", "div", "dtype", "full_like", "get", "get_all_with_path", "map_params",
+    "max", "min",
     "mul", "norm", "ones_like", "random_like", "real", "scale", "set", "size",
     "split_key_like", "sub", "sum",
     "update_infinity_moment", "update_moment", "update_moment_per_elem_norm", "vdot",
@@ -618,3 +619,55 @@ def set(tree: Any, filtering: Optional[Callable] = None, /, **kwargs: Any) -> An
             return type(node)(rebuild(path + (i,), v) for i, v in enumerate(node))
         return node
     return rebuild((), tree)
+
+
+# --- mapping over the parameter-shaped parts of an optimizer state ------------------------
+
+
+class _ParamsPlaceholder:
+    """Stands in for the params when an ``init`` is traced for :func:`map_params`."""
+
+
+tree_util.register_pytree_node(_ParamsPlaceholder, lambda p: ((), None),
+                               lambda aux, children: _ParamsPlaceholder())
+
+
+def map_params(initable, f: Callable, state: Any, /, *rest: Any,
+               transform_non_params: Optional[Callable] = None,
+               is_leaf: Optional[Callable] = None) -> Any:
+    """Applies ``f`` to every leaf of ``state`` that mirrors a parameter (moments, traces).
+
+    It finds those leaves by calling ``initable`` (an optimizer, or its ``init``) on a
+    placeholder for the params: the parts of the state built from the params mirror
+    them, the rest (step counts, hyperparameters) does not and is kept, or mapped by
+    ``transform_non_params``.
+
+    Args:
+        initable: a :class:`GradientTransformation` or an ``init`` function.
+        f: applied to each parameter-shaped leaf (with the matching leaves of ``rest``).
+        state: the optimizer state.
+        *rest: trees with the params' structure, passed to ``f`` alongside.
+        transform_non_params: applied to the other parts of the state, if given.
+        is_leaf: passed to the map over each parameter-shaped subtree.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> opt = optim.adam(0.1)
+        >>> state = opt.init({"w": jnp.ones(3)})
+        >>> halved = optim.tree.map_params(opt, lambda x: x + 1.0, state)
+        >>> print(halved[0].mu["w"].tolist(), int(halved[0].count))
+        [1.0, 1.0, 1.0] 0
+    """
+    init = initable.init if hasattr(initable, "init") else initable
+    with_placeholders = init(_ParamsPlaceholder())
+
+    def map_one(maybe_placeholder, value):
+        if isinstance(maybe_placeholder, _ParamsPlaceholder):
+            return tree_util.tree_map(f, value, *rest, is_leaf=is_leaf)
+        if transform_non_params is not None:
+            return transform_non_params(value)
+        return value
+
+    return tree_util.tree_map(map_one, with_placeholders, state,
+                              is_leaf=lambda v: isinstance(v, _ParamsPlaceholder))

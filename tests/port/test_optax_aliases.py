@@ -101,6 +101,18 @@ def program(jax, jnp, optax):
     for _ in range(4):
         updates, state = watched.update(jax.grad(loss)(params), state, params)
         params = optax.apply_updates(params, updates)
+    mapped = {}
+    for name, opt in {"adam": optax.adam(0.1),
+                      "partition": optax.partition({"a": optax.adam(0.1),
+                                                    "f": optax.set_to_zero()},
+                                                   {"v": "a", "m": "f"}),
+                      "inject": optax.inject_hyperparams(optax.sgd)(0.1, momentum=0.9)}.items():
+        st = opt.update(params0, opt.init(params0), params0)[1]
+        mapped[name] = optax.tree_map_params(opt, lambda x: 2.0 * x + 1.0, st,
+                                             transform_non_params=lambda x: x)
+    # optax 0.2.8's injected state has a `hyperparams_states` field nanofn's lacks
+    mapped["inject"] = (mapped["inject"].inner_state, mapped["inject"].hyperparams)
+    cases["tree_map_params"] = mapped
     cases["monitor"] = {"measurements": state[0].measurements,
                         "snapshot": state[2].measurement, "params": params}
 
