@@ -148,6 +148,105 @@ from nanofn.optim._transform import (
     zero_nans as zero_nans,
 )
 
+# optax's surface beyond the core (sign methods, Adan, Rprop, SM3, Polyak, optimistic GD,
+# L-BFGS and line searches, wrappers, extra losses) and its submodules
+from nanofn.optim import schedules as schedules  # noqa: E402
+from nanofn.optim import transforms as transforms  # noqa: E402
+from nanofn.optim import tree as tree  # noqa: E402
+from nanofn.optim import tree as tree_utils  # noqa: E402 (optax's older name)
+from nanofn.optim._alias_extra import (  # noqa: E402
+    ApplyEvery as ApplyEvery,
+    ScaleByAdanState as ScaleByAdanState,
+    ScaleByOptimisticGradientState as ScaleByOptimisticGradientState,
+    ScaleByRpropState as ScaleByRpropState,
+    ScaleBySM3State as ScaleBySM3State,
+    adamaxw as adamaxw,
+    adan as adan,
+    apply_every as apply_every,
+    normalize_by_update_norm as normalize_by_update_norm,
+    optimistic_adam as optimistic_adam,
+    optimistic_adam_v2 as optimistic_adam_v2,
+    optimistic_gradient_descent as optimistic_gradient_descent,
+    polyak_sgd as polyak_sgd,
+    rprop as rprop,
+    scale_by_adan as scale_by_adan,
+    scale_by_optimistic_gradient as scale_by_optimistic_gradient,
+    scale_by_polyak as scale_by_polyak,
+    scale_by_rprop as scale_by_rprop,
+    scale_by_sm3 as scale_by_sm3,
+    sign_sgd as sign_sgd,
+    signum as signum,
+    sm3 as sm3,
+)
+from nanofn.optim._clipping import (  # noqa: E402
+    AdaptiveGradClipState as AdaptiveGradClipState,
+    adaptive_grad_clip as adaptive_grad_clip,
+    per_example_global_norm_clip as per_example_global_norm_clip,
+    per_example_layer_norm_clip as per_example_layer_norm_clip,
+    safe_norm as safe_norm,
+    safe_root_mean_squares as safe_root_mean_squares,
+)
+from nanofn.optim._lbfgs import (  # noqa: E402
+    BacktrackingLinesearchInfo as BacktrackingLinesearchInfo,
+    ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState,
+    ScaleByLBFGSState as ScaleByLBFGSState,
+    ScaleByZoomLinesearchState as ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo as ZoomLinesearchInfo,
+    lbfgs as lbfgs,
+    scale_by_backtracking_linesearch as scale_by_backtracking_linesearch,
+    scale_by_lbfgs as scale_by_lbfgs,
+    scale_by_zoom_linesearch as scale_by_zoom_linesearch,
+    value_and_grad_from_state as value_and_grad_from_state,
+)
+from nanofn.optim._schedule import (  # noqa: E402
+    linear_onecycle_schedule as linear_onecycle_schedule,
+    warmup_constant_schedule as warmup_constant_schedule,
+)
+from nanofn.optim._wrappers import (  # noqa: E402
+    ClipByGlobalNormState as ClipByGlobalNormState,
+    ClipState as ClipState,
+    MaskOrFn as MaskOrFn,
+    ShouldSkipUpdateFunction as ShouldSkipUpdateFunction,
+    TransformUpdateExtraArgsFn as TransformUpdateExtraArgsFn,
+    ConditionallyMaskState as ConditionallyMaskState,
+    ConditionallyTransformState as ConditionallyTransformState,
+    MonitorState as MonitorState,
+    SnapshotState as SnapshotState,
+    conditionally_mask as conditionally_mask,
+    conditionally_transform as conditionally_transform,
+    flatten as flatten,
+    freeze as freeze,
+    measure_with_ema as measure_with_ema,
+    monitor as monitor,
+    snapshot as snapshot,
+    scale_gradient as scale_gradient,
+    selective_transform as selective_transform,
+)
+from nanofn.optim.losses import *  # noqa: E402,F401,F403 (every loss at top level, as optax)
+from nanofn.optim.losses import (  # noqa: E402
+    binary_dice_loss as binary_dice_loss,
+    convex_kl_divergence as convex_kl_divergence,
+    dice_loss as dice_loss,
+    multiclass_generalized_dice_loss as multiclass_generalized_dice_loss,
+    ntxent as ntxent,
+    generalized_kl_divergence as generalized_kl_divergence,
+    multiclass_hinge_loss as multiclass_hinge_loss,
+    multiclass_perceptron_loss as multiclass_perceptron_loss,
+    perceptron_loss as perceptron_loss,
+    poly_loss_cross_entropy as poly_loss_cross_entropy,
+    safe_softmax_cross_entropy as safe_softmax_cross_entropy,
+    sigmoid_focal_loss as sigmoid_focal_loss,
+)
+from nanofn.optim._transform import safe_increment as safe_increment  # noqa: E402
+from nanofn.optim._transform import safe_increment as safe_int32_increment  # noqa: E402
+from nanofn.optim.tree import (  # noqa: E402
+    bias_correction as bias_correction,
+    map_params as tree_map_params,
+    update_infinity_moment as update_infinity_moment,
+    update_moment as update_moment,
+    update_moment_per_elem_norm as update_moment_per_elem_norm,
+)
+
 __all__ = [
     # base
     "EmptyState", "GradientTransformation", "GradientTransformationExtraArgs", "OptState",
@@ -184,4 +283,25 @@ __all__ = [
     "exponential_decay", "join_schedules", "linear_schedule", "piecewise_constant_schedule",
     "piecewise_interpolate_schedule", "polynomial_schedule", "sgdr_schedule",
     "warmup_cosine_decay_schedule", "warmup_exponential_decay_schedule",
-]
+    # optax's surface beyond the core
+    "schedules", "transforms", "tree", "tree_utils",
+    "AdaptiveGradClipState", "ApplyEvery", "ScaleByAdanState",
+    "ScaleByOptimisticGradientState", "ScaleByRpropState", "ScaleBySM3State", "adamaxw",
+    "adan", "adaptive_grad_clip", "apply_every", "normalize_by_update_norm",
+    "optimistic_adam", "optimistic_adam_v2", "optimistic_gradient_descent", "polyak_sgd",
+    "rprop", "scale_by_adan", "scale_by_optimistic_gradient", "scale_by_polyak",
+    "scale_by_rprop", "scale_by_sm3", "sign_sgd", "signum", "sm3",
+    "BacktrackingLinesearchInfo", "ScaleByBacktrackingLinesearchState", "ScaleByLBFGSState",
+    "ScaleByZoomLinesearchState", "ZoomLinesearchInfo", "scale_by_zoom_linesearch",
+    "lbfgs", "scale_by_backtracking_linesearch", "scale_by_lbfgs",
+    "value_and_grad_from_state", "linear_onecycle_schedule", "warmup_constant_schedule",
+    "ClipByGlobalNormState", "ClipState", "MaskOrFn", "ShouldSkipUpdateFunction",
+    "TransformUpdateExtraArgsFn",
+    "ConditionallyMaskState", "ConditionallyTransformState", "conditionally_mask",
+    "conditionally_transform", "flatten", "freeze", "scale_gradient", "selective_transform",
+    "MonitorState", "SnapshotState", "measure_with_ema", "monitor", "snapshot",
+    "per_example_global_norm_clip", "per_example_layer_norm_clip", "safe_norm",
+    "safe_root_mean_squares", "safe_increment",
+    "safe_int32_increment", "bias_correction", "update_infinity_moment", "update_moment",
+    "update_moment_per_elem_norm", "tree_map_params",
+] + [_name for _name in losses.__all__ if not _name.startswith("_")]

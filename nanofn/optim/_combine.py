@@ -161,7 +161,8 @@ def _mask_leaves(mask, tree, where):
     return out
 
 
-def masked(inner: GradientTransformation, mask) -> GradientTransformation:
+def masked(inner: GradientTransformation, mask, *, mask_compatible_extra_args: bool = False
+           ) -> GradientTransformation:
     """Applies ``inner`` only to the leaves where ``mask`` is True; others pass through.
 
     ``inner`` sees (and keeps state for) the masked-in leaves only: masked-out leaves
@@ -172,6 +173,8 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
         mask: a pytree of booleans with the structure of the params, or a prefix of it
             (``{"w": True, "b": False}`` for ``params = {"w": ..., "b": ...}`` even if
             each entry is itself a subtree), or a function ``params -> such a tree``.
+        mask_compatible_extra_args: also mask each keyword ``extra_args`` value whose
+            tree structure is that of the updates (per-parameter extra inputs).
 
     Returns:
         A :class:`GradientTransformation` with state :class:`MaskedState`.
@@ -196,6 +199,8 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
         return treedef.unflatten([x if k else MaskedNode() for x, k in zip(leaves, keep)])
 
     def init_fn(params):
+        if _is_params_placeholder(params):  # optim.tree.map_params finding param leaves
+            return MaskedState(inner_state=inner.init(params))
         keep = _mask_leaves(mask, params, "masked")
         return MaskedState(inner_state=inner.init(mask_tree(params, keep)))
 
@@ -210,6 +215,9 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
             masked_params = treedef.unflatten(
                 [p if k else MaskedNode() for p, k in zip(p_leaves, keep)])
         masked_updates = treedef.unflatten([g if k else MaskedNode() for g, k in zip(leaves, keep)])
+        if mask_compatible_extra_args:
+            extra_args = {name: _mask_like(value, treedef, keep)
+                          for name, value in extra_args.items()}
         new_inner, inner_state = inner.update(masked_updates, state.inner_state, masked_params,
                                               **extra_args)
         new_leaves = iter(tree_util.tree_leaves(new_inner))
@@ -217,6 +225,19 @@ def masked(inner: GradientTransformation, mask) -> GradientTransformation:
         return treedef.unflatten(merged), MaskedState(inner_state=inner_state)
 
     return GradientTransformation(init_fn, update_fn)
+
+
+def _is_params_placeholder(params) -> bool:
+    from nanofn.optim.tree import _ParamsPlaceholder
+    return isinstance(params, _ParamsPlaceholder)
+
+
+def _mask_like(value, treedef, keep):
+    """``value`` with its masked-out leaves replaced, if it has the structure ``treedef``."""
+    leaves, value_def = tree_util.tree_flatten(value)
+    if value_def != treedef:
+        return value
+    return treedef.unflatten([x if k else MaskedNode() for x, k in zip(leaves, keep)])
 
 
 class MultiTransformState(NamedTuple):
@@ -228,8 +249,8 @@ class MultiTransformState(NamedTuple):
 PartitionState = MultiTransformState
 
 
-def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param_labels
-                    ) -> GradientTransformation:
+def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param_labels, *,
+                    mask_compatible_extra_args: bool = False) -> GradientTransformation:
     """Routes each parameter to the transformation named by its label.
 
     Args:
@@ -237,6 +258,8 @@ def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param
         param_labels: a pytree of labels with the structure of the params (or a prefix
             of it), or a function ``params -> such a tree``. Every label must be a key of
             ``transforms``.
+        mask_compatible_extra_args: pass each transformation only its own entries of the
+            keyword ``extra_args`` that have the structure of the updates.
 
     Returns:
         A :class:`GradientTransformation` with state :class:`MultiTransformState`.
@@ -270,9 +293,13 @@ def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param
 
     def masked_for(label, flat_labels):
         return masked(transforms[label], lambda tree: tree_util.tree_structure(tree).unflatten(
-            [lab == label for lab in flat_labels]))
+            [lab == label for lab in flat_labels]),
+            mask_compatible_extra_args=mask_compatible_extra_args)
 
     def init_fn(params):
+        if _is_params_placeholder(params):  # optim.tree.map_params finding param leaves
+            return MultiTransformState({label: masked(tx, True).init(params)
+                                        for label, tx in transforms.items()})
         flat = labels_of(params)
         return MultiTransformState(
             {label: masked_for(label, flat).init(params) for label in transforms})

@@ -438,3 +438,60 @@ def sgdr_schedule(cosine_kwargs: Iterable[dict]) -> Schedule:
     if not schedules:
         raise ValueError("sgdr_schedule: `cosine_kwargs` must describe at least one cycle.")
     return join_schedules(schedules, boundaries[:-1])
+
+
+def warmup_constant_schedule(init_value: float, peak_value: float, warmup_steps: int
+                             ) -> Schedule:
+    """Linear warm-up from ``init_value`` to ``peak_value`` over ``warmup_steps``, then constant.
+
+    Args:
+        init_value: the value at step 0.
+        peak_value: the value from ``warmup_steps`` on.
+        warmup_steps: length of the warm-up.
+
+    Returns:
+        A schedule.
+
+    Example:
+        >>> from nanofn import optim
+        >>> sched = optim.warmup_constant_schedule(0.0, 1.0, 10)
+        >>> print([round(float(sched(t)), 4) for t in (0, 5, 10, 50)])
+        [0.0, 0.5, 1.0, 1.0]
+    """
+    return linear_schedule(init_value=init_value, end_value=peak_value,
+                           transition_steps=warmup_steps)
+
+
+def linear_onecycle_schedule(transition_steps: int, peak_value: float, pct_start: float = 0.3,
+                             pct_final: float = 0.85, div_factor: float = 25.0,
+                             final_div_factor: float = 1e4) -> Schedule:
+    """One-cycle schedule with linear pieces: up to ``peak_value``, back down, then annealed.
+
+    Starts at ``peak_value / div_factor``, reaches ``peak_value`` at
+    ``pct_start * transition_steps``, returns to the start value at
+    ``pct_final * transition_steps`` and ends at ``start / final_div_factor``.
+
+    Args:
+        transition_steps: total length, > 0.
+        peak_value: the maximum value.
+        pct_start: fraction of the steps spent going up.
+        pct_final: fraction of the steps at which the way down ends.
+        div_factor: the start value is ``peak_value / div_factor``.
+        final_div_factor: the last value is the start value over this.
+
+    Returns:
+        A schedule.
+
+    Example:
+        >>> from nanofn import optim
+        >>> sched = optim.linear_onecycle_schedule(100, peak_value=1.0)
+        >>> print([round(float(sched(t)), 4) for t in (0, 30, 85, 100)])
+        [0.04, 1.0, 0.04, 0.0]
+    """
+    fn = "linear_onecycle_schedule"
+    _base.check_positive(fn, "transition_steps", transition_steps)
+    return piecewise_interpolate_schedule(
+        "linear", peak_value / div_factor,
+        {int(pct_start * transition_steps): div_factor,
+         int(pct_final * transition_steps): 1.0 / div_factor,
+         int(transition_steps): 1.0 / final_div_factor})

@@ -58,7 +58,14 @@ def _zeros_count():
 
 
 def safe_increment(count):
-    """``count + 1`` for an int32 step counter, saturating instead of overflowing."""
+    """``count + 1`` for an int32 step counter, saturating instead of overflowing.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> int(optim.safe_increment(jnp.asarray(2 ** 31 - 1, dtype=jnp.int32)))
+        2147483647
+    """
     return jnp.where(count < _INT32_MAX, count + 1, _INT32_MAX)
 
 

@@ -1,0 +1,673 @@
+"""Arithmetic on pytrees of arrays, with optax.tree's names (``optax.tree.add``, ...).
+
+Every function takes whole pytrees and works leaf by leaf; reductions (``sum``, ``norm``,
+``vdot``, ``max``) return one scalar for the whole tree. ``None`` leaves stay ``None``
+in the moment helpers, as in optax, so masked states pass through.
+
+Example:
+    >>> import nanofn.numpy as jnp
+    >>> from nanofn.optim import tree
+    >>> a = {"w": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)}
+    >>> print(float(tree.norm(a, squared=True)), float(tree.vdot(a, a)))
+    14.0 14.0
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import operator
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+import nanofn.numpy as jnp
+from nanofn import tree_util
+
+__all__ = [
+    "add", "add_scale", "allclose", "batch_shape", "bias_correction", "cast", "cast_like",
+    "clip", "conj", "div", "dtype", "full_like", "get", "get_all_with_path", "map_params",
+    "max", "min",
+    "mul", "norm", "ones_like", "random_like", "real", "scale", "set", "size",
+    "split_key_like", "sub", "sum",
+    "update_infinity_moment", "update_moment", "update_moment_per_elem_norm", "vdot",
+    "where", "zeros_like",
+]
+
+_map = tree_util.tree_map
+
+
+def _check_same(where: str, x, *others):
+    treedef = tree_util.tree_structure(x)
+    for i, other in enumerate(others):
+        other_def = tree_util.tree_structure(other)
+        if other_def != treedef:
+            raise ValueError(f"optim.tree.{where}: argument {i + 2} has structure {other_def}, "
+                             f"but the first argument has {treedef}; give trees of one structure.")
+
+
+def add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
+    """Leafwise sum of two or more trees of one structure.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.add({"a": jnp.array(1.0)}, {"a": jnp.array(2.0)}, {"a": jnp.array(3.0)})
+        {'a': Array(6., dtype=float32)}
+    """
+    _check_same("add", tree_x, tree_y, *other_trees)
+    return _map(lambda *xs: functools.reduce(operator.add, xs), tree_x, tree_y, *other_trees)
+
+
+def sub(tree_x: Any, tree_y: Any) -> Any:
+    """Leafwise ``tree_x - tree_y``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.sub([jnp.array(3.0)], [jnp.array(1.0)])
+        [Array(2., dtype=float32)]
+    """
+    _check_same("sub", tree_x, tree_y)
+    return _map(operator.sub, tree_x, tree_y)
+
+
+def mul(tree_x: Any, tree_y: Any) -> Any:
+    """Leafwise ``tree_x * tree_y``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.mul([jnp.array(3.0)], [jnp.array(2.0)])
+        [Array(6., dtype=float32)]
+    """
+    _check_same("mul", tree_x, tree_y)
+    return _map(operator.mul, tree_x, tree_y)
+
+
+def div(tree_x: Any, tree_y: Any) -> Any:
+    """Leafwise ``tree_x / tree_y``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.div([jnp.array(3.0)], [jnp.array(2.0)])
+        [Array(1.5, dtype=float32)]
+    """
+    _check_same("div", tree_x, tree_y)
+    return _map(operator.truediv, tree_x, tree_y)
+
+
+def scale(scalar, tree: Any) -> Any:
+    """Multiplies every leaf by ``scalar``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.scale(2.0, {"a": jnp.array([1.0, 2.0])})
+        {'a': Array([2., 4.], dtype=float32)}
+    """
+    return _map(lambda x: scalar * x, tree)
+
+
+def add_scale(tree_x: Any, scalar, tree_y: Any) -> Any:
+    """Leafwise ``tree_x + scalar * tree_y``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.add_scale([jnp.array(1.0)], 0.5, [jnp.array(4.0)])
+        [Array(3., dtype=float32)]
+    """
+    _check_same("add_scale", tree_x, tree_y)
+    return _map(lambda x, y: x + scalar * y, tree_x, tree_y)
+
+
+def vdot(tree_x: Any, tree_y: Any):
+    """The inner product of two trees: the sum over leaves of ``vdot(x, y)``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.vdot([jnp.array([1.0, 2.0])], [jnp.array([3.0, 4.0])])
+        Array(11., dtype=float32)
+    """
+    _check_same("vdot", tree_x, tree_y)
+    xs, ys = tree_util.tree_leaves(tree_x), tree_util.tree_leaves(tree_y)
+    parts = [jnp.vdot(x, y) for x, y in zip(xs, ys)]
+    return functools.reduce(operator.add, parts) if parts else jnp.asarray(0.0)
+
+
+def sum(tree: Any, associative_reduction: bool = False):  # noqa: A001 (optax's name)
+    """The sum of all entries of all leaves.
+
+    ``associative_reduction`` is accepted for optax compatibility; the order of the
+    additions does not change the meaning.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.sum({"a": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)})
+        Array(6., dtype=float32)
+    """
+    del associative_reduction  # unused
+    parts = [jnp.sum(x) for x in tree_util.tree_leaves(tree)]
+    return functools.reduce(operator.add, parts) if parts else jnp.asarray(0)
+
+
+def max(tree: Any):  # noqa: A001 (optax's name)
+    """The largest entry over all leaves.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.max({"a": jnp.array([1.0, 5.0]), "b": jnp.array(3.0)})
+        Array(5., dtype=float32)
+    """
+    leaves = tree_util.tree_leaves(tree)
+    if not leaves:
+        return jnp.asarray(-np.inf)
+    return functools.reduce(jnp.maximum, [jnp.max(x) for x in leaves])
+
+
+def min(tree: Any):  # noqa: A001 (optax's name)
+    """The smallest entry over all leaves.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.min({"a": jnp.array([1.0, 5.0]), "b": jnp.array(3.0)})
+        Array(1., dtype=float32)
+    """
+    leaves = tree_util.tree_leaves(tree)
+    if not leaves:
+        return jnp.asarray(np.inf)
+    return functools.reduce(jnp.minimum, [jnp.min(x) for x in leaves])
+
+
+def norm(tree: Any, ord: Any = None, squared: bool = False):  # noqa: A002 (optax's name)
+    """The norm of the tree seen as one flat vector.
+
+    Args:
+        tree: a pytree of arrays.
+        ord: ``None`` or ``2`` (Euclidean), ``1``, or ``"inf"``/``inf`` (largest magnitude).
+        squared: return the squared norm (``ord`` 2 only).
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> print(float(tree.norm({"a": jnp.array([3.0]), "b": jnp.array(4.0)})))
+        5.0
+        >>> print(float(tree.norm([jnp.array([-3.0, 1.0])], ord=1)))
+        4.0
+    """
+    leaves = tree_util.tree_leaves(tree)
+    if ord in (None, 2, "fro"):
+        sq = functools.reduce(operator.add, [jnp.sum(jnp.real(x * jnp.conj(x)))
+                                             for x in leaves]) if leaves else jnp.asarray(0.0)
+        return sq if squared else jnp.sqrt(sq)
+    if squared:
+        raise ValueError(f"optim.tree.norm: squared=True needs ord=2, got ord={ord!r}.")
+    if ord == 1:
+        return functools.reduce(operator.add, [jnp.sum(jnp.abs(x)) for x in leaves])
+    if ord in ("inf", np.inf):
+        return functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x)) for x in leaves])
+    raise ValueError(f"optim.tree.norm: ord must be None, 1, 2 or 'inf', got {ord!r}.")
+
+
+def zeros_like(tree: Any, dtype: Optional[Any] = None) -> Any:
+    """A tree of zeros with the shapes (and dtypes, unless given) of ``tree``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.zeros_like({"a": jnp.ones(2)})
+        {'a': Array([0., 0.], dtype=float32)}
+    """
+    return _map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
+
+
+def ones_like(tree: Any, dtype: Optional[Any] = None) -> Any:
+    """A tree of ones with the shapes (and dtypes, unless given) of ``tree``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.ones_like({"a": jnp.zeros(2)})
+        {'a': Array([1., 1.], dtype=float32)}
+    """
+    return _map(lambda x: jnp.ones_like(x, dtype=dtype), tree)
+
+
+def full_like(tree: Any, fill_value, dtype: Optional[Any] = None) -> Any:
+    """A tree filled with ``fill_value``, with the shapes of ``tree``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.full_like({"a": jnp.zeros(2)}, 7.0)
+        {'a': Array([7., 7.], dtype=float32)}
+    """
+    return _map(lambda x: jnp.full_like(x, fill_value, dtype=dtype), tree)
+
+
+def clip(tree: Any, min_value=None, max_value=None) -> Any:
+    """Clips every entry to ``[min_value, max_value]`` (``None`` leaves a side open).
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.clip([jnp.array([-2.0, 0.5, 3.0])], -1.0, 1.0)
+        [Array([-1. ,  0.5,  1. ], dtype=float32)]
+    """
+    return _map(lambda x: jnp.clip(x, min_value, max_value), tree)
+
+
+def where(condition, tree_x: Any, tree_y: Any) -> Any:
+    """Leafwise ``where(condition, x, y)``; ``condition`` is a scalar or a tree of masks.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.where(jnp.array(False), [jnp.array(1.0)], [jnp.array(2.0)])
+        [Array(2., dtype=float32)]
+    """
+    _check_same("where", tree_x, tree_y)
+    if tree_util.tree_structure(condition) == tree_util.tree_structure(tree_x) and \
+            tree_util.tree_structure(condition).num_leaves != 1:
+        return _map(jnp.where, condition, tree_x, tree_y)
+    return _map(lambda x, y: jnp.where(condition, x, y), tree_x, tree_y)
+
+
+def real(tree: Any) -> Any:
+    """The real part of every leaf.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.real([jnp.array(2.0)])
+        [Array(2., dtype=float32)]
+    """
+    return _map(jnp.real, tree)
+
+
+def conj(tree: Any) -> Any:
+    """The complex conjugate of every leaf.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.conj([jnp.array(2.0)])
+        [Array(2., dtype=float32)]
+    """
+    return _map(jnp.conj, tree)
+
+
+def cast(tree: Any, dtype: Optional[Any]) -> Any:
+    """Every leaf as ``dtype`` (``None`` keeps the tree as it is).
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.cast([jnp.array(2.5)], jnp.int32)
+        [Array(2, dtype=int32)]
+    """
+    if dtype is None:
+        return tree
+    return _map(lambda x: jnp.asarray(x, dtype=dtype), tree)
+
+
+def cast_like(tree: Any, other_tree: Any) -> Any:
+    """Every leaf of ``tree`` cast to the dtype of the matching leaf of ``other_tree``.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.cast_like([jnp.array(2.5)], [jnp.array(1, dtype=jnp.int32)])
+        [Array(2, dtype=int32)]
+    """
+    _check_same("cast_like", tree, other_tree)
+    return _map(lambda x, y: jnp.asarray(x, dtype=jnp.result_type(y)), tree, other_tree)
+
+
+def dtype(tree: Any, mixed_dtype_handler: Optional[str] = None):
+    """The dtype shared by all leaves.
+
+    Args:
+        tree: a pytree of arrays.
+        mixed_dtype_handler: what to do when the leaves differ: ``None`` raises,
+            ``"promote"`` returns their promoted dtype, ``"highest"``/``"lowest"`` the
+            widest/narrowest of them.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.dtype({"a": jnp.ones(2), "b": jnp.zeros(())})
+        dtype('float32')
+    """
+    dtypes = sorted({np.dtype(jnp.result_type(x)) for x in tree_util.tree_leaves(tree)},
+                    key=lambda d: (d.kind, d.itemsize))
+    if not dtypes:
+        return np.dtype(jnp.result_type(float))
+    if len(dtypes) == 1:
+        return dtypes[0]
+    if mixed_dtype_handler is None:
+        raise ValueError(f"optim.tree.dtype: the leaves have several dtypes {dtypes}; pass "
+                         "mixed_dtype_handler='promote', 'highest' or 'lowest'.")
+    if mixed_dtype_handler == "promote":
+        return np.dtype(jnp.result_type(*dtypes))
+    if mixed_dtype_handler == "highest":
+        return builtins.max(dtypes, key=lambda d: d.itemsize)
+    if mixed_dtype_handler == "lowest":
+        return builtins.min(dtypes, key=lambda d: d.itemsize)
+    raise ValueError("optim.tree.dtype: mixed_dtype_handler must be None, 'promote', "
+                     f"'highest' or 'lowest', got {mixed_dtype_handler!r}.")
+
+
+def size(tree: Any) -> int:
+    """The total number of entries over all leaves.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.size({"a": jnp.ones((2, 3)), "b": jnp.ones(())})
+        7
+    """
+    return builtins.sum(int(np.size(x)) for x in tree_util.tree_leaves(tree))
+
+
+def batch_shape(tree: Any, shape: tuple = ()) -> Any:
+    """A tree of ``shape + leaf.shape`` tuples, one per leaf.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.batch_shape({"a": jnp.ones(2)}, (4,))
+        {'a': (4, 2)}
+    """
+    return _map(lambda x: tuple(shape) + tuple(np.shape(x)), tree)
+
+
+def allclose(a: Any, b: Any, rtol=1e-05, atol=1e-08, equal_nan: bool = False) -> bool:
+    """True when the trees have one structure and every pair of leaves is close.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.allclose([jnp.array(1.0)], [jnp.array(1.0 + 1e-7)])
+        True
+    """
+    if tree_util.tree_structure(a) != tree_util.tree_structure(b):
+        return False
+    return builtins.all(
+        np.allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol, equal_nan=equal_nan)
+        for x, y in zip(tree_util.tree_leaves(a), tree_util.tree_leaves(b)))
+
+
+def split_key_like(rng_key, target_tree: Any) -> Any:
+    """One fresh key per leaf of ``target_tree``, from ``random.split(rng_key, n_leaves)``.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> keys = tree.split_key_like(nanofn.random.PRNGKey(0), {"a": jnp.ones(2), "b": 1.0})
+        >>> sorted(keys)
+        ['a', 'b']
+    """
+    import nanofn.random as jrandom
+    treedef = tree_util.tree_structure(target_tree)
+    keys = jrandom.split(rng_key, treedef.num_leaves)
+    return treedef.unflatten([keys[i] for i in range(treedef.num_leaves)])
+
+
+def random_like(rng_key, target_tree: Any, sampler: Optional[Callable] = None,
+                dtype: Optional[Any] = None) -> Any:
+    """A tree of random arrays shaped like ``target_tree`` (``sampler(key, shape, dtype)``).
+
+    Args:
+        rng_key: a PRNG key, split into one key per leaf.
+        target_tree: gives the shapes and (unless ``dtype``) dtypes.
+        sampler: ``(key, shape, dtype) -> array``; ``nanofn.random.normal`` by default.
+        dtype: the dtype of every leaf, instead of the target's.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> r = tree.random_like(nanofn.random.PRNGKey(0), {"a": jnp.ones((2, 3))})
+        >>> r["a"].shape
+        (2, 3)
+    """
+    import nanofn.random as jrandom
+    sampler = jrandom.normal if sampler is None else sampler
+    keys = split_key_like(rng_key, target_tree)
+    return _map(lambda leaf, key: sampler(key, np.shape(leaf), dtype or jnp.result_type(leaf)),
+                target_tree, keys)
+
+
+# --- moments (the statistics optimizers keep) -------------------------------------------
+
+
+def _none_or(f):
+    return lambda g, t: None if g is None else f(g, t)
+
+
+def update_moment(updates, moments, decay, order):
+    """``(1 - decay) g**order + decay m`` leaf by leaf: an exponential moving moment.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.update_moment([jnp.array(2.0)], [jnp.array(1.0)], 0.5, 2)
+        [Array(2.5, dtype=float32)]
+    """
+    return _map(_none_or(lambda g, t: (1 - decay) * (g ** order) + decay * t),
+                updates, moments, is_leaf=lambda x: x is None)
+
+
+def update_infinity_moment(updates, moments, decay, eps):
+    """``max(|g| + eps, decay m)`` leaf by leaf (Adamax's moment).
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.update_infinity_moment([jnp.array(-2.0)], [jnp.array(1.0)], 0.5, 0.0)
+        [Array(2., dtype=float32)]
+    """
+    return _map(_none_or(lambda g, t: jnp.maximum(jnp.abs(g) + eps, decay * t)),
+                updates, moments, is_leaf=lambda x: x is None)
+
+
+def update_moment_per_elem_norm(updates, moments, decay, order):
+    """``(1 - decay) |g|**order + decay m`` leaf by leaf (a moment of magnitudes).
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.update_moment_per_elem_norm([jnp.array(-2.0)], [jnp.array(0.0)], 0.5, 2)
+        [Array(2., dtype=float32)]
+    """
+    def moment(g, t):
+        if order == 2:
+            mag = jnp.real(g * jnp.conj(g))
+        else:
+            mag = jnp.abs(g) ** order
+        return (1 - decay) * mag + decay * t
+    return _map(_none_or(moment), updates, moments, is_leaf=lambda x: x is None)
+
+
+def bias_correction(moment, decay, count):
+    """``moment / (1 - decay**count)`` leaf by leaf, in each leaf's dtype.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.bias_correction([jnp.array(0.5)], 0.5, jnp.array(1))
+        [Array(1., dtype=float32)]
+    """
+    def correct(t):
+        dt = jnp.result_type(t)
+        bc = 1 - jnp.asarray(decay, dtype=dt) ** jnp.asarray(count, dtype=dt)
+        return jnp.asarray(t / bc, dtype=dt)
+    return _map(correct, moment)
+
+
+# --- reading and writing entries of a state by name ----------------------------------------
+
+
+def _key_name(entry) -> Any:
+    for attr in ("key", "name", "idx"):
+        if hasattr(entry, attr):
+            return getattr(entry, attr)
+    return entry
+
+
+def _named_nodes(tree, key):
+    """``(path, value)`` for every node or NamedTuple field named ``key`` in ``tree``."""
+    found = []
+
+    def walk(path, node):
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            for name in node._fields:
+                value = getattr(node, name)
+                if name == key:
+                    found.append((path + (name,), value))
+                walk(path + (name,), value)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if k == key:
+                    found.append((path + (k,), v))
+                walk(path + (k,), v)
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                walk(path + (i,), v)
+    walk((), tree)
+    return found
+
+
+def get_all_with_path(tree: Any, key: Any, filtering: Optional[Callable] = None) -> list:
+    """Every ``(path, value)`` whose last name is ``key`` (NamedTuple fields, dict keys).
+
+    ``filtering(path, value)`` keeps only the matches it returns True for.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> state = optim.adam(0.1).init({"w": jnp.zeros(2)})
+        >>> [path for path, _ in optim.tree.get_all_with_path(state, "count")]
+        [(0, 'count')]
+    """
+    found = _named_nodes(tree, key)
+    if filtering is not None:
+        found = [(p, v) for p, v in found if filtering(p, v)]
+    return found
+
+
+def get(tree: Any, key: Any, default: Optional[Any] = None,
+        filtering: Optional[Callable] = None) -> Any:
+    """The one value named ``key`` in ``tree`` (e.g. ``"count"`` or ``"learning_rate"``).
+
+    Returns ``default`` when there is none and raises when there are several.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> opt = optim.inject_hyperparams(optim.sgd)(learning_rate=0.1)
+        >>> print(round(float(optim.tree.get(opt.init(jnp.zeros(1)), "learning_rate")), 3))
+        0.1
+    """
+    found = get_all_with_path(tree, key, filtering)
+    if not found:
+        return default
+    if len(found) > 1:
+        raise KeyError(f"optim.tree.get: found {len(found)} values named {key!r} at paths "
+                       f"{[p for p, _ in found]}; pass `filtering` to choose one.")
+    return found[0][1]
+
+
+def set(tree: Any, filtering: Optional[Callable] = None, /, **kwargs: Any) -> Any:  # noqa: A001
+    """A copy of ``tree`` with the NamedTuple fields or dict entries named in ``kwargs`` replaced.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> state = optim.adam(0.1).init({"w": jnp.zeros(2)})
+        >>> new = optim.tree.set(state, count=jnp.asarray(5, dtype=jnp.int32))
+        >>> int(optim.tree.get(new, "count"))
+        5
+    """
+    def rebuild(path, node):
+        if isinstance(node, tuple) and hasattr(node, "_fields"):
+            values = {}
+            for name in node._fields:
+                value = getattr(node, name)
+                p = path + (name,)
+                if name in kwargs and (filtering is None or filtering(p, value)):
+                    values[name] = kwargs[name]
+                else:
+                    values[name] = rebuild(p, value)
+            return type(node)(**values)
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                p = path + (k,)
+                if k in kwargs and (filtering is None or filtering(p, v)):
+                    out[k] = kwargs[k]
+                else:
+                    out[k] = rebuild(p, v)
+            return type(node)(out) if type(node) is not dict else out
+        if isinstance(node, (list, tuple)):
+            return type(node)(rebuild(path + (i,), v) for i, v in enumerate(node))
+        return node
+    return rebuild((), tree)
+
+
+# --- mapping over the parameter-shaped parts of an optimizer state ------------------------
+
+
+class _ParamsPlaceholder:
+    """Stands in for the params when an ``init`` is traced for :func:`map_params`."""
+
+
+tree_util.register_pytree_node(_ParamsPlaceholder, lambda p: ((), None),
+                               lambda aux, children: _ParamsPlaceholder())
+
+
+def map_params(initable, f: Callable, state: Any, /, *rest: Any,
+               transform_non_params: Optional[Callable] = None,
+               is_leaf: Optional[Callable] = None) -> Any:
+    """Applies ``f`` to every leaf of ``state`` that mirrors a parameter (moments, traces).
+
+    It finds those leaves by calling ``initable`` (an optimizer, or its ``init``) on a
+    placeholder for the params: the parts of the state built from the params mirror
+    them, the rest (step counts, hyperparameters) does not and is kept, or mapped by
+    ``transform_non_params``.
+
+    Args:
+        initable: a :class:`GradientTransformation` or an ``init`` function.
+        f: applied to each parameter-shaped leaf (with the matching leaves of ``rest``).
+        state: the optimizer state.
+        *rest: trees with the params' structure, passed to ``f`` alongside.
+        transform_non_params: applied to the other parts of the state, if given.
+        is_leaf: passed to the map over each parameter-shaped subtree.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn import optim
+        >>> opt = optim.adam(0.1)
+        >>> state = opt.init({"w": jnp.ones(3)})
+        >>> halved = optim.tree.map_params(opt, lambda x: x + 1.0, state)
+        >>> print(halved[0].mu["w"].tolist(), int(halved[0].count))
+        [1.0, 1.0, 1.0] 0
+    """
+    init = initable.init if hasattr(initable, "init") else initable
+    with_placeholders = init(_ParamsPlaceholder())
+
+    def map_one(maybe_placeholder, value):
+        if isinstance(maybe_placeholder, _ParamsPlaceholder):
+            return tree_util.tree_map(f, value, *rest, is_leaf=is_leaf)
+        if transform_non_params is not None:
+            return transform_non_params(value)
+        return value
+
+    return tree_util.tree_map(map_one, with_placeholders, state,
+                              is_leaf=lambda v: isinstance(v, _ParamsPlaceholder))
