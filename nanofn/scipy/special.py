@@ -152,6 +152,14 @@ def erf(x):
     return lax.erf_p.bind(x)
 
 
+
+
+def _tail_cap(x):
+    """Far-tail arguments are capped here: exp(-t^2) is long 0, and 64 t and t^2 stay finite
+    (so an infinite argument gives 0, not inf - inf = NaN)."""
+    return _const(x, math.sqrt(float(np.finfo(dtype_of(x)).max)) / 128)
+
+
 _CF_TERMS = 60  # enough for ~1 ulp from the switch-over points below on
 
 
@@ -197,6 +205,7 @@ def erfc(x):
     (x,) = promote_float(x)
     tail = lnp.greater_equal(x, _const(x, 2.0))
     z = lnp.where(tail, x, _const(x, 2.0))  # keep the unused branch finite (and its gradient)
+    z = lnp.minimum(z, _tail_cap(z))  # erfc(inf) = 0, not inf - inf = NaN
     cf = lnp.divide(_exp_neg_square(z, 1.0),
                     lnp.multiply(_const(z, math.sqrt(math.pi)), _continued_fraction(z, 0.5)))
     near = lnp.subtract(_const(x, 1), lax.erf_p.bind(lnp.where(tail, _const(x, 0), x)))
@@ -226,7 +235,8 @@ _NORMAL_TAIL = -2.0 * _SQRT2  # below this, ndtr comes from Mills' continued fra
 def _lower_tail(x):
     """(in_tail, t): where `x` is in the far lower tail, and `t = -x` clamped into it."""
     tail = lnp.less_equal(x, _const(x, _NORMAL_TAIL))
-    return tail, lnp.where(tail, lnp.negative(x), _const(x, -_NORMAL_TAIL))
+    t = lnp.where(tail, lnp.negative(x), _const(x, -_NORMAL_TAIL))
+    return tail, lnp.minimum(t, _tail_cap(t))  # x = -inf: a finite t whose pdf is 0
 
 
 def ndtr(x):
@@ -269,7 +279,8 @@ def log_ndtr(x):
     log_upper = lnp.log1p(lnp.negative(ndtr(lnp.negative(xu))))  # 1 - tiny, without rounding
     xm = lnp.where(lnp.logical_or(tail, upper), _const(x, 0), x)
     log_middle = lnp.log(ndtr(xm))
-    return lnp.where(tail, log_tail, lnp.where(upper, log_upper, log_middle))
+    out = lnp.where(tail, log_tail, lnp.where(upper, log_upper, log_middle))
+    return lnp.where(lnp.equal(x, _const(x, -np.inf)), _const(x, -np.inf), out)
 
 
 def _log_normal_pdf(x):
