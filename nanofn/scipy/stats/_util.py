@@ -12,8 +12,8 @@ def promote_args(fname, **args):
     """The arguments as arrays of one inexact dtype (integers become float32, as in JAX),
     after checking that each is numeric; a bad one raises a TypeError naming it."""
     for name, value in args.items():
-        if isinstance(value, (Array, np.ndarray, np.generic)):
-            kind = dtype_of(value).kind
+        if isinstance(value, (Array, np.ndarray, np.generic)) or hasattr(value, "aval"):
+            kind = dtype_of(value).kind  # arrays and tracers
         elif isinstance(value, (bool, int, float, complex)):
             continue
         else:
@@ -31,3 +31,12 @@ def promote_args(fname, **args):
 def const(x, value):
     """`value` as a 0-d constant of `x`'s dtype."""
     return np.asarray(value, dtype_of(x))
+
+
+def log_prob(p, q):
+    """`log(p)` for a probability `p` with complement `q = 1 - p` (each computed on its own):
+    `log(p)` where p is small, `log1p(-q)` where it is near 1, so neither loses digits."""
+    from nanofn import numpy as jnp
+    small = jnp.less(p, const(p, 0.5))
+    return jnp.where(small, jnp.log(jnp.where(small, p, const(p, 1))),
+                     jnp.log1p(jnp.negative(jnp.where(small, const(q, 0), q))))

@@ -7,7 +7,7 @@ import numpy as np
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, promote_args
+from nanofn.scipy.stats._util import const, log_prob, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -62,14 +62,14 @@ def cdf(x, a, b, loc=0, scale=1):
 
 
 def logcdf(x, a, b, loc=0, scale=1):
-    """Log of the distribution function.
+    """Log of the distribution function (from `sf` where the cdf is near 1).
 
     Example:
         >>> from nanofn.scipy.stats import beta
         >>> round(float(beta.logcdf(0.5, 2.0, 2.0)), 6)
         -0.693147
     """
-    return jnp.log(cdf(x, a, b, loc, scale))
+    return log_prob(cdf(x, a, b, loc, scale), sf(x, a, b, loc, scale))
 
 
 def sf(x, a, b, loc=0, scale=1):
@@ -85,11 +85,11 @@ def sf(x, a, b, loc=0, scale=1):
 
 
 def logsf(x, a, b, loc=0, scale=1):
-    """Log of the survival function.
+    """Log of the survival function (from `cdf` where the sf is near 1).
 
     Example:
         >>> from nanofn.scipy.stats import beta
         >>> round(float(beta.logsf(0.5, 2.0, 2.0)), 6)
         -0.693147
     """
-    return jnp.log(sf(x, a, b, loc, scale))
+    return log_prob(sf(x, a, b, loc, scale), cdf(x, a, b, loc, scale))

@@ -15,7 +15,8 @@ __all__ = ["logpmf", "pmf"]
 def logpmf(k, n, a, b, loc=0):
     """Log of the probability of `k`: `-log1p(n) - betaln(n - y + 1, y + 1) + betaln(y + a,
     n - y + b) - betaln(a, b)`, `y = floor(k) - loc`; -inf outside `[0, n]`, NaN unless
-    `n >= 0`, `a > 0`, `b > 0`.
+    `n >= 0`, `a > 0`, `b > 0`. The support is `0 <= k - loc <= n` as in scipy (JAX 0.10
+    tests `k < 0` instead, which differs for a negative `loc`).
 
     Example:
         >>> from nanofn.scipy.stats import betabinom
@@ -31,7 +32,7 @@ def logpmf(k, n, a, b, loc=0):
                          special.betaln(a, b))
     out = jnp.add(comb, betas)
     out = jnp.where(jnp.equal(y, zero) & jnp.equal(n, zero), const(out, 0), out)
-    outside = (jnp.less(y, jnp.negative(loc)) | jnp.greater(y, n)
+    outside = (jnp.less(y, zero) | jnp.greater(y, n)
                | jnp.less_equal(jnp.add(y, a), zero))
     out = jnp.where(outside, const(out, -np.inf), out)
     bad = jnp.less(n, zero) | jnp.less_equal(a, zero) | jnp.less_equal(b, zero)

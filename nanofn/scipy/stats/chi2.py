@@ -8,7 +8,7 @@ import numpy as np
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, promote_args
+from nanofn.scipy.stats._util import const, log_prob, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -61,14 +61,14 @@ def cdf(x, df, loc=0, scale=1):
 
 
 def logcdf(x, df, loc=0, scale=1):
-    """Log of the distribution function.
+    """Log of the distribution function (from `sf` where the cdf is near 1).
 
     Example:
         >>> from nanofn.scipy.stats import chi2
         >>> round(float(chi2.logcdf(1.0, 3.0)), 6)
         -1.615717
     """
-    return jnp.log(cdf(x, df, loc, scale))
+    return log_prob(cdf(x, df, loc, scale), sf(x, df, loc, scale))
 
 
 def sf(x, df, loc=0, scale=1):
@@ -84,11 +84,11 @@ def sf(x, df, loc=0, scale=1):
 
 
 def logsf(x, df, loc=0, scale=1):
-    """Log of the survival function.
+    """Log of the survival function (from `cdf` where the sf is near 1).
 
     Example:
         >>> from nanofn.scipy.stats import chi2
         >>> round(float(chi2.logsf(1.0, 3.0)), 6)
         -0.22158
     """
-    return jnp.log(sf(x, df, loc, scale))
+    return log_prob(sf(x, df, loc, scale), cdf(x, df, loc, scale))

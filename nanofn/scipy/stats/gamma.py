@@ -6,7 +6,7 @@ import numpy as np
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, promote_args
+from nanofn.scipy.stats._util import const, log_prob, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -53,14 +53,14 @@ def cdf(x, a, loc=0, scale=1):
 
 
 def logcdf(x, a, loc=0, scale=1):
-    """Log of the distribution function.
+    """Log of the distribution function (from `sf` where the cdf is near 1).
 
     Example:
         >>> from nanofn.scipy.stats import gamma
         >>> round(float(gamma.logcdf(1.0, 2.0)), 6)
         -1.330893
     """
-    return jnp.log(cdf(x, a, loc, scale))
+    return log_prob(cdf(x, a, loc, scale), sf(x, a, loc, scale))
 
 
 def sf(x, a, loc=0, scale=1):
@@ -79,11 +79,11 @@ def sf(x, a, loc=0, scale=1):
 
 
 def logsf(x, a, loc=0, scale=1):
-    """Log of the survival function.
+    """Log of the survival function (from `cdf` where the sf is near 1).
 
     Example:
         >>> from nanofn.scipy.stats import gamma
         >>> round(float(gamma.logsf(1.0, 2.0)), 6)
         -0.306853
     """
-    return jnp.log(sf(x, a, loc, scale))
+    return log_prob(sf(x, a, loc, scale), cdf(x, a, loc, scale))

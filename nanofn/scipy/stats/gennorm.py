@@ -36,7 +36,8 @@ def pdf(x, beta):
 
 
 def cdf(x, beta):
-    """The distribution function `(1 + sign(x) gammainc(1/beta, |x|^beta)) / 2`.
+    """The distribution function `(1 + sign(x) gammainc(1/beta, |x|^beta)) / 2`, accurate
+    in the lower tail.
 
     Example:
         >>> from nanofn.scipy.stats import gennorm
@@ -44,5 +45,7 @@ def cdf(x, beta):
         0.92135
     """
     x, beta = promote_args("gennorm.cdf", x=x, beta=beta)
-    mass = special.gammainc(jnp.reciprocal(beta), jnp.power(jnp.abs(x), beta))
-    return jnp.multiply(const(x, 0.5), jnp.add(const(x, 1), jnp.multiply(jnp.sign(x), mass)))
+    # below 0 the cdf is half the upper tail, computed directly (no 1 - P cancellation)
+    tail = jnp.multiply(const(x, 0.5), special.gammaincc(jnp.reciprocal(beta),
+                                                         jnp.power(jnp.abs(x), beta)))
+    return jnp.where(jnp.less(x, const(x, 0)), tail, jnp.subtract(const(x, 1), tail))
