@@ -72,6 +72,8 @@ class gaussian_kde:  # noqa: N801 - scipy's and JAX's name
         else:
             raise ValueError("gaussian_kde: `bw_method` should be 'scott', 'silverman', a scalar "
                              f"or a callable; got {bw_method!r}")
+        if isinstance(factor, (int, float, np.generic, np.ndarray)):  # not rounded to float32
+            factor = np.asarray(factor, dtype_of(dataset))
         data_cov = jnp.atleast_2d(jnp.cov(dataset, rowvar=True, bias=False, aweights=weights))
         self.covariance = jnp.multiply(data_cov, jnp.square(factor))
         self.inv_cov = jnp.divide(jnp.linalg.inv(data_cov), jnp.square(factor))
