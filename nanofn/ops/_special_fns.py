@@ -1,6 +1,6 @@
 """Special-function primitives (jax.lax's lgamma, digamma, polygamma, zeta, igamma, igammac,
 igamma_grad_a, regularized_incomplete_beta, bessel_i0e, bessel_i1e, and expi, expn, spence,
-dawsn, fresnel, sici, owens_t, bessel_jn, hyp1f1),
+dawsn, fresnel, sici, owens_t, bessel_jn, hyp1f1, hyp2f1),
 each with its derivatives by closed forms.
 
 The values come from the numba kernels in `_special_kernels` (float64 inside, rounded once
@@ -224,7 +224,28 @@ for _p in (hyp1f1_da_p, hyp1f1_db_p):
     defderiv(_p, _not_differentiable(_p.name, "a"), _not_differentiable(_p.name, "b"),
              _not_differentiable(_p.name, "x"))
 
+# --- Gauss hypergeometric 2F1: d/dx F(a, b; c; x) = ab/c F(a+1, b+1; c+1; x); d/da, d/db,
+# d/dc by the series differentiated term by term (their own kernels, first order only) -------
+hyp2f1_p = elementwise("hyp2f1", _kernel("hyp2f1"), nargs=4, allowed=_real_float)
+hyp2f1_da_p = elementwise("hyp2f1_da", _kernel("hyp2f1_da"), nargs=4, allowed=_real_float)
+hyp2f1_db_p = elementwise("hyp2f1_db", _kernel("hyp2f1_db"), nargs=4, allowed=_real_float)
+hyp2f1_dc_p = elementwise("hyp2f1_dc", _kernel("hyp2f1_dc"), nargs=4, allowed=_real_float)
+
+
+def _hyp2f1_dx(g, a, b, c, x, *, out):
+    one = _c(a, 1)
+    return _mul(g, _mul(_div(_mul(a, b), c),
+                        hyp2f1_p.bind(_add(a, one), _add(b, one), _add(c, one), x)))
+
+
+defderiv(hyp2f1_p, lambda g, a, b, c, x, *, out: _mul(g, hyp2f1_da_p.bind(a, b, c, x)),
+         lambda g, a, b, c, x, *, out: _mul(g, hyp2f1_db_p.bind(a, b, c, x)),
+         lambda g, a, b, c, x, *, out: _mul(g, hyp2f1_dc_p.bind(a, b, c, x)), _hyp2f1_dx)
+for _p in (hyp2f1_da_p, hyp2f1_db_p, hyp2f1_dc_p):
+    defderiv(_p, *[_not_differentiable(_p.name, arg) for arg in "abcx"])
+
 PRIMITIVES = (lgamma_p, digamma_p, polygamma_p, zeta_p, igamma_p, igammac_p, igamma_grad_a_p,
               regularized_incomplete_beta_p, bessel_i0e_p, bessel_i1e_p, expi_p, expn_p,
               spence_p, dawsn_p, fresnel_s_p, fresnel_c_p, sici_si_p, sici_ci_p, owens_t_p,
-              bessel_jn_p, hyp1f1_p, hyp1f1_da_p, hyp1f1_db_p)
+              bessel_jn_p, hyp1f1_p, hyp1f1_da_p, hyp1f1_db_p, hyp2f1_p, hyp2f1_da_p,
+              hyp2f1_db_p, hyp2f1_dc_p)

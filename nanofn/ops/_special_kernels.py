@@ -786,6 +786,93 @@ def hyp1f1_db(a, b, x):
     return _hyp1f1_all(a, b, x)[2]
 
 
+# ------------------------------------------------------------------------ Gauss hypergeometric 2F1
+
+
+def _hyp2f1_series(a, b, c, x):
+    """(F, dF/da, dF/db, dF/dc) by the power series, for 0 <= x < 1."""
+    term = 1.0
+    f = 1.0
+    sa = sb = sc = 0.0
+    da = db = dc = 0.0
+    k = 0
+    while k < 200000:
+        if a + k == 0.0 or b + k == 0.0:  # a non-positive integer parameter: a polynomial
+            break
+        sa += 1.0 / (a + k)
+        sb += 1.0 / (b + k)
+        sc += 1.0 / (c + k)
+        term *= (a + k) * (b + k) / ((c + k) * (k + 1)) * x
+        k += 1
+        f += term
+        da += term * sa
+        db += term * sb
+        dc -= term * sc
+        if (abs(term) <= 1e-17 * abs(f) and abs(term * sa) <= 1e-17 * abs(da)
+                and abs(term * sb) <= 1e-17 * abs(db) and abs(term * sc) <= 1e-17 * abs(dc)):
+            break
+    return f, da, db, dc
+
+
+def _hyp2f1_all(a, b, c, x):
+    if x >= 0.0:
+        return _hyp2f1_series(a, b, c, x)
+    # Pfaff: F(a, b; c; x) = (1 - x)^-a F(a, c - b; c; x / (x - 1)), the argument in (0, 1)
+    g, ga, gb, gc = _hyp2f1_series(a, c - b, c, x / (x - 1.0))
+    p = math.pow(1.0 - x, -a)
+    return p * g, p * (ga - math.log1p(-x) * g), -p * gb, p * (gb + gc)
+
+
+def _hyp2f1_value(a, b, c, x):
+    d = c - a - b
+    s = 1.0 - x
+    if x == 0.0 or ((a == 0.0 or b == 0.0) and c != 0.0):  # JAX's cases, in JAX's order
+        return 1.0
+    if c == 0.0 or (c < 0.0 and c == math.floor(c)):
+        return math.inf
+    if d <= -1.0 and not (abs(d - round(d)) >= 50 * 2.220446049250313e-16 and s < 0.0):
+        return math.pow(s, d) * _hyp2f1_all(c - a, c - b, c, x)[0]  # Euler's transformation
+    if d <= 0.0 and x == 1.0:
+        return math.inf
+    if x < 1.0 and b == c:
+        return math.pow(s, -a)
+    if x < 1.0 and a == c:
+        return math.pow(s, -b)
+    if x > 1.0:
+        return math.inf
+    if x == 1.0:
+        return math.exp(math.lgamma(c) + math.lgamma(d) - math.lgamma(c - a) - math.lgamma(c - b))
+    return _hyp2f1_all(a, b, c, x)[0]
+
+
+def _nan4(a, b, c, x):
+    return math.isnan(a) or math.isnan(b) or math.isnan(c) or math.isnan(x)
+
+
+def hyp2f1(a, b, c, x):
+    if _nan4(a, b, c, x):
+        return math.nan
+    return _hyp2f1_value(a, b, c, x)
+
+
+def hyp2f1_da(a, b, c, x):
+    if _nan4(a, b, c, x) or x >= 1.0:
+        return math.nan
+    return _hyp2f1_all(a, b, c, x)[1]
+
+
+def hyp2f1_db(a, b, c, x):
+    if _nan4(a, b, c, x) or x >= 1.0:
+        return math.nan
+    return _hyp2f1_all(a, b, c, x)[2]
+
+
+def hyp2f1_dc(a, b, c, x):
+    if _nan4(a, b, c, x) or x >= 1.0:
+        return math.nan
+    return _hyp2f1_all(a, b, c, x)[3]
+
+
 def _gauss_legendre(n):
     x, w = np.polynomial.legendre.leggauss(n)
     return (x + 1.0) / 2.0, w / 2.0  # on [0, 1]
@@ -802,9 +889,11 @@ UNARY = ("lgamma", "digamma", "i0e", "i1e", "expi", "spence", "dawsn", "fresnel_
 BINARY = ("zeta", "polygamma", "igamma", "igammac", "igamma_grad_a", "expn", "owens_t",
           "bessel_jn")
 TERNARY = ("betainc", "hyp1f1", "hyp1f1_da", "hyp1f1_db")
+QUATERNARY = ("hyp2f1", "hyp2f1_da", "hyp2f1_db", "hyp2f1_dc")
 _HELPERS = ("_igam_log_prefactor", "_igam_series", "_igamc_fraction", "_igam_check", "_betacf",
             "_bessel_ie", "_li2_small", "_li2_upto_half", "_fresnel", "_sici", "_owens_t_integral",
-            "_hyp1f1_series", "_hyp1f1_all")
+            "_hyp1f1_series", "_hyp1f1_all", "_hyp2f1_series", "_hyp2f1_all", "_hyp2f1_value",
+            "_nan4")
 
 _ufuncs: dict = {}
 
@@ -817,7 +906,8 @@ def _compile():
     for name in ("digamma", "zeta", "polygamma") + _HELPERS + ("expn",):
         g[name] = numba.njit(cache=True)(g[name])
     for names, sig in ((UNARY, "float64(float64)"), (BINARY, "float64(float64, float64)"),
-                       (TERNARY, "float64(float64, float64, float64)")):
+                       (TERNARY, "float64(float64, float64, float64)"),
+                       (QUATERNARY, "float64(float64, float64, float64, float64)")):
         for name in names:
             fn = g[name]
             py = getattr(fn, "py_func", fn)

@@ -1,6 +1,6 @@
 """Still more of `nanofn.scipy.special`: Dawson's, Fresnel's and the sine/cosine integrals,
 Owen's T, Bessel functions of the first kind, the confluent hypergeometric function and
-spherical harmonics. Re-exported from `nanofn.scipy.special`.
+Gauss's hypergeometric function and spherical harmonics. Re-exported from `nanofn.scipy.special`.
 
 Values come from numba kernels (float64 inside; `nanofn.ops._special_kernels`), derivatives
 from closed forms (`nanofn.ops._special_fns`); `sph_harm_y` is composed from nanofn.numpy.
@@ -19,7 +19,7 @@ from nanofn.numpy._lax_numpy import _shape
 from nanofn.ops import _special_fns as sf
 from nanofn.scipy._special_gamma import _c, _real
 
-__all__ = ["dawsn", "fresnel", "sici", "owens_t", "bessel_jn", "hyp1f1", "sph_harm_y"]
+__all__ = ["dawsn", "fresnel", "sici", "owens_t", "bessel_jn", "hyp1f1", "hyp2f1", "sph_harm_y"]
 
 
 def dawsn(x):
@@ -132,6 +132,28 @@ def hyp1f1(a, b, x):
     """
     a, b, x = _real("hyp1f1", a, b, x)
     return sf.hyp1f1_p.bind(a, b, x)
+
+
+def hyp2f1(a, b, c, x):
+    """Gauss's hypergeometric function `2F1(a, b; c; x) = sum_k (a)_k (b)_k / (c)_k x^k / k!`.
+
+    Computed by its power series, through Pfaff's transformation
+    `(1 - x)^-a 2F1(a, c - b; c; x / (x - 1))` for x < 0, with JAX's special cases (in JAX's
+    order): 1 where `x == 0` or `a` or `b` is 0 (and `c` is not), inf where `c` is 0 or a
+    negative integer, Euler's transformation where `c - a - b <= -1`, inf at `x == 1` when
+    `c - a - b <= 0`, `(1 - x)^-a` where `b == c`, `(1 - x)^-b` where `a == c`, inf for
+    `x > 1` (no analytic continuation, as JAX), Gauss's sum at `x == 1`. Differentiable in
+    `x` (`ab/c 2F1(a+1, b+1; c+1; x)`) and, to first order and for x < 1, in `a`, `b` and
+    `c` (the series differentiated term by term).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.scipy.special import hyp2f1
+        >>> round(float(hyp2f1(1.0, 1.0, 2.0, fnp.array(0.5))), 6)  # -log(1 - x) / x
+        1.386294
+    """
+    a, b, c, x = _real("hyp2f1", a, b, c, x)
+    return sf.hyp2f1_p.bind(a, b, c, x)
 
 
 def sph_harm_y(n, m, theta, phi, diff_n=None, n_max=None):

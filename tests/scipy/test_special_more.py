@@ -1,5 +1,5 @@
 """The rest of nanofn.scipy.special (dawsn, fresnel, sici, owens_t, bessel_jn, hyp1f1,
-sph_harm_y) against scipy.special: values at hypothesis-drawn points over broadcasting
+hyp2f1, sph_harm_y) against scipy.special: values at hypothesis-drawn points over broadcasting
 shapes, jit and vmap against eager, derivatives against finite differences (float64), and
 JAX's conventions at the special points; plus the check that every jax.scipy.special name
 is here."""
@@ -24,7 +24,7 @@ JAX_SPECIAL = (
     "gammasgn hyp1f1 hyp2f1 i0 i0e i1 i1e kl_div log_ndtr log_softmax loggamma logit logsumexp "
     "multigammaln ndtr ndtri owens_t poch polygamma rel_entr sici softmax spence sph_harm_y wofz "
     "xlog1py xlogy zeta").split()
-NOT_YET = {"hyp2f1", "wofz"}
+NOT_YET = {"wofz"}
 
 
 def test_jax_special_names_are_here():
@@ -65,6 +65,10 @@ SPECS = {
     "hyp1f1": Spec(special.hyp1f1, sp.hyp1f1, ((0.1, 6, "log"), (0.2, 6, "log"), (-25, 25, "u")),
                    (0, 1, 2), ((0.3, 3, "log"), (0.5, 4, "log"), (-4, 4, "u")), rtol=1e-10,
                    order=1),
+    "hyp2f1": Spec(special.hyp2f1, sp.hyp2f1,
+                   ((0.1, 6, "log"), (-3, 6, "u"), (0.2, 8, "log"), (-20, 0.95, "u")),
+                   (0, 1, 2, 3), ((0.3, 3, "log"), (0.3, 3, "log"), (0.5, 4, "log"), (-3, 0.8, "u")),
+                   rtol=1e-9, order=1),
 }
 
 
@@ -190,3 +194,13 @@ def test_hyp1f1_parameter_derivatives_are_first_order_only():
         nanofn.grad(nanofn.grad(lambda a: special.hyp1f1(a, b, x)))(a)
     np.testing.assert_allclose(float(nanofn.grad(lambda x: special.hyp1f1(a, b, x))(x)),
                                a / b * sp.hyp1f1(a + 1, b + 1, x), rtol=1e-12)
+
+
+def test_hyp2f1_special_cases_follow_jax():
+    a = np.array([1.0, 0.0, 1.0, 1.5, 2.0, 1.0, 1.0, 0.5])
+    b = np.array([1.0, 2.0, 2.0, 2.5, 0.5, 3.0, 1.0, 0.5])
+    c = np.array([2.0, 3.0, -2.0, 2.5, 2.0, 1.0, 2.0, 3.0])
+    x = np.array([0.0, 0.5, 0.5, 0.5, 0.5, 0.3, 1.5, 1.0])
+    want = [1.0, 1.0, np.inf, 0.5 ** -1.5, 0.5 ** -0.5, sp.hyp2f1(1.0, 3.0, 1.0, 0.3), np.inf,
+            sp.hyp2f1(0.5, 0.5, 3.0, 1.0)]
+    np.testing.assert_allclose(np.asarray(special.hyp2f1(a, b, c, x)), want, rtol=1e-12)
