@@ -1,6 +1,6 @@
 """Special-function primitives (jax.lax's lgamma, digamma, polygamma, zeta, igamma, igammac,
 igamma_grad_a, regularized_incomplete_beta, bessel_i0e, bessel_i1e, and expi, expn, spence,
-dawsn, fresnel, sici, owens_t, bessel_jn, hyp1f1, hyp2f1),
+dawsn, fresnel, sici, owens_t, bessel_jn, hyp1f1, hyp2f1, wofz),
 each with its derivatives by closed forms.
 
 The values come from the numba kernels in `_special_kernels` (float64 inside, rounded once
@@ -244,8 +244,27 @@ defderiv(hyp2f1_p, lambda g, a, b, c, x, *, out: _mul(g, hyp2f1_da_p.bind(a, b, 
 for _p in (hyp2f1_da_p, hyp2f1_db_p, hyp2f1_dc_p):
     defderiv(_p, *[_not_differentiable(_p.name, arg) for arg in "abcx"])
 
+# --- Faddeeva w(z) = exp(-z^2) erfc(-iz) as its real and imaginary parts u(x, y), v(x, y).
+# w is holomorphic with w' = -2 z w + 2i/sqrt(pi) =: P + iQ, so (Cauchy-Riemann)
+# du/dx = dv/dy = P and dv/dx = -du/dy = Q --------------------------------------------------
+wofz_re_p = _prim("wofz_re", "wofz_re", 2)
+wofz_im_p = _prim("wofz_im", "wofz_im", 2)
+
+
+def _wofz_pq(x, y):
+    u, v = wofz_re_p.bind(x, y), wofz_im_p.bind(x, y)
+    p = _mul(_c(x, -2), _sub(_mul(x, u), _mul(y, v)))
+    q = _add(_mul(_c(x, -2), _add(_mul(x, v), _mul(y, u))), _c(x, 2 / np.sqrt(np.pi)))
+    return p, q
+
+
+defderiv(wofz_re_p, lambda g, x, y, *, out: _mul(g, _wofz_pq(x, y)[0]),
+         lambda g, x, y, *, out: _neg(_mul(g, _wofz_pq(x, y)[1])))
+defderiv(wofz_im_p, lambda g, x, y, *, out: _mul(g, _wofz_pq(x, y)[1]),
+         lambda g, x, y, *, out: _mul(g, _wofz_pq(x, y)[0]))
+
 PRIMITIVES = (lgamma_p, digamma_p, polygamma_p, zeta_p, igamma_p, igammac_p, igamma_grad_a_p,
               regularized_incomplete_beta_p, bessel_i0e_p, bessel_i1e_p, expi_p, expn_p,
               spence_p, dawsn_p, fresnel_s_p, fresnel_c_p, sici_si_p, sici_ci_p, owens_t_p,
               bessel_jn_p, hyp1f1_p, hyp1f1_da_p, hyp1f1_db_p, hyp2f1_p, hyp2f1_da_p,
-              hyp2f1_db_p, hyp2f1_dc_p)
+              hyp2f1_db_p, hyp2f1_dc_p, wofz_re_p, wofz_im_p)

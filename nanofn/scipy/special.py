@@ -430,9 +430,12 @@ __all__ += ["bernoulli", "beta", "betainc", "betaln", "comb", "digamma", "factor
             "gammainc", "gammaincc", "gammaln", "gammasgn", "loggamma", "multigammaln", "poch",
             "polygamma", "zeta", "boxcox", "boxcox1p", "erfcx", "exp1", "expi", "expn", "i0",
             "i0e", "i1", "i1e", "kl_div", "rel_entr", "spence"]
+
 from nanofn.scipy._special_more import (  # noqa: E402
     bessel_jn as bessel_jn, dawsn as dawsn, fresnel as fresnel, hyp1f1 as hyp1f1,
     hyp2f1 as hyp2f1, owens_t as owens_t, sici as sici, sph_harm_y as sph_harm_y,
+    wofz as wofz,
 )
 
-__all__ += ["bessel_jn", "dawsn", "fresnel", "hyp1f1", "hyp2f1", "owens_t", "sici", "sph_harm_y"]
+__all__ += ["bessel_jn", "dawsn", "fresnel", "hyp1f1", "hyp2f1", "owens_t", "sici", "sph_harm_y",
+            "wofz"]

@@ -1,5 +1,5 @@
 """The rest of nanofn.scipy.special (dawsn, fresnel, sici, owens_t, bessel_jn, hyp1f1,
-hyp2f1, sph_harm_y) against scipy.special: values at hypothesis-drawn points over broadcasting
+hyp2f1, sph_harm_y, wofz) against scipy.special: values at hypothesis-drawn points over broadcasting
 shapes, jit and vmap against eager, derivatives against finite differences (float64), and
 JAX's conventions at the special points; plus the check that every jax.scipy.special name
 is here."""
@@ -24,7 +24,7 @@ JAX_SPECIAL = (
     "gammasgn hyp1f1 hyp2f1 i0 i0e i1 i1e kl_div log_ndtr log_softmax loggamma logit logsumexp "
     "multigammaln ndtr ndtri owens_t poch polygamma rel_entr sici softmax spence sph_harm_y wofz "
     "xlog1py xlogy zeta").split()
-NOT_YET = {"wofz"}
+NOT_YET = set()
 
 
 def test_jax_special_names_are_here():
@@ -204,3 +204,34 @@ def test_hyp2f1_special_cases_follow_jax():
     want = [1.0, 1.0, np.inf, 0.5 ** -1.5, 0.5 ** -0.5, sp.hyp2f1(1.0, 3.0, 1.0, 0.3), np.inf,
             sp.hyp2f1(0.5, 0.5, 3.0, 1.0)]
     np.testing.assert_allclose(np.asarray(special.hyp2f1(a, b, c, x)), want, rtol=1e-12)
+
+
+@given(data=st.data())
+def test_wofz_matches_scipy(data):
+    seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
+    shape = data.draw(st.sampled_from([(), (1,), (5,), (2, 3)]), label="shape")
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(-30, 30, size=shape) + 1j * rng.uniform(-6, 30, size=shape)
+    got, want = np.asarray(special.wofz(z)), sp.wofz(z)
+    assert got.dtype == np.complex128
+    # accurate relative to |w| (see the docstring)
+    assert np.all(np.abs(got - want) <= 1e-12 * np.abs(want)), np.max(np.abs(got - want) /
+                                                                       np.abs(want))
+
+
+def test_wofz_derivatives_jit_vmap_and_dtypes():
+    x, y = np.array([0.3, -1.7, 4.0, 0.0]), np.array([0.5, -0.8, 2.0, 1e-3])
+    for part in (nanofn.numpy.real, nanofn.numpy.imag):
+        check_grads(lambda x, y, part=part: part(special.wofz(x + 1j * y)), (x, y), order=2,
+                    rtol=1e-5, atol=1e-7)
+    z = np.complex128(1.0 + 1.0j)
+    want = -2 * z * sp.wofz(z) + 2j / np.sqrt(np.pi)  # w' = -2 z w + 2i / sqrt(pi)
+    np.testing.assert_allclose(complex(nanofn.grad(special.wofz, holomorphic=True)(z)), want,
+                               rtol=1e-12)
+    zs = x + 1j * y
+    np.testing.assert_array_equal(np.asarray(nanofn.jit(special.wofz)(zs)),
+                                  np.asarray(special.wofz(zs)))
+    np.testing.assert_allclose(np.asarray(nanofn.vmap(special.wofz)(zs)),
+                               np.asarray(special.wofz(zs)), rtol=1e-15)
+    assert special.wofz(np.float32(1.0)).dtype == np.complex64
+    np.testing.assert_allclose(np.asarray(special.wofz(x)), sp.wofz(x + 0j), rtol=1e-13)
