@@ -30,7 +30,7 @@ def _const(x, value):
 # ------------------------------------------------------------------------ logsumexp
 
 
-def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=None):
     """`log(sum(b * exp(a)))` over `axis`, computed without overflow.
 
     The maximum is subtracted before exponentiating (and held constant for the
@@ -45,6 +45,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         keepdims: keep reduced axes with size 1.
         return_sign: also return the sign of the sum (then a negative sum is allowed and
             the result is `log|sum|`); otherwise a negative sum gives NaN.
+        where: optional boolean mask, broadcastable to `a`: only entries where it is True
+            are summed (like `b == 0` elsewhere).
 
     Returns:
         The result, or `(result, sign)` with `return_sign`.
@@ -55,6 +57,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         >>> float(logsumexp(fnp.array([1000.0, 1000.0])))  # doctest: +ELLIPSIS
         1000.693...
     """
+    if where is not None:  # a mask is a weight of 0 or 1
+        (a,) = promote_float(a)
+        mask = lnp.astype(lnp.asarray(where), dtype_of(a))
+        b = mask if b is None else lnp.multiply(promote_float(b, a)[0], mask)
     if b is None:
         (a,) = promote_float(a)
         shape = _shape_of(a)
@@ -100,7 +106,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     return (out, sign) if return_sign else out
 
 
-def softmax(x, axis=None):
+def softmax(x, /, *, axis=None):
     """`exp(x) / sum(exp(x))` over `axis` (all axes by default, as in scipy).
 
     Example:
@@ -115,10 +121,10 @@ def softmax(x, axis=None):
     if axes:  # the kernel primitive, over the merged axes
         from nanofn.ops import _nn
         return _nn.over_axes(_nn.softmax, x, tuple(sorted(axes)))
-    return lnp.exp(log_softmax(x, axis))
+    return lnp.exp(log_softmax(x, axis=axis))
 
 
-def log_softmax(x, axis=None):
+def log_softmax(x, /, *, axis=None):
     """`x - logsumexp(x)` over `axis` (all axes by default, as in scipy).
 
     Example:
@@ -259,8 +265,11 @@ def ndtr(x):
     return lnp.where(tail, far, near)
 
 
-def log_ndtr(x):
+def log_ndtr(x, series_order=3):
     """`log(ndtr(x))`, finite far into the lower tail (`log_ndtr(-40)` is about -804.6).
+
+    `series_order` is accepted for JAX compatibility (an int in [0, 30]) and changes nothing:
+    the tail comes from a continued fraction accurate to rounding, not a truncated series.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -268,6 +277,9 @@ def log_ndtr(x):
         >>> round(float(log_ndtr(fnp.array(-40.0, dtype=fnp.float64))), 3)
         -804.608
     """
+    if not isinstance(series_order, int) or not 0 <= series_order <= 30:
+        raise ValueError(f"log_ndtr: `series_order` must be an int in [0, 30], got "
+                         f"{series_order!r}")
     (x,) = promote_float(x)
     tail, t = _lower_tail(x)
     # log(pdf(t) / cf(t)), never forming the (underflowing) pdf itself
@@ -346,8 +358,8 @@ def expit(x):
     return lax.logistic_p.bind(x)
 
 
-def logit(p):
-    """The inverse of `expit`: `log(p / (1 - p))`.
+def logit(x):
+    """The inverse of `expit`: `log(x / (1 - x))`.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -355,8 +367,8 @@ def logit(p):
         >>> float(logit(fnp.array(0.5)))
         0.0
     """
-    (p,) = promote_float(p)
-    return lnp.subtract(lnp.log(p), lnp.log1p(lnp.negative(p)))
+    (x,) = promote_float(x)
+    return lnp.subtract(lnp.log(x), lnp.log1p(lnp.negative(x)))
 
 
 # ------------------------------------------------------------------------ x log y

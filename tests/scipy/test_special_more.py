@@ -235,3 +235,20 @@ def test_wofz_derivatives_jit_vmap_and_dtypes():
                                np.asarray(special.wofz(zs)), rtol=1e-15)
     assert special.wofz(np.float32(1.0)).dtype == np.complex64
     np.testing.assert_allclose(np.asarray(special.wofz(x)), sp.wofz(x + 0j), rtol=1e-13)
+
+
+def test_jax_only_arguments_of_the_older_names():
+    a = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 5.0]])
+    keep = np.array([True, False, True])
+    np.testing.assert_allclose(np.asarray(special.logsumexp(a, axis=1, where=keep)),
+                               sp.logsumexp(a[:, keep], axis=1), rtol=1e-12)
+    b = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(np.asarray(special.logsumexp(a, axis=1, b=b, where=keep)),
+                               sp.logsumexp(a[:, keep], axis=1, b=b[keep]), rtol=1e-12)
+    check_grads(lambda a: special.logsumexp(a, axis=1, where=keep), (a,), order=2)
+    np.testing.assert_allclose(float(special.log_ndtr(np.float64(-3.0), series_order=5)),
+                               sp.log_ndtr(-3.0), rtol=1e-12)
+    with pytest.raises(ValueError, match="series_order"):
+        special.log_ndtr(1.0, series_order=31)
+    with pytest.raises(TypeError):
+        special.softmax(a, 1)  # axis is keyword-only, as in JAX
