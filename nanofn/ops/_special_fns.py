@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nanofn.ops._base import (_add, abs_p, lt_p, _c, _div, _mul, _neg, _select, _sub, defderiv, elementwise,
-                              eq_p, exp_p, log1p_p, log_p, sign_p, sin_p, cos_p, erf_p)
+from nanofn.ops._base import (_add, abs_p, lt_p, _c, _div, _mul, _neg, _select, _sub, defderiv,
+                              elementwise, eq_p, exp_p, log1p_p, log_p, sign_p, sin_p, cos_p, erf_p)
 
 
 def _real_float(dtype):
@@ -185,7 +185,8 @@ owens_t_p = _prim("owens_t", "owens_t", 2)
 
 def _owens_t_dh(g, h, a, *, out):
     phi = _mul(_c(h, 1 / np.sqrt(2 * np.pi)), exp_p.bind(_mul(_c(h, -0.5), _mul(h, h))))
-    return _mul(g, _mul(_mul(_c(h, -0.5), phi), erf_p.bind(_mul(_mul(a, h), _c(h, 1 / np.sqrt(2))))))
+    erf_ah = erf_p.bind(_mul(_mul(a, h), _c(h, 1 / np.sqrt(2))))
+    return _mul(g, _mul(_mul(_c(h, -0.5), phi), erf_ah))
 
 
 def _owens_t_da(g, h, a, *, out):

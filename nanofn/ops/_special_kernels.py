@@ -494,7 +494,7 @@ def spence(x):
     return math.pi ** 2 / 6.0 - math.log1p(-x) * math.log(x) - _li2_small(x)
 
 
-# ------------------------------------------------------------------------ Dawson, Fresnel, sine/cosine integrals
+# -------------------------------------------------------- Dawson, Fresnel, sine/cosine integrals
 
 _TINY = 1e-300
 _EPS = 1e-16
@@ -726,7 +726,7 @@ def bessel_jn(n, x):
     return -out if (x < 0 and k % 2 == 1) else out
 
 
-# ------------------------------------------------------------------------ confluent hypergeometric 1F1
+# ------------------------------------------------------------------- confluent hypergeometric 1F1
 
 
 def _hyp1f1_series(a, b, x):

@@ -1,6 +1,7 @@
 """Still more of `nanofn.scipy.special`: Dawson's, Fresnel's and the sine/cosine integrals,
 Owen's T, Bessel functions of the first kind, the confluent hypergeometric function and
-Gauss's hypergeometric function, spherical harmonics and the Faddeeva function. Re-exported from `nanofn.scipy.special`.
+Gauss's hypergeometric function, spherical harmonics and the Faddeeva function.
+Re-exported from `nanofn.scipy.special`.
 
 Values come from numba kernels (float64 inside; `nanofn.ops._special_kernels`), derivatives
 from closed forms (`nanofn.ops._special_fns`); `sph_harm_y` is composed from nanofn.numpy.
@@ -242,8 +243,9 @@ def sph_harm_y(n, m, theta, phi, diff_n=None, n_max=None):
         a_l = jnp.sqrt(jnp.divide(_c(am, 4 * ell * ell - 1), denom))
         first = jnp.equal(lc, jnp.add(am, _c(am, 1)))
         rec = jnp.multiply(a_l, jnp.subtract(jnp.multiply(x, prev1), jnp.divide(prev2, a_prev)))
-        p_l = jnp.where(first, jnp.multiply(jnp.sqrt(jnp.add(jnp.multiply(_c(am, 2), am),
-                                                                _c(am, 3))), jnp.multiply(x, p_mm)), rec)
+        start = jnp.multiply(jnp.sqrt(jnp.add(jnp.multiply(_c(am, 2), am), _c(am, 3))),
+                             jnp.multiply(x, p_mm))  # P_(m+1)^m from P_m^m
+        p_l = jnp.where(first, start, rec)
         prev2 = jnp.where(started, prev1, prev2)
         prev1 = jnp.where(started, p_l, prev1)
         a_prev = jnp.where(started, a_l, a_prev)

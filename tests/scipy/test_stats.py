@@ -13,7 +13,6 @@ import scipy.stats as ss
 from hypothesis import given, settings, strategies as st
 
 import nanofn
-import nanofn.numpy as fnp
 from nanofn.scipy import stats
 from nanofn.testing import broadcastable_shapes, check_grads
 

@@ -22,7 +22,9 @@ from nanofn.scipy.stats import (
     pareto as pareto, poisson as poisson, t as t, truncnorm as truncnorm, uniform as uniform,
     vonmises as vonmises, wrapcauchy as wrapcauchy,
 )
-from nanofn.scipy.stats._core import ModeResult as ModeResult, mode as mode, rankdata as rankdata, sem as sem
+from nanofn.scipy.stats._core import (
+    ModeResult as ModeResult, mode as mode, rankdata as rankdata, sem as sem,
+)
 from nanofn.scipy.stats._kde import gaussian_kde as gaussian_kde
 
 __all__ = ["bernoulli", "beta", "betabinom", "binom", "cauchy", "chi2", "dirichlet", "expon",

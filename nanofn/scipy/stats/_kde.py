@@ -261,11 +261,10 @@ class gaussian_kde:  # noqa: N801 - scipy's and JAX's name
             >>> gaussian_kde(fnp.array([0.0, 1.0])).set_bandwidth("silverman")
             Traceback (most recent call last):
             ...
-            NotImplementedError: dynamically changing the bandwidth method is not supported; build a new gaussian_kde(dataset, bw_method=...)
+            NotImplementedError: the bandwidth is fixed; build a new gaussian_kde(dataset, ...)
         """
         del bw_method  # unused
-        raise NotImplementedError("dynamically changing the bandwidth method is not supported; "
-                                  "build a new gaussian_kde(dataset, bw_method=...)")
+        raise NotImplementedError("the bandwidth is fixed; build a new gaussian_kde(dataset, ...)")
 
 
 def _convolve(cov, target, weights, means):

@@ -24,7 +24,8 @@ def logpdf(x, alpha):
     Example:
         >>> import nanofn.numpy as fnp
         >>> from nanofn.scipy.stats import dirichlet
-        >>> round(float(dirichlet.logpdf(fnp.array([0.2, 0.3, 0.5]), fnp.array([1.0, 2.0, 3.0]))), 6)
+        >>> x, alpha = fnp.array([0.2, 0.3, 0.5]), fnp.array([1.0, 2.0, 3.0])
+        >>> round(float(dirichlet.logpdf(x, alpha)), 6)
         1.504077
     """
     x, alpha = promote_args("dirichlet.logpdf", x=x, alpha=alpha)

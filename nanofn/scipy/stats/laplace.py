@@ -45,6 +45,6 @@ def cdf(x, loc=0, scale=1):
     below = jnp.less_equal(z, const(z, 0))
     # each branch sees only the half where it is used, so neither overflows
     lo = jnp.multiply(const(z, 0.5), jnp.exp(jnp.where(below, z, const(z, 0))))
-    hi = jnp.subtract(const(z, 1), jnp.multiply(const(z, 0.5),
-                                                jnp.exp(jnp.negative(jnp.where(below, const(z, 0), z)))))
+    upper = jnp.exp(jnp.negative(jnp.where(below, const(z, 0), z)))
+    hi = jnp.subtract(const(z, 1), jnp.multiply(const(z, 0.5), upper))
     return jnp.where(below, lo, hi)

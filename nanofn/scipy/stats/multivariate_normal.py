@@ -40,7 +40,8 @@ def logpdf(x, mean, cov, allow_singular=None):
     x, mean, cov = promote_args("multivariate_normal.logpdf", x=x, mean=mean, cov=cov)
     log2pi = math.log(2 * math.pi)
     if not _shape(mean):
-        return jnp.subtract(jnp.divide(jnp.multiply(const(x, -0.5), jnp.square(jnp.subtract(x, mean))), cov),
+        quad = jnp.divide(jnp.square(jnp.subtract(x, mean)), cov)
+        return jnp.subtract(jnp.multiply(const(x, -0.5), quad),
                             jnp.multiply(const(x, 0.5), jnp.add(const(x, log2pi), jnp.log(cov))))
     n = _shape(mean)[-1]
     diff = jnp.subtract(x, mean)

@@ -87,8 +87,10 @@ def entropy(mu, loc=0):
     small = _entropy_sum(m_small, 35, jnp.ceil(jnp.add(m_small, const(mu, 20))))
     mid = _entropy_sum(m_mid, 250, jnp.ceil(jnp.add(jnp.add(m_mid, jnp.multiply(
         const(mu, 10), jnp.sqrt(m_mid))), const(mu, 20))))
-    large = jnp.subtract(jnp.multiply(const(mu, 0.5), jnp.log(jnp.multiply(
-        const(mu, 2 * math.pi * math.e), m_large))), jnp.reciprocal(jnp.multiply(const(mu, 12), m_large)))
+    large = jnp.subtract(
+        jnp.multiply(const(mu, 0.5),
+                     jnp.log(jnp.multiply(const(mu, 2 * math.pi * math.e), m_large))),
+        jnp.reciprocal(jnp.multiply(const(mu, 12), m_large)))
     out = jnp.where(jnp.equal(mu, zero), zero,
                     jnp.where(jnp.less(mu, const(mu, 10)), small,
                               jnp.where(jnp.less(mu, const(mu, 100)), mid, large)))

@@ -25,9 +25,9 @@ def logpdf(x, c):
     x, c = promote_args("wrapcauchy.logpdf", x=x, c=c)
     one = const(c, 1)
     c2 = jnp.square(c)
-    out = jnp.subtract(jnp.subtract(jnp.log(jnp.subtract(one, c2)), const(c, math.log(2 * math.pi))),
-                       jnp.log(jnp.subtract(jnp.add(one, c2),
-                                            jnp.multiply(jnp.multiply(const(c, 2), c), jnp.cos(x)))))
+    denom = jnp.subtract(jnp.add(one, c2), jnp.multiply(jnp.multiply(const(c, 2), c), jnp.cos(x)))
+    log_num = jnp.subtract(jnp.log(jnp.subtract(one, c2)), const(c, math.log(2 * math.pi)))
+    out = jnp.subtract(log_num, jnp.log(denom))
     inside = jnp.greater_equal(x, const(x, 0)) & jnp.less_equal(x, const(x, 2 * math.pi))
     out = jnp.where(inside, out, const(out, -np.inf))
     ok = jnp.greater(c, const(c, 0)) & jnp.less(c, one)
