@@ -209,3 +209,18 @@ def test_missing_derivatives_raise_instead_of_returning_zero(prim, which, arg):
         return prim.bind(*args[:which], v, *args[which + 1:])
     with pytest.raises(NotImplementedError, match=f"`{arg}`"):
         nanofn.grad(f)(args[which])
+
+
+@pytest.mark.parametrize("prim,ref,which", [
+    (S.hyp1f1_da_p, sp.hyp1f1, 0), (S.hyp1f1_db_p, sp.hyp1f1, 1),
+    (S.hyp2f1_da_p, sp.hyp2f1, 0), (S.hyp2f1_db_p, sp.hyp2f1, 1), (S.hyp2f1_dc_p, sp.hyp2f1, 2)])
+def test_hypergeometric_parameter_derivatives_match_differences_of_scipy(prim, ref, which):
+    rng = np.random.default_rng(2)
+    n = 3 if ref is sp.hyp1f1 else 4
+    args = [np.exp(rng.uniform(-1, 1.2, 40)) for _ in range(n - 1)]
+    args.append(rng.uniform(-15, 15, 40) if n == 3 else rng.uniform(-5, 0.9, 40))
+    h = 1e-6 * args[which]
+    up = [a + h if i == which else a for i, a in enumerate(args)]
+    down = [a - h if i == which else a for i, a in enumerate(args)]
+    fd = (ref(*up) - ref(*down)) / (2 * h)
+    np.testing.assert_allclose(np.asarray(prim.bind(*args)), fd, rtol=1e-6, atol=1e-9)
