@@ -50,9 +50,9 @@ def _add(dist, methods, domains, diff, grad_domains=None, ref=None, **kw):
 
 
 LOCSCALE = ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf")
-_add("norm", LOCSCALE, (X, LOC, SCALE), (0, 1, 2))
+_add("norm", LOCSCALE, (X, LOC, SCALE), (0, 1, 2), order=2)
 _add("norm", ("ppf", "isf"), (Q, LOC, SCALE), (0, 1, 2))
-_add("t", ("logpdf", "pdf"), (X, (0.5, 30, "log"), LOC, SCALE), (0, 1, 2, 3))
+_add("t", ("logpdf", "pdf"), (X, (0.5, 30, "log"), LOC, SCALE), (0, 1, 2, 3), order=2)
 _add("cauchy", LOCSCALE, (X, LOC, SCALE), (0, 1, 2))
 _add("cauchy", ("ppf", "isf"), (Q, LOC, SCALE), (0, 1, 2))
 _add("logistic", ("logpdf", "pdf", "cdf", "sf"), (X, LOC, SCALE), (0, 1, 2))
@@ -79,7 +79,7 @@ _add("chi2", LOCSCALE, ((-3, 25, "u"), POS, LOC, SCALE), (0, 1, 2, 3),
      (INSIDE, (0.5, 10, "log"), LOC, SCALE), rtol=1e-8)
 _BETA_IN = ((-1.4, 2.4, "u"), (0.5, 8, "log"), (0.5, 8, "log"), (-2, -1.5, "u"), (4, 5, "u"))
 _add("beta", ("logpdf", "pdf"), ((-2.5, 5.5, "u"), POS, POS, LOC, SCALE), (0, 1, 2, 3, 4),
-     _BETA_IN, rtol=1e-8)
+     _BETA_IN, rtol=1e-8, order=2)
 # betainc has no derivative in a, b (as in JAX): only x, loc and scale
 _add("beta", ("cdf", "logcdf", "sf", "logsf"), ((-2.5, 5.5, "u"), POS, POS, LOC, SCALE),
      (0, 3, 4), _BETA_IN, rtol=1e-8)
