@@ -117,6 +117,16 @@ def _mirror_line(name, mirrors, ref) -> str:
     return ""
 
 
+def _submodule_entries(sub) -> list[str]:
+    """The documented functions of a submodule without a page of its own (a distribution of
+    `nanofn.scipy.stats`, say)."""
+    lines = []
+    for fn in public_names(sub):
+        if _documentable(getattr(sub, fn, None)):
+            lines += [f"::: {sub.__name__}.{fn}", "    options:", "      heading_level: 4", ""]
+    return lines
+
+
 def api_pages() -> dict[str, tuple[str, str]]:
     """`{page path: (module name, markdown)}` for every public module that imports."""
     ref = _reference_names()
@@ -141,6 +151,9 @@ def api_pages() -> dict[str, tuple[str, str]]:
                 obj = getattr(module, name, None)
                 if isinstance(obj, types.ModuleType):
                     lines += [f"### `{name}`", "", f"The module `{obj.__name__}`.", ""]
+                    if obj.__name__ not in dict(MODULES):  # no page of its own: its functions here
+                        mirror = _mirror_line(name, mirrors, ref)
+                        lines += ([mirror, ""] if mirror else []) + _submodule_entries(obj)
                     continue
                 if not _documentable(obj):  # a value, or an alias of something outside nanofn
                     lines += [f"### `{name}`", "", f"`{_describe(obj)}`", ""]

@@ -1,5 +1,6 @@
 """Special-function primitives (jax.lax's lgamma, digamma, polygamma, zeta, igamma, igammac,
-igamma_grad_a, regularized_incomplete_beta, bessel_i0e, bessel_i1e, and expi, expn, spence),
+igamma_grad_a, regularized_incomplete_beta, bessel_i0e, bessel_i1e, and expi, expn, spence,
+dawsn, fresnel, sici, owens_t, bessel_jn, hyp1f1, hyp2f1, wofz),
 each with its derivatives by closed forms.
 
 The values come from the numba kernels in `_special_kernels` (float64 inside, rounded once
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nanofn.ops._base import (_add, abs_p, lt_p, _c, _div, _mul, _neg, _select, _sub, defderiv, elementwise,
-                              eq_p, exp_p, log1p_p, log_p, sign_p)
+from nanofn.ops._base import (_add, abs_p, lt_p, _c, _div, _mul, _neg, _select, _sub, defderiv,
+                              elementwise, eq_p, exp_p, log1p_p, log_p, sign_p, sin_p, cos_p, erf_p)
 
 
 def _real_float(dtype):
@@ -147,6 +148,124 @@ def _spence_deriv(g, x, *, out):
 spence_p = _prim("spence", "spence", 1)
 defderiv(spence_p, _spence_deriv)
 
+# --- Dawson's integral: D' = 1 - 2 x D -------------------------------------------------
+dawsn_p = _prim("dawsn", "dawsn", 1)
+defderiv(dawsn_p, lambda g, x, *, out: _mul(g, _sub(_c(x, 1), _mul(_mul(_c(x, 2), x), out))))
+
+# --- Fresnel integrals: S' = sin(pi x^2 / 2), C' = cos(pi x^2 / 2) ---------------------------
+fresnel_s_p = _prim("fresnel_s", "fresnel_s", 1)
+fresnel_c_p = _prim("fresnel_c", "fresnel_c", 1)
+
+
+def _half_pi_x2(x):
+    return _mul(_c(x, np.pi / 2), _mul(x, x))
+
+
+defderiv(fresnel_s_p, lambda g, x, *, out: _mul(g, sin_p.bind(_half_pi_x2(x))))
+defderiv(fresnel_c_p, lambda g, x, *, out: _mul(g, cos_p.bind(_half_pi_x2(x))))
+
+# --- sine and cosine integrals: Si' = sin(x) / x (1 at 0), Ci' = cos(x) / x ------------------
+sici_si_p = _prim("sici_si", "sici_si", 1)
+sici_ci_p = _prim("sici_ci", "sici_ci", 1)
+
+
+def _si_deriv(g, x, *, out):
+    zero = eq_p.bind(x, _c(x, 0))
+    safe_x = _safe(zero, x, 1.0)
+    return _mul(g, _safe(zero, _div(sin_p.bind(safe_x), safe_x), 1.0))
+
+
+defderiv(sici_si_p, _si_deriv)
+defderiv(sici_ci_p, lambda g, x, *, out: _mul(g, _div(cos_p.bind(x), x)))
+
+
+# --- Owen's T: dT/dh = -phi(h) erf(a h / sqrt2) / 2, dT/da = exp(-(1+a^2) h^2/2) / (2 pi (1+a^2))
+owens_t_p = _prim("owens_t", "owens_t", 2)
+
+
+def _owens_t_dh(g, h, a, *, out):
+    phi = _mul(_c(h, 1 / np.sqrt(2 * np.pi)), exp_p.bind(_mul(_c(h, -0.5), _mul(h, h))))
+    erf_ah = erf_p.bind(_mul(_mul(a, h), _c(h, 1 / np.sqrt(2))))
+    return _mul(g, _mul(_mul(_c(h, -0.5), phi), erf_ah))
+
+
+def _owens_t_da(g, h, a, *, out):
+    one_a2 = _add(_c(a, 1), _mul(a, a))
+    return _mul(g, _div(exp_p.bind(_mul(_c(h, -0.5), _mul(one_a2, _mul(h, h)))),
+                        _mul(_c(a, 2 * np.pi), one_a2)))
+
+
+defderiv(owens_t_p, _owens_t_dh, _owens_t_da)
+
+# --- Bessel J_n of integer order: J_n' = (J_(n-1) - J_(n+1)) / 2, J_0' = -J_1 ---------------
+bessel_jn_p = _prim("bessel_jn", "bessel_jn", 2)
+
+
+def _bessel_jn_dx(g, n, x, *, out):
+    zero = eq_p.bind(n, _c(n, 0))
+    one = _c(n, 1)
+    below = bessel_jn_p.bind(_safe(zero, _sub(n, one), 1.0), x)
+    above = bessel_jn_p.bind(_add(n, one), x)
+    d = _select(zero, _mul(_c(x, 0.5), _sub(below, above)), _neg(above))
+    return _mul(g, d)
+
+
+defderiv(bessel_jn_p, _not_differentiable("bessel_jn", "v"), _bessel_jn_dx)
+
+# --- confluent hypergeometric 1F1: d/dx M(a, b, x) = a/b M(a+1, b+1, x); d/da, d/db by the
+# series differentiated term by term (their own kernels, without further derivatives) -------
+hyp1f1_p = _prim("hyp1f1", "hyp1f1", 3)
+hyp1f1_da_p = _prim("hyp1f1_da", "hyp1f1_da", 3)
+hyp1f1_db_p = _prim("hyp1f1_db", "hyp1f1_db", 3)
+defderiv(hyp1f1_p, lambda g, a, b, x, *, out: _mul(g, hyp1f1_da_p.bind(a, b, x)),
+         lambda g, a, b, x, *, out: _mul(g, hyp1f1_db_p.bind(a, b, x)),
+         lambda g, a, b, x, *, out: _mul(g, _mul(_div(a, b), hyp1f1_p.bind(
+             _add(a, _c(a, 1)), _add(b, _c(b, 1)), x))))
+for _p in (hyp1f1_da_p, hyp1f1_db_p):
+    defderiv(_p, _not_differentiable(_p.name, "a"), _not_differentiable(_p.name, "b"),
+             _not_differentiable(_p.name, "x"))
+
+# --- Gauss hypergeometric 2F1: d/dx F(a, b; c; x) = ab/c F(a+1, b+1; c+1; x); d/da, d/db,
+# d/dc by the series differentiated term by term (their own kernels, first order only) -------
+hyp2f1_p = elementwise("hyp2f1", _kernel("hyp2f1"), nargs=4, allowed=_real_float)
+hyp2f1_da_p = elementwise("hyp2f1_da", _kernel("hyp2f1_da"), nargs=4, allowed=_real_float)
+hyp2f1_db_p = elementwise("hyp2f1_db", _kernel("hyp2f1_db"), nargs=4, allowed=_real_float)
+hyp2f1_dc_p = elementwise("hyp2f1_dc", _kernel("hyp2f1_dc"), nargs=4, allowed=_real_float)
+
+
+def _hyp2f1_dx(g, a, b, c, x, *, out):
+    one = _c(a, 1)
+    return _mul(g, _mul(_div(_mul(a, b), c),
+                        hyp2f1_p.bind(_add(a, one), _add(b, one), _add(c, one), x)))
+
+
+defderiv(hyp2f1_p, lambda g, a, b, c, x, *, out: _mul(g, hyp2f1_da_p.bind(a, b, c, x)),
+         lambda g, a, b, c, x, *, out: _mul(g, hyp2f1_db_p.bind(a, b, c, x)),
+         lambda g, a, b, c, x, *, out: _mul(g, hyp2f1_dc_p.bind(a, b, c, x)), _hyp2f1_dx)
+for _p in (hyp2f1_da_p, hyp2f1_db_p, hyp2f1_dc_p):
+    defderiv(_p, *[_not_differentiable(_p.name, arg) for arg in "abcx"])
+
+# --- Faddeeva w(z) = exp(-z^2) erfc(-iz) as its real and imaginary parts u(x, y), v(x, y).
+# w is holomorphic with w' = -2 z w + 2i/sqrt(pi) =: P + iQ, so (Cauchy-Riemann)
+# du/dx = dv/dy = P and dv/dx = -du/dy = Q --------------------------------------------------
+wofz_re_p = _prim("wofz_re", "wofz_re", 2)
+wofz_im_p = _prim("wofz_im", "wofz_im", 2)
+
+
+def _wofz_pq(x, y):
+    u, v = wofz_re_p.bind(x, y), wofz_im_p.bind(x, y)
+    p = _mul(_c(x, -2), _sub(_mul(x, u), _mul(y, v)))
+    q = _add(_mul(_c(x, -2), _add(_mul(x, v), _mul(y, u))), _c(x, 2 / np.sqrt(np.pi)))
+    return p, q
+
+
+defderiv(wofz_re_p, lambda g, x, y, *, out: _mul(g, _wofz_pq(x, y)[0]),
+         lambda g, x, y, *, out: _neg(_mul(g, _wofz_pq(x, y)[1])))
+defderiv(wofz_im_p, lambda g, x, y, *, out: _mul(g, _wofz_pq(x, y)[1]),
+         lambda g, x, y, *, out: _mul(g, _wofz_pq(x, y)[0]))
+
 PRIMITIVES = (lgamma_p, digamma_p, polygamma_p, zeta_p, igamma_p, igammac_p, igamma_grad_a_p,
               regularized_incomplete_beta_p, bessel_i0e_p, bessel_i1e_p, expi_p, expn_p,
-              spence_p)
+              spence_p, dawsn_p, fresnel_s_p, fresnel_c_p, sici_si_p, sici_ci_p, owens_t_p,
+              bessel_jn_p, hyp1f1_p, hyp1f1_da_p, hyp1f1_db_p, hyp2f1_p, hyp2f1_da_p,
+              hyp2f1_db_p, hyp2f1_dc_p, wofz_re_p, wofz_im_p)

@@ -10,5 +10,6 @@ Example:
 from nanofn.scipy import special as special
 from nanofn.scipy import signal as signal
 from nanofn.scipy import linalg as linalg
+from nanofn.scipy import stats as stats
 
-__all__ = ["special", "signal", "linalg"]
+__all__ = ["special", "signal", "linalg", "stats"]

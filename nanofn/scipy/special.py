@@ -30,7 +30,7 @@ def _const(x, value):
 # ------------------------------------------------------------------------ logsumexp
 
 
-def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=None):
     """`log(sum(b * exp(a)))` over `axis`, computed without overflow.
 
     The maximum is subtracted before exponentiating (and held constant for the
@@ -45,6 +45,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         keepdims: keep reduced axes with size 1.
         return_sign: also return the sign of the sum (then a negative sum is allowed and
             the result is `log|sum|`); otherwise a negative sum gives NaN.
+        where: optional boolean mask, broadcastable to `a`: only entries where it is True
+            are summed (like `b == 0` elsewhere).
 
     Returns:
         The result, or `(result, sign)` with `return_sign`.
@@ -55,6 +57,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         >>> float(logsumexp(fnp.array([1000.0, 1000.0])))  # doctest: +ELLIPSIS
         1000.693...
     """
+    if where is not None:  # a mask is a weight of 0 or 1
+        (a,) = promote_float(a)
+        mask = lnp.astype(lnp.asarray(where), dtype_of(a))
+        b = mask if b is None else lnp.multiply(promote_float(b, a)[0], mask)
     if b is None:
         (a,) = promote_float(a)
         shape = _shape_of(a)
@@ -100,7 +106,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     return (out, sign) if return_sign else out
 
 
-def softmax(x, axis=None):
+def softmax(x, /, *, axis=None):
     """`exp(x) / sum(exp(x))` over `axis` (all axes by default, as in scipy).
 
     Example:
@@ -115,10 +121,10 @@ def softmax(x, axis=None):
     if axes:  # the kernel primitive, over the merged axes
         from nanofn.ops import _nn
         return _nn.over_axes(_nn.softmax, x, tuple(sorted(axes)))
-    return lnp.exp(log_softmax(x, axis))
+    return lnp.exp(log_softmax(x, axis=axis))
 
 
-def log_softmax(x, axis=None):
+def log_softmax(x, /, *, axis=None):
     """`x - logsumexp(x)` over `axis` (all axes by default, as in scipy).
 
     Example:
@@ -150,6 +156,14 @@ def erf(x):
     """
     (x,) = promote_float(x)
     return lax.erf_p.bind(x)
+
+
+
+
+def _tail_cap(x):
+    """Far-tail arguments are capped here: exp(-t^2) is long 0, and 64 t and t^2 stay finite
+    (so an infinite argument gives 0, not inf - inf = NaN)."""
+    return _const(x, math.sqrt(float(np.finfo(dtype_of(x)).max)) / 128)
 
 
 _CF_TERMS = 60  # enough for ~1 ulp from the switch-over points below on
@@ -197,6 +211,7 @@ def erfc(x):
     (x,) = promote_float(x)
     tail = lnp.greater_equal(x, _const(x, 2.0))
     z = lnp.where(tail, x, _const(x, 2.0))  # keep the unused branch finite (and its gradient)
+    z = lnp.minimum(z, _tail_cap(z))  # erfc(inf) = 0, not inf - inf = NaN
     cf = lnp.divide(_exp_neg_square(z, 1.0),
                     lnp.multiply(_const(z, math.sqrt(math.pi)), _continued_fraction(z, 0.5)))
     near = lnp.subtract(_const(x, 1), lax.erf_p.bind(lnp.where(tail, _const(x, 0), x)))
@@ -226,7 +241,8 @@ _NORMAL_TAIL = -2.0 * _SQRT2  # below this, ndtr comes from Mills' continued fra
 def _lower_tail(x):
     """(in_tail, t): where `x` is in the far lower tail, and `t = -x` clamped into it."""
     tail = lnp.less_equal(x, _const(x, _NORMAL_TAIL))
-    return tail, lnp.where(tail, lnp.negative(x), _const(x, -_NORMAL_TAIL))
+    t = lnp.where(tail, lnp.negative(x), _const(x, -_NORMAL_TAIL))
+    return tail, lnp.minimum(t, _tail_cap(t))  # x = -inf: a finite t whose pdf is 0
 
 
 def ndtr(x):
@@ -249,8 +265,11 @@ def ndtr(x):
     return lnp.where(tail, far, near)
 
 
-def log_ndtr(x):
+def log_ndtr(x, series_order=3):
     """`log(ndtr(x))`, finite far into the lower tail (`log_ndtr(-40)` is about -804.6).
+
+    `series_order` is accepted for JAX compatibility (an int in [0, 30]) and changes nothing:
+    the tail comes from a continued fraction accurate to rounding, not a truncated series.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -258,6 +277,9 @@ def log_ndtr(x):
         >>> round(float(log_ndtr(fnp.array(-40.0, dtype=fnp.float64))), 3)
         -804.608
     """
+    if not isinstance(series_order, int) or not 0 <= series_order <= 30:
+        raise ValueError(f"log_ndtr: `series_order` must be an int in [0, 30], got "
+                         f"{series_order!r}")
     (x,) = promote_float(x)
     tail, t = _lower_tail(x)
     # log(pdf(t) / cf(t)), never forming the (underflowing) pdf itself
@@ -269,7 +291,8 @@ def log_ndtr(x):
     log_upper = lnp.log1p(lnp.negative(ndtr(lnp.negative(xu))))  # 1 - tiny, without rounding
     xm = lnp.where(lnp.logical_or(tail, upper), _const(x, 0), x)
     log_middle = lnp.log(ndtr(xm))
-    return lnp.where(tail, log_tail, lnp.where(upper, log_upper, log_middle))
+    out = lnp.where(tail, log_tail, lnp.where(upper, log_upper, log_middle))
+    return lnp.where(lnp.equal(x, _const(x, -np.inf)), _const(x, -np.inf), out)
 
 
 def _log_normal_pdf(x):
@@ -335,8 +358,8 @@ def expit(x):
     return lax.logistic_p.bind(x)
 
 
-def logit(p):
-    """The inverse of `expit`: `log(p / (1 - p))`.
+def logit(x):
+    """The inverse of `expit`: `log(x / (1 - x))`.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -344,8 +367,8 @@ def logit(p):
         >>> float(logit(fnp.array(0.5)))
         0.0
     """
-    (p,) = promote_float(p)
-    return lnp.subtract(lnp.log(p), lnp.log1p(lnp.negative(p)))
+    (x,) = promote_float(x)
+    return lnp.subtract(lnp.log(x), lnp.log1p(lnp.negative(x)))
 
 
 # ------------------------------------------------------------------------ x log y
@@ -416,6 +439,15 @@ from nanofn.scipy._special_misc import (  # noqa: E402
 )
 
 __all__ += ["bernoulli", "beta", "betainc", "betaln", "comb", "digamma", "factorial", "gamma",
-            "gammainc", "gammaincc", "gammasgn", "loggamma", "multigammaln", "poch",
+            "gammainc", "gammaincc", "gammaln", "gammasgn", "loggamma", "multigammaln", "poch",
             "polygamma", "zeta", "boxcox", "boxcox1p", "erfcx", "exp1", "expi", "expn", "i0",
             "i0e", "i1", "i1e", "kl_div", "rel_entr", "spence"]
+
+from nanofn.scipy._special_more import (  # noqa: E402
+    bessel_jn as bessel_jn, dawsn as dawsn, fresnel as fresnel, hyp1f1 as hyp1f1,
+    hyp2f1 as hyp2f1, owens_t as owens_t, sici as sici, sph_harm_y as sph_harm_y,
+    wofz as wofz,
+)
+
+__all__ += ["bessel_jn", "dawsn", "fresnel", "hyp1f1", "hyp2f1", "owens_t", "sici", "sph_harm_y",
+            "wofz"]

@@ -67,6 +67,28 @@ SPECS = {
                  grad_domains=((0, 5, "int"), (0.1, 30, "log"))),
     "spence": Spec(S.spence_p, sp.spence, ((1e-8, 1e8, "log"),), (0,), rtol=1e-12,
                    grad_domains=((0.05, 50, "log"),)),
+    "dawsn": Spec(S.dawsn_p, sp.dawsn, ((-100, 100, "u"),), (0,), grad_domains=((-6, 6, "u"),)),
+    "fresnel_s": Spec(S.fresnel_s_p, lambda x: sp.fresnel(x)[0], ((-10, 10, "u"),), (0,),
+                      rtol=1e-11, grad_domains=((-3, 3, "u"),)),
+    "fresnel_c": Spec(S.fresnel_c_p, lambda x: sp.fresnel(x)[1], ((-10, 10, "u"),), (0,),
+                      rtol=1e-11, grad_domains=((-3, 3, "u"),)),
+    "sici_si": Spec(S.sici_si_p, lambda x: sp.sici(x)[0], ((-100, 100, "u"),), (0,),
+                    grad_domains=((-8, 8, "u"),)),
+    "sici_ci": Spec(S.sici_ci_p, lambda x: sp.sici(x)[1], ((1e-3, 100, "log"),), (0,),
+                    rtol=1e-11, grad_domains=((0.2, 8, "u"),)),
+    "owens_t": Spec(S.owens_t_p, sp.owens_t, ((-6, 6, "u"), (-5, 5, "u")), (0, 1), rtol=1e-11),
+    "bessel_jn": Spec(S.bessel_jn_p, sp.jv, ((0, 10, "int"), (0.5, 50, "u")), (1,), rtol=1e-9,
+                      grad_domains=((0, 5, "int"), (0.5, 10, "u"))),
+    "hyp1f1": Spec(S.hyp1f1_p, sp.hyp1f1, ((0.1, 5, "log"), (0.2, 5, "log"), (-20, 20, "u")),
+                   (2,), rtol=1e-10, grad_domains=((0.3, 3, "log"), (0.5, 4, "log"), (-4, 4, "u"))),
+    "hyp2f1": Spec(S.hyp2f1_p, sp.hyp2f1,
+                   ((0.1, 5, "log"), (0.1, 5, "log"), (0.2, 8, "log"), (-10, 0.9, "u")), (3,),
+                   rtol=1e-9, grad_domains=((0.3, 3, "log"), (0.3, 3, "log"), (0.5, 4, "log"),
+                                            (-2, 0.7, "u"))),
+    "wofz_re": Spec(S.wofz_re_p, lambda x, y: sp.wofz(x + 1j * y).real,
+                    ((-6, 6, "u"), (0.5, 6, "u")), (0, 1), rtol=1e-11),
+    "wofz_im": Spec(S.wofz_im_p, lambda x, y: sp.wofz(x + 1j * y).imag,
+                    ((-6, 6, "u"), (0.5, 6, "u")), (0, 1), rtol=1e-11),
 }
 
 
@@ -187,3 +209,18 @@ def test_missing_derivatives_raise_instead_of_returning_zero(prim, which, arg):
         return prim.bind(*args[:which], v, *args[which + 1:])
     with pytest.raises(NotImplementedError, match=f"`{arg}`"):
         nanofn.grad(f)(args[which])
+
+
+@pytest.mark.parametrize("prim,ref,which", [
+    (S.hyp1f1_da_p, sp.hyp1f1, 0), (S.hyp1f1_db_p, sp.hyp1f1, 1),
+    (S.hyp2f1_da_p, sp.hyp2f1, 0), (S.hyp2f1_db_p, sp.hyp2f1, 1), (S.hyp2f1_dc_p, sp.hyp2f1, 2)])
+def test_hypergeometric_parameter_derivatives_match_differences_of_scipy(prim, ref, which):
+    rng = np.random.default_rng(2)
+    n = 3 if ref is sp.hyp1f1 else 4
+    args = [np.exp(rng.uniform(-1, 1.2, 40)) for _ in range(n - 1)]
+    args.append(rng.uniform(-15, 15, 40) if n == 3 else rng.uniform(-5, 0.9, 40))
+    h = 1e-6 * args[which]
+    up = [a + h if i == which else a for i, a in enumerate(args)]
+    down = [a - h if i == which else a for i, a in enumerate(args)]
+    fd = (ref(*up) - ref(*down)) / (2 * h)
+    np.testing.assert_allclose(np.asarray(prim.bind(*args)), fd, rtol=1e-6, atol=1e-9)
