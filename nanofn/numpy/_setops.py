@@ -588,6 +588,9 @@ def _scatter_add(idx, w, length):
 def _bin_edges(a, bins, range, fname):
     b = asarray_value(bins)
     if _ndim(b) == 1:
+        if _shape(b)[0] == 0:
+            raise ValueError(f"{fname}: bins is an empty array; give a number of bins or at "
+                             f"least one edge")
         return b
     nbins = operator.index(bins)
     if nbins < 1:
