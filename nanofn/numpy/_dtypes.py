@@ -50,6 +50,9 @@ _caller, _describe, check_numeric = core.caller_name, core.describe_value, core.
 _KIND_NAMES = core.KIND_NAMES
 
 
+_PYTHON_DATA = (list, tuple, bool, int, float, complex)
+
+
 def _from_python(x, dtype=None):
     """Python data (nested lists and tuples of numbers, array-likes) as a numpy array with a
     numeric dtype, or a TypeError / ValueError naming the function and the value."""
@@ -57,7 +60,15 @@ def _from_python(x, dtype=None):
         raise TypeError(f"{_caller()}: expected an array, a numpy array or a Python scalar, "
                         f"got {_describe(x)}")
     try:
-        arr = np.asarray(x, dtype=dtype)
+        value = x
+        if dtype is not None and not isinstance(x, _PYTHON_DATA):
+            # numpy converts any object to a requested dtype (`bool(object())` is True): read
+            # it as it is first, so that one which holds no numbers is refused below
+            value = np.asarray(x)
+            if value.dtype.kind not in _KIND_RANK:
+                raise TypeError(f"it holds {_KIND_NAMES.get(value.dtype.kind, 'other values')}"
+                                f" (dtype {value.dtype}), not numbers")
+        arr = np.asarray(value, dtype=dtype)
     except ValueError as err:
         if "inhomogeneous" in str(err) or "sequence" in str(err):
             raise ValueError(f"{_caller()}: cannot make an array from a ragged nested "

@@ -588,6 +588,9 @@ def _scatter_add(idx, w, length):
 def _bin_edges(a, bins, range, fname):
     b = asarray_value(bins)
     if _ndim(b) == 1:
+        if _shape(b)[0] == 0:
+            raise ValueError(f"{fname}: bins is an empty array; give a number of bins or at "
+                             f"least one edge")
         return b
     nbins = operator.index(bins)
     if nbins < 1:
@@ -674,6 +677,9 @@ def histogramdd(sample, bins=10, range=None, weights=None, density=None):
     if _ndim(sample) != 2:
         raise ValueError(f"histogramdd: sample must have shape (N, D), got {_shape(sample)}")
     d = _shape(sample)[1]
+    if d == 0:
+        raise ValueError(f"histogramdd: sample of shape {_shape(sample)} has no dimensions to "
+                         f"bin; it needs shape (N, D) with D >= 1")
     bins_list = bins if isinstance(bins, (list, tuple)) else [bins] * d
     ranges = range if range is not None else [None] * d
     if len(bins_list) != d or len(ranges) != d:
@@ -690,6 +696,9 @@ def histogramdd(sample, bins=10, range=None, weights=None, density=None):
     total = int(np.prod(nbs, dtype=np.int64))
     w = fnp.ones(_shape(flat), dtype_of(edges[0])) if weights is None else \
         fnp.ravel(asarray_value(weights))
+    if _shape(w) != _shape(flat):
+        raise ValueError(f"histogramdd: weights of shape {_shape(w)} do not match the "
+                         f"{_shape(flat)[0]} samples")
     hist = fnp.reshape(_scatter_add(fnp.where(inside, flat, total), w, total), nbs)
     if density:
         cell = edges[0][1:] - edges[0][:-1]

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import builtins
 import functools
+import math
 import operator
+import os
 import re
 
 import numpy as np
@@ -25,8 +27,8 @@ import nanofn.numpy as fnp  # the finished namespace, used at call time
 from nanofn.numpy import _reductions as red
 from nanofn.numpy import _shape_funcs as sf
 from nanofn.numpy._dtypes import asarray_value, dtype_of, promote, promote_float, result_type
-from nanofn.numpy._lax_numpy import (_ndim, _no_out, _shape, _wrap_output, canonicalize_axes,
-                                     canonicalize_axis)
+from nanofn.numpy._lax_numpy import (_canon_shape, _ndim, _no_out, _shape, _wrap_output,
+                                     canonicalize_axes, canonicalize_axis)
 from nanofn.numpy._setops import unravel_index
 from nanofn.ops import _base as lax
 
@@ -1270,8 +1272,11 @@ def resize(a, new_shape):
                [3, 1]], dtype=int32)
     """
     a = fnp.ravel(asarray_value(a))
-    new_shape = (new_shape,) if np.ndim(new_shape) == 0 else tuple(new_shape)
-    total = int(np.prod(new_shape, dtype=np.int64))
+    new_shape = _canon_shape(new_shape, "resize: new_shape")
+    total = math.prod(new_shape)
+    if total > np.iinfo(np.intp).max:
+        raise ValueError(f"resize: new_shape {new_shape} has more elements than an array can "
+                         f"hold")
     n = _shape(a)[0]
     if n == 0:
         return fnp.zeros(new_shape, dtype_of(a))
@@ -1427,16 +1432,26 @@ def fromstring(string, dtype=float, count=-1, *, sep):
     return fnp.array(np.fromstring(string, dtype=_default(dtype), count=count, sep=sep))
 
 
-def fromfile(*args, **kwargs):
+def fromfile(file, dtype=float, count=-1, sep="", offset=0):
     """An array from a file (numpy.fromfile, then copied into a nanofn array).
 
+    `file` is a path or an open file. A path that does not exist raises numpy's OSError
+    (FileNotFoundError).
+
     Example:
-        >>> import io, numpy as np
+        >>> import os, tempfile
+        >>> import numpy as np
         >>> import nanofn.numpy as fnp
-        >>> callable(fnp.fromfile)
-        True
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = os.path.join(d, "x.bin")
+        ...     np.arange(3, dtype=np.int32).tofile(path)
+        ...     fnp.fromfile(path, dtype=np.int32)
+        Array([0, 1, 2], dtype=int32)
     """
-    return fnp.array(np.fromfile(*args, **kwargs))
+    if not isinstance(file, (str, bytes, os.PathLike)) and not hasattr(file, "fileno"):
+        raise TypeError(f"fromfile: file must be a path or an open file, got "
+                        f"{core.describe_value(file)}")
+    return fnp.array(np.fromfile(file, dtype=dtype, count=count, sep=sep, offset=offset))
 
 
 def from_dlpack(x, /, *, device=None, copy=None):
@@ -1459,6 +1474,8 @@ def from_dlpack(x, /, *, device=None, copy=None):
 
 def load(file, *args, **kwargs):
     """numpy.load, with arrays returned as nanofn arrays.
+
+    A path that does not exist raises numpy's OSError (FileNotFoundError).
 
     Example:
         >>> import io, numpy as np
@@ -1532,8 +1549,14 @@ def einsum_path(subscripts, /, *operands, optimize="auto"):
         ['einsum_path', (0, 1)]
     """
     opt = "greedy" if optimize == "auto" or optimize is True else optimize
-    dummies = [np.broadcast_to(np.zeros((), dtype_of(asarray_value(o))), shape(o))
-               if not isinstance(o, (str, list, tuple)) else o for o in operands]
+    if not isinstance(subscripts, str):  # the interleaved form: operand, sublist, ...
+        subscripts, operands = red._interleaved_to_subscripts((subscripts,) + operands)
+    if not operands:
+        raise ValueError("einsum_path: needs at least one operand")
+    dummies = []
+    for o in operands:
+        o = asarray_value(o)
+        dummies.append(np.broadcast_to(np.zeros((), dtype_of(o)), _shape(o)))
     return np.einsum_path(subscripts, *dummies, optimize=opt)
 
 
@@ -1629,11 +1652,14 @@ def piecewise(x, condlist, funclist, *args, **kw):
         Array([1., 4.], dtype=float32)
     """
     x = asarray_value(x)
-    conds = asarray_value(condlist, np.bool_) if not isinstance(condlist, (list, tuple)) \
-        else [asarray_value(c, np.bool_) for c in condlist]
-    if not isinstance(conds, list):
-        conds = [conds] if _ndim(conds) == _ndim(x) else [conds[i] for i in
-                                                          range(_shape(conds)[0])]
+    if isinstance(condlist, (list, tuple)):
+        conds = [asarray_value(c, np.bool_) for c in condlist]
+    else:  # one condition (of x's shape, or a scalar), or conditions stacked along axis 0
+        c = asarray_value(condlist, np.bool_)
+        conds = [c] if _ndim(c) in (0, _ndim(x)) else [c[i] for i in range(_shape(c)[0])]
+    if not isinstance(funclist, (list, tuple)):
+        raise TypeError(f"piecewise: funclist must be a list of functions or constants, got "
+                        f"{core.describe_value(funclist)}")
     n = len(conds)
     if len(funclist) not in (n, n + 1):
         raise ValueError(f"piecewise: funclist has {len(funclist)} entries; expected "
