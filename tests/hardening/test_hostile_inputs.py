@@ -166,10 +166,14 @@ SWEEP = ODD_OBJECTS + [_numpy_array(d, (2,)) for d in DTYPES[14:]] + [
 @pytest.fixture(autouse=True)
 def numpy_paths_only(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # `save("abc", ...)` writes abc.npy: not into the checkout
+    # the sweep calls set_printoptions and friends with odd values: keep them to this test
+    printoptions, errstate = np.get_printoptions(), np.geterr()
     old = nanofn.config.nanofn_use_kernels
     nanofn.config.update("nanofn_use_kernels", False)
     yield
     nanofn.config.update("nanofn_use_kernels", old)
+    np.set_printoptions(**printoptions)
+    np.seterr(**errstate)
 
 
 def _allowed(name):

@@ -143,7 +143,9 @@ def test_derivatives_match_finite_differences(name, data):
     for i in spec.diff:
         def f(x, i=i):
             return spec.prim.bind(*args[:i], x, *args[i + 1:])
-        check_grads(f, (args[i],), order=spec.order, rtol=1e-5, atol=1e-7)
+        # second differences of a central difference lose about three more digits
+        check_grads(f, (args[i],), order=spec.order, rtol=1e-5,
+                    atol=1e-7 if spec.order == 1 else 1e-6)
 
 
 # ------------------------------------------------------------------------ edges and identities
