@@ -12,6 +12,9 @@ class Config:
     * `jax_disable_jit`: run jitted functions eagerly (for debugging).
     * `jax_debug_nans`: raise at the first primitive that produces a NaN.
     * `nanofn_use_kernels`: use numba kernels where nanofn has them (off: numpy only).
+    * `nanofn_background_compile`: compile a jitted function's kernels in a background
+      thread while its calls run on numpy (off: its second call compiles them and waits;
+      `NANOFN_BACKGROUND_COMPILE=0`). `nanofn.warmup.wait()` waits for pending compiles.
 
     Example:
         >>> import nanofn
@@ -25,6 +28,8 @@ class Config:
             "jax_disable_jit": False,
             "jax_debug_nans": False,
             "nanofn_use_kernels": os.environ.get("NANOFN_USE_KERNELS", "1") != "0",
+            "nanofn_background_compile":
+                os.environ.get("NANOFN_BACKGROUND_COMPILE", "1") != "0",
         }
 
     def update(self, name, value):

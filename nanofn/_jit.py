@@ -709,27 +709,62 @@ class _Compiled:
     registries) take their numpy paths instead. A second call with the same signature
     marks the function as hot: its plan is rebuilt with elementwise chains fused into
     generated numba kernels (`nanofn._fusion`), and kernels run from then on. So a
-    function called once never imports numba, and one called in a loop runs fused from
-    its second call on.
+    function called once never imports numba.
+
+    With `nanofn.config.nanofn_background_compile` on (the default), the fused plan is
+    built in a background thread (`nanofn._background`): calls keep running the plain
+    plan with numpy only (`_kernels.numpy_only()`, so none waits for numba) until it is
+    ready, and the first call after that switches to it. Off, the second call builds it
+    and waits.
     """
 
-    __slots__ = ("closed", "out_tree", "plan", "calls")
+    __slots__ = ("closed", "out_tree", "plan", "calls", "job")
 
     def __init__(self, closed, out_tree):
         self.closed = closed
         self.out_tree = out_tree
         self.plan = Plan(closed)
         self.calls = 0
+        self.job = None  # the background build of the fused plan, while it is pending
 
     def run(self, values):
         self.calls += 1
         if self.calls == 1:
             with _kernels.deferred():
                 return self.plan(values)
-        if self.calls == 2 and config.nanofn_use_kernels:
+        job = self.job
+        if job is not None:
+            if not job.done.is_set():
+                with _kernels.numpy_only():
+                    return self.plan(values)
+            self._switch(job)
+        elif self.calls == 2 and config.nanofn_use_kernels:
+            if config.nanofn_background_compile:
+                from nanofn import _background
+                self.job = _background.submit(self.closed, values)
+                with _kernels.numpy_only():
+                    return self.plan(values)
             from nanofn._fusion import fuse
             self.plan = Plan(fuse(self.closed))
         return self.plan(values)
+
+    def _switch(self, job):
+        """Take the background build's plan (or, if it failed, keep the plain plan and say
+        why once)."""
+        if job.plan is not None:
+            self.plan = job.plan
+        elif not isinstance(job.error, RuntimeError) or "exiting" not in str(job.error):
+            import warnings
+            warnings.warn(f"nanofn: compiling a jitted function's kernels in the background "
+                          f"failed, so it runs unfused: {type(job.error).__name__}: "
+                          f"{job.error}", RuntimeWarning, stacklevel=4)
+        self.job = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether the fused plan is being built in the background (calls run numpy)."""
+        job = self.job
+        return job is not None and not job.done.is_set()
 
 
 class JitFunction:

@@ -47,12 +47,14 @@ cache_hit_count = 0  # kernels loaded from numba's disk cache
 _KEY_LEN = 32  # hex digits of the sha256 kept in file and module names
 _kernels: dict = {}  # (source key, entry name, signature) -> compiled numba dispatcher
 _lock = threading.RLock()
+_import_lock = threading.Lock()
 _numba = None
 _started = False  # numba was imported by `numba()`: kernels no longer cost a start-up
 
 
 class _Deferral(threading.local):
     depth = 0  # > 0: inside `deferred()` in this thread
+    off = 0  # > 0: inside `numpy_only()` in this thread
 
 
 _deferral = _Deferral()
@@ -67,14 +69,18 @@ def numba():
     """The numba module, imported on first use (raises `KernelError` if it is missing)."""
     global _numba, _started
     if _numba is None:
-        try:
-            import numba as nb
-        except ImportError as err:
-            raise KernelError(f"numba is not installed ({err}); nanofn runs without "
-                              "kernels") from err
-        _register_kernel_type(nb)
-        _numba = nb
-        _started = True
+        with _import_lock:  # never held while numba compiles
+            if _numba is None:
+                try:
+                    import numba as nb
+                except ImportError as err:
+                    raise KernelError(f"numba is not installed ({err}); nanofn runs "
+                                      "without kernels") from err
+                _register_kernel_type(nb)
+                from nanofn._numba_setup import defer_scipy_linalg
+                defer_scipy_linalg()
+                _numba = nb
+                _started = True
     return _numba
 
 
@@ -191,11 +197,14 @@ def get_kernel(source: str, entry: str, arg_types: tuple, *, options=None):
     disp = _kernels.get(ckey)
     if disp is not None:
         return disp
-    with _lock:
+    nb = numba()
+    # Lock order: numba's global compiler lock first, then ours (numba may call back into
+    # `kernel.dispatcher()` while it holds its lock; taking them the other way round here
+    # deadlocks against such a thread).
+    with compiler_lock(), _lock:
         disp = _kernels.get(ckey)
         if disp is not None:
             return disp
-        nb = numba()
         opts = dict(nogil=True, **(options or {}))
         module_name = f"nanofn_kernel_{key}"
         folder = cache_dir()
@@ -229,7 +238,8 @@ def enabled() -> bool:
     """Whether primitives may use their numba kernels now: `nanofn.config.nanofn_use_kernels`,
     and, inside `deferred()`, only once numba has been started in this process."""
     from nanofn._config import config
-    return config.nanofn_use_kernels and (_started or not _deferral.depth)
+    return (config.nanofn_use_kernels and not _deferral.off
+            and (_started or not _deferral.depth))
 
 
 def started() -> bool:
@@ -255,6 +265,34 @@ class deferred:  # noqa: N801 - a context manager, used like a function
     def __exit__(self, *exc):
         _deferral.depth -= 1
         return False
+
+
+class numpy_only:  # noqa: N801 - a context manager, used like a function
+    """Within this context (in this thread), `enabled()` is False: primitives take their
+    numpy paths, so nothing waits for numba (what `jit` runs while a function's kernels
+    compile in the background).
+
+    Example:
+        >>> from nanofn import _kernels
+        >>> with _kernels.numpy_only():
+        ...     print(_kernels.enabled())
+        False
+    """
+
+    def __enter__(self):
+        _deferral.off += 1
+        return self
+
+    def __exit__(self, *exc):
+        _deferral.off -= 1
+        return False
+
+
+def compiler_lock():
+    """numba's global compiler lock (numba must be imported). Any nanofn lock held while
+    numba compiles is taken after it, never before."""
+    from numba.core.compiler_lock import global_compiler_lock
+    return global_compiler_lock
 
 
 class kernel:  # noqa: N801 - used as a decorator, like numba.njit
@@ -293,9 +331,9 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
 
     def dispatcher(self):
         """The numba dispatcher, compiled from `py_func` on first use."""
-        with _lock:
+        nb = numba()
+        with compiler_lock(), _lock:  # numba's lock first (see `get_kernel`)
             if self._dispatcher is None:
-                nb = numba()
                 opts = dict(nogil=True, error_model="numpy", **self.options)
                 try:
                     self._dispatcher = nb.njit(cache=True, **opts)(self.py_func)
