@@ -706,7 +706,8 @@ class _Compiled:
 
     The first call runs the plain plan, inside `_kernels.deferred()`: primitives whose
     kernels would need numba's start-up (about a second: importing numba and its
-    registries) take their numpy paths instead. A second call with the same signature
+    registries) take their numpy paths instead (all of them, with background compilation
+    on: a kernel not yet compiled for these types would compile on this thread). A second call with the same signature
     marks the function as hot: its plan is rebuilt with elementwise chains fused into
     generated numba kernels (`nanofn._fusion`), and kernels run from then on. So a
     function called once never imports numba.
@@ -730,6 +731,9 @@ class _Compiled:
     def run(self, values):
         self.calls += 1
         if self.calls == 1:
+            if config.nanofn_background_compile:  # no kernel may compile on this thread
+                with _kernels.numpy_only():
+                    return self.plan(values)
             with _kernels.deferred():
                 return self.plan(values)
         job = self.job
