@@ -14,7 +14,9 @@ calls, for the argument types it calls them with. That dry run is skipped for pr
 with side effects (printing, callbacks): their hand-written kernels compile on first use,
 on the calling thread.
 
-Jobs run one at a time, in order. `wait()` blocks until every job submitted so far is
+Jobs run one at a time, in order, on a thread that on Linux runs at a lower priority
+than the rest of the process (nice +5), so that on a busy machine the program's calls get
+the CPU first. `wait()` blocks until every job submitted so far is
 done (what tests and benchmarks call when they need the compiled plan). At interpreter
 exit, jobs not started are dropped and the running one is given a few seconds to finish,
 so that numba is not writing its disk cache while the process ends.
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import atexit
 import collections
+import os
+import sys
 import threading
 import time
 
@@ -35,6 +39,7 @@ import numpy as np
 from nanofn import _core as core
 
 EXIT_WAIT_SECONDS = 10.0  # at interpreter exit, how long the running job may finish
+NICE = 5  # on Linux the thread runs this much nicer than the process (the CPU goes to calls)
 
 
 class Job:
@@ -81,6 +86,7 @@ def submit(closed, values) -> Job:
 
 def _loop():
     global _unfinished, built_count
+    _lower_priority()
     while True:
         with _cv:
             while not _queue:
@@ -98,6 +104,17 @@ def _loop():
             built_count += 1
             job.done.set()
             _cv.notify_all()
+
+
+def _lower_priority():
+    """On Linux, make this thread yield the CPU to the program's own threads (a higher
+    nice value for this thread only); elsewhere, leave it as it is."""
+    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE))
+        except OSError:
+            pass
 
 
 def build(closed, values=None):

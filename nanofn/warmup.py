@@ -103,21 +103,23 @@ def _programs(dtype):
 
 def builtin(dtypes=("float32", "float64")) -> None:
     """Compile (or load from the disk cache) nanofn's hand-written kernels for `dtypes`,
-    by running small programs that use them, jitted and eagerly.
+    by running small programs that use them, eagerly and as `jit`'s plan (unfused: a
+    fused kernel belongs to its program, so compiling these programs' own would only fill
+    the cache).
 
     Example:
         >>> from nanofn import warmup
         >>> warmup.builtin(dtypes=("float32",))  # doctest: +SKIP
     """
     import nanofn
-    from nanofn._config import config
-    with config._override("nanofn_background_compile", False):
-        for dtype in dtypes:
-            for fn, args in _programs(dtype):
-                fn(*args)  # eager: kernels on eager (possibly strided) operands
-                jitted = nanofn.jit(fn)
-                for _ in range(2):  # the second call fuses, and runs the kernels
-                    jitted(*args)
+    from nanofn import _jit
+    from nanofn._core import to_numpy
+    from nanofn.tree_util import tree_leaves
+    for dtype in dtypes:
+        for fn, args in _programs(dtype):
+            fn(*args)  # eager
+            closed = nanofn.jit(fn).lower(*args)
+            _jit.Plan(closed)([to_numpy(a) for a in tree_leaves(args)])
 
 
 def _run_target(target: str) -> str:
