@@ -61,8 +61,7 @@ def time_rows(fns, reps, warmup=3):
         except Exception as err:  # noqa: BLE001 - report and go on with the other rows
             results[name] = {"error": f"{type(err).__name__}: {err}"[:500]}
     if "nanofn" in sys.modules:  # time jit's compiled plans, not the numpy path they
-        from nanofn import warmup  # run while their kernels compile in the background
-        warmup.wait()
+        _wait_for_nanofn()  # run while their kernels compile in the background
         for name in list(live):
             fns[name]()
     for _ in range(reps):
@@ -78,6 +77,15 @@ def time_rows(fns, reps, warmup=3):
     for name, times in live.items():
         results[name] = (statistics.median(times) * 1e3, min(times) * 1e3, max(times) * 1e3)
     return {name: results[name] for name in fns}
+
+
+def _wait_for_nanofn():
+    """Wait for nanofn's background kernel builds (a nanofn without them: nothing)."""
+    try:
+        from nanofn import warmup
+    except ImportError:
+        return
+    warmup.wait()
 
 
 def numba_threads_started():
@@ -144,8 +152,11 @@ def child_first_calls(lib, small):
 
 def _nanofn_ready():
     """Whether no background kernel build is pending (the next call runs compiled)."""
-    from nanofn import _background, _config
-    return not (_config.config.nanofn_background_compile and _background.pending())
+    try:
+        from nanofn import _background, _config
+        return not (_config.config.nanofn_background_compile and _background.pending())
+    except (ImportError, AttributeError):  # a nanofn without background builds
+        return True
 
 
 def _rss_now():
@@ -173,7 +184,6 @@ def child_rss_parts(steps, small):
     import numpy  # noqa: F401
     mark("import numpy")
     import nanofn  # noqa: F401
-    from nanofn import warmup
     mark("import nanofn")
     from benchmarks.workloads import build
     run = build("W1", "nanofn jit", small)
@@ -183,7 +193,7 @@ def child_rss_parts(steps, small):
     run()
     run()
     mark("3rd call")
-    warmup.wait()
+    _wait_for_nanofn()
     mark("kernels compiled")
     for _ in range(steps):
         run()
@@ -201,8 +211,7 @@ def child_rss(row, steps, small):
         for _ in range(steps):
             run()
         if "nanofn" in sys.modules:  # a run that lasts: its kernels compiled and loaded
-            from nanofn import warmup
-            warmup.wait()
+            _wait_for_nanofn()
             for _ in range(3):
                 run()
     else:
