@@ -11,7 +11,8 @@ numba; the first call after the job is done switches to the fused plan.
 The thread builds the fused plan, then runs it once on the arguments of the call that
 asked for it (results thrown away), which compiles every hand-written kernel the plan
 calls, for the argument types it calls them with. That dry run is skipped for programs
-with side effects (printing, callbacks): their hand-written kernels compile on first use,
+with side effects (printing, callbacks), and an error in it is ignored (the caller may
+have changed its arrays in place since): then hand-written kernels compile on first use,
 on the calling thread.
 
 Jobs run one at a time, in order. The thread runs at the process's priority: measured on
@@ -110,8 +111,11 @@ def build(closed, values=None):
     plan = Plan(fuse(closed))
     _trim()
     if values is not None and not any(core.has_effects(e) for e in plan.jaxpr.eqns):
-        with np.errstate(all="ignore"):
-            plan(values)
+        try:
+            with np.errstate(all="ignore"):
+                plan(values)
+        except Exception:  # noqa: BLE001 - only a warm-up (the caller may have changed
+            pass  # its arrays since): the plan stands, its kernels compile on first use
         _trim()
     return plan
 

@@ -707,10 +707,10 @@ class _Compiled:
     The first call runs the plain plan, inside `_kernels.deferred()`: primitives whose
     kernels would need numba's start-up (about a second: importing numba and its
     registries) take their numpy paths instead (all of them, with background compilation
-    on: a kernel not yet compiled for these types would compile on this thread). A second call with the same signature
-    marks the function as hot: its plan is rebuilt with elementwise chains fused into
-    generated numba kernels (`nanofn._fusion`), and kernels run from then on. So a
-    function called once never imports numba.
+    on: a kernel not yet compiled for these types would compile on this thread). A second
+    call with the same signature marks the function as hot: its plan is rebuilt with
+    elementwise chains fused into generated numba kernels (`nanofn._fusion`), and kernels
+    run from then on. So a function called once never imports numba.
 
     With `nanofn.config.nanofn_background_compile` on (the default), the fused plan is
     built in a background thread (`nanofn._background`): calls keep running the plain
@@ -719,7 +719,7 @@ class _Compiled:
     and waits.
     """
 
-    __slots__ = ("closed", "out_tree", "plan", "calls", "job")
+    __slots__ = ("closed", "out_tree", "plan", "calls", "job", "hot")
 
     def __init__(self, closed, out_tree):
         self.closed = closed
@@ -727,6 +727,7 @@ class _Compiled:
         self.plan = Plan(closed)
         self.calls = 0
         self.job = None  # the background build of the fused plan, while it is pending
+        self.hot = False  # the fused plan was asked for (built, or being built)
 
     def run(self, values):
         self.calls += 1
@@ -742,7 +743,10 @@ class _Compiled:
                 with _kernels.numpy_only():
                     return self.plan(values)
             self._switch(job)
-        elif self.calls == 2 and config.nanofn_use_kernels:
+        elif not self.hot and config.nanofn_use_kernels:
+            # Concurrent calls may both get here and build it twice: harmless, and no
+            # lock is held while numba compiles.
+            self.hot = True
             if config.nanofn_background_compile:
                 from nanofn import _background
                 self.job = _background.submit(self.closed, values)

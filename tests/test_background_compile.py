@@ -124,6 +124,31 @@ def test_pending_calls_never_use_kernels(background, monkeypatch):
     assert seen == [threading.current_thread().name]  # the fused plan runs the kernel
 
 
+def test_concurrent_callers_get_equal_results_and_one_fused_plan(background):
+    x, w = args("float64")
+    f = nanofn.jit(program)
+    outs, errors = [], []
+
+    def call():
+        try:
+            for _ in range(3):
+                outs.append(np.asarray(f(x, w)))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and len(outs) == 12
+    assert warmup.wait(60)
+    outs.append(np.asarray(f(x, w)))
+    assert fused(compiled_of(f))
+    for out in outs:
+        np.testing.assert_allclose(out, reference(x, w), rtol=1e-12, atol=1e-12)
+
+
 def test_a_failed_build_warns_once_and_keeps_the_plain_plan(background, monkeypatch):
     def broken(closed, values=None):
         raise RuntimeError("no compiler today")
