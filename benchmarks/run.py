@@ -60,9 +60,9 @@ def time_rows(fns, reps, warmup=3):
             live[name] = []
         except Exception as err:  # noqa: BLE001 - report and go on with the other rows
             results[name] = {"error": f"{type(err).__name__}: {err}"[:500]}
-    if "nanofn" in sys.modules:  # time jit's compiled plans, not the numpy path they
-        _wait_for_nanofn()  # run while their kernels compile in the background
-        for name in list(live):
+    # time jit's compiled plans, not the numpy path they run while they compile
+    if "nanofn" in sys.modules and _wait_for_nanofn():
+        for name in list(live):  # the call that switches to the compiled plan
             fns[name]()
     for _ in range(reps):
         for name in list(live):
@@ -79,13 +79,16 @@ def time_rows(fns, reps, warmup=3):
     return {name: results[name] for name in fns}
 
 
-def _wait_for_nanofn():
-    """Wait for nanofn's background kernel builds (a nanofn without them: nothing)."""
+def _wait_for_nanofn() -> bool:
+    """Wait for nanofn's background kernel builds; whether any was pending (a nanofn
+    without them: False)."""
     try:
-        from nanofn import warmup
+        from nanofn import _background, warmup
     except ImportError:
-        return
+        return False
+    pending = _background.pending() > 0
     warmup.wait()
+    return pending
 
 
 def numba_threads_started():
