@@ -269,10 +269,29 @@ def test_warmup_fills_the_cache_that_a_later_process_loads(tmp_path):
     assert diff < 1e-5  # numpy path before the switch, kernels after: equal results
 
 
-def test_a_process_may_exit_while_its_kernels_compile(tmp_path):
-    code = ("import numpy as np, nanofn, nanofn.numpy as fnp\n"
-            "f = nanofn.jit(lambda x: fnp.sqrt(x * 2.0 + 1.0) * x)\n"
-            "x = np.arange(4.0)\nf(x); print(float(f(x)[3]))\n")
-    env = {"NANOFN_CACHE_DIR": str(tmp_path / "nanofn"),
+_LEAN_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import nanofn, nanofn.numpy as fnp
+    from nanofn import warmup
+    f = nanofn.jit(lambda x: fnp.maximum(x * 2.0 - 1.0, 0.0) * x)
+    x = np.arange(6.0)
+    f(x); f(x)
+    assert warmup.wait(300)
+    lean = "scipy.linalg" in sys.modules
+    import numba  # numba's own linear algebra still finds scipy.linalg when it needs it
+    dot = numba.njit(lambda a, b: np.dot(a, b))(np.ones((2, 3)), np.ones((3, 2)))
+    print(json.dumps([lean, "scipy.linalg" in sys.modules, dot.tolist()]))
+    g = nanofn.jit(lambda x: fnp.sqrt(x * 2.0 + 1.0) * x)
+    g(x); g(x)  # its kernel compiles in the background while the process exits
+""")
+
+
+def test_numba_starts_without_scipy_linalg_and_a_process_may_exit_while_compiling(
+        tmp_path):
+    pytest.importorskip("scipy")
+    env = {"NANOFN_CACHE_DIR": str(tmp_path / "nanofn"), "NANOFN_USE_KERNELS": "1",
            "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "NANOFN_BACKGROUND_COMPILE": "1"}
-    assert float(_python(["-c", code], env, tmp_path)) == pytest.approx(3 * np.sqrt(7.0))
+    lean, later, dot = json.loads(_python(["-c", _LEAN_SCRIPT], env, tmp_path).splitlines()[-1])
+    assert (lean, later) == (False, True)
+    assert dot == [[3.0, 3.0], [3.0, 3.0]]
