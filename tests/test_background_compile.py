@@ -62,8 +62,10 @@ def test_calls_run_numpy_while_the_build_is_pending_then_switch_with_equal_resul
         background, monkeypatch, dtype):
     gate = threading.Event()
     real_build = _background.build
+    intervals, before = [], sys.getswitchinterval()
 
     def held_build(closed, values=None):
+        intervals.append(sys.getswitchinterval())
         assert gate.wait(60), "the test never released the build"
         return real_build(closed, values)
 
@@ -83,6 +85,8 @@ def test_calls_run_numpy_while_the_build_is_pending_then_switch_with_equal_resul
     assert warmup.wait(60)
     results.append(np.asarray(f(x, w)))
     assert fused(entry) and not entry.pending  # switched to the fused plan
+    # the GIL changed hands more often during the build, and as before after it
+    assert intervals == [_background.SWITCH_INTERVAL] and sys.getswitchinterval() == before
     results.append(np.asarray(f(x, w)))
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
     for r in results:
