@@ -60,6 +60,10 @@ def time_rows(fns, reps, warmup=3):
             live[name] = []
         except Exception as err:  # noqa: BLE001 - report and go on with the other rows
             results[name] = {"error": f"{type(err).__name__}: {err}"[:500]}
+    # time jit's compiled plans, not the numpy path they run while they compile
+    if "nanofn" in sys.modules and _wait_for_nanofn():
+        for name in list(live):  # the call that switches to the compiled plan
+            fns[name]()
     for _ in range(reps):
         for name in list(live):
             t = time.perf_counter()
@@ -73,6 +77,18 @@ def time_rows(fns, reps, warmup=3):
     for name, times in live.items():
         results[name] = (statistics.median(times) * 1e3, min(times) * 1e3, max(times) * 1e3)
     return {name: results[name] for name in fns}
+
+
+def _wait_for_nanofn() -> bool:
+    """Wait for nanofn's background kernel builds; whether any was pending (a nanofn
+    without them: False)."""
+    try:
+        from nanofn import _background, warmup
+    except ImportError:
+        return False
+    pending = _background.pending() > 0
+    warmup.wait()
+    return pending
 
 
 def numba_threads_started():
@@ -107,20 +123,86 @@ def child_workload(wid, reps, small):
 
 def child_first_calls(lib, small):
     """Seconds for the first three calls of the jitted W1 step (the first traces and
-    compiles; nanofn also fuses on its second call). Data and device setup come before."""
+    compiles; nanofn builds its fused plan from its second call, in a background thread
+    unless NANOFN_BACKGROUND_COMPILE=0). Data and device setup come before. For nanofn,
+    calls go on until the compiled plan runs: how many ran on numpy meanwhile, the
+    slowest call after the first, and when the compiled plan was ready."""
     from benchmarks.workloads import build
     run = build("W1", "nanofn jit" if lib == "nanofn" else "jax jit", small)
-    times = []
-    for _ in range(3):
+    ready = (lambda: True) if lib != "nanofn" else _nanofn_ready
+    times, numpy_calls = [], 0
+    start = time.perf_counter()
+    for i in range(3):
+        numpy_calls += i == 0 or (i > 0 and not ready())
         t = time.perf_counter()
         run()
         times.append(time.perf_counter() - t)
     out = {"calls": times}
     if lib == "nanofn":
         from nanofn import _kernels
+        more = []
+        while not ready() and time.perf_counter() - start < 300:
+            t = time.perf_counter()
+            run()
+            more.append(time.perf_counter() - t)
+        out["ready_after"] = time.perf_counter() - start
+        out["numpy_calls"] = numpy_calls + len(more)
+        out["slowest_after_first"] = max(times[1:] + more)
         out["compiled"] = _kernels.compile_count
         out["loaded"] = _kernels.cache_hit_count
     return out
+
+
+def _nanofn_ready():
+    """Whether no background kernel build is pending (the next call runs compiled)."""
+    try:
+        from nanofn import _background, _config
+        return not (_config.config.nanofn_background_compile and _background.pending())
+    except (ImportError, AttributeError):  # a nanofn without background builds
+        return True
+
+
+def _rss_now():
+    """Resident memory now (MB; Linux), else the peak so far."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_rss_parts(steps, small):
+    """Resident memory (MB) of a nanofn W1 process at each stage, with the numba,
+    llvmlite and scipy modules loaded by then."""
+    import resource
+    stages = []
+
+    def mark(label):
+        counts = {p: sum(1 for m in sys.modules if m == p or m.startswith(p + "."))
+                  for p in ("numba", "llvmlite", "scipy")}
+        stages.append([label, round(_rss_now(), 1), counts])
+
+    mark("python")
+    import numpy  # noqa: F401
+    mark("import numpy")
+    import nanofn  # noqa: F401
+    mark("import nanofn")
+    from benchmarks.workloads import build
+    run = build("W1", "nanofn jit", small)
+    mark("W1 data and params")
+    run()
+    mark("1st call (numpy)")
+    run()
+    run()
+    mark("3rd call")
+    _wait_for_nanofn()
+    mark("kernels compiled")
+    for _ in range(steps):
+        run()
+    mark(f"{steps} more steps")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"stages": stages, "peak_rss_mb": peak}
 
 
 def child_rss(row, steps, small):
@@ -131,6 +213,10 @@ def child_rss(row, steps, small):
         run = build("W1", row, small)
         for _ in range(steps):
             run()
+        if "nanofn" in sys.modules:  # a run that lasts: its kernels compiled and loaded
+            _wait_for_nanofn()
+            for _ in range(3):
+                run()
     else:
         import numpy  # noqa: F401
     return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -313,9 +399,14 @@ def report_w6(reps, small, summary):
     env = {"NANOFN_CACHE_DIR": os.path.join(cache, "nanofn"),
            "NUMBA_CACHE_DIR": os.path.join(cache, "numba")}
     first = {}
+    blocking = dict(env, NANOFN_BACKGROUND_COMPILE="0",
+                    NANOFN_CACHE_DIR=os.path.join(cache, "nanofn-b"),
+                    NUMBA_CACHE_DIR=os.path.join(cache, "numba-b"))
     try:
         for label, lib, extra in (("nanofn, empty cache", "nanofn", env),
                                   ("nanofn, cache warm", "nanofn", env),
+                                  ("blocking, empty cache", "nanofn", blocking),
+                                  ("blocking, cache warm", "nanofn", blocking),
                                   ("jax, fresh process 1", "jax", None),
                                   ("jax, fresh process 2", "jax", None)):
             if not available(lib if lib == "jax" else None):
@@ -331,6 +422,10 @@ def report_w6(reps, small, summary):
                     if "compiled" in res else "")
             print(f"  W1 jit, {label:22s} 1st call {c[0]:7.3f} s, 2nd {c[1]:7.3f} s, "
                   f"3rd {c[2]:7.3f} s{kern}")
+            if "ready_after" in res:
+                print(f"  {'':32s}compiled plan ready {res['ready_after']:.2f} s after the "
+                      f"1st call began; {res['numpy_calls']} calls ran on numpy meanwhile; "
+                      f"slowest call after the 1st {res['slowest_after_first']:.3f} s")
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     jax_runs = [first[k] for k in ("jax, fresh process 1", "jax, fresh process 2") if k in first]
@@ -346,6 +441,18 @@ def report_w6(reps, small, summary):
                 summary.append((f"W6 first calls, {label} / jax", max(r1, r2), target))
     # peak RSS
     steps = 5 if small else max(20, reps)
+    res, err = run_child(["rssparts", "--steps", steps] + quick)
+    if err:
+        print(f"  RSS by stage: FAILED\n{err}")
+    else:
+        print("  RSS by stage (MB, nanofn jit W1; modules loaded: numba / llvmlite / scipy)")
+        prev = None
+        for label, mb, counts in res["stages"]:
+            delta = f"+{mb - prev:6.1f}" if prev is not None else " " * 7
+            print(f"    {label:26s} {mb:7.1f} {delta}   {counts['numba']:4d} / "
+                  f"{counts['llvmlite']:3d} / {counts['scipy']:3d}")
+            prev = mb
+        print(f"    peak                       {res['peak_rss_mb']:7.1f}")
     rss = {}
     for row, lib in (("python + numpy", None), ("nanofn jit", None), ("nanofn eager", None),
                      ("numpy", None), ("jax jit", "jax"), ("torch", "torch")):
@@ -396,6 +503,8 @@ def main(argv=None):
             out = child_first_calls(rest[0], args.small)
         elif kind == "rss":
             out = child_rss(rest[0], args.steps, args.small)
+        elif kind == "rssparts":
+            out = child_rss_parts(args.steps, args.small)
         else:
             out = child_workload(kind, args.reps, args.small)
         print(json.dumps(out))

@@ -40,6 +40,17 @@ THREADS = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_
 # ------------------------------------------------------------------------ worker side
 
 
+def _wait_for_kernels(fns, live):
+    """Let nanofn's background kernel builds finish, then call each row once more, so
+    that the timed calls run compiled plans."""
+    if "nanofn" in sys.modules:
+        from nanofn import _background, warmup
+        if _background.pending():
+            warmup.wait()
+            for name in live:
+                fns[name]()
+
+
 def _time_interleaved(comm, fns, steps, reps, warmup=3):
     """Warm every row up, then time `reps` rounds, each running every row once for
     `steps` calls after a barrier (rows share the machine's state, as in run.py).
@@ -53,6 +64,7 @@ def _time_interleaved(comm, fns, steps, reps, warmup=3):
             live[name] = []
         except Exception as err:  # noqa: BLE001 - reported, the other rows go on
             results[name] = {"error": f"{type(err).__name__}: {err}"}
+    _wait_for_kernels(fns, live)
     for _ in range(reps):
         for name, times in live.items():
             if comm is not None:

@@ -54,6 +54,9 @@ class Config:
       `jax_default_matmul_precision`, `jax_numpy_rank_promotion`, `jax_log_compiles`,
       `jax_compilation_cache_dir`, ...) are accepted and read back; they change nothing,
       as nanofn has one CPU device and computes float32 matmuls in float32.
+    * `nanofn_background_compile`: compile a jitted function's kernels in a background
+      thread while its calls run on numpy (off: its second call compiles them and waits;
+      `NANOFN_BACKGROUND_COMPILE=0`). `nanofn.warmup.wait()` waits for pending compiles.
 
     Example:
         >>> import nanofn
@@ -73,6 +76,8 @@ class Config:
             "jax_traceback_filtering": "auto",
             "nanofn_use_kernels": os.environ.get("NANOFN_USE_KERNELS", "1") != "0",
             **_ACCEPTED,
+            "nanofn_background_compile":
+                os.environ.get("NANOFN_BACKGROUND_COMPILE", "1") != "0",
         }
         for env in ("JAX_TRACEBACK_FILTERING", "NANOFN_TRACEBACK_FILTERING"):
             if os.environ.get(env):

@@ -711,37 +711,76 @@ class _Compiled:
 
     The first call runs the plain plan, inside `_kernels.deferred()`: primitives whose
     kernels would need numba's start-up (about a second: importing numba and its
-    registries) take their numpy paths instead. A second call with the same signature
-    marks the function as hot: its plan is rebuilt with elementwise chains fused into
-    generated numba kernels (`nanofn._fusion`), and kernels run from then on. So a
-    function called once never imports numba, and one called in a loop runs fused from
-    its second call on.
+    registries) take their numpy paths instead (all of them, with background compilation
+    on: a kernel not yet compiled for these types would compile on this thread). A second
+    call with the same signature marks the function as hot: its plan is rebuilt with
+    elementwise chains fused into generated numba kernels (`nanofn._fusion`), and kernels
+    run from then on. So a function called once never imports numba.
+
+    With `nanofn.config.nanofn_background_compile` on (the default), the fused plan is
+    built in a background thread (`nanofn._background`): calls keep running the plain
+    plan with numpy only (`_kernels.numpy_only()`, so none waits for numba) until it is
+    ready, and the first call after that switches to it. Off, the second call builds it
+    and waits.
     """
 
-    __slots__ = ("closed", "out_tree", "plan", "calls", "fused")
+    __slots__ = ("closed", "out_tree", "plan", "calls", "job", "hot")
 
     def __init__(self, closed, out_tree):
         self.closed = closed
         self.out_tree = out_tree
         self.plan = Plan(closed)
         self.calls = 0
-        self.fused = False
+        self.job = None  # the background build of the fused plan, while it is pending
+        self.hot = False  # the fused plan was asked for (built, or being built)
 
     def run(self, values):
         # Threads may share this object: `calls += 1` can lose a count, so fusing is keyed
-        # on `fused`, not on seeing exactly 2; two threads may both fuse (the same kernels,
+        # on `hot`, not on seeing exactly 2; two threads may both fuse (the same kernels,
         # built once by `_kernels`), which costs time but never correctness. No lock here:
         # fusing compiles kernels, and no nanofn lock may be held across numba compiling
         # unless it is taken after numba's own lock (see `nanofn._kernels._lock`).
         self.calls += 1
         if self.calls == 1:
+            if config.nanofn_background_compile:  # no kernel may compile on this thread
+                with _kernels.numpy_only():
+                    return self.plan(values)
             with _kernels.deferred():
                 return self.plan(values)
-        if not self.fused and config.nanofn_use_kernels:
+        job = self.job
+        if job is not None:
+            if not job.done.is_set():
+                with _kernels.numpy_only():
+                    return self.plan(values)
+            self._switch(job)
+        elif not self.hot and config.nanofn_use_kernels:
+            self.hot = True
+            if config.nanofn_background_compile:
+                from nanofn import _background
+                self.job = _background.submit(self.closed, values)
+                with _kernels.numpy_only():
+                    return self.plan(values)
             from nanofn._fusion import fuse
             self.plan = Plan(fuse(self.closed))
-            self.fused = True
         return self.plan(values)
+
+    def _switch(self, job):
+        """Take the background build's plan (or, if it failed, keep the plain plan and say
+        why once)."""
+        if job.plan is not None:
+            self.plan = job.plan
+        elif not isinstance(job.error, RuntimeError) or "exiting" not in str(job.error):
+            import warnings
+            warnings.warn(f"nanofn: compiling a jitted function's kernels in the background "
+                          f"failed, so it runs unfused: {type(job.error).__name__}: "
+                          f"{job.error}", RuntimeWarning, stacklevel=4)
+        self.job = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether the fused plan is being built in the background (calls run numpy)."""
+        job = self.job
+        return job is not None and not job.done.is_set()
 
 
 class JitFunction:

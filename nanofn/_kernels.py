@@ -64,12 +64,14 @@ _kernels: dict = {}  # (source key, entry name, signature) -> compiled numba dis
 # only ever taken *after* numba's lock, never before it (`with compiler_lock(), _lock:`);
 # taking it first deadlocks against a thread that is compiling.
 _lock = threading.RLock()
+_import_lock = threading.Lock()
 _numba = None
 _started = False  # numba was imported by `numba()`: kernels no longer cost a start-up
 
 
 class _Deferral(threading.local):
     depth = 0  # > 0: inside `deferred()` in this thread
+    off = 0  # > 0: inside `numpy_only()` in this thread
 
 
 _deferral = _Deferral()
@@ -84,14 +86,18 @@ def numba():
     """The numba module, imported on first use (raises `KernelError` if it is missing)."""
     global _numba, _started
     if _numba is None:
-        try:
-            import numba as nb
-        except ImportError as err:
-            raise KernelError(f"numba is not installed ({err}); nanofn runs without "
-                              "kernels") from err
-        _register_kernel_type(nb)
-        _numba = nb
-        _started = True
+        with _import_lock:  # never held while numba compiles
+            if _numba is None:
+                try:
+                    import numba as nb
+                except ImportError as err:
+                    raise KernelError(f"numba is not installed ({err}); nanofn runs "
+                                      "without kernels") from err
+                _register_kernel_type(nb)
+                from nanofn._numba_setup import defer_scipy_linalg
+                defer_scipy_linalg()
+                _numba = nb
+                _started = True
     return _numba
 
 
@@ -426,7 +432,8 @@ def enabled() -> bool:
     """Whether primitives may use their numba kernels now: `nanofn.config.nanofn_use_kernels`,
     and, inside `deferred()`, only once numba has been started in this process."""
     from nanofn._config import config
-    return config.nanofn_use_kernels and (_started or not _deferral.depth)
+    return (config.nanofn_use_kernels and not _deferral.off
+            and (_started or not _deferral.depth))
 
 
 def started() -> bool:
@@ -451,6 +458,27 @@ class deferred:  # noqa: N801 - a context manager, used like a function
 
     def __exit__(self, *exc):
         _deferral.depth -= 1
+        return False
+
+
+class numpy_only:  # noqa: N801 - a context manager, used like a function
+    """Within this context (in this thread), `enabled()` is False: primitives take their
+    numpy paths, so nothing waits for numba (what `jit` runs while a function's kernels
+    compile in the background).
+
+    Example:
+        >>> from nanofn import _kernels
+        >>> with _kernels.numpy_only():
+        ...     print(_kernels.enabled())
+        False
+    """
+
+    def __enter__(self):
+        _deferral.off += 1
+        return self
+
+    def __exit__(self, *exc):
+        _deferral.off -= 1
         return False
 
 

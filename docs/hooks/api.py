@@ -53,6 +53,7 @@ MODULES = [
     ("nanofn.debug", ["jax.debug"]),
     ("nanofn.viz", []),
     ("nanofn.profiler", []),
+    ("nanofn.warmup", []),
     ("nanofn.onnx", []),
 ]
 
