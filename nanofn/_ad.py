@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import operator
 import sys
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -173,7 +174,8 @@ def _check_tangent_types(primals, tangents):
 
 
 @api_boundary
-def jvp(fun, primals, tangents, has_aux=False):
+def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: bool = False) -> tuple[Any, ...]:
     """Evaluate `fun` and its directional derivative (Jacobian-vector product).
 
     Args:
@@ -557,7 +559,7 @@ def vjp_flat(fun_flat, primals):
 
 
 @api_boundary
-def vjp(fun, *primals, has_aux=False):
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """Evaluate `fun` and return a function that pulls output cotangents back to the inputs.
 
     Args:
@@ -660,7 +662,8 @@ def _check_output_dtype(fname, holomorphic, aval):
                         "involving complex outputs, use vjp directly.")
 
 
-def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   holomorphic: bool = False, allow_int: bool = False) -> Callable:
     """Create a function that returns `fun`'s value and its gradient.
 
     For a real-valued `fun` of a complex input `z = x + iy` the gradient is
@@ -763,7 +766,8 @@ def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=F
     return api_boundary(value_and_grad_f)
 
 
-def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False, allow_int: bool = False) -> Callable:
     """Create a function that returns the gradient of a scalar function `fun`.
 
     For a real-valued `fun` of a complex input `z = x + iy` the gradient is

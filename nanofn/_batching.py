@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -343,7 +344,8 @@ def _mapped_axis_size(leaves, in_dims, names, axis_size):
     return dims, distinct.pop()
 
 
-def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_name=None):
+def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
+         axis_size: int | None = None, spmd_axis_name: Any = None) -> Callable:
     """Vectorize `fun` over a batch axis: `vmap(f)(xs)` equals stacking `f(x)` for each
     `x` in `xs`, computed in one batched pass.
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -781,7 +782,8 @@ checkpoint_p.vjp_joint = _checkpoint_vjp
 checkpoint_p.batch = _batch_rule(checkpoint_p)
 
 
-def checkpoint(fun, *, prevent_cse=True, policy=None, static_argnums=()):
+def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | None = None,
+               static_argnums: int | Sequence[int] = ()) -> Callable:
     """Make `fun` recompute its intermediates in the backward pass instead of saving them.
 
     Under `grad` (`vjp`, `jacrev`), the forward pass of a checkpointed function keeps only

@@ -19,6 +19,8 @@ tangents (or cotangents), which cost nothing.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
 from nanofn import _core as core
@@ -105,7 +107,8 @@ def _reshape(x, shape):
     return x if tuple(x.shape) == shape else _ops().reshape_p.bind(x, new_sizes=shape)
 
 
-def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
     """The Jacobian of `fun`, computed column by column with forward mode (`vmap` of `jvp`).
 
     Args:
@@ -165,7 +168,8 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
     return api_boundary(jacfun)
 
 
-def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False, allow_int: bool = False) -> Callable:
     """The Jacobian of `fun`, computed row by row with reverse mode (`vmap` of the pullback).
 
     Args:
@@ -226,7 +230,8 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
 jacobian = jacrev
 
 
-def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+            holomorphic: bool = False) -> Callable:
     """The Hessian of a scalar function: `jacfwd(jacrev(fun))` (forward over reverse).
 
     Args:
@@ -250,7 +255,7 @@ def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
 
 
 @api_boundary
-def linearize(fun, *primals, has_aux=False):
+def linearize(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """Evaluate `fun` at `primals` and return its linear tangent map as a function.
 
     How it works: `fun` is run once under `jvp` with concrete primals and *staged* tangents

@@ -34,6 +34,7 @@ import functools
 import inspect
 import math
 import weakref
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -997,7 +998,9 @@ def _check_hashable(value, what):
     return value
 
 
-def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=()):
+def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = (),
+        donate_argnums: int | Sequence[int] = ()) -> Any:
     """Compile `fun`: trace it once per argument signature and run the cached program.
 
     Args:
@@ -1025,7 +1028,7 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=()):
     return JitFunction(fun, static_argnums, static_argnames)
 
 
-def make_jaxpr(fun, static_argnums=()):
+def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
     """Return a function that traces `fun` and gives its jaxpr (a readable program).
 
     Example:
@@ -1080,7 +1083,7 @@ class ShapeDtypeStruct:
 
 
 @api_boundary
-def eval_shape(fun, *args, **kwargs):
+def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
     """The shapes and dtypes of `fun`'s outputs, computed without doing the arithmetic.
 
     Example:

@@ -38,3 +38,13 @@ def test_layer_constructors_are_annotated():
         assert len(hints) >= 2, ctor.__name__
 
 
+
+
+def test_transforms_are_annotated():
+    transforms = (nanofn.grad, nanofn.value_and_grad, nanofn.jvp, nanofn.vjp, nanofn.vmap,
+                  nanofn.jacfwd, nanofn.jacrev, nanofn.hessian, nanofn.linearize, nanofn.jit,
+                  nanofn.make_jaxpr, nanofn.eval_shape, nanofn.checkpoint)
+    for fn in transforms:
+        fn = inspect.unwrap(fn)
+        hints = typing.get_type_hints(fn)  # raises if an annotation names something undefined
+        assert "fun" in hints and "return" in hints, fn.__name__
