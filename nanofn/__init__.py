@@ -30,6 +30,8 @@ from nanofn._custom import (
     custom_jvp as custom_jvp, custom_vjp as custom_vjp, checkpoint as checkpoint, remat as remat,
 )
 from nanofn._closure import closure_convert as closure_convert
+from nanofn._custom_gradient import custom_gradient as custom_gradient
+from nanofn import ad_checkpoint as ad_checkpoint, checkpoint_policies as checkpoint_policies
 from nanofn._jit import (
     jit as jit, make_jaxpr as make_jaxpr, eval_shape as eval_shape,
     ShapeDtypeStruct as ShapeDtypeStruct,

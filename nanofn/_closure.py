@@ -47,7 +47,9 @@ def closure_convert(fun, *example_args):
         out_trees.append(tree)
         return leaves
 
-    closed = core.trace_to_jaxpr(flat_fun, avals)
+    # every closed-over value a constvar: a scalar float written inline as a literal
+    # would not be hoisted, and a gradient with respect to it would be lost
+    closed = core.trace_to_jaxpr(flat_fun, avals, inline_scalars=False)
     jaxpr, consts = closed.jaxpr, list(closed.consts)
     hoist = [i for i, c in enumerate(consts)
              if isinstance(c, Tracer) or np.issubdtype(get_aval(c).dtype, np.inexact)]

@@ -1058,7 +1058,7 @@ class JaxprBuilder:
             self.consts[id(self.vars[id(t)])] = (owned(val), val)
         return t
 
-    def build(self, in_tracers, out_tracers) -> ClosedJaxpr:
+    def build(self, in_tracers, out_tracers, inline_scalars=True) -> ClosedJaxpr:
         constvars, constvals = [], []
         invars = [self.getvar(t) for t in in_tracers]
         for t in self.const_tracers.values():
@@ -1066,7 +1066,8 @@ class JaxprBuilder:
             constvars.append(v)
             constvals.append(self.consts[id(v)][0])
         jaxpr = Jaxpr(constvars, invars, self.eqns, [self.getvar(t) for t in out_tracers])
-        jaxpr, constvals = _inline_literals(jaxpr, constvals)
+        if inline_scalars:
+            jaxpr, constvals = _inline_literals(jaxpr, constvals)
         return ClosedJaxpr(jaxpr, constvals)
 
 
@@ -1139,9 +1140,12 @@ class JaxprTrace(Trace):
             ", ".join(named) + ")"
 
 
-def trace_to_jaxpr(fun_flat: Callable, in_avals, arg_names=None) -> ClosedJaxpr:
+def trace_to_jaxpr(fun_flat: Callable, in_avals, arg_names=None,
+                   inline_scalars: bool = True) -> ClosedJaxpr:
     """Trace `fun_flat` (a function of a flat list of arrays returning a flat list of
-    arrays) with abstract inputs, and return the program it runs."""
+    arrays) with abstract inputs, and return the program it runs. Scalar constants are
+    written inline as literals unless `inline_scalars` is False (then every constant is
+    a constvar, as `closure_convert` needs)."""
     builder = JaxprBuilder(arg_names)
     with new_main(JaxprTrace, builder) as main:
         with new_dynamic(main):
@@ -1149,4 +1153,4 @@ def trace_to_jaxpr(fun_flat: Callable, in_avals, arg_names=None) -> ClosedJaxpr:
             in_tracers = [trace.new_arg(a) for a in in_avals]
             outs = fun_flat(*in_tracers)
             out_tracers = [trace.full_raise(o) for o in outs]
-    return builder.build(in_tracers, out_tracers)
+    return builder.build(in_tracers, out_tracers, inline_scalars)

@@ -797,8 +797,9 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
         prevent_cse: accepted for compatibility with JAX. The checkpointed call is one
             opaque equation under `jit`, so common-subexpression elimination cannot merge
             the recomputation with the forward pass anyway.
-        policy: must be None (save nothing but the inputs); JAX's saving policies are not
-            supported.
+        policy: one of JAX's saving policies (`nanofn.checkpoint_policies`) or None. It is
+            accepted and, whatever it says, only the inputs are saved and the rest is
+            recomputed (values and gradients are the same under every policy).
         static_argnums: positions of arguments that are Python values, not arrays.
 
     Returns:
@@ -812,10 +813,9 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
         (3, 3)
     """
     del prevent_cse  # unused: see the docstring
-    if policy is not None:
-        raise NotImplementedError(
-            "checkpoint: policy is not supported; use policy=None (save only the inputs and "
-            "recompute everything else in the backward pass)")
+    if policy is not None and not callable(policy):
+        raise TypeError(f"checkpoint: policy must be a function (see "
+                        f"nanofn.checkpoint_policies) or None, got {type(policy).__name__}")
     static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     name = _name(fun)
 

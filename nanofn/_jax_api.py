@@ -399,11 +399,12 @@ def pure_callback(callback, result_shape_dtypes, *args, sharding=None, vmap_meth
 # ------------------------------------------------------------------------ flag contexts
 
 
-def _flag_context(flag, doc):
+def _flag_context(flag, doc, name=None):
     def context(new_val=True):
         from nanofn._config import config
         return config._override(flag, new_val)
-    context.__name__ = context.__qualname__ = flag[4:]
+    # the name it is bound to here, so the docs can find it by its qualified name
+    context.__name__ = context.__qualname__ = name or flag[4:]
     context.__doc__ = doc
     return context
 
@@ -429,10 +430,10 @@ debug_infs = _flag_context("jax_debug_infs",
 log_compiles = _flag_context("jax_log_compiles",
                              "Context manager setting `jax_log_compiles` for the block "
                              "(accepted).")
-checking_leaks = _flag_context("jax_check_tracer_leaks",
-                               "Context manager setting `jax_check_tracer_leaks` for the "
-                               "block (accepted; nanofn always reports a leaked tracer when "
-                               "it is used).")
+checking_leaks = _flag_context(
+    "jax_check_tracer_leaks",
+    "Context manager setting `jax_check_tracer_leaks` for the block (accepted; nanofn always "
+    "reports a leaked tracer when it is used).", name="checking_leaks")
 
 
 @contextlib.contextmanager

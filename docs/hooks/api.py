@@ -48,6 +48,8 @@ MODULES = [
     ("nanofn.dtypes", ["jax.dtypes"]),
     ("nanofn.flatten_util", ["jax.flatten_util"]),
     ("nanofn.typing", ["jax.typing"]),
+    ("nanofn.ad_checkpoint", ["jax"]),
+    ("nanofn.checkpoint_policies", []),
     ("nanofn.data", []),
     ("nanofn.serialization", []),
     ("nanofn.debug", ["jax.debug"]),
