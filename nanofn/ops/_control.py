@@ -47,7 +47,8 @@ from nanofn.ops import _base
 from nanofn.tree_util import (keystr, tree_flatten, tree_flatten_with_path, tree_map,
                               tree_unflatten, treedef_children)
 
-__all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map", "associative_scan"]
+__all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map", "associative_scan",
+           "cumlogsumexp"]
 
 # ======================================================================== jaxpr helpers
 
@@ -1421,3 +1422,31 @@ def associative_scan(fn, elems, reverse=False, axis=0):
     _, out = _scan(step, (np.asarray(False), first), tree_unflatten(tree, moved), None,
                    reverse, "associative_scan")
     return tree_map(lambda y: _base._moveaxis(y, 0, axis), out)
+
+
+def cumlogsumexp(operand, axis=0, reverse=False):
+    """Running `log(sum(exp(operand)))` along `axis` (`jax.lax.cumlogsumexp`).
+
+    Each prefix is combined with `logaddexp`, so no element underflows against a larger
+    one elsewhere in the array, and `-inf` entries (log of zero) are exact.
+
+    Args:
+        operand: a floating-point array.
+        axis: the axis to scan (negative values count from the end).
+        reverse: scan from the end.
+
+    Returns:
+        An array of `operand`'s shape and dtype.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.cumlogsumexp(fnp.log(fnp.array([1.0, 2.0, 3.0])))
+        Array([0.       , 1.0986123, 1.7917595], dtype=float32)
+    """
+    from nanofn.ops._complex import logaddexp_p
+    ndim = len(core.get_aval(operand).shape)
+    if not -ndim <= axis < max(ndim, 1):
+        raise ValueError(f"cumlogsumexp: axis {axis} is out of range for an array of "
+                         f"{ndim} dimensions")
+    return associative_scan(lambda a, b: logaddexp_p.bind(a, b), operand, reverse=reverse,
+                            axis=axis % max(ndim, 1))

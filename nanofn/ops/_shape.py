@@ -759,6 +759,12 @@ dynamic_update_slice_p.vjp_joint = _dynamic_update_slice_vjp
 dynamic_update_slice_p.batch = _dynamic_update_slice_batch
 
 
+def _weak_update(update, operand):
+    """A Python scalar update takes the operand's dtype (JAX's weak typing of Python
+    scalars); arrays keep theirs, and must match."""
+    return _c(operand, update) if type(update) in (bool, int, float, complex) else update
+
+
 def dynamic_update_slice(operand, update, start_indices):
     """Write `update` into `operand` at traced start indices (a new array; lax semantics).
 
@@ -782,7 +788,7 @@ def dynamic_update_slice(operand, update, start_indices):
         raise ValueError(f"dynamic_update_slice: got {len(start_indices)} start indices for an "
                          f"operand of shape {tuple(shape)}")
     starts = [_start_index(i, n, "dynamic_update_slice") for i, n in zip(start_indices, shape)]
-    return dynamic_update_slice_p.bind(operand, update, *starts)
+    return dynamic_update_slice_p.bind(operand, _weak_update(update, operand), *starts)
 
 
 def dynamic_update_slice_in_dim(operand, update, start_index, axis):
@@ -796,6 +802,7 @@ def dynamic_update_slice_in_dim(operand, update, start_index, axis):
     """
     shape = _aval_shape(operand)
     axis = _canonical_axis(axis, len(shape), "dynamic_update_slice_in_dim")
+    update = _weak_update(update, operand)
     starts = [0] * len(shape)
     starts[axis] = start_index
     return dynamic_update_slice(operand, update, starts)
@@ -812,6 +819,7 @@ def dynamic_update_index_in_dim(operand, update, index, axis):
     """
     shape = _aval_shape(operand)
     axis = _canonical_axis(axis, len(shape), "dynamic_update_index_in_dim")
+    update = _weak_update(update, operand)
     if len(_aval_shape(update)) == len(shape) - 1:
         new = list(_aval_shape(update))
         new.insert(axis, 1)

@@ -153,7 +153,7 @@ from nanofn.optim._transform import (
 from nanofn.optim import schedules as schedules  # noqa: E402
 from nanofn.optim import transforms as transforms  # noqa: E402
 from nanofn.optim import tree as tree  # noqa: E402
-from nanofn.optim import tree as tree_utils  # noqa: E402 (optax's older name)
+from nanofn.optim import tree_utils  # noqa: E402 (optax's older names, tree_ prefixed)
 from nanofn.optim._alias_extra import (  # noqa: E402
     ApplyEvery as ApplyEvery,
     ScaleByAdanState as ScaleByAdanState,

@@ -441,3 +441,20 @@ def test_nested_control_flow_gradients():
     check_grads(f, (f64(0.7), rng.normal(size=(3, 4))), order=2)
     check_grads(lambda x: lax.associative_scan(lambda a, b: a * b, x), (rng.normal(size=5),),
                 order=1)
+
+
+@pytest.mark.parametrize("axis,reverse", [(0, False), (1, True), (-1, False), (0, True)])
+def test_cumlogsumexp_matches_numpy_and_differentiates(axis, reverse):
+    x = np.random.default_rng(1).normal(size=(3, 4))
+    flip = (lambda a: np.flip(a, axis)) if reverse else (lambda a: a)
+    want = flip(np.log(np.cumsum(np.exp(flip(x)), axis=axis)))
+    np.testing.assert_allclose(lax.cumlogsumexp(x, axis=axis, reverse=reverse), want,
+                               rtol=1e-12)
+    check_grads(lambda v: lax.cumlogsumexp(v, axis=axis, reverse=reverse), (x,), order=2)
+
+
+def test_cumlogsumexp_keeps_small_terms_and_infinities():
+    x = np.array([-np.inf, -1000.0, 0.0, 1000.0])
+    out = np.asarray(lax.cumlogsumexp(x))
+    assert out[0] == -np.inf and out[1] == -1000.0 and out[3] == 1000.0
+    np.testing.assert_allclose(out[2], np.logaddexp(-1000.0, 0.0))

@@ -586,3 +586,11 @@ def test_vmap_of_grad_through_gather():
     want[:, 4] = 4 * xs[:, 4]
     want[:, 0] = 2 * xs[:, 0]
     np.testing.assert_allclose(as_np(g), want)
+
+
+def test_dynamic_updates_give_python_scalars_the_operands_dtype():
+    out = nanofn.lax.dynamic_update_index_in_dim(fnp.zeros(4, "float32"), 1.0, 2, 0)
+    assert out.dtype == np.float32 and np.asarray(out).tolist() == [0, 0, 1, 0]
+    out = nanofn.jit(lambda x, i: nanofn.lax.dynamic_update_index_in_dim(x, 7, i, 0))(
+        fnp.zeros(3, "int32"), 1)
+    assert out.dtype == np.int32 and np.asarray(out).tolist() == [0, 7, 0]

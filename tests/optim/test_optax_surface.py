@@ -17,9 +17,13 @@ from nanofn import optim
 
 @pytest.mark.parametrize("name", ["tree", "tree_utils", "transforms", "schedules", "losses"])
 def test_submodules_import_as_in_optax(name):
-    module = importlib.import_module(f"nanofn.optim.{name}") if name != "tree_utils" \
-        else optim.tree_utils
+    module = importlib.import_module(f"nanofn.optim.{name}")
     assert module.__all__ and all(hasattr(module, n) for n in module.__all__)
+
+
+def test_tree_utils_has_optaxs_prefixed_names():
+    for name in optim.tree.__all__:
+        assert getattr(optim.tree_utils, f"tree_{name}") is getattr(optim.tree, name)
 
 
 def test_every_loss_is_at_the_top_level():
