@@ -16,6 +16,7 @@ from nanofn.ops._shape import *  # noqa: F401,F403  concatenate, pad, slicing, g
 from nanofn.ops._reduce import *  # noqa: F401,F403  reduce_prod, cumulative ops, sort
 from nanofn.ops._conv import *  # noqa: F401,F403  conv_general_dilated, reduce_window
 from nanofn.ops._control import *  # noqa: F401,F403  cond, switch, while_loop, fori_loop, scan
+from nanofn.ops._solvers import *  # noqa: F401,F403  custom_root, custom_linear_solve
 from nanofn.ops._fft import *  # noqa: F401,F403  fft, FftType
 from nanofn.ops import _nn  # noqa: F401  softmax, cross-entropy and layer-norm kernel primitives
 from nanofn.ops._complex import real as real, imag as imag, conj as conj, complex as complex

@@ -1,0 +1,86 @@
+"""custom_root and custom_linear_solve: the solver is never differentiated, the gradients
+come from the implicit function theorem and must equal those of a differentiable closed
+form (finite differences through `check_grads` on that form)."""
+
+import numpy as np
+import pytest
+
+import nanofn
+import nanofn.numpy as fnp
+from nanofn import lax
+
+RNG = np.random.default_rng(0)
+A = RNG.normal(size=(3, 3)) + 3 * np.eye(3)  # well conditioned, not symmetric
+SPD = A @ A.T
+B = RNG.normal(size=3)
+
+
+def _dense_solve(matvec, b):
+    """Solve by materialising the matrix (columns = matvec of unit vectors)."""
+    cols = [matvec(e) for e in fnp.eye(b.shape[0], dtype=fnp.result_type(b))]
+    return fnp.linalg.solve(fnp.stack(cols, axis=1), b)
+
+
+def _lsolve(a, b, symmetric=False):
+    return lax.custom_linear_solve(lambda x: a @ x, b, lambda mv, rhs: _dense_solve(mv, rhs),
+                                   transpose_solve=lambda vm, rhs: _dense_solve(vm, rhs),
+                                   symmetric=symmetric)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_linear_solve_gradients_match_linalg_solve(symmetric):
+    a = SPD if symmetric else A
+    loss = lambda a, b: fnp.sum(fnp.sin(_lsolve(a, b, symmetric)))
+    want = lambda a, b: fnp.sum(fnp.sin(fnp.linalg.solve(a, b)))
+    np.testing.assert_allclose(loss(a, B), want(a, B), rtol=1e-12)
+    for got, ref in zip(nanofn.grad(loss, argnums=(0, 1))(a, B),
+                        nanofn.grad(want, argnums=(0, 1))(a, B)):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+    jitted = nanofn.jit(nanofn.grad(loss, argnums=(0, 1)))(a, B)
+    np.testing.assert_allclose(jitted[0], nanofn.grad(want)(a, B), rtol=1e-10, atol=1e-12)
+
+
+def test_linear_solve_without_a_transpose_solve_is_a_clear_error():
+    f = lambda b: fnp.sum(lax.custom_linear_solve(lambda x: A @ x, b, _dense_solve))
+    np.testing.assert_allclose(f(B), np.sum(np.linalg.solve(A, B)), rtol=1e-12)
+    with pytest.raises(TypeError, match="transpose_solve"):
+        nanofn.grad(f)(B)
+
+
+def _newton(f, x):
+    for _ in range(40):
+        jac = nanofn.jacfwd(f)(x)
+        x = x - fnp.linalg.solve(jac, f(x))
+    return x
+
+
+def _root(theta):
+    """The root of x^3 + theta * x - c (elementwise, cubic with a unique real root)."""
+    return lax.custom_root(lambda x: x ** 3 + theta * x - 1.0, fnp.ones(3), _newton,
+                           lambda g, y: _dense_solve(g, y))
+
+
+def test_root_gradient_matches_the_implicit_function_theorem():
+    theta = np.array([0.5, 1.0, 2.0])
+    x = np.asarray(_root(theta))
+    np.testing.assert_allclose(x ** 3 + theta * x - 1.0, 0.0, atol=1e-12)
+    # dx/dtheta = -x / (3 x^2 + theta), elementwise
+    np.testing.assert_allclose(nanofn.grad(lambda t: fnp.sum(_root(t)))(theta),
+                               -x / (3 * x ** 2 + theta), rtol=1e-10)
+    np.testing.assert_allclose(nanofn.jit(nanofn.grad(lambda t: fnp.sum(_root(t))))(theta),
+                               -x / (3 * x ** 2 + theta), rtol=1e-10)
+
+
+def test_root_with_aux_and_vmap():
+    def solve(f, x):
+        return _newton(f, x), fnp.asarray(40)
+
+    def root(t):
+        x, n = lax.custom_root(lambda x: x * x - t, fnp.ones(1), solve,
+                               lambda g, y: y / g(fnp.ones(1)), has_aux=True)
+        return x[0], n
+
+    ts = np.array([4.0, 9.0, 16.0])
+    g = nanofn.vmap(nanofn.grad(lambda t: root(t)[0]))(ts)
+    np.testing.assert_allclose(g, 0.5 / np.sqrt(ts), rtol=1e-10)
+    assert int(root(4.0)[1]) == 40
