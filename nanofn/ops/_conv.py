@@ -23,6 +23,8 @@ The impls are numba kernels with numpy references beside them, in `_conv_kernels
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nanofn._core import Primitive, ShapedArray
@@ -30,7 +32,7 @@ from nanofn.ops import _base as lax
 from nanofn.ops import _conv_kernels as K
 from nanofn.ops._base import _aval_shape, bdim_to_front
 
-__all__ = ["conv_general_dilated", "conv", "conv_with_general_padding", "conv_transpose",
+__all__ = ["conv_general_dilated", "conv_general_dilated_patches", "conv", "conv_with_general_padding", "conv_transpose",
            "reduce_window", "ConvDimensionNumbers", "conv_dimension_numbers",
            "padtype_to_pads"]
 
@@ -292,6 +294,42 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     if preferred_element_type is not None:
         y = lax.convert_element_type(y, preferred_element_type)
     return y
+
+
+def conv_general_dilated_patches(lhs, filter_shape, window_strides, padding, lhs_dilation=None,
+                                 rhs_dilation=None, dimension_numbers=None, precision=None,
+                                 preferred_element_type=None):
+    """The patches a convolution with a `filter_shape` window would see, as channels
+    (`jax.lax.conv_general_dilated_patches`).
+
+    The output has `lhs`'s layout with `C * prod(filter_shape)` features, ordered channel
+    major (`c * prod(filter_shape) + window position`). It is a grouped convolution with an
+    identity kernel, so every transform of `conv_general_dilated` applies.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> x = fnp.arange(16.0).reshape(1, 1, 4, 4)  # NCHW
+        >>> p = nanofn.lax.conv_general_dilated_patches(x, (2, 2), (2, 2), "VALID")
+        >>> p.shape, p[0, :, 0, 0]
+        ((1, 4, 2, 2), Array([0., 1., 4., 5.], dtype=float32))
+    """
+    shape = tuple(_aval_shape(lhs))
+    filter_shape = tuple(int(d) for d in filter_shape)
+    if len(filter_shape) != len(shape) - 2:
+        raise ValueError(f"conv_general_dilated_patches: filter_shape {filter_shape} needs "
+                         f"{len(shape) - 2} spatial sizes for an input of shape {shape}")
+    dims = conv_dimension_numbers(shape, (0,) * len(shape), dimension_numbers)
+    channels = shape[dims.lhs_spec[1]]
+    window = math.prod(filter_shape)
+    dtype = lhs.dtype if hasattr(lhs, "dtype") else np.asarray(lhs).dtype
+    # kernel (O, I, *window) = (C * window, 1, *window): output c*window + k picks position k
+    eye = np.eye(window, dtype=dtype).reshape((window, 1) + filter_shape)
+    kernel = np.tile(eye, (channels,) + (1,) * (len(shape) - 1))
+    kernel = np.transpose(kernel, np.argsort(dims.rhs_spec))
+    return conv_general_dilated(lhs, kernel, window_strides, padding, lhs_dilation,
+                                rhs_dilation, dims, feature_group_count=channels,
+                                precision=precision,
+                                preferred_element_type=preferred_element_type)
 
 
 def conv(lhs, rhs, window_strides, padding, precision=None, preferred_element_type=None):

@@ -180,3 +180,33 @@ def test_conv_1d_and_3d_match_direct_loop_with_kernels():
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10, atol=1e-10)
         check_grads(lambda x, w: lax.conv_general_dilated(x, w, strides, pads), (x, w),  # noqa
                     order=1)
+
+
+@pytest.mark.parametrize("strides,padding,dilation", [((1, 1), "VALID", (1, 1)),
+                                                      ((2, 1), [(1, 0), (0, 2)], (1, 2))])
+def test_conv_general_dilated_patches_are_the_windows(strides, padding, dilation):
+    x = np.random.default_rng(3).normal(size=(2, 3, 5, 6))  # NCHW
+    fh, fw = 3, 2
+    got = np.asarray(lax.conv_general_dilated_patches(x, (fh, fw), strides, padding,
+                                                      rhs_dilation=dilation))
+    pads = [(0, 0), (0, 0)] + ([(0, 0), (0, 0)] if padding == "VALID" else list(padding))
+    xp = np.pad(x, pads)
+    oh = (xp.shape[2] - dilation[0] * (fh - 1) - 1) // strides[0] + 1
+    ow = (xp.shape[3] - dilation[1] * (fw - 1) - 1) // strides[1] + 1
+    want = np.zeros((2, 3 * fh * fw, oh, ow))
+    for c in range(3):
+        for i in range(fh):
+            for j in range(fw):
+                rows = slice(i * dilation[0], i * dilation[0] + strides[0] * (oh - 1) + 1,
+                             strides[0])
+                cols = slice(j * dilation[1], j * dilation[1] + strides[1] * (ow - 1) + 1,
+                             strides[1])
+                want[:, c * fh * fw + i * fw + j] = xp[:, c, rows, cols]
+    np.testing.assert_array_equal(got, want)
+    nhwc = lax.conv_general_dilated_patches(x.transpose(0, 2, 3, 1), (fh, fw), strides,
+                                            padding, rhs_dilation=dilation,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_array_equal(np.asarray(nhwc), want.transpose(0, 2, 3, 1))
+    check_grads(lambda v: lax.conv_general_dilated_patches(v, (fh, fw), strides, padding,
+                                                           rhs_dilation=dilation),
+                (x,), order=1)
