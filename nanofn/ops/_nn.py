@@ -24,6 +24,9 @@ forward and one backward per op:
   log-normaliser and its gradient the probabilities (what `one_hot` gives, and what JAX's
   composite gives). The public wrapper raises on such labels when their values are known;
   under `jit` they cannot be seen.
+* `attention_softmax(x, scale, causal)` (softmax over the last axis of `x * scale`, keys
+  after the query hidden under `causal`, the query being axis -2) ->
+  `attention_softmax_grad(g, s) = scale * s * (g - sum(g * s))` over the seen keys
 * `layer_norm(x, scale, bias) -> (x - mean) / sqrt(var + epsilon) * scale + bias` ->
   `layer_norm_grad(x, scale, g) -> (dx, dscale, dbias)`, which recomputes each row's mean
   and variance (one cheap pass over a row already in cache) instead of keeping them.
@@ -49,7 +52,8 @@ from nanofn.ops._base import (
     convert_element_type_p, eq_p, exp_p, iota_p, reduce_sum_p, rsqrt_p,
 )
 
-__all__ = ["attention_softmax", "layer_norm", "log_softmax", "logsumexp", "softmax", "softmax_cross_entropy_int"]
+__all__ = ["attention_softmax", "layer_norm", "log_softmax", "logsumexp", "softmax",
+           "softmax_cross_entropy_int"]
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -454,11 +458,12 @@ softmax_grad_p.batch = _front_batch(softmax_grad_p)
 # replaces dot_product_attention's `mul`, `select_n` and `softmax` (and their backward
 # passes) with one primitive forward and one backward:
 # `attention_softmax_grad(g, s) = scale * s * (g - sum(g * s))` over the seen keys, and
-# zero at hidden keys (where a softmax `s` is zero anyway). Under `causal` no row is fully hidden (key 0 is always seen).
+# zero at hidden keys (where a softmax `s` is zero anyway). Under `causal` no row is fully
+# hidden (key 0 is always seen).
 #
 # The forward kernel is split in three passes: a numba pass writes `x * scale - rowmax`
 # (and -inf at hidden keys), numpy's vectorised exp runs in place (numba's scalar exp is
-# ~4x slower, see `_EXP_ROW_MAX`), and a numba pass normalises the seen keys. With
+# several times slower, see `_EXP_ROW_MAX`), and a numba pass normalises the seen keys. With
 # `causal` the two numba passes touch only the seen half of each (T, S) block.
 
 
@@ -619,7 +624,8 @@ attention_softmax_grad_p.impl = _attention_softmax_grad_impl
 
 def _attention_softmax_grad_composite(g, s, *, scale, causal):
     if causal:
-        s = _mul(s, _causal_keep(_aval_shape(s)).astype(_dtype(s)))
+        shape = tuple(_aval_shape(s))
+        s = _mul(s, np.broadcast_to(_causal_keep(shape), shape).astype(_dtype(s)))
     return _mul(_softmax_grad_composite(g, s), np.asarray(scale, _dtype(g)))
 
 

@@ -112,7 +112,7 @@ def test_gradients_check_grads(causal):
                 (g, np.asarray(s)), order=1)
 
 
-def test_grad_uses_the_fused_primitives_and_jit_equals_eager():
+def test_grad_uses_the_fused_primitives_jit_eager_and_kernels_off_agree():
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((2, 6, 2, 4)).astype(np.float32) for _ in range(3))
     loss = lambda q, k, v: (nn.dot_product_attention(q, k, v, is_causal=True) ** 2).sum()
@@ -122,8 +122,11 @@ def test_grad_uses_the_fused_primitives_and_jit_equals_eager():
     assert not names & {"softmax", "softmax_grad", "select_n"}
     eager, jitted = nanofn.grad(loss, (0, 1, 2))(q, k, v), nanofn.jit(
         nanofn.grad(loss, (0, 1, 2)))(q, k, v)
-    for a, b in zip(eager, jitted):
+    with nanofn.config._override("nanofn_use_kernels", False):
+        off = nanofn.grad(loss, (0, 1, 2))(q, k, v)
+    for a, b, c in zip(eager, jitted, off):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -132,6 +135,11 @@ def test_vmap_law(causal):
     f = lambda a: _nn.attention_softmax(a, 0.5, causal)
     np.testing.assert_allclose(np.asarray(nanofn.vmap(f, in_axes=1)(x)),
                                np.stack([np.asarray(f(x[:, i])) for i in range(2)]),
+                               rtol=1e-6, atol=1e-7)
+    g, s = x[0], np.asarray(f(x))  # g unbatched: broadcast to every example
+    grad = lambda g, s: _nn.attention_softmax_grad_p.bind(g, s, scale=0.5, causal=causal)
+    np.testing.assert_allclose(np.asarray(nanofn.vmap(grad, in_axes=(None, 0))(g, s)),
+                               np.stack([np.asarray(grad(g, s[i])) for i in range(3)]),
                                rtol=1e-6, atol=1e-7)
 
 
