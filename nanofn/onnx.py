@@ -425,6 +425,17 @@ def _softmax(g, eqn, ins):
     return g.op("Softmax", ins, axis=-1)
 
 
+@_rule("attention_softmax")
+def _attention_softmax(g, eqn, ins):
+    dt = _dtype(eqn.invars[0])
+    x = g.op("Mul", [ins[0], g.const(np.asarray(eqn.params["scale"], dt))])
+    if eqn.params["causal"]:
+        t, s = eqn.invars[0].aval.shape[-2:]
+        keep = g.const(np.tril(np.ones((t, s), bool)))
+        x = g.op("Where", [keep, x, g.const(np.asarray(-np.inf, dt))])
+    return g.op("Softmax", [x], axis=-1)
+
+
 @_rule("log_softmax")
 def _log_softmax(g, eqn, ins):
     return g.op("LogSoftmax", ins, axis=-1)

@@ -21,6 +21,7 @@ from nanofn.nn._base import canonical_shape, fmt_shape, known, leaf_layer
 from nanofn.nn._base import Initializer, Layer  # noqa: F401  (annotations)
 from nanofn.nn._combinators import residual, serial, shape_dependent
 from nanofn.nn._layers import Dense, Dropout, LayerNorm, elementwise
+from nanofn.ops._nn import attention_softmax
 
 __all__ = ["MultiHeadAttention", "TransformerEncoderLayer", "dot_product_attention",
            "make_causal_mask"]
@@ -62,12 +63,18 @@ def dot_product_attention(query, key, value, bias=None, mask=None, *, scale=None
       value: `(B, S, N, H)`.
       bias: optional array added to the logits, broadcastable to `(B, N, T, S)`.
       mask: optional boolean array broadcastable to `(B, N, T, S)`; False entries are
-        excluded (a query whose keys are all masked gets uniform weights).
+        excluded. A query whose keys are all masked gets uniform weights over all `S`
+        keys (its output is the mean of the values), as in JAX, whose masked logits are
+        a large negative number rather than -inf.
       scale: logit scale (default `1 / sqrt(H)`).
       is_causal: also mask keys after the query position (`j > i`), as JAX does.
 
     Returns:
       `(B, T, N, H)`: for each query, the weighted average of the values.
+
+    Without `bias` and `mask`, the scaling, the causal mask and the softmax run as one
+    kernel primitive (`attention_softmax`), forward and backward; with either, as
+    separate operations.
 
     Example:
         >>> import nanofn
@@ -85,6 +92,11 @@ def dot_product_attention(query, key, value, bias=None, mask=None, *, scale=None
     q = fnp.transpose(query, (0, 2, 1, 3))  # (B, N, T, H)
     k = fnp.transpose(key, (0, 2, 3, 1))    # (B, N, H, S)
     v = fnp.transpose(value, (0, 2, 1, 3))  # (B, N, S, H)
+    if bias is None and mask is None:
+        # scale, causal mask and softmax as one kernel primitive, forward and backward
+        weights = attention_softmax(q @ k, scale, is_causal)
+        out = fnp.transpose(weights @ v, (0, 2, 1, 3))
+        return out[0] if unbatched else out
     logits = (q @ k) * scale                 # (B, N, T, S)
     if bias is not None:
         logits = logits + bias
@@ -238,14 +250,16 @@ def MultiHeadAttention(num_heads: int, key_size: int | None = None, out_dim: int
 def _attention_with_dropout(q, k, v, mask, causal, rate, rng):
     """dot_product_attention with dropout on the attention weights."""
     h = q.shape[-1]
-    logits = (fnp.transpose(q, (0, 2, 1, 3)) @ fnp.transpose(k, (0, 2, 3, 1))) / math.sqrt(h)
-    t, s = logits.shape[-2:]
-    if causal:
-        c = fnp.asarray(np.tril(np.ones((t, s), bool)))
-        mask = c if mask is None else fnp.logical_and(mask, c)
-    if mask is not None:
+    logits = fnp.transpose(q, (0, 2, 1, 3)) @ fnp.transpose(k, (0, 2, 3, 1))
+    if mask is None:
+        weights = attention_softmax(logits, 1.0 / math.sqrt(h), causal)
+    else:
+        logits = logits / math.sqrt(h)
+        t, s = logits.shape[-2:]
+        if causal:
+            mask = fnp.logical_and(mask, fnp.asarray(np.tril(np.ones((t, s), bool))))
         logits = fnp.where(mask, logits, float(np.finfo(logits.dtype).min))
-    weights = F.softmax(logits, axis=-1)
+        weights = F.softmax(logits, axis=-1)
     keep = random.bernoulli(rng, 1.0 - rate, tuple(weights.shape))
     weights = fnp.where(keep, weights / (1.0 - rate), 0.0)
     return fnp.transpose(weights @ fnp.transpose(v, (0, 2, 1, 3)), (0, 2, 1, 3))

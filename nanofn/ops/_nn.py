@@ -24,6 +24,9 @@ forward and one backward per op:
   log-normaliser and its gradient the probabilities (what `one_hot` gives, and what JAX's
   composite gives). The public wrapper raises on such labels when their values are known;
   under `jit` they cannot be seen.
+* `attention_softmax(x, scale, causal)` (softmax over the last axis of `x * scale`, keys
+  after the query hidden under `causal`, the query being axis -2) ->
+  `attention_softmax_grad(g, s) = scale * s * (g - sum(g * s))` over the seen keys
 * `layer_norm(x, scale, bias) -> (x - mean) / sqrt(var + epsilon) * scale + bias` ->
   `layer_norm_grad(x, scale, g) -> (dx, dscale, dbias)`, which recomputes each row's mean
   and variance (one cheap pass over a row already in cache) instead of keeping them.
@@ -49,7 +52,8 @@ from nanofn.ops._base import (
     convert_element_type_p, eq_p, exp_p, iota_p, reduce_sum_p, rsqrt_p,
 )
 
-__all__ = ["layer_norm", "log_softmax", "logsumexp", "softmax", "softmax_cross_entropy_int"]
+__all__ = ["attention_softmax", "layer_norm", "log_softmax", "logsumexp", "softmax",
+           "softmax_cross_entropy_int"]
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -444,6 +448,189 @@ def _softmax_grad_composite(g, s):
 
 _derived_rules(softmax_grad_p, _softmax_grad_composite, (True, True))
 softmax_grad_p.batch = _front_batch(softmax_grad_p)
+
+
+# ======================================================================== attention softmax
+#
+# `attention_softmax(x, scale, causal)`: softmax over the key axis (last) of `x * scale`,
+# where with `causal` query `i` (axis -2) sees keys `j <= i` only (JAX's `is_causal`: the
+# mask `tril(ones((T, S)))`, top-left aligned); hidden keys get weight exactly 0. It
+# replaces dot_product_attention's `mul`, `select_n` and `softmax` (and their backward
+# passes) with one primitive forward and one backward:
+# `attention_softmax_grad(g, s) = scale * s * (g - sum(g * s))` over the seen keys, and
+# zero at hidden keys (where a softmax `s` is zero anyway). Under `causal` no row is fully
+# hidden (key 0 is always seen).
+#
+# The forward kernel is split in three passes: a numba pass writes `x * scale - rowmax`
+# (and -inf at hidden keys), numpy's vectorised exp runs in place (numba's scalar exp is
+# several times slower, see `_EXP_ROW_MAX`), and a numba pass normalises the seen keys. With
+# `causal` the two numba passes touch only the seen half of each (T, S) block.
+
+
+@kernel
+def _attn_shift_kernel(x, scale, causal, out):
+    rows, t, s = x.shape
+    for r in range(rows):
+        for i in range(t):
+            n = min(i + 1, s) if causal else s
+            m = -np.inf
+            for j in range(n):
+                v = x[r, i, j] * scale
+                if v > m:
+                    m = v
+            if not np.isfinite(m):
+                m = 0.0
+            for j in range(n):
+                out[r, i, j] = x[r, i, j] * scale - m
+            for j in range(n, s):
+                out[r, i, j] = -np.inf
+
+
+@kernel
+def _attn_normalise_kernel(e, causal):
+    rows, t, s = e.shape
+    for r in range(rows):
+        for i in range(t):
+            n = min(i + 1, s) if causal else s
+            total = 0.0
+            for j in range(n):
+                total += e[r, i, j]
+            for j in range(n):
+                e[r, i, j] = e[r, i, j] / total
+
+
+@kernel
+def _attn_softmax_grad_kernel(g, p, scale, causal, dx):
+    rows, t, s = g.shape
+    for r in range(rows):
+        for i in range(t):
+            n = min(i + 1, s) if causal else s
+            dot = 0.0
+            for j in range(n):
+                dot += g[r, i, j] * p[r, i, j]
+            for j in range(n):
+                dx[r, i, j] = scale * p[r, i, j] * (g[r, i, j] - dot)
+            for j in range(n, s):
+                dx[r, i, j] = 0.0
+
+
+def _causal_keep(shape):
+    t, s = shape[-2], shape[-1]
+    return np.tril(np.ones((t, s), bool))
+
+
+def _attention_softmax_ref(x, *, scale, causal):
+    with np.errstate(all="ignore"):
+        y = x * x.dtype.type(scale)
+        if causal:
+            y = np.where(_causal_keep(x.shape), y, -np.inf).astype(x.dtype)
+        return _softmax_ref(y)
+
+
+def _attention_softmax_grad_ref(g, p, *, scale, causal):
+    if causal:  # only seen keys count (p is 0 at hidden keys when it is a softmax)
+        p = np.where(_causal_keep(p.shape), p, 0).astype(p.dtype)
+    with np.errstate(all="ignore"):
+        return _softmax_grad_ref(g, p) * p.dtype.type(scale)
+
+
+def _qk_blocks(x):
+    """`x` as a C-contiguous `(batch, T, S)` array (a view when it already is one)."""
+    x = np.ascontiguousarray(x)
+    return x.reshape((math.prod(x.shape[:-2]),) + x.shape[-2:])
+
+
+def _attention_abstract_eval(name, args):
+    def rule(*avals, scale, causal):
+        del scale  # a Python float
+        _need_float(name, args[0], avals[0])
+        if avals[0].ndim < 2:
+            raise ValueError(f"{name}: {args[0]} must have a query and a key axis (at least "
+                             f"2 axes), got {avals[0].str_short()}")
+        _same(name, avals, args)
+        return ShapedArray(avals[0].shape, avals[0].dtype)
+    return rule
+
+
+def _attention_softmax_impl(x, *, scale, causal):
+    _check(attention_softmax_p, x, scale=scale, causal=causal)
+    x = np.asarray(x)
+    if not _use_kernel(x) or x.size == 0:
+        return np.asarray(_attention_softmax_ref(x, scale=scale, causal=causal), x.dtype)
+    blocks = _qk_blocks(x)
+    out = np.empty(blocks.shape, x.dtype)
+    _attn_shift_kernel(blocks, float(scale), bool(causal), out)
+    np.exp(out, out=out)
+    _attn_normalise_kernel(out, bool(causal))
+    return out.reshape(x.shape)
+
+
+def _attention_softmax_grad_impl(g, p, *, scale, causal):
+    _check(attention_softmax_grad_p, g, p, scale=scale, causal=causal)
+    g, p = np.asarray(g), np.asarray(p)
+    if not _use_kernel(g, p) or g.size == 0:
+        return np.asarray(_attention_softmax_grad_ref(g, p, scale=scale, causal=causal),
+                          g.dtype)
+    gb = _qk_blocks(g)
+    dx = np.empty(gb.shape, g.dtype)
+    _attn_softmax_grad_kernel(gb, _qk_blocks(p), float(scale), bool(causal), dx)
+    return dx.reshape(g.shape)
+
+
+# --- attention_softmax ----------------------------------------------------------------
+attention_softmax_p = Primitive("attention_softmax")
+attention_softmax_p.abstract_eval = _attention_abstract_eval("attention_softmax", ("x",))
+attention_softmax_p.impl = _attention_softmax_impl
+# d softmax(scale * x) = scale * softmax_grad(dx, s): symmetric, one rule for both modes
+attention_softmax_p.jvp_terms = [
+    lambda t, x, *, out, scale, causal: attention_softmax_grad_p.bind(
+        t, out, scale=scale, causal=causal)]
+attention_softmax_p.vjp = [
+    lambda ct, x, *, out, scale, causal: attention_softmax_grad_p.bind(
+        ct, out, scale=scale, causal=causal)]
+attention_softmax_p.batch = _front_batch(attention_softmax_p)
+
+
+def attention_softmax(x, scale=1.0, causal=False):
+    """Attention weights from logits `x` `(..., T, S)`: the softmax over the last (key)
+    axis of `x * scale`, with `causal` hiding keys `j > i` from query `i` (their weight
+    is exactly 0), as one kernel primitive forward and one backward.
+
+    Args:
+      x: floating array with at least 2 axes (queries, keys).
+      scale: Python float multiplying the logits.
+      causal: hide the keys after each query's position (`tril(ones((T, S)))`).
+
+    Returns:
+      Weights of the shape of `x`; each row sums to 1.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.ops._nn import attention_softmax
+        >>> attention_softmax(jnp.zeros((3, 3)), causal=True).round(3)
+        Array([[1.   , 0.   , 0.   ],
+               [0.5  , 0.5  , 0.   ],
+               [0.333, 0.333, 0.333]], dtype=float32)
+    """
+    return attention_softmax_p.bind(x, scale=float(scale), causal=bool(causal))
+
+
+# --- attention_softmax_grad: scale * s * (g - sum(g * s)) --------------------------------
+attention_softmax_grad_p = Primitive("attention_softmax_grad")
+attention_softmax_grad_p.abstract_eval = _attention_abstract_eval("attention_softmax_grad",
+                                                                  ("g", "out"))
+attention_softmax_grad_p.impl = _attention_softmax_grad_impl
+
+
+def _attention_softmax_grad_composite(g, s, *, scale, causal):
+    if causal:
+        shape = tuple(_aval_shape(s))
+        s = _mul(s, np.broadcast_to(_causal_keep(shape), shape).astype(_dtype(s)))
+    return _mul(_softmax_grad_composite(g, s), np.asarray(scale, _dtype(g)))
+
+
+_derived_rules(attention_softmax_grad_p, _attention_softmax_grad_composite, (True, True))
+attention_softmax_grad_p.batch = _front_batch(attention_softmax_grad_p)
 
 
 # ======================================================================== cross-entropy

@@ -13,6 +13,7 @@ from nanofn import lax, nn
 onnx = pytest.importorskip("onnx")  # the [onnx] extra; CI installs it
 ort = pytest.importorskip("onnxruntime")
 from nanofn import onnx as nf_onnx  # noqa: E402
+from nanofn.ops import _nn  # noqa: E402
 
 
 def run_ort(model, *args):
@@ -140,6 +141,8 @@ def test_nn_primitives():
     ln = nn.LayerNorm()
     _, p = ln.init(nanofn.random.key(0), (-1, 4))
     check(functools.partial(ln.apply, p), X)
+    check(lambda x: (_nn.attention_softmax(x, 0.5), _nn.attention_softmax(x, 2.0, True)),
+          np.stack([X, Y]))
 
 
 def test_conv_and_pooling():

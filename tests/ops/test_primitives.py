@@ -455,6 +455,8 @@ TESTED_ELSEWHERE: dict[str, str] = {
         "logsumexp", "log_softmax", "log_softmax_grad", "softmax", "softmax_grad",
         "softmax_cross_entropy_int", "softmax_cross_entropy_int_grad", "layer_norm",
         "layer_norm_grad")},
+    **{n: "tests/nn/test_attention_kernel.py" for n in (
+        "attention_softmax", "attention_softmax_grad")},
 }
 
 
