@@ -111,3 +111,14 @@ def test_errors_name_the_culprit():
         nimage.scale_and_translate(x, (2, 2), (0, 1), [1.0], [0.0, 0.0], "linear")
     with pytest.raises(ValueError, match="spatial_dims"):
         nimage.scale_and_translate(x, (2, 2), (0, 5), [1.0, 1.0], [0.0, 0.0], "linear")
+
+
+def test_traced_scale_and_translation_under_jit_and_vmap():
+    name = "st2d/cubic/True"
+    image, expected = REF[f"st/{name}/image"], REF[f"st/{name}/out"]
+    f = lambda s, t: nimage.scale_and_translate(fnp.asarray(image), (7, 8), (0, 1), s, t, "cubic")
+    s, t = fnp.asarray(np.array([1.3, 0.7])), fnp.asarray(np.array([0.4, -1.2]))  # float64
+    np.testing.assert_allclose(np.asarray(nanofn.jit(f)(s, t)), expected, rtol=1e-12, atol=1e-12)
+    batched = nanofn.vmap(f)(fnp.stack([s, s]), fnp.stack([t, t + 0.5]))
+    np.testing.assert_allclose(np.asarray(batched[0]), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(batched[1]), np.asarray(f(s, t + 0.5)), rtol=1e-12)
