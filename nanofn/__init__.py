@@ -69,6 +69,7 @@ _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization",
                     "debug", "experimental", "viz", "profiler", "distributed"}
 
 _LAZY_SUBMODULES |= {"errors", "typing", "dtypes", "flatten_util", "example_libraries"}
+_LAZY_SUBMODULES |= {"image"}
 
 
 def __dir__():

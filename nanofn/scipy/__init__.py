@@ -11,5 +11,7 @@ from nanofn.scipy import special as special
 from nanofn.scipy import signal as signal
 from nanofn.scipy import linalg as linalg
 from nanofn.scipy import stats as stats
+from nanofn.scipy import ndimage as ndimage
+from nanofn.scipy import interpolate as interpolate
 
-__all__ = ["special", "signal", "linalg", "stats"]
+__all__ = ["special", "signal", "linalg", "stats", "ndimage", "interpolate"]
