@@ -185,7 +185,9 @@ def lu_pivots_to_permutation(pivots, permutation_size):
 
 def qr(x, *, pivoting=False, full_matrices=True, use_magma=None):
     """QR decomposition `x = q @ r`; `q` is `(m, m)` when `full_matrices` (the default, as
-    in lax.linalg) and `(m, min(m, n))` otherwise.
+    in lax.linalg) and `(m, min(m, n))` otherwise. With `pivoting=True` (real matrices),
+    `(q, r, p)` with `x[..., p] = q @ r`: Householder QR that moves the remaining column
+    of largest norm forward at each step (LAPACK's geqp3), so `|diag(r)|` decreases.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -195,11 +197,38 @@ def qr(x, *, pivoting=False, full_matrices=True, use_magma=None):
         ((3, 3), (3, 2))
     """
     del use_magma
+    x = _matrix("qr", x, square=False, real_only=pivoting)
     if pivoting:
-        raise NotImplementedError("qr: pivoting=True is not supported")
-    x = _matrix("qr", x, square=False)
+        return _qr_pivoted(x, full_matrices)
     q, r = _nl.qr(x, mode="complete" if full_matrices else "reduced")
     return q, r
+
+
+def _qr_pivoted(a, full_matrices):
+    *batch, m, n = _shape(a)
+    k = min(m, n)
+    cols = np.arange(n)
+    perm = fnp.broadcast_to(fnp.asarray(cols.astype(np.int32)), tuple(batch) + (n,))
+    reflectors = []
+    for j in range(k):
+        norms = fnp.sum(a[..., j:, :] * a[..., j:, :], axis=-2)
+        norms = fnp.where(cols >= j, norms, -1.0)
+        p = fnp.argmax(norms, axis=-1)[..., None]  # the first largest, as LAPACK's idamax
+        col_j, col_p = a[..., :, j:j + 1], fnp.take_along_axis(a, p[..., None, :], axis=-1)
+        a = fnp.where(cols == j, col_p, fnp.where(cols == p[..., None, :], col_j, a))
+        at_j, at_p = perm[..., j:j + 1], fnp.take_along_axis(perm, p, axis=-1)
+        perm = fnp.where(cols == j, at_p, fnp.where(cols == p, at_j, perm))
+        _, tau, v = _reflector(a[..., j:, j])
+        full = fnp.concatenate([fnp.zeros_like(a[..., :j, 0]), v], axis=-1)
+        a = a - (tau[..., None] * full)[..., :, None] * fnp.matmul(full[..., None, :], a)
+        reflectors.append((tau, full))
+    qcols = m if full_matrices else k
+    q = fnp.broadcast_to(fnp.asarray(np.eye(m, qcols, dtype=dtype_of(a))),
+                         tuple(batch) + (m, qcols))
+    for tau, v in reversed(reflectors):
+        q = q - (tau[..., None] * v)[..., :, None] * fnp.matmul(v[..., None, :], q)
+    r = fnp.triu(a if full_matrices else a[..., :k, :])
+    return q, r, perm
 
 
 def svd(x, *, full_matrices=True, compute_uv=True, subset_by_index=None, algorithm=None):

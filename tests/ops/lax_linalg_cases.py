@@ -48,6 +48,8 @@ CASES = {
     "tridiagonal_solve": lambda L: L.tridiagonal_solve(DL, D, DU, B),
     "symmetric_product": lambda L: L.symmetric_product(TALL, np.eye(5), alpha=2.0,
                                                        beta=0.5, symmetrize_output=True),
+    "qr_pivoting": lambda L: L.qr(TALL, pivoting=True),
+    "qr_pivoting_wide": lambda L: L.qr(TALL.T, pivoting=True, full_matrices=False),
     "svd_s": lambda L: L.svd(TALL, compute_uv=False),
     "eigh_w": lambda L: L.eigh(SYM)[1],
     "eig_w": lambda L: L.eig(SYM + np.triu(A), compute_left_eigenvectors=False,
