@@ -29,7 +29,7 @@ from nanofn.scipy import linalg as _sl
 
 __all__ = ["EigImplementation", "EighImplementation", "SvdAlgorithm", "cholesky",
            "cholesky_update", "eig", "eigh", "hessenberg", "householder_product", "lu",
-           "lu_pivots_to_permutation", "ormqr", "qr", "schur", "svd", "symmetric_product",
+           "lu_pivots_to_permutation", "ormqr", "qdwh", "qr", "schur", "svd", "symmetric_product",
            "triangular_solve", "tridiagonal", "tridiagonal_solve"]
 
 
@@ -493,6 +493,97 @@ def ormqr(a, taus, c, *, left=True, transpose=False):
         else:  # c H = c - tau (c v) v^T
             c = c - t * fnp.matmul(c, v[..., :, None]) * v[..., None, :]
     return c
+
+
+# ------------------------------------------------------------------ polar (QDWH)
+
+
+def _qdwh_schedule(eps, max_iterations):
+    """The weights `(a, b, c)` of QDWH's steps, from the lower bound `l = eps` on the
+    scaled smallest singular value until `l` reaches 1 (a static list)."""
+    steps, l, k = [], eps, 0
+    while l + 5.0 * eps < 1 and k < max_iterations:
+        l2 = l * l
+        dd = (4.0 * (1.0 / l2 - 1.0) / l2) ** (1.0 / 3.0)
+        sqd = (1.0 + dd) ** 0.5
+        a = sqd + (2.0 - dd + 2.0 * (2.0 - l2) / (l2 * sqd)) ** 0.5
+        b = (a - 1.0) ** 2 / 4.0
+        c = a + b - 1.0
+        l = l * (a + b * l2) / (1.0 + c * l2)
+        steps.append((a, b, c))
+        k += 1
+    return steps
+
+
+def _qdwh_step(u, a, b, c):
+    """One dynamically weighted Halley step `u (a I + b u^H u) (I + c u^H u)^-1`, written
+    as `(b/c) u + (a - b/c) u (I + c u^H u)^-1`: by a QR factorization while `c` is large
+    (better conditioned), by a linear solve with `I + c u^H u` after."""
+    m, n = _shape(u)
+    e, root = b / c, float(np.sqrt(c))
+    if c > 100:
+        q, _ = _nl.qr(fnp.concatenate([root * u, fnp.eye(n, dtype=dtype_of(u))]),
+                      mode="reduced")
+        return e * u + (a - e) / root * fnp.matmul(q[:m], fnp.conj(_mT(q[m:])))
+    z = fnp.eye(n, dtype=dtype_of(u)) + c * fnp.matmul(fnp.conj(_mT(u)), u)
+    return e * u + (a - e) * fnp.conj(_mT(fnp.linalg.solve(z, fnp.conj(_mT(u)))))
+
+
+def qdwh(x, *, is_hermitian=False, max_iterations=None, eps=None, dynamic_shape=None):
+    """Polar decomposition `x = u @ h` (`u` with orthonormal columns, `h` Hermitian
+    positive semi-definite) by the QR-based dynamically weighted Halley iteration
+    (Nakatsukasa, Bai and Gygi 2010), as lax.linalg: returns `(u, h, num_iters,
+    is_converged)`. `x` is an `(m, n)` matrix with `m >= n`; `max_iterations` defaults to
+    10 and `eps` to the dtype's machine epsilon.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.lax import linalg
+        >>> u, h, k, ok = linalg.qdwh(fnp.array([[2.0, 0.0], [0.0, -3.0]]))
+        >>> fnp.round(u, 4), fnp.round(h, 4), bool(ok)
+        (Array([[ 1.,  0.],
+               [ 0., -1.]], dtype=float32), Array([[2., 0.],
+               [0., 3.]], dtype=float32), True)
+    """
+    del is_hermitian  # the same iteration serves both
+    if dynamic_shape is not None:
+        raise NotImplementedError("qdwh: dynamic_shape is not supported")
+    x = _matrix("qdwh", x, square=False)
+    if len(_shape(x)) != 2 or _shape(x)[0] < _shape(x)[1]:
+        raise ValueError(f"qdwh: x must be an (m, n) matrix with m >= n, got shape "
+                         f"{_shape(x)}")
+    from nanofn import ops
+    max_iterations = 10 if max_iterations is None else int(max_iterations)
+    eps = float(np.finfo(dtype_of(x)).eps) if eps is None else float(eps)
+    tol = (5.0 * eps) ** (1.0 / 3.0)
+    # scale so that the largest singular value is at most 1: ||x||_2 <= sqrt(|x|_1 |x|_inf)
+    one = fnp.max(fnp.sum(fnp.abs(x), axis=0))
+    inf = fnp.max(fnp.sum(fnp.abs(x), axis=1))
+    scale = fnp.where(one == 0, 1.0, 1.0 / fnp.sqrt(fnp.where(one == 0, 1.0, one * inf)))
+    u = x * scale.astype(x.dtype)
+    steps = _qdwh_schedule(eps, max_iterations)
+    moving = fnp.asarray(True)
+    for a, b, c in steps:
+        previous = u
+        u = _qdwh_step(u, a, b, c)
+        if c <= 100:  # convergence is judged once the steps are solves
+            moving = fnp.linalg.norm(u - previous) > tol
+
+    def not_done(state):
+        k, _, moving = state
+        return moving & (k < max_iterations)
+
+    def halley(state):
+        k, u, _ = state
+        new = _qdwh_step(u, 3.0, 1.0, 3.0)
+        return k + 1, new, fnp.linalg.norm(new - u) > tol
+
+    k, u, moving = ops.while_loop(not_done, halley,
+                                  (fnp.asarray(len(steps)), u, moving))
+    u = 1.5 * u - 0.5 * fnp.matmul(u, fnp.matmul(fnp.conj(_mT(u)), u))  # Newton-Schulz
+    h = fnp.matmul(fnp.conj(_mT(u)), x)
+    h = (h + fnp.conj(_mT(h))) / 2
+    return u, h, k, ~moving
 
 
 # ---------------------------------------------------------------------- solvers

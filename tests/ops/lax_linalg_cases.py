@@ -50,6 +50,8 @@ CASES = {
                                                        beta=0.5, symmetrize_output=True),
     "qr_pivoting": lambda L: L.qr(TALL, pivoting=True),
     "qr_pivoting_wide": lambda L: L.qr(TALL.T, pivoting=True, full_matrices=False),
+    "qdwh": lambda L: L.qdwh(TALL),
+    "qdwh_ill_conditioned": lambda L: L.qdwh(TALL @ np.diag([1.0, 1e-3, 1e-6])),
     "svd_s": lambda L: L.svd(TALL, compute_uv=False),
     "eigh_w": lambda L: L.eigh(SYM)[1],
     "eig_w": lambda L: L.eig(SYM + np.triu(A), compute_left_eigenvectors=False,
