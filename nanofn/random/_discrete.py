@@ -210,7 +210,8 @@ def multinomial(key, n, p, *, shape=None, dtype=None, unroll=1):
 
     Example:
         >>> import nanofn
-        >>> c = nanofn.random.multinomial(nanofn.random.key(0), 10, nanofn.numpy.array([0.2, 0.3, 0.5]))
+        >>> p = nanofn.numpy.array([0.2, 0.3, 0.5])
+        >>> c = nanofn.random.multinomial(nanofn.random.key(0), 10, p)
         >>> c.shape, float(c.sum())
         ((3,), 10.0)
     """
