@@ -21,6 +21,8 @@ from nanofn import numpy as numpy
 from nanofn import ops as ops
 from nanofn import ops as lax
 _sys.modules.setdefault("nanofn.lax", lax)  # `import nanofn.lax` works, as `import jax.lax`
+from nanofn.ops import linalg as _lax_linalg  # noqa: E402  nanofn.lax.linalg, as jax.lax.linalg
+_sys.modules.setdefault("nanofn.lax.linalg", _lax_linalg)
 from nanofn._ad import grad as grad, value_and_grad as value_and_grad, vjp as vjp, jvp as jvp
 from nanofn._batching import vmap as vmap
 from nanofn._jacobians import (

@@ -24,6 +24,7 @@ MODULES = [
     ("nanofn.numpy.linalg", ["jax.numpy.linalg"]),
     ("nanofn.numpy.fft", ["jax.numpy.fft"]),
     ("nanofn.lax", ["jax.lax"]),
+    ("nanofn.lax.linalg", ["jax.lax.linalg"]),
     ("nanofn.random", ["jax.random"]),
     ("nanofn.nn", ["jax.nn", "jax.example_libraries.stax"]),
     ("nanofn.nn.initializers", ["jax.nn.initializers"]),

@@ -566,7 +566,12 @@ def _pad_width(pad_width, nd):
     return [(int(b), int(e)) for b, e in pw]
 
 
-_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap", "linear_ramp", "maximum",
+              "minimum", "mean", "median", "empty")
+_PAD_KWARGS = {"constant": {"constant_values"}, "reflect": {"reflect_type"},
+               "symmetric": {"reflect_type"}, "linear_ramp": {"end_values"},
+               "maximum": {"stat_length"}, "minimum": {"stat_length"},
+               "mean": {"stat_length"}, "median": {"stat_length"}}
 
 
 def pad(array, pad_width, mode="constant", **kwargs):
@@ -574,15 +579,23 @@ def pad(array, pad_width, mode="constant", **kwargs):
 
     Modes: "constant" (`constant_values`, a scalar or per-axis `(before, after)` pairs),
     "edge" (repeat the edge values), "reflect" (mirror without repeating the edge),
-    "symmetric" (mirror including the edge) and "wrap" (cyclic). Pads wider than the
-    array repeat the pattern as numpy does.
+    "symmetric" (mirror including the edge), "wrap" (cyclic), "linear_ramp" (a linear
+    ramp from `end_values` to the edge value), "maximum", "minimum", "mean", "median"
+    (the statistic of the `stat_length` values nearest each edge, the whole axis by
+    default; integer means and medians are rounded, as numpy does) and "empty" (zeros
+    here: numpy leaves the pad undefined). Pads wider than the array repeat the pattern
+    as numpy does; axes are padded in order, so corners come from already padded values.
 
     Args:
         array: the array.
         pad_width: an int, `(before, after)`, or one `(before, after)` pair per axis.
         mode: one of the modes above.
-        **kwargs: `constant_values` for "constant"; `reflect_type="even"` (the default;
-            "odd" is not supported) for "reflect" and "symmetric".
+        **kwargs: `constant_values` for "constant"; `end_values` (default 0) for
+            "linear_ramp"; `stat_length` (an int, `(before, after)` or per-axis pairs;
+            None for the whole axis) for the statistics; `reflect_type` ("even", the
+            default, or "odd": values reflected through the edge value, `2 * edge - x`)
+            for "reflect" and "symmetric". `end_values`, `constant_values` and
+            `stat_length` are static.
 
     Returns:
         The padded array.
@@ -591,6 +604,8 @@ def pad(array, pad_width, mode="constant", **kwargs):
         >>> import nanofn.numpy as fnp
         >>> fnp.pad(fnp.array([1, 2, 3]), (2, 1), mode="reflect")
         Array([3, 2, 1, 2, 3, 2], dtype=int32)
+        >>> fnp.pad(fnp.array([1.0, 2.0, 6.0]), (1, 2), mode="mean", stat_length=2)
+        Array([1.5, 1. , 2. , 6. , 4. , 4. ], dtype=float32)
     """
     array = asarray_value(array)
     shape = _shape(array)
@@ -598,27 +613,151 @@ def pad(array, pad_width, mode="constant", **kwargs):
     if callable(mode) or mode not in _PAD_MODES:
         raise NotImplementedError(f"pad: mode {mode!r} is not supported; use one of "
                                   f"{', '.join(_PAD_MODES)}")
-    allowed = {"constant": {"constant_values"}, "reflect": {"reflect_type"},
-               "symmetric": {"reflect_type"}}.get(mode, set())
-    unknown = set(kwargs) - allowed
+    unknown = set(kwargs) - _PAD_KWARGS.get(mode, set())
     if unknown:
         raise ValueError(f"pad: unsupported keyword argument(s) {sorted(unknown)} for mode "
                          f"{mode!r}")
-    if kwargs.get("reflect_type", "even") != "even":
-        raise NotImplementedError("pad: only reflect_type='even' is supported")
+    reflect_type = kwargs.get("reflect_type", "even")
+    if reflect_type not in ("even", "odd"):
+        raise ValueError(f"pad: reflect_type must be 'even' or 'odd', got {reflect_type!r}")
     if mode == "constant":
         return _pad_constant(array, widths, kwargs.get("constant_values", 0))
+    if mode == "empty":
+        return _pad_constant(array, widths, 0)
+    for ax, (before, after) in enumerate(widths):
+        if (before or after) and shape[ax] == 0:
+            raise ValueError(f"pad: can't extend the empty axis {ax} (shape {shape}) with mode "
+                             f"{mode!r}; only modes 'constant' and 'empty' can pad an empty "
+                             f"axis")
+    if mode == "linear_ramp":
+        return _wrap_output(_pad_linear_ramp(array, widths, kwargs.get("end_values", 0)))
+    if mode in ("maximum", "minimum", "mean", "median"):
+        return _wrap_output(_pad_stat(array, widths, mode, kwargs.get("stat_length")))
+    if reflect_type == "odd":
+        return _wrap_output(_pad_reflect_odd(array, widths, mode))
     out = array
     for ax, (before, after) in enumerate(widths):
         if before == after == 0:
             continue
-        n = shape[ax]
-        if n == 0:
-            raise ValueError(f"pad: can't extend the empty axis {ax} (shape {shape}) with mode "
-                             f"{mode!r}; only mode='constant' can pad an empty axis")
-        src = np.pad(np.arange(n), (before, after), mode=mode)  # numpy's own index pattern
+        src = np.pad(np.arange(shape[ax]), (before, after), mode=mode)  # numpy's index pattern
         out = _take_static(out, src, ax)
     return _wrap_output(out)
+
+
+def _static_pairs(name, value, nd, kind):
+    """A static scalar, `(before, after)` or per-axis pairs, as an (nd, 2) numpy array."""
+    if isinstance(value, Tracer):
+        raise core.ConcretizationError(f"pad: {name} must be static, got a traced value")
+    arr = np.asarray(core.to_numpy(value))
+    if arr.dtype == object or arr.dtype.kind not in kind:
+        raise TypeError(f"pad: {name} must be numbers, got {value!r}")
+    try:
+        return np.broadcast_to(arr, (nd, 2))
+    except ValueError:
+        raise ValueError(f"pad: {name} {value!r} cannot be broadcast to ({nd}, 2)") from None
+
+
+def _edge_slice(a, axis, start, stop):
+    return lax_shape.slice_in_dim(a, start, stop, 1, axis)
+
+
+def _to_dtype(x, dtype):
+    """Floats computed for an integer array: rounded (half to even) and cast, as numpy."""
+    if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
+        x = lnp.round(x)
+    return lnp.astype(x, dtype)
+
+
+def _pad_linear_ramp(array, widths, end_values):
+    nd = len(widths)
+    ends = _static_pairs("end_values", end_values, nd, "biuf")
+    dtype = dtype_of(array)
+    work = np.result_type(dtype, np.float32) if dtype.kind in "biu" else dtype
+    out = array
+    for ax, (before, after) in enumerate(widths):
+        n = _shape(out)[ax]
+        parts = []
+        for side, width in ((0, before), (1, after)):
+            if width == 0:
+                continue
+            edge = _edge_slice(out, ax, 0, 1) if side == 0 else _edge_slice(out, ax, n - 1, n)
+            edge = lnp.astype(edge, work)
+            t = np.arange(width, dtype=work) / width  # from the end value towards the edge
+            if side == 1:
+                t = t[::-1]
+            tshape = [1] * nd
+            tshape[ax] = width
+            t = t.reshape(tshape)
+            end = np.asarray(ends[ax, side], work)
+            ramp = end + (edge - end) * t
+            if dtype.kind in "biu":
+                ramp = lnp.floor(ramp)
+            parts.append((side, lnp.astype(ramp, dtype)))
+        if parts:
+            pieces = [p for s, p in parts if s == 0] + [out] + [p for s, p in parts if s == 1]
+            out = lax_shape.concatenate(pieces, ax)
+    return out
+
+
+def _pad_stat(array, widths, mode, stat_length):
+    nd = len(widths)
+    lengths = None if stat_length is None else _static_pairs("stat_length", stat_length, nd,
+                                                             "iu")
+    if lengths is not None and (lengths <= 0).any():
+        raise ValueError(f"pad: stat_length must be positive, got {stat_length!r}")
+    dtype = dtype_of(array)
+    reduce = {"maximum": lnp.max, "minimum": lnp.min, "mean": lnp.mean,
+              "median": _median}[mode]
+    out = array
+    for ax, (before, after) in enumerate(widths):
+        if before == after == 0:
+            continue
+        n = _shape(out)[ax]
+        pieces = []
+        for side, width in ((0, before), (1, after)):
+            if width == 0:
+                pieces.append(None)
+                continue
+            k = n if lengths is None else min(int(lengths[ax, side]), n)
+            region = _edge_slice(out, ax, 0, k) if side == 0 else _edge_slice(out, ax, n - k, n)
+            value = reduce(region, axis=ax, keepdims=True)
+            if mode in ("mean", "median"):
+                value = _to_dtype(value, dtype)
+            target = list(_shape(out))
+            target[ax] = width
+            pieces.append(lax.broadcast_to(value, tuple(target)))
+        out = lax_shape.concatenate([p for p in (pieces[0], out, pieces[1]) if p is not None],
+                                    ax)
+    return out
+
+
+def _median(a, axis, keepdims):
+    from nanofn.numpy import median
+    return median(a, axis=axis, keepdims=keepdims)
+
+
+def _pad_reflect_odd(array, widths, mode):
+    """reflect/symmetric with reflect_type='odd': chunks of the mirrored array reflected
+    through the current edge value, `2 * edge - x`, as numpy and JAX do."""
+    out = array
+    for ax, (before, after) in enumerate(widths):
+        size = _shape(array)[ax]
+        offset = 1 if (mode == "reflect" and size > 1) else 0
+        for side, padding in ((0, before), (1, after)):
+            while padding > 0:
+                n = _shape(out)[ax]
+                chunk = min(padding, size - offset)
+                padding -= chunk
+                if side == 0:
+                    edge = _edge_slice(out, ax, 0, 1)
+                    src = np.arange(offset, offset + chunk)[::-1]
+                else:
+                    edge = _edge_slice(out, ax, n - 1, n)
+                    src = np.arange(n - offset - chunk, n - offset)[::-1]
+                x = _take_static(out, src, ax)
+                x = lnp.subtract(lnp.multiply(lnp.astype(2, dtype_of(out)), edge), x)
+                out = lax_shape.concatenate([x, out] if side == 0 else [out, x], ax)
+    return out
 
 
 def _pad_constant(array, widths, constant_values):

@@ -26,6 +26,7 @@ from nanofn.random._distributions import (
     uniform as uniform,
 )
 from nanofn.random._more_distributions import *  # noqa: F401,F403  pareto, maxwell, wald...
+from nanofn.random._discrete import *  # noqa: F401,F403  poisson, binomial, multinomial
 
 from nanofn._public import public_names as _public_names
 

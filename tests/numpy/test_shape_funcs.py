@@ -224,14 +224,48 @@ def test_pad_modes(mode, shape, data):
         check_grads(lambda x: fnp.pad(x, widths, mode=mode), (x,), order=1)
 
 
+@pytest.mark.parametrize("mode, kwargs", [
+    ("linear_ramp", {}), ("linear_ramp", {"end_values": ((-2, 3), (1.5, 4))}),
+    ("maximum", {}), ("minimum", {"stat_length": ((1, 2), (3, 1))}), ("mean", {}),
+    ("mean", {"stat_length": 2}), ("median", {}), ("median", {"stat_length": (1, 3)}),
+    ("reflect", {"reflect_type": "odd"}), ("symmetric", {"reflect_type": "odd"}),
+])
+@pytest.mark.parametrize("dtype", ["float64", "int32"])
+def test_pad_statistic_ramp_and_odd_modes_match_numpy(mode, kwargs, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.integers(-9, 10, (3, 4)).astype(dtype) if dtype == "int32" else \
+        rng.standard_normal((3, 4))
+    for widths in [((2, 3), (1, 0)), ((7, 1), (0, 9)), 1]:
+        got = fnp.pad(x, widths, mode=mode, **kwargs)
+        want = np.pad(x, widths, mode=mode, **kwargs)
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
+    if dtype == "float64":
+        with nanofn.enable_x64():
+            check_grads(lambda x: fnp.pad(x, ((2, 3), (1, 4)), mode=mode, **kwargs), (x,),
+                        order=1)
+    jitted = nanofn.jit(lambda x: fnp.pad(x, (2, 1), mode=mode, **kwargs))(x)
+    np.testing.assert_allclose(np.asarray(jitted), np.pad(x, (2, 1), mode=mode, **kwargs),
+                               rtol=1e-6)
+
+
 def test_pad_empty_and_errors():
     same(fnp.pad(np.zeros((0, 2)), 1), np.pad(np.zeros((0, 2)), 1))
     same(nanofn.jit(lambda x, c: fnp.pad(x, 1, constant_values=c))(np.ones(2), 5.0),
          [5.0, 1.0, 1.0, 5.0])
     with pytest.raises(ValueError, match=r"can't extend the empty axis 0 \(shape \(0, 2\)\)"):
         fnp.pad(np.zeros((0, 2)), 1, mode="edge")
-    with pytest.raises(NotImplementedError, match="mode 'median' is not supported"):
-        fnp.pad(np.ones(3), 1, mode="median")
+    with pytest.raises(NotImplementedError, match="mode 'median_low' is not supported"):
+        fnp.pad(np.ones(3), 1, mode="median_low")
+    with pytest.raises(ValueError, match=r"unsupported keyword argument\(s\) \['stat_length'\]"):
+        fnp.pad(np.ones(3), 1, mode="edge", stat_length=2)
+    with pytest.raises(ValueError, match="stat_length must be positive"):
+        fnp.pad(np.ones(3), 1, mode="mean", stat_length=0)
+    with pytest.raises(ValueError, match="reflect_type must be 'even' or 'odd'"):
+        fnp.pad(np.ones(3), 1, mode="reflect", reflect_type="odds")
+    with pytest.raises(ValueError, match=r"can't extend the empty axis 0"):
+        fnp.pad(np.zeros((0, 2)), 1, mode="mean")
+    assert fnp.pad(np.zeros((0, 2)), 1, mode="empty").shape == (2, 4)
     with pytest.raises(ValueError, match=r"pad_width \[1, 2, 3\] cannot be broadcast to \(2, 2\)"):
         fnp.pad(np.ones((2, 2)), [1, 2, 3])
     with pytest.raises(ValueError, match="must be non-negative"):
