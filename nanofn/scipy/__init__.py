@@ -11,5 +11,8 @@ from nanofn.scipy import special as special
 from nanofn.scipy import signal as signal
 from nanofn.scipy import linalg as linalg
 from nanofn.scipy import stats as stats
+from nanofn.scipy import optimize as optimize
+from nanofn.scipy import integrate as integrate
+from nanofn.scipy import cluster as cluster
 
-__all__ = ["special", "signal", "linalg", "stats"]
+__all__ = ["special", "signal", "linalg", "stats", "optimize", "integrate", "cluster"]
