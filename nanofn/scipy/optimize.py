@@ -9,6 +9,10 @@ Everything is one `lax.while_loop`, so `minimize` works under `jit`; the gradien
 from `nanofn.value_and_grad`. `method="l-bfgs-experimental-do-not-rely-on-this"` keeps
 only the last `maxcor` step pairs instead of a dense matrix.
 
+Beyond JAX, the results are differentiable (reverse mode): `x` and `fun` with respect
+to `args` and to the arrays `fun` closes over, by the implicit function theorem at the
+minimum (the search itself is not differentiated).
+
 Where a line search fails, nanofn keeps the last accepted point (JAX moves to whatever
 step the failed search ended on), and the zoom's give-up test looks at the width of the
 bracket whichever way it points.
@@ -29,7 +33,9 @@ import numpy as np
 
 import nanofn
 import nanofn.numpy as fnp
-from nanofn.ops import _control
+from nanofn._closure import closure_convert
+from nanofn.ops import _control, stop_gradient
+from nanofn.ops._solvers import custom_root
 from nanofn.optim._lbfgs import _cubicmin, _quadmin
 from nanofn.tree_util import tree_map
 
@@ -322,7 +328,9 @@ def minimize(fun: Callable, x0, args: tuple = (), *, method: str, tol: Optional[
     `line_search_maxiter` (10); L-BFGS takes `maxiter`, `norm`, `maxcor` (10), `gtol`
     and `maxls` (20). `tol` is accepted and unused, as in JAX. Gradients come from
     `nanofn.value_and_grad`, so `fun` must be differentiable; `minimize` works under
-    `jit`.
+    `jit`. Unlike JAX's, it can be differentiated: `grad` of `res.x` or `res.fun` with
+    respect to `args` (or arrays `fun` closes over) uses the implicit function theorem,
+    solving with the Hessian at `res.x` (`jac` and `hess_inv` carry no gradient).
 
     Example:
         >>> import nanofn
@@ -363,7 +371,32 @@ def minimize(fun: Callable, x0, args: tuple = (), *, method: str, tol: Optional[
     if unknown:
         raise TypeError(f"minimize: unknown options {unknown} for method {method!r}; it "
                         f"takes {list(known)}")
-    st = solver(fun_with_args, x0, **options)
-    return OptimizeResults(x=st.x, success=st.converged & ~st.failed, status=st.status,
-                           fun=st.f, jac=st.g, hess_inv=st.H if name == "bfgs" else None,
-                           nfev=st.nfev, njev=st.nfev, nit=st.k)
+    # The search itself is never differentiated: it runs on a copy of `fun` whose
+    # closed-over arrays and `args` are cut from the gradient. The minimum then enters
+    # `custom_root` on the gradient of `fun`, whose rule differentiates x* by the implicit
+    # function theorem: dx* = -(d2f/dx2)^-1 (d2f/dx dtheta) dtheta.
+    converted, consts = closure_convert(fun_with_args, x0)
+    frozen = [stop_gradient(c) for c in consts]
+    st = stop_gradient(solver(lambda x: converted(x, *frozen), stop_gradient(x0), **options))
+    x = custom_root(nanofn.grad(fun_with_args), st.x, _already_solved, _dense_solve)
+    return OptimizeResults(x=x, success=st.converged & ~st.failed, status=st.status,
+                           fun=_value_with_gradient(fun_with_args, x, st.f), jac=st.g,
+                           hess_inv=st.H if name == "bfgs" else None, nfev=st.nfev,
+                           njev=st.nfev, nit=st.k)
+
+
+def _already_solved(grad_fun, x):
+    return x
+
+
+def _dense_solve(linear, y):
+    """`x` with `linear(x) = y`, from the matrix of `linear` (the Hessian at the minimum)."""
+    eye = fnp.eye(y.shape[0], dtype=y.dtype)
+    matrix = nanofn.vmap(linear, out_axes=1)(eye)
+    return fnp.linalg.solve(matrix, y)
+
+
+def _value_with_gradient(fun, x, value):
+    """`value` (= fun(x)), carrying the derivative of `fun(x)` for `grad` to use."""
+    again = fun(x).astype(value.dtype)
+    return value + (again - stop_gradient(again))

@@ -12,6 +12,7 @@ import scipy.optimize
 import nanofn
 import nanofn.numpy as fnp
 from nanofn.scipy.optimize import OptimizeResults, minimize
+from nanofn.testing import check_grads
 
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference")
 sys.path.insert(0, HERE)
@@ -114,3 +115,35 @@ def test_bad_input_errors():
         minimize(f, fnp.zeros((2, 2)), method="BFGS")
     with pytest.raises(TypeError, match="unknown options"):
         minimize(f, fnp.zeros(2), method="BFGS", options={"maxfev": 3})
+
+
+def test_gradients_through_the_minimum():
+    # JAX cannot differentiate minimize; nanofn differentiates x* (and fun) with respect
+    # to args and closed-over arrays by the implicit function theorem.
+    _, _, (A, b) = MINIMIZE["quadratic3"]
+    f = MINIMIZE["quadratic3"][0](fnp)
+    tight = {"gtol": 1e-10}
+
+    def xstar_sum(A, b):
+        x0 = fnp.zeros(3, dtype=fnp.float64)
+        return fnp.sum(minimize(f, x0, (A, b), method="BFGS", options=tight).x)
+
+    u = np.linalg.solve(A, np.ones(3))          # x* = A^-1 b, A symmetric
+    gA, gb = nanofn.jit(nanofn.grad(xstar_sum, argnums=(0, 1)))(fnp.asarray(A),
+                                                                fnp.asarray(b))
+    np.testing.assert_allclose(np.asarray(gb), u, rtol=1e-8)
+    outer = -np.outer(u, np.linalg.solve(A, b))  # f sees only A's symmetric part
+    np.testing.assert_allclose(np.asarray(gA), (outer + outer.T) / 2, rtol=1e-7, atol=1e-10)
+    check_grads(lambda b: xstar_sum(fnp.asarray(A), b), (fnp.asarray(b),), order=1,
+                modes=("rev",), atol=1e-5, rtol=1e-5)
+
+    # A closed-over parameter of a nonlinear problem: x*(a) = (a, a^2); fun* = 0.
+    def rosen_a(a):
+        res = minimize(lambda x: (a - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2,
+                       fnp.zeros(2, dtype=fnp.float64), method="BFGS", options=tight)
+        return res.x[0] + res.x[1], res.fun
+
+    (ga, gfun) = nanofn.grad(lambda a: rosen_a(a)[0])(1.5), nanofn.grad(
+        lambda a: rosen_a(a)[1])(1.5)
+    np.testing.assert_allclose(float(ga), 1 + 2 * 1.5, rtol=1e-6)
+    assert abs(float(gfun)) < 1e-6
