@@ -1,5 +1,6 @@
 """Record jax.scipy.optimize.minimize (BFGS) and jax.scipy.cluster.vq.vq results at the
-cases of sciopt_cases.py into sciopt_jax.json.
+cases of sciopt_cases.py, and the signatures of minimize, integrate.trapezoid and
+cluster.vq.vq, into sciopt_jax.json.
 
 Runs only where JAX is installed (tests never import JAX; they read the JSON):
 
@@ -8,6 +9,7 @@ Runs only where JAX is installed (tests never import JAX; they read the JSON):
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -21,8 +23,14 @@ def _tolist(x):
     return np.asarray(x).tolist()
 
 
+def _describe(fn):
+    return [[p.name, str(p.kind), None if p.default is inspect.Parameter.empty else repr(p.default)]
+            for p in inspect.signature(fn).parameters.values()]
+
+
 def record():
     import jax
+    import jax.scipy.integrate
     import jax.numpy as jnp
     from jax.scipy.cluster.vq import vq
     from jax.scipy.optimize import minimize
@@ -30,7 +38,10 @@ def record():
     sys.path.insert(0, HERE)
     from sciopt_cases import MINIMIZE, VQ
 
-    out = {"jax_version": jax.__version__, "minimize": {}, "vq": {}}
+    out = {"jax_version": jax.__version__, "minimize": {}, "vq": {}, "signatures": {
+        "optimize.minimize": _describe(minimize),
+        "integrate.trapezoid": _describe(jax.scipy.integrate.trapezoid),
+        "cluster.vq.vq": _describe(vq)}}
     for name, (make, x0, args) in MINIMIZE.items():
         res = minimize(make(jnp), jnp.asarray(x0), tuple(jnp.asarray(a) for a in args),
                        method="BFGS")

@@ -1,6 +1,7 @@
 """nanofn.scipy.optimize.minimize against scipy.optimize.minimize(method="BFGS") and
 against jax.scipy.optimize.minimize's results recorded by reference/record_sciopt.py."""
 
+import inspect
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ import scipy.optimize
 
 import nanofn
 import nanofn.numpy as fnp
+import nanofn.scipy
 from nanofn.scipy.optimize import OptimizeResults, minimize
 from nanofn.testing import check_grads
 
@@ -19,9 +21,21 @@ sys.path.insert(0, HERE)
 from sciopt_cases import MINIMIZE  # noqa: E402
 
 with open(os.path.join(HERE, "sciopt_jax.json")) as fh:
-    JAX = json.load(fh)["minimize"]
+    RECORD = json.load(fh)
+JAX = RECORD["minimize"]
 
 LBFGS = "l-bfgs-experimental-do-not-rely-on-this"
+
+
+@pytest.mark.parametrize("path", sorted(RECORD["signatures"]))
+def test_signatures_match_jax(path):
+    # optimize.minimize, integrate.trapezoid, cluster.vq.vq: names, kinds, defaults.
+    obj = nanofn.scipy
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    got = [[p.name, str(p.kind), None if p.default is inspect.Parameter.empty
+            else repr(p.default)] for p in inspect.signature(obj).parameters.values()]
+    assert got == RECORD["signatures"][path]
 
 
 def _run(name, method="BFGS", jit=False):
@@ -147,3 +161,16 @@ def test_gradients_through_the_minimum():
         lambda a: rosen_a(a)[1])(1.5)
     np.testing.assert_allclose(float(ga), 1 + 2 * 1.5, rtol=1e-6)
     assert abs(float(gfun)) < 1e-6
+
+
+def test_vmap_over_args_matches_one_at_a_time():
+    def f(x, c):
+        return fnp.sum((x - c) ** 2) + fnp.sum(x ** 4)
+
+    cs = fnp.asarray(np.arange(6.0).reshape(3, 2))
+    x0 = fnp.zeros(2, dtype=fnp.float64)
+    res = nanofn.vmap(lambda c: minimize(f, x0, (c,), method="BFGS"))(cs)
+    for i in range(3):
+        one = minimize(f, x0, (cs[i],), method="BFGS")
+        np.testing.assert_allclose(np.asarray(res.x[i]), np.asarray(one.x), rtol=1e-12)
+        assert int(res.nit[i]) == int(one.nit) and bool(res.success[i])
