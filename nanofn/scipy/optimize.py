@@ -13,9 +13,10 @@ Beyond JAX, the results are differentiable (reverse mode): `x` and `fun` with re
 to `args` and to the arrays `fun` closes over, by the implicit function theorem at the
 minimum (the search itself is not differentiated).
 
-Where a line search fails, nanofn keeps the last accepted point (JAX moves to whatever
-step the failed search ended on), and the zoom's give-up test looks at the width of the
-bracket whichever way it points.
+Where a line search fails, nanofn moves only to a point that satisfies the Wolfe
+conditions, else stays at the last accepted one (JAX moves to whatever step the failed
+search ended on), and the zoom's give-up test looks at the width of the bracket
+whichever way it points.
 
 Example:
     >>> import nanofn.numpy as fnp
@@ -141,6 +142,7 @@ def _zoom(along, wolfe_one, wolfe_two, lo, hi, g0, run):
 class _Search(NamedTuple):
     done: Any
     failed: Any
+    found: Any      # a_star satisfies both Wolfe conditions
     i: Any
     a_prev: Any
     phi_prev: Any
@@ -153,6 +155,7 @@ class _Search(NamedTuple):
 
 class _SearchResult(NamedTuple):
     failed: Any
+    found: Any
     status: Any    # 0 found, 1 the zoom failed, 3 out of steps
     nfev: Any
     a: Any
@@ -181,7 +184,8 @@ def _line_search(value_and_grad, xk, pk, fk, gk, old_old_fval, c1=1e-4, c2=0.9,
         return fnp.abs(dphi) <= -c2 * dphi0
 
     zero = fnp.zeros((), dtype)
-    state = _Search(done=fnp.asarray(False), failed=fnp.asarray(False), i=_i32(1),
+    state = _Search(done=fnp.asarray(False), failed=fnp.asarray(False),
+                    found=fnp.asarray(False), i=_i32(1),
                     a_prev=zero, phi_prev=phi0, dphi_prev=dphi0, nfev=_i32(0), a_star=zero,
                     phi_star=phi0, g_star=gk)
 
@@ -198,14 +202,16 @@ def _line_search(value_and_grad, xk, pk, fk, gk, old_old_fval, c1=1e-4, c2=0.9,
         z = _zoom(along, wolfe_one, wolfe_two, lo, hi, gk, overshot | uphill)
         zoomed = overshot | uphill
         s = s._replace(nfev=s.nfev + 1 + z.nfev, done=s.done | zoomed | found,
-                       failed=s.failed | (zoomed & z.failed))
+                       failed=s.failed | (zoomed & z.failed),
+                       found=s.found | found | (zoomed & z.done))
         s = _pick(zoomed, dict(a_star=z.a_star, phi_star=z.phi_star, g_star=z.g_star), s)
         s = _pick(found, dict(a_star=a_i, phi_star=phi_i, g_star=g_i), s)
         return s._replace(i=s.i + 1, a_prev=a_i, phi_prev=phi_i, dphi_prev=dphi_i)
 
     s = _control.while_loop(lambda s: ~s.done & (s.i <= maxiter) & ~s.failed, body, state)
     status = fnp.where(s.failed, _i32(1), fnp.where(s.i > maxiter, _i32(3), _i32(0)))
-    return _SearchResult(failed=s.failed | ~s.done, status=status, nfev=s.nfev,
+    return _SearchResult(failed=s.failed | ~s.done, found=s.found, status=status,
+                         nfev=s.nfev,
                          a=s.a_star, f=s.phi_star, g=s.g_star)
 
 
@@ -246,12 +252,14 @@ def _iterate(fun, x0, maxiter, norm, gtol, line_search_maxiter, direction, updat
                           maxiter=line_search_maxiter)
         s = ls.a * p
         H = update(st.H, st.k, s, ls.g - st.g)
-        ok = ~ls.failed
-        new = st._replace(converged=_gnorm(ls.g, norm) < gtol, k=st.k + 1, x=st.x + s,
-                          f=ls.f, g=ls.g, H=H, f_before=st.f)
-        keep = st._replace(k=st.k + 1, failed=fnp.asarray(True), status=2 + ls.status)
-        out = tree_map(lambda a, b: fnp.where(ok, a, b), new, keep)
-        return out._replace(nfev=st.nfev + ls.nfev)
+        moved = st._replace(converged=_gnorm(ls.g, norm) < gtol, x=st.x + s, f=ls.f,
+                            g=ls.g, H=H, f_before=st.f)
+        # Take the step if the search found a Wolfe point (even where it then reports a
+        # failure, as its zoom does on a bracket narrower than its tolerance); stop on a
+        # failure either way.
+        out = tree_map(lambda a, b: fnp.where(ls.found, a, b), moved, st)
+        return out._replace(k=st.k + 1, nfev=st.nfev + ls.nfev, failed=ls.failed,
+                            status=fnp.where(ls.failed, 2 + ls.status, st.status))
 
     st = _control.while_loop(lambda st: ~st.converged & ~st.failed & (st.k < maxiter),
                              body, state)

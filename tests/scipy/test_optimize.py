@@ -100,6 +100,22 @@ def test_recovers_where_jaxs_line_search_gives_up():
     np.testing.assert_allclose(np.asarray(res.x), [1.0, 1.0], rtol=1e-6)
 
 
+def test_a_failed_line_search_leaves_a_consistent_result():
+    # JAX's issue-4594 quadratic in float32: the line search runs out of steps. JAX then
+    # reports the failed trial step as x; nanofn keeps the point fun and jac belong to.
+    A = fnp.eye(2, dtype=fnp.float32) * 1e4
+
+    def f(x):
+        return fnp.mean((A @ x) ** 2)
+
+    res = minimize(f, fnp.ones(2, dtype=fnp.float32), method="BFGS")
+    assert not bool(res.success) and int(res.status) == 5
+    np.testing.assert_allclose(float(res.fun), float(f(res.x)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(res.jac), np.asarray(nanofn.grad(f)(res.x)),
+                               rtol=1e-6)
+    assert float(res.fun) < float(f(fnp.ones(2, dtype=fnp.float32)))
+
+
 def test_result_types_and_float32():
     res = minimize(lambda x: fnp.sum((x - 2.0) ** 2), fnp.zeros(3, dtype=fnp.float32),
                    method="bfgs")
