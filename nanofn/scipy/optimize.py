@@ -185,9 +185,8 @@ def _line_search(value_and_grad, xk, pk, fk, gk, old_old_fval, c1=1e-4, c2=0.9,
 
     zero = fnp.zeros((), dtype)
     state = _Search(done=fnp.asarray(False), failed=fnp.asarray(False),
-                    found=fnp.asarray(False), i=_i32(1),
-                    a_prev=zero, phi_prev=phi0, dphi_prev=dphi0, nfev=_i32(0), a_star=zero,
-                    phi_star=phi0, g_star=gk)
+                    found=fnp.asarray(False), i=_i32(1), a_prev=zero, phi_prev=phi0,
+                    dphi_prev=dphi0, nfev=_i32(0), a_star=zero, phi_star=phi0, g_star=gk)
 
     def body(s):
         a_i = fnp.where(s.i == 1, first, s.a_prev * 2)
@@ -211,8 +210,7 @@ def _line_search(value_and_grad, xk, pk, fk, gk, old_old_fval, c1=1e-4, c2=0.9,
     s = _control.while_loop(lambda s: ~s.done & (s.i <= maxiter) & ~s.failed, body, state)
     status = fnp.where(s.failed, _i32(1), fnp.where(s.i > maxiter, _i32(3), _i32(0)))
     return _SearchResult(failed=s.failed | ~s.done, found=s.found, status=status,
-                         nfev=s.nfev,
-                         a=s.a_star, f=s.phi_star, g=s.g_star)
+                         nfev=s.nfev, a=s.a_star, f=s.phi_star, g=s.g_star)
 
 
 # ------------------------------------------------------------------------ BFGS and L-BFGS
