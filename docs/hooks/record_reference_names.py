@@ -13,7 +13,8 @@ import pathlib
 MODULES = ["jax", "jax.numpy", "jax.numpy.linalg", "jax.numpy.fft", "jax.lax", "jax.lax.linalg",
            "jax.random", "jax.nn", "jax.nn.initializers", "jax.tree", "jax.tree_util",
            "jax.test_util", "jax.scipy.special", "jax.scipy.stats", "jax.scipy.linalg",
-           "jax.scipy.signal", "jax.experimental.ode", "jax.example_libraries.stax",
+           "jax.scipy.signal", "jax.scipy.optimize", "jax.scipy.integrate",
+           "jax.scipy.cluster.vq", "jax.experimental.ode", "jax.example_libraries.stax",
            "jax.example_libraries.optimizers", "jax.debug", "jax.distributed", "jax.errors",
            "jax.dtypes", "jax.flatten_util", "jax.typing", "optax", "optax.losses",
            "optax.schedules", "optax.tree", "optax.transforms", "optax.contrib"]

@@ -544,7 +544,9 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
     (y,) = promote_float(asarray_value(y))
     axis = canonicalize_axis(axis, _ndim(y))
     if x is None:
-        d = np.asarray(dx, y.dtype) if _ndim(dx) == 0 else asarray_value(dx)
+        # a Python or numpy scalar takes y's dtype; an array (traced too) is promoted
+        scalar = isinstance(dx, (int, float, np.number))
+        d = np.asarray(dx, y.dtype) if scalar else asarray_value(dx)
     else:
         y, x = promote_float(y, asarray_value(x))
         if _ndim(x) == 1:

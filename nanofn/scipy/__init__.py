@@ -13,5 +13,9 @@ from nanofn.scipy import linalg as linalg
 from nanofn.scipy import stats as stats
 from nanofn.scipy import ndimage as ndimage
 from nanofn.scipy import interpolate as interpolate
+from nanofn.scipy import optimize as optimize
+from nanofn.scipy import integrate as integrate
+from nanofn.scipy import cluster as cluster
 
-__all__ = ["special", "signal", "linalg", "stats", "ndimage", "interpolate"]
+__all__ = ["special", "signal", "linalg", "stats", "ndimage", "interpolate", "optimize",
+           "integrate", "cluster"]

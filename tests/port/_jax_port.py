@@ -34,6 +34,9 @@ def jax_modules():
     import jax.scipy.linalg
     import jax.scipy.special
     import jax.scipy.signal
+    import jax.scipy.optimize  # noqa: F401 (jsp.optimize, jsp.integrate, jsp.cluster.vq)
+    import jax.scipy.integrate  # noqa: F401
+    import jax.scipy.cluster.vq  # noqa: F401
     import jax.experimental.ode  # noqa: F401 (jax.experimental.ode.odeint)
     from jax.example_libraries import optimizers, stax
     return {"jax": jax, "jnp": jax.numpy, "lax": jax.lax, "jsp": jax.scipy, "stax": stax,
