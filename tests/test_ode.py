@@ -162,7 +162,6 @@ def test_vmap_and_jit_over_closed_over_parameters():
     np.testing.assert_allclose(np.asarray(grads), -np.exp(-ks), rtol=1e-8)
 
 
-@pytest.mark.skipif(not hasattr(nanofn.lax, "conj"), reason="needs the complex primitives")
 def test_complex_state():
     w = 1.3 + 0.5j
     t = np.linspace(0.0, 1.0, 3)

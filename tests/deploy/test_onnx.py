@@ -10,8 +10,8 @@ import nanofn
 import nanofn.numpy as jnp
 from nanofn import lax, nn
 
-onnx = pytest.importorskip("onnx")  # the [onnx] extra; CI installs it
-ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx", reason="needs the [onnx] extra")  # CI installs it
+ort = pytest.importorskip("onnxruntime", reason="needs the [onnx] extra")
 from nanofn import onnx as nf_onnx  # noqa: E402
 from nanofn.ops import _nn  # noqa: E402
 

@@ -8,7 +8,7 @@ import pytest
 import nanofn
 from nanofn import nn, serialization
 
-st = pytest.importorskip("safetensors.numpy")  # the [safetensors] extra; CI installs it
+st = pytest.importorskip("safetensors.numpy", reason="needs the [safetensors] extra")  # CI installs it
 
 
 def test_round_trip_of_a_model_and_names_readable_by_safetensors(tmp_path):

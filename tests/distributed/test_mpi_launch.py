@@ -12,11 +12,11 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("mpi4py")
+pytest.importorskip("mpi4py", reason="needs the [distributed] extra (mpi4py and an MPI)")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MPIEXEC = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
 if not os.path.exists(MPIEXEC):
-    pytest.skip("mpiexec not found", allow_module_level=True)
+    pytest.skip("mpiexec not found: install the [distributed] extra", allow_module_level=True)
 FAULTS = os.path.join(ROOT, "tests", "distributed", "scripts", "faults.py")
 
 

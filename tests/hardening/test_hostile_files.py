@@ -194,7 +194,7 @@ def test_stale_temporaries_of_the_same_checkpoint_are_removed(tmp_path):
     busy = tmp_path / ".ckpt.npz.0000000000bb.tmp"  # a live save holds its lock
     busy.write_bytes(b"x")
     os.utime(busy, (old, old))
-    fcntl = pytest.importorskip("fcntl")
+    fcntl = pytest.importorskip("fcntl", reason="save's lock on a running save is a POSIX file lock")
     with open(busy, "rb") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         serialization.save(path, {"w": np.ones(2)})

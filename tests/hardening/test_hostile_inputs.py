@@ -97,11 +97,9 @@ def _call(fn, *args, allowed=(TypeError, ValueError), **kwargs):
 
 def _check(fn, name, args, kwargs=None, allowed=(TypeError, ValueError)):
     err = _call(fn, *args, allowed=allowed, **(kwargs or {}))
-    if err is not None:
-        shown = ", ".join(_show(a) for a in args)
-        raise AssertionError(f"{name}({shown}{', ' if kwargs else ''}"
-                             f"{', '.join(f'{k}={_show(v)}' for k, v in (kwargs or {}).items())})"
-                             f" raised {type(err).__name__}: {err}") from err
+    shown = ", ".join([_show(a) for a in args]
+                      + [f"{k}={_show(v)}" for k, v in (kwargs or {}).items()])
+    assert err is None, f"{name}({shown}) raised {type(err).__name__}: {err}"
 
 
 def _show(x):

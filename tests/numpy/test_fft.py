@@ -253,12 +253,8 @@ def test_vjp_matches_jax(case):
 
 # ------------------------------------------------------------------------ complex128 directly
 
-# check_grads takes complex inputs once the complex-number primitives are in (lax.conj...)
-requires_complex = pytest.mark.skipif(not hasattr(lax, "conj"),
-                                      reason="needs the complex-number primitives")
 
 
-@requires_complex
 @pytest.mark.parametrize("name", ONE_AXIS + MANY_AXES)
 def test_complex128_check_grads(name):
     rng = np.random.default_rng(7)

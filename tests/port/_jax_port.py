@@ -72,6 +72,13 @@ def check_against_jax(name, program, rtol=2e-4, atol=2e-5, overrides=None):
     """
     ref = dict(np.load(REFERENCE_DIR / f"{name}.npz"))
     got = run_program(program, nanofn_modules())
+    compare(got, ref, rtol, atol, overrides)
+    return got, ref
+
+
+def compare(got, ref, rtol, atol, overrides=None):
+    """Every recorded array against nanofn's: integers exactly, floats to `(rtol, atol)`
+    or the tolerance of the first `overrides` prefix a key starts with."""
     assert sorted(got) == sorted(ref), (sorted(got), sorted(ref))
     for key in sorted(ref):
         r, a = rtol, atol
@@ -83,4 +90,3 @@ def check_against_jax(name, program, rtol=2e-4, atol=2e-5, overrides=None):
             np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
         else:
             np.testing.assert_allclose(got[key], ref[key], rtol=r, atol=a, err_msg=key)
-    return got, ref

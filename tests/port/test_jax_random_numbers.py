@@ -7,6 +7,7 @@ tutorial and real programs draw from (`normal`, `uniform`, `randint`, `bernoulli
 and integer draws must be identical and the float draws equal to float32 rounding.
 """
 
+import numpy as np
 from _jax_port import check_against_jax
 
 
@@ -37,4 +38,9 @@ def program(jax, jnp):
 
 
 def test_random_numbers_match_jax():
-    check_against_jax("test_jax_random_numbers", program, rtol=1e-5, atol=1e-6)
+    got, _ = check_against_jax("test_jax_random_numbers", program, rtol=1e-5, atol=1e-6)
+    # and the properties the program relies on, whatever the recording says
+    assert sorted(got["permutation"].tolist()) == list(range(8))
+    assert len(set(got["choice"].tolist())) == 4  # replace=False
+    assert np.all((got["randint"] >= 0) & (got["randint"] < 10))
+    assert np.all(np.abs(got["truncated_normal"]) <= 1.0)

@@ -194,11 +194,8 @@ def test_detrend_grads():
 
 # ------------------------------------------------------------------------ complex inputs
 
-requires_complex = pytest.mark.skipif(not hasattr(nanofn.lax, "conj"),
-                                      reason="needs the complex-number primitives")
 
 
-@requires_complex
 @pytest.mark.parametrize("name", ["convolve", "correlate", "convolve2d", "correlate2d",
                                   "fftconvolve"])
 @pytest.mark.parametrize("mode", MODES)
@@ -211,7 +208,6 @@ def test_complex_inputs(name, mode):
     check_grads(lambda x, y: getattr(signal, name)(x, y, mode), (a, b), order=2)
 
 
-@requires_complex
 @pytest.mark.parametrize("name", ["convolve", "correlate"])
 def test_numpy_complex_inputs(name):
     rng = np.random.default_rng(5)
