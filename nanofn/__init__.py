@@ -12,6 +12,7 @@ import sys as _sys
 from nanofn import tree_util as tree_util
 from nanofn import tree as tree
 from nanofn._config import config as config, disable_jit as disable_jit, debug_nans as debug_nans
+from nanofn._malloc import retain_freed_memory as _retain_freed_memory
 from nanofn._core import (
     Array as Array, ConcretizationError as ConcretizationError,
     UnexpectedTracerError as UnexpectedTracerError,
@@ -66,6 +67,8 @@ from nanofn._dtypes_float0 import float0 as float0
 from nanofn.distributed._state import CpuDevice as Device
 
 __version__ = "0.1.0"
+
+_retain_freed_memory()  # fresh arrays without page faults (nanofn/_malloc.py)
 
 _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization", "scipy",
                     "debug", "experimental", "viz", "profiler", "distributed"}

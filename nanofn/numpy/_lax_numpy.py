@@ -998,12 +998,43 @@ def matmul(a, b, *, precision=None, preferred_element_type=None):
             f"second (size {sb2[-2]})")
     batch = lax.broadcast_shapes("matmul", sa2[:-2], sb2[:-2])
     nb = len(batch)
-    if nb:
-        a2 = lax.broadcast_to(a2, batch + sa2[-2:])
-        b2 = lax.broadcast_to(b2, batch + sb2[-2:])
-    dims = tuple(range(nb))
-    out = lax.dot_general_p.bind(a2, b2, dimension_numbers=(((nb + 1,), (nb,)), (dims, dims)),
-                                 preferred_element_type=None)
+    # Each batch axis of the result is a batch axis of the product only where both
+    # operands have it with size > 1. An axis only one operand has (or has with size > 1)
+    # is a free axis of that operand: `x (B, T, C) @ w (C, D)` is one (B*T, C) x (C, D)
+    # product, and its weight gradient one contraction over B and T, never B products of
+    # a broadcast copy of `w` summed afterwards.
+    off_a, off_b = nb - (len(sa2) - 2), nb - (len(sb2) - 2)  # result axis i is a2's i - off_a
+    a_drop, b_drop, a_batch, b_batch, a_free, b_free, both = [], [], [], [], [], [], []
+    for i in range(nb):
+        da = sa2[i - off_a] if i >= off_a else None
+        db = sb2[i - off_b] if i >= off_b else None
+        if da is not None and da == db and da != 1:
+            a_batch.append(i - off_a)
+            b_batch.append(i - off_b)
+            both.append(i)
+        elif db is None or (da is not None and db == 1):  # a's axis (b has none, or size 1)
+            a_free.append(i)
+            if db is not None:
+                b_drop.append(i - off_b)
+        else:  # b's axis (a has none, or size 1)
+            b_free.append(i)
+            if da is not None:
+                a_drop.append(i - off_a)
+    a2 = lax.squeeze(a2, tuple(a_drop)) if a_drop else a2
+    b2 = lax.squeeze(b2, tuple(b_drop)) if b_drop else b2
+    # positions in the squeezed operands
+    a_pos = [d for d in range(len(sa2)) if d not in a_drop]
+    b_pos = [d for d in range(len(sb2)) if d not in b_drop]
+    dn = (((a_pos.index(len(sa2) - 1),), (b_pos.index(len(sb2) - 2),)),
+          (tuple(a_pos.index(d) for d in a_batch), tuple(b_pos.index(d) for d in b_batch)))
+    out = lax.dot_general_p.bind(a2, b2, dimension_numbers=dn, preferred_element_type=None)
+    # dot_general's result axes: both-batch, a's free axes in order (its broadcast axes,
+    # then its row), b's free axes (its broadcast axes, then its column)
+    order = both + a_free + ["row"] + b_free + ["col"]
+    want = list(range(nb)) + ["row", "col"]
+    perm = tuple(order.index(w) for w in want)
+    if perm != tuple(range(len(perm))):
+        out = lax.transpose(out, perm)
     if len(sa) == 1:
         out = lax.squeeze(out, (nb,))
     if len(sb) == 1:
