@@ -16,10 +16,22 @@ a barrier):
   Adam on half the parameters, all-gather).
 * torch DDP (gloo) 1 and 2 procs, when PyTorch is installed.
 * allreduce 1 MB / 64 MB of float32: `nanofn.pmap(psum)`, a psum inside the jitted
-  data-parallel runner, and bare `comm.Allreduce` on the same buffer.
+  data-parallel runner (with and without the cross-process signature check), and bare
+  `comm.Allreduce` on the same buffer. Every row is given the same writable numpy buffer;
+  nanofn lends it to the compiled call read-only, so MPI reads it where it is (no copy).
+  The bare row writes into one preallocated output buffer that it reuses on every call.
+  nanofn returns a new array per call, whose buffer is reused memory too: a 1 MB result
+  comes from heap memory that the previous (discarded) result freed (`import nanofn`
+  raises glibc's mmap threshold to 32 MB, `nanofn/_malloc.py`), a 64 MB one from the
+  process group's pool of large buffers, which hands a buffer out again once no array
+  holds it. So neither side pays page faults for fresh memory; a caller that kept every
+  result would (as would bare mpi4py allocating a new output per call).
 
 Every process runs with OMP/OpenBLAS/MKL/numba thread pools at 1 thread, and without an
-OPENBLAS_CORETYPE override (the kernels detected for the CPU).
+OPENBLAS_CORETYPE override (the kernels detected for the CPU). The processes take every
+decision that changes which collectives they call together (which rows to time, whether
+to wait for background kernel builds and warm up again): one process deciding alone would
+pair its collectives with another's barrier and hang.
 """
 
 from __future__ import annotations
@@ -40,12 +52,17 @@ THREADS = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_
 # ------------------------------------------------------------------------ worker side
 
 
-def _wait_for_kernels(fns, live):
+def _wait_for_kernels(comm, fns, live):
     """Let nanofn's background kernel builds finish, then call each row once more, so
-    that the timed calls run compiled plans."""
+    that the timed calls run compiled plans. Every process decides together: a process
+    that called its rows once more alone would pair its collectives with the others'
+    barrier and hang (a process's own builds finish at their own times)."""
     if "nanofn" in sys.modules:
         from nanofn import _background, warmup
-        if _background.pending():
+        pending = _background.pending()
+        if comm is not None:
+            pending = comm.allreduce(pending)
+        if pending:
             warmup.wait()
             for name in live:
                 fns[name]()
@@ -64,7 +81,12 @@ def _time_interleaved(comm, fns, steps, reps, warmup=3):
             live[name] = []
         except Exception as err:  # noqa: BLE001 - reported, the other rows go on
             results[name] = {"error": f"{type(err).__name__}: {err}"}
-    _wait_for_kernels(fns, live)
+    if comm is not None:  # time only the rows that every process has (processes agree)
+        everywhere = set.intersection(*map(set, comm.allgather(list(live))))
+        for name in [n for n in live if n not in everywhere]:
+            del live[name]
+            results[name] = {"error": "failed on another process"}
+    _wait_for_kernels(comm, fns, live)
     for _ in range(reps):
         for name, times in live.items():
             if comm is not None:

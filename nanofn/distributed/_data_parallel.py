@@ -23,8 +23,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nanofn import _core as core
 from nanofn import _named_axes
 from nanofn.distributed._state import world_group
+from nanofn.tree_util import tree_flatten, tree_unflatten
 
 # Leaves with at least this many elements are sharded by `shard_optimizer=True`; smaller
 # ones are updated in full on every process.
@@ -43,21 +45,30 @@ class DataParallel(NamedTuple):
 
 def _on_group(fun, axis_name):
     """jit `fun` and run it with `axis_name` bound to the process group (SPMD: every
-    process calls it with its own data, as inside `pmap`, without a device axis)."""
+    process calls it with its own data, as inside `pmap`, without a device axis). The
+    caller's numpy arrays passed as arguments (a batch) are lent, not copied (see
+    `_pmap.lend`); numpy leaves inside a pytree argument are copied by `jit`."""
     from nanofn._jit import jit
-    # the frame is a static argument: a plan records the device axis it was traced with,
-    # so a new group (after shutdown and initialize) must trace again
-    compiled = jit(lambda frame, *args: fun(*args), static_argnums=0)
-    frames = {}  # one frame per group
+    from nanofn.distributed._pmap import lend, unaliased
+    runners = {}  # per process group: its axis frame, and `fun` jitted for it (a plan
+    # records the device axis it was traced with, so a new group traces again)
 
     def run(*args):
         group = world_group()
-        frame = frames.get(id(group))
+        frame, compiled = runners.get(id(group), (None, None))
         if frame is None or frame.group is not group:
-            frame = frames[id(group)] = _named_axes.AxisFrame(axis_name, group.size,
-                                                              group=group)
+            frame = _named_axes.AxisFrame(axis_name, group.size, group=group)
+            compiled = jit(fun)
+            runners[id(group)] = frame, compiled
+        args, lent = lend(args)  # the arguments themselves (the batch), not their leaves
         with _named_axes.extend_axis_env(frame):
-            return compiled(frame, *args)
+            out = compiled(*args)
+        if not lent:
+            return out
+        if type(out) is core.Array or type(out) is np.ndarray:
+            return unaliased(out, lent)
+        leaves, tree = tree_flatten(out)
+        return tree_unflatten(tree, [unaliased(o, lent) for o in leaves])
     return run
 
 
@@ -89,7 +100,6 @@ def data_parallel(loss_fn, optimizer, *, axis_name="batch", shard_optimizer=Fals
     import nanofn.numpy as fnp
     from nanofn import lax, optim
     from nanofn._ad import value_and_grad
-    from nanofn.tree_util import tree_flatten, tree_unflatten
 
     def local_grads(params, batch):
         # The gradient of loss / n, summed over the processes, is the mean gradient: the

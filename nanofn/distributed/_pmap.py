@@ -8,18 +8,74 @@ no-op in a one-process run), and gives each output its device axis back.
 
 Differentiate inside `pmap` (`pmap(grad(loss))`, the data-parallel pattern): the backward
 pass's collectives must run while the axis is bound.
+
+Arguments cost no copies. `jit` copies a caller's writable numpy buffer (it may return a
+view of it, and a nanofn array must not change when the caller writes to the buffer
+later); here the call only reads its arguments, so `lend` hands it read-only views of
+them instead, and `unaliased` copies the rare result that views one (an argument returned
+as it is, or reshaped). The device axis is taken off and put back with numpy views.
 """
 
 from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
+from nanofn import _core as core
 from nanofn import _named_axes
 from nanofn._batching import _broadcast_axes, _check_axes_spec
 from nanofn.distributed._state import local_device_count, world_group
 from nanofn.tree_util import tree_flatten, tree_unflatten
 
 _anonymous = itertools.count()
+
+
+def lend(leaves):
+    """`leaves` with each writable numpy array replaced by a read-only view of it (which
+    `jit` does not copy), and the arrays so lent. Under a transformation nothing is lent:
+    it may keep its inputs (a vjp's residuals)."""
+    lent = [x for x in leaves if type(x) is np.ndarray and x.flags.writeable]
+    if not lent or core.under_transform():
+        return leaves, ()
+    return [_read_only(x) if type(x) is np.ndarray and x.flags.writeable else x
+            for x in leaves], lent
+
+
+def _read_only(x):
+    view = x.view()
+    view.flags.writeable = False
+    return view
+
+
+def unaliased(x, lent):
+    """Result `x` of a call given `lent` buffers (an Array, or numpy under `disable_jit`),
+    copied if it views one of them: results must not change when the caller writes to its
+    buffers later."""
+    value = x._value if type(x) is core.Array else x
+    if type(value) is np.ndarray and value.base is not None and \
+            any(np.may_share_memory(value, b) for b in lent):
+        return core.Array(value.copy())
+    return x
+
+
+def _index(x, d):
+    """`x[..., 0, ...]` at axis `d`: a numpy view of an array, a slice of a tracer."""
+    if type(x) is core.Array or type(x) is np.ndarray:
+        value = x._value if type(x) is core.Array else x
+        view = value[(slice(None),) * (d % value.ndim) + (0,)]
+        return core.Array(view) if type(x) is core.Array else view
+    from nanofn import ops
+    return ops.index_in_dim(x, 0, d % len(x.shape), keepdims=False)
+
+
+def _expand(x, d):
+    """`x` with a size-1 axis inserted at `d`."""
+    if type(x) is core.Array:
+        value = x._value
+        return core.Array(value[(slice(None),) * (d % (value.ndim + 1)) + (None,)])
+    from nanofn import ops
+    return ops.expand_dims(x, (d % (len(getattr(x, "shape", ())) + 1),))
 
 
 class _AnonymousAxis:
@@ -75,30 +131,32 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     static = ((static_broadcasted_argnums,) if isinstance(static_broadcasted_argnums, int)
               else tuple(static_broadcasted_argnums))
     name = _AnonymousAxis() if axis_name is None else axis_name
-    # the axis frame is a static argument: a plan records the device axis it was traced
-    # with, so a new device group (after shutdown and initialize) traces again
-    compiled = jit(lambda frame, *args, **kwargs: fun(*args, **kwargs),
-                   static_argnums=(0,) + tuple(i + 1 for i in static))
-    frames = {}
+    runners = {}  # per device group: its axis frame, and `fun` jitted for it (a plan
+    # records the device axis it was traced with, so a new group traces again)
+    in_dims, out_dims_of = {}, {}  # the device axis of each leaf, per pytree structure
 
     def pmapped(*args, **kwargs):
-        from nanofn import ops
         group = world_group()
         n_local = local_device_count()
         if axis_size is not None and int(axis_size) != n_local:
             raise ValueError(f"pmap: axis_size={axis_size}, but this process has {n_local} "
                              "device(s)")
-        dyn = [i for i in range(len(args)) if i not in static]
-        axes = in_axes
-        if isinstance(in_axes, tuple) and len(in_axes) == len(args) and static:
-            axes = tuple(in_axes[i] for i in dyn)  # in_axes written for every argument
-        dyn_args = tuple(args[i] for i in dyn)
+        dyn = [i for i in range(len(args)) if i not in static] if static else None
+        dyn_args = tuple(args[i] for i in dyn) if static else args
         leaves, tree = tree_flatten(dyn_args)
-        dims = _broadcast_axes("in_axes", axes, dyn_args, "arguments")
         kw_leaves, kw_tree = tree_flatten(kwargs)
+        dims = in_dims.get((len(args), tree, kw_tree))
+        if dims is None:  # one per argument structure: the axis of every leaf
+            axes = in_axes
+            if isinstance(in_axes, tuple) and len(in_axes) == len(args) and static:
+                axes = tuple(in_axes[i] for i in dyn)  # in_axes written for every argument
+            if len(in_dims) > 64:
+                in_dims.clear()
+            dims = in_dims[(len(args), tree, kw_tree)] = (
+                _broadcast_axes("in_axes", axes, dyn_args, "arguments") + [0] * len(kw_leaves))
+        all_leaves, lent = lend(leaves + kw_leaves)
         sliced = []
-        for i, (x, d) in enumerate(itertools.chain(zip(leaves, dims),
-                                                   zip(kw_leaves, [0] * len(kw_leaves)))):
+        for i, (x, d) in enumerate(zip(all_leaves, dims)):
             if d is None:
                 sliced.append(x)
                 continue
@@ -109,22 +167,31 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
                     f"{d} is not of size {n_local}, the number of local devices (each process "
                     "is one device; run more processes with mpiexec and "
                     "nanofn.distributed.initialize() to use more)")
-            sliced.append(ops.index_in_dim(x, 0, d % len(shape), keepdims=False))
-        dyn_vals = tree_unflatten(tree, sliced[:len(leaves)])
-        call_args = list(args)
-        for i, v in zip(dyn, dyn_vals):
-            call_args[i] = v
-        call_kwargs = tree_unflatten(kw_tree, sliced[len(leaves):])
-        frame = frames.get(id(group))
+            sliced.append(_index(x, d))
+        call_args = tree_unflatten(tree, sliced[:len(leaves)])
+        if static:
+            dyn_vals, call_args = call_args, list(args)
+            for i, v in zip(dyn, dyn_vals):
+                call_args[i] = v
+        call_kwargs = tree_unflatten(kw_tree, sliced[len(leaves):]) if kwargs else {}
+        frame, compiled = runners.get(id(group), (None, None))
         if frame is None or frame.group is not group:
-            frame = frames[id(group)] = _named_axes.AxisFrame(name, group.size, group=group)
+            frame = _named_axes.AxisFrame(name, group.size, group=group)
+            compiled = jit(fun, static_argnums=static)
+            runners[id(group)] = frame, compiled
         with _named_axes.extend_axis_env(frame):
-            out = compiled(frame, *call_args, **call_kwargs)
+            out = compiled(*call_args, **call_kwargs)
         out_leaves, out_tree = tree_flatten(out)
-        out_dims = _broadcast_axes("out_axes", out_axes, out, "outputs")
-        return tree_unflatten(out_tree, [
-            o if d is None else ops.expand_dims(o, (d % (len(getattr(o, "shape", ())) + 1),))
-            for o, d in zip(out_leaves, out_dims)])
+        out_dims = out_dims_of.get(out_tree)
+        if out_dims is None:
+            if len(out_dims_of) > 64:
+                out_dims_of.clear()
+            out_dims = out_dims_of[out_tree] = _broadcast_axes("out_axes", out_axes, out,
+                                                               "outputs")
+        if lent:
+            out_leaves = [unaliased(o, lent) for o in out_leaves]
+        return tree_unflatten(out_tree, [o if d is None else _expand(o, d)
+                                         for o, d in zip(out_leaves, out_dims)])
 
     pmapped.__name__ = getattr(fun, "__name__", "pmapped")
     pmapped.__doc__ = getattr(fun, "__doc__", None)

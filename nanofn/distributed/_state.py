@@ -63,7 +63,8 @@ _LOCAL = LocalGroup()
 
 
 def initialize(coordinator_address=None, num_processes=None, process_id=None,
-               local_device_ids=None, *, abort_on_error=True, check_collectives=True):
+               local_device_ids=None, *, abort_on_error=True, check_collectives=True,
+               report_wait_seconds=300.0):
     """Join the MPI job this process belongs to; each process becomes one device.
 
     Mirrors `jax.distributed.initialize`. The transport is MPI (through mpi4py, the
@@ -82,6 +83,9 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None,
             forever in their next collective.
         check_collectives: compare every collective's shapes, dtypes and parameters across
             processes first (one small Allgather), raising a clear error on a mismatch.
+        report_wait_seconds: a process that has waited this long in one collective says so
+            on stderr, naming the collective (processes that call collectives in different
+            orders wait forever); None turns the report off.
 
     Raises:
         RuntimeError: if called twice without `shutdown()`, or mpi4py is missing.
@@ -117,7 +121,7 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None,
                 [local_device_ids] if isinstance(local_device_ids, int) else local_device_ids) != [0]:
             raise ValueError(f"initialize(local_device_ids={local_device_ids}): each MPI "
                              "process is one device, so the only local device id is 0")
-        _state.group = MPIGroup(comm, check=check_collectives)
+        _state.group = MPIGroup(comm, check=check_collectives, report_wait=report_wait_seconds)
         if abort_on_error:
             _install_excepthook()
 
@@ -129,6 +133,7 @@ def shutdown():
         if _state.excepthook is not None:
             sys.excepthook, _state.excepthook = _state.excepthook, None
         if group is not None:
+            group.close()
             group.comm.Barrier()
             group.comm.Free()
 

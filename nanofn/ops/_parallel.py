@@ -76,13 +76,15 @@ def _names(axis_name) -> tuple:
 
 
 def _as_operand(x):
-    """Python scalars and numpy values become Arrays with nanofn's default dtypes."""
+    """Python scalars become Arrays with nanofn's default dtypes; numpy values stay numpy,
+    so that `bind` copies a caller's writable buffer only where a transformation may keep
+    it: a collective run eagerly reads it into a new result without a copy."""
     if isinstance(x, Tracer) or type(x) is core.Array:
         return x
     if type(x) in core._PY_SCALAR_DTYPE:
         return core.Array(core.scalar_value(x))
     if isinstance(x, (np.ndarray, np.generic)):
-        return core.Array(np.asarray(x))
+        return core.check_numeric(np.asarray(x))
     raise TypeError(f"collectives take arrays (or pytrees of arrays), got {type(x).__name__}")
 
 
@@ -110,7 +112,7 @@ def _def_bind(prim, key):
                 continue  # being staged into a jaxpr: the vmap sees it when the jaxpr runs
             trace = main.trace
             args = [a if isinstance(a, Tracer) and a._trace.main.level >= main.level
-                    else trace.full_raise(a) for a in args]
+                    else trace.full_raise(core.owned(a)) for a in args]
             target = main
         if not args and target is not None:  # axis_index: no operand to carry the trace
             return target.trace.process_primitive(prim, [], params)

@@ -308,6 +308,62 @@ def test_grad_of_pmap_reaches_the_device_axis_after_pmap_returns():
     check_grads(f, (x,), order=2)
 
 
+def _assert_owned(out, x, want):
+    """`out` equals `want`, shares no memory with the caller's buffer `x`, and keeps its
+    values when the caller writes to `x`."""
+    np.testing.assert_array_equal(out, want)
+    assert not np.shares_memory(np.asarray(out), x)
+    return lambda: np.testing.assert_array_equal(out, want)
+
+
+def test_pmap_and_the_data_parallel_runner_lend_a_writable_input_without_aliasing_it():
+    # the compiled call reads a caller's writable buffer through a read-only view instead
+    # of a copy; a result that views it (the argument itself, a reshape, a psum on one
+    # device) is copied, so later writes to the buffer change no result
+    from nanofn.distributed._data_parallel import _on_group
+    x = np.arange(6.0).reshape(1, 2, 3)
+    keep = x.copy()
+    checks = []
+    f = nanofn.pmap(lambda v: {"same": v, "flat": v.reshape(-1), "sum": lax.psum(v, "d"),
+                               "gather": lax.all_gather(v, "d")}, axis_name="d")
+    run = _on_group(lambda v, w: (v, lax.psum(v, "b"), v + w), "b")
+    w = np.ones((1, 2, 3))
+    for jit_off in (False, True):  # under disable_jit, results may be the numpy views
+        with nanofn.disable_jit(jit_off):
+            out = f(x)
+            for k, want in (("same", keep), ("flat", keep.reshape(1, -1)), ("sum", keep),
+                            ("gather", keep[:, None])):
+                checks.append(_assert_owned(out[k], x, want))
+            for o, want in zip(run(x, w), (keep, keep, keep + 1)):
+                checks.append(_assert_owned(o, x, want))
+    out = run(fnp.asarray(x), w)  # nanofn arrays and numpy mixed
+    checks.append(_assert_owned(out[2], x, keep + 1))
+    assert x.flags.writeable  # the caller's buffer is left as it was
+    np.testing.assert_array_equal(x, keep)
+    x[...] = -1.0
+    w[...] = -1.0
+    for check in checks:
+        check()
+
+
+def test_a_transformation_around_pmap_keeps_its_own_copy_of_a_writable_input():
+    # vjp keeps pmap's inputs as residuals: those are copies, not the caller's buffer
+    x = np.arange(3.0)[None]
+    w = np.ones(3)
+    _, pullback = nanofn.vjp(
+        lambda w: nanofn.pmap(lambda w, x: w * x, in_axes=(None, 0))(w, x), w)
+    x[...] = 100.0
+    np.testing.assert_allclose(pullback(np.ones((1, 3)))[0], [0.0, 1.0, 2.0])
+
+
+def test_a_jitted_collective_of_a_captured_numpy_array_keeps_its_value():
+    x = np.ones(3, np.float32)
+    f = nanofn.jit(nanofn.vmap(lambda v: v + lax.all_gather(x, "i"), axis_name="i"))
+    np.testing.assert_array_equal(f(np.zeros((2, 2, 3), np.float32)), np.ones((2, 2, 3)))
+    x[...] = 7.0
+    np.testing.assert_array_equal(f(np.zeros((2, 2, 3), np.float32)), np.ones((2, 2, 3)))
+
+
 def test_collectives_inside_control_flow_under_vmap():
     X = np.random.default_rng(5).normal(size=(3, 2))
     total, mean = X.sum(0), X.mean(0)

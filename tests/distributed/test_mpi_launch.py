@@ -52,6 +52,15 @@ def test_a_rank_that_dies_stops_every_rank():
     assert "rank 0 was not stopped" not in out
 
 
+def test_a_process_waiting_long_in_a_collective_says_which():
+    proc, _ = mpirun(2, FAULTS, "late", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "process 0 of 2 has waited 1 s for the others in psum(f64[2])" in out, out[-3000:]
+    assert "process 1 of 2 has waited" not in out
+    assert "rank 0 got [[2.0, 2.0]]" in out and "rank 1 got [[2.0, 2.0]]" in out
+
+
 def test_collective_before_initialize_in_a_launch_is_an_error():
     proc, _ = mpirun(2, FAULTS, "no-init", timeout=120)
     out = proc.stdout + proc.stderr

@@ -122,6 +122,49 @@ def test_many_leaves_are_bucketed_into_few_messages(monkeypatch):
     assert len(calls) == 1
 
 
+def test_collectives_read_a_writable_input_where_it_is_and_never_alias_it(monkeypatch):
+    # MPI is handed the caller's own memory (no copy first); the results are new buffers
+    # that later writes to the caller's buffer do not change
+    from nanofn.distributed._data_parallel import _on_group
+    group = dist._state._state.group
+    sent = []
+
+    class Recording:  # mpi4py's methods are read-only: record through a proxy
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def Allreduce(self, send, recv, **kwargs):
+            sent.append(send)
+            return real.Allreduce(send, recv, **kwargs)
+
+        def Allgather(self, send, recv):
+            sent.append(send)
+            return real.Allgather(send, recv)
+
+    real = group.comm
+    monkeypatch.setattr(group, "comm", Recording())
+    X = every(20, (1, 4096)).astype(np.float32)
+    x = X[R].copy()
+    s, g = nanofn.pmap(lambda v: (lax.psum(v, "d"), lax.all_gather(v, "d")), axis_name="d")(x)
+    inside = _on_group(lambda v: lax.psum(v, "b"), "b")(x[0])
+    assert sum(isinstance(b, np.ndarray) and np.shares_memory(b, x) for b in sent) == 3
+    np.testing.assert_array_equal(x, X[R])  # read, not written
+    x[...] = 0.0
+    np.testing.assert_allclose(s[0], X.sum(0)[0], rtol=1e-5)
+    np.testing.assert_array_equal(g[0], X[:, 0])
+    np.testing.assert_allclose(inside, X.sum(0)[0], rtol=1e-5)
+
+
+def test_a_collective_of_a_scalar_keeps_its_shape():
+    from nanofn.distributed._data_parallel import _on_group
+    out = _on_group(lambda v: lax.psum(fnp.sum(v), "b"), "b")(np.ones(3, np.float32))
+    assert out.shape == () and float(out) == 3.0 * N
+    out = nanofn.pmap(lambda v: (lax.pmax(v[0], "d"), lax.psum(v, "d")), axis_name="d")(
+        np.full((1, 2), float(R)))
+    assert out[0].shape == (1,) and float(out[0][0]) == N - 1
+    assert out[1].shape == (1, 2)
+
+
 def test_mismatched_shapes_across_processes_raise_clearly():
     x = np.ones((1, 2 + R))  # each process a different shape
     with pytest.raises(dist.CollectiveMismatchError, match=r"(?s)rank 0: psum\(f64\[2\]\).*rank 1: psum\(f64\[3\]\)"):
@@ -173,6 +216,28 @@ def test_data_parallel_equals_one_process_on_the_global_batch(shard_optimizer, m
         small, big = state.opt_state[0].mu  # small leaves in full, large ones by rows
         assert [v.shape for v in small] == [params["b1"].shape, params["w2"].shape]
         assert [v.shape for v in big] == [(-(-5 // N), 7)]
+
+
+def test_data_parallel_takes_numpy_or_nanofn_batches_alike():
+    # a step given nanofn arrays runs the same collectives as one given numpy buffers
+    params, x, y, loss = _mlp_problem()
+    runs = []
+    for as_array in (False, True):
+        for shard in (False, True):
+            dp = dist.data_parallel(loss, optim.adam(1e-2), shard_optimizer=shard)
+            state = dp.init(nanofn.tree.map(fnp.asarray, params))
+            xb, yb = dist.shard_batch((x, y))
+            if as_array:
+                xb, yb = fnp.asarray(xb), fnp.asarray(yb)
+            losses = []
+            for _ in range(3):
+                state, l = dp.step(state, xb, yb)
+                losses.append(float(l))
+            runs.append((losses, state.params))
+    for (losses, p), (want_losses, want) in zip(runs[2:], runs[:2]):
+        np.testing.assert_allclose(losses, want_losses, rtol=1e-6)
+        for k in params:
+            np.testing.assert_allclose(p[k], want[k], rtol=1e-6)
 
 
 def test_rank_aware_helpers(tmp_path_factory):

@@ -3,12 +3,14 @@
     python faults.py raise        # rank 1 raises while rank 0 waits in a collective
     python faults.py die          # rank 1 is killed by a signal
     python faults.py no-init      # a collective without nanofn.distributed.initialize()
+    python faults.py late         # rank 1 reaches a collective 3 s after rank 0
     python faults.py resume CKPT KILL_AT   # train, rank 1 dies after step KILL_AT
 """
 
 import os
 import signal
 import sys
+import time
 
 import numpy as np
 
@@ -32,6 +34,13 @@ def main(case, *rest):
         if nanofn.process_index() == 0:
             np.save(path + ".losses.npy", np.array(result["losses"]))
             np.save(path + ".w.npy", np.asarray(nanofn.tree.leaves(result["params"])[0]))
+        return
+    if case == "late":  # rank 0 waits, says so after 1 s, and goes on when rank 1 comes
+        nanofn.distributed.initialize(report_wait_seconds=1)
+        if nanofn.process_index() == 1:
+            time.sleep(3)
+        out = nanofn.pmap(lambda v: lax.psum(v, "d"), axis_name="d")(np.ones((1, 2)))
+        print(f"rank {nanofn.process_index()} got {np.asarray(out).tolist()}", flush=True)
         return
     nanofn.distributed.initialize()
     f = nanofn.pmap(lambda v: lax.psum(v, "d"), axis_name="d")
