@@ -58,6 +58,11 @@ class Config:
       thread while its calls run on numpy (off: its second call compiles them and waits;
       `NANOFN_BACKGROUND_COMPILE=0`). `nanofn.warmup.wait()` waits for pending compiles.
 
+    Not a flag: `import nanofn` raises glibc malloc's mmap and trim thresholds so that
+    fresh arrays reuse freed memory instead of faulting new pages
+    (`NANOFN_RETAIN_FREED_MEMORY=0` before the import leaves malloc alone; see
+    `nanofn/_malloc.py` and docs/performance.md).
+
     Example:
         >>> import nanofn
         >>> nanofn.config.update("jax_debug_nans", False)

@@ -1,0 +1,35 @@
+"""Reinterpreting an int32 as a float32 inside numba kernels (imports numba: only kernels
+and tests import this module, never `import nanofn`).
+
+A vectorising `exp` needs `2**n` for an integer `n`, which is the float32 whose bits are
+`(n + 127) << 23`. numba has no scalar bit cast, so `float32_from_bits` is one LLVM
+`bitcast` instruction (free, and it vectorises like the arithmetic around it).
+
+Example:
+    >>> import numba, numpy as np
+    >>> from nanofn._bitcast import float32_from_bits
+    >>> two_to = numba.njit(lambda n: float32_from_bits(np.int32((n + 127) << 23)))
+    >>> float(two_to(np.int32(3))), float(two_to(np.int32(-1)))
+    (8.0, 0.5)
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+__all__ = ["float32_from_bits"]
+
+
+@intrinsic
+def float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE bits are the int32 `bits`."""
+    del typingctx  # unused
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        del context, signature  # unused
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
