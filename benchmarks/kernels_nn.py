@@ -1,14 +1,18 @@
-"""Softmax cross-entropy and layer-norm kernels against their numpy references.
+"""Softmax cross-entropy, layer-norm and GELU kernels against their numpy references.
 
     python -m benchmarks.kernels_nn [--reps N]
 
 Prints median microseconds (min-max) per call, forward + backward, for W1's loss
-(softmax cross-entropy, 256 x 10), a 256 x 512 layer norm and a 256 x 512 log-softmax:
+(softmax cross-entropy, 256 x 10), a 256 x 512 layer norm and a 256 x 512 log-softmax,
+and W7's shapes: its layer norm (2048 rows of 128, forward and backward apart) and its
+GELU (16 x 128 x 512):
 
 * `impl`: the primitives' impls called on numpy arrays, kernel vs numpy reference (the
   numbers a jit plan sees);
 * `eager`: `nanofn.value_and_grad` of the summed loss, kernels on, kernels off, and the
-  composite formula the kernels replaced (what the same step cost before).
+  composite formula the kernels replaced (what the same step cost before);
+* `jit`: the same under `jit` (for GELU: its VJP, the primitive against the composite
+  that the fuser compiles).
 Ratios are taken within one run (the machine is shared and noisy).
 """
 
@@ -61,6 +65,47 @@ def _ln_composite(x, scale, bias, eps=1e-5):
     mean = jnp.mean(x, axis=-1, keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
     return (x - mean) * lax.rsqrt(var + eps) * scale + bias
+
+
+def _gelu_composite(x):
+    xc = jnp.clip(x, -10.0, 10.0)
+    return x * (0.5 * (1.0 + jnp.tanh(0.7978845608028654 * (xc + 0.044715 * (xc * xc * xc)))))
+
+
+def _w7_rows(reps):
+    """W7's layer norm and GELU: kernel vs numpy reference, and GELU's jitted VJP."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((16, 128, 128)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    scale, bias = np.ones(128, np.float32), np.zeros(128, np.float32)
+    p = dict(epsilon=1e-5, batch_dims=0)
+    h = rng.standard_normal((16, 128, 512)).astype(np.float32)
+    gh = rng.standard_normal(h.shape).astype(np.float32)
+
+    def off(fn):
+        return lambda: _with_kernels_off(fn)
+
+    rows = [("impl layer_norm fwd 2048x128", lambda: _nn.layer_norm_p.impl(x, scale, bias, **p)),
+            ("impl layer_norm bwd 2048x128",
+             lambda: _nn.layer_norm_grad_p.impl(x, scale, g, **p)),
+            ("impl gelu fwd 16x128x512", lambda: _nn.gelu_p.impl(h)),
+            ("impl gelu bwd 16x128x512", lambda: _nn.gelu_grad_p.impl(h, gh))]
+    for name, fn in rows:
+        _row(name, [("kernel", _median(fn, reps)), ("numpy", _median(off(fn), reps))])
+
+    def vjp_of(f):
+        def run(v, c):
+            y, pullback = nanofn.vjp(f, v)
+            return y, pullback(c)[0]
+        return nanofn.jit(run)
+    new, old = vjp_of(nanofn.nn.gelu), vjp_of(_gelu_composite)
+    _row("jit gelu 16x128x512 vjp", [("kernel", _median(lambda: new(h, gh), reps)),
+                                     ("composite", _median(lambda: old(h, gh), reps))])
+
+
+def _with_kernels_off(fn):
+    with nanofn.config._override("nanofn_use_kernels", False):
+        return fn()
 
 
 def main(argv=None):
@@ -127,6 +172,7 @@ def main(argv=None):
     _row("jit layer_norm 256x512 v&g",
          [("kernel", _median(lambda: jln(x512, scale, bias), reps)),
           ("composite", _median(lambda: jln_old(x512, scale, bias), reps))])
+    _w7_rows(max(reps // 4, 10))
 
 
 if __name__ == "__main__":

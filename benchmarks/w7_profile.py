@@ -5,10 +5,10 @@ over the step's compiled (fused) plan, grouped by what each step computes.
 
 Steps whose operands have the attention-logit shape `(B, heads, T, S)` are counted as
 attention (its matmuls apart from its softmax); the others by primitive. Fused
-elementwise groups are one row: they hold GELU, the residual adds, AdamW and the
-global-norm clipping, which the fuser merges across layers. Run it with
-`OPENBLAS_NUM_THREADS=1` on a shared machine: with two BLAS threads competing with
-other processes, matrix products take several times longer and drown the rest.
+elementwise groups are one row: they hold the residual adds, AdamW and the global-norm
+clipping, which the fuser merges across layers (GELU is a primitive of its own). Run
+it with `OPENBLAS_NUM_THREADS=1` on a shared machine: with two BLAS threads competing
+with other processes, matrix products take several times longer and drown the rest.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ _GROUPS = {
     "softmax_cross_entropy_int_grad": "loss (softmax cross-entropy)",
     "gather": "embedding (gather + scatter-add)", "scatter": "embedding (gather + scatter-add)",
     "scatter_add": "embedding (gather + scatter-add)",
-    "tanh": "GELU tanh (unfused)",
+    "gelu": "GELU (forward + backward kernels)", "gelu_grad": "GELU (forward + backward kernels)",
+    "tanh": "tanh (unfused)",
     "reduce_sum": "reductions (bias grads, norms)",
 }
 _ATTENTION = {"dot_general": "attention matmuls (q k^T, w v and their grads)"}
@@ -65,7 +66,7 @@ def breakdown(runs=10, batch=16, context=128, d_model=128, heads=4, layers=4):
     for st, t in zip(plan.steps, acc):
         name = profiler._step_name(st)
         if name.startswith("fused"):
-            group = "fused elementwise (GELU, residuals, AdamW, clipping)"
+            group = "fused elementwise (residuals, AdamW, clipping)"
         elif logits in _shapes(st):
             group = _ATTENTION.get(name, "attention softmax (scale, mask, softmax, backward)")
         else:

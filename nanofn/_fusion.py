@@ -36,9 +36,11 @@ comparisons, `sqrt`, ...) vectorises well and always wins when fused. Hence: a
 transcendental function joins a group only when the group's arrays are small (at most
 `FUSE_MAX_SIZE[name]` elements, where the per-call overhead of a separate numpy step
 outweighs the slower scalar loop); on larger arrays it stays a numpy call and the cheap
-arithmetic around it is fused. The C library and numpy may round such functions
-differently in the last bit; `EXACT = True` keeps them out of kernels altogether, so that
-jitted results equal eager ones bit for bit.
+arithmetic around it is fused. float32 `tanh` is computed in kernels by a rational
+approximation made of arithmetic (nanofn/ops/_fastmath.py, within 6.02 ulp), not by the
+C library. The C library, the approximation and numpy may round such functions
+differently in the last bits; `EXACT = True` keeps them out of kernels altogether, so
+that jitted results equal eager ones bit for bit.
 
 If a generated kernel cannot be compiled (or numba is missing), its group is left as the
 original equations and one warning says so. `nanofn.config.update("nanofn_use_kernels",
@@ -68,6 +70,17 @@ from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Primitive, ShapedArra
 # cos/cosh/pow/asin/acos ~1k, atan/log1p/expm1/sinh/acosh/atanh ~700, tan/tanh ~300,
 # asinh/atan2 ~250. Unfused, logistic is several numpy passes and erf a numba ufunc, so
 # fusing them never loses.
+#
+# float32 tanh is the exception to the C library: kernels compute it with
+# nanofn/ops/_fastmath.py's rational approximation (within 6.02 ulp), arithmetic that
+# vectorises (0.7 ns an element in a loop, numpy's float32 tanh 0.4-0.6) and, where a
+# loop does not vectorise, costs 8 ns an element against the C library's 19-37. Its
+# limit stays 256: fusing it at any size was measured and not kept, because a plan may
+# run a fused kernel in place (its output in the buffer of an operand that dies there),
+# and LLVM then takes the loop's scalar version (its runtime check finds the output
+# overlapping an input): W3 (4M elements) went from 41 to 51 ms, and
+# `sum(sin(tanh(sin(x) * 2) * 2 + 1))` took 2x the time at 4k to 1M elements. A logistic
+# built on that tanh was measured and not added: too inaccurate in its lower tail.
 FUSE_MAX_SIZE = {
     "exp": 2048, "exp2": 2048, "log": 2048, "sin": 2048,
     "cos": 1024, "cosh": 1024, "pow": 1024, "asin": 1024, "acos": 1024,
@@ -109,6 +122,27 @@ def _binary(op):
 
 def _compare(op):
     return lambda o, a, p, cx: [f"{o} = {a[0]} {op} {a[1]}"]
+
+
+def _tanh(o, a, p, cx):
+    if cx.out_dtype != "float32":
+        return _ufunc("np.tanh")(o, a, p, cx)
+    # float32: nanofn/ops/_fastmath.py's rational approximation (within 6.02 ulp), written
+    # out here so the kernel's source, and so its cache key, holds the coefficients
+    from nanofn.ops import _fastmath as fm
+    x, s, one, clamp = a[0], f"{o}_s", cx.c(1), cx.c(fm.CLAMP)
+
+    def horner(coeffs):
+        text = cx.c(coeffs[-1])
+        for c in coeffs[-2:0:-1]:
+            text = f"({text} * {s} + {cx.c(c)})"
+        return f"{text} * {s} + {one}"
+    return [f"{s} = {x} * {x}",
+            f"{o} = {x} * (({horner(fm._P)}) / ({horner(fm._Q)}))",
+            f"{o} = {one} if {o} > {one} else {o}",
+            f"{o} = -{one} if {o} < -{one} else {o}",
+            f"{o} = {one} if {x} >= {clamp} else {o}",
+            f"{o} = -{one} if {x} <= -{clamp} else {o}"]
 
 
 def _logistic(o, a, p, cx):
@@ -197,7 +231,7 @@ _TRANSCENDENTAL_OPS = {
     "atan": _ufunc("np.arctan"),
     "sinh": _ufunc("np.sinh"),
     "cosh": _ufunc("np.cosh"),
-    "tanh": _ufunc("np.tanh"),
+    "tanh": _tanh,
     "asinh": _ufunc("np.arcsinh"),
     "acosh": _ufunc("np.arccosh"),
     "atanh": _ufunc("np.arctanh"),
@@ -231,7 +265,8 @@ def _dtypes_ok(eqn) -> bool:
 
 
 def is_transcendental(name: str) -> bool:
-    """Whether a primitive calls a scalar C library function inside a kernel."""
+    """Whether a primitive calls a scalar C library function inside a kernel (or, for
+    float32 `tanh`, a rational approximation; see `FUSE_MAX_SIZE`)."""
     return name in _TRANSCENDENTAL_OPS
 
 

@@ -463,6 +463,22 @@ def _layer_norm(g, eqn, ins):
                         g.op("Reshape", [bias, g.ints(view)])])
 
 
+@_rule("gelu")
+def _gelu(g, eqn, ins):
+    # GELU's tanh form, written out (ONNX's own Gelu op needs opset 20): x * 0.5 * (1 +
+    # tanh(sqrt(2/pi) * (xc + 0.044715 xc^3))) with xc = x clipped to [-10, 10], as nanofn
+    dt = _dtype(eqn.invars[0])
+
+    def c(v):
+        return g.const(np.asarray(v, dt))
+    xc = g.op("Clip", [ins[0], c(-10.0), c(10.0)])
+    cube = g.op("Mul", [g.op("Mul", [xc, xc]), xc])
+    inner = g.op("Mul", [c(math.sqrt(2 / math.pi)),
+                         g.op("Add", [xc, g.op("Mul", [c(0.044715), cube])])])
+    half_phi = g.op("Mul", [c(0.5), g.op("Add", [c(1.0), g.op("Tanh", [inner])])])
+    return g.op("Mul", [ins[0], half_phi])
+
+
 def _lhs_dilate(g, x, shape, dilation):
     """Insert `d - 1` zeros between neighbours along each spatial axis (N, C, *spatial)."""
     for i, d in enumerate(dilation):

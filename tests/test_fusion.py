@@ -234,6 +234,32 @@ def test_large_arrays_leave_transcendentals_to_numpy_and_fuse_across_a_reduction
     assert names(_fusion.fuse(jaxpr_of(nanofn.value_and_grad(w3), small))).count("tanh") == 0
 
 
+def test_float32_tanh_in_a_kernel_is_the_fast_approximation(monkeypatch):
+    # float32 tanh inside a kernel is nanofn/ops/_fastmath.py's rational (the same bits as
+    # tanh_float32), within a few ulp of numpy's; float64 tanh calls the C library
+    from nanofn.ops import _fastmath
+    monkeypatch.setattr(_fusion, "FUSE_MAX_SIZE", dict(_fusion.FUSE_MAX_SIZE, tanh=None))
+    f32 = np.float32
+    x = np.concatenate([np.linspace(-12, 12, 100_001), [0.0, -0.0, 1e-40, np.inf, -np.inf,
+                                                        np.nan, 9.1, 3e38]]).astype(f32)
+    f = lambda v: fnp.tanh(v * 2.0) * 0.5 - 1.0  # noqa: E731
+    with np.errstate(over="ignore"):
+        ref, got, fused = run_both(jaxpr_of(f, x), [x])
+        want = _fastmath.tanh_float32(x * f32(2)) * f32(0.5) - f32(1)
+    assert names(fused) == ["fused_elementwise"]
+    np.testing.assert_array_equal(got[0].view(np.int32), want.view(np.int32))
+    assert np.nanmax(np.abs(got[0] - ref[0])) <= 6e-7  # within a few ulp of numpy's tanh
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore"):
+        ref, got, fused = run_both(jaxpr_of(f, x64), [x64])
+    assert names(fused) == ["fused_elementwise"]
+    assert_same(ref, got, exact=False)
+    # the size policy is unchanged: on large arrays tanh stays numpy's
+    monkeypatch.undo()
+    assert names(_fusion.fuse(jaxpr_of(f, x))).count("tanh") == 1
+    assert names(_fusion.fuse(jaxpr_of(f, x[:200]))) == ["fused_elementwise"]
+
+
 def test_a_value_that_depends_on_the_group_through_another_op_is_not_fused_back():
     # c = a + sum(a): joining c to a's group would make the group feed itself.
     def f(x):

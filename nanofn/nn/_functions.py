@@ -160,8 +160,9 @@ def gelu(x, approximate=True):
     With `approximate=True` (JAX's default) `Phi` is the tanh approximation
     `0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))`, evaluated on `x` clipped to
     [-10, 10] so that `x^3` cannot overflow (outside that range the approximation is 0 or
-    1 to float64 precision). With `approximate=False` it is exact: `0.5 * (1 + erf(x /
-    sqrt(2)))`.
+    1 to float64 precision); for real floating `x` it is one primitive with a kernel
+    forward and backward (`nanofn.ops._nn.gelu`). With `approximate=False` it is exact:
+    `0.5 * (1 + erf(x / sqrt(2)))`.
 
     Args:
       x: input array.
@@ -175,6 +176,9 @@ def gelu(x, approximate=True):
     """
     x = _float(x)
     if approximate:
+        if np.issubdtype(x.dtype, np.floating):
+            from nanofn.ops import _nn  # the kernel primitive
+            return _nn.gelu(x)
         xc = fnp.clip(x, -_GELU_CLIP, _GELU_CLIP)
         inner = math.sqrt(2.0 / math.pi) * (xc + 0.044715 * (xc * xc * xc))
         return x * (0.5 * (1.0 + fnp.tanh(inner)))

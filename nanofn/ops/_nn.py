@@ -1,14 +1,16 @@
-"""Row-wise neural-network primitives with numba kernels: the softmax family, softmax
-cross-entropy with integer labels, and layer normalisation.
+"""Neural-network primitives with numba kernels: the row-wise softmax family, softmax
+cross-entropy with integer labels and layer normalisation, and the elementwise GELU.
 
-Each primitive works on the LAST axis of its operand; every other axis is a batch of
-independent rows. `nanofn.nn` and `nanofn.scipy.special` move the axis they are asked for
-to the end (or fall back to their composite code for masks and weights) and call these.
+Each row-wise primitive works on the LAST axis of its operand; every other axis is a
+batch of independent rows. `nanofn.nn` and `nanofn.scipy.special` move the axis they are
+asked for to the end (or fall back to their composite code for masks and weights) and
+call these.
 
 Each primitive's `impl` runs a hand-written numba kernel (`nanofn._kernels.kernel`) for
-float32 and float64 when kernels are enabled, and otherwise the plain numpy reference
-written beside it (`_*_ref`); tests compare the two. Kernels accumulate in float64, so on
-float32 inputs they are at least as accurate as the reference.
+float32 and float64 when kernels are enabled (GELU: float32 only), and otherwise the plain
+numpy reference written beside it (`_*_ref`); tests compare the two. The row-wise kernels
+accumulate in float64, so on float32 inputs they are at least as accurate as the
+reference; GELU's computes in float32 with a vectorising tanh (see its section).
 
 The backward passes are primitives with kernels too, so a training step runs one kernel
 forward and one backward per op:
@@ -32,6 +34,7 @@ forward and one backward per op:
   and variance (one cheap pass over a row already in cache) instead of keeping them.
   `scale` and `bias` have shape `x.shape[:batch_dims] + x.shape[-1:]`: `batch_dims` (0
   for users) is how `vmap` batches per-example parameters without a loop.
+* `gelu(x)` (the tanh approximation) -> `gelu_grad(x, g) = g * gelu'(x)`, one pass each.
 
 The backward primitives' own derivatives (for `grad` of `grad`) are the derivatives of
 their composite formulas written with primitives (`_*_composite`), taken with `jvp_flat`
@@ -49,10 +52,11 @@ from nanofn._core import Primitive, ShapedArray
 from nanofn._kernels import enabled, kernel
 from nanofn.ops._base import (
     _add, _aval_shape, _div, _dtype, _mul, _sub, bdim_to_front, broadcast_in_dim_p,
-    convert_element_type_p, eq_p, exp_p, iota_p, reduce_sum_p, rsqrt_p,
+    convert_element_type_p, eq_p, exp_p, iota_p, max_p, min_p, reduce_sum_p, rsqrt_p, tanh_p,
 )
+from nanofn.ops._fastmath import tanh_approx
 
-__all__ = ["attention_softmax", "layer_norm", "log_softmax", "logsumexp", "softmax",
+__all__ = ["attention_softmax", "gelu", "layer_norm", "log_softmax", "logsumexp", "softmax",
            "softmax_cross_entropy_int"]
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -844,19 +848,38 @@ ce_int_grad_p.batch = _front_batch(ce_int_grad_p)
 # ======================================================================== layer norm
 
 
+# The row sums carry LLVM's reassociation flag (and only they: the elementwise arithmetic
+# keeps its order), so each vectorises into several float64 partial sums combined at the
+# end instead of one serial chain of additions, whose latency (4 cycles an element) was
+# most of the kernels' time: both run about 2-2.5x faster on W7's (2048, 128) rows. The
+# sums stay float64 and two-pass, so rows with a large mean and a small variance keep
+# their accuracy.
+_SUMS = dict(fastmath={"reassoc"})
+
+
+@kernel(**_SUMS)
+def _row_sum(x, b, i):
+    s = 0.0
+    for j in range(x.shape[2]):
+        s += x[b, i, j]
+    return s
+
+
+@kernel(**_SUMS)
+def _row_sq_dev(x, b, i, mean):
+    s = 0.0
+    for j in range(x.shape[2]):
+        d = x[b, i, j] - mean
+        s += d * d
+    return s
+
+
 @kernel
 def _row_moments(x, b, i, eps):
     # mean and 1 / sqrt(variance + eps) of row x[b, i], in two passes
     cols = x.shape[2]
-    mean = 0.0
-    for j in range(cols):
-        mean += x[b, i, j]
-    mean /= cols
-    var = 0.0
-    for j in range(cols):
-        d = x[b, i, j] - mean
-        var += d * d
-    var /= cols
+    mean = _row_sum(x, b, i) / cols
+    var = _row_sq_dev(x, b, i, mean) / cols
     return mean, 1.0 / math.sqrt(var + eps)
 
 
@@ -870,6 +893,23 @@ def _layer_norm_kernel(x, scale, bias, eps, out):
                 out[b, i, j] = (x[b, i, j] - mean) * rstd * scale[b, j] + bias[b, j]
 
 
+@kernel(**_SUMS)
+def _layer_norm_grad_row(x, scale, g, b, i, mean, rstd, dscale, dbias):
+    # sum(g * scale) and sum(g * scale * xhat) over row x[b, i]; adds the row's terms to
+    # dscale[b] and dbias[b]
+    a = 0.0
+    c = 0.0
+    for j in range(x.shape[2]):
+        xhat = (x[b, i, j] - mean) * rstd
+        gj = g[b, i, j]
+        gs = gj * scale[b, j]
+        a += gs
+        c += gs * xhat
+        dscale[b, j] += gj * xhat
+        dbias[b, j] += gj
+    return a, c
+
+
 @kernel
 def _layer_norm_grad_kernel(x, scale, g, eps, dx, dscale, dbias):
     # dscale, dbias: float64 accumulators, zero on entry
@@ -877,16 +917,7 @@ def _layer_norm_grad_kernel(x, scale, g, eps, dx, dscale, dbias):
     for b in range(nb):
         for i in range(rows):
             mean, rstd = _row_moments(x, b, i, eps)
-            a = 0.0
-            c = 0.0
-            for j in range(cols):
-                xhat = (x[b, i, j] - mean) * rstd
-                gj = g[b, i, j]
-                gs = gj * scale[b, j]
-                a += gs
-                c += gs * xhat
-                dscale[b, j] += gj * xhat
-                dbias[b, j] += gj
+            a, c = _layer_norm_grad_row(x, scale, g, b, i, mean, rstd, dscale, dbias)
             a /= cols
             c /= cols
             for j in range(cols):
@@ -1095,6 +1126,154 @@ def _layer_norm_grad_composite(x, scale, g, *, epsilon, batch_dims):
 
 _derived_rules(layer_norm_grad_p, _layer_norm_grad_composite, (True, True, True))
 layer_norm_grad_p.batch = _front_batch(layer_norm_grad_p, nout=3, bump="batch_dims")
+
+
+# ======================================================================== GELU
+#
+# `gelu(x)`: JAX's tanh approximation `x * 0.5 * (1 + tanh(sqrt(2/pi) * (c + 0.044715 c^3)))`
+# with `c = clip(x, -10, 10)` (so `c^3` cannot overflow; past 10 the tanh is +-1 in float64
+# already), as one primitive. Composed of ops, jit's fused forward wrote five residual
+# arrays and a numpy tanh pass, and the backward was a 26-op kernel; here the forward is
+# one pass (read x, write y) and the backward one pass (read x and g, write dx):
+# `gelu_grad(x, g) = g * (cdf(c) + x * cdf'(c))`, `cdf(c) = 0.5 * (1 + t)`,
+# `cdf'(c) = 0.5 * (1 - t) * (1 + t) * sqrt(2/pi) * (1 + 3 * 0.044715 c^2)`. That is the
+# derivative of the composite formula (clip's derivative is 0 past 10, where `1 - t` is 0
+# too), and like it gives NaN at x = +-inf (inf * 0), as JAX's gelu does.
+#
+# The float32 kernels compute in float32 with `tanh_approx` (nanofn/ops/_fastmath.py: within
+# 6.02 ulp, and it vectorises, where numba's tanh calls the scalar C library). They are
+# bound by arithmetic, not memory, on W7's shapes. The forward kernel needs no clip:
+# `tanh_approx` is exactly +-1 from 9.1 on, so past |x| = 10 (and where `x^3` overflows)
+# `t` is what the clipped formula gives. float64, and everything when kernels are off,
+# takes the numpy reference: the same formulas in the input's dtype.
+
+_GELU_CLIP = 10.0
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_CUBIC = 0.044715
+# float32 constants for the kernels (a Python float would make numba compute in float64)
+_CLIP32, _S32 = np.float32(_GELU_CLIP), np.float32(_SQRT_2_OVER_PI)
+_K32, _K3_32 = np.float32(_GELU_CUBIC), np.float32(3.0 * _GELU_CUBIC)
+_HALF32, _ONE32 = np.float32(0.5), np.float32(1.0)
+
+
+@kernel
+def _gelu_kernel(x, out):
+    for i in range(x.size):
+        v = x[i]
+        t = tanh_approx(_S32 * (v + _K32 * (v * v * v)))
+        out[i] = v * (_HALF32 * (_ONE32 + t))
+
+
+@kernel
+def _gelu_grad_kernel(x, g, dx):
+    for i in range(x.size):
+        v = x[i]
+        c = _CLIP32 if v > _CLIP32 else v  # NaN stays NaN
+        c = -_CLIP32 if c < -_CLIP32 else c
+        t = tanh_approx(_S32 * (c + _K32 * (c * c * c)))
+        dcdf = _HALF32 * ((_ONE32 - t) * (_ONE32 + t)) * (_S32 * (_ONE32 + _K3_32 * (c * c)))
+        dx[i] = g[i] * (_HALF32 * (_ONE32 + t) + v * dcdf)
+
+
+def _gelu_tanh_ref(x):
+    c = np.clip(x, -_GELU_CLIP, _GELU_CLIP)
+    return c, np.tanh(_SQRT_2_OVER_PI * (c + _GELU_CUBIC * (c * c * c)))
+
+
+def _gelu_ref(x):
+    with np.errstate(all="ignore"):
+        _, t = _gelu_tanh_ref(x)
+        return x * (0.5 * (1.0 + t))
+
+
+def _gelu_grad_ref(x, g):
+    with np.errstate(all="ignore"):
+        c, t = _gelu_tanh_ref(x)
+        slope = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_CUBIC * (c * c))  # d inner / dc
+        dcdf = 0.5 * ((1.0 - t) * (1.0 + t)) * slope
+        return g * (0.5 * (1.0 + t) + x * dcdf)
+
+
+def _run_elementwise(prim, kern, ref, *arrays):
+    """The impl of an elementwise primitive: check, then the float32 kernel over the flat
+    arrays, or the numpy reference."""
+    _check(prim, *arrays)
+    arrays = [np.asarray(a) for a in arrays]
+    x = arrays[0]
+    if not (enabled() and x.dtype == np.float32):
+        return np.asarray(ref(*arrays), x.dtype)
+    out = np.empty(x.shape, x.dtype)
+    kern(*[np.ascontiguousarray(a).reshape(-1) for a in arrays], out.reshape(-1))
+    return out
+
+
+def _elementwise_abstract_eval(name, args):
+    def rule(*avals):
+        _need_float(name, args[0], avals[0])
+        _same(name, avals, args)
+        return ShapedArray(avals[0].shape, avals[0].dtype)
+    return rule
+
+
+# --- gelu -----------------------------------------------------------------------------
+gelu_p = Primitive("gelu")
+gelu_p.abstract_eval = _elementwise_abstract_eval("gelu", ("x",))
+gelu_p.impl = lambda x: _run_elementwise(gelu_p, _gelu_kernel, _gelu_ref, x)
+# the derivative is elementwise: one rule for both modes
+gelu_p.jvp_terms = [lambda t, x, *, out: gelu_grad_p.bind(x, t)]
+gelu_p.vjp = [lambda ct, x, *, out: gelu_grad_p.bind(x, ct)]
+gelu_p.batch = lambda vals, dims: (gelu_p.bind(vals[0]), dims[0])
+gelu_p.numpy_rules = True  # its rule only binds a primitive
+gelu_p.vjp_reads = ((0,), False)  # the backward reads x, not the output
+
+
+def gelu(x):
+    """GELU with the tanh approximation, `x * 0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715
+    x^3)))` with `x` clipped to [-10, 10] inside the tanh, as one kernel primitive forward
+    and one backward (`nanofn.nn.gelu(x, approximate=True)` calls it).
+
+    Args:
+      x: floating array of any shape.
+
+    Returns:
+      An array of the shape and dtype of `x`.
+
+    Example:
+        >>> import nanofn.numpy as jnp
+        >>> from nanofn.ops._nn import gelu
+        >>> gelu(jnp.array([-1.0, 0.0, 1.0, 20.0])).round(4)
+        Array([-0.1588,  0.    ,  0.8412, 20.    ], dtype=float32)
+    """
+    return gelu_p.bind(x)
+
+
+# --- gelu_grad: g * gelu'(x) ------------------------------------------------------------
+gelu_grad_p = Primitive("gelu_grad")
+gelu_grad_p.abstract_eval = _elementwise_abstract_eval("gelu_grad", ("x", "g"))
+gelu_grad_p.impl = lambda x, g: _run_elementwise(gelu_grad_p, _gelu_grad_kernel,
+                                                 _gelu_grad_ref, x, g)
+
+
+def _gelu_grad_composite(x, g):
+    def k(v):
+        return np.asarray(v, _dtype(x))
+    c = min_p.bind(max_p.bind(x, k(-_GELU_CLIP)), k(_GELU_CLIP))
+    t = tanh_p.bind(_mul(k(_SQRT_2_OVER_PI),
+                         _add(c, _mul(k(_GELU_CUBIC), _mul(_mul(c, c), c)))))
+    cdf = _mul(k(0.5), _add(k(1.0), t))
+    dcdf = _mul(_mul(k(0.5), _mul(_sub(k(1.0), t), _add(k(1.0), t))),
+                _mul(k(_SQRT_2_OVER_PI), _add(k(1.0), _mul(k(3.0 * _GELU_CUBIC), _mul(c, c)))))
+    return _mul(g, _add(cdf, _mul(x, dcdf)))
+
+
+def _gelu_grad_batch(vals, dims):
+    if dims[0] == dims[1]:  # both batched along the same axis: elementwise, nothing moves
+        return gelu_grad_p.bind(*vals), dims[0]
+    return _front_batch(gelu_grad_p)(vals, dims)
+
+
+_derived_rules(gelu_grad_p, _gelu_grad_composite, (True, True))
+gelu_grad_p.batch = _gelu_grad_batch
 
 
 # ======================================================================== any axes

@@ -133,6 +133,27 @@ def test_layer_norm_kernels_match_reference(data, dtype):
         assert a.dtype == dtype and a.shape == pshape
 
 
+@pytest.mark.parametrize("mean,std", [(0.0, 1.0), (1e3, 1e-2), (1e4, 1e-3), (-3e4, 1.0)])
+def test_layer_norm_float32_rows_far_from_zero_keep_their_accuracy(mean, std):
+    # the kernels' row sums are float64 (vectorised, reassociated) and two-pass: rows with
+    # a large mean and a small variance are as accurate as float32 allows, against the
+    # float64 reference of the same float32 values
+    rng = np.random.default_rng(7)
+    x = (mean + std * rng.standard_normal((2, 50, 128))).astype(np.float32)
+    scale, bias = (rng.standard_normal(128).astype(np.float32) for _ in range(2))
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    p = dict(epsilon=1e-5, batch_dims=0)
+    wide = [a.astype(np.float64) for a in (x, scale, bias, g)]
+    with nanofn.config._override("nanofn_use_kernels", True):
+        got = [_nn.layer_norm_p.impl(x, scale, bias, **p)] + _nn.layer_norm_grad_p.impl(
+            x, scale, g, **p)
+    want = [_nn._layer_norm_ref(*wide[:3], **p)] + _nn._layer_norm_grad_ref(
+        wide[0], wide[1], wide[3], **p)
+    for a, b in zip(got, want):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=2e-7 * np.abs(b).max())
+
+
 def test_extreme_rows():
     x = np.array([[1000.0, 1000.0, -1000.0], [-np.inf, -np.inf, -np.inf], [0.0, np.inf, 1.0],
                   [np.nan, 0.0, 1.0], [-np.inf, 0.0, -np.inf]], np.float32)

@@ -457,6 +457,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
         "layer_norm_grad")},
     **{n: "tests/nn/test_attention_kernel.py" for n in (
         "attention_softmax", "attention_softmax_grad")},
+    **{n: "tests/nn/test_gelu_kernel.py" for n in ("gelu", "gelu_grad")},
 }
 
 
