@@ -36,10 +36,11 @@ comparisons, `sqrt`, ...) vectorises well and always wins when fused. Hence: a
 transcendental function joins a group only when the group's arrays are small (at most
 `FUSE_MAX_SIZE[name]` elements, where the per-call overhead of a separate numpy step
 outweighs the slower scalar loop); on larger arrays it stays a numpy call and the cheap
-arithmetic around it is fused. float32 `tanh` is computed in kernels by a rational
-approximation made of arithmetic (nanofn/ops/_fastmath.py, within 6.02 ulp), not by the
-C library. The C library, the approximation and numpy may round such functions
-differently in the last bits; `EXACT = True` keeps them out of kernels altogether, so
+arithmetic around it is fused. float32 `tanh`, `exp` and `logistic` are computed in
+kernels by arithmetic that vectorises (a rational approximation, nanofn/ops/_fastmath.py,
+and a range-reduced polynomial, `_exp32`), not by the C library, and fuse at any size.
+The C library, the approximations and numpy may round such functions differently in the
+last bits; `EXACT = True` keeps them out of kernels altogether, so
 that jitted results equal eager ones bit for bit.
 
 If a generated kernel cannot be compiled (or numba is missing), its group is left as the
@@ -71,16 +72,14 @@ from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Primitive, ShapedArra
 # asinh/atan2 ~250. Unfused, logistic is several numpy passes and erf a numba ufunc, so
 # fusing them never loses.
 #
-# float32 tanh is the exception to the C library: kernels compute it with
-# nanofn/ops/_fastmath.py's rational approximation (within 6.02 ulp), arithmetic that
-# vectorises (0.7 ns an element in a loop, numpy's float32 tanh 0.4-0.6) and, where a
-# loop does not vectorise, costs 8 ns an element against the C library's 19-37. Its
-# limit stays 256: fusing it at any size was measured and not kept, because a plan may
-# run a fused kernel in place (its output in the buffer of an operand that dies there),
-# and LLVM then takes the loop's scalar version (its runtime check finds the output
-# overlapping an input): W3 (4M elements) went from 41 to 51 ms, and
-# `sum(sin(tanh(sin(x) * 2) * 2 + 1))` took 2x the time at 4k to 1M elements. A logistic
-# built on that tanh was measured and not added: too inaccurate in its lower tail.
+# In float32, `tanh`, `exp` and `logistic` are the exception (`VECTORISED_FLOAT32`): kernels
+# compute them with arithmetic that vectorises, not the C library, so they fuse at any
+# size. tanh is nanofn/ops/_fastmath.py's rational approximation (within 6.02 ulp; 0.7 ns
+# an element in a loop, numpy's float32 tanh 0.4-0.6), exp a range reduction and Taylor
+# polynomial (`_exp32`, within 1.2 ulp; 0.7 ns an element, numpy's 0.5), and logistic
+# is built on that exp (within 2.5 ulp, its tails included). Fusing them at any size pays
+# only because a plan never runs a fused kernel in place (nanofn/_jit.py's `_Step`): on
+# an output that overlaps an input, LLVM takes the loop's scalar version.
 FUSE_MAX_SIZE = {
     "exp": 2048, "exp2": 2048, "log": 2048, "sin": 2048,
     "cos": 1024, "cosh": 1024, "pow": 1024, "asin": 1024, "acos": 1024,
@@ -90,6 +89,7 @@ FUSE_MAX_SIZE = {
     "logistic": None, "erf": None,
 }
 _DEFAULT_FUSE_MAX_SIZE = 256  # for a transcendental missing from the table
+VECTORISED_FLOAT32 = {"tanh", "exp", "logistic"}  # no size limit in float32 (see above)
 # Inside a kernel, transcendental functions come from the C library, numpy's from its own
 # vectorised code: results can differ in the last bit, so a jitted function may not equal
 # its eager run bit for bit. True: never fuse them (only IEEE-exact arithmetic fuses, so
@@ -145,11 +145,49 @@ def _tanh(o, a, p, cx):
             f"{o} = -{one} if {x} <= -{clamp} else {o}"]
 
 
+# float32 exp as arithmetic that vectorises: x = n ln2 + r with n = round(x log2(e)) and
+# |r| <= ln2/2 (ln2 in two parts, the first with few bits, so that n * ln2 is exact), exp(r)
+# by its Taylor polynomial to degree 7 (truncation error below 0.1 ulp), times 2^n as two
+# float32 powers of two made from their bits (nanofn/_bitcast.py), so that results from
+# the subnormals to overflow need no special case. Within 1.2 ulp of the exact exp over
+# float32's whole range (tests/test_fusion.py measures it); NaN stays NaN.
+_EXP_CLAMP = (-104.0, 88.8)  # exp is 0 below (float32), inf above
+_LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
+_EXP_TAYLOR = tuple(1.0 / np.prod(np.arange(1, k + 1)) for k in range(8))  # 1/k!
+
+
+def _exp32(o, x, cx):
+    """Lines computing the float32 `exp(x)` into `o` (x a variable name)."""
+    cx.imports.add("from nanofn._bitcast import float32_from_bits as _f32bits")
+    lo, hi = (cx.c(v) for v in _EXP_CLAMP)
+    poly = cx.c(_EXP_TAYLOR[-1])
+    for c in _EXP_TAYLOR[-2::-1]:
+        poly = f"({poly} * {o}_r + {cx.c(c)})"
+    two_to = "_f32bits(np.int32(({} + 127) << 23))"
+    return [f"{o}_x = {hi} if {x} > {hi} else ({lo} if {x} < {lo} else {x})",
+            f"{o}_n = np.floor({o}_x * {cx.c(1 / np.log(2))} + {cx.c(0.5)})",
+            f"{o}_n = {cx.c(0)} if {o}_n != {o}_n else {o}_n",  # NaN: any n (result NaN)
+            f"{o}_r = ({o}_x - {o}_n * {cx.c(_LN2_HI)}) - {o}_n * {cx.c(_LN2_LO)}",
+            f"{o}_i = np.int32({o}_n)",
+            f"{o}_h = np.int32({o}_i >> 1)",
+            f"{o} = {poly} * {two_to.format(f'{o}_h')} * {two_to.format(f'({o}_i - {o}_h)')}"]
+
+
+def _exp(o, a, p, cx):
+    if cx.out_dtype != "float32":
+        return _ufunc("np.exp")(o, a, p, cx)
+    return _exp32(o, a[0], cx)
+
+
 def _logistic(o, a, p, cx):
     x, one = a[0], cx.c(1)
-    return [f"{o}_e = {cx.t}(np.exp(-abs({x})))",  # exp(-|x|) never overflows
-            f"{o} = {cx.t}({one} / ({one} + {o}_e)) if {x} >= {cx.c(0)} "
-            f"else {cx.t}({o}_e / ({one} + {o}_e))"]
+    if cx.out_dtype == "float32":
+        e = [f"{o}_a = -abs({x})"] + _exp32(f"{o}_e", f"{o}_a", cx)
+    else:
+        e = [f"{o}_e = {cx.t}(np.exp(-abs({x})))"]
+    return e + [  # exp(-|x|) never overflows
+        f"{o} = {cx.t}({one} / ({one} + {o}_e)) if {x} >= {cx.c(0)} "
+        f"else {cx.t}({o}_e / ({one} + {o}_e))"]
 
 
 def _sign(o, a, p, cx):
@@ -218,7 +256,7 @@ _CHEAP_OPS = {
 }
 
 _TRANSCENDENTAL_OPS = {
-    "exp": _ufunc("np.exp"),
+    "exp": _exp,
     "exp2": _ufunc("np.exp2"),
     "log": _ufunc("np.log"),
     "log1p": _ufunc("np.log1p"),
@@ -266,7 +304,7 @@ def _dtypes_ok(eqn) -> bool:
 
 def is_transcendental(name: str) -> bool:
     """Whether a primitive calls a scalar C library function inside a kernel (or, for
-    float32 `tanh`, a rational approximation; see `FUSE_MAX_SIZE`)."""
+    float32 `tanh`, `exp` and `logistic`, vectorising arithmetic; see `FUSE_MAX_SIZE`)."""
     return name in _TRANSCENDENTAL_OPS
 
 
@@ -286,6 +324,8 @@ def _fusible_shape(eqn):
         return None
     if is_transcendental(prim.name):
         limit = FUSE_MAX_SIZE.get(prim.name, _DEFAULT_FUSE_MAX_SIZE)
+        if prim.name in VECTORISED_FLOAT32 and eqn.outvars[0].aval.dtype == np.float32:
+            limit = None
         if EXACT or (limit is not None and _size(shape) > limit):
             return None
     return shape
@@ -405,6 +445,7 @@ class _Context:
 
     def __init__(self):
         self.consts: dict = {}
+        self.imports: set = set()  # lines the kernel's module needs besides math and numpy
         self.t = self.out_dtype = self.in_dtype = None
 
     def _const(self, value, dtype):
@@ -449,6 +490,7 @@ def kernel_source(program: FusedProgram) -> str:
     lines = ["# A fused elementwise kernel generated by nanofn (nanofn/_fusion.py).",
              "# The file is named by the hash of its text: do not edit it.",
              "import math", "", "import numpy as np", ""]
+    lines += sorted(cx.imports) + ([""] if cx.imports else [])
     lines += cx.lines()
     lines += ["", "", f"def kernel(n, {', '.join(xs + ys)}):"]
     lines += ["    " + s for s in pre]

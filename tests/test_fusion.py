@@ -218,14 +218,18 @@ def w3(x):
     return fnp.sum(fnp.tanh(x) * fnp.sin(x) + 0.5 * fnp.exp(-x * x) + x / (1 + x * x))
 
 
-def test_large_arrays_leave_transcendentals_to_numpy_and_fuse_across_a_reduction():
-    x = np.random.default_rng(0).normal(size=5000).astype(np.float32)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_large_arrays_leave_transcendentals_to_numpy_and_fuse_across_a_reduction(dtype):
+    x = np.random.default_rng(0).normal(size=5000).astype(dtype)
     closed = jaxpr_of(nanofn.value_and_grad(w3), x)
     ref, got, fused = run_both(closed, [x])
     kept = [n for n in names(fused) if n != "fused_elementwise"]
-    # tanh, sin, exp, cos stay numpy calls at this size; the value's reduce_sum sits in
-    # the middle of the program, and the backward arithmetic after it joins the forward's
-    assert sorted(kept) == ["cos", "exp", "reduce_sum", "sin", "tanh"]
+    # sin and cos (and in float64 tanh and exp) stay numpy calls at this size: float32 tanh
+    # and exp are vectorising arithmetic in kernels; the value's reduce_sum sits in the
+    # middle of the program, and the backward arithmetic after it joins the forward's
+    want = ["cos", "reduce_sum", "sin"] if dtype == "float32" else \
+        ["cos", "exp", "reduce_sum", "sin", "tanh"]
+    assert sorted(kept) == want
     big = max((e for e in fused.eqns if e.primitive.name == "fused_elementwise"),
               key=lambda e: len(e.params["program"].ops))
     assert len(big.params["program"].ops) > 25
@@ -254,10 +258,54 @@ def test_float32_tanh_in_a_kernel_is_the_fast_approximation(monkeypatch):
         ref, got, fused = run_both(jaxpr_of(f, x64), [x64])
     assert names(fused) == ["fused_elementwise"]
     assert_same(ref, got, exact=False)
-    # the size policy is unchanged: on large arrays tanh stays numpy's
+    # at any size float32 tanh fuses; float64 tanh (the C library's) only on small arrays
     monkeypatch.undo()
-    assert names(_fusion.fuse(jaxpr_of(f, x))).count("tanh") == 1
-    assert names(_fusion.fuse(jaxpr_of(f, x[:200]))) == ["fused_elementwise"]
+    assert names(_fusion.fuse(jaxpr_of(f, x))) == ["fused_elementwise"]
+    assert names(_fusion.fuse(jaxpr_of(f, x64))).count("tanh") == 1
+    assert names(_fusion.fuse(jaxpr_of(f, x64[:200]))) == ["fused_elementwise"]
+
+
+def _ulps(got, exact):
+    """|got - exact| in units of float32's spacing at `exact` (float64), where `exact` is a
+    normal float32."""
+    with np.errstate(all="ignore"):
+        normal = np.isfinite(exact) & (np.abs(exact) >= np.finfo(np.float32).tiny) & \
+            (np.abs(exact) <= np.finfo(np.float32).max)
+        spacing = np.spacing(np.abs(exact[normal]).astype(np.float32)).astype(np.float64)
+        return np.abs(got[normal].astype(np.float64) - exact[normal]) / spacing
+
+
+def test_float32_exp_and_logistic_in_a_kernel_are_within_a_few_ulp_everywhere():
+    # float32 exp in kernels is `_exp32` (range reduction, polynomial, 2^n from its bits),
+    # logistic is built on it: at any size they fuse, over the whole float32 line
+    x = np.concatenate([np.linspace(-110, 95, 400_001),
+                        [0.0, -0.0, 1e-40, -1e-40, np.inf, -np.inf, np.nan, 88.72, 88.73,
+                         -87.33, -103.9, -103.98, 3e38, -3e38]]).astype(np.float32)
+    f = lambda v: (fnp.exp(v) * 1.0 + 0.0, lax.logistic(v) * 1.0 + 0.0)  # noqa: E731
+    with np.errstate(all="ignore"):
+        ref, got, fused = run_both(jaxpr_of(f, x), [x])
+        exact_exp = np.exp(x.astype(np.float64))
+        exact_logistic = 1 / (1 + np.exp(-x.astype(np.float64)))
+    assert set(names(fused)) == {"fused_elementwise"}
+    e, lg = np.asarray(got[0]), np.asarray(got[1])
+    assert _ulps(e, exact_exp).max() <= 1.25
+    assert _ulps(lg, exact_logistic).max() <= 2.5
+    # subnormal results within one subnormal step; zeros, infinities and NaN as numpy's
+    sub = (exact_exp < np.finfo(np.float32).tiny) & (exact_exp > 2.0 ** -150)
+    assert (np.abs(e[sub] - exact_exp[sub]) <= 2.0 ** -149).all()
+    special = ~(exact_exp > 2.0 ** -150) | ~(exact_exp <= np.finfo(np.float32).max)
+    np.testing.assert_array_equal(e[special], np.asarray(ref[0])[special])
+    np.testing.assert_array_equal(np.isnan(lg), np.isnan(x))
+    assert lg[x == np.inf].tolist() == [1.0] and lg[x == -np.inf].tolist() == [0.0]
+    assert ((lg >= 0) & (lg <= 1))[~np.isnan(x)].all()
+
+
+def test_a_plan_never_runs_a_fused_kernel_over_its_own_input():
+    # an output overlapping an input makes LLVM take the loop's scalar version
+    x = np.ones(4096, np.float32)
+    plan = _jit.Plan(_fusion.fuse(jaxpr_of(lambda v: fnp.exp(fnp.tanh(v * 2.0)) * 3.0 - v, x)))
+    fused = [st for st in plan.steps if st.kind == "fused"]
+    assert fused and not any(st.inplace_ok for st in fused)
 
 
 def test_a_value_that_depends_on_the_group_through_another_op_is_not_fused_back():
