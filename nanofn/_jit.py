@@ -697,14 +697,33 @@ def _fused_call(program, given):
 # ------------------------------------------------------------------------ jit
 
 
-def _leaf_to_value(x):
-    """Make a jit argument leaf concrete and typed: Python scalars get their default dtype."""
+def _unaliased(out, lent):
+    """A result of a call that was lent the caller's buffers `lent`, copied if it is or
+    views one of them (an argument returned as it is, reshaped or sliced): a nanofn array
+    must not change when the caller writes to its buffer later."""
+    if lent and out.base is not None and any(np.may_share_memory(out, b) for b in lent):
+        return out.copy()
+    return out
+
+
+def _leaf_to_value(x, lent=None):
+    """Make a jit argument leaf concrete and typed: Python scalars get their default dtype.
+
+    A caller's writable numpy buffer is copied (a traced program may keep its inputs),
+    unless `lent` is a list: then the call only reads it, so it gets a read-only view and
+    the buffer is appended to `lent` (see `_unaliased`)."""
     if type(x) in core._PY_SCALAR_DTYPE:
         return core.scalar_value(x)
     if type(x) is core.Array:
         return x._value
-    if isinstance(x, (np.ndarray, np.generic)):  # a caller's writable buffer is copied
-        return core.owned(core.check_numeric(x, "jit"))
+    if isinstance(x, (np.ndarray, np.generic)):
+        x = core.check_numeric(x, "jit")
+        if lent is None or not isinstance(x, np.ndarray) or not x.flags.writeable:
+            return core.owned(x)
+        lent.append(x)
+        view = x.view(np.ndarray)
+        view.flags.writeable = False
+        return view
     if isinstance(x, Tracer):
         return x
     raise TypeError(f"jit: argument leaf of type {type(x).__name__} is not an array; mark the "
@@ -838,7 +857,11 @@ class JitFunction:
             return self.fun(*args, **kwargs)
         static, dyn_args, dyn_kwargs = self._split(args, kwargs)
         leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
-        values = [_leaf_to_value(x) for x in leaves]
+        # A plain call only reads its numpy arguments: they are lent, not copied. Under a
+        # transformation (or with tracers) they may be kept, as residuals: copied.
+        tracing = core.under_transform() or any(isinstance(x, Tracer) for x in leaves)
+        lent = None if tracing else []
+        values = [_leaf_to_value(x, lent) for x in leaves]
         avals = tuple(get_aval(v) for v in values)
         key = (in_tree, avals, static)
         compiled = self._cache.get(key)
@@ -849,12 +872,12 @@ class JitFunction:
                 self._cache.move_to_end(key)  # most recently used last
             except KeyError:  # dropped meanwhile (another thread, clear_cache)
                 pass
-        if any(isinstance(v, Tracer) for v in values) or core.under_transform():
+        if tracing:
             outs = core.eval_jaxpr(compiled.closed.jaxpr, compiled.closed.consts, *values)
             outs = [o if isinstance(o, (Tracer, core.Array)) else core.wrap(o) for o in outs]
         else:
-            outs = [core.Array(o) if isinstance(o, np.ndarray) else core.wrap(o)
-                    for o in compiled.run(values)]
+            outs = [core.Array(_unaliased(o, lent)) if isinstance(o, np.ndarray)
+                    else core.wrap(o) for o in compiled.run(values)]
         return tree_unflatten(compiled.out_tree, outs)
 
     def _compile(self, args, kwargs, static, in_tree, avals):

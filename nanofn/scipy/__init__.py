@@ -7,15 +7,20 @@ Example:
     1.3863
 """
 
-from nanofn.scipy import special as special
-from nanofn.scipy import signal as signal
-from nanofn.scipy import linalg as linalg
-from nanofn.scipy import stats as stats
-from nanofn.scipy import ndimage as ndimage
-from nanofn.scipy import interpolate as interpolate
-from nanofn.scipy import optimize as optimize
-from nanofn.scipy import integrate as integrate
-from nanofn.scipy import cluster as cluster
+import importlib as _importlib
 
 __all__ = ["special", "signal", "linalg", "stats", "ndimage", "interpolate", "optimize",
            "integrate", "cluster"]
+
+
+def __getattr__(name):
+    # Submodules load on first use: `nanofn.lax.linalg` needs `nanofn.scipy.linalg` when
+    # nanofn is imported, and that must not import `optimize` (which brings in
+    # `nanofn.optim`, `nn` and `random`) nor the rest.
+    if name in __all__:
+        return _importlib.import_module(f"nanofn.scipy.{name}")
+    raise AttributeError(f"module 'nanofn.scipy' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -50,6 +50,8 @@ def test_view_ops_do_not_alias_the_callers_buffer(name):
 TRANSFORMS = {
     "jit": lambda x: nanofn.jit(lambda y: y)(x),
     "jit_reshape": lambda x: nanofn.jit(lambda y: y.reshape(-1))(x),
+    "jit_slice": lambda x: nanofn.jit(lambda y: y[1:])(x),
+    "jit_transpose_in_a_tuple": lambda x: nanofn.jit(lambda y: (y * 2, y.T))(x)[1],
     "vmap": lambda x: nanofn.vmap(lambda y: y)(x),
     "vmap_in_axes_none": lambda x: nanofn.vmap(lambda y, z: z, in_axes=(0, None))(x, x),
     "jvp_primal": lambda x: nanofn.jvp(lambda y: y, (x,), (x,))[0],
@@ -115,3 +117,27 @@ def test_jit_does_not_write_into_its_arguments():
     for _ in range(3):  # the second call runs fused kernels
         f(x)
     np.testing.assert_array_equal(np.asarray(x), np.arange(4.0, dtype=np.float32))
+
+
+def test_jit_reads_a_callers_buffer_without_copying_it():
+    # a plain call only reads its numpy arguments: it is lent them, not given copies
+    import tracemalloc
+    x = np.ones((1024, 1024), np.float32)  # 4 MB
+    f = nanofn.jit(lambda y: y[0, :4] * 2.0)
+    f(x)
+    tracemalloc.start()
+    try:
+        f(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes // 4
+    assert x.flags.writeable  # the caller's buffer is left as it was
+
+
+def test_a_vjp_of_jit_keeps_the_inputs_it_saw():
+    # under a transformation jit copies its numpy arguments: residuals must not change
+    x = np.full(3, 2.0, np.float32)
+    _, pullback = nanofn.vjp(nanofn.jit(lambda y: y * y), x)
+    x[:] = 100.0
+    np.testing.assert_array_equal(np.asarray(pullback(jnp.ones(3))[0]), [4.0, 4.0, 4.0])
