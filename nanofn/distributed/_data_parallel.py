@@ -23,7 +23,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nanofn import _core as core
 from nanofn import _named_axes
 from nanofn.distributed._state import world_group
 from nanofn.tree_util import tree_flatten, tree_unflatten
@@ -45,11 +44,9 @@ class DataParallel(NamedTuple):
 
 def _on_group(fun, axis_name):
     """jit `fun` and run it with `axis_name` bound to the process group (SPMD: every
-    process calls it with its own data, as inside `pmap`, without a device axis). The
-    caller's numpy arrays passed as arguments (a batch) are lent, not copied (see
-    `_pmap.lend`); numpy leaves inside a pytree argument are copied by `jit`."""
+    process calls it with its own data, as inside `pmap`, without a device axis). `jit`
+    reads the caller's numpy arrays (a batch) where they are, without copying them."""
     from nanofn._jit import jit
-    from nanofn.distributed._pmap import lend, unaliased
     runners = {}  # per process group: its axis frame, and `fun` jitted for it (a plan
     # records the device axis it was traced with, so a new group traces again)
 
@@ -60,15 +57,8 @@ def _on_group(fun, axis_name):
             frame = _named_axes.AxisFrame(axis_name, group.size, group=group)
             compiled = jit(fun)
             runners[id(group)] = frame, compiled
-        args, lent = lend(args)  # the arguments themselves (the batch), not their leaves
         with _named_axes.extend_axis_env(frame):
-            out = compiled(*args)
-        if not lent:
-            return out
-        if type(out) is core.Array or type(out) is np.ndarray:
-            return unaliased(out, lent)
-        leaves, tree = tree_flatten(out)
-        return tree_unflatten(tree, [unaliased(o, lent) for o in leaves])
+            return compiled(*args)
     return run
 
 

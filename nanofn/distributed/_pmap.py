@@ -9,11 +9,9 @@ no-op in a one-process run), and gives each output its device axis back.
 Differentiate inside `pmap` (`pmap(grad(loss))`, the data-parallel pattern): the backward
 pass's collectives must run while the axis is bound.
 
-Arguments cost no copies. `jit` copies a caller's writable numpy buffer (it may return a
-view of it, and a nanofn array must not change when the caller writes to the buffer
-later); here the call only reads its arguments, so `lend` hands it read-only views of
-them instead, and `unaliased` copies the rare result that views one (an argument returned
-as it is, or reshaped). The device axis is taken off and put back with numpy views.
+Arguments cost no copies: `jit` reads a caller's numpy buffers where they are (it copies
+only a result that views one), and the device axis is taken off and put back with numpy
+views.
 """
 
 from __future__ import annotations
@@ -29,34 +27,6 @@ from nanofn.distributed._state import local_device_count, world_group
 from nanofn.tree_util import tree_flatten, tree_unflatten
 
 _anonymous = itertools.count()
-
-
-def lend(leaves):
-    """`leaves` with each writable numpy array replaced by a read-only view of it (which
-    `jit` does not copy), and the arrays so lent. Under a transformation nothing is lent:
-    it may keep its inputs (a vjp's residuals)."""
-    lent = [x for x in leaves if type(x) is np.ndarray and x.flags.writeable]
-    if not lent or core.under_transform():
-        return leaves, ()
-    return [_read_only(x) if type(x) is np.ndarray and x.flags.writeable else x
-            for x in leaves], lent
-
-
-def _read_only(x):
-    view = x.view()
-    view.flags.writeable = False
-    return view
-
-
-def unaliased(x, lent):
-    """Result `x` of a call given `lent` buffers (an Array, or numpy under `disable_jit`),
-    copied if it views one of them: results must not change when the caller writes to its
-    buffers later."""
-    value = x._value if type(x) is core.Array else x
-    if type(value) is np.ndarray and value.base is not None and \
-            any(np.may_share_memory(value, b) for b in lent):
-        return core.Array(value.copy())
-    return x
 
 
 def _index(x, d):
@@ -154,7 +124,7 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
                 in_dims.clear()
             dims = in_dims[(len(args), tree, kw_tree)] = (
                 _broadcast_axes("in_axes", axes, dyn_args, "arguments") + [0] * len(kw_leaves))
-        all_leaves, lent = lend(leaves + kw_leaves)
+        all_leaves = leaves + kw_leaves
         sliced = []
         for i, (x, d) in enumerate(zip(all_leaves, dims)):
             if d is None:
@@ -188,8 +158,6 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
                 out_dims_of.clear()
             out_dims = out_dims_of[out_tree] = _broadcast_axes("out_axes", out_axes, out,
                                                                "outputs")
-        if lent:
-            out_leaves = [unaliased(o, lent) for o in out_leaves]
         return tree_unflatten(out_tree, [o if d is None else _expand(o, d)
                                          for o, d in zip(out_leaves, out_dims)])
 
