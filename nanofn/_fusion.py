@@ -40,8 +40,8 @@ arithmetic around it is fused. float32 `tanh`, `exp` and `logistic` are computed
 kernels by arithmetic that vectorises (a rational approximation, nanofn/ops/_fastmath.py,
 and a range-reduced polynomial, `_exp32`), not by the C library, and fuse at any size.
 The C library, the approximations and numpy may round such functions differently in the
-last bits; `EXACT = True` keeps them out of kernels altogether, so
-that jitted results equal eager ones bit for bit.
+last bits; `EXACT = True` keeps them out of kernels altogether, so that jitted results
+equal eager ones bit for bit.
 
 If a generated kernel cannot be compiled (or numba is missing), its group is left as the
 original equations and one warning says so. `nanofn.config.update("nanofn_use_kernels",

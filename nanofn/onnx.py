@@ -36,7 +36,7 @@ import math
 import numpy as np
 
 from nanofn import _core
-from nanofn._core import ClosedJaxpr, Jaxpr, Literal, Var
+from nanofn._core import ClosedJaxpr, Jaxpr, Literal
 
 __all__ = ["export", "SUPPORTED", "OPSET"]
 
