@@ -366,6 +366,8 @@ def report_workload(wid, reps, small, summary):
             med, lo, hi = r
             print(f"  {name:26s} {med:10.3f}  [{lo:.3f}-{hi:.3f}]")
     for num, den, target in w.ratios:
+        if isinstance(target, tuple):  # (one thread, library-default threads)
+            target = target[0] if THREADS == 1 else target[1]
         if isinstance(rows.get(num), list) and isinstance(rows.get(den), list):
             ratio = rows[num][0] / rows[den][0]
             print(f"  ratio {num} / {den} = {ratio:.2f}  ({verdict(ratio, target)})")

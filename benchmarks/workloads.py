@@ -32,7 +32,7 @@ class Workload(NamedTuple):
     sizes: dict  # the sizes of BENCHMARKS.md
     small: dict  # small sizes, for the tests and `--quick`
     rows: dict  # row name -> (module it needs or None, builder(**sizes) -> callable)
-    ratios: list  # (numerator row, denominator row, target)
+    ratios: list  # (numerator row, denominator row, target, or (1-thread, all-core) targets)
 
 
 def _block_jax(tree):
@@ -181,7 +181,8 @@ W1 = Workload(
           "numpy": (None, _w1_numpy),
           "jax jit": ("jax", _w1_jax),
           "torch": ("torch", _w1_torch)},
-    ratios=[("nanofn jit", "jax jit", 1.0), ("nanofn eager", "numpy", 1.5)])
+    # one core: clearly ahead of JAX (issue 17); every core: level with it or better
+    ratios=[("nanofn jit", "jax jit", (0.9, 1.0)), ("nanofn eager", "numpy", 1.5)])
 
 
 # ------------------------------------------------------------------------ W2: small grad
@@ -300,7 +301,8 @@ W3 = Workload(
           "numpy": (None, _w3_numpy),
           "jax jit": ("jax", _w3_jax),
           "torch": ("torch", _w3_torch)},
-    ratios=[("nanofn jit", "numpy", 1.0), ("nanofn eager", "numpy", 1.5)])
+    ratios=[("nanofn jit", "numpy", 1.0), ("nanofn eager", "numpy", 1.5),
+            ("nanofn jit", "jax jit", 1.0)])
 
 
 # ------------------------------------------------------------------------ W4: convnet + SGD
@@ -617,7 +619,7 @@ W5 = Workload(
           "jax jit (scan)": ("jax", _w5_jax),
           "torch (loop, same cell)": ("torch", _w5_torch_loop),
           "torch nn.GRU": ("torch", _w5_torch_gru)},
-    ratios=[("nanofn jit (scan)", "jax jit (scan)", 1.0)])
+    ratios=[("nanofn jit (scan)", "jax jit (scan)", (0.9, 1.0))])
 
 
 # ------------------------------------------------------------------------ W7: GPT step
