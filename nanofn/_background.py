@@ -75,7 +75,9 @@ built_count = 0  # jobs done in this process (for tests)
 
 def submit(closed, values) -> Job:
     """Queue the fused plan of `closed` for the background thread; `values` are the
-    numpy arguments of the call that asked (for the dry run)."""
+    numpy arguments of the call that asked (for the dry run). They may be read-only views
+    of a caller's buffers (`jit` lends them): the dry run only reads them, and its results
+    are dropped, so a caller writing to its buffers meanwhile changes nothing."""
     global _unfinished, _worker
     job = Job(closed, list(values))
     with _cv:
