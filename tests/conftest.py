@@ -7,6 +7,8 @@ failure reproduces. "deep" draws many more examples for an occasional thorough r
 """
 
 import os
+import pathlib
+import sys
 
 # A jitted function compiles its kernels in a background thread by default; the suite
 # builds them on the second call instead (as before), so that which plan a call runs does
@@ -33,6 +35,7 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-# Scripts that record reference values from JAX or scipy live beside the tests that read
-# their output; they are run by hand where JAX is installed, never collected.
-collect_ignore_glob = ["*/record_*.py"]
+# The cases that reference values were recorded at (from JAX or scipy, by the scripts run by
+# hand where those are installed) live with those scripts in tools/reference; the tests
+# import the same cases from there and read the recorded values from their own folders.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools" / "reference"))

@@ -1,14 +1,13 @@
 """nanofn.image against jax.image: `resize` (every method, with and without antialiasing,
 up and down, batch and channel axes, nearest) and `scale_and_translate` values and
 gradients in image, scale and translation, recorded from JAX into
-tests/reference/image_jax.npz by tests/reference/record_image.py (this test does not
+tests/reference/image_jax.npz by tools/reference/record_image.py (this test does not
 import JAX); gradients in the image also against finite differences; jit, vmap, float32
 and integer inputs, and errors."""
 
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from nanofn import image as nimage
 from nanofn.testing import check_grads
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
-sys.path.insert(0, HERE)
 from image_cases import RESIZE, SCALE_AND_TRANSLATE  # noqa: E402
 
 REF = np.load(os.path.join(HERE, "image_jax.npz"))

@@ -1,13 +1,12 @@
 """nanofn.numpy.linalg and nanofn.scipy.linalg against values and gradients recorded from
-JAX (tests/reference/record_linalg.py, run where JAX is installed, wrote
-linalg_jax.npz; this test does not import JAX). The cases (tests/reference/linalg_cases.py)
+JAX (tools/reference/record_linalg.py, run where JAX is installed, wrote
+linalg_jax.npz; this test does not import JAX). The cases (tools/reference/linalg_cases.py)
 include JAX's conventions at the edges: det's gradient at singular matrices, eigh and
 cholesky with symmetrize_input=False, the pseudo-inverse of a rank-deficient matrix."""
 
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -18,10 +17,8 @@ from nanofn.numpy import linalg as nl
 from nanofn.scipy import linalg as nsl
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
-sys.path.insert(0, HERE)
 from linalg_cases import CASES, loss_term, weights  # noqa: E402
 
-sys.path.pop(0)
 REF = np.load(os.path.join(HERE, "linalg_jax.npz"))
 
 

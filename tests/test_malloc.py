@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION"),
-    reason="malloc tuning applies to Linux with glibc only")
+    reason="nanofn tunes glibc's malloc only: Linux with glibc")
 
 # Counts the blocks malloc holds as separate mmaps while a 4 MB array is alive.
 _PROGRAM = """

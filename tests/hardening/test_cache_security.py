@@ -22,7 +22,8 @@ import pytest
 from nanofn import _kernels
 
 ROOT = str(pathlib.Path(__file__).resolve().parents[2])
-posix_only = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX owners and modes")
+posix_only = pytest.mark.skipif(not hasattr(os, "getuid"),
+                                reason="file owners and permission modes exist on POSIX only")
 
 
 @pytest.fixture
@@ -53,7 +54,8 @@ def _choose():
     return chosen, [str(w.message) for w in caught]
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="platformdirs' Linux layout (XDG)")
+@pytest.mark.skipif(sys.platform != "linux",
+                    reason="checks the XDG cache folder platformdirs chooses on Linux")
 def test_default_directory_is_created_private(default_cache):
     chosen, caught = _choose()
     assert chosen == str(default_cache / "kernels")

@@ -131,7 +131,8 @@ _LOADER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS and ru_maxrss in KiB")
+@pytest.mark.skipif(sys.platform != "linux",
+                    reason="bounds memory with Linux's RLIMIT_AS and reads ru_maxrss in KiB")
 def test_hostile_files_fail_fast_with_small_memory(tmp_path):
     problems = []  # every case is checked, so one run shows all that fail
     for name, path, loader, words in _hostile_files(tmp_path):

@@ -1,7 +1,7 @@
 """nanofn.numpy.fft and the fft primitive: values against numpy.fft, jit and vmap laws,
 gradients against finite differences in float64 (through real and imaginary parts, so
 both directions of every complex input and output are checked), and reverse mode against
-JAX's answers for complex cotangents (recorded by tests/numpy/data/record_fft_reference.py).
+JAX's answers for complex cotangents (recorded by tools/reference/record_fft_reference.py).
 """
 
 from __future__ import annotations

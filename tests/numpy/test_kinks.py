@@ -1,6 +1,6 @@
 """Derivatives at kinks, ties and domain edges follow JAX's choices.
 
-`tests/reference/record_kinks.py` evaluated every case of `tests/reference/kink_cases.py`
+`tools/reference/record_kinks.py` evaluated every case of `tools/reference/kink_cases.py`
 with JAX (float64) into `tests/reference/kinks.json`: the value, the gradient and the
 Hessian. Here nanofn evaluates the same cases. Where nanofn chooses differently on
 purpose, `DIFFERENT` says what nanofn gives and why (docs/numerics.md lists every
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -20,7 +19,6 @@ import nanofn
 import nanofn.numpy as fnp
 
 REF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference")
-sys.path.insert(0, REF_DIR)
 from kink_cases import CASES  # noqa: E402
 
 with open(os.path.join(REF_DIR, "kinks.json")) as _fh:
@@ -77,7 +75,7 @@ def _same(a, b):
 
 
 def test_reference_covers_every_case():
-    assert sorted(JAX) == sorted(CASES), "re-run tests/reference/record_kinks.py"
+    assert sorted(JAX) == sorted(CASES), "re-run tools/reference/record_kinks.py"
     assert set(DIFFERENT) <= set(CASES)
 
 

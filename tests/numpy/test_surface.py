@@ -1,7 +1,7 @@
 """nanofn.numpy against jax.numpy's surface, and the helpers that complete it.
 
 The names and keyword arguments of `jax.numpy` are recorded from JAX by
-`data/record_jnp_names.py`; every name is in `nanofn.numpy` or listed with a reason in
+`tools/reference/record_jnp_names.py`; every name is in `nanofn.numpy` or listed with a reason in
 docs/jax-numpy-coverage.md. The helpers (sets, searching, counting, polynomials,
 elementwise bit-level functions, index helpers, functional updates, ...) are checked
 against numpy on hypothesis-drawn shapes and values; the value-dependent ones also with
@@ -15,7 +15,6 @@ import io
 import json
 import pathlib
 import re
-import sys
 import warnings
 
 import numpy as np
@@ -579,7 +578,6 @@ def test_ufunc_methods(data):
 
 # ------------------------------------------------------------------------ JAX's own answers
 
-sys.path.insert(0, str(HERE / "data"))
 from jnp_surface_cases import CASES as JAX_CASES  # noqa: E402
 
 JAX_ANSWERS = json.loads((HERE / "data" / "jnp_surface.json").read_text())["cases"]

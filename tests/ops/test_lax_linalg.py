@@ -1,9 +1,9 @@
-"""nanofn.lax.linalg: results equal jax.lax.linalg's (recorded by record_lax_linalg.py,
-float64), sign/phase-free checks where LAPACK's choice is free (eigen- and singular
-vectors), gradients by finite differences, and the module imports as JAX's does."""
+"""nanofn.lax.linalg: results equal jax.lax.linalg's (float64, recorded by
+tools/reference/record_lax_linalg.py), sign/phase-free checks where LAPACK's choice is free
+(eigen- and singular vectors), gradients by finite differences, and the module imports as
+JAX's does."""
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +13,6 @@ import nanofn.numpy as fnp
 from nanofn.testing import check_grads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 from lax_linalg_cases import A, CASES, SPD, SYM, TALL  # noqa: E402
 
 REF = dict(np.load(os.path.join(HERE, "data", "lax_linalg_jax.npz")))

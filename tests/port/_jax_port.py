@@ -1,11 +1,13 @@
-"""Shared helpers of the JAX port programs (tests/port/test_jax_*.py).
+"""Shared helpers of the port programs: JAX's (tests/port/test_jax_*.py) and optax's and
+stax's (test_optax_*.py, test_stax_*.py).
 
 Each port file defines `program(...)`, written once against JAX's names: its parameters
 name the modules it uses (`jax`, `jnp`, `lax`, `jsp` for jax.scipy, `stax`,
-`optimizers`), bound to JAX's modules by `record_jax_reference.py` (where JAX is
-installed) and to nanofn's by the test (`import nanofn as jax`, `nanofn.numpy as jnp`,
-...). The program returns a dict of arrays; the recorded JAX values live in
-`jax_reference/<file>.npz` and the test compares nanofn's results with them.
+`optimizers`, `optax`), bound to JAX's modules by tools/reference/record_jax_reference.py
+and record_optax_reference.py (where JAX and optax are installed) and to nanofn's by the
+test (`import nanofn as jax`, `nanofn.numpy as jnp`, `nanofn.optim as optax`, ...). The
+program returns a dict of arrays; the recorded values live in `jax_reference/<file>.npz`
+(or `optax_reference/`) and the test compares nanofn's results with them.
 """
 
 import inspect
@@ -14,16 +16,18 @@ import pathlib
 import numpy as np
 
 REFERENCE_DIR = pathlib.Path(__file__).parent / "jax_reference"
+OPTAX_REFERENCE_DIR = pathlib.Path(__file__).parent / "optax_reference"
 
 
 def nanofn_modules():
     import nanofn
     import nanofn.lax
     import nanofn.numpy
+    import nanofn.optim
     import nanofn.scipy
     from nanofn.example_libraries import optimizers, stax
     return {"jax": nanofn, "jnp": nanofn.numpy, "lax": nanofn.lax, "jsp": nanofn.scipy,
-            "stax": stax, "optimizers": optimizers}
+            "stax": stax, "optimizers": optimizers, "optax": nanofn.optim}
 
 
 def jax_modules():
@@ -65,15 +69,21 @@ def as_numpy(results):
     return out
 
 
-def check_against_jax(name, program, rtol=2e-4, atol=2e-5, overrides=None):
+def check_against_jax(name, program, rtol=2e-4, atol=2e-5, overrides=None,
+                      reference_dir=REFERENCE_DIR):
     """Run `program` with nanofn's modules and compare every result with JAX's recording.
 
     `overrides` maps a key prefix to its own `(rtol, atol)`. Returns (nanofn's, JAX's).
     """
-    ref = dict(np.load(REFERENCE_DIR / f"{name}.npz"))
+    ref = dict(np.load(reference_dir / f"{name}.npz"))
     got = run_program(program, nanofn_modules())
     compare(got, ref, rtol, atol, overrides)
     return got, ref
+
+
+def check_against_optax(name, program, rtol=2e-4, atol=2e-5, overrides=None):
+    """`check_against_jax` for an optax or stax port, recorded in `optax_reference/`."""
+    return check_against_jax(name, program, rtol, atol, overrides, OPTAX_REFERENCE_DIR)
 
 
 def compare(got, ref, rtol, atol, overrides=None):

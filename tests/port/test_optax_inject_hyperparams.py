@@ -12,7 +12,7 @@ read from the state, and the final parameters.
 
 import numpy as np
 
-from _optax_port import check_against_reference
+from _jax_port import check_against_optax
 
 
 def program(jax, jnp, optax):
@@ -54,5 +54,5 @@ def program(jax, jnp, optax):
 
 
 def test_inject_hyperparams_matches_optax():
-    got, _ = check_against_reference("test_optax_inject_hyperparams", program)
+    got, _ = check_against_optax("test_optax_inject_hyperparams", program)
     assert got["inject/lrs"][10] == got["inject/lrs"][9] / 2

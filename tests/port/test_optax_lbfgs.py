@@ -16,7 +16,7 @@ gradient norms, line-search step counts and the final parameters.
 
 import numpy as np
 
-from _optax_port import check_against_reference
+from _jax_port import check_against_optax
 
 
 def program(jax, jnp, optax):
@@ -54,7 +54,7 @@ def program(jax, jnp, optax):
 
 
 def test_lbfgs_matches_optax():
-    got, _ = check_against_reference("test_optax_lbfgs", program, rtol=1e-3, atol=1e-4,
+    got, _ = check_against_optax("test_optax_lbfgs", program, rtol=1e-3, atol=1e-4,
                                      overrides={"rosenbrock/grad_norms": (5e-3, 1e-4)})
     for name in ("zoom", "backtracking"):
         assert got[f"{name}/grad_norms"][-1] < 1e-2 * got[f"{name}/grad_norms"][0]

@@ -11,7 +11,7 @@ optax: the initial weights, 20 losses, the accuracies and the final parameters.
 
 import numpy as np
 
-from _optax_port import check_against_reference
+from _jax_port import check_against_optax
 
 
 def program(jax, jnp, optax):
@@ -57,6 +57,6 @@ def program(jax, jnp, optax):
 
 
 def test_mlp_classifier_matches_optax():
-    got, _ = check_against_reference("test_optax_mlp_classifier", program, rtol=1e-3,
+    got, _ = check_against_optax("test_optax_mlp_classifier", program, rtol=1e-3,
                                      atol=1e-4)
     assert got["accuracy"][-1] > 0.8

@@ -11,7 +11,7 @@ losses, the private gradients of the first step and the final weights.
 
 import numpy as np
 
-from _optax_port import check_against_reference
+from _jax_port import check_against_optax
 
 
 def program(jax, jnp, stax, optimizers):
@@ -89,5 +89,5 @@ def program(jax, jnp, stax, optimizers):
 
 
 def test_dp_sgd_matches_jax():
-    got, _ = check_against_reference("test_stax_dp_sgd", program, rtol=1e-3, atol=1e-4)
+    got, _ = check_against_optax("test_stax_dp_sgd", program, rtol=1e-3, atol=1e-4)
     assert np.isfinite(got["losses"]).all()

@@ -14,7 +14,7 @@ outputs and gradients.
 
 import numpy as np
 
-from _optax_port import check_against_reference
+from _jax_port import check_against_optax
 
 
 def program(jax, jnp, stax):
@@ -74,7 +74,7 @@ def program(jax, jnp, stax):
 
 
 def test_stax_layers_match_jax():
-    got, _ = check_against_reference("test_stax_layers", program, rtol=2e-4, atol=2e-5)
+    got, _ = check_against_optax("test_stax_layers", program, rtol=2e-4, atol=2e-5)
     kept = got["dropout_train"] != 0
     np.testing.assert_allclose(got["dropout_train"][kept] * 0.7,
                                got["dropout_test"][kept], rtol=1e-6)

@@ -11,7 +11,7 @@ Checked against JAX: every loss along every trajectory and the final parameters.
 
 import numpy as np
 
-from _optax_port import check_against_reference
+from _jax_port import check_against_optax
 
 
 def program(jax, jnp, optimizers):
@@ -68,6 +68,6 @@ def program(jax, jnp, optimizers):
 
 
 def test_optimizers_trajectories_match_jax():
-    got, _ = check_against_reference("test_stax_optimizers", program, rtol=1e-4, atol=1e-5)
+    got, _ = check_against_optax("test_stax_optimizers", program, rtol=1e-4, atol=1e-5)
     for name in ("sgd", "adam", "sm3", "rmsprop_momentum"):
         assert got[f"{name}/losses"][-1] < got[f"{name}/losses"][0]

@@ -11,7 +11,7 @@ and the final predictions (tolerances in the test: the network is chaotic in flo
 
 import numpy as np
 
-from _optax_port import check_against_reference
+from _jax_port import check_against_optax
 
 
 def program(jax, jnp, stax, optimizers):
@@ -108,7 +108,7 @@ def test_resnet_blocks_match_jax():
     # amplifies rounding; the gradients of conv biases before a BatchNorm are pure
     # rounding noise). So: weights and first gradients tight, the first 12 losses to 1e-3,
     # the later losses and final logits only loosely.
-    got, _ = check_against_reference("test_stax_resnet", program, overrides={
+    got, _ = check_against_optax("test_stax_resnet", program, overrides={
         "init_params": (1e-5, 1e-6), "init_grads": (2e-3, 1e-3),
         "losses_first": (1e-3, 1e-3), "losses_rest": (0.1, 0.1), "final_logits": (0.5, 0.5)})
     # the 20 steps train: the last losses are below the first

@@ -1,10 +1,9 @@
 """jax.random's further samplers (pareto, maxwell, double_sided_maxwell, weibull_min,
 rayleigh, wald, geometric, triangular, orthogonal): the same key gives JAX's draws
-(recorded by record_more_distributions.py); chisquare, f and t (built on gamma, whose
+(recorded by tools/reference/record_more_distributions.py); chisquare, f and t (built on gamma, whose
 draws differ from JAX's) are checked by their moments."""
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ import nanofn
 from nanofn import random
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 from more_distribution_cases import CASES  # noqa: E402
 
 REF = dict(np.load(os.path.join(HERE, "data", "more_distributions_jax.npz")))

@@ -3,7 +3,6 @@ and nanofn.scipy.cluster.vq.vq against scipy's and JAX's recorded results."""
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ from nanofn.scipy import cluster, integrate
 from nanofn.testing import check_grads
 
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference")
-sys.path.insert(0, HERE)
 from sciopt_cases import VQ  # noqa: E402
 
 with open(os.path.join(HERE, "sciopt_jax.json")) as fh:

@@ -1,10 +1,9 @@
 """nanofn.scipy.optimize.minimize against scipy.optimize.minimize(method="BFGS") and
-against jax.scipy.optimize.minimize's results recorded by reference/record_sciopt.py."""
+against jax.scipy.optimize.minimize's results recorded by tools/reference/record_sciopt.py."""
 
 import inspect
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from nanofn.scipy.optimize import OptimizeResults, minimize
 from nanofn.testing import check_grads
 
 HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference")
-sys.path.insert(0, HERE)
 from sciopt_cases import MINIMIZE  # noqa: E402
 
 with open(os.path.join(HERE, "sciopt_jax.json")) as fh:

@@ -1,6 +1,6 @@
 """Every function of jax.scipy.stats (each distribution's methods, mode, rankdata, sem,
 gaussian_kde) and jax.scipy.special exists in nanofn.scipy with JAX's parameter names,
-kinds and defaults (recorded from JAX by tests/reference/record_scipy_signatures.py)."""
+kinds and defaults (recorded from JAX by tools/reference/record_scipy_signatures.py)."""
 
 from __future__ import annotations
 

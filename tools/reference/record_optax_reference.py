@@ -2,8 +2,8 @@
 
 Runs only where JAX and optax are installed (they are never test dependencies):
 
-    python tests/port/record_optax_reference.py            # every test_optax_*/test_stax_* file
-    python tests/port/record_optax_reference.py test_stax_mnist_classifier
+    python tools/reference/record_optax_reference.py  # every test_optax_*/test_stax_* file
+    python tools/reference/record_optax_reference.py test_stax_mnist_classifier
 
 For each port file it runs the file's `program` with JAX's modules on CPU in float32
 and writes the results to `tests/port/optax_reference/<file>.npz`, which the tests read.
@@ -13,7 +13,7 @@ import importlib.util
 import pathlib
 import sys
 
-HERE = pathlib.Path(__file__).parent
+HERE = pathlib.Path(__file__).parents[2] / "tests" / "port"  # the port programs
 
 
 def jax_modules():
@@ -29,19 +29,19 @@ def main(names):
     import numpy as np
 
     sys.path.insert(0, str(HERE))
-    import _optax_port
+    import _jax_port
 
     files = sorted(HERE.glob("test_optax_*.py")) + sorted(HERE.glob("test_stax_*.py"))
     if names:
         files = [f for f in files if f.stem in names]
     modules = jax_modules()
-    _optax_port.REFERENCE_DIR.mkdir(exist_ok=True)
+    _jax_port.OPTAX_REFERENCE_DIR.mkdir(exist_ok=True)
     for path in files:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        results = _optax_port.as_numpy(_optax_port.call_program(module.program, modules))
-        out = _optax_port.REFERENCE_DIR / f"{path.stem}.npz"
+        results = _jax_port.run_program(module.program, modules)
+        out = _jax_port.OPTAX_REFERENCE_DIR / f"{path.stem}.npz"
         np.savez_compressed(out, **results)
         print(f"{path.stem}: {len(results)} arrays -> {out.name}")
 

@@ -2,7 +2,7 @@
 
 Runs only where JAX is installed (tests never import JAX; they read the npz):
 
-    python tests/reference/record_image.py
+    python tools/reference/record_image.py
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
+DATA = os.path.join(HERE, "..", "..", "tests", "reference")  # read by the tests
 
 
 def record():
@@ -46,7 +47,7 @@ def record():
         grads = jax.grad(lambda *a: jnp.sum(w * f(*a)), argnums=(0, 1, 2))(*args)
         for i, g in enumerate(grads):
             data[f"st/{name}/grad{i}"] = np.asarray(g)
-    np.savez_compressed(os.path.join(HERE, "image_jax.npz"), **data)
+    np.savez_compressed(os.path.join(DATA, "image_jax.npz"), **data)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Runs only where JAX is installed (tests never import JAX; they read the JSON):
 
-    python tests/reference/record_complex.py
+    python tools/reference/record_complex.py
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
+DATA = os.path.join(HERE, "..", "..", "tests", "reference")  # read by the tests
 
 
 def record():
@@ -28,7 +29,7 @@ def record():
         f = make(jnp)
         g = np.asarray(jax.grad(f, holomorphic=holomorphic)(jnp.asarray(z, jnp.complex128)))
         out["cases"][name] = {"real": g.real.tolist(), "imag": g.imag.tolist()}
-    with open(os.path.join(HERE, "complex_grads.json"), "w") as fh:
+    with open(os.path.join(DATA, "complex_grads.json"), "w") as fh:
         json.dump(out, fh, indent=1, sort_keys=True)
         fh.write("\n")
 

@@ -2,7 +2,7 @@
 
 Runs only where JAX is installed (tests never import JAX; they read the JSON):
 
-    python tests/numpy/data/record_jnp_surface.py
+    python tools/reference/record_jnp_surface.py
 """
 
 import json
@@ -11,7 +11,8 @@ import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
+DATA = os.path.join(HERE, "..", "..", "tests", "numpy", "data")  # read by the tests
 
 
 def _leaves(out):
@@ -40,7 +41,7 @@ def main():
     for name, (make, args) in CASES.items():
         out = make(jnp)(*args)
         cases[name] = [_encode(np.asarray(o)) for o in _leaves(out)]
-    path = os.path.join(HERE, "jnp_surface.json")
+    path = os.path.join(DATA, "jnp_surface.json")
     with open(path, "w") as fh:
         json.dump({"jax_version": jax.__version__, "cases": cases}, fh, indent=0)
     print(f"wrote {os.path.basename(path)}: {len(cases)} cases from jax {jax.__version__}")

@@ -4,7 +4,7 @@ cluster.vq.vq, into sciopt_jax.json.
 
 Runs only where JAX is installed (tests never import JAX; they read the JSON):
 
-    python tests/reference/record_sciopt.py
+    python tools/reference/record_sciopt.py
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
+DATA = os.path.join(HERE, "..", "..", "tests", "reference")  # read by the tests
 
 
 def _tolist(x):
@@ -51,7 +52,7 @@ def record():
     for name, (obs, book) in VQ.items():
         codes, dists = vq(jnp.asarray(obs), jnp.asarray(book))
         out["vq"][name] = {"codes": _tolist(codes), "dists": _tolist(dists)}
-    path = os.path.join(HERE, "sciopt_jax.json")
+    path = os.path.join(DATA, "sciopt_jax.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
     print("wrote", path)

@@ -1,7 +1,7 @@
 """Record the public names of `jax.numpy` and the argument names of its functions, and those
 of jax.lax's elementwise functions (run where JAX is installed).
 
-    python tests/numpy/data/record_jnp_names.py
+    python tools/reference/record_jnp_names.py
 
 writes jax_numpy_names.json beside this file: JAX's version, the sorted public names of
 `jax.numpy`, and for each function the names of the arguments a caller can pass by
@@ -47,7 +47,7 @@ def main():
         except (TypeError, ValueError):
             continue
     lax_keywords = {n: _keywords(getattr(lax, n)) for n in LAX_ELEMENTWISE}
-    out = pathlib.Path(__file__).with_name("jax_numpy_names.json")
+    out = pathlib.Path(__file__).parents[2] / "tests" / "numpy" / "data" / "jax_numpy_names.json"
     out.write_text(json.dumps({"jax_version": jax.__version__, "names": names,
                                "keywords": keywords, "lax_keywords": lax_keywords}, indent=0, sort_keys=True) + "\n")
     print(f"wrote {out.name}: {len(names)} names from jax {jax.__version__}")

@@ -2,7 +2,7 @@
 
 Runs only where JAX is installed (tests never import JAX; they read the npz):
 
-    python tests/reference/record_linalg.py
+    python tools/reference/record_linalg.py
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
+DATA = os.path.join(HERE, "..", "..", "tests", "reference")  # read by the tests
 
 
 def _outputs(out):
@@ -45,7 +46,7 @@ def record():
             continue
         for i, g in enumerate(grads):
             data[f"{name}/grad{i}"] = np.asarray(g)
-    np.savez_compressed(os.path.join(HERE, "linalg_jax.npz"), **data)
+    np.savez_compressed(os.path.join(DATA, "linalg_jax.npz"), **data)
 
 
 if __name__ == "__main__":

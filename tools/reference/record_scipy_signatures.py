@@ -2,7 +2,7 @@
 jax.scipy.stats (and its distributions) and jax.scipy.special into scipy_signatures.json,
 which tests/scipy/test_scipy_signatures.py compares nanofn's against.
 
-Run where JAX is installed: python tests/reference/record_scipy_signatures.py
+Run where JAX is installed: python tools/reference/record_scipy_signatures.py
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main():
             sigs[f"stats.{name}"] = _describe(obj)
     for name in sorted(n for n in dir(special) if not n.startswith("_")):
         sigs[f"special.{name}"] = _describe(getattr(special, name))
-    path = pathlib.Path(__file__).with_name("scipy_signatures.json")
+    path = pathlib.Path(__file__).parents[2] / "tests" / "reference" / "scipy_signatures.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {len(sigs)} signatures to {path.name}")
 

@@ -2,13 +2,14 @@
 
 Runs only where JAX is installed (tests never import JAX; they read the npz):
 
-    python tests/random/record_more_distributions.py
+    python tools/reference/record_more_distributions.py
 """
 
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
+DATA = os.path.join(HERE, "..", "..", "tests", "random")  # read by the tests
 
 
 def main():
@@ -19,7 +20,7 @@ def main():
 
     out = {name: np.asarray(draw(jax.random, jax.random.PRNGKey(seed)))
            for name, (seed, draw) in CASES.items()}
-    np.savez_compressed(os.path.join(HERE, "data", "more_distributions_jax.npz"), **out)
+    np.savez_compressed(os.path.join(DATA, "data", "more_distributions_jax.npz"), **out)
     print(f"{len(out)} cases recorded")
 
 

@@ -1,6 +1,6 @@
 """Record JAX's reverse-mode answers for nanofn.numpy.fft (run where JAX is installed).
 
-    python tests/numpy/data/record_fft_reference.py
+    python tools/reference/record_fft_reference.py
 
 writes fft_jax_reference.npz beside this file: for each case, the input, a complex (or
 real) cotangent, and JAX's VJP of that cotangent, so tests/numpy/test_fft.py can pin
@@ -48,7 +48,8 @@ def main():
         (x_bar,) = vjp(jnp.asarray(ct, dtype=y.dtype))
         out[f"{name}/x"], out[f"{name}/ct"], out[f"{name}/x_bar"] = x, ct, np.asarray(x_bar)
         out[f"{name}/call"] = np.asarray(json.dumps([fn, kwargs]))
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fft_jax_reference.npz")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "numpy",
+                        "data", "fft_jax_reference.npz")
     np.savez(path, **out)
     print(f"wrote {len(CASES)} cases to {path}")
 

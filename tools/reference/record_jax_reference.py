@@ -2,8 +2,8 @@
 
 Runs only where JAX (and scipy) are installed; they are never test dependencies:
 
-    python tests/port/record_jax_reference.py                # every test_jax_*.py file
-    python tests/port/record_jax_reference.py test_jax_newton_sqrt
+    python tools/reference/record_jax_reference.py  # every test_jax_*.py file
+    python tools/reference/record_jax_reference.py test_jax_newton_sqrt
 
 For each file it runs `program` with JAX's modules on CPU (float32, x64 off) and writes
 the results to `tests/port/jax_reference/<file>.npz`, which the tests read.
@@ -13,7 +13,7 @@ import importlib.util
 import pathlib
 import sys
 
-HERE = pathlib.Path(__file__).parent
+HERE = pathlib.Path(__file__).parents[2] / "tests" / "port"  # the port programs
 
 
 def main(names):

@@ -2,7 +2,7 @@
 
 Runs only where JAX is installed (tests never import JAX; they read the JSON):
 
-    python tests/reference/record_kinks.py
+    python tools/reference/record_kinks.py
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
+DATA = os.path.join(HERE, "..", "..", "tests", "reference")  # read by the tests
 
 
 def _tolist(x):
@@ -40,7 +41,7 @@ def record():
             "grad": [_tolist(g) for g in grads],
             "hessian": [[_tolist(h) for h in row] for row in hess],
         }
-    with open(os.path.join(HERE, "kinks.json"), "w") as fh:
+    with open(os.path.join(DATA, "kinks.json"), "w") as fh:
         json.dump(out, fh, indent=1, sort_keys=True)
         fh.write("\n")
 

@@ -2,13 +2,14 @@
 
 Runs only where JAX is installed (tests never import JAX; they read the npz):
 
-    python tests/ops/record_lax_linalg.py
+    python tools/reference/record_lax_linalg.py
 """
 
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
+DATA = os.path.join(HERE, "..", "..", "tests", "ops")  # read by the tests
 
 
 def main():
@@ -25,7 +26,7 @@ def main():
         parts = result if isinstance(result, (tuple, list)) else [result]
         for i, part in enumerate(parts):
             out[f"{name}:{i}"] = np.asarray(part)
-    np.savez_compressed(os.path.join(HERE, "data", "lax_linalg_jax.npz"), **out)
+    np.savez_compressed(os.path.join(DATA, "data", "lax_linalg_jax.npz"), **out)
     print(f"{len(CASES)} cases recorded")
 
 
