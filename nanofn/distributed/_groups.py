@@ -10,6 +10,7 @@ where the operand is not contiguous and one bucket for a psum of many leaves.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import sys
@@ -151,13 +152,23 @@ class MPIGroup:
             self._report.stop.set()
 
     # -- metadata check ------------------------------------------------------------------
-    def _begin(self, key):
-        """Mark the collective `key` = (name, ((shape, dtype char), ...), params) as in
-        progress and, with `check`, compare it with every other process's."""
+    @contextlib.contextmanager
+    def _collective(self, name, arrays, **params):
+        """Around one collective on `arrays`: marks it as in progress (for the wait report)
+        and, with `check`, first compares its signature with every other process's."""
+        key = (name, tuple((a.shape, a.dtype.char) for a in arrays),
+               tuple(sorted(params.items())))
         self.count += 1
         self.waiting = (key, time.monotonic())
-        if not self.check:
-            return
+        try:
+            if self.check:
+                self._agree(key)
+            yield
+        finally:
+            self.waiting = None
+
+    def _agree(self, key):
+        """Compare the signature `key` with every process's (one 8-byte Allgather)."""
         entry = self._digest_of.get(key)
         if entry is None:  # hashing costs more than the lookup: once per signature
             digest = hashlib.blake2b(self._signature(key).encode(), digest_size=8).digest()
@@ -186,13 +197,8 @@ class MPIGroup:
     # or one bucket of packed leaves) into a new result buffer, never into an operand.
     def allreduce(self, xs, op):
         xs = [_contiguous(x) for x in xs]
-        avals = ((xs[0].shape, xs[0].dtype.char),) if len(xs) == 1 else \
-            tuple((x.shape, x.dtype.char) for x in xs)
-        try:
-            self._begin((op, avals, ()))
+        with self._collective(op, xs):
             return self._allreduce(xs, self._ops[op])
-        finally:
-            self.waiting = None
 
     def _allreduce(self, xs, mpi_op):
         outs = [None] * len(xs)
@@ -224,29 +230,21 @@ class MPIGroup:
 
     def all_gather(self, x, axis):
         x = _contiguous(x)
-        try:
-            self._begin(("all_gather", ((x.shape, x.dtype.char),), (("axis", axis),)))
+        with self._collective("all_gather", [x], axis=axis):
             out = np.empty((self.size,) + x.shape, x.dtype)
             self.comm.Allgather(x, out)
-        finally:
-            self.waiting = None
         return np.moveaxis(out, 0, axis)
 
     def reduce_scatter(self, x, scatter_dimension):
         x = _contiguous(np.moveaxis(np.asarray(x), scatter_dimension, 0))
-        try:
-            self._begin(("psum_scatter", ((x.shape, x.dtype.char),),
-                         (("scatter_dimension", scatter_dimension),)))
+        with self._collective("psum_scatter", [x], scatter_dimension=scatter_dimension):
             out = np.empty(x.shape[1:], x.dtype)
             self.comm.Reduce_scatter_block(x, out, op=self.MPI.SUM)
-        finally:
-            self.waiting = None
         return out
 
     def ppermute(self, x, perm):
         x = _contiguous(x)
-        try:
-            self._begin(("ppermute", ((x.shape, x.dtype.char),), (("perm", perm),)))
+        with self._collective("ppermute", [x], perm=perm):
             out = np.zeros_like(x)
             reqs = []
             for src, dst in perm:
@@ -255,19 +253,14 @@ class MPIGroup:
                 if src == self.rank:
                     reqs.append(self.comm.Isend(x, dest=dst, tag=7001))
             self.MPI.Request.Waitall(reqs)
-        finally:
-            self.waiting = None
         return out
 
     def all_to_all(self, x, split_axis, concat_axis):
         x = _contiguous(np.moveaxis(np.asarray(x), split_axis, 0))
-        try:
-            self._begin(("all_to_all", ((x.shape, x.dtype.char),),
-                         (("concat_axis", concat_axis), ("split_axis", split_axis))))
+        with self._collective("all_to_all", [x], split_axis=split_axis,
+                              concat_axis=concat_axis):
             out = np.empty_like(x)
             self.comm.Alltoall(x, out)
-        finally:
-            self.waiting = None
         return np.moveaxis(out, 0, concat_axis)
 
 
