@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from nanofn import lax
 from nanofn import numpy as fnp
 from nanofn import random
 from nanofn.nn import _functions as F
@@ -40,41 +41,100 @@ def make_causal_mask(length, dtype=bool):
     return fnp.asarray(np.tril(np.ones((length, length), bool)).astype(dtype))
 
 
+def _ensure_4d(name, x):
+    """`x` with leading axes of size 1 added up to 4 axes (JAX's `_ensure_4d`)."""
+    x = fnp.asarray(x)
+    if x.ndim > 4:
+        raise ValueError(f"dot_product_attention: {name} must have at most 4 axes "
+                         f"(B, T, N, H), got shape {tuple(x.shape)}")
+    return fnp.reshape(x, (1,) * (4 - x.ndim) + tuple(x.shape)) if x.ndim < 4 else x
+
+
 def _check_qkv(query, key, value):
-    if query.ndim not in (3, 4) or key.ndim != query.ndim or value.ndim != query.ndim:
-        raise ValueError("dot_product_attention: query, key and value must all be (B, T, N, H) "
-                         f"or all (T, N, H); got shapes {tuple(query.shape)}, "
-                         f"{tuple(key.shape)}, {tuple(value.shape)}")
-    if key.shape != value.shape:
-        raise ValueError(f"dot_product_attention: key and value must have one shape, got "
-                         f"{tuple(key.shape)} and {tuple(value.shape)}")
-    if query.shape[-2:] != key.shape[-2:] or query.shape[:-3] != key.shape[:-3]:
-        raise ValueError(f"dot_product_attention: query {tuple(query.shape)} and key "
-                         f"{tuple(key.shape)} must agree on batch, heads and head size")
+    b, s, k, h = key.shape
+    if tuple(value.shape) != (b, s, k, h) or value.dtype != key.dtype:
+        raise ValueError(f"dot_product_attention: value must have the shape and dtype of key "
+                         f"{_desc(key)}, got {_desc(value)}")
+    if query.shape[0] != b or query.shape[3] != h or query.dtype != key.dtype:
+        raise ValueError(f"dot_product_attention: query {_desc(query)} must have key's batch "
+                         f"size, head size and dtype; key is {_desc(key)} (B, S, K, H)")
+    if query.shape[2] % k:
+        raise ValueError(f"dot_product_attention: the number of query heads must be a "
+                         f"multiple of key/value heads, got {query.shape[2]} vs {k}")
+
+
+def _desc(x):
+    return f"{x.dtype}{list(x.shape)}"
+
+
+def _seq_lengths(name, lengths, batch):
+    if lengths is None:
+        return None
+    lengths = fnp.asarray(lengths)
+    if tuple(lengths.shape) != (batch,) or not fnp.issubdtype(lengths.dtype, fnp.integer):
+        raise ValueError(f"dot_product_attention: {name} must be an integer array of shape "
+                         f"(B,) = ({batch},), got {_desc(lengths)}")
+    return lengths
+
+
+def _masks(t, s, mask, is_causal, q_lengths, kv_lengths, window):
+    """The combined boolean mask (broadcastable to (B, N, T, S)), or None for no mask."""
+    parts = [] if mask is None else [fnp.asarray(mask) != 0]
+    pos_q, pos_k = np.arange(t)[:, None], np.arange(s)[None, :]
+    fixed = np.ones((t, s), bool)
+    if is_causal:
+        fixed &= pos_k <= pos_q
+    if window is not None:
+        left, right = window
+        fixed &= (pos_q <= pos_k + left) & (pos_q >= pos_k - right)
+    if is_causal or window is not None:
+        parts.append(fnp.asarray(fixed))
+    if q_lengths is not None:
+        parts.append(fnp.arange(t)[None, None, :, None] < q_lengths[:, None, None, None])
+    if kv_lengths is not None:
+        parts.append(fnp.arange(s)[None, None, None, :] < kv_lengths[:, None, None, None])
+    if not parts:
+        return None
+    out = parts[0]
+    for m in parts[1:]:
+        out = fnp.logical_and(out, m)
+    return out
 
 
 def dot_product_attention(query, key, value, bias=None, mask=None, *, scale=None,
-                          is_causal=False):
-    """Scaled dot-product attention: `softmax(q k^T * scale + bias, masked) v` per head.
+                          is_causal=False, query_seq_lengths=None, key_value_seq_lengths=None,
+                          local_window_size=None, implementation=None, return_residual=False):
+    """Scaled dot-product attention (jax.nn's): `softmax(q k^T * scale + bias, masked) v`.
 
     Args:
-      query: `(B, T, N, H)` (or `(T, N, H)`).
-      key: `(B, S, N, H)`.
-      value: `(B, S, N, H)`.
+      query: `(B, T, N, H)` (fewer axes get leading axes of size 1: `(T, N, H)`, ...).
+      key: `(B, S, K, H)`; `K` key/value heads, `N` a multiple of `K` (grouped-query
+        attention; `K = 1` is multi-query attention).
+      value: the shape and dtype of `key`.
       bias: optional array added to the logits, broadcastable to `(B, N, T, S)`.
       mask: optional boolean array broadcastable to `(B, N, T, S)`; False entries are
-        excluded. A query whose keys are all masked gets uniform weights over all `S`
+        excluded. A query whose keys are all excluded gets uniform weights over all `S`
         keys (its output is the mean of the values), as in JAX, whose masked logits are
         a large negative number rather than -inf.
       scale: logit scale (default `1 / sqrt(H)`).
-      is_causal: also mask keys after the query position (`j > i`), as JAX does.
+      is_causal: also exclude keys after the query position (`j > i`).
+      query_seq_lengths: optional int array `(B,)`: queries at or past the length are
+        padding; their keys are all excluded and their outputs are zero.
+      key_value_seq_lengths: optional int array `(B,)`: keys at or past the length are
+        excluded.
+      local_window_size: `(left, right)` (or one int for both): query `i` sees keys
+        `i - left <= j <= i + right` only.
+      implementation: `None` or `"xla"` (the one implementation here); `"cudnn"` is an
+        error, as on a machine without a GPU.
+      return_residual: also return the log-sum-exp of each query's masked logits,
+        `(B, T, N)`, as a constant (no gradient flows through it).
 
     Returns:
-      `(B, T, N, H)`: for each query, the weighted average of the values.
+      The output, of the shape of `query`; with `return_residual`, `(output, lse)`.
 
-    Without `bias` and `mask`, the scaling, the causal mask and the softmax run as one
-    kernel primitive (`attention_softmax`), forward and backward; with either, as
-    separate operations.
+    Without bias, mask, sequence lengths or window, and with as many key as query heads,
+    the scaling, the causal mask and the softmax run as one kernel primitive
+    (`attention_softmax`), forward and backward.
 
     Example:
         >>> import nanofn
@@ -82,40 +142,62 @@ def dot_product_attention(query, key, value, bias=None, mask=None, *, scale=None
         >>> nanofn.nn.dot_product_attention(q, k, v, is_causal=True).shape
         (1, 4, 2, 8)
     """
-    query, key, value = F._float(query), F._float(key), F._float(value)
+    if implementation not in (None, "xla"):
+        raise ValueError(f"dot_product_attention: implementation={implementation!r} is not "
+                         "available: nanofn runs on the CPU ('xla' or None)")
+    shape = tuple(np.shape(query))
+    query, key, value = (_ensure_4d(n, F._float(a)) for n, a in
+                         (("query", query), ("key", key), ("value", value)))
     _check_qkv(query, key, value)
-    unbatched = query.ndim == 3
-    if unbatched:
-        query, key, value = (fnp.expand_dims(a, 0) for a in (query, key, value))
-    h = query.shape[-1]
+    b, t, n, h = query.shape
+    s, kh = key.shape[1], key.shape[2]
+    if isinstance(local_window_size, int):
+        local_window_size = (local_window_size, local_window_size)
+    q_len = _seq_lengths("query_seq_lengths", query_seq_lengths, b)
+    kv_len = _seq_lengths("key_value_seq_lengths", key_value_seq_lengths, b)
     scale = 1.0 / math.sqrt(h) if scale is None else float(scale)
-    q = fnp.transpose(query, (0, 2, 1, 3))  # (B, N, T, H)
-    k = fnp.transpose(key, (0, 2, 3, 1))    # (B, N, H, S)
-    v = fnp.transpose(value, (0, 2, 1, 3))  # (B, N, S, H)
-    if bias is None and mask is None:
+    if (bias is None and mask is None and q_len is None and kv_len is None
+            and local_window_size is None and kh == n and not return_residual):
         # scale, causal mask and softmax as one kernel primitive, forward and backward
+        q = fnp.transpose(query, (0, 2, 1, 3))  # (B, N, T, H)
+        k = fnp.transpose(key, (0, 2, 3, 1))    # (B, N, H, S)
+        v = fnp.transpose(value, (0, 2, 1, 3))  # (B, N, S, H)
         weights = attention_softmax(q @ k, scale, is_causal)
-        out = fnp.transpose(weights @ v, (0, 2, 1, 3))
-        return out[0] if unbatched else out
-    logits = (q @ k) * scale                 # (B, N, T, S)
+        return fnp.reshape(fnp.transpose(weights @ v, (0, 2, 1, 3)), shape)
+    g = n // kh  # query heads per key/value head: query head i*g + j uses key head i
+    q = fnp.transpose(fnp.reshape(query, (b, t, kh, g, h)), (0, 2, 3, 1, 4))  # B K G T H
+    k = fnp.transpose(key, (0, 2, 3, 1))[:, :, None]                         # B K 1 H S
+    v = fnp.transpose(value, (0, 2, 1, 3))[:, :, None]                       # B K 1 S H
+    logits = fnp.reshape(q @ k, (b, n, t, s)) * scale
     if bias is not None:
-        logits = logits + bias
-    t, s = logits.shape[-2], logits.shape[-1]
-    if is_causal:
-        causal = fnp.asarray(np.tril(np.ones((t, s), bool)))
-        mask = causal if mask is None else fnp.logical_and(mask, causal)
+        logits = logits + _broadcast_to_logits("bias", _ensure_4d("bias", bias), logits)
     if mask is not None:
-        mask = fnp.asarray(mask)
-        try:
-            np.broadcast_shapes(tuple(mask.shape), tuple(logits.shape))
-        except ValueError:
-            raise ValueError(f"dot_product_attention: mask of shape {tuple(mask.shape)} does "
-                             f"not broadcast to the logits' (B, N, T, S) = "
-                             f"{tuple(logits.shape)}") from None
-        logits = fnp.where(mask, logits, float(np.finfo(logits.dtype).min))
+        mask = _broadcast_to_logits("mask", _ensure_4d("mask", mask), logits)
+    keep = _masks(t, s, mask, is_causal, q_len, kv_len, local_window_size)
+    if keep is not None:
+        big = float(np.float32(-0.7) * np.finfo(np.float32).max)  # JAX's, float32-finite
+        logits = fnp.where(keep, logits, big)
     weights = F.softmax(logits, axis=-1)
-    out = fnp.transpose(weights @ v, (0, 2, 1, 3))  # (B, T, N, H)
-    return out[0] if unbatched else out
+    out = fnp.reshape(weights, (b, kh, g, t, s)) @ v                         # B K G T H
+    out = fnp.reshape(fnp.transpose(out, (0, 3, 1, 2, 4)), (b, t, n, h))
+    if q_len is not None:  # padding queries give zeros
+        out = out * (fnp.arange(t)[None, :, None, None]
+                     < q_len[:, None, None, None]).astype(out.dtype)
+    out = fnp.reshape(out, shape)
+    if not return_residual:
+        return out
+    lse = lax.stop_gradient(fnp.transpose(F.logsumexp(logits, axis=-1), (0, 2, 1)))
+    return out, fnp.reshape(lse, shape[:-1])
+
+
+def _broadcast_to_logits(name, x, logits):
+    try:
+        np.broadcast_shapes(tuple(x.shape), tuple(logits.shape))
+    except ValueError:
+        raise ValueError(f"dot_product_attention: {name} of shape {tuple(x.shape)} does not "
+                         f"broadcast to the logits' (B, N, T, S) = {tuple(logits.shape)}"
+                         ) from None
+    return x
 
 
 def _as_inputs(inputs):

@@ -988,9 +988,11 @@ def _dot_general_impl(x, y, *, dimension_numbers, preferred_element_type=None):
     m = [x.shape[d] for d in x_free]
     n = [y.shape[d] for d in y_free]
     k = int(np.prod([x.shape[d] for d in lc], dtype=np.int64))
-    nb = int(np.prod(b, dtype=np.int64))
     mm, nn = int(np.prod(m, dtype=np.int64)), int(np.prod(n, dtype=np.int64))
-    out = np.matmul(xt.reshape(nb, mm, k), yt.reshape(nb, k, nn))
+    # batch axes stay apart: merging them would copy an operand whose batch axes are not
+    # adjacent in memory (attention's heads, transposed out of (B, T, N, H)); matmul
+    # loops over them with any strides
+    out = np.matmul(xt.reshape(b + [mm, k]), yt.reshape(b + [k, nn]))
     out = out.reshape(b + m + n)
     if preferred_element_type is not None:
         out = out.astype(preferred_element_type, copy=False)
