@@ -49,6 +49,7 @@ from nanofn.distributed._state import (
 from nanofn.distributed._pmap import pmap as pmap
 from nanofn._jax_api import (  # the rest of jax's top-level names
     device_put as device_put, device_get as device_get, default_backend as default_backend,
+    device_put_replicated as device_put_replicated, device_put_sharded as device_put_sharded,
     block_until_ready as block_until_ready, jacobian as jacobian,
     linear_transpose as linear_transpose, named_call as named_call, named_scope as named_scope,
     typeof as typeof, pure_callback as pure_callback,

@@ -19,7 +19,8 @@ _ACCEPTED = {
     "jax_persistent_cache_min_entry_size_bytes": 0, "jax_cpu_enable_async_dispatch": True,
     "jax_dynamic_shapes": False, "jax_use_shardy_partitioner": False,
     "jax_softmax_custom_jvp": False, "jax_legacy_prng_key": "allow",
-    "jax_enable_custom_prng": False, "jax_num_cpu_devices": -1,
+    "jax_enable_custom_prng": False,
+    "jax_num_cpu_devices": -1,  # read by nanofn.local_device_count (simulated devices)
 }
 _CHOICES = {
     "jax_traceback_filtering": ("off", "tracebackhide", "remove_frames",
@@ -54,6 +55,8 @@ class Config:
       `jax_default_matmul_precision`, `jax_numpy_rank_promotion`, `jax_log_compiles`,
       `jax_compilation_cache_dir`, ...) are accepted and read back; they change nothing,
       as nanofn has one CPU device and computes float32 matmuls in float32.
+    * `jax_num_cpu_devices`: how many CPU devices a one-process run simulates for `pmap`
+      (as JAX's flag, or `XLA_FLAGS=--xla_force_host_platform_device_count=N`).
     * `nanofn_background_compile`: compile a jitted function's kernels in a background
       thread while its calls run on numpy (off: its second call compiles them and waits;
       `NANOFN_BACKGROUND_COMPILE=0`). `nanofn.warmup.wait()` waits for pending compiles.

@@ -15,6 +15,7 @@ from nanofn._jacobians import jacrev
 from nanofn.tree_util import tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["linear_transpose", "io_callback", "device_put", "device_get", "default_backend",
+           "device_put_replicated", "device_put_sharded",
            "block_until_ready", "jacobian",
            "named_call", "named_scope", "typeof", "pure_callback", "ensure_compile_time_eval",
            "SingleDeviceSharding"]
@@ -73,6 +74,49 @@ def device_put(x, device=None, *, src=None, donate=False, may_alias=None):
     """
     del device, src, donate, may_alias  # unused: one CPU device
     return tree_map(_to_array, x)
+
+
+def device_put_replicated(x, devices):
+    """`x` copied to each of `devices`: every leaf gets a leading axis of `len(devices)`
+    (`jax.device_put_replicated`), what `pmap` maps over.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.device_put_replicated({"w": nanofn.numpy.ones(2)}, nanofn.devices())["w"]
+        Array([[1., 1.]], dtype=float32)
+    """
+    n = _device_list_length("device_put_replicated", devices)
+    from nanofn.numpy import stack
+    return tree_map(lambda leaf: stack([_to_array(leaf)] * n), x)
+
+
+def device_put_sharded(shards, devices):
+    """One pytree per device, stacked leaf by leaf along a new leading axis
+    (`jax.device_put_sharded`): `shards[i]` goes to `devices[i]`.
+
+    Example:
+        >>> import nanofn, numpy as np
+        >>> nanofn.device_put_sharded([np.zeros(2, np.float32)], nanofn.devices())
+        Array([[0., 0.]], dtype=float32)
+    """
+    n = _device_list_length("device_put_sharded", devices)
+    if not isinstance(shards, (list, tuple)) or len(shards) != n:
+        raise ValueError(f"device_put_sharded: shards must be a list of one pytree per "
+                         f"device ({n}), got {type(shards).__name__} of length "
+                         f"{len(shards) if isinstance(shards, (list, tuple)) else '-'}")
+    from nanofn.numpy import stack
+    return tree_map(lambda *leaves: stack([_to_array(v) for v in leaves]), *shards)
+
+
+def _device_list_length(name, devices):
+    try:
+        n = len(devices)
+    except TypeError:
+        raise TypeError(f"{name}: devices must be a list of devices, such as "
+                        f"nanofn.local_devices(), got {type(devices).__name__}") from None
+    if n == 0:
+        raise ValueError(f"{name}: devices is empty")
+    return n
 
 
 def device_get(x):

@@ -108,6 +108,8 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     def pmapped(*args, **kwargs):
         group = world_group()
         n_local = local_device_count()
+        if n_local > 1:  # simulated CPU devices in one process: pmap is a vmap
+            return _on_simulated_devices(args, kwargs, n_local)
         if axis_size is not None and int(axis_size) != n_local:
             raise ValueError(f"pmap: axis_size={axis_size}, but this process has {n_local} "
                              "device(s)")
@@ -160,6 +162,43 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
                                                                "outputs")
         return tree_unflatten(out_tree, [o if d is None else _expand(o, d)
                                          for o, d in zip(out_leaves, out_dims)])
+
+    simulated = {}  # static argument values -> jit(vmap(fun)) over the simulated devices
+
+    def _on_simulated_devices(args, kwargs, n_local):
+        dyn = [i for i in range(len(args)) if i not in static]
+        axes = in_axes
+        if isinstance(in_axes, tuple) and len(in_axes) == len(args) and static:
+            axes = tuple(in_axes[i] for i in dyn)
+        dyn_args = tuple(args[i] for i in dyn)
+        dims = _broadcast_axes("in_axes", axes, dyn_args, "arguments")
+        sizes = {getattr(x, "shape", ())[d] for x, d in zip(tree_flatten(dyn_args)[0], dims)
+                 if d is not None and -len(getattr(x, "shape", ())) <= d
+                 < len(getattr(x, "shape", ()))}
+        size = next(iter(sizes)) if len(sizes) == 1 else None
+        if size is not None and size > n_local:
+            raise ValueError(f"pmap: the mapped axis has size {size}, but there are only "
+                             f"{n_local} devices (local_device_count())")
+        if axis_size is not None and size is not None and int(axis_size) != size:
+            raise ValueError(f"pmap: axis_size={axis_size}, but the mapped axis has size "
+                             f"{size}")
+        statics = tuple(args[i] for i in static if i < len(args))
+        key = (len(args), axes, statics)
+        compiled = simulated.get(key)
+        if compiled is None:
+            from nanofn._batching import vmap
+
+            def per_device(*dyn_vals, **kw):
+                full = list(args)
+                for i, v in zip(dyn, dyn_vals):
+                    full[i] = v
+                return fun(*full, **kw)
+            compiled = jit(vmap(per_device, in_axes=axes, out_axes=out_axes, axis_name=name,
+                                axis_size=axis_size))
+            if len(simulated) > 64:
+                simulated.clear()
+            simulated[key] = compiled
+        return compiled(*dyn_args, **kwargs)
 
     pmapped.__name__ = getattr(fun, "__name__", "pmapped")
     pmapped.__doc__ = getattr(fun, "__doc__", None)

@@ -1,14 +1,16 @@
 """Process state: `initialize`, `shutdown`, and the device queries (`devices`, ...).
 
-Without `initialize` a process is one device (`LocalGroup`). `initialize()` joins the MPI
-job this process was started in (by `mpiexec`/`srun`), and from then on each MPI process
-is one device: `device_count()` is the number of processes, `local_device_count()` is 1,
-and a `pmap` collective spans every process.
+Without `initialize` a process is one device (`LocalGroup`), or the CPU devices asked
+for with JAX's settings (`local_device_count`), which `pmap` runs as a `vmap`.
+`initialize()` joins the MPI job this process was started in (by `mpiexec`/`srun`), and
+from then on each MPI process is one device: `device_count()` is the number of processes,
+`local_device_count()` is 1, and a `pmap` collective spans every process.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 
@@ -201,25 +203,44 @@ def process_index() -> int:
 
 
 def device_count() -> int:
-    """The number of devices over all processes: one per process.
+    """The number of devices over all processes: one per process, or in a one-process
+    run the CPU devices asked for (see `local_device_count`).
 
     Example:
         >>> import nanofn
         >>> nanofn.device_count()
         1
     """
-    return process_count()
+    return process_count() * local_device_count()
 
 
 def local_device_count() -> int:
-    """The number of devices this process drives: always 1 (a CPU process).
+    """The number of devices this process drives.
+
+    A process of an MPI job is one device. A one-process run has one CPU device unless
+    more are asked for the way JAX asks for them: `nanofn.config.update(
+    "jax_num_cpu_devices", N)` or `XLA_FLAGS=--xla_force_host_platform_device_count=N`.
+    `pmap` then maps over up to N devices in this process (as `vmap` with the axis name
+    does), so programs and tests written for several devices run unchanged.
 
     Example:
         >>> import nanofn
         >>> nanofn.local_device_count()
         1
     """
-    return 1
+    if process_count() > 1:
+        return 1
+    return _cpu_devices_asked()
+
+
+def _cpu_devices_asked() -> int:
+    from nanofn._config import config
+    n = config.read("jax_num_cpu_devices")
+    if n is not None and int(n) > 0:
+        return int(n)
+    match = re.search(r"--xla_force_host_platform_device_count=(\d+)",
+                      os.environ.get("XLA_FLAGS", ""))
+    return max(int(match.group(1)), 1) if match else 1
 
 
 def devices(backend=None) -> list:
@@ -231,11 +252,13 @@ def devices(backend=None) -> list:
         [CpuDevice(id=0)]
     """
     del backend  # unused: CPU only
-    return [CpuDevice(i, i) for i in range(process_count())]
+    if process_count() > 1:
+        return [CpuDevice(i, i) for i in range(process_count())]
+    return [CpuDevice(i, 0) for i in range(local_device_count())]
 
 
 def local_devices(process_index=None, backend=None) -> list:
-    """The devices of one process (this one by default): a list of one.
+    """The devices of one process (this one by default).
 
     Example:
         >>> import nanofn
@@ -244,4 +267,4 @@ def local_devices(process_index=None, backend=None) -> list:
     """
     del backend  # unused: CPU only
     i = globals()["process_index"]() if process_index is None else int(process_index)
-    return [CpuDevice(i, i)]
+    return [d for d in devices() if d.process_index == i]

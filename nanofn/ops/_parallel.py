@@ -701,6 +701,10 @@ def all_to_all(x, axis_name, split_axis, concat_axis, *, axis_index_groups=None,
         sa = _canonical(split_axis, len(shape), "split_axis", "all_to_all")
         if not tiled:
             ca = _canonical(concat_axis, len(shape), "concat_axis", "all_to_all")
+            if shape[sa] != n:
+                raise ValueError(f"all_to_all: split_axis {sa} of the operand (shape {shape}) "
+                                 f"must have the size of axis {name!r} ({n}); with "
+                                 f"tiled=True it need only be divisible by it")
             return all_to_all_p.bind(v, axis_name=name, split_axis=sa, concat_axis=ca,
                                      axis_size=n)
         ca = _canonical(concat_axis, len(shape), "concat_axis", "all_to_all")

@@ -233,6 +233,9 @@ def test_bad_arguments_name_the_problem():
         vm(lambda v: lax.ppermute(v, "i", [(0, 5)]))(fnp.ones(3))
     with pytest.raises(ValueError, match="pshuffle"):
         vm(lambda v: lax.pshuffle(v, "i", [0, 0, 1]))(fnp.ones(3))
+    with pytest.raises(ValueError, match=r"split_axis 1 of the operand \(shape \(4, 8\)\) "
+                                         r"must have the size of axis 'i' \(4\)"):
+        vm(lambda v: lax.all_to_all(v, "i", 1, 0))(fnp.ones((4, 4, 8)))
 
 
 def test_jaxpr_shows_collectives_and_batching_removes_them():
@@ -409,3 +412,69 @@ def test_dtypes_are_kept(n, seed, dtype):
     np.testing.assert_array_equal(mn[0], X.min(0))
     np.testing.assert_allclose(mean[0], X.mean(0), rtol=1e-6)
     np.testing.assert_array_equal(g[0], X)
+
+
+# ------------------------------------------------------------------------ simulated devices
+
+
+@pytest.fixture
+def four_cpu_devices():
+    nanofn.config.update("jax_num_cpu_devices", 4)
+    yield
+    nanofn.config.update("jax_num_cpu_devices", -1)
+
+
+def test_asking_for_cpu_devices_as_jax_does(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_foo=1 --xla_force_host_platform_device_count=3")
+    assert nanofn.local_device_count() == nanofn.device_count() == 3
+    assert [(d.id, d.process_index) for d in nanofn.devices()] == [(0, 0), (1, 0), (2, 0)]
+    assert nanofn.local_devices() == nanofn.devices()
+    nanofn.config.update("jax_num_cpu_devices", 5)  # the config flag wins over XLA_FLAGS
+    try:
+        assert nanofn.device_count() == 5
+    finally:
+        nanofn.config.update("jax_num_cpu_devices", -1)
+    monkeypatch.delenv("XLA_FLAGS")
+    assert nanofn.device_count() == 1
+
+
+@pytest.mark.usefixtures("four_cpu_devices")
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_pmap_over_simulated_devices_equals_vmap_with_the_axis_name(n):
+    rng = np.random.default_rng(n)
+    x, w = rng.normal(size=(n, 3, 2)), rng.normal(size=(2,))
+
+    def f(v, w, power):
+        g = nanofn.grad(lambda w: fnp.sum((v @ w) ** power))(w)
+        return {"g": lax.pmean(g, "d"), "idx": lax.axis_index("d") + 0 * v[0, 0],
+                "gather": lax.all_gather(v, "d", axis=1, tiled=True),
+                "perm": lax.ppermute(v, "d", [(j, (j + 1) % n) for j in range(n)])}
+
+    got = nanofn.pmap(f, axis_name="d", in_axes=(0, None, None),
+                      static_broadcasted_argnums=2)(x, w, 2)
+    want = nanofn.vmap(lambda v: f(v, w, 2), axis_name="d")(x)
+    for name in want:
+        np.testing.assert_allclose(np.asarray(got[name]), np.asarray(want[name]), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(got["g"][0]),
+                               np.mean([2 * x[j].T @ (x[j] @ w) for j in range(n)], 0),
+                               rtol=1e-12)
+    summed = nanofn.pmap(lambda v: lax.psum(v, "d"), axis_name="d", out_axes=None)(x)
+    np.testing.assert_allclose(np.asarray(summed), x.sum(0), rtol=1e-12)
+
+
+@pytest.mark.usefixtures("four_cpu_devices")
+def test_simulated_devices_errors_and_device_put():
+    with pytest.raises(ValueError, match="mapped axis has size 5, but there are only 4"):
+        nanofn.pmap(lambda v: v)(np.ones((5, 2)))
+    with pytest.raises(ValueError, match="axis_size=3, but the mapped axis has size 2"):
+        nanofn.pmap(lambda v: v, axis_size=3)(np.ones((2, 2)))
+    tree = {"w": np.arange(3.0)}
+    rep = nanofn.device_put_replicated(tree, nanofn.local_devices())
+    np.testing.assert_array_equal(np.asarray(rep["w"]), np.stack([tree["w"]] * 4))
+    assert not np.shares_memory(np.asarray(rep["w"]), tree["w"])
+    shards = [{"w": np.full(2, float(j))} for j in range(4)]
+    np.testing.assert_array_equal(
+        np.asarray(nanofn.device_put_sharded(shards, nanofn.devices())["w"]),
+        np.repeat(np.arange(4.0)[:, None], 2, 1))
+    with pytest.raises(ValueError, match="one pytree per device \\(4\\)"):
+        nanofn.device_put_sharded(shards[:3], nanofn.devices())
