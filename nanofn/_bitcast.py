@@ -1,9 +1,12 @@
-"""Reinterpreting an int32 as a float32 inside numba kernels (imports numba: only kernels
-and tests import this module, never `import nanofn`).
+"""Reinterpreting an int32 as a float32 and back inside numba kernels (imports numba: only
+kernels and tests import this module, never `import nanofn`).
 
 A vectorising `exp` needs `2**n` for an integer `n`, which is the float32 whose bits are
-`(n + 127) << 23`. numba has no scalar bit cast, so `float32_from_bits` is one LLVM
-`bitcast` instruction (free, and it vectorises like the arithmetic around it).
+`(n + 127) << 23`; a vectorising row maximum compares float32 values as integers (LLVM
+vectorises an integer max reduction, but not a float one without fast-math flags that
+would also drop NaN handling). numba has no scalar bit cast, so `float32_from_bits` and
+`bits_of_float32` are one LLVM `bitcast` instruction each (free, and they vectorise like
+the arithmetic around them).
 
 Example:
     >>> import numba, numpy as np
@@ -19,7 +22,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["float32_from_bits"]
+__all__ = ["bits_of_float32", "float32_from_bits"]
 
 
 @intrinsic
@@ -33,3 +36,16 @@ def float32_from_bits(typingctx, bits):
         del context, signature  # unused
         return builder.bitcast(args[0], ir.FloatType())
     return types.float32(types.int32), codegen
+
+
+@intrinsic
+def bits_of_float32(typingctx, x):
+    """The IEEE bits of the float32 `x`, as an int32."""
+    del typingctx  # unused
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        del context, signature  # unused
+        return builder.bitcast(args[0], ir.IntType(32))
+    return types.int32(types.float32), codegen

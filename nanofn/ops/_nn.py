@@ -302,28 +302,36 @@ def _softmax_grad_ref(g, s):
         return s * (g - np.sum(g * s, axis=-1, keepdims=True))
 
 
-# numba has no vectorised exp (no SVML), so a kernel spends ~7 ns per exp where numpy's
-# float32 exp takes < 1; the kernels win by making one pass where numpy makes six, which
-# pays on short rows (numpy's reductions along a short last axis are slow) and loses on
-# long ones. Measured on W1-like shapes (benchmarks/kernels_nn.py): kernel 2x faster at
-# 10 columns, 2.5-3.5x slower at 128-2048 columns (float32). Longer rows than these take
-# the numpy reference; cross-entropy's reference makes more passes, so it keeps its
-# kernel further.
+# numba has no vectorised exp (no SVML), so a float64 kernel spends ~7 ns per exp where
+# numpy takes ~1; the kernels win by making one pass where numpy makes six, which pays on
+# short rows (numpy's reductions along a short last axis are slow) and loses on long
+# ones. float64 rows longer than `_EXP_ROW_MAX` take the numpy reference (cross-entropy's
+# reference makes more passes, so it keeps its kernel further). float32 rows of any length
+# take the kernels of nanofn/ops/_softmax32.py, whose every loop vectorises (a float32
+# exp made of arithmetic, an integer-compare row maximum): one pass, several times faster
+# than numpy's six at every width (benchmarks/kernels_nn.py).
 _EXP_ROW_MAX = 32
 _CE_ROW_MAX = 1024
 
 
-def _run(prim, kern, ref, *arrays, reduce=False, max_cols=None, **params):
+def _float32_kernel(name):
+    """The float32 kernel `name` of `_softmax32` (imported on first use: it imports numba)."""
+    from nanofn.ops import _softmax32
+    return getattr(_softmax32, name)
+
+
+def _run(prim, kern, ref, *arrays, reduce=False, max_cols=None, kern32=None, **params):
     """The impl of a row-wise primitive: check, then the kernel or the numpy reference."""
     _check(prim, *arrays, **params)
     arrays = [np.asarray(a) for a in arrays]
-    too_long = max_cols is not None and arrays[0].shape[-1] > max_cols
-    if too_long or not _use_kernel(*arrays):
-        return np.asarray(ref(*arrays, **params), dtype=arrays[0].dtype)
     x = arrays[0]
+    float32 = kern32 is not None and x.dtype == np.float32
+    too_long = max_cols is not None and x.shape[-1] > max_cols and not float32
+    if too_long or not _use_kernel(*arrays):
+        return np.asarray(ref(*arrays, **params), dtype=x.dtype)
     rows = [_rows(a) for a in arrays]
     out = np.empty(rows[0].shape[:1] if reduce else rows[0].shape, x.dtype)
-    kern(*rows, out)
+    (_float32_kernel(kern32) if float32 else kern)(*rows, out)
     return out.reshape(x.shape[:-1] if reduce else x.shape)
 
 
@@ -331,7 +339,7 @@ def _run(prim, kern, ref, *arrays, reduce=False, max_cols=None, **params):
 logsumexp_p = Primitive("logsumexp")
 logsumexp_p.abstract_eval = _rowwise_abstract_eval("logsumexp", ("x",), reduce=True)
 logsumexp_p.impl = lambda x: _run(logsumexp_p, _logsumexp_kernel, _logsumexp_ref, x,
-                                  reduce=True, max_cols=_EXP_ROW_MAX)
+                                  reduce=True, max_cols=_EXP_ROW_MAX, kern32="logsumexp_rows")
 # d logsumexp(x) = sum(softmax(x) * dx)
 logsumexp_p.jvp_terms = [lambda t, x, *, out: _sum_last(_mul(t, softmax_p.bind(x)), False)]
 logsumexp_p.vjp = [lambda ct, x, *, out: _mul(_bcast_rows(ct, _aval_shape(x)),
@@ -362,7 +370,7 @@ def logsumexp(x):
 log_softmax_p = Primitive("log_softmax")
 log_softmax_p.abstract_eval = _rowwise_abstract_eval("log_softmax", ("x",))
 log_softmax_p.impl = lambda x: _run(log_softmax_p, _log_softmax_kernel, _log_softmax_ref, x,
-                                    max_cols=_EXP_ROW_MAX)
+                                    max_cols=_EXP_ROW_MAX, kern32="log_softmax_rows")
 
 
 def _center(t, p):
@@ -398,7 +406,8 @@ log_softmax_grad_p = Primitive("log_softmax_grad")
 log_softmax_grad_p.abstract_eval = _rowwise_abstract_eval("log_softmax_grad", ("g", "out"))
 log_softmax_grad_p.impl = lambda g, out: _run(log_softmax_grad_p, _log_softmax_grad_kernel,
                                               _log_softmax_grad_ref, g, out,
-                                              max_cols=_EXP_ROW_MAX)
+                                              max_cols=_EXP_ROW_MAX,
+                                              kern32="log_softmax_grad_rows")
 
 
 def _log_softmax_grad_composite(g, out):
@@ -413,7 +422,7 @@ log_softmax_grad_p.batch = _front_batch(log_softmax_grad_p)
 softmax_p = Primitive("softmax")
 softmax_p.abstract_eval = _rowwise_abstract_eval("softmax", ("x",))
 softmax_p.impl = lambda x: _run(softmax_p, _softmax_kernel, _softmax_ref, x,
-                                max_cols=_EXP_ROW_MAX)
+                                max_cols=_EXP_ROW_MAX, kern32="softmax_rows")
 # the Jacobian diag(s) - s s^T is symmetric: one rule serves both modes
 softmax_p.jvp_terms = [lambda t, x, *, out: softmax_grad_p.bind(t, out)]
 softmax_p.vjp = [lambda ct, x, *, out: softmax_grad_p.bind(ct, out)]
@@ -443,7 +452,7 @@ def softmax(x):
 softmax_grad_p = Primitive("softmax_grad")
 softmax_grad_p.abstract_eval = _rowwise_abstract_eval("softmax_grad", ("g", "out"))
 softmax_grad_p.impl = lambda g, s: _run(softmax_grad_p, _softmax_grad_kernel,
-                                        _softmax_grad_ref, g, s)
+                                        _softmax_grad_ref, g, s, kern32="softmax_grad_rows")
 
 
 def _softmax_grad_composite(g, s):
@@ -465,10 +474,12 @@ softmax_grad_p.batch = _front_batch(softmax_grad_p)
 # zero at hidden keys (where a softmax `s` is zero anyway). Under `causal` no row is fully
 # hidden (key 0 is always seen).
 #
-# The forward kernel is split in three passes: a numba pass writes `x * scale - rowmax`
-# (and -inf at hidden keys), numpy's vectorised exp runs in place (numba's scalar exp is
-# several times slower, see `_EXP_ROW_MAX`), and a numba pass normalises the seen keys. With
-# `causal` the two numba passes touch only the seen half of each (T, S) block.
+# float32 runs one kernel pass per row whose every loop vectorises (max, exp, sum,
+# normalise; nanofn/ops/_softmax32.py, imported on first use: it imports numba). float64
+# is split in three passes: a numba pass writes `x * scale - rowmax` (and -inf at hidden
+# keys), numpy's vectorised exp runs in place (numba's scalar exp is several times
+# slower), and a numba pass normalises the seen keys. With `causal` every pass but numpy's
+# touches only the seen half of each (T, S) block.
 
 
 @kernel
@@ -563,6 +574,9 @@ def _attention_softmax_impl(x, *, scale, causal):
         return np.asarray(_attention_softmax_ref(x, scale=scale, causal=causal), x.dtype)
     blocks = _qk_blocks(x)
     out = np.empty(blocks.shape, x.dtype)
+    if x.dtype == np.float32:
+        _float32_kernel("attention_softmax_kernel")(blocks, float(scale), bool(causal), out)
+        return out.reshape(x.shape)
     _attn_shift_kernel(blocks, float(scale), bool(causal), out)
     np.exp(out, out=out)
     _attn_normalise_kernel(out, bool(causal))
@@ -577,7 +591,9 @@ def _attention_softmax_grad_impl(g, p, *, scale, causal):
                           g.dtype)
     gb = _qk_blocks(g)
     dx = np.empty(gb.shape, g.dtype)
-    _attn_softmax_grad_kernel(gb, _qk_blocks(p), float(scale), bool(causal), dx)
+    grad_kernel = (_float32_kernel("attention_softmax_grad_kernel") if g.dtype == np.float32
+                   else _attn_softmax_grad_kernel)
+    grad_kernel(gb, _qk_blocks(p), float(scale), bool(causal), dx)
     return dx.reshape(g.shape)
 
 
@@ -734,12 +750,14 @@ def _ce_int_impl(x, labels):
     if core.debug_nans:  # name the label, rather than the NaN it gives
         _check_labels("softmax_cross_entropy_with_integer_labels", labels, x.shape[-1],
                       FloatingPointError)
-    if x.shape[-1] > _CE_ROW_MAX or not _use_kernel(x):
+    float32 = x.dtype == np.float32
+    if (x.shape[-1] > _CE_ROW_MAX and not float32) or not _use_kernel(x):
         return _ce_ref(x, labels)
     rows = _rows(x)
     loss = np.empty(rows.shape[0], x.dtype)
     probs = np.empty(rows.shape, x.dtype)
-    _ce_kernel(rows, np.ascontiguousarray(labels, np.int64).reshape(-1), loss, probs)
+    kern = _float32_kernel("ce_rows") if float32 else _ce_kernel
+    kern(rows, np.ascontiguousarray(labels, np.int64).reshape(-1), loss, probs)
     return [loss.reshape(x.shape[:-1]), probs.reshape(x.shape)]
 
 

@@ -171,14 +171,42 @@ def test_extreme_rows():
     assert tiny == np.log1p(np.exp(-40.0))
 
 
-def test_long_rows_take_numpy_exp():
-    x = np.random.default_rng(4).standard_normal((3, _nn._EXP_ROW_MAX + 1)).astype(np.float32)
+def test_long_float64_rows_take_numpy_exp():
+    x = np.random.default_rng(4).standard_normal((3, _nn._EXP_ROW_MAX + 1))
     np.testing.assert_array_equal(np.asarray(_nn.softmax(x)), _nn._softmax_ref(x))
     short = x[:, :_nn._EXP_ROW_MAX]
     # shorter rows run the kernel: the same numbers as its loops run as plain Python
     np.testing.assert_allclose(np.asarray(_nn.softmax(short)),
                                _run_py(_nn._softmax_kernel, np.ascontiguousarray(short)),
-                               rtol=5e-7)
+                               rtol=1e-15)
+
+
+@pytest.mark.parametrize("cols", [1, 7, 33, 128, 1000, 5000])
+def test_float32_rows_of_every_width_take_the_vectorised_kernels(cols):
+    # nanofn/ops/_softmax32.py: within a few float32 ulp of the float64 reference
+    rng = np.random.default_rng(cols)
+    x = (rng.standard_normal((4, cols)) * 20).astype(np.float32)
+    g = rng.standard_normal((4, cols)).astype(np.float32)
+    labels = rng.integers(0, cols, 4)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    s, ls = _nn._softmax_ref(x64), _nn._log_softmax_ref(x64)
+    loss, probs = _nn._ce_ref(x64, labels)
+    pairs = [(_nn.softmax(x), s), (_nn.log_softmax(x), ls), (_nn.logsumexp(x),
+                                                                 _nn._logsumexp_ref(x64)),
+             (_nn.softmax_grad_p.bind(g, s.astype(np.float32)), _nn._softmax_grad_ref(g64, s)),
+             (_nn.log_softmax_grad_p.bind(g, ls.astype(np.float32)),
+              _nn._log_softmax_grad_ref(g64, ls)),
+             *zip(_nn.ce_int_p.bind(x, labels), (loss, probs))]
+    for got, want in pairs:
+        got = np.asarray(got)
+        assert got.dtype == np.float32
+        # absolute error: float32 rounding of the inputs' scale (|g| ~ 1, |s| <= 1), as the
+        # float32 reference has it: g - sum(g * s) cancels where s is near 1
+        np.testing.assert_allclose(got, want, rtol=4e-7 * np.sqrt(cols),
+                                   atol=3e-7 * (np.abs(want).max() + 1))
+    with mock.patch.object(_nn, "_float32_kernel", side_effect=AssertionError("used")):
+        with pytest.raises(AssertionError, match="used"):
+            _nn.softmax(x)
 
 
 def _run_py(kern, x):
