@@ -4,8 +4,9 @@
 
 Prints median microseconds (min-max) per call, forward + backward, for W1's loss
 (softmax cross-entropy, 256 x 10), a 256 x 512 layer norm and a 256 x 512 log-softmax,
-and W7's shapes: its layer norm (2048 rows of 128, forward and backward apart) and its
-GELU (16 x 128 x 512):
+and W7's shapes: its loss (2048 x 256), its causal attention softmax (16 x 4 x 128 x 128),
+its layer norm (2048 rows of 128, forward and backward apart) and its GELU
+(16 x 128 x 512):
 
 * `impl`: the primitives' impls called on numpy arrays, kernel vs numpy reference (the
   numbers a jit plan sees);
@@ -117,6 +118,10 @@ def main(argv=None):
     labels = rng.integers(0, 10, 256).astype(np.int32)
     g256 = np.full(256, 1 / 256, np.float32)
     x512 = rng.standard_normal((256, 512)).astype(np.float32)
+    x_w7 = rng.standard_normal((2048, 256)).astype(np.float32)  # W7's loss and attention
+    labels_w7 = rng.integers(0, 256, 2048).astype(np.int32)
+    g_w7 = np.full(2048, 1 / 2048, np.float32)
+    logits_w7 = rng.standard_normal((16, 4, 128, 128)).astype(np.float32)
     scale, bias = np.ones(512, np.float32), np.zeros(512, np.float32)
     g512 = rng.standard_normal((256, 512)).astype(np.float32)
 
@@ -137,18 +142,22 @@ def main(argv=None):
         _nn.layer_norm_grad_p.impl(x512, scale, g512, epsilon=1e-5, batch_dims=0)
 
     def lsm_impl():
-        out = _nn._log_softmax_ref(x512)
-        _nn._log_softmax_grad_ref(g512, out)
+        out = _nn.log_softmax_p.impl(x512)
+        _nn.log_softmax_grad_p.impl(g512, out)
 
-    def lsm_impl_kernel():  # long rows normally take numpy's exp: force the kernel
-        x, g, out = _nn._rows(x512), _nn._rows(g512), np.empty_like(x512)
-        _nn._log_softmax_kernel(x, out)
-        _nn._log_softmax_grad_kernel(g, out, np.empty_like(out))
+    def ce_w7():
+        _, probs = _nn.ce_int_p.impl(x_w7, labels_w7)
+        _nn.ce_int_grad_p.impl(probs, labels_w7, g_w7)
+
+    def attn_w7():
+        p = _nn.attention_softmax_p.impl(logits_w7, scale=0.17, causal=True)
+        _nn.attention_softmax_grad_p.impl(logits_w7, p, scale=0.17, causal=True)
 
     for name, fn in [("impl CE 256x10 fwd+bwd", ce_impl), ("impl layer_norm 256x512", ln_impl),
-                     ("impl log_softmax 256x512", lsm_impl_kernel)]:
-        ref = lsm_impl if fn is lsm_impl_kernel else off(fn)
-        _row(name, [("kernel", _median(fn, reps)), ("numpy", _median(ref, reps))])
+                     ("impl log_softmax 256x512", lsm_impl),
+                     ("impl CE 2048x256 fwd+bwd", ce_w7),
+                     ("impl attention softmax 16x4x128x128 causal", attn_w7)]:
+        _row(name, [("kernel", _median(fn, reps)), ("numpy", _median(off(fn), reps))])
 
     # --- eager value_and_grad: kernels on / off / the composite they replaced ---------
     ce = nanofn.value_and_grad(
