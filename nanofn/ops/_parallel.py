@@ -260,10 +260,81 @@ _extremum_rules(pmax_p)
 _extremum_rules(pmin_p)
 
 
+# ------------------------------------------------------------------------ index groups
+# `axis_index_groups` (a partition of the axis's indices) makes a collective act within
+# each group. It is written with the collectives above: every instance gathers the whole
+# axis, then keeps its own group's members (for reductions, a select with a mask over the
+# gathered axis, so groups may differ in size; all_gather and psum_scatter need equal
+# sizes, as in JAX). Its derivatives, batching and MPI transport are those of all_gather
+# and indexing; it sends the whole axis's values rather than one group's.
+
+
+def _index_groups(fname, axis_name, groups):
+    """(n, groups as lists) after checking that `groups` partitions range(n)."""
+    names = _names(axis_name)
+    n = axis_size(names)
+    groups = [[int(i) for i in g] for g in groups]
+    if sorted(i for g in groups for i in g) != list(range(n)) or not all(groups):
+        raise ValueError(f"{fname}: axis_index_groups must split the indices 0..{n - 1} of "
+                         f"axis {axis_name!r} into non-empty groups, each index once; got "
+                         f"{groups}")
+    return n, groups
+
+
+def _my_row(table, axis_name):
+    """Row `axis_index(axis_name)` of the constant numpy `table`, as a traced value."""
+    from nanofn import numpy as fnp
+    return fnp.asarray(table)[axis_index(_names(axis_name))]
+
+
+def _grouped_reduce(prim, x, axis_name, groups):
+    from nanofn import numpy as fnp
+    from nanofn.tree_util import tree_map
+    n, groups = _index_groups(prim.name, axis_name, groups)
+    same = np.zeros((n, n), bool)
+    for g in groups:
+        same[np.ix_(g, g)] = True
+    mine = _my_row(same, axis_name)  # (n,): which gathered rows are in my group
+
+    def reduce(v):
+        v = _as_operand(v)
+        everyone = all_gather(v, axis_name)
+        keep = fnp.reshape(mine, (n,) + (1,) * (everyone.ndim - 1))
+        if prim is psum_p:
+            return fnp.sum(fnp.where(keep, everyone, fnp.zeros((), everyone.dtype)), axis=0)
+        fill = _extreme_of(everyone.dtype, lowest=prim is pmax_p)
+        picked = fnp.where(keep, everyone, fill)
+        return fnp.max(picked, axis=0) if prim is pmax_p else fnp.min(picked, axis=0)
+    return tree_map(reduce, x)
+
+
+def _extreme_of(dtype, lowest):
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.inexact):
+        return -np.inf if lowest else np.inf
+    if dtype == np.bool_:
+        return not lowest
+    info = np.iinfo(dtype)
+    return info.min if lowest else info.max
+
+
+def _equal_groups(fname, axis_name, groups):
+    n, groups = _index_groups(fname, axis_name, groups)
+    if len({len(g) for g in groups}) != 1:
+        raise ValueError(f"{fname}: axis_index_groups must all have the same size, got "
+                         f"{groups}")
+    members = np.zeros((n, len(groups[0])), np.int32)  # row i: the members of i's group
+    position = np.zeros(n, np.int32)                   # i's place within its group
+    for g in groups:
+        members[g] = g
+        position[g] = np.arange(len(g))
+    return members, position
+
+
 def _tree_reduce(prim, x, axis_name, axis_index_groups):
     from nanofn.tree_util import tree_flatten, tree_unflatten
     if axis_index_groups is not None:
-        raise NotImplementedError(f"{prim.name}: axis_index_groups is not supported")
+        return _grouped_reduce(prim, x, axis_name, axis_index_groups)
     leaves, tree = tree_flatten(x)
     names = _names(axis_name)
     if not names or not leaves:
@@ -279,10 +350,11 @@ def psum(x, axis_name, *, axis_index_groups=None):
         x: array, or pytree of arrays, to sum.
         axis_name: a name bound by an enclosing `vmap(..., axis_name=)` or `pmap`, or a
             tuple of names (summing over all of them).
-        axis_index_groups: not supported (must be None).
+        axis_index_groups: optional partition of the axis's indices (a list of lists);
+            each instance then sums over its own group only.
 
     Returns:
-        The sum, the same on every instance, with the structure of `x`.
+        The sum, the same on every instance (of a group), with the structure of `x`.
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
@@ -337,6 +409,8 @@ def pmean(x, axis_name, *, axis_index_groups=None):
     """
     from nanofn.tree_util import tree_map
     n = axis_size(axis_name)
+    if axis_index_groups is not None:  # JAX's: the size of the first group
+        n = len(_index_groups("pmean", axis_name, axis_index_groups)[1][0])
     total = psum(x, axis_name, axis_index_groups=axis_index_groups)
 
     def mean(s):
@@ -412,7 +486,8 @@ def all_gather(x, axis_name, *, axis_index_groups=None, axis=0, tiled=False):
     Args:
         x: array or pytree of arrays.
         axis_name: a bound axis name, or a tuple of names (the first one major).
-        axis_index_groups: not supported (must be None).
+        axis_index_groups: optional partition of the axis's indices into groups of one
+            size; each instance then gathers its own group (in the group's order).
         axis: where the gathered axis goes.
         tiled: concatenate instead of stacking.
 
@@ -423,14 +498,21 @@ def all_gather(x, axis_name, *, axis_index_groups=None, axis=0, tiled=False):
                [0., 1.]], dtype=float32)
     """
     from nanofn.tree_util import tree_map
-    if axis_index_groups is not None:
-        raise NotImplementedError("all_gather: axis_index_groups is not supported")
     names = _names(axis_name)
+    if axis_index_groups is not None:
+        members, _ = _equal_groups("all_gather", axis_name, axis_index_groups)
+        mine = _my_row(members, axis_name)
 
     def gather(v):
         v = _as_operand(v)
         ndim = len(_aval_shape(v))
         ax = _canonical(axis, ndim if tiled else ndim + 1, "axis", "all_gather")
+        if axis_index_groups is not None:  # the whole axis, then my group's rows in order
+            from nanofn import numpy as fnp
+            group = fnp.take(all_gather(v, axis_name), mine, axis=0)
+            if tiled:
+                return _merge_axes(_moveaxis(group, 0, ax), ax)
+            return _moveaxis(group, 0, ax)
         for name in reversed(names):  # innermost name first: the first name ends up major
             v = all_gather_p.bind(v, axis_name=name, axis=ax,
                                   axis_size=_named_axes.lookup(name).size)
@@ -484,6 +566,29 @@ psum_scatter_p.vjp = [lambda ct, x, *, out, axis_name, scatter_dimension, axis_s
 _def_bind(psum_scatter_p, "axis_name")
 
 
+def _grouped_scatter(x, axis_name, scatter_dimension, groups, tiled):
+    """psum_scatter within equal-size index groups: the group's sum, then my part of it."""
+    from nanofn import numpy as fnp
+    from nanofn.tree_util import tree_map
+    members, position = _equal_groups("psum_scatter", axis_name, groups)
+    size = members.shape[1]
+    total = psum(x, axis_name, axis_index_groups=groups)
+    mine = _my_row(position, axis_name)
+
+    def part(v):
+        shape = tuple(_aval_shape(v))
+        sd = _canonical(scatter_dimension, len(shape), "scatter_dimension", "psum_scatter")
+        if (shape[sd] % size) if tiled else (shape[sd] != size):
+            raise ValueError(
+                f"psum_scatter: dimension {sd} of the operand (shape {shape}) must "
+                f"{'be divisible by' if tiled else 'equal'} the group size {size}")
+        if not tiled:
+            return fnp.take(v, mine, axis=sd)
+        block = shape[sd] // size
+        return fnp.take(v, mine * block + np.arange(block), axis=sd)
+    return tree_map(part, total)
+
+
 def psum_scatter(x, axis_name, *, scatter_dimension=0, axis_index_groups=None, tiled=False):
     """Sum `x` over the instances along `axis_name` and give each instance one part of the
     sum: instance `i` gets row `i` of `scatter_dimension` (whose size must be the axis
@@ -498,7 +603,7 @@ def psum_scatter(x, axis_name, *, scatter_dimension=0, axis_index_groups=None, t
     """
     from nanofn.tree_util import tree_map
     if axis_index_groups is not None:
-        raise NotImplementedError("psum_scatter: axis_index_groups is not supported")
+        return _grouped_scatter(x, axis_name, scatter_dimension, axis_index_groups, tiled)
     names = _names(axis_name)
     sizes = [_named_axes.lookup(n).size for n in names]
     total = math.prod(sizes)

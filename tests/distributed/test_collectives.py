@@ -478,3 +478,58 @@ def test_simulated_devices_errors_and_device_put():
         np.repeat(np.arange(4.0)[:, None], 2, 1))
     with pytest.raises(ValueError, match="one pytree per device \\(4\\)"):
         nanofn.device_put_sharded(shards[:3], nanofn.devices())
+
+
+# ------------------------------------------------------------------------ index groups
+
+
+@pytest.mark.parametrize("groups", [[[0, 2], [1, 3]], [[3, 0], [2, 1]], [[0], [1, 2, 3]]])
+def test_reductions_within_index_groups(groups):
+    X = np.random.default_rng(5).normal(size=(4, 3))
+    member = {i: g for g in groups for i in g}
+
+    def f(v):
+        return {op: getattr(lax, op)(v, "i", axis_index_groups=groups)
+                for op in ("psum", "pmax", "pmin")}
+
+    got = nanofn.jit(nanofn.vmap(f, axis_name="i"))(X)
+    for i in range(4):
+        rows = X[member[i]]
+        np.testing.assert_allclose(got["psum"][i], rows.sum(0), rtol=1e-12)
+        np.testing.assert_array_equal(got["pmax"][i], rows.max(0))
+        np.testing.assert_array_equal(got["pmin"][i], rows.min(0))
+    check_grads(nanofn.vmap(lambda v: lax.psum(v * v, "i", axis_index_groups=groups),
+                            axis_name="i"), (X,), order=2)
+
+
+@pytest.mark.parametrize("groups", [[[0, 2], [1, 3]], [[3, 0], [2, 1]]])
+@pytest.mark.parametrize("axis,tiled", [(0, False), (1, False), (0, True), (1, True)])
+def test_gather_and_scatter_within_index_groups(groups, axis, tiled):
+    X = np.random.default_rng(6).normal(size=(4, 2, 3))
+    member = {i: g for g in groups for i in g}
+    got = nanofn.vmap(lambda v: lax.all_gather(v, "i", axis_index_groups=groups, axis=axis,
+                                               tiled=tiled), axis_name="i")(X)
+    for i in range(4):
+        want = (np.concatenate(list(X[member[i]]), axis) if tiled
+                else np.moveaxis(X[member[i]], 0, axis))
+        np.testing.assert_array_equal(got[i], want)
+    scattered = nanofn.vmap(lambda v: lax.psum_scatter(v, "i", axis_index_groups=groups,
+                                                       scatter_dimension=0, tiled=tiled),
+                            axis_name="i")(X)
+    for i in range(4):
+        total = X[member[i]].sum(0)
+        k = member[i].index(i)
+        np.testing.assert_allclose(scattered[i], total[k:k + 1] if tiled else total[k],
+                                   rtol=1e-12)
+    check_grads(nanofn.vmap(lambda v: lax.all_gather(v, "i", axis_index_groups=groups),
+                            axis_name="i"), (X,), order=1)
+    assert float(nanofn.vmap(lambda v: lax.pmean(v, "i", axis_index_groups=groups),
+                             axis_name="i")(np.arange(4.0))[0]) == np.mean(member[0])
+
+
+def test_bad_index_groups_name_the_problem():
+    vm = lambda f: nanofn.vmap(f, axis_name="i")  # noqa: E731
+    with pytest.raises(ValueError, match=r"split the indices 0\.\.3 of axis 'i'"):
+        vm(lambda v: lax.psum(v, "i", axis_index_groups=[[0, 1], [1, 2, 3]]))(np.ones(4))
+    with pytest.raises(ValueError, match="all have the same size"):
+        vm(lambda v: lax.all_gather(v, "i", axis_index_groups=[[0], [1, 2, 3]]))(np.ones(4))

@@ -65,6 +65,25 @@ def test_every_collective_across_processes():
     assert int(got["idx"]) == R and int(got["size"]) == N
 
 
+def test_collectives_within_index_groups_across_processes():
+    groups = [list(range(0, N, 2)), list(range(1, N, 2))]  # evens and odds (3: sizes 2, 1)
+    mine = next(g for g in groups if R in g)
+    X = every(4, (N, 2))
+
+    def f(v):
+        return {"sum": lax.psum(v, "d", axis_index_groups=groups),
+                "max": lax.pmax(v, "d", axis_index_groups=groups)}
+
+    got = {k: np.asarray(v)[0] for k, v in nanofn.pmap(f, axis_name="d")(X[R][None]).items()}
+    np.testing.assert_allclose(got["sum"], X[mine].sum(0))
+    np.testing.assert_allclose(got["max"], X[mine].max(0))
+    pairs = [[k, k + 1] for k in range(0, N - N % 2, 2)] + ([[N - 1]] if N % 2 else [])
+    if N % 2 == 0:  # all_gather needs groups of one size
+        gathered = nanofn.pmap(lambda v: lax.all_gather(v, "d", axis_index_groups=pairs),
+                               axis_name="d")(X[R][None])
+        np.testing.assert_allclose(np.asarray(gathered)[0], X[[R - R % 2, R - R % 2 + 1]])
+
+
 def test_gradients_through_collectives_across_processes():
     w = every(2, (3,))[0]  # the same on every process
     X = every(3, (4, 3))
