@@ -361,3 +361,30 @@ def test_aux_values_come_back_as_given():
     assert type(aux[1]) is core.Array
     np.testing.assert_array_equal(np.asarray(aux[1]), [2.0, 2.0, 2.0])
     np.testing.assert_array_equal(np.asarray(g), [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("owned", [True, False])
+def test_one_pass_kernels_give_the_ufunc_passes_bits(dtype, owned):
+    # tanh, logistic and div run one kernel pass on large arrays (ops/_base.py
+    # `_ONE_PASS_MIN`): bitwise the general path's cotangents, whether or not the
+    # cotangent buffer may be written into
+    from nanofn.ops import _base
+    n = _base._ONE_PASS_MIN + 7
+    x = (RNG.normal(size=n) * 3).astype(dtype)
+    y = (RNG.normal(size=n) + 0.1).astype(dtype)
+
+    def f(x, y):
+        z = fnp.tanh(x) * 2.0 + lax.logistic(y) + x / y
+        return fnp.sum(z if owned else z * 1.0 + z)  # `* 1.0 + z`: z's cotangent is shared
+
+    fast, slow = grads_both_ways(f, x, y)
+    for a, b in zip(fast, slow):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    kernels = (_base._tanh_vjp_kernel, _base._logistic_vjp_kernel, _base._div_vjp_kernel)
+    assert all(k._dispatcher is not None for k in kernels)  # they ran
+    with nanofn.config._override("nanofn_use_kernels", False):
+        off = nanofn.grad(f, argnums=(0, 1))(x, y)
+    for a, b in zip(fast, off):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -23,6 +23,8 @@ import math
 import numpy as np
 
 from nanofn._core import Primitive, ShapedArray, ShapeError, Tracer
+from nanofn._kernels import enabled as kernels_enabled
+from nanofn._kernels import kernel
 
 # ------------------------------------------------------------------------ shared helpers
 
@@ -1215,6 +1217,12 @@ def _np_mul(ct, primals, out, keys, owned):  # g * y, x * g
 def _np_div(ct, primals, out, keys, owned):  # ct_x = g / y, ct_y = -(ct_x * out)
     if ct.dtype.kind not in "fc":  # integer division: the rule above, through div's impl
         return _div_vjp(ct, primals, out, [k is not None for k in keys])
+    flat = _one_pass(ct, primals[1], out) if keys[0] is not None and keys[1] is not None \
+        else None
+    if flat is not None:  # both cotangents in one pass
+        ct_x, ct_y = _result_buffer(ct, owned), np.empty(ct.shape, ct.dtype)
+        _div_vjp_kernel(*flat, ct_x.reshape(-1), ct_y.reshape(-1))
+        return [ct_x, ct_y]
     token = _quiet_enter()
     try:
         ct_x = np.true_divide(ct, primals[1], out=ct if owned else ...)
@@ -1249,13 +1257,87 @@ def _np_cos(ct, primals, out, keys, owned):  # -(g * sin(x))
     return [np.negative(t, out=t)]
 
 
+# On large float arrays the rules with several passes run as one kernel pass instead:
+# the same operations in the same order, each rounded to the dtype as a ufunc rounds it
+# (numba contracts nothing into fused multiply-adds), so the numbers are bitwise those of
+# the ufunc passes; memory is read once instead of three times (W3's eager step).
+_ONE_PASS_MIN = 1 << 16
+
+
+@kernel
+def _tanh_vjp_kernel(ct, out, one, r):
+    if ct.size == 1:  # a broadcast cotangent (the gradient of a sum)
+        c = ct[0]
+        for i in range(r.size):
+            r[i] = c * (one - out[i] * out[i])
+    else:
+        for i in range(r.size):
+            r[i] = ct[i] * (one - out[i] * out[i])
+
+
+@kernel
+def _logistic_vjp_kernel(ct, out, one, r):
+    if ct.size == 1:
+        c = ct[0]
+        for i in range(r.size):
+            r[i] = c * (out[i] * (one - out[i]))
+    else:
+        for i in range(r.size):
+            r[i] = ct[i] * (out[i] * (one - out[i]))
+
+
+@kernel
+def _div_vjp_kernel(ct, y, out, ct_x, ct_y):
+    if ct.size == 1:
+        c = ct[0]
+        for i in range(ct_x.size):
+            q = c / y[i]
+            ct_x[i] = q
+            ct_y[i] = -(q * out[i])
+    else:
+        for i in range(ct_x.size):
+            q = ct[i] / y[i]
+            ct_x[i] = q
+            ct_y[i] = -(q * out[i])
+
+
+def _one_pass(ct, *others):
+    """`ct` and `others` as flat arrays if a one-pass kernel may run on them, else None.
+    A cotangent broadcast from one value (strides all 0: a sum's) goes as one element."""
+    if (ct.size < _ONE_PASS_MIN or ct.dtype.kind != "f" or not kernels_enabled()
+            or any(b.dtype != ct.dtype or b.shape != ct.shape or not b.flags.c_contiguous
+                   for b in others)):
+        return None
+    if not any(ct.strides):
+        return [ct.reshape(-1)[:1]] + [b.reshape(-1) for b in others]
+    if not ct.flags.c_contiguous:
+        return None
+    return [ct.reshape(-1)] + [b.reshape(-1) for b in others]
+
+
+def _result_buffer(ct, owned):
+    """Where a rule may write its cotangent: `ct` if owned (and a real buffer), else new."""
+    return ct if owned and ct.flags.c_contiguous and ct.flags.writeable else np.empty(
+        ct.shape, ct.dtype)
+
+
 def _np_tanh(ct, primals, out, keys, owned):  # g * (1 - out * out)
+    flat = _one_pass(ct, out)
+    if flat is not None:
+        r = _result_buffer(ct, owned)
+        _tanh_vjp_kernel(*flat, out.dtype.type(1), r.reshape(-1))
+        return [r]
     t = np.multiply(out, out, out=...)
     np.subtract(np.asarray(1, out.dtype), t, out=t)
     return [np.multiply(ct, t, out=t)]
 
 
 def _np_logistic(ct, primals, out, keys, owned):  # g * (out * (1 - out))
+    flat = _one_pass(ct, out)
+    if flat is not None:
+        r = _result_buffer(ct, owned)
+        _logistic_vjp_kernel(*flat, out.dtype.type(1), r.reshape(-1))
+        return [r]
     t = np.subtract(np.asarray(1, out.dtype), out, out=...)
     np.multiply(out, t, out=t)
     return [np.multiply(ct, t, out=t)]

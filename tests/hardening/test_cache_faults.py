@@ -17,9 +17,9 @@ import numpy as np
 
 ROOT = str(pathlib.Path(__file__).resolve().parents[2])
 
-# log_softmax runs a built-in (hand-written) kernel, for float32 and float64: two
-# signatures of one function, so two data files. The jitted step runs a generated
-# (fused) kernel from its second call on.
+# log_softmax runs built-in (hand-written) kernels: for float64 `_nn`'s, for float32
+# `_softmax32`'s (which calls helper kernels of its own), each with its cache files. The
+# jitted step runs a generated (fused) kernel from its second call on.
 _SCRIPT = textwrap.dedent("""
     import json, warnings
     import numpy as np
@@ -33,8 +33,8 @@ _SCRIPT = textwrap.dedent("""
         f = nanofn.jit(lambda v: fnp.maximum(v * 3.0 - 1.0, 0.0) / (1.0 + v * v))
         f(x)
         c = np.asarray(f(x))
-    from nanofn.ops import _nn
-    built = [k._dispatcher for k in vars(_nn).values()
+    from nanofn.ops import _nn, _softmax32
+    built = [k._dispatcher for m in (_nn, _softmax32) for k in vars(m).values()
              if isinstance(k, _kernels.kernel) and k._dispatcher is not None]
     hits = sum(sum(d.stats.cache_hits.values()) for d in built)
     misses = sum(sum(d.stats.cache_misses.values()) for d in built)
@@ -112,7 +112,7 @@ def test_swapped_or_corrupted_data_files_are_detected(tmp_path):
     _fill_cache(tmp_path)
     data = _builtin_files(tmp_path, ".nbc")
     assert len(data) >= 2, data
-    a, b = data[0], data[1]  # two signatures of one kernel
+    a, b = data[0], data[1]  # two log_softmax kernels' machine code
     blob_a, blob_b = a.read_bytes(), b.read_bytes()
     a.write_bytes(blob_b)
     b.write_bytes(blob_a)
