@@ -104,15 +104,15 @@ def test_pending_calls_never_use_kernels(background, monkeypatch):
         gate.wait(60)
         return real_build(closed, values)
 
-    from nanofn.ops import _nn
-    real_kernel = _nn._log_softmax_kernel
+    from nanofn.ops import _softmax32  # float32 log_softmax's kernel
+    real_kernel = _softmax32._log_softmax_kernel
 
     def spy(*a):
         seen.append(threading.current_thread().name)
         return real_kernel(*a)
 
     monkeypatch.setattr(_background, "build", held_build)
-    monkeypatch.setattr(_nn, "_log_softmax_kernel", spy)
+    monkeypatch.setattr(_softmax32, "_log_softmax_kernel", spy)
     x, w = args("float32")
     f = nanofn.jit(program)
     try:
@@ -228,7 +228,7 @@ _LOAD_SCRIPT = textwrap.dedent("""
     import numpy as np
     import nanofn
     from nanofn import _kernels, warmup
-    from nanofn.ops import _nn
+    from nanofn.ops import _softmax32
     import user_step
     times = []
     for _ in range(3):
@@ -237,7 +237,7 @@ _LOAD_SCRIPT = textwrap.dedent("""
         times.append(time.perf_counter() - t)
     assert warmup.wait(120)
     again = np.asarray(user_step.step(user_step.X))
-    stats = _nn._log_softmax_kernel.dispatcher().stats
+    stats = _softmax32._log_softmax_kernel.dispatcher().stats
     print(json.dumps([_kernels.compile_count, _kernels.cache_hit_count,
                       sum(stats.cache_misses.values()), sum(stats.cache_hits.values()),
                       float(np.abs(out - again).max())]))
@@ -260,7 +260,7 @@ def test_warmup_fills_the_cache_that_a_later_process_loads(tmp_path):
                    tmp_path)
     assert "ran user_step.warm()" in said and "loaded from the cache" in said
     index = {p.name.split("-")[0] for p in (tmp_path / "numba").rglob("*.nbi")}
-    for name in ("_nn._log_softmax_kernel", "_nn._layer_norm_grad_kernel",
+    for name in ("_softmax32._log_softmax_kernel", "_nn._layer_norm_grad_kernel",
                  "_conv_kernels._im2col_kernel", "_fused._adam_kernel",
                  "_shape._scatter_add_kernel"):
         assert any(i.startswith(name) for i in index), (name, sorted(index))
