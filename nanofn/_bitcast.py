@@ -25,27 +25,23 @@ from numba.extending import intrinsic
 __all__ = ["bits_of_float32", "float32_from_bits"]
 
 
-@intrinsic
-def float32_from_bits(typingctx, bits):
-    """The float32 whose IEEE bits are the int32 `bits`."""
-    del typingctx  # unused
-    if bits != types.int32:
-        return None
+def _bitcast(name, doc, source, target, llvm_target):
+    """An intrinsic reinterpreting a `source` value's bits as a `target` value."""
+    def typer(typingctx, x):
+        del typingctx  # unused
+        if x != source:
+            return None
 
-    def codegen(context, builder, signature, args):
-        del context, signature  # unused
-        return builder.bitcast(args[0], ir.FloatType())
-    return types.float32(types.int32), codegen
+        def codegen(context, builder, signature, args):
+            del context, signature  # unused
+            return builder.bitcast(args[0], llvm_target)
+        return target(source), codegen
+    typer.__name__ = typer.__qualname__ = name
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-@intrinsic
-def bits_of_float32(typingctx, x):
-    """The IEEE bits of the float32 `x`, as an int32."""
-    del typingctx  # unused
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        del context, signature  # unused
-        return builder.bitcast(args[0], ir.IntType(32))
-    return types.int32(types.float32), codegen
+float32_from_bits = _bitcast("float32_from_bits", "The float32 whose IEEE bits are the int32 "
+                             "`bits`.", types.int32, types.float32, ir.FloatType())
+bits_of_float32 = _bitcast("bits_of_float32", "The IEEE bits of the float32 `x`, as an int32.",
+                           types.float32, types.int32, ir.IntType(32))
