@@ -58,6 +58,22 @@ class _AnonymousAxis:
         return f"<pmap axis {self.id}>"
 
 
+def _check_devices(devices, n_local):
+    """`pmap(devices=...)`: in an MPI job every process's device; in one process, some of
+    its devices (the mapped axis size is checked against their number)."""
+    from nanofn.distributed._state import devices as all_devices
+    from nanofn.distributed._state import process_count
+    every = all_devices()
+    if process_count() > 1:
+        ok = sorted(d.id for d in devices) == [d.id for d in every] and all(
+            d in every for d in devices)
+    else:
+        ok = all(d in every for d in devices) and (n_local > 1 or len(devices) == 1)
+    if not ok:
+        raise ValueError(f"pmap: devices must be {'all of ' if process_count() > 1 else ''}"
+                         f"the devices {every}, got {devices}")
+
+
 def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnums=(),
          devices=None, backend=None, axis_size=None, donate_argnums=(),
          global_arg_shapes=None):
@@ -78,7 +94,9 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
         out_axes: where the device axis goes in each output (int or None, or a prefix).
         static_broadcasted_argnums: positional arguments passed to every device as static
             (hashable) Python values, as `jit`'s `static_argnums`.
-        devices, backend: accepted for compatibility; only `None` is supported.
+        devices: the devices to map over (default: every local device); with simulated
+            CPU devices any distinct subset, whose length must be the mapped axis size.
+        backend: accepted for compatibility.
         axis_size: if given, must equal `local_device_count()`.
         donate_argnums: accepted for compatibility; nanofn never reuses an input's memory.
         global_arg_shapes: accepted for compatibility; unused.
@@ -92,8 +110,9 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     from nanofn._jit import jit
     del donate_argnums, global_arg_shapes, backend  # unused
     if devices is not None:
-        raise NotImplementedError("pmap(devices=...) is not supported: every process's one "
-                                  "device takes part")
+        devices = list(devices)
+        if not devices or len(set(devices)) != len(devices):
+            raise ValueError(f"pmap: devices must be distinct devices, got {devices}")
     if isinstance(in_axes, list):
         in_axes = tuple(in_axes)
     _check_axes_spec("in_axes", in_axes)
@@ -108,6 +127,8 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     def pmapped(*args, **kwargs):
         group = world_group()
         n_local = local_device_count()
+        if devices is not None:
+            _check_devices(devices, n_local)
         if n_local > 1:  # simulated CPU devices in one process: pmap is a vmap
             return _on_simulated_devices(args, kwargs, n_local)
         if axis_size is not None and int(axis_size) != n_local:
@@ -179,6 +200,9 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
         if size is not None and size > n_local:
             raise ValueError(f"pmap: the mapped axis has size {size}, but there are only "
                              f"{n_local} devices (local_device_count())")
+        if devices is not None and size is not None and size != len(devices):
+            raise ValueError(f"pmap: the mapped axis has size {size}, but devices names "
+                             f"{len(devices)} devices")
         if axis_size is not None and size is not None and int(axis_size) != size:
             raise ValueError(f"pmap: axis_size={axis_size}, but the mapped axis has size "
                              f"{size}")

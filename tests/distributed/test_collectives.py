@@ -533,3 +533,23 @@ def test_bad_index_groups_name_the_problem():
         vm(lambda v: lax.psum(v, "i", axis_index_groups=[[0, 1], [1, 2, 3]]))(np.ones(4))
     with pytest.raises(ValueError, match="all have the same size"):
         vm(lambda v: lax.all_gather(v, "i", axis_index_groups=[[0], [1, 2, 3]]))(np.ones(4))
+
+
+@pytest.mark.usefixtures("four_cpu_devices")
+def test_pmap_over_a_subset_of_the_simulated_devices():
+    devs = nanofn.devices()[1:3]
+    f = nanofn.pmap(lambda v: lax.psum(v, "d") + lax.axis_index("d"), axis_name="d",
+                    devices=devs)
+    np.testing.assert_array_equal(np.asarray(f(np.ones((2, 3)))), [[2.0] * 3, [3.0] * 3])
+    with pytest.raises(ValueError, match="mapped axis has size 3, but devices names 2"):
+        f(np.ones((3, 3)))
+    with pytest.raises(ValueError, match="devices must be distinct"):
+        nanofn.pmap(lambda v: v, devices=[devs[0], devs[0]])
+
+
+def test_pmap_devices_on_one_device():
+    f = nanofn.pmap(lambda v: 2 * v, devices=nanofn.devices())
+    np.testing.assert_array_equal(np.asarray(f(np.ones((1, 2)))), [[2.0, 2.0]])
+    from nanofn.distributed._state import CpuDevice
+    with pytest.raises(ValueError, match="devices must be the devices"):
+        nanofn.pmap(lambda v: v, devices=[CpuDevice(5, 0)])(np.ones((1, 2)))
