@@ -798,7 +798,7 @@ def _no_out(out, name):
 def _count(a, axis):
     shape = _shape(a)
     axes = canonicalize_axes(axis, len(shape))
-    return int(np.prod([shape[i] for i in axes], dtype=np.int64))
+    return math.prod([shape[i] for i in axes])
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
@@ -937,7 +937,7 @@ def _arg_extremum(prim, name):
         _no_out(out, name)
         a = asarray_value(a)
         if axis is None:
-            a = lax.reshape(a, (int(np.prod(_shape(a), dtype=np.int64)),))
+            a = lax.reshape(a, (math.prod(_shape(a)),))
             axis_ = 0
         else:
             axis_ = canonicalize_axis(axis, _ndim(a))
@@ -1171,7 +1171,7 @@ def reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     except TypeError:
         raise TypeError(f"reshape: the new shape must hold integers, got "
                         f"{newshape!r:.60}") from None
-    size = int(np.prod(_shape(a), dtype=np.int64))
+    size = math.prod(_shape(a))
     if sum_neg := builtins.sum(1 for d in newshape if d == -1):
         if sum_neg > 1:
             raise ValueError(f"reshape: can only specify one unknown dimension, got {newshape}")

@@ -744,7 +744,7 @@ reshape_p.impl = lambda x, *, new_sizes: np.reshape(x, new_sizes)
 
 @reshape_p.def_abstract_eval
 def _reshape_abstract_eval(x, *, new_sizes):
-    if int(np.prod(new_sizes, dtype=np.int64)) != x.size:
+    if math.prod(new_sizes) != x.size:
         raise ValueError(f"reshape: cannot reshape {x.str_short()} ({x.size} elements) to "
                          f"shape {tuple(new_sizes)}")
     return ShapedArray(new_sizes, x.dtype)
@@ -989,8 +989,8 @@ def _dot_general_impl(x, y, *, dimension_numbers, preferred_element_type=None):
     b = [x.shape[d] for d in lb]
     m = [x.shape[d] for d in x_free]
     n = [y.shape[d] for d in y_free]
-    k = int(np.prod([x.shape[d] for d in lc], dtype=np.int64))
-    mm, nn = int(np.prod(m, dtype=np.int64)), int(np.prod(n, dtype=np.int64))
+    k = math.prod([x.shape[d] for d in lc])
+    mm, nn = math.prod(m), math.prod(n)
     # batch axes stay apart: merging them would copy an operand whose batch axes are not
     # adjacent in memory (attention's heads, transposed out of (B, T, N, H)); matmul
     # loops over them with any strides

@@ -45,6 +45,7 @@ derivative equally among ties, also for repeated indices; `"mul"` assumes unique
 from __future__ import annotations
 
 import builtins
+import math
 import operator
 
 import numpy as np
@@ -881,7 +882,7 @@ def _gather_abstract_eval(x, indices, *, mode, fill_value):
     if mode not in ("clip", "fill"):
         raise ValueError(f"gather: mode must be 'clip' or 'fill', got {mode!r}")
     batch = indices.shape[:-1]
-    if mode == "clip" and int(np.prod(batch, dtype=np.int64)) and 0 in x.shape[:k]:
+    if mode == "clip" and math.prod(batch) and 0 in x.shape[:k]:
         raise IndexError(f"gather: cannot read from an empty axis: the operand is "
                          f"{x.str_short()} and the indices {indices.str_short()}")
     return ShapedArray(batch + x.shape[k:], x.dtype)
@@ -998,7 +999,7 @@ def _scatter_rows(x, indices, updates):
     out = np.array(x, copy=True, order="C")
     idx, upd = np.asarray(indices), np.asarray(updates)
     k = idx.shape[-1]
-    n = int(np.prod(idx.shape[:-1], dtype=np.int64))
+    n = math.prod(idx.shape[:-1])
     return out, idx.reshape(n, k), upd.reshape((n,) + out.shape[k:])
 
 
@@ -1051,7 +1052,7 @@ def _scatter_add_fast(x, indices, updates):
     out, idx, upd = _scatter_rows(x, indices, updates)
     k = idx.shape[-1]
     dims = np.asarray(out.shape[:k], dtype=np.int64)
-    rows = int(np.prod(dims, dtype=np.int64))  # 1 when k == 0: the whole array is one row
+    rows = math.prod(dims)  # 1 when k == 0: the whole array is one row
     if out.size == 0 or idx.shape[0] == 0:
         return out
     r = out.size // rows
@@ -1108,7 +1109,7 @@ def _set_winners(x, indices):
     """Which index rows won a "set" scatter (the last of repeated indices; in-bounds only)."""
     ishape = _aval_shape(indices)
     batch, k = tuple(ishape[:-1]), ishape[-1]
-    n = int(np.prod(batch, dtype=np.int64))
+    n = math.prod(batch)
     ids = reshape_p.bind(broadcasted_iota(np.int32, (n,), 0), new_sizes=batch)
     marker = _scatter(full(tuple(_aval_shape(x)[:k]), -1, np.int32), indices, ids, "set")
     back = gather_p.bind(marker, indices, mode="fill", fill_value=-1)
