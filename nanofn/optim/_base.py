@@ -142,7 +142,6 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
         del extra_args  # the wrapped update does not take them
         return inner_update(updates, state, params)
 
-    update_fn.runs_user_code = not _library_transform(tx)  # see `compiled_eager`
     return GradientTransformation(tx.init, update_fn)
 
 
@@ -275,43 +274,10 @@ def stateless_with_tree_map(f: Callable[[Any, Optional[Any]], Any]) -> GradientT
 # count) makes the chain go back to running as written, for good.
 
 
-def _library_transform(tx, _seen=None) -> bool:
-    """Whether `tx` is one of nanofn.optim's transformations, and so is every transformation
-    it holds (a wrapper such as `masked` or `multi_transform` runs its inner ones)."""
+def _library_transform(tx) -> bool:
     update = getattr(tx, "update", None)
-    if not (getattr(update, "__module__", "") or "").startswith("nanofn.optim") or \
-            getattr(update, "runs_user_code", False):
-        return False
-    seen = set() if _seen is None else _seen
-    if id(update) in seen:
-        return True
-    seen.add(id(update))
-    return all(_library_transform(inner, seen) for inner in _held_transforms(update))
-
-
-def _held_transforms(update):
-    """The transformations an update function holds: in its closure, or in the attributes
-    of the object whose method it is (`MultiSteps`), alone or in a list, tuple or dict."""
-    values = []
-    for cell in getattr(update, "__closure__", None) or ():
-        try:
-            values.append(cell.cell_contents)
-        except ValueError:  # a cell not filled yet
-            pass
-    owner = getattr(update, "__self__", None)
-    if owner is not None:
-        values += list(getattr(owner, "__dict__", {}).values())
-    found = []
-    for v in values:
-        items = list(v.values()) if isinstance(v, dict) else (
-            list(v) if isinstance(v, (list, tuple)) and not _is_transform(v) else [v])
-        found += [t for t in items if _is_transform(t)]
-    return found
-
-
-def _is_transform(v) -> bool:
-    return (isinstance(v, GradientTransformation) or isinstance(v, tuple) and len(v) == 2
-            and all(map(callable, v)))
+    return (getattr(update, "__module__", "") or "").startswith("nanofn.optim") and not \
+        getattr(update, "runs_user_code", False)
 
 
 def _concrete(tree) -> bool:

@@ -76,19 +76,6 @@ def test_chains_whose_python_must_run_every_call_are_never_compiled():
     run(tx)
     assert len(seen) == 5
     assert getattr(tx.update, "runs_user_code", False)
-    # a user's transformation held by a library wrapper (masked, multi_transform) counts
-    calls.clear()
-    tx = optim.chain(optim.masked(mine, {"w": True, "b": False}), optim.scale(0.5))
-    run(tx)
-    assert len(calls) == 5
-    tx = optim.chain(optim.multi_transform({"a": mine, "b": optim.sgd(0.1)},
-                                           {"w": "a", "b": "b"}), optim.scale(0.5))
-    calls.clear()
-    run(tx)
-    assert len(calls) == 5
-    tx = optim.chain(optim.masked(optim.scale(2.0), {"w": True, "b": False}), optim.adam(0.1))
-    run(tx)
-    assert compiled_state(tx)["jitted"] is not None  # library all the way down
 
 
 def test_an_untraceable_schedule_goes_back_to_running_as_written():
