@@ -225,7 +225,6 @@ def stateless(f: Callable[[Updates, Optional[Params]], Updates]) -> GradientTran
         del state, extra_args  # unused
         return f(updates, params), EmptyState()
 
-    update_fn.runs_user_code = True  # not compiled behind the user's back (see `compiled_eager`)
     return GradientTransformation(init_empty_state, update_fn)
 
 
@@ -255,67 +254,7 @@ def stateless_with_tree_map(f: Callable[[Any, Optional[Any]], Any]) -> GradientT
         new = tree_map_checked(f, updates, params, names=("updates", "params"), where="stateless")
         return new, EmptyState()
 
-    update_fn.runs_user_code = True
     return GradientTransformation(init_empty_state, update_fn)
-
-
-# --- eager updates, compiled ------------------------------------------------------------
-# An optimizer step run eagerly (no `jit` around the training step) makes a dozen small
-# operations per parameter leaf (clipping, the moments, weight decay, the learning rate),
-# each a primitive bind costing microseconds of Python: on a 68-leaf GPT about 8 ms a
-# step, as much as the arithmetic. PyTorch's answer is its "foreach" and fused optimizers;
-# nanofn's is `jit`: from its second call on, the update of a `chain` of nanofn's own
-# transformations runs as one jitted function (its plan fuses each leaf's arithmetic into
-# one loop). Only when every argument is a concrete array, so inside `jit`, `grad` or
-# `vmap` the update is traced like any other function. A chain holding a transformation
-# from outside `nanofn.optim`, or one that runs a user's function on the updates
-# (`stateless`), always runs as written: compiling it could change what its Python does.
-# A learning-rate schedule or mask that cannot be traced (a Python `if` on the step
-# count) makes the chain go back to running as written, for good.
-
-
-def _library_transform(tx) -> bool:
-    update = getattr(tx, "update", None)
-    return (getattr(update, "__module__", "") or "").startswith("nanofn.optim") and not \
-        getattr(update, "runs_user_code", False)
-
-
-def _concrete(tree) -> bool:
-    """Every leaf a concrete array or number (no tracer, no function or string)."""
-    from nanofn._core import Array
-    return all(type(x) is Array or isinstance(x, (np.ndarray, np.generic, numbers.Number))
-               for x in tree_util.tree_leaves(tree))
-
-
-def compiled_eager(update_fn, transforms):
-    """`update_fn`, run as a jitted function from its second eager call on, when every
-    transformation in `transforms` is one of nanofn.optim's (see above)."""
-    if not all(_library_transform(tx) for tx in transforms):
-        update_fn.runs_user_code = True
-        return update_fn
-    from nanofn import _core
-    from nanofn._core import ConcretizationError, TracerArrayConversionError
-    from nanofn._jit import jit
-    box = {"calls": 0, "jitted": None, "as_written": False}
-
-    def update(updates, state, params=None, **extra_args):
-        args = (updates, state, params, extra_args)
-        if box["as_written"] or _core._state.dynamic_trace is not None or not _concrete(args):
-            return update_fn(updates, state, params, **extra_args)
-        box["calls"] += 1
-        if box["calls"] < 2:  # called once: no tracing cost
-            return update_fn(updates, state, params, **extra_args)
-        if box["jitted"] is None:
-            box["jitted"] = jit(update_fn)
-        try:
-            return box["jitted"](updates, state, params, **extra_args)
-        except (ConcretizationError, TracerArrayConversionError):
-            box["as_written"] = True
-            return update_fn(updates, state, params, **extra_args)
-
-    update.__module__ = update_fn.__module__
-    update.__wrapped__ = update_fn
-    return update
 
 
 # --- applying updates -------------------------------------------------------------------

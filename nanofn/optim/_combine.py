@@ -74,7 +74,7 @@ def chain(*args: GradientTransformation) -> GradientTransformation:
             new_state.append(s)
         return updates, tuple(new_state)
 
-    return GradientTransformation(init_fn, _base.compiled_eager(update_fn, args))
+    return GradientTransformation(init_fn, update_fn)
 
 
 def named_chain(*args: tuple[str, GradientTransformation]) -> GradientTransformation:
