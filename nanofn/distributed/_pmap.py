@@ -6,6 +6,11 @@ takes that one slice, runs the jit-compiled function on it under an axis frame t
 `axis_name` to the process group (so `psum(x, axis_name)` becomes an MPI Allreduce, or a
 no-op in a one-process run), and gives each output its device axis back.
 
+A one-process run may instead simulate N CPU devices, asked for as in JAX
+(`jax_num_cpu_devices`, or `XLA_FLAGS=--xla_force_host_platform_device_count=N`): then
+`pmap` is `jit(vmap(f, axis_name=...))` over the mapped axis (up to N long), and its
+collectives are array operations.
+
 Differentiate inside `pmap` (`pmap(grad(loss))`, the data-parallel pattern): the backward
 pass's collectives must run while the axis is bound.
 
@@ -84,7 +89,8 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     One device is one process: without `nanofn.distributed.initialize()` there is one, and
     in an MPI job of N processes there are N, one per process. The mapped axis of each
     argument holds this process's devices, so it has size `local_device_count()` (1); the
-    outputs get a device axis of the same size back. `fun` is jit-compiled.
+    outputs get a device axis of the same size back. `fun` is jit-compiled. A one-process
+    run that simulates CPU devices (see `local_device_count`) maps over up to that many.
 
     Args:
         fun: the function to run on each device.
@@ -97,7 +103,7 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
         devices: the devices to map over (default: every local device); with simulated
             CPU devices any distinct subset, whose length must be the mapped axis size.
         backend: accepted for compatibility.
-        axis_size: if given, must equal `local_device_count()`.
+        axis_size: if given, must equal the size of the mapped axis.
         donate_argnums: accepted for compatibility; nanofn never reuses an input's memory.
         global_arg_shapes: accepted for compatibility; unused.
 
