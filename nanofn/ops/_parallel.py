@@ -60,11 +60,13 @@ __all__ = [
     "axis_size",
     "pmax",
     "pmean",
+    "pbroadcast",
     "pmin",
     "ppermute",
     "pshuffle",
     "psum",
     "psum_scatter",
+    "pswapaxes",
 ]
 
 
@@ -823,6 +825,45 @@ def all_to_all(x, axis_name, split_axis, concat_axis, *, axis_index_groups=None,
                                 axis_size=n)
         return _merge_axes(out, ca)
     return tree_map(exchange, x)
+
+
+def pswapaxes(x, axis_name, axis, *, axis_index_groups=None):
+    """Swap the named axis with the array axis `axis` (whose size must be the axis
+    size): `all_to_all(x, axis_name, axis, axis)`, as in `jax.lax.pswapaxes`.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> xs = fnp.arange(4.0).reshape(2, 2)
+        >>> nanofn.vmap(lambda v: nanofn.lax.pswapaxes(v, "i", 0), axis_name="i")(xs)
+        Array([[0., 2.],
+               [1., 3.]], dtype=float32)
+    """
+    return all_to_all(x, axis_name, axis, axis, axis_index_groups=axis_index_groups)
+
+
+def pbroadcast(x, axis_name, source):
+    """Every instance gets instance `source`'s `x` (a collective broadcast, as in
+    `jax.lax.pbroadcast`): the psum of `x` masked to zero everywhere but at `source`, so
+    its gradient reaches `source` alone.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.vmap(lambda v: nanofn.lax.pbroadcast(v, "i", 2), axis_name="i")(
+        ...     fnp.arange(3.0))
+        Array([2., 2., 2.], dtype=float32)
+    """
+    from nanofn import numpy as fnp
+    from nanofn.tree_util import tree_map
+    n = axis_size(axis_name)
+    if not isinstance(source, (int, np.integer)) or not 0 <= int(source) < n:
+        raise ValueError(f"pbroadcast: source must be an index of axis {axis_name!r} "
+                         f"(0..{n - 1}), got {source!r}")
+    here = axis_index(_names(axis_name)) == int(source)
+
+    def one(v):
+        v = fnp.asarray(v)
+        return psum(fnp.where(here, v, fnp.zeros((), v.dtype)), axis_name)
+    return tree_map(one, x)
 
 
 # ------------------------------------------------------------------------ axis_index

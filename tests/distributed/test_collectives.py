@@ -553,3 +553,18 @@ def test_pmap_devices_on_one_device():
     from nanofn.distributed._state import CpuDevice
     with pytest.raises(ValueError, match="devices must be the devices"):
         nanofn.pmap(lambda v: v, devices=[CpuDevice(5, 0)])(np.ones((1, 2)))
+
+
+def test_pswapaxes_and_pbroadcast():
+    X = np.random.default_rng(7).normal(size=(3, 3, 2))
+    vm = lambda f: nanofn.vmap(f, axis_name="i")  # noqa: E731
+    swapped = vm(lambda v: lax.pswapaxes(v, "i", 0))(X)
+    np.testing.assert_array_equal(np.asarray(swapped), np.swapaxes(X, 0, 1))
+    got = vm(lambda v: lax.pbroadcast(v, "i", 1))(X)
+    np.testing.assert_array_equal(np.asarray(got), np.stack([X[1]] * 3))
+    g = nanofn.grad(lambda X: vm(lambda v: lax.pbroadcast(v, "i", 1))(X).sum())(X)
+    np.testing.assert_array_equal(np.asarray(g), [np.zeros((3, 2)), 3 * np.ones((3, 2)),
+                                                  np.zeros((3, 2))])
+    check_grads(vm(lambda v: lax.pbroadcast(v * v, "i", 2)), (X,), order=2)
+    with pytest.raises(ValueError, match=r"source must be an index of axis 'i' \(0\.\.2\)"):
+        vm(lambda v: lax.pbroadcast(v, "i", 3))(X)
