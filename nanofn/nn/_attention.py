@@ -41,6 +41,11 @@ def make_causal_mask(length, dtype=bool):
     return fnp.asarray(np.tril(np.ones((length, length), bool)).astype(dtype))
 
 
+# JAX's value for excluded logits: large, negative and finite in float32 (a row with every
+# key excluded then gets uniform weights, not NaNs)
+_MASKED = float(np.float32(-0.7) * np.finfo(np.float32).max)
+
+
 def _ensure_4d(name, x):
     """`x` with leading axes of size 1 added up to 4 axes (JAX's `_ensure_4d`)."""
     x = fnp.asarray(x)
@@ -175,8 +180,7 @@ def dot_product_attention(query, key, value, bias=None, mask=None, *, scale=None
         mask = _broadcast_to_logits("mask", _ensure_4d("mask", mask), logits)
     keep = _masks(t, s, mask, is_causal, q_len, kv_len, local_window_size)
     if keep is not None:
-        big = float(np.float32(-0.7) * np.finfo(np.float32).max)  # JAX's, float32-finite
-        logits = fnp.where(keep, logits, big)
+        logits = fnp.where(keep, logits, _MASKED)
     weights = F.softmax(logits, axis=-1)
     out = fnp.reshape(weights, (b, kh, g, t, s)) @ v                         # B K G T H
     out = fnp.reshape(fnp.transpose(out, (0, 3, 1, 2, 4)), (b, t, n, h))
@@ -340,7 +344,7 @@ def _attention_with_dropout(q, k, v, mask, causal, rate, rng):
         t, s = logits.shape[-2:]
         if causal:
             mask = fnp.logical_and(mask, fnp.asarray(np.tril(np.ones((t, s), bool))))
-        logits = fnp.where(mask, logits, float(np.finfo(logits.dtype).min))
+        logits = fnp.where(mask, logits, _MASKED)
         weights = F.softmax(logits, axis=-1)
     keep = random.bernoulli(rng, 1.0 - rate, tuple(weights.shape))
     weights = fnp.where(keep, weights / (1.0 - rate), 0.0)
