@@ -130,6 +130,15 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     # records the device axis it was traced with, so a new group traces again)
     in_dims, out_dims_of = {}, {}  # the device axis of each leaf, per pytree structure
 
+    def dynamic(args):
+        """The positions and values of the mapped (non-static) arguments, and the in_axes
+        for them (in_axes may be written for every argument)."""
+        dyn = [i for i in range(len(args)) if i not in static]
+        axes = in_axes
+        if isinstance(in_axes, tuple) and len(in_axes) == len(args) and static:
+            axes = tuple(in_axes[i] for i in dyn)
+        return dyn, tuple(args[i] for i in dyn), axes
+
     def pmapped(*args, **kwargs):
         group = world_group()
         n_local = local_device_count()
@@ -140,15 +149,11 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
         if axis_size is not None and int(axis_size) != n_local:
             raise ValueError(f"pmap: axis_size={axis_size}, but this process has {n_local} "
                              "device(s)")
-        dyn = [i for i in range(len(args)) if i not in static] if static else None
-        dyn_args = tuple(args[i] for i in dyn) if static else args
+        dyn, dyn_args, axes = dynamic(args)
         leaves, tree = tree_flatten(dyn_args)
         kw_leaves, kw_tree = tree_flatten(kwargs)
         dims = in_dims.get((len(args), tree, kw_tree))
         if dims is None:  # one per argument structure: the axis of every leaf
-            axes = in_axes
-            if isinstance(in_axes, tuple) and len(in_axes) == len(args) and static:
-                axes = tuple(in_axes[i] for i in dyn)  # in_axes written for every argument
             if len(in_dims) > 64:
                 in_dims.clear()
             dims = in_dims[(len(args), tree, kw_tree)] = (
@@ -193,16 +198,12 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     simulated = {}  # static argument values -> jit(vmap(fun)) over the simulated devices
 
     def _on_simulated_devices(args, kwargs, n_local):
-        dyn = [i for i in range(len(args)) if i not in static]
-        axes = in_axes
-        if isinstance(in_axes, tuple) and len(in_axes) == len(args) and static:
-            axes = tuple(in_axes[i] for i in dyn)
-        dyn_args = tuple(args[i] for i in dyn)
+        dyn, dyn_args, axes = dynamic(args)
+        leaves, tree = tree_flatten(dyn_args)
         dims = _broadcast_axes("in_axes", axes, dyn_args, "arguments")
-        sizes = {getattr(x, "shape", ())[d] for x, d in zip(tree_flatten(dyn_args)[0], dims)
-                 if d is not None and -len(getattr(x, "shape", ())) <= d
-                 < len(getattr(x, "shape", ()))}
-        size = next(iter(sizes)) if len(sizes) == 1 else None
+        sizes = {np.shape(x)[d] for x, d in zip(leaves, dims)
+                 if d is not None and -np.ndim(x) <= d < np.ndim(x)}
+        size = next(iter(sizes)) if len(sizes) == 1 else None  # else vmap says what is wrong
         if size is not None and size > n_local:
             raise ValueError(f"pmap: the mapped axis has size {size}, but there are only "
                              f"{n_local} devices (local_device_count())")
@@ -213,7 +214,8 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
             raise ValueError(f"pmap: axis_size={axis_size}, but the mapped axis has size "
                              f"{size}")
         statics = tuple(args[i] for i in static if i < len(args))
-        key = (len(args), axes, statics)
+        # in_axes may hold dicts (unhashable): key on the axis of every leaf instead
+        key = (len(args), tree, tuple(dims), statics)
         compiled = simulated.get(key)
         if compiled is None:
             from nanofn._batching import vmap

@@ -9,6 +9,7 @@ from then on each MPI process is one device: `device_count()` is the number of p
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -238,8 +239,12 @@ def _cpu_devices_asked() -> int:
     n = config.read("jax_num_cpu_devices")
     if n is not None and int(n) > 0:
         return int(n)
-    match = re.search(r"--xla_force_host_platform_device_count=(\d+)",
-                      os.environ.get("XLA_FLAGS", ""))
+    return _devices_in_xla_flags(os.environ.get("XLA_FLAGS", ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _devices_in_xla_flags(flags: str) -> int:
+    match = re.search(r"--xla_force_host_platform_device_count=(\d+)", flags)
     return max(int(match.group(1)), 1) if match else 1
 
 

@@ -568,3 +568,11 @@ def test_pswapaxes_and_pbroadcast():
     check_grads(vm(lambda v: lax.pbroadcast(v * v, "i", 2)), (X,), order=2)
     with pytest.raises(ValueError, match=r"source must be an index of axis 'i' \(0\.\.2\)"):
         vm(lambda v: lax.pbroadcast(v, "i", 3))(X)
+
+
+@pytest.mark.usefixtures("four_cpu_devices")
+def test_simulated_pmap_takes_in_axes_with_dicts():
+    f = nanofn.pmap(lambda d: lax.psum(d["a"], "i") + d["b"], axis_name="i",
+                    in_axes=({"a": 0, "b": None},))
+    out = f({"a": np.arange(6.0).reshape(2, 3), "b": np.ones(3)})
+    np.testing.assert_array_equal(np.asarray(out), np.stack([[4.0, 6.0, 8.0]] * 2))

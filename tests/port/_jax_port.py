@@ -52,6 +52,21 @@ def run_program(program, modules):
     return as_numpy(program(**{n: modules[n] for n in names}))
 
 
+def record(files, modules, out_dir):
+    """Run each port file's `program` with `modules` and write its results to
+    `out_dir/<file>.npz` (what the recorders in tools/reference call)."""
+    import importlib.util
+    out_dir.mkdir(exist_ok=True)
+    for path in files:
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        results = run_program(module.program, modules)
+        out = out_dir / f"{path.stem}.npz"
+        np.savez_compressed(out, **results)
+        print(f"{path.stem}: {len(results)} arrays -> {out.name}")
+
+
 def as_numpy(results):
     """A program's (nested) dict of results as a flat dict of numpy arrays ('a/0/b')."""
     out = {}

@@ -9,7 +9,6 @@ For each file it runs `program` with JAX's modules on CPU (float32, x64 off) and
 the results to `tests/port/jax_reference/<file>.npz`, which the tests read.
 """
 
-import importlib.util
 import pathlib
 import sys
 
@@ -19,24 +18,13 @@ HERE = pathlib.Path(__file__).parents[2] / "tests" / "port"  # the port programs
 def main(names):
     import os
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    import numpy as np
-
     sys.path.insert(0, str(HERE))
     import _jax_port
 
     files = sorted(HERE.glob("test_jax_*.py"))
     if names:
         files = [f for f in files if f.stem in names]
-    modules = _jax_port.jax_modules()
-    _jax_port.REFERENCE_DIR.mkdir(exist_ok=True)
-    for path in files:
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        results = _jax_port.run_program(module.program, modules)
-        out = _jax_port.REFERENCE_DIR / f"{path.stem}.npz"
-        np.savez_compressed(out, **results)
-        print(f"{path.stem}: {len(results)} arrays -> {out.name}")
+    _jax_port.record(files, _jax_port.jax_modules(), _jax_port.REFERENCE_DIR)
 
 
 if __name__ == "__main__":

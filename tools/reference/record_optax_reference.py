@@ -9,7 +9,6 @@ For each port file it runs the file's `program` with JAX's modules on CPU in flo
 and writes the results to `tests/port/optax_reference/<file>.npz`, which the tests read.
 """
 
-import importlib.util
 import pathlib
 import sys
 
@@ -26,24 +25,13 @@ def jax_modules():
 
 
 def main(names):
-    import numpy as np
-
     sys.path.insert(0, str(HERE))
     import _jax_port
 
     files = sorted(HERE.glob("test_optax_*.py")) + sorted(HERE.glob("test_stax_*.py"))
     if names:
         files = [f for f in files if f.stem in names]
-    modules = jax_modules()
-    _jax_port.OPTAX_REFERENCE_DIR.mkdir(exist_ok=True)
-    for path in files:
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        results = _jax_port.run_program(module.program, modules)
-        out = _jax_port.OPTAX_REFERENCE_DIR / f"{path.stem}.npz"
-        np.savez_compressed(out, **results)
-        print(f"{path.stem}: {len(results)} arrays -> {out.name}")
+    _jax_port.record(files, jax_modules(), _jax_port.OPTAX_REFERENCE_DIR)
 
 
 if __name__ == "__main__":

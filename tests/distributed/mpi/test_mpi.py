@@ -118,55 +118,49 @@ def test_gradients_through_collectives_across_processes():
         np.testing.assert_allclose(lhs, rhs, rtol=1e-10)
 
 
-def test_many_leaves_are_bucketed_into_few_messages(monkeypatch):
+def _spy_on_comm(monkeypatch):
+    """[(method, send buffer)] of every Allreduce and Allgather the world group makes
+    from now on (mpi4py's methods are read-only: the group gets a recording proxy)."""
     group = dist._state._state.group
-    calls = []
+    real, log = group.comm, []
 
-    class Counting:  # mpi4py's methods are read-only: count through a proxy
+    class Recording:
         def __getattr__(self, name):
             return getattr(real, name)
 
-        def Allreduce(self, *args, **kwargs):
-            calls.append(1)
-            return real.Allreduce(*args, **kwargs)
+        def Allreduce(self, send, recv, **kwargs):
+            log.append(("Allreduce", send))
+            return real.Allreduce(send, recv, **kwargs)
 
-    real = group.comm
-    monkeypatch.setattr(group, "comm", Counting())
+        def Allgather(self, send, recv):
+            log.append(("Allgather", send))
+            return real.Allgather(send, recv)
+
+    monkeypatch.setattr(group, "comm", Recording())
+    return log
+
+
+def test_many_leaves_are_bucketed_into_few_messages(monkeypatch):
+    log = _spy_on_comm(monkeypatch)
     tree = {f"w{i}": local(10 + i, (i + 1,)).astype(np.float32) for i in range(50)}
     out = nanofn.pmap(lambda t: lax.psum(t, "d"), axis_name="d")(
         nanofn.tree.map(lambda x: x[None], tree))
     for i in range(50):
         np.testing.assert_allclose(out[f"w{i}"][0], every(10 + i, (i + 1,)).astype(np.float32)
                                    .sum(0), rtol=1e-5)
-    assert len(calls) == 1
+    assert [m for m, _ in log].count("Allreduce") == 1
 
 
 def test_collectives_read_a_writable_input_where_it_is_and_never_alias_it(monkeypatch):
     # MPI is handed the caller's own memory (no copy first); the results are new buffers
     # that later writes to the caller's buffer do not change
     from nanofn.distributed._data_parallel import _on_group
-    group = dist._state._state.group
-    sent = []
-
-    class Recording:  # mpi4py's methods are read-only: record through a proxy
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def Allreduce(self, send, recv, **kwargs):
-            sent.append(send)
-            return real.Allreduce(send, recv, **kwargs)
-
-        def Allgather(self, send, recv):
-            sent.append(send)
-            return real.Allgather(send, recv)
-
-    real = group.comm
-    monkeypatch.setattr(group, "comm", Recording())
+    log = _spy_on_comm(monkeypatch)
     X = every(20, (1, 4096)).astype(np.float32)
     x = X[R].copy()
     s, g = nanofn.pmap(lambda v: (lax.psum(v, "d"), lax.all_gather(v, "d")), axis_name="d")(x)
     inside = _on_group(lambda v: lax.psum(v, "b"), "b")(x[0])
-    assert sum(isinstance(b, np.ndarray) and np.shares_memory(b, x) for b in sent) == 3
+    assert sum(isinstance(b, np.ndarray) and np.shares_memory(b, x) for _, b in log) == 3
     np.testing.assert_array_equal(x, X[R])  # read, not written
     x[...] = 0.0
     np.testing.assert_allclose(s[0], X.sum(0)[0], rtol=1e-5)
