@@ -60,6 +60,10 @@ class Config:
     * `nanofn_background_compile`: compile a jitted function's kernels in a background
       thread while its calls run on numpy (off: its second call compiles them and waits;
       `NANOFN_BACKGROUND_COMPILE=0`). `nanofn.warmup.wait()` waits for pending compiles.
+    * `nanofn_parallel_kernels`: fused elementwise loops over 65536 elements or more run
+      on numba's threads (`NUMBA_NUM_THREADS`, by default every CPU) with its OpenMP or
+      TBB threading layer (off: one thread; `NANOFN_PARALLEL_KERNELS=0`). Results are
+      the same either way.
 
     Not a flag: `import nanofn` raises glibc malloc's mmap and trim thresholds so that
     fresh arrays reuse freed memory instead of faulting new pages
@@ -86,6 +90,8 @@ class Config:
             **_ACCEPTED,
             "nanofn_background_compile":
                 os.environ.get("NANOFN_BACKGROUND_COMPILE", "1") != "0",
+            "nanofn_parallel_kernels":
+                os.environ.get("NANOFN_PARALLEL_KERNELS", "1") != "0",
         }
         for env in ("JAX_TRACEBACK_FILTERING", "NANOFN_TRACEBACK_FILTERING"):
             if os.environ.get(env):
@@ -111,6 +117,9 @@ class Config:
             _core.debug_nans = bool(value)
         elif name == "jax_enable_x64":
             _set_x64(bool(value))
+        elif name == "nanofn_parallel_kernels":
+            from nanofn import _kernels
+            _kernels.parallel.set(value)
 
     def read(self, name):
         """The value of flag `name` (JAX's `jax.config.read`).

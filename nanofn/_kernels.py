@@ -22,8 +22,9 @@ machine code next to it: nothing is compiled twice.
   its place) is dropped with one warning and the kernel recompiled; every data file
   holds its cache key and a sha256 of its bytes, checked before numba sees it. Anything
   else that goes wrong raises `KernelError`, so callers can fall back to plain numpy.
-* Kernels are single-threaded (no `parallel=True`): nanofn runs next to BLAS, whose own
-  threads a second thread pool would fight. They release the GIL (`nogil=True`).
+* Kernels release the GIL (`nogil=True`). Most are single-threaded; a fused
+  elementwise loop over at least `PARALLEL_MIN` elements also has a `parallel=True`
+  variant, run on numba's threads when `parallel_threads()` allows it (see there).
   Building and loading kernels is safe from several threads (see `_lock`).
 
 Where the files go: `$NANOFN_CACHE_DIR` if set, else `$NUMBA_CACHE_DIR/nanofn_kernels` if
@@ -480,6 +481,70 @@ class numpy_only:  # noqa: N801 - a context manager, used like a function
     def __exit__(self, *exc):
         _deferral.off -= 1
         return False
+
+
+# ------------------------------------------------------------------------ parallel kernels
+
+PARALLEL_MIN = 1 << 16  # elements: a smaller loop loses more starting threads than it gains
+
+
+class _Parallel:
+    """Whether kernels with a parallel variant run it now (`ok`: the config flag
+    `nanofn_parallel_kernels`, and not in a forked child), and on how many threads
+    (`threads`, decided on first use by `parallel_threads`; None until then)."""
+
+    ok = os.environ.get("NANOFN_PARALLEL_KERNELS", "1") != "0"
+    forked = False
+    threads = None
+
+    def set(self, on: bool) -> None:
+        self.ok = bool(on) and not self.forked
+
+
+parallel = _Parallel()
+
+
+def parallel_threads() -> int:
+    """How many threads nanofn's parallel kernels use in this process; 1 means they are
+    not built. It is numba's thread count (`NUMBA_NUM_THREADS`, by default every CPU)
+    when `nanofn.config.nanofn_parallel_kernels` is on and numba's threading layer is
+    OpenMP or TBB. numba's last resort, "workqueue", is not: two threads launching
+    kernels at once abort the process, and nanofn's kernels may run in several threads
+    (background compiles, a user's threads).
+
+    Example:
+        >>> from nanofn import _kernels
+        >>> _kernels.parallel_threads() >= 1
+        True
+    """
+    if not parallel.ok:
+        return 1
+    if parallel.threads is None:
+        nb = numba()
+        with _lock:
+            if parallel.threads is None:
+                n = nb.config.NUMBA_NUM_THREADS
+                if n > 1:
+                    try:
+                        nb.get_num_threads()  # loads the threading layer
+                        layer = nb.threading_layer()
+                    except (ValueError, ImportError, OSError):
+                        layer = None
+                    n = n if layer in ("omp", "tbb") else 1
+                parallel.threads = n
+    return parallel.threads
+
+
+def _after_fork_in_child():
+    # GNU OpenMP's threads are not copied by fork: a parallel kernel in the child would
+    # hang or abort (numba stops it with "fork() called from a process already using
+    # GNU OpenMP"), so the child runs the serial kernels.
+    parallel.forked = True
+    parallel.ok = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def compiler_lock():

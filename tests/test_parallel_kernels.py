@@ -1,0 +1,154 @@
+"""Fused elementwise loops of `_kernels.PARALLEL_MIN` elements or more have a `prange`
+variant that numba runs on its threads: its results equal the serial loop's bit for bit,
+it is switched by `nanofn_parallel_kernels` at call time, and it is never used where it
+would be unsafe (numba's "workqueue" layer, one thread, a forked child)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import nanofn
+import nanofn.numpy as fnp
+from nanofn import _fusion, _jit, _kernels
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N = _kernels.PARALLEL_MIN
+
+
+@pytest.fixture(autouse=True)
+def two_threads(monkeypatch):
+    """Build parallel variants whatever this machine's thread count (with one numba
+    thread they still run, on that one thread), with kernels on."""
+    monkeypatch.setattr(_kernels.parallel, "threads", 2)
+    monkeypatch.setattr(_kernels.parallel, "ok", True)
+    with nanofn.config._override("nanofn_use_kernels", True):
+        yield
+
+
+def chain(x, s):
+    # arithmetic only: numpy keeps float64 transcendentals of arrays this large unfused
+    y = x * s + 1.0
+    return (fnp.where(y > 0, y * y * 0.5, -y) / (1.0 + x * x), fnp.maximum(fnp.abs(y), s))
+
+
+def fused(f, *args):
+    """f's jaxpr fused into one kernel, run as `jit` runs it; and that kernel's program."""
+    closed = _fusion.fuse(_jit.simplify(nanofn.make_jaxpr(f)(*args)))
+    (eqn,) = [e for e in closed.eqns if e.primitive.name == "fused_elementwise"]
+    return _jit.Plan(closed), eqn.params["program"]
+
+
+def run(plan, args, on):
+    with nanofn.config._override("nanofn_parallel_kernels", on):
+        return [np.asarray(o) for o in plan(list(args))]
+
+
+def runners(program):
+    return list(program._into.values())
+
+
+@settings(max_examples=8, deadline=None)
+@given(shape=st.sampled_from([(N,), (N + 7,), (257, 300), (3, 150, 151)]),
+       dtype=st.sampled_from(["float32", "float64"]), scalar_s=st.booleans(),
+       fortran=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_parallel_loop_equals_serial_loop_bit_for_bit(shape, dtype, scalar_s, fortran, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=shape) * 3).astype(dtype)
+    x.reshape(-1)[rng.integers(0, x.size, 4)] = [np.inf, -np.inf, np.nan, 0.0]
+    if fortran and x.ndim > 1:
+        x = np.asfortranarray(x)
+    s = rng.normal(size=() if scalar_s else shape).astype(dtype)
+    plan, program = fused(chain, x, s)
+    with np.errstate(all="ignore"):
+        serial, parallel = run(plan, (x, s), False), run(plan, (x, s), True)
+        ref = [np.asarray(r) for r in chain(x, s)]  # eager: one numpy call per primitive
+    assert [r.__globals__["_kp"] is not None for r in runners(program)] == [True]
+    for a, b, r in zip(serial, parallel, ref):
+        assert a.shape == b.shape == r.shape and a.dtype == b.dtype == r.dtype
+        np.testing.assert_array_equal(b, a)
+        np.testing.assert_array_equal(b, r)  # IEEE arithmetic: exact in both
+
+
+def test_small_loops_have_no_parallel_variant():
+    x = np.ones(N - 1, np.float32)
+    plan, program = fused(chain, x, x)
+    run(plan, (x, x), True)
+    assert [r.__globals__["_kp"] for r in runners(program)] == [None]
+
+
+def test_the_flag_switches_kernels_at_call_time():
+    x = np.linspace(-3, 3, N, dtype=np.float32)
+    plan, program = fused(chain, x, x)
+    first = run(plan, (x, x), True)
+    (runner,) = runners(program)
+    calls = []
+    kp = runner.__globals__["_kp"]
+    runner.__globals__["_kp"] = lambda *a: calls.append(1) or kp(*a)
+    try:
+        on = run(plan, (x, x), True)
+        off = run(plan, (x, x), False)
+    finally:
+        runner.__globals__["_kp"] = kp
+    assert calls == [1]
+    for a, b in zip(first, on):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(on, off):
+        np.testing.assert_array_equal(a, b)
+
+
+_THREADS_SCRIPT = textwrap.dedent("""
+    import json, numpy as np, nanofn, nanofn.numpy as fnp, nanofn.warmup
+    from nanofn import _kernels
+    f = nanofn.jit(lambda x: fnp.tanh(x * 2.0 + 1.0) * x)
+    x = np.linspace(-2, 2, _kernels.PARALLEL_MIN, dtype=np.float32)
+    for _ in range(3):
+        y = f(x)
+    nanofn.warmup.wait()
+    y = f(x)
+    print(json.dumps([_kernels.parallel_threads(),
+                      bool(np.allclose(y, np.tanh(x * 2 + 1) * x, atol=1e-6))]))
+""")
+
+
+def _python(code, env):
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": ROOT, **env}, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip().splitlines()
+
+
+@pytest.mark.parametrize("env", [{"NUMBA_THREADING_LAYER": "workqueue"},
+                                 {"NUMBA_NUM_THREADS": "1"},
+                                 {"NANOFN_PARALLEL_KERNELS": "0"}])
+def test_no_parallel_kernels_where_they_are_unsafe_or_pointless(env, tmp_path):
+    env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "NUMBA_NUM_THREADS": "2", "NANOFN_USE_KERNELS": "1", **env}
+    threads, right = json.loads(_python(_THREADS_SCRIPT, env)[-1])
+    assert (threads, right) == (1, True)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_runs_serial_kernels(tmp_path):
+    # GNU OpenMP's threads do not survive fork: a child that launched a parallel loop
+    # would be stopped by numba. The child must run the serial loop and get the same.
+    code = _THREADS_SCRIPT.replace("import json,", "import os, json,") + textwrap.dedent("""
+        pid = os.fork()
+        if pid == 0:
+            z = f(x)
+            ok = (not _kernels.parallel.ok and _kernels.parallel_threads() == 1
+                  and np.array_equal(np.asarray(z), np.asarray(y)))
+            os._exit(0 if ok else 3)
+        print(os.waitpid(pid, 0)[1])
+    """)
+    env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "NUMBA_NUM_THREADS": "2", "NANOFN_USE_KERNELS": "1"}
+    lines = _python(code, env)
+    if json.loads(lines[0])[0] < 2:
+        pytest.skip("numba has no OpenMP or TBB threading layer here: nothing to fork from")
+    assert lines[-1] == "0"
