@@ -324,12 +324,25 @@ def child_env(extra=None):
     return env
 
 
-def run_child(args, extra_env=None):
-    """Runs `python -m benchmarks.run --child ...args`; returns (JSON result, error text)."""
+def one_cpu():
+    """With `--threads 1`, the CPU a workload child is pinned to (None: no pinning). The
+    thread-count settings alone do not hold every library to one core: XLA's CPU client
+    with `--xla_cpu_multi_thread_eigen=false` still ran W1 on two cores here (4.2 ms a
+    step, against 7.6 ms pinned to one), so a one-thread row could borrow a second core.
+    Pinning the whole process makes "one thread" mean one core for every row."""
+    if THREADS != 1 or not hasattr(os, "sched_getaffinity"):
+        return None
+    return max(os.sched_getaffinity(0))
+
+
+def run_child(args, extra_env=None, cpu=None):
+    """Runs `python -m benchmarks.run --child ...args` (on CPU `cpu` alone, if given);
+    returns (JSON result, error text)."""
     cmd = [sys.executable, "-m", "benchmarks.run", "--child", *map(str, args)]
+    pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, env=child_env(extra_env),
-                             cwd=ROOT, timeout=CHILD_TIMEOUT)
+                             cwd=ROOT, timeout=CHILD_TIMEOUT, preexec_fn=pin)
     except subprocess.TimeoutExpired:
         return None, f"timed out after {CHILD_TIMEOUT} s"
     if out.returncode:
@@ -353,7 +366,8 @@ def report_workload(wid, reps, small, summary):
     from benchmarks.workloads import WORKLOADS
     w = WORKLOADS[wid]
     print(f"{wid} {w.title}")
-    res, err = run_child([wid, "--reps", reps] + (["--small"] if small else []))
+    res, err = run_child([wid, "--reps", reps] + (["--small"] if small else []),
+                         cpu=one_cpu())
     if err:
         print(f"  FAILED:\n{err}\n")
         return
@@ -524,6 +538,8 @@ def main(argv=None):
           "the benchmarks run without it")
     print(f"command: python -m benchmarks {' '.join(argv if argv is not None else sys.argv[1:])}"
           f"; load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if one_cpu() is not None:
+        print(f"--threads 1: each workload's process is pinned to CPU {one_cpu()}")
     print(f"median ms over {reps} interleaved reps after warm-up [min-max]; ratios from this "
           "run" + ("; --quick: SMALL sizes, ratios mean nothing" if args.quick else "") + "\n")
     summary = []
