@@ -295,8 +295,10 @@ def child_describe():
                                 f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}")
     except ImportError:
         pass
-    info["nanofn_kernels"] = ("single-threaded, nogil (no parallel=True): numba's threading "
-                              "layer is never started by nanofn; BLAS keeps its own threads")
+    info["nanofn_kernels"] = ("nogil; fused elementwise loops of 65536+ elements on numba's "
+                              "threads (NANOFN_PARALLEL_KERNELS="
+                              f"{os.environ.get('NANOFN_PARALLEL_KERNELS', '1')}), the rest "
+                              "single-threaded; BLAS keeps its own threads")
     if available("torch"):
         import torch
         info["torch_threads"] = torch.get_num_threads()
@@ -389,7 +391,7 @@ def report_workload(wid, reps, small, summary):
         else:
             print(f"  ratio {num} / {den}: not measured (a row is missing)")
     if res.get("numba_threads_started"):
-        print("  note: numba's threading layer was started in this process")
+        print("  note: numba's threading layer ran in this process (nanofn's parallel loops)")
     print()
 
 
