@@ -538,9 +538,9 @@ def _make_runner(program: FusedProgram, kernel, parallel_kernel=None, given=None
     xs = [f"x{i}" for i in range(len(program.inputs))]
     arrays = [x for x, (kind, _) in zip(xs, program.inputs) if kind == "a"]
     params = xs + [a for k in range(n_out) if given[k] for a in (f"f{k}", f"s{k}")]
-    ns = {"_k": kernel, "_kp": parallel_kernel, "_P": _kernels.parallel, "_empty": np.empty, "_contig": np.ascontiguousarray,
-          "_fcontig": np.asfortranarray, "_shape": shape, "_rshape": shape[::-1],
-          "_order": _memory_order, "_F": "F",
+    ns = {"_k": kernel, "_kp": parallel_kernel, "_P": _kernels.parallel, "_empty": np.empty,
+          "_contig": np.ascontiguousarray, "_fcontig": np.asfortranarray, "_shape": shape,
+          "_rshape": shape[::-1], "_order": _memory_order, "_F": "F",
           **{f"_d{i}": np.dtype(d) for i, (_, d) in enumerate(program.inputs)},
           **{f"_o{k}": np.dtype(program.dtype_of(v)) for k, v in enumerate(program.outputs)}}
     ret = f"    return [{', '.join(f'y{k}' for k in range(n_out))}]"
