@@ -871,7 +871,13 @@ ce_int_grad_p.batch = _front_batch(ce_int_grad_p)
 # end instead of one serial chain of additions, whose latency (4 cycles an element) was
 # most of the kernels' time: both run about 2-2.5x faster on W7's (2048, 128) rows. The
 # sums stay float64 and two-pass, so rows with a large mean and a small variance keep
-# their accuracy.
+# their accuracy. The elementwise passes then compute in x's dtype, which for float32
+# vectorises twice as wide as float64 (W7's rows: forward 0.22 -> 0.11 ms, backward
+# 0.34 -> 0.26 ms): 1/std and the backward's row means rounded to it, and the mean as
+# two parts, `hi` (rounded) and `lo = mean - hi`, subtracted one after the other. For a
+# row far from zero, `x - hi` is exact (the two are within a factor of two), so
+# `(x - hi) - lo` is x minus the float64 mean to float32's precision; rounding the mean
+# itself would lose the low digits that tell such a row's values apart.
 _SUMS = dict(fastmath={"reassoc"})
 
 
@@ -904,11 +910,16 @@ def _row_moments(x, b, i, eps):
 @kernel
 def _layer_norm_kernel(x, scale, bias, eps, out):
     nb, rows, cols = x.shape
+    mr = np.empty(3, x.dtype)  # the row's moments in x's dtype (see above)
     for b in range(nb):
         for i in range(rows):
             mean, rstd = _row_moments(x, b, i, eps)
+            mr[0] = mean
+            mr[1] = mean - mr[0]
+            mr[2] = rstd
+            hi, lo, rstd = mr[0], mr[1], mr[2]
             for j in range(cols):
-                out[b, i, j] = (x[b, i, j] - mean) * rstd * scale[b, j] + bias[b, j]
+                out[b, i, j] = ((x[b, i, j] - hi) - lo) * rstd * scale[b, j] + bias[b, j]
 
 
 @kernel(**_SUMS)
@@ -932,14 +943,17 @@ def _layer_norm_grad_row(x, scale, g, b, i, mean, rstd, dscale, dbias):
 def _layer_norm_grad_kernel(x, scale, g, eps, dx, dscale, dbias):
     # dscale, dbias: float64 accumulators, zero on entry
     nb, rows, cols = x.shape
+    mr = np.empty(5, x.dtype)
     for b in range(nb):
         for i in range(rows):
             mean, rstd = _row_moments(x, b, i, eps)
             a, c = _layer_norm_grad_row(x, scale, g, b, i, mean, rstd, dscale, dbias)
-            a /= cols
-            c /= cols
+            mr[0] = mean
+            mr[1] = mean - mr[0]
+            mr[2], mr[3], mr[4] = rstd, a / cols, c / cols
+            hi, lo, rstd, a, c = mr[0], mr[1], mr[2], mr[3], mr[4]
             for j in range(cols):
-                xhat = (x[b, i, j] - mean) * rstd
+                xhat = ((x[b, i, j] - hi) - lo) * rstd
                 dx[b, i, j] = rstd * (g[b, i, j] * scale[b, j] - a - xhat * c)
 
 
