@@ -318,7 +318,8 @@ def _fusible_shape(eqn):
     shape = eqn.outvars[0].aval.shape
     for x in eqn.invars:
         s = x.aval.shape
-        if s != shape and not (x.aval.size == 1 and len(s) <= len(shape)):
+        if s != shape and not (x.aval.size == 1 and len(s) <= len(shape)) and not (
+                prim.name in _ROW_OPS and _row_size(s, shape)):
             return None
     if prim.name == "broadcast_in_dim" and eqn.invars[0].aval.size != 1:
         return None
@@ -335,6 +336,24 @@ def _size(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
+# Binary operations whose impl broadcasts as numpy does: an operand may be a row (a bias)
+_ROW_OPS = {"add", "sub", "mul", "div", "max", "min", "pow", "atan2", "rem", "nextafter",
+            "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "xor"}
+
+
+def _row_size(s, shape) -> int:
+    """The element count of an operand of shape `s` that broadcasts against `shape` by
+    repeating along leading axes only (a bias row: `s`, without leading 1s, is the last
+    axes of `shape`, fewer than all of them), if more than 1; else 0."""
+    s = tuple(s)
+    while s and s[0] == 1:
+        s = s[1:]
+    if not s or len(s) >= len(shape) or tuple(shape[len(shape) - len(s):]) != s:
+        return 0
+    n = _size(s)
+    return n if n > 1 else 0
+
+
 # ------------------------------------------------------------------------ programs
 
 
@@ -343,28 +362,35 @@ class FusedProgram:
     program over arrays of one `shape`.
 
     * `inputs`: one `(kind, dtype name)` per argument; kind "a" is an array of `shape`,
-      "s" a scalar (any array of one element), broadcast over the loop.
+      "s" a scalar (any array of one element), broadcast over the loop; "r" a row (a bias:
+      an array whose shape, without leading 1s, is the last axes of `shape`) of `cols`
+      elements, repeated along the leading axes; "q" a shorter row (fewer last axes).
     * `ops`: one `(primitive name, argument value numbers, params, dtype name)` per step.
       Values are numbered inputs first, then one per step.
     * `outputs`: the value numbers returned, each as an array of `shape`.
+    * `cols`: with rows, the loop runs over `size // cols` rows of `cols` elements (0: no
+      rows, one flat loop).
     """
 
-    __slots__ = ("inputs", "ops", "outputs", "shape", "_hash", "_source", "_key", "_runner",
-                 "_into")
+    __slots__ = ("inputs", "ops", "outputs", "shape", "cols", "_hash", "_source", "_key",
+                 "_runner", "_into")
 
-    def __init__(self, inputs, ops, outputs, shape):
+    def __init__(self, inputs, ops, outputs, shape, cols=0):
         self.inputs = tuple(inputs)
         self.ops = tuple(ops)
         self.outputs = tuple(outputs)
         self.shape = tuple(shape)
-        self._hash = hash((self.inputs, self.ops, self.outputs, self.shape))
+        self.cols = int(cols)
+        self._hash = hash((self.inputs, self.ops, self.outputs, self.shape, self.cols))
         self._source = self._key = self._runner = None
         self._into: dict = {}
 
+    def _identity(self):
+        return self.inputs, self.ops, self.outputs, self.shape, self.cols
+
     def __eq__(self, other):
         return (type(other) is FusedProgram and self._hash == other._hash
-                and (self.inputs, self.ops, self.outputs, self.shape)
-                == (other.inputs, other.ops, other.outputs, other.shape))
+                and self._identity() == other._identity())
 
     def __hash__(self):
         return self._hash
@@ -398,7 +424,8 @@ class FusedProgram:
         return self._key
 
     def arg_types(self):
-        return ((("int64", "scalar"),) + tuple((d, "in") for _, d in self.inputs)
+        sizes = (("int64", "scalar"),) * (2 if self.cols else 1)
+        return (sizes + tuple((d, "in") for _, d in self.inputs)
                 + tuple((self.dtype_of(v), "out") for v in self.outputs))
 
     def kernel(self, parallel=False):
@@ -493,7 +520,13 @@ def kernel_source(program: FusedProgram, parallel=False) -> str:
     ys = [f"y{k}" for k in range(len(program.outputs))]
     pre, body = [], []
     for i, (kind, _) in enumerate(program.inputs):
-        (pre if kind == "s" else body).append(f"v{i} = x{i}[{'0' if kind == 's' else 'i'}]")
+        if kind == "s":
+            pre.append(f"v{i} = x{i}[0]")
+        elif kind == "q":
+            pre.append(f"m{i} = x{i}.size")
+            body.append(f"v{i} = x{i}[c % m{i}]")
+        else:
+            body.append(f"v{i} = x{i}[{'c' if kind == 'r' else 'i'}]")
     for j, (name, argnums, params, dtype) in enumerate(program.ops):
         out = f"v{n_in + j}"
         first = program.dtype_of(argnums[-1] if name == "select_n" else argnums[0])
@@ -508,10 +541,16 @@ def kernel_source(program: FusedProgram, parallel=False) -> str:
     imports = sorted(cx.imports | ({"from numba import prange"} if parallel else set()))
     lines += imports + ([""] if imports else [])
     lines += cx.lines()
-    lines += ["", "", f"def kernel(n, {', '.join(xs + ys)}):"]
-    lines += ["    " + s for s in pre]
     loop = "prange" if parallel else "range"
-    lines += [f"    for i in {loop}(n):"] + ["        " + s for s in body]
+    if program.cols:  # rows of `cols` elements; the inner loop vectorises
+        lines += ["", "", f"def kernel(n, cols, {', '.join(xs + ys)}):"]
+        lines += ["    " + s for s in pre]
+        lines += [f"    for r in {loop}(n // cols):", "        for c in range(cols):",
+                  "            i = r * cols + c"] + ["            " + s for s in body]
+    else:
+        lines += ["", "", f"def kernel(n, {', '.join(xs + ys)}):"]
+        lines += ["    " + s for s in pre]
+        lines += [f"    for i in {loop}(n):"] + ["        " + s for s in body]
     return "\n".join(lines) + "\n"
 
 
@@ -522,7 +561,8 @@ def _make_runner(program: FusedProgram, kernel, parallel_kernel=None, given=None
     The kernel sees flat arrays. For arrays of two or more dimensions the runner picks the
     memory order most array inputs have (as numpy's ufuncs do with order "K"): a chain over
     transposed (Fortran-ordered) arrays then runs without copying and gives
-    Fortran-ordered results; inputs in the other order are copied.
+    Fortran-ordered results; inputs in the other order are copied. A program with rows
+    (biases) runs in C order, the order in which a row repeats.
 
     `given` (one bool per output, default all False) says which outputs the caller
     provides instead: for each, after the inputs, the runner takes the output's flat
@@ -565,15 +605,16 @@ def _make_runner(program: FusedProgram, kernel, parallel_kernel=None, given=None
                 f"_contig({x}, _d{i}).reshape(-1)"
                 for i, (x, (kind, _)) in enumerate(zip(xs, program.inputs))]
         k = "_k" if parallel_kernel is None else "(_kp if _P.ok else _k)"
+        sizes = f"{n}, {program.cols}" if program.cols else f"{n}"
         return lines + [
             "    try:",
-            f"        {k}({n}, {', '.join(fast + ys)})",
+            f"        {k}({sizes}, {', '.join(fast + ys)})",
             "    except (TypeError, AttributeError):  # strided, another dtype, a Python scalar",
-            f"        {k}({n}, {', '.join(slow + ys)})",
+            f"        {k}({sizes}, {', '.join(slow + ys)})",
             ret]
 
     head = [f"def run({', '.join(params)}):"]
-    if len(shape) >= 2 and arrays:
+    if len(shape) >= 2 and arrays and not program.cols:  # rows repeat along C order only
         body = ([f"    if _order({', '.join(arrays)}) == 'F':"]
                 + ["    " + line for line in call("F")] + call("C"))
     else:
@@ -623,9 +664,12 @@ def _fused_abstract_eval(*avals, program, kernel_key):
         raise TypeError(f"fused_elementwise takes {len(program.inputs)} operands, got "
                         f"{len(avals)}")
     for i, (aval, (kind, dtype)) in enumerate(zip(avals, program.inputs)):
-        ok_shape = aval.shape == program.shape if kind == "a" else aval.size == 1
+        ok_shape = (aval.shape == program.shape if kind == "a" else aval.size == 1
+                    if kind == "s" else _row_size(aval.shape, program.shape) > 1)
         if not ok_shape or aval.dtype.name != dtype:
-            want = f"{dtype}{list(program.shape)}" if kind == "a" else f"a one-element {dtype}"
+            want = (f"{dtype}{list(program.shape)}" if kind == "a" else
+                    f"a one-element {dtype}" if kind == "s" else
+                    f"a {dtype} row of the last axes of {list(program.shape)}")
             raise TypeError(f"fused_elementwise: operand {i} is {aval.str_short()}, expected "
                             f"{want}")
     return program.out_avals
@@ -801,6 +845,8 @@ def _fused_eqn(g: _Group, eqns, used_outside: set, uniform: dict) -> Eqn:
     value_of: dict = {}  # Var id or literal key -> value number
     inputs, invars, ops, outvars, outputs = [], [], [], [], []
 
+    rows: dict = {}  # input number -> row size, for inputs of kind "r"
+
     def arg(x):
         """The value number of operand `x`, made an input of the program if it is new."""
         if type(x) is Var and id(x) in value_of:
@@ -815,6 +861,9 @@ def _fused_eqn(g: _Group, eqns, used_outside: set, uniform: dict) -> Eqn:
             kind = "s"
         else:
             key, kind = id(x), "a" if x.aval.shape == shape else "s"
+            if kind == "s" and x.aval.size != 1:
+                kind = "r"
+                rows[len(inputs)] = _row_size(x.aval.shape, shape)
         value_of[key] = len(inputs)
         inputs.append((kind, x.aval.dtype.name))
         invars.append(x)
@@ -836,7 +885,11 @@ def _fused_eqn(g: _Group, eqns, used_outside: set, uniform: dict) -> Eqn:
         if id(out) in used_outside:
             outvars.append(out)
             outputs.append(n_in + k)
-    program = FusedProgram(inputs, ops, outputs, shape)
+    cols = max(rows.values(), default=0)
+    for i, n in rows.items():  # rows shorter than the longest repeat within it
+        if n < cols:
+            inputs[i] = ("q", inputs[i][1])
+    program = FusedProgram(inputs, ops, outputs, shape, cols)
     return Eqn(fused_elementwise_p, invars, dict(program=program, kernel_key=program.kernel_key),
                outvars)
 

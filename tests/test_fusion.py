@@ -153,6 +153,73 @@ def test_fused_chains_equal_unfused(shape, dtype, scalar_s, transcendental, seed
     assert_same(ref, got, exact=not transcendental)
 
 
+def bias_chain(x, b, c, s):
+    # rows of both lengths (b: the last axis; c: the last two axes), leading 1s, a scalar,
+    # comparisons and a select: the pattern of `relu(x @ w + b)` and its backward mask
+    y = x + b
+    h = fnp.where(y > 0, y * c, -y / (1.0 + c * c))
+    return fnp.maximum(h, b * s) - c, (y > c).astype(x.dtype) * b
+
+
+ROW_CASES = [((2, 3, 4), (4,), (3, 4)), ((5, 6), (1, 6), (6,)), ((2, 1, 7), (7,), (1, 1, 7)),
+             ((4, 3), (3,), (3,)), ((0, 5), (5,), (5,)), ((3, 2, 5), (1, 5), (2, 5))]
+
+
+@given(case=st.sampled_from(ROW_CASES), dtype=st.sampled_from(["float32", "float64"]),
+       seed=st.integers(0, 2 ** 16))
+def test_rows_broadcast_in_the_kernel_equal_numpy_broadcasting(case, dtype, seed):
+    xs, bs, cs = case
+    rng = np.random.default_rng(seed)
+    x, b, c = (rng.normal(size=sh).astype(dtype) for sh in (xs, bs, cs))
+    s = np.asarray(rng.normal(), dtype)
+    closed = jaxpr_of(bias_chain, x, b, c, s)
+    with np.errstate(all="ignore"):
+        ref, got, fused = run_both(closed, [x, b, c, s])
+    assert names(fused).count("fused_elementwise") >= 1
+    main = [e for e in fused.eqns if e.primitive.name == "fused_elementwise"
+            and e.params["program"].shape == xs]
+    assert len(main) == 1 and main[0].params["program"].cols  # the rows went in
+    assert_same(ref, got, exact=True)  # IEEE arithmetic: bit for bit
+
+
+def test_row_kinds_and_their_checks():
+    x, b, c = np.ones((2, 3, 4), np.float32), np.ones(4, np.float32), np.ones((3, 4), np.float32)
+    fused = _fusion.fuse(jaxpr_of(lambda x, b, c: ((x + b) * c - b,), x, b, c))
+    (eqn,) = fused.eqns
+    program = eqn.params["program"]
+    assert program.cols == 12 and sorted(k for k, _ in program.inputs) == ["a", "q", "r"]
+    assert "c % m" in program.source and "i = r * cols + c" in program.source
+    # an operand that is not a row of the program's shape is refused by its type check
+    kinds = [k for k, _ in program.inputs]
+    bad = [np.ones((2, 4), np.float32) if k == "q" else v
+           for k, v in zip(kinds, [x if k == "a" else b if k == "q" else c for k in kinds])]
+    with pytest.raises(TypeError, match="row of the last axes"):
+        nanofn.make_jaxpr(lambda *a: eqn.primitive.bind(*a, **eqn.params))(*bad)
+    # a column (broadcast along the last axis) is not a row: that add stays unfused
+    col = np.ones((2, 3, 1), np.float32)
+    assert names(_fusion.fuse(jaxpr_of(lambda x, k: (x + k,), x, col))) == ["add"]
+
+
+def test_rows_in_a_plan_can_be_differentiated_and_batched():
+    x = np.linspace(-1, 1, 12).reshape(3, 4)
+    b = np.linspace(0.5, -0.5, 4)
+
+    def f(x, b):
+        return fnp.sum(nanofn.nn.relu(x * 2.0 + b) * b)
+
+    g = nanofn.jit(nanofn.grad(f, argnums=(0, 1)))
+    for _ in range(2):  # the second call runs the fused plan
+        gx, gb = g(x, b)
+    y = x * 2 + b
+    np.testing.assert_allclose(gx, (y > 0) * b * 2)
+    np.testing.assert_allclose(gb, ((y > 0) * b + np.maximum(y, 0)).sum(0))
+    batched = nanofn.jit(nanofn.vmap(f, in_axes=(0, None)))
+    xs = np.stack([x, -x])
+    for _ in range(2):
+        out = batched(xs, b)
+    np.testing.assert_allclose(out, [f(x, b), f(-x, b)])
+
+
 def test_scalar_inputs_are_passed_once_not_broadcast():
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     closed = jaxpr_of(lambda x, s: (x * s + 1.0) * s, x, np.float32(2))

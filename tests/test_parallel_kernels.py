@@ -75,6 +75,18 @@ def test_parallel_loop_equals_serial_loop_bit_for_bit(shape, dtype, scalar_s, fo
         np.testing.assert_array_equal(b, r)  # IEEE arithmetic: exact in both
 
 
+def test_parallel_loop_over_rows_of_a_bias_equals_serial_loop():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 257)).astype(np.float32)
+    b = rng.normal(size=257).astype(np.float32)
+    plan, program = fused(lambda x, b: (fnp.maximum(x + b, 0.0) * b,), x, b)
+    assert program.cols == 257
+    serial, parallel = run(plan, (x, b), False), run(plan, (x, b), True)
+    assert [r.__globals__["_kp"] is not None for r in runners(program)] == [True]
+    np.testing.assert_array_equal(parallel[0], serial[0])
+    np.testing.assert_array_equal(parallel[0], np.maximum(x + b, 0) * b)
+
+
 def test_small_loops_have_no_parallel_variant():
     x = np.ones(N - 1, np.float32)
     plan, program = fused(chain, x, x)
