@@ -23,8 +23,9 @@ machine code next to it: nothing is compiled twice.
   holds its cache key and a sha256 of its bytes, checked before numba sees it. Anything
   else that goes wrong raises `KernelError`, so callers can fall back to plain numpy.
 * Kernels release the GIL (`nogil=True`). Most are single-threaded; a fused
-  elementwise loop over at least `PARALLEL_MIN` elements also has a `parallel=True`
-  variant, run on numba's threads when `parallel_threads()` allows it (see there).
+  elementwise loop over at least `PARALLEL_MIN` elements, and a hand-written kernel
+  marked `@kernel(parallel_arg=i)` on that many, also have a `parallel=True` build, run
+  on numba's threads when `parallel_threads()` allows it (see there).
   Building and loading kernels is safe from several threads (see `_lock`).
 
 Where the files go: `$NANOFN_CACHE_DIR` if set, else `$NUMBA_CACHE_DIR/nanofn_kernels` if
@@ -49,6 +50,7 @@ import stat
 import sys
 import tempfile
 import threading
+import types
 import warnings
 
 import numpy as np
@@ -565,6 +567,14 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
     One kernel may call another (numba sees a `kernel` as its dispatcher), so loops
     that share a piece, such as a row's maximum, write it once.
 
+    `@kernel(parallel_arg=i)` marks a kernel whose outer loop is a `prange` over
+    independent rows or elements (`prange` is `range` in the kernel's module, so the
+    serial build and `.py_func` see a plain loop). When argument `i` has at least
+    `PARALLEL_MIN` elements and `parallel_threads()` allows it, a call runs a second
+    build, with `parallel=True` and numba's real `prange`, on numba's threads. Each
+    iteration must write only its own outputs: the results are then the serial ones,
+    bit for bit. If numba cannot parallelise the loop, the serial build runs.
+
     Example:
         >>> import numpy as np
         >>> from nanofn._kernels import kernel
@@ -578,15 +588,46 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
         6.0
     """
 
-    def __init__(self, fn=None, **options):
+    def __init__(self, fn=None, parallel_arg=None, **options):
         self.py_func, self.options, self._dispatcher = fn, options, None
+        self.parallel_arg, self._parallel = parallel_arg, None
         if fn is not None:
             self.__doc__, self.__name__ = fn.__doc__, fn.__name__
 
     def __call__(self, *args):
         if self.py_func is None:  # used as @kernel(**options)
-            return type(self)(args[0], **self.options)
+            return type(self)(args[0], parallel_arg=self.parallel_arg, **self.options)
+        i = self.parallel_arg
+        if (i is not None and parallel.ok and args[i].size >= PARALLEL_MIN
+                and parallel_threads() > 1):
+            disp = self._parallel or self.parallel_dispatcher()
+            try:
+                return disp(*args)
+            except numba().core.errors.NumbaError:  # numba could not parallelise the loop
+                self.parallel_arg = None
         return (self._dispatcher or self.dispatcher())(*args)
+
+    def parallel_dispatcher(self):
+        """The `parallel=True` build (see the class docstring), compiled on first use. It
+        is made from a copy of `py_func` whose globals bind `prange` to numba's, under
+        its own name, so its disk cache entry is apart from the serial build's."""
+        if self._parallel is not None:
+            return self._parallel
+        nb = numba()
+        with compiler_lock(), _lock:
+            if self._parallel is None:
+                fn = self.py_func
+                copy = types.FunctionType(fn.__code__, dict(fn.__globals__, prange=nb.prange),
+                                          fn.__name__, fn.__defaults__, fn.__closure__)
+                copy.__qualname__ = fn.__qualname__ + "_parallel"
+                copy.__module__ = fn.__module__
+                opts = dict(nogil=True, error_model="numpy", parallel=True, **self.options)
+                try:
+                    disp = _use_checked_cache(nb.njit(cache=True, **opts)(copy))
+                except RuntimeError:  # defined outside a file (a REPL): no disk cache
+                    disp = nb.njit(**opts)(copy)
+                self._parallel = disp
+            return self._parallel
 
     def dispatcher(self):
         """The numba dispatcher, compiled from `py_func` on first use."""

@@ -164,3 +164,67 @@ def test_a_forked_child_runs_serial_kernels(tmp_path):
     if json.loads(lines[0])[0] < 2:
         pytest.skip("numba has no OpenMP or TBB threading layer here: nothing to fork from")
     assert lines[-1] == "0"
+
+
+# ------------------------------------------------------------------------ nn kernels
+# Hand-written kernels marked `@kernel(parallel_arg=...)`: their outer loop is a `prange`
+# over rows (or elements) that do not share outputs, so the parallel build equals the
+# serial one bit for bit.
+
+
+def _both(fn):
+    """fn() with the parallel builds off, then on."""
+    outs = []
+    for on in (False, True):
+        with nanofn.config._override("nanofn_parallel_kernels", on):
+            out = fn()
+        outs.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
+    return outs
+
+
+def _nn_cases(rng):
+    from nanofn.ops import _nn
+    x = rng.normal(size=(300, 257)).astype(np.float32) * 4
+    g = rng.normal(size=x.shape).astype(np.float32)
+    ln_x = (5 + rng.normal(size=(4, 600, 40))).astype(np.float32)
+    ln_p = rng.normal(size=40).astype(np.float32)
+    att = rng.normal(size=(8, 4, 48, 48)).astype(np.float32)
+    labels = rng.integers(0, x.shape[1], x.shape[0])
+    p = dict(epsilon=1e-5, batch_dims=0)
+    return {
+        "gelu": lambda: _nn.gelu_p.impl(x),
+        "gelu_grad": lambda: _nn.gelu_grad_p.impl(x, g),
+        "layer_norm": lambda: _nn.layer_norm_p.impl(ln_x, ln_p, ln_p, **p),
+        "log_softmax": lambda: _nn.log_softmax_p.impl(x),
+        "log_softmax_grad": lambda: _nn.log_softmax_grad_p.impl(g, _nn.log_softmax_p.impl(x)),
+        "softmax": lambda: _nn.softmax_p.impl(x),
+        "cross_entropy": lambda: _nn.softmax_cross_entropy_int(x, labels),
+        "attention": lambda: [_nn.attention_softmax(att, scale=0.5, causal=c)
+                              for c in (False, True)],
+    }
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_grad", "layer_norm", "log_softmax",
+                                  "log_softmax_grad", "softmax", "cross_entropy", "attention"])
+def test_row_parallel_nn_kernels_equal_their_serial_builds(name):
+    fn = _nn_cases(np.random.default_rng(0))[name]
+    serial, parallel = _both(fn)
+    for a, b in zip(serial, parallel):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_array_equal(b, a)
+
+
+def test_a_kernel_numba_cannot_parallelise_runs_its_serial_build(monkeypatch):
+    from nanofn.ops import _nn
+    k = _nn._gelu_kernel
+    x = np.linspace(-3, 3, N, dtype=np.float32)
+    want = np.asarray(_nn.gelu_p.impl(x))
+    errors = _kernels.numba().core.errors
+
+    def refuses(*args):
+        raise errors.UnsupportedError("no parallel loop here")
+
+    monkeypatch.setattr(k, "_parallel", refuses)
+    monkeypatch.setattr(k, "parallel_arg", 0)
+    np.testing.assert_array_equal(np.asarray(_nn.gelu_p.impl(x)), want)
+    assert k.parallel_arg is None  # not tried again

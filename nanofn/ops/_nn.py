@@ -56,6 +56,8 @@ from nanofn.ops._base import (
 )
 from nanofn.ops._fastmath import tanh_approx
 
+prange = range  # numba's prange in the parallel builds (see `nanofn._kernels.kernel`)
+
 __all__ = ["attention_softmax", "gelu", "layer_norm", "log_softmax", "logsumexp", "softmax",
            "softmax_cross_entropy_int"]
 
@@ -907,19 +909,19 @@ def _row_moments(x, b, i, eps):
     return mean, 1.0 / math.sqrt(var + eps)
 
 
-@kernel
+@kernel(parallel_arg=0)
 def _layer_norm_kernel(x, scale, bias, eps, out):
     nb, rows, cols = x.shape
-    mr = np.empty(3, x.dtype)  # the row's moments in x's dtype (see above)
-    for b in range(nb):
-        for i in range(rows):
-            mean, rstd = _row_moments(x, b, i, eps)
-            mr[0] = mean
-            mr[1] = mean - mr[0]
-            mr[2] = rstd
-            hi, lo, rstd = mr[0], mr[1], mr[2]
-            for j in range(cols):
-                out[b, i, j] = ((x[b, i, j] - hi) - lo) * rstd * scale[b, j] + bias[b, j]
+    mr = np.empty((nb * rows, 3), x.dtype)  # each row's moments in x's dtype (see above)
+    for bi in prange(nb * rows):  # the rows (b, i), each on its own
+        b, i = bi // rows, bi % rows
+        mean, rstd = _row_moments(x, b, i, eps)
+        mr[bi, 0] = mean
+        mr[bi, 1] = mean - mr[bi, 0]
+        mr[bi, 2] = rstd
+        hi, lo, rstd = mr[bi, 0], mr[bi, 1], mr[bi, 2]
+        for j in range(cols):
+            out[b, i, j] = ((x[b, i, j] - hi) - lo) * rstd * scale[b, j] + bias[b, j]
 
 
 @kernel(**_SUMS)
@@ -1188,17 +1190,17 @@ _K32, _K3_32 = np.float32(_GELU_CUBIC), np.float32(3.0 * _GELU_CUBIC)
 _HALF32, _ONE32 = np.float32(0.5), np.float32(1.0)
 
 
-@kernel
+@kernel(parallel_arg=0)
 def _gelu_kernel(x, out):
-    for i in range(x.size):
+    for i in prange(x.size):
         v = x[i]
         t = tanh_approx(_S32 * (v + _K32 * (v * v * v)))
         out[i] = v * (_HALF32 * (_ONE32 + t))
 
 
-@kernel
+@kernel(parallel_arg=0)
 def _gelu_grad_kernel(x, g, dx):
-    for i in range(x.size):
+    for i in prange(x.size):
         v = x[i]
         c = _CLIP32 if v > _CLIP32 else v  # NaN stays NaN
         c = -_CLIP32 if c < -_CLIP32 else c

@@ -37,6 +37,7 @@ __all__ = ["attention_softmax_grad_kernel", "attention_softmax_kernel", "ce_rows
            "softmax_rows"]
 
 _F = np.float32
+prange = range  # numba's prange in the parallel builds (see `nanofn._kernels.kernel`)
 _LO, _HI = _F(_EXP_CLAMP[0]), _F(_EXP_CLAMP[1])
 _INV_LN2, _HALF, _L2_HI, _L2_LO = _F(1 / np.log(2)), _F(0.5), _F(_LN2_HI), _F(_LN2_LO)
 _C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7 = (_F(c) for c in _EXP_TAYLOR)
@@ -106,40 +107,40 @@ def _row_dot(g, p, r, i, n):
     return s
 
 
-@kernel
+@kernel(parallel_arg=0)
 def attention_softmax_kernel(x, scale, causal, out):
     """`out[r, i] = softmax(x[r, i, :n] * scale)`, zeros past `n` (`n = i + 1` with
     `causal`); x and out are float32 `(rows, T, S)`."""
     rows, t, s = x.shape
     sc = _F(scale)
-    for r in range(rows):
-        for i in range(t):
-            n = min(i + 1, s) if causal else s
-            m = (_row_max(x, r, i, n) if sc >= _ZERO else _row_min(x, r, i, n)) * sc
-            if not np.isfinite(m):
-                m = _ZERO
-            for j in range(n):
-                out[r, i, j] = exp32(x[r, i, j] * sc - m)
-            inv = _F(1.0 / _row_sum(out, r, i, n))
-            for j in range(n):
-                out[r, i, j] = out[r, i, j] * inv
-            for j in range(n, s):
-                out[r, i, j] = _ZERO
+    for ri in prange(rows * t):  # the rows (r, i), each on its own
+        r, i = ri // t, ri % t
+        n = min(i + 1, s) if causal else s
+        m = (_row_max(x, r, i, n) if sc >= _ZERO else _row_min(x, r, i, n)) * sc
+        if not np.isfinite(m):
+            m = _ZERO
+        for j in range(n):
+            out[r, i, j] = exp32(x[r, i, j] * sc - m)
+        inv = _F(1.0 / _row_sum(out, r, i, n))
+        for j in range(n):
+            out[r, i, j] = out[r, i, j] * inv
+        for j in range(n, s):
+            out[r, i, j] = _ZERO
 
 
-@kernel
+@kernel(parallel_arg=0)
 def attention_softmax_grad_kernel(g, p, scale, causal, dx):
     """`dx = scale * p * (g - sum(g * p))` over each row's seen keys, zeros past them."""
     rows, t, s = g.shape
     sc = _F(scale)
-    for r in range(rows):
-        for i in range(t):
-            n = min(i + 1, s) if causal else s
-            dot = _F(_row_dot(g, p, r, i, n))
-            for j in range(n):
-                dx[r, i, j] = sc * p[r, i, j] * (g[r, i, j] - dot)
-            for j in range(n, s):
-                dx[r, i, j] = _ZERO
+    for ri in prange(rows * t):  # the rows (r, i), each on its own
+        r, i = ri // t, ri % t
+        n = min(i + 1, s) if causal else s
+        dot = _F(_row_dot(g, p, r, i, n))
+        for j in range(n):
+            dx[r, i, j] = sc * p[r, i, j] * (g[r, i, j] - dot)
+        for j in range(n, s):
+            dx[r, i, j] = _ZERO
 
 
 # ------------------------------------------------------------------------ row-wise family
@@ -170,10 +171,10 @@ def _exp_shifted(x, i, n, shift, out, o):
     return _row_sum(out, 0, o, n)
 
 
-@kernel
+@kernel(parallel_arg=0)
 def _log_softmax_kernel(x, out):
     _, rows, cols = x.shape
-    for i in range(rows):
+    for i in prange(rows):
         shift = _shift(x, i, cols)
         logz = _F(np.log(_exp_shifted(x, i, cols, shift, out, i)))
         for j in range(cols):
@@ -196,10 +197,10 @@ def logsumexp_rows(x, out):
     _logsumexp_kernel(x[None], np.empty((1, 1, x.shape[1]), x.dtype), out)
 
 
-@kernel
+@kernel(parallel_arg=0)
 def _log_softmax_grad_kernel(g, out, dx):
     _, rows, cols = g.shape
-    for i in range(rows):
+    for i in prange(rows):
         total = _F(_row_sum(g, 0, i, cols))
         for j in range(cols):
             dx[0, i, j] = g[0, i, j] - exp32(out[0, i, j]) * total
@@ -209,10 +210,10 @@ def log_softmax_grad_rows(g, out, dx):
     _log_softmax_grad_kernel(g[None], out[None], dx[None])
 
 
-@kernel
+@kernel(parallel_arg=0)
 def _ce_kernel(x, labels, loss, probs):
     _, rows, cols = x.shape
-    for i in range(rows):
+    for i in prange(rows):
         shift = _shift(x, i, cols)
         total = _exp_shifted(x, i, cols, shift, probs, i)
         inv = _F(1.0 / total)
