@@ -593,6 +593,8 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
         self.parallel_arg, self._parallel = parallel_arg, None
         if fn is not None:
             self.__doc__, self.__name__ = fn.__doc__, fn.__name__
+            if parallel_arg is not None:
+                _with_parallel_builds.append(self)
 
     def __call__(self, *args):
         if self.py_func is None:  # used as @kernel(**options)
@@ -643,6 +645,31 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
                     disp = nb.njit(**opts)(self.py_func)
                 self._dispatcher = disp
             return self._dispatcher
+
+
+_with_parallel_builds: list = []  # every `kernel` made with a `parallel_arg`
+
+
+def compile_parallel_builds() -> int:
+    """Compile (or load from the disk cache) the parallel build of every
+    `@kernel(parallel_arg=...)` kernel for each signature its serial build has, so that a
+    first large call does not compile on the calling thread (`python -m nanofn.warmup`
+    runs it). Returns how many builds it made; none where `parallel_threads()` is 1."""
+    if parallel_threads() < 2:
+        return 0
+    made = 0
+    for k in list(_with_parallel_builds):
+        if k.parallel_arg is None or k._dispatcher is None:
+            continue
+        disp = k.parallel_dispatcher()
+        for sig in k._dispatcher.signatures:
+            try:
+                disp.compile(sig)
+            except numba().core.errors.NumbaError:  # not parallelisable: stays serial
+                k.parallel_arg = None
+                break
+            made += 1
+    return made
 
 
 def _register_kernel_type(nb):

@@ -11,9 +11,10 @@ image, a batch job's first node) that cache can be filled before the program run
 
 Point it at the cache the program will use (`NANOFN_CACHE_DIR`, `NUMBA_CACHE_DIR`; see
 `nanofn._kernels`). Built-in kernels are the hand-written loops of the softmax family,
-cross-entropy, layer norm, convolution patches and pooling, scatter-add and the fused
-optimizer updates, compiled by running small programs that use them (`builtin`), in
-float32 and float64. A fused elementwise kernel belongs to one program, so only running
+cross-entropy, layer norm, GELU, convolution patches and pooling, scatter-add and the
+fused optimizer updates, compiled by running small programs that use them (`builtin`), in
+float32 and float64, with the row-parallel builds that large arrays run where numba has
+more than one thread. A fused elementwise kernel belongs to one program, so only running
 that program compiles it: a user module names a function that calls its jitted functions
 on example inputs (by default its `warmup` attribute, if it has one; otherwise importing
 the module is all that runs). Everything runs with background compilation off, so each
@@ -79,7 +80,8 @@ def _programs(dtype):
         logits = apply(p, x)
         ce = optim.losses.softmax_cross_entropy_with_integer_labels(logits, labels)
         return (fnp.mean(ce) + fnp.mean(nn.log_softmax(logits)) * 1e-3
-                + fnp.mean(nn.softmax(logits)) * 1e-3 + fnp.mean(nn.logsumexp(logits, axis=-1)))
+                + fnp.mean(nn.softmax(logits)) * 1e-3 + fnp.mean(nn.logsumexp(logits, axis=-1))
+                + fnp.mean(nn.gelu(logits)) * 1e-3)
 
     def step(opt):
         def run(p, s, x, labels):
@@ -112,7 +114,7 @@ def builtin(dtypes=("float32", "float64")) -> None:
         >>> warmup.builtin(dtypes=("float32",))  # doctest: +SKIP
     """
     import nanofn
-    from nanofn import _jit
+    from nanofn import _jit, _kernels
     from nanofn._core import to_numpy
     from nanofn.tree_util import tree_leaves
     for dtype in dtypes:
@@ -120,6 +122,7 @@ def builtin(dtypes=("float32", "float64")) -> None:
             fn(*args)  # eager
             closed = nanofn.jit(fn).lower(*args)
             _jit.Plan(closed)([to_numpy(a) for a in tree_leaves(args)])
+    _kernels.compile_parallel_builds()  # the row-parallel builds large arrays run
 
 
 def _run_target(target: str) -> str:

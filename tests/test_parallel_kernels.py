@@ -228,3 +228,11 @@ def test_a_kernel_numba_cannot_parallelise_runs_its_serial_build(monkeypatch):
     monkeypatch.setattr(k, "parallel_arg", 0)
     np.testing.assert_array_equal(np.asarray(_nn.gelu_p.impl(x)), want)
     assert k.parallel_arg is None  # not tried again
+
+
+def test_warmup_compiles_the_parallel_builds_of_what_ran():
+    from nanofn.ops import _nn
+    k = _nn._gelu_kernel
+    _nn.gelu_p.impl(np.ones(8, np.float32))  # a small call: the serial build only
+    assert _kernels.compile_parallel_builds() >= 1
+    assert set(k.parallel_dispatcher().signatures) >= set(k.dispatcher().signatures)
