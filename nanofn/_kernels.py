@@ -521,19 +521,17 @@ def parallel_threads() -> int:
     """
     if not parallel.ok:
         return 1
-    if parallel.threads is None:
+    if parallel.threads is None:  # no lock: two threads deciding at once decide the same
         nb = numba()
-        with _lock:
-            if parallel.threads is None:
-                n = nb.config.NUMBA_NUM_THREADS
-                if n > 1:
-                    try:
-                        nb.get_num_threads()  # loads the threading layer
-                        layer = nb.threading_layer()
-                    except (ValueError, ImportError, OSError):
-                        layer = None
-                    n = n if layer in ("omp", "tbb") else 1
-                parallel.threads = n
+        n = nb.config.NUMBA_NUM_THREADS
+        if n > 1:
+            try:
+                nb.get_num_threads()  # loads the threading layer
+                layer = nb.threading_layer()
+            except (ValueError, ImportError, OSError):
+                layer = None
+            n = n if layer in ("omp", "tbb") else 1
+        parallel.threads = n
     return parallel.threads
 
 
