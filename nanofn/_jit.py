@@ -525,9 +525,24 @@ class Plan:
 
     def _build(self):
         """Write the plan's function: one line per step, dead values deleted."""
-        ns = {"_errstate": np.errstate}
+        src, ns, line_step, arena = self._write(dests=0)
+        self._line_step = line_step
+        self._arena_layout = arena
+        self.source = src
+        self._code = compile(src, f"<nanofn jit plan {id(self):x}>", "exec")
+        exec(self._code, ns)  # noqa: S102
+        self._fn = ns["plan"]
+        self._into = {}  # number of trailing outputs -> (function, its line -> step map)
+
+    def _write(self, dests):
+        """The source of the plan's function and its namespace, with its line -> step map
+        and arena layout. With `dests` > 0 the function takes, after the arena, a list of
+        arrays for the last `dests` outputs to be written into: steps whose result is one
+        of them write it there (`out=`, or a fused kernel's output buffer), the others are
+        copied into it at the end, and the function returns those arrays (`run_into`)."""
+        ns = {"_errstate": np.errstate, "_copyto": np.copyto}
         lines = []
-        self._line_step: dict[int, int] = {}
+        line_step: dict[int, int] = {}
         last_use: dict[int, int] = {}
         for i, st in enumerate(self.steps):
             for s in st.ins:
@@ -542,26 +557,45 @@ class Plan:
         def name(s):
             return f"s{s}" if s >= 0 else f"l{-s}"
 
+        # results that steps write straight into a destination (each slot at most once)
+        first_dest = len(self.out_refs) - dests
+        direct: dict[int, int] = {}  # slot -> destination number
+        made_by = {o: st for st in self.steps for o in st.outs}
+        returned = set(self.out_refs[:first_dest])  # also returned as itself: not aliased
+        for j, s in enumerate(self.out_refs[first_dest:]):
+            st = made_by.get(s)
+            if (st is not None and s not in direct and s not in returned and st.c_order
+                    and st.kind in ("ufunc", "owned", "into", "fused")):
+                direct[s] = j
         quiet = False
         arena: list[tuple] = []  # (buffer number, dtype, shape, flat) per arena entry
         for i, st in enumerate(self.steps):
             args = [name(s) for s in st.ins]
             outs = [f"s{o}" for o in st.outs]
             fn = f"_f{i}"
+            fix = []  # destinations to check after the step (a result in another layout)
             if st.kind in ("ufunc", "owned", "into"):
                 ns[fn] = st.fn
                 quiet |= st.eqn.primitive.name in _QUIET
                 b = st.buffers[0]
-                if b is not None:
+                if st.outs[0] in direct:
+                    args.append(f"out=_d{direct[st.outs[0]]}")
+                    fix.append((st.outs[0], direct[st.outs[0]]))
+                elif b is not None:
                     arena.append((b, self._aval_of[st.outs[0]], False))
                     args.append(f"out=_b{len(arena) - 1}")
                 elif st.kind == "into":
                     ns[fn] = _fresh_into(st.fn, self._aval_of[st.outs[0]])
             elif st.kind == "fused":
                 program = st.eqn.params["program"]
-                ns[fn] = _fused_call(program, [b is not None for b in st.buffers])
+                ns[fn] = _fused_call(program, [b is not None or o in direct
+                                               for b, o in zip(st.buffers, st.outs)])
                 for b, o in zip(st.buffers, st.outs):
-                    if b is not None:
+                    if o in direct:
+                        d = f"_d{direct[o]}"
+                        args += [f"{d}.reshape(-1)", d]
+                        fix.append((o, direct[o]))
+                    elif b is not None:
                         arena.append((b, self._aval_of[o], True))
                         arena.append((b, self._aval_of[o], False))
                         args += [f"_b{len(arena) - 2}", f"_b{len(arena) - 1}"]
@@ -576,27 +610,32 @@ class Plan:
                 line = f"{outs[0]} = {call}"
             dead = sorted({s for s in st.ins if s >= 0 and last_use.get(s) == i} - keep)
             dead += [o for o in st.outs if o not in last_use and o not in keep]
-            self._line_step[len(lines)] = i
+            line_step[len(lines)] = i
             lines.append(line)
+            for o, j in fix:  # a fused kernel may have written Fortran order: make it C
+                lines.append(f"if s{o} is not _d{j}: _copyto(_d{j}, s{o})")
             if dead:
                 lines.append(f"del {', '.join(name(s) for s in dead)}")
-        lines.append(f"return [{', '.join(name(s) for s in self.out_refs)}]")
-        self._arena_layout = arena
+        results = [name(s) for s in self.out_refs[:first_dest]]
+        for j, s in enumerate(self.out_refs[first_dest:]):
+            if direct.get(s) != j:
+                lines.append(f"_copyto(_d{j}, {name(s)})")
+            results.append(f"_d{j}")
+        lines.append(f"return [{', '.join(results)}]")
         indent = "    "
-        head = [f"def plan(_B, {', '.join(f's{s}' for s in self.in_slots)}):"]
+        params = ["_B"] + (["_D"] if dests else []) + [f"s{s}" for s in self.in_slots]
+        head = [f"def plan({', '.join(params)}):"]
         if arena:
             head.append(f"    {', '.join(f'_b{k}' for k in range(len(arena)))}, = _B")
+        if dests:
+            head.append(f"    {', '.join(f'_d{k}' for k in range(dests))}, = _D")
         if quiet:
             head.append("    with _errstate(all='ignore'):")
             indent = "        "
         first = len(head) + 1  # line numbers start at 1
-        self._line_step = {first + k: i for k, i in self._line_step.items()}
+        line_step = {first + k: i for k, i in line_step.items()}
         src = "\n".join(head + [indent + line for line in lines]) + "\n"
-        self.source = src
-        self._code = compile(src, f"<nanofn jit plan {id(self):x}>", "exec")
-        exec(self._code, ns)  # noqa: S102
-        self._fn = ns["plan"]
-        self._fn_code = ns["plan"].__code__
+        return src, ns, line_step, arena
 
     def _new_arena(self):
         # 8-byte words, so that a view of any dtype is aligned
@@ -612,32 +651,54 @@ class Plan:
     def __call__(self, args):
         if core.debug_nans:
             return self._interpret(args)
+        return self._run(self._fn, self._line_step, args)
+
+    def run_into(self, args, dests):
+        """Run the plan with its last `len(dests)` outputs written into `dests`, C-contiguous
+        arrays of those outputs' shapes and dtypes, which it returns in their places. A
+        step whose result is one of them writes it there; the others are copied in. This
+        is how `scan` gets a step's ys into its stacked outputs without a copy each."""
+        n = len(dests)
+        if core.debug_nans or not n:
+            outs = self(args)
+            for d, o in zip(dests, outs[len(outs) - n:]):
+                np.copyto(d, o)
+            return outs[:len(outs) - n] + list(dests)
+        entry = self._into.get(n)
+        if entry is None:
+            src, ns, line_step, _ = self._write(dests=n)
+            exec(compile(src, f"<nanofn jit plan {id(self):x} into>", "exec"), ns)  # noqa: S102
+            entry = self._into[n] = (ns["plan"], line_step)
+        fn, line_step = entry
+        return self._run(fn, line_step, args, dests)
+
+    def _run(self, fn, line_step, args, dests=None):
         arenas = self._arenas
         try:
             arena = arenas.pop()  # atomic: each concurrent call gets its own buffers
         except IndexError:
             arena = self._new_arena() if self._arena_layout else ()
         try:
-            return self._fn(arena, *args)
+            return fn(arena, *args) if dests is None else fn(arena, dests, *args)
         except Exception as err:  # noqa: BLE001
-            self._report(err)
+            self._report(err, fn.__code__, line_step)
             raise
         finally:
             if arena and sum(self.buffer_nbytes) <= KEEP_BUFFERS_BYTES:
                 arenas.append(arena)
 
-    def _report(self, err):
+    def _report(self, err, code, line_step):
         """Re-raise an error from a step naming its primitive, shapes and params."""
         tb = err.__traceback__
-        while tb is not None and tb.tb_frame.f_code is not self._fn_code:
+        while tb is not None and tb.tb_frame.f_code is not code:
             tb = tb.tb_next
         if tb is None:
             return
-        i = self._line_step.get(tb.tb_lineno)
+        i = line_step.get(tb.tb_lineno)
         if i is None:
             return
         st, local = self.steps[i], tb.tb_frame.f_locals
-        glob = self._fn.__globals__
+        glob = tb.tb_frame.f_globals
         vals = [local.get(f"s{s}", glob.get(f"s{s}")) if s >= 0 else self._literals[-s - 1]
                 for s in st.ins]
         if st.kind == "ufunc" and st.eqn.primitive.name == "integer_pow":

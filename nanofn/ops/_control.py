@@ -814,12 +814,11 @@ def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
     ys = [np.empty((length,) + a.shape, a.dtype) for a in jaxpr.out_avals[num_carry:]]
     if not length:
         return [np.asarray(c) for c in carry] + ys
-    run = jaxpr.runner()
+    plan = jaxpr.runner()
     for i in (range(length - 1, -1, -1) if reverse else range(length)):
-        outs = run([*consts, *carry, *[x[i] for x in xs]])
-        carry = outs[:num_carry]
-        for buf, y in zip(ys, outs[num_carry:]):
-            buf[i] = y
+        # the step writes its ys straight into their rows of the stacked outputs
+        carry = plan.run_into([*consts, *carry, *[x[i] for x in xs]],
+                              [y[i, ...] for y in ys])[:num_carry]
     return [np.asarray(c) for c in carry] + ys
 
 
