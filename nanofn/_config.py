@@ -60,10 +60,11 @@ class Config:
     * `nanofn_background_compile`: compile a jitted function's kernels in a background
       thread while its calls run on numpy (off: its second call compiles them and waits;
       `NANOFN_BACKGROUND_COMPILE=0`). `nanofn.warmup.wait()` waits for pending compiles.
-    * `nanofn_parallel_kernels`: fused elementwise loops over 65536 elements or more run
-      on numba's threads (`NUMBA_NUM_THREADS`, by default every CPU) with its OpenMP or
-      TBB threading layer (off: one thread; `NANOFN_PARALLEL_KERNELS=0`). Results are
-      the same either way.
+    * `nanofn_parallel_kernels`: fused elementwise loops, and the row-wise nn kernels
+      (softmax family, layer norm, GELU), over 65536 elements or more run on numba's
+      threads (`NUMBA_NUM_THREADS`, by default every CPU) with its OpenMP or TBB
+      threading layer (off: one thread; `NANOFN_PARALLEL_KERNELS=0`). Results are the
+      same either way, bit for bit.
 
     Not a flag: `import nanofn` raises glibc malloc's mmap and trim thresholds so that
     fresh arrays reuse freed memory instead of faulting new pages
