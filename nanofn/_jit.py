@@ -540,7 +540,9 @@ class Plan:
         arrays for the last `dests` outputs to be written into: steps whose result is one
         of them write it there (`out=`, or a fused kernel's output buffer), the others are
         copied into it at the end, and the function returns those arrays (`run_into`)."""
-        ns = {"_errstate": np.errstate, "_copyto": np.copyto}
+        # (unsafe: as `dest[...] = value` casts, e.g. a literal whose type is the output's)
+        ns = {"_errstate": np.errstate,
+              "_copyto": functools.partial(np.copyto, casting="unsafe")}
         lines = []
         line_step: dict[int, int] = {}
         last_use: dict[int, int] = {}
@@ -662,7 +664,7 @@ class Plan:
         if core.debug_nans or not n:
             outs = self(args)
             for d, o in zip(dests, outs[len(outs) - n:]):
-                np.copyto(d, o)
+                np.copyto(d, o, casting="unsafe")
             return outs[:len(outs) - n] + list(dests)
         entry = self._into.get(n)
         if entry is None:
