@@ -157,7 +157,11 @@ def _nanofn_ready():
     """Whether no background kernel build is pending (the next call runs compiled)."""
     try:
         from nanofn import _background, _config
-        return not (_config.config.nanofn_background_compile and _background.pending())
+        try:  # the fused plan, not the parallel builds that follow it
+            busy = _background.pending(plans_only=True)
+        except TypeError:  # a nanofn without parallel builds
+            busy = _background.pending()
+        return not (_config.config.nanofn_background_compile and busy)
     except (ImportError, AttributeError):  # a nanofn without background builds
         return True
 

@@ -15,6 +15,10 @@ with side effects (printing, callbacks), and an error in it is ignored (the call
 have changed its arrays in place since): then hand-written kernels compile on first use,
 on the calling thread.
 
+The thread also compiles the parallel builds of kernels (`later`): queued behind the
+fused plan that asked for them, so the plan is ready as early as without them, and the
+calls use them once they are compiled.
+
 Jobs run one at a time, in order. The thread runs at the process's priority: measured on
 a loaded 2-core machine, a lower one (nice +5) doubled the time to the compiled plan and
 made no call faster. `wait()` blocks until every job submitted so far is
@@ -51,18 +55,20 @@ SWITCH_INTERVAL = 0.0005  # seconds: the interpreter's GIL switch interval durin
 
 
 class Job:
-    """One fused plan to build. `done` is set when it is built (`plan`) or failed
-    (`error`, with `plan` None)."""
+    """One fused plan to build, or with `task` one function to run (a kernel's parallel
+    build: `later`). `done` is set when it is built (`plan`) or failed (`error`, with
+    `plan` None)."""
 
-    __slots__ = ("closed", "values", "done", "plan", "error", "seconds")
+    __slots__ = ("closed", "values", "done", "plan", "error", "seconds", "task")
 
-    def __init__(self, closed, values):
+    def __init__(self, closed, values, task=None):
         self.closed = closed
         self.values = values
         self.done = threading.Event()
         self.plan = None
         self.error = None
         self.seconds = None
+        self.task = task
 
 
 _cv = threading.Condition()  # guards the fields below; never held while compiling
@@ -70,7 +76,8 @@ _queue: collections.deque = collections.deque()
 _unfinished = 0  # jobs submitted and not done
 _worker: threading.Thread | None = None
 _exiting = False
-built_count = 0  # jobs done in this process (for tests)
+_running: Job | None = None  # the job the thread is on
+built_count = 0  # fused plans built in this process (for tests)
 
 
 def submit(closed, values) -> Job:
@@ -78,8 +85,18 @@ def submit(closed, values) -> Job:
     numpy arguments of the call that asked (for the dry run). They may be read-only views
     of a caller's buffers (`jit` lends them): the dry run only reads them, and its results
     are dropped, so a caller writing to its buffers meanwhile changes nothing."""
+    return _enqueue(Job(closed, list(values)))
+
+
+def later(task) -> Job:
+    """Queue `task()` (no arguments; its errors are kept on the job, not raised) for the
+    background thread, after what is queued already: the parallel builds of kernels
+    (`nanofn._kernels`), which calls do without until they are ready."""
+    return _enqueue(Job(None, None, task))
+
+
+def _enqueue(job: Job) -> Job:
     global _unfinished, _worker
-    job = Job(closed, list(values))
     with _cv:
         if _exiting:
             job.error = RuntimeError("the interpreter is exiting")
@@ -95,18 +112,21 @@ def submit(closed, values) -> Job:
 
 
 def _loop():
-    global _unfinished, built_count
+    global _unfinished, built_count, _running
     while True:
         with _cv:
             while not _queue:
                 _cv.wait()
-            job = _queue.popleft()
+            job = _running = _queue.popleft()
         start = time.perf_counter()
         interval = sys.getswitchinterval()
         if interval > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
         try:
-            job.plan = build(job.closed, job.values)
+            if job.task is not None:
+                job.task()
+            else:
+                job.plan = build(job.closed, job.values)
         except BaseException as err:  # noqa: BLE001 - the caller falls back and reports it
             job.error = err
         finally:
@@ -116,7 +136,8 @@ def _loop():
         job.seconds = time.perf_counter() - start
         with _cv:
             _unfinished -= 1
-            built_count += 1
+            built_count += job.task is None
+            _running = None
             job.done.set()
             _cv.notify_all()
 
@@ -165,8 +186,13 @@ def wait(timeout: float | None = None) -> bool:
         return _cv.wait_for(lambda: _unfinished == 0, timeout)
 
 
-def pending() -> int:
-    """How many jobs are queued or running."""
+def pending(plans_only: bool = False) -> int:
+    """How many jobs are queued or running; with `plans_only`, only fused plans (not the
+    parallel builds that calls do without until they are ready)."""
+    if plans_only:
+        with _cv:
+            running = 0 if _running is None or _running.task is not None else 1
+            return running + sum(1 for job in _queue if job.task is None)
     return _unfinished
 
 

@@ -373,7 +373,7 @@ class FusedProgram:
     """
 
     __slots__ = ("inputs", "ops", "outputs", "shape", "cols", "_hash", "_source", "_key",
-                 "_runner", "_into")
+                 "_runner", "_into", "_parallel")
 
     def __init__(self, inputs, ops, outputs, shape, cols=0):
         self.inputs = tuple(inputs)
@@ -382,7 +382,7 @@ class FusedProgram:
         self.shape = tuple(shape)
         self.cols = int(cols)
         self._hash = hash((self.inputs, self.ops, self.outputs, self.shape, self.cols))
-        self._source = self._key = self._runner = None
+        self._source = self._key = self._runner = self._parallel = None
         self._into: dict = {}
 
     def _identity(self):
@@ -437,14 +437,28 @@ class FusedProgram:
 
     def _kernels(self):
         """(serial kernel, parallel kernel or None): a parallel variant only for loops
-        of `_kernels.PARALLEL_MIN` elements or more, when threads are available."""
+        of `_kernels.PARALLEL_MIN` elements or more, when threads are available. It is
+        compiled later (`_kernels.later`): until then the runners call the serial kernel
+        in its place, so building a plan never waits for it."""
         serial = self.kernel()
         if _size(self.shape) < _kernels.PARALLEL_MIN or _kernels.parallel_threads() < 2:
             return serial, None
+        if self._parallel is None:
+            self._parallel = serial
+            _kernels.later(self._build_parallel)
+        return serial, self._parallel
+
+    def _build_parallel(self):
+        """Compile the parallel kernel and switch this program's runners to it."""
         try:
-            return serial, self.kernel(parallel=True)
-        except _kernels.KernelError:  # numba could not parallelise it: run it serially
-            return serial, None
+            kp = self.kernel(parallel=True)
+        except _kernels.KernelError:  # numba could not parallelise it: stays serial
+            return
+        self._parallel = kp
+        for run in [self._runner, *self._into.values()]:
+            ns = getattr(run, "__globals__", None)
+            if ns is not None and ns.get("_kp") is not None:
+                ns["_kp"] = kp
 
     def runner(self):
         """A Python function of the inputs (numpy values) returning the list of outputs."""

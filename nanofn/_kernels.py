@@ -547,6 +547,19 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def later(task) -> None:
+    """Run `task()` in nanofn's compile thread (`nanofn._background.later`), or now when
+    background compiles are off (`nanofn.config.nanofn_background_compile`). Parallel
+    builds go there: a call never waits for one, it runs the serial build until the
+    parallel one is ready."""
+    from nanofn._config import config
+    if config.nanofn_background_compile:
+        from nanofn import _background
+        _background.later(task)
+    else:
+        task()
+
+
 def compiler_lock():
     """numba's global compiler lock (numba must be imported). Any nanofn lock held while
     numba compiles is taken after it, never before."""
@@ -569,9 +582,11 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
     independent rows or elements (`prange` is `range` in the kernel's module, so the
     serial build and `.py_func` see a plain loop). When argument `i` has at least
     `PARALLEL_MIN` elements and `parallel_threads()` allows it, a call runs a second
-    build, with `parallel=True` and numba's real `prange`, on numba's threads. Each
+    build, with `parallel=True` and numba's real `prange`, on numba's threads, once that
+    build is compiled for the call's argument types: the first such call asks for it
+    (`later`) and runs the serial build, as do the calls until it is ready. Each
     iteration must write only its own outputs: the results are then the serial ones,
-    bit for bit. If numba cannot parallelise the loop, the serial build runs.
+    bit for bit. If numba cannot parallelise the loop, the serial build stays.
 
     Example:
         >>> import numpy as np
@@ -589,6 +604,7 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
     def __init__(self, fn=None, parallel_arg=None, **options):
         self.py_func, self.options, self._dispatcher = fn, options, None
         self.parallel_arg, self._parallel = parallel_arg, None
+        self._asked: set = set()  # argument types whose parallel build was asked for
         if fn is not None:
             self.__doc__, self.__name__ = fn.__doc__, fn.__name__
             if parallel_arg is not None:
@@ -600,12 +616,22 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
         i = self.parallel_arg
         if (i is not None and parallel.ok and args[i].size >= PARALLEL_MIN
                 and parallel_threads() > 1):
-            disp = self._parallel or self.parallel_dispatcher()
-            try:
+            typeof = numba().typeof
+            sig = tuple(typeof(a) for a in args)
+            disp = self._parallel
+            if disp is not None and sig in disp.overloads:
                 return disp(*args)
-            except numba().core.errors.NumbaError:  # numba could not parallelise the loop
-                self.parallel_arg = None
+            if sig not in self._asked:
+                self._asked.add(sig)
+                later(lambda: self._build_parallel(sig))
         return (self._dispatcher or self.dispatcher())(*args)
+
+    def _build_parallel(self, sig):
+        """Compile the parallel build for `sig` (in the compile thread; see `later`)."""
+        try:
+            self.parallel_dispatcher().compile(sig)
+        except numba().core.errors.NumbaError:  # numba could not parallelise the loop
+            self.parallel_arg = None
 
     def parallel_dispatcher(self):
         """The `parallel=True` build (see the class docstring), compiled on first use. It

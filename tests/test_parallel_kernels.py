@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 import nanofn
 import nanofn.numpy as fnp
+import nanofn.warmup
 from nanofn import _fusion, _jit, _kernels
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,7 +47,12 @@ def fused(f, *args):
 
 
 def run(plan, args, on):
+    """The plan's results with the parallel kernels on or off. The first call asks for the
+    parallel builds (compiled in the background, the serial kernels running meanwhile):
+    wait for them, then call again."""
     with nanofn.config._override("nanofn_parallel_kernels", on):
+        plan(list(args))
+        nanofn.warmup.wait()
         return [np.asarray(o) for o in plan(list(args))]
 
 
@@ -107,7 +114,7 @@ def test_the_flag_switches_kernels_at_call_time():
         off = run(plan, (x, x), False)
     finally:
         runner.__globals__["_kp"] = kp
-    assert calls == [1]
+    assert calls == [1, 1]  # both calls of `run` with the flag on, none with it off
     for a, b in zip(first, on):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(on, off):
@@ -173,10 +180,13 @@ def test_a_forked_child_runs_serial_kernels(tmp_path):
 
 
 def _both(fn):
-    """fn() with the parallel builds off, then on."""
+    """fn() with the parallel builds off, then on (once they are compiled: the first
+    call asks for them and runs the serial build)."""
     outs = []
     for on in (False, True):
         with nanofn.config._override("nanofn_parallel_kernels", on):
+            fn()
+            nanofn.warmup.wait()
             out = fn()
         outs.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
     return outs
@@ -217,17 +227,62 @@ def test_row_parallel_nn_kernels_equal_their_serial_builds(name):
 def test_a_kernel_numba_cannot_parallelise_runs_its_serial_build(monkeypatch):
     from nanofn.ops import _nn
     k = _nn._gelu_kernel
-    x = np.linspace(-3, 3, N, dtype=np.float32)
+    x = np.linspace(-3, 3, N, dtype=np.float64).astype(np.float32)[::-1].copy()
     want = np.asarray(_nn.gelu_p.impl(x))
     errors = _kernels.numba().core.errors
 
-    def refuses(*args):
-        raise errors.UnsupportedError("no parallel loop here")
+    class Refuses:
+        overloads: dict = {}
 
-    monkeypatch.setattr(k, "_parallel", refuses)
+        def compile(self, sig):
+            raise errors.UnsupportedError("no parallel loop here")
+
+    monkeypatch.setattr(k, "_parallel", Refuses())
     monkeypatch.setattr(k, "parallel_arg", 0)
+    monkeypatch.setattr(k, "_asked", set())
+    np.testing.assert_array_equal(np.asarray(_nn.gelu_p.impl(x)), want)  # asks, runs serial
+    nanofn.warmup.wait()
+    assert k.parallel_arg is None  # not asked again
     np.testing.assert_array_equal(np.asarray(_nn.gelu_p.impl(x)), want)
-    assert k.parallel_arg is None  # not tried again
+
+
+prange = range  # numba's in `_scaled`'s parallel build
+
+
+@_kernels.kernel(parallel_arg=0)
+def _scaled(x, out):
+    for i in prange(x.size):
+        out[i] = x[i] * 3.0 + 1.0
+
+
+def test_a_call_never_waits_for_a_parallel_build(monkeypatch):
+    # the build is asked for and compiled in the background; calls meanwhile run serially
+    started, release = threading.Event(), threading.Event()
+    real = _scaled._build_parallel
+
+    def slow_build(sig):
+        started.set()
+        release.wait(30)
+        real(sig)
+
+    monkeypatch.setattr(_scaled, "_build_parallel", slow_build)
+    x = np.linspace(-3, 3, N + 3)
+    out = np.empty_like(x)
+    with nanofn.config._override("nanofn_background_compile", True):  # the suite's is off
+        _scaled(x, out)
+    assert started.wait(30)  # the build runs...
+    for _ in range(3):  # ...and calls go on with the serial build
+        out[:] = 0
+        _scaled(x, out)
+        np.testing.assert_array_equal(out, x * 3.0 + 1.0)
+    sig = tuple(_kernels.numba().typeof(a) for a in (x, out))
+    assert sig not in _scaled.parallel_dispatcher().overloads
+    release.set()
+    nanofn.warmup.wait()
+    assert sig in _scaled.parallel_dispatcher().overloads
+    out[:] = 0
+    _scaled(x, out)  # now the parallel build
+    np.testing.assert_array_equal(out, x * 3.0 + 1.0)
 
 
 def test_warmup_compiles_the_parallel_builds_of_what_ran():
