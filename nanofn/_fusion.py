@@ -356,6 +356,8 @@ def _row_size(s, shape) -> int:
 
 # ------------------------------------------------------------------------ programs
 
+_PENDING = object()  # a program's parallel kernel: asked for, not compiled yet
+
 
 class FusedProgram:
     """What one fused equation computes: a hashable description of a small elementwise
@@ -373,7 +375,7 @@ class FusedProgram:
     """
 
     __slots__ = ("inputs", "ops", "outputs", "shape", "cols", "_hash", "_source", "_key",
-                 "_runner", "_into", "_parallel")
+                 "_runner", "_into", "_parallel", "_serial")
 
     def __init__(self, inputs, ops, outputs, shape, cols=0):
         self.inputs = tuple(inputs)
@@ -382,7 +384,7 @@ class FusedProgram:
         self.shape = tuple(shape)
         self.cols = int(cols)
         self._hash = hash((self.inputs, self.ops, self.outputs, self.shape, self.cols))
-        self._source = self._key = self._runner = self._parallel = None
+        self._source = self._key = self._runner = self._parallel = self._serial = None
         self._into: dict = {}
 
     def _identity(self):
@@ -436,25 +438,45 @@ class FusedProgram:
                                    options=dict(error_model="numpy", parallel=parallel))
 
     def _kernels(self):
-        """(serial kernel, parallel kernel or None): a parallel variant only for loops
-        of `_kernels.PARALLEL_MIN` elements or more, when threads are available. It is
-        compiled later (`_kernels.later`): until then the runners call the serial kernel
-        in its place, so building a plan never waits for it."""
-        serial = self.kernel()
-        if _size(self.shape) < _kernels.PARALLEL_MIN or _kernels.parallel_threads() < 2:
+        """(serial kernel, parallel kernel or None): a parallel slot only for loops of
+        `_kernels.PARALLEL_MIN` elements or more. Until the parallel kernel is compiled
+        the slot holds `_first_parallel_call`, which asks for it once, when a call finds
+        parallel kernels on (so turning them on later works too), and runs the serial
+        kernel: building a plan or calling it never waits for the parallel build."""
+        serial = self._serial = self.kernel()
+        if _size(self.shape) < _kernels.PARALLEL_MIN:
             return serial, None
-        if self._parallel is None:
-            self._parallel = serial
-            _kernels.later(self._build_parallel)
-        return serial, self._parallel
+        state = self._parallel
+        return serial, (self._first_parallel_call if state is None or state is _PENDING
+                        else state)
+
+    def _first_parallel_call(self, *args):
+        """Stands in for the parallel kernel (see `_kernels`)."""
+        with _kernels.lock():
+            state = self._parallel
+            if state is None:
+                self._parallel = _PENDING
+        if state is None:  # the first call with parallel kernels on: ask, once
+            if _kernels.parallel_threads() > 1:
+                _kernels.later(self._build_parallel)
+            else:  # no threads for them in this process: the serial kernel for good
+                self._parallel = self._serial
+                self._use_parallel(self._serial)
+        elif state is not _PENDING:  # built meanwhile, after this runner was patched
+            self._use_parallel(state)
+            return state(*args)
+        return self._serial(*args)
 
     def _build_parallel(self):
         """Compile the parallel kernel and switch this program's runners to it."""
         try:
             kp = self.kernel(parallel=True)
-        except _kernels.KernelError:  # numba could not parallelise it: stays serial
-            return
+        except Exception:  # noqa: BLE001 - numba could not parallelise it: stays serial
+            kp = self._serial
         self._parallel = kp
+        self._use_parallel(kp)
+
+    def _use_parallel(self, kp):
         for run in [self._runner, *self._into.values()]:
             ns = getattr(run, "__globals__", None)
             if ns is not None and ns.get("_kp") is not None:

@@ -575,14 +575,13 @@ class Plan:
             args = [name(s) for s in st.ins]
             outs = [f"s{o}" for o in st.outs]
             fn = f"_f{i}"
-            fix = []  # destinations to check after the step (a result in another layout)
+            fix = []  # destinations a fused kernel may have filled in Fortran order
             if st.kind in ("ufunc", "owned", "into"):
                 ns[fn] = st.fn
                 quiet |= st.eqn.primitive.name in _QUIET
                 b = st.buffers[0]
-                if st.outs[0] in direct:
+                if st.outs[0] in direct:  # `out=` returns the destination itself
                     args.append(f"out=_d{direct[st.outs[0]]}")
-                    fix.append((st.outs[0], direct[st.outs[0]]))
                 elif b is not None:
                     arena.append((b, self._aval_of[st.outs[0]], False))
                     args.append(f"out=_b{len(arena) - 1}")
@@ -615,7 +614,8 @@ class Plan:
             line_step[len(lines)] = i
             lines.append(line)
             for o, j in fix:  # a fused kernel may have written Fortran order: make it C
-                lines.append(f"if s{o} is not _d{j}: _copyto(_d{j}, s{o})")
+                lines += [f"if s{o} is not _d{j}:", f"    _copyto(_d{j}, s{o})",
+                          f"    s{o} = _d{j}"]
             if dead:
                 lines.append(f"del {', '.join(name(s) for s in dead)}")
         results = [name(s) for s in self.out_refs[:first_dest]]

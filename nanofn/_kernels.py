@@ -547,6 +547,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def lock():
+    """nanofn's kernel lock, for short bookkeeping (never held while numba compiles)."""
+    return _lock
+
+
 def later(task) -> None:
     """Run `task()` in nanofn's compile thread (`nanofn._background.later`), or now when
     background compiles are off (`nanofn.config.nanofn_background_compile`). Parallel
@@ -630,7 +635,7 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
         """Compile the parallel build for `sig` (in the compile thread; see `later`)."""
         try:
             self.parallel_dispatcher().compile(sig)
-        except numba().core.errors.NumbaError:  # numba could not parallelise the loop
+        except Exception:  # noqa: BLE001 - cannot parallelise (or build): stays serial
             self.parallel_arg = None
 
     def parallel_dispatcher(self):
@@ -685,12 +690,9 @@ def compile_parallel_builds() -> int:
     for k in list(_with_parallel_builds):
         if k.parallel_arg is None or k._dispatcher is None:
             continue
-        disp = k.parallel_dispatcher()
         for sig in k._dispatcher.signatures:
-            try:
-                disp.compile(sig)
-            except numba().core.errors.NumbaError:  # not parallelisable: stays serial
-                k.parallel_arg = None
+            k._build_parallel(sig)
+            if k.parallel_arg is None:  # not parallelisable: stays serial
                 break
             made += 1
     return made

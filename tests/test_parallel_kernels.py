@@ -214,6 +214,15 @@ def _nn_cases(rng):
     }
 
 
+def _nn_kernel(name):
+    from nanofn.ops import _nn, _softmax32 as s32
+    return {"gelu": _nn._gelu_kernel, "gelu_grad": _nn._gelu_grad_kernel,
+            "layer_norm": _nn._layer_norm_kernel, "log_softmax": s32._log_softmax_kernel,
+            "log_softmax_grad": s32._log_softmax_grad_kernel,
+            "softmax": s32.attention_softmax_kernel, "cross_entropy": s32._ce_kernel,
+            "attention": s32.attention_softmax_kernel}[name]
+
+
 @pytest.mark.parametrize("name", ["gelu", "gelu_grad", "layer_norm", "log_softmax",
                                   "log_softmax_grad", "softmax", "cross_entropy", "attention"])
 def test_row_parallel_nn_kernels_equal_their_serial_builds(name):
@@ -222,6 +231,21 @@ def test_row_parallel_nn_kernels_equal_their_serial_builds(name):
     for a, b in zip(serial, parallel):
         assert a.shape == b.shape and a.dtype == b.dtype
         np.testing.assert_array_equal(b, a)
+    k = _nn_kernel(name)  # and the parallel build was made (so it ran)
+    assert k.parallel_arg is not None and k.parallel_dispatcher().overloads
+
+
+def test_turning_parallel_kernels_on_later_reaches_compiled_plans():
+    x = np.linspace(-3, 3, N + 5, dtype=np.float32)
+    plan, program = fused(chain, x, x)
+    off = run(plan, (x, x), False)  # built with them off: no parallel kernel asked for
+    assert program._parallel is None
+    on = run(plan, (x, x), True)  # asked for at the first call with them on
+    (runner,) = runners(program)
+    kp = runner.__globals__["_kp"]
+    assert kp is program._parallel and kp is not program._serial
+    for a, b in zip(off, on):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_kernel_numba_cannot_parallelise_runs_its_serial_build(monkeypatch):

@@ -819,7 +819,10 @@ def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
         # the step writes its ys straight into their rows of the stacked outputs
         carry = plan.run_into([*consts, *carry, *[x[i] for x in xs]],
                               [y[i, ...] for y in ys])[:num_carry]
-    return [np.asarray(c) for c in carry] + ys
+    # a carry may view a row it was written into (`c = y.T`): outputs do not share memory
+    carry = [np.array(c) if any(np.may_share_memory(c, y) for y in ys) else np.asarray(c)
+             for c in carry]
+    return carry + ys
 
 
 def _scan_abstract_eval(*avals, jaxpr, num_consts, num_carry, length, reverse):
