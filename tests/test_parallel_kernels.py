@@ -317,3 +317,18 @@ def test_warmup_compiles_the_parallel_builds_of_what_ran():
     _nn.gelu_p.impl(np.ones(8, np.float32))  # a small call: the serial build only
     assert _kernels.compile_parallel_builds() >= 1
     assert set(k.parallel_dispatcher().signatures) >= set(k.dispatcher().signatures)
+
+
+def test_eager_reverse_rules_on_threads_equal_their_serial_builds():
+    # the one-pass kernels of eager `grad`'s tanh, logistic and div rules
+    from nanofn import lax
+    from nanofn.ops import _base
+    x = np.linspace(-4, 4, N + 11, dtype=np.float32)
+
+    def f(x):
+        return fnp.sum(fnp.tanh(x) * 2.0 + lax.logistic(x) / (1.5 + x * x))
+
+    grads = _both(lambda: nanofn.grad(f)(x))
+    np.testing.assert_array_equal(grads[1][0], grads[0][0])
+    for k in (_base._tanh_vjp_kernel, _base._logistic_vjp_kernel, _base._div_vjp_kernel):
+        assert k.parallel_arg is not None and k.parallel_dispatcher().overloads

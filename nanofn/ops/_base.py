@@ -1260,42 +1260,45 @@ def _np_cos(ct, primals, out, keys, owned):  # -(g * sin(x))
 # On large float arrays the rules with several passes run as one kernel pass instead:
 # the same operations in the same order, each rounded to the dtype as a ufunc rounds it
 # (numba contracts nothing into fused multiply-adds), so the numbers are bitwise those of
-# the ufunc passes; memory is read once instead of three times (W3's eager step).
+# the ufunc passes; memory is read once instead of three times (W3's eager step). Each
+# element is computed on its own, so the loops are `prange`s: on numba's threads for
+# large arrays (see `nanofn._kernels.kernel`), bitwise the same.
 _ONE_PASS_MIN = 1 << 16
+prange = range  # numba's prange in the parallel builds
 
 
-@kernel
+@kernel(parallel_arg=1)
 def _tanh_vjp_kernel(ct, out, one, r):
     if ct.size == 1:  # a broadcast cotangent (the gradient of a sum)
         c = ct[0]
-        for i in range(r.size):
+        for i in prange(r.size):
             r[i] = c * (one - out[i] * out[i])
     else:
-        for i in range(r.size):
+        for i in prange(r.size):
             r[i] = ct[i] * (one - out[i] * out[i])
 
 
-@kernel
+@kernel(parallel_arg=1)
 def _logistic_vjp_kernel(ct, out, one, r):
     if ct.size == 1:
         c = ct[0]
-        for i in range(r.size):
+        for i in prange(r.size):
             r[i] = c * (out[i] * (one - out[i]))
     else:
-        for i in range(r.size):
+        for i in prange(r.size):
             r[i] = ct[i] * (out[i] * (one - out[i]))
 
 
-@kernel
+@kernel(parallel_arg=1)
 def _div_vjp_kernel(ct, y, out, ct_x, ct_y):
     if ct.size == 1:
         c = ct[0]
-        for i in range(ct_x.size):
+        for i in prange(ct_x.size):
             q = c / y[i]
             ct_x[i] = q
             ct_y[i] = -(q * out[i])
     else:
-        for i in range(ct_x.size):
+        for i in prange(ct_x.size):
             q = ct[i] / y[i]
             ct_x[i] = q
             ct_y[i] = -(q * out[i])
