@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
-DATA = os.path.join(HERE, "..", "..", "tests", "reference")  # read by the tests
+from _recording import data_dir, jax_x64  # beside this script
+
+DATA = data_dir("reference")  # read by the tests
 
 
 def record():
-    import jax
+    jax = jax_x64()
     import jax.numpy as jnp
-    jax.config.update("jax_enable_x64", True)
-    sys.path.insert(0, HERE)
     from complex_cases import CASES
 
     out = {"jax_version": jax.__version__, "cases": {}}

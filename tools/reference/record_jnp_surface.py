@@ -7,12 +7,12 @@ Runs only where JAX is installed (tests never import JAX; they read the JSON):
 
 import json
 import os
-import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
-DATA = os.path.join(HERE, "..", "..", "tests", "numpy", "data")  # read by the tests
+from _recording import data_dir  # beside this script
+
+DATA = data_dir("numpy", "data")  # read by the tests
 
 
 def _leaves(out):
@@ -34,7 +34,6 @@ def main():
     import jax
     import jax.numpy as jnp
 
-    sys.path.insert(0, HERE)
     from jnp_surface_cases import CASES
 
     cases = {}

@@ -6,18 +6,16 @@ Runs only where JAX is installed (tests never import JAX; they read the npz):
 """
 
 import os
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
-DATA = os.path.join(HERE, "..", "..", "tests", "ops")  # read by the tests
+from _recording import data_dir, jax_x64  # beside this script
+
+DATA = data_dir("ops")  # read by the tests
 
 
 def main():
     import numpy as np
-    import jax
-    jax.config.update("jax_enable_x64", True)
+    jax_x64()
     from jax.lax import linalg
-    sys.path.insert(0, HERE)
     from lax_linalg_cases import CASES
 
     out = {}

@@ -8,12 +8,12 @@ Runs only where JAX is installed (tests never import JAX; they read the npz):
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
-DATA = os.path.join(HERE, "..", "..", "tests", "reference")  # read by the tests
+from _recording import data_dir, jax_x64  # beside this script
+
+DATA = data_dir("reference")  # read by the tests
 
 
 def _outputs(out):
@@ -21,11 +21,9 @@ def _outputs(out):
 
 
 def record():
-    import jax
+    jax = jax_x64()
     import jax.numpy as jnp
     import jax.scipy.linalg as jsl
-    jax.config.update("jax_enable_x64", True)
-    sys.path.insert(0, HERE)
     from linalg_cases import CASES, loss_term, weights
 
     data = {"jax_version": np.asarray(jax.__version__)}

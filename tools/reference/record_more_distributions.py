@@ -6,16 +6,15 @@ Runs only where JAX is installed (tests never import JAX; they read the npz):
 """
 
 import os
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
-DATA = os.path.join(HERE, "..", "..", "tests", "random")  # read by the tests
+from _recording import data_dir  # beside this script
+
+DATA = data_dir("random")  # read by the tests
 
 
 def main():
     import numpy as np
     import jax
-    sys.path.insert(0, HERE)
     from more_distribution_cases import CASES
 
     out = {name: np.asarray(draw(jax.random, jax.random.PRNGKey(seed)))

@@ -12,12 +12,12 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))  # the cases sit beside this script
-DATA = os.path.join(HERE, "..", "..", "tests", "reference")  # read by the tests
+from _recording import data_dir, jax_x64  # beside this script
+
+DATA = data_dir("reference")  # read by the tests
 
 
 def _tolist(x):
@@ -30,13 +30,11 @@ def _describe(fn):
 
 
 def record():
-    import jax
+    jax = jax_x64()
     import jax.scipy.integrate
     import jax.numpy as jnp
     from jax.scipy.cluster.vq import vq
     from jax.scipy.optimize import minimize
-    jax.config.update("jax_enable_x64", True)
-    sys.path.insert(0, HERE)
     from sciopt_cases import MINIMIZE, VQ
 
     out = {"jax_version": jax.__version__, "minimize": {}, "vq": {}, "signatures": {
