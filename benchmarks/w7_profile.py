@@ -3,8 +3,9 @@ over the step's compiled (fused) plan, grouped by what each step computes.
 
     python -m benchmarks.w7_profile [--runs 10]
 
-Steps whose operands have the attention-logit shape `(B, heads, T, S)` are counted as
-attention (its matmuls apart from its softmax); the others by primitive. Fused
+The fused attention primitive (`nanofn/ops/_attention.py`) is one row; other steps with
+an operand of the attention-logit shape `(B, heads, T, S)` (attention composed of ops)
+are counted as attention, its matmuls apart from its softmax; the others by primitive. Fused
 elementwise groups are one row: they hold the residual adds, AdamW and the global-norm
 clipping, which the fuser merges across layers (GELU is a primitive of its own). Run
 it with `OPENBLAS_NUM_THREADS=1` on a shared machine: with two BLAS threads competing
@@ -33,6 +34,8 @@ _GROUPS = {
     "gelu": "GELU (forward + backward kernels)", "gelu_grad": "GELU (forward + backward kernels)",
     "tanh": "tanh (unfused)",
     "reduce_sum": "reductions (bias grads, norms)",
+    "attention": "attention (fused primitive, forward + backward)",
+    "attention_grad": "attention (fused primitive, forward + backward)",
 }
 _ATTENTION = {"dot_general": "attention matmuls (q k^T, w v and their grads)"}
 
@@ -67,6 +70,8 @@ def breakdown(runs=10, batch=16, context=128, d_model=128, heads=4, layers=4):
         name = profiler._step_name(st)
         if name.startswith("fused"):
             group = "fused elementwise (residuals, AdamW, clipping)"
+        elif name in ("attention", "attention_grad"):
+            group = _GROUPS[name]
         elif logits in _shapes(st):
             group = _ATTENTION.get(name, "attention softmax (scale, mask, softmax, backward)")
         else:

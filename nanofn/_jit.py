@@ -256,10 +256,12 @@ def _matmul_step(eqn, transposed=False):
 
 def _dot_step(eqn):
     """`(function, operands)` computing any other float `dot_general` as one `matmul` of
-    3-d (batch, rows, contraction) by (batch, contraction, columns) operands (2-d without
-    batch dimensions), as its impl does, with the product written into `out` when given
-    (a C-contiguous result reshapes to the product's shape without a copy). None when the
-    equation is not a float product of one dtype."""
+    (batch..., rows, contraction) by (batch..., contraction, columns) operands, as its
+    impl does, with the product written into `out` when given (a C-contiguous result
+    reshapes to the product's shape without a copy). The batch axes stay apart: merging
+    them would copy an operand whose batch axes are not adjacent in memory (attention's
+    heads, transposed out of (B, T, N, H)), and `matmul` loops over them with any strides.
+    None when the equation is not a float product of one dtype."""
     if eqn.primitive.name != "dot_general" or len(eqn.invars) != 2:
         return None
     x, y = eqn.invars
@@ -272,14 +274,11 @@ def _dot_step(eqn):
     x_free = [d for d in range(len(xs)) if d not in lc and d not in lb]
     y_free = [d for d in range(len(ys)) if d not in rc and d not in rb]
     px, py = tuple(lb) + tuple(x_free) + tuple(lc), tuple(rb) + tuple(rc) + tuple(y_free)
-    nb = math.prod(xs[d] for d in lb)
+    b = tuple(xs[d] for d in lb if xs[d] != 1)  # unit batch axes dropped
     m, k = math.prod(xs[d] for d in x_free), math.prod(xs[d] for d in lc)
     n = math.prod(ys[d] for d in y_free)
     shape = eqn.outvars[0].aval.shape
-    if nb == 1:  # no (or unit) batch dimensions: one plain matrix product
-        sx, sy, so = (m, k), (k, n), (m, n)
-    else:
-        sx, sy, so = (nb, m, k), (nb, k, n), (nb, m, n)
+    sx, sy, so = b + (m, k), b + (k, n), b + (m, n)
     tx = None if px == tuple(range(len(xs))) else px
     ty = None if py == tuple(range(len(ys))) else py
 

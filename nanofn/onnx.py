@@ -425,15 +425,32 @@ def _softmax(g, eqn, ins):
     return g.op("Softmax", ins, axis=-1)
 
 
-@_rule("attention_softmax")
-def _attention_softmax(g, eqn, ins):
-    dt = _dtype(eqn.invars[0])
-    x = g.op("Mul", [ins[0], g.const(np.asarray(eqn.params["scale"], dt))])
-    if eqn.params["causal"]:
-        t, s = eqn.invars[0].aval.shape[-2:]
+def _scaled_softmax(g, x, dt, t, s, scale, causal):
+    """Softmax over the last axis of `x * scale`, keys `j > i` hidden under `causal`."""
+    x = g.op("Mul", [x, g.const(np.asarray(scale, dt))])
+    if causal:
         keep = g.const(np.tril(np.ones((t, s), bool)))
         x = g.op("Where", [keep, x, g.const(np.asarray(-np.inf, dt))])
     return g.op("Softmax", [x], axis=-1)
+
+
+@_rule("attention_softmax")
+def _attention_softmax(g, eqn, ins):
+    t, s = eqn.invars[0].aval.shape[-2:]
+    return _scaled_softmax(g, ins[0], _dtype(eqn.invars[0]), t, s, eqn.params["scale"],
+                           eqn.params["causal"])
+
+
+@_rule("attention")
+def _attention(g, eqn, ins):
+    q, k, v = ins  # (B, T, N, H), (B, S, N, H), (B, S, N, H)
+    t, s = eqn.invars[0].aval.shape[1], eqn.invars[1].aval.shape[1]
+    logits = g.op("MatMul", [g.op("Transpose", [q], perm=[0, 2, 1, 3]),
+                             g.op("Transpose", [k], perm=[0, 2, 3, 1])])
+    w = _scaled_softmax(g, logits, _dtype(eqn.invars[0]), t, s, eqn.params["scale"],
+                        eqn.params["causal"])
+    out = g.op("MatMul", [w, g.op("Transpose", [v], perm=[0, 2, 1, 3])])
+    return [g.op("Transpose", [out], perm=[0, 2, 1, 3]), w]
 
 
 @_rule("log_softmax")

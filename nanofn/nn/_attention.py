@@ -22,6 +22,7 @@ from nanofn.nn._base import canonical_shape, fmt_shape, known, leaf_layer
 from nanofn.nn._base import Initializer, Layer  # noqa: F401  (annotations)
 from nanofn.nn._combinators import residual, serial, shape_dependent
 from nanofn.nn._layers import Dense, Dropout, LayerNorm, elementwise
+from nanofn.ops._attention import fused_attention
 from nanofn.ops._nn import attention_softmax
 
 __all__ = ["MultiHeadAttention", "TransformerEncoderLayer", "dot_product_attention",
@@ -138,8 +139,9 @@ def dot_product_attention(query, key, value, bias=None, mask=None, *, scale=None
       The output, of the shape of `query`; with `return_residual`, `(output, lse)`.
 
     Without bias, mask, sequence lengths or window, and with as many key as query heads,
-    the scaling, the causal mask and the softmax run as one kernel primitive
-    (`attention_softmax`), forward and backward.
+    the products, the scaling, the causal mask and the softmax run as one primitive
+    (`attention`, nanofn/ops/_attention.py), forward and backward, a few batch elements
+    at a time so that each group's logits stay in cache.
 
     Example:
         >>> import nanofn
@@ -163,12 +165,9 @@ def dot_product_attention(query, key, value, bias=None, mask=None, *, scale=None
     scale = 1.0 / math.sqrt(h) if scale is None else float(scale)
     if (bias is None and mask is None and q_len is None and kv_len is None
             and local_window_size is None and kh == n and not return_residual):
-        # scale, causal mask and softmax as one kernel primitive, forward and backward
-        q = fnp.transpose(query, (0, 2, 1, 3))  # (B, N, T, H)
-        k = fnp.transpose(key, (0, 2, 3, 1))    # (B, N, H, S)
-        v = fnp.transpose(value, (0, 2, 1, 3))  # (B, N, S, H)
-        weights = attention_softmax(q @ k, scale, is_causal)
-        return fnp.reshape(fnp.transpose(weights @ v, (0, 2, 1, 3)), shape)
+        # products, scaling, causal mask and softmax as one primitive, forward and backward
+        out, _ = fused_attention(query, key, value, scale, is_causal)
+        return fnp.reshape(out, shape)
     g = n // kh  # query heads per key/value head: query head i*g + j uses key head i
     q = fnp.transpose(fnp.reshape(query, (b, t, kh, g, h)), (0, 2, 3, 1, 4))  # B K G T H
     k = fnp.transpose(key, (0, 2, 3, 1))[:, :, None]                         # B K 1 H S

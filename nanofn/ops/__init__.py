@@ -19,6 +19,7 @@ from nanofn.ops._control import *  # noqa: F401,F403  cond, switch, while_loop, 
 from nanofn.ops._solvers import *  # noqa: F401,F403  custom_root, custom_linear_solve
 from nanofn.ops._fft import *  # noqa: F401,F403  fft, FftType
 from nanofn.ops import _nn  # noqa: F401  softmax, cross-entropy and layer-norm kernel primitives
+from nanofn.ops import _attention  # noqa: F401  the fused attention primitive
 from nanofn.ops._complex import real as real, imag as imag, conj as conj, complex as complex
 from nanofn.ops._parallel import *  # noqa: F401,F403  psum, all_gather, ppermute, axis_index, ...
 from nanofn.ops._base import (

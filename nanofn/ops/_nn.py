@@ -569,34 +569,43 @@ def _attention_abstract_eval(name, args):
     return rule
 
 
+def _attention_softmax_into(x, scale, causal, out):
+    """`attention_softmax` of a C-contiguous `(rows, T, S)` block `x`, written into `out`
+    (another such block; also used by the fused attention, nanofn/ops/_attention.py)."""
+    if not _use_kernel(x) or x.size == 0:
+        out[...] = _attention_softmax_ref(x, scale=scale, causal=causal)
+    elif x.dtype == np.float32:
+        _float32_kernel("attention_softmax_kernel")(x, float(scale), bool(causal), out)
+    else:
+        _attn_shift_kernel(x, float(scale), bool(causal), out)
+        np.exp(out, out=out)
+        _attn_normalise_kernel(out, bool(causal))
+    return out
+
+
+def _attention_softmax_grad_into(g, p, scale, causal, out):
+    """`attention_softmax_grad` of C-contiguous `(rows, T, S)` blocks, written into `out`."""
+    if not _use_kernel(g, p) or g.size == 0:
+        out[...] = _attention_softmax_grad_ref(g, p, scale=scale, causal=causal)
+    else:
+        grad_kernel = (_float32_kernel("attention_softmax_grad_kernel")
+                       if g.dtype == np.float32 else _attn_softmax_grad_kernel)
+        grad_kernel(g, p, float(scale), bool(causal), out)
+    return out
+
+
 def _attention_softmax_impl(x, *, scale, causal):
     _check(attention_softmax_p, x, scale=scale, causal=causal)
-    x = np.asarray(x)
-    if not _use_kernel(x) or x.size == 0:
-        return np.asarray(_attention_softmax_ref(x, scale=scale, causal=causal), x.dtype)
-    blocks = _qk_blocks(x)
-    out = np.empty(blocks.shape, x.dtype)
-    if x.dtype == np.float32:
-        _float32_kernel("attention_softmax_kernel")(blocks, float(scale), bool(causal), out)
-        return out.reshape(x.shape)
-    _attn_shift_kernel(blocks, float(scale), bool(causal), out)
-    np.exp(out, out=out)
-    _attn_normalise_kernel(out, bool(causal))
-    return out.reshape(x.shape)
+    blocks = _qk_blocks(np.asarray(x))
+    out = _attention_softmax_into(blocks, scale, causal, np.empty(blocks.shape, blocks.dtype))
+    return out.reshape(np.shape(x))
 
 
 def _attention_softmax_grad_impl(g, p, *, scale, causal):
     _check(attention_softmax_grad_p, g, p, scale=scale, causal=causal)
-    g, p = np.asarray(g), np.asarray(p)
-    if not _use_kernel(g, p) or g.size == 0:
-        return np.asarray(_attention_softmax_grad_ref(g, p, scale=scale, causal=causal),
-                          g.dtype)
-    gb = _qk_blocks(g)
-    dx = np.empty(gb.shape, g.dtype)
-    grad_kernel = (_float32_kernel("attention_softmax_grad_kernel") if g.dtype == np.float32
-                   else _attn_softmax_grad_kernel)
-    grad_kernel(gb, _qk_blocks(p), float(scale), bool(causal), dx)
-    return dx.reshape(g.shape)
+    gb, pb = _qk_blocks(np.asarray(g)), _qk_blocks(np.asarray(p))
+    dx = _attention_softmax_grad_into(gb, pb, scale, causal, np.empty(gb.shape, gb.dtype))
+    return dx.reshape(np.shape(g))
 
 
 # --- attention_softmax ----------------------------------------------------------------

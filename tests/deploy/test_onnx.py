@@ -14,6 +14,7 @@ onnx = pytest.importorskip("onnx", reason="needs the [onnx] extra")  # CI instal
 ort = pytest.importorskip("onnxruntime", reason="needs the [onnx] extra")
 from nanofn import onnx as nf_onnx  # noqa: E402
 from nanofn.ops import _nn  # noqa: E402
+from nanofn.ops._attention import fused_attention  # noqa: E402
 
 
 def run_ort(model, *args):
@@ -143,6 +144,10 @@ def test_nn_primitives():
     check(functools.partial(ln.apply, p), X)
     check(lambda x: (_nn.attention_softmax(x, 0.5), _nn.attention_softmax(x, 2.0, True)),
           np.stack([X, Y]))
+    q, k, v = (rng.normal(size=shape).astype(np.float32)
+               for shape in ((2, 3, 2, 4), (2, 5, 2, 4), (2, 5, 2, 4)))
+    for causal in (False, True):  # both results of the fused primitive
+        check(lambda q, k, v: fused_attention(q, k, v, 0.5, causal), q, k, v)
 
 
 def test_conv_and_pooling():

@@ -1,8 +1,8 @@
-"""The fused attention softmax (`attention_softmax`, nanofn/ops/_nn.py) and
-`dot_product_attention` around it: against a plain numpy reference of attention (JAX's
-semantics: masked logits become a large negative number, so a fully masked query
-averages all values), forward and gradients (float64), jit vs eager, vmap, kernels on
-vs off."""
+"""The fused attention primitive (`attention`, nanofn/ops/_attention.py), the fused
+attention softmax (`attention_softmax`, nanofn/ops/_nn.py) and `dot_product_attention`
+around them: against a plain numpy reference of attention (JAX's semantics: masked logits
+become a large negative number, so a fully masked query averages all values), forward and
+gradients (float64), jit vs eager, vmap, kernels on vs off."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 import nanofn
 from nanofn import nn
-from nanofn.ops import _nn
+from nanofn.ops import _attention, _nn
 from nanofn.testing import check_grads
 
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -118,8 +118,8 @@ def test_grad_uses_the_fused_primitives_jit_eager_and_kernels_off_agree():
     loss = lambda q, k, v: (nn.dot_product_attention(q, k, v, is_causal=True) ** 2).sum()
     names = {e.primitive.name for e in nanofn.make_jaxpr(nanofn.grad(loss, (0, 1, 2)))(
         q, k, v).jaxpr.eqns}
-    assert {"attention_softmax", "attention_softmax_grad"} <= names
-    assert not names & {"softmax", "softmax_grad", "select_n"}
+    assert {"attention", "attention_grad"} <= names
+    assert not names & {"softmax", "softmax_grad", "select_n", "dot_general", "transpose"}
     eager, jitted = nanofn.grad(loss, (0, 1, 2))(q, k, v), nanofn.jit(
         nanofn.grad(loss, (0, 1, 2)))(q, k, v)
     with nanofn.config._override("nanofn_use_kernels", False):
@@ -161,3 +161,105 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="attention_softmax_grad: out must match g"):
         _nn.attention_softmax_grad_p.bind(np.ones((2, 2)), np.ones((2, 3)), scale=1.0,
                                           causal=False)
+
+
+# ------------------------------------------------------------------ the fused primitive
+
+
+def np_weights(q, k, scale, causal):
+    """The attention weights `(B, N, T, S)` in numpy (float64)."""
+    logits = np.einsum("btnh,bsnh->bnts", q.astype(np.float64), k) * scale
+    if causal:
+        t, s = logits.shape[-2:]
+        logits = np.where(np.tril(np.ones((t, s), bool)), logits, -np.inf)
+    w = np.exp(logits - logits.max(-1, keepdims=True))
+    return w / w.sum(-1, keepdims=True)
+
+
+@given(st.data(), DTYPES, st.booleans(), st.sampled_from([1 << 19, 1]))
+def test_fused_attention_matches_reference_in_any_grouping(data, dtype, causal, group_bytes):
+    # group_bytes=1: one batch element per group, so several groups run (the last one
+    # shorter when B is odd); the default puts small batches in one group
+    q, k, v, rng = _draw_qkv(data, dtype)
+    copies = data.draw(st.integers(1, 2), label="copies")  # batch sizes 1 to 4
+    q, k, v = (np.concatenate([a] * copies) for a in (q, k, v))
+    scale = data.draw(st.sampled_from([0.3, 1.0]), label="scale")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_attention, "_GROUP_BYTES", group_bytes)
+        out, w = _attention.fused_attention(q, k, v, scale, causal)
+        g = rng.standard_normal(q.shape).astype(dtype)
+        dq, dk, dv = _attention.attention_grad_p.bind(g, q, k, v, w, scale=scale,
+                                                      causal=causal)
+    want_w = np_weights(q, k, scale, causal)
+    _close(w, want_w.astype(dtype), dtype)
+    _close(out, np_attention(q, k, v, is_causal=causal, scale=scale), dtype)
+    if causal:  # hidden keys get exactly 0
+        assert not np.asarray(w)[..., ~np.tril(np.ones(w.shape[-2:], bool))].any()
+    # the backward against its formula in numpy
+    wf, gf = want_w, g.astype(np.float64)
+    dw = np.einsum("btnh,bsnh->bnts", gf, v)
+    dl = scale * wf * (dw - (dw * wf).sum(-1, keepdims=True))
+    for got, want in ((dq, np.einsum("bnts,bsnh->btnh", dl, k)),
+                      (dk, np.einsum("bnts,btnh->bsnh", dl, q)),
+                      (dv, np.einsum("bnts,btnh->bsnh", wf, gf))):
+        _close(got, want.astype(dtype), dtype)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_fused_attention_grads_both_results_and_second_order(causal):
+    rng = np.random.default_rng(4)
+    q, k, v = (rng.standard_normal(shape) for shape in ((2, 3, 2, 2), (2, 4, 2, 2),
+                                                         (2, 4, 2, 2)))
+    wt = rng.standard_normal((2, 3, 2, 2))
+    f = _attention.fused_attention
+    check_grads(lambda q, k, v: f(q, k, v, 0.6, causal)[0] * wt, (q, k, v), order=2)
+    # the weights receive a cotangent too: the composite's rule
+    check_grads(lambda q, k, v: (f(q, k, v, 0.6, causal)[1] ** 2).sum()
+                + (f(q, k, v, 0.6, causal)[0] * wt).sum(), (q, k, v), order=2)
+    g, w = rng.standard_normal(q.shape), np.asarray(f(q, k, v, 0.6, causal)[1])
+    check_grads(lambda g, q, k, v, w: _attention.attention_grad_p.bind(
+        g, q, k, v, w, scale=0.6, causal=causal), (g, q, k, v, w), order=1)
+
+
+def test_fused_attention_jit_eager_kernels_off_and_vmap_agree():
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((2, 6, 2, 4)).astype(np.float32) for _ in range(3))
+    f = lambda q, k, v: _attention.fused_attention(q, k, v, 0.5, True)
+    eager = f(q, k, v)
+    with nanofn.config._override("nanofn_use_kernels", False):
+        off = f(q, k, v)
+    for a, b, c in zip(eager, nanofn.jit(f)(q, k, v), off):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=1e-5, atol=1e-6)
+    qs = rng.standard_normal((2, 6, 2, 4, 3)).astype(np.float32)  # mapped over the last axis
+    vs = rng.standard_normal((3, 2, 6, 2, 4)).astype(np.float32)
+    got = nanofn.vmap(f, in_axes=(4, None, 0))(qs, k, vs)  # k unbatched: broadcast
+    for i in range(3):
+        for a, b in zip(got, f(qs[..., i], k, vs[i])):
+            np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b), rtol=1e-6, atol=1e-7)
+    g = rng.standard_normal((3, 2, 6, 2, 4)).astype(np.float32)
+    w = np.asarray(f(q, k, v)[1])
+    grad = lambda g: _attention.attention_grad_p.bind(g, q, k, v, w, scale=0.5, causal=True)
+    for i, row in enumerate(zip(*nanofn.vmap(grad)(g))):
+        for a, b in zip(row, grad(g[i])):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+
+
+def test_fused_attention_leaves_inputs_alone_and_errors_name_arguments():
+    rng = np.random.default_rng(6)
+    q, k, v = (rng.standard_normal((1, 3, 2, 4)).astype(np.float32) for _ in range(3))
+    before = [a.copy() for a in (q, k, v)]
+    _attention.fused_attention(q, k, v, 0.5, True)
+    for a, b in zip((q, k, v), before):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="attention: k must be a floating array"):
+        _attention.fused_attention(q, k.astype(np.int32), v, 1.0)
+    with pytest.raises(ValueError, match="attention: q must have 4 axes"):
+        _attention.fused_attention(q[0], k, v, 1.0)
+    with pytest.raises(ValueError, match="k and v must have one shape"):
+        _attention.fused_attention(q, k, v[:, :2], 1.0)
+    with pytest.raises(ValueError, match="must agree in batch, heads and head size"):
+        _attention.fused_attention(q[..., :3], k, v, 1.0)
+    with pytest.raises(ValueError, match="attention_grad: weights must be f32"):
+        _attention.attention_grad_p.bind(q, q, k, v, np.ones((1, 2, 3, 2), np.float32),
+                                         scale=1.0, causal=False)

@@ -456,7 +456,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
         "softmax_cross_entropy_int", "softmax_cross_entropy_int_grad", "layer_norm",
         "layer_norm_grad")},
     **{n: "tests/nn/test_attention_kernel.py" for n in (
-        "attention_softmax", "attention_softmax_grad")},
+        "attention_softmax", "attention_softmax_grad", "attention", "attention_grad")},
     **{n: "tests/nn/test_gelu_kernel.py" for n in ("gelu", "gelu_grad")},
 }
 
