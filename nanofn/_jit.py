@@ -318,7 +318,8 @@ def _owned_step(eqn):
         x = eqn.invars[0]
         axes = tuple(eqn.params["axes"])
         if name == "reduce_sum":
-            fn = functools.partial(np.add.reduce, axis=axes, dtype=x.aval.dtype)
+            from nanofn.ops._base import sum_np
+            fn = functools.partial(sum_np, axes=axes)
         else:
             ufunc = np.maximum if name == "reduce_max" else np.minimum
             fn = functools.partial(ufunc.reduce, axis=axes)

@@ -18,6 +18,7 @@ Conventions:
 from __future__ import annotations
 
 import enum
+import functools
 import math
 
 import numpy as np
@@ -868,8 +869,34 @@ def _keep_axes(ct, x_shape, axes):
 
 
 # --- reduce_sum ----------------------------------------------------------------------
+@functools.lru_cache(maxsize=32)
+def _ones(n, dtype):
+    ones = np.ones(n, dtype)
+    ones.flags.writeable = False
+    return ones
+
+
+def sum_np(x, axes, out=None):
+    """`np.add.reduce(x, axes)` in x's dtype (into `out` when given): reduce_sum's impl,
+    and the jit plan's. A sum over the leading axes of a C-contiguous float32 or float64
+    array (a bias gradient: the column sums of a (rows, features) matrix) runs as one BLAS
+    product with a vector of ones: numpy adds such rows one at a time, 1.4x (512 columns)
+    to 4x (128 columns) slower on 2048 rows."""
+    k = len(axes)
+    if (0 < k < x.ndim and x.dtype in _BLAS_FLOATS and x.flags.c_contiguous and x.size
+            and axes == tuple(range(k)) and (out is None or out.flags.c_contiguous)):
+        rows = math.prod(x.shape[:k])
+        if rows >= 8:
+            flat = np.matmul(_ones(rows, x.dtype), x.reshape(rows, -1),
+                             out=None if out is None else out.reshape(-1))
+            return flat.reshape(x.shape[k:]) if out is None else out
+    return np.add.reduce(x, axis=axes, dtype=x.dtype, out=out)
+
+
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
 reduce_sum_p = Primitive("reduce_sum")
-reduce_sum_p.impl = lambda x, *, axes: np.add.reduce(x, axis=axes, dtype=x.dtype)
+reduce_sum_p.impl = lambda x, *, axes: sum_np(np.asarray(x), tuple(axes))
 reduce_sum_p.abstract_eval = _reduce_shape("reduce_sum")
 deflinear(reduce_sum_p, lambda ct, x, *, axes: _keep_axes(ct, _aval_shape(x), axes))
 reduce_sum_p.batch = _reduce_batch(reduce_sum_p)

@@ -280,3 +280,30 @@ def test_shape_rules_name_the_problem():
         lax.sort(np.float64(1.0))
     with pytest.raises(ValueError, match="top_k: k=4"):
         lax.top_k(np.ones(3), 4)
+
+
+@given(st.data(), st.sampled_from([np.float32, np.float64, np.int32, np.complex64]))
+def test_reduce_sum_over_leading_axes_as_a_product_with_ones(data, dtype):
+    # `sum_np` (reduce_sum's impl and the jit plan's) turns sums over leading axes of a
+    # C-contiguous float array into `ones @ x`; any layout, axes and dtype must still give
+    # numpy's sum, also into a given `out`, eagerly and under jit
+    from nanofn.ops._base import sum_np
+    shape = data.draw(shapes(min_dims=1, max_dims=4, min_side=0, max_side=9), label="shape")
+    k = data.draw(st.integers(0, len(shape)), label="leading axes")
+    axes = tuple(range(k)) if data.draw(st.booleans(), label="leading") else tuple(
+        sorted(data.draw(st.sets(st.integers(0, len(shape) - 1)), label="axes")))
+    x = np.random.default_rng(data.draw(st.integers(0, 99), label="seed")).uniform(
+        -3, 3, size=shape).astype(dtype)
+    if data.draw(st.booleans(), label="transposed") and x.ndim > 1:
+        x = x.T
+    want = np.add.reduce(x.astype(np.float64 if dtype != np.complex64 else dtype), axis=axes)
+    tol = dict(rtol=1e-5, atol=1e-4) if dtype in (np.float32, np.complex64) else dict(
+        rtol=1e-12, atol=1e-12)
+    got = sum_np(x, axes)
+    assert got.shape == want.shape and got.dtype == x.dtype
+    np.testing.assert_allclose(got, want, **tol)
+    out = np.empty(want.shape, x.dtype)
+    assert sum_np(x, axes, out=out) is out
+    np.testing.assert_allclose(out, want, **tol)
+    np.testing.assert_allclose(nanofn.jit(lambda a: lax.reduce_sum(a * 1, axes))(x), want,
+                               **tol)
