@@ -97,8 +97,9 @@ def numba():
                     raise KernelError(f"numba is not installed ({err}); nanofn runs "
                                       "without kernels") from err
                 _register_kernel_type(nb)
-                from nanofn._numba_setup import defer_scipy_linalg
+                from nanofn._numba_setup import defer_scipy_linalg, lean_cache_loads
                 defer_scipy_linalg()
+                lean_cache_loads()
                 _numba = nb
                 _started = True
     return _numba
