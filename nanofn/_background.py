@@ -155,6 +155,9 @@ def build(closed, values=None):
                 plan(values)
         except Exception:  # noqa: BLE001 - only a warm-up (the caller may have changed
             pass  # its arrays since): the plan stands, its kernels compile on first use
+        # the warm-up's buffers came from this thread's malloc arena: freed here, the
+        # caller's thread allocates its own where it freed the plain plan's (`_switch`)
+        plan._arenas.clear()
         _trim()
     return plan
 

@@ -856,6 +856,10 @@ class _Compiled:
         why once)."""
         if job.plan is not None:
             self.plan = job.plan
+            # the plain plan's buffers are freed here: hand them back to the system, as
+            # this process's raised malloc thresholds would keep them (nanofn/_malloc.py)
+            from nanofn import _background
+            _background._trim()
         elif not isinstance(job.error, RuntimeError) or "exiting" not in str(job.error):
             import warnings
             warnings.warn(f"nanofn: compiling a jitted function's kernels in the background "

@@ -89,6 +89,7 @@ def numba():
     """The numba module, imported on first use (raises `KernelError` if it is missing)."""
     global _numba, _started
     if _numba is None:
+        from nanofn._numba_setup import defer_scipy_linalg, lean_cache_loads, start_runtime
         with _import_lock:  # never held while numba compiles
             if _numba is None:
                 try:
@@ -97,11 +98,11 @@ def numba():
                     raise KernelError(f"numba is not installed ({err}); nanofn runs "
                                       "without kernels") from err
                 _register_kernel_type(nb)
-                from nanofn._numba_setup import defer_scipy_linalg, lean_cache_loads
                 defer_scipy_linalg()
                 lean_cache_loads()
                 _numba = nb
                 _started = True
+        start_runtime()  # takes numba's compiler lock: not under ours (returns if started)
     return _numba
 
 

@@ -1,7 +1,7 @@
 """What nanofn does once, right after it imports numba, to keep numba's start-up lean.
 
-Two things, each a no-op when numba's internals are not what it expects:
-`defer_scipy_linalg()` and `lean_cache_loads()` (below).
+Three things, each falling back to numba's own way when its internals are not what it
+expects: `defer_scipy_linalg()`, `lean_cache_loads()` and `start_runtime()` (below).
 
 numba's first compilation (or first load from its disk cache) imports its registries of
 implementations. One of them, `numba.np.arraymath`, asks at import time whether BLAS is
@@ -19,8 +19,11 @@ call the same check when they are compiled), so numba code that uses `np.dot` or
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 import sys
+import threading
 
 
 def defer_scipy_linalg() -> bool:
@@ -84,7 +87,6 @@ def lean_cache_loads() -> bool:
     """
     try:
         from numba.core import caching
-        from numba.core.runtime import rtsys
     except Exception:  # noqa: BLE001 - numba missing or changed: leave it alone
         return False
     cache = getattr(caching, "Cache", None)
@@ -95,10 +97,124 @@ def lean_cache_loads() -> bool:
         return False
 
     def load_overload(self, sig, target_context):
-        rtsys.initialize(target_context)  # the runtime symbols that loaded code links to
+        start_runtime(target_context)  # the runtime symbols that loaded code links to
         with self._guard_against_spurious_io_errors():
             return self._load_overload(sig, target_context)
 
     load_overload._nanofn_lean = True
     cache.load_overload = load_overload
     return True
+
+
+# The object code of numba's runtime module, as `start_runtime` keeps it: this header, the
+# sha256 of the rest, then the object code and the module's bitcode, each after its length.
+_RUNTIME_MAGIC = b"nanofn-numba-runtime 1\n"
+
+
+def start_runtime(target_context=None) -> None:
+    """Start numba's runtime (NRT), loading its small LLVM module from object code kept in
+    nanofn's cache folder instead of compiling it.
+
+    numba starts its runtime before it compiles or loads anything: it registers the C
+    functions that compiled code calls, then compiles an LLVM module of a few more. That
+    compile is LLVM's whole optimisation and code generation pipeline, which brings about
+    20 MB of LLVM's own code into resident memory and takes 25 ms; a process whose kernels
+    all come from the disk cache needs LLVM for nothing else. Loaded from object code (a
+    6 KB file, keyed by the numba and llvmlite versions and the CPU, as numba keys its own
+    cache), the module costs 4 ms and about 10 MB. The first process without the file
+    compiles the module and writes it (atomically). On anything unexpected, numba's own
+    `rtsys.initialize` runs instead.
+
+    Example:
+        >>> from nanofn._numba_setup import start_runtime
+        >>> start_runtime()  # once per process; later calls return at once
+    """
+    try:
+        from numba.core.runtime import rtsys
+        if rtsys._init:
+            return
+        if target_context is None:
+            from numba.core.registry import cpu_target
+            target_context = cpu_target.target_context
+    except Exception:  # noqa: BLE001 - numba missing or changed: numba starts it itself
+        return
+    try:
+        _start_runtime_from_cache(target_context, rtsys)
+    except Exception:  # noqa: BLE001 - numba changed, or a bad file: numba's own way
+        rtsys.initialize(target_context)
+
+
+def _runtime_path(codegen):
+    import llvmlite
+    import numba
+
+    from nanofn import _kernels
+    folder = _kernels.cache_dir()
+    if folder is None:
+        return None
+    key = repr((numba.__version__, llvmlite.__version__, codegen.magic_tuple(),
+                sys.version_info[:2]))
+    return os.path.join(folder, f"numba_runtime_{hashlib.sha256(key.encode()).hexdigest()[:16]}.o")
+
+
+def _start_runtime_from_cache(target_context, rtsys):
+    from llvmlite import binding as ll
+    from numba.core import config
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.core.runtime import _nrt_python, nrtdynmod
+    if config.NRT_STATS:  # numba's initialize also turns the statistics on
+        raise RuntimeError("NRT statistics requested")
+    codegen = target_context.codegen()
+    path = _runtime_path(codegen)
+    blobs = _read_runtime(path) if path else None
+    with global_compiler_lock:
+        if rtsys._init:
+            return
+        for name, address in _nrt_python.c_helpers.items():  # as rtsys.initialize does
+            ll.add_symbol(name if name.startswith("_") else "NRT_" + name, address)
+        if blobs is not None:
+            library = codegen.unserialize_library(("nrt", "object", blobs))
+        else:
+            module, library = nrtdynmod.create_nrt_module(target_context)
+            library.enable_object_caching()
+            library.add_ir_module(module)
+            library.finalize()
+            if path:
+                _write_runtime(path, library.serialize_using_object_code()[2])
+        rtsys._library = library
+        rtsys._init = True
+
+
+def _read_runtime(path):
+    """The two blobs of a good runtime file, or None (missing, or not what was written)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    head = len(_RUNTIME_MAGIC)
+    if not data.startswith(_RUNTIME_MAGIC) or len(data) < head + 32:
+        return None
+    body = data[head + 32:]
+    if hashlib.sha256(body).digest() != data[head:head + 32]:
+        return None
+    blobs, at = [], 0
+    for _ in range(2):
+        n = int.from_bytes(body[at:at + 8], "little")
+        blobs.append(body[at + 8:at + 8 + n])
+        at += 8 + n
+    return tuple(blobs) if at == len(body) else None
+
+
+def _write_runtime(path, blobs):
+    body = b"".join(len(b).to_bytes(8, "little") + bytes(b) for b in blobs)
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(_RUNTIME_MAGIC + hashlib.sha256(body).digest() + body)
+        os.replace(tmp, path)  # atomic: another process sees no file or the whole one
+    except OSError:  # a read-only cache: the next process compiles the module again
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

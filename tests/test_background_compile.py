@@ -272,6 +272,17 @@ def test_warmup_fills_the_cache_that_a_later_process_loads(tmp_path):
         _python(["-c", _LOAD_SCRIPT], env, tmp_path).splitlines()[-1])
     assert (compiled, misses) == (0, 0) and loaded >= 1 and hits >= 1
     assert not registries  # nanofn._numba_setup.lean_cache_loads
+    # numba's runtime module came from its object code in nanofn's cache (start_runtime);
+    # a damaged copy is ignored, compiled again and rewritten
+    runtime, = (tmp_path / "nanofn").glob("numba_runtime_*.o")
+    good = runtime.read_bytes()
+    runtime.write_bytes(good[:-40] + b"\0" * 40)
+    compiled, _, misses, _, diff, _ = json.loads(
+        _python(["-c", _LOAD_SCRIPT], env, tmp_path).splitlines()[-1])
+    assert (compiled, misses) == (0, 0) and diff < 1e-5
+    from nanofn._numba_setup import _read_runtime
+    assert runtime.read_bytes() != good[:-40] + b"\0" * 40
+    assert _read_runtime(str(runtime)) is not None
     assert diff < 1e-5  # numpy path before the switch, kernels after: equal results
 
 
@@ -301,3 +312,17 @@ def test_numba_starts_without_scipy_linalg_and_a_process_may_exit_while_compilin
     lean, later, dot = json.loads(_python(["-c", _LEAN_SCRIPT], env, tmp_path).splitlines()[-1])
     assert (lean, later) == (False, True)
     assert dot == [[3.0, 3.0], [3.0, 3.0]]
+
+
+def test_runtime_file_round_trip_and_damage_detection(tmp_path):
+    from nanofn import _numba_setup as setup
+    path = str(tmp_path / "numba_runtime_test.o")
+    assert setup._read_runtime(path) is None  # missing
+    blobs = (b"object code \x00\x01", b"bitcode")
+    setup._write_runtime(path, blobs)
+    assert setup._read_runtime(path) == blobs
+    data = (tmp_path / "numba_runtime_test.o").read_bytes()
+    for bad in (data[:-1], data[:-1] + b"x", b"other" + data[5:], b""):
+        (tmp_path / "numba_runtime_test.o").write_bytes(bad)
+        assert setup._read_runtime(path) is None
+    assert not list(tmp_path.glob("*.tmp"))  # the write left no temporary file
