@@ -1,6 +1,7 @@
 """`import nanofn` keeps freed array memory in the process on glibc (nanofn/_malloc.py):
 a megabyte-sized array then comes from the heap, not from a fresh `mmap` whose pages
-fault on first write; `NANOFN_RETAIN_FREED_MEMORY=0` leaves malloc as it was."""
+fault on first write, and threads allocate from that one heap;
+`NANOFN_RETAIN_FREED_MEMORY=0` leaves malloc as it was."""
 
 import os
 import subprocess
@@ -45,3 +46,39 @@ def test_arrays_of_megabytes_come_from_the_heap_after_import():
 
 def test_the_environment_variable_leaves_malloc_alone():
     assert _run("0") == (1, False)
+
+
+# Counts the heaps (arenas) malloc has after a second thread allocated an array.
+_THREADS = """
+import ctypes, os, tempfile, threading
+import numpy as np
+import nanofn
+def work():
+    global kept
+    kept = np.ones(1 << 16)  # 512 KB, from the heap of this thread
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype, libc.fopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes, libc.fclose.argtypes = [ctypes.c_int, ctypes.c_void_p], [ctypes.c_void_p]
+fd, path = tempfile.mkstemp()
+os.close(fd)
+f = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, f)
+libc.fclose(f)
+print(open(path).read().count("<heap nr="))
+os.unlink(path)
+"""
+
+
+@pytest.mark.parametrize("env_value, heaps", [(None, 1), ("0", 2)])
+def test_threads_allocate_from_one_heap(env_value, heaps):
+    env = dict(os.environ)
+    env.pop("NANOFN_RETAIN_FREED_MEMORY", None)
+    env.pop("MALLOC_ARENA_MAX", None)
+    if env_value is not None:
+        env["NANOFN_RETAIN_FREED_MEMORY"] = env_value
+    out = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True,
+                         env=env, check=True)
+    assert int(out.stdout) == heaps
