@@ -88,7 +88,8 @@ def _attention_impl(q, k, v, *, scale, causal):
     for lo, hi in groups:
         block, w = logits[: hi - lo], weights[lo:hi]
         np.matmul(_heads(q[lo:hi]), k[lo:hi].transpose(0, 2, 3, 1), out=block)
-        _attention_softmax_into(block.reshape(-1, t, s), scale, causal, w.reshape(-1, t, s))
+        rows = ((hi - lo) * n, t, s)
+        _attention_softmax_into(block.reshape(rows), scale, causal, w.reshape(rows))
         np.matmul(w, _heads(v[lo:hi]), out=_heads(out[lo:hi]))
     return [out, weights]
 
@@ -115,8 +116,9 @@ def _attention_grad_impl(g, q, k, v, weights, *, scale, causal):
         dw, dlogits = dw_buf[: hi - lo], dlogits_buf[: hi - lo]
         np.matmul(gh, v[lo:hi].transpose(0, 2, 3, 1), out=dw)               # g v^T
         np.matmul(w.transpose(0, 1, 3, 2), gh, out=_heads(dv[lo:hi]))       # w^T g
-        _attention_softmax_grad_into(dw.reshape(-1, t, s), w.reshape(-1, t, s), scale,
-                                     causal, dlogits.reshape(-1, t, s))
+        rows = ((hi - lo) * n, t, s)
+        _attention_softmax_grad_into(dw.reshape(rows), w.reshape(rows), scale, causal,
+                                     dlogits.reshape(rows))
         np.matmul(dlogits, _heads(k[lo:hi]), out=_heads(dq[lo:hi]))         # dl k
         np.matmul(dlogits.transpose(0, 1, 3, 2), _heads(q[lo:hi]),          # dl^T q
                   out=_heads(dk[lo:hi]))

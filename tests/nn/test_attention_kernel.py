@@ -263,3 +263,16 @@ def test_fused_attention_leaves_inputs_alone_and_errors_name_arguments():
     with pytest.raises(ValueError, match="attention_grad: weights must be f32"):
         _attention.attention_grad_p.bind(q, q, k, v, np.ones((1, 2, 3, 2), np.float32),
                                          scale=1.0, causal=False)
+
+
+@pytest.mark.parametrize("b, t, s", [(0, 3, 3), (2, 0, 3), (2, 3, 0)])
+def test_fused_attention_with_an_empty_axis(b, t, s):
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal((b, t, 2, 4)).astype(np.float32)
+    k = rng.standard_normal((b, s, 2, 4)).astype(np.float32)
+    f = lambda q, k: _attention.fused_attention(q, k, k, 0.5, True)[0]
+    for out in (f(q, k), nanofn.jit(f)(q, k)):  # no keys: the output is an empty sum, 0
+        np.testing.assert_array_equal(np.asarray(out), np.zeros((b, t, 2, 4), np.float32))
+    dq, dk = nanofn.grad(lambda q, k: f(q, k).sum(), (0, 1))(q, k)
+    assert dq.shape == q.shape and dk.shape == k.shape
+    assert not np.asarray(dq).any() and not np.asarray(dk).any()
