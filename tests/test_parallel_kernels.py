@@ -154,6 +154,27 @@ def test_no_parallel_kernels_where_they_are_unsafe_or_pointless(env, tmp_path):
     assert (threads, right) == (1, True)
 
 
+_POLICY_SCRIPT = _THREADS_SCRIPT.replace(
+    "print(json.dumps([", "import os\nprint(json.dumps([os.environ.get('OMP_WAIT_POLICY'), ")
+
+
+@pytest.mark.parametrize("policy", [None, "ACTIVE"])
+def test_openmp_threads_wait_passively_unless_the_user_says(policy, tmp_path):
+    # numba's OpenMP layer is loaded with OMP_WAIT_POLICY=PASSIVE (spinning threads took
+    # the cores BLAS's threads waited for), and the environment is left as it was
+    env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "NUMBA_NUM_THREADS": "2", "NANOFN_USE_KERNELS": "1"}
+    outer = {k: v for k, v in os.environ.items()
+             if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    if policy:
+        env["OMP_WAIT_POLICY"] = policy
+    out = subprocess.run([sys.executable, "-c", _POLICY_SCRIPT], capture_output=True,
+                         text=True, env={**outer, "PYTHONPATH": ROOT, **env}, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen, threads, right = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (seen, right) == (policy, True) and threads in (1, 2)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 def test_a_forked_child_runs_serial_kernels(tmp_path):
     # GNU OpenMP's threads do not survive fork: a child that launched a parallel loop
