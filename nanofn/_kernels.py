@@ -515,7 +515,8 @@ def parallel_threads() -> int:
     when `nanofn.config.nanofn_parallel_kernels` is on and numba's threading layer is
     OpenMP or TBB. numba's last resort, "workqueue", is not: two threads launching
     kernels at once abort the process, and nanofn's kernels may run in several threads
-    (background compiles, a user's threads).
+    (background compiles, a user's threads). Nor is OpenMP when another library loaded it
+    first with spinning threads (`_openmp_loaded_spinning`).
 
     Example:
         >>> from nanofn import _kernels
@@ -527,7 +528,9 @@ def parallel_threads() -> int:
     if parallel.threads is None:  # no lock: two threads deciding at once decide the same
         nb = numba()
         n = nb.config.NUMBA_NUM_THREADS
-        if n > 1:
+        if n > 1 and _openmp_loaded_spinning():
+            n = 1  # numba's OpenMP layer would share that library and its spinning threads
+        elif n > 1:
             try:
                 with _passive_openmp():
                     nb.get_num_threads()  # loads the threading layer
@@ -537,6 +540,26 @@ def parallel_threads() -> int:
             n = n if layer in ("omp", "tbb") else 1
         parallel.threads = n
     return parallel.threads
+
+
+def _openmp_loaded_spinning() -> bool:
+    """Whether GNU OpenMP was loaded into this process before numba's threading layer
+    (PyTorch, for one, ships its own `libgomp.so.1`, which numba's layer then shares) with
+    threads that spin after each parallel loop: its wait policy was read when it loaded,
+    so `_passive_openmp` cannot make it passive, and nanofn's parallel kernels would fight
+    BLAS's threads for the cores. Linux (glibc) only: elsewhere this cannot tell."""
+    policy = os.environ.get("OMP_WAIT_POLICY", "").strip().upper()
+    if policy == "PASSIVE" or os.environ.get("GOMP_SPINCOUNT", "").strip() == "0":
+        return False
+    noload = getattr(os, "RTLD_NOLOAD", None)
+    if noload is None or "numba.np.ufunc.omppool" in sys.modules:
+        return False  # cannot tell, or numba's own layer loaded it
+    try:
+        import ctypes
+        ctypes.CDLL("libgomp.so.1", mode=noload | os.RTLD_LAZY)
+    except OSError:  # not loaded yet: numba's layer loads it, passive
+        return False
+    return True
 
 
 @contextlib.contextmanager

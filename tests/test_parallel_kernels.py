@@ -175,6 +175,37 @@ def test_openmp_threads_wait_passively_unless_the_user_says(policy, tmp_path):
     assert (seen, right) == (policy, True) and threads in (1, 2)
 
 
+_PRELOADED_SCRIPT = textwrap.dedent("""
+    import ctypes, json, os
+    try:  # as PyTorch does when imported first: its own libgomp.so.1, default policy
+        ctypes.CDLL("libgomp.so.1")
+        loaded = True
+    except OSError:
+        loaded = False
+    from nanofn import _kernels
+    print(json.dumps([loaded, _kernels.parallel_threads()]))
+""")
+
+
+@pytest.mark.parametrize("policy, threads", [(None, 1), ("PASSIVE", 2)])
+def test_no_parallel_kernels_beside_an_openmp_that_spins(policy, threads, tmp_path):
+    outer = {k: v for k, v in os.environ.items()
+             if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env = {**outer, "PYTHONPATH": ROOT, "NUMBA_NUM_THREADS": "2",
+           "NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_THREADING_LAYER": "omp"}
+    if policy:
+        env["OMP_WAIT_POLICY"] = policy
+    out = subprocess.run([sys.executable, "-c", _PRELOADED_SCRIPT], capture_output=True,
+                         text=True, env=env, timeout=300)
+    if out.returncode != 0 and "OpenMP" in out.stderr + out.stdout:
+        pytest.skip("numba has no OpenMP threading layer here")
+    assert out.returncode == 0, out.stderr[-3000:]
+    loaded, got = json.loads(out.stdout.strip().splitlines()[-1])
+    if not loaded:
+        pytest.skip("no GNU OpenMP library to load here")
+    assert got == threads
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 def test_a_forked_child_runs_serial_kernels(tmp_path):
     # GNU OpenMP's threads do not survive fork: a child that launched a parallel loop
