@@ -24,8 +24,8 @@ LLVM allocate there, and the plan's warm-up run allocates its buffers and result
 the calling thread keeps running and freeing its own arrays: with two heaps both stay
 resident, about 6 MB of W1's peak of 172 MB. One heap costs a lock that two threads
 allocating at the same moment wait on; nanofn's threads rarely do (numba's parallel loops
-do not allocate), and it is the setting glibc's manual suggests for memory-bound
-processes.
+do not allocate). Limiting the arenas is the usual way to keep a threaded process's
+memory down (glibc documents `M_ARENA_MAX` for that).
 
 `import nanofn` calls it; `NANOFN_RETAIN_FREED_MEMORY=0` in the environment leaves malloc
 alone. It does nothing outside Linux with glibc.
