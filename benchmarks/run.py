@@ -108,6 +108,14 @@ def child_workload(wid, reps, small):
     w = WORKLOADS[wid]
     sizes = w.small if small else w.sizes
     fns, out = {}, {}
+    # nanofn decides on its parallel kernels before PyTorch is imported, as in a program
+    # that uses nanofn first: numba's OpenMP layer loads GNU OpenMP with passive threads,
+    # and PyTorch's `libgomp.so.1` is then that same library. Imported the other way
+    # round, PyTorch's spinning OpenMP threads make nanofn keep to its serial kernels
+    # (`nanofn._kernels._openmp_loaded_spinning`; docs/performance.md, "Threads").
+    if any(name.startswith("nanofn") for name in w.rows):
+        from nanofn import _kernels
+        _kernels.parallel_threads()
     for name, (module, builder) in w.rows.items():
         if not available(module):
             out[name] = {"skipped": f"{module} is not installed"}
