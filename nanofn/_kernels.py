@@ -90,7 +90,7 @@ def numba():
     """The numba module, imported on first use (raises `KernelError` if it is missing)."""
     global _numba, _started
     if _numba is None:
-        from nanofn._numba_setup import defer_scipy_linalg, lean_cache_loads, start_runtime
+        from nanofn._numba_setup import defer_scipy_linalg, start_runtime
         with _import_lock:  # never held while numba compiles
             if _numba is None:
                 try:
@@ -100,7 +100,6 @@ def numba():
                                       "without kernels") from err
                 _register_kernel_type(nb)
                 defer_scipy_linalg()
-                lean_cache_loads()
                 _numba = nb
                 _started = True
         start_runtime()  # takes numba's compiler lock: not under ours (returns if started)
@@ -325,9 +324,11 @@ def _check_data(blob: bytes, key):
 
 
 def _use_checked_cache(disp):
-    """Give dispatcher `disp` (made with `cache=True`) the checked cache file. This reaches
+    """Give dispatcher `disp` (made with `cache=True`) the checked cache file, and loads
+    without numba's registries (`nanofn._numba_setup.lean_cache_loads`). This reaches
     into numba's `Cache` object (its layout has been stable for years); if a numba version
     lays it out differently, numba's own unchecked cache file stays in use."""
+    from nanofn._numba_setup import lean_cache_loads
     cache = disp._cache
     try:
         cache._cache_file = _checked_cache_file()(
@@ -335,6 +336,7 @@ def _use_checked_cache(disp):
             source_stamp=cache._impl.locator.get_source_stamp())
     except (AttributeError, TypeError):
         pass
+    lean_cache_loads(cache)
     return disp
 
 

@@ -1,7 +1,8 @@
 """What nanofn does once, right after it imports numba, to keep numba's start-up lean.
 
 Three things, each falling back to numba's own way when its internals are not what it
-expects: `defer_scipy_linalg()`, `lean_cache_loads()` and `start_runtime()` (below).
+expects: `defer_scipy_linalg()` and `start_runtime()` once, and `lean_cache_loads(cache)`
+for each of nanofn's kernels (below).
 
 numba's first compilation (or first load from its disk cache) imports its registries of
 implementations. One of them, `numba.np.arraymath`, asks at import time whether BLAS is
@@ -65,43 +66,39 @@ def defer_scipy_linalg() -> bool:
     return True
 
 
-def lean_cache_loads() -> bool:
-    """Load kernels from numba's disk cache without installing numba's registries.
+def lean_cache_loads(cache) -> bool:
+    """Make the numba disk cache `cache` (a `cache=True` dispatcher's `_cache`) load
+    without installing numba's registries.
 
     Before loading a cached function, numba "refreshes" its target context: it imports
     and installs every registry of implementations (arrays, ufuncs, typed containers,
-    random, jitclass, ...: about 60 modules) and starts its runtime. Loading compiled
-    code needs only the runtime (the symbols the code links against); the registries are
-    for compiling. A process whose kernels are all in the disk cache so never imports
-    them: about 10 MB of resident memory and 0.15 s of start-up less for W1. A compile
-    still refreshes the context (numba's compiler does so before it starts), so a kernel
-    that is not in the cache compiles as usual.
+    random, jitclass, ...: about 60 modules). Loading a kernel's compiled code needs only
+    the runtime (the symbols the code links against); the registries are for compiling.
+    nanofn's kernels (`nanofn._kernels`), all loaded from the disk cache, so never import
+    them: about 10 MB of resident memory and 0.08 s of start-up less for W1. A compile
+    still refreshes the context (numba's compiler does so before it starts). Only
+    nanofn's own kernels' caches are changed: numba's ufunc builder, for one, lowers a
+    wrapper around a cached function after loading it, which needs the registries.
 
-    Returns True when it replaced numba's `Cache.load_overload`, False when numba is
-    missing, its caching differs from what this expects, or this ran already.
+    Returns True when it replaced the cache's `load_overload`, False when numba's caching
+    differs from what this expects (numba's own loading stays).
 
     Example:
         >>> from nanofn._numba_setup import lean_cache_loads
-        >>> lean_cache_loads() in (True, False)
+        >>> from nanofn.ops._nn import _attn_normalise_kernel
+        >>> cache = _attn_normalise_kernel.dispatcher()._cache  # a kernel's: lean already
+        >>> lean_cache_loads(cache)
         True
     """
-    try:
-        from numba.core import caching
-    except Exception:  # noqa: BLE001 - numba missing or changed: leave it alone
-        return False
-    cache = getattr(caching, "Cache", None)
-    original = getattr(cache, "load_overload", None)
-    if (original is None or getattr(original, "_nanofn_lean", False)
-            or not hasattr(cache, "_load_overload")
-            or not hasattr(cache, "_guard_against_spurious_io_errors")):
+    if not (hasattr(cache, "load_overload") and hasattr(cache, "_load_overload")
+            and hasattr(cache, "_guard_against_spurious_io_errors")):
         return False
 
-    def load_overload(self, sig, target_context):
+    def load_overload(sig, target_context):
         start_runtime(target_context)  # the runtime symbols that loaded code links to
-        with self._guard_against_spurious_io_errors():
-            return self._load_overload(sig, target_context)
+        with cache._guard_against_spurious_io_errors():
+            return cache._load_overload(sig, target_context)
 
-    load_overload._nanofn_lean = True
     cache.load_overload = load_overload
     return True
 

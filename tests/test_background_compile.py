@@ -326,3 +326,28 @@ def test_runtime_file_round_trip_and_damage_detection(tmp_path):
         (tmp_path / "numba_runtime_test.o").write_bytes(bad)
         assert setup._read_runtime(path) is None
     assert not list(tmp_path.glob("*.tmp"))  # the write left no temporary file
+
+
+_KERNEL_THEN_UFUNC = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import nanofn, nanofn.numpy as fnp, nanofn.scipy.special as sp, nanofn.warmup
+    f = nanofn.jit(lambda x: fnp.maximum(x * 2.0 - 1.0, 0.0) * x)
+    x = np.linspace(-1.0, 1.0, 12, dtype=np.float32)
+    f(x); f(x)
+    assert nanofn.warmup.wait(300)
+    # numba's ufunc builder lowers a wrapper around the cached erf_inv: that needs the
+    # registries, which nanofn's own kernels were loaded without
+    y = np.asarray(sp.erfinv(np.float32(0.5) * x))
+    print(json.dumps([float(np.abs(np.asarray(f(x)) - np.maximum(2 * x - 1, 0) * x).max()),
+                      float(np.abs(np.asarray(sp.erf(y)) - 0.5 * x).max())]))
+""")
+
+
+def test_kernels_loaded_lean_then_a_numba_ufunc_from_the_cache(tmp_path):
+    env = {"NANOFN_CACHE_DIR": str(tmp_path / "nanofn"), "NANOFN_USE_KERNELS": "1",
+           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "NANOFN_BACKGROUND_COMPILE": "1"}
+    for _ in range(2):  # the second process loads everything from the first's cache
+        kernel_err, ufunc_err = json.loads(
+            _python(["-c", _KERNEL_THEN_UFUNC], env, tmp_path).splitlines()[-1])
+        assert kernel_err < 1e-6 and ufunc_err < 1e-5
