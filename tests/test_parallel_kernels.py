@@ -154,6 +154,24 @@ def test_no_parallel_kernels_where_they_are_unsafe_or_pointless(env, tmp_path):
     assert (threads, right) == (1, True)
 
 
+def test_a_later_process_loads_the_parallel_build_from_the_cache(tmp_path):
+    # the second process finds the parallel build in the disk cache and loads it without
+    # numba's registries (nanofn._numba_setup.lean_cache_loads): it must still run right
+    env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "NUMBA_NUM_THREADS": "2", "NANOFN_USE_KERNELS": "1"}
+    script = _THREADS_SCRIPT + textwrap.dedent("""
+        import sys
+        print(json.dumps([_kernels.compile_count, _kernels.cache_hit_count,
+                          "numba.np.npyimpl" in sys.modules]))
+    """)
+    runs = [[json.loads(line) for line in _python(script, env)[-2:]] for _ in range(2)]
+    if runs[0][0][0] == 1:
+        pytest.skip("numba has no OpenMP or TBB threading layer here")
+    assert [r[0] for r in runs] == [[2, True], [2, True]]
+    compiled, loaded, registries = runs[1][1]  # the serial and the parallel build, loaded
+    assert compiled == 0 and loaded >= 2 and not registries
+
+
 _POLICY_SCRIPT = _THREADS_SCRIPT.replace(
     "print(json.dumps([", "import os\nprint(json.dumps([os.environ.get('OMP_WAIT_POLICY'), ")
 
