@@ -702,12 +702,7 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
                                           fn.__name__, fn.__defaults__, fn.__closure__)
                 copy.__qualname__ = fn.__qualname__ + "_parallel"
                 copy.__module__ = fn.__module__
-                opts = dict(nogil=True, error_model="numpy", parallel=True, **self.options)
-                try:
-                    disp = _use_checked_cache(nb.njit(cache=True, **opts)(copy))
-                except RuntimeError:  # defined outside a file (a REPL): no disk cache
-                    disp = nb.njit(**opts)(copy)
-                self._parallel = disp
+                self._parallel = _njit(nb, copy, parallel=True, **self.options)
             return self._parallel
 
     def dispatcher(self):
@@ -717,13 +712,18 @@ class kernel:  # noqa: N801 - used as a decorator, like numba.njit
         nb = numba()
         with compiler_lock(), _lock:  # numba's lock first (see `get_kernel`)
             if self._dispatcher is None:
-                opts = dict(nogil=True, error_model="numpy", **self.options)
-                try:
-                    disp = _use_checked_cache(nb.njit(cache=True, **opts)(self.py_func))
-                except RuntimeError:  # defined outside a file (a REPL): no disk cache
-                    disp = nb.njit(**opts)(self.py_func)
-                self._dispatcher = disp
+                self._dispatcher = _njit(nb, self.py_func, **self.options)
             return self._dispatcher
+
+
+def _njit(nb, fn, **options):
+    """A kernel's numba dispatcher for `fn`: `nogil`, numpy's error model, and the checked
+    disk cache (none for a function defined outside a file, e.g. in a REPL)."""
+    opts = dict(nogil=True, error_model="numpy", **options)
+    try:
+        return _use_checked_cache(nb.njit(cache=True, **opts)(fn))
+    except RuntimeError:  # no file to key a disk cache on
+        return nb.njit(**opts)(fn)
 
 
 _with_parallel_builds: list = []  # every `kernel` made with a `parallel_arg`

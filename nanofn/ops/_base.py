@@ -869,6 +869,9 @@ def _keep_axes(ct, x_shape, axes):
 
 
 # --- reduce_sum ----------------------------------------------------------------------
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 @functools.lru_cache(maxsize=32)
 def _ones(n, dtype):
     ones = np.ones(n, dtype)
@@ -892,8 +895,6 @@ def sum_np(x, axes, out=None):
             return flat.reshape(x.shape[k:]) if out is None else out
     return np.add.reduce(x, axis=axes, dtype=x.dtype, out=out)
 
-
-_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 reduce_sum_p = Primitive("reduce_sum")
 reduce_sum_p.impl = lambda x, *, axes: sum_np(np.asarray(x), tuple(axes))
