@@ -375,7 +375,12 @@ def _reduce(g, eqn, ins):
     axes = list(eqn.params["axes"])
     if not axes:
         return g.op("Identity", ins)
-    return g.op(_REDUCE[eqn.primitive.name], [ins[0], g.ints(axes)], keepdims=0)
+    x = ins[0]
+    boolean = _dtype(eqn.invars[0]) == np.bool_  # any / all: ONNX reduces numbers only
+    if boolean:
+        x = g.op("Cast", [x], to=6)  # int32
+    out = g.op(_REDUCE[eqn.primitive.name], [x, g.ints(axes)], keepdims=0)
+    return g.op("Cast", [out], to=9) if boolean else out
 
 
 @_rule("argmax", "argmin")
@@ -390,6 +395,126 @@ def _argmax(g, eqn, ins):
 def _cumsum(g, eqn, ins):
     return g.op("CumSum", [ins[0], g.ints(eqn.params["axis"])],
                 reverse=int(bool(eqn.params.get("reverse", False))))
+
+
+_CUMULATIVE = {"cumprod": "Mul", "cummax": "Max", "cummin": "Min"}
+_UNROLL_LIMIT = 256  # longest axis a cumulative product, max or min is written out for
+
+
+@_rule(*_CUMULATIVE)
+def _cumulative(g, eqn, ins):
+    # ONNX has CumSum only: the others are written out along the axis, one node per element
+    axis, reverse = eqn.params["axis"], eqn.params.get("reverse", False)
+    n = eqn.invars[0].aval.shape[axis]
+    if n > _UNROLL_LIMIT:
+        raise _Unsupported(f"{eqn.primitive.name} along an axis of {n} > {_UNROLL_LIMIT} "
+                           "elements")
+    if n == 0:
+        return g.op("Identity", ins)
+    op = _CUMULATIVE[eqn.primitive.name]
+    parts = g.op("Split", [ins[0], g.ints([1] * n)], n_out=n, axis=axis) if n > 1 else [ins[0]]
+    order = range(n - 1, -1, -1) if reverse else range(n)
+    acc, outs = None, [None] * n
+    for i in order:
+        acc = parts[i] if acc is None else g.op(op, [acc, parts[i]])
+        outs[i] = acc
+    return g.op("Concat", outs, axis=axis) if n > 1 else outs[0]
+
+
+def _sort_key(g, key, dtype):
+    """`key` in a type ONNX's TopK sorts, in the same order (bool and small ints widened)."""
+    if dtype == np.bool_ or (dtype.kind in "iu" and dtype.itemsize < 4):
+        return g.op("Cast", [key], to=6)  # int32
+    if dtype == np.float16:
+        return g.op("Cast", [key], to=1)  # float32
+    if dtype == np.uint32:
+        return g.op("Cast", [key], to=7)  # int64
+    return key
+
+
+@_rule("sort")
+def _sort(g, eqn, ins):
+    # A stable ascending TopK over the whole axis gives each key's permutation (ONNX: equal
+    # elements keep their order). Several keys: stable sorts from the last key to the
+    # first. NaN sorts last, as in lax.sort: it is a key of its own, sorted after the value.
+    d, num_keys = eqn.params["dimension"], eqn.params["num_keys"]
+    n = eqn.invars[0].aval.shape[d]
+    if n <= 1:
+        return [g.op("Identity", [x]) for x in ins]
+    k = g.ints([n])
+    perm = None
+    keys = []
+    for i in range(num_keys):
+        dtype = _dtype(eqn.invars[i])
+        key = _sort_key(g, ins[i], dtype)
+        if dtype.kind == "f":
+            nan = g.op("IsNaN", [key])
+            inf = np.asarray(np.inf, np.float32 if dtype == np.float16 else dtype)
+            keys.append(g.op("Cast", [nan], to=6))  # the NaN flag, then the value
+            keys.append(g.op("Where", [nan, g.const(inf), key]))
+        else:
+            keys.append(key)
+    for key in reversed(keys):  # the least significant first
+        if perm is not None:
+            key = g.op("GatherElements", [key, perm], axis=d)
+        _, order = g.op("TopK", [key, k], n_out=2, axis=d, largest=0, sorted=1)
+        perm = order if perm is None else g.op("GatherElements", [perm, order], axis=d)
+    return [g.op("GatherElements", [x, perm], axis=d) for x in ins]
+
+
+@_rule("dynamic_update_slice")
+def _dynamic_update_slice(g, eqn, ins):
+    # Axis by axis: the rows the update covers are cut out with Slice, updated along the
+    # next axes, and put back between the rows before and after them with Concat.
+    x, update, starts = ins[0], ins[1], ins[2:]
+    shape, ushape = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
+    if not shape or 0 in ushape:
+        return g.op("Identity", [update if not shape else x])
+    begins = []
+    for s, n, u in zip(starts, shape, ushape):
+        s = g.op("Cast", [s], to=7)  # int64
+        s = g.op("Min", [g.op("Max", [s, g.ints(0)]), g.ints(n - u)])  # clamped, as JAX does
+        begins.append(g.op("Reshape", [s, g.ints([1])]))
+
+    def put(x, axis):
+        if axis == len(shape):
+            return update
+        if ushape[axis] == shape[axis]:  # the whole axis: nothing before or after
+            return put(x, axis + 1)
+        begin = begins[axis]
+        end = g.op("Add", [begin, g.ints([ushape[axis]])])
+        axes = g.ints([axis])
+        before = g.op("Slice", [x, g.ints([0]), begin, axes])
+        rows = g.op("Slice", [x, begin, end, axes])
+        after = g.op("Slice", [x, end, g.ints([shape[axis]]), axes])
+        return g.op("Concat", [before, put(rows, axis + 1), after], axis=axis)
+    return put(x, 0)
+
+
+_SCATTER_REDUCTION = {"set": "none", "add": "add", "mul": "mul", "min": "min", "max": "max"}
+
+
+@_rule("scatter")
+def _scatter(g, eqn, ins):
+    # ScatterND, with nanofn's bounds rule: an update whose index lies outside the operand
+    # is dropped. Such indices are sent to one extra row past the end of every indexed
+    # axis, which is cut off afterwards.
+    x, idx, update = ins
+    shape, k = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape[-1]
+    if k == 0:
+        raise _Unsupported("a scatter with no index axes (a whole-array update)")
+    dims = np.asarray(shape[:k], np.int64)
+    idx = g.op("Cast", [idx], to=7)
+    inside = g.op("And", [g.op("GreaterOrEqual", [idx, g.ints(0)]),
+                          g.op("Less", [idx, g.ints(dims)])])
+    inside = g.op("ReduceMin", [g.op("Cast", [inside], to=6), g.ints([-1])], keepdims=1)
+    idx = g.op("Where", [g.op("Cast", [inside], to=9), idx, g.ints(dims)])
+    pads = [0] * len(shape) + [1] * k + [0] * (len(shape) - k)
+    padded = g.op("Pad", [x, g.ints(pads), g.const(np.zeros((), _dtype(eqn.invars[0])))],
+                  mode="constant")
+    out = g.op("ScatterND", [padded, idx, update],
+               reduction=_SCATTER_REDUCTION[eqn.params["combine"]])
+    return g.op("Slice", [out, g.ints([0] * k), g.ints(dims), g.ints(list(range(k)))])
 
 
 @_rule("dot_general")
@@ -684,6 +809,40 @@ def _cond(g, eqn, ins):
     return chosen
 
 
+@_rule("while")
+def _while(g, eqn, ins):
+    # An ONNX Loop without a trip count: the condition is computed once before the loop
+    # and again at the end of each body, on the new carry.
+    _, helper, _ = _onnx()
+    p = eqn.params
+
+    def parts(j):
+        return (j.jaxpr, j.consts) if isinstance(j, ClosedJaxpr) else (j, [])
+    (cond, cond_consts), (body, body_consts) = parts(p["cond_jaxpr"]), parts(p["body_jaxpr"])
+    nc, nb = p["cond_nconsts"], p["body_nconsts"]
+    cond_ins, body_ins, init = ins[:nc], ins[nc:nc + nb], ins[nc + nb:]
+    first = _convert(g, cond, list(cond_ins) + list(init), cond_consts)[0]
+    sub = _Graph(counter=g.counter, outer=g, unroll=g.unroll)
+    step, flag = g.fresh("iteration"), g.fresh("cond_in")
+    carry_in = [g.fresh("carry_in") for _ in init]
+    new = _convert(sub, body, list(body_ins) + carry_in, body_consts)
+    again = _convert(sub, cond, list(cond_ins) + new, cond_consts)[0]
+    outs = [sub.op("Identity", [o]) for o in [again] + new]
+
+    def info(name, dtype, shape):
+        return helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(shape))
+    avals = [v.aval for v in eqn.outvars]
+    graph = helper.make_graph(
+        sub.nodes, g.fresh("while_body"),
+        [info(step, np.int64, ()), info(flag, np.bool_, ())] +
+        [info(n, a.dtype, a.shape) for n, a in zip(carry_in, avals)],
+        [info(outs[0], np.bool_, ())] + [info(n, a.dtype, a.shape) for n, a in zip(outs[1:], avals)],
+        initializer=sub.initializers)
+    out = g.op("Loop", ["", first] + list(init), n_out=len(init), body=graph)
+    return out if isinstance(out, list) else [out]
+
+
 # ------------------------------------------------------------------------ driver
 
 
@@ -720,11 +879,14 @@ def _convert(g: _Graph, jaxpr: Jaxpr, in_names, consts):
                 f"({', '.join(v.aval.str_short() for v in eqn.invars)}), produced at {where}. "
                 f"Mapped primitives: nanofn.onnx.SUPPORTED")
         ins = [g.read(x) for x in eqn.invars]
+        _ENCLOSING.append(where)
         try:
             outs = rule(g, eqn, ins)
         except _Unsupported as err:
             raise NotImplementedError(f"ONNX export: {err} cannot be exported (primitive "
                                       f"'{eqn.primitive.name}', produced at {where})") from None
+        finally:
+            _ENCLOSING.pop()
         outs = outs if isinstance(outs, list) else [outs]
         for v, name in zip(eqn.outvars, outs):
             g.names[id(v)] = name
@@ -732,10 +894,15 @@ def _convert(g: _Graph, jaxpr: Jaxpr, in_names, consts):
 
 
 _SOURCES: dict[int, str] = {}
+_ENCLOSING: list[str] = []  # the sources of the equations whose inner programs are converting
 
 
 def _source_of(eqn) -> str:
-    return _SOURCES.get(id(eqn), "<unknown>")
+    """The user's line that produced `eqn`; for an equation of an inner program (a custom
+    derivative's, traced again to inline it), the line of the call that encloses it."""
+    key = id(eqn.outvars[0]) if eqn.outvars else id(eqn)
+    return _SOURCES.get(key) or next(
+        (s for s in reversed(_ENCLOSING) if s != "<unknown>"), "<unknown>")
 
 
 def _trace_with_sources(fun, args):
@@ -748,7 +915,8 @@ def _trace_with_sources(fun, args):
     def recording(self, prim, tracers, params):
         out = original(self, prim, tracers, params)
         eqn = self.main.global_data.eqns[-1]
-        _SOURCES[id(eqn)] = _core.user_frame()
+        # keyed by the first result, which outlives the equation when a pass rebuilds it
+        _SOURCES[id(eqn.outvars[0]) if eqn.outvars else id(eqn)] = _core.user_frame()
         return out
 
     _SOURCES.clear()
