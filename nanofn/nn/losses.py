@@ -13,11 +13,13 @@ log-normaliser, so validate labels before tracing.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nanofn import numpy as fnp
 from nanofn._core import Tracer
-from nanofn.nn._functions import log_sigmoid, log_softmax, one_hot
+from nanofn.nn._functions import log_sigmoid, log_softmax, logsumexp, one_hot
 
 __all__ = [
     "absolute_error", "binary_cross_entropy", "cosine_distance", "cosine_similarity",
@@ -161,14 +163,16 @@ def log_cosh(predictions, targets=None):
     return fnp.logaddexp(e, -e) - float(np.log(2.0))
 
 
-def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1):
+def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
     """Cosine of the angle between `predictions` and `targets` along `axis`.
 
     Args:
       predictions: floating array `[..., dim]`.
       targets: floating array of the same shape.
       epsilon: lower bound on the squared norms (avoids dividing by zero).
-      axis: the axis holding the vectors.
+      axis: the axis (or axes) holding the vectors.
+      where: optional boolean mask (broadcastable to `predictions`): the elements the
+        norms and the product count.
 
     Returns:
       An array of shape `[...]`.
@@ -182,13 +186,15 @@ def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1):
     a = _floating("cosine_similarity", "predictions", predictions)
     b = _floating("cosine_similarity", "targets", targets)
     _broadcastable("cosine_similarity", "predictions", a, "targets", b)
-    a_norm = fnp.sqrt(fnp.maximum(fnp.sum(a * a, axis=axis, keepdims=True), epsilon))
-    b_norm = fnp.sqrt(fnp.maximum(fnp.sum(b * b, axis=axis, keepdims=True), epsilon))
-    return fnp.sum((a / a_norm) * (b / b_norm), axis=axis)
+    a_norm = fnp.sqrt(fnp.maximum(fnp.sum(a * a, axis=axis, keepdims=True, where=where),
+                                  epsilon))
+    b_norm = fnp.sqrt(fnp.maximum(fnp.sum(b * b, axis=axis, keepdims=True, where=where),
+                                  epsilon))
+    return fnp.sum((a / a_norm) * (b / b_norm), axis=axis, where=where)
 
 
-def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1):
-    """`1 - cosine_similarity(predictions, targets)`.
+def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
+    """`1 - cosine_similarity(predictions, targets)` (the same arguments).
 
     Example:
         >>> import nanofn, nanofn.numpy as jnp
@@ -196,7 +202,8 @@ def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1):
         ...                                        jnp.array([-1.0, 0.0])))
         2.0
     """
-    return 1.0 - cosine_similarity(predictions, targets, epsilon=epsilon, axis=axis)
+    return 1.0 - cosine_similarity(predictions, targets, epsilon=epsilon, axis=axis,
+                                   where=where)
 
 
 def pairwise_distance(x1, x2, *, norm_degree=2, eps=1e-6, axis=-1):
@@ -249,14 +256,26 @@ def triplet_margin_loss(anchors, positives, negatives, axis=-1, norm_degree=2, m
 # ------------------------------------------------------------------------ classification
 
 
-def softmax_cross_entropy(logits, labels, axis=-1):
+def _class_mask(where, logits, axis):
+    """`where` as a mask of `logits`' shape: one without the class axis gets it back."""
+    if where is None:
+        return None
+    where = fnp.asarray(where)
+    if where.ndim != logits.ndim:
+        where = fnp.expand_dims(where, axis)
+    return where
+
+
+def softmax_cross_entropy(logits, labels, axis=-1, where=None):
     """Cross entropy between `softmax(logits)` and the distributions `labels`:
     `-sum(labels * log_softmax(logits), axis)`.
 
     Args:
       logits: unnormalised log-probabilities `[..., num_classes]`.
       labels: probabilities (e.g. one-hot) of the same shape.
-      axis: the class axis.
+      axis: the class axis (or axes).
+      where: optional boolean mask of the classes that take part (as optax's `where`):
+        the softmax and the sum run over those only.
 
     Returns:
       One loss per example, shape `[...]`.
@@ -271,7 +290,9 @@ def softmax_cross_entropy(logits, labels, axis=-1):
     logits = _floating("softmax_cross_entropy", "logits", logits)
     labels = fnp.asarray(labels)
     _same_shape("softmax_cross_entropy", "logits", logits, "labels", labels)
-    return -fnp.sum(labels * log_softmax(logits, axis=axis), axis=axis)
+    where = _class_mask(where, logits, axis)
+    log_probs = log_softmax(logits, axis=axis, where=where)
+    return -fnp.sum(labels * log_probs, axis=axis, where=where)
 
 
 def _check_integer_labels(name, logits, labels, axis):
@@ -296,13 +317,17 @@ def _check_integer_labels(name, logits, labels, axis):
     return labels, ax, num_classes
 
 
-def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
+def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=None):
     """Cross entropy with integer class labels: `logsumexp(logits) - logits[label]`.
 
     Args:
       logits: unnormalised log-probabilities `[..., num_classes]`.
       labels: integer classes in `[0, num_classes)`, shape `[...]`.
-      axis: the class axis of `logits`.
+      axis: the class axis of `logits`; a tuple of axes is one class axis, flattened in
+        order.
+      where: optional boolean mask of the classes that take part (as optax's `where`):
+        the normaliser sums over those only, and an example with no class in it has loss
+        0.
 
     Returns:
       One loss per example, shape `[...]`.
@@ -321,7 +346,23 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
     logits = _floating(name, "logits", logits)
     if logits.ndim == 0:
         raise ValueError(f"{name}: logits need a class axis, got a scalar")
+    where = _class_mask(where, logits, axis)
+    if isinstance(axis, (tuple, list)):  # the class axes last, flattened into one
+        class_axes = tuple(sorted(a % logits.ndim for a in axis))
+        batch_axes = tuple(a for a in range(logits.ndim) if a not in class_axes)
+        order = batch_axes + class_axes
+
+        def flat(x):
+            x = fnp.transpose(x, order)
+            return x.reshape(x.shape[:len(batch_axes)] + (-1,))
+        logits = flat(logits)
+        where = None if where is None else flat(fnp.broadcast_to(where, logits.shape))
+        axis = -1
     labels, ax, n = _check_integer_labels(name, logits, labels, axis)
+    if where is not None:  # the kernel has no mask: written with operations
+        picked = fnp.take_along_axis(logits, fnp.expand_dims(labels, ax), axis=ax)
+        loss = logsumexp(logits, axis=ax, where=where) - fnp.squeeze(picked, ax)
+        return fnp.where(fnp.any(where, axis=ax), loss, 0.0)
     # one kernel pass forward (loss and the softmax kept for the backward), one backward
     from nanofn.ops import _nn
     if ax != logits.ndim - 1:
@@ -417,9 +458,10 @@ def _xlogx_ratio(targets, log_targets, log_predictions):
     return fnp.where(targets > 0, targets * (safe - log_predictions), 0.0)
 
 
-def kl_divergence(log_predictions, targets, axis=-1):
+def kl_divergence(log_predictions, targets, axis=-1, where=None):
     """KL divergence `KL(targets || predictions)` along `axis`, from log-probabilities
-    `log_predictions` and probabilities `targets` (terms with `targets == 0` count 0).
+    `log_predictions` and probabilities `targets` (terms with `targets == 0` count 0);
+    `where`, a boolean mask, keeps only those terms.
 
     Example:
         >>> import nanofn, nanofn.numpy as jnp
@@ -431,7 +473,7 @@ def kl_divergence(log_predictions, targets, axis=-1):
     t = _floating("kl_divergence", "targets", targets)
     _broadcastable("kl_divergence", "log_predictions", log_p, "targets", t)
     log_t = fnp.log(fnp.where(t > 0, t, 1.0))
-    return fnp.sum(_xlogx_ratio(t, log_t, log_p), axis=axis)
+    return fnp.sum(_xlogx_ratio(t, log_t, log_p), axis=axis, where=where)
 
 
 def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1):
@@ -451,8 +493,10 @@ def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1):
     return fnp.sum(fnp.exp(log_t) * (log_t - log_p), axis=axis)
 
 
-def smooth_labels(labels, alpha):
-    """Label smoothing: `(1 - alpha) * labels + alpha / num_classes`.
+def smooth_labels(labels, alpha, *, axis=-1, where=None):
+    """Label smoothing: `(1 - alpha) * labels + alpha / num_classes`, with `num_classes`
+    the size of `axis` (a tuple: their product), or with a boolean mask `where` the
+    number of classes it keeps along `axis`.
 
     Example:
         >>> import nanofn, nanofn.numpy as jnp
@@ -460,5 +504,12 @@ def smooth_labels(labels, alpha):
         Array([0.75, 0.25], dtype=float32)
     """
     labels = _floating("smooth_labels", "labels", labels)
-    return (1.0 - alpha) * labels + alpha / labels.shape[-1]
+    if where is not None:
+        num_classes = fnp.sum(fnp.asarray(where), axis=axis, keepdims=True)
+    elif axis is None:
+        num_classes = labels.size
+    else:
+        axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+        num_classes = math.prod(labels.shape[a] for a in axes)
+    return (1.0 - alpha) * labels + alpha / num_classes
 

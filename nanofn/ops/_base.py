@@ -562,7 +562,9 @@ select_n_p.abstract_eval = _select_n_abstract_eval
 
 def _select_n_deriv(i):
     def deriv(g, which, *cases, out):
-        zero = _mul(g, _c(g, 0))
+        # true zeros, not g * 0: where g is inf or NaN in a branch not taken (the
+        # gradient of log(0) under `where(x > 0, log(x), 0)`), that branch gets 0, as in JAX
+        zero = full(_aval_shape(g), 0, _dtype(g))
         branches = [zero] * len(cases)
         branches[i] = g
         return select_n_p.bind(which, *branches)

@@ -129,8 +129,9 @@ def multiclass_perceptron_loss(scores, labels):
     return _jnp.max(scores, axis=-1) - _jnp.sum(scores * one_hot, axis=-1)
 
 
-def generalized_kl_divergence(log_predictions, targets, axis=-1):
-    """KL divergence for unnormalised measures: ``KL(t || p) + sum(p - t)`` along ``axis``.
+def generalized_kl_divergence(log_predictions, targets, axis=-1, where=None):
+    """KL divergence for unnormalised measures: ``KL(t || p) + sum(p - t)`` along ``axis``
+    (the terms a boolean mask ``where`` keeps).
 
     Equal to :func:`kl_divergence` when both sides sum to one; convex in the predictions.
 
@@ -142,11 +143,11 @@ def generalized_kl_divergence(log_predictions, targets, axis=-1):
         >>> print(round(float(loss), 4))  # 0 + (2 - 1)
         1.0
     """
-    kl = _kl_divergence(log_predictions, targets, axis=axis)
-    return kl + _jnp.sum(_jnp.exp(log_predictions) - targets, axis=axis)
+    kl = _kl_divergence(log_predictions, targets, axis=axis, where=where)
+    return kl + _jnp.sum(_jnp.exp(log_predictions) - targets, axis=axis, where=where)
 
 
-def convex_kl_divergence(log_predictions, targets, axis=-1):
+def convex_kl_divergence(log_predictions, targets, axis=-1, where=None):
     """optax's older name of :func:`generalized_kl_divergence`.
 
     Example:
@@ -157,7 +158,7 @@ def convex_kl_divergence(log_predictions, targets, axis=-1):
         >>> print(round(float(loss), 4))
         0.0
     """
-    return generalized_kl_divergence(log_predictions, targets, axis=axis)
+    return generalized_kl_divergence(log_predictions, targets, axis=axis, where=where)
 
 
 def ntxent(embeddings, labels, temperature=0.07):

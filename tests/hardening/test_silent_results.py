@@ -1,5 +1,6 @@
 """Results that used to be silently wrong: list dtypes, repeated argnums, update shapes that
-broadcast into the params, and a finite loss for an impossible label."""
+broadcast into the params, a finite loss for an impossible label, and NaN gradients from
+the branch a `where` did not take."""
 
 import numpy as np
 import pytest
@@ -102,3 +103,32 @@ def test_out_of_range_label_raises_in_eager_mode_and_with_debug_nans():
             ce_int(logits, jnp.array([0, 3]))
         with pytest.raises(FloatingPointError, match=r"found label 7"):
             nanofn.jit(ce_int)(logits, jnp.array([7, 0]))
+
+
+# --- the branch a `where` did not take gets a zero cotangent, even where the taken branch's
+# --- cotangent is inf or NaN (JAX's rule: select, not multiplication by the mask)
+
+def test_where_gives_zero_gradient_to_the_branch_not_taken():
+    m = np.array([True, False])
+    # d/ds log(s) at s = 0 is inf; times the zero cotangent from the outer where: NaN. That
+    # NaN reaches only what feeds s: the kept element, not the masked one.
+    f = lambda x: jnp.sum(jnp.where(np.array([True]), 0.0,  # noqa: E731
+                                    jnp.log(jnp.sum(jnp.where(m, x, 0.0), keepdims=True))))
+    g = np.asarray(nanofn.grad(f)(np.zeros(2)))
+    assert np.isnan(g[0]) and g[1] == 0.0
+    assert np.asarray(nanofn.jit(nanofn.grad(f))(np.zeros(2)))[1] == 0.0
+    assert np.asarray(nanofn.vmap(nanofn.grad(f))(np.zeros((3, 2))))[:, 1].tolist() == [0.0] * 3
+
+
+@pytest.mark.parametrize("fn", ["logsumexp", "log_softmax", "softmax"])
+def test_fully_masked_rows_have_zero_gradient(fn):
+    x = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    where = np.array([[True, False, True], [False, False, False]])
+    f = getattr(nanofn.nn, fn)
+
+    def loss(x):
+        out = f(x, axis=1, where=where)
+        return jnp.sum(jnp.where(jnp.isfinite(out), out, 0.0))
+    g = np.asarray(nanofn.grad(loss)(x))
+    assert np.isfinite(g).all()
+    assert (g[1] == 0).all() and g[0, 1] == 0.0

@@ -219,3 +219,74 @@ def test_nll_after_log_softmax_equals_integer_cross_entropy():
     with pytest.raises(ValueError, match=r"nll: labels must lie in \[0, 4\)"):
         nn.losses.nll(fnp.zeros((2, 4)), np.array([0, 4]))
     np.testing.assert_allclose(nn.losses.mae(np.array([[1.0, -3.0]]), np.zeros((1, 2))), [2.0])
+
+
+# ------------------------------------------------------------------------ where= masks
+
+
+def _masked_log_softmax(x, where):
+    m = np.where(where, x, -np.inf).max(-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    s = np.where(where, np.exp(x - m), 0.0).sum(-1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return np.where(where, x - m - np.log(s), -np.inf)
+
+
+masks = hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=5).flatmap(
+    lambda s: st.tuples(hnp.arrays(np.float64, s, elements=floats),
+                        hnp.arrays(np.bool_, s)))
+
+
+@settings(max_examples=20, deadline=None)
+@given(pair=masks)
+def test_cross_entropies_with_class_masks(pair):
+    # optax's `where`: only the kept classes enter the softmax and the sum; a row with no
+    # class kept has loss 0 and gradient 0 (not NaN)
+    logits, where = pair
+    where = where.copy()
+    labels = RNG.dirichlet(np.ones(logits.shape[-1]), size=logits.shape[:-1])
+    logp = _masked_log_softmax(logits, where)
+    want = -np.where(where, labels * np.where(where, logp, 0.0), 0.0).sum(-1)
+    got = losses.softmax_cross_entropy(logits, labels, where=where)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    ints = np.argmax(np.where(where, RNG.random(where.shape), -1.0), -1)
+    kept = where.any(-1)
+    want_int = np.where(kept, -np.take_along_axis(np.where(where, logp, 0.0),
+                                                 ints[..., None], -1)[..., 0], 0.0)
+    got_int = losses.softmax_cross_entropy_with_integer_labels(logits, ints, where=where)
+    np.testing.assert_allclose(got_int, want_int, rtol=1e-10, atol=1e-12)
+    for loss in (lambda x: jnp.sum(losses.softmax_cross_entropy(x, labels, where=where)),
+                 lambda x: jnp.sum(losses.softmax_cross_entropy_with_integer_labels(
+                     x, ints, where=where))):
+        g = np.asarray(nanofn.grad(loss)(logits))
+        assert np.isfinite(g).all() and (g[~where] == 0).all()
+        assert (g[~kept] == 0).all()
+    if where.all():
+        check_grads(lambda x: jnp.sum(losses.softmax_cross_entropy(x, labels, where=where)),
+                    (logits,), order=1, modes=("rev",))
+
+
+def test_masks_of_the_other_losses_and_tuple_axes():
+    x, t = RNG.normal(size=(3, 6)), RNG.dirichlet(np.ones(6), size=3)
+    where = RNG.random((3, 6)) > 0.4
+    logp = _log_softmax(x)
+    kl = np.where(where, t * (np.log(t) - logp), 0.0).sum(-1)
+    np.testing.assert_allclose(losses.kl_divergence(logp, t, where=where), kl, rtol=1e-12)
+    from nanofn import optim
+    np.testing.assert_allclose(
+        optim.generalized_kl_divergence(logp, t, where=where),
+        kl + np.where(where, np.exp(logp) - t, 0.0).sum(-1), rtol=1e-12)
+    a2 = np.where(where, x * x, 0.0).sum(-1, keepdims=True)
+    b2 = np.where(where, t * t, 0.0).sum(-1, keepdims=True)
+    cos = np.where(where, x / np.sqrt(a2) * t / np.sqrt(b2), 0.0).sum(-1)
+    np.testing.assert_allclose(losses.cosine_similarity(x, t, where=where), cos, rtol=1e-12)
+    np.testing.assert_allclose(losses.cosine_distance(x, t, where=where), 1 - cos, rtol=1e-12)
+    smooth = losses.smooth_labels(t, 0.3, where=where)
+    np.testing.assert_allclose(smooth, 0.7 * t + 0.3 / where.sum(-1, keepdims=True))
+    np.testing.assert_allclose(losses.smooth_labels(t, 0.3, axis=0), 0.7 * t + 0.1)
+    # a tuple of class axes is one flattened class axis
+    x4 = x.reshape(3, 2, 3)
+    labels = np.array([0, 5, 3])
+    np.testing.assert_allclose(
+        losses.softmax_cross_entropy_with_integer_labels(x4, labels, axis=(1, 2)),
+        losses.softmax_cross_entropy_with_integer_labels(x, labels), rtol=1e-12)
