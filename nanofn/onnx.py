@@ -837,7 +837,8 @@ def _while(g, eqn, ins):
         sub.nodes, g.fresh("while_body"),
         [info(step, np.int64, ()), info(flag, np.bool_, ())] +
         [info(n, a.dtype, a.shape) for n, a in zip(carry_in, avals)],
-        [info(outs[0], np.bool_, ())] + [info(n, a.dtype, a.shape) for n, a in zip(outs[1:], avals)],
+        [info(outs[0], np.bool_, ())] +
+        [info(n, a.dtype, a.shape) for n, a in zip(outs[1:], avals)],
         initializer=sub.initializers)
     out = g.op("Loop", ["", first] + list(init), n_out=len(init), body=graph)
     return out if isinstance(out, list) else [out]

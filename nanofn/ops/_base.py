@@ -628,8 +628,8 @@ convert_element_type_p.batch = lambda vals, dims, **p: (convert_element_type_p.b
                                                         dims[0])
 
 
-def convert_element_type(x, new_dtype):
-    """Cast `x` to `new_dtype` (floats to ints truncate toward zero).
+def convert_element_type(operand, new_dtype):
+    """Cast `operand` to `new_dtype` (floats to ints truncate toward zero).
 
     Example:
         >>> import nanofn
@@ -637,9 +637,9 @@ def convert_element_type(x, new_dtype):
         Array([ 1, -1], dtype=int32)
     """
     new_dtype = np.dtype(new_dtype)
-    if _dtype(x) == new_dtype and isinstance(x, Tracer):
-        return x
-    return convert_element_type_p.bind(x, new_dtype=new_dtype)
+    if _dtype(operand) == new_dtype and isinstance(operand, Tracer):
+        return operand
+    return convert_element_type_p.bind(operand, new_dtype=new_dtype)
 
 
 bitcast_convert_type_p = Primitive("bitcast_convert_type")
@@ -712,15 +712,16 @@ def _broadcast_in_dim_batch(vals, dims, *, shape, broadcast_dimensions):
 broadcast_in_dim_p.batch = _broadcast_in_dim_batch
 
 
-def broadcast_in_dim(x, shape, broadcast_dimensions):
-    """Broadcast `x` to `shape`, its axes landing on `broadcast_dimensions` (lax semantics).
+def broadcast_in_dim(operand, shape, broadcast_dimensions):
+    """Broadcast `operand` to `shape`, its axes landing on `broadcast_dimensions` (lax
+    semantics).
 
     Example:
         >>> import nanofn
         >>> nanofn.lax.broadcast_in_dim(nanofn.numpy.array([1, 2]), (2, 3), (0,)).shape
         (2, 3)
     """
-    return broadcast_in_dim_p.bind(x, shape=tuple(shape),
+    return broadcast_in_dim_p.bind(operand, shape=tuple(shape),
                                    broadcast_dimensions=tuple(broadcast_dimensions))
 
 
@@ -764,18 +765,23 @@ def _reshape_batch(vals, dims, *, new_sizes):
 reshape_p.batch = _reshape_batch
 
 
-def reshape(x, new_sizes):
-    """Reshape `x` (row-major), lax semantics: `new_sizes` is the full new shape.
+def reshape(operand, new_sizes, dimensions=None):
+    """Reshape `operand` (row-major), lax semantics: `new_sizes` is the full new shape;
+    `dimensions`, if given, is a permutation applied first (as `jax.lax.reshape`).
 
     Example:
         >>> import nanofn
         >>> nanofn.lax.reshape(nanofn.numpy.arange(6), (2, 3)).shape
         (2, 3)
+        >>> nanofn.lax.reshape(nanofn.numpy.arange(6).reshape(2, 3), (6,), dimensions=(1, 0))
+        Array([0, 3, 1, 4, 2, 5], dtype=int32)
     """
     new_sizes = tuple(int(d) for d in new_sizes)
-    if _aval_shape(x) == new_sizes:
-        return x
-    return reshape_p.bind(x, new_sizes=new_sizes)
+    if dimensions is not None:
+        operand = transpose(operand, dimensions)
+    if _aval_shape(operand) == new_sizes:
+        return operand
+    return reshape_p.bind(operand, new_sizes=new_sizes)
 
 
 # --- transpose ---------------------------------------------------------------------
@@ -798,8 +804,8 @@ transpose_p.batch = lambda vals, dims, *, permutation: (
                      permutation=(0,) + tuple(p + 1 for p in permutation)), 0)
 
 
-def transpose(x, permutation):
-    """Permute the axes of `x` (lax semantics: `permutation` is required).
+def transpose(operand, permutation):
+    """Permute the axes of `operand` (lax semantics: `permutation` is required).
 
     Example:
         >>> import nanofn
@@ -808,8 +814,8 @@ def transpose(x, permutation):
     """
     permutation = tuple(int(p) for p in permutation)
     if permutation == tuple(range(len(permutation))):
-        return x
-    return transpose_p.bind(x, permutation=permutation)
+        return operand
+    return transpose_p.bind(operand, permutation=permutation)
 
 
 # --- squeeze -------------------------------------------------------------------------
@@ -831,19 +837,19 @@ squeeze_p.batch = lambda vals, dims, *, dimensions: (
                    dimensions=tuple(d + 1 for d in dimensions)), 0)
 
 
-def squeeze(x, dimensions):
-    """Remove the size-1 axes `dimensions` from `x`."""
-    ndim = len(_aval_shape(x))
-    return squeeze_p.bind(x, dimensions=tuple(sorted(d % ndim for d in dimensions)))
+def squeeze(array, dimensions):
+    """Remove the size-1 axes `dimensions` from `array`."""
+    ndim = len(_aval_shape(array))
+    return squeeze_p.bind(array, dimensions=tuple(sorted(d % ndim for d in dimensions)))
 
 
-def expand_dims(x, dimensions):
+def expand_dims(array, dimensions):
     """Insert size-1 axes at `dimensions` (positions in the result). Not a primitive: a reshape."""
-    shape = list(_aval_shape(x))
+    shape = list(_aval_shape(array))
     ndim = len(shape) + len(dimensions)
     for d in sorted(d % ndim for d in dimensions):
         shape.insert(d, 1)
-    return reshape(x, shape)
+    return reshape(array, shape)
 
 
 # ======================================================================== reductions
@@ -905,9 +911,9 @@ deflinear(reduce_sum_p, lambda ct, x, *, axes: _keep_axes(ct, _aval_shape(x), ax
 reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
 
 
-def reduce_sum(x, axes):
-    """Sum `x` over `axes` (a tuple of non-negative axes)."""
-    return reduce_sum_p.bind(x, axes=tuple(axes))
+def reduce_sum(operand, axes):
+    """Sum `operand` over `axes` (a tuple of non-negative axes)."""
+    return reduce_sum_p.bind(operand, axes=tuple(axes))
 
 
 # --- reduce_max, reduce_min ---------------------------------------------------------------

@@ -52,6 +52,10 @@ import numpy as np
 
 from nanofn import _kernels
 from nanofn._core import Array, Primitive, ShapedArray, Tracer, get_aval
+from nanofn.ops._xla_indexing import (
+    GatherDimensionNumbers, GatherScatterMode, ScatterDimensionNumbers, general_gather,
+    general_scatter,
+)
 from nanofn.ops._base import (
     _aval_shape, _c, _dtype, _moveaxis, _mul, _add, _sub, _div, _select, bdim_to_front,
     broadcast_in_dim_p, broadcasted_iota, convert_element_type_p, eq_p, full, lt_p, max_p,
@@ -62,7 +66,8 @@ __all__ = [
     "concatenate", "pad", "rev", "slice", "slice_in_dim", "index_in_dim", "dynamic_slice",
     "dynamic_slice_in_dim", "dynamic_index_in_dim", "dynamic_update_slice",
     "dynamic_update_slice_in_dim", "dynamic_update_index_in_dim", "gather", "scatter",
-    "scatter_add", "scatter_mul", "scatter_min", "scatter_max",
+    "scatter_add", "scatter_mul", "scatter_min", "scatter_max", "scatter_sub", "scatter_apply",
+    "GatherDimensionNumbers", "ScatterDimensionNumbers", "GatherScatterMode",
 ]
 
 # ------------------------------------------------------------------------ helpers
@@ -951,32 +956,56 @@ def _check_indices_arg(indices, fname):
     return indices
 
 
-def gather(operand, indices, mode="clip", fill_value=None):
-    """Read points of `operand`: `out[b] = operand[tuple(indices[b])]`.
+def gather(operand, start_indices, dimension_numbers=None, slice_sizes=None, *,
+           unique_indices=False, indices_are_sorted=False, mode=None, fill_value=None):
+    """Read slices of `operand` at `start_indices`: XLA's gather, as `jax.lax.gather`.
 
-    nanofn's gather is simpler than XLA's: the last axis of `indices` (of size `k`) holds a
-    point in the first `k` axes of `operand`, and the remaining axes of `operand` are taken
-    whole. Transpose the axes you index to the front first.
+    With `dimension_numbers` (a `GatherDimensionNumbers`) and `slice_sizes`, each index
+    vector (the last axis of `start_indices`) gives the start, along the axes
+    `start_index_map`, of a slice of shape `slice_sizes`; `collapsed_slice_dims` (size 1)
+    are dropped, and the slice's other axes land on the result axes `offset_dims`, the
+    indices' batch axes filling the rest in order. A slice that does not fit is moved
+    inside with `mode` "clip" or None (JAX's default, "promise_in_bounds", which XLA
+    clips), or read as `fill_value` with "fill".
+
+    Without them (nanofn's point form, its primitive): the last axis of `start_indices`
+    (size `k`) is a point in the first `k` axes of `operand`, whose other axes are taken
+    whole; the result has shape `batch + operand.shape[k:]` and `mode` defaults to "clip".
 
     Args:
         operand: the array to read from.
-        indices: an integer array of shape `batch + (k,)`.
-        mode: what out-of-bounds indices do: "clip" (default) clamps them into range;
-            "fill" reads `fill_value` instead.
-        fill_value: the value for out-of-bounds reads with mode="fill" (default: NaN for
-            floats, the minimum value of signed integers, the maximum of unsigned, True).
-
-    Returns:
-        An array of shape `batch + operand.shape[k:]`.
+        start_indices: an integer array of shape `batch + (k,)`.
+        dimension_numbers: a `GatherDimensionNumbers`, or None for the point form.
+        slice_sizes: the slice's size along every operand axis (with dimension_numbers).
+        unique_indices, indices_are_sorted: accepted for JAX compatibility (hints only).
+        mode: "clip", "fill" or "promise_in_bounds" (None), or a `GatherScatterMode`.
+        fill_value: the value out-of-bounds reads give in fill mode (default: NaN for
+            floats, the minimum of signed integers, the maximum of unsigned, True).
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
+        >>> from nanofn import lax
         >>> x = fnp.arange(6).reshape(3, 2)
-        >>> nanofn.lax.gather(x, fnp.array([[2], [0]]))
+        >>> lax.gather(x, fnp.array([[2], [0]]))  # point form: rows 2 and 0
+        Array([[4, 5],
+               [0, 1]], dtype=int32)
+        >>> dn = lax.GatherDimensionNumbers(offset_dims=(1,), collapsed_slice_dims=(0,),
+        ...                                 start_index_map=(0,))
+        >>> lax.gather(x, fnp.array([[2], [0]]), dn, slice_sizes=(1, 2))
         Array([[4, 5],
                [0, 1]], dtype=int32)
     """
-    indices = _check_indices_arg(indices, "gather")
+    del unique_indices, indices_are_sorted  # hints for XLA; the result is the same
+    if dimension_numbers is not None or slice_sizes is not None:
+        if dimension_numbers is None or slice_sizes is None:
+            raise TypeError("gather: dimension_numbers and slice_sizes go together (or "
+                            "neither, for nanofn's point form)")
+        return general_gather(operand, start_indices, dimension_numbers, slice_sizes,
+                              mode=mode, fill_value=fill_value)
+    indices = _check_indices_arg(start_indices, "gather")
+    if not isinstance(mode, (str, type(None))):
+        mode = {"CLIP": "clip", "FILL_OR_DROP": "fill", "PROMISE_IN_BOUNDS": "clip"}.get(
+            getattr(mode, "name", ""), mode)
     if mode in (None, "clip", "promise_in_bounds"):
         mode = "clip"
     if mode != "clip" and mode != "fill":
@@ -1200,8 +1229,17 @@ scatter_p.batch = _scatter_batch
 
 
 def _scatter_wrapper(combine, doc_example):
-    def fn(operand, indices, updates):
-        indices = _check_indices_arg(indices, f"scatter_{combine}")
+    def fn(operand, scatter_indices, updates, dimension_numbers=None, *,
+           indices_are_sorted=False, unique_indices=False, mode=None):
+        del indices_are_sorted, unique_indices  # hints for XLA; the result is the same
+        if dimension_numbers is not None:
+            return general_scatter(operand, scatter_indices, updates, dimension_numbers,
+                                   combine, mode=mode)
+        if mode is not None and GatherScatterMode.from_any(mode) is \
+                GatherScatterMode.CLIP:
+            raise ValueError(f"{name}: mode='clip' needs dimension_numbers (nanofn's point "
+                             "form drops out-of-bounds updates)")
+        indices = _check_indices_arg(scatter_indices, name)
         if not isinstance(updates, (Tracer, Array)):
             updates = np.asarray(updates, dtype=_dtype(operand))
         return scatter_p.bind(operand, indices, updates, combine=combine)
@@ -1209,18 +1247,32 @@ def _scatter_wrapper(combine, doc_example):
     what = {"set": "replaced by", "add": "increased by", "mul": "multiplied by",
             "min": "replaced by the minimum with", "max": "replaced by the maximum with"}[combine]
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"""Points of `operand` {what} `updates` (a new array).
+    fn.__doc__ = f"""Windows of `operand` {what} `updates` (a new array): XLA's scatter,
+    as `jax.lax.{name}`.
 
-    The layout is `gather`'s: the last axis of `indices` (size `k`) is a point in the first
-    `k` axes of `operand`, and `updates[b]` applies at `operand[tuple(indices[b])]`, so
-    `updates.shape == indices.shape[:-1] + operand.shape[k:]`. Repeated indices
-    {"keep the last update" if combine == "set" else "all apply"}; updates at out-of-bounds
-    indices are dropped.{" The derivative assumes unique indices." if combine == "mul" else ""}
+    With `dimension_numbers` (a `ScatterDimensionNumbers`): each index vector (the last
+    axis of `scatter_indices`) gives the start, along the axes
+    `scatter_dims_to_operand_dims`, of a window whose axes are the axes
+    `update_window_dims` of `updates` (the operand axes `inserted_window_dims` have size
+    1 and no axis in `updates`); the other axes of `updates` match the indices' batch
+    axes. A window that does not fit is dropped (`mode` None or "drop"), or moved inside
+    ("clip").
+
+    Without them (nanofn's point form, its primitive), the layout is `gather`'s: the last
+    axis of `scatter_indices` (size `k`) is a point in the first `k` axes of `operand`, and
+    `updates[b]` applies at `operand[tuple(scatter_indices[b])]`, so `updates.shape ==
+    scatter_indices.shape[:-1] + operand.shape[k:]`; out-of-bounds points are dropped.
+
+    Repeated indices {"keep the last update" if combine == "set" else "all apply"}.
+    {"The derivative assumes unique indices." if combine == "mul" else ""}
 
     Args:
         operand: the array to update.
-        indices: an integer array of shape `batch + (k,)`.
-        updates: an array of `operand`'s dtype and shape `batch + operand.shape[k:]`.
+        scatter_indices: an integer array of shape `batch + (k,)`.
+        updates: an array of `operand`'s dtype.
+        dimension_numbers: a `ScatterDimensionNumbers`, or None for the point form.
+        indices_are_sorted, unique_indices: accepted for JAX compatibility (hints only).
+        mode: "drop" (or None), "clip" or "promise_in_bounds", or a `GatherScatterMode`.
 
     Returns:
         The updated copy of `operand`.
@@ -1238,6 +1290,50 @@ scatter_add = _scatter_wrapper("add", "Array([7., 1., 4.], dtype=float32)")
 scatter_mul = _scatter_wrapper("mul", "Array([8., 1., 3.], dtype=float32)")
 scatter_min = _scatter_wrapper("min", "Array([1., 1., 1.], dtype=float32)")
 scatter_max = _scatter_wrapper("max", "Array([4., 1., 3.], dtype=float32)")
+
+
+def scatter_sub(operand, scatter_indices, updates, dimension_numbers=None, *,
+                indices_are_sorted=False, unique_indices=False, mode=None):
+    """`scatter_add` of `-updates` (the same arguments; see `scatter_add`).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.scatter_sub(fnp.ones(3), fnp.array([[0], [2]]), fnp.array([2.0, 3.0]))
+        Array([-1.,  1., -2.], dtype=float32)
+    """
+    import nanofn.numpy as fnp
+    updates = fnp.negative(fnp.asarray(updates, dtype=_dtype(operand)))
+    return scatter_add(operand, scatter_indices, updates, dimension_numbers,
+                       indices_are_sorted=indices_are_sorted, unique_indices=unique_indices,
+                       mode=mode)
+
+
+def scatter_apply(operand, scatter_indices, func, dimension_numbers, *, update_shape=(),
+                  indices_are_sorted=False, unique_indices=False, mode=None):
+    """`operand` with `func` applied to the elements a scatter with these dimension
+    numbers and updates of shape `update_shape` would write, once per time it would write
+    each (as `jax.lax.scatter_apply`).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> dn = lax.ScatterDimensionNumbers(update_window_dims=(), inserted_window_dims=(0,),
+        ...                                  scatter_dims_to_operand_dims=(0,))
+        >>> lax.scatter_apply(fnp.arange(4.0), fnp.array([[1], [3]]), fnp.exp, dn,
+        ...                   update_shape=(2,)).round(3)
+        Array([ 0.   ,  2.718,  2.   , 20.086], dtype=float32)
+    """
+    import nanofn.numpy as fnp
+    from nanofn.ops._control import while_loop
+    operand = fnp.asarray(operand)
+    times = scatter_add(fnp.zeros(operand.shape, np.int32), scatter_indices,
+                        fnp.ones(update_shape, np.int32), dimension_numbers, mode=mode)
+
+    def body(carry):
+        i, x = carry
+        return i + 1, fnp.where(times > i, func(x), x)
+    return while_loop(lambda c: c[0] < fnp.max(times, initial=0), body,
+                      (np.int32(0), operand))[1]
 
 
 # ======================================================================== eager validation

@@ -220,8 +220,8 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
     return GradientTransformation(init_fn, update_fn)
 
 
-def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
-                           ) -> GradientTransformation:
+def scale_by_learning_rate(learning_rate: ScalarOrSchedule | None = None, *,
+                           flip_sign: bool = True) -> GradientTransformation:
     """Scales by the learning rate (a float or a schedule), negated for descent.
 
     This is the last block of most aliases: ``u = -learning_rate * u``.
