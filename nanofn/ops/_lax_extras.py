@@ -1,6 +1,6 @@
 """More of jax.lax's public names, so `from nanofn.lax import X` works where JAX's does.
 
-Three kinds, none of them new primitives:
+Three kinds (and one primitive of its own, `reduce_precision`):
 
 * the primitives themselves under JAX's `<name>_p` names (`add_p`, `sin_p`, `while_p`,
   ...), for programs that look them up (custom interpreters, jaxpr walkers);
@@ -329,6 +329,380 @@ def with_sharding_constraint(x, shardings):
     return x
 
 
+def reduce_xor(operand, axes):
+    """Exclusive or over `axes` (jax.lax.reduce_xor): parity for booleans, bitwise for
+    integers.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.reduce_xor(fnp.array([[True, True], [True, False]]), (1,))
+        Array([False,  True], dtype=bool)
+    """
+    import nanofn.numpy as fnp
+    x = fnp.asarray(operand)
+    axes = sorted({int(a) % max(x.ndim, 1) for a in axes}, reverse=True)
+    if x.dtype == np.bool_:
+        count = _base.reduce_sum_p.bind(_base.convert_element_type(x, np.int32),
+                                        axes=tuple(axes))
+        return (count % 2).astype(np.bool_)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"reduce_xor: needs booleans or integers, got {x.dtype.name}")
+    for a in axes:  # the last axes first, so the others keep their numbers
+        x = fnp.bitwise_xor.reduce(x, axis=a)
+    return x
+
+
+def population_count(x):
+    """The number of bits set in each element of an integer array, in its dtype
+    (jax.lax.population_count).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.population_count(fnp.array([0, 1, 7, -1], dtype=fnp.int32))
+        Array([ 0,  1,  3, 32], dtype=int32)
+    """
+    import nanofn.numpy as fnp
+    from nanofn import ops
+    x = fnp.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"population_count: needs integers, got {x.dtype.name}")
+    # the bits of two's complement: numpy's bitwise_count counts those of |x|
+    u = ops.bitcast_convert_type(x, np.dtype(f"uint{8 * x.dtype.itemsize}"))
+    return fnp.bitwise_count(u).astype(x.dtype)
+
+
+def clz(x):
+    """The number of leading zero bits of each element of an integer array (jax.lax.clz).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.clz(fnp.array([0, 1, 255, -1], dtype=fnp.int32))
+        Array([32, 31, 24,  0], dtype=int32)
+    """
+    import nanofn.numpy as fnp
+    from nanofn import ops
+    x = fnp.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"clz: needs integers, got {x.dtype.name}")
+    bits = 8 * x.dtype.itemsize
+    u = ops.bitcast_convert_type(x, np.dtype(f"uint{bits}")) if x.dtype.kind == "i" else x
+    shift = 1
+    while shift < bits:  # every bit below the highest set bit set too
+        u = u | (u >> np.asarray(shift, u.dtype))
+        shift *= 2
+    return (bits - fnp.bitwise_count(u).astype(np.int32)).astype(x.dtype)
+
+
+def _reduce_precision_impl(x, *, exponent_bits, mantissa_bits):
+    # XLA's ReducePrecision, on the bits: round the mantissa to nearest even, then send
+    # exponents past the reduced range to +-inf (overflow) or +-0 (underflow); NaN stays NaN
+    x = np.asarray(x)
+    finfo = np.finfo(x.dtype)
+    src_m, src_e, nbits = finfo.nmant, finfo.nexp, 8 * x.dtype.itemsize
+    utype = np.dtype(f"uint{nbits}")
+    u = np.ascontiguousarray(x).view(utype)
+
+    def c(v):
+        return utype.type(v)
+    if mantissa_bits < src_m:
+        drop = src_m - mantissa_bits
+        last = 1 << drop
+        bias = ((u & c(last)) >> c(drop)) + c((last >> 1) - 1)
+        u = (u + bias) & c(~(last - 1) & ((1 << nbits) - 1))
+    if exponent_bits < src_e:
+        exp_mask = ((1 << src_e) - 1) << src_m
+        bias = (1 << (src_e - 1)) - 1
+        reduced = (1 << (exponent_bits - 1)) - 1
+        e = u & c(exp_mask)
+        signed_zero = u & c(1 << (nbits - 1))
+        u = np.where(e > c((bias + reduced) << src_m), signed_zero | c(exp_mask),
+                     np.where(e <= c((bias - reduced) << src_m), signed_zero, u))
+    return np.where(np.isnan(x), x, np.asarray(u, utype).view(x.dtype))
+
+
+def _reduce_precision_abstract_eval(x, *, exponent_bits, mantissa_bits):
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"reduce_precision: needs a float array, got {x.str_short()}")
+    if exponent_bits < 1 or mantissa_bits < 0:
+        raise ValueError(f"reduce_precision: needs exponent_bits >= 1 and mantissa_bits >= 0, "
+                         f"got {exponent_bits} and {mantissa_bits}")
+    return _core.ShapedArray(x.shape, x.dtype)
+
+
+# As in JAX, the rounding counts as linear: tangents and cotangents are rounded alike.
+reduce_precision_p = _core.Primitive("reduce_precision")
+reduce_precision_p.impl = _reduce_precision_impl
+reduce_precision_p.abstract_eval = _reduce_precision_abstract_eval
+_base.deflinear(reduce_precision_p, lambda ct, x, **params: reduce_precision_p.bind(ct, **params))
+reduce_precision_p.batch = lambda vals, dims, **params: (
+    reduce_precision_p.bind(vals[0], **params), dims[0])
+
+
+def reduce_precision(operand, exponent_bits, mantissa_bits):
+    """Round a float array to a format with `exponent_bits` and `mantissa_bits`, keeping its
+    dtype (jax.lax.reduce_precision; e.g. 8 and 7 for bfloat16): round to nearest even,
+    overflow to infinity, underflow to zero. Derivatives round the tangent (and the
+    cotangent) the same way, as JAX's do.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.reduce_precision(fnp.array([1.0 + 2.0 ** -10, 3.0e38]), 8, 7)
+        Array([1.e+00, 3.e+38], dtype=float32)
+        >>> lax.reduce_precision(fnp.array([1.0 + 2.0 ** -10, 7e4]), 5, 10)  # float16's
+        Array([1.0009766,       inf], dtype=float32)
+    """
+    import nanofn.numpy as fnp
+    x = operand if isinstance(operand, _core.Tracer) else fnp.asarray(operand)
+    return reduce_precision_p.bind(x, exponent_bits=int(exponent_bits),
+                                   mantissa_bits=int(mantissa_bits))
+
+
+def approx_max_k(operand, k, reduction_dimension=-1, recall_target=0.95,
+                 reduction_input_size_override=-1, aggregate_to_topk=True):
+    """The `k` largest values along `reduction_dimension` and their indices
+    (jax.lax.approx_max_k); nanofn computes them exactly, so any `recall_target` is met.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.approx_max_k(fnp.array([[1.0, 5.0, 3.0]]), 2)
+        [Array([[5., 3.]], dtype=float32), Array([[1, 2]], dtype=int32)]
+    """
+    del recall_target, reduction_input_size_override, aggregate_to_topk  # exact here
+    import nanofn.numpy as fnp
+    from nanofn import ops
+    x = fnp.asarray(operand)
+    axis = reduction_dimension % x.ndim
+    values, indices = ops.top_k(fnp.moveaxis(x, axis, -1), k)
+    return [fnp.moveaxis(values, -1, axis), fnp.moveaxis(indices, -1, axis)]
+
+
+def approx_min_k(operand, k, reduction_dimension=-1, recall_target=0.95,
+                 reduction_input_size_override=-1, aggregate_to_topk=True):
+    """The `k` smallest values along `reduction_dimension` and their indices
+    (jax.lax.approx_min_k), computed exactly.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.approx_min_k(fnp.array([[1.0, 5.0, 3.0]]), 2)
+        [Array([[1., 3.]], dtype=float32), Array([[0, 2]], dtype=int32)]
+    """
+    values, indices = approx_max_k(-_as_array(operand), k, reduction_dimension)
+    return [-values, indices]
+
+
+def _as_array(x):
+    import nanofn.numpy as fnp
+    return fnp.asarray(x)
+
+
+def index_take(src, idxs, axes):
+    """`src` indexed along `axes` by the integer arrays `idxs` (one per axis, of one
+    shape, taken modulo the axis sizes), the other axes kept (jax.lax.index_take).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.index_take(fnp.arange(12).reshape(3, 4), (fnp.array([2, 0]),), (0,))
+        Array([[ 8,  9, 10, 11],
+               [ 0,  1,  2,  3]], dtype=int32)
+    """
+    import nanofn.numpy as fnp
+    src = fnp.asarray(src)
+    axes = tuple(int(a) for a in axes)
+    idx = fnp.stack([fnp.asarray(i) for i in idxs], axis=1)
+    idx = idx % np.asarray([src.shape[a] for a in axes], idx.dtype)
+    sizes = tuple(1 if d in axes else n for d, n in enumerate(src.shape))
+    dn = _shape.GatherDimensionNumbers(offset_dims=tuple(range(1, src.ndim - len(axes) + 1)),
+                                       collapsed_slice_dims=axes, start_index_map=axes)
+    return _shape.gather(src, idx, dn, sizes)
+
+
+def ragged_dot(lhs, rhs, group_sizes, precision=None, preferred_element_type=None,
+               group_offset=None):
+    """Grouped matrix product (jax.lax.ragged_dot): the rows of `lhs` `(m, k)` come in
+    consecutive groups of `group_sizes` `(g,)` rows, and group `i` is multiplied by
+    `rhs[i]` `(k, n)`; rows past the groups give zeros. The result is `(m, n)`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> rhs = fnp.stack([fnp.eye(2), 2 * fnp.eye(2)])
+        >>> lax.ragged_dot(fnp.ones((3, 2)), rhs, fnp.array([1, 2]))
+        Array([[1., 1.],
+               [2., 2.],
+               [2., 2.]], dtype=float32)
+    """
+    del precision  # unused: products are computed at the operands' precision
+    import nanofn.numpy as fnp
+    if group_offset is not None:
+        raise NotImplementedError("ragged_dot: group_offset is not supported")
+    lhs, rhs = fnp.asarray(lhs), fnp.asarray(rhs)
+    if lhs.ndim != 2 or rhs.ndim != 3 or lhs.shape[1] != rhs.shape[1]:
+        raise ValueError(f"ragged_dot: needs lhs (m, k) and rhs (g, k, n), got "
+                         f"{lhs.shape} and {rhs.shape}")
+    sizes = fnp.asarray(group_sizes)
+    if sizes.shape != (rhs.shape[0],):
+        raise ValueError(f"ragged_dot: group_sizes must have shape ({rhs.shape[0]},), one "
+                         f"per group of rhs, got {sizes.shape}")
+    ends = fnp.cumsum(sizes)
+    rows = fnp.arange(lhs.shape[0])
+    member = (rows[None, :] >= (ends - sizes)[:, None]) & (rows[None, :] < ends[:, None])
+    out = fnp.einsum("gm,mk,gkn->mn", member.astype(lhs.dtype), lhs, rhs)
+    return out if preferred_element_type is None else out.astype(preferred_element_type)
+
+
+def platform_dependent(*args, default=None, **per_platform):
+    """Call the function given for the platform nanofn runs on ("cpu"), else `default`
+    (jax.lax.platform_dependent).
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.platform_dependent(2.0, cpu=lambda x: x + 1, default=lambda x: x)
+        3.0
+    """
+    fn = per_platform.get("cpu", default)
+    if fn is None:
+        raise ValueError(f"platform_dependent: no function for 'cpu' and no default (given: "
+                         f"{sorted(per_platform)})")
+    return fn(*args)
+
+
+# ------------------------------------------------------------------ shape helpers
+
+
+def conv_general_permutations(dimension_numbers):
+    """`(lhs_perm, rhs_perm, out_perm)`: the axis orders that bring each operand of a
+    convolution to NCHW / OIHW / NCHW (jax.lax.conv_general_permutations), for string
+    specs such as `("NHWC", "HWIO", "NHWC")`.
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.conv_general_permutations(("NHWC", "HWIO", "NHWC"))
+        ((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
+    """
+    lhs, rhs, out = dimension_numbers
+    for spec, pair in zip((lhs, rhs, out), ("NC", "OI", "NC")):
+        if any(spec.count(ch) != 1 for ch in pair) or len(set(spec)) != len(spec):
+            raise TypeError(f"conv_general_permutations: {spec!r} must name {pair[0]} and "
+                            f"{pair[1]} once and each axis once")
+    if not set(lhs) - set("NC") == set(rhs) - set("OI") == set(out) - set("NC"):
+        raise TypeError(f"conv_general_permutations: the spatial axes of {dimension_numbers} "
+                        "do not match")
+
+    def perm(spec, pair):
+        spatial = [i for i, ch in enumerate(spec) if ch not in pair]
+        if spec is not rhs:
+            spatial.sort(key=lambda i: rhs.index(spec[i]))
+        return (spec.index(pair[0]), spec.index(pair[1])) + tuple(spatial)
+    return perm(lhs, "NC"), perm(rhs, "OI"), perm(out, "NC")
+
+
+def conv_shape_tuple(lhs_shape, rhs_shape, strides, pads, batch_group_count=1):
+    """The NCHW output shape of a convolution of NCHW `lhs_shape` by OIHW `rhs_shape`
+    (jax.lax.conv_shape_tuple); `pads` is "SAME", "VALID" or (low, high) pairs.
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.conv_shape_tuple((8, 3, 28, 28), (16, 3, 3, 3), (1, 1), "SAME")
+        (8, 16, 28, 28)
+    """
+    from nanofn.ops._conv import padtype_to_pads
+    if isinstance(pads, str):
+        pads = padtype_to_pads(lhs_shape[2:], rhs_shape[2:], strides, pads)
+    if len(pads) != len(lhs_shape) - 2:
+        raise TypeError(f"conv_shape_tuple: pads {pads} must have one pair per spatial axis "
+                        f"of {lhs_shape}")
+    spatial = tuple(max(0, (n + lo + hi - k) // s + 1) for n, k, s, (lo, hi)
+                    in zip(lhs_shape[2:], rhs_shape[2:], strides, pads))
+    return (lhs_shape[0] // batch_group_count, rhs_shape[0]) + spatial
+
+
+def conv_general_shape_tuple(lhs_shape, rhs_shape, window_strides, padding,
+                             dimension_numbers):
+    """The output shape of `conv_general_dilated` without dilation, in the output's own
+    layout (jax.lax.conv_general_shape_tuple).
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.conv_general_shape_tuple((8, 28, 28, 3), (3, 3, 3, 16), (2, 2), "SAME",
+        ...                              ("NHWC", "HWIO", "NHWC"))
+        (8, 14, 14, 16)
+    """
+    from nanofn.ops._conv import conv_dimension_numbers
+    dn = conv_dimension_numbers(lhs_shape, rhs_shape, dimension_numbers)
+    lhs = tuple(lhs_shape[i] for i in dn.lhs_spec)
+    rhs = tuple(rhs_shape[i] for i in dn.rhs_spec)
+    out = conv_shape_tuple(lhs, rhs, window_strides, padding)
+    shape = [0] * len(out)
+    for d, n in zip(dn.out_spec, out):
+        shape[d] = n
+    return tuple(shape)
+
+
+def conv_transpose_shape_tuple(lhs_shape, rhs_shape, window_strides, padding,
+                               dimension_numbers):
+    """The output shape of `conv_transpose` (jax.lax.conv_transpose_shape_tuple), in the
+    output's layout: each spatial size `(n - 1) * stride - k + 2 + low + high`, with the
+    (low, high) pads of the dilated input given, or those "SAME" (`n * stride` in all) or
+    "VALID" (`n * stride + max(k - stride, 0)`) stand for.
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.conv_transpose_shape_tuple((8, 3, 14, 14), (16, 3, 3, 3), (2, 2), "SAME",
+        ...                                None)
+        (8, 16, 28, 28)
+    """
+    from nanofn.ops._conv import conv_dimension_numbers
+    dn = conv_dimension_numbers(lhs_shape, rhs_shape, dimension_numbers)
+    lhs = tuple(lhs_shape[i] for i in dn.lhs_spec)
+    rhs = tuple(rhs_shape[i] for i in dn.rhs_spec)
+    spatial = []
+    for k, (n, w, s) in enumerate(zip(lhs[2:], rhs[2:], window_strides)):
+        if isinstance(padding, str):
+            mode = padding.upper()
+            if mode not in ("SAME", "VALID"):
+                raise ValueError(f"conv_transpose_shape_tuple: padding must be 'SAME', "
+                                 f"'VALID' or (low, high) pairs, got {padding!r}")
+            pads = w + s - 2 + (max(w - s, 0) if mode == "VALID" else 0)
+        else:
+            pads = sum(padding[k])
+        spatial.append(max((n - 1) * s - w + 2 + pads, 0))
+    out = (lhs[0], rhs[0]) + tuple(spatial)
+    shape = [0] * len(out)
+    for d, n in zip(dn.out_spec, out):
+        shape[d] = n
+    return tuple(shape)
+
+
+def reduce_window_shape_tuple(operand_shape, window_dimensions, window_strides, padding,
+                              base_dilation=None, window_dilation=None):
+    """The output shape of `reduce_window` (jax.lax.reduce_window_shape_tuple); `padding`
+    is (low, high) pairs.
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.reduce_window_shape_tuple((8, 28, 28, 3), (1, 2, 2, 1), (1, 2, 2, 1),
+        ...                               ((0, 0),) * 4)
+        (8, 14, 14, 3)
+    """
+    nd = len(operand_shape)
+    base_dilation = base_dilation or (1,) * nd
+    window_dilation = window_dilation or (1,) * nd
+    out = []
+    for n, w, s, (lo, hi), bd, wd in zip(operand_shape, window_dimensions, window_strides,
+                                         padding, base_dilation, window_dilation):
+        size = (n - 1) * bd + 1 + lo + hi
+        extent = (w - 1) * wd + 1
+        out.append(max(0, (size - extent) // s + 1))
+    return tuple(out)
+
+
 # ------------------------------------------------------------------ special functions
 
 
@@ -374,7 +748,11 @@ _COMPOSITIONS = ["clamp", "square", "reciprocal", "dot", "batch_matmul", "broadc
                  "broadcast_to_rank", "full_like", "collapse", "split", "tile", "reduce_and",
                  "reduce_or", "reduce", "optimization_barrier", "with_sharding_constraint",
                  "lgamma", "digamma", "polygamma", "igamma", "igammac", "zeta", "betainc",
-                 "erfc", "bessel_i0e", "bessel_i1e"]
+                 "erfc", "bessel_i0e", "bessel_i1e", "reduce_xor", "population_count", "clz",
+                 "reduce_precision", "approx_max_k", "approx_min_k", "index_take",
+                 "ragged_dot", "platform_dependent", "conv_general_permutations",
+                 "conv_shape_tuple", "conv_general_shape_tuple", "conv_transpose_shape_tuple",
+                 "reduce_window_shape_tuple"]
 
 
 def exports(namespace: dict) -> dict:
