@@ -557,6 +557,19 @@ def ragged_dot(lhs, rhs, group_sizes, precision=None, preferred_element_type=Non
     return out if preferred_element_type is None else out.astype(preferred_element_type)
 
 
+def random_gamma_grad(a, x):
+    """The derivative of a gamma sample `x` with respect to its shape `a`
+    (jax.lax.random_gamma_grad; nanofn.random.random_gamma_grad).
+
+    Example:
+        >>> from nanofn import lax
+        >>> float(lax.random_gamma_grad(2.0, 1.5)).__round__(4)
+        0.9359
+    """
+    from nanofn.random import random_gamma_grad as grad
+    return grad(a, x)
+
+
 def platform_dependent(*args, default=None, **per_platform):
     """Call the function given for the platform nanofn runs on ("cpu"), else `default`
     (jax.lax.platform_dependent).
@@ -750,7 +763,8 @@ _COMPOSITIONS = ["clamp", "square", "reciprocal", "dot", "batch_matmul", "broadc
                  "lgamma", "digamma", "polygamma", "igamma", "igammac", "zeta", "betainc",
                  "erfc", "bessel_i0e", "bessel_i1e", "reduce_xor", "population_count", "clz",
                  "reduce_precision", "approx_max_k", "approx_min_k", "index_take",
-                 "ragged_dot", "platform_dependent", "conv_general_permutations",
+                 "ragged_dot", "platform_dependent", "random_gamma_grad",
+                 "conv_general_permutations",
                  "conv_shape_tuple", "conv_general_shape_tuple", "conv_transpose_shape_tuple",
                  "reduce_window_shape_tuple"]
 

@@ -22,8 +22,8 @@ from nanofn.random._distributions import (
     gamma as gamma, generalized_normal as generalized_normal, gumbel as gumbel,
     laplace as laplace, loggamma as loggamma, logistic as logistic, lognormal as lognormal,
     multivariate_normal as multivariate_normal, normal as normal, permutation as permutation,
-    rademacher as rademacher, randint as randint, truncated_normal as truncated_normal,
-    uniform as uniform,
+    rademacher as rademacher, randint as randint, random_gamma_grad as random_gamma_grad,
+    truncated_normal as truncated_normal, uniform as uniform,
 )
 from nanofn.random._more_distributions import *  # noqa: F401,F403  pareto, maxwell, wald...
 from nanofn.random._discrete import *  # noqa: F401,F403  poisson, binomial, multinomial
