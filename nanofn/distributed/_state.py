@@ -66,8 +66,10 @@ _LOCAL = LocalGroup()
 
 
 def initialize(coordinator_address=None, num_processes=None, process_id=None,
-               local_device_ids=None, *, abort_on_error=True, check_collectives=True,
-               report_wait_seconds=300.0):
+               local_device_ids=None, cluster_detection_method=None, initialization_timeout=300,
+               heartbeat_timeout_seconds=100, shutdown_timeout_seconds=300,
+               coordinator_bind_address=None, slice_index=None, partition_index=None, *,
+               abort_on_error=True, check_collectives=True, report_wait_seconds=300.0):
     """Join the MPI job this process belongs to; each process becomes one device.
 
     Mirrors `jax.distributed.initialize`. The transport is MPI (through mpi4py, the
@@ -81,6 +83,11 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None,
         num_processes: if given, must equal the number of MPI processes.
         process_id: if given, must equal this process's MPI rank.
         local_device_ids: if given, must be `[0]` or `0` (one device per process).
+        cluster_detection_method, initialization_timeout, heartbeat_timeout_seconds,
+            shutdown_timeout_seconds, coordinator_bind_address, slice_index,
+            partition_index: JAX's settings for its own coordination service, accepted so
+            that a JAX program's call runs unchanged; MPI starts, watches and ends the
+            processes here (a failed process ends the job: `abort_on_error`).
         abort_on_error: an uncaught exception in any process prints which rank failed and
             aborts the whole MPI job (`MPI_Abort`), so the others stop instead of waiting
             forever in their next collective.
@@ -100,7 +107,10 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None,
         nanofn.distributed.initialize()
         print(nanofn.process_index(), "of", nanofn.process_count())
     """
-    del coordinator_address  # unused: MPI's launcher has already connected the processes
+    # unused: MPI's launcher has already connected the processes (see Args)
+    del coordinator_address, cluster_detection_method, initialization_timeout
+    del heartbeat_timeout_seconds, shutdown_timeout_seconds, coordinator_bind_address
+    del slice_index, partition_index
     with _lock:
         if _state.group is not None:
             raise RuntimeError("nanofn.distributed.initialize() was already called in this "
