@@ -219,11 +219,23 @@ class _UserFunction:
 
     kind = "custom"
 
-    def __init__(self, fun, nondiff_argnums):
+    def __init__(self, fun, nondiff_argnums, nondiff_argnames=()):
         functools.update_wrapper(self, fun)
         self._cfun = fun
-        self.nondiff_argnums = tuple(int(i) for i in nondiff_argnums)
         self._csig = _signature(fun)
+        nums = [int(i) for i in nondiff_argnums]
+        if isinstance(nondiff_argnames, str):
+            nondiff_argnames = (nondiff_argnames,)
+        if nondiff_argnames:  # JAX's names for positions: found in the signature
+            params = list(self._csig.parameters) if self._csig is not None else []
+            for name in nondiff_argnames:
+                if name not in params:
+                    raise ValueError(f"{self.kind} function {getattr(fun, '__name__', fun)!r}: "
+                                     f"nondiff_argnames names {name!r}, which is not one of "
+                                     f"its parameters {params}")
+                if params.index(name) not in nums:
+                    nums.append(params.index(name))
+        self.nondiff_argnums = tuple(nums)
         self._cout_cache = {}
 
     # Read-only views of the function and its rules, under JAX's names. The state lives in
@@ -395,6 +407,7 @@ class custom_vjp(_UserFunction):
         fun: the primal function.
         nondiff_argnums: positions of arguments that are not differentiated and are not
             arrays (functions, flags, sizes); `bwd` receives them first.
+        nondiff_argnames: the same, by parameter name.
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
@@ -412,8 +425,8 @@ class custom_vjp(_UserFunction):
 
     kind = "custom_vjp"
 
-    def __init__(self, fun, nondiff_argnums=()):
-        super().__init__(fun, nondiff_argnums)
+    def __init__(self, fun, nondiff_argnums=(), nondiff_argnames=()):
+        super().__init__(fun, nondiff_argnums, nondiff_argnames)
         self._cfwd = None
         self._cbwd = None
         self._cin_fwd = 0
@@ -620,6 +633,7 @@ class custom_jvp(_UserFunction):
         fun: the primal function.
         nondiff_argnums: positions of arguments that are not differentiated and are not
             arrays (functions, flags, sizes); the rule receives them first.
+        nondiff_argnames: the same, by parameter name.
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
@@ -636,8 +650,8 @@ class custom_jvp(_UserFunction):
 
     kind = "custom_jvp"
 
-    def __init__(self, fun, nondiff_argnums=()):
-        super().__init__(fun, nondiff_argnums)
+    def __init__(self, fun, nondiff_argnums=(), nondiff_argnames=()):
+        super().__init__(fun, nondiff_argnums, nondiff_argnames)
         self._cjvp = None
 
     jvp = property(lambda self: self._cjvp)

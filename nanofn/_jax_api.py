@@ -521,7 +521,7 @@ def effects_barrier():
     """
 
 
-def process_indices() -> list:
+def process_indices(backend=None) -> list:
     """The indices of every process (`[0]` unless `nanofn.distributed` joined more).
 
     Example:
@@ -529,6 +529,7 @@ def process_indices() -> list:
         >>> nanofn.process_indices()
         [0]
     """
+    del backend  # one platform: the CPU
     from nanofn.distributed._state import process_count
     return list(range(process_count()))
 

@@ -30,6 +30,7 @@ elimination, and dead code elimination.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import inspect
 import math
@@ -1092,9 +1093,13 @@ def _check_hashable(value, what):
     return value
 
 
-def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
-        static_argnames: str | Sequence[str] = (),
-        donate_argnums: int | Sequence[int] = ()) -> Any:
+def jit(fun: Callable | None = None, /, *, in_shardings: Any = None, out_shardings: Any = None,
+        static_argnums: int | Sequence[int] | None = (),
+        static_argnames: str | Sequence[str] | None = (),
+        donate_argnums: int | Sequence[int] | None = (),
+        donate_argnames: str | Sequence[str] | None = (), keep_unused: bool = False,
+        device: Any = None, backend: str | None = None, inline: bool = False,
+        compiler_options: dict | None = None) -> Any:
     """Compile `fun`: trace it once per argument signature and run the cached program.
 
     Args:
@@ -1102,7 +1107,12 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
         static_argnums: positions of arguments that are Python values (hashable); each new
             value triggers a new trace.
         static_argnames: names of keyword arguments that are static.
-        donate_argnums: accepted for JAX compatibility; ignored.
+        donate_argnums, donate_argnames: accepted for JAX compatibility; ignored (the
+            plan reuses its own buffers, and a caller's arrays are never written).
+        in_shardings, out_shardings, device, backend: accepted for JAX compatibility:
+            nanofn runs on this process's CPU.
+        keep_unused, inline, compiler_options: accepted for JAX compatibility (XLA's
+            settings); unused arguments cost nothing here.
 
     Returns:
         A function with `fun`'s signature. Its `trace_count` says how often it traced.
@@ -1115,15 +1125,29 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
         >>> f.trace_count
         1
     """
-    del donate_argnums  # unused: buffers are reused inside the plan instead
+    # unused (see Args): buffers are reused inside the plan, and there is one device
+    del in_shardings, out_shardings, donate_argnums, donate_argnames, keep_unused, device
+    del backend, inline, compiler_options
+    static_argnums = () if static_argnums is None else static_argnums
+    static_argnames = () if static_argnames is None else static_argnames
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums,
                                  static_argnames=static_argnames)
     return JitFunction(fun, static_argnums, static_argnames)
 
 
-def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
+def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
+               axis_env: Sequence[tuple[Any, int]] | None = None,
+               return_shape: bool = False) -> Callable:
     """Return a function that traces `fun` and gives its jaxpr (a readable program).
+
+    Args:
+        fun: the function to trace.
+        static_argnums: positions of arguments used as Python values, not traced.
+        axis_env: `(name, size)` pairs binding axis names, so that collectives
+            (`lax.psum(x, name)`, ...) trace outside `vmap` or `pmap`.
+        return_shape: also return the outputs' shapes and dtypes (a pytree of
+            `ShapeDtypeStruct`), as `(jaxpr, shapes)`.
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
@@ -1132,8 +1156,12 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Calla
             b:f32[3] = sin a
             c:f32[] = reduce_sum[axes=(0,)] b
           in (c) }
+        >>> _, shape = nanofn.make_jaxpr(lambda x: x[:2], return_shape=True)(fnp.zeros(3))
+        >>> shape
+        ShapeDtypeStruct(shape=(2,), dtype=float32)
     """
     static_argnums = _as_tuple(static_argnums)
+    frames = [] if axis_env is None else list(axis_env)
 
     def make(*args, **kwargs):
         dyn = [a for i, a in enumerate(args) if i not in static_argnums]
@@ -1142,13 +1170,26 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Calla
                  isinstance(x, (np.ndarray, core.Array, Tracer, np.generic))
                  else core.ShapedArray(x.shape, x.dtype) for x in leaves]
 
+        out_tree = []
+
         def flat_fun(*flat):
             dyn_args, dyn_kwargs = tree_unflatten(in_tree, flat)
             it = iter(dyn_args)
             full = [a if i in static_argnums else next(it) for i, a in enumerate(args)]
-            return tree_flatten(fun(*full, **dyn_kwargs))[0]
+            out, tree = tree_flatten(fun(*full, **dyn_kwargs))
+            out_tree.append(tree)
+            return out
 
-        return core.trace_to_jaxpr(flat_fun, avals)
+        from nanofn import _named_axes
+        with contextlib.ExitStack() as stack:
+            for name, size in frames:
+                stack.enter_context(_named_axes.extend_axis_env(
+                    _named_axes.AxisFrame(name, size)))
+            closed = core.trace_to_jaxpr(flat_fun, avals)
+        if not return_shape:
+            return closed
+        shapes = [ShapeDtypeStruct(a.shape, a.dtype) for a in closed.out_avals]
+        return closed, tree_unflatten(out_tree[0], shapes)
 
     return api_boundary(make)
 

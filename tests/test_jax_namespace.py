@@ -332,3 +332,63 @@ def test_experimental_x64_contexts():
             assert jnp.zeros(1).dtype == np.float32
         assert jnp.zeros(1).dtype == np.float64
     assert jnp.zeros(1).dtype == np.float32
+
+
+# ------------------------------------------------------------------------ JAX's arguments
+
+
+def test_jit_takes_jaxs_keyword_arguments():
+    import nanofn.numpy as fnp
+    f = nanofn.jit(lambda x, n: x * n, static_argnames=None, static_argnums=1,
+                   donate_argnames=("x",), keep_unused=True, inline=True, in_shardings=None,
+                   out_shardings=None, device=None, backend="cpu", compiler_options={})
+    x = np.arange(3.0, dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(f(x, 2)), x * 2)
+    np.testing.assert_array_equal(x, np.arange(3.0))  # "donated": still the caller's
+    g = nanofn.jit(donate_argnums=0)(lambda x: fnp.sin(x))
+    np.testing.assert_allclose(np.asarray(g(x)), np.sin(x))
+
+
+def test_make_jaxpr_binds_axis_names_and_returns_shapes():
+    import nanofn.numpy as fnp
+    from nanofn import lax
+    jaxpr = nanofn.make_jaxpr(lambda x: lax.psum(x, "i") * lax.axis_index("i"),
+                              axis_env=[("i", 4)])(fnp.ones(3))
+    assert [e.primitive.name for e in jaxpr.eqns][:2] == ["psum", "axis_index"]
+    jaxpr, shapes = nanofn.make_jaxpr(lambda x: {"a": x, "b": (x.sum(), x[None])},
+                                      return_shape=True)(fnp.ones(3))
+    assert shapes == {"a": nanofn.ShapeDtypeStruct((3,), np.float32),
+                      "b": (nanofn.ShapeDtypeStruct((), np.float32),
+                            nanofn.ShapeDtypeStruct((1, 3), np.float32))}
+    with pytest.raises(NameError, match="'j'"):
+        nanofn.make_jaxpr(lambda x: lax.psum(x, "j"), axis_env=[("i", 2)])(fnp.ones(3))
+
+
+def test_custom_rules_take_nondiff_argnames():
+    import functools
+
+    @functools.partial(nanofn.custom_jvp, nondiff_argnames=("n",))
+    def power(x, n):
+        return x ** n
+
+    @power.defjvp
+    def _(n, primals, tangents):
+        (x,), (t,) = primals, tangents
+        return x ** n, n * x ** (n - 1) * t
+    assert float(nanofn.grad(power)(2.0, 3)) == 12.0
+
+    @functools.partial(nanofn.custom_vjp, nondiff_argnames="scale")
+    def scaled(x, scale):
+        return x * scale
+    scaled.defvjp(lambda x, scale: (x * scale, None), lambda scale, res, ct: (ct * scale,))
+    assert float(nanofn.grad(scaled)(2.0, 5.0)) == 5.0
+    with pytest.raises(ValueError, match="nondiff_argnames names 'm'"):
+        nanofn.custom_jvp(lambda x, n: x, nondiff_argnames=("m",))
+
+
+def test_device_functions_take_a_backend():
+    assert nanofn.device_count(backend="cpu") == nanofn.device_count()
+    assert nanofn.local_device_count(backend=None) == nanofn.local_device_count()
+    assert nanofn.process_index(backend="cpu") == 0 and nanofn.process_count("cpu") == 1
+    assert nanofn.local_devices(host_id=0) == nanofn.local_devices()
+    assert nanofn.process_indices(backend="cpu") == [0]

@@ -191,7 +191,7 @@ class CpuDevice:
         return hash(("cpu", self.id))
 
 
-def process_count() -> int:
+def process_count(backend=None) -> int:
     """The number of processes (1 unless `nanofn.distributed.initialize()` joined more).
 
     Example:
@@ -199,10 +199,11 @@ def process_count() -> int:
         >>> nanofn.process_count()
         1
     """
+    del backend  # one platform: the CPU
     return world_group().size
 
 
-def process_index() -> int:
+def process_index(backend=None) -> int:
     """This process's index, from 0 (its MPI rank after `initialize()`).
 
     Example:
@@ -210,10 +211,11 @@ def process_index() -> int:
         >>> nanofn.process_index()
         0
     """
+    del backend  # one platform: the CPU
     return world_group().rank
 
 
-def device_count() -> int:
+def device_count(backend=None) -> int:
     """The number of devices over all processes: one per process, or in a one-process
     run the CPU devices asked for (see `local_device_count`).
 
@@ -222,10 +224,11 @@ def device_count() -> int:
         >>> nanofn.device_count()
         1
     """
+    del backend  # one platform: the CPU
     return process_count() * local_device_count()
 
 
-def local_device_count() -> int:
+def local_device_count(backend=None) -> int:
     """The number of devices this process drives.
 
     A process of an MPI job is one device. A one-process run has one CPU device unless
@@ -239,6 +242,7 @@ def local_device_count() -> int:
         >>> nanofn.local_device_count()
         1
     """
+    del backend  # one platform: the CPU
     if process_count() > 1:
         return 1
     return _cpu_devices_asked()
@@ -272,8 +276,9 @@ def devices(backend=None) -> list:
     return [CpuDevice(i, 0) for i in range(local_device_count())]
 
 
-def local_devices(process_index=None, backend=None) -> list:
-    """The devices of one process (this one by default).
+def local_devices(process_index=None, backend=None, host_id=None) -> list:
+    """The devices of one process (this one by default; `host_id` is JAX's older name for
+    `process_index`).
 
     Example:
         >>> import nanofn
@@ -281,5 +286,7 @@ def local_devices(process_index=None, backend=None) -> list:
         [CpuDevice(id=0)]
     """
     del backend  # unused: CPU only
+    if process_index is None:
+        process_index = host_id
     i = globals()["process_index"]() if process_index is None else int(process_index)
     return [d for d in devices() if d.process_index == i]
