@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import html
 
-from nanofn._core import ClosedJaxpr, Jaxpr, Literal, Var
+from nanofn._core import ClosedJaxpr, Jaxpr, Literal
 
 __all__ = ["to_dot", "render", "jit_program", "plot_curves"]
 

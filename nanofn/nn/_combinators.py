@@ -18,7 +18,7 @@ from nanofn.nn._base import (
     Layer, apply_layer, as_pair, canonical_shape, check_len, expected_shape, fmt_shape,
     init_state, leaf_layer, shape_of, shapes_match, split_key,
 )
-from nanofn.nn._base import Layer, Shape  # noqa: F401  (annotations)
+from nanofn.nn._base import Shape  # noqa: F401  (annotations)
 
 __all__ = ["FanInConcat", "FanInSum", "FanOut", "Identity", "parallel", "residual", "serial",
            "shape_dependent"]

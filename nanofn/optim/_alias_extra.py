@@ -14,7 +14,7 @@ import numpy as np
 
 import nanofn.numpy as jnp
 from nanofn import tree_util
-from nanofn.optim import _base, _transform
+from nanofn.optim import _transform
 from nanofn.optim import tree as otu
 from nanofn.optim._base import GradientTransformation, ScalarOrSchedule, Updates, init_empty_state
 from nanofn.optim._combine import chain
