@@ -341,3 +341,20 @@ def test_complex_gradient_matches_jax(name):
                                rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(np.asarray(nanofn.jit(nanofn.grad(f, holomorphic=holomorphic))(
         _c128(z))), got, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("fn", ["nn", "scipy"])
+def test_logsumexp_of_complex_input(fn):
+    # as JAX: shifted by the largest real part, the log of the complex sum
+    from nanofn.scipy.special import logsumexp as scipy_lse
+    lse = nanofn.nn.logsumexp if fn == "nn" else scipy_lse
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(3, 5)) * 30 + 1j * rng.normal(size=(3, 5))
+    want = np.log(np.sum(np.exp(z - 100), axis=1)) + 100  # no overflow at these sizes
+    np.testing.assert_allclose(np.asarray(lse(z, axis=1)), want, rtol=1e-12)
+    weights = np.arange(5.0) - 2
+    out, sign = lse(z, axis=1, b=weights, return_sign=True)
+    total = np.sum(weights * np.exp(z - 100), axis=1)
+    np.testing.assert_allclose(np.asarray(out), np.log(np.abs(total)) + 100, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(sign), total / np.abs(total), rtol=1e-12)
+    check_grads(lambda v: lse(v, axis=0), (z[:, :2] / 30,), order=1, modes=("rev",))

@@ -353,13 +353,16 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=Non
     """
     a = _float(a)
     axes = _axis_tuple(axis, a.ndim)
-    if b is None and where is None and not return_sign and a.ndim and axes:
+    complex_ = fnp.issubdtype(a.dtype, fnp.complexfloating)
+    if b is None and where is None and not return_sign and a.ndim and axes and not complex_:
         from nanofn.ops import _nn  # the kernel primitive, over the last axis
         return _nn.over_axes(_nn.logsumexp, a, tuple(sorted(axes)), reduce=True,
                              keepdims=keepdims)
     if where is not None:
         where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), a.shape)
-    amax = _masked_max(a, axes, where)
+    # complex input (as JAX): shifted by the largest real part, the log of a complex sum;
+    # with return_sign, the sign is s / |s|
+    amax = _masked_max(fnp.real(a) if complex_ else a, axes, where)
     e = fnp.exp(a - amax)
     if b is not None:
         e = e * b

@@ -57,6 +57,11 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=Non
         >>> float(logsumexp(fnp.array([1000.0, 1000.0])))  # doctest: +ELLIPSIS
         1000.693...
     """
+    if np.issubdtype(np.dtype(lnp.result_type(a)), np.complexfloating):
+        # complex input: the log of the complex sum (nanofn.nn.logsumexp, as in JAX)
+        from nanofn.nn import logsumexp as complex_logsumexp
+        return complex_logsumexp(a, axis=axis, b=b, keepdims=keepdims,
+                                 return_sign=return_sign, where=where)
     if where is not None:  # a mask is a weight of 0 or 1
         (a,) = promote_float(a)
         mask = lnp.astype(lnp.asarray(where), dtype_of(a))
