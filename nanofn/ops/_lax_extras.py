@@ -564,7 +564,7 @@ def random_gamma_grad(a, x):
     Example:
         >>> from nanofn import lax
         >>> float(lax.random_gamma_grad(2.0, 1.5)).__round__(4)
-        0.9359
+        0.9366
     """
     from nanofn.random import random_gamma_grad as grad
     return grad(a, x)

@@ -61,8 +61,15 @@ defderiv(polygamma_p, _not_differentiable("polygamma", "n"),
 
 # --- Hurwitz zeta: d/dq zeta(s, q) = -s zeta(s + 1, q) --------------------------------
 zeta_p = _prim("zeta", "zeta", 2)
-defderiv(zeta_p, _not_differentiable("zeta", "x"),
+# d/ds zeta(s, q) = -sum log(k + q) (k + q)^-s: its own kernel, whose derivative in q is
+# -zeta(s + 1, q) - s zeta_ds(s + 1, q) (the derivative of log(k + q) (k + q)^-s in q)
+zeta_ds_p = _prim("zeta_ds", "zeta_ds", 2)
+defderiv(zeta_p, lambda g, s, q, *, out: _mul(g, zeta_ds_p.bind(s, q)),
          lambda g, s, q, *, out: _mul(g, _neg(_mul(s, zeta_p.bind(_add(s, _c(s, 1)), q)))))
+defderiv(zeta_ds_p, _not_differentiable("zeta_ds", "s"),  # a second derivative of zeta in s
+         lambda g, s, q, *, out: _mul(g, _neg(_add(
+             zeta_p.bind(_add(s, _c(s, 1)), q),
+             _mul(s, zeta_ds_p.bind(_add(s, _c(s, 1)), q))))))
 
 
 # --- incomplete gamma ---------------------------------------------------------------
@@ -264,8 +271,8 @@ defderiv(wofz_re_p, lambda g, x, y, *, out: _mul(g, _wofz_pq(x, y)[0]),
 defderiv(wofz_im_p, lambda g, x, y, *, out: _mul(g, _wofz_pq(x, y)[1]),
          lambda g, x, y, *, out: _mul(g, _wofz_pq(x, y)[0]))
 
-PRIMITIVES = (lgamma_p, digamma_p, polygamma_p, zeta_p, igamma_p, igammac_p, igamma_grad_a_p,
-              regularized_incomplete_beta_p, bessel_i0e_p, bessel_i1e_p, expi_p, expn_p,
-              spence_p, dawsn_p, fresnel_s_p, fresnel_c_p, sici_si_p, sici_ci_p, owens_t_p,
-              bessel_jn_p, hyp1f1_p, hyp1f1_da_p, hyp1f1_db_p, hyp2f1_p, hyp2f1_da_p,
+PRIMITIVES = (lgamma_p, digamma_p, polygamma_p, zeta_p, zeta_ds_p, igamma_p, igammac_p,
+              igamma_grad_a_p, regularized_incomplete_beta_p, bessel_i0e_p, bessel_i1e_p,
+              expi_p, expn_p, spence_p, dawsn_p, fresnel_s_p, fresnel_c_p, sici_si_p, sici_ci_p,
+              owens_t_p, bessel_jn_p, hyp1f1_p, hyp1f1_da_p, hyp1f1_db_p, hyp2f1_p, hyp2f1_da_p,
               hyp2f1_db_p, hyp2f1_dc_p, wofz_re_p, wofz_im_p)

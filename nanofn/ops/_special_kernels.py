@@ -103,6 +103,57 @@ def zeta(s, q):
     return total
 
 
+def zeta_ds(s, q):
+    """d/ds of the Hurwitz zeta, -sum_{k>=0} log(k + q) (k + q)^-s for s > 1: `zeta`'s
+    Euler-Maclaurin sum with every term's derivative in s carried along."""
+    if math.isnan(s) or math.isnan(q):
+        return math.nan
+    if s == 1.0:
+        return -math.inf
+    if s < 1.0 or q <= 0.0:  # (k + q)^-s or its log is not real (or a pole)
+        return math.nan
+    if q == math.inf:
+        return 0.0
+    b = math.pow(q, -s)
+    db = -math.log(q) * b
+    total, dtotal = b, db
+    a = q
+    i = 0
+    while i < 9 or a <= 9.0:
+        i += 1
+        a += 1.0
+        b = math.pow(a, -s)
+        db = -math.log(a) * b
+        total += b
+        dtotal += db
+        if abs(b / total) < MACHEP and abs(db / dtotal) < MACHEP:
+            return dtotal
+    w = a
+    # the tail integral w^(1-s) / (s - 1) and the half term, differentiated in s
+    dtotal += db * w / (s - 1.0) - b * w / ((s - 1.0) * (s - 1.0)) - 0.5 * db
+    total += b * w / (s - 1.0) - 0.5 * b
+    fac, dfac = 1.0, 0.0
+    k = 0.0
+    for j in range(12):
+        dfac = dfac * (s + k) + fac
+        fac *= s + k
+        b /= w
+        db /= w
+        t = fac * b / _ZETA_A[j]
+        dt = (dfac * b + fac * db) / _ZETA_A[j]
+        total += t
+        dtotal += dt
+        if abs(t / total) < MACHEP and abs(dt / dtotal) < MACHEP:
+            break
+        k += 1.0
+        dfac = dfac * (s + k) + fac
+        fac *= s + k
+        b /= w
+        db /= w
+        k += 1.0
+    return dtotal
+
+
 def polygamma(n, x):
     if math.isnan(n) or math.isnan(x) or n < 0 or n != math.floor(n):
         return math.nan
@@ -944,8 +995,8 @@ _GL_X, _GL_W = _gauss_legendre(_GL_N)
 
 UNARY = ("lgamma", "digamma", "i0e", "i1e", "expi", "spence", "dawsn", "fresnel_s", "fresnel_c",
          "sici_si", "sici_ci")
-BINARY = ("zeta", "polygamma", "igamma", "igammac", "igamma_grad_a", "expn", "owens_t",
-          "bessel_jn", "wofz_re", "wofz_im")
+BINARY = ("zeta", "zeta_ds", "polygamma", "igamma", "igammac", "igamma_grad_a", "expn",
+          "owens_t", "bessel_jn", "wofz_re", "wofz_im")
 TERNARY = ("betainc", "hyp1f1", "hyp1f1_da", "hyp1f1_db")
 QUATERNARY = ("hyp2f1", "hyp2f1_da", "hyp2f1_db", "hyp2f1_dc")
 _HELPERS = ("_igam_log_prefactor", "_igam_series", "_igamc_fraction", "_igam_check", "_betacf",

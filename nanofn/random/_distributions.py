@@ -966,7 +966,7 @@ def random_gamma_grad(a, x):
     Example:
         >>> from nanofn import random
         >>> float(random.random_gamma_grad(2.0, 1.5)).__round__(4)
-        0.9359
+        0.9366
     """
     import nanofn.numpy as fnp
     from nanofn.ops import _special_fns as sf

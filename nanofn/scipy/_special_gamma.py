@@ -208,7 +208,9 @@ def zeta(x, q=None):
     """The Hurwitz zeta function `sum_{k>=0} (k + q)^-x` for x > 1 (inf at x = 1, NaN below).
 
     As in JAX, `q` is required (the Riemann zeta function is `zeta(x, 1.0)` for x > 1).
-    Differentiable in `q` (`d/dq = -x zeta(x + 1, q)`), not in `x`.
+    Differentiable in `q` (`d/dq = -x zeta(x + 1, q)`) and in `x` (`-sum log(k + q)
+    (k + q)^-x`, Euler-Maclaurin summed as the function is); second derivatives in `x`
+    are not implemented.
 
     Example:
         >>> import nanofn.numpy as fnp

@@ -436,7 +436,8 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "mvn_factor": "tests/random/test_distributions.py",
     "random_gamma": "tests/random/test_distributions.py",
     **{n: "tests/scipy/test_special_prims.py" for n in (
-        "lgamma", "digamma", "polygamma", "zeta", "igamma", "igammac", "igamma_grad_a",
+        "lgamma", "digamma", "polygamma", "zeta", "zeta_ds", "igamma", "igammac",
+        "igamma_grad_a",
         "regularized_incomplete_beta", "bessel_i0e", "bessel_i1e", "expi", "expn", "spence",
         "dawsn", "fresnel_s", "fresnel_c", "sici_si", "sici_ci", "owens_t", "bessel_jn",
         "hyp1f1", "hyp1f1_da", "hyp1f1_db", "hyp2f1", "hyp2f1_da", "hyp2f1_db", "hyp2f1_dc",
