@@ -154,6 +154,7 @@ from nanofn.optim import schedules as schedules  # noqa: E402
 from nanofn.optim import transforms as transforms  # noqa: E402
 from nanofn.optim import tree as tree  # noqa: E402
 from nanofn.optim import tree_utils  # noqa: E402 (optax's older names, tree_ prefixed)
+from nanofn.optim import contrib  # noqa: E402 (optax.contrib)
 from nanofn.optim._alias_extra import (  # noqa: E402
     ApplyEvery as ApplyEvery,
     ScaleByAdanState as ScaleByAdanState,
@@ -284,7 +285,7 @@ __all__ = [
     "piecewise_interpolate_schedule", "polynomial_schedule", "sgdr_schedule",
     "warmup_cosine_decay_schedule", "warmup_exponential_decay_schedule",
     # optax's surface beyond the core
-    "schedules", "transforms", "tree", "tree_utils",
+    "schedules", "transforms", "tree", "tree_utils", "contrib",
     "AdaptiveGradClipState", "ApplyEvery", "ScaleByAdanState",
     "ScaleByOptimisticGradientState", "ScaleByRpropState", "ScaleBySM3State", "adamaxw",
     "adan", "adaptive_grad_clip", "apply_every", "normalize_by_update_norm",
