@@ -155,6 +155,7 @@ from nanofn.optim import transforms as transforms  # noqa: E402
 from nanofn.optim import tree as tree  # noqa: E402
 from nanofn.optim import tree_utils  # noqa: E402 (optax's older names, tree_ prefixed)
 from nanofn.optim import contrib  # noqa: E402 (optax.contrib)
+from nanofn.optim import assignment, perturbations, projections, second_order  # noqa: E402
 from nanofn.optim._alias_extra import (  # noqa: E402
     ApplyEvery as ApplyEvery,
     ScaleByAdanState as ScaleByAdanState,
@@ -285,7 +286,8 @@ __all__ = [
     "piecewise_interpolate_schedule", "polynomial_schedule", "sgdr_schedule",
     "warmup_cosine_decay_schedule", "warmup_exponential_decay_schedule",
     # optax's surface beyond the core
-    "schedules", "transforms", "tree", "tree_utils", "contrib",
+    "schedules", "transforms", "tree", "tree_utils", "contrib", "projections",
+    "second_order", "assignment", "perturbations",
     "AdaptiveGradClipState", "ApplyEvery", "ScaleByAdanState",
     "ScaleByOptimisticGradientState", "ScaleByRpropState", "ScaleBySM3State", "adamaxw",
     "adan", "adaptive_grad_clip", "apply_every", "normalize_by_update_norm",

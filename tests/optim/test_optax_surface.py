@@ -15,7 +15,8 @@ import nanofn.numpy as jnp
 from nanofn import optim
 
 
-@pytest.mark.parametrize("name", ["tree", "tree_utils", "transforms", "schedules", "losses"])
+@pytest.mark.parametrize("name", ["tree", "tree_utils", "transforms", "schedules", "losses",
+                                  "contrib"])
 def test_submodules_import_as_in_optax(name):
     module = importlib.import_module(f"nanofn.optim.{name}")
     assert module.__all__ and all(hasattr(module, n) for n in module.__all__)
