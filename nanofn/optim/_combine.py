@@ -67,11 +67,19 @@ def chain(*args: GradientTransformation) -> GradientTransformation:
                 f"chain: expected a state tuple of length {len(transforms)} (one per "
                 f"transformation), got {got}. Pass the state returned by this chain's `init` "
                 "or by its previous `update`.")
-        _base.check_update_shapes("chain.update", updates, params)
+        # A first transformation that takes per-example gradients (a batch axis in front,
+        # e.g. contrib.differentially_private_aggregate) is checked after it aggregates.
+        checked = not transforms or not getattr(transforms[0].update, "per_example_updates",
+                                                False)
+        if checked:
+            _base.check_update_shapes("chain.update", updates, params)
         new_state = []
         for tx, s in zip(transforms, state):
             updates, s = tx.update(updates, s, params, **extra_args)
             new_state.append(s)
+            if not checked:
+                _base.check_update_shapes("chain.update", updates, params)
+                checked = True
         return updates, tuple(new_state)
 
     return GradientTransformation(init_fn, update_fn)
