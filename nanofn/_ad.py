@@ -333,7 +333,7 @@ class TapeTrace(Trace):
                     t = t.primal
                 primals.append(Array(t) if type(t) is np.ndarray else t)
             out = res = prim.bind(*primals, **params)
-        if not tracked:
+        if not tracked or prim.no_derivative:  # no gradient can flow through the results
             if prim.multiple_results:
                 return [TapeTracer(self, o, None) for o in res]
             return TapeTracer(self, res, None)

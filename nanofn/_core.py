@@ -395,6 +395,10 @@ class Primitive:
     numpy_rules = False
     vjp_numpy: Callable | None = None
     vjp_reads: tuple | None = None
+    # No derivative in any argument (`defnoderiv`: stop_gradient, comparisons, ...): reverse
+    # mode records nothing, so what reads the result sees a constant (as in JAX, whose
+    # custom_jvp rule of a stop_gradient'ed input is never called).
+    no_derivative = False
 
     def __init__(self, name: str, *, multiple_results: bool = False):
         if name in registry:

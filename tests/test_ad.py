@@ -145,3 +145,20 @@ def test_debug_nans_names_primitive_forward_and_backward():
         with pytest.raises(FloatingPointError, match="backward pass of 'sqrt'.*test_ad"):
             nanofn.grad(lambda x: fnp.sum(fnp.sqrt(x) * 0.0))(fnp.array([0.0]))
     assert np.isnan(float(fnp.log(fnp.array(-1.0))))  # off again: NaN returned quietly
+
+
+def test_reverse_mode_records_nothing_for_primitives_without_derivative():
+    # stop_gradient's result is a constant to what follows (as in JAX): a custom_jvp rule
+    # of it is never called, and the gradient only flows around it
+    @nanofn.custom_jvp
+    def ident(v):
+        return v
+
+    @ident.defjvp
+    def _(primals, tangents):
+        raise AssertionError("the rule of a stop_gradient'ed input was called")
+
+    f = lambda x: fnp.sum(ident(nanofn.lax.stop_gradient(x)) * x)  # noqa: E731
+    assert float(nanofn.grad(f)(3.0)) == 3.0
+    assert float(nanofn.jit(nanofn.grad(f))(3.0)) == 3.0
+    assert float(nanofn.grad(lambda x: fnp.where(x > 0, x * x, 0.0))(2.0)) == 4.0

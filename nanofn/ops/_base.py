@@ -124,7 +124,9 @@ def defderiv(prim, *derivs):
 
 
 def defnoderiv(prim, nargs):
-    """A primitive whose output does not depend differentiably on its inputs."""
+    """A primitive whose output does not depend differentiably on its inputs (reverse mode
+    then records nothing for it: its results are constants to what follows)."""
+    prim.no_derivative = True
     if prim.multiple_results:
         def jvp(primals, tangents, **params):
             out = prim.bind(*primals, **params)
