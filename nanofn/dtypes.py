@@ -27,15 +27,17 @@ class TypePromotionError(ValueError):
 
 
 def canonicalize_dtype(dtype, allow_extended_dtype: bool = False) -> np.dtype:
-    """The dtype an array of `dtype` has in nanofn: `dtype` itself (float64 stays float64).
+    """The dtype an array of `dtype` has in nanofn: `dtype` itself (float64 stays float64),
+    except Python's `int`, `float` and `complex`, which mean the default dtypes (as in JAX).
 
     Example:
         >>> from nanofn import dtypes
-        >>> dtypes.canonicalize_dtype("int32")
-        dtype('int32')
+        >>> dtypes.canonicalize_dtype("int32"), dtypes.canonicalize_dtype(float)
+        (dtype('int32'), dtype('float32'))
     """
     del allow_extended_dtype  # unused: nanofn has no extended dtypes
-    return np.dtype(dtype)
+    from nanofn.numpy._dtypes import dtype_arg
+    return dtype_arg(dtype)
 
 
 def issubdtype(a, b) -> bool:

@@ -139,9 +139,23 @@ def _result_type(args, dtypes_ok=False):
     return strong
 
 
+_PYTHON_TYPE_KIND = {bool: "b", int: "i", float: "f", complex: "c"}
+
+
+def dtype_arg(dtype) -> np.dtype:
+    """A `dtype=` argument as a numpy dtype, with JAX's meaning for Python's own types:
+    `int`, `float` and `complex` stand for the default dtypes (int32, float32, complex64;
+    their 64-bit forms with `jax_enable_x64`), not numpy's 64-bit ones. Every other dtype
+    is numpy's (an explicit float64 stays float64)."""
+    kind = _PYTHON_TYPE_KIND.get(dtype) if isinstance(dtype, type) else None
+    return _DEFAULT[kind] if kind is not None else np.dtype(dtype)
+
+
 def asarray_value(x, dtype=None):
     """Convert array-like input to something primitives accept: an Array, a tracer, or a
     numpy array / scalar of the right dtype. Never copies Arrays or tracers."""
+    if dtype is not None:
+        dtype = dtype_arg(dtype)
     if isinstance(x, (Array, Tracer)):
         if dtype is not None and x.dtype != dtype:
             from nanofn.ops._base import convert_element_type_p
@@ -235,7 +249,7 @@ def iinfo(dtype):
 
 
 def canonicalize_dtype(dtype) -> np.dtype:
-    return np.dtype(dtype)
+    return dtype_arg(dtype)
 
 
 def is_weak(x) -> bool:

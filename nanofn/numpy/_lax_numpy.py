@@ -16,8 +16,8 @@ import numpy as np
 from nanofn import _core as core
 from nanofn._core import Array, Tracer
 from nanofn.ops import _base as lax
-from nanofn.numpy._dtypes import (asarray_value, dtype_of, promote, promote_float,
-                                  result_type)
+from nanofn.numpy._dtypes import (asarray_value, dtype_arg, dtype_of, promote,
+                                  promote_float, result_type)
 from nanofn.numpy._dtypes import _DEFAULT
 
 # ------------------------------------------------------------------------ helpers
@@ -70,7 +70,7 @@ def array(object, dtype=None, copy=True, ndmin=0):
         >>> fnp.array([1, 2, 3])
         Array([1, 2, 3], dtype=int32)
     """
-    x = asarray_value(object, None if dtype is None else np.dtype(dtype))
+    x = asarray_value(object, None if dtype is None else dtype_arg(dtype))
     if isinstance(x, (np.ndarray, np.generic)):
         x = core.wrap(np.array(x, copy=True) if copy else core.owned(np.asarray(x)))
     if ndmin and _ndim(x) < ndmin:
@@ -86,7 +86,7 @@ def asarray(a, dtype=None, copy=None):
         >>> fnp.asarray(2.0).dtype
         dtype('float32')
     """
-    x = asarray_value(a, None if dtype is None else np.dtype(dtype))
+    x = asarray_value(a, None if dtype is None else dtype_arg(dtype))
     if isinstance(x, (np.ndarray, np.generic)):
         x = core.wrap(np.array(x, copy=True) if copy else core.owned(np.asarray(x)))
     return x
@@ -95,7 +95,7 @@ def asarray(a, dtype=None, copy=None):
 def _creation_dtype(dtype, default=None):
     if dtype is None:
         return _DEFAULT["f"] if default is None else np.dtype(default)
-    return np.dtype(dtype)
+    return dtype_arg(dtype)
 
 
 def _canon_shape(shape, name="shape"):
@@ -118,7 +118,7 @@ def full(shape, fill_value, dtype=None):
         Array([7, 7], dtype=int32)
     """
     shape = _canon_shape(shape)
-    dtype = dtype_of(fill_value) if dtype is None else np.dtype(dtype)
+    dtype = dtype_of(fill_value) if dtype is None else dtype_arg(dtype)
     if isinstance(fill_value, Tracer) or core.under_transform():
         v = asarray_value(fill_value, dtype)
         return lax.broadcast_to(v, shape) if _shape(v) != shape else v
@@ -153,7 +153,7 @@ def empty(shape, dtype=None):
 
 
 def _like(a, dtype, shape):
-    return (dtype_of(a) if dtype is None else np.dtype(dtype)), (_shape(a) if shape is None else shape)
+    return (dtype_of(a) if dtype is None else dtype_arg(dtype)), (_shape(a) if shape is None else shape)
 
 
 def zeros_like(a, dtype=None, shape=None):
@@ -202,7 +202,7 @@ def arange(start, stop=None, step=None, dtype=None):
         raise ValueError(f"arange: step must not be zero, got step={step!r}")
     vals = [v for v in (start, stop, step) if v is not None]
     out = np.arange(*[core.to_numpy(v) for v in vals])
-    dtype = result_type(*vals) if dtype is None else np.dtype(dtype)
+    dtype = result_type(*vals) if dtype is None else dtype_arg(dtype)
     return core.wrap(out.astype(dtype))
 
 
@@ -215,7 +215,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         Array([0. , 0.5, 1. ], dtype=float32)
     """
     # default: the inputs' promoted inexact dtype (float32 for Python floats), as JAX
-    dtype = dtype_of(promote_float(start, stop)[0]) if dtype is None else np.dtype(dtype)
+    dtype = dtype_of(promote_float(start, stop)[0]) if dtype is None else dtype_arg(dtype)
     if isinstance(start, Tracer) or isinstance(stop, Tracer):
         start, stop = promote_float(start, stop)
         div = (num - 1) if endpoint else num
@@ -740,7 +740,7 @@ def astype(x, dtype, /, *, copy=False, device=None):
     """
     del copy, device  # unused: immutable arrays, one device
     x = asarray_value(x)
-    dtype = np.dtype(dtype)
+    dtype = dtype_arg(dtype)
     if dtype.kind not in "biufc":
         raise TypeError(f"{core.caller_name()}: cannot convert to dtype {dtype}: nanofn arrays "
                         "hold bool, integer, float or complex numbers")

@@ -66,7 +66,7 @@ def concatenate(arrays, axis=0, dtype=None):
         (3, 2)
     """
     arrays = _arrays(arrays, "concatenate")
-    arrays = promote(*arrays) if dtype is None else [asarray_value(a, np.dtype(dtype))
+    arrays = promote(*arrays) if dtype is None else [asarray_value(a, dtype)
                                                      for a in arrays]
     if axis is None:
         arrays = [lnp.ravel(a) for a in arrays]

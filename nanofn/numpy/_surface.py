@@ -1386,15 +1386,13 @@ def fromfunction(function, shape, *, dtype=float, **kwargs):
         Array([[0, 1],
                [1, 2]], dtype=int32)
     """
-    d = np.dtype(dtype)
-    d = {np.dtype(float): np.dtype(np.float32), np.dtype(int): np.dtype(np.int32)}.get(d, d)
-    grids = indices(shape, dtype=d, sparse=False)
+    grids = indices(shape, dtype=_default(dtype), sparse=False)
     return function(*[grids[i] for i in range(len(shape))], **kwargs)
 
 
 def _default(dtype):
-    d = np.dtype(dtype)
-    return {np.dtype(float): np.dtype(np.float32), np.dtype(int): np.dtype(np.int32)}.get(d, d)
+    from nanofn.numpy._dtypes import dtype_arg
+    return dtype_arg(dtype)
 
 
 def frombuffer(buffer, dtype=float, count=-1, offset=0):

@@ -22,7 +22,7 @@ import numpy as np
 
 import nanofn.numpy as fnp
 from nanofn import ops
-from nanofn.numpy._dtypes import _DEFAULT
+from nanofn.numpy._dtypes import _DEFAULT, dtype_arg
 from nanofn.random._distributions import _result_shape, uniform
 from nanofn.random._threefry import fold_in, split
 
@@ -32,7 +32,7 @@ __all__ = ["poisson", "binomial", "multinomial", "key_impl"]
 def _out_dtype(name, dtype, kinds):
     if dtype is None:
         dtype = _DEFAULT["i" if "i" in kinds else "f"]
-    dtype = np.dtype(dtype)
+    dtype = dtype_arg(dtype)
     if dtype.kind not in kinds:
         raise ValueError(f"{name}: dtype must be of kind {'/'.join(kinds)}, got {dtype.name}")
     return dtype

@@ -27,7 +27,7 @@ from nanofn import ops
 from nanofn._core import Array, Primitive, Tracer
 from nanofn.numpy import _lax_numpy as lnp
 from nanofn.numpy._dtypes import asarray_value, dtype_of, promote_float
-from nanofn.numpy._dtypes import _DEFAULT
+from nanofn.numpy._dtypes import _DEFAULT, dtype_arg
 from nanofn.ops import _base as lax
 from nanofn.random._threefry import (
     _canonical_shape, _check_key, _key_words, _pack_words, _random_bits, threefry2x32_p,
@@ -41,7 +41,7 @@ _UINT_BY_BITS = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16), 32: np.dtype(np
 
 
 def _float_dtype(name, dtype, *, allow_complex=False):
-    dtype = _DEFAULT["f"] if dtype is None else np.dtype(dtype)
+    dtype = _DEFAULT["f"] if dtype is None else dtype_arg(dtype)
     if dtype.kind == "f" or (allow_complex and dtype.kind == "c"):
         return dtype
     kinds = "a float or complex" if allow_complex else "a float"
@@ -412,7 +412,7 @@ def rademacher(key, shape=(), dtype=None) -> Array:
     """
     key = _check_key("rademacher", key)
     shape = _canonical_shape("rademacher", shape)
-    dtype = _INT if dtype is None else np.dtype(dtype)
+    dtype = _INT if dtype is None else dtype_arg(dtype)
     b = lax.convert_element_type(lax.lt_p.bind(_uniform(key, shape, np.dtype(np.float32)),
                                                _const(0.5, np.float32)), dtype)
     return lax.sub_p.bind(lax.mul_p.bind(_const(2, dtype), b), _const(1, dtype))
@@ -499,7 +499,7 @@ def randint(key, shape, minval, maxval, dtype=None) -> Array:
     """
     key = _check_key("randint", key)
     shape = _canonical_shape("randint", shape)
-    dtype = _INT if dtype is None else np.dtype(dtype)
+    dtype = _INT if dtype is None else dtype_arg(dtype)
     if dtype.kind not in "iu":
         raise TypeError(f"randint: dtype must be an integer dtype, got {dtype.name}")
     _check_shape("randint", shape, minval=minval, maxval=maxval)

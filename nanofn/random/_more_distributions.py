@@ -15,7 +15,7 @@ import operator
 import numpy as np
 
 import nanofn.numpy as fnp
-from nanofn.numpy._dtypes import _DEFAULT
+from nanofn.numpy._dtypes import _DEFAULT, dtype_arg
 from nanofn.random._distributions import (
     _result_shape, exponential, loggamma, gamma, normal, rademacher, uniform,
 )
@@ -26,7 +26,7 @@ __all__ = ["pareto", "maxwell", "double_sided_maxwell", "weibull_min", "rayleigh
 
 
 def _float(name, dtype):
-    dtype = _DEFAULT["f"] if dtype is None else np.dtype(dtype)
+    dtype = _DEFAULT["f"] if dtype is None else dtype_arg(dtype)
     if dtype.kind != "f":
         raise ValueError(f"{name}: dtype must be a float dtype, got {dtype.name}")
     return dtype
@@ -141,7 +141,7 @@ def geometric(key, p, shape=None, dtype=None):
         >>> bool(nanofn.random.geometric(nanofn.random.key(0), 0.5, (5,)).min() >= 1)
         True
     """
-    dtype = _DEFAULT["i"] if dtype is None else np.dtype(dtype)
+    dtype = _DEFAULT["i"] if dtype is None else dtype_arg(dtype)
     shape = _result_shape("geometric", shape, p=p)
     p = fnp.asarray(p)
     if p.dtype.kind != "f":

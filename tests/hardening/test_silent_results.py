@@ -23,6 +23,22 @@ def test_float_lists_get_the_default_float(data):
     assert jnp.result_type(data) == default
 
 
+def test_python_types_as_dtype_mean_the_default_dtypes():
+    # as in JAX: dtype=float is float32 (int: int32, complex: complex64), not numpy's 64-bit
+    from nanofn import dtypes, random
+    made = [jnp.zeros(2, float), jnp.ones(2, dtype=int), jnp.full(2, 1, dtype=complex),
+            jnp.arange(3, dtype=float), jnp.asarray([1, 2], dtype=float),
+            jnp.ones(2).astype(int), jnp.sum(jnp.ones(2), dtype=float),
+            jnp.linspace(0, 1, 3, dtype=float), jnp.eye(2, dtype=int),
+            random.normal(random.key(0), (2,), float), random.randint(random.key(0), (2,),
+                                                                      0, 5, int)]
+    assert [x.dtype for x in made] == [np.float32, np.int32, np.complex64, np.float32,
+                                       np.float32, np.int32, np.float32, np.float32, np.int32,
+                                       np.float32, np.int32]
+    assert dtypes.canonicalize_dtype(float) == np.float32
+    assert jnp.zeros(2, np.float64).dtype == np.float64  # an explicit numpy dtype is kept
+
+
 def test_int_and_complex_lists_get_the_default_dtypes():
     assert jnp.add([1, 2], [3, 4]).dtype == jnp.add(1, 2).dtype == np.int32
     assert jnp.negative((1, 2)).dtype == np.int32
