@@ -18,7 +18,9 @@ MODULES = ["jax", "jax.numpy", "jax.numpy.linalg", "jax.numpy.fft", "jax.lax", "
            "jax.example_libraries.optimizers", "jax.debug", "jax.distributed", "jax.errors",
            "jax.dtypes", "jax.flatten_util", "jax.typing", "optax", "optax.losses",
            "optax.schedules", "optax.tree", "optax.transforms", "optax.contrib"]
-MODULES += ["jax.scipy.ndimage", "jax.scipy.interpolate", "jax.image"]
+MODULES += ["jax.scipy.ndimage", "jax.scipy.interpolate", "jax.image", "jax.scipy.fft",
+            "optax.projections", "optax.second_order", "optax.assignment",
+            "optax.perturbations"]
 
 
 def main():
