@@ -220,6 +220,13 @@ def _integer_pow(o, a, p, cx):
 def _convert(o, a, p, cx):
     if cx.out_dtype == "bool":
         return [f"{o} = {a[0]} != {cx.ci(0)}"]  # nan converts to True, as in numpy
+    if np.dtype(cx.in_dtype).kind == "f" and np.dtype(cx.out_dtype).kind in "iu":
+        # as XLA (and `_base.saturating_cast`): toward zero, clamped to the range, NaN -> 0
+        info, v = np.iinfo(cx.out_dtype), a[0]
+        high, low = cx._const(float(info.max), "float64"), cx._const(float(info.min), "float64")
+        return [f"{o} = {cx.t}(0) if {v} != {v} else ({cx.t}({info.max}) if "
+                f"np.float64({v}) >= {high} else ({cx.t}({info.min}) if np.float64({v}) <= "
+                f"{low} else {cx.t}({v})))"]
     return [f"{o} = {cx.t}({a[0]})"]
 
 

@@ -562,9 +562,34 @@ def power(x1, x2, /):
         return lax.integer_pow_p.bind(x1, y=x2)
     x1, x2 = promote(x1, x2)
     if np.issubdtype(dtype_of(x1), np.integer):
-        raise TypeError("power of integer arrays by an integer array is not supported; "
-                        "use a Python int exponent or convert to float")
+        return _integer_power(x1, x2)
     return lax.pow_p.bind(x1, x2)
+
+
+def _integer_power(x1, x2):
+    """Integers to integer powers as JAX computes them: squaring and multiplying once per
+    bit of the exponent, wrapping around on overflow; a negative exponent gives
+    `1 / x1 ** -x2` truncated (0 unless `x1` is 1 or -1)."""
+    from nanofn.numpy._shape_funcs import broadcast_arrays
+    dtype = dtype_of(x1)
+    x1, x2 = broadcast_arrays(x1, x2)
+    shape = tuple(np.shape(x1))
+
+    def c(v):
+        return lax.full(shape, v, dtype)
+    one = c(1)
+    negative = lax.lt_p.bind(x2, c(0)) if dtype.kind == "i" else None
+    e = x2 if negative is None else lax.select_n_p.bind(negative, x2, lax.neg_p.bind(x2))
+    acc, base = one, x1
+    for _ in range(8 * dtype.itemsize):  # every bit of a (non-negative) exponent
+        bit = lax.eq_p.bind(lax.and_p.bind(e, one), one)
+        acc = lax.select_n_p.bind(bit, acc, lax.mul_p.bind(acc, base))
+        base = lax.mul_p.bind(base, base)
+        e = lax.shift_right_logical_p.bind(e, one)
+    if negative is None:
+        return acc
+    unit = lax.eq_p.bind(lax.mul_p.bind(x1, x1), one)  # x1 is 1 or -1
+    return lax.select_n_p.bind(negative, acc, lax.select_n_p.bind(unit, c(0), acc))
 
 
 pow = power

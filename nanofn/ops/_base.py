@@ -601,9 +601,24 @@ convert_element_type_p = Primitive("convert_element_type")
 @convert_element_type_p.def_impl
 def _convert_impl(x, *, new_dtype):
     x = np.asarray(x)
-    if x.dtype.kind == "c" and np.dtype(new_dtype).kind != "c":
+    new_dtype = np.dtype(new_dtype)
+    if x.dtype.kind == "c" and new_dtype.kind != "c":
         x = x.real  # complex to real keeps the real part (as lax does), without a warning
+    if x.dtype.kind == "f" and new_dtype.kind in "iu":
+        return saturating_cast(x, new_dtype)
     return x.astype(new_dtype)
+
+
+def saturating_cast(x, dtype):
+    """Floats to an integer dtype as XLA converts them: toward zero, clamped to the
+    integer range (so -1.5 -> 0 for unsigned types, 1e10 -> the maximum), NaN -> 0.
+    (numpy's cast of an out-of-range float is undefined: it wraps or gives the minimum.)"""
+    info = np.iinfo(dtype)
+    wide = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore"):
+        high, low = wide >= float(info.max), wide <= float(info.min)
+        inside = np.where(high | low | np.isnan(wide), 0.0, wide).astype(dtype)
+    return np.where(high, info.max, np.where(low, info.min, inside)).astype(dtype)
 
 
 convert_element_type_p.abstract_eval = lambda x, *, new_dtype: x.update(dtype=new_dtype)

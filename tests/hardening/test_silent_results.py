@@ -148,3 +148,34 @@ def test_fully_masked_rows_have_zero_gradient(fn):
     g = np.asarray(nanofn.grad(loss)(x))
     assert np.isfinite(g).all()
     assert (g[1] == 0).all() and g[0, 1] == 0.0
+
+
+# --- floats to integers saturate as in XLA (numpy's cast of an out-of-range float wraps) ---
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.uint32, np.int64, np.uint64])
+def test_float_to_integer_casts_saturate_eagerly_and_in_fused_kernels(dtype):
+    info = np.iinfo(dtype)
+    x = np.array([300.0, -5.0, 1e10, -1e10, np.nan, 2.7, -2.7, np.inf, -np.inf, 1e30],
+                 np.float32)
+    want = [min(300, info.max), max(-5, info.min), min(10**10, info.max),
+            max(-10**10, info.min), 0, 2, max(-2, info.min), info.max, info.min, info.max]
+    assert np.asarray(jnp.asarray(x).astype(dtype)).tolist() == want
+    fused = nanofn.jit(lambda v: (v * 1.0 + 0.0).astype(dtype))  # mul, add, convert: fused
+    for _ in range(3):
+        fused(x)
+    from nanofn import warmup
+    warmup.wait()  # the fused plan's kernels are ready: the next call runs them
+    assert np.asarray(fused(x)).tolist() == want
+
+
+def test_integer_powers_of_integer_arrays_wrap_like_jax():
+    base = np.array([2, 3, -2, 0, 5, 2, 1, -1, 7], np.int32)
+    exponent = np.array([3, 0, 3, 0, 20, -1, -2, -3, 11], np.int32)
+
+    def wrap(v):
+        return (v + 2**31) % 2**32 - 2**31
+    want = [wrap(int(b) ** int(e)) if e >= 0 else (int(b) ** int(e) if abs(b) == 1 else 0)
+            for b, e in zip(base, exponent)]
+    assert np.asarray(jnp.power(base, exponent)).tolist() == want
+    assert np.asarray(nanofn.jit(jnp.power)(base, exponent)).tolist() == want
+    assert np.asarray(jnp.power(np.array([2], np.uint8), np.array([9], np.uint8))).tolist() == [0]
