@@ -16,10 +16,12 @@ import numpy as np
 import nanofn.numpy as jnp
 from nanofn.optim import _base
 from nanofn.optim import tree as otu
-from nanofn.optim._base import NO_PARAMS_MSG, GradientTransformation, ScalarOrSchedule, Updates
+from nanofn.optim._base import GradientTransformation, ScalarOrSchedule, Updates
 from nanofn.optim._combine import chain
+from nanofn.optim.contrib._parameter_free import (  # helpers both families use
+    _leaves, _need_params, _params_dtype, _schedule_value, _vdot,
+)
 from nanofn.optim._transform import (
-    _flatten_all,
     _unflatten,
     _zeros_count,
     add_decayed_weights,
@@ -38,42 +40,11 @@ _TINY = float(np.finfo(float).eps)
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _need_params(where: str, params) -> None:
-    if params is None:
-        raise ValueError(f"{where}: {NO_PARAMS_MSG}")
-
-
 def _need_value(where: str, value) -> None:
     if value is None:
         raise TypeError(f"{where}: `update` needs the loss at the current params as `value=`, "
                         "e.g. `loss, grads = nanofn.value_and_grad(f)(params)` then "
                         "`opt.update(grads, state, params, value=loss)`.")
-
-
-def _leaves(where: str, updates, params, **state_trees):
-    """Flattens ``updates``, ``params`` and the state's parameter-shaped trees, checking
-    that they share one structure and that each update has its parameter's shape."""
-    _base.check_update_shapes(where, updates, params)
-    names = ("updates", "params") + tuple(f"state.{k}" for k in state_trees)
-    return _flatten_all(where, names, updates, params, *state_trees.values())
-
-
-def _params_dtype(params):
-    """The narrowest floating dtype among the params (float32 when there are none)."""
-    dtype = otu.dtype(params, "lowest")
-    return dtype if np.issubdtype(dtype, np.inexact) else np.dtype(np.float32)
-
-
-def _schedule_value(learning_rate, count):
-    return learning_rate(count) if callable(learning_rate) else learning_rate
-
-
-def _vdot(xs, ys):
-    total = None
-    for x, y in zip(xs, ys):
-        part = jnp.vdot(x, y)
-        total = part if total is None else total + part
-    return jnp.asarray(0.0) if total is None else total
 
 
 def _polyak_cap(numerator, sq_norm):
