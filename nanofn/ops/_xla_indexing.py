@@ -122,7 +122,9 @@ def _points(name, shape, indices, index_map, batching, window_dims, window_sizes
             if mode is GatherScatterMode.FILL_OR_DROP:
                 ok = (s >= 0) & (s <= n - size)
                 valid = ok if valid is None else valid & ok
-            elif mode is GatherScatterMode.CLIP or name.endswith("gather"):
+            elif mode is GatherScatterMode.CLIP or name == "gather":
+                # clip; a gather's "promise_in_bounds" clips too, as XLA does (a scatter's
+                # drops out-of-bounds points one by one)
                 s = fnp.clip(s, 0, max(n - size, 0))
         elif d in operand_batch:
             s = lax.broadcasted_iota(dtype, batch, index_batch[operand_batch.index(d)])
