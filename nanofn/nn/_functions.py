@@ -79,7 +79,14 @@ def relu(x):
         Array([0., 0., 2.], dtype=float32)
     """
     x = fnp.asarray(x)
-    return fnp.where(x > 0, x, 0)
+    return fnp.where(x > 0, x, _nan_or_zero(x))
+
+
+def _nan_or_zero(x):
+    """NaN where `x` is NaN, else 0, with derivative 0: what relu-like functions give below
+    their kink (JAX's maximum(x, 0) keeps a NaN; a plain 0 would hide it)."""
+    from nanofn import lax
+    return fnp.where(x != x, lax.stop_gradient(x), 0)
 
 
 def relu6(x):
@@ -91,7 +98,7 @@ def relu6(x):
         Array([0., 3., 6.], dtype=float32)
     """
     x = fnp.asarray(x)
-    return fnp.where(x > 0, fnp.where(x < 6, x, 6), 0)
+    return fnp.where(x > 0, fnp.where(x < 6, x, 6), _nan_or_zero(x))
 
 
 def leaky_relu(x, negative_slope=0.01):

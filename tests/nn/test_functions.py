@@ -229,3 +229,14 @@ def test_functions_work_under_jit_and_vmap_free_composition():
     x = jnp.array([-1.0, 0.5, 2.0])
     for fn in (nn.gelu, nn.softplus, nn.log_softmax, nn.elu):
         np.testing.assert_allclose(np.asarray(nanofn.jit(fn)(x)), np.asarray(fn(x)), rtol=1e-6)
+
+
+def test_relu_family_keeps_nan_and_has_zero_derivative_below_the_kink():
+    # as JAX's maximum(x, 0): a NaN input gives NaN (a plain 0 would hide it), -inf gives 0
+    x = np.array([-np.inf, -2.0, -0.0, 0.0, 3.0, 7.0, np.inf, np.nan], np.float32)
+    relu = np.asarray(nanofn.nn.relu(x))
+    np.testing.assert_array_equal(relu, [0, 0, 0, 0, 3, 7, np.inf, np.nan])
+    assert not np.signbit(relu[:4]).any()
+    np.testing.assert_array_equal(np.asarray(nanofn.nn.relu6(x)), [0, 0, 0, 0, 3, 6, 6, np.nan])
+    grads = nanofn.vmap(nanofn.grad(nanofn.nn.relu))(x)
+    np.testing.assert_array_equal(np.asarray(grads), [0, 0, 0, 0, 1, 1, 1, 0])

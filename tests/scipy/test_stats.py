@@ -291,6 +291,11 @@ def test_far_tails_stay_finite_and_accurate():
     _close(stats.gumbel_r.logsf(np.array([-3.0, 40.0])), ss.gumbel_r.logsf([-3.0, 40.0]), 1e-12)
     _close(stats.gamma.logsf(np.array([1e-9]), 2.0), ss.gamma.logsf([1e-9], 2.0), 1e-9)
     _close(stats.gennorm.cdf(np.array([-9.0]), 1.5), ss.gennorm.cdf([-9.0], 1.5), 1e-9)
+    # Cauchy quantiles at and near both ends (tan(pi (q - 1/2)) gave +-1.6e16 at 0 and 1)
+    q = np.array([0.0, 1e-10, 0.3, 0.5, 1 - 1e-10, 1.0, 1.5, -0.1])
+    for fn in ("ppf", "isf"):
+        got, want = getattr(stats.cauchy, fn)(q, 1.0, 2.0), getattr(ss.cauchy, fn)(q, 1.0, 2.0)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-9)
 
 
 def test_invalid_parameters_give_nan_as_jax():

@@ -97,8 +97,18 @@ def ppf(q, loc=0, scale=1):
         1.0
     """
     q, loc, scale = promote_args("cauchy.ppf", q=q, loc=loc, scale=scale)
-    unscaled = jnp.tan(jnp.subtract(jnp.multiply(const(q, math.pi), q), const(q, math.pi / 2)))
-    return jnp.add(jnp.multiply(unscaled, scale), loc)
+    return jnp.add(jnp.multiply(_standard_ppf(q), scale), loc)
+
+
+def _standard_ppf(q):
+    """tan(pi (q - 1/2)) as -1 / tan(pi q) below 1/2 and 1 / tan(pi (1 - q)) above: exact
+    near both ends (-inf at 0, inf at 1, where tan(pi (q - 1/2)) gives +-1.6e16), NaN
+    outside [0, 1]."""
+    pi = const(q, math.pi)
+    low = jnp.divide(const(q, -1.0), jnp.tan(jnp.multiply(pi, q)))
+    high = jnp.divide(const(q, 1.0), jnp.tan(jnp.multiply(pi, jnp.subtract(const(q, 1.0), q))))
+    out = jnp.where(q <= 0.5, low, high)
+    return jnp.where((q < 0) | (q > 1), const(q, math.nan), out)
 
 
 def isf(q, loc=0, scale=1):
@@ -110,5 +120,4 @@ def isf(q, loc=0, scale=1):
         1.0
     """
     q, loc, scale = promote_args("cauchy.isf", q=q, loc=loc, scale=scale)
-    unscaled = jnp.tan(jnp.subtract(const(q, math.pi / 2), jnp.multiply(const(q, math.pi), q)))
-    return jnp.add(jnp.multiply(unscaled, scale), loc)
+    return jnp.subtract(loc, jnp.multiply(_standard_ppf(q), scale))  # the law is symmetric
