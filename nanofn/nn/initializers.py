@@ -19,6 +19,7 @@ values; every other initializer is built from `nanofn.random` and works under `j
 from __future__ import annotations
 
 import math
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,13 +27,28 @@ from nanofn import numpy as fnp
 from nanofn import random
 
 __all__ = [
-    "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "kaiming_normal",
+    "Initializer", "constant", "delta_orthogonal", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "kaiming_normal",
     "kaiming_uniform", "lecun_normal", "lecun_uniform", "normal", "ones", "orthogonal",
     "truncated_normal", "uniform", "variance_scaling", "xavier_normal", "xavier_uniform",
     "zeros",
 ]
 
 _DEFAULT_DTYPE = np.float32
+
+
+class Initializer(Protocol):
+    """What every initializer here returns (jax.nn.initializers.Initializer): a function
+    `init(key, shape, dtype=...) -> array`, for type annotations.
+
+    Example:
+        >>> from nanofn.nn import initializers
+        >>> f: initializers.Initializer = initializers.zeros
+        >>> f(None, (2,)).shape
+        (2,)
+    """
+
+    def __call__(self, key: Any, shape: Any, dtype: Any = ...) -> Any:
+        ...
 
 
 def _shape(shape, name):
@@ -349,4 +365,41 @@ def orthogonal(scale=1.0, column_axis=-1, dtype=_DEFAULT_DTYPE):
         other = tuple(d for k, d in enumerate(shape) if k != col)
         q = np.moveaxis(q.reshape(other + (n_cols,)), -1, col)
         return fnp.asarray((scale * q).astype(dtype))
+    return init
+
+
+def delta_orthogonal(scale=1.0, column_axis=-1, dtype=_DEFAULT_DTYPE):
+    """The delta-orthogonal initializer of convolution kernels (Xiao et al., 2018): zero
+    everywhere but at the centre of the window, where the `(in, out)` matrix is
+    `orthogonal(scale, column_axis)`'s, so the convolution starts as an orthogonal map.
+
+    Args:
+      scale: multiplies the orthogonal matrix.
+      column_axis: the axis of that matrix holding its columns.
+      dtype: default dtype.
+
+    The kernel has 1, 2 or 3 spatial axes first, then `in` and `out` with `in <= out`
+    (`HWIO` for a 2-d convolution); the centre of an even size is the lower middle.
+
+    Example:
+        >>> from nanofn.nn import initializers
+        >>> import nanofn, numpy as np
+        >>> w = np.asarray(initializers.delta_orthogonal()(nanofn.random.key(0), (3, 3, 2, 2)))
+        >>> bool(np.allclose(w[1, 1].T @ w[1, 1], np.eye(2), atol=1e-5)), float(abs(w[0]).sum())
+        (True, 0.0)
+    """
+    matrix = orthogonal(scale=scale, column_axis=column_axis, dtype=dtype)
+
+    def init(key, shape, dtype=dtype):
+        shape = _shape(shape, "delta_orthogonal")
+        if len(shape) not in (3, 4, 5):
+            raise ValueError(f"delta_orthogonal: needs a kernel of 3, 4 or 5 axes (1 to 3 "
+                             f"spatial, then in and out), got shape {shape}")
+        if shape[-1] < shape[-2]:
+            raise ValueError(f"delta_orthogonal: the input features ({shape[-2]}) must not "
+                             f"outnumber the output features ({shape[-1]}), shape {shape}")
+        centre = tuple((k - 1) // 2 for k in shape[:-2])
+        weight = np.zeros(shape, dtype)
+        weight[centre] = np.asarray(matrix(key, shape[-2:], dtype))
+        return fnp.asarray(weight)
     return init

@@ -98,3 +98,18 @@ def test_bad_arguments_are_named():
         init.variance_scaling(1.0, "fan_in", "cauchy")
     with pytest.raises(ValueError, match="at least 2 axes"):
         init.orthogonal()(KEY, (5,))
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 4), (3, 4, 2, 2), (2, 2, 3, 3, 5)])
+def test_delta_orthogonal_is_an_orthogonal_matrix_at_the_window_centre(shape):
+    w = np.array(init.delta_orthogonal(scale=2.0)(nanofn.random.key(1), shape))
+    assert w.shape == shape and w.dtype == np.float32
+    centre = tuple((k - 1) // 2 for k in shape[:-2])
+    m = w[centre]
+    np.testing.assert_allclose(m @ m.T, 4.0 * np.eye(shape[-2]), atol=1e-5)  # rows: in <= out
+    w[centre] = 0.0
+    assert not w.any()  # zero everywhere else
+    with pytest.raises(ValueError, match="must not outnumber"):
+        init.delta_orthogonal()(nanofn.random.key(0), (3, 4, 2))
+    with pytest.raises(ValueError, match="3, 4 or 5 axes"):
+        init.delta_orthogonal()(nanofn.random.key(0), (2, 2))
