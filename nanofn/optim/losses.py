@@ -13,12 +13,14 @@ from nanofn.nn.losses import sigmoid_binary_cross_entropy as _sigmoid_bce
 from nanofn.nn.losses import kl_divergence as _kl_divergence
 from nanofn.nn.losses import softmax_cross_entropy as _softmax_ce
 from nanofn.nn.losses import __all__ as _nn_losses
+from nanofn.optim._ctc import ctc_loss, ctc_loss_with_forward_probs  # noqa: F401
 
 __all__ = list(_nn_losses) + [
     "multiclass_hinge_loss", "multiclass_perceptron_loss", "perceptron_loss",
     "poly_loss_cross_entropy", "safe_softmax_cross_entropy", "sigmoid_focal_loss",
     "generalized_kl_divergence", "convex_kl_divergence", "ntxent", "dice_loss",
-    "binary_dice_loss", "multiclass_generalized_dice_loss"]
+    "binary_dice_loss", "multiclass_generalized_dice_loss", "ctc_loss",
+    "ctc_loss_with_forward_probs"]
 
 
 def _check_floating(name, arg, x):
