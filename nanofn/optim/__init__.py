@@ -154,6 +154,16 @@ from nanofn.optim import schedules as schedules  # noqa: E402
 from nanofn.optim import transforms as transforms  # noqa: E402
 from nanofn.optim import tree as tree  # noqa: E402
 from nanofn.optim import tree_utils  # noqa: E402 (optax's older names, tree_ prefixed)
+from nanofn.optim._numerics_extra import (  # noqa: E402 (Shampoo's helpers, nnls, DoG, ...)
+    InjectStatefulHyperparamsState as InjectStatefulHyperparamsState,
+    WrappedSchedule as WrappedSchedule,
+    inject_stateful_hyperparams as inject_stateful_hyperparams,
+    matrix_inverse_pth_root as matrix_inverse_pth_root,
+    multi_normal as multi_normal,
+    nnls as nnls,
+    power_iteration as power_iteration,
+    scale_by_distance_over_gradients as scale_by_distance_over_gradients,
+)
 from nanofn.optim import contrib  # noqa: E402 (optax.contrib)
 from nanofn.optim import assignment, perturbations, projections, second_order  # noqa: E402
 from nanofn.optim._alias_extra import (  # noqa: E402
@@ -286,6 +296,9 @@ __all__ = [
     "piecewise_interpolate_schedule", "polynomial_schedule", "sgdr_schedule",
     "warmup_cosine_decay_schedule", "warmup_exponential_decay_schedule",
     # optax's surface beyond the core
+    "InjectStatefulHyperparamsState", "WrappedSchedule", "inject_stateful_hyperparams",
+    "matrix_inverse_pth_root", "multi_normal", "nnls", "power_iteration",
+    "scale_by_distance_over_gradients",
     "schedules", "transforms", "tree", "tree_utils", "contrib", "projections",
     "second_order", "assignment", "perturbations",
     "AdaptiveGradClipState", "ApplyEvery", "ScaleByAdanState",
