@@ -14,13 +14,17 @@ from nanofn.nn.losses import kl_divergence as _kl_divergence
 from nanofn.nn.losses import softmax_cross_entropy as _softmax_ce
 from nanofn.nn.losses import __all__ as _nn_losses
 from nanofn.optim._ctc import ctc_loss, ctc_loss_with_forward_probs  # noqa: F401
+from nanofn.optim._losses_extra import (  # noqa: F401
+    make_fenchel_young_loss, multiclass_sparsemax_loss, ranking_softmax_loss, sparsemax_loss,
+)
 
 __all__ = list(_nn_losses) + [
     "multiclass_hinge_loss", "multiclass_perceptron_loss", "perceptron_loss",
     "poly_loss_cross_entropy", "safe_softmax_cross_entropy", "sigmoid_focal_loss",
     "generalized_kl_divergence", "convex_kl_divergence", "ntxent", "dice_loss",
     "binary_dice_loss", "multiclass_generalized_dice_loss", "ctc_loss",
-    "ctc_loss_with_forward_probs"]
+    "ctc_loss_with_forward_probs", "make_fenchel_young_loss", "multiclass_sparsemax_loss",
+    "ranking_softmax_loss", "sparsemax_loss"]
 
 
 def _check_floating(name, arg, x):

@@ -208,10 +208,11 @@ def _unit_simplex_value(values):
     with np.errstate(invalid="ignore"):
         u = jnp.sort(values)[::-1]
         csum = jnp.cumsum(u)
-        k = jnp.arange(1, n + 1)
+        k = jnp.arange(1, n + 1, dtype=values.dtype)  # in the values' precision
         kept = 1 / k + (u - csum / k) > 0
         count = jnp.count_nonzero(kept)
-        return nanofn.nn.relu(1 / count + (values - csum[count - 1] / count))
+        size = count.astype(values.dtype)
+        return nanofn.nn.relu(1 / size + (values - csum[count - 1] / size))
 
 
 @nanofn.custom_jvp
@@ -226,7 +227,7 @@ def _unit_simplex_jvp(primals, tangents):
     # On the support S of the output the map is the projection onto {sum = 1} restricted
     # to S, so its Jacobian is diag(1_S) - 1_S 1_S^T / |S|.
     support = (out > 0).astype(dvalues.dtype)
-    size = jnp.count_nonzero(out > 0)
+    size = jnp.count_nonzero(out > 0).astype(dvalues.dtype)
     dout = support * dvalues - (jnp.dot(support, dvalues) / size) * support
     return out, dout
 
