@@ -392,3 +392,11 @@ def test_device_functions_take_a_backend():
     assert nanofn.process_index(backend="cpu") == 0 and nanofn.process_count("cpu") == 1
     assert nanofn.local_devices(host_id=0) == nanofn.local_devices()
     assert nanofn.process_indices(backend="cpu") == [0]
+
+
+def test_like_functions_take_shape_dtype_structs():
+    import nanofn.numpy as fnp
+    spec = nanofn.ShapeDtypeStruct((2, 3), np.int32)
+    assert fnp.zeros_like(spec).shape == (2, 3) and fnp.zeros_like(spec).dtype == np.int32
+    assert fnp.ones_like(spec, dtype=float).dtype == np.float32
+    assert np.asarray(fnp.full_like(spec, 7)).tolist() == [[7] * 3] * 2

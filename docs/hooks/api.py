@@ -39,6 +39,7 @@ MODULES = [
     ("nanofn.optim.second_order", ["optax.second_order"]),
     ("nanofn.optim.assignment", ["optax.assignment"]),
     ("nanofn.optim.perturbations", ["optax.perturbations"]),
+    ("nanofn.optim.microbatching", ["optax.microbatching"]),
     ("nanofn.tree", ["jax.tree"]),
     ("nanofn.tree_util", ["jax.tree_util"]),
     ("nanofn.testing", ["jax.test_util"]),

@@ -20,7 +20,7 @@ MODULES = ["jax", "jax.numpy", "jax.numpy.linalg", "jax.numpy.fft", "jax.lax", "
            "optax.schedules", "optax.tree", "optax.transforms", "optax.contrib"]
 MODULES += ["jax.scipy.ndimage", "jax.scipy.interpolate", "jax.image", "jax.scipy.fft",
             "optax.projections", "optax.second_order", "optax.assignment",
-            "optax.perturbations"]
+            "optax.perturbations", "optax.microbatching"]
 
 
 def main():

@@ -153,7 +153,15 @@ def empty(shape, dtype=None):
 
 
 def _like(a, dtype, shape):
-    return (dtype_of(a) if dtype is None else dtype_arg(dtype)), (_shape(a) if shape is None else shape)
+    """The dtype and shape of `a` (overridden by `dtype`, `shape`); `a` may also be a
+    `ShapeDtypeStruct` or any object with `shape` and `dtype`, as in JAX."""
+    if not core.is_array_like(a) and hasattr(a, "shape") and hasattr(a, "dtype"):
+        own_dtype, own_shape = np.dtype(a.dtype), tuple(a.shape)
+    else:
+        own_dtype, own_shape = None, None
+    d = dtype_arg(dtype) if dtype is not None else (own_dtype or dtype_of(a))
+    s = shape if shape is not None else (own_shape if own_shape is not None else _shape(a))
+    return d, s
 
 
 def zeros_like(a, dtype=None, shape=None):

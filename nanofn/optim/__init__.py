@@ -166,6 +166,8 @@ from nanofn.optim._numerics_extra import (  # noqa: E402 (Shampoo's helpers, nnl
 )
 from nanofn.optim import contrib  # noqa: E402 (optax.contrib)
 from nanofn.optim import assignment, perturbations, projections, second_order  # noqa: E402
+from nanofn.optim import microbatching  # noqa: E402 (optax.microbatching)
+from nanofn.optim.microbatching import microbatch as microbatch  # noqa: E402
 from nanofn.optim._alias_extra import (  # noqa: E402
     ApplyEvery as ApplyEvery,
     ScaleByAdanState as ScaleByAdanState,
@@ -300,7 +302,7 @@ __all__ = [
     "matrix_inverse_pth_root", "multi_normal", "nnls", "power_iteration",
     "scale_by_distance_over_gradients",
     "schedules", "transforms", "tree", "tree_utils", "contrib", "projections",
-    "second_order", "assignment", "perturbations",
+    "second_order", "assignment", "perturbations", "microbatching", "microbatch",
     "AdaptiveGradClipState", "ApplyEvery", "ScaleByAdanState",
     "ScaleByOptimisticGradientState", "ScaleByRpropState", "ScaleBySM3State", "adamaxw",
     "adan", "adaptive_grad_clip", "apply_every", "normalize_by_update_norm",
