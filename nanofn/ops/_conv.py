@@ -232,6 +232,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
         rhs_dilation: kernel dilation (atrous convolution), one per spatial axis.
         dimension_numbers: layouts, as strings or `ConvDimensionNumbers`.
         feature_group_count: grouped convolution (depthwise when equal to the channels).
+        batch_group_count: the batch in `batch_group_count` groups, group `k` convolved
+            with the `k`-th group of the output features (the output batch is the group
+            size): XLA's form of a grouped convolution's kernel gradient.
 
     Returns:
         The convolution, in `out_spec` layout.
@@ -245,8 +248,6 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
         ((1, 5, 5, 2), 9.0)
     """
     del precision  # unused
-    if batch_group_count != 1:
-        raise NotImplementedError("conv_general_dilated: batch_group_count > 1 is not supported")
     from nanofn.numpy._dtypes import promote
     lhs, rhs = promote(lhs, rhs)
     ls, rs = tuple(_aval_shape(lhs)), tuple(_aval_shape(rhs))
@@ -254,6 +255,11 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
         raise ValueError(f"conv_general_dilated: input {ls} and kernel {rs} must have the same "
                          "rank, at least 3 (batch, feature, one spatial axis)")
     dn = conv_dimension_numbers(ls, rs, dimension_numbers)
+    if batch_group_count != 1:
+        return _batch_grouped(lhs, rhs, dn, int(batch_group_count), int(feature_group_count),
+                              dict(window_strides=window_strides, padding=padding,
+                                   lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+                                   preferred_element_type=preferred_element_type))
     nsp = len(ls) - 2
     x = lax.transpose(lhs, dn.lhs_spec)  # (N, C, *S)
     # the kernel as (*K, I, O): an HWIO kernel is then used in place, and the patches'
@@ -294,6 +300,26 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     if preferred_element_type is not None:
         y = lax.convert_element_type(y, preferred_element_type)
     return y
+
+
+def _batch_grouped(lhs, rhs, dn, groups, feature_groups, conv_args):
+    """`batch_group_count=groups` as a feature-grouped convolution: batch group `k` moves
+    next to the others as channel group `k`, which `feature_group_count=groups` pairs with
+    the `k`-th group of output features, as XLA's batch groups are."""
+    ls = tuple(_aval_shape(lhs))
+    n, o = ls[dn.lhs_spec[0]], _aval_shape(rhs)[dn.rhs_spec[0]]
+    if feature_groups != 1 or groups < 1 or n % groups or o % groups:
+        raise ValueError(
+            f"conv_general_dilated: batch_group_count={groups} needs feature_group_count=1 and "
+            f"must divide the batch ({n}) and the output features ({o})")
+    x = lax.transpose(lhs, dn.lhs_spec)  # (N, C, *S)
+    c, spatial = ls[dn.lhs_spec[1]], tuple(_aval_shape(x))[2:]
+    x = lax.reshape(x, (groups, n // groups, c) + spatial)
+    x = lax.transpose(x, (1, 0) + tuple(range(2, 3 + len(spatial))))
+    x = lax.reshape(x, (n // groups, groups * c) + spatial)
+    x = lax.transpose(x, tuple(np.argsort(dn.lhs_spec)))  # back to the input's layout
+    return conv_general_dilated(x, rhs, dimension_numbers=dn, feature_group_count=groups,
+                                **conv_args)
 
 
 def conv_general_dilated_patches(lhs, filter_shape, window_strides, padding, lhs_dilation=None,

@@ -210,3 +210,32 @@ def test_conv_general_dilated_patches_are_the_windows(strides, padding, dilation
     check_grads(lambda v: lax.conv_general_dilated_patches(v, (fh, fw), strides, padding,
                                                            rhs_dilation=dilation),
                 (x,), order=1)
+
+
+@pytest.mark.parametrize("ls, rs, dn, groups", [
+    ((4, 2, 5, 5), (4, 2, 3, 3), None, 2),
+    ((6, 5, 5, 3), (3, 3, 3, 6), ("NHWC", "HWIO", "NHWC"), 3),
+    ((4, 3, 7), (8, 3, 2), None, 4),
+])
+def test_batch_group_count_pairs_batch_groups_with_output_feature_groups(ls, rs, dn, groups):
+    # XLA's definition: batch group k, convolved alone with output-feature group k
+    rng = np.random.default_rng(0)
+    lhs, rhs = rng.normal(size=ls), rng.normal(size=rs)
+    nsp = len(ls) - 2
+    got = lax.conv_general_dilated(lhs, rhs, (1,) * nsp, "SAME", dimension_numbers=dn,
+                                   batch_group_count=groups)
+    spec = lax.conv_dimension_numbers(ls, rs, dn)
+    b, o = spec.lhs_spec[0], spec.rhs_spec[0]
+    parts = [lax.conv_general_dilated(
+        np.take(lhs, np.arange(k * ls[b] // groups, (k + 1) * ls[b] // groups), axis=b),
+        np.take(rhs, np.arange(k * rs[o] // groups, (k + 1) * rs[o] // groups), axis=o),
+        (1,) * nsp, "SAME", dimension_numbers=dn) for k in range(groups)]
+    want = np.concatenate([np.asarray(p) for p in parts], axis=spec.out_spec[1])
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10, atol=1e-10)
+    check_grads(lambda a, w: lax.conv_general_dilated(a, w, (1,) * nsp, "SAME",
+                                                      dimension_numbers=dn,
+                                                      batch_group_count=groups),
+                (lhs, rhs), order=1, modes=("rev",))
+    with pytest.raises(ValueError, match="batch_group_count=5"):
+        lax.conv_general_dilated(lhs, rhs, (1,) * nsp, "SAME", dimension_numbers=dn,
+                                 batch_group_count=5)
