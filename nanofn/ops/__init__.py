@@ -1,4 +1,5 @@
-"""nanofn.ops (also importable as nanofn.lax): the primitives, with jax.lax's names.
+"""nanofn.ops (also importable as nanofn.lax): the primitives, with jax.lax's names, and
+jax.ops's segment reductions (`segment_sum`, `segment_prod`, `segment_max`, `segment_min`).
 
 Every function here binds one primitive (or a few, for convenience wrappers). The
 primitives and all their rules live in the private modules of this package, one block
@@ -22,6 +23,7 @@ from nanofn.ops import _nn  # noqa: F401  softmax, cross-entropy and layer-norm 
 from nanofn.ops import _attention  # noqa: F401  the fused attention primitive
 from nanofn.ops._complex import real as real, imag as imag, conj as conj, complex as complex
 from nanofn.ops._parallel import *  # noqa: F401,F403  psum, all_gather, ppermute, axis_index, ...
+from nanofn.ops._segment import *  # noqa: F401,F403  segment_sum, ... (jax.ops)
 from nanofn.ops._base import (
     broadcast_in_dim as broadcast_in_dim, broadcast_to as broadcast_to,
     broadcasted_iota as broadcasted_iota, convert_element_type as convert_element_type,

@@ -1158,6 +1158,33 @@ def _extremum_weights(x, indices, updates, out):
     return w_x, w_u
 
 
+def _product_cofactors(x, indices, updates):
+    """The derivative of a "mul" scatter: for the operand (its shape) and for each update
+    (its shape), the product of every *other* factor at the same point. Repeated indices
+    and zeros are exact: a factor's cofactor is the product of the nonzero factors at its
+    point divided by itself when none is zero, that product when it is the only zero, and 0
+    otherwise. Out-of-bounds updates get 0."""
+    dtype = _dtype(x)
+    one_x, one_u = full(_aval_shape(x), 1, dtype), full(_aval_shape(updates), 1, dtype)
+    zero_x, zero_u = _zeros_like(x), _zeros_like(updates)
+    x_zero, u_zero = eq_p.bind(x, zero_x), eq_p.bind(updates, zero_u)
+    x_safe, u_safe = _select(x_zero, x, one_x), _select(u_zero, updates, one_u)
+    nonzero = _scatter(x_safe, indices, u_safe, "mul")  # product of the nonzero factors
+    zeros = _add(_as_float(x_zero, x), _scatter(zero_x, indices, _as_float(u_zero, x), "add"))
+
+    def cofactor(is_zero, safe, prod, count, inside):
+        none = eq_p.bind(count, _zeros_like(count))
+        only = eq_p.bind(count, full(_aval_shape(count), 1, dtype))
+        if_nonzero = _select(none, _zeros_like(prod), _div(prod, safe))
+        if_zero = _select(only, _zeros_like(prod), prod)
+        return _mul(_select(is_zero, if_nonzero, if_zero), inside)
+
+    w_x = cofactor(x_zero, x_safe, nonzero, zeros, one_x)
+    inside = _gather0(one_x, indices)
+    w_u = cofactor(u_zero, u_safe, _gather0(nonzero, indices), _gather0(zeros, indices), inside)
+    return w_x, w_u
+
+
 def _scatter_jvp(primals, tangents, *, combine):
     x, indices, updates = primals
     tx, _, tu = tangents
@@ -1166,10 +1193,11 @@ def _scatter_jvp(primals, tangents, *, combine):
         tx = _zeros_like(x) if tx is None else tx
         tu = _zeros_like(updates) if tu is None else tu
         return out, _scatter(tx, indices, tu, combine)
-    if combine == "mul":  # assumes unique indices: out[p] = x[p] * u[j]
-        t_out = None if tx is None else _scatter(tx, indices, updates, "mul")
+    if combine == "mul":  # out[p] = x[p] * (the product of every update at p)
+        w_x, w_u = _product_cofactors(x, indices, updates)
+        t_out = None if tx is None else _mul(tx, w_x)
         if tu is not None:
-            t_u = _scatter(_zeros_like(x), indices, _mul(_gather0(x, indices), tu), "add")
+            t_u = _scatter(_zeros_like(x), indices, _mul(tu, w_u), "add")
             t_out = t_u if t_out is None else _add(t_out, t_u)
         return out, t_out
     w_x, w_u = _extremum_weights(x, indices, updates, out)
@@ -1196,11 +1224,10 @@ def _scatter_vjp(ct, primals, out, needs, *, combine):
             win = broadcast_in_dim_p.bind(win, shape=tuple(_aval_shape(g)),
                                           broadcast_dimensions=tuple(range(nb)))
             ct_u = _select(win, _zeros_like(g), g)
-    elif combine == "mul":  # assumes unique indices
-        if needs[0]:
-            ct_x = _scatter(ct, indices, updates, "mul")
-        if needs[2]:
-            ct_u = _gather0(_mul(ct, x), indices)
+    elif combine == "mul":
+        w_x, w_u = _product_cofactors(x, indices, updates)
+        ct_x = _mul(ct, w_x) if needs[0] else None
+        ct_u = _mul(_gather0(ct, indices), w_u) if needs[2] else None
     else:
         w_x, w_u = _extremum_weights(x, indices, updates, out)
         ct_x = _mul(ct, w_x) if needs[0] else None
@@ -1264,7 +1291,6 @@ def _scatter_wrapper(combine, doc_example):
     scatter_indices.shape[:-1] + operand.shape[k:]`; out-of-bounds points are dropped.
 
     Repeated indices {"keep the last update" if combine == "set" else "all apply"}.
-    {"The derivative assumes unique indices." if combine == "mul" else ""}
 
     Args:
         operand: the array to update.

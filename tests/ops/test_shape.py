@@ -452,11 +452,28 @@ def test_scatter_grads_any_indices(combine, case):
     check_grads(lambda x, u: S.scatter_p.bind(x, idx, u, combine=combine), (x, upd), order=2)
 
 
-@given(case=scatter_case(unique=True))
+@given(case=scatter_case())
 @settings(max_examples=8)
-def test_scatter_mul_grads_unique_indices(case):
-    x, idx, upd = case
+def test_scatter_mul_grads_any_indices(case):
+    x, idx, upd = case  # repeated indices multiply several updates into one point
     check_grads(lambda x, u: S.scatter_p.bind(x, idx, u, combine="mul"), (x, upd), order=2)
+
+
+def test_scatter_mul_gradient_is_exact_with_repeats_and_zeros():
+    # out[0] = x0 * u0 * u1 * u2, out[1] = x1 * u3; the cofactor of each factor is the
+    # product of the others, also when one of them is zero
+    idx = np.array([[0], [0], [0], [1], [5]], np.int32)  # 5 is out of bounds: dropped
+    f = lambda x, u: fnp.sum(lax.scatter_mul(x, idx, u) * np.array([1.0, 10.0]))  # noqa
+    for x, u, want_x, want_u in [
+            ([2.0, 3.0], [5.0, 7.0, 11.0, 13.0, 17.0], [385.0, 130.0], [154.0, 110.0, 70.0,
+                                                                         30.0, 0.0]),
+            ([2.0, 3.0], [5.0, 0.0, 11.0, 13.0, 17.0], [0.0, 130.0], [0.0, 110.0, 0.0,
+                                                                      30.0, 0.0]),
+            ([0.0, 3.0], [5.0, 0.0, 11.0, 13.0, 17.0], [0.0, 130.0], [0.0, 0.0, 0.0,
+                                                                      30.0, 0.0])]:
+        gx, gu = nanofn.grad(f, argnums=(0, 1))(np.array(x), np.array(u))
+        np.testing.assert_allclose(as_np(gx), want_x)
+        np.testing.assert_allclose(as_np(gu), want_u)
 
 
 def test_scatter_set_gradient_goes_to_the_winning_update():
