@@ -539,7 +539,8 @@ class IndexUpdateRef:
 
     Every method returns a new array; `x` itself is never changed. Repeated indices
     accumulate for `add`, `multiply`, `min` and `max` (like `np.add.at`); for `set` the last
-    one wins. `divide`, `power` and `apply` read then write, so they assume unique indices.
+    one wins; `divide` divides by each. `power` and `apply` read then write, so with repeated
+indices the last update wins.
     `mode` for updates: None (concrete out-of-range indices raise IndexError, traced ones
     are dropped), "drop" or "promise_in_bounds" (dropped), "clip" (clamped into range).
     """
@@ -600,7 +601,7 @@ class IndexUpdateRef:
         return _scatter_update(self.array, self.index, lax.neg_p.bind(v), "add", mode)
 
     def multiply(self, values, *, mode=None, indices_are_sorted=False, unique_indices=False):
-        """`x[idx] *= values` (the derivative assumes unique indices).
+        """`x[idx] *= values`, multiplying over repeated indices (like `np.multiply.at`).
 
         Example:
             >>> import nanofn.numpy as fnp
@@ -613,7 +614,7 @@ class IndexUpdateRef:
     mul = multiply
 
     def divide(self, values, *, mode=None, indices_are_sorted=False, unique_indices=False):
-        """`x[idx] /= values` for a float `x` (assumes unique indices).
+        """`x[idx] /= values` for a float `x`, over repeated indices too.
 
         Example:
             >>> import nanofn.numpy as fnp
@@ -629,7 +630,7 @@ class IndexUpdateRef:
         return _scatter_update(x, self.index, lax.div_p.bind(lax._c(v, 1), v), "mul", mode)
 
     def power(self, values, *, mode=None, indices_are_sorted=False, unique_indices=False):
-        """`x[idx] **= values` (assumes unique indices).
+        """`x[idx] **= values` (with repeated indices, the last update wins).
 
         Example:
             >>> import nanofn.numpy as fnp
@@ -666,7 +667,7 @@ class IndexUpdateRef:
         return _scatter_update(self.array, self.index, values, "max", mode)
 
     def apply(self, func, *, mode=None, indices_are_sorted=False, unique_indices=False):
-        """`x[idx] = func(x[idx])` (assumes unique indices).
+        """`x[idx] = func(x[idx])` (with repeated indices, the last update wins).
 
         Example:
             >>> import nanofn.numpy as fnp

@@ -38,8 +38,9 @@ combines, the dtypes the kernel is not compiled for, and `nanofn_use_kernels=Fal
 
 Derivatives of scatter: `"add"` and `"set"` are exact for any indices (for `"set"` the
 update that won gets the cotangent, the others get zero); `"min"` and `"max"` share the
-derivative equally among ties, also for repeated indices; `"mul"` assumes unique indices
-(as JAX does), otherwise its derivative is wrong.
+derivative equally among ties, also for repeated indices; `"mul"` gives each factor the
+product of the other factors at its point, exact for repeated indices and zeros too (JAX
+refuses this derivative unless the indices are unique).
 """
 
 from __future__ import annotations
