@@ -44,7 +44,8 @@ from nanofn._jit import clear_caches as clear_caches
 from nanofn.distributed._state import (
     devices as devices, local_devices as local_devices, device_count as device_count,
     local_device_count as local_device_count, process_index as process_index,
-    process_count as process_count,
+    process_count as process_count, host_id as host_id, host_count as host_count,
+    host_ids as host_ids,
 )
 from nanofn.distributed._pmap import pmap as pmap
 from nanofn._jax_api import (  # the rest of jax's top-level names

@@ -215,6 +215,39 @@ def process_index(backend=None) -> int:
     return world_group().rank
 
 
+def host_id(backend=None) -> int:
+    """JAX's older name for `process_index`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.host_id()
+        0
+    """
+    return process_index(backend)
+
+
+def host_count(backend=None) -> int:
+    """JAX's older name for `process_count`.
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.host_count()
+        1
+    """
+    return process_count(backend)
+
+
+def host_ids(backend=None) -> list:
+    """Every process index, in order (JAX's older `host_ids`).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.host_ids()
+        [0]
+    """
+    return list(range(process_count(backend)))
+
+
 def device_count(backend=None) -> int:
     """The number of devices over all processes: one per process, or in a one-process
     run the CPU devices asked for (see `local_device_count`).
