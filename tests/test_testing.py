@@ -456,3 +456,38 @@ def test_docs_example_matches_this_file():
     source = Path(__file__).read_text()
     example = source.split("# BEGIN layer norm example\n")[1].split("# END layer norm example")[0]
     assert example.strip() in doc
+
+
+# --- check_jvp / check_vjp: a given rule against finite differences ---------------------
+
+
+def test_check_jvp_and_check_vjp_accept_nanofn_rules_over_pytrees_with_integer_leaves():
+    import functools
+
+    def f(p, n):
+        return {"y": jnp.sin(p["w"]) * n, "n": n + 1}
+    args = ({"w": np.array([0.3, -1.2, 2.0])}, np.int32(3))
+    nanofn.testing.check_jvp(f, functools.partial(nanofn.jvp, f), args)
+    nanofn.testing.check_vjp(f, functools.partial(nanofn.vjp, f), args)
+
+
+def test_check_jvp_finds_a_wrong_tangent_and_a_wrong_primal():
+    x = (np.array([0.3, 1.0, 2.0]),)
+    wrong_tangent = lambda p, t: (jnp.exp(p[0]), 1.01 * jnp.exp(p[0]) * t[0])  # noqa: E731
+    with pytest.raises(AssertionError, match="JVP check failed"):
+        nanofn.testing.check_jvp(jnp.exp, wrong_tangent, x)
+    wrong_primal = lambda p, t: (jnp.exp(p[0]) + 1, jnp.exp(p[0]) * t[0])  # noqa: E731
+    with pytest.raises(AssertionError, match=r"(?s)^mine\n.*primal output"):
+        nanofn.testing.check_jvp(jnp.exp, wrong_primal, x, err_msg="mine")
+
+
+def test_check_vjp_finds_a_wrong_pullback():
+    f = lambda x, y: x * y  # noqa: E731
+
+    def f_vjp(x, y):
+        return f(x, y), lambda g: (g * y, g * y)  # the second should be g * x
+    args = (np.array([1.0, 2.0]), np.array([3.0, -1.0]))
+    with pytest.raises(AssertionError, match="VJP check failed"):
+        nanofn.testing.check_vjp(f, f_vjp, args)
+    with pytest.raises(TypeError, match="args must be a tuple"):
+        nanofn.testing.check_vjp(f, f_vjp, np.ones(2))

@@ -1,13 +1,15 @@
 """Testing utilities: gradient checks and hypothesis strategies (mirrors ``jax.test_util``).
 
 ``check_grads`` compares nanofn's forward- and reverse-mode derivatives with finite
-differences; ``assert_trees_allclose`` compares pytrees leaf by leaf. The hypothesis
+differences (``check_jvp`` and ``check_vjp`` check a given JVP or VJP function); ``assert_trees_allclose`` compares pytrees leaf by leaf. The hypothesis
 strategies (``shapes``, ``broadcastable_shapes``, ``arrays``, ``floats_in``,
 ``pytrees_of_arrays``) generate inputs for property tests; see docs/property-testing.md.
 """
 
 from nanofn.testing._check_grads import assert_trees_allclose as assert_trees_allclose
 from nanofn.testing._check_grads import check_grads as check_grads
+from nanofn.testing._check_grads import check_jvp as check_jvp
+from nanofn.testing._check_grads import check_vjp as check_vjp
 
 # The strategies need hypothesis, which is a test dependency (pip install "nanofn[test]")
 # rather than a runtime one. They are imported on first use, so `check_grads` works
@@ -19,6 +21,8 @@ __all__ = [
     "assert_trees_allclose",
     "broadcastable_shapes",
     "check_grads",
+    "check_jvp",
+    "check_vjp",
     "floats_in",
     "pytrees_of_arrays",
     "shapes",

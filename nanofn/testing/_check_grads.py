@@ -37,7 +37,7 @@ import numpy as np
 import nanofn
 from nanofn import tree_util
 
-__all__ = ["assert_trees_allclose", "check_grads"]
+__all__ = ["assert_trees_allclose", "check_grads", "check_jvp", "check_vjp"]
 
 # Per dtype: (finite-difference step, atol, rtol). The step balances the truncation error
 # of the central difference (~ eps**2 * f''') against rounding (~ machine_eps * |f| / eps).
@@ -301,8 +301,11 @@ def _check_shapes(settings, p, mode, kind, names, got, want):
                                      f"the shape {np.shape(w)} of the value it belongs to.")
 
 
-def _check_jvp(settings, p, fd, reference):
-    primal_out, tangent_out = nanofn.jvp(p.fn, tuple(p.xs), tuple(fd.tangents))
+def _check_jvp(settings, p, fd, reference, jvp=None):
+    if jvp is None:
+        primal_out, tangent_out = nanofn.jvp(p.fn, tuple(p.xs), tuple(fd.tangents))
+    else:  # a user's JVP function (check_jvp)
+        primal_out, tangent_out = jvp(p.xs, fd.tangents)
     primal_out, tangent_out = [_f64(y) for y in primal_out], [_f64(t) for t in tangent_out]
     _check_shapes(settings, p, "JVP", "tangent output", p.out_names, tangent_out, reference)
     _check_primal(settings, p, "JVP", primal_out, reference)
@@ -321,8 +324,8 @@ def _inner(a_list, b_list):
     return float(np.real(sum(np.sum(a * b) for a, b in zip(a_list, b_list))))
 
 
-def _check_vjp(settings, p, fd, reference):
-    primal_out, vjp_fn = nanofn.vjp(p.fn, *p.xs)
+def _check_vjp(settings, p, fd, reference, vjp=None):
+    primal_out, vjp_fn = nanofn.vjp(p.fn, *p.xs) if vjp is None else vjp(p.xs)
     primal_out = [_f64(y) for y in primal_out]
     _check_primal(settings, p, "VJP", primal_out, reference)
     cotangents = [_random(settings.rng, y.shape, dtype)
@@ -464,6 +467,141 @@ def check_grads(f, args, order, modes=("fwd", "rev"), atol=None, rtol=None, eps=
     dtype = _least_precise([x.dtype for x in p.xs] + p.out_dtypes)
     settings = _Settings(dtype, eps, atol, rtol, np.random.default_rng(_SEED))
     _check(settings, p, int(order), tuple(modes))
+
+
+def _user_rule_problem(name, f, args, atol, rtol, eps):
+    """The flat problem of `f` at `args`, its settings, and a way to call a user's rule on
+    flat float leaves: `rebuild(xs, fill)` gives the args pytree with the float leaves `xs`
+    and every other leaf from `fill(leaf)`."""
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(f"{name}: args must be a tuple of arguments, got "
+                        f"{type(args).__name__}; to check f(x) write {name}(f, rule, (x,)).")
+    args = tuple(args)
+    p = _flatten_problem(f, args)
+    p.evaluate_point()
+    dtype = _least_precise([x.dtype for x in p.xs] + p.out_dtypes)
+    settings = _Settings(dtype, eps, atol, rtol, np.random.default_rng(_SEED))
+    leaves, treedef = tree_util.tree_flatten(args)
+    diff = [i for i, leaf in enumerate(leaves) if _is_float(leaf)]
+
+    def rebuild(xs, fill):
+        full = [fill(leaf) for leaf in leaves]
+        for i, x in zip(diff, xs):
+            full[i] = x
+        return tree_util.tree_unflatten(treedef, full)
+    return p, settings, rebuild, diff
+
+
+def _zeros_of(leaf):
+    return np.zeros(np.shape(leaf), _leaf_dtype(leaf))
+
+
+def _float_leaves(tree):
+    return [y for y in tree_util.tree_leaves(tree) if _is_float(y)]
+
+
+def _with_message(err_msg, check, *args):
+    try:
+        check(*args)
+    except AssertionError as e:
+        if not err_msg:
+            raise
+        raise AssertionError(f"{err_msg}\n{e}") from None
+
+
+def check_jvp(f, f_jvp, args, atol=None, rtol=None, eps=None, err_msg=""):
+    """Check a JVP function ``f_jvp(primals, tangents) -> (f(primals), J tangents)`` of ``f``
+    against central finite differences of ``f`` along a random tangent, as
+    ``jax.test_util.check_jvp``; its primal output must equal ``f(*args)``.
+
+    Args:
+      f: the function, called as ``f(*args)``.
+      f_jvp: the JVP function to check, e.g. ``functools.partial(nanofn.jvp, f)`` or a
+        hand-written rule; called with the tuple of arguments and a tuple of tangents of
+        the same structure (integer and boolean leaves get zero tangents of their dtype).
+      args: tuple of arguments (pytrees of arrays).
+      atol, rtol, eps: as in ``check_grads``.
+      err_msg: text put before the failure message.
+
+    Raises:
+      AssertionError: when the tangent or the primal output disagrees.
+
+    Example:
+      >>> import functools, numpy as np
+      >>> import nanofn, nanofn.numpy as jnp
+      >>> from nanofn.testing import check_jvp
+      >>> check_jvp(jnp.sin, functools.partial(nanofn.jvp, jnp.sin), (np.array([0.3, 1.0]),))
+      >>> bad = lambda primals, tangents: (jnp.sin(*primals), jnp.sin(*tangents))
+      >>> try:
+      ...     check_jvp(jnp.sin, bad, (np.array([0.3, 1.0]),))
+      ... except AssertionError as e:
+      ...     print(str(e).splitlines()[0])
+      check_grads: JVP check failed at order 1.
+    """
+    p, settings, rebuild, _ = _user_rule_problem("check_jvp", f, args, atol, rtol, eps)
+
+    def jvp(xs, ts):
+        primal_out, tangent_out = f_jvp(tuple(rebuild(xs, np.asarray)),
+                                        tuple(rebuild(ts, _zeros_of)))
+        outs = tree_util.tree_leaves(primal_out)
+        keep = [i for i, y in enumerate(outs) if _is_float(y)]
+        touts = tree_util.tree_leaves(tangent_out)
+        if len(touts) != len(outs):
+            _fail(settings, p, "JVP", f"f_jvp returned {len(touts)} tangent leaves for "
+                                      f"{len(outs)} primal output leaves.")
+        return [_f64(outs[i]) for i in keep], [_f64(touts[i]) for i in keep]
+
+    reference = p.evaluate_point()
+    fd = _FiniteDifference(p, _random_like(settings.rng, p.xs), settings.eps)
+    _with_message(err_msg, _check_jvp, settings, p, fd, reference, jvp)
+
+
+def check_vjp(f, f_vjp, args, atol=None, rtol=None, eps=None, err_msg=""):
+    """Check a VJP function ``f_vjp(*args) -> (f(*args), pullback)`` of ``f`` through the
+    identity ``<u, J v> == <J^T u, v>`` for random ``u`` and ``v``, with ``J v`` from central
+    finite differences of ``f``, as ``jax.test_util.check_vjp``; its primal output must
+    equal ``f(*args)``.
+
+    Args:
+      f: the function, called as ``f(*args)``.
+      f_vjp: the VJP function to check, e.g. ``functools.partial(nanofn.vjp, f)``; its
+        pullback takes a cotangent shaped like ``f``'s output (integer leaves get zeros) and
+        returns a tuple of cotangents, one per argument.
+      args: tuple of arguments (pytrees of arrays).
+      atol, rtol, eps: as in ``check_grads``.
+      err_msg: text put before the failure message.
+
+    Raises:
+      AssertionError: when the pullback or the primal output disagrees.
+
+    Example:
+      >>> import functools, numpy as np
+      >>> import nanofn, nanofn.numpy as jnp
+      >>> from nanofn.testing import check_vjp
+      >>> f = lambda x, y: jnp.sum(x * y)
+      >>> check_vjp(f, functools.partial(nanofn.vjp, f), (np.ones(3), np.arange(3.0)))
+    """
+    p, settings, rebuild, diff = _user_rule_problem("check_vjp", f, args, atol, rtol, eps)
+
+    def vjp(xs):
+        primal_out, pullback = f_vjp(*rebuild(xs, np.asarray))
+        outs, out_tree = tree_util.tree_flatten(primal_out)
+        keep = [i for i, y in enumerate(outs) if _is_float(y)]
+
+        def back(cts):
+            full = [_zeros_of(y) for y in outs]
+            for i, c in zip(keep, cts):
+                full[i] = c
+            ct_args = tree_util.tree_leaves(pullback(tree_util.tree_unflatten(out_tree, full)))
+            if len(ct_args) != len(tree_util.tree_leaves(tuple(args))):
+                _fail(settings, p, "VJP", f"the pullback returned {len(ct_args)} cotangent "
+                                          "leaves; expected one per leaf of args.")
+            return [ct_args[i] for i in diff]
+        return [outs[i] for i in keep], back
+
+    reference = p.evaluate_point()
+    fd = _FiniteDifference(p, _random_like(settings.rng, p.xs), settings.eps)
+    _with_message(err_msg, _check_vjp, settings, p, fd, reference, vjp)
 
 
 # --- comparing pytrees -------------------------------------------------------------------
