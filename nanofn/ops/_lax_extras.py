@@ -716,6 +716,93 @@ def reduce_window_shape_tuple(operand_shape, window_dimensions, window_strides, 
     return tuple(out)
 
 
+# ------------------------------------------------------------------ small utilities
+
+
+def empty(shape, dtype, *, out_sharding=None):
+    """An array of `shape` and `dtype` whose contents the caller will overwrite
+    (`jax.lax.empty`); nanofn fills it with zeros, so it is never uninitialised memory.
+
+    Example:
+        >>> import numpy as np
+        >>> from nanofn import lax
+        >>> lax.empty((2,), np.float32)
+        Array([0., 0.], dtype=float32)
+    """
+    del out_sharding  # one device
+    return _base.full(tuple(shape), 0, np.dtype(dtype))
+
+
+def broadcast_like(arr, like_arr):
+    """`arr` broadcast to the shape of `like_arr` (`jax.lax.broadcast_like`).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.broadcast_like(fnp.arange(3.0), fnp.zeros((2, 3))).shape
+        (2, 3)
+    """
+    return _base.broadcast_to(arr, _shape_of(like_arr))
+
+
+def composite(decomposition, name, version=0):
+    """Mark `decomposition` as a named composite operation (`jax.lax.composite`).
+
+    XLA can swap a composite for a fused kernel of the same name; nanofn has no such
+    kernels, so the result runs `decomposition` itself, and transforms (including
+    derivatives, which JAX refuses here) go through its body.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> double = lax.composite(lambda x: x * 2, name="my.double")
+        >>> double(fnp.ones(2))
+        Array([2., 2.], dtype=float32)
+    """
+    import functools
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"composite: name must be a non-empty string, got {name!r}")
+
+    @functools.wraps(decomposition)
+    def run(*args, **kwargs):
+        return decomposition(*args, **kwargs)
+    run.composite_name, run.composite_version = name, int(version)
+    return run
+
+
+def mulhi(x, y, /):
+    """The high half of the double-width product of two integer arrays (`jax.lax.mulhi`):
+    for 32-bit `x` and `y`, `(x * y) >> 32` computed exactly in 64 bits.
+
+    Example:
+        >>> import numpy as np
+        >>> from nanofn import lax
+        >>> lax.mulhi(np.int32(-5), np.int32(7))
+        Array(-1, dtype=int32)
+    """
+    import nanofn.numpy as fnp
+    x, y = fnp.asarray(x), fnp.asarray(y)
+    if x.dtype != y.dtype or not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"mulhi: x and y must be integers of one dtype, got {x.dtype.name} "
+                        f"and {y.dtype.name}")
+    dtype, bits = x.dtype, 8 * x.dtype.itemsize
+    signed = np.issubdtype(dtype, np.signedinteger)
+    if bits < 64:
+        wide = np.int64 if signed else np.uint64
+        prod = x.astype(wide) * y.astype(wide)
+        return (prod >> bits).astype(dtype)
+    # 64 bits: the unsigned product from 32-bit halves, then the two's-complement fix-up
+    u64, mask = np.uint64, np.uint64(0xFFFFFFFF)
+    a, b = x.astype(u64), y.astype(u64)
+    a_lo, a_hi, b_lo, b_hi = a & mask, a >> u64(32), b & mask, b >> u64(32)
+    lo_lo, hi_lo, lo_hi = a_lo * b_lo, a_hi * b_lo, a_lo * b_hi
+    cross = (lo_lo >> u64(32)) + (hi_lo & mask) + (lo_hi & mask)
+    hi = a_hi * b_hi + (hi_lo >> u64(32)) + (lo_hi >> u64(32)) + (cross >> u64(32))
+    if signed:
+        hi = hi - fnp.where(x < 0, b, u64(0)) - fnp.where(y < 0, a, u64(0))
+    return hi.astype(dtype)
+
+
 # ------------------------------------------------------------------ special functions
 
 
@@ -733,6 +820,22 @@ digamma = _special("digamma", "digamma", "The digamma function")
 polygamma = _special("polygamma", "polygamma", "The polygamma function of order `m`")
 igamma = _special("igamma", "gammainc", "The regularized lower incomplete gamma P(a, x)")
 igammac = _special("igammac", "gammaincc", "The regularized upper incomplete gamma Q(a, x)")
+
+
+def igamma_grad_a(a, x):
+    """d/da of the regularized lower incomplete gamma P(a, x) (`jax.lax.igamma_grad_a`).
+
+    Example:
+        >>> from nanofn import lax
+        >>> round(float(lax.igamma_grad_a(2.0, 1.5)), 6)
+        -0.313489
+    """
+    import nanofn.numpy as fnp
+    from nanofn.ops import _special_fns
+    a, x = fnp.asarray(a), fnp.asarray(x)
+    dtype = fnp.result_type(a, x)
+    a, x = fnp.broadcast_arrays(a.astype(dtype), x.astype(dtype))
+    return _special_fns.igamma_grad_a_p.bind(a, x)
 zeta = _special("zeta", "zeta", "The Hurwitz zeta function")
 betainc = _special("betainc", "betainc", "The regularized incomplete beta function")
 erfc = _special("erfc", "erfc", "The complementary error function 1 - erf(x)")
@@ -766,7 +869,8 @@ _COMPOSITIONS = ["clamp", "square", "reciprocal", "dot", "batch_matmul", "broadc
                  "ragged_dot", "platform_dependent", "random_gamma_grad",
                  "conv_general_permutations",
                  "conv_shape_tuple", "conv_general_shape_tuple", "conv_transpose_shape_tuple",
-                 "reduce_window_shape_tuple"]
+                 "reduce_window_shape_tuple", "empty", "broadcast_like", "composite", "mulhi",
+                 "igamma_grad_a"]
 
 
 def exports(namespace: dict) -> dict:
