@@ -256,3 +256,15 @@ globals().update(_lax_extras.exports(globals()))
 from nanofn._public import public_names as _public_names
 
 __all__ = _public_names(globals())
+
+
+def __getattr__(name):
+    # The special functions' primitives (lgamma_p, igamma_p, ...) register when their module
+    # first loads, which `import nanofn` skips to start fast; look them up on demand.
+    if name.endswith("_p"):
+        from nanofn.ops import _special_fns  # noqa: F401  registers them
+        found = _lax_extras._primitives().get(name)
+        if found is not None:
+            globals()[name] = found
+            return found
+    raise AttributeError(f"module 'nanofn.lax' has no attribute {name!r}")

@@ -203,3 +203,11 @@ def test_igamma_grad_a_is_the_derivative_of_igamma_in_a():
     np.testing.assert_allclose(np.asarray(lax.igamma_grad_a(a, x)), fd, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(nanofn.grad(lambda a: lax.igamma(a, x).sum())(a)),
                                np.asarray(lax.igamma_grad_a(a, x)), rtol=1e-12)
+
+
+def test_special_function_primitives_are_found_by_their_jax_names():
+    # registered lazily (import nanofn does not load them), found on first lookup
+    np.testing.assert_allclose(float(lax.lgamma_p.bind(np.float64(4.0))), np.log(6.0))
+    assert lax.igamma_grad_a_p.name == "igamma_grad_a"
+    with pytest.raises(AttributeError, match="has no attribute 'not_a_primitive_p'"):
+        lax.not_a_primitive_p
