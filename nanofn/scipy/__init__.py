@@ -11,6 +11,7 @@ import importlib as _importlib
 
 __all__ = ["special", "signal", "linalg", "stats", "ndimage", "interpolate", "optimize",
            "integrate", "cluster", "fft"]
+__all__ += ["spatial"]
 
 
 def __getattr__(name):
