@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 import operator
 from typing import Any, Callable, Optional
@@ -29,7 +30,7 @@ __all__ = [
     "clip", "conj", "div", "dtype", "full_like", "get", "get_all_with_path", "map_params",
     "max", "min",
     "mul", "norm", "ones_like", "random_like", "real", "scale", "set", "size",
-    "split_key_like", "sub", "sum",
+    "split_key_like", "sub", "sum", "unwrap_random_key_data",
     "update_infinity_moment", "update_moment", "update_moment_per_elem_norm", "vdot",
     "where", "zeros_like",
 ]
@@ -444,6 +445,23 @@ def random_like(rng_key, target_tree: Any, sampler: Optional[Callable] = None,
                 target_tree, keys)
 
 
+def unwrap_random_key_data(tree: Any) -> Any:
+    """The tree with every typed PRNG key replaced by its raw ``uint32`` data, for
+    comparing states that hold keys (``AddNoiseState.rng_key``, ...) leaf by leaf.
+
+    nanofn's keys (``nanofn.random.key``, ``PRNGKey``) already are their ``uint32`` data,
+    as ``nanofn.random.key_data`` shows, so every leaf comes back as it is; the tree is
+    rebuilt as by ``tree_util.tree_map``.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as jnp
+        >>> from nanofn.optim import tree
+        >>> tree.unwrap_random_key_data({"key": nanofn.random.key(3), "x": jnp.ones(1)})
+        {'key': Array([0, 3], dtype=uint32), 'x': Array([1.], dtype=float32)}
+    """
+    return _map(lambda leaf: leaf, tree)
+
+
 # --- moments (the statistics optimizers keep) -------------------------------------------
 
 
@@ -514,59 +532,153 @@ def bias_correction(moment, decay, count):
 # --- reading and writing entries of a state by name ----------------------------------------
 
 
-def _key_name(entry) -> Any:
-    for attr in ("key", "name", "idx"):
-        if hasattr(entry, attr):
-            return getattr(entry, attr)
-    return entry
+@dataclasses.dataclass(frozen=True)
+class NamedTupleKey:
+    """A path entry that steps into a NamedTuple field and records the NamedTuple's class.
+
+    The paths given by :func:`get_all_with_path` (and passed to the ``filtering``
+    functions of :func:`get` and :func:`set`) use it instead of a plain field name, so a
+    filter can tell apart fields of one name in different states, e.g. the ``count`` of
+    ``ScaleByAdamState`` from that of ``AddNoiseState``. ``tree_util.keystr`` prints it
+    as ``TupleName.field``.
+
+    Attributes:
+        tuple_name: the class name of the NamedTuple.
+        name: the field's name.
+
+    Example:
+        >>> from nanofn.optim.tree_utils import NamedTupleKey
+        >>> entry = NamedTupleKey("ScaleByAdamState", "mu")
+        >>> str(entry), entry.tuple_name, entry.name
+        ('ScaleByAdamState.mu', 'ScaleByAdamState', 'mu')
+    """
+
+    tuple_name: str
+    name: str
+
+    def __str__(self):
+        return f"{self.tuple_name}.{self.name}"
 
 
-def _named_nodes(tree, key):
-    """``(path, value)`` for every node or NamedTuple field named ``key`` in ``tree``."""
+def _is_namedtuple(node) -> bool:
+    return isinstance(node, tuple) and hasattr(node, "_fields")
+
+
+def _holds(node, names: tuple) -> bool:
+    """Whether ``node`` is a NamedTuple with a field or class name in ``names``, or a dict
+    with a key in ``names``: the nodes the name lookups stop at."""
+    if _is_namedtuple(node):
+        return (builtins.any(n in node._fields for n in names)
+                or type(node).__name__ in names)
+    return isinstance(node, dict) and builtins.any(n in node for n in names)
+
+
+def _named_leaves(tree, stop: Callable) -> list:
+    """``(path, node)`` for the leaves of ``tree`` and the subtrees where ``stop`` holds.
+
+    Paths are those of ``tree_util.tree_leaves_with_path``, except that a step into a
+    NamedTuple field is a :class:`NamedTupleKey` (class name and field) rather than a
+    ``GetAttrKey``.
+    """
+    out = []
+    pairs = tree_util.tree_leaves_with_path(tree, is_leaf=lambda x: stop(x) or _is_namedtuple(x))
+    for path, node in pairs:
+        if stop(node) or not _is_namedtuple(node):
+            out.append((path, node))
+            continue
+        cls = type(node).__name__
+        for field in node._fields:
+            step = NamedTupleKey(cls, field)
+            out.extend(((*path, step, *sub), leaf)
+                       for sub, leaf in _named_leaves(getattr(node, field), stop))
+    return out
+
+
+def _children(path: tuple, node) -> list:
+    """``(path, child)`` for each field of a NamedTuple or entry of a dict, in order."""
+    if _is_namedtuple(node):
+        cls = type(node).__name__
+        return [((*path, NamedTupleKey(cls, f)), getattr(node, f)) for f in node._fields]
+    return [((*path, tree_util.DictKey(k)), v) for k, v in node.items()]
+
+
+def _entry_name(entry):
+    """The field name or dict key that a path entry of :func:`_children` stands for."""
+    if isinstance(entry, NamedTupleKey):
+        return entry.name
+    if isinstance(entry.key, (str, int)):
+        return entry.key
+    raise KeyError(f"optim.tree.set: only str and int dict keys can be set by name, got the "
+                   f"key {entry.key!r} of type {type(entry.key).__name__}.")
+
+
+def _find(tree, key) -> list:
+    """Every ``(path, value)`` named ``key`` in ``tree``, ``filtering`` aside.
+
+    The matches of the outermost nodes that hold ``key`` come first (in leaf order), then
+    the matches found below each of those nodes, searched the same way.
+    """
+    stop = functools.partial(_holds, names=(key,))
+    holders = [(p, n) for p, n in _named_leaves(tree, stop) if stop(n)]
     found = []
-
-    def walk(path, node):
-        if isinstance(node, tuple) and hasattr(node, "_fields"):
-            for name in node._fields:
-                value = getattr(node, name)
-                if name == key:
-                    found.append((path + (name,), value))
-                walk(path + (name,), value)
-        elif isinstance(node, dict):
-            for k, v in node.items():
-                if k == key:
-                    found.append((path + (k,), v))
-                walk(path + (k,), v)
-        elif isinstance(node, (list, tuple)):
-            for i, v in enumerate(node):
-                walk(path + (i,), v)
-    walk((), tree)
+    for path, node in holders:
+        if _is_namedtuple(node) and type(node).__name__ == key:
+            found.append((path, node))  # the NamedTuple itself, by its class name
+        elif _is_namedtuple(node):
+            found.append(((*path, NamedTupleKey(type(node).__name__, key)),
+                          getattr(node, key)))
+        else:
+            found.append(((*path, tree_util.DictKey(key)), node[key]))
+    for path, node in holders:
+        for child_path, child in _children(path, node):
+            found.extend(((*child_path, *sub), value) for sub, value in _find(child, key))
     return found
 
 
 def get_all_with_path(tree: Any, key: Any, filtering: Optional[Callable] = None) -> list:
-    """Every ``(path, value)`` whose last name is ``key`` (NamedTuple fields, dict keys).
+    """Every ``(path, value)`` in ``tree`` named ``key``: a dict key, a NamedTuple field,
+    or the class name of a NamedTuple (which gives the NamedTuple itself).
 
-    ``filtering(path, value)`` keeps only the matches it returns True for.
+    A path is a tuple of ``tree_util`` key entries (``SequenceKey``, ``DictKey``, ...) in
+    which each step into a NamedTuple field is a :class:`NamedTupleKey`; print one with
+    ``tree_util.keystr``. The matches of the outermost nodes come first, then the matches
+    nested inside them (a value named ``key`` inside another one is found too).
+
+    Args:
+        tree: the tree to search, typically an optimizer state.
+        key: the name to look for.
+        filtering: ``filtering(path, value) -> bool``; only the matches it accepts are kept.
+
+    Returns:
+        A list of ``(path, value)`` pairs, empty when nothing matches.
 
     Example:
         >>> import nanofn.numpy as jnp
-        >>> from nanofn import optim
-        >>> state = optim.adam(0.1).init({"w": jnp.zeros(2)})
-        >>> [path for path, _ in optim.tree.get_all_with_path(state, "count")]
-        [(0, 'count')]
+        >>> from nanofn import optim, tree_util
+        >>> opt = optim.chain(optim.add_noise(1.0, 0.9, key=0), optim.scale_by_adam())
+        >>> state = opt.init(jnp.zeros(2))
+        >>> for path, value in optim.tree.get_all_with_path(state, "count"):
+        ...     print(tree_util.keystr(path), int(value))
+        [0]AddNoiseState.count 0
+        [1]ScaleByAdamState.count 0
+        >>> adam_only = lambda path, value: path[-1].tuple_name == "ScaleByAdamState"
+        >>> [tree_util.keystr(p) for p, _ in
+        ...  optim.tree.get_all_with_path(state, "count", adam_only)]
+        ['[1]ScaleByAdamState.count']
     """
-    found = _named_nodes(tree, key)
-    if filtering is not None:
-        found = [(p, v) for p, v in found if filtering(p, v)]
+    found = _find(tree, key)
+    if filtering:
+        found = [(path, value) for path, value in found if filtering(path, value)]
     return found
 
 
 def get(tree: Any, key: Any, default: Optional[Any] = None,
         filtering: Optional[Callable] = None) -> Any:
-    """The one value named ``key`` in ``tree`` (e.g. ``"count"`` or ``"learning_rate"``).
+    """The one value in ``tree`` named ``key`` (a dict key, a NamedTuple field, or a
+    NamedTuple's class name), as found by :func:`get_all_with_path`.
 
-    Returns ``default`` when there is none and raises when there are several.
+    Returns ``default`` when nothing matches; raises ``KeyError`` when several values
+    match (give a ``filtering(path, value)`` that keeps one of them).
 
     Example:
         >>> import nanofn.numpy as jnp
@@ -574,18 +686,33 @@ def get(tree: Any, key: Any, default: Optional[Any] = None,
         >>> opt = optim.inject_hyperparams(optim.sgd)(learning_rate=0.1)
         >>> print(round(float(optim.tree.get(opt.init(jnp.zeros(1)), "learning_rate")), 3))
         0.1
+        >>> opt = optim.chain(optim.add_noise(1.0, 0.9, key=0), optim.scale_by_adam())
+        >>> state = opt.init(jnp.zeros(2))
+        >>> type(optim.tree.get(state, "AddNoiseState")).__name__
+        'AddNoiseState'
+        >>> adam_only = lambda path, value: path[-1].tuple_name == "ScaleByAdamState"
+        >>> int(optim.tree.get(state, "count", filtering=adam_only))
+        0
     """
     found = get_all_with_path(tree, key, filtering)
-    if not found:
-        return default
     if len(found) > 1:
-        raise KeyError(f"optim.tree.get: found {len(found)} values named {key!r} at paths "
-                       f"{[p for p, _ in found]}; pass `filtering` to choose one.")
-    return found[0][1]
+        paths = [tree_util.keystr(path) for path, _ in found]
+        raise KeyError(f"optim.tree.get: {len(found)} values match {key!r}, at {paths}; "
+                       "pass `filtering` to keep only one.")
+    return found[0][1] if found else default
 
 
 def set(tree: Any, filtering: Optional[Callable] = None, /, **kwargs: Any) -> Any:  # noqa: A001
-    """A copy of ``tree`` with the NamedTuple fields or dict entries named in ``kwargs`` replaced.
+    """A copy of ``tree`` in which the values named by ``kwargs`` are replaced.
+
+    A name is a dict key, a NamedTuple field or a NamedTuple's class name (which replaces
+    the whole NamedTuple). ``filtering(path, value)``, with the paths of
+    :func:`get_all_with_path`, limits the replacement to the matches it accepts.
+
+    Raises ``KeyError`` when a name matches nothing (or nothing that ``filtering``
+    accepts). The search starts at the outermost nodes that hold a name and goes down
+    through their dict and NamedTuple children only: a match nested in a tuple or list
+    below such a node is left as it is, though :func:`get_all_with_path` finds it.
 
     Example:
         >>> import nanofn.numpy as jnp
@@ -594,31 +721,43 @@ def set(tree: Any, filtering: Optional[Callable] = None, /, **kwargs: Any) -> An
         >>> new = optim.tree.set(state, count=jnp.asarray(5, dtype=jnp.int32))
         >>> int(optim.tree.get(new, "count"))
         5
+        >>> opt = optim.chain(optim.add_noise(1.0, 0.9, key=0), optim.scale_by_adam())
+        >>> state = opt.init(jnp.zeros(2))
+        >>> noise = optim.tree.get(state, "AddNoiseState")
+        >>> new = optim.tree.set(state, AddNoiseState=noise._replace(count=jnp.asarray(3)))
+        >>> [int(c) for c in (new[0].count, new[1].count)]
+        [3, 0]
     """
-    def rebuild(path, node):
-        if isinstance(node, tuple) and hasattr(node, "_fields"):
-            values = {}
-            for name in node._fields:
-                value = getattr(node, name)
-                p = path + (name,)
-                if name in kwargs and (filtering is None or filtering(p, value)):
-                    values[name] = kwargs[name]
-                else:
-                    values[name] = rebuild(p, value)
-            return type(node)(**values)
-        if isinstance(node, dict):
-            out = {}
-            for k, v in node.items():
-                p = path + (k,)
-                if k in kwargs and (filtering is None or filtering(p, v)):
-                    out[k] = kwargs[k]
-                else:
-                    out[k] = rebuild(p, v)
-            return type(node)(out) if type(node) is not dict else out
-        if isinstance(node, (list, tuple)):
-            return type(node)(rebuild(path + (i,), v) for i, v in enumerate(node))
-        return node
-    return rebuild((), tree)
+    for key in kwargs:
+        if not get_all_with_path(tree, key, filtering):
+            how = " that `filtering` accepts" if filtering else ""
+            raise KeyError(f"optim.tree.set: found no value named {key!r}{how} in the tree "
+                           f"{tree_util.tree_structure(tree)}.")
+
+    stop = functools.partial(_holds, names=tuple(kwargs))
+
+    def accepts(path, value):
+        return filtering is None or filtering(path, value)
+
+    def replace(path, node):
+        if not stop(node):
+            return node
+        cls = type(node).__name__
+        if _is_namedtuple(node) and cls in kwargs and accepts(path, node):
+            return kwargs[cls]
+        new = {}
+        for child_path, child in _children(path, node):
+            name = _entry_name(child_path[-1])
+            if name in kwargs and accepts(child_path, child):
+                new[name] = kwargs[name]
+            elif isinstance(child, (dict, list, tuple)):
+                new[name] = replace(child_path, child)
+            else:
+                new[name] = child
+        return node._replace(**new) if _is_namedtuple(node) else new
+
+    treedef = tree_util.tree_structure(tree, is_leaf=stop)
+    return treedef.unflatten([replace(path, node) for path, node in _named_leaves(tree, stop)])
 
 
 # --- mapping over the parameter-shaped parts of an optimizer state ------------------------

@@ -1,5 +1,6 @@
 """optax's older `optax.tree_utils` names (`tree_add`, `tree_norm`, ...): each is the
-`nanofn.optim.tree` function of the same name without the `tree_` prefix.
+`nanofn.optim.tree` function of the same name without the `tree_` prefix. `NamedTupleKey`,
+the path entry of `tree_get_all_with_path`, keeps its own name, as in optax.
 
 Example:
     >>> import nanofn.numpy as jnp
@@ -10,5 +11,6 @@ Example:
 
 from nanofn.optim import tree as _tree
 
-__all__ = [f"tree_{name}" for name in _tree.__all__]
+NamedTupleKey = _tree.NamedTupleKey
+__all__ = ["NamedTupleKey"] + [f"tree_{name}" for name in _tree.__all__]
 globals().update({f"tree_{name}": getattr(_tree, name) for name in _tree.__all__})

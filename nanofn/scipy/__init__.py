@@ -10,8 +10,7 @@ Example:
 import importlib as _importlib
 
 __all__ = ["special", "signal", "linalg", "stats", "ndimage", "interpolate", "optimize",
-           "integrate", "cluster", "fft"]
-__all__ += ["spatial"]
+           "integrate", "cluster", "fft", "spatial"]
 
 
 def __getattr__(name):
