@@ -796,6 +796,38 @@ checkpoint_p.vjp_joint = _checkpoint_vjp
 checkpoint_p.batch = _batch_rule(checkpoint_p)
 
 
+def _hoist_closure(call, leaves):
+    """Make the traced values that `call.fun_flat` closes over explicit inputs.
+
+    A checkpointed function may close over values traced by an enclosing transformation
+    (a layer's weights under `grad`, used inside a `scan` body). The equation that records
+    the call must name them as inputs: otherwise a control-flow body or a jit plan that runs
+    it later would find the closure's tracers, and reverse mode would not see the
+    dependence. So the function is traced once at the inputs' avals; its constants that are
+    tracers come first among the new call's inputs, and the forward pass and its
+    recomputation run the traced program (the user's function runs once per call). Returns
+    `(hoisted values, call)`; a function that cannot be traced abstractly (Python control
+    flow on values) keeps its call, which runs the function itself."""
+    try:
+        closed = core.trace_to_jaxpr(call.fun_flat, call.in_avals, inline_scalars=False)
+    except core.ConcretizationError:
+        return [], call
+    consts = list(closed.consts)
+    hoist = [i for i, c in enumerate(consts) if isinstance(c, Tracer)]
+    jaxpr, k = closed.jaxpr, len(hoist)
+
+    def fun_flat(*xs):
+        vals = list(consts)
+        for i, x in zip(hoist, xs[:k]):
+            vals[i] = x
+        return core.eval_jaxpr(jaxpr, vals, *xs[k:])
+    hoisted = [consts[i] for i in hoist]
+    new = _RematCall(call.name, [get_aval(x) for x in hoisted] + list(call.in_avals), call.info)
+    new.fun_flat = fun_flat
+    new._avals_cache[tuple(new.in_avals)] = closed.out_avals
+    return hoisted, new
+
+
 def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | None = None,
                static_argnums: int | Sequence[int] = ()) -> Callable:
     """Make `fun` recompute its intermediates in the backward pass instead of saving them.
@@ -856,7 +888,8 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
             return out_flat
 
         call.fun_flat = fun_flat
-        outs = checkpoint_p.bind(*leaves, call=call)
+        hoisted, call = _hoist_closure(call, leaves)
+        outs = checkpoint_p.bind(*hoisted, *leaves, call=call)
         return tree_unflatten(call.info["out_tree"], outs)
 
     functools.update_wrapper(checkpointed, fun)
