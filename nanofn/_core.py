@@ -246,20 +246,25 @@ class Array(metaclass=_ArrayMeta):
         return self
 
     def devices(self) -> set:
-        """The set of devices holding this array: the one CPU device of this process."""
-        from nanofn.distributed._state import local_devices
-        return set(local_devices())
+        """The set of devices of this array's `sharding`."""
+        return set(self.sharding.device_set)
 
     @property
     def sharding(self):
-        """How the array is laid out over devices: whole, on this process's CPU device."""
-        from nanofn._jax_api import SingleDeviceSharding
-        return SingleDeviceSharding(next(iter(self.devices())))
+        """How the array is laid out over devices (see `nanofn.sharding`).
+
+        The values are always whole in this process. An array placed with a sharding
+        (`device_put`, `make_array_from_*`, an eager `shard_map`'s outputs) reports that
+        sharding, which describes JAX's layout; any other array, the result of an
+        operation included, reports a `SingleDeviceSharding` on this process's first
+        device (nanofn does not carry layouts through operations)."""
+        from nanofn.sharding import _sharding_of
+        return _sharding_of(self)
 
     def copy_to_host_async(self):
         """Accepted for compatibility: the values already live in host memory."""
 
-    is_fully_replicated = property(lambda self: True)  # one device holds all of it
+    is_fully_replicated = property(lambda self: self.sharding.is_fully_replicated)
     is_fully_addressable = property(lambda self: True)
 
     __hash__ = None  # arrays are not hashable, as in JAX
@@ -425,6 +430,18 @@ class Primitive:
     def def_abstract_eval(self, f):
         self.abstract_eval = f
         return f
+
+    def def_effectful_abstract_eval(self, f):
+        """Set the shape rule from `f(*avals, **params) -> (avals, effects)` (JAX's form).
+        nanofn keeps no effect types: the effects are dropped (mark a primitive with side
+        effects with `effectful = True`, so that jit keeps it)."""
+        self.abstract_eval = lambda *avals, **params: f(*avals, **params)[0]
+        return f
+
+    def get_bind_params(self, params):
+        """`(subfunctions, params)` to bind this primitive with: nanofn's primitives take no
+        subfunctions, so `([], params)` (JAX's hook for call-like primitives)."""
+        return [], params
 
 
 def _impl_failed(prim: Primitive, vals, params, err: Exception):
@@ -876,6 +893,7 @@ class ClosedJaxpr:
     in_avals = property(lambda self: self.jaxpr.in_avals)
     out_avals = property(lambda self: self.jaxpr.out_avals)
     eqns = property(lambda self: self.jaxpr.eqns)
+    literals = property(lambda self: self.consts)  # JAX's other name for the constants
 
     def __call__(self, *args):
         return eval_jaxpr(self.jaxpr, self.consts, *args)
@@ -1058,8 +1076,10 @@ class JaxprBuilder:
             t = self.new_tracer(trace, get_aval(val))
             self.const_tracers[key] = t
             # keep val alive with its id; a writable numpy constant (a caller's array closed
-            # over by a jitted function) is copied, so later writes to it change nothing
-            self.consts[id(self.vars[id(t)])] = (owned(val), val)
+            # over by a jitted function) is copied, so later writes to it change nothing; a
+            # Python scalar takes its aval's dtype (a returned 2.0 is float32, as in JAX)
+            value = scalar_value(val) if type(val) in _PY_SCALAR_DTYPE else owned(val)
+            self.consts[id(self.vars[id(t)])] = (value, val)
         return t
 
     def build(self, in_tracers, out_tracers, inline_scalars=True) -> ClosedJaxpr:

@@ -155,3 +155,13 @@ def test_eval_shape_and_disable_jit():
         f(fnp.ones(1))
         f(fnp.ones(1))
     assert len(calls) == 2 and f.trace_count == 0
+
+
+def test_python_scalars_returned_from_jit_take_the_default_dtypes():
+    # as in JAX: a Python float that leaves a jitted function is float32, an int int32
+    f = nanofn.jit(lambda w, s: (w * s, s, 3, True, 1j), static_argnames="s")
+    _, s, i, b, c = f(np.ones(2, np.float32), s=2.0)
+    assert (s.dtype, i.dtype, b.dtype, c.dtype) == (np.float32, np.int32, np.bool_,
+                                                    np.complex64)
+    cond = nanofn.jit(lambda w: nanofn.lax.cond(w > 0, lambda: 1.5, lambda: 2.5))
+    assert cond(1.0).dtype == np.float32 and float(cond(-1.0)) == 2.5
