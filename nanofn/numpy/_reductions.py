@@ -16,6 +16,7 @@ import string
 import numpy as np
 
 from nanofn.ops import _base as lax
+from nanofn.ops import _complex
 from nanofn.ops import _reduce
 from nanofn.ops import _shape
 from nanofn.numpy._dtypes import asarray_value, dtype_of, promote, promote_float
@@ -256,11 +257,24 @@ def sort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False):
     """
     _check_sort_args("sort", kind, order)
     a, axis = _sort_axis(a, axis, "sort")
-    if not descending:
+    if not descending and not _is_complex(a):
         return _reduce.sort_p.bind(a, dimension=axis, is_stable=True, num_keys=1)[0]
-    keys = _reduce.descending_key(a)
+    keys = _sort_keys(a, descending)
     return _reduce.sort_p.bind(*keys, a, dimension=axis, is_stable=True,
                                num_keys=len(keys))[-1]
+
+
+def _is_complex(a):
+    return np.issubdtype(a.dtype, np.complexfloating)
+
+
+def _sort_keys(a, descending):
+    """The sort keys of `a`: complex values order by real part, then imaginary part (numpy's
+    and JAX's order)."""
+    parts = [_complex.real(a), _complex.imag(a)] if _is_complex(a) else [a]
+    if not descending:
+        return parts
+    return [k for part in parts for k in _reduce.descending_key(part)]
 
 
 def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False, dtype=None):
@@ -284,7 +298,7 @@ def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False,
     """
     _check_sort_args("argsort", kind, order)
     a, axis = _sort_axis(a, axis, "argsort")
-    keys = _reduce.descending_key(a) if descending else [a]
+    keys = _sort_keys(a, descending)
     pos = lax.broadcasted_iota(np.int32, _shape_of(a), axis)
     out = _reduce.sort_p.bind(*keys, pos, dimension=axis, is_stable=True,
                               num_keys=len(keys))[-1]

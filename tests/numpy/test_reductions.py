@@ -116,6 +116,24 @@ def test_sort_and_argsort_match_numpy(data):
                                   np.take_along_axis(flat, want_idx, axis=ax))
 
 
+@given(st.data())
+@settings(max_examples=30)
+def test_complex_sort_orders_by_real_then_imaginary_part_as_numpy(data):
+    shape = data.draw(shapes(min_dims=1, max_dims=2, max_side=6))
+    axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    z = rng.integers(-1, 2, size=shape) + 1j * rng.integers(-1, 2, size=shape)  # many ties
+    np.testing.assert_array_equal(_np(fnp.sort(z, axis=axis)), np.sort(z, axis=axis))
+    np.testing.assert_array_equal(_np(fnp.argsort(z, axis=axis)),
+                                  np.argsort(z, axis=axis, kind="stable"))
+    flat = z.ravel() if axis is None else z
+    ax = -1 if axis is None else axis
+    np.testing.assert_array_equal(_np(fnp.sort(z, axis=axis, descending=True)),
+                                  np.flip(np.sort(flat, axis=ax), ax))
+    check_grads(lambda v: fnp.sort(v * (1 + 0.5j), axis=axis),
+                (rng.normal(size=shape),), order=1)
+
+
 def test_descending_integers_and_bools():
     i = np.array([0, -2147483648, 7, 7, 2147483647], np.int32)
     np.testing.assert_array_equal(_np(fnp.sort(i, descending=True)), np.sort(i)[::-1])
