@@ -888,9 +888,19 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     if where is not None:
         w = broadcast_to(asarray_value(where, bool), _shape(a))
         n = subtract(sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a)), ddof)
-        return divide(sum(sq, axis=axis, keepdims=keepdims, where=w), n)
+        return _divide_dof(sum(sq, axis=axis, keepdims=keepdims, where=w), n)
     n = _count(a, axis) - ddof
-    return divide(sum(sq, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
+    if n > 0:
+        return divide(sum(sq, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
+    return _divide_dof(sum(sq, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
+
+
+def _divide_dof(total, dof):
+    """`total / dof`, nan where `dof <= 0` (JAX's rule for a variance with too few elements;
+    the divisor is kept positive so that no inf or nan reaches the gradient)."""
+    zero, one = np.asarray(0, dtype_of(total)), np.asarray(1, dtype_of(total))
+    ok = greater(dof, zero)
+    return where_(ok, divide(total, where_(ok, dof, one)), np.asarray(np.nan, dtype_of(total)))
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None,

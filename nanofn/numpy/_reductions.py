@@ -551,10 +551,11 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=Non
         valid = lnp.logical_and(valid, where)
     zero = np.asarray(0, dtype_of(a))
     m = nanmean(a, axis=axis, keepdims=True, where=where) if mean is None else mean
-    centered = lnp.subtract(a, m)
+    # NaNs are replaced before squaring, so none reaches the gradient (0 * nan = nan)
+    centered = lnp.subtract(lnp.where(valid, a, zero), m)
     sq = lnp.where(valid, lnp.multiply(centered, centered), zero)
     count = lnp.sum(valid, axis=axis, keepdims=keepdims, dtype=dtype_of(a))
-    return lnp.divide(lnp.sum(sq, axis=axis, keepdims=keepdims), lnp.subtract(count, ddof))
+    return lnp._divide_dof(lnp.sum(sq, axis=axis, keepdims=keepdims), lnp.subtract(count, ddof))
 
 
 def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, *,

@@ -309,3 +309,29 @@ def test_einsum_under_jit():
     a, b = np.ones((2, 3)), np.arange(12.0).reshape(3, 4)
     f = nanofn.jit(lambda a, b: fnp.einsum("ij,jk->ki", a, b))
     np.testing.assert_array_equal(_np(f(a, b)), np.einsum("ij,jk->ki", a, b))
+
+
+def test_nan_reductions_have_finite_gradients_equal_to_those_without_the_nans():
+    import nanofn.numpy as jnp
+    x = np.array([[1.0, np.nan, 3.0, 0.5], [np.nan, 2.0, -1.0, 4.0]])
+    valid = ~np.isnan(x)
+    for nan_fn, fn in [(jnp.nanmean, jnp.mean), (jnp.nanvar, jnp.var), (jnp.nanstd, jnp.std),
+                       (jnp.nansum, jnp.sum)]:
+        g = _np(nanofn.grad(lambda v: nan_fn(v, axis=1).sum())(x))
+        want = _np(nanofn.grad(lambda v: fn(v, axis=1, where=valid).sum())(
+            np.where(valid, x, 0.0)))
+        np.testing.assert_allclose(g, np.where(valid, want, 0.0), rtol=1e-12)
+
+
+def test_variance_with_too_few_elements_is_nan_as_in_jax():
+    import nanofn.numpy as jnp
+    x = np.array([[1.0, 3.0], [2.0, 2.0]])
+    for ddof, want in [(1, [2.0, 0.0]), (2, [np.nan, np.nan]), (3, [np.nan, np.nan])]:
+        np.testing.assert_array_equal(_np(jnp.var(x, axis=1, ddof=ddof)), want)
+        np.testing.assert_array_equal(_np(jnp.nanvar(x, axis=1, ddof=ddof)), want)
+        np.testing.assert_array_equal(_np(nanofn.jit(lambda v: jnp.var(v, axis=1, ddof=ddof))(x)),
+                                      want)
+    mask = np.array([[True, False], [True, True]])
+    np.testing.assert_array_equal(_np(jnp.var(x, axis=1, ddof=1, where=mask)), [np.nan, 0.0])
+    g = _np(nanofn.grad(lambda v: jnp.var(v, axis=1, ddof=1, where=mask)[1])(x))
+    np.testing.assert_array_equal(g, [[0.0, 0.0], [0.0, 0.0]])  # finite, though row 0 is nan
