@@ -69,6 +69,11 @@ class ShapeError(ValueError, TypeError):
     do not broadcast). A TypeError, as JAX raises, and a ValueError, as numpy raises."""
 
 
+class IndexTypeError(IndexError, TypeError):
+    """An index array of a type that cannot index (floats). An IndexError, as numpy raises,
+    and a TypeError, as JAX raises."""
+
+
 # ------------------------------------------------------------------------ avals
 
 _SHORT_DTYPE = {

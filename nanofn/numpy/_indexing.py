@@ -106,9 +106,10 @@ def _classify(e):
                 raise _bool_mask_error(e.shape)
             return ("mask", value)
         if not np.issubdtype(e.dtype, np.integer):
-            raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
-                             f"got a traced array of dtype {e.dtype.name} (shape "
-                             f"{tuple(e.shape)}); convert it with .astype(int)")
+            raise core.IndexTypeError(
+                f"arrays used as indices must be of integer (or boolean) type, got a traced "
+                f"array of dtype {e.dtype.name} (shape {tuple(e.shape)}); convert it with "
+                ".astype(int)")
         return ("dyn", e) if e.ndim == 0 else ("arr", e)
     if isinstance(e, (list, tuple)):
         if builtins.any(isinstance(v, (Tracer, Array)) for v in _flatten(e)):
@@ -124,8 +125,8 @@ def _classify(e):
         if value.dtype == np.bool_:
             return ("mask", value)
         if not np.issubdtype(value.dtype, np.integer):
-            raise IndexError(f"arrays used as indices must be of integer (or boolean) type, "
-                             f"got dtype {value.dtype.name}")
+            raise core.IndexTypeError(f"arrays used as indices must be of integer (or "
+                                      f"boolean) type, got dtype {value.dtype.name}")
         return ("int", int(value)) if value.ndim == 0 else ("arr", value)
     raise IndexError(f"{_INDEX_HELP}; got {type(e).__name__}: {e!r}")
 
@@ -380,7 +381,11 @@ def getitem(x, idx, mode=None, fill_value=None):
     if mode is None and type(x) is Array and not core.under_transform():
         eager_idx = _eager_index(idx)
         if eager_idx is not None:  # nothing to trace: numpy itself is the reference
-            return core.wrap(np.asarray(x._value[eager_idx]))
+            try:
+                return core.wrap(np.asarray(x._value[eager_idx]))
+            except IndexError as err:  # a float index: the path below explains it
+                if "integer" not in str(err):
+                    raise
     x = asarray_value(x)
     orig_shape = _shape(x)
     shape, entries = _parse(orig_shape, idx)

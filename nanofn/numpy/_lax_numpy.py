@@ -47,7 +47,7 @@ def canonicalize_axes(axis, ndim, name="axis"):
     if isinstance(axis, (tuple, list)):
         axes = tuple(canonicalize_axis(a, ndim, name) for a in axis)
         if len(set(axes)) != len(axes):
-            raise ValueError(f"repeated axis in {name}={axis}")
+            raise core.ShapeError(f"repeated axis in {name}={axis}")
         return axes
     return (canonicalize_axis(axis, ndim, name),)
 
@@ -105,7 +105,7 @@ def _canon_shape(shape, name="shape"):
     except TypeError:
         raise TypeError(f"{name} must be a sequence of integers, got {shape!r}") from None
     if builtins.any(d < 0 for d in shape):
-        raise ValueError(f"{name} {shape} has a negative dimension")
+        raise core.ShapeError(f"{name} {shape} has a negative dimension")
     return shape
 
 
