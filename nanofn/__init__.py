@@ -48,6 +48,11 @@ from nanofn.distributed._state import (
     host_ids as host_ids,
 )
 from nanofn.distributed._pmap import pmap as pmap
+from nanofn.distributed._shard_map import shard_map as shard_map
+from nanofn import sharding as sharding
+from nanofn.sharding import (
+    NamedSharding as NamedSharding, PartitionSpec as P, set_mesh as set_mesh,
+)
 from nanofn._jax_api import (  # the rest of jax's top-level names
     device_put as device_put, device_get as device_get, default_backend as default_backend,
     device_put_replicated as device_put_replicated, device_put_sharded as device_put_sharded,
@@ -64,6 +69,9 @@ from nanofn._jax_api import (  # the rest of jax's top-level names
     transfer_guard_device_to_device as transfer_guard_device_to_device,
     effects_barrier as effects_barrier,
     process_indices as process_indices, print_environment_info as print_environment_info,
+    make_mesh as make_mesh, make_array_from_callback as make_array_from_callback,
+    make_array_from_single_device_arrays as make_array_from_single_device_arrays,
+    make_array_from_process_local_data as make_array_from_process_local_data,
 )
 from nanofn._dtypes_float0 import float0 as float0
 from nanofn.distributed._state import CpuDevice as Device
@@ -76,7 +84,8 @@ _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization",
                     "debug", "experimental", "viz", "profiler", "distributed"}
 
 _LAZY_SUBMODULES |= {"errors", "typing", "dtypes", "flatten_util", "example_libraries"}
-_LAZY_SUBMODULES |= {"image"}
+_LAZY_SUBMODULES |= {"image", "core", "extend", "interpreters", "custom_derivatives",
+                     "test_util"}
 
 
 def __dir__():

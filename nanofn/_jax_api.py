@@ -1,6 +1,8 @@
 """The smaller names of the `jax` namespace that programs use: devices and transfers
-(one CPU device, so these are light), `jacobian`, `named_call`/`named_scope`, `typeof`,
-`pure_callback` and `ensure_compile_time_eval`."""
+(arrays are held whole in one process, so these are light; shardings are checked and
+recorded, see `nanofn.sharding`), meshes and arrays made from per-device pieces,
+`jacobian`, `named_call`/`named_scope`, `typeof`, `pure_callback` and
+`ensure_compile_time_eval`."""
 
 from __future__ import annotations
 
@@ -13,40 +15,15 @@ from nanofn import _core as core
 from nanofn._core import Primitive, ShapedArray, Tracer
 from nanofn._jacobians import jacrev
 from nanofn.tree_util import tree_flatten, tree_map, tree_unflatten
+from nanofn.sharding import SingleDeviceSharding  # noqa: F401  (its home was here)
+from nanofn import sharding as _sharding
 
 __all__ = ["linear_transpose", "io_callback", "device_put", "device_get", "default_backend",
            "device_put_replicated", "device_put_sharded",
            "block_until_ready", "jacobian",
            "named_call", "named_scope", "typeof", "pure_callback", "ensure_compile_time_eval",
-           "SingleDeviceSharding"]
-
-
-class SingleDeviceSharding:
-    """The layout of an array held whole by one device (`jax.sharding.SingleDeviceSharding`).
-
-    Example:
-        >>> import nanofn, nanofn.numpy as fnp
-        >>> fnp.ones(2).sharding.num_devices
-        1
-    """
-
-    def __init__(self, device, *, memory_kind=None):
-        self._device = device
-        self.memory_kind = memory_kind
-
-    device_set = property(lambda self: {self._device})
-    num_devices = property(lambda self: 1)
-    is_fully_replicated = property(lambda self: True)
-    is_fully_addressable = property(lambda self: True)
-
-    def __repr__(self):
-        return f"SingleDeviceSharding(device={self._device!r})"
-
-    def __eq__(self, other):
-        return isinstance(other, SingleDeviceSharding) and other._device == self._device
-
-    def __hash__(self):
-        return hash(("single", self._device))
+           "SingleDeviceSharding", "make_mesh", "make_array_from_callback",
+           "make_array_from_single_device_arrays", "make_array_from_process_local_data"]
 
 
 def _to_array(x):
@@ -57,11 +34,19 @@ def _to_array(x):
 
 
 def device_put(x, device=None, *, src=None, donate=False, may_alias=None):
-    """Make every leaf of `x` a nanofn array on the (one) device (`jax.device_put`).
+    """Make every leaf of `x` a nanofn array, laid out as `device` says (`jax.device_put`).
+
+    nanofn holds every array whole in its process, so placing is a check and a label:
+    with a `NamedSharding` (or a `PartitionSpec`, read against the mesh set by
+    `nanofn.set_mesh`) each split array axis must divide evenly into its blocks, as in
+    JAX, and the returned array reports that sharding as its `.sharding` (it shares the
+    input's memory). A mesh that spans several processes (an MPI job) is an error: no
+    process holds such a global array.
 
     Args:
         x: a pytree of array-likes.
-        device: a device or sharding; accepted (there is one CPU device).
+        device: None, a device, a `Sharding`, a `PartitionSpec`, or a pytree prefix of `x`
+            of them.
         src, donate, may_alias: accepted for compatibility; no effect.
 
     Returns:
@@ -71,9 +56,222 @@ def device_put(x, device=None, *, src=None, donate=False, may_alias=None):
         >>> import nanofn, numpy as np
         >>> nanofn.device_put({"w": np.ones(2, np.float32)})
         {'w': Array([1., 1.], dtype=float32)}
+        >>> mesh = nanofn.make_mesh((1,), ("x",))
+        >>> y = nanofn.device_put(np.zeros((4, 2)), nanofn.NamedSharding(mesh, nanofn.P("x")))
+        >>> y.sharding.spec, y.shape
+        (P('x',), (4, 2))
     """
-    del device, src, donate, may_alias  # unused: one CPU device
-    return tree_map(_to_array, x)
+    del src, donate, may_alias  # unused: nothing moves between memories
+    if device is None:
+        return tree_map(_to_array, x)
+    leaves, treedef = tree_flatten(x)
+    targets = _sharding._targets(device, x, "device_put", _sharding._is_target)
+    return tree_unflatten(treedef, [
+        _to_array(leaf) if target is None else
+        _sharding._put_leaf(_to_array(leaf), target, "device_put")
+        for leaf, target in zip(leaves, targets)])
+
+
+def make_mesh(axis_shapes, axis_names, axis_types=None, *, devices=None):
+    """A `Mesh` of the given shape and axis names over the devices (`jax.make_mesh`).
+
+    It takes the first `prod(axis_shapes)` devices of `devices` (default:
+    `nanofn.devices()`), in order; asking for more devices than there are is an error.
+    Ask for several CPU devices in one process as JAX does (`nanofn.config.update(
+    "jax_num_cpu_devices", N)`). The axis types default to `Explicit`, as in JAX.
+
+    Example:
+        >>> import nanofn
+        >>> mesh = nanofn.make_mesh((1, 1), ("x", "y"))
+        >>> dict(mesh.shape), mesh.axis_types
+        ({'x': 1, 'y': 1}, (Explicit, Explicit))
+    """
+    import math
+    import operator
+    from nanofn.distributed._state import devices as all_devices
+    try:
+        shape = tuple(operator.index(s) for s in axis_shapes)
+    except TypeError:
+        raise ValueError(f"make_mesh: axis_shapes must be a sequence of ints, got "
+                         f"{axis_shapes!r}") from None
+    devs = list(all_devices() if devices is None else devices)
+    need = math.prod(shape)
+    if need > len(devs):
+        raise ValueError(
+            f"make_mesh: a mesh of shape {shape} needs {need} devices, but there are "
+            f"{len(devs)}. In one process, ask for CPU devices as JAX does: "
+            f"nanofn.config.update('jax_num_cpu_devices', {need}) or XLA_FLAGS="
+            f"--xla_force_host_platform_device_count={need}")
+    grid = np.empty(len(devs[:need]), dtype=object)
+    grid[:] = devs[:need]
+    names = (axis_names,) if isinstance(axis_names, str) else tuple(axis_names)
+    if axis_types is None:
+        axis_types = (_sharding.AxisType.Explicit,) * len(names)
+    return _sharding.Mesh(grid.reshape(shape), names, axis_types)
+
+
+def _piece(value, who):
+    """A block a caller hands over, as a numpy array with nanofn's dtype rules."""
+    if isinstance(value, Tracer):
+        raise core.UnexpectedTracerError(
+            f"{who}: got a traced value ({value.aval.str_short()}); it builds arrays from "
+            "concrete data, outside jit and the other transformations")
+    from nanofn.numpy import asarray
+    return np.asarray(asarray(value)._value)
+
+
+def _pieces_dtype(pieces, dtype, who):
+    if dtype is None:
+        if not pieces:
+            raise ValueError(f"{who}: with no blocks in this process, pass dtype=")
+        return pieces[0].dtype
+    from nanofn.numpy._dtypes import dtype_arg
+    dtype = np.dtype(dtype_arg(dtype))
+    for p in pieces:
+        if p.dtype != dtype and not np.can_cast(p.dtype, dtype, "same_kind"):
+            raise ValueError(f"{who}: dtype={dtype} was given, but a block has dtype "
+                             f"{p.dtype}")
+    return dtype
+
+
+def _assemble(shape, sharding, indices, pieces, dtype, who):
+    """The global array from one block per index, placed with `sharding`."""
+    block = sharding.shard_shape(shape)
+    for index, p in zip(indices, pieces):
+        if p.shape != block:
+            raise ValueError(f"{who}: the block for index {index} has shape {p.shape}, but "
+                             f"{sharding} gives each device a block of shape {block} of the "
+                             f"array of shape {shape}")
+    if len(pieces) == 1 and block == shape:
+        out = np.array(pieces[0], dtype=dtype, copy=True)
+    else:
+        out = np.empty(shape, dtype)
+        for index, p in zip(indices, pieces):
+            out[index] = p
+    return _sharding._place(core.wrap(out), sharding)
+
+
+def make_array_from_callback(shape, sharding, data_callback, dtype=None):
+    """An array of `shape`, laid out as `sharding`, whose blocks come from
+    `data_callback(index)` (`jax.make_array_from_callback`).
+
+    As in JAX the callback gets, for each device of this process, its tuple of slices of
+    the global array (`sharding.addressable_devices_indices_map(shape)`), and returns that
+    block; a fully replicated sharding calls it once, with the whole index. nanofn puts
+    the blocks together into one array (held whole here) that reports `sharding`.
+
+    Args:
+        shape: the global shape.
+        sharding: a `Sharding` (a `NamedSharding`, say).
+        data_callback: index (a tuple of slices) -> array-like block.
+        dtype: the dtype (default: that of the first block).
+
+    Example:
+        >>> import nanofn, numpy as np
+        >>> data = np.arange(8.0, dtype=np.float32).reshape(4, 2)
+        >>> mesh = nanofn.make_mesh((1,), ("x",))
+        >>> s = nanofn.NamedSharding(mesh, nanofn.P("x"))
+        >>> nanofn.make_array_from_callback((4, 2), s, lambda index: data[index]).sum()
+        Array(28., dtype=float32)
+    """
+    who = "make_array_from_callback"
+    if not isinstance(sharding, _sharding.Sharding):
+        raise TypeError(f"{who}: sharding must be a nanofn.sharding.Sharding (such as "
+                        f"NamedSharding(mesh, spec)), got {type(sharding).__name__}")
+    shape = tuple(int(n) for n in shape)
+    _sharding._check_fits(sharding, shape, who)
+    if sharding.is_fully_replicated:
+        indices = [(slice(None),) * len(shape)]
+    else:
+        indices = list(sharding.addressable_devices_indices_map(shape).values())
+    pieces = [_piece(data_callback(index), who) for index in indices]
+    dtype = _pieces_dtype(pieces, dtype, who)
+    return _assemble(shape, sharding, indices, pieces, dtype, who)
+
+
+def make_array_from_single_device_arrays(shape, sharding, arrays, *, dtype=None):
+    """An array of `shape`, laid out as `sharding`, from one block per device
+    (`jax.make_array_from_single_device_arrays`).
+
+    Each of `arrays` must have been placed on one device of the sharding
+    (`nanofn.device_put(block, device)`), each device once; its block goes where that
+    device's index (`sharding.addressable_devices_indices_map(shape)`) says.
+
+    Example:
+        >>> import nanofn, numpy as np
+        >>> data = np.arange(6.0).reshape(3, 2)
+        >>> s = nanofn.NamedSharding(nanofn.make_mesh((1,), ("x",)), nanofn.P("x"))
+        >>> blocks = [nanofn.device_put(data[i], d)
+        ...           for d, i in s.addressable_devices_indices_map((3, 2)).items()]
+        >>> nanofn.make_array_from_single_device_arrays((3, 2), s, blocks).shape
+        (3, 2)
+    """
+    who = "make_array_from_single_device_arrays"
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"{who}: arrays must be a list or tuple, got {type(arrays).__name__}")
+    if not isinstance(sharding, _sharding.Sharding):
+        raise TypeError(f"{who}: sharding must be a nanofn.sharding.Sharding, got "
+                        f"{type(sharding).__name__}")
+    shape = tuple(int(n) for n in shape)
+    _sharding._check_fits(sharding, shape, who)
+    index_of = sharding.addressable_devices_indices_map(shape)
+    if len(arrays) != len(index_of):
+        raise ValueError(f"{who}: {sharding} has {len(index_of)} devices in this process, so "
+                         f"it takes {len(index_of)} arrays, one per device; got {len(arrays)}")
+    devices = []
+    for a in arrays:
+        if isinstance(a, Tracer):
+            raise ValueError(f"{who}: arrays must be concrete, got a traced value")
+        if type(a) is not core.Array:
+            raise TypeError(f"{who}: arrays must be nanofn arrays, each placed on its device "
+                            f"with nanofn.device_put(block, device); got {type(a).__name__}")
+        placed = a.sharding
+        if placed.num_devices != 1:
+            raise ValueError(f"{who}: each array must be on one device; one has {placed}")
+        devices.append(next(iter(placed.device_set)))
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"{who}: the arrays must be on distinct devices (place each with "
+                         f"nanofn.device_put(block, device)); they are on device ids "
+                         f"{[d.id for d in devices]}")
+    if set(devices) != set(index_of):
+        raise ValueError(f"{who}: the arrays are on device ids {sorted(d.id for d in devices)}"
+                         f", but the sharding's devices here are "
+                         f"{sorted(d.id for d in index_of)}")
+    pieces = [np.asarray(a._value) for a in arrays]
+    dtype = _pieces_dtype(pieces, dtype, who)
+    return _assemble(shape, sharding, [index_of[d] for d in devices], pieces, dtype, who)
+
+
+def make_array_from_process_local_data(sharding, local_data, global_shape=None):
+    """The global array from the data this process holds
+    (`jax.make_array_from_process_local_data`).
+
+    In one process the local data is the whole array: `global_shape`, if given, must
+    equal its shape, and the result is `device_put(local_data, sharding)`. `sharding` may
+    be a pytree prefix of `local_data`, and a `PartitionSpec` reads the mesh set by
+    `nanofn.set_mesh`. In an MPI job a mesh over several processes describes an array no
+    process holds, which is an error (see `nanofn.sharding`).
+
+    Example:
+        >>> import nanofn, numpy as np
+        >>> s = nanofn.NamedSharding(nanofn.make_mesh((1,), ("x",)), nanofn.P("x"))
+        >>> nanofn.make_array_from_process_local_data(s, np.ones((2, 3))).shape
+        (2, 3)
+    """
+    who = "make_array_from_process_local_data"
+    leaves, treedef = tree_flatten(local_data)
+    targets = _sharding._targets(sharding, local_data, who, _sharding._is_target)
+    shapes = _sharding._targets(global_shape, local_data, who,
+                                lambda s: isinstance(s, tuple))
+    out = []
+    for leaf, target, shape in zip(leaves, targets, shapes):
+        leaf = _to_array(leaf)
+        if shape is not None and tuple(shape) != tuple(leaf.shape):
+            raise ValueError(f"{who}: in one process the local data is the whole array, so "
+                             f"global_shape must be None or its shape {tuple(leaf.shape)}; "
+                             f"got {tuple(shape)}")
+        out.append(_sharding._put_leaf(leaf, target, who))
+    return tree_unflatten(treedef, out)
 
 
 def device_put_replicated(x, devices):

@@ -21,6 +21,7 @@ MODULES = ["jax", "jax.numpy", "jax.numpy.linalg", "jax.numpy.fft", "jax.lax", "
 MODULES += ["jax.scipy.ndimage", "jax.scipy.interpolate", "jax.image", "jax.scipy.fft",
             "optax.projections", "optax.second_order", "optax.assignment",
             "optax.perturbations", "optax.microbatching"]
+MODULES += ["jax.sharding"]
 
 
 def main():

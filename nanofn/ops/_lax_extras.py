@@ -324,9 +324,25 @@ def optimization_barrier(operand):
 
 
 def with_sharding_constraint(x, shardings):
-    """`x` unchanged: nanofn runs on one device (jax.lax.with_sharding_constraint)."""
-    del shardings  # unused
-    return x
+    """`x`, with the layout `shardings` asks for checked (jax.lax.with_sharding_constraint).
+
+    nanofn holds arrays whole in one process, so the constraint is a check: each leaf of
+    `x` must fit its sharding (a `NamedSharding`, or a `PartitionSpec` read against the
+    mesh set by `nanofn.set_mesh` or the older `with mesh:`), every split axis dividing
+    evenly, as `device_put` checks. `shardings` is a pytree prefix of `x`; a None leaf
+    leaves its values unconstrained. Concrete results report the sharding (see
+    `nanofn.sharding`); under `jit` the values pass through unchanged.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> mesh = nanofn.make_mesh((1,), ("x",))
+        >>> y = lax.with_sharding_constraint(fnp.ones(4), nanofn.NamedSharding(mesh, nanofn.P("x")))
+        >>> y.sharding.spec
+        P('x',)
+    """
+    from nanofn.sharding import _constrain
+    return _constrain(x, shardings)
 
 
 def reduce_xor(operand, axes):

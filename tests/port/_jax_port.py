@@ -7,7 +7,9 @@ name the modules it uses (`jax`, `jnp`, `lax`, `jsp` for jax.scipy, `stax`,
 and record_optax_reference.py (where JAX and optax are installed) and to nanofn's by the
 test (`import nanofn as jax`, `nanofn.numpy as jnp`, `nanofn.optim as optax`, ...). The
 program returns a dict of arrays; the recorded values live in `jax_reference/<file>.npz`
-(or `optax_reference/`) and the test compares nanofn's results with them.
+(or `optax_reference/`) and the test compares nanofn's results with them. Programs about
+primitives and jaxprs also name `core`, `extend`, `ad`, `batching` and `mlir` (jax.core,
+jax.extend and jax.interpreters.*; nanofn.core, nanofn.extend, nanofn.interpreters.*).
 """
 
 import inspect
@@ -25,9 +27,14 @@ def nanofn_modules():
     import nanofn.numpy
     import nanofn.optim
     import nanofn.scipy
+    import nanofn.core
+    import nanofn.extend.core
     from nanofn.example_libraries import optimizers, stax
+    from nanofn.interpreters import ad, batching, mlir
     return {"jax": nanofn, "jnp": nanofn.numpy, "lax": nanofn.lax, "jsp": nanofn.scipy,
-            "stax": stax, "optimizers": optimizers, "optax": nanofn.optim}
+            "stax": stax, "optimizers": optimizers, "optax": nanofn.optim,
+            "core": nanofn.core, "extend": nanofn.extend, "ad": ad, "batching": batching,
+            "mlir": mlir}
 
 
 def jax_modules():
@@ -42,9 +49,13 @@ def jax_modules():
     import jax.scipy.integrate  # noqa: F401
     import jax.scipy.cluster.vq  # noqa: F401
     import jax.experimental.ode  # noqa: F401 (jax.experimental.ode.odeint)
+    import jax.core
+    import jax.extend.core
     from jax.example_libraries import optimizers, stax
+    from jax.interpreters import ad, batching, mlir
     return {"jax": jax, "jnp": jax.numpy, "lax": jax.lax, "jsp": jax.scipy, "stax": stax,
-            "optimizers": optimizers}
+            "optimizers": optimizers, "core": jax.core, "extend": jax.extend, "ad": ad,
+            "batching": batching, "mlir": mlir}
 
 
 def run_program(program, modules):
