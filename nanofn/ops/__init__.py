@@ -11,6 +11,8 @@ Example:
     Array(3., dtype=float32)
 """
 
+import numpy as _np
+
 from nanofn import _core
 from nanofn.ops import _base
 from nanofn.ops._shape import *  # noqa: F401,F403  concatenate, pad, slicing, gather, scatter
@@ -40,24 +42,42 @@ def _check_same_dtype(prim, args, params):
         prim.abstract_eval(*[_core.get_aval(a) for a in args], **params)
 
 
+_SCALAR_KINDS = {bool: "b", int: "iu", float: "f", complex: "c"}
+
+
+def _scalar(x, other=None):
+    """A Python scalar operand as an array: of `other`'s dtype when that is of the scalar's
+    kind (a weakly typed scalar, as in JAX: `lax.mul(x, 2.0)` keeps `x`'s float dtype),
+    else of the default dtype (float32, int32, ...), as JAX's lax does."""
+    kinds = _SCALAR_KINDS.get(type(x))
+    if kinds is None:
+        return x
+    dtype = getattr(other, "dtype", None)
+    if dtype is not None and type(other) not in _SCALAR_KINDS and dtype.kind in kinds:
+        return _np.asarray(x, dtype)
+    return _core.scalar_value(x)
+
+
 def _unary_wrapper(prim, name, accuracy):
     if accuracy:
         def fn(x, *, accuracy=None):
             del accuracy  # accepted for JAX compatibility: numpy has one accuracy
-            return prim.bind(x)
+            return prim.bind(_scalar(x))
     else:
         def fn(x):
-            return prim.bind(x)
+            return prim.bind(_scalar(x))
     return fn
 
 
 def _binary_wrapper(prim, name, arg_names):
     if arg_names == ("x1", "x2"):
         def fn(x1, x2):
+            x1, x2 = _scalar(x1, x2), _scalar(x2, x1)
             _check_same_dtype(prim, (x1, x2), {})
             return prim.bind(x1, x2)
     else:
         def fn(x, y):
+            x, y = _scalar(x, y), _scalar(y, x)
             _check_same_dtype(prim, (x, y), {})
             return prim.bind(x, y)
     return fn

@@ -211,3 +211,14 @@ def test_special_function_primitives_are_found_by_their_jax_names():
     assert lax.igamma_grad_a_p.name == "igamma_grad_a"
     with pytest.raises(AttributeError, match="has no attribute 'not_a_primitive_p'"):
         lax.not_a_primitive_p
+
+
+def test_python_scalars_in_lax_ops_are_weakly_typed():
+    # default dtypes between scalars, the array's dtype next to an array of the same kind
+    assert lax.mul(2.0, 2.0).dtype == np.float32 and lax.add(2, 3).dtype == np.int32
+    assert lax.sin(1.0).dtype == np.float32
+    assert float(lax.add(lax.mul(2.0, 2.0), 10.0)) == 14.0
+    assert lax.mul(np.ones(2), 2.0).dtype == np.float64
+    assert lax.max(np.ones(2, np.uint8), 3).dtype == np.uint8
+    with pytest.raises(TypeError, match="one dtype, got f32\\[2\\], i32\\[\\]"):
+        lax.add(np.ones(2, np.float32), 2)  # as JAX: lax does not promote kinds
