@@ -21,7 +21,9 @@ MODULES = ["jax", "jax.numpy", "jax.numpy.linalg", "jax.numpy.fft", "jax.lax", "
 MODULES += ["jax.scipy.ndimage", "jax.scipy.interpolate", "jax.image", "jax.scipy.fft",
             "optax.projections", "optax.second_order", "optax.assignment",
             "optax.perturbations", "optax.microbatching"]
-MODULES += ["jax.sharding"]
+MODULES += ["jax.sharding", "jax.ops", "jax.custom_derivatives", "jax.core", "jax.extend",
+            "jax.extend.core", "jax.interpreters.ad", "jax.interpreters.batching",
+            "jax.interpreters.mlir", "jax.scipy.spatial.transform", "optax.tree_utils"]
 
 
 def main():
