@@ -1512,14 +1512,15 @@ def add_noise(eta: float, gamma: float, key=None, *, seed: Optional[int] = None
         del params, extra_args  # unused
         from nanofn import random
 
+        from nanofn.optim.tree import random_like
+
         count = safe_increment(state.count)
-        leaves, treedef = tree_util.tree_flatten(updates)
-        keys = random.split(state.rng_key, len(leaves) + 1)
+        rng_key, sample_key = random.split(state.rng_key)  # optax's use of the key
+        noise = random_like(sample_key, updates, sampler=random.normal)
         std = _PerDtype(lambda dt: jnp.sqrt(
             jnp.asarray(eta, dtype=dt) / jnp.asarray(count, dtype=dt) ** gamma))
-        noisy = [g + std(g.dtype) * random.normal(keys[i + 1], g.shape, dtype=g.dtype)
-                 for i, g in enumerate(leaves)]
-        return _unflatten(treedef, noisy), AddNoiseState(count=count, rng_key=keys[0])
+        noisy = tree_util.tree_map(lambda g, n: g + std(g.dtype) * n, updates, noise)
+        return noisy, AddNoiseState(count=count, rng_key=rng_key)
 
     return GradientTransformation(init_fn, update_fn)
 
