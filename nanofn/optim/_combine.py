@@ -248,13 +248,14 @@ def _mask_like(value, treedef, keep):
     return treedef.unflatten([x if k else MaskedNode() for x, k in zip(leaves, keep)])
 
 
-class MultiTransformState(NamedTuple):
-    """State of :func:`multi_transform`: one inner state per label."""
+class PartitionState(NamedTuple):
+    """State of :func:`multi_transform` (:func:`partition`): one inner state per label.
+    Named as optax names it, so state paths and lookups by class name match optax's."""
 
     inner_states: Mapping[Hashable, OptState]
 
 
-PartitionState = MultiTransformState
+MultiTransformState = PartitionState
 
 
 def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param_labels, *,
@@ -270,7 +271,7 @@ def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param
             keyword ``extra_args`` that have the structure of the updates.
 
     Returns:
-        A :class:`GradientTransformation` with state :class:`MultiTransformState`.
+        A :class:`GradientTransformation` with state :class:`PartitionState` (`MultiTransformState`).
 
     Raises:
         ValueError: if a label has no transformation, or the labels do not match the
@@ -306,10 +307,10 @@ def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param
 
     def init_fn(params):
         if _is_params_placeholder(params):  # optim.tree.map_params finding param leaves
-            return MultiTransformState({label: masked(tx, True).init(params)
+            return PartitionState({label: masked(tx, True).init(params)
                                         for label, tx in transforms.items()})
         flat = labels_of(params)
-        return MultiTransformState(
+        return PartitionState(
             {label: masked_for(label, flat).init(params) for label in transforms})
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -318,7 +319,7 @@ def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param
         for label in transforms:
             updates, new_states[label] = masked_for(label, flat).update(
                 updates, state.inner_states[label], params, **extra_args)
-        return updates, MultiTransformState(new_states)
+        return updates, PartitionState(new_states)
 
     return GradientTransformation(init_fn, update_fn)
 
