@@ -271,7 +271,8 @@ def multi_transform(transforms: Mapping[Hashable, GradientTransformation], param
             keyword ``extra_args`` that have the structure of the updates.
 
     Returns:
-        A :class:`GradientTransformation` with state :class:`PartitionState` (`MultiTransformState`).
+        A :class:`GradientTransformation` with state :class:`PartitionState`
+        (`MultiTransformState`).
 
     Raises:
         ValueError: if a label has no transformation, or the labels do not match the
