@@ -13,8 +13,6 @@ traced values under ``jit``; both branches are computed and one is selected.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import Any, Callable, Hashable, Mapping, NamedTuple, Optional, Union
 
 import numpy as np
@@ -332,7 +330,9 @@ partition = multi_transform
 
 
 class InjectHyperparamsState(NamedTuple):
-    """State of a transformation made by :func:`inject_hyperparams`.
+    """The older state of :func:`inject_hyperparams`, kept because optax still exports it;
+    both injections now return :class:`InjectStatefulHyperparamsState`, which has these
+    fields and ``hyperparams_states``.
 
     ``hyperparams`` maps each numeric (or scheduled) hyperparameter to a scalar array;
     change one between steps with
@@ -373,7 +373,9 @@ def inject_hyperparams(inner_factory: Callable[..., GradientTransformation],
     ``optim.adam(0.1)``, but its state holds ``hyperparams["learning_rate"]`` (and every
     other numeric argument) as arrays that can be read or changed between steps.
     Arguments given as schedules are evaluated at the step count and the value is
-    stored in ``hyperparams`` each step.
+    stored in ``hyperparams`` each step. As in optax, this is
+    :func:`inject_stateful_hyperparams`: each schedule is wrapped in a
+    :class:`WrappedSchedule` whose step count lives in ``hyperparams_states``.
 
     Args:
         inner_factory: a function returning a transformation, such as an alias.
@@ -384,7 +386,7 @@ def inject_hyperparams(inner_factory: Callable[..., GradientTransformation],
 
     Returns:
         A function with the signature of ``inner_factory`` that returns a
-        :class:`GradientTransformation` with state :class:`InjectHyperparamsState`.
+        :class:`GradientTransformation` with state :class:`InjectStatefulHyperparamsState`.
 
     Example:
         >>> import nanofn.numpy as jnp
@@ -396,63 +398,8 @@ def inject_hyperparams(inner_factory: Callable[..., GradientTransformation],
         >>> print(float(u[0]))
         -0.5
     """
-    static_args = {static_args} if isinstance(static_args, str) else set(static_args)
-    signature = inspect.signature(inner_factory)
-    unknown = static_args - set(signature.parameters)
-    if unknown:
-        raise ValueError(
-            f"inject_hyperparams: `static_args` {sorted(unknown)} are not parameters of "
-            f"{getattr(inner_factory, '__name__', inner_factory)!r}, which takes "
-            f"{list(signature.parameters)}.")
-
-    @functools.wraps(inner_factory)
-    def wrapped(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        inner_factory(*bound.args, **bound.kwargs)  # validates the arguments now
-        scheduled, numeric, static = {}, {}, {}
-        for name, value in bound.arguments.items():
-            if (name in static_args or value is None
-                    or isinstance(value, (bool, str, type, np.dtype))):  # dtypes stay static
-                static[name] = value
-            elif callable(value):
-                scheduled[name] = value
-            elif _is_numeric(value):
-                numeric[name] = value
-            else:
-                static[name] = value
-
-        def build(hyperparams):
-            return _base.with_extra_args_support(inner_factory(**static, **hyperparams))
-
-        def init_fn(params):
-            dtype = np.dtype(hyperparam_dtype) if hyperparam_dtype else _highest_float_dtype(
-                params)
-            count = _zeros_count()
-            hyperparams = {k: _as_hyperparam(v, dtype) for k, v in numeric.items()}
-            hyperparams.update(
-                {k: jnp.asarray(f(count), dtype=dtype) for k, f in scheduled.items()})
-            return InjectHyperparamsState(count=count, hyperparams=hyperparams,
-                                          inner_state=build(hyperparams).init(params))
-
-        def update_fn(updates, state, params=None, **extra_args):
-            dtype = np.dtype(hyperparam_dtype) if hyperparam_dtype else _highest_float_dtype(
-                updates)
-            hyperparams = {k: _as_hyperparam(state.hyperparams[k], dtype) for k in numeric}
-            hyperparams.update(
-                {k: jnp.asarray(f(state.count), dtype=dtype) for k, f in scheduled.items()})
-            new_updates, inner_state = build(hyperparams).update(
-                updates, state.inner_state, params, **extra_args)
-            # Array hyperparameters may promote a moment's dtype; keep the state stable.
-            inner_state = _cast_like(inner_state, state.inner_state)
-            new_updates = _cast_like(new_updates, updates)
-            return new_updates, InjectHyperparamsState(
-                count=safe_increment(state.count), hyperparams=hyperparams,
-                inner_state=inner_state)
-
-        return GradientTransformation(init_fn, update_fn)
-
-    return wrapped
+    from nanofn.optim._numerics_extra import _inject  # defined with its stateful form
+    return _inject(inner_factory, static_args, hyperparam_dtype, "inject_hyperparams")
 
 
 def _cast_like(tree, like):

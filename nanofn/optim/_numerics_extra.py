@@ -627,7 +627,12 @@ def inject_stateful_hyperparams(inner_factory: Callable[..., Any],
         >>> print(float(u[0]), float(state.hyperparams["learning_rate"]))
         -0.5 0.5
     """
-    name = "inject_stateful_hyperparams"
+    return _inject(inner_factory, static_args, hyperparam_dtype, "inject_stateful_hyperparams")
+
+
+def _inject(inner_factory, static_args, hyperparam_dtype, name):
+    """`inject_stateful_hyperparams` (and `inject_hyperparams`, which optax now defines as
+    the same thing); `name` is the one errors give."""
     static_args = {static_args} if isinstance(static_args, str) else set(static_args)
     signature = inspect.signature(inner_factory)
     unknown = static_args - set(signature.parameters)
