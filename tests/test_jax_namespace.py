@@ -99,9 +99,22 @@ def test_enable_x64_makes_default_dtypes_64_bit():
         assert nanofn.random.normal(nanofn.random.PRNGKey(0), (2,)).dtype == np.float64
         assert nanofn.grad(lambda x: x * x)(3.0).dtype == np.float64
         assert nanofn.jit(lambda x: x + 1.0)(jnp.ones(2, jnp.float32)).dtype == np.float32
+        # indices and counts take the default integer, as JAX's (int64 under x64)
+        x = jnp.array([3.0, 1.0, 2.0])
+        for index in (jnp.argmax(x), jnp.argsort(x), jnp.nonzero(x)[0], jnp.indices((2,)),
+                      jnp.nonzero(x, size=2)[0], jnp.where(x > 1)[0],
+                      jnp.bincount(jnp.array([0, 1])), jnp.sum(jnp.array([True])),
+                      jnp.count_nonzero(x), jnp.sum(jnp.array([1], np.int32)),
+                      nanofn.random.categorical(nanofn.random.PRNGKey(0), x)):
+            assert index.dtype == np.int64
+        assert nanofn.nn.one_hot(jnp.array([0]), 2).dtype == np.float64
+        assert jnp.fft.fft(jnp.arange(4)).dtype == np.complex128
     finally:
         nanofn.config.update("jax_enable_x64", False)
     assert jnp.zeros(2).dtype == np.float32 and jnp.array([1.0]).dtype == np.float32
+    assert jnp.argmax(jnp.array([1.0, 2.0])).dtype == np.int32
+    assert jnp.sum(jnp.array([1], np.int8)).dtype == np.int32
+    assert jnp.fft.fft(jnp.arange(4)).dtype == np.complex64
 
 
 def test_error_names_and_kinds():

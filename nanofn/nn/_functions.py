@@ -452,7 +452,7 @@ def log_softmax(x, axis=-1, where=None):
 # ------------------------------------------------------------------------ utilities
 
 
-def one_hot(x, num_classes, *, dtype=np.float32, axis=-1):
+def one_hot(x, num_classes, *, dtype=None, axis=-1):
     """One-hot encode integer labels: `out[..., k] = (x[...] == k)`.
 
     Labels outside `[0, num_classes)` give all-zero rows, as in JAX.
@@ -460,7 +460,8 @@ def one_hot(x, num_classes, *, dtype=np.float32, axis=-1):
     Args:
       x: integer array of labels.
       num_classes: number of classes (the size of the new axis).
-      dtype: dtype of the result (default float32).
+      dtype: dtype of the result (default: the default float, float32; float64 with
+        jax_enable_x64, as JAX's `float_`).
       axis: where to put the new axis in the result (default: last).
 
     Returns:
@@ -480,7 +481,7 @@ def one_hot(x, num_classes, *, dtype=np.float32, axis=-1):
     iota_dtype = labels.dtype if fnp.issubdtype(labels.dtype, fnp.integer) else np.int32
     shape = [1] * ax + [num_classes] + [1] * (out_ndim - ax - 1)
     classes = lax.broadcasted_iota(iota_dtype, shape, ax)
-    return fnp.astype(labels == classes, dtype)
+    return fnp.astype(labels == classes, float if dtype is None else dtype)
 
 
 def _static_int(n, fn, arg):

@@ -31,6 +31,12 @@ _DEFAULT = {"b": np.dtype(bool), "i": np.dtype(np.int32), "u": np.dtype(np.uint3
             "f": np.dtype(np.float32), "c": np.dtype(np.complex64)}
 
 
+def default_int() -> np.dtype:
+    """The default integer dtype, of indices and counts: int32, or int64 with
+    `jax_enable_x64` (JAX's `int_`)."""
+    return _DEFAULT["i"]
+
+
 def dtype_of(x) -> np.dtype:
     if isinstance(x, (Array, Tracer)):
         return x.dtype

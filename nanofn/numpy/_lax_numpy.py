@@ -688,7 +688,7 @@ def nonzero(a, *, size=None, fill_value=None):
     if size is not None:
         fill = 0 if fill_value is None else fill_value
         idx = tuple(np.concatenate([i[:size], np.full(builtins.max(size - len(i), 0), fill)]) for i in idx)
-    return tuple(core.wrap(i.astype(np.int32)) for i in idx)
+    return tuple(core.wrap(i.astype(_DEFAULT["i"])) for i in idx)
 
 
 def _nonzero_sized(a, size, fill_value):
@@ -711,14 +711,15 @@ def _nonzero_sized(a, size, fill_value):
         raise ValueError(f"nonzero: fill_value has {len(fills)} entries for an array of "
                          f"{nd} dimensions")
     if n == 0:
-        return tuple(full((size,), 0 if f is None else f, np.int32) for f in fills)
+        return tuple(full((size,), 0 if f is None else f, _DEFAULT["i"]) for f in fills)
     order = argsort(where(mask, 0, 1).astype(np.int32))
     if size > n:
         order = concatenate_([order, zeros(size - n, np.int32)])
     order = order[:size]
     valid = arange(size) < sum(mask)
     idx = unravel_index(order, shape) if _ndim(a) else (order,)
-    return tuple(where(valid, i, np.asarray(0 if f is None else f, np.int32)).astype(np.int32)
+    index = _DEFAULT["i"]
+    return tuple(where(valid, i, np.asarray(0 if f is None else f, index)).astype(index)
                  for i, f in zip(idx, fills))
 
 
@@ -813,8 +814,9 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
     d = dtype_of(a)
     if dtype is not None:
         a = astype(a, dtype)
-    elif d == bool or (promote_integers and np.issubdtype(d, np.integer) and d.itemsize < 4):
-        a = astype(a, np.int32 if d.kind != "u" else np.uint32)
+    elif d == bool or (promote_integers and np.issubdtype(d, np.integer)
+                       and d.itemsize < _DEFAULT["i"].itemsize):  # to the default int, as JAX
+        a = astype(a, _DEFAULT["i"] if d.kind != "u" else _DEFAULT["u"])
     s = _reduction(a, axis, keepdims, lambda x, axes: lax.reduce_sum_p.bind(x, axes=axes), "sum")
     return s if initial is None else add(s, initial)
 
@@ -984,7 +986,7 @@ def _arg_extremum(prim, name):
             axis_ = 0
         else:
             axis_ = canonicalize_axis(axis, _ndim(a))
-        r = prim.bind(a, axis=axis_, index_dtype=np.dtype(np.int32))
+        r = prim.bind(a, axis=axis_, index_dtype=_DEFAULT["i"])
         if keepdims:
             shape = list(_shape(a)) if axis is not None else [1] * _ndim(a)
             if axis is not None:

@@ -19,7 +19,7 @@ from nanofn.ops import _base as lax
 from nanofn.ops import _complex
 from nanofn.ops import _reduce
 from nanofn.ops import _shape
-from nanofn.numpy._dtypes import asarray_value, dtype_of, promote, promote_float
+from nanofn.numpy._dtypes import asarray_value, default_int, dtype_of, promote, promote_float
 from nanofn.numpy import _lax_numpy as lnp
 from nanofn.numpy._lax_numpy import (_no_out, _reduction, _shape as _shape_of, _wrap_output,
                                      canonicalize_axes, canonicalize_axis)
@@ -33,12 +33,13 @@ __all__ = [
 
 
 def _accumulation_dtype(a, dtype):
-    """numpy/JAX: sums and products of booleans and small integers accumulate in int32."""
+    """JAX: sums and products of booleans and narrower integers accumulate in the default
+    integer dtype (int32; int64 with jax_enable_x64)."""
     if dtype is not None:
         return lnp.astype(a, dtype)
-    d = dtype_of(a)
-    if d == bool or (np.issubdtype(d, np.integer) and d.itemsize < 4):
-        return lnp.astype(a, np.uint32 if d.kind == "u" else np.int32)
+    d, wide = dtype_of(a), default_int()
+    if d == bool or (np.issubdtype(d, np.integer) and d.itemsize < wide.itemsize):
+        return lnp.astype(a, np.dtype(f"u{wide.itemsize}") if d.kind == "u" else wide)
     return a
 
 
@@ -299,7 +300,7 @@ def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False,
     _check_sort_args("argsort", kind, order)
     a, axis = _sort_axis(a, axis, "argsort")
     keys = _sort_keys(a, descending)
-    pos = lax.broadcasted_iota(np.int32, _shape_of(a), axis)
+    pos = lax.broadcasted_iota(default_int(), _shape_of(a), axis)
     out = _reduce.sort_p.bind(*keys, pos, dimension=axis, is_stable=True,
                               num_keys=len(keys))[-1]
     return out if dtype is None else lnp.astype(out, dtype)  # dtype: of the indices (JAX)
@@ -352,7 +353,7 @@ def count_nonzero(a, axis=None, keepdims=False):
     """
     a = asarray_value(a)
     nonzero = lnp.not_equal(a, np.asarray(0, dtype_of(a)))
-    return lnp.sum(nonzero, axis=axis, keepdims=keepdims, dtype=np.int32)
+    return lnp.sum(nonzero, axis=axis, keepdims=keepdims, dtype=default_int())
 
 
 def average(a, axis=None, weights=None, returned=False, keepdims=False):

@@ -22,7 +22,7 @@ from nanofn._core import Array, Tracer
 import nanofn.numpy as fnp  # the finished namespace, used at call time
 from nanofn.numpy import _reductions as red
 from nanofn.numpy import _shape_funcs as sf
-from nanofn.numpy._dtypes import asarray_value, dtype_of, promote
+from nanofn.numpy._dtypes import asarray_value, default_int, dtype_of, promote
 from nanofn.numpy._lax_numpy import _ndim, _no_out, _shape, _wrap_output, canonicalize_axis
 
 __all__ = [
@@ -566,7 +566,7 @@ def bincount(x, weights=None, minlength=0, *, length=None):
         length = builtins.max(int(np.max(v)) + 1 if np.size(v) else 0, operator.index(minlength))
     length = operator.index(length)
     if weights is None:
-        w = fnp.ones(_shape(x), np.int32)
+        w = fnp.ones(_shape(x), default_int())
     else:
         w = asarray_value(weights)
         if _shape(w) != _shape(x):

@@ -26,7 +26,8 @@ from nanofn._core import Array, Tracer
 import nanofn.numpy as fnp  # the finished namespace, used at call time
 from nanofn.numpy import _reductions as red
 from nanofn.numpy import _shape_funcs as sf
-from nanofn.numpy._dtypes import asarray_value, dtype_of, promote, promote_float, result_type
+from nanofn.numpy._dtypes import (asarray_value, default_int, dtype_of, promote, promote_float,
+                                  result_type)
 from nanofn.numpy._lax_numpy import (_canon_shape, _ndim, _no_out, _shape, _wrap_output,
                                      canonicalize_axes, canonicalize_axis)
 from nanofn.numpy._setops import unravel_index
@@ -808,7 +809,7 @@ def indices(dimensions, dtype=None, sparse=False):
                [1, 1]], dtype=int32)
     """
     dims = tuple(operator.index(d) for d in dimensions)
-    dtype = np.dtype(np.int32 if dtype is None else dtype)
+    dtype = default_int() if dtype is None else np.dtype(dtype)
     out = []
     for i, d in enumerate(dims):
         s = [1] * len(dims)

@@ -21,7 +21,7 @@ import operator
 
 import numpy as np
 
-from nanofn.numpy._dtypes import asarray_value
+from nanofn.numpy._dtypes import asarray_value, promote_float
 from nanofn.numpy._lax_numpy import _ndim, _shape, _wrap_output, moveaxis
 from nanofn.numpy._shape_funcs import roll
 from nanofn.ops import _base as lax
@@ -83,7 +83,7 @@ def _transform(x, fft_type, s):
 
 def _prepare(func_name, fft_type, a, s, axes):
     """Move `axes` to the end and crop/pad to `s`; returns (x, lengths, moved axes)."""
-    x = asarray_value(a)
+    (x,) = promote_float(a)  # integers and bools: the default float, as in JAX
     if fft_type == FftType.RFFT and np.dtype(lax._dtype(x)).kind == "c":
         raise TypeError(f"fft.{func_name}: the input must be real, got dtype "
                         f"{np.dtype(lax._dtype(x)).name}")
