@@ -356,7 +356,8 @@ def orthogonal(scale=1.0, column_axis=-1, dtype=_DEFAULT_DTYPE):
         n_cols = shape[col]
         n_rows = math.prod(shape) // n_cols if n_cols else 0
         mat_shape = (n_cols, n_rows) if n_rows < n_cols else (n_rows, n_cols)
-        a = np.asarray(random.normal(key, mat_shape, np.float64))
+        # drawn in `dtype`, as JAX draws it, so a key gives JAX's matrix; factored in float64
+        a = np.asarray(random.normal(key, mat_shape, dtype), np.float64)
         q, r = np.linalg.qr(a)
         d = np.sign(np.diag(r))
         q = q * np.where(d == 0, 1.0, d)
