@@ -32,7 +32,8 @@ from nanofn.ops import _base as lax
 from nanofn.ops import _conv_kernels as K
 from nanofn.ops._base import _aval_shape, bdim_to_front
 
-__all__ = ["conv_general_dilated", "conv_general_dilated_patches", "conv", "conv_with_general_padding", "conv_transpose",
+__all__ = ["conv_general_dilated", "conv_general_dilated_patches", "conv_general_dilated_local",
+           "conv", "conv_with_general_padding", "conv_transpose",
            "reduce_window", "ConvDimensionNumbers", "conv_dimension_numbers",
            "padtype_to_pads"]
 
@@ -356,6 +357,49 @@ def conv_general_dilated_patches(lhs, filter_shape, window_strides, padding, lhs
                                 rhs_dilation, dims, feature_group_count=channels,
                                 precision=precision,
                                 preferred_element_type=preferred_element_type)
+
+
+def conv_general_dilated_local(lhs, rhs, window_strides, padding, filter_shape,
+                               lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
+                               precision=None):
+    """An unshared convolution, a locally connected layer (`jax.lax.conv_general_dilated_local`):
+    every output position has its own kernel.
+
+    `rhs` has the layout `dimension_numbers[1]` names, but its spatial axes index *output*
+    positions and its input-feature axis holds `C * prod(filter_shape)` entries: the
+    patches of `conv_general_dilated_patches` (channel major, then window positions). So
+    the result is, at each output position, those patches contracted with that position's
+    kernel: one `dot_general` with the spatial axes as batch axes.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> x = fnp.ones((1, 2, 4, 4))  # NCHW
+        >>> w = fnp.ones((3, 2 * 2 * 2, 3, 3))  # OIHW: 3 outputs, 2x2 windows, 3x3 positions
+        >>> nanofn.lax.conv_general_dilated_local(x, w, (1, 1), "VALID", (2, 2)).shape
+        (1, 3, 3, 3)
+    """
+    patches = conv_general_dilated_patches(lhs, filter_shape, window_strides, padding,
+                                           lhs_dilation, rhs_dilation, dimension_numbers,
+                                           precision)
+    lhs_shape, rhs_shape = tuple(_aval_shape(lhs)), tuple(_aval_shape(rhs))
+    _, rhs_spec, out_spec = conv_dimension_numbers(lhs_shape, rhs_shape, dimension_numbers)
+    pshape = tuple(_aval_shape(patches))
+    want = {rhs_spec[1]: pshape[out_spec[1]]}
+    want.update({r: pshape[o] for r, o in zip(rhs_spec[2:], out_spec[2:])})
+    bad = {a: n for a, n in want.items() if rhs_shape[a] != n}
+    if bad:
+        raise ValueError(f"conv_general_dilated_local: rhs of shape {rhs_shape} must have "
+                         f"{want[rhs_spec[1]]} input features (channels times the window "
+                         f"size) and one kernel per output position, "
+                         f"{tuple(pshape[o] for o in out_spec[2:])}; axes {sorted(bad)} differ")
+    nsp = len(out_spec) - 2
+    out = lax.dot_general(patches, rhs, (((out_spec[1],), (rhs_spec[1],)),
+                                         (tuple(out_spec[2:]), tuple(rhs_spec[2:]))),
+                          precision=precision)
+    # out is (spatial..., batch, features); put each where out_spec says
+    logical = {out_spec[0]: nsp, out_spec[1]: nsp + 1}
+    logical.update({a: i for i, a in enumerate(out_spec[2:])})
+    return lax.transpose(out, tuple(logical[a] for a in range(nsp + 2)))
 
 
 def conv(lhs, rhs, window_strides, padding, precision=None, preferred_element_type=None):

@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import nanofn
 from nanofn import lax
@@ -239,3 +239,52 @@ def test_batch_group_count_pairs_batch_groups_with_output_feature_groups(ls, rs,
     with pytest.raises(ValueError, match="batch_group_count=5"):
         lax.conv_general_dilated(lhs, rhs, (1,) * nsp, "SAME", dimension_numbers=dn,
                                  batch_group_count=5)
+
+
+# --- conv_general_dilated_local: a kernel per output position ----------------------------
+
+
+def _local_reference(x, w, stride, filter_shape):
+    """NCHW input, OIHW kernel whose I axis is (channel, window row, window col) and whose
+    spatial axes are output positions; VALID padding."""
+    n, c, h, wd = x.shape
+    kh, kw = filter_shape
+    oh, ow = (h - kh) // stride[0] + 1, (wd - kw) // stride[1] + 1
+    out = np.zeros((n, w.shape[0], oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, :, i * stride[0]:i * stride[0] + kh, j * stride[1]:j * stride[1] + kw]
+            out[:, :, i, j] = patch.reshape(n, -1) @ w[:, :, i, j].T
+    return out
+
+
+@given(st.data())
+@settings(max_examples=10, deadline=None)
+def test_conv_general_dilated_local_matches_a_loop_over_positions(data):
+    c = data.draw(st.integers(1, 3))
+    kh, kw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    sh, sw = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+    h, wd = kh + data.draw(st.integers(0, 4)), kw + data.draw(st.integers(0, 4))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.normal(size=(2, c, h, wd))
+    oh, ow = (h - kh) // sh + 1, (wd - kw) // sw + 1
+    w = rng.normal(size=(3, c * kh * kw, oh, ow))
+    got = lax.conv_general_dilated_local(x, w, (sh, sw), "VALID", (kh, kw))
+    np.testing.assert_allclose(np.asarray(got), _local_reference(x, w, (sh, sw), (kh, kw)),
+                               rtol=1e-10, atol=1e-10)
+    # the same in NHWC / HWIO / NHWC layout
+    got2 = lax.conv_general_dilated_local(
+        np.transpose(x, (0, 2, 3, 1)), np.transpose(w, (2, 3, 1, 0)), (sh, sw), "VALID",
+        (kh, kw), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_allclose(np.asarray(got2), np.transpose(np.asarray(got), (0, 2, 3, 1)),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_conv_general_dilated_local_gradients_and_errors():
+    rng = np.random.default_rng(1)
+    x, w = rng.normal(size=(1, 2, 4, 4)), rng.normal(size=(2, 8, 3, 3))
+    check_grads(lambda x, w: lax.conv_general_dilated_local(x, w, (1, 1), "VALID", (2, 2)),
+                (x, w), order=2)
+    with pytest.raises(ValueError, match=r"rhs of shape \(2, 8, 2, 2\) must have 8 input "
+                                         r"features .* \(3, 3\)"):
+        lax.conv_general_dilated_local(x, w[:, :, :2, :2], (1, 1), "VALID", (2, 2))
