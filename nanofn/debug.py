@@ -23,7 +23,7 @@ from nanofn import _core as core
 from nanofn._core import Primitive, Tracer
 from nanofn.tree_util import tree_flatten, tree_unflatten
 
-__all__ = ["print", "callback"]
+__all__ = ["print", "callback", "inspect_array_sharding"]
 
 debug_callback_p = Primitive("debug_callback", multiple_results=True)
 debug_callback_p.effectful = True
@@ -144,4 +144,32 @@ def print(fmt, *args, ordered=False, **kwargs):
         builtins.print(fmt.format(*a, **k))
 
     callback(_format_and_print, *args, ordered=ordered, **kwargs)
+    return None
+
+
+def inspect_array_sharding(value, *, callback):
+    """Call `callback(sharding)` for each array of the pytree `value`, as early as the
+    sharding is known (`jax.debug.inspect_array_sharding`).
+
+    Eagerly that is at once, with the array's `sharding`. Under `jit` it is while the
+    function is traced, once: nanofn's compiled programs hold every value whole in one
+    process, so a traced value's sharding is the single-device one.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> seen = []
+        >>> nanofn.debug.inspect_array_sharding({"w": fnp.ones(2)}, callback=seen.append)
+        >>> seen[0].num_devices
+        1
+    """
+    if not callable(callback):
+        raise TypeError(f"debug.inspect_array_sharding: callback must be callable, got "
+                        f"{type(callback).__name__}")
+    from nanofn.sharding import SingleDeviceSharding, _first_device
+    for leaf in tree_flatten(value)[0]:
+        if isinstance(leaf, Tracer):
+            sharding = SingleDeviceSharding(_first_device())
+        else:
+            sharding = getattr(leaf, "sharding", None) or SingleDeviceSharding(_first_device())
+        callback(sharding)
     return None

@@ -1,6 +1,7 @@
 """Tests for nanofn.debug.print and nanofn.debug.callback under every transformation."""
 
 import numpy as np
+import pytest
 
 import nanofn
 import nanofn.numpy as fnp
@@ -87,3 +88,21 @@ def test_callback_receives_concrete_arrays():
     f = nanofn.jit(lambda x: (debug.callback(record, x + 1, scale="s"), x)[1])
     f(fnp.array([1.0, 2.0]))
     assert seen == [(nanofn.Array, [2.0, 3.0], "s")]
+
+
+def test_inspect_array_sharding_reports_each_leaf_eagerly_and_under_jit():
+    import nanofn.sharding as shd
+    seen = []
+    x = nanofn.numpy.ones(4)
+    nanofn.debug.inspect_array_sharding((x, {"b": x}), callback=seen.append)
+    assert len(seen) == 2 and all(isinstance(s, shd.SingleDeviceSharding) for s in seen)
+    mesh = shd.Mesh(np.array(nanofn.devices()), ("x",))
+    placed = nanofn.device_put(x, shd.NamedSharding(mesh, shd.PartitionSpec("x")))
+    nanofn.debug.inspect_array_sharding(placed, callback=seen.append)
+    assert seen[-1] == shd.NamedSharding(mesh, shd.PartitionSpec("x"))
+    calls = []
+    f = nanofn.jit(lambda v: nanofn.debug.inspect_array_sharding(v, callback=calls.append) or v)
+    f(x), f(x)
+    assert len(calls) == 1  # while tracing, once
+    with pytest.raises(TypeError, match="callback must be callable"):
+        nanofn.debug.inspect_array_sharding(x, callback=None)

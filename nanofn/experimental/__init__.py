@@ -7,6 +7,7 @@ Example:
 """
 
 from nanofn.experimental import ode as ode
+from nanofn.experimental import mesh_utils as mesh_utils
 from nanofn._jax_api import io_callback as io_callback, enable_x64 as enable_x64
 
 
@@ -23,4 +24,4 @@ def disable_x64():
     return enable_x64(False)
 
 
-__all__ = ["ode", "io_callback", "enable_x64", "disable_x64"]
+__all__ = ["ode", "mesh_utils", "io_callback", "enable_x64", "disable_x64"]
