@@ -269,6 +269,80 @@ class Array(metaclass=_ArrayMeta):
     def copy_to_host_async(self):
         """Accepted for compatibility: the values already live in host memory."""
 
+    @property
+    def device(self):
+        """The device holding the array, or its `sharding` when that spans several
+        (`jax.Array.device`)."""
+        sharding = self.sharding
+        return next(iter(sharding.device_set)) if sharding.num_devices == 1 else sharding
+
+    @property
+    def addressable_shards(self) -> list:
+        """Each device's block of the array (`nanofn.sharding.Shard`), for this process's
+        devices, as `jax.Array.addressable_shards`."""
+        from nanofn.sharding import _shards
+        return _shards(self, addressable=True)
+
+    @property
+    def global_shards(self) -> list:
+        """Each device's block of the array, over every device of its sharding."""
+        from nanofn.sharding import _shards
+        return _shards(self, addressable=False)
+
+    def addressable_data(self, index: int):
+        """The block of the `index`-th addressable shard."""
+        return self.addressable_shards[index].data
+
+    def is_ready(self) -> bool:
+        """Always True: nanofn computes eagerly, so a result is ready when it exists."""
+        return True
+
+    def on_device_size_in_bytes(self) -> int:
+        """The bytes the values take (`nbytes`: one copy in host memory)."""
+        return int(self._value.nbytes)
+
+    def unsafe_buffer_pointer(self) -> int:
+        """The address of the array's first element. Nothing may write through it: nanofn
+        arrays are immutable and other arrays may share the buffer."""
+        return int(self._value.ctypes.data)
+
+    def to_device(self, device, /, *, stream=None):
+        """The array placed on `device` (the array API's method; one host memory, so
+        the same values)."""
+        del stream  # no streams on a CPU
+        from nanofn._jax_api import device_put
+        return device_put(self, device)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        # A copy, unless the consumer asks for none: consumers such as PyTorch may write
+        # into what they import, which must never change a nanofn array.
+        del stream  # no streams on a CPU
+        extra = {} if max_version is None else {"max_version": max_version}
+        if copy is False:
+            if max_version is None or max_version < (1, 0):
+                raise BufferError("Array.__dlpack__: sharing a nanofn array without a copy "
+                                  "needs DLPack 1.0 (max_version >= (1, 0)), which marks it "
+                                  "read-only")
+            value = np.asarray(memoryview(np.asarray(self._value, order="C")).toreadonly())
+        else:
+            value = np.array(self._value, order="C", copy=True)
+        return value.__dlpack__(dl_device=dl_device, copy=False, **extra)
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU, device 0
+
+    def __array_namespace__(self, *, api_version=None):
+        """The array API namespace of nanofn arrays: `nanofn.numpy`."""
+        del api_version
+        import nanofn.numpy
+        return nanofn.numpy
+
+    def __copy__(self):
+        return self  # immutable: a copy could never differ
+
+    def __deepcopy__(self, memo):
+        return Array(np.array(self._value, copy=True))
+
     is_fully_replicated = property(lambda self: self.sharding.is_fully_replicated)
     is_fully_addressable = property(lambda self: True)
 

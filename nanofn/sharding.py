@@ -963,6 +963,48 @@ def _place(value, sharding) -> core.Array:
     return arr
 
 
+class Shard:
+    """One device's block of an array (`jax.Shard`), from `x.addressable_shards`.
+
+    `index` is the tuple of slices of the whole array the device holds, `replica_id`
+    counts the earlier devices holding the same block, and `data` is that block.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> shard = fnp.arange(3.0).addressable_shards[0]
+        >>> shard.index, shard.data
+        ((slice(None, None, None),), Array([0., 1., 2.], dtype=float32))
+    """
+
+    __slots__ = ("device", "index", "replica_id", "_array")
+
+    def __init__(self, device, index, replica_id, array):
+        self.device, self.index, self.replica_id, self._array = device, index, replica_id, array
+
+    @property
+    def data(self):
+        """The block, as an array of its own."""
+        return self._array[self.index]
+
+    def __repr__(self):
+        return (f"Shard(device={self.device!r}, index={self.index}, "
+                f"replica_id={self.replica_id}, data={self.data!r})")
+
+
+def _shards(x, addressable: bool) -> list:
+    sharding = _sharding_of(x)
+    layout = (sharding.addressable_devices_indices_map(x.shape) if addressable
+              else sharding.devices_indices_map(x.shape))
+    seen: dict = {}
+    out = []
+    for device in sorted(layout, key=lambda d: d.id):
+        index = layout[device]
+        key = tuple((s.start, s.stop, s.step) for s in index)
+        out.append(Shard(device, index, seen.get(key, 0), x))
+        seen[key] = seen.get(key, 0) + 1
+    return out
+
+
 def _not_in_one_process(who, mesh) -> ValueError:
     procs = sorted({d.process_index for d in mesh.devices.flat})
     return ValueError(

@@ -165,3 +165,55 @@ def test_python_scalars_returned_from_jit_take_the_default_dtypes():
                                                     np.complex64)
     cond = nanofn.jit(lambda w: nanofn.lax.cond(w > 0, lambda: 1.5, lambda: 2.5))
     assert cond(1.0).dtype == np.float32 and float(cond(-1.0)) == 2.5
+
+
+def test_the_rest_of_jax_arrays_surface():
+    import copy
+    x = fnp.arange(4.0)
+    assert float(round(fnp.asarray(2.6))) == 3.0
+    q, r = divmod(x, 3.0)
+    np.testing.assert_array_equal(np.asarray(q), [0, 0, 0, 1])
+    np.testing.assert_array_equal(np.asarray(2 << fnp.arange(3)), [2, 4, 8])
+    np.testing.assert_array_equal(np.asarray(16 >> fnp.arange(3)), [16, 8, 4])
+    assert 2.0 in x and 7.0 not in x
+    for dtype in (np.int32, np.uint8, np.int16):
+        np.testing.assert_array_equal(np.asarray(x.view(dtype)), np.arange(4.0, dtype=np.float32)
+                                      .view(dtype))
+    np.testing.assert_array_equal(np.asarray(fnp.ones((2, 4), np.uint8).view(np.float32)),
+                                  np.ones((2, 4), np.uint8).view(np.float32))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        fnp.ones(3, np.uint8).view(np.float32)
+    assert nanofn.jit(lambda v: v.view(np.int32))(x).dtype == np.int32
+    assert x.device == nanofn.devices()[0] and x.is_ready() and x.on_device_size_in_bytes() == 16
+    (shard,) = x.addressable_shards
+    assert shard.device == x.device and shard.replica_id == 0
+    np.testing.assert_array_equal(np.asarray(x.addressable_data(0)), np.asarray(x))
+    assert copy.copy(x) is x and copy.deepcopy(x) is not x
+    assert x.__array_namespace__() is fnp
+    np.testing.assert_array_equal(np.asarray(x.clone()), np.asarray(x))
+
+
+def test_dlpack_export_copies_unless_asked_not_to():
+    x = fnp.arange(3.0)
+    a = np.from_dlpack(x)  # a copy: writing into it leaves x alone
+    a[0] = 9.0
+    np.testing.assert_array_equal(np.asarray(x), [0.0, 1.0, 2.0])
+    shared = np.from_dlpack(x, copy=False)  # shared, read-only
+    assert not shared.flags.writeable
+    with pytest.raises(BufferError, match="DLPack 1.0"):
+        x.__dlpack__(copy=False)
+
+
+def test_shards_of_a_placed_array_follow_its_sharding():
+    old = nanofn.config.read("jax_num_cpu_devices")
+    nanofn.config.update("jax_num_cpu_devices", 4)
+    try:
+        mesh = nanofn.sharding.Mesh(np.array(nanofn.devices()).reshape(2, 2), ("a", "b"))
+        y = nanofn.device_put(fnp.arange(8.0).reshape(4, 2),
+                              nanofn.NamedSharding(mesh, nanofn.P("a")))
+        shards = y.addressable_shards
+        assert [s.replica_id for s in shards] == [0, 1, 0, 1]
+        np.testing.assert_array_equal(np.asarray(shards[2].data), [[4.0, 5.0], [6.0, 7.0]])
+        assert y.device == y.sharding
+    finally:
+        nanofn.config.update("jax_num_cpu_devices", old)

@@ -12,6 +12,7 @@ import numpy as np
 
 from nanofn import _core as core
 from nanofn.numpy import _lax_numpy as lnp
+from nanofn.numpy._dtypes import dtype_arg
 
 
 def _swap(f):
@@ -135,3 +136,53 @@ def _fnp_call(name, *args, **kwargs):
 
 _install_more(core.Array)
 _install_more(core.Tracer)
+
+
+# ---------------------------------------------------------- the rest of jax.Array's surface
+
+
+def _view(self, dtype=None, type=None):
+    """`x.view(dtype)`: the same bits as `dtype`, numpy's way: the last axis grows or
+    shrinks by the size ratio (one `bitcast_convert_type`)."""
+    if type is not None:
+        raise NotImplementedError("Array.view: type= is not supported (there is one array type)")
+    if dtype is None:
+        return self
+    from nanofn.ops import _base
+    old, new = self.dtype, dtype_arg(dtype)
+    if old == bool or new == bool:
+        raise TypeError(f"Array.view: cannot view {old.name} as {new.name} (booleans)")
+    if old.itemsize == new.itemsize:
+        return _base.bitcast_convert_type_p.bind(self, new_dtype=new)
+    if self.ndim == 0:
+        raise ValueError(f"Array.view: a 0-d {old.name} array cannot be viewed as {new.name}, "
+                         "which has another size")
+    shape = tuple(self.shape)
+    if old.itemsize > new.itemsize:
+        out = _base.bitcast_convert_type_p.bind(self, new_dtype=new)
+        return lnp.reshape(out, shape[:-1] + (shape[-1] * (old.itemsize // new.itemsize),))
+    ratio = new.itemsize // old.itemsize
+    if shape[-1] % ratio:
+        raise ValueError(f"Array.view: the last axis ({shape[-1]}) of a {old.name} array must "
+                         f"be a multiple of {ratio} to view it as {new.name}")
+    grouped = lnp.reshape(self, shape[:-1] + (shape[-1] // ratio, ratio))
+    return _base.bitcast_convert_type_p.bind(grouped, new_dtype=new)
+
+
+def _contains(self, item):
+    return bool(lnp.any(lnp.equal(self, item)))
+
+
+def _install_array_surface(cls):
+    cls.view = _view
+    cls.__round__ = lambda self, ndigits=None: lnp.round(self, 0 if ndigits is None else ndigits)
+    cls.__divmod__ = _defer(lambda self, other: _fnp_call("divmod", self, other))
+    cls.__rdivmod__ = _defer(lambda self, other: _fnp_call("divmod", other, self))
+    cls.__rlshift__ = _defer(lambda self, other: lnp.left_shift(other, self))
+    cls.__rrshift__ = _defer(lambda self, other: lnp.right_shift(other, self))
+    cls.__contains__ = _contains
+    cls.clone = _method("copy")
+
+
+_install_array_surface(core.Array)
+_install_array_surface(core.Tracer)

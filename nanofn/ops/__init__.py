@@ -266,7 +266,16 @@ def argmin(operand, axis, index_dtype):
 
 
 def bitcast_convert_type(operand, new_dtype):
-    """Reinterpret the bits of `operand` as `new_dtype` (same item size)."""
+    """Reinterpret the bits of `operand` as `new_dtype` (`jax.lax.bitcast_convert_type`):
+    a narrower dtype adds a trailing axis of the size ratio (float32 to uint8: `(..., 4)`),
+    a wider one needs and removes a trailing axis of that size.
+
+    Example:
+        >>> import numpy as np, nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.bitcast_convert_type(fnp.ones(2), np.uint16).shape
+        (2, 2)
+    """
     import numpy as np
     return _base.bitcast_convert_type_p.bind(operand, new_dtype=np.dtype(new_dtype))
 

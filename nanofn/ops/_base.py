@@ -660,20 +660,42 @@ def convert_element_type(operand, new_dtype):
 
 
 bitcast_convert_type_p = Primitive("bitcast_convert_type")
-bitcast_convert_type_p.impl = lambda x, *, new_dtype: np.asarray(x, order="C").view(new_dtype)
+
+
+def _bitcast_shape(shape, old, new):
+    """XLA's rule: a narrower dtype adds a trailing axis of the size ratio; a wider one
+    takes a trailing axis of that size away."""
+    old, new = np.dtype(old), np.dtype(new)
+    if old.itemsize == new.itemsize:
+        return tuple(shape)
+    if old.itemsize > new.itemsize:
+        return tuple(shape) + (old.itemsize // new.itemsize,)
+    ratio = new.itemsize // old.itemsize
+    if not shape or shape[-1] != ratio:
+        raise TypeError(f"bitcast_convert_type: {old.name} to the wider {new.name} needs a "
+                        f"last axis of size {ratio}, got shape {tuple(shape)}")
+    return tuple(shape[:-1])
+
+
+def _bitcast_impl(x, *, new_dtype):
+    x = np.asarray(x, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
+    shape = _bitcast_shape(x.shape, x.dtype, new_dtype)
+    return x.reshape(x.shape or (1,)).view(new_dtype).reshape(shape)
 
 
 def _bitcast_abstract_eval(x, *, new_dtype):
-    if x.dtype.itemsize != np.dtype(new_dtype).itemsize:
-        raise TypeError(f"bitcast_convert_type: {x.dtype.name} and {np.dtype(new_dtype).name} "
-                        "have different sizes")
-    return x.update(dtype=new_dtype)
+    return ShapedArray(_bitcast_shape(x.shape, x.dtype, new_dtype), np.dtype(new_dtype))
 
 
+def _bitcast_batch(vals, dims, **params):
+    x = bdim_to_front(vals[0], dims[0])  # the size rule reads the last axis
+    return bitcast_convert_type_p.bind(x, **params), 0
+
+
+bitcast_convert_type_p.impl = _bitcast_impl
 bitcast_convert_type_p.abstract_eval = _bitcast_abstract_eval
 defnoderiv(bitcast_convert_type_p, 1)
-bitcast_convert_type_p.batch = lambda vals, dims, **p: (
-    bitcast_convert_type_p.bind(vals[0], **p), dims[0])
+bitcast_convert_type_p.batch = _bitcast_batch
 
 # ======================================================================== stop_gradient
 

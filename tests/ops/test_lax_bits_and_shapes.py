@@ -222,3 +222,24 @@ def test_python_scalars_in_lax_ops_are_weakly_typed():
     assert lax.max(np.ones(2, np.uint8), 3).dtype == np.uint8
     with pytest.raises(TypeError, match="one dtype, got f32\\[2\\], i32\\[\\]"):
         lax.add(np.ones(2, np.float32), 2)  # as JAX: lax does not promote kinds
+
+
+@pytest.mark.parametrize("old, new", [(np.float32, np.uint8), (np.float64, np.int16),
+                                      (np.int16, np.int32), (np.uint8, np.float64),
+                                      (np.float32, np.int32)])
+def test_bitcast_convert_type_follows_xla_shape_rule(old, new):
+    r = np.dtype(old).itemsize / np.dtype(new).itemsize
+    shape = (3, 2) if r >= 1 else (3, int(1 / r))
+    x = np.arange(np.prod(shape)).astype(old).reshape(shape)
+    got = lax.bitcast_convert_type(x, new)
+    want = x.view(new).reshape(shape + (int(r),) if r > 1 else shape[:-1] if r < 1 else shape)
+    np.testing.assert_array_equal(np.asarray(got), want)
+    np.testing.assert_array_equal(np.asarray(nanofn.jit(lambda v: lax.bitcast_convert_type(
+        v, new))(x)), want)
+    batched = nanofn.vmap(lambda v: lax.bitcast_convert_type(v, new))(np.stack([x, x]))
+    np.testing.assert_array_equal(np.asarray(batched), np.stack([want, want]))
+
+
+def test_bitcast_convert_type_to_a_wider_dtype_needs_the_ratio_axis():
+    with pytest.raises(TypeError, match="needs a last axis of size 4, got shape \\(3,\\)"):
+        lax.bitcast_convert_type(np.zeros(3, np.uint8), np.float32)
