@@ -51,7 +51,7 @@ from nanofn.distributed._pmap import pmap as pmap
 from nanofn.distributed._shard_map import shard_map as shard_map
 from nanofn import sharding as sharding
 from nanofn.sharding import (
-    NamedSharding as NamedSharding, PartitionSpec as P, set_mesh as set_mesh,
+    NamedSharding as NamedSharding, PartitionSpec as P, set_mesh as set_mesh, Shard as Shard,
 )
 from nanofn._jax_api import (  # the rest of jax's top-level names
     device_put as device_put, device_get as device_get, default_backend as default_backend,
@@ -72,6 +72,7 @@ from nanofn._jax_api import (  # the rest of jax's top-level names
     make_mesh as make_mesh, make_array_from_callback as make_array_from_callback,
     make_array_from_single_device_arrays as make_array_from_single_device_arrays,
     make_array_from_process_local_data as make_array_from_process_local_data,
+    copy_to_host_async as copy_to_host_async,
 )
 from nanofn._dtypes_float0 import float0 as float0
 from nanofn.distributed._state import CpuDevice as Device

@@ -39,7 +39,7 @@ from nanofn import _core as core
 
 __all__ = ["Sharding", "SingleDeviceSharding", "NamedSharding", "PartitionSpec", "Mesh",
            "AbstractMesh", "AxisType", "get_mesh", "set_mesh", "get_abstract_mesh",
-           "make_single_device_sharding"]
+           "make_single_device_sharding", "Shard"]
 
 
 def _this_process() -> int:
