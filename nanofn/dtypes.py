@@ -26,6 +26,33 @@ class TypePromotionError(ValueError):
     and never raises it (the name exists for code that catches it)."""
 
 
+class extended(np.generic):
+    """The abstract type of JAX's extended dtypes (`jax.dtypes.extended`). nanofn has
+    none: no array's dtype is below it, so `issubdtype(x.dtype, dtypes.extended)` is False,
+    as JAX answers for ordinary arrays.
+
+    Example:
+        >>> import numpy as np
+        >>> from nanofn import dtypes
+        >>> dtypes.issubdtype(np.float32, dtypes.extended)
+        False
+    """
+
+
+class prng_key(extended):
+    """The abstract type of JAX's typed PRNG keys (`jax.dtypes.prng_key`). nanofn's keys
+    are their raw `uint32` data (as JAX's `PRNGKey` returns), so no array is below it:
+    code that unwraps typed keys (`if issubdtype(x.dtype, prng_key): key_data(x)`) leaves
+    nanofn's keys as they are.
+
+    Example:
+        >>> import nanofn
+        >>> from nanofn import dtypes
+        >>> dtypes.issubdtype(nanofn.random.key(0).dtype, dtypes.prng_key)
+        False
+    """
+
+
 def canonicalize_dtype(dtype, allow_extended_dtype: bool = False) -> np.dtype:
     """The dtype an array of `dtype` has in nanofn: `dtype` itself (float64 stays float64),
     except Python's `int`, `float` and `complex`, which mean the default dtypes (as in JAX).
@@ -101,4 +128,4 @@ def itemsize_bits(dtype) -> int:
 
 
 __all__ = ["canonicalize_dtype", "issubdtype", "result_type", "float0", "finfo", "iinfo",
-           "scalar_type_of", "itemsize_bits", "TypePromotionError"]
+           "scalar_type_of", "itemsize_bits", "TypePromotionError", "extended", "prng_key"]

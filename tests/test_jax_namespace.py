@@ -413,3 +413,11 @@ def test_like_functions_take_shape_dtype_structs():
     assert fnp.zeros_like(spec).shape == (2, 3) and fnp.zeros_like(spec).dtype == np.int32
     assert fnp.ones_like(spec, dtype=float).dtype == np.float32
     assert np.asarray(fnp.full_like(spec, 7)).tolist() == [[7] * 3] * 2
+
+
+def test_no_array_has_an_extended_or_key_dtype():
+    key = nanofn.random.key(0)
+    for dtype in (key.dtype, np.float32, np.int64):
+        assert not jnp.issubdtype(dtype, nanofn.dtypes.prng_key)
+        assert not nanofn.dtypes.issubdtype(dtype, nanofn.dtypes.extended)
+    assert issubclass(nanofn.dtypes.prng_key, nanofn.dtypes.extended)
