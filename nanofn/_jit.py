@@ -875,6 +875,9 @@ class _Compiled:
         return job is not None and not job.done.is_set()
 
 
+_trace_hook = None  # nanofn.profiler's span recorder while a trace runs (start_trace)
+
+
 class JitFunction:
     """A function compiled by `jit`; call it like the original."""
 
@@ -921,6 +924,8 @@ class JitFunction:
 
     @api_boundary
     def __call__(self, *args, **kwargs):
+        if _trace_hook is not None and (traced := _trace_hook(self, args, kwargs)):
+            return traced[0]  # a profiler trace is running: the call ran in its span
         if config.jax_disable_jit:
             return self.fun(*args, **kwargs)
         static, dyn_args, dyn_kwargs = self._split(args, kwargs)

@@ -63,7 +63,8 @@ MODULES = [
     ("nanofn.example_libraries.optimizers", ["jax.example_libraries.optimizers"]),
     ("nanofn.distributed", ["jax.distributed"]),
     ("nanofn.sharding", ["jax.sharding"]),
-    ("nanofn.experimental.shard_map", []),  # JAX's deprecated home: no names to compare
+    ("nanofn.experimental.shard_map", []),
+    ("nanofn.experimental.mesh_utils", ["jax.experimental.mesh_utils"]),  # JAX's deprecated home: no names to compare
     ("nanofn.errors", ["jax.errors"]),
     ("nanofn.dtypes", ["jax.dtypes"]),
     ("nanofn.flatten_util", ["jax.flatten_util"]),
@@ -74,7 +75,7 @@ MODULES = [
     ("nanofn.serialization", []),
     ("nanofn.debug", ["jax.debug"]),
     ("nanofn.viz", []),
-    ("nanofn.profiler", []),
+    ("nanofn.profiler", ["jax.profiler"]),
     ("nanofn.warmup", []),
     ("nanofn.onnx", []),
     ("nanofn.core", ["jax.core", "jax.extend.core"]),
