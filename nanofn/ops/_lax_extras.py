@@ -22,6 +22,9 @@ Example:
 
 from __future__ import annotations
 
+import math
+import operator
+
 import numpy as np
 
 from nanofn import _core
@@ -274,38 +277,101 @@ reduce_or = _bool_reduce("reduce_or", _base.reduce_max_p)
 
 
 def reduce(operands, init_values, computation, dimensions):
-    """Reduce over `dimensions` with a monoid `computation` (jax.lax.reduce) for the
-    monoids nanofn has: `lax.add`, `lax.mul`, `lax.max`, `lax.min` with their identity as
-    the initial value (0, 1, -inf, +inf). Other computations raise NotImplementedError.
+    """Reduce `operands` over `dimensions` with `computation` (jax.lax.reduce).
+
+    `operands` is an array or a tuple of arrays of one shape, `init_values` the matching
+    scalar(s), and `computation(a, b)` combines two partial results: two arrays (two
+    tuples of arrays for tuple operands) into one (one tuple). As in XLA, `computation`
+    must be associative and commutative, with `init_values` its identity. The monoids
+    `lax.add`, `lax.mul`, `lax.max` and `lax.min` run as one reduction primitive each; any
+    other computation runs as a pairwise tree over the reduced elements (about log2(n)
+    calls of `computation` on arrays), so it may also return several results at once, as
+    a variadic reduction computing an argmax does, and is differentiable where
+    `computation` is.
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> from nanofn import lax
         >>> lax.reduce(fnp.ones((2, 3)), 0.0, lax.add, (1,))
         Array([3., 3.], dtype=float32)
+        >>> def larger(a, b):  # (value, index) pairs: the larger value, the first index
+        ...     take_a = (a[0] > b[0]) | ((a[0] == b[0]) & (a[1] < b[1]))
+        ...     return fnp.where(take_a, a[0], b[0]), fnp.where(take_a, a[1], b[1])
+        >>> x = fnp.array([[1.0, 5.0, 5.0], [7.0, 2.0, 3.0]])
+        >>> lax.reduce((x, lax.broadcasted_iota(fnp.int32, x.shape, 1)),
+        ...            (-fnp.inf, 0), larger, (1,))[1]
+        Array([1, 0], dtype=int32)
     """
     import nanofn.ops as ops
     single = not isinstance(operands, (tuple, list))
     ops_list = [operands] if single else list(operands)
     inits = [init_values] if single else list(init_values)
+    if len(inits) != len(ops_list):
+        raise ValueError(f"lax.reduce: {len(ops_list)} operands but {len(inits)} init_values")
+    shapes = [_shape_of(x) for x in ops_list]
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError(f"lax.reduce: operands must have one shape, got {shapes}")
+    ndim = len(shapes[0])
+    dims = tuple(sorted({_normalize_axis("lax.reduce", d, ndim) for d in dimensions}))
     reg = _core.registry
     table = {ops.add: (reg["reduce_sum"], 0), ops.mul: (reg["reduce_prod"], 1),
              ops.max: (reg["reduce_max"], -np.inf), ops.min: (reg["reduce_min"], np.inf)}
     if computation not in table:
-        raise NotImplementedError(
-            "lax.reduce: nanofn reduces with lax.add, lax.mul, lax.max or lax.min; for "
-            f"another computation ({getattr(computation, '__name__', computation)!r}) use "
-            "lax.scan or an explicit loop")
+        return _tree_reduce(ops_list, inits, computation, dims, shapes[0], single)
     prim, ident = table[computation]
     outs = []
     for x, init in zip(ops_list, inits):
-        r = prim.bind(x, axes=tuple(dimensions))
+        r = prim.bind(x, axes=dims)
         dtype = get_aval(x).dtype
         if not (np.ndim(init) == 0 and _is_identity(init, ident, dtype)):
             r = computation(r, _base.broadcast_in_dim(
                 _base.convert_element_type(init, dtype), _shape_of(r), ()))
         outs.append(r)
     return outs[0] if single else outs
+
+
+def _normalize_axis(name, d, ndim):
+    d = operator.index(d)
+    if not -ndim <= d < ndim:
+        raise ValueError(f"{name}: dimension {d} is out of range for operands of rank {ndim}")
+    return d % ndim
+
+
+def _tree_reduce(xs, inits, computation, dims, shape, single):
+    """`lax.reduce` with any associative, commutative `computation`: the reduced axes are
+    moved to the front and flattened, then halves are combined pairwise (a length that is
+    odd is padded with the identity `inits`) until one row is left, which is combined
+    with the identity once more, as XLA does; an empty reduction gives `inits`."""
+    keep = [d for d in range(len(shape)) if d not in dims]
+    n = math.prod(shape[d] for d in dims)
+    rest = tuple(shape[d] for d in keep)
+    dtypes = [get_aval(x).dtype for x in xs]
+    xs = [_base.reshape(_base.transpose(x, tuple(dims) + tuple(keep)), (n,) + rest)
+          for x in xs]
+
+    def fill(k):  # each init value, broadcast to (k,) + rest
+        return [_base.broadcast_in_dim(_base.convert_element_type(i, dt), (k,) + rest, ())
+                for i, dt in zip(inits, dtypes)]
+
+    def combine(a, b):
+        out = computation(a[0], b[0]) if single else computation(tuple(a), tuple(b))
+        out = [out] if single else list(out)
+        if len(out) != len(a):
+            raise TypeError(f"lax.reduce: computation returned {len(out)} results for "
+                            f"{len(a)} operands")
+        return out
+
+    while n > 1:
+        if n % 2:
+            xs = [_shape.concatenate([x, f], 0) for x, f in zip(xs, fill(1))]
+            n += 1
+        half = n // 2
+        xs = combine([_shape.slice_in_dim(x, 0, half, axis=0) for x in xs],
+                     [_shape.slice_in_dim(x, half, n, axis=0) for x in xs])
+        n = half
+    out = fill(1) if n == 0 else combine(fill(1), xs)
+    out = [_base.reshape(o, rest) for o in out]
+    return out[0] if single else out
 
 
 def _is_identity(init, ident, dtype):

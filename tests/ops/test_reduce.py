@@ -307,3 +307,59 @@ def test_reduce_sum_over_leading_axes_as_a_product_with_ones(data, dtype):
     np.testing.assert_allclose(out, want, **tol)
     np.testing.assert_allclose(nanofn.jit(lambda a: lax.reduce_sum(a * 1, axes))(x), want,
                                **tol)
+
+
+# ------------------------------------------------------- lax.reduce with any computation
+
+
+@given(array_and_axes(min_side=0))
+def test_reduce_with_a_general_computation_matches_numpy(xa):
+    # logaddexp and a maximum that is not lax.max take the pairwise-tree path
+    x, axes = xa
+    got = lax.reduce(x, -np.inf, nanofn.numpy.logaddexp, axes)
+    np.testing.assert_allclose(_np(got), np.logaddexp.reduce(x, axis=axes) if axes else
+                               np.logaddexp(x, -np.inf), rtol=1e-12)
+    got = lax.reduce(x, -np.inf, lambda a, b: nanofn.numpy.maximum(a, b), axes)
+    want = np.max(x, axis=axes, initial=-np.inf) if x.size or axes else x
+    np.testing.assert_array_equal(_np(got), want)
+
+
+@given(array_and_axis(min_side=1))
+def test_variadic_reduce_computes_argmax_with_first_index(xa):
+    x, axis, _ = xa
+    x = np.round(x)  # ties, so the first index must win
+
+    def larger(a, b):
+        take_a = (a[0] > b[0]) | ((a[0] == b[0]) & (a[1] < b[1]))
+        return (nanofn.numpy.where(take_a, a[0], b[0]), nanofn.numpy.where(take_a, a[1], b[1]))
+
+    idx = lax.broadcasted_iota(np.int32, x.shape, axis % x.ndim)
+    for fn in (lambda x, i: lax.reduce((x, i), (-np.inf, np.int32(2**31 - 1)), larger, (axis,)),
+               nanofn.jit(lambda x, i: lax.reduce((x, i), (-np.inf, np.int32(2**31 - 1)),
+                                                  larger, (axis,)))):
+        vals, where = fn(x, idx)
+        np.testing.assert_array_equal(_np(vals), x.max(axis))
+        np.testing.assert_array_equal(_np(where), x.argmax(axis))
+
+
+def test_general_reduce_of_nothing_is_the_init_and_errors_name_the_problem():
+    empty = np.zeros((0, 3))
+    got = lax.reduce(empty, 5.0, lambda a, b: a + b + 0.0, (0,))
+    np.testing.assert_array_equal(_np(got), [5.0, 5.0, 5.0])
+    with pytest.raises(ValueError, match="2 operands but 1 init_values"):
+        lax.reduce((empty, empty), (0.0,), lambda a, b: a, (0,))
+    with pytest.raises(ValueError, match="one shape"):
+        lax.reduce((np.ones(2), np.ones(3)), (0.0, 0.0), lambda a, b: a, (0,))
+    with pytest.raises(ValueError, match="dimension 2 is out of range"):
+        lax.reduce(np.ones((2, 2)), 0.0, lambda a, b: a + b, (2,))
+    with pytest.raises(TypeError, match="computation returned 1 results for 2 operands"):
+        lax.reduce((np.ones(3), np.ones(3)), (0.0, 0.0), lambda a, b: (a[0],), (0,))
+
+
+def test_general_reduce_gradients_and_vmap():
+    x = np.random.default_rng(3).uniform(-1, 1, size=(3, 5))
+    smooth_max = lambda x: lax.reduce(x, -np.inf, nanofn.numpy.logaddexp, (1,))
+    check_grads(smooth_max, (x,), order=2)
+    np.testing.assert_allclose(_np(nanofn.vmap(smooth_max)(np.stack([x, 2 * x]))),
+                               np.stack([np.logaddexp.reduce(x, 1),
+                                         np.logaddexp.reduce(2 * x, 1)]), rtol=1e-12)
