@@ -259,21 +259,26 @@ def unstack(x, axis=0):
     return [_shape.index_in_dim(x, i, axis=axis, keepdims=False) for i in range(shape[axis])]
 
 
-def _bool_reduce(name, reducer):
+def _bool_reduce(name, reducer, bitwise, ones):
     def fn(operand, axes):
+        import nanofn.ops as ops
         dtype = get_aval(operand).dtype
-        if dtype != np.bool_:
-            raise TypeError(f"{name}: nanofn supports boolean operands only, got {dtype.name}")
-        as_int = _base.convert_element_type(operand, np.int32)
-        return _base.convert_element_type(reducer.bind(as_int, axes=tuple(axes)), np.bool_)
+        if dtype == np.bool_:
+            as_int = _base.convert_element_type(operand, np.int32)
+            return _base.convert_element_type(reducer.bind(as_int, axes=tuple(axes)),
+                                              np.bool_)
+        if not np.issubdtype(dtype, np.integer):
+            raise TypeError(f"{name}: needs booleans or integers, got {dtype.name}")
+        init = np.array(-1 if ones else 0).astype(dtype)  # all bits set, or none
+        return reduce(operand, init, getattr(ops, bitwise), axes)
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = (f"Logical {name[7:]} of a boolean array over `axes` "
-                  f"(jax.lax.{name}, for booleans).")
+    fn.__doc__ = (f"Logical {name[7:]} over `axes` (jax.lax.{name}): of booleans, or "
+                  f"bitwise of integers.")
     return fn
 
 
-reduce_and = _bool_reduce("reduce_and", _base.reduce_min_p)
-reduce_or = _bool_reduce("reduce_or", _base.reduce_max_p)
+reduce_and = _bool_reduce("reduce_and", _base.reduce_min_p, "bitwise_and", True)
+reduce_or = _bool_reduce("reduce_or", _base.reduce_max_p, "bitwise_or", False)
 
 
 def reduce(operands, init_values, computation, dimensions):

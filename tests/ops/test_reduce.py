@@ -363,3 +363,15 @@ def test_general_reduce_gradients_and_vmap():
     np.testing.assert_allclose(_np(nanofn.vmap(smooth_max)(np.stack([x, 2 * x]))),
                                np.stack([np.logaddexp.reduce(x, 1),
                                          np.logaddexp.reduce(2 * x, 1)]), rtol=1e-12)
+
+
+@given(array_and_axes(min_side=0), st.sampled_from([np.int8, np.int32, np.uint16]))
+def test_reduce_and_or_are_bitwise_on_integers(xa, dtype):
+    x, axes = xa
+    x = (x * 40).astype(dtype)
+    np.testing.assert_array_equal(_np(lax.reduce_and(x, axes)),
+                                  np.bitwise_and.reduce(x, axis=axes) if axes else x)
+    np.testing.assert_array_equal(_np(lax.reduce_or(x, axes)),
+                                  np.bitwise_or.reduce(x, axis=axes) if axes else x)
+    with pytest.raises(TypeError, match="reduce_and: needs booleans or integers, got float64"):
+        lax.reduce_and(x.astype(np.float64), axes)
