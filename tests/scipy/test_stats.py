@@ -307,6 +307,41 @@ def test_invalid_parameters_give_nan_as_jax():
     assert np.isnan(float(stats.expon.ppf(1.5)))
     assert np.isnan(float(stats.bernoulli.cdf(0.5, 1.5)))
     assert np.isnan(float(stats.betabinom.logpmf(1, -2, 1.0, 1.0)))
+    assert np.isnan(np.asarray(stats.poisson.entropy(np.array([-3.0, -0.5])))).all()
+
+
+# (distribution function, extra arguments, points outside the support or on its edge)
+_OUTSIDE = [
+    (stats.chi2.cdf, (0.6,), [-3.0, -0.5, 0.0]), (stats.chi2.sf, (0.6,), [-3.0, 0.0]),
+    (stats.chi2.logcdf, (0.6,), [-3.0, 0.0]), (stats.chi2.logsf, (1.5,), [-3.0, 0.0]),
+    (stats.gamma.cdf, (0.5,), [-3.0, 0.0]), (stats.gamma.sf, (0.5,), [-3.0, 0.0]),
+    (stats.gamma.logcdf, (0.5,), [-3.0, 0.0]), (stats.gamma.logsf, (0.5,), [-3.0]),
+    (stats.beta.cdf, (0.5, 0.7), [-1.0, 0.0, 1.0, 2.0]),
+    (stats.beta.sf, (0.5, 0.7), [-1.0, 0.0, 1.0, 2.0]),
+    (stats.beta.logcdf, (0.5, 0.7), [-1.0, 0.0]), (stats.beta.logsf, (0.5, 0.7), [1.0, 2.0]),
+    (stats.truncnorm.cdf, (1.5, 2.0), [-3.0, 1.5, 2.0, 7.0]),
+    (stats.truncnorm.sf, (1.5, 2.0), [-3.0, 1.5, 2.0, 7.0]),
+    (stats.truncnorm.logcdf, (1.5, 2.0), [-3.0, 1.5, 2.0, 7.0]),
+    (stats.truncnorm.logsf, (1.5, 2.0), [-3.0, 1.5, 2.0, 7.0]),
+]
+
+
+@pytest.mark.parametrize("fn, params, xs", _OUTSIDE,
+                         ids=[f"{f.__module__.rsplit('.', 1)[1]}.{f.__name__}"
+                              for f, _, _ in _OUTSIDE])
+def test_gradients_outside_the_support_are_zero(fn, params, xs):
+    # The function is constant there (0, 1, -inf or 0 in logs), so every derivative is 0;
+    # the distribution function's own derivative at the support's edge is often infinite
+    # (the incomplete gamma's at 0 when a < 1), and must not meet the zero passed back.
+    xs = np.array(xs)
+    # betainc has no derivative in its parameters: beta's are checked in x only
+    for argnum in range(1 if fn.__module__.endswith(".beta") else 1 + len(params)):
+        grads = nanofn.vmap(nanofn.grad(fn, argnums=argnum))(
+            xs, *[np.full_like(xs, p) for p in params])
+        np.testing.assert_array_equal(np.asarray(grads), 0.0, err_msg=f"argument {argnum}")
+    # and the values stay scipy's
+    ref = getattr(getattr(ss, fn.__module__.rsplit(".", 1)[1]), fn.__name__)(xs, *params)
+    np.testing.assert_allclose(np.asarray(fn(xs, *params)), ref, rtol=1e-12)
 
 
 def test_bad_arguments_are_named():

@@ -35,8 +35,29 @@ def const(x, value):
 
 def log_prob(p, q):
     """`log(p)` for a probability `p` with complement `q = 1 - p` (each computed on its own):
-    `log(p)` where p is small, `log1p(-q)` where it is near 1, so neither loses digits."""
+    `log(p)` where p is small, `log1p(-q)` where it is near 1, so neither loses digits.
+    Where `p` is exactly 0 (outside the support, where it is constant) the result is -inf
+    with a zero derivative, not `(1 / 0) * 0`."""
     from nanofn import numpy as jnp
+    zero = jnp.equal(p, const(p, 0))
     small = jnp.less(p, const(p, 0.5))
-    return jnp.where(small, jnp.log(jnp.where(small, p, const(p, 1))),
-                     jnp.log1p(jnp.negative(jnp.where(small, const(q, 0), q))))
+    out = jnp.where(small, jnp.log(jnp.where(small & ~zero, p, const(p, 1))),
+                    jnp.log1p(jnp.negative(jnp.where(small, const(q, 0), q))))
+    return jnp.where(zero, const(out, -np.inf), out)
+
+
+def inside(y, lower, upper=None):
+    """`(y_safe, mask)`: `mask` is `lower < y` (and `y < upper`), and `y_safe` is `y` there
+    and a point inside the support elsewhere. A distribution function evaluated at
+    `y_safe` and then replaced by its constant outside the support (0 or 1 with
+    `jnp.where(mask, ...)`) gets a zero derivative there: its derivative at the support's
+    edge, often infinite (the incomplete gamma's at 0 when `a < 1`), never multiplies
+    the zero that `clip` or `where` passes back."""
+    from nanofn import numpy as jnp
+    mask = jnp.greater(y, const(y, lower))
+    if upper is None:
+        point = lower + 1
+    else:
+        mask = mask & jnp.less(y, const(y, upper))
+        point = (lower + upper) / 2
+    return jnp.where(mask, y, const(y, point)), mask

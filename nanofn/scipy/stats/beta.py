@@ -7,7 +7,7 @@ import numpy as np
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, log_prob, promote_args
+from nanofn.scipy.stats._util import const, inside, log_prob, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -46,7 +46,10 @@ def pdf(x, a, b, loc=0, scale=1):
 
 
 def _y(x, loc, scale):
-    return jnp.clip(jnp.divide(jnp.subtract(x, loc), scale), const(x, 0), const(x, 1))
+    """`(y_safe, mask, above)`: the standardised point, inside (0, 1) where it is not."""
+    y = jnp.divide(jnp.subtract(x, loc), scale)
+    y_safe, mask = inside(y, 0, 1)
+    return y_safe, mask, jnp.greater_equal(y, const(y, 1))
 
 
 def cdf(x, a, b, loc=0, scale=1):
@@ -58,7 +61,9 @@ def cdf(x, a, b, loc=0, scale=1):
         0.5
     """
     x, a, b, loc, scale = promote_args("beta.cdf", x=x, a=a, b=b, loc=loc, scale=scale)
-    return special.betainc(a, b, _y(x, loc, scale))
+    y, mask, above = _y(x, loc, scale)
+    out = special.betainc(a, b, y)
+    return jnp.where(mask, out, jnp.where(above, const(out, 1), const(out, 0)))
 
 
 def logcdf(x, a, b, loc=0, scale=1):
@@ -81,7 +86,9 @@ def sf(x, a, b, loc=0, scale=1):
         0.5
     """
     x, a, b, loc, scale = promote_args("beta.sf", x=x, a=a, b=b, loc=loc, scale=scale)
-    return special.betainc(b, a, jnp.subtract(const(x, 1), _y(x, loc, scale)))
+    y, mask, above = _y(x, loc, scale)
+    out = special.betainc(b, a, jnp.subtract(const(y, 1), y))
+    return jnp.where(mask, out, jnp.where(above, const(out, 0), const(out, 1)))
 
 
 def logsf(x, a, b, loc=0, scale=1):

@@ -8,7 +8,7 @@ import numpy as np
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, log_prob, promote_args
+from nanofn.scipy.stats._util import const, inside, log_prob, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -44,8 +44,7 @@ def pdf(x, df, loc=0, scale=1):
 
 
 def _half_y(x, loc, scale):
-    return jnp.clip(jnp.divide(jnp.subtract(x, loc), jnp.multiply(scale, const(scale, 2))),
-                    const(x, 0), const(x, np.inf))
+    return inside(jnp.divide(jnp.subtract(x, loc), jnp.multiply(scale, const(scale, 2))), 0)
 
 
 def cdf(x, df, loc=0, scale=1):
@@ -57,7 +56,9 @@ def cdf(x, df, loc=0, scale=1):
         0.198748
     """
     x, df, loc, scale = promote_args("chi2.cdf", x=x, df=df, loc=loc, scale=scale)
-    return special.gammainc(jnp.multiply(df, const(df, 0.5)), _half_y(x, loc, scale))
+    y, mask = _half_y(x, loc, scale)
+    out = special.gammainc(jnp.multiply(df, const(df, 0.5)), y)
+    return jnp.where(mask, out, const(out, 0))
 
 
 def logcdf(x, df, loc=0, scale=1):
@@ -80,7 +81,9 @@ def sf(x, df, loc=0, scale=1):
         0.801252
     """
     x, df, loc, scale = promote_args("chi2.sf", x=x, df=df, loc=loc, scale=scale)
-    return special.gammaincc(jnp.multiply(df, const(df, 0.5)), _half_y(x, loc, scale))
+    y, mask = _half_y(x, loc, scale)
+    out = special.gammaincc(jnp.multiply(df, const(df, 0.5)), y)
+    return jnp.where(mask, out, const(out, 1))
 
 
 def logsf(x, df, loc=0, scale=1):

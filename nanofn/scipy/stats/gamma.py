@@ -6,7 +6,7 @@ import numpy as np
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, log_prob, promote_args
+from nanofn.scipy.stats._util import const, inside, log_prob, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -48,8 +48,9 @@ def cdf(x, a, loc=0, scale=1):
         0.264241
     """
     x, a, loc, scale = promote_args("gamma.cdf", x=x, a=a, loc=loc, scale=scale)
-    y = jnp.clip(jnp.divide(jnp.subtract(x, loc), scale), const(x, 0), const(x, np.inf))
-    return special.gammainc(a, y)
+    y, mask = inside(jnp.divide(jnp.subtract(x, loc), scale), 0)
+    out = special.gammainc(a, y)
+    return jnp.where(mask, out, const(out, 0))
 
 
 def logcdf(x, a, loc=0, scale=1):
@@ -72,10 +73,9 @@ def sf(x, a, loc=0, scale=1):
         0.735759
     """
     x, a, loc, scale = promote_args("gamma.sf", x=x, a=a, loc=loc, scale=scale)
-    y = jnp.divide(jnp.subtract(x, loc), scale)
-    below = jnp.less(y, const(y, 0))
-    out = special.gammaincc(a, jnp.where(below, const(y, 0), y))
-    return jnp.where(below, const(out, 1), out)
+    y, mask = inside(jnp.divide(jnp.subtract(x, loc), scale), 0)
+    out = special.gammaincc(a, y)
+    return jnp.where(mask, out, const(out, 1))
 
 
 def logsf(x, a, loc=0, scale=1):

@@ -69,7 +69,7 @@ def entropy(mu, loc=0):
     and so changes nothing but the output's shape).
 
     As in JAX: an explicit sum over 35 terms for `mu < 10` and over 250 for `mu < 100`, and
-    the asymptotic `log(2 pi e mu) / 2 - 1 / (12 mu)` above; 0 at `mu = 0`.
+    the asymptotic `log(2 pi e mu) / 2 - 1 / (12 mu)` above; 0 at `mu = 0`, NaN below.
 
     Example:
         >>> from nanofn.scipy.stats import poisson
@@ -94,4 +94,5 @@ def entropy(mu, loc=0):
     out = jnp.where(jnp.equal(mu, zero), zero,
                     jnp.where(jnp.less(mu, const(mu, 10)), small,
                               jnp.where(jnp.less(mu, const(mu, 100)), mid, large)))
+    out = jnp.where(jnp.less(mu, zero), const(mu, np.nan), out)  # no such distribution
     return jnp.broadcast_to(out, shape)

@@ -78,8 +78,11 @@ def logcdf(x, a, b, loc=0, scale=1):
     x, a, b = jnp.broadcast_arrays(x, a, b)
     z = jnp.divide(jnp.subtract(x, loc), scale)
     total = _log_gauss_mass(a, b)
-    # evaluate the masses at a point inside [a, b], so the unused branches stay finite
-    zi = jnp.clip(z, a, b)
+    # evaluate the masses at a point strictly inside (a, b) where z is not: the unused
+    # branches then stay finite, and so do their derivatives (times the zero `select`
+    # passes them)
+    between = jnp.greater(z, a) & jnp.less(z, b)
+    zi = jnp.where(between, z, jnp.multiply(jnp.add(a, b), const(z, 0.5)))
     log_cdf = jnp.subtract(_log_gauss_mass(a, zi), total)
     log_sf = jnp.subtract(_log_gauss_mass(zi, b), total)
     near_one = jnp.log1p(jnp.negative(jnp.exp(log_sf)))
