@@ -38,30 +38,31 @@ def _out_dtype(name, dtype, kinds):
     return dtype
 
 
-def _rounds(key, shape, init, step):
+def _rounds(key, shape, init, step, dtype):
     """Run `step(u1, u2, state) -> (decided, value, state)` until every element is
-    decided; `u1`, `u2` are fresh uniforms of `shape` each round."""
+    decided; `u1`, `u2` are fresh uniforms of `shape` and float `dtype` each round."""
     def cond(carry):
         return ~fnp.all(carry[1])
 
     def body(carry):
         i, done, value, state = carry
         k1, k2 = split(fold_in(key, i))
-        u1 = uniform(k1, shape, _DEFAULT["f"])
-        u2 = uniform(k2, shape, u1.dtype)
+        u1 = uniform(k1, shape, dtype)
+        u2 = uniform(k2, shape, dtype)
         now, new_value, new_state = step(u1, u2, state)
         keep = done
         value = fnp.where(keep, value, new_value)
         state = tuple(fnp.where(keep, s, t) for s, t in zip(state, new_state))
         return i + 1, done | now, value, state
 
-    carry = (fnp.asarray(0, fnp.uint32), fnp.zeros(shape, bool), fnp.zeros(shape), init)
+    carry = (fnp.asarray(0, fnp.uint32), fnp.zeros(shape, bool), fnp.zeros(shape, dtype), init)
     return ops.while_loop(cond, body, carry)[2]
 
 
 def _poisson_knuth(key, lam, shape):
     # Count uniforms until their product falls below exp(-lam): log-sum form.
     limit = -lam
+    zeros = fnp.zeros(shape, lam.dtype)
 
     def step(u, _, state):
         k, logprod = state
@@ -69,7 +70,7 @@ def _poisson_knuth(key, lam, shape):
         stop = logprod < limit
         return stop, k, (k + 1.0, logprod)
 
-    return _rounds(key, shape, (fnp.zeros(shape), fnp.zeros(shape)), step)
+    return _rounds(key, shape, (zeros, zeros), step, lam.dtype)
 
 
 def _poisson_ptrs(key, lam, shape):
@@ -89,7 +90,7 @@ def _poisson_ptrs(key, lam, shape):
         ok = quick | ((k >= 0) & ~((us < 0.013) & (v > us)) & (s <= t))
         return ok, k, state
 
-    return _rounds(key, shape, (), step)
+    return _rounds(key, shape, (), step, lam.dtype)
 
 
 def poisson(key, lam, shape=None, dtype=None):
@@ -109,7 +110,8 @@ def poisson(key, lam, shape=None, dtype=None):
     """
     dtype = _out_dtype("poisson", dtype, "iu")
     shape = _result_shape("poisson", shape, lam=lam)
-    lam = fnp.broadcast_to(fnp.asarray(lam, _DEFAULT["f"]), shape)
+    # JAX computes in float32 whatever jax_enable_x64 says (it converts lam to float32)
+    lam = fnp.broadcast_to(fnp.asarray(lam, np.float32), shape)
     small = lam < 10.0
     k1, k2 = split(key)
     knuth = _poisson_knuth(k1, fnp.where(small, lam, 0.0), shape)
@@ -122,6 +124,7 @@ def poisson(key, lam, shape=None, dtype=None):
 def _binomial_inversion(key, n, p, shape):
     # Successes are separated by geometric gaps: count gaps until they pass n.
     log1mp = fnp.log1p(-p)
+    zeros = fnp.zeros(shape, p.dtype)
 
     def step(u, _, state):
         total, count = state
@@ -130,7 +133,7 @@ def _binomial_inversion(key, n, p, shape):
         stop = total > n
         return stop, count, (total, count + 1.0)
 
-    return _rounds(key, shape, (fnp.zeros(shape), fnp.zeros(shape)), step)
+    return _rounds(key, shape, (zeros, zeros), step, p.dtype)
 
 
 def _binomial_btrs(key, n, p, shape):
@@ -156,7 +159,7 @@ def _binomial_btrs(key, n, p, shape):
         bound = h - ops.lgamma(kk + 1.0) - ops.lgamma(n - kk + 1.0) + (kk - m) * lpq
         return quick | (inside & (lv <= bound)), k, state
 
-    return _rounds(key, shape, (), step)
+    return _rounds(key, shape, (), step, p.dtype)
 
 
 def binomial(key, n, p, shape=None, dtype=None):

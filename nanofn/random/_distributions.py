@@ -138,7 +138,8 @@ def uniform(key, shape=(), dtype=None, minval=0.0, maxval=1.0) -> Array:
     Args:
       key: a PRNG key (uint32, shape (2,)).
       shape: the shape of the result (a tuple of non-negative ints). Default ().
-      dtype: a float dtype (default float32; float64 and float16 are honoured).
+      dtype: a float dtype (default float32, float64 under x64; float64 and float16 are
+        honoured whenever asked for).
       minval: the inclusive lower bound; a scalar or an array broadcasting to `shape`.
       maxval: the exclusive upper bound; a scalar or an array broadcasting to `shape`.
 
@@ -178,7 +179,7 @@ def normal(key, shape=(), dtype=None) -> Array:
     Args:
       key: a PRNG key (uint32, shape (2,)).
       shape: the shape of the result. Default ().
-      dtype: a float or complex dtype (default float32).
+      dtype: a float or complex dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype`.
@@ -211,7 +212,7 @@ def truncated_normal(key, lower, upper, shape=None, dtype=None) -> Array:
       upper: the upper bound (a scalar or array; may be inf).
       shape: the shape of the result; must be a broadcast of the bounds' shapes. Default
         None: the broadcast shape of `lower` and `upper`.
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype` with values in the open interval (lower, upper).
@@ -245,7 +246,7 @@ def lognormal(key, sigma=1.0, shape=None, dtype=None) -> Array:
       key: a PRNG key (uint32, shape (2,)).
       sigma: the standard deviation of the underlying normal (scalar or array).
       shape: the shape of the result. Default None: the shape of `sigma`.
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype`, all positive.
@@ -307,7 +308,8 @@ def multivariate_normal(key, mean, cov, shape=None, dtype=None, method="cholesky
         semi-definite with method "eigh" or "svd").
       shape: the batch shape of the result (without the trailing n); must be a broadcast
         of `mean.shape[:-1]` and `cov.shape[:-2]`. Default None: their broadcast shape.
-      dtype: a float dtype (default: the dtype of `mean`, float32 for Python data).
+      dtype: a float dtype (default: the dtype of `mean`; float32 for Python data, float64
+        under x64).
       method: how to factor `cov`: "cholesky" (default), "eigh" or "svd".
 
     Returns:
@@ -400,7 +402,7 @@ def rademacher(key, shape=(), dtype=None) -> Array:
     Args:
       key: a PRNG key (uint32, shape (2,)).
       shape: the shape of the result. Default ().
-      dtype: the dtype of the result (default int32).
+      dtype: the dtype of the result (default int32, int64 under `jax_enable_x64`).
 
     Returns:
       An array of `shape` holding -1 and 1.
@@ -412,9 +414,11 @@ def rademacher(key, shape=(), dtype=None) -> Array:
     """
     key = _check_key("rademacher", key)
     shape = _canonical_shape("rademacher", shape)
-    dtype = _INT if dtype is None else dtype_arg(dtype)
-    b = lax.convert_element_type(lax.lt_p.bind(_uniform(key, shape, np.dtype(np.float32)),
-                                               _const(0.5, np.float32)), dtype)
+    dtype = _DEFAULT["i"] if dtype is None else dtype_arg(dtype)
+    # JAX's bernoulli(key, 0.5): the uniform has the default float dtype (float64 under x64)
+    fdt = _DEFAULT["f"]
+    b = lax.convert_element_type(lax.lt_p.bind(_uniform(key, shape, fdt), _const(0.5, fdt)),
+                                 dtype)
     return lax.sub_p.bind(lax.mul_p.bind(_const(2, dtype), b), _const(1, dtype))
 
 
@@ -443,10 +447,10 @@ def _int_bound(x):
 def _randint(key, shape, minval, maxval, dtype):
     minval = _int_bound(minval)
     maxval = _int_bound(maxval)
-    if dtype_of(minval).kind not in "iu":
-        minval = lax.convert_element_type(minval, _INT)
+    if dtype_of(minval).kind not in "iu":  # float bounds: JAX's astype(int)
+        minval = lax.convert_element_type(minval, _DEFAULT["i"])
     if dtype_of(maxval).kind not in "iu":
-        maxval = lax.convert_element_type(maxval, _INT)
+        maxval = lax.convert_element_type(maxval, _DEFAULT["i"])
     info = np.iinfo(dtype)
     nbits = info.bits
     # maxval above the dtype's range (e.g. 256 for uint8) means "up to and including max"
@@ -486,7 +490,8 @@ def randint(key, shape, minval, maxval, dtype=None) -> Array:
       shape: the shape of the result (a tuple of non-negative ints).
       minval: the inclusive lower bound (an int or integer array broadcasting to `shape`).
       maxval: the exclusive upper bound (same). Where `maxval <= minval`, gives `minval`.
-      dtype: an integer dtype (default int32).
+      dtype: an integer dtype (default int32, int64 under `jax_enable_x64`, as in JAX:
+        the default integer, so under x64 the draw uses 64-bit words).
 
     Returns:
       An integer array of `shape` and `dtype`.
@@ -499,7 +504,7 @@ def randint(key, shape, minval, maxval, dtype=None) -> Array:
     """
     key = _check_key("randint", key)
     shape = _canonical_shape("randint", shape)
-    dtype = _INT if dtype is None else dtype_arg(dtype)
+    dtype = _DEFAULT["i"] if dtype is None else dtype_arg(dtype)
     if dtype.kind not in "iu":
         raise TypeError(f"randint: dtype must be an integer dtype, got {dtype.name}")
     _check_shape("randint", shape, minval=minval, maxval=maxval)
@@ -523,7 +528,7 @@ def gumbel(key, shape=(), dtype=None, mode=None) -> Array:
     Args:
       key: a PRNG key (uint32, shape (2,)).
       shape: the shape of the result. Default ().
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
       mode: "low" (default) or "high": "high" uses twice the random bits so that the
         largest values (above about 16 for float32) are represented.
 
@@ -568,7 +573,7 @@ def exponential(key, shape=(), dtype=None) -> Array:
     Args:
       key: a PRNG key (uint32, shape (2,)).
       shape: the shape of the result. Default ().
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype`.
@@ -592,7 +597,7 @@ def laplace(key, shape=(), dtype=None) -> Array:
     Args:
       key: a PRNG key (uint32, shape (2,)).
       shape: the shape of the result. Default ().
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype`.
@@ -617,7 +622,7 @@ def logistic(key, shape=(), dtype=None) -> Array:
     Args:
       key: a PRNG key (uint32, shape (2,)).
       shape: the shape of the result. Default ().
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype`.
@@ -641,7 +646,7 @@ def cauchy(key, shape=(), dtype=None) -> Array:
     Args:
       key: a PRNG key (uint32, shape (2,)).
       shape: the shape of the result. Default ().
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype`.
@@ -678,7 +683,8 @@ def categorical(key, logits, axis=-1, shape=None, replace=True, mode=None) -> Ar
       mode: "low" or "high" resolution of the Gumbel noise (see `gumbel`).
 
     Returns:
-      An int32 array of `shape`.
+      An integer array of `shape`: int32, or int64 under `jax_enable_x64` when drawing with
+      replacement (JAX's argmax index); without replacement top_k's int32 indices, as in JAX.
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
@@ -770,7 +776,8 @@ def permutation(key, x, axis=0, independent=False) -> Array:
         otherwise whole slices move together (the same permutation for every lane).
 
     Returns:
-      The permuted array (int32 `arange(n)` permuted for an integer `x`).
+      The permuted array (for an integer `x`, `arange(n)` permuted: int32, int64 under
+      `jax_enable_x64`).
 
     Example:
         >>> import nanofn
@@ -786,7 +793,7 @@ def permutation(key, x, axis=0, independent=False) -> Array:
         n = _concrete_int(x, "permutation")
         if n < 0:
             raise ValueError(f"permutation: x must be a non-negative integer, got {n}")
-        return _shuffle(key, lax.iota(_INT, n), 0)
+        return _shuffle(key, lax.iota(_DEFAULT["i"], n), 0)
     x = asarray_value(x)
     ndim = len(_shape_of(x))
     axis = lnp.canonicalize_axis(axis, ndim, "axis")
@@ -809,8 +816,9 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0, mode=None) -> Array:
       mode: Gumbel resolution for sampling without replacement with `p` (see `gumbel`).
 
     Returns:
-      For an integer `a`, an int32 array of `shape`; for an array, the drawn slices, of
-      shape `a.shape[:axis] + shape + a.shape[axis + 1:]`.
+      For an integer `a`, an integer array of `shape` (int32, int64 under
+      `jax_enable_x64`); for an array, the drawn slices, of shape
+      `a.shape[:axis] + shape + a.shape[axis + 1:]`.
 
     Example:
         >>> import nanofn
@@ -833,7 +841,7 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0, mode=None) -> Array:
         out_shape = ashape[:axis] + shape + ashape[axis + 1:]
     n_draws = int(np.prod(shape, dtype=np.int64))
     if n_draws == 0:
-        return lnp.zeros(out_shape, _INT if arr is None else dtype_of(arr))
+        return lnp.zeros(out_shape, _DEFAULT["i"] if arr is None else dtype_of(arr))
     if n <= 0:
         raise ValueError(f"choice: a must have at least one entry to draw from, got {n}")
     if not replace and n_draws > n:
@@ -862,11 +870,12 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0, mode=None) -> Array:
                                                      _uniform(key, shape, dtype)))
             # searchsorted(cdf, r, side="left") = how many cdf entries are below r
             below = lax.lt_p.bind(cdf, lax.expand_dims(r, (len(shape),)))
-            ind = lnp.sum(below, axis=-1, dtype=_INT)
+            ind = lnp.sum(below, axis=-1, dtype=_DEFAULT["i"])
         else:
             g = lax.add_p.bind(_gumbel(key, (n,), dtype, "low" if mode is None else mode),
                                lax.log_p.bind(p))
-            ind = lax.reshape(ops.top_k(g, n_draws)[1], shape)
+            top = ops.top_k(g, n_draws)[1]
+            ind = lax.reshape(lax.convert_element_type(top, _DEFAULT["i"]), shape)
     if arr is None:
         return ind
     return lax.reshape(_take(arr, lax.reshape(ind, (n_draws,)), axis), out_shape)
@@ -1026,7 +1035,7 @@ def gamma(key, a, shape=None, dtype=None) -> Array:
       key: a PRNG key (uint32, shape (2,)).
       a: the shape parameter, positive (scalar or array).
       shape: the shape of the result; `a` must broadcast to it. Default None: `a`'s shape.
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype`, all positive (NaN where `a <= 0`).
@@ -1048,7 +1057,7 @@ def loggamma(key, a, shape=None, dtype=None) -> Array:
       key: a PRNG key (uint32, shape (2,)).
       a: the shape parameter, positive (scalar or array).
       shape: the shape of the result. Default None: `a`'s shape.
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype`.
@@ -1070,7 +1079,7 @@ def beta(key, a, b, shape=None, dtype=None) -> Array:
       a: the first shape parameter, positive (scalar or array).
       b: the second shape parameter, positive (scalar or array).
       shape: the shape of the result. Default None: the broadcast shape of `a` and `b`.
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype` with values in [0, 1].
@@ -1102,7 +1111,7 @@ def dirichlet(key, alpha, shape=None, dtype=None) -> Array:
       alpha: the concentrations, positive, shape (..., k).
       shape: the batch shape of the result (without the trailing k); `alpha.shape[:-1]`
         must broadcast to it. Default None: `alpha.shape[:-1]`.
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of shape `shape + (k,)` whose last axis sums to 1.
@@ -1142,7 +1151,7 @@ def generalized_normal(key, p, shape=(), dtype=None) -> Array:
       key: a PRNG key (uint32, shape (2,)).
       p: the power, positive (a Python float or scalar).
       shape: the shape of the result. Default ().
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of `shape` and `dtype`.
@@ -1172,7 +1181,7 @@ def ball(key, d, p=2, shape=(), dtype=None) -> Array:
       d: the dimension (a non-negative Python int).
       p: the p of the Lp norm (default 2: the Euclidean ball).
       shape: the batch shape of the result. Default ().
-      dtype: a float dtype (default float32).
+      dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
       An array of shape `shape + (d,)`.

@@ -134,7 +134,7 @@ def wald(key, mean, shape=None, dtype=None):
 
 def geometric(key, p, shape=None, dtype=None):
     """Geometric values: the number of Bernoulli(`p`) trials up to the first success
-    (1, 2, ...), as integers (default int32).
+    (1, 2, ...), as integers (default int32, int64 under x64).
 
     Example:
         >>> import nanofn

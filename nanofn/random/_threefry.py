@@ -29,6 +29,7 @@ import numpy as np
 from nanofn import _core as core
 from nanofn._core import Array, Primitive, ShapedArray, Tracer
 from nanofn import ops
+from nanofn.numpy._dtypes import _DEFAULT
 from nanofn.ops import _base as lax
 
 _U32 = np.dtype(np.uint32)
@@ -275,7 +276,9 @@ def _seed_words(seed):
     if isinstance(seed, int):
         if not -(1 << 63) <= seed < (1 << 64):
             raise ValueError(f"key: seed {seed} does not fit in 64 bits")
-        # Python ints act as JAX's default int32 seeds: the low 32 bits, high word 0.
+        if _DEFAULT["i"].itemsize == 8:  # x64: JAX takes a Python int as an int64 seed
+            return (seed >> 32) & 0xFFFFFFFF, seed & 0xFFFFFFFF
+        # Otherwise it acts as JAX's default int32 seed: the low 32 bits, high word 0.
         return 0, seed & 0xFFFFFFFF
     v = np.asarray(core.to_numpy(seed))
     if not np.issubdtype(v.dtype, np.integer):
@@ -290,9 +293,10 @@ def key(seed) -> Array:
     """A PRNG key from an integer seed.
 
     A key is a `uint32` array of shape `(2,)` (JAX's raw key layout, the one
-    `jax.random.PRNGKey` returns). 32-bit seeds and Python ints give `[0, seed mod 2**32]`,
-    as in JAX; a 64-bit integer array seed gives `[high 32 bits, low 32 bits]` (JAX with
-    x64 enabled). The seed may be a traced integer scalar (under `jit` or `vmap`).
+    `jax.random.PRNGKey` returns). 32-bit seeds give `[0, seed mod 2**32]`, as in JAX; a
+    64-bit integer array seed gives `[high 32 bits, low 32 bits]`. A Python int is a 32-bit
+    seed, or a 64-bit one under `jax_enable_x64` (as in JAX, where it becomes the default
+    integer). The seed may be a traced integer scalar (under `jit` or `vmap`).
 
     Args:
       seed: an integer (Python int, or an integer scalar array).
@@ -433,7 +437,8 @@ def bits(key, shape=(), dtype=None) -> Array:
     Args:
       key: a PRNG key (uint32, shape (2,)).
       shape: the shape of the result (a tuple of non-negative ints). Default ().
-      dtype: an unsigned integer dtype: uint8, uint16, uint32 (default) or uint64.
+      dtype: an unsigned integer dtype: uint8, uint16, uint32 or uint64 (default uint32,
+        uint64 under `jax_enable_x64`, as in JAX).
 
     Returns:
       An array of `shape` and `dtype`, every bit independent and uniform.
@@ -445,7 +450,7 @@ def bits(key, shape=(), dtype=None) -> Array:
         ((3,), dtype('uint32'))
     """
     key = _check_key("bits", key)
-    dtype = _U32 if dtype is None else np.dtype(dtype)
+    dtype = _DEFAULT["u"] if dtype is None else np.dtype(dtype)
     if dtype.kind != "u":
         raise ValueError(f"bits: dtype must be an unsigned integer dtype (uint8, uint16, uint32 "
                          f"or uint64), got {dtype.name}")
