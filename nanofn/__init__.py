@@ -62,6 +62,7 @@ from nanofn._jax_api import (  # the rest of jax's top-level names
     ensure_compile_time_eval as ensure_compile_time_eval, enable_x64 as enable_x64,
     default_matmul_precision as default_matmul_precision, debug_infs as debug_infs,
     numpy_rank_promotion as numpy_rank_promotion, log_compiles as log_compiles,
+    explain_cache_misses as explain_cache_misses,
     checking_leaks as checking_leaks, default_device as default_device,
     transfer_guard as transfer_guard,
     transfer_guard_host_to_device as transfer_guard_host_to_device,
@@ -73,6 +74,13 @@ from nanofn._jax_api import (  # the rest of jax's top-level names
     make_array_from_single_device_arrays as make_array_from_single_device_arrays,
     make_array_from_process_local_data as make_array_from_process_local_data,
     copy_to_host_async as copy_to_host_async,
+)
+from nanofn._jax_api import (  # JAX's checking and PRNG flags, as context managers
+    numpy_dtype_promotion as numpy_dtype_promotion, check_tracer_leaks as check_tracer_leaks,
+    enable_checks as enable_checks, debug_key_reuse as debug_key_reuse,
+    softmax_custom_jvp as softmax_custom_jvp, default_prng_impl as default_prng_impl,
+    legacy_prng_key as legacy_prng_key, threefry_partitionable as threefry_partitionable,
+    enable_custom_prng as enable_custom_prng,
 )
 from nanofn._dtypes_float0 import float0 as float0
 from nanofn.distributed._state import CpuDevice as Device
@@ -87,6 +95,7 @@ _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization",
 _LAZY_SUBMODULES |= {"errors", "typing", "dtypes", "flatten_util", "example_libraries"}
 _LAZY_SUBMODULES |= {"image", "core", "extend", "interpreters", "custom_derivatives",
                      "test_util"}
+_LAZY_SUBMODULES |= {"stages"}
 
 
 def __dir__():

@@ -10,26 +10,59 @@ import os
 # (There is one CPU device, no XLA compiler and no compilation cache to configure.)
 _ACCEPTED = {
     "jax_platform_name": "", "jax_platforms": None, "jax_default_device": None,
-    "jax_default_matmul_precision": None, "jax_numpy_rank_promotion": "allow",
-    "jax_numpy_dtype_promotion": "standard", "jax_debug_infs": False,
-    "jax_log_compiles": False, "jax_explain_cache_misses": False,
-    "jax_check_tracer_leaks": False, "jax_enable_checks": False,
-    "jax_default_prng_impl": "threefry2x32", "jax_threefry_partitionable": True,
+    "jax_default_matmul_precision": None,
     "jax_compilation_cache_dir": None, "jax_persistent_cache_min_compile_time_secs": 1.0,
     "jax_persistent_cache_min_entry_size_bytes": 0, "jax_cpu_enable_async_dispatch": True,
     "jax_dynamic_shapes": False, "jax_use_shardy_partitioner": False,
-    "jax_softmax_custom_jvp": False, "jax_legacy_prng_key": "allow",
-    "jax_enable_custom_prng": False,
     "jax_num_cpu_devices": -1,  # read by nanofn.local_device_count (simulated devices)
 }
 _CHOICES = {
     "jax_traceback_filtering": ("off", "tracebackhide", "remove_frames",
                                 "quiet_remove_frames", "auto"),
     "jax_numpy_rank_promotion": ("allow", "warn", "raise"),
+    "jax_numpy_dtype_promotion": ("standard", "strict"),
     "jax_default_matmul_precision": (None, "default", "high", "highest", "bfloat16",
                                      "tensorfloat32", "float32", "bfloat16_3x",
                                      "fastest", "ANY_F8_ANY_F8_F32"),
 }
+
+
+# JAX's checking and PRNG flags, with their JAX defaults; what each does in nanofn is in
+# the docstring of `Config`.
+_CHECKS = {
+    "jax_numpy_rank_promotion": "allow", "jax_numpy_dtype_promotion": "standard",
+    "jax_debug_infs": False, "jax_enable_checks": False, "jax_check_tracer_leaks": False,
+    "jax_debug_key_reuse": False, "jax_softmax_custom_jvp": False,
+    "jax_default_prng_impl": "threefry2x32", "jax_threefry_partitionable": True,
+    "jax_legacy_prng_key": "allow", "jax_enable_custom_prng": False,
+}
+# Flags with one value nanofn implements: (that value, JAX's other values, why only it).
+# Setting another of JAX's values raises NotImplementedError rather than doing the default.
+_ONLY = {
+    "jax_default_prng_impl": (
+        "threefry2x32", ("threefry4x32", "rbg", "unsafe_rbg", "philox2x32", "philox4x32"),
+        "nanofn.random implements the threefry2x32 generator only"),
+    "jax_threefry_partitionable": (
+        True, (False,), "nanofn's threefry lays out its counters as JAX does by default "
+        "(True, since JAX 0.5); the older layout is not implemented"),
+    "jax_legacy_prng_key": (
+        "allow", ("warn", "error"), "nanofn's keys are all raw uint32 arrays, as "
+        "PRNGKey's, so it cannot tell a legacy key from one made by random.key"),
+    "jax_enable_custom_prng": (
+        False, (True,), "nanofn has no typed key arrays, which split and fold_in would "
+        "then return"),
+}
+
+
+def _check_supported(name, value):
+    supported, others, why = _ONLY[name]
+    if value == supported:
+        return
+    if value in others:
+        raise NotImplementedError(f"nanofn.config: {name}={value!r} is not supported: {why}. "
+                                  f"nanofn supports {name}={supported!r} only")
+    raise ValueError(f"config option {name!r} must be one of {(supported,) + others}, got "
+                     f"{value!r}")
 
 
 def _env_flag(name, default):
@@ -46,13 +79,50 @@ class Config:
       (off: float32 / int32 / complex64, as in JAX). Float64 inputs stay float64 either way.
     * `jax_disable_jit`: run jitted functions eagerly (for debugging).
     * `jax_debug_nans`: raise at the first primitive that produces a NaN.
+    * `jax_debug_infs`: raise FloatingPointError at the first primitive that produces an
+      infinity, naming it (eagerly, under `jit` and in the backward pass, as debug_nans).
+    * `jax_numpy_rank_promotion`: `"allow"` (default) lets nanofn.numpy's elementwise
+      functions (arithmetic, comparisons, logical and bitwise ones, `isclose`, `clip`...)
+      broadcast operands of different ranks; `"warn"` warns (UserWarning) and `"raise"`
+      raises ValueError naming the shapes. Scalars and 0-d arrays are exempt, and so are
+      functions JAX exempts (`where`, `matmul`, `outer`, ...) and the axis `vmap` adds.
+      This flag and the next look at the operands your code passes: nanofn's functions
+      that are built from numpy functions are not checked inside.
+    * `jax_numpy_dtype_promotion`: `"standard"` (default) promotes on JAX's lattice;
+      `"strict"` raises `nanofn.dtypes.TypePromotionError` where operands of different
+      dtypes would be promoted implicitly. Python scalars still take an array's dtype
+      where JAX's strict lattice lets them (an int scalar with any number array, a float
+      with a float or complex one); explicit casts (`astype`, `asarray(x, dtype)`) work.
+      Without x64, a 64-bit dtype and the 32-bit one of its kind count as one, as JAX
+      makes 64-bit values 32-bit. Unlike JAX, nanofn has no weakly typed arrays: a Python
+      scalar made an array (by `asarray`, or as an argument of a jitted function) is
+      strongly typed, and strict mode does not promote it.
+    * `jax_default_prng_impl` (`"threefry2x32"`), `jax_threefry_partitionable` (True),
+      `jax_legacy_prng_key` (`"allow"`), `jax_enable_custom_prng` (False): nanofn
+      implements these values only (its keys are raw uint32 threefry keys); setting
+      another of JAX's values raises NotImplementedError saying why.
+    * `jax_debug_key_reuse`: accepted. JAX checks only typed keys (`jax.random.key`);
+      nanofn's keys are raw uint32 arrays, like `PRNGKey`'s, which JAX never checks, so
+      there is nothing to check and nothing is raised.
+    * `jax_softmax_custom_jvp`: accepted; nanofn's softmax has one derivative rule (from
+      its output, as JAX's custom rule), so both values give the same results.
+    * `jax_check_tracer_leaks`: accepted; nanofn does not scan for leaked tracers when a
+      trace ends. A leaked tracer raises `UnexpectedTracerError` when it is used.
+    * `jax_enable_checks`: accepted; nanofn does not re-check jaxprs as they are traced
+      (`nanofn.extend.core.check_jaxpr` type-checks one on request).
     * `jax_traceback_filtering`: `"off"` shows nanofn's own frames in tracebacks; any
       other of JAX's values (default `"auto"`) hides them.
     * `nanofn_use_kernels`: use numba kernels where nanofn has them (off: numpy only).
+    * `jax_log_compiles`: each time a jitted function traces and plans a new signature,
+      log a WARNING (logger `nanofn._jit`) naming it and its argument shapes and dtypes
+      (off: the same message at DEBUG level; `JAX_LOG_COMPILES=1`).
+    * `jax_explain_cache_misses`: when a jitted function traces again, log a WARNING
+      saying what differs from the closest signature it has cached (an argument's shape
+      or dtype, a static value, the pytree structure; `JAX_EXPLAIN_CACHE_MISSES=1`).
     * `nanofn_jit_cache_size`: how many argument signatures each jitted function keeps
       compiled (least recently used dropped first; default 512).
     * JAX's other common flags (`jax_platform_name`, `jax_platforms`,
-      `jax_default_matmul_precision`, `jax_numpy_rank_promotion`, `jax_log_compiles`,
+      `jax_default_matmul_precision`,
       `jax_compilation_cache_dir`, ...) are accepted and read back; they change nothing,
       as nanofn has one CPU device and computes float32 matmuls in float32.
     * `jax_num_cpu_devices`: how many CPU devices a one-process run simulates for `pmap`
@@ -86,9 +156,12 @@ class Config:
             "jax_disable_jit": False,
             "jax_debug_nans": False,
             "nanofn_jit_cache_size": 512,  # signatures kept per jitted function (LRU)
+            "jax_log_compiles": _env_flag("jax_log_compiles", False),
+            "jax_explain_cache_misses": _env_flag("jax_explain_cache_misses", False),
             "jax_traceback_filtering": "auto",
             "nanofn_use_kernels": os.environ.get("NANOFN_USE_KERNELS", "1") != "0",
             **_ACCEPTED,
+            **_CHECKS,
             "nanofn_background_compile":
                 os.environ.get("NANOFN_BACKGROUND_COMPILE", "1") != "0",
             "nanofn_parallel_kernels":
@@ -112,15 +185,30 @@ class Config:
         choices = _CHOICES.get(name)
         if choices is not None and value not in choices:
             raise ValueError(f"config option {name!r} must be one of {choices}, got {value!r}")
+        if name in _ONLY:
+            _check_supported(name, value)
         self._values[name] = value
-        if name == "jax_debug_nans":
+        if name in ("jax_debug_nans", "jax_debug_infs"):
             from nanofn import _core
-            _core.debug_nans = bool(value)
+            checking = (bool(self._values["jax_debug_nans"]),
+                        bool(self._values["jax_debug_infs"]))
+            _core.checking, _core.debug_nans = checking, any(checking)
+        elif name == "jax_numpy_rank_promotion":
+            from nanofn.numpy import _lax_numpy
+            _lax_numpy._rank_promotion = None if value == "allow" else value
+        elif name == "jax_numpy_dtype_promotion":
+            from nanofn.numpy import _dtypes
+            _dtypes._strict_promotion = value == "strict"
         elif name == "jax_enable_x64":
             _set_x64(bool(value))
         elif name == "nanofn_parallel_kernels":
             from nanofn import _kernels
             _kernels.parallel.set(value)
+        if name in ("jax_enable_x64", "jax_numpy_rank_promotion", "jax_numpy_dtype_promotion"):
+            from nanofn import _core
+            _core.trace_flags = (bool(self._values["jax_enable_x64"]),
+                                 self._values["jax_numpy_rank_promotion"],
+                                 self._values["jax_numpy_dtype_promotion"])
 
     def read(self, name):
         """The value of flag `name` (JAX's `jax.config.read`).

@@ -817,7 +817,13 @@ def _concretization_message(tracer) -> str:
 
 # ------------------------------------------------------------------------ debug_nans
 
-debug_nans = False  # mirrored from config.jax_debug_nans (a plain global: checked per op)
+# On while `jax_debug_nans` or `jax_debug_infs` is (a plain global, read per op): every
+# primitive's result then goes through `check_nans`, which looks for what `checking` says.
+debug_nans = False
+checking = (False, False)  # (NaNs, infinities): mirrored from the two flags by the config
+# The values of the flags that change what a trace records (x64, rank and dtype
+# promotion), kept by the config: a jit cache key that holds it retraces when they change.
+trace_flags = (False, "allow", "standard")
 
 
 def user_frame() -> str:
@@ -835,12 +841,20 @@ def user_frame() -> str:
 
 
 def check_nans(prim: Primitive, out):
-    """Raise FloatingPointError if a primitive's result holds a NaN (with debug_nans on)."""
+    """Raise FloatingPointError if a primitive's result holds a NaN (with debug_nans on) or
+    an infinity (with debug_infs on), naming the primitive and where it ran."""
+    nans, infs = checking
     for o in (out if prim.multiple_results else [out]):
         o = to_numpy(o)
-        if isinstance(o, (np.ndarray, np.generic)) and o.dtype.kind in "fc" and np.isnan(o).any():
+        if not isinstance(o, (np.ndarray, np.generic)) or o.dtype.kind not in "fc":
+            continue
+        if nans and np.isnan(o).any():
             where = _state.nan_context or f"at {user_frame()}"
             raise FloatingPointError(f"debug_nans: primitive '{prim.name}' produced a NaN {where}")
+        if infs and np.isinf(o).any():
+            where = _state.nan_context or f"at {user_frame()}"
+            raise FloatingPointError(
+                f"debug_infs: primitive '{prim.name}' produced an infinity {where}")
 
 
 # While the reverse pass of an eager `grad` runs (no transformation active, concrete

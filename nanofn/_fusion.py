@@ -1030,8 +1030,8 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr:
         ...     print([e.primitive.name for e in fuse(closed).eqns])
         ['fused_elementwise']
     """
-    if not config.nanofn_use_kernels or config.jax_debug_nans:
-        return closed  # with debug_nans on, NaNs are reported per primitive: keep them apart
+    if not config.nanofn_use_kernels or core.debug_nans:
+        return closed  # with debug_nans/infs on, each primitive is checked: keep them apart
     jaxpr = closed.jaxpr
     groups = [g for g in _Grouper(jaxpr).run() if len(g.members) >= MIN_GROUP_SIZE]
     groups = _acyclic_groups(jaxpr.eqns, groups)

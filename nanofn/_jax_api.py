@@ -678,18 +678,202 @@ default_matmul_precision = _flag_context(
     "jax_default_matmul_precision",
     "Context manager setting `jax_default_matmul_precision` for the block (accepted; nanofn "
     "computes float32 matmuls in float32).")
-numpy_rank_promotion = _flag_context(
-    "jax_numpy_rank_promotion",
-    "Context manager setting `jax_numpy_rank_promotion` for the block (accepted).")
-debug_infs = _flag_context("jax_debug_infs",
-                           "Context manager setting `jax_debug_infs` for the block (accepted).")
-log_compiles = _flag_context("jax_log_compiles",
-                             "Context manager setting `jax_log_compiles` for the block "
-                             "(accepted).")
-checking_leaks = _flag_context(
-    "jax_check_tracer_leaks",
-    "Context manager setting `jax_check_tracer_leaks` for the block (accepted; nanofn always "
-    "reports a leaked tracer when it is used).", name="checking_leaks")
+
+
+def _valued_flag_context(flag, doc):
+    """A flag's context manager that, as JAX's for non-boolean flags, takes the value."""
+    def context(new_val):
+        from nanofn._config import config
+        return config._override(flag, new_val)
+    context.__name__ = context.__qualname__ = flag[4:]
+    context.__doc__ = doc
+    return context
+
+
+numpy_rank_promotion = _valued_flag_context("jax_numpy_rank_promotion", """Context manager
+    setting `jax_numpy_rank_promotion` for the block: `"allow"` (the default), `"warn"`
+    or `"raise"` where a nanofn.numpy elementwise function (arithmetic, comparisons,
+    logical and bitwise functions, `isclose`, `clip`, ...) broadcasts operands of
+    different ranks. Scalars and 0-d arrays are exempt; so are the functions JAX exempts
+    (`where`, `matmul`, `outer`, ...) and the batch axis `vmap` adds.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> with nanofn.numpy_rank_promotion("raise"):
+        ...     fnp.ones((2, 3)) + fnp.ones(3)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: add: operands of shapes (2, 3) (3,) have different ranks, ...
+        >>> with nanofn.numpy_rank_promotion("raise"):
+        ...     fnp.ones((2, 3)) + fnp.ones((1, 3)) * 2.0  # same rank: fine
+        Array([[3., 3., 3.],
+               [3., 3., 3.]], dtype=float32)
+    """)
+numpy_dtype_promotion = _valued_flag_context("jax_numpy_dtype_promotion", """Context
+    manager setting `jax_numpy_dtype_promotion` for the block: `"standard"` (the default:
+    JAX's promotion lattice) or `"strict"`, where promoting operands of different dtypes
+    implicitly raises `nanofn.dtypes.TypePromotionError`. Python scalars still take an
+    array's dtype where JAX's strict lattice allows (an int with any number array, a
+    float with a float or complex array), and explicit casts are always allowed. Without
+    x64, float64 and float32 (int64 and int32, ...) count as one dtype, as in JAX. nanofn
+    has no weakly typed arrays: a Python scalar turned into an array (`asarray(2.0)`, a
+    scalar argument of a jitted function) is strongly typed here.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> x = fnp.ones(2, "float32")
+        >>> with nanofn.numpy_dtype_promotion("strict"):
+        ...     print((x * 2).dtype, (x + fnp.ones(2, "int32").astype("float32")).dtype)
+        float32 float32
+        >>> with nanofn.numpy_dtype_promotion("strict"):
+        ...     x + fnp.ones(2, "int32")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        nanofn.dtypes.TypePromotionError: add: operands of dtypes float32, int32 ...
+    """)
+debug_infs = _flag_context("jax_debug_infs", """Context manager: inside it, the first
+    primitive that produces an infinity raises FloatingPointError naming it and the line
+    of your code that ran it (eagerly, under `jit` and in the backward pass; the
+    `jax_debug_infs` flag, set for the block).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> with nanofn.debug_infs():
+        ...     fnp.log(fnp.array(0.0))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        FloatingPointError: debug_infs: primitive 'log' produced an infinity at ...
+    """)
+log_compiles = _flag_context("jax_log_compiles", """Context manager: inside it, each
+    jitted function that traces and plans a new signature logs a WARNING (logger
+    `nanofn._jit`) naming the function and its argument shapes and dtypes, as JAX's
+    "Compiling ..." message (the `jax_log_compiles` flag, set for the block).
+
+    Example:
+        >>> import logging, nanofn, nanofn.numpy as fnp
+        >>> f = nanofn.jit(lambda x: x * 2)
+        >>> with nanofn.log_compiles():  # logs: Compiling jit(<lambda>) ... (f32[3]) ...
+        ...     _ = f(fnp.ones(3))
+        >>> f.trace_count
+        1
+    """)
+explain_cache_misses = _flag_context("jax_explain_cache_misses", """Context manager:
+    inside it, a jitted function that traces again logs a WARNING (logger `nanofn._jit`)
+    saying where it was called and what differs from the closest signature it has cached:
+    an argument's shape or dtype, a static argument's value, or the pytree structure (the
+    `jax_explain_cache_misses` flag, set for the block).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> f = nanofn.jit(lambda x: x * 2)
+        >>> _ = f(fnp.ones(3))
+        >>> with nanofn.explain_cache_misses():  # logs: ... * at x, now f32[4] and before f32[3]
+        ...     _ = f(fnp.ones(4))
+        >>> f.trace_count
+        2
+    """)
+check_tracer_leaks = _flag_context("jax_check_tracer_leaks", """Context manager setting
+    `jax_check_tracer_leaks` for the block. Accepted: nanofn does not scan for leaked
+    tracers when a trace ends, as JAX does with this flag; a leaked tracer raises
+    `UnexpectedTracerError` when it is next used, with the flag on or off.
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.check_tracer_leaks():
+        ...     nanofn.config.jax_check_tracer_leaks
+        True
+    """)
+checking_leaks = _flag_context("jax_check_tracer_leaks", """Context manager: JAX's
+    `checking_leaks()`, i.e. `check_tracer_leaks(True)` (accepted; see
+    `check_tracer_leaks`).
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.checking_leaks():
+        ...     nanofn.config.jax_check_tracer_leaks
+        True
+    """, name="checking_leaks")
+enable_checks = _flag_context("jax_enable_checks", """Context manager setting
+    `jax_enable_checks` for the block. Accepted: nanofn does not re-check each jaxpr as it
+    is traced; `nanofn.extend.core.check_jaxpr` type-checks one on request (every
+    equation's outputs against its primitive's shape rule).
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.enable_checks():
+        ...     nanofn.jit(lambda x: x * 2)(1.0)
+        Array(2., dtype=float32)
+    """)
+debug_key_reuse = _flag_context("jax_debug_key_reuse", """Context manager setting
+    `jax_debug_key_reuse` for the block. Accepted: JAX tracks the use of typed keys
+    (`jax.random.key`) only, never raw uint32 keys such as `PRNGKey`'s; every nanofn key
+    is a raw uint32 array, so, as JAX for raw keys, nanofn never reports a reused key.
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.debug_key_reuse():
+        ...     k = nanofn.random.key(0)
+        ...     a, b = nanofn.random.normal(k), nanofn.random.normal(k)  # not reported
+        >>> bool(a == b)
+        True
+    """)
+softmax_custom_jvp = _flag_context("jax_softmax_custom_jvp", """Context manager setting
+    `jax_softmax_custom_jvp` for the block. Accepted: nanofn's softmax has one derivative
+    rule, computed from its output as JAX's custom rule is, so both values give the
+    same results.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> with nanofn.softmax_custom_jvp(True):
+        ...     nanofn.nn.softmax(fnp.zeros(2))
+        Array([0.5, 0.5], dtype=float32)
+    """)
+default_prng_impl = _valued_flag_context("jax_default_prng_impl", """Context manager
+    setting `jax_default_prng_impl` for the block. nanofn implements `"threefry2x32"`
+    (JAX's default) only: another of JAX's generators raises NotImplementedError.
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.default_prng_impl("threefry2x32"):
+        ...     nanofn.random.key(0).dtype
+        dtype('uint32')
+        >>> with nanofn.default_prng_impl("rbg"):  # doctest: +ELLIPSIS
+        ...     pass
+        Traceback (most recent call last):
+        NotImplementedError: nanofn.config: jax_default_prng_impl='rbg' is not supported: ...
+    """)
+legacy_prng_key = _valued_flag_context("jax_legacy_prng_key", """Context manager setting
+    `jax_legacy_prng_key` for the block. nanofn implements `"allow"` (JAX's default)
+    only: its keys, from `random.key` as from `random.PRNGKey`, are all raw uint32 arrays,
+    so `"warn"` and `"error"` (which JAX applies to raw keys) raise NotImplementedError.
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.legacy_prng_key("allow"):
+        ...     nanofn.random.PRNGKey(0).shape
+        (2,)
+    """)
+threefry_partitionable = _flag_context("jax_threefry_partitionable", """Context manager
+    setting `jax_threefry_partitionable` for the block. nanofn's threefry streams are
+    those of JAX's default, True; False (JAX's layout before 0.5) raises
+    NotImplementedError.
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.threefry_partitionable(True):
+        ...     nanofn.random.split(nanofn.random.key(0)).shape
+        (2, 2)
+    """)
+enable_custom_prng = _flag_context("jax_enable_custom_prng", """Context manager setting
+    `jax_enable_custom_prng` for the block. nanofn implements False (JAX's default) only:
+    it has no typed key arrays, so True raises NotImplementedError.
+
+    Example:
+        >>> import nanofn
+        >>> with nanofn.enable_custom_prng(False):
+        ...     nanofn.config.jax_enable_custom_prng
+        False
+    """)
+__all__ += ["numpy_dtype_promotion", "check_tracer_leaks", "enable_checks", "debug_key_reuse",
+            "softmax_custom_jvp", "default_prng_impl", "legacy_prng_key",
+            "threefry_partitionable", "enable_custom_prng"]
 
 
 @contextlib.contextmanager
@@ -767,7 +951,8 @@ def print_environment_info(return_string: bool = False):
 
 
 __all__ += ["enable_x64", "default_matmul_precision", "numpy_rank_promotion", "debug_infs",
-            "log_compiles", "checking_leaks", "default_device", "transfer_guard",
+            "log_compiles", "explain_cache_misses", "checking_leaks", "default_device",
+            "transfer_guard",
             "transfer_guard_host_to_device", "transfer_guard_device_to_host",
             "transfer_guard_device_to_device", "effects_barrier",
             "process_indices", "print_environment_info"]

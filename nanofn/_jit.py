@@ -25,6 +25,12 @@ sees ordinary primitives: jit needs no rules of its own.
 Simplification (`simplify`) is three passes over the jaxpr: constant folding (equations
 whose inputs are all known are evaluated once, at compile time), common subexpression
 elimination, and dead code elimination.
+
+`jit(f).trace(...)`, `.lower(...)` and `.eval_shape(...)` take these steps ahead of time
+for one signature, from arrays or `ShapeDtypeStruct`s (`nanofn.stages`: `.compile()`
+builds the plan into the same cache). With `jax_log_compiles` on, each new signature is
+logged; with `jax_explain_cache_misses` on, each retrace says what changed. Both run on
+the cache-miss path only.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ import collections
 import contextlib
 import functools
 import inspect
+import logging
 import math
+import time
 import weakref
 from typing import Any, Callable, Sequence
 
@@ -45,6 +53,9 @@ from nanofn._config import config
 from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Tracer, Var, get_aval
 from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_flatten_with_path, tree_unflatten, keystr
+
+# `jax_log_compiles` and `jax_explain_cache_misses` write here (WARNING when on, DEBUG off)
+logger = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------ simplification
 
@@ -828,6 +839,8 @@ class _Compiled:
         # built once by `_kernels`), which costs time but never correctness. No lock here:
         # fusing compiles kernels, and no nanofn lock may be held across numba compiling
         # unless it is taken after numba's own lock (see `nanofn._kernels._lock`).
+        if core.debug_nans and self.plan.jaxpr is not self.closed.jaxpr:
+            return Plan(self.closed)(values)  # debug_nans/infs name a primitive, not a fusion
         self.calls += 1
         if self.calls == 1:
             if config.nanofn_background_compile:  # no kernel may compile on this thread
@@ -936,7 +949,7 @@ class JitFunction:
         lent = None if tracing else []
         values = [_leaf_to_value(x, lent) for x in leaves]
         avals = tuple(get_aval(v) for v in values)
-        key = (in_tree, avals, static)
+        key = (in_tree, avals, static, core.trace_flags)
         compiled = self._cache.get(key)
         if compiled is None:
             compiled = self._compile(args, kwargs, static, in_tree, avals)
@@ -953,7 +966,14 @@ class JitFunction:
                     else core.wrap(o) for o in compiled.run(values)]
         return tree_unflatten(compiled.out_tree, outs)
 
-    def _compile(self, args, kwargs, static, in_tree, avals):
+    def _compile(self, args, kwargs, static, in_tree, avals, raw_box=None, store=True):
+        """Trace and plan a new signature (and cache it, with `store`); with `raw_box` (a
+        list), the jaxpr as traced, before simplification, is appended to it. With the
+        `jax_explain_cache_misses` / `jax_log_compiles` flags on, says why and what."""
+        if config.jax_explain_cache_misses and store:
+            from nanofn import stages
+            stages._explain_cache_miss(self, args, kwargs, static, in_tree, avals)
+        start = time.perf_counter()
         static_pos = {k: v for k, v in static if isinstance(k, int)}
         static_kw = {k: v for k, v in static if isinstance(k, str)}
         out_tree_box = []
@@ -977,11 +997,18 @@ class JitFunction:
         self.trace_count += 1
         closed = core.trace_to_jaxpr(flat_fun, avals,
                                      arg_names=lambda: self._arg_names(args, kwargs, static))
+        if raw_box is not None:
+            raw_box.append(closed)
         with _kernels.deferred():  # constant folding never starts numba
             closed = simplify(closed)
         compiled = _Compiled(closed, out_tree_box[0])
-        if not any(isinstance(c, Tracer) for c in closed.consts):  # never cache leaked tracers
-            self._cache[(in_tree, avals, static)] = compiled
+        level = logging.WARNING if config.jax_log_compiles else logging.DEBUG
+        if logger.isEnabledFor(level):
+            from nanofn import stages
+            logger.log(level, "%s", stages._compile_message(
+                self, args, kwargs, static, avals, time.perf_counter() - start))
+        if store and not any(isinstance(c, Tracer) for c in closed.consts):  # no leaked tracers
+            self._cache[(in_tree, avals, static, core.trace_flags)] = compiled
             while len(self._cache) > max(int(config.nanofn_jit_cache_size), 1):
                 try:  # the least recently used signature goes
                     self._cache.popitem(last=False)
@@ -1026,20 +1053,108 @@ class JitFunction:
         """
         self._cache.clear()
 
-    def lower(self, *args, **kwargs):
-        """The simplified jaxpr this function runs for these arguments."""
+    def _stage_key(self, args, kwargs):
+        """`(static, in_tree, avals)` of a call with these arguments, which may be abstract
+        (`ShapeDtypeStruct`, or anything with a shape and a dtype)."""
         static, dyn_args, dyn_kwargs = self._split(args, kwargs)
         leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
-        avals = tuple(get_aval(_leaf_to_value(x)) for x in leaves)
-        compiled = self._cache.get((in_tree, avals, static)) or \
-            self._compile(args, kwargs, static, in_tree, avals)
-        return compiled.closed
+        return static, in_tree, tuple(_abstract_aval(x) for x in leaves)
+
+    def _entry(self, args, kwargs):
+        """The cached `_Compiled` of this signature (traced now on a miss) and its key."""
+        static, in_tree, avals = self._stage_key(args, kwargs)
+        key = (in_tree, avals, static, core.trace_flags)
+        compiled = self._cache.get(key)
+        if compiled is None:
+            compiled = self._compile(args, kwargs, static, in_tree, avals)
+        return key, compiled
+
+    @api_boundary
+    def trace(self, *args, **kwargs):
+        """Trace this function for these arguments (JAX's `jit(f).trace`): a
+        `nanofn.stages.Traced` holding the jaxpr as traced, before simplification (what
+        `make_jaxpr` shows). Arguments may be arrays, Python scalars or
+        `ShapeDtypeStruct`s; static arguments are given as in a call. It traces each time
+        (Python side effects in the function run); a new signature is cached, so a later
+        call does not trace it again.
+
+        Example:
+            >>> import nanofn, nanofn.numpy as fnp
+            >>> traced = nanofn.jit(lambda x: fnp.sin(x) * 2).trace(fnp.ones(3))
+            >>> print(traced.jaxpr)
+            { lambda ; a:f32[3]. let
+                b:f32[3] = sin a
+                c:f32[3] = mul b 2.0
+              in (c) }
+            >>> traced.out_info
+            ShapeDtypeStruct(shape=(3,), dtype=float32)
+        """
+        from nanofn import stages
+        static, in_tree, avals = self._stage_key(args, kwargs)
+        key = (in_tree, avals, static, core.trace_flags)
+        cached = self._cache.get(key)
+        raw = []
+        compiled = self._compile(args, kwargs, static, in_tree, avals, raw_box=raw,
+                                 store=cached is None)
+        return stages.Traced(self, key, cached or compiled, raw[0], args, kwargs)
+
+    @api_boundary
+    def lower(self, *args, **kwargs):
+        """Lower this function for these arguments (JAX's `jit(f).lower`): a
+        `nanofn.stages.Lowered` holding the simplified jaxpr that nanofn compiles (as
+        `.as_text()`, or the `ClosedJaxpr` itself as `.compiler_ir()`). Arguments may be
+        arrays, Python scalars or `ShapeDtypeStruct`s (no data needed); static arguments
+        are given as in a call. The signature is traced once and cached: `.compile()`
+        then builds its plan, and a later call with the same signature does not trace.
+
+        Example:
+            >>> import nanofn, nanofn.numpy as fnp
+            >>> f = nanofn.jit(lambda x, y: x @ y)
+            >>> lowered = f.lower(nanofn.ShapeDtypeStruct((2, 3), "float32"),
+            ...                   nanofn.ShapeDtypeStruct((3, 4), "float32"))
+            >>> lowered.cost_analysis()["flops"]
+            48.0
+            >>> compiled = lowered.compile()
+            >>> compiled(fnp.ones((2, 3)), fnp.ones((3, 4))).shape
+            (2, 4)
+            >>> f.trace_count
+            1
+        """
+        from nanofn import stages
+        key, compiled = self._entry(args, kwargs)
+        return stages.Lowered(self, key, compiled, args, kwargs)
+
+    @api_boundary
+    def eval_shape(self, *args, **kwargs):
+        """The shapes and dtypes of this function's outputs for these arguments (JAX's
+        `jit(f).eval_shape`): a pytree of `ShapeDtypeStruct`. Arguments may be arrays,
+        Python scalars or `ShapeDtypeStruct`s; the signature is traced once and cached.
+
+        Example:
+            >>> import nanofn
+            >>> f = nanofn.jit(lambda x: {"sum": x.sum(0), "x": x})
+            >>> f.eval_shape(nanofn.ShapeDtypeStruct((2, 3), "float32"))["sum"]
+            ShapeDtypeStruct(shape=(3,), dtype=float32)
+        """
+        _, compiled = self._entry(args, kwargs)
+        return tree_unflatten(compiled.out_tree, [ShapeDtypeStruct(a.shape, a.dtype)
+                                                  for a in compiled.closed.out_avals])
 
     def __get__(self, obj, objtype=None):  # support decorating methods
         return self if obj is None else functools.partial(self, obj)
 
 
 _live_jit_functions: "weakref.WeakSet[JitFunction]" = weakref.WeakSet()
+
+
+def _abstract_aval(x):
+    """The aval of an argument leaf of `trace` / `lower`: a `ShapeDtypeStruct` (or any
+    object with a shape and a dtype that is not an array) stands for an array of its
+    shape and dtype; other leaves are read as a call reads them (without a copy)."""
+    if (hasattr(x, "shape") and hasattr(x, "dtype")
+            and not isinstance(x, (np.ndarray, np.generic, core.Array, Tracer))):
+        return core.ShapedArray(tuple(x.shape), x.dtype)
+    return get_aval(_leaf_to_value(x, []))
 
 
 def clear_caches():

@@ -18,12 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from nanofn._dtypes_float0 import float0 as float0
-from nanofn.numpy._dtypes import result_type as result_type
-
-
-class TypePromotionError(ValueError):
-    """Raised by JAX's strict promotion mode; nanofn promotes with JAX's standard lattice
-    and never raises it (the name exists for code that catches it)."""
+from nanofn.numpy._dtypes import TypePromotionError as TypePromotionError
+from nanofn.numpy._dtypes import result_type as _result_type
 
 
 class extended(np.generic):
@@ -51,6 +47,35 @@ class prng_key(extended):
         >>> dtypes.issubdtype(nanofn.random.key(0).dtype, dtypes.prng_key)
         False
     """
+
+
+def result_type(*args, return_weak_type_flag: bool = False):
+    """The dtype that `args` (arrays, dtypes, Python scalars) promote to, on JAX's lattice
+    (`jax.dtypes.result_type`). Python's int, float and complex values (and those types)
+    are weakly typed: they take the dtype of the arrays they meet.
+
+    With `return_weak_type_flag=True` it returns `(dtype, weak)`, where `weak` says the
+    result is weakly typed: every argument is a Python number (nanofn's arrays are never
+    weakly typed). In strict promotion (`jax_numpy_dtype_promotion="strict"`) mixing
+    different dtypes raises `TypePromotionError`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import dtypes
+        >>> dtypes.result_type(fnp.ones(2, "int8"), 3)
+        dtype('int8')
+        >>> dtypes.result_type(2.0, 1, return_weak_type_flag=True)
+        (dtype('float32'), True)
+    """
+    if not args:
+        raise ValueError("result_type: at least one array or dtype is required")
+    dtype = _result_type(*args)
+    if not return_weak_type_flag:
+        return dtype
+    python_numbers = (int, float, complex)
+    weak = all(type(a) in python_numbers or (type(a) is type and a in python_numbers)
+               for a in args)
+    return dtype, weak and dtype.kind != "b"
 
 
 def canonicalize_dtype(dtype, allow_extended_dtype: bool = False) -> np.dtype:

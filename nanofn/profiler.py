@@ -89,14 +89,14 @@ class Profile:
 
 def _compiled(jf, args, kwargs):
     """The cached compiled entry `jf` runs for these arguments."""
-    from nanofn._core import get_aval
+    from nanofn._core import get_aval, trace_flags
     from nanofn._jit import _leaf_to_value
     from nanofn.tree_util import tree_flatten
 
     static, dyn_args, dyn_kwargs = jf._split(args, kwargs)
     leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
     values = [_leaf_to_value(x) for x in leaves]
-    key = (in_tree, tuple(get_aval(v) for v in values), static)
+    key = (in_tree, tuple(get_aval(v) for v in values), static, trace_flags)
     return jf._cache.get(key), values
 
 

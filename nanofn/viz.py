@@ -53,7 +53,7 @@ def jit_program(fun, *args, fused: bool = True, **kwargs) -> ClosedJaxpr:
     from nanofn._jit import JitFunction, jit
 
     jf = fun if isinstance(fun, JitFunction) else jit(fun)
-    closed = jf.lower(*args, **kwargs)
+    closed = jf.lower(*args, **kwargs).compiler_ir()  # the simplified jaxpr
     if fused:
         from nanofn._fusion import fuse
         closed = fuse(closed)

@@ -120,7 +120,7 @@ def builtin(dtypes=("float32", "float64")) -> None:
     for dtype in dtypes:
         for fn, args in _programs(dtype):
             fn(*args)  # eager
-            closed = nanofn.jit(fn).lower(*args)
+            closed = nanofn.jit(fn).lower(*args).compiler_ir()  # the simplified jaxpr
             _jit.Plan(closed)([to_numpy(a) for a in tree_leaves(args)])
     _kernels.compile_parallel_builds()  # the row-parallel builds large arrays run
 

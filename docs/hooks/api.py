@@ -76,6 +76,7 @@ MODULES = [
     ("nanofn.debug", ["jax.debug"]),
     ("nanofn.viz", []),
     ("nanofn.profiler", ["jax.profiler"]),
+    ("nanofn.stages", ["jax.stages"]),
     ("nanofn.warmup", []),
     ("nanofn.onnx", []),
     ("nanofn.core", ["jax.core", "jax.extend.core"]),

@@ -25,6 +25,7 @@ MODULES += ["jax.sharding", "jax.ops", "jax.custom_derivatives", "jax.core", "ja
             "jax.extend.core", "jax.interpreters.ad", "jax.interpreters.batching",
             "jax.interpreters.mlir", "jax.scipy.spatial.transform", "optax.tree_utils"]
 MODULES += ["jax.profiler", "jax.experimental.mesh_utils"]
+MODULES += ["jax.stages"]
 
 
 def main():

@@ -16,6 +16,7 @@ from nanofn._core import Array, Tracer
 from nanofn.ops import _base as lax
 from nanofn.ops import _complex as cx
 from nanofn.numpy._dtypes import asarray_value, dtype_of, promote, promote_float
+from nanofn.numpy._lax_numpy import _check_ranks
 
 
 def _is_complex(x) -> bool:
@@ -175,6 +176,7 @@ def logaddexp2(x1, x2, /):
         >>> fnp.logaddexp2(fnp.array([1.0]), fnp.array([1.0]))
         Array([2.], dtype=float32)
     """
+    _check_ranks("logaddexp2", x1, x2)
     x1, x2 = promote_float(x1, x2)
     ln2 = lax._c(x1, math.log(2))
     out = cx.logaddexp_p.bind(lax.mul_p.bind(x1, ln2), lax.mul_p.bind(x2, ln2))

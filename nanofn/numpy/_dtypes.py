@@ -11,6 +11,9 @@ nanofn follows JAX's rules where they differ from numpy's:
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 from nanofn import _core as core
@@ -106,6 +109,88 @@ def _promote_two(a: np.dtype, b: np.dtype) -> np.dtype:
     return np.promote_types(a, b)
 
 
+class TypePromotionError(ValueError):
+    """Raised where `jax_numpy_dtype_promotion` is "strict" and an operation would promote
+    between different dtypes implicitly (JAX's class, public as
+    `nanofn.dtypes.TypePromotionError`; a ValueError, as in JAX).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> from nanofn.dtypes import TypePromotionError
+        >>> with nanofn.numpy_dtype_promotion("strict"):
+        ...     try:
+        ...         fnp.ones(2, "int32") + fnp.ones(2, "float32")
+        ...     except TypePromotionError:
+        ...         print("cast one operand explicitly")
+        cast one operand explicitly
+    """
+
+
+TypePromotionError.__module__ = "nanofn.dtypes"  # its public home, as in JAX
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+# nanofn's modules that only pass a call on: Array's operator methods, and the
+# transformations, which call the user's function (or a numpy function given as one)
+_FORWARDERS = tuple(os.sep + name for name in (
+    "_array_methods.py", "_jit.py", "_batching.py", "_ad.py", "_core.py", "_jacobians.py",
+    "_custom.py", "_custom_gradient.py", "_closure.py", "_check_grads.py",
+    "_traceback_util.py"))
+
+
+def _is_nanofn(frame) -> bool:
+    while frame is not None and frame.f_code.co_filename.endswith(_FORWARDERS):
+        frame = frame.f_back
+    return frame is not None and \
+        os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE)
+
+
+def called_by_nanofn(depth: int) -> bool:
+    """Whether the code `depth` frames above the caller is nanofn's own (a library function
+    built from numpy functions) rather than the user's; calls passed on by Array's
+    operators or by a transformation count as the user's. The rank and strict dtype checks
+    look at the operands the user passes: nanofn's composite functions are not checked
+    inside."""
+    return _is_nanofn(sys._getframe(depth + 1))
+
+
+# `jax_numpy_dtype_promotion == "strict"`, set by `nanofn.config.update`. Strict, the
+# only implicit promotions are a weakly typed Python scalar taking the dtype of an array
+# of its kind or a higher one (int -> any int/float/complex, float -> any float/complex,
+# complex -> any complex), as on JAX's strict lattice.
+_strict_promotion = False
+_AS_32_BIT = {np.dtype(a): np.dtype(b) for a, b in (("float64", "float32"), ("int64", "int32"),
+                                                    ("uint64", "uint32"),
+                                                    ("complex128", "complex64"))}
+
+
+def _differ_in_jax(a: np.dtype, b: np.dtype) -> bool:
+    """Whether JAX sees dtypes `a` and `b` as different: without `jax_enable_x64` it makes
+    every 64-bit value 32-bit before promoting (nanofn keeps float64 data float64)."""
+    if _DEFAULT["f"].itemsize == 8:
+        return a != b
+    return _AS_32_BIT.get(a, a) != _AS_32_BIT.get(b, b)
+
+
+def _refuse_promotion(args, dtypes_ok):
+    frame = sys._getframe(1)
+    while frame.f_code.co_filename == __file__:  # out of this module: the numpy function
+        frame = frame.f_back
+    if _is_nanofn(frame) and _is_nanofn(frame.f_back):  # called by nanofn, not the user
+        return
+
+    def show(x):
+        kind = _WEAK_KIND.get(type(x))
+        if kind is not None:
+            return f"{type(x).__name__} (a weakly typed Python scalar)"
+        return str(np.dtype(x) if dtypes_ok and isinstance(x, (str, type, np.dtype))
+                   else dtype_of(x))
+    raise TypePromotionError(
+        f"{_caller()}: operands of dtypes {', '.join(show(x) for x in args)} would be "
+        "promoted implicitly, which jax_numpy_dtype_promotion='strict' forbids. Cast "
+        "explicitly (x.astype(dtype), asarray(x, dtype=...)) or set the flag to "
+        "'standard'.")
+
+
 def result_type(*args) -> np.dtype:
     """The dtype that `args` promote to (JAX's lattice, with weak Python scalars).
 
@@ -124,6 +209,8 @@ def _result_type(args, dtypes_ok=False):
     for x in args:
         t = type(x)
         kind = _WEAK_KIND.get(t)
+        if kind is None and dtypes_ok and t is type:
+            kind = _WEAK_KIND.get(x)  # Python's int, float, complex as dtypes: weak, as in JAX
         if kind is not None:
             weak_rank = max(weak_rank, _KIND_RANK[kind])
             continue
@@ -134,10 +221,17 @@ def _result_type(args, dtypes_ok=False):
         if d.kind not in _KIND_RANK:
             raise TypeError(f"{_caller()}: dtype {d} is not a numeric dtype (got it from "
                             f"{_describe(x)})")
-        strong = d if strong is None else _promote_two(strong, d)
+        if strong is None:
+            strong = d
+        elif d != strong:
+            if _strict_promotion and _differ_in_jax(d, strong):
+                _refuse_promotion(args, dtypes_ok)
+            strong = _promote_two(strong, d)
     if strong is None:
         return _DEFAULT[{-1: "f", 1: "i", 2: "f", 3: "c"}[weak_rank]]
     if weak_rank > _KIND_RANK[strong.kind]:
+        if _strict_promotion:  # e.g. an int array and a Python float
+            _refuse_promotion(args, dtypes_ok)
         weak_kind = {1: "i", 2: "f", 3: "c"}[weak_rank]
         if weak_kind == "c" and strong.kind == "f":
             return np.promote_types(strong, np.complex64)

@@ -18,7 +18,7 @@ from nanofn._core import Array, Tracer
 from nanofn.ops import _base as lax
 from nanofn.numpy._dtypes import (asarray_value, dtype_arg, dtype_of, promote,
                                   promote_float, result_type)
-from nanofn.numpy._dtypes import _DEFAULT
+from nanofn.numpy._dtypes import _DEFAULT, called_by_nanofn
 
 # ------------------------------------------------------------------------ helpers
 
@@ -31,6 +31,39 @@ def _shape(x):
 
 def _ndim(x):
     return len(_shape(x))
+
+
+# `jax_numpy_rank_promotion`, set by `nanofn.config.update`: None while it is "allow" (the
+# default: a binary function reads this once and goes on), else "warn" or "raise".
+_rank_promotion = None
+
+
+def _check_ranks(name, *args):
+    """With `jax_numpy_rank_promotion` at "warn" or "raise": warn, or raise ValueError,
+    where function `name` would broadcast operands of different ranks (JAX checks the
+    operands of its numpy functions, not `lax`'s; scalars and 0-d arrays are exempt).
+    The operands checked are the user's: nanofn's own functions are not checked inside."""
+    mode = _rank_promotion
+    if not mode:
+        return
+    try:
+        shapes = [tuple(_shape(x)) for x in args]
+    except ValueError:  # a ragged list: the function itself says what is wrong with it
+        return
+    if len({len(s) for s in shapes if s}) < 2 or called_by_nanofn(2):
+        return
+    shown = " ".join(map(str, shapes))
+    if mode == "raise":
+        raise ValueError(
+            f"{name}: operands of shapes {shown} have different ranks, and "
+            "jax_numpy_rank_promotion='raise' forbids broadcasting them to a common rank. "
+            "Add the missing axes yourself (x[None, :], expand_dims, broadcast_to) or set "
+            "the flag to 'allow'.")
+    import warnings
+    warnings.warn(f"{name}: broadcasting operands of shapes {shown} to a common rank "
+                  "(implicit rank promotion; jax_numpy_rank_promotion='warn'). Set the flag "
+                  "to 'allow' to silence this, or to 'raise' to make it an error.",
+                  UserWarning, stacklevel=3)
 
 
 def canonicalize_axis(axis, ndim, name="axis"):
@@ -417,7 +450,7 @@ def invert(x, /):
 bitwise_not = invert
 
 
-def _binary_fn(prim, to_float, operator=False, swap=False):
+def _binary_fn(prim, to_float, operator=False, swap=False, name=None):
     """The body of a binary numpy function. As an operator method (`operator=True`, for
     `Array` and tracers, `swap=True` for the reflected `__radd__` etc.), it returns
     NotImplemented for operand types nanofn does not know, so Python can try the other
@@ -427,6 +460,8 @@ def _binary_fn(prim, to_float, operator=False, swap=False):
             _ufunc_kwargs(prim, out, where)
         if swap:
             x1, x2 = x2, x1
+        if _rank_promotion:  # jax_numpy_rank_promotion is not "allow"
+            _check_ranks(name, x1, x2)
         t1, t2 = type(x1), type(x2)
         # fast paths (no conversion needed): two arrays of one dtype; a float array and a
         # Python float or int (weakly typed: it takes the array's dtype)
@@ -458,9 +493,9 @@ def _ufunc_kwargs(prim, out, where):
 
 
 def _binary(name, prim, *, to_float=False, ints=False):
-    fn = _binary_fn(prim, to_float)
-    fn.as_operator = _binary_fn(prim, to_float, operator=True)  # for _array_methods
-    fn.as_reflected_operator = _binary_fn(prim, to_float, operator=True, swap=True)
+    fn = _binary_fn(prim, to_float, name=name)
+    fn.as_operator = _binary_fn(prim, to_float, operator=True, name=name)  # _array_methods
+    fn.as_reflected_operator = _binary_fn(prim, to_float, operator=True, swap=True, name=name)
     fn.__name__ = fn.__qualname__ = name
     dt = ', "int32"' if ints else ""
     fn.__doc__ = (f"Elementwise `{name}` with numpy broadcasting and JAX type promotion.\n\n"
@@ -494,6 +529,7 @@ def _logical(name, prim):
     def fn(x1, x2, /, *, out=None, where=None):
         if out is not None or where is not None:
             _ufunc_kwargs(prim, out, where)
+        _check_ranks(name, x1, x2)
         return prim.bind(asarray_value(x1, bool), asarray_value(x2, bool))
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise logical `{name.split('_')[1]}` of the truth values of the inputs."
@@ -520,6 +556,7 @@ divide = true_divide
 
 def floor_divide(x1, x2, /):
     """`x1 // x2`, rounding toward minus infinity (numpy's rule)."""
+    _check_ranks("floor_divide", x1, x2)
     x1, x2 = promote(x1, x2)
     if np.issubdtype(dtype_of(x1), np.integer):
         q = lax.div_p.bind(x1, x2)  # rounds toward zero: step down where signs differ
@@ -539,6 +576,7 @@ def remainder(x1, x2, /):
         >>> fnp.remainder(fnp.array([-3, 3]), 2)
         Array([1, 1], dtype=int32)
     """
+    _check_ranks("remainder", x1, x2)
     x1, x2 = promote(x1, x2)
     r = lax.rem_p.bind(x1, x2)
     zero = lax._c(r, 0)
@@ -552,6 +590,7 @@ mod = remainder
 
 def fmod(x1, x2, /):
     """C-style remainder: the sign of the dividend."""
+    _check_ranks("fmod", x1, x2)
     x1, x2 = promote(x1, x2)
     return lax.rem_p.bind(x1, x2)
 
@@ -565,6 +604,7 @@ def power(x1, x2, /):
         >>> fnp.power(fnp.array([2.0, 3.0]), 2)
         Array([4., 9.], dtype=float32)
     """
+    _check_ranks("power", x1, x2)
     if type(x2) is int and -2 ** 31 <= x2 < 2 ** 31 and not isinstance(x1, (int, float)):
         (x1,) = promote(x1)
         return lax.integer_pow_p.bind(x1, y=x2)
@@ -605,12 +645,14 @@ pow = power
 
 def float_power(x1, x2, /):
     """`x1 ** x2` computed in floating point."""
+    _check_ranks("float_power", x1, x2)
     x1, x2 = promote_float(x1, x2)
     return lax.pow_p.bind(x1, x2)
 
 
 def hypot(x1, x2, /):
     """`sqrt(x1**2 + x2**2)`, without overflow for large inputs."""
+    _check_ranks("hypot", x1, x2)
     x1, x2 = promote_float(x1, x2)
     a, b = lax.abs_p.bind(x1), lax.abs_p.bind(x2)
     hi, lo = lax.max_p.bind(a, b), lax.min_p.bind(a, b)
@@ -632,6 +674,7 @@ def logaddexp(x1, x2, /, *, out=None, where=None):
     from nanofn.ops._complex import logaddexp_p
     if out is not None or where is not None:
         _ufunc_kwargs(logaddexp_p, out, where)
+    _check_ranks("logaddexp", x1, x2)
     x1, x2 = promote_float(x1, x2)
     return logaddexp_p.bind(x1, x2)
 
@@ -756,6 +799,7 @@ def clip(arr=None, /, min=None, max=None, *, a_min=_NO_BOUND, a_max=_NO_BOUND):
     if arr is None:
         raise TypeError("clip: the array argument is missing")
     (a,) = promote(arr)
+    _check_ranks("clip", a, *(b for b in (min, max) if b is not None))
     if min is not None:
         a = maximum(a, min)
     if max is not None:

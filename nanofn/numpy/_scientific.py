@@ -382,6 +382,7 @@ def fmax(x1, x2):
         >>> fnp.fmax(fnp.array([1.0, fnp.nan, 3.0]), fnp.array([2.0, 0.0, fnp.nan]))
         Array([2., 0., 3.], dtype=float32)
     """
+    lnp._check_ranks("fmax", x1, x2)
     x1, x2 = promote(asarray_value(x1), asarray_value(x2))
     # JAX's form: at a tie the value is x2's, and so is the whole gradient (maximum
     # splits it in halves)
@@ -397,6 +398,7 @@ def fmin(x1, x2):
         >>> fnp.fmin(fnp.array([1.0, fnp.nan]), fnp.array([2.0, 0.0]))
         Array([1., 0.], dtype=float32)
     """
+    lnp._check_ranks("fmin", x1, x2)
     x1, x2 = promote(asarray_value(x1), asarray_value(x2))
     # JAX's form: at a tie the value and the gradient are x2's
     return _wrap_output(lnp.where(lnp.less(x1, x2) | lnp.isnan(x2), x1, x2))

@@ -28,8 +28,8 @@ from nanofn.numpy import _reductions as red
 from nanofn.numpy import _shape_funcs as sf
 from nanofn.numpy._dtypes import (asarray_value, default_int, dtype_of, promote, promote_float,
                                   result_type)
-from nanofn.numpy._lax_numpy import (_canon_shape, _ndim, _no_out, _shape, _wrap_output,
-                                     canonicalize_axes, canonicalize_axis)
+from nanofn.numpy._lax_numpy import (_canon_shape, _check_ranks, _ndim, _no_out, _shape,
+                                     _wrap_output, canonicalize_axes, canonicalize_axis)
 from nanofn.numpy._setops import unravel_index
 from nanofn.ops import _base as lax
 
@@ -243,6 +243,7 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
         >>> fnp.isclose(fnp.array([1.0, 1.1]), 1.0)
         Array([ True, False], dtype=bool)
     """
+    _check_ranks("isclose", a, b)
     a, b = promote(asarray_value(a), asarray_value(b))
     d = dtype_of(a)
     if d.kind in "biu":
@@ -268,6 +269,7 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
         >>> fnp.allclose(fnp.array([1.0, 2.0]), fnp.array([1.0, 2.0 + 1e-7])).item()
         True
     """
+    _check_ranks("isclose", a, b)
     return fnp.all(isclose(a, b, rtol, atol, equal_nan))
 
 
@@ -423,6 +425,7 @@ def copysign(x1, x2, /):
         >>> fnp.copysign(fnp.array([1.0, -2.0]), -1.0)
         Array([-1., -2.], dtype=float32)
     """
+    _check_ranks("copysign", x1, x2)
     x1, x2 = _float_args("copysign", x1, x2)
     return _wrap_output(fnp.where(signbit(x2), -fnp.abs(x1), fnp.abs(x1)))
 
@@ -438,6 +441,7 @@ def ldexp(x1, x2, /):
     x2 = asarray_value(x2)
     if not np.issubdtype(dtype_of(x2), np.integer):
         raise TypeError(f"ldexp: x2 must be integers, got {dtype_of(x2)}")
+    _check_ranks("ldexp", x1, x2)
     (x1,) = _float_args("ldexp", x1)
     d = dtype_of(x1)
     # two steps keep 2 ** x2 finite where x1 * 2 ** x2 is (e.g. subnormal x1)
@@ -490,6 +494,7 @@ def divmod(x1, x2, /):
         >>> fnp.divmod(fnp.array([7, -7]), 2)
         (Array([ 3, -4], dtype=int32), Array([1, 1], dtype=int32))
     """
+    _check_ranks("divmod", x1, x2)
     return fnp.floor_divide(x1, x2), fnp.remainder(x1, x2)
 
 
@@ -530,6 +535,7 @@ def lcm(x1, x2):
         >>> fnp.lcm(fnp.array([4, 0]), 6)
         Array([12,  0], dtype=int32)
     """
+    _check_ranks("lcm", x1, x2)
     a, b = _int_args("lcm", x1, x2)
     g = gcd(a, b)
     return _wrap_output(fnp.where(g == 0, 0, fnp.abs(a) // fnp.where(g == 0, 1, g) * fnp.abs(b)))

@@ -758,7 +758,7 @@ def _ce_int_abstract_eval(x, labels):
 def _ce_int_impl(x, labels):
     _check(ce_int_p, x, labels)
     x, labels = np.asarray(x), np.asarray(labels)
-    if core.debug_nans:  # name the label, rather than the NaN it gives
+    if core.checking[0]:  # debug_nans: name the label, rather than the NaN it gives
         _check_labels("softmax_cross_entropy_with_integer_labels", labels, x.shape[-1],
                       FloatingPointError)
     float32 = x.dtype == np.float32
