@@ -21,6 +21,7 @@ _CHOICES = {
                                 "quiet_remove_frames", "auto"),
     "jax_numpy_rank_promotion": ("allow", "warn", "raise"),
     "jax_numpy_dtype_promotion": ("standard", "strict"),
+    "jax_legacy_prng_key": ("allow", "warn", "error"),
     "jax_default_matmul_precision": (None, "default", "high", "highest", "bfloat16",
                                      "tensorfloat32", "float32", "bfloat16_3x",
                                      "fastest", "ANY_F8_ANY_F8_F32"),
@@ -45,9 +46,6 @@ _ONLY = {
     "jax_threefry_partitionable": (
         True, (False,), "nanofn's threefry lays out its counters as JAX does by default "
         "(True, since JAX 0.5); the older layout is not implemented"),
-    "jax_legacy_prng_key": (
-        "allow", ("warn", "error"), "nanofn's keys are all raw uint32 arrays, as "
-        "PRNGKey's, so it cannot tell a legacy key from one made by random.key"),
     "jax_enable_custom_prng": (
         False, (True,), "nanofn has no typed key arrays, which split and fold_in would "
         "then return"),
@@ -98,9 +96,13 @@ class Config:
       scalar made an array (by `asarray`, or as an argument of a jitted function) is
       strongly typed, and strict mode does not promote it.
     * `jax_default_prng_impl` (`"threefry2x32"`), `jax_threefry_partitionable` (True),
-      `jax_legacy_prng_key` (`"allow"`), `jax_enable_custom_prng` (False): nanofn
-      implements these values only (its keys are raw uint32 threefry keys); setting
-      another of JAX's values raises NotImplementedError saying why.
+      `jax_enable_custom_prng` (False): nanofn implements these values only (its keys are
+      raw uint32 threefry keys); setting another of JAX's values raises
+      NotImplementedError saying why.
+    * `jax_legacy_prng_key` (`"allow"`, `"warn"`, `"error"`): accepted, with no effect.
+      JAX warns about or refuses raw keys (`PRNGKey`'s) under the last two; nanofn's keys,
+      from `random.key` as from `random.PRNGKey`, are all raw uint32 arrays, so it cannot
+      tell them apart and allows both (a program that JAX runs under "error" runs here).
     * `jax_debug_key_reuse`: accepted. JAX checks only typed keys (`jax.random.key`);
       nanofn's keys are raw uint32 arrays, like `PRNGKey`'s, which JAX never checks, so
       there is nothing to check and nothing is raised.

@@ -840,13 +840,14 @@ default_prng_impl = _valued_flag_context("jax_default_prng_impl", """Context man
         NotImplementedError: nanofn.config: jax_default_prng_impl='rbg' is not supported: ...
     """)
 legacy_prng_key = _valued_flag_context("jax_legacy_prng_key", """Context manager setting
-    `jax_legacy_prng_key` for the block. nanofn implements `"allow"` (JAX's default)
-    only: its keys, from `random.key` as from `random.PRNGKey`, are all raw uint32 arrays,
-    so `"warn"` and `"error"` (which JAX applies to raw keys) raise NotImplementedError.
+    `jax_legacy_prng_key` for the block: `"allow"` (JAX's default), `"warn"` or `"error"`,
+    accepted with no effect. JAX warns about or refuses raw keys (`PRNGKey`'s) under the
+    last two; nanofn's keys, from `random.key` as from `random.PRNGKey`, are all raw uint32
+    arrays, so it cannot tell them apart and allows both.
 
     Example:
         >>> import nanofn
-        >>> with nanofn.legacy_prng_key("allow"):
+        >>> with nanofn.legacy_prng_key("error"):
         ...     nanofn.random.PRNGKey(0).shape
         (2,)
     """)

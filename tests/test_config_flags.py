@@ -340,7 +340,7 @@ CONTEXTS = [  # (context manager, flag, value it sets)
     (nanofn.softmax_custom_jvp, "jax_softmax_custom_jvp", True),
     (lambda: nanofn.default_prng_impl("threefry2x32"), "jax_default_prng_impl",
      "threefry2x32"),
-    (lambda: nanofn.legacy_prng_key("allow"), "jax_legacy_prng_key", "allow"),
+    (lambda: nanofn.legacy_prng_key("error"), "jax_legacy_prng_key", "error"),
     (nanofn.threefry_partitionable, "jax_threefry_partitionable", True),
     (lambda: nanofn.enable_custom_prng(False), "jax_enable_custom_prng", False),
 ]
@@ -381,8 +381,6 @@ def test_a_context_decorates_a_function():
     ("jax_default_prng_impl", "rbg", "threefry2x32"),
     ("jax_default_prng_impl", "philox4x32", "threefry2x32"),
     ("jax_threefry_partitionable", False, "True"),
-    ("jax_legacy_prng_key", "error", "allow"),
-    ("jax_legacy_prng_key", "warn", "allow"),
     ("jax_enable_custom_prng", True, "False"),
 ])
 def test_unsupported_prng_values_raise_clearly(flag, value, supported):
@@ -410,7 +408,7 @@ def test_accepted_flags_change_no_result():
     want = (nanofn.random.normal(key, (3,)), nanofn.grad(
         lambda v: fnp.sum(nanofn.nn.softmax(v) * fnp.arange(3.0)))(x))
     with nanofn.debug_key_reuse(), nanofn.enable_checks(), nanofn.checking_leaks(), \
-            nanofn.softmax_custom_jvp(True):
+            nanofn.softmax_custom_jvp(True), nanofn.legacy_prng_key("error"):
         got = (nanofn.random.normal(key, (3,)), nanofn.grad(
             lambda v: fnp.sum(nanofn.nn.softmax(v) * fnp.arange(3.0)))(x))
         nanofn.random.normal(key, (3,))  # a reused raw key: JAX does not check it either
