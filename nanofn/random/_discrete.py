@@ -1,19 +1,28 @@
 """jax.random's count samplers: `poisson`, `binomial`, `multinomial`; and `key_impl`.
 
-The samplers are rejection or waiting-time methods run as one `while_loop` over the whole
-array: every round draws fresh uniforms for all elements from `fold_in(key, round)` and
-only elements still undecided take the new values, so the loop traces under `jit`, maps
-under `vmap` and stops when the last element is decided.
+Each is JAX's recipe, spending the key as JAX does, so the same key gives JAX's counts:
 
-* `poisson`: Knuth's product of uniforms for rates below 10 (about `lam` rounds), and
-  Hormann's transformed rejection with squeeze (PTRS, 1993) for larger rates (a few
-  rounds at most), as in JAX.
+* `poisson` (rates in float32, as in JAX, whatever `jax_enable_x64` says): Knuth's
+  product of uniforms for rates below 10 and Hormann's transformed rejection with
+  squeeze (PTRS, 1993) for the others. Both run on the whole array with the caller's key;
+  each is one `while_loop` whose round splits its key (Knuth: `key, sub = split(key)`,
+  PTRS: `key, k0, k1 = split(key, 3)`) and draws uniforms of the full shape.
 * `binomial`: the waiting-time (inversion) method, adding geometric gaps between
-  successes, when `n * min(p, 1 - p) < 10`, and Hormann's BTRS rejection otherwise; draws
-  for `p > 1/2` count failures of `1 - p`.
+  successes, when `n * min(p, 1 - p) <= 10` (a round: `sub, key = split(key)`), and
+  Hormann's BTRS rejection otherwise (a round: `key, k0, k1 = split(key, 3)`); draws for
+  `p >= 1/2` count failures of `1 - p`.
+* `multinomial`: a binomial per category, on the draws not yet placed, with the keys
+  `split(key, k)`.
 
-JAX uses the same algorithms but spends its key differently, so the numbers for a given
-key are not JAX's; their distribution is (the tests compare it with scipy.stats).
+In the rejection loops an element takes the value of the last round that accepted it
+(JAX's loops keep updating accepted elements until every element is done), so a value can
+depend on the other elements of the same call: it is reproduced here by running the same
+loop. The loops trace under `jit` and map under `vmap` (each key of a batch runs its own
+rounds, as in JAX). Counts equal JAX's, except that float32 `log`/`lgamma` can differ
+from XLA's in the last bit, which flips an acceptance test sitting on its boundary: rare,
+but not for large Poisson rates, whose test weighs `lgamma(k + 1)` against terms of size
+`lam log lam` (see docs/random.md for measured rates), and a flipped element can change
+the number of rounds and so the others.
 """
 
 from __future__ import annotations
@@ -22,9 +31,10 @@ import numpy as np
 
 import nanofn.numpy as fnp
 from nanofn import ops
-from nanofn.numpy._dtypes import _DEFAULT, dtype_arg
-from nanofn.random._distributions import _result_shape, uniform
-from nanofn.random._threefry import fold_in, split
+from nanofn.numpy._dtypes import (
+    _DEFAULT, _canonical_default, dtype_arg, dtype_of, promote_float,
+)
+from nanofn.random._distributions import _result_shape, _split, uniform
 
 __all__ = ["poisson", "binomial", "multinomial", "key_impl"]
 
@@ -38,69 +48,75 @@ def _out_dtype(name, dtype, kinds):
     return dtype
 
 
-def _rounds(key, shape, init, step, dtype):
-    """Run `step(u1, u2, state) -> (decided, value, state)` until every element is
-    decided; `u1`, `u2` are fresh uniforms of `shape` and float `dtype` each round."""
+def _jax_value(x):
+    """A numpy argument as JAX takes it: float64 and int64 become the default dtypes
+    (32-bit unless `jax_enable_x64`), so the arithmetic runs in JAX's dtype."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.asarray(x, _canonical_default(x.dtype))
+    return x
+
+
+def _poisson_knuth(key, lam, shape, dtype):
+    # Count uniforms until the sum of their logs falls to -lam (k counts one past it).
+    f32 = np.float32
+
     def cond(carry):
-        return ~fnp.all(carry[1])
+        return fnp.any(carry[2] > -lam)
 
     def body(carry):
-        i, done, value, state = carry
-        k1, k2 = split(fold_in(key, i))
-        u1 = uniform(k1, shape, dtype)
-        u2 = uniform(k2, shape, dtype)
-        now, new_value, new_state = step(u1, u2, state)
-        keep = done
-        value = fnp.where(keep, value, new_value)
-        state = tuple(fnp.where(keep, s, t) for s, t in zip(state, new_state))
-        return i + 1, done | now, value, state
+        key, k, log_prod = carry
+        key, sub = _split(key)
+        k = fnp.where(log_prod > -lam, k + fnp.asarray(1, dtype), k)
+        u = uniform(sub, shape, f32)
+        return key, k, log_prod + fnp.log(u)
 
-    carry = (fnp.asarray(0, fnp.uint32), fnp.zeros(shape, bool), fnp.zeros(shape, dtype), init)
-    return ops.while_loop(cond, body, carry)[2]
+    init = (key, fnp.zeros(shape, dtype), fnp.zeros(shape, f32))
+    k = ops.while_loop(cond, body, init)[1]
+    return (k - fnp.asarray(1, dtype)).astype(dtype)
 
 
-def _poisson_knuth(key, lam, shape):
-    # Count uniforms until their product falls below exp(-lam): log-sum form.
-    limit = -lam
-    zeros = fnp.zeros(shape, lam.dtype)
-
-    def step(u, _, state):
-        k, logprod = state
-        logprod = logprod + fnp.log(u)
-        stop = logprod < limit
-        return stop, k, (k + 1.0, logprod)
-
-    return _rounds(key, shape, (zeros, zeros), step, lam.dtype)
-
-
-def _poisson_ptrs(key, lam, shape):
-    slam, loglam = fnp.sqrt(lam), fnp.log(lam)
-    b = 0.931 + 2.53 * slam
+def _poisson_rejection(key, lam, shape, dtype):
+    f32 = np.float32
+    log_lam = fnp.log(lam)
+    b = 0.931 + 2.53 * fnp.sqrt(lam)
     a = -0.059 + 0.02483 * b
     inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
-    vr = 0.9277 - 3.6224 / (b - 2.0)
+    v_r = 0.9277 - 3.6224 / (b - 2)
 
-    def step(u, v, state):
-        u = u - 0.5
+    def cond(carry):
+        return ~fnp.all(carry[2])
+
+    def body(carry):
+        key, k_out, accepted = carry
+        key, k0, k1 = _split(key, 3)
+        u = uniform(k0, shape, f32) - 0.5
+        v = uniform(k1, shape, f32)
         us = 0.5 - fnp.abs(u)
-        k = fnp.floor((2.0 * a / us + b) * u + lam + 0.43)
-        quick = (us >= 0.07) & (v <= vr)
+        k = fnp.floor((2 * a / us + b) * u + lam + 0.43)
         s = fnp.log(v * inv_alpha / (a / (us * us) + b))
-        t = -lam + k * loglam - ops.lgamma(k + 1.0)
-        ok = quick | ((k >= 0) & ~((us < 0.013) & (v > us)) & (s <= t))
-        return ok, k, state
+        t = -lam + k * log_lam - ops.lgamma(k + 1)
+        accept1 = (us >= 0.07) & (v <= v_r)
+        reject = (k < 0) | ((us < 0.013) & (v > us))
+        accept = accept1 | (~reject & (s <= t))
+        # as in JAX, a later accepting round overwrites an earlier one
+        return key, fnp.where(accept, k, k_out), accepted | accept
 
-    return _rounds(key, shape, (), step, lam.dtype)
+    init = (key, fnp.full(shape, -1.0, f32), fnp.zeros(shape, bool))
+    return ops.while_loop(cond, body, init)[1].astype(dtype)
 
 
 def poisson(key, lam, shape=None, dtype=None):
-    """Poisson counts with rate `lam` (mean and variance `lam`).
+    """Poisson counts with rate `lam` (mean and variance `lam`); JAX's draws for the key.
 
     Args:
       key: a PRNG key.
       lam: the rate, a non-negative float or array broadcastable to `shape`.
       shape: the result's shape; default the shape of `lam`.
       dtype: an integer dtype (default int32, int64 under x64).
+
+    Returns:
+      An integer array of `shape`: -1 where `lam` is negative, NaN or infinite (JAX
+      returns -1 for the first two and does not return for an infinite rate).
 
     Example:
         >>> import nanofn
@@ -112,66 +128,135 @@ def poisson(key, lam, shape=None, dtype=None):
     shape = _result_shape("poisson", shape, lam=lam)
     # JAX computes in float32 whatever jax_enable_x64 says (it converts lam to float32)
     lam = fnp.broadcast_to(fnp.asarray(lam, np.float32), shape)
-    small = lam < 10.0
-    k1, k2 = split(key)
-    knuth = _poisson_knuth(k1, fnp.where(small, lam, 0.0), shape)
-    ptrs = _poisson_ptrs(k2, fnp.where(small, 1e5, lam), shape)
-    out = fnp.where(small, knuth, ptrs)
-    out = fnp.where(lam == 0, 0.0, out)
-    return fnp.where(fnp.isfinite(lam) & (lam >= 0), out, -1.0).astype(dtype)
+    use_knuth = fnp.isnan(lam) | (lam < 10)
+    infinite = fnp.isinf(lam)  # JAX's rejection loop never ends for these
+    lam_knuth = fnp.where(use_knuth, lam, 0.0)
+    lam_rejection = fnp.where(use_knuth | infinite, 1e5, lam)
+    out = fnp.where(use_knuth, _poisson_knuth(key, lam_knuth, shape, dtype),
+                    _poisson_rejection(key, lam_rejection, shape, dtype))
+    out = fnp.where(lam == 0, fnp.zeros((), dtype), out)
+    return fnp.where(infinite, np.array(-1).astype(dtype), out).astype(dtype)  # (wraps)
 
 
-def _binomial_inversion(key, n, p, shape):
-    # Successes are separated by geometric gaps: count gaps until they pass n.
-    log1mp = fnp.log1p(-p)
-    zeros = fnp.zeros(shape, p.dtype)
+def _binomial_inversion(key, count, prob, shape):
+    # Successes are separated by geometric gaps: count gaps until they pass `count`.
+    pdt = dtype_of(prob)
+    log1mp = fnp.log1p(-prob)
 
-    def step(u, _, state):
-        total, count = state
-        gap = fnp.ceil(fnp.log(u) / log1mp)
-        total = total + gap
-        stop = total > n
-        return stop, count, (total, count + 1.0)
+    def cond(carry):
+        return fnp.any(carry[2] <= count)
 
-    return _rounds(key, shape, (zeros, zeros), step, p.dtype)
+    def body(carry):
+        key, num_geom, geom_sum = carry
+        sub, key = _split(key)
+        num_geom = fnp.where(geom_sum <= count, num_geom + 1, num_geom)
+        u = uniform(sub, shape, pdt)
+        return key, num_geom, geom_sum + fnp.ceil(fnp.log(u) / log1mp)
+
+    init = (key, fnp.zeros(shape, pdt), fnp.zeros(shape, pdt))
+    return ops.while_loop(cond, body, init)[1] - 1
 
 
-def _binomial_btrs(key, n, p, shape):
-    q = 1.0 - p
-    spq = fnp.sqrt(n * p * q)
-    b = 1.15 + 2.53 * spq
-    a = -0.0873 + 0.0248 * b + 0.01 * p
-    c = n * p + 0.5
-    vr = 0.92 - 4.2 / b
-    alpha = (2.83 + 5.1 / b) * spq
-    lpq = fnp.log(p / q)
-    m = fnp.floor((n + 1.0) * p)
-    h = ops.lgamma(m + 1.0) + ops.lgamma(n - m + 1.0)
+def _stirling_tail(k):
+    """JAX's `_stirling_approx_tail`: log k! minus Stirling's formula, from a table for
+    k <= 9; above, JAX evaluates its series at k clamped to 9, and so does this."""
+    table = fnp.asarray([0.0810614667953272, 0.0413406959554092, 0.0276779256849983,
+                         0.02079067210376509, 0.0166446911898211, 0.0138761288230707,
+                         0.0118967099458917, 0.0104112652619720, 0.00925546218271273,
+                         0.00833056343336287], dtype_of(k))
+    small = k <= 9
+    k = fnp.clip(k, 0.0, 9.0)
+    kp1sq = (k + 1) * (k + 1)
+    approx = (1.0 / 12 - (1.0 / 360 - 1.0 / 1260 / kp1sq) / kp1sq) / (k + 1)
+    idx = fnp.floor(k).astype(np.int32)
+    return fnp.where(small, table[idx], approx)
 
-    def step(u, v, state):
+
+def _binomial_btrs(key, count, prob, shape):
+    # Hormann's transformed rejection with squeeze (BTRS), JAX's formulas in their order
+    pdt = dtype_of(prob)
+    stddev = fnp.sqrt(count * prob * (1 - prob))
+    b = 1.15 + 2.53 * stddev
+    a = -0.0873 + 0.0248 * b + 0.01 * prob
+    c = count * prob + 0.5
+    v_r = 0.92 - 4.2 / b
+    r = prob / (1 - prob)
+    alpha = (2.83 + 5.1 / b) * stddev
+    m = fnp.floor((count + 1) * prob)
+
+    def cond(carry):
+        return ~fnp.all(carry[2])
+
+    def body(carry):
+        key, k_out, accepted = carry
+        key, k0, k1 = _split(key, 3)
+        u = uniform(k0, shape, pdt)
+        v = uniform(k1, shape, pdt)
         u = u - 0.5
         us = 0.5 - fnp.abs(u)
-        k = fnp.floor((2.0 * a / us + b) * u + c)
-        quick = (us >= 0.07) & (v <= vr)
-        inside = (k >= 0) & (k <= n)
-        kk = fnp.clip(k, 0.0, n)
-        lv = fnp.log(v * alpha / (a / (us * us) + b))
-        bound = h - ops.lgamma(kk + 1.0) - ops.lgamma(n - kk + 1.0) + (kk - m) * lpq
-        return quick | (inside & (lv <= bound)), k, state
+        accept1 = (us >= 0.07) & (v <= v_r)
+        k = fnp.floor((2 * a / us + b) * u + c)
+        reject = (k < 0) | (k > count)
+        v = fnp.log(v * alpha / (a / (us * us) + b))
+        ub = ((m + 0.5) * fnp.log((m + 1) / (r * (count - m + 1)))
+              + (count + 1) * fnp.log((count - m + 1) / (count - k + 1))
+              + (k + 0.5) * fnp.log(r * (count - k + 1) / (k + 1))
+              + _stirling_tail(m) + _stirling_tail(count - m)
+              - _stirling_tail(k) - _stirling_tail(count - k))
+        accept = accept1 | (~reject & (v <= ub))
+        # as in JAX, a later accepting round overwrites an earlier one
+        return key, fnp.where(accept, k, k_out), accepted | accept
 
-    return _rounds(key, shape, (), step, p.dtype)
+    init = (key, fnp.full(shape, -1.0, pdt), fnp.zeros(shape, bool))
+    return ops.while_loop(cond, body, init)[1]
+
+
+def _binomial(key, count, prob, shape, dtype):
+    (prob,) = promote_float(_jax_value(prob))
+    pdt = dtype_of(prob)
+    count = fnp.broadcast_to(fnp.asarray(count, pdt), shape)
+    prob = fnp.broadcast_to(prob, shape)
+    p_lt_half = prob < 0.5
+    q = fnp.where(p_lt_half, prob, 1.0 - prob)
+    count_nan_or_neg = fnp.isnan(count) | (count < 0.0)
+    count_inf = fnp.isinf(count)
+    q_is_nan = fnp.isnan(q)
+    q_l_0 = q < 0.0
+    q = fnp.where(q_is_nan | q_l_0, fnp.asarray(0.01, pdt), q)
+    use_inversion = count_nan_or_neg | (count * q <= 10.0)
+    count = fnp.floor(count)
+    count_inv = fnp.where(use_inversion, count, 0.0)
+    # JAX's BTRS loop never ends where count * q is NaN (n = inf with q = 0); those
+    # elements give inf below whatever the loop says, so they take harmless parameters
+    stuck = fnp.isnan(count * q)
+    count_btrs = fnp.where(use_inversion | stuck, 1e4, count)
+    q_btrs = fnp.where(use_inversion | stuck, 0.5, q)
+    samples = fnp.where(use_inversion,
+                        _binomial_inversion(key, count_inv, q, shape).astype(dtype),
+                        _binomial_btrs(key, count_btrs, q_btrs, shape).astype(dtype))
+    invalid = q_l_0 | q_is_nan | count_nan_or_neg
+    samples = fnp.where(invalid, fnp.asarray(np.nan, dtype), samples)
+    samples = fnp.where(count_inf & ~invalid, fnp.asarray(np.inf, dtype), samples)
+    finite_count = fnp.where(count_inf, 0.0, count).astype(dtype)  # (no inf - inf)
+    return fnp.where(p_lt_half | count_nan_or_neg | q_is_nan | count_inf, samples,
+                     finite_count - samples)
 
 
 def binomial(key, n, p, shape=None, dtype=None):
     """Binomial counts: successes in `n` trials of probability `p` (returned as floats,
-    as in JAX).
+    as in JAX); JAX's draws for the key.
 
     Args:
       key: a PRNG key.
-      n: the number of trials, a non-negative number or array.
-      p: the success probability in [0, 1], a number or array.
+      n: the number of trials, a non-negative number or array (floored).
+      p: the success probability in [0, 1], a number or array; the arithmetic is in its
+        float dtype (the default float for Python numbers and integers).
       shape: the result's shape; default the broadcast shape of `n` and `p`.
       dtype: a float dtype (default float32, float64 under x64).
+
+    Returns:
+      An array of `shape` and `dtype`: NaN where `n` is negative or NaN or `p` is outside
+      [0, 1] or NaN, inf where `n` is infinite.
 
     Example:
         >>> import nanofn
@@ -181,26 +266,16 @@ def binomial(key, n, p, shape=None, dtype=None):
     """
     dtype = _out_dtype("binomial", dtype, "f")
     shape = _result_shape("binomial", shape, n=n, p=p)
-    work = _DEFAULT["f"]
-    n = fnp.broadcast_to(fnp.floor(fnp.asarray(n, work)), shape)
-    p = fnp.broadcast_to(fnp.asarray(p, work), shape)
-    flip = p > 0.5
-    q = fnp.where(flip, 1.0 - p, p)
-    small = n * q < 10.0
-    k1, k2 = split(key)
-    inv = _binomial_inversion(k1, fnp.where(small, n, 0.0),
-                              fnp.where(small & (q > 0), q, 0.5), shape)
-    rej = _binomial_btrs(k2, fnp.where(small, 1e4, n), fnp.where(small, 0.5, q), shape)
-    out = fnp.where(small, inv, rej)
-    out = fnp.where(q == 0, 0.0, out)
-    out = fnp.where(flip, n - out, out)
-    bad = ~((n >= 0) & (p >= 0) & (p <= 1))
-    return fnp.where(bad, fnp.nan, out).astype(dtype)
+    return _binomial(key, n, p, shape, dtype)
 
 
 def multinomial(key, n, p, *, shape=None, dtype=None, unroll=1):
     """Multinomial counts: `n` draws spread over the categories of probabilities `p` (last
-    axis), as a run of binomials on the remaining draws, as in JAX.
+    axis), as a run of binomials on the remaining draws, as in JAX (and JAX's draws).
+
+    Category `i` takes `binomial(keys[i], remaining, p_i / (p_i + ... + p_last))` for
+    `keys = split(key, k)`; so the last category takes what is left when the
+    probabilities sum to 1.
 
     Args:
       key: a PRNG key.
@@ -222,28 +297,26 @@ def multinomial(key, n, p, *, shape=None, dtype=None, unroll=1):
     dtype = _out_dtype("multinomial", dtype, "f")
     if np.ndim(p) == 0:
         raise ValueError("multinomial: p must have at least one axis (the categories)")
-    work = _DEFAULT["f"]
-    p = fnp.asarray(p, work)
-    n = fnp.asarray(n, work)
+    n, p = promote_float(_jax_value(n), _jax_value(p))  # as JAX's promote_dtypes_inexact
     if shape is None:
         shape = tuple(np.broadcast_shapes(np.shape(n) + (1,), p.shape))
     shape = tuple(shape)
     if not shape or shape[-1] != p.shape[-1]:
         raise ValueError(f"multinomial: shape {shape} must end in the number of categories "
                          f"{p.shape[-1]} (the last axis of p)")
-    batch = shape[:-1]
-    p = fnp.broadcast_to(p, shape)
-    remaining = fnp.broadcast_to(n, batch)
-    left = fnp.ones(batch, work)
+    batch, k = shape[:-1], shape[-1]
+    p = fnp.moveaxis(fnp.broadcast_to(p, shape), -1, 0)
+    remainder = fnp.broadcast_to(n, batch)
+    # the probability still to place after each category, summed from the last one
+    left = fnp.flip(fnp.cumsum(fnp.flip(p, 0), axis=0), 0)
+    ratios = p / fnp.where(left == 0, 1, left)
+    keys = _split(key, k)
     counts = []
-    keys = split(key, shape[-1])
-    for i in range(shape[-1] - 1):
-        pi = fnp.clip(p[..., i] / fnp.where(left > 0, left, 1.0), 0.0, 1.0)
-        c = binomial(keys[i], remaining, pi, batch, work)
+    for i in range(k):
+        c = _binomial(keys[i], remainder, fnp.clip(ratios[i], 0, 1), batch,
+                      dtype_of(remainder))
+        remainder = remainder - c
         counts.append(c)
-        remaining = remaining - c
-        left = left - p[..., i]
-    counts.append(remaining)
     return fnp.stack(counts, axis=-1).astype(dtype)
 
 

@@ -884,13 +884,26 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0, mode=None) -> Array:
 # ======================================================================== gamma family
 
 # Gamma variates need rejection sampling, whose number of draws depends on the values, so
-# the sampler is one primitive, `random_gamma(key, a)`, with a numpy impl: Marsaglia and
-# Tsang's method ("A simple method for generating gamma variables", 2000), vectorised over
-# the elements and repeated in rounds until every element is accepted. Element `i` draws
-# from its own key `hash(key, (0, i))` with counters `(round + 1, 0 or 1)`, so its value
-# depends only on the key, `i` and `a[i]`: the same eagerly, under jit and under vmap.
-# For a < 1 it samples a + 1 and multiplies by U**(1/a) (in log space for loggamma, where
-# tiny shapes would underflow).
+# the sampler is one primitive, `random_gamma(key, a)`, with a numpy impl of JAX's
+# per-element recipe (Marsaglia and Tsang, "A simple method for generating gamma
+# variables", 2000), vectorised: all elements take their next round together, and the
+# ones already accepted drop out. Element `i` owns the key `hash(key, (0, i))` (JAX's
+# `split(key, a.size)`) and spends it as JAX's `_gamma_one` does, in the sample's dtype:
+#
+# * `key, boost_key = split(key)`; then rounds until accepted, each one
+#   `key, x_key, u_key = split(key, 3)`, a normal `x` from `x_key` (redrawn, with
+#   `x_key, sub = split(x_key)` and `normal(sub)`, until `v = 1 + c x > 0`) and a uniform
+#   `U` from `u_key`. The round accepts when `U < 1 - 0.0331 x^4` or
+#   `log U < x^2 / 2 + d (1 - v^3 + log v^3)`, for `d = a - 1/3`, `c = 1/3 / sqrt(d)`.
+# * For a < 1 it samples a + 1 and multiplies by `(1 - u) ** (1 / a)`, `u` uniform from
+#   `boost_key` (loggamma adds `log1p(-u) / a` instead, so tiny shapes do not underflow).
+#
+# So a value depends only on the key, `i` and `a[i]`: the same eagerly, under jit and
+# under vmap, and JAX's value. The float32 arithmetic follows what XLA's CPU code does
+# where that is known (Giles' erf_inv in float32 with fused multiply-adds, a fused
+# `1 + c x`, once-rounded log, log1p, pow and rsqrt, subnormal results flushed to 0), so
+# most float32 samples are JAX's bit for bit and the rest a few ulp away (XLA's own log
+# and rsqrt are not reproduced); float64 samples are within about 1e-13 relative.
 #
 # The derivative with respect to `a` is the implicit reparameterisation gradient (Figurnov
 # et al., 2018; JAX's `random_gamma_grad`): a sample x is F^-1(u; a) for the gamma CDF F,
@@ -901,53 +914,158 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0, mode=None) -> Array:
 random_gamma_p = Primitive("random_gamma")
 
 
-def _unit_floats(w1, w2):
-    """A float64 in (0, 1) from two uint32 words (53 random bits)."""
-    hi = (w1 >> np.uint32(5)).astype(np.float64)
-    lo = (w2 >> np.uint32(6)).astype(np.float64)
-    return (hi * 67108864.0 + lo + 0.5) / 9007199254740992.0
+def _rounded(f):
+    """`f` computed in float64 and rounded once: closer to XLA's float32 `log`, `log1p`
+    and `pow` (nearly correctly rounded) than numpy's float32 loops are."""
+    def g(*args):
+        dtype = args[0].dtype
+        if dtype == np.float64:
+            return f(*args)
+        return f(*(x.astype(np.float64) for x in args)).astype(dtype)
+    return g
+
+
+_log, _log1p, _power = _rounded(np.log), _rounded(np.log1p), _rounded(np.power)
+
+
+def _np_hash(k1, k2, i):
+    """`hash(key, (0, i))` for numpy arrays of key words: row `i` of `split(key, n)`, and
+    the first counter of any draw from `key`."""
+    from nanofn.random._threefry import _threefry2x32_impl
+    return _threefry2x32_impl(k1, k2, np.uint32(0), np.uint32(i))
+
+
+def _np_unit(k1, k2, dtype):
+    """`uniform(key, (), dtype)` for each key given by its words: a float in [0, 1)."""
+    y1, y2 = _np_hash(k1, k2, 0)
+    nbits, nmant = np.finfo(dtype).bits, np.finfo(dtype).nmant
+    udtype = _UINT_BY_BITS[nbits]
+    if nbits == 64:
+        bits = (y1.astype(udtype) << np.uint64(32)) | y2.astype(udtype)
+    else:
+        bits = (y1 ^ y2).astype(udtype, copy=False)
+    one = np.array(1.0, dtype)
+    mant = (bits >> udtype.type(nbits - nmant)) | one.view(udtype)
+    return mant.view(dtype) - one
+
+
+# Giles' single-precision erf_inv polynomials ("Approximating the erfinv function", GPU
+# Gems 2010), in w = -log(1 - x^2) - 2.5 below w = 5 and sqrt(w) - 3 above: the ones XLA
+# evaluates in float32 for jax.random.normal.
+_ERFINV_SMALL_W = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                   0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_ERFINV_LARGE_W = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                   0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
+def _erf_inv_f32(x):
+    """erf_inv of float32 `x` as XLA computes it on CPU: Giles' polynomial by Horner's rule
+    in float32 with fused multiply-adds (emulated in float64: a float32 product is exact
+    there). This agrees with jax.random.normal's bits far more often than a correctly
+    rounded erf_inv does (about 99% of draws, the rest within 3 ulp)."""
+    f32 = np.float32
+    w = -_log1p(-(x * x))
+    small = w < f32(5.0)
+    w = np.where(small, w - f32(2.5), np.sqrt(w) - f32(3.0)).astype(np.float64)
+    coef = np.where(small[None], np.array(_ERFINV_SMALL_W, f32)[:, None],
+                    np.array(_ERFINV_LARGE_W, f32)[:, None]).astype(np.float64)
+    p = coef[0].astype(f32)
+    for c in coef[1:]:
+        p = (c + p.astype(np.float64) * w).astype(f32)
+    return np.where(np.abs(x) == f32(1.0), x * np.finfo(f32).max, p * x)
+
+
+def _np_normal(k1, k2, dtype):
+    """`normal(key, (), dtype)` for each key given by its words (as `_normal_real`)."""
+    lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
+    u = np.maximum(lo, _np_unit(k1, k2, dtype) * (np.array(1.0, dtype) - lo) + lo)
+    if dtype == np.float32:
+        e = _erf_inv_f32(u)
+    else:
+        from nanofn.ops._special import erf_inv
+        e = erf_inv(u).astype(dtype, copy=False)
+    return np.asarray(math.sqrt(2.0), dtype) * e
+
+
+def _rsqrt(x):
+    """1 / sqrt(x), rounded once for float32 (closer to XLA's rsqrt than two roundings)."""
+    if x.dtype == np.float32:
+        return (1.0 / np.sqrt(x.astype(np.float64))).astype(np.float32)
+    return 1.0 / np.sqrt(x)
+
+
+def _one_plus(x, c):
+    """1 + x * c, fused (one rounding) for float32, as XLA's CPU code computes it."""
+    if x.dtype == np.float32:
+        return (x.astype(np.float64) * c.astype(np.float64) + 1.0).astype(np.float32)
+    return 1.0 + x * c
+
+
+def _flush_subnormal(x):
+    """`x` with subnormal values set to (signed) zero, as XLA's CPU arithmetic does: a
+    gamma sample of a tiny shape underflows to 0 there, not to a subnormal."""
+    tiny = np.finfo(x.dtype).tiny
+    return np.where(np.abs(x) < tiny, x * np.array(0.0, x.dtype), x)
 
 
 def _random_gamma_impl(key, a, *, log_space):
-    from nanofn.random._threefry import _threefry2x32_impl as threefry
+    dt = a.dtype if a.dtype in (np.float32, np.float64) else np.dtype(np.float32)
     nkb = key.ndim - 1
     size = int(np.prod(a.shape[nkb:], dtype=np.int64))
     # one key per element: hash(key, (0, i)) for element i of each key's block of `a`
-    e1, e2 = threefry(key[..., 0].reshape(-1, 1), key[..., 1].reshape(-1, 1), np.uint32(0),
+    e1, e2 = _np_hash(key[..., 0].reshape(-1, 1), key[..., 1].reshape(-1, 1),
                       np.arange(size, dtype=np.uint32))
     e1, e2 = e1.ravel(), e2.ravel()
-    alpha = a.reshape(-1).astype(np.float64)
+    alpha = a.reshape(-1).astype(dt)
+    one, zero = np.array(1.0, dt), np.array(0.0, dt)
+    third = np.array(1.0 / 3.0, dt)
     with np.errstate(all="ignore"):
-        boost = alpha < 1
-        d = np.where(boost, alpha + 1, alpha) - 1 / 3
-        c = 1 / np.sqrt(9 * d)
+        keep = alpha >= one  # shapes below 1 are boosted to a + 1
+        d = np.where(keep, alpha, alpha + one) - third
+        c = third * _rsqrt(d)  # JAX: 1/3 / sqrt(d), which XLA turns into a product
+        k1, k2 = _np_hash(e1, e2, 0)
+        b1, b2 = _np_hash(e1, e2, 1)
         volume = np.ones_like(alpha)
-        pending = np.flatnonzero(alpha > 0)  # NaN and a <= 0 give NaN below
-        rnd = 0
+        # JAX's loop starts from X = 0, V = 1, U = 2, which always asks for a round unless
+        # d is NaN or infinite (d * 0 is NaN): those keep V = 1
+        pending = np.flatnonzero(np.log(np.array(2.0, dt)) >= d * zero)
         while pending.size:
-            rnd += 1
-            pk1, pk2 = e1[pending], e2[pending]
-            w1, w2 = threefry(pk1, pk2, np.uint32(rnd), np.uint32(0))
-            w3, w4 = threefry(pk1, pk2, np.uint32(rnd), np.uint32(1))
-            # a standard normal by Box-Muller, and the uniform of the acceptance test
-            radius = np.sqrt(-2 * np.log(_unit_floats(w1, w2)))
-            z = radius * np.cos((2 * np.pi / 4294967296.0) * w3.astype(np.float64))
-            u = (w4.astype(np.float64) + 0.5) / 4294967296.0
-            dp = d[pending]
-            v = 1 + c[pending] * z
-            v3 = v * v * v
-            x2 = z * z
-            accept = (v > 0) & ((u < 1 - 0.0331 * x2 * x2)
-                                | (np.log(u) < 0.5 * x2 + dp * (1 - v3 + np.log(v3))))
-            volume[pending[accept]] = v3[accept]
-            pending = pending[~accept]
-        boost_u = _unit_floats(*threefry(e1, e2, np.uint32(0), np.uint32(1)))
+            pk1, pk2 = k1[pending], k2[pending]  # round: key, x_key, u_key = split(key, 3)
+            x1, x2 = _np_hash(pk1, pk2, 1)
+            u1, u2 = _np_hash(pk1, pk2, 2)
+            cp, dp = c[pending], d[pending]
+            x = np.zeros(pending.size, dt)
+            v = np.full(pending.size, -one)
+            redo = np.arange(pending.size)
+            while True:  # normals until 1 + c x > 0: x_key, sub = split(x_key)
+                r1, r2 = x1[redo], x2[redo]
+                xr = _np_normal(*_np_hash(r1, r2, 1), dt)
+                vr = _one_plus(xr, cp[redo])
+                x[redo], v[redo] = xr, vr
+                again = vr <= zero
+                if not again.any():
+                    break
+                redo = redo[again]
+                x1[redo], x2[redo] = _np_hash(r1[again], r2[again], 0)
+            xx = x * x
+            vvv = v * v * v
+            u = _np_unit(u1, u2, dt)
+            again = (u >= one - np.array(0.0331, dt) * (xx * xx)) & (
+                _log(u) >= xx * np.array(0.5, dt) + dp * ((one - vvv) + _log(vvv)))
+            volume[pending] = vvv
+            pending = pending[again]
+            if pending.size:  # the rejected go on with the round's first key
+                k1[pending], k2[pending] = _np_hash(pk1[again], pk2[again], 0)
+        ub = _np_unit(b1, b2, dt)
         if log_space:
-            out = np.log(d) + np.log(volume) + np.where(boost, np.log(boost_u) / alpha, 0.0)
+            log_u = _log1p(-ub)  # -exponential(boost_key)
+            boost = np.where(keep | (log_u == zero), zero, log_u * (one / alpha))
+            out = (_log(d) + _log(volume)) + boost
         else:
-            out = d * volume * np.where(boost, boost_u ** (1 / alpha), 1.0)
-        out = np.where(alpha > 0, out, np.nan)
-    return out.astype(a.dtype).reshape(a.shape)
+            boost = np.where(keep, one, _power(one - ub, one / alpha))
+            boost = _flush_subnormal(boost)
+            out = _flush_subnormal((d * volume) * boost)
+    return out.astype(a.dtype, copy=False).reshape(a.shape)
 
 
 @random_gamma_p.def_abstract_eval
@@ -1028,8 +1146,9 @@ def gamma(key, a, shape=None, dtype=None) -> Array:
     `x**(a - 1) exp(-x)`).
 
     Marsaglia and Tsang's rejection sampler inside the `random_gamma` primitive (works
-    under `jit` and `vmap`). Not differentiable with respect to `a` yet, and the numbers
-    differ from JAX's (which runs a per-element `while_loop`).
+    under `jit` and `vmap`), spending the key as JAX does: the same key gives JAX's
+    values, to a few ulp. Differentiable with respect to `a` (the implicit
+    reparameterisation gradient, as in JAX).
 
     Args:
       key: a PRNG key (uint32, shape (2,)).
@@ -1038,7 +1157,8 @@ def gamma(key, a, shape=None, dtype=None) -> Array:
       dtype: a float dtype (default float32, float64 under x64).
 
     Returns:
-      An array of `shape` and `dtype`, all positive (NaN where `a <= 0`).
+      An array of `shape` and `dtype`, non-negative (0 where `a` is 0 or the sample
+      underflows, NaN where `a` is NaN or `a <= -1`, as in JAX).
 
     Example:
         >>> import nanofn

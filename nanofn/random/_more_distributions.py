@@ -3,9 +3,8 @@
 Each draws its uniform or normal numbers from the key exactly as jax.random does (same
 key splits, same formula), so for the same key the values are JAX's, up to float
 rounding: `pareto`, `maxwell`, `double_sided_maxwell`, `weibull_min`, `rayleigh`,
-`wald`, `geometric`, `triangular`, `orthogonal`. `chisquare`, `f` and `t` are built on
-`gamma`/`loggamma`, whose numbers differ from JAX's (see `gamma`): right distribution,
-different draws.
+`wald`, `geometric`, `triangular`, `orthogonal`; and `chisquare`, `f` and `t`, built on
+`gamma`/`loggamma`, which spend their keys as JAX's do too.
 """
 
 from __future__ import annotations
@@ -195,7 +194,7 @@ def orthogonal(key, n, shape=(), dtype=None, m=None):
 
 def chisquare(key, df, shape=None, dtype=None):
     """Chi-square values with `df` degrees of freedom: `2 * gamma(df / 2)` (computed via
-    `loggamma`; not JAX's draws, see the module notes).
+    `loggamma`, as in JAX).
 
     Example:
         >>> import nanofn
@@ -209,7 +208,7 @@ def chisquare(key, df, shape=None, dtype=None):
 
 
 def f(key, dfnum, dfden, shape=None, dtype=None):
-    """F-distribution values: the ratio of two scaled chi-squares (not JAX's draws).
+    """F-distribution values: the ratio of two scaled chi-squares.
 
     Example:
         >>> import nanofn
@@ -227,7 +226,7 @@ def f(key, dfnum, dfden, shape=None, dtype=None):
 
 def t(key, df, shape=None, dtype=None):
     """Student's t values with `df` degrees of freedom: `normal * sqrt(df / 2 / gamma(df
-    / 2))` (not JAX's draws, see the module notes).
+    / 2))`, as in JAX.
 
     Example:
         >>> import nanofn

@@ -1,7 +1,8 @@
 """jax.random's further samplers (pareto, maxwell, double_sided_maxwell, weibull_min,
 rayleigh, wald, geometric, triangular, orthogonal): the same key gives JAX's draws
-(recorded by tools/reference/record_more_distributions.py); chisquare, f and t (built on gamma, whose
-draws differ from JAX's) are checked by their moments."""
+(recorded by tools/reference/record_more_distributions.py); chisquare, f and t (built on
+gamma) are checked by their moments here, and against JAX's draws in
+test_gamma_streams.py."""
 
 import os
 
