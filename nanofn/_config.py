@@ -7,11 +7,11 @@ import os
 
 
 # JAX flags that programs set and nanofn accepts with no effect, with their JAX defaults.
-# (There is one CPU device, no XLA compiler and no compilation cache to configure.)
+# (There is one CPU device and no XLA compiler to configure.)
 _ACCEPTED = {
     "jax_platform_name": "", "jax_platforms": None, "jax_default_device": None,
     "jax_default_matmul_precision": None,
-    "jax_compilation_cache_dir": None, "jax_persistent_cache_min_compile_time_secs": 1.0,
+    "jax_persistent_cache_min_compile_time_secs": 1.0,
     "jax_persistent_cache_min_entry_size_bytes": 0, "jax_cpu_enable_async_dispatch": True,
     "jax_dynamic_shapes": False, "jax_use_shardy_partitioner": False,
     "jax_num_cpu_devices": -1,  # read by nanofn.local_device_count (simulated devices)
@@ -124,9 +124,11 @@ class Config:
     * `nanofn_jit_cache_size`: how many argument signatures each jitted function keeps
       compiled (least recently used dropped first; default 512).
     * JAX's other common flags (`jax_platform_name`, `jax_platforms`,
-      `jax_default_matmul_precision`,
-      `jax_compilation_cache_dir`, ...) are accepted and read back; they change nothing,
+      `jax_default_matmul_precision`, ...) are accepted and read back; they change nothing,
       as nanofn has one CPU device and computes float32 matmuls in float32.
+    * `jax_compilation_cache_dir`: the folder of nanofn's kernel cache, for kernels built
+      from then on (None: the default folder; see
+      `nanofn.experimental.compilation_cache.compilation_cache.set_cache_dir`).
     * `jax_num_cpu_devices`: how many CPU devices a one-process run simulates for `pmap`
       (as JAX's flag, or `XLA_FLAGS=--xla_force_host_platform_device_count=N`).
     * `nanofn_background_compile`: compile a jitted function's kernels in a background
@@ -162,6 +164,7 @@ class Config:
             "jax_explain_cache_misses": _env_flag("jax_explain_cache_misses", False),
             "jax_traceback_filtering": "auto",
             "nanofn_use_kernels": os.environ.get("NANOFN_USE_KERNELS", "1") != "0",
+            "jax_compilation_cache_dir": None,  # the kernel cache's folder (None: default)
             **_ACCEPTED,
             **_CHECKS,
             "nanofn_background_compile":
@@ -206,6 +209,9 @@ class Config:
         elif name == "nanofn_parallel_kernels":
             from nanofn import _kernels
             _kernels.parallel.set(value)
+        elif name == "jax_compilation_cache_dir":
+            from nanofn.experimental.compilation_cache import compilation_cache
+            compilation_cache._use_folder(value)
         if name in ("jax_enable_x64", "jax_numpy_rank_promotion", "jax_numpy_dtype_promotion"):
             from nanofn import _core
             _core.trace_flags = (bool(self._values["jax_enable_x64"]),

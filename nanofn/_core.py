@@ -524,7 +524,11 @@ class Primitive:
 
 
 def _impl_failed(prim: Primitive, vals, params, err: Exception):
-    """Turn an error raised deep inside numpy into one that names the primitive and shapes."""
+    """Turn an error raised deep inside numpy into one that names the primitive and shapes.
+    An error an impl raises on purpose for the user (marked with an attribute
+    `nanofn_for_user`, as a failing `checkify.check` does) goes through unchanged."""
+    if getattr(err, "nanofn_for_user", False):
+        raise err
     if prim.abstract_eval is not None:
         try:
             prim.abstract_eval(*[get_aval(v) for v in vals], **params)

@@ -26,6 +26,12 @@ MODULES += ["jax.sharding", "jax.ops", "jax.custom_derivatives", "jax.core", "ja
             "jax.interpreters.mlir", "jax.scipy.spatial.transform", "optax.tree_utils"]
 MODULES += ["jax.profiler", "jax.experimental.mesh_utils"]
 MODULES += ["jax.stages"]
+MODULES += ["jax.experimental.multihost_utils",
+            "jax.experimental.compilation_cache.compilation_cache", "jax.experimental.pjit"]
+# Deprecated names that these modules still serve through `__getattr__` (absent from dir())
+SERVED_DEPRECATED = ["jax.experimental.pjit"]
+MODULES += ["jax.experimental.checkify"]
+MODULES += ["jax.experimental.sparse", "jax.experimental.jet"]
 
 
 def main():
@@ -36,6 +42,9 @@ def main():
         except ImportError:
             continue
         names[name] = sorted(n for n in dir(mod) if not n.startswith("_"))
+        if name in SERVED_DEPRECATED:
+            served = {n for n, (_, v) in getattr(mod, "_deprecations", {}).items() if v}
+            names[name] = sorted(set(names[name]) | served)
     import jax
     import optax
     names["versions"] = {"jax": jax.__version__, "optax": optax.__version__}

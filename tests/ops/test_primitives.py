@@ -460,6 +460,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
         "attention_softmax", "attention_softmax_grad", "attention", "attention_grad")},
     **{n: "tests/nn/test_gelu_kernel.py" for n in ("gelu", "gelu_grad")},
     "reduce_precision": "tests/ops/test_lax_bits_and_shapes.py",
+    **{n: "tests/test_checkify.py" for n in ("check", "debug_check")},  # once imported
 }
 
 
