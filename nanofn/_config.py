@@ -110,8 +110,9 @@ class Config:
       its output, as JAX's custom rule), so both values give the same results.
     * `jax_check_tracer_leaks`: accepted; nanofn does not scan for leaked tracers when a
       trace ends. A leaked tracer raises `UnexpectedTracerError` when it is used.
-    * `jax_enable_checks`: accepted; nanofn does not re-check jaxprs as they are traced
-      (`nanofn.extend.core.check_jaxpr` type-checks one on request).
+    * `jax_enable_checks`: `jit` type-checks each jaxpr it plans, as traced and after
+      simplification (every equation's outputs against its primitive's shape rule), and
+      raises `nanofn.errors.JaxprTypeError` where one disagrees.
     * `jax_traceback_filtering`: `"off"` shows nanofn's own frames in tracebacks; any
       other of JAX's values (default `"auto"`) hides them.
     * `nanofn_use_kernels`: use numba kernels where nanofn has them (off: numpy only).

@@ -791,9 +791,9 @@ checking_leaks = _flag_context("jax_check_tracer_leaks", """Context manager: JAX
         True
     """, name="checking_leaks")
 enable_checks = _flag_context("jax_enable_checks", """Context manager setting
-    `jax_enable_checks` for the block. Accepted: nanofn does not re-check each jaxpr as it
-    is traced; `nanofn.extend.core.check_jaxpr` type-checks one on request (every
-    equation's outputs against its primitive's shape rule).
+    `jax_enable_checks` for the block: `jit` type-checks each jaxpr it plans (every
+    equation's outputs against its primitive's shape rule) and raises
+    `nanofn.errors.JaxprTypeError` where one disagrees.
 
     Example:
         >>> import nanofn

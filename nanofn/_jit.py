@@ -999,8 +999,12 @@ class JitFunction:
                                      arg_names=lambda: self._arg_names(args, kwargs, static))
         if raw_box is not None:
             raw_box.append(closed)
+        if config.jax_enable_checks:
+            _typecheck(closed, "as traced")
         with _kernels.deferred():  # constant folding never starts numba
             closed = simplify(closed)
+        if config.jax_enable_checks:
+            _typecheck(closed, "after simplification")
         compiled = _Compiled(closed, out_tree_box[0])
         level = logging.WARNING if config.jax_log_compiles else logging.DEBUG
         if logger.isEnabledFor(level):
@@ -1145,6 +1149,17 @@ class JitFunction:
 
 
 _live_jit_functions: "weakref.WeakSet[JitFunction]" = weakref.WeakSet()
+
+
+def _typecheck(closed, stage):
+    """`jax_enable_checks`: every equation of a jaxpr jit is about to plan must be typed as
+    its primitive's shape rule says (a transformation or simplification bug otherwise)."""
+    from nanofn.errors import JaxprTypeError
+    try:
+        core.typecheck_jaxpr(closed.jaxpr)
+    except (TypeError, ValueError) as err:
+        raise JaxprTypeError(f"jax_enable_checks: the jaxpr {stage} fails its type check: "
+                             f"{err}") from err
 
 
 def _abstract_aval(x):

@@ -40,8 +40,8 @@ class KeyReuseError(TypeError):
 
 
 class JaxprTypeError(TypeError):
-    """A jaxpr that fails its type check (JAX's `jax_enable_checks`); nanofn's type errors
-    in jaxprs are TypeErrors, so `except JaxprTypeError` is here for code that names it."""
+    """A jaxpr that fails its type check: raised by `jit` with `jax_enable_checks` on (as
+    JAX's), when an equation's outputs disagree with its primitive's shape rule."""
 
 
 class InconclusiveDimensionOperation(TypeError):

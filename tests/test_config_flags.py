@@ -414,3 +414,27 @@ def test_accepted_flags_change_no_result():
         nanofn.random.normal(key, (3,))  # a reused raw key: JAX does not check it either
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+def test_enable_checks_type_checks_the_jaxprs_jit_plans():
+    # A primitive whose shape rule disagrees with itself (the kind of bug enable_checks is
+    # for): the jaxpr records float32, a second look says float64.
+    from nanofn._core import Primitive, ShapedArray
+    from nanofn.errors import JaxprTypeError
+    looks = []
+
+    def rule(x):
+        looks.append(1)
+        return ShapedArray(x.shape, np.float32 if len(looks) == 1 else np.float64)
+
+    shaky = Primitive("shaky")
+    shaky.abstract_eval = rule
+    shaky.impl = lambda x: np.asarray(x, np.float32)
+    f = lambda x: shaky.bind(x) * 2
+    x = np.ones(3, np.float32)
+    np.testing.assert_array_equal(nanofn.jit(f)(x), 2 * x)  # unchecked: planned as traced
+    looks.clear()
+    with nanofn.enable_checks(True):
+        with pytest.raises(JaxprTypeError, match="jax_enable_checks: the jaxpr as traced "
+                                                 "fails its type check: shaky"):
+            nanofn.jit(f)(x)
