@@ -243,6 +243,14 @@ class _UserFunction:
     # (functools.update_wrapper), so plain names like `fun` could overwrite theirs.
     fun = property(lambda self: self._cfun)
 
+    def __getattr__(self, name):
+        # Attributes this object lacks are the wrapped function's, as in JAX: so
+        # `custom_vjp(custom_vmap(f))` still offers the inner function's `def_vmap`.
+        fun = self.__dict__.get("_cfun")
+        if fun is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(fun, name)
+
     def _split(self, args, kwargs):
         """Positional args -> (all args, nondiff values, flat diff leaves, diff tree)."""
         name = _name(self._cfun)

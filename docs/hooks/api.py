@@ -46,6 +46,7 @@ MODULES = [
     ("nanofn.testing", ["jax.test_util"]),
     ("nanofn.test_util", ["jax.test_util"]),
     ("nanofn.custom_derivatives", ["jax.custom_derivatives"]),
+    ("nanofn.custom_batching", ["jax.custom_batching"]),
     ("nanofn.scipy.special", ["jax.scipy.special"]),
     ("nanofn.scipy.stats", ["jax.scipy.stats"]),
     ("nanofn.scipy.linalg", ["jax.scipy.linalg"]),

@@ -26,6 +26,7 @@ MODULES += ["jax.sharding", "jax.ops", "jax.custom_derivatives", "jax.core", "ja
             "jax.interpreters.mlir", "jax.scipy.spatial.transform", "optax.tree_utils"]
 MODULES += ["jax.profiler", "jax.experimental.mesh_utils"]
 MODULES += ["jax.stages"]
+MODULES += ["jax.custom_batching"]
 MODULES += ["jax.experimental.multihost_utils",
             "jax.experimental.compilation_cache.compilation_cache", "jax.experimental.pjit"]
 # Deprecated names that these modules still serve through `__getattr__` (absent from dir())

@@ -428,6 +428,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "custom_jvp_call": "tests/test_custom.py",
     "custom_vjp_call": "tests/test_custom.py",
     "checkpoint": "tests/test_checkpoint.py",
+    "custom_vmap_call": "tests/test_custom_batching.py",
     "fused_elementwise": "tests/test_fusion.py",
     "adam_update": "tests/optim/test_fused.py",
     "momentum_update": "tests/optim/test_fused.py",
