@@ -823,11 +823,12 @@ class _Compiled:
     and waits.
     """
 
-    __slots__ = ("closed", "out_tree", "plan", "calls", "job", "hot")
+    __slots__ = ("closed", "out_tree", "plan", "calls", "job", "hot", "fun_name")
 
-    def __init__(self, closed, out_tree):
+    def __init__(self, closed, out_tree, fun_name=""):
         self.closed = closed
         self.out_tree = out_tree
+        self.fun_name = fun_name  # for nanofn.monitoring's events
         self.plan = Plan(closed)
         self.calls = 0
         self.job = None  # the background build of the fused plan, while it is pending
@@ -862,14 +863,22 @@ class _Compiled:
                 with _kernels.numpy_only():
                     return self.plan(values)
             from nanofn._fusion import fuse
+            start = time.perf_counter()
             self.plan = Plan(fuse(self.closed))
+            self._record_build(time.perf_counter() - start)
         return self.plan(values)
+
+    def _record_build(self, seconds):
+        from nanofn import monitoring
+        monitoring.record_event_duration_secs(monitoring.BACKEND_COMPILE_EVENT, seconds,
+                                              fun_name=self.fun_name)
 
     def _switch(self, job):
         """Take the background build's plan (or, if it failed, keep the plain plan and say
         why once)."""
         if job.plan is not None:
             self.plan = job.plan
+            self._record_build(job.seconds)
             # the plain plan's buffers are freed here: hand them back to the system, as
             # this process's raised malloc thresholds would keep them (nanofn/_malloc.py)
             from nanofn import _background
@@ -1005,7 +1014,11 @@ class JitFunction:
             closed = simplify(closed)
         if config.jax_enable_checks:
             _typecheck(closed, "after simplification")
-        compiled = _Compiled(closed, out_tree_box[0])
+        name = getattr(self.fun, "__name__", None) or type(self.fun).__name__
+        compiled = _Compiled(closed, out_tree_box[0], name)
+        from nanofn import monitoring
+        monitoring.record_event_duration_secs(monitoring.JAXPR_TRACE_EVENT,
+                                              time.perf_counter() - start, fun_name=name)
         level = logging.WARNING if config.jax_log_compiles else logging.DEBUG
         if logger.isEnabledFor(level):
             from nanofn import stages

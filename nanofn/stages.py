@@ -41,6 +41,7 @@ import dataclasses
 import inspect
 import os
 import sys
+import time
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -537,7 +538,9 @@ def _build_plan(jit_fun, key, compiled):
         # whose trip count depends on the data (it might never end on zeros)
         values = None if _may_loop(compiled.closed.jaxpr) else \
             [np.zeros(a.shape, a.dtype) for a in key[1]]
+        start = time.perf_counter()
         compiled.plan = _background.build(compiled.closed, values)
+        compiled._record_build(time.perf_counter() - start)
         compiled.hot = True
     compiled.calls = max(compiled.calls, 1)  # the next call runs `plan`, as a later one
     cache = jit_fun._cache

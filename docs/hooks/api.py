@@ -84,6 +84,8 @@ MODULES = [
     ("nanofn.debug", ["jax.debug"]),
     ("nanofn.viz", []),
     ("nanofn.profiler", ["jax.profiler"]),
+    ("nanofn.monitoring", ["jax.monitoring"]),
+    ("nanofn.dlpack", ["jax.dlpack"]),
     ("nanofn.stages", ["jax.stages"]),
     ("nanofn.warmup", []),
     ("nanofn.onnx", []),

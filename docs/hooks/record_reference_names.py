@@ -24,7 +24,7 @@ MODULES += ["jax.scipy.ndimage", "jax.scipy.interpolate", "jax.image", "jax.scip
 MODULES += ["jax.sharding", "jax.ops", "jax.custom_derivatives", "jax.core", "jax.extend",
             "jax.extend.core", "jax.interpreters.ad", "jax.interpreters.batching",
             "jax.interpreters.mlir", "jax.scipy.spatial.transform", "optax.tree_utils"]
-MODULES += ["jax.profiler", "jax.experimental.mesh_utils"]
+MODULES += ["jax.profiler", "jax.experimental.mesh_utils", "jax.monitoring", "jax.dlpack"]
 MODULES += ["jax.stages"]
 MODULES += ["jax.custom_batching"]
 MODULES += ["jax.experimental.multihost_utils",
