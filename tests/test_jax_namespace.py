@@ -421,3 +421,29 @@ def test_no_array_has_an_extended_or_key_dtype():
         assert not jnp.issubdtype(dtype, nanofn.dtypes.prng_key)
         assert not nanofn.dtypes.issubdtype(dtype, nanofn.dtypes.extended)
     assert issubclass(nanofn.dtypes.prng_key, nanofn.dtypes.extended)
+
+
+def test_lax_algorithm_and_accuracy_types_are_accepted_where_jax_takes_them():
+    from nanofn import lax
+    x = jnp.arange(6.0).reshape(2, 3)
+    want = np.asarray(x) @ np.asarray(x).T
+    for precision in (lax.DotAlgorithmPreset.F32_F32_F32, lax.DotAlgorithmPreset.DEFAULT,
+                      lax.DotAlgorithm(np.float32, np.float32, np.float32)):
+        np.testing.assert_array_equal(jnp.matmul(x, x.T, precision=precision), want)
+        np.testing.assert_array_equal(jnp.einsum("ij,kj->ik", x, x, precision=precision),
+                                      want)
+        np.testing.assert_array_equal(
+            lax.dot_general(x, x, (((1,), (1,)), ((), ())), precision=precision), want)
+    for accuracy in (lax.AccuracyMode.HIGHEST, lax.Tolerance(atol=1e-6, rtol=1e-6)):
+        np.testing.assert_allclose(lax.exp(x, accuracy=accuracy), np.exp(np.asarray(x)),
+                                   rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown precision 'sloppy'"):
+        jnp.matmul(x, x.T, precision="sloppy")
+    # annotations written against jax.lax evaluate
+    import typing
+    def f(x, precision: lax.PrecisionLike = None, dn: lax.DotDimensionNumbers = None,
+          conv: lax.ConvGeneralDilatedDimensionNumbers = None):
+        return x
+    assert set(typing.get_type_hints(f)) == {"precision", "dn", "conv"}
+    assert [a.name for a in lax.RandomAlgorithm] == ["RNG_DEFAULT", "RNG_THREE_FRY",
+                                                     "RNG_PHILOX"]

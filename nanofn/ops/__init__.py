@@ -30,7 +30,8 @@ from nanofn.ops._base import (
     broadcast_in_dim as broadcast_in_dim, broadcast_to as broadcast_to,
     broadcasted_iota as broadcasted_iota, convert_element_type as convert_element_type,
     dot_general as dot_general, expand_dims as expand_dims, full as full, iota as iota,
-    Precision as Precision,
+    Precision as Precision, DotAlgorithm as DotAlgorithm,
+    DotAlgorithmPreset as DotAlgorithmPreset,
     reduce_sum as reduce_sum, reshape as reshape, squeeze as squeeze, transpose as transpose,
 )
 

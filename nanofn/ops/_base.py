@@ -17,9 +17,11 @@ Conventions:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -1202,9 +1204,58 @@ class Precision(enum.Enum):
         return None
 
 
+class DotAlgorithmPreset(enum.Enum):
+    """Named algorithms for a contraction on accelerators (jax.lax.DotAlgorithmPreset),
+    accepted as `precision=`. On the CPU nanofn computes in the operands' dtype (or
+    `preferred_element_type`), so every preset gives the same result.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.dot(fnp.ones(3), fnp.ones(3),
+        ...                precision=nanofn.lax.DotAlgorithmPreset.F32_F32_F32)
+        Array(3., dtype=float32)
+    """
+    DEFAULT = enum.auto()
+    ANY_F8_ANY_F8_F32 = enum.auto()
+    ANY_F8_ANY_F8_F32_FAST_ACCUM = enum.auto()
+    ANY_F8_ANY_F8_ANY = enum.auto()
+    ANY_F8_ANY_F8_ANY_FAST_ACCUM = enum.auto()
+    F16_F16_F16 = enum.auto()
+    F16_F16_F32 = enum.auto()
+    BF16_BF16_BF16 = enum.auto()
+    BF16_BF16_F32 = enum.auto()
+    BF16_BF16_F32_X3 = enum.auto()
+    BF16_BF16_F32_X6 = enum.auto()
+    BF16_BF16_F32_X9 = enum.auto()
+    TF32_TF32_F32 = enum.auto()
+    TF32_TF32_F32_X3 = enum.auto()
+    F32_F32_F32 = enum.auto()
+    F64_F64_F64 = enum.auto()
+
+
+@dataclasses.dataclass(frozen=True)
+class DotAlgorithm:
+    """An explicit contraction algorithm (jax.lax.DotAlgorithm), accepted as `precision=`
+    and, as every precision here, without effect on the CPU's result.
+
+    Example:
+        >>> import numpy as np, nanofn
+        >>> nanofn.lax.DotAlgorithm(np.float32, np.float32, np.float32).accumulation_type
+        <class 'numpy.float32'>
+    """
+    lhs_precision_type: Any
+    rhs_precision_type: Any
+    accumulation_type: Any
+    lhs_component_count: int = 1
+    rhs_component_count: int = 1
+    num_primitive_operations: int = 1
+    allow_imprecise_accumulation: bool = False
+
+
 def canonicalize_precision(precision, fname="dot_general"):
-    """Check a `precision=` argument (None, a Precision or its name, or a pair of them)."""
-    if precision is None:
+    """Check a `precision=` argument (None, a Precision or its name, or a pair of them, or
+    a DotAlgorithmPreset or DotAlgorithm)."""
+    if precision is None or isinstance(precision, (DotAlgorithmPreset, DotAlgorithm)):
         return None
     items = precision if isinstance(precision, (tuple, list)) else (precision,)
     if len(items) not in (1, 2):
@@ -1213,7 +1264,8 @@ def canonicalize_precision(precision, fname="dot_general"):
         out = tuple(p if isinstance(p, Precision) else Precision(p) for p in items)
     except ValueError:
         raise ValueError(f"{fname}: unknown precision {precision!r}; use None, "
-                         "nanofn.lax.Precision.DEFAULT/HIGH/HIGHEST or their names") from None
+                         "nanofn.lax.Precision.DEFAULT/HIGH/HIGHEST or their names, or a "
+                         "nanofn.lax.DotAlgorithmPreset") from None
     return out if len(out) == 2 else out[0]
 
 

@@ -22,14 +22,17 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
 import operator
+from typing import Sequence, Union
 
 import numpy as np
 
 from nanofn import _core
 from nanofn._core import get_aval
-from nanofn.ops import _base, _shape
+from nanofn.ops import _base, _conv, _shape
 
 # ------------------------------------------------------------------ compositions
 
@@ -946,6 +949,63 @@ def _primitives():
     return out
 
 
+# ----------------------------------------------------------- types programs name (jax.lax)
+
+
+class AccuracyMode(enum.Enum):
+    """The accuracy a transcendental function (`lax.exp`, `lax.tanh`, ...) is asked for
+    with `accuracy=` (jax.lax.AccuracyMode). nanofn computes each with numpy's (or its
+    kernels') one implementation, so the argument is accepted and changes nothing.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn import lax
+        >>> lax.exp(fnp.zeros(2), accuracy=lax.AccuracyMode.HIGHEST)
+        Array([1., 1.], dtype=float32)
+    """
+    HIGHEST = enum.auto()
+    DEFAULT = enum.auto()
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """A requested error bound for a transcendental function's `accuracy=`
+    (jax.lax.Tolerance): accepted, as every `accuracy=` here (see `AccuracyMode`).
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.Tolerance(atol=1e-6).rtol
+        0.0
+    """
+    atol: float = 0.0
+    rtol: float = 0.0
+    ulps: int = 0
+
+
+class RandomAlgorithm(enum.Enum):
+    """XLA's bit-generator algorithms (jax.lax.RandomAlgorithm), for code that names
+    them. nanofn's random bits come from `nanofn.random` (threefry, JAX's default
+    stream); `lax.rng_bit_generator`, which takes these, is not provided.
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.RandomAlgorithm.RNG_THREE_FRY.name
+        'RNG_THREE_FRY'
+    """
+    RNG_DEFAULT = enum.auto()
+    RNG_THREE_FRY = enum.auto()
+    RNG_PHILOX = enum.auto()
+
+
+# Type aliases that annotations in JAX programs name (`precision: lax.PrecisionLike`).
+PrecisionLike = Union[None, str, _base.Precision, tuple, _base.DotAlgorithm,
+                      _base.DotAlgorithmPreset]
+DotDimensionNumbers = tuple[tuple[Sequence[int], Sequence[int]],
+                            tuple[Sequence[int], Sequence[int]]]
+ConvGeneralDilatedDimensionNumbers = Union[None, _conv.ConvDimensionNumbers,
+                                           tuple[str, str, str]]
+
+
 _COMPOSITIONS = ["clamp", "square", "reciprocal", "dot", "batch_matmul", "broadcast",
                  "broadcast_shapes", "stack", "unstack",
                  "broadcast_to_rank", "full_like", "collapse", "split", "tile", "reduce_and",
@@ -957,7 +1017,8 @@ _COMPOSITIONS = ["clamp", "square", "reciprocal", "dot", "batch_matmul", "broadc
                  "conv_general_permutations",
                  "conv_shape_tuple", "conv_general_shape_tuple", "conv_transpose_shape_tuple",
                  "reduce_window_shape_tuple", "empty", "broadcast_like", "composite", "mulhi",
-                 "igamma_grad_a"]
+                 "igamma_grad_a", "AccuracyMode", "Tolerance", "RandomAlgorithm",
+                 "PrecisionLike", "DotDimensionNumbers", "ConvGeneralDilatedDimensionNumbers"]
 
 
 def exports(namespace: dict) -> dict:
