@@ -16,6 +16,11 @@ like any other primitive, which gives the behaviour you want everywhere:
 from __future__ import annotations
 
 import builtins
+import functools
+import logging
+import os
+import string
+import sys
 
 import numpy as np
 
@@ -23,7 +28,7 @@ from nanofn import _core as core
 from nanofn._core import Primitive, Tracer
 from nanofn.tree_util import tree_flatten, tree_unflatten
 
-__all__ = ["print", "callback", "inspect_array_sharding"]
+__all__ = ["print", "log", "callback", "inspect_array_sharding"]
 
 debug_callback_p = Primitive("debug_callback", multiple_results=True)
 debug_callback_p.effectful = True
@@ -115,36 +120,106 @@ def callback(callback, *args, ordered=False, **kwargs):
     return None
 
 
-def print(fmt, *args, ordered=False, **kwargs):
+def print(fmt=None, *args, ordered=False, partitioned=False, skip_format_check=False,
+          **kwargs):
     """Print `fmt.format(*args, **kwargs)` with concrete values, even under jit and vmap.
 
     Like `jax.debug.print`: eagerly it prints at once; under `jit` it prints every time
     the compiled function runs (not when it is traced); under `grad` or `jvp` it prints
-    the primal values; under `vmap` it prints once, showing the whole batch.
+    the primal values; under `vmap` it prints once, showing the whole batch. A format
+    with no `{}` field prints the values after it, separated by spaces, as JAX does. The
+    options may also come first, JAX's two-call form: `print(ordered=True)("x = {}", x)`.
 
     Args:
         fmt: a `str.format` string, e.g. `"x = {}"` or `"loss {l:.3f}"`.
         *args: values (pytrees of arrays) for the positional fields.
         ordered: accepted for JAX compatibility; nanofn prints in program order.
+        partitioned: accepted for JAX compatibility (arrays are whole here).
+        skip_format_check: don't check for keyword arguments the format does not use
+            (by default they raise ValueError, as in JAX).
         **kwargs: values for the named fields.
 
     Returns:
-        None.
+        None (or, called with options only, the function that prints).
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
         >>> f = nanofn.jit(lambda x: nanofn.debug.print("x = {}", x * 2) or x)
         >>> _ = f(fnp.array([1.0, 2.0]))
         x = [2. 4.]
+        >>> nanofn.debug.print("no fields:", fnp.arange(2), 7)
+        no fields: [0 1] 7
     """
-    if not isinstance(fmt, str):
-        raise TypeError(f"debug.print: fmt must be a format string, got {type(fmt).__name__}")
-
-    def _format_and_print(*a, **k):
-        builtins.print(fmt.format(*a, **k))
-
-    callback(_format_and_print, *args, ordered=ordered, **kwargs)
+    if fmt is None:
+        if args or kwargs:
+            raise TypeError("debug.print: the format string is missing")
+        return functools.partial(print, ordered=ordered, partitioned=partitioned,
+                                 skip_format_check=skip_format_check)
+    _emit("print", fmt, args, kwargs, ordered, skip_format_check, None)
     return None
+
+
+def log(fmt=None, *args, ordered=False, partitioned=False, skip_format_check=False,
+        **kwargs):
+    """Like `print`, but the message goes to Python's `logging` (JAX's `jax.debug.log`):
+    an INFO record of the logger `nanofn.debug`, carrying the file and line of the `log`
+    call, emitted each time the value is known (every call of a jitted function).
+
+    Example:
+        >>> import logging, sys, nanofn, nanofn.numpy as fnp
+        >>> handler = logging.StreamHandler(sys.stdout)
+        >>> logger = logging.getLogger("nanofn.debug")
+        >>> logger.addHandler(handler); logger.setLevel(logging.INFO)
+        >>> nanofn.jit(lambda x: nanofn.debug.log("y = {y}", y=x + 1) or x)(fnp.ones(2))
+        y = [2. 2.]
+        Array([1., 1.], dtype=float32)
+        >>> logger.removeHandler(handler); logger.setLevel(logging.NOTSET)
+    """
+    if fmt is None:
+        if args or kwargs:
+            raise TypeError("debug.log: the format string is missing")
+        return functools.partial(log, ordered=ordered, partitioned=partitioned,
+                                 skip_format_check=skip_format_check)
+    where = _caller()  # where the log call stands, as JAX's record says
+    _emit("log", fmt, args, kwargs, ordered, skip_format_check, where)
+    return None
+
+
+_logger = logging.getLogger("nanofn.debug")
+
+
+def _caller():
+    """`(file, line)` of the innermost frame outside nanofn."""
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            pkg + os.sep):
+        frame = frame.f_back
+    return (frame.f_code.co_filename, frame.f_lineno) if frame else ("(unknown file)", 0)
+
+
+def _emit(name, fmt, args, kwargs, ordered, skip_format_check, where):
+    if not isinstance(fmt, str):
+        raise TypeError(f"debug.{name}: fmt must be a format string, got "
+                        f"{type(fmt).__name__}")
+    fields = [field for _, field, _, _ in string.Formatter().parse(fmt) if field is not None]
+    if not skip_format_check:
+        named = {f.split(".")[0].split("[")[0] for f in fields}
+        unused = sorted(set(kwargs) - named)
+        if unused:
+            raise ValueError(f"Unused keyword arguments to `jax.debug.{name}`: {unused}. You "
+                             f"may be passing an f-string (f\"{{x}}\") into debug.{name}; "
+                             "pass a plain format string and the values as arguments.")
+
+    def show(*a, **k):
+        msg = fmt.format(*a, **k) if fields else " ".join((fmt, *(str(v) for v in a)))
+        if where is None:
+            builtins.print(msg)
+        elif _logger.isEnabledFor(logging.INFO):
+            _logger.handle(_logger.makeRecord(_logger.name, logging.INFO, where[0], where[1],
+                                              msg, (), None))
+
+    callback(show, *args, ordered=ordered, **kwargs)
 
 
 def inspect_array_sharding(value, *, callback):

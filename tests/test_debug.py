@@ -106,3 +106,33 @@ def test_inspect_array_sharding_reports_each_leaf_eagerly_and_under_jit():
     assert len(calls) == 1  # while tracing, once
     with pytest.raises(TypeError, match="callback must be callable"):
         nanofn.debug.inspect_array_sharding(x, callback=None)
+
+
+def test_print_without_fields_two_call_form_and_unused_keywords_as_jax(capsys):
+    x = nanofn.numpy.arange(3)
+    nanofn.debug.print("values:", x, 2.5)
+    nanofn.debug.print(ordered=True)("x = {}", x)
+    nanofn.jit(lambda v: nanofn.debug.print("{a} and {b}", a=v, b=v + 1) or v)(x)
+    assert capsys.readouterr().out.splitlines() == ["values: [0 1 2] 2.5", "x = [0 1 2]",
+                                                     "[0 1 2] and [1 2 3]"]
+    with pytest.raises(ValueError, match=r"Unused keyword arguments to `jax.debug.print`: "
+                                         r"\['y'\]"):
+        nanofn.debug.print("x = {x}", x=x, y=x)
+    nanofn.debug.print("x = {x}", x=x, y=x, skip_format_check=True)
+    assert capsys.readouterr().out == "x = [0 1 2]\n"
+    with pytest.raises(TypeError, match="format string is missing"):
+        nanofn.debug.print(None, x)
+
+
+def test_log_emits_an_info_record_at_the_line_of_the_call(caplog):
+    import logging
+    f = nanofn.jit(lambda v: nanofn.debug.log("v = {}", v * 2) or v)
+    with caplog.at_level(logging.INFO, logger="nanofn.debug"):
+        f(nanofn.numpy.ones(2))
+        f(nanofn.numpy.ones(2))  # every run logs, not only the trace
+    records = [r for r in caplog.records if r.name == "nanofn.debug"]
+    assert [r.getMessage() for r in records] == ["v = [2. 2.]"] * 2
+    assert all(r.levelno == logging.INFO and r.pathname == __file__ for r in records)
+    with caplog.at_level(logging.WARNING, logger="nanofn.debug"):
+        f(nanofn.numpy.ones(2))
+    assert len([r for r in caplog.records if r.name == "nanofn.debug"]) == 2
