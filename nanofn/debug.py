@@ -28,7 +28,8 @@ from nanofn import _core as core
 from nanofn._core import Primitive, Tracer
 from nanofn.tree_util import tree_flatten, tree_unflatten
 
-__all__ = ["print", "log", "callback", "inspect_array_sharding"]
+__all__ = ["print", "log", "callback", "inspect_array_sharding", "visualize_sharding",
+           "visualize_array_sharding"]
 
 debug_callback_p = Primitive("debug_callback", multiple_results=True)
 debug_callback_p.effectful = True
@@ -248,3 +249,74 @@ def inspect_array_sharding(value, *, callback):
             sharding = getattr(leaf, "sharding", None) or SingleDeviceSharding(_first_device())
         callback(sharding)
     return None
+
+
+def visualize_sharding(shape, sharding, *, use_color=True, scale=1.0, min_width=9,
+                       max_width=80, color_map=None):
+    """Print which device holds which block of an array of `shape` under `sharding`
+    (`jax.debug.visualize_sharding`): a grid of the blocks along the first axis (rows)
+    and the second (columns), each labelled with its devices (`CPU 0,1` for a block two
+    devices hold). Block widths follow their sizes, between `min_width` and the grid's
+    `max_width * scale`. JAX draws with the `rich` package and colours; nanofn prints
+    plain box-drawing text, so `use_color` and `color_map` are accepted and unused.
+
+    Raises:
+        ValueError: the shape has more than two axes (as in JAX).
+
+    Example:
+        >>> import nanofn
+        >>> from nanofn.sharding import SingleDeviceSharding
+        >>> nanofn.debug.visualize_sharding((4,), SingleDeviceSharding(nanofn.devices()[0]))
+        ┌─────────┐
+        │  CPU 0  │
+        └─────────┘
+    """
+    del use_color, color_map  # plain text
+    shape = tuple(int(d) for d in shape)
+    if len(shape) > 2:
+        raise ValueError(f"visualize_sharding: only 1D and 2D shapes can be shown, got shape "
+                         f"{shape}")
+    rows_n, cols_n = (1, shape[0]) if len(shape) == 1 else shape if shape else (1, 1)
+    blocks = {}  # (row range, column range) -> device ids
+    for device, index in sharding.devices_indices_map(shape).items():
+        index = tuple(index) + (slice(None),) * (2 - len(index))
+        if len(shape) == 1:
+            index = (slice(None), index[0])
+        rows, cols = (s.indices(n)[:2] for s, n in zip(index, (rows_n, cols_n)))
+        blocks.setdefault((rows, cols), []).append(device.id)
+    row_edges = sorted({r for r, _ in blocks})
+    col_edges = sorted({c for _, c in blocks})
+    label = {k: "CPU " + ",".join(str(i) for i in sorted(v)) for k, v in blocks.items()}
+    total = max(int(max_width * scale), min_width)
+    widths = [max(min_width, len(max((label[k] for k in blocks if k[1] == c), key=len)) + 2,
+                  round(total * (c[1] - c[0]) / max(cols_n, 1)) if len(col_edges) > 1 else 0)
+              for c in col_edges]
+
+    def rule(left, mid, right):
+        return left + mid.join("─" * w for w in widths) + right
+
+    lines = [rule("┌", "┬", "┐")]
+    for i, r in enumerate(row_edges):
+        lines.append("│" + "│".join(label.get((r, c), "").center(w)
+                                     for c, w in zip(col_edges, widths)) + "│")
+        lines.append(rule("├", "┼", "┤") if i < len(row_edges) - 1 else rule("└", "┴", "┘"))
+    builtins.print("\n".join(lines))
+
+
+def visualize_array_sharding(arr, **kwargs):
+    """Print the device layout of a concrete array (`jax.debug.visualize_array_sharding`):
+    `visualize_sharding(arr.shape, arr.sharding, **kwargs)`.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.debug.visualize_array_sharding(fnp.ones((2, 3)))
+        ┌─────────┐
+        │  CPU 0  │
+        └─────────┘
+    """
+    if isinstance(arr, Tracer):
+        raise TypeError("visualize_array_sharding: needs a concrete array; under jit, use "
+                        "debug.inspect_array_sharding with a callback")
+    from nanofn.sharding import SingleDeviceSharding, _first_device
+    sharding = getattr(arr, "sharding", None) or SingleDeviceSharding(_first_device())
+    visualize_sharding(np.shape(arr), sharding, **kwargs)

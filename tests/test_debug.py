@@ -136,3 +136,31 @@ def test_log_emits_an_info_record_at_the_line_of_the_call(caplog):
     with caplog.at_level(logging.WARNING, logger="nanofn.debug"):
         f(nanofn.numpy.ones(2))
     assert len([r for r in caplog.records if r.name == "nanofn.debug"]) == 2
+
+
+@pytest.mark.parametrize("spec, want", [
+    (("x", "y"), [["CPU 0", "CPU 1"], ["CPU 2", "CPU 3"]]),
+    ((None, "y"), [["CPU 0,2", "CPU 1,3"]]),
+    (("x", None), [["CPU 0,1"], ["CPU 2,3"]]),
+    ((None, None), [["CPU 0,1,2,3"]]),
+])
+def test_visualize_sharding_draws_each_block_with_its_devices(capsys, spec, want):
+    from nanofn.sharding import Mesh, NamedSharding, PartitionSpec as P
+    nanofn.config.update("jax_num_cpu_devices", 4)
+    try:
+        mesh = Mesh(np.array(nanofn.devices()).reshape(2, 2), ("x", "y"))
+        sharding = NamedSharding(mesh, P(*spec))
+        debug.visualize_array_sharding(nanofn.device_put(fnp.ones((8, 4)), sharding))
+    finally:
+        nanofn.config.update("jax_num_cpu_devices", -1)
+    rows = [[cell.strip() for cell in line.strip("│").split("│")]
+            for line in lines(capsys) if line.startswith("│")]
+    assert rows == want
+
+
+def test_visualize_sharding_errors_as_jax():
+    from nanofn.sharding import SingleDeviceSharding
+    with pytest.raises(ValueError, match="only 1D and 2D shapes"):
+        debug.visualize_sharding((2, 2, 2), SingleDeviceSharding(nanofn.devices()[0]))
+    with pytest.raises(TypeError, match="needs a concrete array"):
+        nanofn.jit(lambda x: debug.visualize_array_sharding(x) or x)(fnp.ones(2))
