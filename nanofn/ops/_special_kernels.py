@@ -14,6 +14,7 @@ derivatives (forward mode by hand).
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -1005,22 +1006,32 @@ _HELPERS = ("_igam_log_prefactor", "_igam_series", "_igamc_fraction", "_igam_che
             "_nan4", "_wofz_upper", "_wofz")
 
 _ufuncs: dict = {}
+# One thread compiles at a time: the helpers below are module globals that the ufuncs
+# find by name while numba compiles them, so a second thread re-wrapping them meanwhile
+# (a background plan build calling a special function while the caller does too) would
+# make numba link against a helper not compiled yet. `_ufuncs` is filled only when all
+# compiled, so a failure leaves it empty and the next call tries again.
+_compile_lock = threading.Lock()
 
 
 def _compile():
     import numba  # imported on first use only, so `import nanofn` stays fast
 
-    g = globals()
-    # jit helpers first (in dependency order) so the ufuncs see compiled functions
-    for name in ("digamma", "zeta", "polygamma") + _HELPERS + ("expn",):
-        g[name] = numba.njit(cache=True)(g[name])
-    for names, sig in ((UNARY, "float64(float64)"), (BINARY, "float64(float64, float64)"),
-                       (TERNARY, "float64(float64, float64, float64)"),
-                       (QUATERNARY, "float64(float64, float64, float64, float64)")):
-        for name in names:
-            fn = g[name]
-            py = getattr(fn, "py_func", fn)
-            _ufuncs[name] = numba.vectorize([sig], cache=True)(py)
+    with _compile_lock:
+        if _ufuncs:
+            return  # another thread compiled them while this one waited
+        g = globals()
+        # jit helpers first (in dependency order) so the ufuncs see compiled functions
+        for name in ("digamma", "zeta", "polygamma") + _HELPERS + ("expn",):
+            g[name] = numba.njit(cache=True)(getattr(g[name], "py_func", g[name]))
+        built = {}
+        for names, sig in ((UNARY, "float64(float64)"), (BINARY, "float64(float64, float64)"),
+                           (TERNARY, "float64(float64, float64, float64)"),
+                           (QUATERNARY, "float64(float64, float64, float64, float64)")):
+            for name in names:
+                fn = g[name]
+                built[name] = numba.vectorize([sig], cache=True)(getattr(fn, "py_func", fn))
+        _ufuncs.update(built)
 
 
 def call(name, *args):

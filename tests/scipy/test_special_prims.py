@@ -238,3 +238,32 @@ def test_hypergeometric_parameter_derivatives_match_differences_of_scipy(prim, r
     down = [a - h if i == which else a for i, a in enumerate(args)]
     fd = (ref(*up) - ref(*down)) / (2 * h)
     np.testing.assert_allclose(np.asarray(prim.bind(*args)), fd, rtol=1e-6, atol=1e-9)
+
+
+def test_kernels_compile_once_when_threads_race_for_them(monkeypatch):
+    # A background plan build and the caller may both reach the special-function kernels
+    # first: they must compile once, under a lock, and publish all of them together (a
+    # race once left `hyp2f1` missing for the rest of the process).
+    import threading
+    from nanofn.ops import _special_kernels as K
+    monkeypatch.setattr(K, "_ufuncs", {})
+    barrier, results, errors = threading.Barrier(3), {}, []
+
+    def work(name, args):
+        barrier.wait()
+        try:
+            results[name] = float(K.call(name, *args))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+    threads = [threading.Thread(target=work, args=a) for a in
+               (("hyp2f1", (0.5, 0.5, 1.5, 0.25)), ("i0e", (1.0,)),
+                ("betainc", (2.0, 3.0, 0.4)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert set(K.UNARY + K.BINARY + K.TERNARY + K.QUATERNARY) <= set(K._ufuncs)
+    np.testing.assert_allclose(results["hyp2f1"], sp.hyp2f1(0.5, 0.5, 1.5, 0.25))
+    np.testing.assert_allclose(results["i0e"], sp.i0e(1.0))
+    np.testing.assert_allclose(results["betainc"], sp.betainc(2.0, 3.0, 0.4))
