@@ -816,24 +816,36 @@ def _hoist_closure(call, leaves):
     recomputation run the traced program (the user's function runs once per call). Returns
     `(hoisted values, call)`; a function that cannot be traced abstractly (Python control
     flow on values) keeps its call, which runs the function itself."""
-    try:
-        closed = core.trace_to_jaxpr(call.fun_flat, call.in_avals, inline_scalars=False)
-    except core.ConcretizationError:
+    found = _hoist_tracers(call.fun_flat, call.in_avals)
+    if found is None:
         return [], call
+    hoisted, fun_flat, out_avals = found
+    new = _RematCall(call.name, [get_aval(x) for x in hoisted] + list(call.in_avals), call.info)
+    new.fun_flat = fun_flat
+    new._avals_cache[tuple(new.in_avals)] = out_avals
+    return hoisted, new
+
+
+def _hoist_tracers(fun_flat, in_avals):
+    """`(hoisted, fun_flat', out_avals)`: `fun_flat` traced once at `in_avals`, its
+    constants that are tracers of enclosing transformations (`hoisted`) made its first
+    inputs (`fun_flat'` takes them, then the original inputs, and runs the traced
+    program). None when the function cannot be traced abstractly (Python control flow on
+    values). Shared by `checkpoint` and `custom_vmap`."""
+    try:
+        closed = core.trace_to_jaxpr(fun_flat, in_avals, inline_scalars=False)
+    except core.ConcretizationError:
+        return None
     consts = list(closed.consts)
     hoist = [i for i, c in enumerate(consts) if isinstance(c, Tracer)]
     jaxpr, k = closed.jaxpr, len(hoist)
 
-    def fun_flat(*xs):
+    def traced(*xs):
         vals = list(consts)
         for i, x in zip(hoist, xs[:k]):
             vals[i] = x
         return core.eval_jaxpr(jaxpr, vals, *xs[k:])
-    hoisted = [consts[i] for i in hoist]
-    new = _RematCall(call.name, [get_aval(x) for x in hoisted] + list(call.in_avals), call.info)
-    new.fun_flat = fun_flat
-    new._avals_cache[tuple(new.in_avals)] = closed.out_avals
-    return hoisted, new
+    return [consts[i] for i in hoist], traced, closed.out_avals
 
 
 def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | None = None,

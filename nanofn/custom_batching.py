@@ -45,9 +45,9 @@ from typing import Any, Callable
 from nanofn import _core as core
 from nanofn._ad import jvp_flat, zeros_like_aval
 from nanofn._batching import axis_size_of, batch_flat, broadcast_batch, moveaxis
-from nanofn._core import Primitive, ShapedArray, Tracer, get_aval
+from nanofn._core import Primitive, ShapedArray, get_aval
 from nanofn._custom import (_Call, _as_array, _concrete, _cotangent_mask, _name, _positional,
-                            _pullback_once, _signature, _to_np, _wrap_np)
+                            _hoist_tracers, _pullback_once, _signature, _to_np, _wrap_np)
 from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_map, tree_unflatten
 
@@ -163,28 +163,16 @@ def _jvp_call(call):
 
 
 def _hoist_closure(call):
-    """Make the traced values that `call.fun_flat` closes over explicit inputs (as
-    `nanofn._custom._hoist_closure` does for `checkpoint`). Returns (hoisted, k), with
+    """Make the traced values that `call.fun_flat` closes over explicit inputs
+    (`nanofn._custom._hoist_tracers`, as for `checkpoint`). Returns (hoisted, k), with
     `call.fun_flat` and `call.in_avals` updated to take the `k` hoisted values first."""
-    try:
-        closed = core.trace_to_jaxpr(call.fun_flat, call.in_avals, inline_scalars=False)
-    except core.ConcretizationError:
+    found = _hoist_tracers(call.fun_flat, call.in_avals)
+    if found is None:
         return [], 0
-    consts = list(closed.consts)
-    hoist = [i for i, c in enumerate(consts) if isinstance(c, Tracer)]
-    jaxpr, k = closed.jaxpr, len(hoist)
-
-    def fun_flat(*xs):
-        vals = list(consts)
-        for i, x in zip(hoist, xs[:k]):
-            vals[i] = x
-        return core.eval_jaxpr(jaxpr, vals, *xs[k:])
-
-    hoisted = [consts[i] for i in hoist]
+    hoisted, call.fun_flat, out_avals = found
     call.in_avals = [get_aval(x) for x in hoisted] + list(call.in_avals)
-    call.fun_flat = fun_flat
-    call._avals_cache[tuple(call.in_avals)] = closed.out_avals
-    return hoisted, k
+    call._avals_cache[tuple(call.in_avals)] = out_avals
+    return hoisted, len(hoisted)
 
 
 # ======================================================================== the public API

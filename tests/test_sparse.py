@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as scipy_sparse  # the [test] extra installs scipy
 from hypothesis import given, strategies as st
 
 import nanofn
@@ -164,7 +165,6 @@ def test_todense_passes_dense_arrays_through():
 
 
 def test_from_scipy_sparse():
-    scipy_sparse = pytest.importorskip("scipy.sparse")
     M = _dense(5, (4, 3))
     A = sparse.BCOO.from_scipy_sparse(scipy_sparse.csr_matrix(M))
     _close(A.todense(), M)
@@ -610,7 +610,6 @@ def test_bcsr_pytree_jit_grad_and_sparsify():
 
 
 def test_spsolve_against_numpy():
-    scipy_sparse = pytest.importorskip("scipy.sparse")
     rng = np.random.default_rng(0)
     M = _random_dense(rng, (5, 5), 0.4) + 5 * np.eye(5, dtype=np.float32)
     b = rng.standard_normal(5).astype(np.float32)

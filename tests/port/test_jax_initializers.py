@@ -6,6 +6,7 @@ initializer must draw in the same order and dtype as JAX's to give the same weig
 float32 rounding; `orthogonal` through a QR factorisation, whose sign is fixed).
 """
 
+import numpy as np
 from _jax_port import check_against_jax
 
 
@@ -34,4 +35,12 @@ def program(jax, jnp):
 
 
 def test_initializers_match_jax():
-    check_against_jax("test_jax_initializers", program, rtol=2e-5, atol=2e-6)
+    got, _ = check_against_jax("test_jax_initializers", program, rtol=2e-5, atol=2e-6)
+    # beyond the recording, identities the draws must hold: orthogonal rows (columns when
+    # the matrix is tall along the column axis), scaled by `scale`
+    q = got["orthogonal"]
+    np.testing.assert_allclose(q @ q.T, np.eye(4), atol=1e-5)
+    wide = got["orthogonal_wide"]  # (5, 3) with column_axis=0: 3 orthogonal rows of 5
+    np.testing.assert_allclose(wide.T @ wide, 4.0 * np.eye(3), atol=1e-4)
+    np.testing.assert_array_equal(got["ones_zeros_const"],
+                                  [[1.0, 1.0], [0.0, 0.0], [-0.5, -0.5]])
