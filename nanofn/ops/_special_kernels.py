@@ -1006,38 +1006,41 @@ _HELPERS = ("_igam_log_prefactor", "_igam_series", "_igamc_fraction", "_igam_che
             "_nan4", "_wofz_upper", "_wofz")
 
 _ufuncs: dict = {}
-# One thread compiles at a time: the helpers below are module globals that the ufuncs
-# find by name while numba compiles them, so a second thread re-wrapping them meanwhile
-# (a background plan build calling a special function while the caller does too) would
-# make numba link against a helper not compiled yet. `_ufuncs` is filled only when all
-# compiled, so a failure leaves it empty and the next call tries again.
+_SIGNATURES = {**{n: "float64(float64)" for n in UNARY},
+               **{n: "float64(float64, float64)" for n in BINARY},
+               **{n: "float64(float64, float64, float64)" for n in TERNARY},
+               **{n: "float64(float64, float64, float64, float64)" for n in QUATERNARY}}
+# One thread compiles at a time: the helpers are module globals that the ufuncs find by
+# name while numba compiles them, so a second thread re-wrapping them meanwhile (a
+# background plan build calling a special function while the caller does too) would make
+# numba link against a helper not compiled yet. The helpers are wrapped once, all together
+# (wrapping compiles nothing: numba compiles a helper when a ufunc first needs it), and
+# each ufunc is compiled on its first use, so `i0` does not wait for `hyp2f1`.
 _compile_lock = threading.Lock()
+_wrapped = False
 
 
-def _compile():
+def _compile(name):
+    global _wrapped
     import numba  # imported on first use only, so `import nanofn` stays fast
 
     with _compile_lock:
-        if _ufuncs:
-            return  # another thread compiled them while this one waited
+        if name in _ufuncs:
+            return  # another thread compiled it while this one waited
         g = globals()
-        # jit helpers first (in dependency order) so the ufuncs see compiled functions
-        for name in ("digamma", "zeta", "polygamma") + _HELPERS + ("expn",):
-            g[name] = numba.njit(cache=True)(getattr(g[name], "py_func", g[name]))
-        built = {}
-        for names, sig in ((UNARY, "float64(float64)"), (BINARY, "float64(float64, float64)"),
-                           (TERNARY, "float64(float64, float64, float64)"),
-                           (QUATERNARY, "float64(float64, float64, float64, float64)")):
-            for name in names:
-                fn = g[name]
-                built[name] = numba.vectorize([sig], cache=True)(getattr(fn, "py_func", fn))
-        _ufuncs.update(built)
+        if not _wrapped:
+            for helper in ("digamma", "zeta", "polygamma") + _HELPERS + ("expn",):
+                g[helper] = numba.njit(cache=True)(getattr(g[helper], "py_func", g[helper]))
+            _wrapped = True
+        fn = g[name]
+        _ufuncs[name] = numba.vectorize([_SIGNATURES[name]], cache=True)(
+            getattr(fn, "py_func", fn))
 
 
 def call(name, *args):
     """Evaluate kernel `name` elementwise (float64 inside; the result has the args' dtype)."""
-    if not _ufuncs:
-        _compile()
+    if name not in _ufuncs:
+        _compile(name)
     dtype = np.result_type(*[np.asarray(a).dtype for a in args])
     with np.errstate(all="ignore"):  # poles give inf and domain errors NaN, as in JAX
         out = _ufuncs[name](*[np.asarray(a, np.float64) for a in args])
