@@ -4,6 +4,10 @@
 failure reproduces. "deep" draws many more examples for an occasional thorough run:
 
     HYPOTHESIS_PROFILE=deep python -m pytest tests
+
+The suite runs on every core (pytest-xdist, `-n auto` in pyproject.toml): one worker a
+core, at most 8, and none inside an MPI launch, where each rank is one process of the job.
+`python -m pytest -n 0` runs it in one process.
 """
 
 import os
@@ -16,6 +20,16 @@ import sys
 os.environ.setdefault("NANOFN_BACKGROUND_COMPILE", "0")
 
 from hypothesis import HealthCheck, settings
+
+_MPI_LAUNCH = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: a worker a core (at most 8), and no workers under `mpiexec`."""
+    if any(name in os.environ for name in _MPI_LAUNCH):
+        return 0
+    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1, 8)
 
 settings.register_profile(
     "ci",
