@@ -211,6 +211,15 @@ def test_decompositions_match_scipy():
         np.testing.assert_allclose(np.abs(_np(r)), np.abs(rw), atol=1e-12)
     (r,) = L.qr(a, mode="r")
     assert r.shape == sl.qr(a, mode="r")[0].shape
+    # column pivoting: scipy's (q, r, p) and (r, p); LAPACK's geqp3 picks the same columns
+    for mode in ("full", "economic", "r"):
+        got, want = L.qr(a, mode=mode, pivoting=True), sl.qr(a, mode=mode, pivoting=True)
+        assert len(got) == len(want)
+        np.testing.assert_array_equal(_np(got[-1]), want[-1])
+        np.testing.assert_allclose(np.abs(_np(got[-2])), np.abs(want[-2]), atol=1e-12)
+        if mode != "r":
+            q, r, p = got
+            np.testing.assert_allclose(_np(q) @ _np(r), a[:, _np(p)], atol=1e-12)
     u, s, vh = L.svd(a)
     np.testing.assert_allclose(_np(s), sl.svd(a, compute_uv=False), rtol=1e-12)
     assert u.shape == (5, 5) and vh.shape == (3, 3)

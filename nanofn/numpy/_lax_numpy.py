@@ -267,8 +267,9 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         return (out, step) if retstep else out
     out = np.linspace(core.to_numpy(start), core.to_numpy(stop), num, endpoint=endpoint,
                       retstep=retstep, axis=axis)
-    if retstep:
-        return core.wrap(out[0].astype(dtype)), out[1]
+    if retstep:  # the step in the result's inexact dtype, as JAX
+        step_dtype = dtype if np.dtype(dtype).kind in "fc" else dtype_of(promote_float(0)[0])
+        return core.wrap(out[0].astype(dtype)), core.wrap(np.asarray(out[1], step_dtype))
     return core.wrap(out.astype(dtype))
 
 

@@ -22,7 +22,7 @@ from nanofn._core import Array, Tracer
 import nanofn.numpy as fnp  # the finished namespace, used at call time
 from nanofn.numpy import _reductions as red
 from nanofn.numpy import _shape_funcs as sf
-from nanofn.numpy._dtypes import asarray_value, default_int, dtype_of, promote
+from nanofn.numpy._dtypes import asarray_value, default_int, dtype_of, promote, promote_float
 from nanofn.numpy._lax_numpy import _ndim, _no_out, _shape, _wrap_output, canonicalize_axis
 
 __all__ = [
@@ -670,8 +670,8 @@ def histogramdd(sample, bins=10, range=None, weights=None, density=None):
         >>> import nanofn.numpy as fnp
         >>> h, edges = fnp.histogramdd(fnp.array([[0.0, 0.0], [1.0, 1.0]]), bins=2)
         >>> h
-        Array([[1., 0.],
-               [0., 1.]], dtype=float32)
+        Array([[1, 0],
+               [0, 1]], dtype=int32)
     """
     sample = asarray_value(sample)
     if _ndim(sample) != 2:
@@ -694,8 +694,10 @@ def histogramdd(sample, bins=10, range=None, weights=None, density=None):
         inside = inside & (i >= 0)
         flat = flat * nb + fnp.maximum(i, 0)
     total = int(np.prod(nbs, dtype=np.int64))
-    w = fnp.ones(_shape(flat), dtype_of(edges[0])) if weights is None else \
-        fnp.ravel(asarray_value(weights))
+    if weights is None:  # counts are integers unless a density is asked for (as JAX)
+        w = fnp.ones(_shape(flat), dtype_of(edges[0]) if density else default_int())
+    else:
+        w = fnp.ravel(promote_float(asarray_value(weights), edges[0])[0])
     if _shape(w) != _shape(flat):
         raise ValueError(f"histogramdd: weights of shape {_shape(w)} do not match the "
                          f"{_shape(flat)[0]} samples")
@@ -715,8 +717,8 @@ def histogram2d(x, y, bins=10, range=None, weights=None, density=None):
         >>> import nanofn.numpy as fnp
         >>> h, xe, ye = fnp.histogram2d(fnp.array([0.0, 1.0]), fnp.array([0.0, 1.0]), bins=2)
         >>> h
-        Array([[1., 0.],
-               [0., 1.]], dtype=float32)
+        Array([[1, 0],
+               [0, 1]], dtype=int32)
     """
     x, y = promote(fnp.ravel(asarray_value(x)), fnp.ravel(asarray_value(y)))
     if _shape(x) != _shape(y):

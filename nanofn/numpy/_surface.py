@@ -32,6 +32,7 @@ from nanofn.numpy._lax_numpy import (_canon_shape, _check_ranks, _ndim, _no_out,
                                      _wrap_output, canonicalize_axes, canonicalize_axis)
 from nanofn.numpy._setops import unravel_index
 from nanofn.ops import _base as lax
+from nanofn.ops._complex import complex_dtype
 
 __all__ = [
     # array API and numpy aliases
@@ -626,9 +627,8 @@ def sort_complex(a):
         >>> fnp.sort_complex(fnp.array([2.0, 1.0]))
         Array([1.+0.j, 2.+0.j], dtype=complex64)
     """
-    a = asarray_value(a)
-    cdt = np.result_type(dtype_of(a), np.complex64)
-    a = a.astype(cdt)
+    (a,) = promote_float(asarray_value(a))  # integers: the default float's complex type
+    a = a.astype(complex_dtype(dtype_of(a)))
     if _ndim(a) == 0:
         return a
     order = red.lexsort((fnp.imag(a), fnp.real(a)), axis=-1)
@@ -1730,16 +1730,17 @@ def unwrap(p, discont=None, axis=-1, period=2 * np.pi):
         Array([0.   , 3.   , 3.283], dtype=float32)
     """
     from nanofn.numpy._scientific import diff
-    (p,) = promote_float(asarray_value(p))
+    # integers stay integers when the period is one too (numpy, JAX)
+    p, period = promote(asarray_value(p), period)
+    if dtype_of(p).kind == "c":
+        raise ValueError(f"unwrap: p must be real, got {dtype_of(p)}")
     axis = canonicalize_axis(axis, _ndim(p))
     if _shape(p)[axis] == 0:
         return fnp.asarray(p)
-    d = dtype_of(p)
-    period = asarray_value(period, d)
-    discont = period / 2 if discont is None else fnp.maximum(asarray_value(discont, d),
+    half = period // 2 if dtype_of(p).kind in "iu" else period / 2
+    discont = period / 2 if discont is None else fnp.maximum(asarray_value(discont),
                                                             period / 2)
     dd = diff(p, axis=axis)
-    half = period / 2
     ddmod = fnp.remainder(dd + half, period) - half
     ddmod = fnp.where((ddmod == -half) & (dd > 0), half, ddmod)
     correction = fnp.where(fnp.abs(dd) < discont, 0, ddmod - dd)

@@ -584,7 +584,8 @@ def cho_solve(c_and_lower, b, overwrite_b=False, check_finite=True):
 
 def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_finite=True):
     """QR decomposition, scipy's modes: 'full' (`q` `(m, m)`), 'economic' (`q` `(m, k)`),
-    'r' (returns `(r,)`).
+    'r' (returns `(r,)`). With `pivoting=True` (real matrices) the column permutation `p`
+    comes last, `a[:, p] = q @ r` with `|diag(r)|` decreasing: `(q, r, p)`, or `(r, p)`.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -594,10 +595,13 @@ def qr(a, overwrite_a=False, lwork=None, mode="full", pivoting=False, check_fini
         ((3, 3), (3, 2))
     """
     del overwrite_a, lwork, check_finite  # unused
-    if pivoting:
-        raise NotImplementedError("qr: pivoting=True is not supported")
     if mode not in ("full", "r", "economic"):
         raise ValueError(f"qr: unsupported mode {mode!r}; use 'full', 'r' or 'economic'")
+    if pivoting:
+        from nanofn.ops import linalg as lax_linalg
+        (a,) = promote_float(asarray_value(a))
+        q, r, p = lax_linalg.qr(a, pivoting=True, full_matrices=mode != "economic")
+        return (r, p) if mode == "r" else (q, r, p)
     q, r = _nl.qr(a, mode="reduced" if mode == "economic" else "complete")
     return (r,) if mode == "r" else (q, r)
 

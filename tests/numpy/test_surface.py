@@ -211,6 +211,11 @@ def test_bincount_and_histograms(data):
     _same(fnp.histogram2d(y, z, bins), np.histogram2d(y, z, bins), rtol=1e-10)
     _same(fnp.histogramdd(np.stack([y, z], 1), bins)[0],
           np.histogramdd(np.stack([y, z], 1), bins)[0])
+    # counts are integers (numpy's are float64), weighted or density ones inexact, as JAX
+    assert fnp.histogram2d(y, z, bins)[0].dtype == fnp.histogramdd(y[:, None], bins)[0].dtype
+    assert fnp.histogramdd(y[:, None], bins)[0].dtype.kind == "i"
+    assert fnp.histogramdd(y[:, None], bins, weights=np.ones(len(y), int))[0].dtype.kind == "f"
+    assert fnp.histogram2d(y, z, bins, density=True)[0].dtype.kind == "f"
 
 
 @given(data=st.data())
@@ -319,6 +324,8 @@ def test_elementwise_helpers(data):
     _same(fnp.bitwise_count(i), np.bitwise_count(i))
     z = y + 1j * np.round(x % 3)
     _same(fnp.sort_complex(z.ravel()), np.sort_complex(z.ravel()))
+    # integers sort into the default float's complex type (JAX), not numpy's complex128
+    assert fnp.sort_complex(fnp.asarray([3, 1, 2])).dtype == np.complex64
 
 
 @given(data=st.data())
@@ -502,6 +509,8 @@ def test_functions_of_functions(data):
     _same(fnp.unwrap(p, axis=axis), np.unwrap(p, axis=axis), rtol=1e-9, atol=1e-9)
     _same(fnp.unwrap(p, axis=axis, period=3.0), np.unwrap(p, axis=axis, period=3.0),
           rtol=1e-9, atol=1e-9)
+    ints = np.round(p * 3).astype(np.int32)  # integers with an integer period stay integers
+    _same(fnp.unwrap(ints, axis=axis, period=8), np.unwrap(ints, axis=axis, period=8))
 
 
 @given(data=st.data())
@@ -604,3 +613,16 @@ def test_matches_jax_where_jax_differs_from_numpy(name):
         if g.dtype.kind == "c":
             expected = expected[..., 0] + 1j * expected[..., 1]
         np.testing.assert_allclose(g, expected, rtol=2e-6, atol=1e-7, err_msg=name)
+
+
+@given(num=st.integers(1, 9), endpoint=st.booleans(),
+       start=st.floats(-5, 5), stop=st.floats(-5, 5))
+def test_linspace_retstep_matches_numpy_in_the_result_dtype(num, endpoint, start, stop):
+    out, step = fnp.linspace(start, stop, num, endpoint=endpoint, retstep=True)
+    want, want_step = np.linspace(start, stop, num, endpoint=endpoint, retstep=True)
+    _same(out, want.astype(np.float32), rtol=1e-6, atol=1e-6)
+    # the step is an array of the result's dtype (JAX), not numpy's Python float
+    assert step.dtype == out.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(step), want_step, rtol=1e-6, atol=1e-6, equal_nan=True)
+    _, int_step = fnp.linspace(0, 10, num, retstep=True, dtype=int)
+    assert int_step.dtype == np.float32  # an integer result's step stays inexact
