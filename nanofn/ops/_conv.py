@@ -657,15 +657,18 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
                   padding, base_dilation=None, window_dilation=None):
     """Reduce every window of `operand` with `computation` (jax.lax's signature).
 
-    `computation` is `nanofn.lax.add`, `nanofn.lax.max` or `nanofn.lax.min` (or the
-    matching numpy/nanofn.numpy function). As in JAX, padding and base-dilation holes hold
-    `init_value`, and `init_value` takes part in every window's reduction. The gradient of
-    max (min) pooling goes to each window's first maximum (minimum).
+    As in JAX, padding and base-dilation holes hold `init_value`, and `init_value` takes
+    part in every window's reduction. `lax.add`, `lax.max` and `lax.min` (or the matching
+    numpy/nanofn.numpy functions) run as pooling primitives with their own kernels; the
+    gradient of max (min) pooling goes to each window's first maximum (minimum). Any other
+    associative, commutative `computation` (`lax.mul`, a lambda, a variadic one over a
+    tuple of operands with a tuple of init values) combines the windows' elements as
+    `lax.reduce` does, pairwise, and is differentiable where `computation` is.
 
     Args:
-        operand: the array to pool.
-        init_value: the reduction's start value (-inf for max, 0 for sum).
-        computation: `lax.add`, `lax.max` or `lax.min`.
+        operand: the array to pool (or a tuple of arrays of one shape).
+        init_value: the reduction's start value (-inf for max, 0 for sum), or a tuple.
+        computation: `lax.add`, `lax.max`, `lax.min`, or any `f(a, b)` as in `lax.reduce`.
         window_dimensions: window size, one per axis of `operand`.
         window_strides: step between windows, one per axis.
         padding: 'SAME', 'VALID' or one `(low, high)` pair per axis.
@@ -685,10 +688,9 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
     """
     name = getattr(computation, "__name__", str(computation))
     kind = {"add": "sum", "max": "max", "maximum": "max", "min": "min", "minimum": "min"}.get(name)
-    if kind is None:
-        raise NotImplementedError(f"reduce_window: computation {name!r} is not supported; use "
-                                  "lax.add, lax.max or lax.min")
-    shape = tuple(_aval_shape(operand))
+    if isinstance(operand, (tuple, list)):
+        kind = None
+    shape = tuple(_aval_shape(operand[0] if isinstance(operand, (tuple, list)) else operand))
     nd = len(shape)
     window = tuple(int(w) for w in window_dimensions)
     strides = tuple(int(s) for s in window_strides)
@@ -699,6 +701,8 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
     geo = dict(window_dimensions=window, window_strides=strides, padding=pads,
                base_dilation=tuple(int(d) for d in (base_dilation or (1,) * nd)),
                window_dilation=tuple(int(d) for d in (window_dilation or (1,) * nd)))
+    if kind is None:
+        return _reduce_window_any(operand, init_value, computation, shape, **geo)
     init = np.asarray(init_value).item()
     dtype = lax._dtype(operand)
     if kind == "max":
@@ -717,3 +721,40 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
     if init < K.highest(dtype):
         y = lax.min_p.bind(y, lax._c(y, init))
     return y
+
+
+def _reduce_window_any(operand, init_value, computation, shape, *, window_dimensions,
+                       window_strides, padding, base_dilation, window_dilation):
+    """`reduce_window` with any computation: each operand is padded (and base-dilated) with
+    its init value, the window's elements are stacked on a new leading axis as one strided
+    slice per window offset, and `lax.reduce` combines them over that axis."""
+    import itertools
+
+    from nanofn.ops import _shape
+    from nanofn.ops._lax_extras import reduce, reduce_window_shape_tuple
+    single = not isinstance(operand, (tuple, list))
+    operands = [operand] if single else list(operand)
+    inits = [init_value] if single else list(init_value)
+    if len(inits) != len(operands):
+        raise ValueError(f"reduce_window: {len(operands)} operands but {len(inits)} "
+                         f"init_values")
+    if any(tuple(_aval_shape(x)) != shape for x in operands):
+        raise ValueError(f"reduce_window: operands must have one shape, got "
+                         f"{[tuple(_aval_shape(x)) for x in operands]}")
+    out_shape = reduce_window_shape_tuple(shape, window_dimensions, window_strides, padding,
+                                          base_dilation, window_dilation)
+    stacks = []
+    for x, init in zip(operands, inits):
+        fill = lax.convert_element_type(init, lax._dtype(x))
+        if 0 in out_shape:  # no window fits: an empty stack, which reduces to the init value
+            stacks.append(lax.broadcast_in_dim(fill, (0,) + out_shape, ()))
+            continue
+        x = _shape.pad(x, fill, [(lo, hi, d - 1) for (lo, hi), d in zip(padding, base_dilation)])
+        windows = []
+        for offset in itertools.product(*[range(w) for w in window_dimensions]):
+            start = [o * d for o, d in zip(offset, window_dilation)]
+            limit = [b + (n - 1) * st + 1 for b, n, st in zip(start, out_shape, window_strides)]
+            windows.append(lax.expand_dims(_shape.slice(x, start, limit, window_strides), (0,)))
+        stacks.append(_shape.concatenate(windows, 0))
+    return reduce(stacks[0] if single else tuple(stacks), init_value if single else tuple(inits),
+                  computation, (0,))

@@ -288,3 +288,71 @@ def test_conv_general_dilated_local_gradients_and_errors():
     with pytest.raises(ValueError, match=r"rhs of shape \(2, 8, 2, 2\) must have 8 input "
                                          r"features .* \(3, 3\)"):
         lax.conv_general_dilated_local(x, w[:, :, :2, :2], (1, 1), "VALID", (2, 2))
+
+
+def _window_loop(x, init, fn, window, strides, pads, base_dil, win_dil):
+    """Reduce every window with `fn` over its elements, init included (a direct loop)."""
+    dil = np.full(tuple((n - 1) * d + 1 for n, d in zip(x.shape, base_dil)), init, x.dtype)
+    dil[tuple(slice(None, None, d) for d in base_dil)] = x
+    xp = np.pad(dil, [(max(lo, 0), max(hi, 0)) for lo, hi in pads], constant_values=init)
+    xp = xp[tuple(slice(max(-lo, 0), xp.shape[j] - max(-hi, 0)) for j, (lo, hi) in enumerate(pads))]
+    ext = [(w - 1) * d + 1 for w, d in zip(window, win_dil)]
+    out_shape = [max(0, (n - e) // s + 1) for n, e, s in zip(xp.shape, ext, strides)]
+    out = np.full(out_shape, init, x.dtype)
+    for pos in itertools.product(*(range(m) for m in out_shape)):
+        vals = [xp[tuple(p * s + q * d for p, s, q, d in zip(pos, strides, off, win_dil))]
+                for off in itertools.product(*(range(w) for w in window))]
+        out[pos] = fn([init] + vals)
+    return out
+
+
+@st.composite
+def window_cases(draw):
+    nd = draw(st.integers(1, 3))
+    shape = tuple(draw(st.lists(st.integers(1, 5), min_size=nd, max_size=nd)))
+    window = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    strides = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    pads = tuple((draw(st.integers(-1, 2)), draw(st.integers(0, 2))) for _ in range(nd))
+    base = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    wdil = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    return shape, window, strides, pads, base, wdil
+
+
+@given(window_cases(), st.integers(0, 2**16))
+def test_reduce_window_with_any_computation_matches_a_loop(case, seed):
+    # lax.mul and a lambda have no pooling primitive: the windows are stacked and reduced
+    # pairwise (as lax.reduce does), init value and padding as XLA treats them
+    shape, window, strides, pads, base, wdil = case
+    x = np.random.default_rng(seed).uniform(0.5, 1.5, size=shape)
+    args = (window, strides, pads, base, wdil)
+    np.testing.assert_allclose(np.asarray(lax.reduce_window(x, 1.0, lax.mul, *args)),
+                               _window_loop(x, 1.0, np.prod, *args), rtol=1e-12)
+    softer = lambda a, b: nanofn.numpy.logaddexp(a, b)  # noqa: E731
+    np.testing.assert_allclose(
+        np.asarray(lax.reduce_window(x, -np.inf, softer, *args)),
+        _window_loop(x, -np.inf, lambda v: np.logaddexp.reduce(v), *args), rtol=1e-12)
+
+
+def test_reduce_window_variadic_argmax_gradients_jit_and_vmap():
+    fnp = nanofn.numpy
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 5, 6))
+    idx = np.arange(x.size, dtype=np.int32).reshape(x.shape)
+
+    def larger(a, b):  # (value, flat index): the larger value, the first index on ties
+        take_a = (a[0] > b[0]) | ((a[0] == b[0]) & (a[1] < b[1]))
+        return fnp.where(take_a, a[0], b[0]), fnp.where(take_a, a[1], b[1])
+    vals, where = lax.reduce_window((x, idx), (-np.inf, np.int32(0)), larger, (1, 2, 3),
+                                    (1, 2, 3), "VALID")
+    blocks = x[:, :4].reshape(2, 2, 2, 2, 3).transpose(0, 1, 3, 2, 4).reshape(2, 2, 2, 6)
+    np.testing.assert_allclose(np.asarray(vals), blocks.max(-1), rtol=1e-12)
+    np.testing.assert_array_equal(x.ravel()[np.asarray(where)], blocks.max(-1))
+    prod = lambda v: lax.reduce_window(v, 1.0, lax.mul, (1, 2, 2), (1, 1, 2), "SAME")  # noqa
+    check_grads(prod, (x,), order=2)
+    np.testing.assert_allclose(np.asarray(nanofn.jit(prod)(x)), np.asarray(prod(x)), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(nanofn.vmap(lambda v: lax.reduce_window(v, 1.0, lax.mul, (2, 2), (1, 2),
+                                                           "SAME"))(x)),
+        np.asarray(prod(x)), rtol=1e-12)
+    with pytest.raises(ValueError, match="2 operands but 1 init_values"):
+        lax.reduce_window((x, x), (0.0,), larger, (1, 2, 2), (1, 1, 1), "VALID")
