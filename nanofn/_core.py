@@ -241,8 +241,10 @@ class Array(metaclass=_ArrayMeta):
     def __format__(self, spec):
         return format(self._value, spec) if self.ndim == 0 else str(self)
 
-    def item(self):
-        return self._value.item()
+    def item(self, *args):
+        """The element at the flat index or index tuple `args` (the only one when none) as a
+        Python scalar, as numpy's `item`."""
+        return self._value.item(*args)
 
     def tolist(self):
         return self._value.tolist()
@@ -755,8 +757,8 @@ class Tracer:
         except ConcretizationError as e:
             _raise_as(e, TracerIntegerConversionError)
 
-    def item(self):
-        return _lowest(self).item()
+    def item(self, *args):
+        return _lowest(self).item(*args)
 
     def tolist(self):
         return np.asarray(_lowest(self)).tolist()

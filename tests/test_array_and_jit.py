@@ -48,6 +48,9 @@ def test_operators_and_methods():
     np.testing.assert_allclose(x % 3, np.asarray(x) % 3)
     np.testing.assert_array_equal(x > 2, np.asarray(x) > 2)
     assert int(x.argmax()) == 3
+    assert x.item(3) == 4.0 and x.item(1, 0) == 3.0 and x[0, 1].item() == 2.0  # numpy's item
+    with pytest.raises(ValueError, match="size 1"):
+        x.item()
 
 
 def test_broadcast_error_names_op_and_shapes():
