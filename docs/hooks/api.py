@@ -57,6 +57,7 @@ MODULES = [
     ("nanofn.image", ["jax.image"]),
     ("nanofn.scipy.optimize", ["jax.scipy.optimize"]),
     ("nanofn.scipy.integrate", ["jax.scipy.integrate"]),
+    ("nanofn.scipy.sparse.linalg", ["jax.scipy.sparse.linalg"]),
     ("nanofn.scipy.cluster.vq", ["jax.scipy.cluster.vq"]),
     ("nanofn.scipy.spatial.transform", ["jax.scipy.spatial.transform"]),
     ("nanofn.experimental.ode", ["jax.experimental.ode"]),

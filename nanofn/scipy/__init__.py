@@ -10,7 +10,7 @@ Example:
 import importlib as _importlib
 
 __all__ = ["special", "signal", "linalg", "stats", "ndimage", "interpolate", "optimize",
-           "integrate", "cluster", "fft", "spatial"]
+           "integrate", "cluster", "fft", "spatial", "sparse"]
 
 
 def __getattr__(name):
