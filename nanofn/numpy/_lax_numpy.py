@@ -326,8 +326,21 @@ log1p = _unary("log1p", lax.log1p_p)
 expm1 = _unary("expm1", lax.expm1_p)
 sqrt = _unary("sqrt", lax.sqrt_p)
 cbrt = _unary("cbrt", lax.cbrt_p)
-floor = _unary("floor", lax.floor_p)
-ceil = _unary("ceil", lax.ceil_p)
+def _integers_unchanged(name, prim):
+    """`floor`/`ceil`: integers and booleans are already whole, and come back as they are
+    (JAX, numpy >= 2.1); floats round."""
+    rounded = _unary(name, prim)
+
+    def fn(x, /):
+        (x,) = promote(x) if not isinstance(x, _ARRAYS) else (x,)
+        return _wrap_output(x) if dtype_of(x).kind in "biu" else rounded(x)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = rounded.__doc__
+    return fn
+
+
+floor = _integers_unchanged("floor", lax.floor_p)
+ceil = _integers_unchanged("ceil", lax.ceil_p)
 def negative(x, /, *, out=None, where=None):
     """Elementwise `-x`.
 
@@ -393,7 +406,10 @@ def round(a, decimals=0, out=None):
     _no_out(out, "round")
     (a,) = promote(a)
     if not np.issubdtype(dtype_of(a), np.inexact):
-        return a
+        decimals = operator.index(decimals)
+        if decimals >= 0 or dtype_of(a).kind == "b":
+            return _wrap_output(a)
+        return _round_integers(a, -decimals)
     if dtype_of(a).kind == "c":  # each part on its own, as numpy and JAX
         from nanofn.ops._complex import complex_p, imag_p, real_p
         return complex_p.bind(round(real_p.bind(a), decimals), round(imag_p.bind(a), decimals))
@@ -408,11 +424,43 @@ def round(a, decimals=0, out=None):
     return lax.div_p.bind(lax.round_p.bind(lax.mul_p.bind(a, f), rounding_method=1), f)
 
 
-around = rint = round
+def _round_integers(a, places):
+    """Integers rounded to a multiple of `10**places`, halves to the even multiple (numpy's
+    `round(a, -places)`; JAX raises NotImplementedError)."""
+    step = 10 ** places
+    if step > np.iinfo(dtype_of(a)).max:  # coarser than the dtype: everything rounds to 0
+        return lax.mul_p.bind(a, lax._c(a, 0))
+    unit = lax._c(a, step)
+    q = floor_divide(a, unit)
+    r = lax.sub_p.bind(a, lax.mul_p.bind(q, unit))  # 0 <= r < step; step // 2 is the half
+    half = lax._c(a, step // 2)
+    odd = lax.ne_p.bind(lax.rem_p.bind(q, lax._c(a, 2)), lax._c(a, 0))
+    up = lax.or_p.bind(lax.gt_p.bind(r, half), lax.and_p.bind(lax.eq_p.bind(r, half), odd))
+    q = lax.add_p.bind(q, lax.convert_element_type(up, dtype_of(a)))
+    return lax.mul_p.bind(q, unit)
+
+
+around = round
+
+
+def rint(x, /):
+    """Round to the nearest whole number, halves to even; integers and booleans become the
+    default float type, as in JAX and numpy.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> fnp.rint(fnp.array([0.5, 1.5, 2]))
+        Array([0., 2., 2.], dtype=float32)
+    """
+    (x,) = promote_float(x)
+    return round(x)
 
 
 def trunc(x):
-    """Round toward zero."""
+    """Round toward zero; integers and booleans come back as they are (JAX)."""
+    (x,) = promote(x) if not isinstance(x, _ARRAYS) else (x,)
+    if dtype_of(x).kind in "biu":
+        return _wrap_output(x)
     (x,) = promote_float(x)
     return lax.round_toward_zero(x)
 
@@ -862,7 +910,10 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
     elif d == bool or (promote_integers and np.issubdtype(d, np.integer)
                        and d.itemsize < _DEFAULT["i"].itemsize):  # to the default int, as JAX
         a = astype(a, _DEFAULT["i"] if d.kind != "u" else _DEFAULT["u"])
-    s = _reduction(a, axis, keepdims, lambda x, axes: lax.reduce_sum_p.bind(x, axes=axes), "sum")
+    half = dtype_of(a) == np.float16  # added in float32, rounded once (JAX)
+    s = _reduction(astype(a, np.float32) if half else a, axis, keepdims,
+                   lambda x, axes: lax.reduce_sum_p.bind(x, axes=axes), "sum")
+    s = astype(s, np.float16) if half else s
     return s if initial is None else add(s, initial)
 
 
@@ -891,6 +942,9 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     """
     _no_out(out, "mean")
     (a,) = promote_float(a) if dtype is None else [astype(a, dtype)]
+    if dtype_of(a) == np.float16:  # computed in float32, rounded once (JAX)
+        return astype(mean(astype(a, np.float32), axis, None, None, keepdims, where=where),
+                      np.float16)
     if where is not None:
         w = broadcast_to(asarray_value(where, bool), _shape(a))  # count where= per element
         n = sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a))
@@ -923,6 +977,9 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     _no_out(out, "var")
     ddof = _correction(ddof, correction, "var")
     (a,) = promote_float(a) if dtype is None else [astype(a, dtype)]
+    if dtype_of(a) == np.float16:  # computed in float32, rounded once (JAX)
+        return astype(var(astype(a, np.float32), axis, None, None, ddof, keepdims, where=where,
+                          mean=mean), np.float16)
     m = mean_(a, axis=axis, keepdims=True, where=where) if mean is None else mean
     centered = subtract(a, m)
     if dtype_of(a).kind == "c":  # |a - mean|^2, real (as numpy and JAX)

@@ -81,8 +81,10 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
     if where is not None:
         a = lnp.where(where, a, np.asarray(1, dtype_of(a)))
     a = _accumulation_dtype(a, dtype) if promote_integers or dtype is not None else a
-    p = _reduction(a, axis, keepdims, lambda x, axes: _reduce.reduce_prod_p.bind(x, axes=axes),
-                   "prod")
+    half = dtype_of(a) == np.float16  # multiplied in float32, rounded once (JAX)
+    p = _reduction(lnp.astype(a, np.float32) if half else a, axis, keepdims,
+                   lambda x, axes: _reduce.reduce_prod_p.bind(x, axes=axes), "prod")
+    p = lnp.astype(p, np.float16) if half else p
     return p if initial is None else lnp.multiply(p, initial)
 
 
@@ -100,12 +102,20 @@ def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, wh
 # ------------------------------------------------------------------------ cumulative
 
 
+def _bools_to_int(a, dtype):
+    """JAX's running sums and products keep narrow integers (an int8 cumsum wraps in int8);
+    booleans count in the default integer dtype."""
+    if dtype is not None:
+        return lnp.astype(a, dtype)
+    return lnp.astype(a, default_int()) if dtype_of(a) == bool else a
+
+
 def _cumulative(prim, name, a, axis, dtype):
     a = asarray_value(a)
     if axis is None:
         a = lnp.ravel(a)
         axis = 0
-    a = _accumulation_dtype(a, dtype)
+    a = _bools_to_int(a, dtype)
     ndim = len(_shape_of(a))
     if ndim == 0:
         a = lnp.reshape(a, (1,))
@@ -172,7 +182,7 @@ def nancumprod(a, axis=None, dtype=None, out=None):
     return cumprod(_nan_to(asarray_value(a), 1), axis, dtype)
 
 
-def _cumulative_array_api(prim, name, x, axis, dtype, include_initial, identity):
+def _cumulative_array_api(prim, name, x, axis, dtype, include_initial, identity, widen):
     x = asarray_value(x)
     ndim = len(_shape_of(x))
     if axis is None:
@@ -183,7 +193,7 @@ def _cumulative_array_api(prim, name, x, axis, dtype, include_initial, identity)
     if ndim == 0:
         raise ValueError(f"{name}: x must have at least one dimension, got a 0-d array")
     axis = canonicalize_axis(axis, ndim)
-    out = prim.bind(_accumulation_dtype(x, dtype), axis=axis, reverse=False)
+    out = prim.bind(widen(x, dtype), axis=axis, reverse=False)
     if include_initial:
         config = [(0, 0, 0)] * ndim
         config[axis] = (1, 0, 0)
@@ -200,7 +210,7 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
         Array([0, 1, 3, 6], dtype=int32)
     """
     return _cumulative_array_api(_reduce.cumsum_p, "cumulative_sum", x, axis, dtype,
-                                 include_initial, 0)
+                                 include_initial, 0, _accumulation_dtype)  # widens, as JAX
 
 
 def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
@@ -212,7 +222,7 @@ def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
         Array([1, 2, 6], dtype=int32)
     """
     return _cumulative_array_api(_reduce.cumprod_p, "cumulative_prod", x, axis, dtype,
-                                 include_initial, 1)
+                                 include_initial, 1, _bools_to_int)
 
 
 # ------------------------------------------------------------------------ sorting

@@ -1,0 +1,70 @@
+"""Where JAX's result dtype differs from numpy's, nanofn follows JAX (found by running the
+same programs under both): running sums keep narrow integers, float16 means and
+variances are computed in float32, rounding leaves integers integers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import nanofn
+import nanofn.numpy as fnp
+
+small_ints = st.sampled_from([np.int8, np.uint8, np.int16, np.uint16])
+
+
+@given(hnp.arrays(small_ints, hnp.array_shapes(max_dims=2, max_side=6)))
+def test_running_sums_and_products_keep_narrow_integers(x):
+    # JAX: cumsum/cumprod (and the nan versions, cumulative_prod) wrap in the input's
+    # dtype; booleans count as int32; cumulative_sum widens as sum does
+    for name in ("cumsum", "cumprod", "nancumsum", "nancumprod"):
+        got = getattr(fnp, name)(x, axis=-1)
+        assert got.dtype == x.dtype
+        with np.errstate(over="ignore"):
+            want = getattr(np, name)(x, axis=-1, dtype=x.dtype)
+        np.testing.assert_array_equal(np.asarray(got), want)
+    assert fnp.cumulative_prod(x, axis=-1).dtype == x.dtype
+    assert fnp.cumulative_sum(x, axis=-1).dtype.itemsize == 4
+    assert fnp.cumsum(x > 3).dtype == fnp.cumprod(x > 3).dtype == np.int32
+
+
+@given(hnp.arrays(np.float16, hnp.array_shapes(min_dims=1, max_dims=2, max_side=40),
+                  elements=st.floats(-2000, 2000, width=16)))
+def test_float16_means_and_variances_are_computed_in_float32(x):
+    wide = x.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        wants = {name: getattr(np, name)(wide, axis=0).astype(np.float16)  # rounded once
+                 for name in ("mean", "var", "sum", "prod")}
+        wants["std"] = np.sqrt(wants["var"])  # JAX: the root of the float16 variance
+    for name, want in wants.items():
+        got = getattr(fnp, name)(x, axis=0)
+        assert got.dtype == np.float16
+        np.testing.assert_allclose(np.asarray(got, np.float32), want.astype(np.float32),
+                                   rtol=2e-3)
+    # 100 copies of 1000 sum past float16's largest value; their mean does not
+    assert float(fnp.mean(np.full(100, 1000.0, np.float16))) == 1000.0
+    grad = nanofn.grad(lambda v: fnp.mean(v).astype(np.float32))(x)
+    assert grad.dtype == np.float16
+
+
+@given(hnp.arrays(st.sampled_from([np.int32, np.int64]), hnp.array_shapes(max_dims=2),
+                  elements=st.integers(-10**6, 10**6)),
+       st.integers(-4, 2))
+def test_integers_round_to_tens_halves_to_even_as_numpy(x, decimals):
+    got = fnp.round(x, decimals)  # JAX raises NotImplementedError for decimals < 0
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(np.asarray(got), np.round(x, decimals))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.uint16, np.bool_])
+def test_floor_ceil_trunc_leave_integers_and_rint_makes_floats(dtype):
+    x = np.array([0, 1, 1, 0], dtype)
+    for name in ("floor", "ceil", "trunc"):
+        out = getattr(fnp, name)(x)
+        assert out.dtype == dtype and isinstance(out, nanofn.Array)  # JAX: returned as is
+        np.testing.assert_array_equal(np.asarray(out), x)
+    assert fnp.rint(x).dtype == np.float32  # JAX: the default float
+    np.testing.assert_array_equal(np.asarray(fnp.rint(np.array([0.5, 1.5, 2.5]))), [0, 2, 2])
+    assert fnp.floor(2.5).dtype == np.float32 and float(fnp.trunc(-2.5)) == -2.0
