@@ -125,6 +125,11 @@ def test_errors_name_the_argument():
         L.bicgstab(np.eye(2), np.ones(2), x0={"a": np.ones(2)})
     with pytest.raises(ValueError, match="the same shapes"):
         L.cg(np.eye(2), np.ones(2), x0=np.ones(3))
+    with pytest.raises(ValueError, match=r"cg: the linear operator must map x to a value like "
+                                         r"b .*shapes \[\(3,\)\]\); it gave .*\[\(6,\)\]"):
+        L.cg(lambda v: fnp.concatenate([v, v]), np.ones(3))
+    with pytest.raises(ValueError, match="gmres: the preconditioner M must map x"):
+        L.gmres(np.eye(3), np.ones(3), M=lambda v: v[:2])
     with pytest.raises(ValueError, match="solve_method must be 'batched' or 'incremental'"):
         L.gmres(np.eye(2), np.ones(2), solve_method="qr")
     # both of JAX's solve methods are accepted and give this solver's one answer

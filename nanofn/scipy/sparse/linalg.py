@@ -26,6 +26,7 @@ import operator
 import numpy as np
 
 import nanofn.numpy as fnp
+from nanofn._jit import eval_shape
 from nanofn.flatten_util import ravel_pytree
 from nanofn.ops import _control
 from nanofn.ops._solvers import custom_linear_solve
@@ -61,6 +62,14 @@ def _setup(name, A, b, x0, maxiter, M):
     if shapes[0] != shapes[1]:
         raise ValueError(f"{name}: the arrays of x0 and b must have the same shapes, got "
                          f"{shapes[1]} and {shapes[0]}")
+    for fn, what in ((A, "the linear operator"), (M, "the preconditioner M")):
+        out = eval_shape(fn, x0)  # traced, not run
+        got = [tuple(v.shape) for v in tree_leaves(out)]
+        want = [tuple(np.shape(v)) for v in tree_leaves(b)]
+        if tree_structure(out) != tree_structure(b) or got != want:
+            raise ValueError(f"{name}: {what} must map x to a value like b (structure "
+                             f"{tree_structure(b)}, shapes {want}); it gave "
+                             f"{tree_structure(out)} with shapes {got}")
     size = sum(int(np.size(v)) for v in tree_leaves(b))
     return A, M, b, x0, (10 * size if maxiter is None else int(maxiter))
 
