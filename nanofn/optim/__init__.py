@@ -323,3 +323,17 @@ __all__ = [
     "safe_int32_increment", "bias_correction", "update_infinity_moment", "update_moment",
     "update_moment_per_elem_norm", "tree_map_params",
 ] + [_name for _name in losses.__all__ if not _name.startswith("_")]
+
+# optax's deprecated top-level names, still found in ported programs: each access warns
+# (as optax's does) and gives the `contrib` object it moved to
+_MOVED_TO_CONTRIB = ("differentially_private_aggregate", "DifferentiallyPrivateAggregateState",
+                     "dpsgd")
+
+
+def __getattr__(name):
+    if name in _MOVED_TO_CONTRIB:
+        import warnings
+        warnings.warn(f"nanofn.optim.{name} is deprecated, as optax.{name} is: use "
+                      f"nanofn.optim.contrib.{name}", DeprecationWarning, stacklevel=2)
+        return getattr(contrib, name)
+    raise AttributeError(f"module 'nanofn.optim' has no attribute {name!r}")
