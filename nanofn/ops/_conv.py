@@ -23,6 +23,7 @@ The impls are numba kernels with numpy references beside them, in `_conv_kernels
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -728,8 +729,6 @@ def _reduce_window_any(operand, init_value, computation, shape, *, window_dimens
     """`reduce_window` with any computation: each operand is padded (and base-dilated) with
     its init value, the window's elements are stacked on a new leading axis as one strided
     slice per window offset, and `lax.reduce` combines them over that axis."""
-    import itertools
-
     from nanofn.ops import _shape
     from nanofn.ops._lax_extras import reduce, reduce_window_shape_tuple
     single = not isinstance(operand, (tuple, list))
