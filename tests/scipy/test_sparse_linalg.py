@@ -122,7 +122,18 @@ def test_errors_name_the_argument():
     with pytest.raises(TypeError, match="gmres: the linear operator must be a function"):
         L.gmres("A", np.ones(2))
     with pytest.raises(ValueError, match="bicgstab: x0 and b must have the same tree"):
-        L.bicgstab(np.eye(2), np.ones(2), x0={"a": np.ones(2)})
+        L.bicgstab(lambda v: v, np.ones(2), x0={"a": np.ones(2)})
+    with pytest.raises(ValueError, match="cg: b must be an array or a pytree of arrays"):
+        L.cg(lambda v: v, None)
+    with pytest.raises(ValueError, match="gmres: cannot make an array from a ragged"):
+        L.gmres(np.eye(2), [[1.0], [2.0, 3.0]])  # a matrix acts on one array
+    with pytest.raises(TypeError, match="cg: tol must be a real number, got 'x'"):
+        L.cg(np.eye(2), np.ones(2), tol="x")
+    # integers solve as floats, and a float64 operator on float32 vectors in float64
+    for solver in SOLVERS.values():
+        x = solver(2 * np.eye(2), np.ones(2, np.int32))[0]
+        assert x.dtype == np.float64 and np.allclose(np.asarray(x), 0.5)
+        assert solver(lambda v: 2 * v, np.ones(2, np.int32))[0].dtype == np.float32
     with pytest.raises(ValueError, match="the same shapes"):
         L.cg(np.eye(2), np.ones(2), x0=np.ones(3))
     with pytest.raises(ValueError, match=r"cg: the linear operator must map x to a value like "

@@ -27,10 +27,11 @@ import numpy as np
 
 import nanofn.numpy as fnp
 from nanofn._jit import eval_shape
+from nanofn.numpy._dtypes import promote_float
 from nanofn.flatten_util import ravel_pytree
 from nanofn.ops import _control
 from nanofn.ops._solvers import custom_linear_solve
-from nanofn.tree_util import tree_leaves, tree_map, tree_structure
+from nanofn.tree_util import tree_leaves, tree_map, tree_structure, tree_unflatten
 
 __all__ = ["bicgstab", "cg", "gmres"]
 
@@ -49,12 +50,31 @@ def _as_matvec(A, name):
                     f"got {type(A).__name__}")
 
 
-def _setup(name, A, b, x0, maxiter, M):
+def _inexact(name, what, tree, matrix):
+    """`tree`'s leaves as arrays, integers made floats; one array when `A` is a matrix."""
+    if matrix:  # a matrix acts on one vector, so a nested list is one array, not a pytree
+        tree = fnp.asarray(tree)
+    leaves = tree_leaves(tree)
+    if not leaves:
+        raise ValueError(f"{name}: {what} must be an array or a pytree of arrays, got {tree!r}")
+    return tree_map(lambda v: promote_float(fnp.asarray(v))[0], tree)
+
+
+def _real_number(name, what, value):
+    if isinstance(value, (str, bytes, complex)) or value is None or \
+            np.dtype(getattr(value, "dtype", np.float64)).kind not in "biuf":
+        raise TypeError(f"{name}: {what} must be a real number, got {value!r}")
+    return value
+
+
+def _setup(name, A, b, x0, maxiter, M, tol=0.0, atol=0.0):
     """The matvec, preconditioner, start and iteration limit, checked."""
+    matrix = not callable(A)
     A = _as_matvec(A, name)
     M = (lambda x: x) if M is None else _as_matvec(M, name)
-    b = tree_map(fnp.asarray, b)
-    x0 = tree_map(fnp.zeros_like, b) if x0 is None else tree_map(fnp.asarray, x0)
+    _real_number(name, "tol", tol), _real_number(name, "atol", atol)
+    b = _inexact(name, "b", b, matrix)
+    x0 = tree_map(fnp.zeros_like, b) if x0 is None else _inexact(name, "x0", x0, matrix)
     if tree_structure(x0) != tree_structure(b):
         raise ValueError(f"{name}: x0 and b must have the same tree structure, got "
                          f"{tree_structure(x0)} and {tree_structure(b)}")
@@ -70,6 +90,12 @@ def _setup(name, A, b, x0, maxiter, M):
             raise ValueError(f"{name}: {what} must map x to a value like b (structure "
                              f"{tree_structure(b)}, shapes {want}); it gave "
                              f"{tree_structure(out)} with shapes {got}")
+        # a float64 operator on float32 vectors: iterate in the wider dtype
+        wider = [np.result_type(v.dtype, o.dtype) for v, o in zip(tree_leaves(b),
+                                                                  tree_leaves(out))]
+        b, x0 = (tree_unflatten(tree_structure(t), [fnp.asarray(v, d) for v, d in
+                                                      zip(tree_leaves(t), wider)])
+                 for t in (b, x0))
     size = sum(int(np.size(v)) for v in tree_leaves(b))
     return A, M, b, x0, (10 * size if maxiter is None else int(maxiter))
 
@@ -95,8 +121,8 @@ def _bound(b, tol, atol):
     return fnp.maximum(tol ** 2 * _sq_norm(b), fnp.asarray(atol, _sq_norm(b).dtype) ** 2)
 
 
-def _solver(name, A, b, x0, maxiter, M, flat_solve, symmetric):
-    A, M, b, x0, maxiter = _setup(name, A, b, x0, maxiter, M)
+def _solver(name, A, b, x0, maxiter, M, flat_solve, symmetric, tol, atol):
+    A, M, b, x0, maxiter = _setup(name, A, b, x0, maxiter, M, tol, atol)
     x0_flat, unravel = ravel_pytree(x0)
 
     def solve(matvec, rhs):
@@ -149,7 +175,7 @@ def cg(A, b, x0=None, *, tol=1e-5, atol=0.0, maxiter=None, M=None):
             return x, r, p, rz_new, k + 1
         return _control.while_loop(go_on, step, (x0, r, z, rz, 0))[0]
     real = not any(fnp.iscomplexobj(v) for v in tree_leaves(b))
-    return _solver("cg", A, b, x0, maxiter, M, iterate, symmetric=real), None
+    return _solver("cg", A, b, x0, maxiter, M, iterate, real, tol, atol), None
 
 
 def bicgstab(A, b, x0=None, *, tol=1e-5, atol=0.0, maxiter=None, M=None):
@@ -195,7 +221,7 @@ def bicgstab(A, b, x0=None, *, tol=1e-5, atol=0.0, maxiter=None, M=None):
             return x, r, r_hat, rho_new, alpha, omega, p, v, fnp.where(stuck, -1, k + 1)
         state = (x0, r, r, one, one, one, r, r, fnp.asarray(0, np.int32))
         return _control.while_loop(go_on, step, state)[0]
-    return _solver("bicgstab", A, b, x0, maxiter, M, iterate, symmetric=False), None
+    return _solver("bicgstab", A, b, x0, maxiter, M, iterate, False, tol, atol), None
 
 
 def gmres(A, b, x0=None, *, tol=1e-5, atol=0.0, restart=20, maxiter=None, M=None,
@@ -248,7 +274,7 @@ def gmres(A, b, x0=None, *, tol=1e-5, atol=0.0, restart=20, maxiter=None, M=None
         def go_on(state):
             return (state[3] < maxiter) & (state[2] > pbound)
         return _control.while_loop(go_on, cycle, (x0,) + residual(x0) + (0,))[0]
-    x = _solver("gmres", A, b, x0, maxiter, M, iterate, symmetric=False)
+    x = _solver("gmres", A, b, x0, maxiter, M, iterate, False, tol, atol)
     failed = fnp.any(fnp.stack([fnp.any(fnp.isnan(v)) for v in tree_leaves(x)]))
     return x, fnp.where(failed, -1, 0).astype(np.int32)
 
