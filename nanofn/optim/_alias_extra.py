@@ -16,7 +16,13 @@ import nanofn.numpy as jnp
 from nanofn import tree_util
 from nanofn.optim import _transform
 from nanofn.optim import tree as otu
-from nanofn.optim._base import GradientTransformation, ScalarOrSchedule, Updates, init_empty_state
+from nanofn.optim._base import (
+    GradientTransformation,
+    ScalarOrSchedule,
+    Updates,
+    init_empty_state,
+    reject_complex,
+)
 from nanofn.optim._combine import chain
 from nanofn.optim._transform import _zeros_count, safe_increment
 
@@ -36,7 +42,7 @@ def scale_by_sm3(b1: float = 0.9, b2: float = 1.0, eps: float = 1e-8) -> Gradien
     For a leaf of rank ``r >= 2`` SM3 keeps one vector per axis; the accumulator of an
     entry is the minimum over its axes' vectors plus ``g**2``, and each axis vector
     then keeps the maximum of the accumulator over the other axes. Rank 0 and 1 leaves
-    keep a plain sum of squares.
+    keep a plain sum of squares. Complex parameters raise a ValueError, as in optax.
 
     Args:
         b1: decay of the momentum on the rescaled updates.
@@ -56,6 +62,7 @@ def scale_by_sm3(b1: float = 0.9, b2: float = 1.0, eps: float = 1e-8) -> Gradien
     """
 
     def init_fn(params):
+        reject_complex("scale_by_sm3", params)  # as optax
         mu = tree_util.tree_map(
             lambda p: [jnp.zeros((np.shape(p)[i],), dtype=jnp.result_type(p))
                        for i in range(np.ndim(p))], params)
@@ -166,7 +173,7 @@ def scale_by_rprop(learning_rate: float, eta_minus: float = 0.5, eta_plus: float
     Each entry's step grows by ``eta_plus`` while its gradient keeps its sign and
     shrinks by ``eta_minus`` when the sign flips (and that step is skipped). As in
     optax, the update returned is the step chosen at the previous call, so the first
-    update is zero.
+    update is zero. Complex updates raise a ValueError (optax's clip refuses them).
 
     Args:
         learning_rate: the initial step size of every entry.
@@ -196,6 +203,7 @@ def scale_by_rprop(learning_rate: float, eta_minus: float = 0.5, eta_plus: float
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args  # unused
+        reject_complex("scale_by_rprop", updates, "updates")
         sign = otu.mul(updates, state.prev_updates)
         step_sizes = tree_util.tree_map(
             lambda s, step: jnp.where(

@@ -15,13 +15,9 @@ import nanofn.numpy as jnp
 from nanofn import tree_util
 from nanofn.optim import _base
 from nanofn.optim import tree as otu
-from nanofn.optim._base import EmptyState, GradientTransformation, init_empty_state
+from nanofn.optim._base import EmptyState, GradientTransformation, abs_sq, init_empty_state
 
 AdaptiveGradClipState = EmptyState
-
-
-def _abs_sq(x):
-    return jnp.real(x * jnp.conj(x))
 
 
 def safe_norm(x, min_norm, ord=None, axis=None, keepdims: bool = False):  # noqa: A002
@@ -59,9 +55,9 @@ def safe_root_mean_squares(x, min_rms):
         >>> print(float(optim.safe_root_mean_squares(jnp.array([3.0, 4.0]), 1e-3)) ** 2)
         12.5
     """
-    rms = jnp.sqrt(jnp.mean(_abs_sq(x)))
+    rms = jnp.sqrt(jnp.mean(abs_sq(x)))
     x = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
-    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(_abs_sq(x))))
+    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(abs_sq(x))))
 
 
 def unitwise_norm(x, axis=None):
@@ -82,15 +78,15 @@ def unitwise_norm(x, axis=None):
     """
     shape = np.shape(x)
     if axis is not None:
-        sq = jnp.sum(_abs_sq(x), axis=axis, keepdims=True)
+        sq = jnp.sum(abs_sq(x), axis=axis, keepdims=True)
     elif len([d for d in shape if d != 1]) <= 1:
-        sq = jnp.sum(_abs_sq(x), keepdims=True)
+        sq = jnp.sum(abs_sq(x), keepdims=True)
     elif len(shape) in (2, 3):
-        sq = jnp.sum(_abs_sq(x), axis=0, keepdims=True)
+        sq = jnp.sum(abs_sq(x), axis=0, keepdims=True)
     elif len(shape) == 4:
-        sq = jnp.sum(_abs_sq(x), axis=(0, 1, 2), keepdims=True)
+        sq = jnp.sum(abs_sq(x), axis=(0, 1, 2), keepdims=True)
     elif len(shape) == 5:
-        sq = jnp.sum(_abs_sq(x), axis=(0, 1, 2, 3), keepdims=True)
+        sq = jnp.sum(abs_sq(x), axis=(0, 1, 2, 3), keepdims=True)
     else:
         raise ValueError(f"unitwise_norm: expected a parameter of rank 1 to 5, got shape "
                          f"{shape}; pass `axis=` to choose the axes to reduce.")

@@ -25,7 +25,8 @@ states and ``jit`` all work, including higher derivatives.
 
 When the transforms use them (``use_adam_update``, ``use_momentum_update``): float32 or
 float64 leaves whose state has the leaf's dtype and shape, Python-number hyperparameters,
-kernels switched on, and at least ``MIN_FUSED_SIZE`` elements in all (0 by default).
+kernels switched on, and at least ``MIN_FUSED_SIZE`` elements in all (0 by default). A tree
+with a complex leaf takes the plain array code (whose second moment is ``|g|^2``, optax's).
 Not while a jaxpr is being traced (``jit``, ``make_jaxpr``), unless ``FUSE_UNDER_JIT`` is
 set: there the plan's elementwise fusion (``nanofn._fusion``) already turns the plain
 array code, together with ``scale_by_learning_rate`` and ``apply_updates`` after it, into

@@ -10,6 +10,12 @@ end of a chain does, which is why an alias reads as "statistics, then step size"
 Step counts are int32 scalar arrays. Moments keep the dtype of the parameters (or an
 explicit ``mu_dtype``/``accumulator_dtype``), and bias corrections are computed in the
 dtype of the moment they correct, so float64 parameters get float64 arithmetic.
+
+Complex parameters follow optax: second moments, sums of squares and norms are built from
+the squared magnitude ``abs_sq(g) = |g|^2`` (real; ``g * g`` for real ``g``), so that a
+complex parameter behaves as the pair of its real and imaginary parts. The moments keep
+the parameters' complex dtype (with zero imaginary parts), as optax's do, and scalar
+factors (bias corrections, schedules) are computed in the matching real precision.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from nanofn.optim._base import (
     ScalarOrSchedule,
     Schedule,
     Updates,
+    abs_sq,
     init_empty_state,
 )
 
@@ -92,7 +99,9 @@ class _PerDtype:
     """Caches a scalar computed once per dtype (bias corrections, schedule values).
 
     ``fn(dtype)`` is called the first time a leaf of that dtype needs it, so a tree of
-    float32 and float64 leaves gets each factor in its own precision, once.
+    float32 and float64 leaves gets each factor in its own precision, once. A complex
+    leaf gets its factor in the matching real precision (complex64: float32): a real
+    scalar, as in optax.
     """
 
     def __init__(self, fn):
@@ -100,6 +109,8 @@ class _PerDtype:
 
     def __call__(self, dtype):
         key = np.dtype(dtype)
+        if key.kind == "c":
+            key = np.finfo(key).dtype
         if key not in self._cache:
             self._cache[key] = self._fn(key)
         return self._cache[key]
@@ -140,7 +151,7 @@ def _add_eps(x, eps):
 
 
 def _norm(x):
-    return jnp.sqrt(jnp.sum(x * x))
+    return jnp.sqrt(jnp.sum(abs_sq(x)))
 
 
 # --- scaling ----------------------------------------------------------------------------
@@ -326,7 +337,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
                 count=count, mu=_unflatten(treedef, new_m), nu=_unflatten(treedef, new_v))
         for g, m_prev, v_prev in zip(gs, ms, vs):
             m = (1 - b1) * g + b1 * m_prev
-            v = (1 - b2) * (g * g) + b2 * v_prev
+            v = (1 - b2) * abs_sq(g) + b2 * v_prev
             m_hat = first.debias(m, g)
             v_hat = _add_eps(v / bc2(v.dtype), eps_root)
             new_u.append(_cast(m_hat / (jnp.sqrt(v_hat) + eps), g.dtype))
@@ -391,7 +402,7 @@ def scale_by_amsgrad(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
         new_u, new_m, new_v, new_vmax = [], [], [], []
         for g, m_prev, v_prev, vmax_prev in zip(gs, ms, vs, vmaxs):
             m = (1 - b1) * g + b1 * m_prev
-            v = (1 - b2) * (g * g) + b2 * v_prev
+            v = (1 - b2) * abs_sq(g) + b2 * v_prev
             m_hat = m / bc1(m.dtype) if bias_correction_mu else m
             v_eff = v / bc2(v.dtype) if bias_correction_nu else v
             vmax = jnp.maximum(vmax_prev, v_eff)
@@ -509,7 +520,7 @@ def scale_by_radam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
         new_u, new_m, new_v = [], [], []
         for g, m_prev, v_prev in zip(gs, ms, vs):
             m = (1 - b1) * g + b1 * m_prev
-            v = (1 - b2) * (g * g) + b2 * v_prev
+            v = (1 - b2) * abs_sq(g) + b2 * v_prev
             m_hat = first.debias(m, g)
             v_hat = v / bc2(v.dtype)
             use_adaptive, r = rect(m.dtype)
@@ -565,7 +576,7 @@ def scale_by_yogi(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-3,
         bc1, bc2 = _bias_correction(b1, count), _bias_correction(b2, count)
         new_u, new_m, new_v = [], [], []
         for g, m_prev, v_prev in zip(gs, ms, vs):
-            g2 = g * g
+            g2 = abs_sq(g)
             m = (1 - b1) * g + b1 * m_prev
             v = v_prev - (1 - b2) * jnp.sign(v_prev - g2) * g2
             m_hat, v_hat = m / bc1(m.dtype), v / bc2(v.dtype)
@@ -625,7 +636,7 @@ def scale_by_belief(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-16,
         for g, m_prev, v_prev in zip(gs, ms, vs):
             m = (1 - b1) * g + b1 * m_prev
             err = g - m
-            v = _add_eps((1 - b2) * (err * err) + b2 * v_prev, eps_root)
+            v = _add_eps((1 - b2) * abs_sq(err) + b2 * v_prev, eps_root)
             m_hat = first.debias(m, g)
             v_hat = v / bc2(v.dtype)
             new_u.append(_cast(m_hat / (jnp.sqrt(v_hat) + eps), g.dtype))
@@ -742,7 +753,7 @@ def scale_by_rss(initial_accumulator_value: float = 0.1, eps: float = 1e-7
             "scale_by_rss", ("updates", "state.sum_of_squares"), updates, state.sum_of_squares)
         new_u, new_s = [], []
         for g, s_prev in zip(gs, ss):
-            s = s_prev + g * g
+            s = s_prev + abs_sq(g)
             positive = s > 0
             # 1/sqrt only where s > 0, so a zero accumulator gives a zero update, not NaN.
             inv = jnp.where(positive, 1 / jnp.sqrt(jnp.where(positive, s, 1) + eps), 0)
@@ -814,7 +825,7 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8, initial_scale: float = 0
         bc = _bias_correction(decay, count) if bias_correction else None
         new_u, new_v = [], []
         for g, v_prev in zip(gs, vs):
-            v = (1 - decay) * (g * g) + decay * v_prev
+            v = (1 - decay) * abs_sq(g) + decay * v_prev
             v_hat = v / bc(v.dtype) if bias_correction else v
             new_u.append(_cast(g / _rms_denominator(v_hat, eps, eps_in_sqrt), g.dtype))
             new_v.append(_cast(v, v_prev.dtype))
@@ -887,9 +898,9 @@ def scale_by_stddev(decay: float = 0.9, eps: float = 1e-8, initial_scale: float 
         new_u, new_m, new_v = [], [], []
         for g, m_prev, v_prev in zip(gs, ms, vs):
             m = (1 - decay) * g + decay * m_prev
-            v = (1 - decay) * (g * g) + decay * v_prev
+            v = (1 - decay) * abs_sq(g) + decay * v_prev
             m_hat, v_hat = (m / bc(m.dtype), v / bc(v.dtype)) if bias_correction else (m, v)
-            denom = _rms_denominator(v_hat - m_hat * m_hat, eps, eps_in_sqrt)
+            denom = _rms_denominator(v_hat - abs_sq(m_hat), eps, eps_in_sqrt)
             new_u.append(_cast(g / denom, g.dtype))
             new_m.append(_cast(m, m_prev.dtype))
             new_v.append(_cast(v, v_prev.dtype))
@@ -939,6 +950,8 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
             updates, state.e_g, state.e_x)
         new_u, new_eg, new_ex = [], [], []
         for g, eg_prev, ex_prev in zip(gs, egs, exs):
+            # optax squares here (its `update_moment` of order 2), not |g|^2: for complex
+            # parameters Adadelta is optax's, complex squares included.
             eg = (1 - rho) * (g * g) + rho * eg_prev
             u = jnp.sqrt(ex_prev + eps) / jnp.sqrt(eg + eps) * g
             ex = (1 - rho) * (u * u) + rho * ex_prev
@@ -1008,7 +1021,7 @@ def scale_by_novograd(b1: float = 0.9, b2: float = 0.25, eps: float = 1e-8,
         first = count == 1  # the first step initialises the moments instead of averaging
         new_u, new_m, new_v = [], [], []
         for g, m_prev, v_prev, p in zip(*leaves):
-            sq_norm = jnp.sum(g * g)
+            sq_norm = jnp.sum(abs_sq(g))
             v = jnp.where(first, sq_norm, (1 - b2) * sq_norm + b2 * v_prev)
             step = g / (jnp.sqrt(_add_eps(v, eps_root)) + eps)
             if uses_params:
@@ -1124,7 +1137,7 @@ def scale_by_factored_rms(factored: bool = True, decay_rate: float = 0.8,
         for g, row, col, v, p in zip(gs, rows, cols, vs, ps):
             dt = p.dtype
             d = jnp.asarray(decay, dtype=dt)
-            g_sq = g * g + epsilon
+            g_sq = abs_sq(g) + epsilon
             dims = _factored_dims(p.shape, factored, min_dim_size_to_factor)
             if dims is None:
                 v = _cast(d * v + (1 - d) * g_sq, dt)
@@ -1151,7 +1164,7 @@ def scale_by_factored_rms(factored: bool = True, decay_rate: float = 0.8,
 
 
 def _safe_rms(x, min_rms):
-    return jnp.maximum(jnp.sqrt(jnp.mean(x * x)), min_rms)
+    return jnp.maximum(jnp.sqrt(jnp.mean(abs_sq(x))), min_rms)
 
 
 def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
@@ -1531,6 +1544,8 @@ def add_noise(eta: float, gamma: float, key=None, *, seed: Optional[int] = None
 def clip(max_delta: float) -> GradientTransformation:
     """Clips every update element to ``[-max_delta, max_delta]``.
 
+    Complex updates raise a ValueError (they have no order; optax refuses them too).
+
     Args:
         max_delta: the largest absolute value, >= 0.
 
@@ -1549,6 +1564,7 @@ def clip(max_delta: float) -> GradientTransformation:
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args  # unused
+        _base.reject_complex("clip", updates, "updates")
         return tree_util.tree_map(lambda g: jnp.clip(g, -max_delta, max_delta), updates), state
 
     return GradientTransformation(init_empty_state, update_fn)
@@ -1604,7 +1620,7 @@ def clip_by_block_rms(threshold: float) -> GradientTransformation:
     _base.check_positive("clip_by_block_rms", "threshold", threshold)
 
     def clip_leaf(u):
-        denom = jnp.maximum(1.0, jnp.sqrt(jnp.mean(u * u)) / threshold)
+        denom = jnp.maximum(1.0, jnp.sqrt(jnp.mean(abs_sq(u))) / threshold)
         return u / _cast(denom, u.dtype)
 
     def update_fn(updates, state, params=None, **extra_args):

@@ -2,7 +2,9 @@
 
 Every function takes whole pytrees and works leaf by leaf; reductions (``sum``, ``norm``,
 ``vdot``, ``max``) return one scalar for the whole tree. ``None`` leaves stay ``None``
-in the moment helpers, as in optax, so masked states pass through.
+in the moment helpers, as in optax, so masked states pass through. Complex leaves follow
+optax: ``norm`` and ``update_moment_per_elem_norm`` use magnitudes ``|x|`` (``|x|^2`` is
+``real(x * conj(x))``), and ``vdot`` conjugates its first argument.
 
 Example:
     >>> import nanofn.numpy as jnp
@@ -24,6 +26,7 @@ import numpy as np
 
 import nanofn.numpy as jnp
 from nanofn import tree_util
+from nanofn.optim._base import abs_sq
 
 __all__ = [
     "add", "add_scale", "allclose", "batch_shape", "bias_correction", "cast", "cast_like",
@@ -127,6 +130,8 @@ def add_scale(tree_x: Any, scalar, tree_y: Any) -> Any:
 def vdot(tree_x: Any, tree_y: Any):
     """The inner product of two trees: the sum over leaves of ``vdot(x, y)``.
 
+    As ``numpy.vdot``, complex leaves of ``tree_x`` are conjugated (``sum(conj(x) * y)``).
+
     Example:
         >>> import nanofn.numpy as jnp
         >>> from nanofn.optim import tree
@@ -204,7 +209,7 @@ def norm(tree: Any, ord: Any = None, squared: bool = False):  # noqa: A002 (opta
     """
     leaves = tree_util.tree_leaves(tree)
     if ord in (None, 2, "fro"):
-        sq = functools.reduce(operator.add, [jnp.sum(jnp.real(x * jnp.conj(x)))
+        sq = functools.reduce(operator.add, [jnp.sum(abs_sq(x))
                                              for x in leaves]) if leaves else jnp.asarray(0.0)
         return sq if squared else jnp.sqrt(sq)
     if squared:
@@ -506,7 +511,10 @@ def update_moment_per_elem_norm(updates, moments, decay, order):
     """
     def moment(g, t):
         if order == 2:
-            mag = jnp.real(g * jnp.conj(g))
+            mag = abs_sq(g)
+        elif jnp.iscomplexobj(g):  # optax's |g|^order of a complex g: (|g|^2)^(order/2)
+            half = order / 2
+            mag = abs_sq(g) ** (int(half) if float(half).is_integer() else half)
         else:
             mag = jnp.abs(g) ** order
         return (1 - decay) * mag + decay * t
