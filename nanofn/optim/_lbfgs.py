@@ -95,7 +95,9 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True
         return ScaleByLBFGSState(
             count=jnp.asarray(0, dtype=jnp.int32), params=otu.zeros_like(params),
             updates=otu.zeros_like(params), diff_params_memory=stacked,
-            diff_updates_memory=stacked, weights_memory=jnp.zeros(memory_size))
+            diff_updates_memory=stacked,
+            # in the parameters' (real) precision: float64 problems keep float64 curvature
+            weights_memory=jnp.zeros(memory_size, _value_dtype(params)))
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args  # unused
