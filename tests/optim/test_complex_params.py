@@ -44,7 +44,8 @@ LOOSER = {(n, "float64"): 1e-8 for n in ("adafactor", "adafactor_factored",
 # These contrib optimizers differ from optax with x64 on by 1e-8 to 1e-4 for real float64
 # parameters too (some of nanofn's intermediates are float32 there): single precision only.
 _CONTRIB_X64 = ("contrib.galore", "contrib.momo", "contrib.momo_adam", "contrib.muon")
-SKIPPED = {("lbfgs", "float32")}  # not run: each is checked in the other precision | {(n, "float64") for n in _CONTRIB_X64}
+# not generated: each of these is checked in the other precision
+SKIPPED = {("lbfgs", "float32")} | {(n, "float64") for n in _CONTRIB_X64}
 
 
 def _as_tree(vector, dtypes, like):
