@@ -112,6 +112,9 @@ CASES = {
     "contrib.reduce_on_plateau": (lambda opt: opt.chain(
         opt.adam(0.1), opt.contrib.reduce_on_plateau()), "value"),
     "contrib.galore": (lambda opt: opt.contrib.galore(0.1), None),
+    "contrib.dog": (lambda opt: opt.contrib.dog(), None),
+    "contrib.dowg": (lambda opt: opt.contrib.dowg(), None),
+    "contrib.simplified_ademamix": (lambda opt: opt.contrib.simplified_ademamix(0.01), None),
     # --- building blocks and wrappers
     "ema_trace": (lambda opt: opt.chain(opt.ema(0.9), opt.trace(0.5), opt.sgd(0.1)), None),
     "clip_by_global_norm_adam": (_chain_clip_adam, None),

@@ -41,10 +41,6 @@ __all__ = [
 ]
 
 
-def _abs_sq(g):
-    return jnp.real(g * jnp.conj(g)) if jnp.iscomplexobj(g) else g * g
-
-
 def _value_at(name_value, count):
     """A hyperparameter's value at ``count``, as a per-dtype scalar."""
     value = name_value(count) if callable(name_value) else name_value
@@ -130,7 +126,7 @@ def scale_by_ademamix(b1: float = 0.9, b2: float = 0.999, b3: ScalarOrSchedule =
             c_b3 = b3_now(g.dtype)
             m1 = (1 - b1) * g + b1 * m1_prev
             m2 = (1 - c_b3) * g + c_b3 * m2_prev
-            v = (1 - b2) * _abs_sq(g) + b2 * v_prev
+            v = (1 - b2) * _base.abs_sq(g) + b2 * v_prev
             m1_hat, v_hat = m1 / bc1(m1.dtype), v / bc2(v.dtype)
             u = (m1_hat + alpha_now(g.dtype) * m2) / (jnp.sqrt(_add_eps(v_hat, eps_root)) + eps)
             new_u.append(_cast(u, g.dtype))
@@ -269,7 +265,7 @@ def scale_by_simplified_ademamix(b1: float = 0.99, b2: float = 0.95,
         new_u, new_m, new_n = [], [], []
         for g, m_prev, n_prev in zip(gs, ms, ns):
             m = g + b1 * m_prev
-            g2 = _abs_sq(g)
+            g2 = g * g  # optax squares here (no conjugate): complex g gives a complex n
             n = g2 + b2 * (n_prev - g2)  # optax's lerp form of b2 n + (1 - b2) g^2
             u = (m + alpha_now(g.dtype) * g) / (jnp.sqrt(_add_eps(n / bc2(n.dtype), eps_root))
                                                 + eps)

@@ -247,7 +247,9 @@ def momo(learning_rate: ScalarOrSchedule = 1.0, beta: float = 0.9, lower_bound: 
         treedef, (gs, ps, ms) = _leaves(fn, updates, params, exp_avg=state.exp_avg)
         dtype = state.barf.dtype
         # the first step takes the first values as the averages
-        bt = jnp.asarray(jnp.where(state.count == 0, 0.0, beta), dtype=dtype)
+        # (0 and beta in the state's dtype: a float64 state must not see a float32 beta)
+        bt = jnp.where(state.count == 0, jnp.asarray(0.0, dtype=dtype),
+                       jnp.asarray(beta, dtype=dtype))
         barf = bt * state.barf + (1 - bt) * jnp.asarray(value, dtype=dtype)
         new_m = [bt * m + (1 - bt) * g for m, g in zip(ms, gs)]
         gamma = bt * state.gamma + (1 - bt) * _vdot(gs, ps)
@@ -351,14 +353,16 @@ def momo_adam(learning_rate: ScalarOrSchedule = 1e-2, b1: float = 0.9, b2: float
         barf = b1 * state.barf + (1 - b1) * jnp.asarray(value, dtype=dtype)
         new_m = [b1 * m + (1 - b1) * g for m, g in zip(ms, gs)]
         new_v = [b2 * v + (1 - b2) * g * g for v, g in zip(vs, gs)]
-        bc2 = jnp.asarray(1 - b2 ** count, dtype=dtype)
+        # the bias corrections in the state's dtype (a float32 power would round a float64 run)
+        count_f = jnp.asarray(count, dtype=dtype)
+        bc2 = 1 - jnp.asarray(b2, dtype=dtype) ** count_f
         precond = [eps + jnp.sqrt(v / bc2) for v in new_v]
         m_weighted = [m / d for m, d in zip(new_m, precond)]
         m_sq_norm = _vdot(new_m, m_weighted)
         gamma = b1 * state.gamma + (1 - b1) * _vdot(gs, ps)
         iprod = _vdot(new_m, ps)
         alpha = _schedule_value(learning_rate, state.count)
-        bc1 = jnp.asarray(1 - b1 ** count, dtype=dtype)
+        bc1 = 1 - jnp.asarray(b1, dtype=dtype) ** count_f
         rho = 1 + alpha * weight_decay
         if adapt_lower_bound:
             cap = rho * (barf - gamma) + iprod

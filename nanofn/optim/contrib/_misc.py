@@ -63,10 +63,6 @@ __all__ = [
 ]
 
 
-def _abs_sq(x):
-    return jnp.real(x * jnp.conj(x)) if jnp.iscomplexobj(x) else x * x
-
-
 def _check_int(fn: str, name: str, value, low: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{fn}: argument `{name}` must be an int, got {value!r}.")
@@ -373,7 +369,7 @@ def scale_by_acprop(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-16,
         new_u, new_m, new_v = [], [], []
         for g, m_prev, v_prev in zip(gs, ms, vs):
             m = (1 - b1) * g + b1 * m_prev
-            v = _add_eps((1 - b2) * _abs_sq(g - m_prev) + b2 * v_prev, eps_root)
+            v = _add_eps((1 - b2) * _base.abs_sq(g - m_prev) + b2 * v_prev, eps_root)
             v_hat = jnp.where(initial, 1, v_prev / bc2(v_prev.dtype))
             new_u.append(_cast(g / (jnp.sqrt(v_hat) + eps), g.dtype))
             new_m.append(_cast(m, m_prev.dtype))

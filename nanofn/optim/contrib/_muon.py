@@ -158,10 +158,6 @@ def _gram(x, conj=True):
     return x @ _mT(x)
 
 
-def _abs_sq(x):
-    return jnp.real(x * jnp.conj(x)) if jnp.iscomplexobj(x) else x * x
-
-
 def _ns_step(x, a, c):
     """One quintic step ``c0 X + (c1 A + c2 A A) X`` given ``A = X X^H``."""
     b = c[1] * a + c[2] * (a @ a)
@@ -180,9 +176,20 @@ def _schatten_first_step(x, c):
     # Divides X by the square root of ||X X^T||_F, i.e. by its Schatten-4 norm (optax
     # forms X X^T here without conjugation, and so does nanofn).
     a = _gram(x, conj=False)
-    fro = jnp.sqrt(jnp.sum(_abs_sq(a), axis=(-2, -1)))
+    fro = jnp.sqrt(jnp.sum(_base.abs_sq(a), axis=(-2, -1)))
     s = lax.rsqrt(jnp.maximum(fro, _FIRST_STEP_EPS))[..., None, None]
     return _ns_step(x * s, a * (s * s), c)
+
+
+def _coeffs_dtype(params):
+    """float64 when a parameter is float64 or complex128, else float32: the coefficients are
+    cast to each matrix's dtype, and a float64 matrix must not see float32-rounded ones."""
+    for leaf in tree_util.tree_leaves(params):
+        dtype = getattr(leaf, "dtype", None)  # (MaskedNode and None have none)
+        if (dtype is not None and np.dtype(dtype).kind in "fc"
+                and np.finfo(dtype).dtype == np.float64):
+            return np.dtype(np.float64)
+    return np.dtype(np.float32)
 
 
 def _check_ns_coeffs(where: str, ns_coeffs):
@@ -225,7 +232,7 @@ def _orthogonalize_stack(x, coeffs, ns_steps, preconditioning, eps):
     if transposed:  # iterate on the wide side: X X^H is then the smaller Gram matrix
         x = _mT(x)
     if preconditioning == "frobenius":
-        x = x / (jnp.sqrt(jnp.sum(_abs_sq(x), axis=(-2, -1), keepdims=True)) + eps)
+        x = x / (jnp.sqrt(jnp.sum(_base.abs_sq(x), axis=(-2, -1), keepdims=True)) + eps)
     elif preconditioning == "spectral":
         x = x / (jnp.linalg.norm(x, ord=2, axis=(-2, -1), keepdims=True) + eps)
     coeffs = jnp.asarray(coeffs, dtype=x.dtype)
@@ -410,7 +417,7 @@ def scale_by_muon(ns_coeffs=_DEFAULT_NS_COEFFS, ns_steps: int = 5, beta: float =
 
     def init_fn(params):
         # (optax keeps the last `ns_steps` rows, which is all of them given the check above)
-        coeffs = jnp.asarray(np.asarray(ns_coeffs, dtype=np.float32))
+        coeffs = jnp.asarray(np.asarray(ns_coeffs, dtype=_coeffs_dtype(params)))
         return MuonState(count=_zeros_count(), mu=_zeros_like_tree(params, mu_dtype),
                          ns_coeffs=coeffs)
 

@@ -92,7 +92,7 @@ def _vdot(xs, ys):
 def _sq_norm(leaves):
     total = None
     for x in leaves:
-        part = jnp.sum(x * x)
+        part = jnp.sum(_base.abs_sq(x))  # |x|^2: real for complex x, as optax.tree.norm
         total = part if total is None else total + part
     return jnp.asarray(0.0) if total is None else total
 
