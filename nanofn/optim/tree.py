@@ -501,7 +501,8 @@ def update_infinity_moment(updates, moments, decay, eps):
 
 
 def update_moment_per_elem_norm(updates, moments, decay, order):
-    """``(1 - decay) |g|**order + decay m`` leaf by leaf (a moment of magnitudes).
+    """``(1 - decay) g**order + decay m`` leaf by leaf; for complex `g`, ``|g|**order``
+    (optax's rule: a real `g` is raised as it is, so an odd order keeps its sign).
 
     Example:
         >>> import nanofn.numpy as jnp
@@ -515,8 +516,8 @@ def update_moment_per_elem_norm(updates, moments, decay, order):
         elif jnp.iscomplexobj(g):  # optax's |g|^order of a complex g: (|g|^2)^(order/2)
             half = order / 2
             mag = abs_sq(g) ** (int(half) if float(half).is_integer() else half)
-        else:
-            mag = jnp.abs(g) ** order
+        else:  # optax's real case: g ** order itself, signed for an odd order
+            mag = g ** order
         return (1 - decay) * mag + decay * t
     return _map(_none_or(moment), updates, moments, is_leaf=lambda x: x is None)
 
