@@ -197,7 +197,7 @@ def norm(tree: Any, ord: Any = None, squared: bool = False):  # noqa: A002 (opta
     Args:
         tree: a pytree of arrays.
         ord: ``None`` or ``2`` (Euclidean), ``1``, or ``"inf"``/``inf`` (largest magnitude).
-        squared: return the squared norm (``ord`` 2 only).
+        squared: return the square of the norm.
 
     Example:
         >>> import nanofn.numpy as jnp
@@ -212,13 +212,13 @@ def norm(tree: Any, ord: Any = None, squared: bool = False):  # noqa: A002 (opta
         sq = functools.reduce(operator.add, [jnp.sum(abs_sq(x))
                                              for x in leaves]) if leaves else jnp.asarray(0.0)
         return sq if squared else jnp.sqrt(sq)
-    if squared:
-        raise ValueError(f"optim.tree.norm: squared=True needs ord=2, got ord={ord!r}.")
     if ord == 1:
-        return functools.reduce(operator.add, [jnp.sum(jnp.abs(x)) for x in leaves])
-    if ord in ("inf", np.inf):
-        return functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x)) for x in leaves])
-    raise ValueError(f"optim.tree.norm: ord must be None, 1, 2 or 'inf', got {ord!r}.")
+        out = functools.reduce(operator.add, [jnp.sum(jnp.abs(x)) for x in leaves])
+    elif ord in ("inf", "infinity", np.inf):
+        out = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x)) for x in leaves])
+    else:
+        raise ValueError(f"optim.tree.norm: ord must be None, 1, 2 or 'inf', got {ord!r}.")
+    return out * out if squared else out  # the norm squared, whatever its order (optax)
 
 
 def zeros_like(tree: Any, dtype: Optional[Any] = None) -> Any:

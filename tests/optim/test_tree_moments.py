@@ -1,6 +1,6 @@
 """`update_moment_per_elem_norm` raises a real gradient as it is (an odd order keeps the
-sign, as optax's does) and a complex one by its magnitude."""
-
+sign, as optax's does) and a complex one by its magnitude; `tree.norm(squared=True)`
+squares a norm of any order, as optax's `tree_norm` does."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,3 +28,12 @@ def test_complex_gradients_are_raised_by_magnitude(order):
     g = np.array([3 + 4j, -1j])
     (got,) = optim.update_moment_per_elem_norm([g], [np.zeros(2, complex)], 0.5, order)
     np.testing.assert_allclose(np.asarray(got), 0.5 * np.abs(g) ** order, rtol=1e-12)
+
+
+@pytest.mark.parametrize("ord_,want", [(None, 14.0), (2, 14.0), (1, 36.0), ("inf", 9.0),
+                                       ("infinity", 9.0), (np.inf, 9.0)])
+def test_squared_norm_of_every_order(ord_, want):
+    # optax's tree_norm(..., squared=True) squares the norm of any order
+    tree = {"a": np.array([-3.0, 1.0]), "b": np.array(2.0)}
+    assert float(optim.tree.norm(tree, ord=ord_, squared=True)) == want
+    assert float(optim.tree.norm(tree, ord=ord_)) ** 2 == pytest.approx(want)
