@@ -1,6 +1,7 @@
 """`update_moment_per_elem_norm` raises a real gradient as it is (an odd order keeps the
 sign, as optax's does) and a complex one by its magnitude; `tree.norm(squared=True)`
 squares a norm of any order, as optax's `tree_norm` does."""
+
 from __future__ import annotations
 
 import numpy as np
