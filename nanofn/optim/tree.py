@@ -383,15 +383,16 @@ def size(tree: Any) -> int:
 
 
 def batch_shape(tree: Any, shape: tuple = ()) -> Any:
-    """A tree of ``shape + leaf.shape`` tuples, one per leaf.
+    """Each leaf broadcast to leading batch dimensions ``shape`` (optax's
+    ``tree.batch_shape``: the leaf of shape ``s`` becomes one of ``shape + s``).
 
     Example:
         >>> import nanofn.numpy as jnp
         >>> from nanofn.optim import tree
-        >>> tree.batch_shape({"a": jnp.ones(2)}, (4,))
-        {'a': (4, 2)}
+        >>> tree.batch_shape({"a": jnp.ones(2)}, (4,))["a"].shape
+        (4, 2)
     """
-    return _map(lambda x: tuple(shape) + tuple(np.shape(x)), tree)
+    return _map(lambda x: jnp.broadcast_to(x, tuple(shape) + tuple(np.shape(x))), tree)
 
 
 def allclose(a: Any, b: Any, rtol=1e-05, atol=1e-08, equal_nan: bool = False) -> bool:

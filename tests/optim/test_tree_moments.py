@@ -38,3 +38,12 @@ def test_squared_norm_of_every_order(ord_, want):
     tree = {"a": np.array([-3.0, 1.0]), "b": np.array(2.0)}
     assert float(optim.tree.norm(tree, ord=ord_, squared=True)) == want
     assert float(optim.tree.norm(tree, ord=ord_)) ** 2 == pytest.approx(want)
+
+
+def test_batch_shape_broadcasts_every_leaf():
+    # optax's tree.batch_shape adds leading batch dimensions to the leaves themselves
+    tree = {"a": np.array([1.0, 2.0]), "b": np.array(3.0)}
+    out = optim.tree.batch_shape(tree, (4, 1))
+    assert out["a"].shape == (4, 1, 2) and out["b"].shape == (4, 1)
+    np.testing.assert_array_equal(np.asarray(out["a"])[2, 0], [1.0, 2.0])
+    assert float(np.asarray(out["b"]).sum()) == 12.0
