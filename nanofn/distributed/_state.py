@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 from nanofn.distributed._groups import LocalGroup, MPIGroup
 
@@ -151,18 +152,26 @@ def shutdown():
             group.comm.Free()
 
 
+_ABORT_GRACE_S = 0.5  # how long a failing process waits, after printing, before MPI_Abort
+
+
 def _install_excepthook():
     previous = sys.excepthook
 
     def hook(exc_type, exc, tb):
         group = _state.group
+        if group is None or group.size == 1:
+            previous(exc_type, exc, tb)
+            return
+        # the one line that names the rank first, then the traceback: the launcher's output
+        # forwarding dies with the job, so what it has not passed on yet is lost
+        sys.stderr.write(f"nanofn.distributed: process {group.rank} of {group.size} raised "
+                         f"{exc_type.__name__}: {exc}; aborting every process of the MPI job\n")
+        sys.stderr.flush()
         previous(exc_type, exc, tb)
-        if group is not None and group.size > 1:
-            sys.stderr.write(f"nanofn.distributed: process {group.rank} of {group.size} "
-                             f"raised {exc_type.__name__}: {exc}; aborting every process "
-                             "of the MPI job\n")
-            sys.stderr.flush()
-            group.MPI.COMM_WORLD.Abort(1)
+        sys.stderr.flush()
+        time.sleep(_ABORT_GRACE_S)  # let the launcher forward it before the abort kills it
+        group.MPI.COMM_WORLD.Abort(1)
 
     _state.excepthook = previous
     sys.excepthook = hook
