@@ -326,6 +326,8 @@ log1p = _unary("log1p", lax.log1p_p)
 expm1 = _unary("expm1", lax.expm1_p)
 sqrt = _unary("sqrt", lax.sqrt_p)
 cbrt = _unary("cbrt", lax.cbrt_p)
+
+
 def _integers_unchanged(name, prim):
     """`floor`/`ceil`: integers and booleans are already whole, and come back as they are
     (JAX, numpy >= 2.1); floats round."""
@@ -341,6 +343,8 @@ def _integers_unchanged(name, prim):
 
 floor = _integers_unchanged("floor", lax.floor_p)
 ceil = _integers_unchanged("ceil", lax.ceil_p)
+
+
 def negative(x, /, *, out=None, where=None):
     """Elementwise `-x`.
 
