@@ -13,7 +13,6 @@ list every public name (test_api_reference_lists_every_public_name).
 """
 
 import doctest
-import os
 import pathlib
 import re
 import sys
