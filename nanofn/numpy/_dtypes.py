@@ -40,6 +40,12 @@ def default_int() -> np.dtype:
     return _DEFAULT["i"]
 
 
+def default_float() -> np.dtype:
+    """The default float dtype of arrays nanofn creates: float32, or float64 with
+    `jax_enable_x64` (JAX's `float_`)."""
+    return _DEFAULT["f"]
+
+
 def dtype_of(x) -> np.dtype:
     if isinstance(x, (Array, Tracer)):
         return x.dtype
@@ -315,7 +321,8 @@ def promote(*args):
 
 
 def promote_float(*args):
-    """Like `promote`, but integers and bools become the default float type (for sin, exp...)."""
+    """Like `promote`, but integers and bools become floats (for sin, exp...): float32, or
+    the default float for 64-bit integers (float64 under jax_enable_x64), as in JAX."""
     if len(args) == 1:
         if isinstance(args[0], _ARRAYS) and args[0].dtype.kind in "fc":
             return [args[0]]
@@ -332,7 +339,9 @@ def promote_float(*args):
             return [np.asarray(a, b.dtype), b]
     dtype = _result_type(args)
     if not np.issubdtype(dtype, np.inexact):
-        dtype = _DEFAULT["f"]
+        # JAX's rule: integers of up to 32 bits and booleans become float32; 64-bit ones
+        # the default float (float64 under jax_enable_x64)
+        dtype = _DEFAULT["f"] if dtype.itemsize == 8 else np.dtype(np.float32)
     return [asarray_value(x, dtype) for x in args]
 
 

@@ -459,6 +459,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     _no_out(out, "quantile")
     if weights is not None:
         raise NotImplementedError("quantile: weights= is not supported")
+    (a,) = promote_float(a)  # integers become floats on their own, as in JAX
     a, q = promote_float(a, q)
     dtype = dtype_of(a)
     shape = tuple(_shape_of(a))

@@ -21,7 +21,7 @@ import operator
 
 import numpy as np
 
-from nanofn.numpy._dtypes import asarray_value, promote_float
+from nanofn.numpy._dtypes import asarray_value, default_float, promote_float
 from nanofn.numpy._lax_numpy import _ndim, _shape, _wrap_output, moveaxis
 from nanofn.numpy._shape_funcs import roll
 from nanofn.ops import _base as lax
@@ -371,7 +371,7 @@ def fftfreq(n, d=1.0, *, dtype=None, device=None):
     """
     del device  # unused: one device
     n = _check_freq_args("fftfreq", n, d)
-    dtype = np.dtype(dtype or np.float32)
+    dtype = np.dtype(dtype or default_float())  # float64 under jax_enable_x64, as JAX
     k = (np.arange(n) + n // 2) % n - n // 2
     return _wrap_output(lax._div(np.asarray(k, dtype), asarray_value(d * n, dtype)))
 
@@ -387,7 +387,7 @@ def rfftfreq(n, d=1.0, *, dtype=None, device=None):
     """
     del device  # unused: one device
     n = _check_freq_args("rfftfreq", n, d)
-    dtype = np.dtype(dtype or np.float32)
+    dtype = np.dtype(dtype or default_float())  # float64 under jax_enable_x64, as JAX
     return _wrap_output(lax._div(np.arange(n // 2 + 1, dtype=dtype), asarray_value(d * n, dtype)))
 
 

@@ -39,7 +39,7 @@ from nanofn.ops import _base as lax
 from nanofn.ops import _complex as C
 from nanofn.ops._base import _aval_shape, _c, _dtype, bdim_to_front
 from nanofn.numpy import _lax_numpy as lnp
-from nanofn.numpy._dtypes import asarray_value, dtype_of, promote_float
+from nanofn.numpy._dtypes import asarray_value, default_int, dtype_of, promote_float
 from nanofn.numpy._lax_numpy import _shape as _shape_of, canonicalize_axes, canonicalize_axis
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "solve", "det", "slogdet", "cholesky",
@@ -1231,7 +1231,7 @@ def lstsq(a, b, rcond=None, *, numpy_resid=False):
         mask = s > 0
     else:
         mask = s >= rcond * s[0]
-    rank = fnp.sum(mask).astype(np.int32)
+    rank = fnp.sum(mask).astype(default_int())
     s_inv = fnp.where(mask, 1.0 / fnp.where(mask, s, 1.0), 0.0)
     x = _mm(_H(vt), fnp.expand_dims(s_inv, -1) * _mm(_H(u), b))
     if numpy_resid and (int(rank) < n or m <= n):
@@ -1287,7 +1287,7 @@ def matrix_rank(M, rtol=None, *, hermitian=False, tol=None):
     fnp = _fnp()
     (M,) = promote_float(M)
     if len(_shape_of(M)) < 2:
-        return fnp.any(M != 0).astype(np.int32)
+        return fnp.any(M != 0).astype(default_int())
     s = svd(M, compute_uv=False, hermitian=hermitian)
     smax = fnp.max(s, axis=-1, keepdims=True, initial=0.0)
     if tol is not None:
@@ -1298,7 +1298,7 @@ def matrix_rank(M, rtol=None, *, hermitian=False, tol=None):
             rtol = max(_shape_of(M)[-2:]) * _eps(dtype_of(M))
         rtol = fnp.asarray(rtol, dtype_of(s))
         cutoff = smax * (rtol if len(_shape_of(rtol)) == 0 else fnp.expand_dims(rtol, -1))
-    return fnp.sum(s > cutoff, axis=-1).astype(np.int32)
+    return fnp.sum(s > cutoff, axis=-1).astype(default_int())
 
 
 def cond(x, p=None):

@@ -25,7 +25,8 @@ import numpy as np
 
 from nanofn._core import Primitive, ShapedArray
 from nanofn.numpy import linalg as _nl
-from nanofn.numpy._dtypes import asarray_value, dtype_of, promote_float
+from nanofn.numpy._dtypes import (asarray_value, default_float, default_int, dtype_of,
+                                  promote_float)
 from nanofn.numpy._lax_numpy import _shape as _shape_of
 from nanofn.numpy.linalg import _mm, _mT, _unary_batch
 from nanofn.ops import _base as lax
@@ -1008,7 +1009,8 @@ def _constant(values, dtype):
 
 
 def hilbert(n):
-    """The Hilbert matrix `1 / (i + j + 1)` (float32, as in JAX).
+    """The Hilbert matrix `1 / (i + j + 1)` (the default float, as in JAX: float32, or
+    float64 under jax_enable_x64).
 
     Example:
         >>> from nanofn.scipy.linalg import hilbert
@@ -1016,11 +1018,11 @@ def hilbert(n):
         [[1.0, 0.5], [0.5, 0.3333333432674408]]
     """
     i, j = np.indices((n, n))
-    return _constant(1.0 / (i + j + 1), np.float32)
+    return _constant(1.0 / (i + j + 1), default_float())
 
 
 def invhilbert(n):
-    """The inverse of the `n x n` Hilbert matrix (exact integers, as float32).
+    """The inverse of the `n x n` Hilbert matrix (exact integers, in the default float).
 
     Example:
         >>> from nanofn.scipy.linalg import invhilbert
@@ -1034,7 +1036,7 @@ def invhilbert(n):
             s = i + j
             out[i, j] = ((-1) ** s * (s + 1) * comb(n + i, n - j - 1) * comb(n + j, n - i - 1)
                          * comb(s, i) ** 2)
-    return _constant(out.astype(np.float64), np.float32)
+    return _constant(out.astype(np.float64), default_float())
 
 
 def pascal(n, kind=None):
@@ -1056,7 +1058,7 @@ def pascal(n, kind=None):
 
 
 def invpascal(n, kind=None):
-    """The inverse of `pascal(n, kind)` (float32).
+    """The inverse of `pascal(n, kind)` (the default float, as in JAX).
 
     Example:
         >>> from nanofn.scipy.linalg import invpascal
@@ -1072,7 +1074,7 @@ def invpascal(n, kind=None):
                          dtype=np.float64).reshape(n, n)
     out = {"lower": inv_lower, "upper": inv_lower.T,
            "symmetric": inv_lower.T @ inv_lower}[kind]
-    return _constant(out, np.float32)
+    return _constant(out, default_float())
 
 
 def helmert(n, full=False):
@@ -1089,7 +1091,7 @@ def helmert(n, full=False):
     h[0] = 1
     d[0] = n
     out = h / np.sqrt(d)[:, None]
-    return _constant(out if full else out[1:], np.float32)
+    return _constant(out if full else out[1:], default_float())
 
 
 def hadamard(n, dtype=int):
@@ -1107,7 +1109,7 @@ def hadamard(n, dtype=int):
         h = np.block([[h, h], [h, -h]])
     dtype = np.dtype(dtype)
     if dtype == np.dtype(int):
-        dtype = np.dtype(np.int32)  # JAX's default integer
+        dtype = default_int()  # JAX's default integer
     return _constant(h, dtype)
 
 
@@ -1126,7 +1128,8 @@ def dft(n, scale=None, *, dtype=None):
     j, k = np.indices((n, n))
     m = np.exp(-2j * np.pi * ((j * k) % max(n, 1)) / max(n, 1))
     m = m / {None: 1.0, "n": n, "sqrtn": np.sqrt(n)}[scale]
-    return _constant(m, np.complex64 if dtype is None else dtype)
+    default = np.complex128 if default_float() == np.float64 else np.complex64
+    return _constant(m, default if dtype is None else dtype)
 
 
 # ======================================================================== more solvers

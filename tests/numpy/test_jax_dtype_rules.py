@@ -68,3 +68,38 @@ def test_floor_ceil_trunc_leave_integers_and_rint_makes_floats(dtype):
     assert fnp.rint(x).dtype == np.float32  # JAX: the default float
     np.testing.assert_array_equal(np.asarray(fnp.rint(np.array([0.5, 1.5, 2.5]))), [0, 2, 2])
     assert fnp.floor(2.5).dtype == np.float32 and float(fnp.trunc(-2.5)) == -2.0
+
+
+@pytest.fixture
+def x64():
+    nanofn.config.update("jax_enable_x64", True)
+    yield
+    nanofn.config.update("jax_enable_x64", False)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint8, np.int16, np.int32, np.uint32,
+                                   np.int64, np.uint64])
+def test_integers_become_float32_unless_64_bit_under_x64(x64, dtype):
+    # JAX's to_inexact_dtype: up to 32 bits -> float32; 64-bit -> the default float
+    x = fnp.asarray(np.array([1, 0, 1], dtype))
+    want = np.float64 if np.dtype(dtype).itemsize == 8 else np.float32
+    for out in (fnp.sin(x), fnp.mean(x), fnp.var(x), fnp.sqrt(x), fnp.median(x),
+                fnp.quantile(x, 0.5)):
+        assert out.dtype == want
+
+
+def test_defaults_follow_x64(x64):
+    from nanofn.scipy import linalg as sl
+    assert fnp.fft.fftfreq(4).dtype == fnp.fft.rfftfreq(4).dtype == np.float64
+    assert fnp.linalg.matrix_rank(np.eye(2)).dtype == np.int64
+    assert fnp.linalg.lstsq(np.eye(2), np.ones(2))[2].dtype == np.int64
+    assert sl.hilbert(3).dtype == sl.invhilbert(3).dtype == sl.helmert(3).dtype == np.float64
+    assert sl.invpascal(3).dtype == np.float64 and sl.pascal(3).dtype == np.float32  # JAX's
+    assert sl.hadamard(4).dtype == np.int64 and sl.dft(3).dtype == np.complex128
+
+
+def test_defaults_without_x64():
+    from nanofn.scipy import linalg as sl
+    assert fnp.fft.fftfreq(4).dtype == np.float32 and sl.dft(3).dtype == np.complex64
+    assert fnp.linalg.matrix_rank(np.eye(2)).dtype == np.int32 and sl.hadamard(2).dtype == np.int32
+    assert fnp.sin(np.arange(3)).dtype == np.float32  # an int64 numpy array, x64 off
