@@ -18,7 +18,7 @@ from nanofn._core import Array, Tracer
 from nanofn.ops import _base as lax
 from nanofn.numpy._dtypes import (asarray_value, dtype_arg, dtype_of, promote,
                                   promote_float, result_type)
-from nanofn.numpy._dtypes import _DEFAULT, called_by_nanofn
+from nanofn.numpy._dtypes import _DEFAULT, called_by_nanofn, default_int
 
 # ------------------------------------------------------------------------ helpers
 
@@ -808,9 +808,9 @@ def _nonzero_sized(a, size, fill_value):
                          f"{nd} dimensions")
     if n == 0:
         return tuple(full((size,), 0 if f is None else f, _DEFAULT["i"]) for f in fills)
-    order = argsort(where(mask, 0, 1).astype(np.int32))
+    order = argsort(where(mask, 0, 1).astype(default_int()))
     if size > n:
-        order = concatenate_([order, zeros(size - n, np.int32)])
+        order = concatenate_([order, zeros(size - n, default_int())])
     order = order[:size]
     valid = arange(size) < sum(mask)
     idx = unravel_index(order, shape) if _ndim(a) else (order,)

@@ -459,8 +459,8 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     _no_out(out, "quantile")
     if weights is not None:
         raise NotImplementedError("quantile: weights= is not supported")
-    (a,) = promote_float(a)  # integers become floats on their own, as in JAX
-    a, q = promote_float(a, q)
+    (a,) = promote_float(a)  # integers become floats on their own, and q takes a's dtype
+    q = asarray_value(q, dtype_of(a))  # (JAX's result has a's dtype, whatever q's is)
     dtype = dtype_of(a)
     shape = tuple(_shape_of(a))
     axes = canonicalize_axes(axis, len(shape))
@@ -497,7 +497,8 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
         >>> fnp.percentile(fnp.array([1.0, 2.0, 3.0, 4.0]), 25.0)
         Array(1.75, dtype=float32)
     """
-    a, q = promote_float(a, q)  # q takes a's precision, as in quantile
+    (a,) = promote_float(a)
+    q = asarray_value(q, dtype_of(a))  # q takes a's precision, as in quantile
     return quantile(a, lnp.divide(q, np.asarray(100, dtype_of(q))), axis, out, overwrite_input,
                     method, keepdims, weights=weights)
 

@@ -67,10 +67,10 @@ def _compact(mask, size, fname, given=None):
     n = _shape(mask)[0]
     if size is None:
         size = _concrete_count(mask if given is None else given, fname)
-    order = red.argsort(fnp.where(mask, 0, 1).astype(np.int32)) if n else fnp.zeros(0, np.int32)
+    order = red.argsort(fnp.where(mask, 0, 1).astype(default_int())) if n else fnp.zeros(0, default_int())
     if size > n:
-        order = fnp.concatenate([order, fnp.zeros(size - n, np.int32)]) if n else \
-            fnp.zeros(size, np.int32)
+        order = fnp.concatenate([order, fnp.zeros(size - n, default_int())]) if n else \
+            fnp.zeros(size, default_int())
     idx = order[:size]
     valid = fnp.arange(size) < fnp.sum(mask)
     return fnp.where(valid, idx, 0), valid
@@ -98,7 +98,7 @@ def flatnonzero(a, *, size=None, fill_value=None):
     size = _check_size(size, "flatnonzero")
     mask = fnp.ravel(asarray_value(a)) != 0
     idx, valid = _compact(mask, size, "flatnonzero")
-    return _fill(idx.astype(np.int32), valid, fill_value, 0)
+    return _fill(idx.astype(default_int()), valid, fill_value, 0)
 
 
 def argwhere(a, *, size=None, fill_value=None):
@@ -115,11 +115,11 @@ def argwhere(a, *, size=None, fill_value=None):
     a = asarray_value(a)
     if _ndim(a) == 0:  # numpy: shape (1, 0) if a is non-zero, else (0, 0)
         flat = flatnonzero(fnp.reshape(a, (1,)), size=size)
-        return fnp.zeros((_shape(flat)[0], 0), np.int32)
+        return fnp.zeros((_shape(flat)[0], 0), default_int())
     flat = flatnonzero(a, size=size, fill_value=-1)
     valid = flat >= 0
     rows = [_fill(i, valid, fill_value, 0) for i in unravel_index(fnp.maximum(flat, 0), _shape(a))]
-    return fnp.stack(rows, axis=-1) if _ndim(a) else fnp.zeros((_shape(flat)[0], 0), np.int32)
+    return fnp.stack(rows, axis=-1) if _ndim(a) else fnp.zeros((_shape(flat)[0], 0), default_int())
 
 
 def unravel_index(indices, shape):
@@ -268,16 +268,16 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
     default = xs[0] if n else 0
     out = [_fill(values, valid, fill_value, default)]
     if return_index:
-        first_idx = perm[idx] if n else fnp.zeros(m, np.int32)
+        first_idx = perm[idx] if n else fnp.zeros(m, default_int())
         out.append(_wrap_output(fnp.where(valid, first_idx, first_idx[0] if m else 0)))
     if return_inverse:
-        rank = fnp.cumsum(first.astype(np.int32)) - 1 if n else fnp.zeros(0, np.int32)
+        rank = fnp.cumsum(first.astype(default_int())) - 1 if n else fnp.zeros(0, default_int())
         inv = rank[red.argsort(perm)] if n else rank
         out.append(_wrap_output(fnp.reshape(inv, _shape(ar))))
     if return_counts:  # how many sorted elements fall in each of the first `m` runs
-        rank = fnp.cumsum(first.astype(np.int32)) - 1 if n else fnp.zeros(0, np.int32)
+        rank = fnp.cumsum(first.astype(default_int())) - 1 if n else fnp.zeros(0, default_int())
         hit = fnp.expand_dims(rank, 0) == fnp.expand_dims(fnp.arange(m), 1)
-        out.append(_wrap_output(fnp.sum(hit, axis=1).astype(np.int32)))
+        out.append(_wrap_output(fnp.sum(hit, axis=1).astype(default_int())))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -293,10 +293,10 @@ def _unique_axis(ar, axis, return_index, return_inverse, return_counts, size):
     res = np.unique(np.asarray(v), return_index=True, return_inverse=True,
                     return_counts=True, axis=axis)
     perm = res[1]
-    out = [sf.take(ar, fnp.asarray(perm.astype(np.int32)), axis=axis)]
+    out = [sf.take(ar, fnp.asarray(perm.astype(default_int())), axis=axis)]
     for flag, r in zip((return_index, return_inverse, return_counts), res[1:]):
         if flag:
-            out.append(core.wrap(np.ravel(r).astype(np.int32)))
+            out.append(core.wrap(np.ravel(r).astype(default_int())))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -399,8 +399,8 @@ def intersect1d(ar1, ar2, assume_unique=False, return_indices=False, *, size=Non
     # first occurrence in b of each value: the smallest index j with b[j] == value
     nb = _shape(b)[0]
     hit = (b[None, :] == vals[:, None]) if nb else fnp.zeros((_shape(vals)[0], 1), bool)
-    ib = fnp.where(valid, fnp.argmax(hit, axis=1), 0).astype(np.int32)
-    return vals, _wrap_output(ia.astype(np.int32)), _wrap_output(ib)
+    ib = fnp.where(valid, fnp.argmax(hit, axis=1), 0).astype(default_int())
+    return vals, _wrap_output(ia.astype(default_int())), _wrap_output(ib)
 
 
 def setdiff1d(ar1, ar2, assume_unique=False, *, size=None, fill_value=None):

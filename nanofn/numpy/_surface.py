@@ -884,7 +884,7 @@ def _tri_indices(n, k, m, lower):
     k = operator.index(k)
     rows, cols = np.nonzero(np.tri(n, m, k, dtype=builtins.bool) if lower
                             else ~np.tri(n, m, k - 1, dtype=builtins.bool))
-    return core.wrap(rows.astype(np.int32)), core.wrap(cols.astype(np.int32))
+    return core.wrap(rows.astype(default_int())), core.wrap(cols.astype(default_int()))
 
 
 def tril_indices(n, k=0, m=None):
@@ -951,7 +951,7 @@ def diag_indices(n, ndim=2):
     n, ndim = operator.index(n), operator.index(ndim)
     if n < 0 or ndim < 0:
         raise ValueError(f"diag_indices: n and ndim must be non-negative, got {n}, {ndim}")
-    return (fnp.arange(n, dtype=np.int32),) * ndim
+    return (fnp.arange(n, dtype=default_int()),) * ndim
 
 
 def diag_indices_from(arr):
@@ -1020,7 +1020,7 @@ def ravel_multi_index(multi_index, dims, mode="raise", order="C", *, dtype=None)
     for ax in order_axes:
         out = out * dims[ax] + idx[ax]
     out = fnp.asarray(out)
-    return _wrap_output(out.astype(np.int32 if dtype is None else dtype))
+    return _wrap_output(out.astype(default_int() if dtype is None else dtype))
 
 
 def diagflat(v, k=0):

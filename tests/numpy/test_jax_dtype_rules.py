@@ -103,3 +103,17 @@ def test_defaults_without_x64():
     assert fnp.fft.fftfreq(4).dtype == np.float32 and sl.dft(3).dtype == np.complex64
     assert fnp.linalg.matrix_rank(np.eye(2)).dtype == np.int32 and sl.hadamard(2).dtype == np.int32
     assert fnp.sin(np.arange(3)).dtype == np.float32  # an int64 numpy array, x64 off
+
+
+def test_index_results_are_the_default_int_under_x64(x64):
+    # JAX returns int64 indices and counts with x64 on (int32 without)
+    a = fnp.asarray(np.array([3, 1, 1, 0, 2], np.int32))
+    outs = [fnp.argwhere(a > 0, size=3), fnp.flatnonzero(a), fnp.nonzero(a, size=4)[0],
+            *fnp.unique(a, return_index=True, return_inverse=True, return_counts=True)[1:],
+            fnp.intersect1d(a, np.array([1, 2], np.int32), return_indices=True)[1],
+            fnp.triu_indices(3)[0], fnp.diag_indices(2)[0],
+            fnp.ravel_multi_index((np.array([1]), np.array([2])), (3, 4))]
+    assert [o.dtype for o in outs] == [np.int64] * len(outs)
+    # quantiles take a's dtype whatever q's is
+    q = fnp.asarray([10.0, 50.0])
+    assert q.dtype == np.float64 and fnp.percentile(np.ones(3, np.float32), q).dtype == np.float32
