@@ -84,6 +84,17 @@ def _as_array(x, what):
     raise TypeError(f"{what} is a {type(x).__name__}, not an array")
 
 
+def _leaves_as_arrays(leaves, owner, advice):
+    """The argument leaves of a `checkpoint`/`custom_vmap` call as arrays, or a TypeError
+    naming `owner`, the leaf that is not an array and what to do instead (`advice`)."""
+    try:
+        return [_as_array(x, "x") for x in leaves]
+    except TypeError:
+        bad = next(x for x in leaves if not core.is_array_like(x))
+        raise TypeError(f"{owner}: an argument holds a {type(bad).__name__} ({bad!r:.40}), "
+                        f"which is not an array; {advice}") from None
+
+
 def _positional(fun, signature, args, kwargs, what):
     """`args` with keyword arguments (and defaults) moved to their positions."""
     if signature is None:
@@ -891,13 +902,8 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
         nums = {i % len(args) for i in static if -len(args) <= i < len(args)}
         dyn = tuple(a for i, a in enumerate(args) if i not in nums)
         leaves, in_tree = tree_flatten((dyn, kwargs))
-        try:
-            leaves = [_as_array(x, "x") for x in leaves]
-        except TypeError:
-            bad = next(x for x in leaves if not core.is_array_like(x))
-            raise TypeError(f"checkpoint of {name!r}: an argument holds a {type(bad).__name__} "
-                            f"({bad!r:.40}), which is not an array; mark it with "
-                            "static_argnums") from None
+        leaves = _leaves_as_arrays(leaves, f"checkpoint of {name!r}",
+                                   "mark it with static_argnums")
         call = _RematCall(name, [get_aval(x) for x in leaves], {})
 
         def fun_flat(*xs):

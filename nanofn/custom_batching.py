@@ -46,8 +46,9 @@ from nanofn import _core as core
 from nanofn._ad import jvp_flat, zeros_like_aval
 from nanofn._batching import axis_size_of, batch_flat, broadcast_batch, moveaxis
 from nanofn._core import Primitive, ShapedArray, get_aval
-from nanofn._custom import (_Call, _as_array, _concrete, _cotangent_mask, _name, _positional,
-                            _hoist_tracers, _pullback_once, _signature, _to_np, _wrap_np)
+from nanofn._custom import (_Call, _as_array, _concrete, _cotangent_mask, _hoist_tracers,
+                            _leaves_as_arrays, _name, _positional, _pullback_once, _signature,
+                            _to_np, _wrap_np)
 from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_map, tree_unflatten
 
@@ -259,13 +260,8 @@ class custom_vmap:
         if _concrete(args, {}):
             return self._cvfun(*args)
         leaves, in_tree = tree_flatten(args)
-        try:
-            leaves = [_as_array(x, "x") for x in leaves]
-        except TypeError:
-            bad = next(x for x in leaves if not core.is_array_like(x))
-            raise TypeError(f"custom_vmap function {name!r}: an argument holds a "
-                            f"{type(bad).__name__} ({bad!r:.40}), which is not an array; "
-                            "close over Python values instead of passing them") from None
+        leaves = _leaves_as_arrays(leaves, f"custom_vmap function {name!r}",
+                                   "close over Python values instead of passing them")
         call = _VmapCall(name, [get_aval(x) for x in leaves], {})
 
         def fun_flat(*xs):

@@ -19,6 +19,7 @@ import sys
 # not depend on timing. Tests of the background build turn it on themselves.
 os.environ.setdefault("NANOFN_BACKGROUND_COMPILE", "0")
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _MPI_LAUNCH = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
@@ -53,3 +54,25 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # hand where those are installed) live with those scripts in tools/reference; the tests
 # import the same cases from there and read the recorded values from their own folders.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools" / "reference"))
+
+
+def _x64_flag(on):
+    import nanofn
+    before = nanofn.config.read("jax_enable_x64")
+    nanofn.config.update("jax_enable_x64", on)
+    try:
+        yield
+    finally:
+        nanofn.config.update("jax_enable_x64", before)
+
+
+@pytest.fixture
+def x64():
+    """The test runs with `jax_enable_x64` on (the flag is restored after it)."""
+    yield from _x64_flag(True)
+
+
+@pytest.fixture
+def x32():
+    """The test runs with `jax_enable_x64` off (the flag is restored after it)."""
+    yield from _x64_flag(False)

@@ -70,13 +70,6 @@ def test_floor_ceil_trunc_leave_integers_and_rint_makes_floats(dtype):
     assert fnp.floor(2.5).dtype == np.float32 and float(fnp.trunc(-2.5)) == -2.0
 
 
-@pytest.fixture
-def x64():
-    nanofn.config.update("jax_enable_x64", True)
-    yield
-    nanofn.config.update("jax_enable_x64", False)
-
-
 @pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint8, np.int16, np.int32, np.uint32,
                                    np.int64, np.uint64])
 def test_integers_become_float32_unless_64_bit_under_x64(x64, dtype):

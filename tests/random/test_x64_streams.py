@@ -17,23 +17,7 @@ from x64_stream_cases import CASES  # noqa: E402
 REF = dict(np.load(os.path.join(HERE, "data", "x64_streams_jax.npz")))
 
 
-def _flag(on):
-    before = nanofn.config.read("jax_enable_x64")
-    nanofn.config.update("jax_enable_x64", on)
-    try:
-        yield
-    finally:
-        nanofn.config.update("jax_enable_x64", before)
-
-
-@pytest.fixture
-def x64():
-    yield from _flag(True)
-
-
-@pytest.fixture
-def x32():
-    yield from _flag(False)
+# `x64` and `x32` (the flag on or off for one test) are tests/conftest.py's fixtures
 
 
 def test_every_case_is_recorded():

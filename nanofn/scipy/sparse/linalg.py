@@ -60,11 +60,12 @@ def _inexact(name, what, tree, matrix):
     return tree_map(lambda v: promote_float(fnp.asarray(v))[0], tree)
 
 
-def _real_number(name, what, value):
-    if isinstance(value, (str, bytes, complex)) or value is None or \
-            np.dtype(getattr(value, "dtype", np.float64)).kind not in "biuf":
-        raise TypeError(f"{name}: {what} must be a real number, got {value!r}")
-    return value
+def _check_real(name, **values):
+    """A TypeError naming the first of `values` (tol, atol) that is not a real number."""
+    for what, value in values.items():
+        if isinstance(value, (str, bytes, complex)) or value is None or \
+                np.dtype(getattr(value, "dtype", np.float64)).kind not in "biuf":
+            raise TypeError(f"{name}: {what} must be a real number, got {value!r}")
 
 
 def _setup(name, A, b, x0, maxiter, M, tol=0.0, atol=0.0):
@@ -72,7 +73,7 @@ def _setup(name, A, b, x0, maxiter, M, tol=0.0, atol=0.0):
     matrix = not callable(A)
     A = _as_matvec(A, name)
     M = (lambda x: x) if M is None else _as_matvec(M, name)
-    _real_number(name, "tol", tol), _real_number(name, "atol", atol)
+    _check_real(name, tol=tol, atol=atol)
     b = _inexact(name, "b", b, matrix)
     x0 = tree_map(fnp.zeros_like, b) if x0 is None else _inexact(name, "x0", x0, matrix)
     if tree_structure(x0) != tree_structure(b):
