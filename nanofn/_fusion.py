@@ -20,6 +20,9 @@ How it works, in three steps:
    equation outside the merged group depends on the group and the group depends on it.
    Each equation's ancestors are kept as a bit mask (one bit per equation), which makes
    that test a few integer operations. Equations with side effects close every open group.
+   A slice of the last axis joins as a window onto its operand, and a concatenation along
+   the last axis of a group's values as an output of it (`_sink_slices` first moves
+   arithmetic below such slices).
 2. **Code generation.** A group becomes a program (`FusedProgram`): its inputs (arrays of
    the group's shape, or scalars), a list of operations, and its outputs (values used
    outside the group). The program is printed as the source of a Python loop
@@ -60,7 +63,7 @@ import warnings
 import numpy as np
 
 from nanofn import _core as core
-from nanofn import _kernels
+from nanofn import _kernels, _numba_setup
 from nanofn._config import config
 from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Primitive, ShapedArray, Var
 
@@ -260,6 +263,9 @@ _CHEAP_OPS = {
     "xor": _compare("^"),
     "stop_gradient": lambda o, a, p, cx: [f"{o} = {a[0]}"],
     "broadcast_in_dim": lambda o, a, p, cx: [f"{o} = {a[0]}"],  # of a scalar only
+    # a window of the last axis (`_window_slice`): its operand is a window input, read
+    # at the window's offset, so in the loop the slice is the value itself
+    "slice": lambda o, a, p, cx: [f"{o} = {a[0]}"],
 }
 
 _TRANSCENDENTAL_OPS = {
@@ -315,9 +321,38 @@ def is_transcendental(name: str) -> bool:
     return name in _TRANSCENDENTAL_OPS
 
 
+def _window_slice(eqn) -> bool:
+    """Whether `eqn` is a `slice` of the last axis only (unit stride, every other axis
+    whole) of a Var: inside a group its operand is read through a window, in place."""
+    if eqn.primitive.name != "slice" or type(eqn.invars[0]) is not Var:
+        return False
+    x, p = eqn.invars[0].aval, eqn.params
+    start, limit, strides = p["start_indices"], p["limit_indices"], p["strides"]
+    return (x.ndim >= 1 and x.dtype.name in _FLOATS_AND_BOOL
+            and all(st == 1 for st in strides or ())
+            and all(s == 0 and lim == d for s, lim, d in zip(start[:-1], limit[:-1], x.shape))
+            and 0 < limit[-1] - start[-1] < x.shape[-1])
+
+
+def _joined_rows(eqn) -> bool:
+    """Whether `eqn` is a `concatenate` along the last axis of operands of one shape and
+    dtype: a group whose values they are writes each into its columns of the result."""
+    if eqn.primitive.name != "concatenate" or len(eqn.invars) < 2:
+        return False
+    x = eqn.invars[0].aval
+    return (x.ndim >= 1 and eqn.params["dimension"] == x.ndim - 1 and x.shape[-1] > 0
+            and x.dtype.name in _FLOATS_AND_BOOL
+            and all(type(v) is Var and v.aval.shape == x.shape and v.aval.dtype == x.dtype
+                    for v in eqn.invars))
+
+
 def _fusible_shape(eqn):
     """The shape of the group `eqn` could join, or None if it cannot be fused."""
     prim = eqn.primitive
+    if prim.name == "slice":
+        return eqn.outvars[0].aval.shape if _window_slice(eqn) else None
+    if prim.name == "concatenate":  # joins the group of its operands' shape
+        return eqn.invars[0].aval.shape if _joined_rows(eqn) else None
     if prim.name not in _OPS or prim.multiple_results or core.has_effects(eqn):
         return None
     if len(eqn.outvars) != 1 or not _dtypes_ok(eqn):
@@ -373,29 +408,38 @@ class FusedProgram:
     * `inputs`: one `(kind, dtype name)` per argument; kind "a" is an array of `shape`,
       "s" a scalar (any array of one element), broadcast over the loop; "r" a row (a bias:
       an array whose shape, without leading 1s, is the last axes of `shape`) of `cols`
-      elements, repeated along the leading axes; "q" a shorter row (fewer last axes).
+      elements, repeated along the leading axes; "q" a shorter row (fewer last axes);
+      "w" a window: an array whose last axis is longer than `shape`'s, read at an offset
+      (a `slice` in `ops` takes it), and "p" a longer row (more last axes than the rows of
+      a program with windows), read at the flat index modulo its size.
     * `ops`: one `(primitive name, argument value numbers, params, dtype name)` per step.
       Values are numbered inputs first, then one per step.
-    * `outputs`: the value numbers returned, each as an array of `shape`.
+    * `outputs`: the values returned: a value number, an array of `shape`; or a tuple of
+      value numbers, their concatenation along the last axis (a `concatenate` the group
+      took in: each value is written into its columns of the result).
     * `cols`: with rows, the loop runs over `size // cols` rows of `cols` elements (0: no
-      rows, one flat loop).
+      rows, one flat loop). A program with windows has rows of its last axis.
+    * `windows`: `(input number, width, offset)` per window input: its last axis has
+      `width` elements, and the window starts at `offset`. The kernel takes both as
+      arguments, so its source does not depend on them.
     """
 
-    __slots__ = ("inputs", "ops", "outputs", "shape", "cols", "_hash", "_source", "_key",
-                 "_runner", "_into", "_parallel", "_serial")
+    __slots__ = ("inputs", "ops", "outputs", "shape", "cols", "windows", "_hash", "_source",
+                 "_key", "_runner", "_into", "_parallel", "_serial")
 
-    def __init__(self, inputs, ops, outputs, shape, cols=0):
+    def __init__(self, inputs, ops, outputs, shape, cols=0, windows=()):
         self.inputs = tuple(inputs)
         self.ops = tuple(ops)
         self.outputs = tuple(outputs)
         self.shape = tuple(shape)
         self.cols = int(cols)
-        self._hash = hash((self.inputs, self.ops, self.outputs, self.shape, self.cols))
+        self.windows = tuple(windows)
+        self._hash = hash(self._identity())
         self._source = self._key = self._runner = self._parallel = self._serial = None
         self._into: dict = {}
 
     def _identity(self):
-        return self.inputs, self.ops, self.outputs, self.shape, self.cols
+        return self.inputs, self.ops, self.outputs, self.shape, self.cols, self.windows
 
     def __eq__(self, other):
         return (type(other) is FusedProgram and self._hash == other._hash
@@ -411,13 +455,22 @@ class FusedProgram:
 
     __repr__ = __str__
 
-    def dtype_of(self, value: int) -> str:
+    def dtype_of(self, value) -> str:
+        """The dtype name of a value (or of an output: a value or a tuple of them)."""
+        if type(value) is tuple:
+            value = value[0]
         n = len(self.inputs)
         return self.inputs[value][1] if value < n else self.ops[value - n][3]
 
+    def shape_of(self, output) -> tuple:
+        """The shape of an output: `shape`, or a concatenation's along the last axis."""
+        if type(output) is tuple:
+            return self.shape[:-1] + (len(output) * self.shape[-1],)
+        return self.shape
+
     @property
     def out_avals(self):
-        return [ShapedArray(self.shape, self.dtype_of(v)) for v in self.outputs]
+        return [ShapedArray(self.shape_of(v), self.dtype_of(v)) for v in self.outputs]
 
     @property
     def source(self) -> str:
@@ -434,8 +487,12 @@ class FusedProgram:
 
     def arg_types(self):
         sizes = (("int64", "scalar"),) * (2 if self.cols else 1)
-        return (sizes + tuple((d, "in") for _, d in self.inputs)
-                + tuple((self.dtype_of(v), "out") for v in self.outputs))
+        ins = []
+        for kind, d in self.inputs:
+            ins.append((d, "in"))
+            if kind == "w":  # its width and offset
+                ins += [("int64", "scalar")] * 2
+        return sizes + tuple(ins) + tuple((self.dtype_of(v), "out") for v in self.outputs)
 
     def kernel(self, parallel=False):
         """The compiled numba kernel, or with `parallel` its variant whose loop numba
@@ -511,8 +568,12 @@ class FusedProgram:
         env = list(args)
         for name, argnums, params, _ in self.ops:
             env.append(core.registry[name].impl(*[env[i] for i in argnums], **dict(params)))
-        return [np.broadcast_to(env[v], self.shape) if np.shape(env[v]) != self.shape
-                else np.asarray(env[v]) for v in self.outputs]
+
+        def whole(v):
+            return np.broadcast_to(env[v], self.shape) if np.shape(env[v]) != self.shape \
+                else np.asarray(env[v])
+        return [np.concatenate([whole(u) for u in v], axis=-1) if type(v) is tuple
+                else whole(v) for v in self.outputs]
 
     def eval_bind(self, *args):
         """Replay the program by binding its primitives (so transformations can trace it)."""
@@ -520,7 +581,12 @@ class FusedProgram:
         env = list(args)
         for name, argnums, params, _ in self.ops:
             env.append(core.registry[name].bind(*[env[i] for i in argnums], **dict(params)))
-        return [_base.broadcast_to(env[v], self.shape) for v in self.outputs]
+
+        def whole(v):
+            return _base.broadcast_to(env[v], self.shape)
+        return [core.registry["concatenate"].bind(*[whole(u) for u in v],
+                                                  dimension=len(self.shape) - 1)
+                if type(v) is tuple else whole(v) for v in self.outputs]
 
 
 class _Context:
@@ -559,15 +625,19 @@ def kernel_source(program: FusedProgram, parallel=False) -> str:
     the results do not depend on how the loop is split)."""
     n_in = len(program.inputs)
     cx = _Context()
-    xs = [f"x{i}" for i in range(n_in)]
+    xs = [f"x{i}, w{i}, o{i}" if kind == "w" else f"x{i}"
+          for i, (kind, _) in enumerate(program.inputs)]
     ys = [f"y{k}" for k in range(len(program.outputs))]
-    pre, body = [], []
+    pre, outer, body = [], [], []  # before the loop, per row, per element
     for i, (kind, _) in enumerate(program.inputs):
         if kind == "s":
             pre.append(f"v{i} = x{i}[0]")
-        elif kind == "q":
+        elif kind in "qp":
             pre.append(f"m{i} = x{i}.size")
-            body.append(f"v{i} = x{i}[c % m{i}]")
+            body.append(f"v{i} = x{i}[{'c' if kind == 'q' else 'i'} % m{i}]")
+        elif kind == "w":  # the row's window as a view: indexed by `c`, which LLVM knows
+            outer.append(f"x{i}r = x{i}[r * w{i} + o{i}:]")  # is >= 0, the loop vectorises
+            body.append(f"v{i} = x{i}r[c]")
         else:
             body.append(f"v{i} = x{i}[{'c' if kind == 'r' else 'i'}]")
     for j, (name, argnums, params, dtype) in enumerate(program.ops):
@@ -577,9 +647,15 @@ def kernel_source(program: FusedProgram, parallel=False) -> str:
         cx.t = f"np.{dtype}" if dtype != "bool" else "np.bool_"
         body.extend(_OPS[name](out, [f"v{a}" for a in argnums], dict(params), cx))
     for y, v in zip(ys, program.outputs):
-        body.append(f"{y}[i] = v{v}")
+        if type(v) is tuple:  # a concatenation: each value into its columns of the row
+            outer.append(f"{y}r = {y}[r * {len(v)} * cols:]")
+            body += [f"{y}r[{j} * cols + c] = v{u}" for j, u in enumerate(v)]
+        else:
+            body.append(f"{y}[i] = v{v}")
     lines = ["# A fused elementwise kernel generated by nanofn (nanofn/_fusion.py).",
              "# The file is named by the hash of its text: do not edit it.",
+             # part of the text, so that a new limit compiles the kernels again
+             f"# LLVM overlap checks allowed: {_numba_setup.MEMORY_CHECK_THRESHOLD}",
              "import math", "", "import numpy as np", ""]
     imports = sorted(cx.imports | ({"from numba import prange"} if parallel else set()))
     lines += imports + ([""] if imports else [])
@@ -588,7 +664,8 @@ def kernel_source(program: FusedProgram, parallel=False) -> str:
     if program.cols:  # rows of `cols` elements; the inner loop vectorises
         lines += ["", "", f"def kernel(n, cols, {', '.join(xs + ys)}):"]
         lines += ["    " + s for s in pre]
-        lines += [f"    for r in {loop}(n // cols):", "        for c in range(cols):",
+        lines += [f"    for r in {loop}(n // cols):"] + ["        " + s for s in outer]
+        lines += ["        for c in range(cols):",
                   "            i = r * cols + c"] + ["            " + s for s in body]
     else:
         lines += ["", "", f"def kernel(n, {', '.join(xs + ys)}):"]
@@ -625,13 +702,13 @@ def _make_runner(program: FusedProgram, kernel, parallel_kernel=None, given=None
           "_contig": np.ascontiguousarray, "_fcontig": np.asfortranarray, "_shape": shape,
           "_rshape": shape[::-1], "_order": _memory_order, "_F": "F",
           **{f"_d{i}": np.dtype(d) for i, (_, d) in enumerate(program.inputs)},
-          **{f"_o{k}": np.dtype(program.dtype_of(v)) for k, v in enumerate(program.outputs)}}
+          **{f"_o{k}": np.dtype(program.dtype_of(v)) for k, v in enumerate(program.outputs)},
+          **{f"_s{k}": program.shape_of(v) for k, v in enumerate(program.outputs)}}
     ret = f"    return [{', '.join(f'y{k}' for k in range(n_out))}]"
 
     def call(order):
         """Lines that allocate (or take) the outputs in `order` and run the kernel."""
         t = ".T" if order == "F" else ""
-        size = n if len(shape) == 1 else "_shape"
         order_arg = ", order=_F" if t else ""
         lines, ys = [], []
         for k in range(n_out):
@@ -639,7 +716,7 @@ def _make_runner(program: FusedProgram, kernel, parallel_kernel=None, given=None
                 lines.append(f"    y{k} = f{k}.reshape(_rshape).T" if t else f"    y{k} = s{k}")
                 ys.append(f"f{k}")
             else:
-                lines.append(f"    y{k} = _empty({size}, _o{k}{order_arg})")
+                lines.append(f"    y{k} = _empty(_s{k}, _o{k}{order_arg})")
                 ys.append(f"y{k}" if len(shape) == 1 else f"y{k}{t}.reshape(-1)")
         fast = [x if kind == "a" and len(shape) == 1 else
                 f"{x}{t if kind == 'a' else ''}.reshape(-1)"
@@ -647,6 +724,9 @@ def _make_runner(program: FusedProgram, kernel, parallel_kernel=None, given=None
         slow = [f"_fcontig({x}, _d{i}).T.reshape(-1)" if kind == "a" and t else
                 f"_contig({x}, _d{i}).reshape(-1)"
                 for i, (x, (kind, _)) in enumerate(zip(xs, program.inputs))]
+        for i, width, offset in program.windows:  # a window's parent, flat in C order
+            fast[i] += f", {width}, {offset}"
+            slow[i] += f", {width}, {offset}"
         k = "_k" if parallel_kernel is None else "(_kp if _P.ok else _k)"
         sizes = f"{n}, {program.cols}" if program.cols else f"{n}"
         return lines + [
@@ -707,11 +787,14 @@ def _fused_abstract_eval(*avals, program, kernel_key):
         raise TypeError(f"fused_elementwise takes {len(program.inputs)} operands, got "
                         f"{len(avals)}")
     for i, (aval, (kind, dtype)) in enumerate(zip(avals, program.inputs)):
+        width = {j: w for j, w, _ in program.windows}.get(i)
         ok_shape = (aval.shape == program.shape if kind == "a" else aval.size == 1
-                    if kind == "s" else _row_size(aval.shape, program.shape) > 1)
+                    if kind == "s" else aval.shape == program.shape[:-1] + (width,)
+                    if kind == "w" else _row_size(aval.shape, program.shape) > 1)
         if not ok_shape or aval.dtype.name != dtype:
             want = (f"{dtype}{list(program.shape)}" if kind == "a" else
                     f"a one-element {dtype}" if kind == "s" else
+                    f"{dtype}{list(program.shape[:-1] + (width,))}" if kind == "w" else
                     f"a {dtype} row of the last axes of {list(program.shape)}")
             raise TypeError(f"fused_elementwise: operand {i} is {aval.str_short()}, expected "
                             f"{want}")
@@ -912,27 +995,61 @@ def _fused_eqn(g: _Group, eqns, used_outside: set, uniform: dict) -> Eqn:
         invars.append(x)
         return value_of[key]
 
+    windows = []  # (input number, width, offset) per window input
+
+    def window(eqn):
+        """The input number of the window a last-axis `slice` member reads (one input per
+        operand and offset)."""
+        x, offset = eqn.invars[0], eqn.params["start_indices"][-1]
+        key = ("window", id(x), offset)
+        if key not in value_of:
+            value_of[key] = len(inputs)
+            windows.append((len(inputs), x.aval.shape[-1], offset))
+            inputs.append(("w", x.aval.dtype.name))
+            invars.append(x)
+        return value_of[key]
+
+    def operands(eqn):
+        if eqn.primitive.name == "slice":
+            return (window(eqn),)
+        return tuple(arg(x) for x in eqn.invars)
+
     members = sorted(g.members)  # the original order is a valid order inside the group
     made_inside = {id(eqns[j].outvars[0]) for j in members}
     for j in members:  # number the inputs first, the steps after them
+        if eqns[j].primitive.name == "slice":
+            window(eqns[j])
+            continue
         for x in eqns[j].invars:
             if not (type(x) is Var and id(x) in made_inside):
                 arg(x)
     n_in = len(inputs)
-    for k, j in enumerate(members):
+    for j in members:
         eqn = eqns[j]
         out = eqn.outvars[0]
-        ops.append((eqn.primitive.name, tuple(arg(x) for x in eqn.invars),
-                    tuple(sorted(eqn.params.items())), out.aval.dtype.name))
-        value_of[id(out)] = n_in + k
+        if eqn.primitive.name == "concatenate":  # no step: its values go to its columns
+            if id(out) in used_outside:
+                outvars.append(out)
+                outputs.append(tuple(arg(x) for x in eqn.invars))
+            continue
+        ops.append((eqn.primitive.name, operands(eqn), tuple(sorted(eqn.params.items())),
+                    out.aval.dtype.name))
+        value_of[id(out)] = n_in + len(ops) - 1
         if id(out) in used_outside:
             outvars.append(out)
-            outputs.append(n_in + k)
-    cols = max(rows.values(), default=0)
-    for i, n in rows.items():  # rows shorter than the longest repeat within it
-        if n < cols:
-            inputs[i] = ("q", inputs[i][1])
-    program = FusedProgram(inputs, ops, outputs, shape, cols)
+            outputs.append(n_in + len(ops) - 1)
+    if windows or any(type(o) is tuple for o in outputs):
+        # rows of the last axis; longer rows are read at the flat index
+        cols = shape[-1]
+        for i, n in rows.items():
+            if n != cols:
+                inputs[i] = ("p", inputs[i][1])
+    else:
+        cols = max(rows.values(), default=0)
+        for i, n in rows.items():  # rows shorter than the longest repeat within it
+            if n < cols:
+                inputs[i] = ("q", inputs[i][1])
+    program = FusedProgram(inputs, ops, outputs, shape, cols, windows)
     return Eqn(fused_elementwise_p, invars, dict(program=program, kernel_key=program.kernel_key),
                outvars)
 
@@ -1005,6 +1122,84 @@ def _emit(eqns, groups: list[_Group], fused: dict) -> list[Eqn]:
     return [fused[id(n)] if isinstance(n, _Group) else eqns[n] for n in order]
 
 
+# ------------------------------------------------------------------------ slices
+
+
+def _sink_slices(jaxpr: Jaxpr) -> Jaxpr:
+    """Move last-axis slices above the elementwise equations they read, where every use
+    of such an equation's result is such a slice: `slice(x @ w + b)` becomes
+    `slice(x @ w) + slice(b)`. The slices then read the product in place (windows), and
+    the arithmetic joins the group that uses the slices, instead of a pass over the
+    whole array before them (a GRU's gates: one kernel from the two products, where
+    there were two bias adds, six slices copied, and the gates' kernel). The values are
+    the same: each element is computed from the same operands by the same operation.
+
+    Only when every slice's result feeds fusible arithmetic, so nothing is moved that
+    no kernel will absorb."""
+    eqns = list(jaxpr.eqns)
+    for _ in range(4):  # a chain of elementwise equations sinks one link per round
+        uses: dict[int, list] = {}
+        for e in eqns:
+            for x in e.invars:
+                if type(x) is Var:
+                    uses.setdefault(id(x), []).append(e)
+        outs = {id(x) for x in jaxpr.outvars if type(x) is Var}
+        moved: dict[int, list] = {}  # id(slice eqn) -> equations replacing it
+        dead = set()
+        for e in eqns:
+            if not _sinkable(e, uses, outs):
+                continue
+            for sl in uses[id(e.outvars[0])]:
+                moved[id(sl)] = _sunk(e, sl)
+            dead.add(id(e))
+        if not moved:
+            break
+        eqns = [r for e in eqns if id(e) not in dead for r in moved.get(id(e), [e])]
+    if eqns == jaxpr.eqns:
+        return jaxpr
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars)
+
+
+def _sinkable(e, uses, outs) -> bool:
+    """Whether elementwise `e` may move below the last-axis slices of its result."""
+    if _fusible_shape(e) is None or e.primitive.name in ("slice", "broadcast_in_dim",
+                                                         "concatenate"):
+        return False
+    v = e.outvars[0]
+    users = uses.get(id(v), [])
+    if id(v) in outs or not users or v.aval.ndim == 0:
+        return False
+    n = v.aval.shape[-1]
+    for sl in users:
+        if not (_window_slice(sl) and sl.invars[0] is v):
+            return False
+        if not any(_fusible_shape(u) is not None and u.primitive.name != "slice"
+                   for u in uses.get(id(sl.outvars[0]), [])):
+            return False
+    # each operand: the result's shape, one element, or a row of the last axis
+    return all(x.aval.shape == v.aval.shape or x.aval.size == 1
+               or _row_size(x.aval.shape, v.aval.shape) == n for x in e.invars)
+
+
+def _sunk(e, sl) -> list:
+    """`e` applied to slices of its operands: the equations computing `sl`'s result."""
+    start, limit = sl.params["start_indices"][-1], sl.params["limit_indices"][-1]
+    shape = e.outvars[0].aval.shape
+    out, args = [], []
+    for x in e.invars:
+        if x.aval.size == 1 and x.aval.shape != shape:
+            args.append(x)
+            continue
+        xs = x.aval.shape
+        y = Var(x.aval.update(shape=xs[:-1] + (limit - start,)))
+        params = dict(start_indices=(0,) * (len(xs) - 1) + (start,),
+                      limit_indices=xs[:-1] + (limit,), strides=None)
+        out.append(Eqn(sl.primitive, [x], params, [y]))
+        args.append(y)
+    out.append(Eqn(e.primitive, args, e.params, sl.outvars))
+    return out
+
+
 # ------------------------------------------------------------------------ fuse
 
 
@@ -1032,7 +1227,7 @@ def fuse(closed: ClosedJaxpr) -> ClosedJaxpr:
     """
     if not config.nanofn_use_kernels or core.debug_nans:
         return closed  # with debug_nans/infs on, each primitive is checked: keep them apart
-    jaxpr = closed.jaxpr
+    jaxpr = _sink_slices(closed.jaxpr)
     groups = [g for g in _Grouper(jaxpr).run() if len(g.members) >= MIN_GROUP_SIZE]
     groups = _acyclic_groups(jaxpr.eqns, groups)
     if not groups:

@@ -2,7 +2,8 @@
 
 Three things, each falling back to numba's own way when its internals are not what it
 expects: `defer_scipy_linalg()` and `start_runtime()` once, and `lean_cache_loads(cache)`
-for each of nanofn's kernels (below).
+for each of nanofn's kernels (below). And one for speed, `vectorise_many_arrays()`: LLVM
+vectorises loops over more arrays than it would by default.
 
 numba's first compilation (or first load from its disk cache) imports its registries of
 implementations. One of them, `numba.np.arraymath`, asks at import time whether BLAS is
@@ -25,6 +26,42 @@ import importlib.util
 import os
 import sys
 import threading
+
+_setup_lock = threading.Lock()
+
+
+# LLVM's loop vectoriser gives up on a loop that needs more than 128 run-time checks that
+# its arrays do not overlap (its `-vectorize-memory-check-threshold`), and then runs it
+# one element at a time. A fused kernel with 9 outputs and 13 inputs needs about 150 (each
+# output against every other array): a GRU's gates kernel took 374 us a step scalar, 57 us
+# vectorised (docs/performance.md). The checks run once per loop, before it.
+MEMORY_CHECK_THRESHOLD = 2048
+_llvm_options_set = False
+
+
+def vectorise_many_arrays() -> bool:
+    """Raise LLVM's limit on run-time overlap checks, once per process (see above).
+
+    It is an LLVM option of the process, so it applies to every loop numba compiles in
+    it: a loop over many arrays is vectorised where LLVM would have left it scalar.
+    Returns whether the option is set.
+
+    Example:
+        >>> from nanofn._numba_setup import vectorise_many_arrays
+        >>> vectorise_many_arrays()
+        True
+    """
+    global _llvm_options_set
+    with _setup_lock:
+        if not _llvm_options_set:
+            from llvmlite import binding as ll
+            # LLVM exits the process on an option it does not know, or one given twice:
+            # set once, and only on the LLVM versions it is known in (all llvmlite ships)
+            if ll.llvm_version_info[0] < 11:
+                return False
+            ll.set_option("nanofn", f"-vectorize-memory-check-threshold={MEMORY_CHECK_THRESHOLD}")
+            _llvm_options_set = True
+    return True
 
 
 def defer_scipy_linalg() -> bool:

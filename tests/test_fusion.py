@@ -13,6 +13,7 @@ import textwrap
 import warnings
 
 import pathlib
+import platform
 
 import numpy as np
 import pytest
@@ -218,6 +219,160 @@ def test_rows_in_a_plan_can_be_differentiated_and_batched():
     for _ in range(2):
         out = batched(xs, b)
     np.testing.assert_allclose(out, [f(x, b), f(-x, b)])
+
+
+# ------------------------------------------------------------------------ windows
+
+
+def gates(h, b, c, s, k, offsets):
+    """A GRU-like cell over windows of the last axis of `h + b`: each gate a slice of it,
+    with a row `b` of the whole width, a row `c` of the last two axes (or one element), a
+    scalar, comparisons and a select (IEEE arithmetic, so fused equals unfused exactly)."""
+    z = h + b
+    r, u, n = (z[..., o:o + k] for o in offsets)
+    g = fnp.where(r > s, r * c, u - s) * n
+    return (1.0 - u) * g + u * s, fnp.maximum(r, n) - c
+
+
+WINDOW_CASES = [((6,), 2), ((4, 9), 3), ((3, 2, 12), 4), ((2, 5), 1), ((0, 6), 2), ((1, 1, 8), 2)]
+
+
+@given(case=st.sampled_from(WINDOW_CASES), dtype=st.sampled_from(["float32", "float64"]),
+       overlap=st.booleans(), row_c=st.booleans(), seed=st.integers(0, 2 ** 16),
+       fortran=st.booleans())
+def test_last_axis_windows_are_read_in_place_and_equal_numpy_slicing(
+        case, dtype, overlap, row_c, seed, fortran):
+    shape, k = case
+    rng = np.random.default_rng(seed)
+    width = shape[-1]
+    offsets = (0, k, width - k) if not overlap else (0, 1, width - k - 1 if width > k else 0)
+    h = rng.normal(size=shape).astype(dtype)
+    if fortran and h.ndim > 1:
+        h = np.asfortranarray(h)  # a parent that is not C-contiguous is read through a copy
+    b = rng.normal(size=width).astype(dtype)
+    c_shape = shape[-2:-1] + (k,) if row_c and len(shape) > 1 else ()
+    c = rng.normal(size=c_shape).astype(dtype)
+    s = np.asarray(rng.normal(), dtype)
+    closed = jaxpr_of(lambda h, b, c, s: gates(h, b, c, s, k, offsets), h, b, c, s)
+    ref, got, fused = run_both(closed, [h, b, c, s])
+    assert_same(ref, got, exact=True)
+    programs = [e.params["program"] for e in fused.eqns if e.primitive.name == "fused_elementwise"]
+    assert len(programs) == 1 and programs[0].windows  # one kernel reads h's windows
+    assert "add" not in names(fused)  # `h + b` moved below the slices, into the kernel
+    if c.ndim == 2 and c.shape[0] > 1 and h.ndim == 3:
+        # a row of more axes than the windows' rows is read at the flat index
+        assert "p" in [kind for kind, _ in programs[0].inputs]
+
+
+def test_windows_from_products_fuse_in_jit_and_transform():
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(3, 12)).astype(np.float32)
+    b, h = rng.normal(size=12).astype(np.float32), rng.normal(size=(5, 4)).astype(np.float32)
+
+    def cell(x, w, b, h):  # a GRU step: gates are windows of one product
+        z = x @ w + b
+        r, u = nanofn.nn.sigmoid(z[:, :4]), nanofn.nn.sigmoid(z[:, 4:8])
+        n = fnp.tanh(z[:, 8:] * r)
+        return fnp.sum((1.0 - u) * n + u * h)
+
+    closed = jaxpr_of(nanofn.grad(cell, argnums=(1, 2, 3)), x, w, b, h)
+    fused = _fusion.fuse(closed)
+    assert any(e.params["program"].windows for e in fused.eqns
+               if e.primitive.name == "fused_elementwise")
+    ref = nanofn.grad(cell, argnums=(1, 2, 3))(x, w, b, h)
+    g = nanofn.jit(nanofn.grad(cell, argnums=(1, 2, 3)))
+    for _ in range(2):  # the second call runs the fused plan
+        got = g(x, w, b, h)
+    for r, v in zip(ref, got):
+        np.testing.assert_allclose(v, r, rtol=2e-5, atol=1e-6)
+    batched = nanofn.jit(nanofn.vmap(cell, in_axes=(0, None, None, 0)))
+    xs, hs = np.stack([x, -x]), np.stack([h, 2 * h])
+    for _ in range(2):
+        out = batched(xs, w, b, hs)
+    np.testing.assert_allclose(out, [cell(x, w, b, h), cell(-x, w, b, 2 * h)], rtol=2e-5)
+
+
+def test_a_slice_moves_below_arithmetic_only_when_a_kernel_takes_it():
+    x, b = np.ones((3, 8), np.float32), np.ones(8, np.float32)
+    w = np.ones((4, 2), np.float32)
+    # the slice feeds a product, not arithmetic: `x + b` stays whole, the slice a view
+    kept = _fusion.fuse(jaxpr_of(lambda x, b: ((x * 2.0 + b)[:, 4:] @ w,), x, b))
+    assert names(kept) == ["fused_elementwise", "slice", "dot_general"]
+    # the result is also returned whole: the arithmetic cannot move below the slices
+    both = _fusion.fuse(jaxpr_of(lambda x, b: ((x + b)[:, :4] * 3.0, x + b), x, b))
+    assert sum(e.primitive.name == "add" for e in _fusion._sink_slices(both.jaxpr).eqns) <= 1
+    ref, got, _ = run_both(jaxpr_of(lambda x, b: ((x + b)[:, :4] * 3.0, x + b), x, b), [x, b])
+    assert_same(ref, got, exact=True)
+
+
+def test_window_inputs_are_type_checked():
+    h, b = np.ones((2, 6), np.float32), np.ones(6, np.float32)
+    fused = _fusion.fuse(jaxpr_of(lambda h, b: ((h + b)[:, 2:4] * (h + b)[:, :2],), h, b))
+    (eqn,) = [e for e in fused.eqns if e.primitive.name == "fused_elementwise"]
+    assert eqn.params["program"].windows
+    args = [np.ones(v.aval.shape[:-1] + (v.aval.shape[-1] + 1,), np.float32)
+            if kind == "w" else np.ones(v.aval.shape, np.float32)
+            for v, (kind, _) in zip(eqn.invars, eqn.params["program"].inputs)]
+    with pytest.raises(TypeError, match=r"expected float32\[2, 6\]"):
+        nanofn.make_jaxpr(lambda *a: eqn.primitive.bind(*a, **eqn.params))(*args)
+
+
+def joined(a, b, c, s):
+    """Concatenations along the last axis of values computed in one group: parts that are
+    results, an input itself, a constant of equal elements, one value twice, booleans."""
+    u, v = a * b + s, fnp.maximum(a, c) - 1.0
+    return (fnp.concatenate([u, v, a, fnp.full_like(a, 2.0), u], axis=-1),
+            fnp.concatenate([u > v, v > s], axis=-1), u * v)
+
+
+@given(shape=st.sampled_from([(3,), (2, 4), (2, 3, 5), (0, 3), (1, 1)]),
+       dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 2 ** 16))
+def test_concatenations_are_written_by_the_kernel_in_their_columns(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a, b, c = (rng.normal(size=shape).astype(dtype) for _ in range(3))
+    s = np.asarray(rng.normal(), dtype)
+    ref, got, fused = run_both(jaxpr_of(joined, a, b, c, s), [a, b, c, s])
+    assert_same(ref, got, exact=True)
+    assert "concatenate" not in names(fused)
+    (program,) = [e.params["program"] for e in fused.eqns
+                  if e.primitive.name == "fused_elementwise"]
+    assert sorted(len(o) for o in program.outputs if type(o) is tuple) == [2, 5]
+    assert program.cols == shape[-1]
+
+
+def test_a_concatenation_of_other_shapes_or_axes_is_left_to_numpy():
+    a, b = np.ones((2, 3), np.float32), np.ones((2, 4), np.float32)
+    f = lambda a, b: (fnp.concatenate([a * 2.0, b * 2.0], axis=-1),)  # noqa: E731
+    assert "concatenate" in names(_fusion.fuse(jaxpr_of(f, a, b)))
+    g = lambda a: (fnp.concatenate([a * 2.0, a - 1.0], axis=0),)  # noqa: E731
+    ref, got, fused = run_both(jaxpr_of(g, a), [a])
+    assert "concatenate" in names(fused)
+    assert_same(ref, got, exact=True)
+
+
+_MANY_ARRAYS_SCRIPT = textwrap.dedent("""
+    import numpy as np, nanofn
+    from nanofn import _fusion, _jit
+    def f(h, b):  # nine outputs over six windows and their rows: ~150 overlap checks
+        z = h + b
+        w = [z[:, 16 * j:16 * j + 16] for j in range(6)]
+        return tuple(w[j % 6] * w[(j + 1) % 6] + float(j) for j in range(9))
+    h, b = np.ones((8, 96), np.float32), np.ones(96, np.float32)
+    fused = _fusion.fuse(_jit.simplify(nanofn.make_jaxpr(f)(h, b)))
+    (eqn,) = [e for e in fused.eqns if e.primitive.name == "fused_elementwise"]
+    program = eqn.params["program"]
+    program.runner()
+    asm = "".join(program._serial.inspect_asm().values())
+    print(len(program.outputs), "mulps" in asm)  # packed: vmulps; scalar: vmulss
+""")
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86 assembly")
+def test_a_kernel_over_many_arrays_is_vectorised(tmp_path):
+    # LLVM leaves a loop scalar past 128 run-time overlap checks unless nanofn raises it
+    env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "NANOFN_USE_KERNELS": "1"}
+    assert _python(_MANY_ARRAYS_SCRIPT, env) == ["9", "True"]
 
 
 def test_scalar_inputs_are_passed_once_not_broadcast():
