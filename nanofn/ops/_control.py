@@ -63,30 +63,72 @@ class _Body(ClosedJaxpr):
     also with its elementwise chains fused into numba kernels. The plan is built once
     and kept on the body, which jit's cache keeps alive with the jaxpr holding it."""
 
-    __slots__ = ("_plan", "_calls")
+    __slots__ = ("_plan", "_hoisted", "_calls", "_invariant")
 
     def __init__(self, jaxpr, consts=()):
         super().__init__(jaxpr, consts)
-        self._plan = None
+        self._plan = self._hoisted = None
         self._calls = 0
+        self._invariant = 0
 
     def runner(self):
         """The compiled plan: `plan(list_of_numpy_args) -> list of outputs`. Each impl
         call asks for it once (the count decides when to fuse), then runs it per step."""
+        return self.loop_runner(0)[1]
+
+    def loop_runner(self, invariant):
+        """`(hoisted, plan)` for a loop whose first `invariant` inputs are the same on
+        every step (scan's constants). The equations that depend on those inputs alone
+        are taken out of the body (loop-invariant code motion): `hoisted(those inputs)`
+        computes their values once, before the loop (None when there are none), and
+        `plan` takes them as inputs right after those inputs."""
         self._calls += 1
-        if self._plan is None or self._calls == 2:
+        if self._plan is None or self._calls == 2 or self._invariant != invariant:
             from nanofn._config import config
             from nanofn._jit import Plan, simplify  # the compiled evaluator jit uses
             closed = _merge_padded_sums(simplify(self))
             if self._calls >= 2 and config.nanofn_use_kernels:
                 from nanofn._fusion import fuse
                 closed = fuse(closed)
+            hoisted, closed = _hoist_invariant(closed, invariant)
+            self._hoisted = None if hoisted is None else Plan(hoisted)
             self._plan = Plan(closed)
-        return self._plan
+            self._invariant = invariant
+        return self._hoisted, self._plan
 
     def run(self, args):
         """Evaluate on numpy arrays, returning numpy arrays (one-shot impl calls)."""
         return [np.asarray(o) for o in self.runner()(list(args))]
+
+
+def _hoist_invariant(closed: ClosedJaxpr, invariant: int):
+    """Split `closed` into `(hoisted, rest)`: `hoisted` computes, from the first
+    `invariant` inputs alone, the values of the equations that read nothing else (and
+    have no side effects); `rest` is the body with those values as inputs after the
+    first `invariant`. `(None, closed)` when there is nothing to hoist."""
+    jaxpr = closed.jaxpr
+    if not invariant:
+        return None, closed
+    known = {id(v) for v in jaxpr.invars[:invariant]} | {id(v) for v in jaxpr.constvars}
+    hoisted, rest = [], []
+    for e in jaxpr.eqns:
+        if not core.has_effects(e) and builtins.all(
+                type(x) is not Var or id(x) in known for x in e.invars):
+            hoisted.append(e)
+            known.update(id(v) for v in e.outvars)
+        else:
+            rest.append(e)
+    made = {id(v): v for e in hoisted for v in e.outvars}
+    used = {id(x) for e in rest for x in e.invars} | {id(x) for x in jaxpr.outvars}
+    values = [v for i, v in made.items() if i in used]
+    if not values:
+        return None, closed
+    head = jaxpr.invars[:invariant]
+    lifted = Jaxpr(jaxpr.constvars, head, hoisted, values)
+    body = Jaxpr(jaxpr.constvars, head + values + jaxpr.invars[invariant:], rest,
+                 jaxpr.outvars)
+    return (ClosedJaxpr(core.dce_jaxpr(lifted), closed.consts),
+            ClosedJaxpr(core.dce_jaxpr(body), closed.consts))
 
 
 def _zero_pad_piece(eqn):
@@ -610,7 +652,12 @@ while_p.effectful = lambda params: (core.jaxpr_has_effects(params["cond_jaxpr"].
 
 def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
     cconsts, bconsts, carry = _split(args, cond_nconsts, body_nconsts)
-    test, step = cond_jaxpr.runner(), body_jaxpr.runner()
+    (ctest, test), (cstep, step) = (cond_jaxpr.loop_runner(cond_nconsts),
+                                    body_jaxpr.loop_runner(body_nconsts))
+    if ctest is not None:  # what depends on the constants alone, computed once
+        cconsts = [*cconsts, *ctest(list(cconsts))]
+    if cstep is not None:
+        bconsts = [*bconsts, *cstep(list(bconsts))]
     while test([*cconsts, *carry])[0]:
         carry = step([*bconsts, *carry])
     return [np.asarray(c) for c in carry]
@@ -814,7 +861,9 @@ def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
     ys = [np.empty((length,) + a.shape, a.dtype) for a in jaxpr.out_avals[num_carry:]]
     if not length:
         return [np.asarray(c) for c in carry] + ys
-    plan = jaxpr.runner()
+    hoisted, plan = jaxpr.loop_runner(num_consts)
+    if hoisted is not None:  # what depends on the constants alone, computed once
+        consts = [*consts, *hoisted(list(consts))]
     for i in (range(length - 1, -1, -1) if reverse else range(length)):
         # the step writes its ys straight into their rows of the stacked outputs
         carry = plan.run_into([*consts, *carry, *[x[i] for x in xs]],

@@ -134,6 +134,57 @@ def test_body_plan_is_compiled_once_and_fused_from_the_second_call():
     np.testing.assert_allclose(np.asarray(out3[1]), np.stack(ys), rtol=1e-12)
 
 
+@pytest.mark.parametrize("kernels", [False, True])
+def test_what_depends_on_the_constants_alone_is_computed_once_per_loop(kernels):
+    w = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+    xs = np.linspace(0.0, 2.0, 15).reshape(5, 3)
+    calls = []
+
+    def loss(w, xs):
+        def step(c, x):
+            nanofn.debug.callback(lambda: calls.append(1))  # an effect: runs every step
+            m = fnp.tanh(w) * 2.0  # the constants alone: hoisted
+            c = fnp.sin(x @ m + c[:4].sum()) + c
+            return c, c * m[0]
+        c, ys = lax.scan(step, fnp.zeros(4, w.dtype), xs)
+        return fnp.sum(c) + fnp.sum(ys ** 2)
+
+    f = nanofn.jit(nanofn.value_and_grad(loss, argnums=(0, 1)))
+    with config._override("nanofn_use_kernels", kernels):
+        for _ in range(3):  # the third call runs the fused plans
+            got = f(w, xs)
+    (compiled,) = f._cache.values()
+    bodies = [e.params["jaxpr"] for e in _scans(compiled.closed)]
+    assert any(b._hoisted is not None for b in bodies)
+    assert len(calls) == 3 * 5  # once a step, in each call
+    ref = nanofn.value_and_grad(loss, argnums=(0, 1))(w, xs)  # eager, nothing hoisted
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-12)
+    for g, r in zip(got[1], ref[1]):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
+    check_grads(loss, (w, xs), order=1, modes=["rev"])
+
+
+def test_a_while_loop_hoists_what_depends_on_its_constants_alone():
+    w = np.linspace(0.5, 1.5, 4)
+
+    def f(w):
+        def body(c):
+            i, x = c
+            return i + 1, x * fnp.cos(w).sum() + fnp.exp(-w)  # cos and exp: hoisted
+        return lax.while_loop(lambda c: c[0] < 5, body, (0, fnp.ones_like(w)))[1]
+
+    jf = nanofn.jit(f)
+    for _ in range(3):
+        got = jf(w)
+    (compiled,) = jf._cache.values()
+    (loop,) = [e for e in compiled.closed.jaxpr.eqns if e.primitive.name == "while"]
+    assert loop.params["body_jaxpr"]._hoisted is not None
+    x = np.ones(4)
+    for _ in range(5):
+        x = x * np.cos(w).sum() + np.exp(-w)
+    np.testing.assert_allclose(got, x, rtol=1e-12)
+
+
 def test_zero_padded_sums_become_a_concatenation():
     def pieces(x):
         a, b, c = x[:, :2], x[:, 2:3], x[:, 3:]
