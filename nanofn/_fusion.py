@@ -902,12 +902,14 @@ class _Grouper:
             if cands and 1 + sum(len(g.members) for g in cands) <= MAX_GROUP_SIZE and \
                     self._acyclic(bit | _or(g.mask for g in cands), cands, in_ids):
                 chosen = cands
-            else:
+            else:  # as many of them as can merge, largest first
+                mask, size = bit, 1
                 for g in cands:
-                    if len(g.members) < MAX_GROUP_SIZE and \
-                            self._acyclic(bit | g.mask, [g], in_ids):
-                        chosen = [g]
-                        break
+                    if size + len(g.members) <= MAX_GROUP_SIZE and \
+                            self._acyclic(mask | g.mask, chosen + [g], in_ids):
+                        chosen.append(g)
+                        mask |= g.mask
+                        size += len(g.members)
             if chosen:
                 target = chosen[0]
                 for g in chosen[1:]:

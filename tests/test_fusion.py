@@ -770,3 +770,20 @@ def test_groups_that_need_each_other_through_outside_equations_stay_acyclic():
     got = core.eval_jaxpr(fused.jaxpr, fused.consts, *args)
     for a, b in zip(f(*args), got):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12)
+
+
+def test_an_equation_joins_every_group_it_can_when_not_all_of_them_can_merge():
+    # relu's backward: the select reads the forward group's mask and two products of the
+    # incoming gradient. The forward group cannot take the select (the gradient depends
+    # on the forward group through the product), but both products can, with it.
+    def f(x, w):
+        a = x * 2.0
+        mask = a > 0.0
+        g = (a @ w) @ w.T
+        return fnp.where(mask, g * 0.5, g * 0.25), a
+
+    x = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+    w = np.linspace(0.5, 2.0, 16).reshape(4, 4)
+    ref, got, fused = run_both(jaxpr_of(f, x, w), [x, w])
+    assert_same(ref, got, exact=True)
+    assert "mul" not in names(fused) and names(fused).count("fused_elementwise") == 2
