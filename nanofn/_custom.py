@@ -38,15 +38,26 @@ is the transpose that reverse mode needs.
 checkpoint's inputs and outputs, not its intermediates; `vjp_joint` runs `vjp` of `fun` on
 the saved inputs (recomputing the forward pass) and pulls the cotangents back through it.
 
-Functions given to these wrappers must not close over traced values of an enclosing
-transformation (pass such values as arguments), and `nondiff_argnums` arguments must not
-be traced values (use them for Python values: functions, flags, sizes).
+**Closed-over values.** Functions given to these wrappers may close over values traced by
+an enclosing transformation (an argument of an enclosing `jit`, a value being vmapped), as
+in JAX. The function and its rules are traced once at the inputs' avals, and the
+constants of those programs that are such tracers become the first inputs of the
+equation, which then runs the traced programs (see "closed-over tracers" below): a jit
+plan, or `grad(jit(f))` replaying a jitted program, reruns the equation on the values it
+is given, and `vmap` batches them. A function whose closure visibly holds no tracer
+(defined at module level, or closing over Python numbers, arrays and functions) is not
+traced for this. The custom rules give derivatives for the arguments only, so, as in
+JAX, differentiating with respect to a closed-over value that the outputs depend on is
+an error (`CustomVJPException` / `CustomJVPException`); values of a `jit` or a `vmap`
+are not differentiated and are fine. `nondiff_argnums` arguments must not be traced
+values (use them for Python values: functions, flags, sizes).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import types
 from typing import Callable, Sequence
 
 import numpy as np
@@ -56,7 +67,7 @@ from nanofn import _ad
 from nanofn._ad import TapeTrace, TapeTracer, add_any, backward, jvp_flat, zeros_like_aval
 from nanofn._batching import axis_size_of, broadcast_batch, vmap_flat
 from nanofn._core import Primitive, ShapedArray, Tracer, get_aval
-from nanofn._tree import _flatten_up_to_checked
+from nanofn._tree import PyTreeDef, _flatten_up_to_checked
 from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
@@ -202,15 +213,19 @@ def _batch_rule(prim):
     return rule
 
 
-def _pullback_once(fun_flat, primals, cts):
+def _pullback_once(fun_flat, primals, cts, needs=None):
     """The VJP of `fun_flat` at `primals` applied to `cts`, for rules that need one pullback
     (recomputation). Same as `nanofn._ad.vjp_flat` followed by the pullback, but the tape
     is emptied as soon as the pullback has run: a finished MainTrace and its Trace refer
     to each other, so without this the tape would live until the next garbage collection,
-    which would defeat `checkpoint`'s memory saving."""
+    which would defeat `checkpoint`'s memory saving. With `needs` (a flag per primal), only
+    the flagged primals are differentiated (the others' cotangents are None): a custom
+    function called inside then sees exactly which of its inputs are."""
+    if needs is None:
+        needs = [True] * len(primals)
     with core.new_main(TapeTrace, []) as main:
         trace = main.trace
-        in_keys = [next(_ad._keys) for _ in primals]
+        in_keys = [next(_ad._keys) if need else None for need in needs]
         outs = fun_flat(*[TapeTracer(trace, p, k) for p, k in zip(primals, in_keys)])
         out_keys = [trace.full_raise(o).key for o in outs]
     tape = main.global_data
@@ -223,6 +238,195 @@ def _pullback_once(fun_flat, primals, cts):
 def _cotangent_mask(cts, primals, needs):
     return [c if need and _is_float(get_aval(p)) else None
             for c, p, need in zip(cts, primals, needs)]
+
+
+# ------------------------------------------------------------------------ closed-over tracers
+#
+# A function given to these wrappers may close over values traced by an enclosing
+# transformation: an argument of the enclosing `jit`, a value being vmapped. The equation
+# that records the call must name them as inputs: a jit plan, or an enclosing transformation
+# replaying a jitted program (`grad(jit(f))`), runs the equation later, when those tracers
+# are gone, and `vmap` must batch them. So the function (and its rules) are traced once at
+# the inputs' avals; the constants of those programs that are tracers ("hoisted" values)
+# become the first inputs of the call, which then runs the traced programs on them. The
+# rules give no derivative for those inputs: one that is needed is an error, as in JAX.
+
+
+# Types that never hold a tracer. (`core.Array` is tested by exact type: `isinstance(x,
+# Array)` is true for tracers too.)
+_NO_TRACERS = (type(None), bool, int, float, complex, str, bytes, np.ndarray, np.generic,
+               np.dtype, ShapedArray, PyTreeDef, core.Jaxpr, type, types.ModuleType,
+               types.BuiltinFunctionType)
+
+
+def _may_hold_tracers(objs) -> bool:
+    """False when none of `objs` can hold a tracer: none is one, nor holds one in its
+    containers or in the closure cells, defaults or bound object of its functions. True
+    when one does, or when that cannot be told (an object of some other class): then the
+    caller traces to find out. So a function and rules defined at module level, or closing
+    over Python numbers, arrays and functions, are called as they always were. (Globals are
+    not looked at: a tracer kept in a global has leaked anyway.)"""
+    seen = set()
+    stack = list(objs)
+    while stack:
+        x = stack.pop()
+        if type(x) is core.Array or isinstance(x, _NO_TRACERS) or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if len(seen) > 1000:
+            return True
+        if isinstance(x, types.FunctionType):
+            for cell in x.__closure__ or ():
+                try:
+                    stack.append(cell.cell_contents)
+                except ValueError:  # a cell not yet filled
+                    pass
+            stack.extend(x.__defaults__ or ())
+            stack.extend((x.__kwdefaults__ or {}).values())
+        elif isinstance(x, types.MethodType):
+            stack += [x.__func__, x.__self__]
+        elif isinstance(x, functools.partial):
+            stack += [x.func, *x.args, *x.keywords.values()]
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, core.ClosedJaxpr):
+            stack.extend(x.consts)
+        elif isinstance(x, _UserFunction):
+            stack.extend(x._functions())
+        else:
+            return True  # a tracer, or an object whose contents cannot be told
+    return False
+
+
+def _trace_or_none(fun_flat, in_avals):
+    """`fun_flat` traced at `in_avals`, or None if it cannot be traced abstractly (Python
+    control flow on values, numpy on traced values) or raises: then the caller keeps running
+    the function itself, which raises its own error where it always did."""
+    try:
+        return core.trace_to_jaxpr(fun_flat, in_avals)
+    except Exception:  # noqa: BLE001 - any failure: fall back to the function itself
+        return None
+
+
+def _tracer_index(closed_jaxprs):
+    """The constants of `closed_jaxprs` (None entries skipped) that are tracers, each once,
+    and a map from their ids to their positions in that list."""
+    hoisted, index = [], {}
+    for closed in closed_jaxprs:
+        for c in closed.consts if closed is not None else ():
+            if isinstance(c, Tracer) and id(c) not in index:
+                index[id(c)] = len(hoisted)
+                hoisted.append(c)
+    return hoisted, index
+
+
+class _Program:
+    """A traced function with its tracer constants made explicit: `program(hoisted, *xs)`
+    evaluates the jaxpr with each constant that was a tracer replaced by its value in
+    `hoisted` (positions from `index`, see `_tracer_index`). `uses` is the set of those
+    positions the program reads."""
+
+    __slots__ = ("consts", "jaxpr", "out_avals", "slots")
+
+    def __init__(self, closed, index):
+        consts = list(closed.consts)
+        self.slots = [(i, index[id(c)]) for i, c in enumerate(consts) if isinstance(c, Tracer)]
+        for i, _ in self.slots:
+            consts[i] = None  # supplied at each call: the program keeps no tracer alive
+        self.jaxpr, self.consts, self.out_avals = closed.jaxpr, consts, closed.out_avals
+
+    uses = property(lambda self: {j for _, j in self.slots})
+
+    def __call__(self, hoisted, *xs):
+        vals = list(self.consts)
+        for i, j in self.slots:
+            vals[i] = hoisted[j]
+        return core.eval_jaxpr(self.jaxpr, vals, *xs)
+
+
+class CustomVJPException(core.UnexpectedTracerError):
+    """A `custom_vjp` function was differentiated with respect to a value it closes over.
+    JAX's name for this error; an `UnexpectedTracerError`, which is what JAX raises in most
+    of these cases."""
+
+
+class CustomJVPException(core.UnexpectedTracerError):
+    """A `custom_jvp` function was differentiated with respect to a value it closes over
+    (see `CustomVJPException`)."""
+
+
+def _closure_error(call, avals):
+    vjp = call.kind == "custom_vjp"
+    return (CustomVJPException if vjp else CustomJVPException)(
+        f"{call.kind} function {call.name!r} is differentiated with respect to a value it "
+        f"closes over ({', '.join(a.str_short() for a in avals)}), but its "
+        f"{'fwd and bwd rules give cotangents' if vjp else 'JVP rule gives tangents'} for "
+        "its arguments only, so that derivative is not defined. Pass the value to the "
+        "function as an argument and extend the rule to it (nanofn.closure_convert turns "
+        "the values a function closes over into arguments). Closing over values of an "
+        "enclosing jit or vmap is fine: only values being differentiated are refused.")
+
+
+def _differentiated_closure(call, hoisted, flags):
+    """The avals of the hoisted values (the call's first inputs) that the outputs depend on
+    (`call.hoisted_used`) and that are differentiated (`flags`)."""
+    return [get_aval(h) for h, flag, used in zip(hoisted, flags, call.hoisted_used)
+            if flag and used and _is_float(get_aval(h))]
+
+
+def _check_closure_tangents(call, primals, tangents):
+    """Forward mode: refuse a tangent for a value the function closes over, as JAX does."""
+    k = len(call.hoisted_used)
+    bad = _differentiated_closure(call, primals[:k], [t is not None for t in tangents[:k]])
+    if bad:
+        raise _closure_error(call, bad)
+
+
+def _closure_cotangents(call, primals, needs, cts):
+    """Reverse mode: the cotangents of the hoisted values, None where they are not needed.
+    The rule cannot give a needed one, so that is an error, raised at once when the
+    backward pass runs; when it is being traced (a jit, or a rule that traces the pullback
+    of a loop body and may differentiate more than it keeps), the cotangent is an equation
+    that raises when it runs, so the error comes only if the cotangent is used."""
+    k = len(call.hoisted_used)
+    bad = _differentiated_closure(call, primals[:k], needs[:k])
+    if not bad:
+        return [None] * k
+    if core._state.dynamic_trace is None:
+        raise _closure_error(call, bad)
+    seed = next(c for c in cts if c is not None)
+    return [closure_cotangent_p.bind(seed, aval=get_aval(h), call=call)
+            if need and used and _is_float(get_aval(h)) else None
+            for h, need, used in zip(primals[:k], needs[:k], call.hoisted_used)]
+
+
+def _closure_cotangent_impl(seed, *, aval, call):
+    del seed  # unused: it only ties the equation to the backward pass
+    raise _closure_error(call, [aval])
+
+
+def _closure_cotangent_batch(vals, dims, *, aval, call):
+    (seed,), (dim,) = vals, dims
+    if dim is None:
+        return closure_cotangent_p.bind(seed, aval=aval, call=call), None
+    size = axis_size_of(vals, dims)
+    batched = ShapedArray((size,) + aval.shape, aval.dtype)
+    return closure_cotangent_p.bind(seed, aval=batched, call=call), 0
+
+
+# custom_closure_cotangent[aval, call] seed -> ct: a cotangent that a custom rule cannot
+# give (see `_closure_cotangents`). It raises when it runs; when nothing reads it, dead-code
+# elimination drops it first. `seed` (a cotangent of the call) only places it in the
+# backward pass.
+closure_cotangent_p = Primitive("custom_closure_cotangent")
+closure_cotangent_p.impl = _closure_cotangent_impl
+closure_cotangent_p.abstract_eval = lambda seed, *, aval, call: aval
+closure_cotangent_p.batch = _closure_cotangent_batch
+closure_cotangent_p.jvp = lambda primals, tangents, **params: (
+    closure_cotangent_p.bind(*primals, **params), None)
+closure_cotangent_p.no_derivative = True
 
 
 class _UserFunction:
@@ -296,6 +500,32 @@ class _UserFunction:
                 ) from None
         return args, nondiff, diff_pos, out, diff_tree
 
+    def _functions(self):
+        """The user's function and rules (what `_may_hold_tracers` looks into)."""
+        return [self._cfun]
+
+    def _call_through(self, prim, args, kwargs):
+        """Call the function as one equation of `prim`, with the traced values it closes
+        over as the call's first inputs; or call it directly when nothing is traced."""
+        concrete = _concrete(args, kwargs)
+        if concrete and not (core._state.trace_stack and
+                             _may_hold_tracers([*self._functions(), args, kwargs])):
+            return self._cfun(*args, **kwargs)
+        try:
+            full, nondiff, diff_pos, leaves, diff_tree = self._split(args, kwargs)
+        except (TypeError, ValueError):
+            if concrete:  # not a call the rule could serve: as it always ran
+                return self._cfun(*args, **kwargs)
+            raise
+        call = self._make_call(full, nondiff, diff_pos, leaves, diff_tree)
+        hoisted = []
+        if concrete or _may_hold_tracers([*self._functions(), *nondiff.values()]):
+            hoisted, call = self._hoist(call)
+        if concrete and not hoisted:  # closes over no traced value after all
+            return self._cfun(*args, **kwargs)
+        outs = prim.bind(*hoisted, *leaves, call=call)
+        return tree_unflatten(call.info["out_tree"], outs[:call.n_out])
+
     def _rebuild(self, args, nondiff, diff_pos, diff_tree, xs):
         full = list(args)
         for i, a in zip(diff_pos, tree_unflatten(diff_tree, xs)):
@@ -356,17 +586,25 @@ class _UserFunction:
 class _VJPCall(_Call):
     kind = "custom_vjp"
 
-    # set per instance: fwd_flat(*xs) -> outs + residuals;
-    # bwd_flat(residuals, cts) -> one cotangent array per input leaf
+    # set per instance: fwd_flat(*xs, inner_rule=False) -> outs + residuals;
+    # bwd_flat(hoisted, residuals, cts) -> one cotangent array per input leaf after the
+    # hoisted ones. `hoisted_used` has one flag per hoisted input (the first inputs):
+    # whether fwd reads it (a value only bwd reads does not change the outputs).
+    hoisted_used = ()
 
     n_out = property(lambda self: self.info["n_out"])
 
     def _make_batched(self, size):
         b = _VJPCall(f"vmap({self.name})", _batched_avals(self.in_avals, size), self.info)
+        b.hoisted_used = self.hoisted_used
         b.fwd_flat = lambda *xs, inner_rule=False: _vmap0(
             functools.partial(self.fwd_flat, inner_rule=inner_rule), size)(*xs)
-        b.bwd_flat = lambda res, cts: _vmap0(
-            lambda *a: self.bwd_flat(list(a[:len(res)]), list(a[len(res):])), size)(*res, *cts)
+
+        def bwd_flat(hoisted, res, cts):
+            k, m = len(hoisted), len(hoisted) + len(res)
+            return _vmap0(lambda *a: self.bwd_flat(list(a[:k]), list(a[k:m]), list(a[m:])),
+                          size)(*hoisted, *res, *cts)
+        b.bwd_flat = bwd_flat
         return b
 
 
@@ -376,6 +614,11 @@ custom_vjp_call_p.abstract_eval = lambda *avals, call: call.out_avals(call.fwd_f
 
 
 def _custom_vjp_call_jvp(primals, tangents, *, call):
+    k = len(call.hoisted_used)
+    _check_closure_tangents(call, primals, tangents)
+    if all(t is None for t in tangents[k:]):  # only values that bwd alone reads have tangents
+        outs = custom_vjp_call_p.bind(*primals, call=call)
+        return outs, [None] * len(outs)
     raise TypeError(
         f"can't apply forward-mode autodiff (jvp) to a custom_vjp function ({call.name!r}). "
         "custom_vjp defines only reverse mode: use grad / vjp / jacrev, or define the function "
@@ -383,21 +626,23 @@ def _custom_vjp_call_jvp(primals, tangents, *, call):
 
 
 def _custom_vjp_call_vjp(cts, primals, outs, needs, *, call):
-    n = call.n_out
+    n, k = call.n_out, len(call.hoisted_used)
+    closure_cts = _closure_cotangents(call, primals, needs, cts)
     out_cts, res_cts = list(cts[:n]), list(cts[n:])
     result = [None] * len(primals)
     if any(c is not None for c in out_cts):
         out_cts = [zeros_like_aval(get_aval(o)) if c is None else c
                    for c, o in zip(out_cts, outs[:n])]
-        result = call.bwd_flat(list(outs[n:]), out_cts)
+        result[k:] = call.bwd_flat(list(primals[:k]), list(outs[n:]), out_cts)
     if any(c is not None for c in res_cts):
         # The residuals were used by a backward pass that is itself being differentiated
         # (grad of grad): their cotangents flow back through fwd, by ordinary autodiff.
         # The call of the function inside fwd keeps its own rule here (`inner_rule`): the
         # forward pass may hold a loop that has no reverse-mode rule (Newton iterations).
         res_in = _pullback_once(lambda *xs: call.fwd_flat(*xs, inner_rule=True)[n:],
-                                list(primals), res_cts)
+                                list(primals), res_cts, [False] * k + list(needs[k:]))
         result = [add_any(a, b) for a, b in zip(result, res_in)]
+    result[:k] = closure_cts
     return _cotangent_mask(result, primals, needs)
 
 
@@ -420,7 +665,10 @@ class custom_vjp(_UserFunction):
     Under `grad`/`vjp`/`jacrev` the rule is used instead of differentiating `fun`; it also
     works under `jit` and `vmap` and in their compositions. Forward mode (`jvp`, `jacfwd`,
     `hessian`) is not available, as in JAX. Called on concrete values, the function runs
-    `fun`; on traced values `fwd` runs (see the notes of `nanofn/_custom.py`).
+    `fun`; on traced values `fwd` runs (see the notes of `nanofn/_custom.py`). `fun`, `fwd`
+    and `bwd` may close over values of an enclosing `jit` or `vmap`; differentiating with
+    respect to a closed-over value is an error (`nanofn.errors.UnexpectedTracerError`), as
+    in JAX.
 
     Args:
         fun: the primal function.
@@ -448,10 +696,15 @@ class custom_vjp(_UserFunction):
         super().__init__(fun, nondiff_argnums, nondiff_argnames)
         self._cfwd = None
         self._cbwd = None
-        self._cin_fwd = 0
+        self._cin_fwd = 0  # > 0 while fwd runs with calls of this function inlined
+        self._cin_inner = 0  # > 0 while fwd is traced with those calls keeping the rule
+        self._cin_bwd = 0  # > 0 while bwd is traced
 
     fwd = property(lambda self: self._cfwd)
     bwd = property(lambda self: self._cbwd)
+
+    def _functions(self):
+        return [self._cfun, self._cfwd, self._cbwd]
 
     def defvjp(self, fwd, bwd, symbolic_zeros=False, optimize_remat=False):
         """Set the rule: `fwd(*args) -> (out, residuals)`, `bwd(*nondiff, residuals, ct)`.
@@ -483,12 +736,9 @@ class custom_vjp(_UserFunction):
         # Inside its own fwd (the usual `return f(x), res`), the function is just `fun`:
         # fwd's outputs are differentiated by bwd, so the inner call needs no rule (and
         # staging it would trace fwd again, forever).
-        if self._cin_fwd or _concrete(args, kwargs):
+        if self._cin_fwd:
             return self._cfun(*args, **kwargs)
-        args, nondiff, diff_pos, leaves, diff_tree = self._split(args, kwargs)
-        call = self._make_call(args, nondiff, diff_pos, leaves, diff_tree)
-        outs = custom_vjp_call_p.bind(*leaves, call=call)
-        return tree_unflatten(call.info["out_tree"], outs[:call.n_out])
+        return self._call_through(custom_vjp_call_p, args, kwargs)
 
     def _make_call(self, args, nondiff, diff_pos, leaves, diff_tree):
         in_avals = [get_aval(x) for x in leaves]
@@ -529,7 +779,8 @@ class custom_vjp(_UserFunction):
             call.info["out_tree"], call.info["n_out"] = out_tree, len(out_flat)
             return [_as_array(o, "output") for o in out_flat] + res_flat
 
-        def bwd_flat(res, cts):
+        def bwd_flat(hoisted, res, cts):
+            del hoisted  # unused: bwd reads what it closes over itself
             res_tree = call.info["res_tree"]
             ct_tree = call.info["out_tree"]
             cts_in = self._cbwd(*nondiff_vals, tree_unflatten(res_tree, res),
@@ -538,6 +789,69 @@ class custom_vjp(_UserFunction):
 
         call.fwd_flat, call.bwd_flat = fwd_flat, bwd_flat
         return call
+
+    def _hoist(self, call):
+        """The call with the traced values that fwd and bwd close over as its first inputs
+        (see "closed-over tracers" above): `(hoisted values, call)`, or `([], call)` when
+        they close over none (or fwd cannot be traced abstractly)."""
+        avals = list(call.in_avals)
+        fwd = _trace_or_none(call.fwd_flat, avals)
+        if fwd is None:
+            return [], call
+        n = call.info["n_out"]
+        res_avals, ct_avals = fwd.out_avals[n:], fwd.out_avals[:n]
+        r = len(res_avals)
+        # bwd, traced now while what it closes over is alive; not inside such a trace of
+        # this same function (a bwd that calls the function, as implicit differentiation
+        # does, would trace bwd again, forever): there bwd runs as it is when needed.
+        bwd = None
+        if not self._cin_bwd:
+            self._cin_bwd += 1
+            try:
+                bwd = _trace_or_none(lambda *a: call.bwd_flat([], list(a[:r]), list(a[r:])),
+                                     res_avals + ct_avals)
+            finally:
+                self._cin_bwd -= 1
+        hoisted, index = _tracer_index([fwd, bwd])
+        if not hoisted:
+            call._avals_cache[tuple(avals)] = fwd.out_avals  # spares abstract_eval a trace
+            return [], call
+        # fwd with the inner call of this function keeping its rule, for the residuals'
+        # cotangents in grad(grad(f)) (see `_custom_vjp_call_vjp`), traced now while what it
+        # closes over is alive. Not inside such a trace of this same function: that inner
+        # call traces it when it is needed, if it still can (else see `fwd_flat` below).
+        inner = None
+        if not self._cin_inner:
+            self._cin_inner += 1
+            try:
+                inner = _trace_or_none(lambda *xs: call.fwd_flat(*xs, inner_rule=True), avals)
+            finally:
+                self._cin_inner -= 1
+            hoisted, index = _tracer_index([fwd, bwd, inner])
+        k = len(hoisted)
+        fwd, bwd = _Program(fwd, index), bwd and _Program(bwd, index)
+        programs = {False: fwd, True: inner and _Program(inner, index)}
+        new = _VJPCall(call.name, [get_aval(h) for h in hoisted] + avals, call.info)
+        new.hoisted_used = tuple(j in fwd.uses for j in range(k))
+        new._avals_cache[tuple(new.in_avals)] = fwd.out_avals
+
+        def fwd_flat(*xs, inner_rule=False):
+            program = programs[inner_rule]
+            if program is None:  # trace it now, if what fwd closes over is still alive;
+                # if not, fwd as traced above (the inner call inlined) stands in for it
+                closed = _trace_or_none(lambda *a: call.fwd_flat(*a, inner_rule=True), avals)
+                ok = closed is not None and all(
+                    id(c) in index for c in closed.consts if isinstance(c, Tracer))
+                program = programs[True] = _Program(closed, index) if ok else fwd
+            return program(xs[:k], *xs[k:])
+
+        def bwd_flat(hoisted, res, cts):
+            if bwd is None:  # not traced (see above), or not traceable: it runs as it is
+                return call.bwd_flat([], res, cts)
+            return bwd(hoisted, *res, *cts)
+
+        new.fwd_flat, new.bwd_flat = fwd_flat, bwd_flat
+        return hoisted, new
 
     def _check_cotangents(self, cts_in, diff_pos, diff_tree, in_avals, name):
         """One cotangent array per input leaf from what `bwd` returned (zeros for None)."""
@@ -595,10 +909,17 @@ def _checked_ct(c, aval, rule, label):
 class _JVPCall(_Call):
     kind = "custom_jvp"
 
-    # set per instance: fun_flat(*xs) -> outs; jvp_flat(primals, tangents) -> outs + t_outs
+    # set per instance: fun_flat(*xs) -> outs; jvp_flat(primals, tangents) -> outs + t_outs,
+    # over all inputs. `hoisted_used` has one flag per hoisted input (the first inputs):
+    # whether the function reads it (a value only the rule's tangent reads does not change
+    # the outputs); the rule ignores their tangents.
+    hoisted_used = ()
+
+    n_out = property(lambda self: self.info["out_tree"].num_leaves)
 
     def _make_batched(self, size):
         b = _JVPCall(f"vmap({self.name})", _batched_avals(self.in_avals, size), self.info)
+        b.hoisted_used = self.hoisted_used
         b.fun_flat = _vmap0(self.fun_flat, size)
         b.jvp_flat = lambda ps, ts: _vmap0(
             lambda *a: self.jvp_flat(list(a[:len(ps)]), list(a[len(ps):])), size)(*ps, *ts)
@@ -615,6 +936,7 @@ def _instantiate(tangents, primals):
 
 
 def _custom_jvp_call_jvp(primals, tangents, *, call):
+    _check_closure_tangents(call, primals, tangents)
     res = call.jvp_flat(list(primals), _instantiate(tangents, primals))
     n = len(res) // 2
     return res[:n], res[n:]
@@ -623,6 +945,8 @@ def _custom_jvp_call_jvp(primals, tangents, *, call):
 def _custom_jvp_call_vjp(cts, primals, outs, needs, *, call):
     # The rule's tangent output is linear in the tangents, so its VJP at a zero tangent
     # is the transpose of the JVP: reverse mode from the custom forward rule.
+    k = len(call.hoisted_used)
+    closure_cts = _closure_cotangents(call, primals, needs, cts)
     primals = list(primals)
     n = len(outs)
 
@@ -630,7 +954,9 @@ def _custom_jvp_call_vjp(cts, primals, outs, needs, *, call):
         return call.jvp_flat(primals, list(ts))[n:]
 
     zero_tangents = _instantiate([None] * len(primals), primals)
-    return _cotangent_mask(_pullback_once(tangent_part, zero_tangents, list(cts)), primals, needs)
+    result = _pullback_once(tangent_part, zero_tangents, list(cts), [False] * k + list(needs[k:]))
+    result[:k] = closure_cts
+    return _cotangent_mask(result, primals, needs)
 
 
 custom_jvp_call_p.jvp = _custom_jvp_call_jvp
@@ -646,7 +972,9 @@ class custom_jvp(_UserFunction):
     (primal_out, tangent_out)`, where `primals` and `tangents` are tuples of the arguments
     not in `nondiff_argnums` (tangents of integer arguments are integer zeros). The tangent
     output must be linear in the tangents: reverse mode (`grad`, `vjp`) transposes it.
-    Or give one rule per argument with `defjvps`.
+    Or give one rule per argument with `defjvps`. The function and its rule may close over
+    values of an enclosing `jit` or `vmap`; differentiating with respect to a closed-over
+    value is an error (`nanofn.errors.UnexpectedTracerError`), as in JAX.
 
     Args:
         fun: the primal function.
@@ -672,8 +1000,13 @@ class custom_jvp(_UserFunction):
     def __init__(self, fun, nondiff_argnums=(), nondiff_argnames=()):
         super().__init__(fun, nondiff_argnums, nondiff_argnames)
         self._cjvp = None
+        self._cin_rule = 0  # > 0 while the rule is traced with calls of this function kept
+        self._cinline = 0  # > 0 while the rule is traced with those calls inlined
 
     jvp = property(lambda self: self._cjvp)
+
+    def _functions(self):
+        return [self._cfun, self._cjvp]
 
     def defjvp(self, jvp, symbolic_zeros=False):
         """Set the rule `jvp(*nondiff_args, primals, tangents) -> (primal_out, tangent_out)`.
@@ -731,12 +1064,9 @@ class custom_jvp(_UserFunction):
         if self._cjvp is None:
             raise AttributeError(f"No JVP rule is defined for the custom_jvp function {name!r}: "
                                  f"call {name}.defjvp(rule) before using it")
-        if _concrete(args, kwargs):
+        if self._cinline:  # inside a trace of the rule made to find what it closes over
             return self._cfun(*args, **kwargs)
-        args, nondiff, diff_pos, leaves, diff_tree = self._split(args, kwargs)
-        call = self._make_call(args, nondiff, diff_pos, leaves, diff_tree)
-        outs = custom_jvp_call_p.bind(*leaves, call=call)
-        return tree_unflatten(call.info["out_tree"], outs)
+        return self._call_through(custom_jvp_call_p, args, kwargs)
 
     def _make_call(self, args, nondiff, diff_pos, leaves, diff_tree):
         call = _JVPCall(_name(self._cfun), [get_aval(x) for x in leaves], {})
@@ -780,6 +1110,60 @@ class custom_jvp(_UserFunction):
         call.fun_flat, call.jvp_flat = fun_flat, jvp_flat
         return call
 
+    def _hoist(self, call):
+        """The call with the traced values that the function and its rule close over as
+        its first inputs (see "closed-over tracers" above): `(hoisted values, call)`, or
+        `([], call)` when they close over none (or the function cannot be traced)."""
+        avals = list(call.in_avals)
+        fun = _trace_or_none(call.fun_flat, avals)
+        if fun is None:
+            return [], call
+        m = len(avals)
+
+        def rule_flat(*a):
+            return call.jvp_flat(list(a[:m]), list(a[m:]))
+
+        # The rule, with calls of this function inside it keeping their rule (so that a
+        # second derivative uses it too), traced now while what it closes over is alive.
+        # Inside such a trace of this same function, those calls inline the function
+        # instead (else each would trace the rule again, forever), and trace the rule for
+        # themselves when it is needed, if they still can.
+        nested = self._cin_rule > 0
+        guard = "_cinline" if nested else "_cin_rule"
+        setattr(self, guard, getattr(self, guard) + 1)
+        try:
+            rule = _trace_or_none(rule_flat, avals + avals)
+        finally:
+            setattr(self, guard, getattr(self, guard) - 1)
+        hoisted, index = _tracer_index([fun, rule])
+        if not hoisted:
+            call._avals_cache[tuple(avals)] = fun.out_avals  # spares abstract_eval a trace
+            return [], call
+        k = len(hoisted)
+        fun = _Program(fun, index)
+        rule = rule and _Program(rule, index)
+        state = {"rule": rule, "retrace": nested}
+        new = _JVPCall(call.name, [get_aval(h) for h in hoisted] + avals, call.info)
+        new.hoisted_used = tuple(j in fun.uses for j in range(k))
+        new._avals_cache[tuple(new.in_avals)] = fun.out_avals
+        new.fun_flat = lambda *xs: fun(xs[:k], *xs[k:])
+
+        def jvp_flat(primals, tangents):
+            if state["retrace"]:  # trace it now, if what the rule closes over is alive;
+                # if not, the rule as traced above (with inner calls inlined) stands in
+                state["retrace"] = False
+                closed = _trace_or_none(rule_flat, avals + avals)
+                if closed is not None and all(id(c) in index for c in closed.consts
+                                              if isinstance(c, Tracer)):
+                    state["rule"] = _Program(closed, index)
+            program = state["rule"]
+            if program is None:  # the rule cannot be traced abstractly: it runs as it is
+                return call.jvp_flat(list(primals[k:]), list(tangents[k:]))
+            return program(primals[:k], *primals[k:], *tangents[k:])
+
+        new.jvp_flat = jvp_flat
+        return hoisted, new
+
 
 # ======================================================================== checkpoint
 
@@ -806,8 +1190,8 @@ def _checkpoint_jvp(primals, tangents, *, call):
 
 def _checkpoint_vjp(cts, primals, outs, needs, *, call):
     del outs  # unused: the forward pass is recomputed from the saved inputs
-    return _cotangent_mask(_pullback_once(call.fun_flat, list(primals), list(cts)), primals,
-                           needs)
+    return _cotangent_mask(_pullback_once(call.fun_flat, list(primals), list(cts), needs),
+                           primals, needs)
 
 
 checkpoint_p.jvp = _checkpoint_jvp

@@ -13,8 +13,7 @@ Reverse mode only (the rules are `custom_vjp`s): `jvp`/`jacfwd` of a solve are n
 
 from __future__ import annotations
 
-from nanofn._core import ConcretizationError, Tracer
-from nanofn.tree_util import tree_leaves, tree_map
+from nanofn.tree_util import tree_map
 
 __all__ = ["custom_root", "custom_linear_solve"]
 
@@ -110,26 +109,15 @@ def custom_linear_solve(matvec, b, solve, transpose_solve=None, symmetric=False,
     if symmetric:
         transpose_solve = solve
 
-    def run_solve(consts, b):
+    def run(consts, b):
         return solve(lambda x: converted(x, *consts), b)
-    # Values of enclosing transformations that `solve` closes over (a starting guess made
-    # from a traced `b`, say) become explicit, undifferentiated arguments, as `matvec`'s do:
-    # the custom_vjp call must not capture tracers. Solves that read values eagerly cannot
-    # be traced; with concrete inputs they need no conversion.
-    run, solve_consts = (lambda consts, extra, b: run_solve(consts, b)), []
-    if any(isinstance(v, Tracer) for v in tree_leaves((consts, b))):
-        try:
-            converted_solve, solve_consts = _closure.closure_convert(run_solve, list(consts), b)
-            run = lambda consts, extra, b: converted_solve(consts, b, *extra)  # noqa: E731
-        except ConcretizationError:
-            pass
 
     @_custom.custom_vjp
-    def linear_solve(consts, extra, b):
-        return run(consts, extra, b)
+    def linear_solve(consts, b):
+        return run(consts, b)
 
-    def fwd(consts, extra, b):
-        out = run(consts, extra, b)
+    def fwd(consts, b):
+        out = run(consts, b)
         return out, (consts, out[0] if has_aux else out)
 
     def bwd(res, ct):
@@ -142,7 +130,7 @@ def custom_linear_solve(matvec, b, solve, transpose_solve=None, symmetric=False,
         b_ct = transpose_solve(lambda v: a_t(v)[0], ct)
         _, a_theta_t = _ad.vjp(lambda cs: converted(x, *cs), list(consts))
         (consts_ct,) = a_theta_t(b_ct)
-        return _neg(consts_ct), None, b_ct
+        return _neg(consts_ct), b_ct
 
     linear_solve.defvjp(fwd, bwd)
-    return linear_solve(list(consts), list(solve_consts), b)
+    return linear_solve(list(consts), b)

@@ -429,6 +429,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "custom_vjp_call": "tests/test_custom.py",
     "checkpoint": "tests/test_checkpoint.py",
     "custom_vmap_call": "tests/test_custom_batching.py",
+    "custom_closure_cotangent": "tests/test_custom_vjp_closure.py",
     "fused_elementwise": "tests/test_fusion.py",
     "adam_update": "tests/optim/test_fused.py",
     "momentum_update": "tests/optim/test_fused.py",
