@@ -176,16 +176,21 @@ def np_weights(q, k, scale, causal):
     return w / w.sum(-1, keepdims=True)
 
 
-@given(st.data(), DTYPES, st.booleans(), st.sampled_from([1 << 19, 1]))
-def test_fused_attention_matches_reference_in_any_grouping(data, dtype, causal, group_bytes):
+@given(st.data(), DTYPES, st.booleans(), st.sampled_from([1 << 19, 1]),
+       st.sampled_from([_attention._HALVES_MIN, 2]))
+def test_fused_attention_matches_reference_in_any_grouping(data, dtype, causal, group_bytes,
+                                                           halves_min):
     # group_bytes=1: one batch element per group, so several groups run (the last one
-    # shorter when B is odd); the default puts small batches in one group
+    # shorter when B is odd); the default puts small batches in one group. halves_min=2:
+    # causal self-attention computes its products by halves of the query axis at these
+    # small sizes too (odd lengths split unevenly)
     q, k, v, rng = _draw_qkv(data, dtype)
     copies = data.draw(st.integers(1, 2), label="copies")  # batch sizes 1 to 4
     q, k, v = (np.concatenate([a] * copies) for a in (q, k, v))
     scale = data.draw(st.sampled_from([0.3, 1.0]), label="scale")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_attention, "_GROUP_BYTES", group_bytes)
+        mp.setattr(_attention, "_HALVES_MIN", halves_min)
         out, w = _attention.fused_attention(q, k, v, scale, causal)
         g = rng.standard_normal(q.shape).astype(dtype)
         dq, dk, dv = _attention.attention_grad_p.bind(g, q, k, v, w, scale=scale,
@@ -203,6 +208,22 @@ def test_fused_attention_matches_reference_in_any_grouping(data, dtype, causal, 
                       (dk, np.einsum("bnts,btnh->bsnh", dl, q)),
                       (dv, np.einsum("bnts,btnh->bsnh", wf, gf))):
         _close(got, want.astype(dtype), dtype)
+
+
+def test_causal_products_by_halves_equal_the_whole_products():
+    # W7's shape class: T = S >= _HALVES_MIN takes the halves path at its default
+    rng = np.random.default_rng(11)
+    for t in (64, 67):
+        q, k, v, g = (rng.standard_normal((2, t, 2, 8)).astype(np.float32) for _ in range(4))
+        out, w = _attention.fused_attention(q, k, v, 0.35, True)
+        dq, dk, dv = _attention.attention_grad_p.bind(g, q, k, v, w, scale=0.35, causal=True)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_attention, "_HALVES_MIN", t + 1)  # the whole products
+            out1, w1 = _attention.fused_attention(q, k, v, 0.35, True)
+            grads1 = _attention.attention_grad_p.bind(g, q, k, v, w1, scale=0.35,
+                                                      causal=True)
+        for a, b in zip((w, out, dq, dk, dv), (w1, out1, *grads1)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-6)
 
 
 @pytest.mark.parametrize("causal", [False, True])
