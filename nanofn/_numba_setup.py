@@ -55,10 +55,6 @@ def vectorise_many_arrays() -> bool:
     with _setup_lock:
         if not _llvm_options_set:
             from llvmlite import binding as ll
-            # LLVM exits the process on an option it does not know, or one given twice:
-            # set once, and only on the LLVM versions it is known in (all llvmlite ships)
-            if ll.llvm_version_info[0] < 11:
-                return False
             ll.set_option("nanofn", f"-vectorize-memory-check-threshold={MEMORY_CHECK_THRESHOLD}")
             _llvm_options_set = True
     return True
