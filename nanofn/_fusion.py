@@ -839,7 +839,7 @@ def _warn_failed(program, err):
 
 
 class _Group:
-    __slots__ = ("members", "mask", "shape", "ext", "ext_anc")
+    __slots__ = ("members", "mask", "shape", "ext", "ext_anc", "windows")
 
     def __init__(self, shape):
         self.members: list[int] = []  # equation indices
@@ -847,6 +847,7 @@ class _Group:
         self.shape = shape
         self.ext: dict[int, None] = {}  # ids of Vars members read that no member produces
         self.ext_anc = 0  # union of the ancestor masks of those Vars
+        self.windows: set[int] = set()  # ids of the Vars members read through windows
 
 
 class _Grouper:
@@ -863,13 +864,19 @@ class _Grouper:
         p = self.producer.get(vid)
         return p is not None and not mask >> p & 1 and self.anc[vid] & mask != 0
 
-    def _acyclic(self, mask, groups, new_ids) -> bool:
+    def _acyclic(self, mask, groups, new_ids, new_windows=()) -> bool:
         """Whether the group made of `groups` plus the new equation (all in `mask`) reads
-        nothing that depends on itself through an equation outside it."""
+        nothing that depends on itself through an equation outside it, and reads through a
+        window nothing it makes (a window's array is the kernel's input: a concatenation
+        the group writes cannot be sliced back inside it)."""
         for g in groups:
             if g.ext_anc & mask:  # rare: some Var g reads depends on another merged group
                 if any(self._outside_and_dependent(v, mask) for v in g.ext):
                     return False
+        for vid in [*new_windows, *(v for g in groups for v in g.windows)]:
+            p = self.producer.get(vid)
+            if p is not None and mask >> p & 1:
+                return False
         return not any(self._outside_and_dependent(v, mask) for v in new_ids)
 
     def run(self) -> list[_Group]:
@@ -899,14 +906,15 @@ class _Grouper:
             cands.sort(key=lambda g: -len(g.members))
             chosen: list[_Group] = []
             bit = 1 << i
+            windows = [id(eqn.invars[0])] if eqn.primitive.name == "slice" else []
             if cands and 1 + sum(len(g.members) for g in cands) <= MAX_GROUP_SIZE and \
-                    self._acyclic(bit | _or(g.mask for g in cands), cands, in_ids):
+                    self._acyclic(bit | _or(g.mask for g in cands), cands, in_ids, windows):
                 chosen = cands
             else:  # as many of them as can merge, largest first
                 mask, size = bit, 1
                 for g in cands:
                     if size + len(g.members) <= MAX_GROUP_SIZE and \
-                            self._acyclic(mask | g.mask, chosen + [g], in_ids):
+                            self._acyclic(mask | g.mask, chosen + [g], in_ids, windows):
                         chosen.append(g)
                         mask |= g.mask
                         size += len(g.members)
@@ -921,6 +929,7 @@ class _Grouper:
                 open_groups.add(id(target))
             target.members.append(i)
             target.mask |= bit
+            target.windows.update(windows)
             self.owner[i] = target
             self._update_ext(target, in_ids, merged=len(chosen) > 1)
         live = {id(g) for g in self.owner if g is not None}
@@ -932,6 +941,7 @@ class _Grouper:
         target.members.extend(g.members)
         target.mask |= g.mask
         target.ext.update(g.ext)
+        target.windows.update(g.windows)
 
     def _update_ext(self, g: _Group, new_ids, merged: bool):
         def inside(vid):

@@ -787,3 +787,20 @@ def test_an_equation_joins_every_group_it_can_when_not_all_of_them_can_merge():
     ref, got, fused = run_both(jaxpr_of(f, x, w), [x, w])
     assert_same(ref, got, exact=True)
     assert "mul" not in names(fused) and names(fused).count("fused_elementwise") == 2
+
+
+def test_a_concatenation_sliced_back_is_not_read_inside_the_group_that_writes_it():
+    # `c` is written in columns by the group of `u` and `v`; its windows have their shape
+    # too, but a kernel cannot read the array it writes: the slice goes to another group
+    def f(a, b):
+        u, v = a * b, a - b
+        c = fnp.concatenate([u, v], axis=-1)
+        return (c[:, 2:] * u + 1.0, c[:, 1:3] - v)
+
+    a, b = np.linspace(-1.0, 1.0, 6).reshape(3, 2), np.linspace(2.0, 3.0, 6).reshape(3, 2)
+    ref, got, fused = run_both(jaxpr_of(f, a, b), [a, b])
+    assert_same(ref, got, exact=True)
+    for e in fused.eqns:
+        if e.primitive.name == "fused_elementwise":
+            made = {id(v) for v in e.outvars}
+            assert not any(id(x) in made for x in e.invars)
