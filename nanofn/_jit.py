@@ -717,6 +717,8 @@ class Plan:
                 for s in st.ins]
         if st.kind == "ufunc" and st.eqn.primitive.name == "integer_pow":
             vals = vals[:1]
+        if any(v is None for v in vals):  # not the operands' fault: the original error
+            return
         core._impl_failed(st.eqn.primitive, vals, st.eqn.params, err)
 
     def _interpret(self, args):
