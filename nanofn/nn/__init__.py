@@ -62,6 +62,10 @@ from nanofn.nn._attention import (
     TransformerEncoderLayer as TransformerEncoderLayer,
     dot_product_attention as dot_product_attention, make_causal_mask as make_causal_mask,
 )
+from nanofn.nn._scaled import (
+    get_scaled_dot_general_config as get_scaled_dot_general_config,
+    scaled_dot_general as scaled_dot_general, scaled_matmul as scaled_matmul,
+)
 from nanofn.nn._summary import (
     count_flops as count_flops, param_table as param_table, summary as summary,
 )
@@ -72,6 +76,7 @@ __all__ = [
     "identity", "leaky_relu", "log_sigmoid", "log_softmax", "logsumexp", "one_hot", "relu",
     "relu6", "selu", "sigmoid", "silu", "soft_sign", "softmax", "softplus", "standardize",
     "swish", "dot_product_attention", "make_causal_mask",
+    "get_scaled_dot_general_config", "scaled_dot_general", "scaled_matmul",
     # submodules
     "initializers", "losses",
     # the layer protocol

@@ -98,6 +98,8 @@ def relu6(x):
         Array([0., 3., 6.], dtype=float32)
     """
     x = fnp.asarray(x)
+    if not fnp.issubdtype(x.dtype, fnp.inexact):
+        x = _float(x)  # JAX's minimum(maximum(x, 0), 6.) promotes integers to the float
     return fnp.where(x > 0, fnp.where(x < 6, x, 6), _nan_or_zero(x))
 
 
@@ -155,6 +157,9 @@ def celu(x, alpha=1.0):
         Array([-2.,  1.], dtype=float32)
     """
     x = _float(x)
+    # the second derivative at 0 is the left branch's 1 / alpha; JAX's maximum/minimum form
+    # gives 1 / (4 alpha), the product of the halves each takes at its tie (a documented
+    # difference, tests/numpy/test_kinks.py)
     return fnp.where(x > 0, x, 0.0) + alpha * fnp.expm1(fnp.where(x > 0, 0.0, x) / alpha)
 
 
@@ -384,6 +389,11 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=Non
         out = fnp.squeeze(out, axis=axes)
     if return_sign:
         return out, (sign if keepdims else fnp.squeeze(sign, axis=axes))
+    if b is not None and not complex_:
+        # as JAX: nan where the weighted sum is negative, and no gradient flows there
+        s_sign = lax.stop_gradient(fnp.sign(s))
+        out = fnp.where((s_sign if keepdims else fnp.squeeze(s_sign, axis=axes)) < 0,
+                        np.nan, out)
     return out
 
 
@@ -408,15 +418,18 @@ def softmax(x, axis=-1, where=None):
     if where is None and x.ndim and axes:
         from nanofn.ops import _nn  # the kernel primitive, over the last axis
         return _nn.over_axes(_nn.softmax, x, tuple(sorted(axes)))
+    # JAX's formula: shifted by the (unmasked) maximum, even when it is not finite, so a
+    # slice holding +inf or nan is all nan; masked-out elements are 0 (a slice with every
+    # element masked out is all 0)
+    where = _where_mask(where, x)
+    x_max = lax.stop_gradient(fnp.max(x, axis=axes, where=where, initial=-np.inf,
+                                      keepdims=True))
+    x_safe = x if where is None else fnp.where(where, x, -np.inf)
+    e = fnp.exp(x_safe - x_max)
+    result = e / fnp.sum(e, axis=axes, where=where, keepdims=True)
     if where is not None:
-        where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), x.shape)
-    e = fnp.exp(x - _masked_max(x, axes, where))
-    if where is None:
-        return e / fnp.sum(e, axis=axes, keepdims=True)
-    e = fnp.where(where, e, 0.0)
-    total = fnp.sum(e, axis=axes, keepdims=True)
-    # a slice with every element masked out gets all zeros, not 0 / 0
-    return fnp.where(where, e / fnp.where(total > 0, total, 1.0), 0.0)
+        result = fnp.where(where, result, 0.0)
+    return result
 
 
 def log_softmax(x, axis=-1, where=None):
@@ -437,16 +450,22 @@ def log_softmax(x, axis=-1, where=None):
     if where is None and x.ndim and axes:
         from nanofn.ops import _nn  # the kernel primitive, over the last axis
         return _nn.over_axes(_nn.log_softmax, x, tuple(sorted(axes)))
-    if where is not None:
-        where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), x.shape)
-    shifted = x - _masked_max(x, axes, where)
-    e = fnp.exp(shifted)
-    if where is not None:
-        e = fnp.where(where, e, 0.0)
-    out = shifted - fnp.log(fnp.sum(e, axis=axes, keepdims=True))
+    # JAX's formula (see softmax): masked-out elements are -inf
+    where = _where_mask(where, x)
+    x_max = lax.stop_gradient(fnp.max(x, axis=axes, where=where, initial=-np.inf,
+                                      keepdims=True))
+    x_safe = x if where is None else fnp.where(where, x, -np.inf)
+    shifted = x_safe - x_max
+    out = shifted - fnp.log(fnp.sum(fnp.exp(shifted), axis=axes, where=where, keepdims=True))
     if where is not None:
         out = fnp.where(where, out, -np.inf)
     return out
+
+
+def _where_mask(where, x):
+    if where is None:
+        return None
+    return fnp.broadcast_to(fnp.asarray(where, dtype=bool), x.shape)
 
 
 # ------------------------------------------------------------------------ utilities
@@ -497,7 +516,8 @@ def _static_int(n, fn, arg):
     return value
 
 
-def standardize(x, axis=-1, mean=None, variance=None, epsilon=1e-5, where=None):
+def standardize(x, axis=-1, mean=None, variance=None, epsilon=1e-5, where=None, *,
+                algorithm="fast"):
     """Normalise `x` to zero mean and unit variance along `axis`:
     `(x - mean) / sqrt(variance + epsilon)`.
 
@@ -508,16 +528,32 @@ def standardize(x, axis=-1, mean=None, variance=None, epsilon=1e-5, where=None):
       variance: precomputed variance; computed from `x` if None.
       epsilon: added to the variance for numerical stability.
       where: optional boolean mask of the elements that count in the statistics.
+      algorithm: how the variance is computed when not given, as in JAX: "fast" (the
+        default, JAX's) is `mean(x**2) - mean(x)**2` clipped at 0, one pass but inexact
+        when the mean is large against the spread; "stable" is `mean((x - mean)**2)`.
 
     Example:
         >>> import nanofn
         >>> nanofn.nn.standardize(nanofn.numpy.array([1.0, 3.0])).round(3)
         Array([-1.,  1.], dtype=float32)
+        >>> x = nanofn.numpy.array([1000.0, 1000.5])
+        >>> nanofn.nn.standardize(x, algorithm="stable").round(3)
+        Array([-1.,  1.], dtype=float32)
     """
+    if algorithm not in ("fast", "stable"):
+        raise ValueError(f"Unknown algorithm '{algorithm}'. Expected 'fast' or 'stable'.")
     x = _float(x)
     axes = _axis_tuple(axis, x.ndim)
     if mean is None:
         mean = fnp.mean(x, axis=axes, keepdims=True, where=where)
     if variance is None:
-        variance = fnp.mean(fnp.square(x - mean), axis=axes, keepdims=True, where=where)
+        if algorithm == "stable":
+            variance = fnp.mean(fnp.square(x - mean), axis=axes, keepdims=True, where=where)
+        else:
+            variance = fnp.mean(fnp.square(x), axis=axes, keepdims=True,
+                                where=where) - fnp.square(mean)
+            variance = fnp.clip(variance, 0)  # it may come out negative
+    # Python numbers are weakly typed, as in JAX: they take x's dtype
+    mean, variance = (v if hasattr(v, "dtype") else fnp.asarray(v, x.dtype)
+                      for v in (mean, variance))
     return (x - mean) * lax.rsqrt(variance + epsilon)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import nanofn.numpy as fnp
+from nanofn import custom_jvp as _custom_jvp
 from nanofn.nn._functions import logsumexp, softplus
 
 __all__ = ["tanh", "mish", "squareplus", "log1mexp", "logmeanexp", "sparse_plus",
@@ -46,6 +47,7 @@ def squareplus(x, b=4):
     return (x + fnp.sqrt(fnp.square(x) + b)) / 2
 
 
+@_custom_jvp
 def log1mexp(x):
     """`log(1 - exp(-x))` for `x > 0`, accurate for small and large `x` (jax.nn.log1mexp).
 
@@ -56,7 +58,12 @@ def log1mexp(x):
     """
     x = fnp.asarray(x)
     # log1p(-exp(-x)) loses accuracy for small x, log(-expm1(-x)) for large x
-    return fnp.where(x > np.log(2), fnp.log1p(-fnp.exp(-x)), fnp.log(-fnp.expm1(-x)))
+    return fnp.where(x < np.log(2.0), fnp.log(-fnp.expm1(-x)), fnp.log1p(-fnp.exp(-x)))
+
+
+# JAX's derivative rule, 1 / expm1(x), which stays finite where the where-branches' own
+# derivatives would give nan (x <= 0, where the value is nan or -inf)
+log1mexp.defjvps(lambda g, ans, x: g / fnp.expm1(x))
 
 
 def logmeanexp(x, axis=None, where=None, keepdims=False):

@@ -1,6 +1,8 @@
 """Parameter initializers with jax.nn.initializers' names and signatures.
 
-An initializer is a function `init(key, shape, dtype=float32) -> Array`. The constructors
+An initializer is a function `init(key, shape, dtype=None, out_sharding=None) -> Array`
+(`dtype=None`: the default float, float32, or float64 under jax_enable_x64, as in JAX;
+`out_sharding` is accepted for JAX's signature and unused on one device). The constructors
 here (`normal(stddev)`, `glorot_uniform()`, `variance_scaling(...)`, ...) return one;
 `zeros` and `ones` are initializers themselves, as in JAX:
 
@@ -12,8 +14,9 @@ Fans follow JAX: for a weight of shape `shape`, `in_axis` (default -2) and `out_
 `batch_axis`) is a receptive field, so a conv kernel of shape `(3, 3, 16, 32)` (HWIO) has
 `fan_in = 3 * 3 * 16` and `fan_out = 3 * 3 * 32`.
 
-Initialisation is not differentiated, so `orthogonal` may use numpy's QR on concrete
-values; every other initializer is built from `nanofn.random` and works under `jit`.
+Every initializer is built from `nanofn.random` in JAX's order of operations, so a key
+gives JAX's values (to the last bit where `nanofn.random`'s draws are JAX's), and works
+under `jit`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,19 @@ __all__ = [
     "zeros",
 ]
 
-_DEFAULT_DTYPE = np.float32
+_DEFAULT_DTYPE = None  # the default float: float32, float64 under jax_enable_x64 (JAX's)
+
+
+def _dtype(dtype):
+    """JAX's `dtypes.default_float_dtype() if dtype is None else dtype`."""
+    if dtype is None:
+        from nanofn.numpy._dtypes import default_float
+        return default_float()
+    return dtype
+
+
+def _issubfloat(dtype):
+    return np.issubdtype(np.dtype(dtype), np.floating)
 
 
 class Initializer(Protocol):
@@ -47,7 +62,8 @@ class Initializer(Protocol):
         (2,)
     """
 
-    def __call__(self, key: Any, shape: Any, dtype: Any = ...) -> Any:
+    def __call__(self, key: Any, shape: Any, dtype: Any = None,
+                 out_sharding: Any = None) -> Any:
         ...
 
 
@@ -61,7 +77,7 @@ def _shape(shape, name):
     return dims
 
 
-def zeros(key, shape, dtype=_DEFAULT_DTYPE):
+def zeros(key, shape, dtype=_DEFAULT_DTYPE, out_sharding=None):
     """An initializer of zeros (`key` is ignored).
 
     Example:
@@ -70,11 +86,11 @@ def zeros(key, shape, dtype=_DEFAULT_DTYPE):
         >>> initializers.zeros(nanofn.random.key(0), (2,))
         Array([0., 0.], dtype=float32)
     """
-    del key  # unused
-    return fnp.zeros(_shape(shape, "zeros"), dtype)
+    del key, out_sharding  # unused (one device)
+    return fnp.zeros(_shape(shape, "zeros"), _dtype(dtype))
 
 
-def ones(key, shape, dtype=_DEFAULT_DTYPE):
+def ones(key, shape, dtype=_DEFAULT_DTYPE, out_sharding=None):
     """An initializer of ones (`key` is ignored).
 
     Example:
@@ -83,8 +99,8 @@ def ones(key, shape, dtype=_DEFAULT_DTYPE):
         >>> initializers.ones(nanofn.random.key(0), (2,))
         Array([1., 1.], dtype=float32)
     """
-    del key  # unused
-    return fnp.ones(_shape(shape, "ones"), dtype)
+    del key, out_sharding  # unused (one device)
+    return fnp.ones(_shape(shape, "ones"), _dtype(dtype))
 
 
 def constant(value, dtype=_DEFAULT_DTYPE):
@@ -100,9 +116,9 @@ def constant(value, dtype=_DEFAULT_DTYPE):
         >>> initializers.constant(-2.0)(nanofn.random.key(0), (2,))
         Array([-2., -2.], dtype=float32)
     """
-    def init(key, shape, dtype=dtype):
-        del key  # unused
-        return fnp.broadcast_to(fnp.asarray(value, dtype=dtype), _shape(shape, "constant"))
+    def init(key, shape, dtype=dtype, out_sharding=None):
+        del key, out_sharding  # unused
+        return fnp.full(_shape(shape, "constant"), value, dtype=_dtype(dtype))
     return init
 
 
@@ -116,8 +132,10 @@ def uniform(scale=1e-2, dtype=_DEFAULT_DTYPE):
         >>> bool((w >= 0).all() and (w < 2).all())
         True
     """
-    def init(key, shape, dtype=dtype):
-        return random.uniform(key, _shape(shape, "uniform"), dtype, 0.0, float(scale))
+    def init(key, shape, dtype=dtype, out_sharding=None):
+        dtype = _dtype(dtype)
+        # JAX's order of operations (draw in [0, 1), then scale), so a key gives JAX's values
+        return random.uniform(key, _shape(shape, "uniform"), dtype) * fnp.asarray(scale, dtype)
     return init
 
 
@@ -131,8 +149,9 @@ def normal(stddev=1e-2, dtype=_DEFAULT_DTYPE):
         >>> round(float(w.std()), 1)
         3.0
     """
-    def init(key, shape, dtype=dtype):
-        return random.normal(key, _shape(shape, "normal"), dtype) * float(stddev)
+    def init(key, shape, dtype=dtype, out_sharding=None):
+        dtype = _dtype(dtype)
+        return random.normal(key, _shape(shape, "normal"), dtype) * fnp.asarray(stddev, dtype)
     return init
 
 
@@ -147,70 +166,98 @@ def truncated_normal(stddev=1e-2, dtype=_DEFAULT_DTYPE, lower=-2.0, upper=2.0):
         >>> bool((abs(w) <= 2.0).all())
         True
     """
-    def init(key, shape, dtype=dtype):
-        x = random.truncated_normal(key, float(lower), float(upper),
-                                    _shape(shape, "truncated_normal"), dtype)
-        return x * float(stddev)
+    def init(key, shape, dtype=dtype, out_sharding=None):
+        dtype = _dtype(dtype)
+        x = random.truncated_normal(key, lower, upper, _shape(shape, "truncated_normal"), dtype)
+        return x * fnp.asarray(stddev, dtype)
     return init
 
 
-def _axes(shape, axes, name):
-    if isinstance(axes, int):
-        axes = (axes,)
-    out = []
-    for a in axes:
-        if not -len(shape) <= a < len(shape):
-            raise ValueError(f"{name}: axis {a} is out of range for a weight of shape {shape}")
-        out.append(a % len(shape))
-    return tuple(out)
+def _axes_size(shape, axes, what):
+    try:
+        if isinstance(axes, (int, np.integer)):
+            return shape[axes]
+        return math.prod(shape[int(a)] for a in axes)
+    except IndexError:
+        raise ValueError(f"compute_fans: {what} {axes!r} is out of range for a weight of "
+                         f"shape {shape}") from None
 
 
 def compute_fans(shape, in_axis=-2, out_axis=-1, batch_axis=()):
-    """`(fan_in, fan_out)` of a weight of `shape` (JAX's rule, see the module docstring).
+    """`(fan_in, fan_out)` of a weight of `shape`, as floats (JAX's rule, see the module
+    docstring): `in_axis`, `out_axis` and `batch_axis` may each be an int or a sequence
+    of ints; every other axis is a receptive field.
 
     Example:
         >>> from nanofn.nn.initializers import compute_fans
         >>> compute_fans((3, 3, 16, 32))
-        (144, 288)
+        (144.0, 288.0)
     """
     shape = tuple(shape)
-    if len(shape) < 1:
-        raise ValueError(f"compute_fans: a weight needs at least one axis, got shape {shape}")
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    (i,) = _axes(shape, in_axis, "compute_fans")
-    (o,) = _axes(shape, out_axis, "compute_fans")
-    batch = _axes(shape, batch_axis, "compute_fans")
-    receptive = math.prod(d for k, d in enumerate(shape) if k not in (i, o) and k not in batch)
-    return shape[i] * receptive, shape[o] * receptive
+    if isinstance(in_axis, (int, np.integer)) and in_axis == -2 and len(shape) <= 1:
+        raise ValueError(
+            f"Can't compute input and output sizes of a {len(shape)}-dimensional weights "
+            "tensor with default in_axis. Must be at least 2D or specify in_axis explicitly.")
+    in_size = _axes_size(shape, in_axis, "in_axis")
+    out_size = _axes_size(shape, out_axis, "out_axis")
+    batch_size = _axes_size(shape, batch_axis, "batch_axis")
+    # JAX divides in floating point (a zero-sized weight gives nan fans, as in JAX)
+    with np.errstate(all="ignore"):
+        receptive = np.float64(math.prod(shape)) / in_size / out_size / batch_size
+    return float(in_size * receptive), float(out_size * receptive)
 
 
 _TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to (-2, 2)
+_COMPLEX_TRUNC_STD = 0.95311164380491208  # the same for the complex one (modulus < 2)
+
+
+def _complex_uniform(key, shape, dtype):
+    """Uniform on the disk of the complex plane with zero mean and unit variance (JAX's)."""
+    key_r, key_theta = random.split(key)
+    real_dtype = np.array(0, dtype).real.dtype
+    r = fnp.sqrt(2 * random.uniform(key_r, shape, real_dtype)).astype(dtype)
+    theta = 2 * np.pi * random.uniform(key_theta, shape, real_dtype).astype(dtype)
+    return r * fnp.exp(1j * theta)
+
+
+def _complex_truncated_normal(key, upper, shape, dtype):
+    """A centred complex normal of variance 1 whose modulus is truncated to `upper` (JAX's)."""
+    key_r, key_theta = random.split(key)
+    real_dtype = np.array(0, dtype).real.dtype
+    t = ((1 - fnp.exp(fnp.asarray(-(upper ** 2), dtype)))
+         * random.uniform(key_r, shape, real_dtype).astype(dtype))
+    r = fnp.sqrt(-fnp.log(1 - t))
+    theta = 2 * np.pi * random.uniform(key_theta, shape, real_dtype).astype(dtype)
+    return r * fnp.exp(1j * theta)
 
 
 def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_axis=(),
                      dtype=_DEFAULT_DTYPE):
     """An initializer whose samples have variance `scale / n`, with `n` set by `mode`.
 
-    `n` is `fan_in` (mode "fan_in"), `fan_out` ("fan_out") or their mean ("fan_avg").
-    The distribution is one of:
+    `n` is `fan_in` (mode "fan_in"), `fan_out` ("fan_out"), their arithmetic mean
+    ("fan_avg") or their geometric mean ("fan_geo_avg"). The distribution is one of:
 
     * "truncated_normal": a normal truncated to two standard deviations, rescaled so the
-      variance is exactly `scale / n`;
+      variance is exactly `scale / n` (for complex dtypes, the modulus is truncated);
     * "normal": a normal of standard deviation `sqrt(scale / n)`;
-    * "uniform": uniform on `[-limit, limit)` with `limit = sqrt(3 * scale / n)`.
+    * "uniform": uniform on `[-limit, limit)` with `limit = sqrt(3 * scale / n)` (for
+      complex dtypes, uniform on a disk of that variance).
+
+    A bad `mode` or `distribution` raises ValueError at once (JAX raises it when the
+    initializer is called); `scale` is not checked, as in JAX (0 gives zeros).
 
     Args:
       scale: the variance scale, a positive float.
-      mode: "fan_in", "fan_out" or "fan_avg".
+      mode: "fan_in", "fan_out", "fan_avg" or "fan_geo_avg".
       distribution: "truncated_normal", "normal" or "uniform".
-      in_axis: axis (or axes) of the input features.
-      out_axis: axis (or axes) of the output features.
-      batch_axis: axes to leave out of the fans.
-      dtype: default dtype.
+      in_axis: axis (or sequence of axes) of the input features.
+      out_axis: axis (or sequence of axes) of the output features.
+      batch_axis: axis (or sequence of axes) to leave out of the fans.
+      dtype: default dtype (None: the default float, float64 under jax_enable_x64).
 
     Returns:
-      An initializer `init(key, shape, dtype=dtype)`.
+      An initializer `init(key, shape, dtype=dtype, out_sharding=None)`.
 
     Example:
         >>> from nanofn.nn import initializers
@@ -220,27 +267,43 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
         >>> round(float(w.var() * 200), 1)
         2.0
     """
-    if mode not in ("fan_in", "fan_out", "fan_avg"):
-        raise ValueError(f"variance_scaling: mode must be 'fan_in', 'fan_out' or 'fan_avg', "
-                         f"got {mode!r}")
+    if mode not in ("fan_in", "fan_out", "fan_avg", "fan_geo_avg"):
+        raise ValueError(f"invalid mode for variance scaling initializer: {mode!r} (one of "
+                         "'fan_in', 'fan_out', 'fan_avg', 'fan_geo_avg')")
     if distribution not in ("truncated_normal", "normal", "uniform"):
-        raise ValueError("variance_scaling: distribution must be 'truncated_normal', 'normal' "
-                         f"or 'uniform', got {distribution!r}")
-    if not scale > 0:
-        raise ValueError(f"variance_scaling: scale must be positive, got {scale!r}")
+        raise ValueError(f"invalid distribution for variance scaling initializer: "
+                         f"{distribution!r} (one of 'truncated_normal', 'normal', 'uniform')")
 
-    def init(key, shape, dtype=dtype):
+    def init(key, shape, dtype=dtype, out_sharding=None):
         shape = _shape(shape, "variance_scaling")
+        dtype = _dtype(dtype)
         fan_in, fan_out = compute_fans(shape, in_axis, out_axis, batch_axis)
-        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
-        variance = float(scale) / max(1.0, float(n))
+        if mode == "fan_in":
+            denominator = fan_in
+        elif mode == "fan_out":
+            denominator = fan_out
+        elif mode == "fan_avg":
+            denominator = (fan_in + fan_out) / 2
+        elif mode == "fan_geo_avg":
+            denominator = (fan_in * fan_out) ** 0.5
+        else:
+            raise ValueError(f"invalid mode for variance scaling initializer: {mode}")
+        with np.errstate(all="ignore"):
+            variance = fnp.asarray(np.divide(scale, denominator), dtype=dtype)
         if distribution == "truncated_normal":
-            std = math.sqrt(variance) / _TRUNC_STD
-            return random.truncated_normal(key, -2.0, 2.0, shape, dtype) * std
+            if _issubfloat(dtype):
+                stddev = fnp.sqrt(variance) / fnp.asarray(_TRUNC_STD, dtype)
+                return random.truncated_normal(key, -2, 2, shape, dtype) * stddev
+            stddev = fnp.sqrt(variance) / fnp.asarray(_COMPLEX_TRUNC_STD, dtype)
+            return _complex_truncated_normal(key, 2, shape, dtype) * stddev
         if distribution == "normal":
-            return random.normal(key, shape, dtype) * math.sqrt(variance)
-        limit = math.sqrt(3.0 * variance)
-        return random.uniform(key, shape, dtype, -limit, limit)
+            return random.normal(key, shape, dtype) * fnp.sqrt(variance)
+        if distribution == "uniform":
+            if _issubfloat(dtype):
+                return random.uniform(key, shape, dtype, -1) * fnp.sqrt(3 * variance)
+            return _complex_uniform(key, shape, dtype) * fnp.sqrt(variance)
+        raise ValueError(f"invalid distribution for variance scaling initializer: "
+                         f"{distribution}")
     return init
 
 
@@ -333,8 +396,8 @@ def orthogonal(scale=1.0, column_axis=-1, dtype=_DEFAULT_DTYPE):
     are fewer rows than columns). It is the Q factor of the QR decomposition of a
     standard normal matrix, with signs fixed so the distribution is uniform (Haar).
 
-    The QR decomposition runs in numpy on concrete numbers (initialisation is never
-    differentiated), so this initializer does not work under `jit`.
+    It is `nanofn.random.orthogonal` reshaped, as in JAX, and works under `jit`; a shape
+    with a zero-sized axis gives zeros.
 
     Args:
       scale: multiplies the orthogonal matrix.
@@ -348,24 +411,21 @@ def orthogonal(scale=1.0, column_axis=-1, dtype=_DEFAULT_DTYPE):
         >>> bool(np.allclose(q.T @ q, np.eye(4), atol=1e-5))
         True
     """
-    def init(key, shape, dtype=dtype):
+    def init(key, shape, dtype=dtype, out_sharding=None):
+        if out_sharding is not None:
+            raise NotImplementedError
         shape = _shape(shape, "orthogonal")
+        dtype = _dtype(dtype)
         if len(shape) < 2:
-            raise ValueError(f"orthogonal: needs a weight with at least 2 axes, got shape {shape}")
-        (col,) = _axes(shape, column_axis, "orthogonal")
-        n_cols = shape[col]
-        n_rows = math.prod(shape) // n_cols if n_cols else 0
-        mat_shape = (n_cols, n_rows) if n_rows < n_cols else (n_rows, n_cols)
-        # drawn in `dtype`, as JAX draws it, so a key gives JAX's matrix; factored in float64
-        a = np.asarray(random.normal(key, mat_shape, dtype), np.float64)
-        q, r = np.linalg.qr(a)
-        d = np.sign(np.diag(r))
-        q = q * np.where(d == 0, 1.0, d)
-        if n_rows < n_cols:
-            q = q.T
-        other = tuple(d for k, d in enumerate(shape) if k != col)
-        q = np.moveaxis(q.reshape(other + (n_cols,)), -1, col)
-        return fnp.asarray((scale * q).astype(dtype))
+            raise ValueError("orthogonal initializer requires at least a 2D shape (a weight "
+                             f"with at least 2 axes), got shape {shape}")
+        if any(d == 0 for d in shape):
+            return fnp.zeros(shape, dtype=dtype)
+        n_rows, n_cols = math.prod(shape) // shape[column_axis], shape[column_axis]
+        q = random.orthogonal(key, n_rows, (), dtype, n_cols)
+        q = fnp.reshape(q, tuple(np.delete(shape, column_axis)) + (shape[column_axis],))
+        q = fnp.moveaxis(q, -1, column_axis)
+        return fnp.asarray(scale, dtype) * q
     return init
 
 
@@ -389,18 +449,20 @@ def delta_orthogonal(scale=1.0, column_axis=-1, dtype=_DEFAULT_DTYPE):
         >>> bool(np.allclose(w[1, 1].T @ w[1, 1], np.eye(2), atol=1e-5)), float(abs(w[0]).sum())
         (True, 0.0)
     """
-    matrix = orthogonal(scale=scale, column_axis=column_axis, dtype=dtype)
-
-    def init(key, shape, dtype=dtype):
+    def init(key, shape, dtype=dtype, out_sharding=None):
+        if out_sharding is not None:
+            raise NotImplementedError
         shape = _shape(shape, "delta_orthogonal")
+        dtype = _dtype(dtype)
         if len(shape) not in (3, 4, 5):
-            raise ValueError(f"delta_orthogonal: needs a kernel of 3, 4 or 5 axes (1 to 3 "
-                             f"spatial, then in and out), got shape {shape}")
+            raise ValueError("Delta orthogonal initializer requires a 3D, 4D or 5D shape (a "
+                             "kernel of 3, 4 or 5 axes: 1 to 3 spatial, then in and out), "
+                             f"got shape {shape}")
         if shape[-1] < shape[-2]:
-            raise ValueError(f"delta_orthogonal: the input features ({shape[-2]}) must not "
-                             f"outnumber the output features ({shape[-1]}), shape {shape}")
+            raise ValueError(f"`fan_in` must be less or equal than `fan_out`: the input "
+                             f"features ({shape[-2]}) must not outnumber the output "
+                             f"features ({shape[-1]}), shape {shape}")
+        matrix = orthogonal(scale=scale, column_axis=column_axis, dtype=dtype)(key, shape[-2:])
         centre = tuple((k - 1) // 2 for k in shape[:-2])
-        weight = np.zeros(shape, dtype)
-        weight[centre] = np.asarray(matrix(key, shape[-2:], dtype))
-        return fnp.asarray(weight)
+        return fnp.zeros(shape, dtype=dtype).at[centre].set(matrix)
     return init
