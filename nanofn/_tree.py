@@ -26,18 +26,19 @@ from __future__ import annotations
 
 import collections
 import functools
+import operator
 from typing import Any, Callable, Hashable, Iterable, TypeVar
 
 __all__ = [
     "DictKey", "FlattenedIndexKey", "GetAttrKey", "KeyEntry", "KeyPath", "Partial",
-    "PyTreeDef", "SequenceKey", "all_leaves", "flatten_one_level",
-    "flatten_one_level_with_keys", "is_tree_node", "keystr", "register_dataclass",
-    "register_pytree_node", "register_pytree_node_class", "register_pytree_with_keys",
-    "register_pytree_with_keys_class", "register_static", "tree_all", "tree_broadcast",
-    "tree_flatten", "tree_flatten_with_path", "tree_leaves", "tree_leaves_with_path",
-    "tree_map", "tree_map_with_path", "tree_reduce", "tree_reduce_associative",
-    "tree_structure", "tree_transpose", "tree_unflatten", "treedef_children",
-    "treedef_is_leaf", "treedef_tuple",
+    "PyTreeDef", "PyTreeRegistry", "SequenceKey", "all_leaves", "default_registry",
+    "flatten_one_level", "flatten_one_level_with_keys", "is_tree_node", "keystr",
+    "register_dataclass", "register_pytree_node", "register_pytree_node_class",
+    "register_pytree_with_keys", "register_pytree_with_keys_class", "register_static",
+    "static", "tree_all", "tree_broadcast", "tree_flatten", "tree_flatten_with_path",
+    "tree_leaves", "tree_leaves_with_path", "tree_map", "tree_map_with_path", "tree_reduce",
+    "tree_reduce_associative", "tree_structure", "tree_transpose", "tree_unflatten",
+    "treedef_children", "treedef_is_leaf", "treedef_tuple",
 ]
 
 T = TypeVar("T")
@@ -303,11 +304,14 @@ class PyTreeDef:
         Example:
             >>> from nanofn import tree_util
             >>> tree_util.tree_structure({'b': 1, 'a': 2}).node_data()
-            (<class 'dict'>, ('a', 'b'))
+            (<class 'dict'>, ['a', 'b'])
         """
         if self._spec is _LEAF:
             return None
-        return self._spec[0], self._spec[1]
+        node_type, data = self._spec[0], self._spec[1]
+        if node_type is dict:  # JAX gives a dict's sorted keys as a list
+            data = list(data)
+        return node_type, data
 
     def unflatten(self, leaves: Iterable[Leaf]) -> PyTree:
         """Builds the tree with this structure from its leaves; see :func:`tree_unflatten`.
@@ -402,15 +406,112 @@ class PyTreeDef:
             pass
         try:
             self._hash = hash(self._spec)
-        except TypeError as e:
-            raise TypeError(
-                f"{self!r} is not hashable because the aux data of one of its custom nodes "
-                "is not. A registered flatten function must return hashable aux data (use "
-                "tuples, not lists or arrays).") from e
+        except TypeError:
+            # As in JAX, a treedef hashes even when some aux data does not (a list in a
+            # dataclass's meta field): such aux data is left out of the hash, and ==
+            # still compares it.
+            self._hash = hash(_hashable_spec(self._spec))
         return self._hash
 
     def __reduce__(self):
         return (_make_treedef, (self._spec, self._num_leaves))
+
+    def walk(self, f_node: Callable[[tuple, Any], Any], f_leaf: Callable[[Any], Any] | None,
+             leaves: Iterable[Leaf]) -> Any:
+        """Folds over the tree with this structure holding ``leaves``, bottom up.
+
+        Each leaf becomes ``f_leaf(leaf)`` (the leaf itself if ``f_leaf`` is None); each
+        node becomes ``f_node(children, node_data)``, where ``children`` is the tuple of
+        what its children became and ``node_data`` the node's aux data (a dict's sorted
+        keys as a list, a namedtuple's class, None for tuples, lists and None).
+
+        Example:
+            >>> from nanofn import tree_util
+            >>> treedef = tree_util.tree_structure([1, (2, 3)])
+            >>> treedef.walk(lambda children, data: sum(children), lambda x: 10 * x,
+            ...              [1, 2, 3])
+            60
+        """
+        it = iter(leaves)
+        leaf_fn = (lambda x: x) if f_leaf is None else f_leaf
+
+        def go(spec):
+            if spec is _LEAF:
+                try:
+                    return leaf_fn(next(it))
+                except StopIteration:
+                    raise ValueError("PyTreeDef.walk: too few leaves for "
+                                     f"{self!r}") from None
+            node_type, data, child_specs = spec
+            children = tuple([go(s) for s in child_specs])
+            if node_type is dict:
+                data = list(data)
+            elif node_type not in _registry and node_type not in (tuple, list, _NoneType):
+                data = node_type  # a namedtuple: its class, as in JAX
+            return f_node(children, data)
+
+        out = go(self._spec)
+        if next(it, _MISSING) is not _MISSING:
+            raise ValueError(f"PyTreeDef.walk: too many leaves for {self!r}")
+        return out
+
+    @staticmethod
+    def from_node_data_and_children(registry: Any, node_data: tuple[type, Any] | None,
+                                    children: Iterable[PyTreeDef]) -> PyTreeDef:
+        """Builds a treedef from a root's :meth:`node_data` and its :meth:`children`.
+
+        The inverse of taking a treedef apart with ``node_data()`` and ``children()``;
+        ``node_data=None`` (with no children) makes a leaf. ``registry`` is
+        ``tree_util.default_registry``.
+
+        Example:
+            >>> from nanofn import tree_util
+            >>> td = tree_util.tree_structure({'a': 1, 'b': (2, 3)})
+            >>> tree_util.PyTreeDef.from_node_data_and_children(
+            ...     tree_util.default_registry, td.node_data(), td.children()) == td
+            True
+        """
+        del registry  # nanofn has one registry
+        children = list(children)
+        if node_data is None:
+            if children:
+                raise ValueError("from_node_data_and_children: a leaf (node_data=None) "
+                                 f"has no children, got {len(children)}")
+            return _make_treedef(_LEAF, 1)
+        node_type, data = node_data
+        if node_type is dict:
+            data = tuple(data)
+            if len(data) != len(children):
+                raise ValueError(f"from_node_data_and_children: a dict with {len(data)} "
+                                 f"keys needs {len(data)} children, got {len(children)}")
+        elif not is_tree_node(node_type):
+            raise ValueError(f"from_node_data_and_children: {node_type!r} is not a "
+                             "registered pytree node type")
+        spec = (node_type, data, tuple([c._spec for c in children]))
+        if node_type is _NoneType:
+            spec = _NONE_SPEC
+        return _make_treedef(spec, sum(c._num_leaves for c in children))
+
+
+class _UnhashableAux:
+    """Stands in the hash of a treedef for aux data that cannot be hashed."""
+
+    def __repr__(self):
+        return "<unhashable aux data>"
+
+
+_UNHASHABLE_AUX = _UnhashableAux()
+
+
+def _hashable_spec(spec):
+    if spec is _LEAF:
+        return spec
+    node_type, data, child_specs = spec
+    try:
+        hash(data)
+    except TypeError:
+        data = _UNHASHABLE_AUX
+    return (node_type, data, tuple([_hashable_spec(s) for s in child_specs]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -1056,7 +1157,8 @@ def flatten_one_level(tree: PyTree) -> tuple[list[Any], Hashable]:
         tree: a pytree node (not a leaf).
 
     Returns:
-        ``(children, aux_data)``; for a dict the aux data is the sorted keys.
+        ``(children, aux_data)``; for a dict the aux data is the sorted keys, for a
+        namedtuple its class.
 
     Raises:
         ValueError: if ``tree`` is a leaf.
@@ -1070,7 +1172,7 @@ def flatten_one_level(tree: PyTree) -> tuple[list[Any], Hashable]:
     if node is None:
         raise ValueError(f"flatten_one_level: a {type(tree).__name__} is a pytree leaf, "
                          "not a node, so it has no children to flatten.")
-    return [c for _, c in node[2]], node[1]
+    return [c for _, c in node[2]], _one_level_aux(node)
 
 
 def flatten_one_level_with_keys(tree: PyTree) -> tuple[list[tuple[KeyEntry, Any]], Hashable]:
@@ -1091,7 +1193,15 @@ def flatten_one_level_with_keys(tree: PyTree) -> tuple[list[tuple[KeyEntry, Any]
     if node is None:
         raise ValueError(f"flatten_one_level_with_keys: a {type(tree).__name__} is a pytree "
                          "leaf, not a node, so it has no children to flatten.")
-    return node[2], node[1]
+    return node[2], _one_level_aux(node)
+
+
+def _one_level_aux(node):
+    """The aux data ``flatten_one_level`` gives: a namedtuple's is its class, as in JAX."""
+    node_type, data, _ = node
+    if (node_type not in _registry and node_type not in (tuple, list, dict, _NoneType)):
+        return node_type
+    return data
 
 
 # ---------------------------------------------------------------------------------------
@@ -1125,6 +1235,15 @@ class _KeyEntry:
         return type(self), (getattr(self, self._field),)
 
 
+def _check_index(cls_name, value):
+    """``value`` as an int (bools and numpy ints too), or TypeError, as JAX's keys do."""
+    try:
+        return int(operator.index(value))
+    except TypeError:
+        raise TypeError(f"{cls_name}: the index must be an int, got "
+                        f"{type(value).__name__}") from None
+
+
 class SequenceKey(_KeyEntry):
     """Key of a child of a tuple or list, by position; prints as ``[idx]``.
 
@@ -1139,7 +1258,7 @@ class SequenceKey(_KeyEntry):
     _field = "idx"
 
     def __init__(self, idx: int):
-        super().__init__(idx)
+        super().__init__(_check_index("SequenceKey", idx))
 
     def __str__(self):
         return f"[{self.idx!r}]"
@@ -1179,6 +1298,8 @@ class GetAttrKey(_KeyEntry):
     _field = "name"
 
     def __init__(self, name: str):
+        if not isinstance(name, str):
+            raise TypeError(f"GetAttrKey: name must be a str, got {type(name).__name__}")
         super().__init__(name)
 
     def __str__(self):
@@ -1199,7 +1320,7 @@ class FlattenedIndexKey(_KeyEntry):
     _field = "key"
 
     def __init__(self, key: int):
-        super().__init__(key)
+        super().__init__(_check_index("FlattenedIndexKey", key))
 
     def __str__(self):
         return f"[<flat index {self.key}>]"
@@ -1514,28 +1635,29 @@ def register_static(cls: type[T]) -> type[T]:
     return cls
 
 
-def register_dataclass(nodetype: type[T] | None = None,
+def register_dataclass(nodetype: type[T],
                        data_fields: Iterable[str] | None = None,
                        meta_fields: Iterable[str] | None = None,
-                       drop_fields: Iterable[str] = ()) -> Any:
+                       drop_fields: Iterable[str] = ()) -> type[T]:
     """Registers a class whose attributes are split into data (children) and metadata.
 
     Data fields become children (arrays, sub-pytrees); meta fields are static aux data
     (hashable, part of jit cache keys). Instances are rebuilt by calling
     ``nodetype(**fields)``. For a ``dataclasses.dataclass`` both lists may be omitted:
-    fields are data unless declared with ``field(metadata=dict(static=True))``.
+    fields are data unless declared with ``field(metadata=dict(static=True))`` (or
+    ``nanofn.tree.static()``).
 
     Args:
-        nodetype: the class. If omitted, returns a decorator taking the class, so
-            ``@register_dataclass`` and ``@functools.partial(register_dataclass,
-            data_fields=..., meta_fields=...)`` both work.
+        nodetype: the class. ``@register_dataclass`` and
+            ``@functools.partial(register_dataclass, data_fields=..., meta_fields=...)``
+            both work as class decorators.
         data_fields: names of the attributes that are children.
         meta_fields: names of the attributes that are static metadata.
         drop_fields: dataclass fields to leave out of the pytree altogether (inference
             form only).
 
     Returns:
-        ``nodetype`` unchanged (or a decorator, see above).
+        ``nodetype`` unchanged.
 
     Raises:
         TypeError: if only one of ``data_fields``/``meta_fields`` is given, or neither is
@@ -1559,9 +1681,6 @@ def register_dataclass(nodetype: type[T] | None = None,
     """
     import dataclasses  # here, not at the top: keeps `import nanofn` fast
 
-    if nodetype is None:
-        return functools.partial(register_dataclass, data_fields=data_fields,
-                                 meta_fields=meta_fields, drop_fields=drop_fields)
     drop_fields = tuple(drop_fields)
     name = getattr(nodetype, "__qualname__", repr(nodetype))
     if data_fields is None or meta_fields is None:
@@ -1638,10 +1757,10 @@ register_pytree_with_keys(
 # Partial
 # ---------------------------------------------------------------------------------------
 
-class _OpaqueCallable:
+class _HashableCallableShim:
     """Hides a functools.partial from ``Partial.__new__``, which would merge its args."""
 
-    __slots__ = ("fun",)
+    __slots__ = ("args", "fun", "func", "keywords")
 
     def __init__(self, fun):
         self.fun = fun
@@ -1650,7 +1769,7 @@ class _OpaqueCallable:
         return self.fun(*args, **kwargs)
 
     def __eq__(self, other):
-        if isinstance(other, _OpaqueCallable):
+        if isinstance(other, _HashableCallableShim):
             return self.fun == other.fun
         return self.fun == other
 
@@ -1658,7 +1777,7 @@ class _OpaqueCallable:
         return hash(self.fun)
 
     def __repr__(self):
-        return repr(self.fun)
+        return f"_HashableCallableShim({self.fun!r})"  # JAX's name and repr
 
 
 class Partial(functools.partial):
@@ -1686,10 +1805,16 @@ class Partial(functools.partial):
     """
 
     def __new__(cls, func, *args, **kwargs):
-        # functools.partial.__new__ merges a partial ``func`` into the new object. For a
-        # plain functools.partial that would turn its (static) args into leaves, so hide it.
-        if isinstance(func, functools.partial) and not isinstance(func, Partial):
-            func = _OpaqueCallable(func)
+        # functools.partial.__new__ merges a partial ``func`` into the new object, which
+        # would turn the wrapped partial's (static) args into leaves, so hide it.
+        # As in JAX, this holds for a Partial too: only this Partial's own arguments are
+        # its children, and those of the partial it wraps are static.
+        if isinstance(func, functools.partial):
+            inner = func
+            func = _HashableCallableShim(inner)
+            out = super().__new__(cls, func, *args, **kwargs)
+            func.func, func.args, func.keywords = inner.func, inner.args, inner.keywords
+            return out
         return super().__new__(cls, func, *args, **kwargs)
 
 
@@ -1697,3 +1822,92 @@ register_pytree_node(
     Partial,
     lambda p: ((p.args, p.keywords), p.func),
     lambda func, children: Partial(func, *children[0], **children[1]))
+
+
+# ---------------------------------------------------------------------------------------
+# The registry object, and dataclass fields marked static
+# ---------------------------------------------------------------------------------------
+
+class PyTreeRegistry:
+    """The pytree node registry as an object, like JAX's ``PyTreeRegistry``.
+
+    nanofn has one registry; :data:`default_registry` is its only instance, and its methods
+    are the module-level functions under the names JAX's registry uses. Example::
+
+        >>> from nanofn import tree_util
+        >>> leaves, treedef = tree_util.default_registry.flatten({'a': (1, 2)})
+        >>> leaves, treedef
+        ([1, 2], PyTreeDef({'a': (*, *)}))
+        >>> tree_util.default_registry.flatten_one_level(3.0) is None
+        True
+    """
+
+    def __init__(self):
+        if "default_registry" in globals():
+            raise TypeError("nanofn has a single pytree registry: use "
+                            "tree_util.default_registry.")
+
+    def flatten(self, tree: PyTree, leaf_predicate: Callable[[Any], bool] | None = None
+                ) -> tuple[list[Leaf], PyTreeDef]:
+        """``tree_flatten(tree, is_leaf=leaf_predicate)``."""
+        return tree_flatten(tree, leaf_predicate)
+
+    def flatten_one_level(self, tree: PyTree) -> tuple[list[Any], Any] | None:
+        """``flatten_one_level(tree)``, or None if ``tree`` is a leaf."""
+        node = _value_node(tree)
+        return None if node is None else ([c for _, c in node[2]], _one_level_aux(node))
+
+    def flatten_one_level_with_keys(self, tree: PyTree
+                                    ) -> tuple[list[tuple[KeyEntry, Any]], Any] | None:
+        """``flatten_one_level_with_keys(tree)``, or None if ``tree`` is a leaf."""
+        node = _value_node(tree)
+        return None if node is None else (node[2], _one_level_aux(node))
+
+    def flatten_with_path(self, tree: PyTree,
+                          leaf_predicate: Callable[[Any, Any], bool] | None = None
+                          ) -> tuple[list[tuple[KeyPath, Leaf]], PyTreeDef]:
+        """``tree_flatten_with_path``; ``leaf_predicate`` is called as ``(path, x)``."""
+        return tree_flatten_with_path(tree, leaf_predicate, is_leaf_takes_path=True)
+
+    def is_node(self, type: type) -> bool:
+        """``is_tree_node(type)``."""
+        return is_tree_node(type)
+
+    def register_node(self, type: type, to_iterable: Callable, from_iterable: Callable,
+                      to_iterable_with_keys: Callable | None = None) -> None:
+        """``register_pytree_node(type, to_iterable, from_iterable, to_iterable_with_keys)``."""
+        register_pytree_node(type, to_iterable, from_iterable, to_iterable_with_keys)
+
+    def register_dataclass_node(self, type: type, data_fields: Iterable[str],
+                                meta_fields: Iterable[str], /) -> None:
+        """``register_dataclass(type, data_fields, meta_fields)``."""
+        register_dataclass(type, data_fields, meta_fields)
+
+    def __repr__(self):
+        return "<nanofn.tree_util.default_registry>"
+
+
+default_registry = PyTreeRegistry()
+
+
+def static(**kwargs: Any) -> Any:
+    """A ``dataclasses.field`` marked static, for :func:`register_dataclass`.
+
+    Takes the arguments of :func:`dataclasses.field` and adds ``static=True`` to its
+    ``metadata``, so the field becomes aux data (part of the structure), not a child.
+    ``nanofn.tree.static`` is this function (``jax.tree.static``).
+
+    Example:
+        >>> import dataclasses
+        >>> from nanofn import tree, tree_util
+        >>> @tree_util.register_dataclass
+        ... @dataclasses.dataclass
+        ... class Op:
+        ...     x: float
+        ...     op: str = tree.static(default='add')
+        >>> tree.flatten(Op(x=1.0))
+        ([1.0], PyTreeDef(CustomNode(Op[('add',)], [*])))
+    """
+    import dataclasses
+    metadata = {"static": True, **(kwargs.pop("metadata", {}) or {})}
+    return dataclasses.field(metadata=metadata, **kwargs)

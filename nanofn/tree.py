@@ -1,6 +1,6 @@
 """Pytree functions under the short names of ``jax.tree``.
 
-Each name here is the same function as its ``tree_``-prefixed twin in
+Each name here but ``static`` is the same function as its ``tree_``-prefixed twin in
 ``nanofn.tree_util`` (``nanofn.tree.map is nanofn.tree_util.tree_map``), whose docstring
 describes it. Example::
 
@@ -12,6 +12,7 @@ describes it. Example::
 """
 
 from nanofn._tree import (
+    static,
     tree_all as all,
     tree_broadcast as broadcast,
     tree_flatten as flatten,
@@ -29,6 +30,6 @@ from nanofn._tree import (
 
 __all__ = [
     "all", "broadcast", "flatten", "flatten_with_path", "leaves", "leaves_with_path",
-    "map", "map_with_path", "reduce", "reduce_associative", "structure", "transpose",
-    "unflatten",
+    "map", "map_with_path", "reduce", "reduce_associative", "static", "structure",
+    "transpose", "unflatten",
 ]
