@@ -191,7 +191,8 @@ def _derived_rules(prim, composite, float_args):
 # ======================================================================== logsumexp, softmax
 
 # Row statistics shared by the kernels below. `_row_shift` is the row's maximum, or 0 if
-# that is not finite (an all -inf row, or one holding +inf). `_row_logz` is log(sum(exp(x
+# that is not finite (an all -inf row, or one holding +inf; softmax and log_softmax take
+# `_softmax_shift`, which keeps +inf). `_row_logz` is log(sum(exp(x
 # - shift))): `top` counts the entries equal to the shift (each contributes exp(0) = 1
 # exactly) and `rest` sums the others' exp(x - shift), so log(top) + log1p(rest / top)
 # keeps full precision when `rest` is tiny.
@@ -204,6 +205,18 @@ def _row_shift(x, i):
         if x[i, j] > m:
             m = x[i, j]
     return m if np.isfinite(m) else 0.0
+
+
+@kernel
+def _softmax_shift(x, i):
+    """The shift of softmax and log_softmax: the row's maximum, 0 for an all -inf row. A
+    row holding +inf keeps it: `x - max` is NaN there, so the whole row is NaN, as JAX's
+    softmax gives (logsumexp and cross-entropy take `_row_shift`, as JAX's do)."""
+    m = -np.inf
+    for j in range(x.shape[1]):
+        if x[i, j] > m:
+            m = x[i, j]
+    return 0.0 if m == -np.inf else m
 
 
 @kernel
@@ -229,7 +242,7 @@ def _logsumexp_kernel(x, out):
 @kernel
 def _log_softmax_kernel(x, out):
     for i in range(x.shape[0]):
-        shift = _row_shift(x, i)
+        shift = _softmax_shift(x, i)
         logz = _row_logz(x, i, shift)
         for j in range(x.shape[1]):
             out[i, j] = (x[i, j] - shift) - logz
@@ -239,7 +252,7 @@ def _log_softmax_kernel(x, out):
 def _softmax_kernel(x, out):
     rows, cols = x.shape
     for i in range(rows):
-        shift = _row_shift(x, i)
+        shift = _softmax_shift(x, i)
         total = 0.0
         for j in range(cols):
             e = math.exp(x[i, j] - shift)
@@ -271,9 +284,12 @@ def _softmax_grad_kernel(g, s, dx):
             dx[i, j] = s[i, j] * (g[i, j] - dot)
 
 
-def _shift_ref(x):
+def _shift_ref(x, inf_rows=False):
+    """The rows' shifts: the maximum, or 0 where it is not finite; with `inf_rows` a row
+    holding +inf keeps it (softmax and log_softmax: NaN throughout, see `_softmax_shift`)."""
     m = np.max(x, axis=-1, keepdims=True, initial=-np.inf)
-    return np.where(np.isfinite(m), m, 0).astype(x.dtype)
+    keep = np.isfinite(m) | (m == np.inf) if inf_rows else np.isfinite(m)
+    return np.where(keep, m, 0).astype(x.dtype)
 
 
 def _logsumexp_ref(x):
@@ -284,13 +300,13 @@ def _logsumexp_ref(x):
 
 def _log_softmax_ref(x):
     with np.errstate(all="ignore"):
-        shifted = x - _shift_ref(x)
+        shifted = x - _shift_ref(x, inf_rows=True)
         return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
 def _softmax_ref(x):
     with np.errstate(all="ignore"):
-        e = np.exp(x - _shift_ref(x))
+        e = np.exp(x - _shift_ref(x, inf_rows=True))
         return e / np.sum(e, axis=-1, keepdims=True)
 
 
@@ -495,7 +511,7 @@ def _attn_shift_kernel(x, scale, causal, out):
                 v = x[r, i, j] * scale
                 if v > m:
                     m = v
-            if not np.isfinite(m):
+            if m == -np.inf:  # a row holding +inf stays NaN, as in `_softmax_shift`
                 m = 0.0
             for j in range(n):
                 out[r, i, j] = x[r, i, j] * scale - m

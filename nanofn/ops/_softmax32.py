@@ -117,7 +117,7 @@ def attention_softmax_kernel(x, scale, causal, out):
         r, i = ri // t, ri % t
         n = min(i + 1, s) if causal else s
         m = (_row_max(x, r, i, n) if sc >= _ZERO else _row_min(x, r, i, n)) * sc
-        if not np.isfinite(m):
+        if m == -np.inf:  # all masked or -inf; a row holding +inf is NaN throughout, as JAX's
             m = _ZERO
         for j in range(n):
             out[r, i, j] = exp32(x[r, i, j] * sc - m)
@@ -164,6 +164,13 @@ def _shift(x, i, n):
 
 
 @kernel
+def _softmax_shift(x, i, n):
+    """`_shift` for log_softmax: keeps +inf (the row is NaN throughout, as JAX's)."""
+    m = _row_max(x, 0, i, n)
+    return _ZERO if m == -np.inf else m
+
+
+@kernel
 def _exp_shifted(x, i, n, shift, out, o):
     """`out[0, o] = exp(x[0, i] - shift)`; returns the row's total (float64)."""
     for j in range(n):
@@ -175,7 +182,7 @@ def _exp_shifted(x, i, n, shift, out, o):
 def _log_softmax_kernel(x, out):
     _, rows, cols = x.shape
     for i in prange(rows):
-        shift = _shift(x, i, cols)
+        shift = _softmax_shift(x, i, cols)
         logz = _F(np.log(_exp_shifted(x, i, cols, shift, out, i)))
         for j in range(cols):
             out[0, i, j] = (x[0, i, j] - shift) - logz

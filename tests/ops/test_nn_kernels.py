@@ -422,3 +422,23 @@ def test_errors_name_shapes_and_dtypes():
         _nn.layer_norm(x, np.ones(3, np.float32), np.zeros(3, np.float64))
     with pytest.raises(ValueError, match=r"layer_norm: scale must have shape \(3,\)"):
         nanofn.jit(lambda a, s: _nn.layer_norm(a, s, s))(x, np.ones(4, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernels", [True, False])
+def test_a_row_holding_inf_is_nan_in_softmax_and_log_softmax_as_in_jax(dtype, kernels):
+    # JAX shifts by the row's maximum: x - max is NaN at the +inf, and so is every entry
+    # of softmax and log_softmax; logsumexp (shifted by 0 there) is +inf
+    x = np.array([[1.0, np.inf, 2.0], [1.0, -np.inf, 0.0], [-np.inf, -np.inf, -np.inf]],
+                 dtype)
+    with nanofn.config._override("nanofn_use_kernels", kernels):
+        for f in (nn.softmax, nn.log_softmax, nanofn.jit(nn.softmax),
+                  nanofn.jit(nn.log_softmax)):
+            out = np.asarray(f(x))
+            assert np.isnan(out[0]).all() and np.isnan(out[2]).all()
+            assert np.isfinite(out[1][[0, 2]]).all()
+        np.testing.assert_array_equal(np.asarray(nn.logsumexp(x, axis=-1))[[0, 2]],
+                                      [np.inf, -np.inf])
+        probs = np.asarray(nn.softmax(x[1:2]))
+        np.testing.assert_allclose(probs, [[np.e / (np.e + 1), 0.0, 1 / (np.e + 1)]],
+                                   rtol=1e-6)
