@@ -63,33 +63,33 @@ def scaled_matmul(lhs, rhs, lhs_scales, rhs_scales, preferred_element_type=np.fl
     """
     a, b = fnp.asarray(lhs), fnp.asarray(rhs)
     a_scales, b_scales = fnp.asarray(lhs_scales), fnp.asarray(rhs_scales)
-    if not all(x.ndim == 3 for x in (a, b, a_scales, b_scales)):
-        raise ValueError("scaled_matmul requires all inputs to be 3-dimensional arrays")
-    B_a, M_a, K_a = a.shape
-    B_b, N_b, K_b = b.shape
-    if K_a != K_b or B_a != B_b:
-        raise ValueError(
-            "scaled_matmul requires inputs a and b to have matching batch (B) and contract "
-            f"(K) dimensions, but got shapes {a.shape} and {b.shape}")
-    B_as, M_as, K_as = a_scales.shape
-    B_bs, N_bs, K_bs = b_scales.shape
-    if K_as != K_bs or B_as != B_bs:
-        raise ValueError(
-            "scaled_matmul requires scales to have matching batch (B) and contract (K) "
-            f"dimensions, but got shapes {a_scales.shape} and {b_scales.shape}")
-    if M_as != M_a or N_bs != N_b:
-        raise ValueError(
-            "scaled_matmul requires scales to match non-contract dimensions of inputs, but "
-            f"got shapes a: {a.shape}, b: {b.shape}, a_scales: {a_scales.shape}, "
-            f"b_scales: {b_scales.shape}")
-    if K_as == 0 or K_a % K_as:
-        raise ValueError(f"scaled_matmul: the contracting size {K_a} must be a multiple of "
-                         f"the scales' last size {K_as}")
+    _check_scaled_shapes(a.shape, b.shape, a_scales.shape, b_scales.shape)
+    block = a.shape[2] // a_scales.shape[2]  # contracting elements per scale
     dtype = np.dtype(preferred_element_type)
-    a_scaled = a.astype(dtype) * fnp.repeat(a_scales.astype(dtype), K_a // K_as, axis=-1)
-    b_scaled = b.astype(dtype) * fnp.repeat(b_scales.astype(dtype), K_b // K_bs, axis=-1)
+    a_scaled = a.astype(dtype) * fnp.repeat(a_scales.astype(dtype), block, axis=-1)
+    b_scaled = b.astype(dtype) * fnp.repeat(b_scales.astype(dtype), block, axis=-1)
     return lax.dot_general(a_scaled, b_scaled, (((2,), (2,)), ((0,), (0,))),
                            preferred_element_type=dtype)
+
+
+def _check_scaled_shapes(a, b, sa, sb):
+    """scaled_matmul's operand shapes: `(B, M, K)`, `(B, N, K)` and their scales `(B, M,
+    k)`, `(B, N, k)`, with `k` dividing `K`. Raises a ValueError naming all four."""
+    shapes = (f"lhs {tuple(a)}, rhs {tuple(b)}, lhs_scales {tuple(sa)}, "
+              f"rhs_scales {tuple(sb)}")
+    if any(len(s) != 3 for s in (a, b, sa, sb)):
+        problem = "each operand must have 3 axes, (batch, rows, contracting)"
+    elif a[0] != b[0] or a[2] != b[2]:
+        problem = "lhs and rhs must agree in their batch and contracting (last) axes"
+    elif sa[0] != sb[0] or sa[2] != sb[2]:
+        problem = "the two scales must agree in their batch and last axes"
+    elif sa[1] != a[1] or sb[1] != b[1]:
+        problem = "each scale must have its operand's rows (second axis)"
+    elif sa[2] == 0 or a[2] % sa[2]:
+        problem = "the scales' last size must divide the contracting size"
+    else:
+        return
+    raise ValueError(f"scaled_matmul: {problem}; got {shapes}")
 
 
 def get_scaled_dot_general_config(mode, global_scale=None):
@@ -113,7 +113,8 @@ def get_scaled_dot_general_config(mode, global_scale=None):
         return BlockScaleConfig(mode="mxfp8", block_size=32, data_type="float8_e4m3fn",
                                 scale_type="float8_e8m0fnu", global_scale=None,
                                 infer_only=False)
-    raise ValueError(f"Unsupported mode: {mode}")
+    raise ValueError(f"get_scaled_dot_general_config: mode must be 'mxfp8' or 'nvfp4', got "
+                     f"{mode!r}")
 
 
 def scaled_dot_general(lhs, rhs, dimension_numbers, preferred_element_type=np.float32,

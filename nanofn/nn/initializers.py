@@ -268,11 +268,11 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
         2.0
     """
     if mode not in ("fan_in", "fan_out", "fan_avg", "fan_geo_avg"):
-        raise ValueError(f"invalid mode for variance scaling initializer: {mode!r} (one of "
-                         "'fan_in', 'fan_out', 'fan_avg', 'fan_geo_avg')")
+        raise ValueError(f"variance_scaling: mode must be 'fan_in', 'fan_out', 'fan_avg' or "
+                         f"'fan_geo_avg', got {mode!r}")
     if distribution not in ("truncated_normal", "normal", "uniform"):
-        raise ValueError(f"invalid distribution for variance scaling initializer: "
-                         f"{distribution!r} (one of 'truncated_normal', 'normal', 'uniform')")
+        raise ValueError("variance_scaling: distribution must be 'truncated_normal', "
+                         f"'normal' or 'uniform', got {distribution!r}")
 
     def init(key, shape, dtype=dtype, out_sharding=None):
         shape = _shape(shape, "variance_scaling")
@@ -284,10 +284,8 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
             denominator = fan_out
         elif mode == "fan_avg":
             denominator = (fan_in + fan_out) / 2
-        elif mode == "fan_geo_avg":
+        else:  # "fan_geo_avg" (checked above)
             denominator = (fan_in * fan_out) ** 0.5
-        else:
-            raise ValueError(f"invalid mode for variance scaling initializer: {mode}")
         with np.errstate(all="ignore"):
             variance = fnp.asarray(np.divide(scale, denominator), dtype=dtype)
         if distribution == "truncated_normal":
@@ -298,12 +296,9 @@ def variance_scaling(scale, mode, distribution, in_axis=-2, out_axis=-1, batch_a
             return _complex_truncated_normal(key, 2, shape, dtype) * stddev
         if distribution == "normal":
             return random.normal(key, shape, dtype) * fnp.sqrt(variance)
-        if distribution == "uniform":
-            if _issubfloat(dtype):
-                return random.uniform(key, shape, dtype, -1) * fnp.sqrt(3 * variance)
-            return _complex_uniform(key, shape, dtype) * fnp.sqrt(variance)
-        raise ValueError(f"invalid distribution for variance scaling initializer: "
-                         f"{distribution}")
+        if _issubfloat(dtype):  # "uniform" (checked above)
+            return random.uniform(key, shape, dtype, -1) * fnp.sqrt(3 * variance)
+        return _complex_uniform(key, shape, dtype) * fnp.sqrt(variance)
     return init
 
 
