@@ -73,8 +73,11 @@ class OptimizeResults(NamedTuple):
 # ------------------------------------------------------------------------ line search
 
 
-def _i32(v):
-    return fnp.asarray(v, dtype=fnp.int32)
+def _int(v):
+    # JAX's default integer: int32, or int64 under jax_enable_x64 (the counters and status
+    # of OptimizeResults follow it)
+    from nanofn.numpy._dtypes import default_int
+    return fnp.asarray(v, dtype=default_int())
 
 
 def _pick(pred, new: dict, old: NamedTuple) -> NamedTuple:
@@ -105,10 +108,10 @@ def _zoom(along, wolfe_one, wolfe_two, lo, hi, g0, run):
     satisfies both Wolfe conditions. Does nothing where `run` is false."""
     dtype = lo[0].dtype
     small = 1e-5 if np.finfo(dtype).bits < 64 else 1e-10
-    state = _Zoom(done=fnp.asarray(False), failed=fnp.asarray(False), j=_i32(0),
+    state = _Zoom(done=fnp.asarray(False), failed=fnp.asarray(False), j=_int(0),
                   a_lo=lo[0], phi_lo=lo[1], dphi_lo=lo[2], a_hi=hi[0], phi_hi=hi[1],
                   dphi_hi=hi[2], a_rec=(lo[0] + hi[0]) / 2, phi_rec=(lo[1] + hi[1]) / 2,
-                  a_star=lo[0], phi_star=lo[1], g_star=g0, nfev=_i32(0))
+                  a_star=lo[0], phi_star=lo[1], g_star=g0, nfev=_int(0))
 
     def body(s):
         width = s.a_hi - s.a_lo
@@ -185,8 +188,8 @@ def _line_search(value_and_grad, xk, pk, fk, gk, old_old_fval, c1=1e-4, c2=0.9,
 
     zero = fnp.zeros((), dtype)
     state = _Search(done=fnp.asarray(False), failed=fnp.asarray(False),
-                    found=fnp.asarray(False), i=_i32(1), a_prev=zero, phi_prev=phi0,
-                    dphi_prev=dphi0, nfev=_i32(0), a_star=zero, phi_star=phi0, g_star=gk)
+                    found=fnp.asarray(False), i=_int(1), a_prev=zero, phi_prev=phi0,
+                    dphi_prev=dphi0, nfev=_int(0), a_star=zero, phi_star=phi0, g_star=gk)
 
     def body(s):
         a_i = fnp.where(s.i == 1, first, s.a_prev * 2)
@@ -208,7 +211,7 @@ def _line_search(value_and_grad, xk, pk, fk, gk, old_old_fval, c1=1e-4, c2=0.9,
         return s._replace(i=s.i + 1, a_prev=a_i, phi_prev=phi_i, dphi_prev=dphi_i)
 
     s = _control.while_loop(lambda s: ~s.done & (s.i <= maxiter) & ~s.failed, body, state)
-    status = fnp.where(s.failed, _i32(1), fnp.where(s.i > maxiter, _i32(3), _i32(0)))
+    status = fnp.where(s.failed, _int(1), fnp.where(s.i > maxiter, _int(3), _int(0)))
     return _SearchResult(failed=s.failed | ~s.done, found=s.found, status=status,
                          nfev=s.nfev, a=s.a_star, f=s.phi_star, g=s.g_star)
 
@@ -240,9 +243,9 @@ def _iterate(fun, x0, maxiter, norm, gtol, line_search_maxiter, direction, updat
     dtype = x0.dtype
     f0, g0 = value_and_grad(x0)
     f0, g0 = f0.astype(dtype), g0.astype(dtype)
-    state = _State(converged=_gnorm(g0, norm) < gtol, failed=fnp.asarray(False), k=_i32(0),
-                   nfev=_i32(1), x=x0, f=f0, g=g0, H=H0,
-                   f_before=f0 + fnp.linalg.norm(g0) / 2, status=_i32(0))
+    state = _State(converged=_gnorm(g0, norm) < gtol, failed=fnp.asarray(False), k=_int(0),
+                   nfev=_int(1), x=x0, f=f0, g=g0, H=H0,
+                   f_before=f0 + fnp.linalg.norm(g0) / 2, status=_int(0))
 
     def body(st):
         p = direction(st.H, st.g)
@@ -261,9 +264,9 @@ def _iterate(fun, x0, maxiter, norm, gtol, line_search_maxiter, direction, updat
 
     st = _control.while_loop(lambda st: ~st.converged & ~st.failed & (st.k < maxiter),
                              body, state)
-    status = fnp.where(st.converged, _i32(0),
-                       fnp.where(st.failed, st.status, fnp.where(st.k >= maxiter, _i32(1),
-                                                                 _i32(-1))))
+    status = fnp.where(st.converged, _int(0),
+                       fnp.where(st.failed, st.status, fnp.where(st.k >= maxiter, _int(1),
+                                                                 _int(-1))))
     return st._replace(status=status)
 
 
@@ -291,7 +294,7 @@ def _lbfgs(fun, x0, maxiter=None, norm=np.inf, maxcor=10, ftol=2.220446049250313
     del ftol, maxfun, maxgrad
     n = x0.shape[0]
     dtype = x0.dtype
-    S0 = (fnp.zeros((maxcor, n), dtype), fnp.zeros((maxcor, n), dtype), _i32(0))
+    S0 = (fnp.zeros((maxcor, n), dtype), fnp.zeros((maxcor, n), dtype), _int(0))
 
     def direction(H, g):
         S, Y, count = H

@@ -13,7 +13,7 @@ import numpy as np
 
 from nanofn._core import Array
 from nanofn import numpy as jnp
-from nanofn.numpy._dtypes import dtype_of
+from nanofn.numpy._dtypes import default_float, default_int, dtype_of
 from nanofn.numpy._lax_numpy import _shape, canonicalize_axes
 from nanofn.scipy.stats._util import const, promote_args
 
@@ -39,7 +39,7 @@ class ModeResult(NamedTuple):
 
 def mode(a, axis=0, nan_policy="propagate", keepdims=False):
     """The most frequent value along `axis` (the smallest one where several tie), and its
-    count.
+    count. NaN entries are passed over; an all-NaN slice gives NaN, counted once per entry.
 
     Args:
         a: array-like input.
@@ -69,14 +69,22 @@ def mode(a, axis=0, nan_policy="propagate", keepdims=False):
             tuple(s for i, s in enumerate(shape) if i != axis)
     x = jnp.moveaxis(x, axis, -1)
     if _shape(x)[-1] == 0:  # an empty axis: NaN with count 0, as JAX
-        return ModeResult(jnp.full(out_shape, np.nan, np.float32),
-                          jnp.zeros(out_shape, np.float32))
+        return ModeResult(jnp.full(out_shape, np.nan, default_float()),
+                          jnp.zeros(out_shape, default_float()))
     same = jnp.equal(jnp.expand_dims(x, -1), jnp.expand_dims(x, -2))
-    counts = jnp.sum(same, axis=-1, dtype=np.int32)
+    counts = jnp.sum(same, axis=-1, dtype=default_int())
     top = jnp.max(counts, axis=-1, keepdims=True)
-    # the smallest value among those with the top count
-    big = jnp.where(jnp.equal(counts, top), x, jnp.max(x, axis=-1, keepdims=True))
-    vals = jnp.min(big, axis=-1)
+    # the smallest value among those with the top count; a NaN never equals itself, so it
+    # counts 0 and is passed over wherever another value occurs (as JAX's and scipy's)
+    is_top = jnp.equal(counts, top)
+    if jnp.issubdtype(dtype_of(x), jnp.inexact):
+        vals = jnp.min(jnp.where(is_top & ~jnp.isnan(x), x, const(x, np.inf)), axis=-1)
+        # all NaN: the mode is NaN, counted once per entry (as JAX's and scipy's)
+        all_nan = jnp.all(jnp.isnan(x), axis=-1)
+        vals = jnp.where(all_nan, const(vals, np.nan), vals)
+        top = jnp.where(all_nan[..., None], const(top, _shape(x)[-1]), top)
+    else:
+        vals = jnp.min(jnp.where(is_top, x, jnp.max(x, axis=-1, keepdims=True)), axis=-1)
     return ModeResult(jnp.reshape(vals, out_shape), jnp.reshape(top, out_shape))
 
 
@@ -91,8 +99,8 @@ def rankdata(a, method="average", *, axis=None, nan_policy="propagate"):
         nan_policy: only 'propagate' (a NaN makes every rank along the axis NaN).
 
     Returns:
-        float32 ranks (float64 for a float64 input), the shape of `a` (flat for
-        `axis=None`).
+        float ranks (float64 for a float64 input or under `jax_enable_x64`, float32
+        otherwise), the shape of `a` (flat for `axis=None`).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -105,7 +113,7 @@ def rankdata(a, method="average", *, axis=None, nan_policy="propagate"):
         raise ValueError(f"rankdata: unknown method {method!r}; expected 'average', 'min', "
                          "'max', 'dense' or 'ordinal'")
     x = jnp.asarray(a)
-    out_dtype = np.float64 if dtype_of(x) == np.float64 else np.float32
+    out_dtype = np.float64 if dtype_of(x) == np.float64 else default_float()
     if axis is None:
         x, axis = jnp.ravel(x), 0
     else:

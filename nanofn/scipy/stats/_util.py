@@ -61,3 +61,16 @@ def inside(y, lower, upper=None):
         mask = mask & jnp.less(y, const(y, upper))
         point = (lower + upper) / 2
     return jnp.where(mask, y, const(y, point)), mask
+
+
+def nan_unless(out, *positive, also=None):
+    """`out` with NaN wherever one of `positive` is not `> 0` (NaN included) or `also`
+    holds, as JAX's (and scipy's) distribution functions give for invalid shapes."""
+    from nanofn import numpy as jnp
+    bad = None
+    for p in positive:
+        b = jnp.logical_not(jnp.greater(p, const(p, 0)))
+        bad = b if bad is None else bad | b
+    if also is not None:
+        bad = also if bad is None else bad | also
+    return jnp.where(bad, const(out, np.nan), out)

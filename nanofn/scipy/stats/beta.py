@@ -7,7 +7,7 @@ import numpy as np
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, inside, log_prob, promote_args
+from nanofn.scipy.stats._util import const, inside, log_prob, nan_unless, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -30,7 +30,8 @@ def logpdf(x, a, b, loc=0, scale=1):
     outside = jnp.greater(x, jnp.add(loc, scale)) | jnp.less(x, loc)
     out = jnp.where(outside, const(out, -np.inf), out)
     zero = const(a, 0)
-    bad = jnp.less_equal(a, zero) | jnp.less_equal(b, zero) | jnp.less_equal(scale, zero)
+    bad = (jnp.less_equal(a, zero) | jnp.less_equal(b, zero) | jnp.less_equal(scale, zero)
+           | jnp.isnan(y))
     return jnp.where(bad, const(out, np.nan), out)
 
 
@@ -52,8 +53,14 @@ def _y(x, loc, scale):
     return y_safe, mask, jnp.greater_equal(y, const(y, 1))
 
 
+def _y_nan(x, loc, scale):
+    """Where the standardised point is NaN (a NaN argument, or `0 / 0` at `scale = 0`)."""
+    return jnp.isnan(jnp.divide(jnp.subtract(x, loc), scale))
+
+
 def cdf(x, a, b, loc=0, scale=1):
-    """The distribution function, the regularized incomplete beta `betainc(a, b, y)`.
+    """The distribution function, the regularized incomplete beta `betainc(a, b, y)`;
+    NaN unless `a, b > 0`, and at a NaN point.
 
     Example:
         >>> from nanofn.scipy.stats import beta
@@ -63,7 +70,8 @@ def cdf(x, a, b, loc=0, scale=1):
     x, a, b, loc, scale = promote_args("beta.cdf", x=x, a=a, b=b, loc=loc, scale=scale)
     y, mask, above = _y(x, loc, scale)
     out = special.betainc(a, b, y)
-    return jnp.where(mask, out, jnp.where(above, const(out, 1), const(out, 0)))
+    out = jnp.where(mask, out, jnp.where(above, const(out, 1), const(out, 0)))
+    return nan_unless(out, a, b, also=_y_nan(x, loc, scale))
 
 
 def logcdf(x, a, b, loc=0, scale=1):
@@ -78,7 +86,8 @@ def logcdf(x, a, b, loc=0, scale=1):
 
 
 def sf(x, a, b, loc=0, scale=1):
-    """The survival function `betainc(b, a, 1 - y)`.
+    """The survival function `betainc(b, a, 1 - y)`; NaN unless `a, b > 0`, and at a NaN
+    point.
 
     Example:
         >>> from nanofn.scipy.stats import beta
@@ -88,7 +97,8 @@ def sf(x, a, b, loc=0, scale=1):
     x, a, b, loc, scale = promote_args("beta.sf", x=x, a=a, b=b, loc=loc, scale=scale)
     y, mask, above = _y(x, loc, scale)
     out = special.betainc(b, a, jnp.subtract(const(y, 1), y))
-    return jnp.where(mask, out, jnp.where(above, const(out, 0), const(out, 1)))
+    out = jnp.where(mask, out, jnp.where(above, const(out, 0), const(out, 1)))
+    return nan_unless(out, a, b, also=_y_nan(x, loc, scale))
 
 
 def logsf(x, a, b, loc=0, scale=1):

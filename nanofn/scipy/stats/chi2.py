@@ -8,7 +8,7 @@ import numpy as np
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, inside, log_prob, promote_args
+from nanofn.scipy.stats._util import const, inside, log_prob, nan_unless, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -48,7 +48,8 @@ def _half_y(x, loc, scale):
 
 
 def cdf(x, df, loc=0, scale=1):
-    """The distribution function `gammainc(df/2, y/2)`.
+    """The distribution function `gammainc(df/2, y/2)`; NaN unless `df > 0`, and at a NaN
+    point.
 
     Example:
         >>> from nanofn.scipy.stats import chi2
@@ -58,7 +59,8 @@ def cdf(x, df, loc=0, scale=1):
     x, df, loc, scale = promote_args("chi2.cdf", x=x, df=df, loc=loc, scale=scale)
     y, mask = _half_y(x, loc, scale)
     out = special.gammainc(jnp.multiply(df, const(df, 0.5)), y)
-    return jnp.where(mask, out, const(out, 0))
+    out = jnp.where(mask, out, const(out, 0))
+    return nan_unless(out, df, also=jnp.isnan(jnp.divide(jnp.subtract(x, loc), scale)))
 
 
 def logcdf(x, df, loc=0, scale=1):
@@ -73,7 +75,8 @@ def logcdf(x, df, loc=0, scale=1):
 
 
 def sf(x, df, loc=0, scale=1):
-    """The survival function `gammaincc(df/2, y/2)`.
+    """The survival function `gammaincc(df/2, y/2)`; NaN unless `df > 0`, and at a NaN
+    point.
 
     Example:
         >>> from nanofn.scipy.stats import chi2
@@ -83,7 +86,8 @@ def sf(x, df, loc=0, scale=1):
     x, df, loc, scale = promote_args("chi2.sf", x=x, df=df, loc=loc, scale=scale)
     y, mask = _half_y(x, loc, scale)
     out = special.gammaincc(jnp.multiply(df, const(df, 0.5)), y)
-    return jnp.where(mask, out, const(out, 1))
+    out = jnp.where(mask, out, const(out, 1))
+    return nan_unless(out, df, also=jnp.isnan(jnp.divide(jnp.subtract(x, loc), scale)))
 
 
 def logsf(x, df, loc=0, scale=1):

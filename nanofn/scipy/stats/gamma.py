@@ -6,7 +6,7 @@ import numpy as np
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, inside, log_prob, promote_args
+from nanofn.scipy.stats._util import const, inside, log_prob, nan_unless, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"]
 
@@ -40,7 +40,8 @@ def pdf(x, a, loc=0, scale=1):
 
 
 def cdf(x, a, loc=0, scale=1):
-    """The distribution function, the regularized lower incomplete gamma `gammainc(a, y)`.
+    """The distribution function, the regularized lower incomplete gamma `gammainc(a, y)`;
+    NaN unless `a > 0`, and at a NaN point.
 
     Example:
         >>> from nanofn.scipy.stats import gamma
@@ -50,7 +51,8 @@ def cdf(x, a, loc=0, scale=1):
     x, a, loc, scale = promote_args("gamma.cdf", x=x, a=a, loc=loc, scale=scale)
     y, mask = inside(jnp.divide(jnp.subtract(x, loc), scale), 0)
     out = special.gammainc(a, y)
-    return jnp.where(mask, out, const(out, 0))
+    out = jnp.where(mask, out, const(out, 0))
+    return nan_unless(out, a, also=jnp.isnan(jnp.divide(jnp.subtract(x, loc), scale)))
 
 
 def logcdf(x, a, loc=0, scale=1):
@@ -65,7 +67,8 @@ def logcdf(x, a, loc=0, scale=1):
 
 
 def sf(x, a, loc=0, scale=1):
-    """The survival function `gammaincc(a, y)` (1 below loc).
+    """The survival function `gammaincc(a, y)` (1 below loc); NaN unless `a > 0`,
+    and at a NaN point.
 
     Example:
         >>> from nanofn.scipy.stats import gamma
@@ -75,7 +78,8 @@ def sf(x, a, loc=0, scale=1):
     x, a, loc, scale = promote_args("gamma.sf", x=x, a=a, loc=loc, scale=scale)
     y, mask = inside(jnp.divide(jnp.subtract(x, loc), scale), 0)
     out = special.gammaincc(a, y)
-    return jnp.where(mask, out, const(out, 1))
+    out = jnp.where(mask, out, const(out, 1))
+    return nan_unless(out, a, also=jnp.isnan(jnp.divide(jnp.subtract(x, loc), scale)))
 
 
 def logsf(x, a, loc=0, scale=1):

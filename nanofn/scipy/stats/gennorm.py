@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nanofn import numpy as jnp
 from nanofn.scipy import special
-from nanofn.scipy.stats._util import const, promote_args
+from nanofn.scipy.stats._util import const, nan_unless, promote_args
 
 __all__ = ["logpdf", "pdf", "cdf"]
 
@@ -37,7 +37,7 @@ def pdf(x, beta):
 
 def cdf(x, beta):
     """The distribution function `(1 + sign(x) gammainc(1/beta, |x|^beta)) / 2`, accurate
-    in the lower tail.
+    in the lower tail; NaN unless `beta > 0`.
 
     Example:
         >>> from nanofn.scipy.stats import gennorm
@@ -48,4 +48,5 @@ def cdf(x, beta):
     # below 0 the cdf is half the upper tail, computed directly (no 1 - P cancellation)
     tail = jnp.multiply(const(x, 0.5), special.gammaincc(jnp.reciprocal(beta),
                                                          jnp.power(jnp.abs(x), beta)))
-    return jnp.where(jnp.less(x, const(x, 0)), tail, jnp.subtract(const(x, 1), tail))
+    out = jnp.where(jnp.less(x, const(x, 0)), tail, jnp.subtract(const(x, 1), tail))
+    return nan_unless(out, beta)

@@ -28,7 +28,8 @@ def logpdf(x, b, loc=0, scale=1):
         -1.673976
     """
     x, b, loc, scale = promote_args("pareto.logpdf", x=x, b=b, loc=loc, scale=scale)
-    out = jnp.subtract(jnp.log(jnp.divide(b, scale)),
+    # `-log(scale / b)`, not `log(b / scale)`: NaN, not -inf, where b = 0 and scale < 0
+    out = jnp.subtract(jnp.negative(jnp.log(jnp.divide(scale, b))),
                        jnp.multiply(jnp.add(b, const(b, 1)), jnp.log(_z(x, loc, scale))))
     return jnp.where(_below(x, loc, scale), const(out, -np.inf), out)
 

@@ -89,7 +89,8 @@ def logcdf(x, a, b, loc=0, scale=1):
     out = jnp.select([jnp.greater_equal(z, b), jnp.less_equal(z, a),
                       jnp.greater(log_cdf, const(log_cdf, -0.1))],
                      [const(z, 0), const(z, -np.inf), near_one], log_cdf)
-    return jnp.where(jnp.greater_equal(a, b), const(out, np.nan), out)
+    # NaN where the standardised point is (a NaN x, or 0 / 0 at scale = 0), as scipy's
+    return jnp.where(jnp.greater_equal(a, b) | jnp.isnan(z), const(out, np.nan), out)
 
 
 def cdf(x, a, b, loc=0, scale=1):
