@@ -27,8 +27,6 @@ import os
 import sys
 import threading
 
-_setup_lock = threading.Lock()
-
 
 # LLVM's loop vectoriser gives up on a loop that needs more than 128 run-time checks that
 # its arrays do not overlap (its `-vectorize-memory-check-threshold`), and then runs it
@@ -36,11 +34,11 @@ _setup_lock = threading.Lock()
 # output against every other array): a GRU's gates kernel took 374 us a step scalar, 57 us
 # vectorised (docs/performance.md). The checks run once per loop, before it.
 MEMORY_CHECK_THRESHOLD = 2048
-_llvm_options_set = False
 
 
 def vectorise_many_arrays() -> bool:
-    """Raise LLVM's limit on run-time overlap checks, once per process (see above).
+    """Raise LLVM's limit on run-time overlap checks (see above). `nanofn._kernels` calls
+    it once, when it imports numba; setting the option again is harmless.
 
     It is an LLVM option of the process, so it applies to every loop numba compiles in
     it: a loop over many arrays is vectorised where LLVM would have left it scalar.
@@ -51,12 +49,8 @@ def vectorise_many_arrays() -> bool:
         >>> vectorise_many_arrays()
         True
     """
-    global _llvm_options_set
-    with _setup_lock:
-        if not _llvm_options_set:
-            from llvmlite import binding as ll
-            ll.set_option("nanofn", f"-vectorize-memory-check-threshold={MEMORY_CHECK_THRESHOLD}")
-            _llvm_options_set = True
+    from llvmlite import binding as ll
+    ll.set_option("nanofn", f"-vectorize-memory-check-threshold={MEMORY_CHECK_THRESHOLD}")
     return True
 
 

@@ -1,5 +1,5 @@
-"""Record JAX's answers for the pytree programs of tree_cases.py into
-tests/data/jax_tree_reference.json, which tests/test_tree_jax_parity.py compares nanofn's
+"""Record JAX's answers for the pytree programs of tree_cases.py, and the public names of
+jax.tree_util and jax.tree, into tests/data/jax_tree_reference.json, which tests/test_tree_jax_parity.py compares nanofn's
 answers with.
 
 Runs only where JAX is installed (the test never imports JAX; it reads the JSON). JAX runs
@@ -28,8 +28,10 @@ def main():
     os.makedirs(data_dir("data"), exist_ok=True)
     path = os.path.join(data_dir("data"), "jax_tree_reference.json")
     with open(path, "w") as fh:
-        json.dump({"jax_version": jax.__version__, "cases": cases}, fh, indent=0,
-                  sort_keys=True)
+        names = {"tree_util": sorted(n for n in dir(tu) if not n.startswith("_")),
+                 "tree": sorted(n for n in dir(T) if not n.startswith("_"))}
+        json.dump({"jax_version": jax.__version__, "cases": cases, "names": names}, fh,
+                  indent=0, sort_keys=True)
     print(f"wrote {os.path.basename(path)}: {len(cases)} cases from jax {jax.__version__}")
 
 
