@@ -63,7 +63,7 @@ import warnings
 import numpy as np
 
 from nanofn import _core as core
-from nanofn import _kernels, _numba_setup
+from nanofn import _kernels, _malloc, _numba_setup
 from nanofn._config import config
 from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Primitive, ShapedArray, Var
 
@@ -89,10 +89,11 @@ FUSE_MAX_SIZE = {
     "atan": 512, "log1p": 512, "expm1": 512, "sinh": 512, "acosh": 512, "atanh": 512,
     "tan": 256, "tanh": 256,
     "asinh": 128, "atan2": 128,
-    "logistic": None, "erf": None,
+    "logistic": None, "erf": None, "gelu": 256, "gelu_grad": 256,
 }
 _DEFAULT_FUSE_MAX_SIZE = 256  # for a transcendental missing from the table
-VECTORISED_FLOAT32 = {"tanh", "exp", "logistic"}  # no size limit in float32 (see above)
+# no size limit in float32 (see above); GELU and its gradient are built on that tanh
+VECTORISED_FLOAT32 = {"tanh", "exp", "logistic", "gelu", "gelu_grad"}
 # Inside a kernel, transcendental functions come from the C library, numpy's from its own
 # vectorised code: results can differ in the last bit, so a jitted function may not equal
 # its eager run bit for bit. True: never fuse them (only IEEE-exact arithmetic fuses, so
@@ -193,6 +194,34 @@ def _logistic(o, a, p, cx):
         f"else {cx.t}({o}_e / ({one} + {o}_e))"]
 
 
+def _gelu_parts(o, x, cx):
+    """Lines computing `{o}_c` (x clipped to +-10) and `{o}_t`, the tanh of GELU's tanh
+    approximation at it: the formulas of nanofn/ops/_nn.py's `gelu` kernels, in the
+    output dtype (float32 with the vectorising tanh)."""
+    from nanofn.ops import _nn
+    c, u, clip = f"{o}_c", f"{o}_u", cx.c(_nn._GELU_CLIP)
+    return ([f"{c} = {clip} if {x} > {clip} else {x}",  # NaN stays NaN
+             f"{c} = -{clip} if {c} < -{clip} else {c}",
+             (f"{u} = {cx.t}({cx.c(_nn._SQRT_2_OVER_PI)} * ({c} + "
+              f"{cx.c(_nn._GELU_CUBIC)} * ({c} * {c} * {c})))")]
+            + _tanh(f"{o}_t", [u], {}, cx))
+
+
+def _gelu(o, a, p, cx):
+    x, half, one = a[0], cx.c(0.5), cx.c(1)
+    return _gelu_parts(o, x, cx) + [f"{o} = {cx.t}({x} * ({half} * ({one} + {o}_t)))"]
+
+
+def _gelu_grad(o, a, p, cx):  # gelu_grad(x, g) = g * gelu'(x)
+    from nanofn.ops import _nn
+    (x, g), half, one, c, t = a, cx.c(0.5), cx.c(1), f"{o}_c", f"{o}_t"
+    slope = (f"({cx.c(_nn._SQRT_2_OVER_PI)} * ({one} + "
+             f"{cx.c(3.0 * _nn._GELU_CUBIC)} * ({c} * {c})))")
+    return _gelu_parts(o, x, cx) + [
+        f"{o}_d = {cx.t}({half} * (({one} - {t}) * ({one} + {t})) * {slope})",
+        f"{o} = {cx.t}({g} * ({half} * ({one} + {t}) + {x} * {o}_d))"]
+
+
 def _sign(o, a, p, cx):
     x = a[0]
     return [f"{o} = {cx.t}({cx.c(1)} if {x} > {cx.c(0)} else "
@@ -287,6 +316,8 @@ _TRANSCENDENTAL_OPS = {
     "acosh": _ufunc("np.arccosh"),
     "atanh": _ufunc("np.arctanh"),
     "logistic": _logistic,
+    "gelu": _gelu,
+    "gelu_grad": _gelu_grad,
     "erf": _ufunc("math.erf"),
     "pow": _binary("**"),
     "atan2": lambda o, a, p, cx: [f"{o} = {cx.t}(np.arctan2({a[0]}, {a[1]}))"],
@@ -698,7 +729,7 @@ def _make_runner(program: FusedProgram, kernel, parallel_kernel=None, given=None
     xs = [f"x{i}" for i in range(len(program.inputs))]
     arrays = [x for x, (kind, _) in zip(xs, program.inputs) if kind == "a"]
     params = xs + [a for k in range(n_out) if given[k] for a in (f"f{k}", f"s{k}")]
-    ns = {"_k": kernel, "_kp": parallel_kernel, "_P": _kernels.parallel, "_empty": np.empty,
+    ns = {"_k": kernel, "_kp": parallel_kernel, "_P": _kernels.parallel, "_empty": _malloc.empty,
           "_contig": np.ascontiguousarray, "_fcontig": np.asfortranarray, "_shape": shape,
           "_rshape": shape[::-1], "_order": _memory_order, "_F": "F",
           **{f"_d{i}": np.dtype(d) for i, (_, d) in enumerate(program.inputs)},

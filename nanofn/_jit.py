@@ -48,7 +48,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from nanofn import _core as core
-from nanofn import _kernels
+from nanofn import _kernels, _malloc
 from nanofn._config import config
 from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Tracer, Var, get_aval
 from nanofn._traceback_util import api_boundary
@@ -318,7 +318,7 @@ def _fresh_into(fn, aval):
     """`fn` (an `impl_into` with params bound) writing into a new array: what a step runs
     when its result may not live in a buffer (it is returned, or kept)."""
     shape, dtype = aval.shape, aval.dtype
-    return lambda *args: fn(*args, out=np.empty(shape, dtype))
+    return lambda *args: fn(*args, out=_malloc.empty(shape, dtype))
 
 
 def _owned_step(eqn):
@@ -652,8 +652,8 @@ class Plan:
         return src, ns, line_step, arena
 
     def _new_arena(self):
-        # 8-byte words, so that a view of any dtype is aligned
-        storage = [np.empty(-(-n // 8), np.float64).view(np.uint8) for n in self.buffer_nbytes]
+        # each buffer on a cache line, so that a view of any dtype is aligned
+        storage = [_malloc.empty(n, np.uint8) for n in self.buffer_nbytes]
         views = []
         for b, aval, flat in self._arena_layout:
             v = storage[b][:math.prod(aval.shape) * aval.dtype.itemsize].view(aval.dtype)

@@ -90,7 +90,8 @@ def numba():
     """The numba module, imported on first use (raises `KernelError` if it is missing)."""
     global _numba, _started
     if _numba is None:
-        from nanofn._numba_setup import defer_scipy_linalg, start_runtime, vectorise_many_arrays
+        from nanofn._numba_setup import (
+            defer_scipy_linalg, start_runtime, vectorise_many_arrays, wide_vectors)
         with _import_lock:  # never held while numba compiles
             if _numba is None:
                 try:
@@ -101,6 +102,7 @@ def numba():
                 _register_kernel_type(nb)
                 defer_scipy_linalg()
                 vectorise_many_arrays()
+                wide_vectors()
                 _numba = nb
                 _started = True
         start_runtime()  # takes numba's compiler lock: not under ours (returns if started)

@@ -118,6 +118,45 @@ def test_every_operation_matches_numpy_on_special_values(dtype, monkeypatch):
             assert close.all(), (x[~close][:3], y[~close][:3], r[~close][:3], g[~close][:3])
 
 
+def gelu_and_grad(x, b, g):
+    """A bias add, GELU (the tanh approximation) and its gradient: W7's MLP activation."""
+    from nanofn.ops._nn import gelu_grad_p, gelu_p
+    h = x + b
+    y = gelu_p.bind(h)
+    return y, gelu_grad_p.bind(h, g * y)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gelu_and_its_gradient_fuse_with_the_bias_add(dtype, monkeypatch):
+    # float32: the kernels' own arithmetic (the vectorising tanh), so fused equals the
+    # primitives' kernels bit for bit; float64: numpy's tanh against the C library's
+    monkeypatch.setattr(_fusion, "FUSE_MAX_SIZE", dict.fromkeys(_fusion._TRANSCENDENTAL_OPS))
+    vals = np.array([0.0, -0.0, 1e-30, 0.5, -0.5, 3.0, -3.0, 9.5, -9.5, 10.0, -10.0, 11.0,
+                     -11.0, 1e20, -1e20, np.inf, -np.inf, np.nan], dtype)
+    rng = np.random.default_rng(0)
+    x = np.concatenate([vals, rng.normal(scale=3, size=46).astype(dtype)]).reshape(8, 8)
+    b, g = rng.normal(size=8).astype(dtype), rng.normal(size=(8, 8)).astype(dtype)
+    with np.errstate(all="ignore"):
+        ref, got, fused = run_both(jaxpr_of(gelu_and_grad, x, b, g), [x, b, g])
+    assert names(fused) == ["fused_elementwise"]
+    if dtype == "float32":
+        assert_same(ref, got, exact=True)
+        return
+    for r, v in zip(ref, got):
+        r, v = np.asarray(r), np.asarray(v)
+        close = (r == v) | (np.isnan(r) & np.isnan(v)) | (np.abs(r - v) <= 1e-14 * np.abs(r))
+        assert close.all(), (x[~close], r[~close], v[~close])
+
+
+def test_float64_gelu_of_large_arrays_is_left_to_its_primitive():
+    x = np.ones((64, 64))
+    fused = _fusion.fuse(jaxpr_of(gelu_and_grad, x, x[0], x))
+    assert "gelu" in names(fused) and "gelu_grad" in names(fused)
+    x32 = x.astype(np.float32)
+    assert names(_fusion.fuse(jaxpr_of(gelu_and_grad, x32, x32[0], x32))) == \
+        ["fused_elementwise"]
+
+
 # ------------------------------------------------------------------------ random chains
 
 
@@ -373,6 +412,46 @@ def test_a_kernel_over_many_arrays_is_vectorised(tmp_path):
     env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
            "NANOFN_USE_KERNELS": "1"}
     assert _python(_MANY_ARRAYS_SCRIPT, env) == ["9", "True"]
+
+
+_WIDE_SCRIPT = textwrap.dedent("""
+    import numpy as np, nanofn
+    from numba.core import config
+    from nanofn import _fusion, _jit
+    x = np.ones(4096, np.float32)
+    fused = _fusion.fuse(_jit.simplify(nanofn.make_jaxpr(lambda x: x * x + 1.0)(x)))
+    (eqn,) = [e for e in fused.eqns if e.primitive.name == "fused_elementwise"]
+    program = eqn.params["program"]
+    program.runner()
+    asm = "".join(program._serial.inspect_asm().values())
+    print(config.CPU_FEATURES is not None and config.CPU_FEATURES.endswith("-prefer-256-bit"),
+          "zmm" in asm)
+""")
+
+
+def _has_avx512():
+    try:
+        from llvmlite import binding
+        return "+avx512f" in binding.get_host_cpu_features().flatten().split(",")
+    except Exception:  # noqa: BLE001 - no llvmlite, or no features: not an AVX-512 CPU
+        return False
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86 assembly")
+def test_kernels_use_512_bit_vectors_where_the_cpu_has_them(tmp_path):
+    env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "NANOFN_USE_KERNELS": "1"}
+    wide = _has_avx512()
+    assert _python(_WIDE_SCRIPT, env) == [str(wide), str(wide)]
+
+
+def test_features_the_user_chose_for_numba_are_left_alone(tmp_path):
+    from llvmlite import binding
+    features = binding.get_host_cpu_features().flatten()
+    env = {"NANOFN_CACHE_DIR": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "NANOFN_USE_KERNELS": "1", "NUMBA_CPU_FEATURES": features}
+    wide, _ = _python(_WIDE_SCRIPT, env)
+    assert wide == "False"
 
 
 def test_scalar_inputs_are_passed_once_not_broadcast():
