@@ -576,6 +576,30 @@ def _ulps(got, exact):
         return np.abs(got[normal].astype(np.float64) - exact[normal]) / spacing
 
 
+def test_fma_rounds_once():
+    # the exp polynomials' Horner steps: a * b + c rounded once. For float32 operands of
+    # similar size the exact value fits in a float64, so rounding that to float32 is the
+    # reference; two roundings (a * b, then + c) differ from it in the last bit often
+    import numba
+    from nanofn._bitcast import fma
+
+    @numba.njit
+    def fmas(a, b, c, out):
+        for i in range(a.size):
+            out[i] = fma(a[i], b[i], c[i])
+    rng = np.random.default_rng(0)
+    a, b = (rng.uniform(1, 2, 100_000).astype(np.float32) for _ in range(2))
+    c = -rng.uniform(1, 4, 100_000).astype(np.float32)
+    out = np.empty_like(a)
+    fmas(a, b, c, out)
+    exact = (a.astype(np.float64) * b + c).astype(np.float32)
+    np.testing.assert_array_equal(out, exact)
+    assert (a * b + c != exact).sum() > 1000
+    out64 = np.empty(3)
+    fmas(np.full(3, 0.1), np.full(3, 10.0), np.full(3, -1.0), out64)
+    assert out64.tolist() == [5.551115123125783e-17] * 3  # 0.1 * 10 - 1, rounded once
+
+
 def test_float32_exp_and_logistic_in_a_kernel_are_within_a_few_ulp_everywhere():
     # float32 exp in kernels is `_exp32` (range reduction, polynomial, 2^n from its bits),
     # logistic is built on it: at any size they fuse, over the whole float32 line

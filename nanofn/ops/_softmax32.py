@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nanofn._bitcast import bits_of_float32, float32_from_bits
+from nanofn._bitcast import bits_of_float32, float32_from_bits, fma
 from nanofn._fusion import _EXP_CLAMP, _EXP_TAYLOR, _LN2_HI, _LN2_LO
 from nanofn._kernels import kernel
 
@@ -57,7 +57,8 @@ def exp32(x):
     r = (x - n * _L2_HI) - n * _L2_LO
     i = np.int32(n)
     h = np.int32(i >> 1)
-    p = ((((((_C7 * r + _C6) * r + _C5) * r + _C4) * r + _C3) * r + _C2) * r + _C1) * r + _C0
+    p = fma(fma(fma(fma(fma(fma(fma(_C7, r, _C6), r, _C5), r, _C4), r, _C3), r, _C2), r, _C1),
+            r, _C0)  # Horner's steps as fused multiply-adds
     return (p * float32_from_bits(np.int32((h + 127) << 23))
             * float32_from_bits(np.int32((i - h + 127) << 23)))
 
