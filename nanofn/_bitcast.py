@@ -1,6 +1,6 @@
-"""Reinterpreting an int32 as a float32 and back inside numba kernels, and a fused
-multiply-add (imports numba: only kernels and tests import this module, never
-`import nanofn`).
+"""Reinterpreting an int32 as a float32 and back inside numba kernels, and numba's
+implementation of `fma` (`nanofn/ops/_fastmath.py`). This module imports numba: nanofn
+imports it when it starts numba (`nanofn._kernels.numba`), never at `import nanofn`.
 
 A vectorising `exp` needs `2**n` for an integer `n`, which is the float32 whose bits are
 `(n + 127) << 23`; a vectorising row maximum compares float32 values as integers (LLVM
@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
+
+from nanofn.ops._fastmath import fma  # plain Python; numba code gets `_llvm_fma` (below)
 
 __all__ = ["bits_of_float32", "float32_from_bits", "fma"]
 
@@ -48,12 +50,10 @@ bits_of_float32 = _bitcast("bits_of_float32", "The IEEE bits of the float32 `x`,
                            types.float32, types.int32, ir.IntType(32))
 
 
-def _fma(typingctx, a, b, c):
-    """`a * b + c` rounded once (LLVM's `llvm.fma`: one instruction on CPUs with FMA, and
-    it vectorises), for floats of one type. numba leaves `a * b + c` as two roundings
-    (no fast-math contraction), which keeps kernels' cheap arithmetic equal to numpy's;
-    the polynomials of the vectorising `exp` use this instead: half the latency of their
-    Horner steps, and at least as accurate."""
+
+@intrinsic
+def _llvm_fma(typingctx, a, b, c):
+    """LLVM's `llvm.fma` for floats of one type (`fma` in numba code)."""
     del typingctx  # unused
     if not (a == b == c and isinstance(a, types.Float)):
         return None
@@ -68,4 +68,8 @@ def _fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-fma = intrinsic(_fma)
+@overload(fma)
+def _fma_in_numba(a, b, c):
+    if a == b == c and isinstance(a, types.Float):
+        return lambda a, b, c: _llvm_fma(a, b, c)
+    return None

@@ -134,13 +134,14 @@ def _tanh(o, a, p, cx):
     # float32: nanofn/ops/_fastmath.py's rational approximation (within 6.02 ulp), written
     # out here so the kernel's source, and so its cache key, holds the coefficients
     from nanofn.ops import _fastmath as fm
+    cx.imports.add("from nanofn._bitcast import fma as _fma")
     x, s, one, clamp = a[0], f"{o}_s", cx.c(1), cx.c(fm.CLAMP)
 
-    def horner(coeffs):
+    def horner(coeffs):  # its steps as fused multiply-adds, as `tanh_approx`'s
         text = cx.c(coeffs[-1])
         for c in coeffs[-2:0:-1]:
-            text = f"({text} * {s} + {cx.c(c)})"
-        return f"{text} * {s} + {one}"
+            text = f"_fma({text}, {s}, {cx.c(c)})"
+        return f"_fma({text}, {s}, {one})"
     return [f"{s} = {x} * {x}",
             f"{o} = {x} * (({horner(fm._P)}) / ({horner(fm._Q)}))",
             f"{o} = {one} if {o} > {one} else {o}",

@@ -100,6 +100,7 @@ def numba():
                     raise KernelError(f"numba is not installed ({err}); nanofn runs "
                                       "without kernels") from err
                 _register_kernel_type(nb)
+                import nanofn._bitcast  # noqa: F401 - numba's `fma` (nanofn/ops/_fastmath.py)
                 defer_scipy_linalg()
                 vectorise_many_arrays()
                 wide_vectors()
@@ -326,17 +327,37 @@ def _check_data(blob: bytes, key):
     return stored
 
 
+# Modules whose numba functions other modules' kernels call (and LLVM inlines): numba keys
+# a kernel's disk cache on its own file only, so a change here would leave kernels elsewhere
+# loading code compiled with the old helpers. Their stamps join every kernel's.
+_SHARED_HELPERS = ("_bitcast.py", os.path.join("ops", "_fastmath.py"),
+                   os.path.join("ops", "_softmax32.py"))
+
+
+def _helpers_stamp() -> tuple:
+    here = os.path.dirname(os.path.abspath(__file__))
+    stamps = []
+    for name in _SHARED_HELPERS:
+        try:
+            st = os.stat(os.path.join(here, name))
+            stamps.append((st.st_mtime, st.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
 def _use_checked_cache(disp):
     """Give dispatcher `disp` (made with `cache=True`) the checked cache file, and loads
-    without numba's registries (`nanofn._numba_setup.lean_cache_loads`). This reaches
-    into numba's `Cache` object (its layout has been stable for years); if a numba version
-    lays it out differently, numba's own unchecked cache file stays in use."""
+    without numba's registries (`nanofn._numba_setup.lean_cache_loads`). The cache is
+    keyed on the kernel's file and on the helpers' (`_SHARED_HELPERS`). This reaches into
+    numba's `Cache` object (its layout has been stable for years); if a numba version lays
+    it out differently, numba's own unchecked cache file stays in use."""
     from nanofn._numba_setup import lean_cache_loads
     cache = disp._cache
     try:
         cache._cache_file = _checked_cache_file()(
             cache_path=cache._cache_path, filename_base=cache._impl.filename_base,
-            source_stamp=cache._impl.locator.get_source_stamp())
+            source_stamp=(cache._impl.locator.get_source_stamp(), _helpers_stamp()))
     except (AttributeError, TypeError):
         pass
     lean_cache_loads(cache)
