@@ -11,7 +11,9 @@ numba; the first call after the job is done switches to the fused plan.
 The thread builds the fused plan, then runs it once on the arguments of the call that
 asked for it (results thrown away), which compiles every hand-written kernel the plan
 calls, for the argument types it calls them with. That dry run is skipped for programs
-with side effects (printing, callbacks), and an error in it is ignored (the caller may
+with side effects (printing, callbacks), and when every fused kernel of the plan came from
+the disk cache (the program ran here before: its hand-written kernels are on disk too,
+and the first call loads them in milliseconds); an error in it is ignored (the caller may
 have changed its arrays in place since): then hand-written kernels compile on first use,
 on the calling thread.
 
@@ -78,6 +80,7 @@ _worker: threading.Thread | None = None
 _exiting = False
 _running: Job | None = None  # the job the thread is on
 built_count = 0  # fused plans built in this process (for tests)
+dry_run_count = 0  # of them, those run once on their caller's arguments (for tests)
 
 
 def submit(closed, values) -> Job:
@@ -144,12 +147,23 @@ def _loop():
 
 def build(closed, values=None):
     """The fused plan of `closed`, with the hand-written kernels it calls compiled by a run
-    on `values` (skipped when None or when the program has side effects)."""
+    on `values`. The run is skipped when `values` is None, when the program has side
+    effects, and when every fused kernel of the plan came from the disk cache: then this
+    program ran on this machine before, with the same nanofn, and its hand-written kernels
+    are on disk too, to be loaded (a few milliseconds each) by the first call that needs
+    them. The run's buffers, results and held arguments were W1's peak memory's last 6 MB
+    (docs/performance.md)."""
+    from nanofn import _kernels
     from nanofn._fusion import fuse
     from nanofn._jit import Plan
+    compiled, loaded = _kernels.compile_count, _kernels.cache_hit_count
     plan = Plan(fuse(closed))
     _trim()
-    if values is not None and not any(core.has_effects(e) for e in plan.jaxpr.eqns):
+    from_disk = _kernels.compile_count == compiled and _kernels.cache_hit_count > loaded
+    if (values is not None and not from_disk
+            and not any(core.has_effects(e) for e in plan.jaxpr.eqns)):
+        global dry_run_count
+        dry_run_count += 1
         try:
             with np.errstate(all="ignore"):
                 plan(values)

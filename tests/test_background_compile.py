@@ -286,6 +286,36 @@ def test_warmup_fills_the_cache_that_a_later_process_loads(tmp_path):
     assert diff < 1e-5  # numpy path before the switch, kernels after: equal results
 
 
+_DRY_RUN_SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np
+    import nanofn, nanofn.numpy as fnp
+    from nanofn import _background, _kernels, nn, warmup
+    f = nanofn.jit(lambda x: nn.log_softmax(fnp.maximum(x * 2.0 - 1.0, 0.0)))
+    x = np.linspace(-3, 3, 40, dtype=np.float32).reshape(4, 10)
+    want = f(x)
+    f(x)
+    assert warmup.wait(300)
+    got = f(x)
+    print(json.dumps([_background.dry_run_count, _kernels.compile_count,
+                      float(np.abs(np.asarray(got) - np.asarray(want)).max())]))
+""")
+
+
+def test_a_plan_whose_kernels_come_from_the_disk_cache_is_not_run_before_its_calls(
+        tmp_path):
+    # the first process compiles, and runs the fused plan once in the background so that
+    # log_softmax's hand-written kernel compiles there too; the second finds the fused
+    # kernel on disk, skips that run (its memory), and its first call loads the kernel
+    env = {"NANOFN_CACHE_DIR": str(tmp_path / "nanofn"),
+           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "NANOFN_USE_KERNELS": "1",
+           "NANOFN_BACKGROUND_COMPILE": "1"}
+    dry_runs, compiled, diff = json.loads(_python(["-c", _DRY_RUN_SCRIPT], env, tmp_path))
+    assert dry_runs == 1 and compiled >= 1 and diff < 1e-6
+    dry_runs, compiled, diff = json.loads(_python(["-c", _DRY_RUN_SCRIPT], env, tmp_path))
+    assert (dry_runs, compiled) == (0, 0) and diff < 1e-6
+
+
 _LEAN_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
