@@ -318,7 +318,8 @@ def _fresh_into(fn, aval):
     """`fn` (an `impl_into` with params bound) writing into a new array: what a step runs
     when its result may not live in a buffer (it is returned, or kept)."""
     shape, dtype = aval.shape, aval.dtype
-    return lambda *args: fn(*args, out=_malloc.empty(shape, dtype))
+    empty = _malloc.empty if aval.size * dtype.itemsize >= _malloc.ALIGN_MIN_BYTES else np.empty
+    return lambda *args: fn(*args, out=empty(shape, dtype))
 
 
 def _owned_step(eqn):
