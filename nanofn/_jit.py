@@ -343,10 +343,14 @@ def _owned_step(eqn):
 class _Step:
     """One equation of a plan, as decided at compile time."""
 
-    __slots__ = ("eqn", "kind", "fn", "ins", "outs", "buffers", "inplace_ok", "c_order")
+    __slots__ = ("eqn", "kind", "fn", "ins", "outs", "buffers", "inplace_ok", "c_order",
+                 "inline")
 
     def __init__(self, eqn, kind, fn, ins, outs):
         self.eqn, self.kind, self.fn, self.ins, self.outs = eqn, kind, fn, ins, outs
+        # the step as a source expression of its operands' names ("{0}.reshape(...)"), or
+        # None: a plan then calls `fn`
+        self.inline = None
         self.buffers = [None] * len(outs)  # buffer number per output, None: allocated
         # numpy's elementwise ufuncs may overwrite an operand. A fused kernel may not: its
         # loop is vectorised only behind LLVM's run-time check that outputs and inputs do
@@ -438,6 +442,11 @@ class Plan:
                 if e.params:
                     impl = functools.partial(impl, **e.params)
                 steps.append(_Step(e, "call", impl, [ref(x) for x in e.invars], outs))
+                if reuse and e.primitive.name == "reshape" and type(e.invars[0]) is Var:
+                    # a view, as `np.reshape` makes it: a method call costs a fraction of
+                    # the partial, the impl and numpy's dispatch (13-16 us a reshape in
+                    # W7's step, with the interpreter's data out of the caches)
+                    steps[-1].inline = f"{{0}}.reshape({tuple(e.params['new_sizes'])!r})"
         self.steps = steps
         self.out_refs = [ref(x) for x in jaxpr.outvars]
         self._aval_of = aval_of
@@ -615,7 +624,7 @@ class Plan:
                         args += [f"_b{len(arena) - 2}", f"_b{len(arena) - 1}"]
             else:
                 ns[fn] = st.fn
-            call = f"{fn}({', '.join(args)})"
+            call = f"{fn}({', '.join(args)})" if st.inline is None else st.inline.format(*args)
             if not outs:
                 line = call
             elif st.eqn.primitive.multiple_results:

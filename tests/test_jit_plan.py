@@ -241,6 +241,28 @@ def test_a_view_keeps_its_buffer_busy():
     assert_close(plan([x]), [np.exp(x).T + (np.sin(x) * 3.0).T], exact=False)
 
 
+def test_a_reshape_is_a_view_written_into_the_plan_and_keeps_its_buffer_busy():
+    # reshapes are `x.reshape(shape)` in the plan's source; their views of a buffer keep
+    # it from being reused while they are read, as any view does
+    def f(x):
+        a = fnp.exp(x).reshape(2, 8)
+        b = (fnp.sin(x) * 3.0).reshape(2, 8)
+        return a + b, x.reshape(16)
+
+    x = np.arange(16, dtype=np.float32).reshape(4, 4) / 10
+    closed = closed_of(f, x)
+    plan = _jit.Plan(closed)
+    assert ".reshape((2, 8))" in plan.source and "reshape_p" not in plan.source
+    assert_close(plan([x]), fresh_plan_results(closed, [x]), exact=True)
+    assert_close(plan([x]), [(np.exp(x) + np.sin(x) * 3.0).reshape(2, 8), x.reshape(16)],
+                 exact=False)
+    g = nanofn.jit(f)
+    for _ in range(3):
+        _, flat = g(x)
+    x[0, 0] = 100.0  # the caller's array changes after the call: the result does not
+    assert float(flat[0]) == 0.0
+
+
 def test_a_step_overwrites_an_operand_only_when_no_other_operand_views_it():
     x = np.arange(9, dtype=np.float32).reshape(3, 3)
 
