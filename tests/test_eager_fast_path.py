@@ -388,3 +388,36 @@ def test_one_pass_kernels_give_the_ufunc_passes_bits(dtype, owned):
         off = nanofn.grad(f, argnums=(0, 1))(x, y)
     for a, b in zip(fast, off):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.sampled_from([(), (1,), (7,), (3, 4)]),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       min_size=st.sampled_from([1, 1 << 12]))
+def test_a_product_with_the_ones_a_sum_hands_back_is_not_computed(shape, dtype, min_size):
+    # grad of sum(f(x)) seeds the product rules with ones broadcast: x * 1 is x bitwise,
+    # so the rule hands back x itself (a value of this pass) or a broadcast number, never
+    # the caller's arrays (a closed-over constant is multiplied as before)
+    saved = _ad.inplace_min_size
+    _ad.inplace_min_size = min_size
+    try:
+        x = np.asarray(RNG.normal(size=shape)).astype(dtype)
+        y = np.asarray(RNG.normal(size=shape)).astype(dtype)
+        c = np.asarray(RNG.normal(size=shape)).astype(dtype)  # the caller's, closed over
+        c0 = c.copy()
+
+        def f(x, y):
+            return fnp.sum(fnp.sin(x) * fnp.cos(y) + 0.5 * x + c * y + x * x)
+
+        fast, slow = grads_both_ways(f, x, y)
+        jitted = nanofn.jit(nanofn.grad(f, argnums=(0, 1)))(x, y)
+        for a, b, j in zip(fast, slow, jitted):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(np.asarray(a), np.asarray(j), rtol=tol, atol=tol)
+        gy = fast[1]
+        c[...] = 100.0  # the caller writes into its constant: the gradient keeps its values
+        np.testing.assert_allclose(np.asarray(gy), -np.sin(x) * np.sin(y) + c0, rtol=1e-5,
+                                   atol=1e-5)
+    finally:
+        _ad.inplace_min_size = saved

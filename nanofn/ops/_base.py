@@ -1328,9 +1328,34 @@ def _np_neg(ct, primals, out, keys, owned):  # -g
     return [np.negative(ct, out=_into(ct, owned))]
 
 
+def _times_ones(ct, v, traced, out):
+    """`ct * v` without the pass when `ct` is ones broadcast (the cotangent a sum hands
+    back from its unit seed: `grad` of `sum(f(x))`), when that is the product's shape and
+    dtype (x * 1 is x, bitwise): `v` itself if it is a value this pass traced (nanofn's
+    own, never the caller's buffer), or a one-element `v` broadcast. None when it does not
+    apply."""
+    if (type(ct) is not np.ndarray or ct.size == 0 or any(ct.strides)
+            or ct.dtype.kind not in "fc" or ct[(0,) * ct.ndim] != 1):
+        return None
+    v = np.asarray(v)
+    shape = out.shape if hasattr(out, "shape") else ct.shape
+    if v.dtype != ct.dtype:
+        return None
+    if v.shape == shape and traced:
+        return v
+    if v.size == 1:  # read-only, like the cotangent it replaces, over a copy of the number
+        return np.broadcast_to(v.reshape(()).copy(), shape)
+    return None
+
+
 def _np_mul(ct, primals, out, keys, owned):  # g * y, x * g
     x, y = primals
     kx, ky = keys
+    if not owned:  # a fresh cotangent is never ones broadcast
+        gx = None if kx is None else _times_ones(ct, y, ky is not None, out)
+        gy = None if ky is None else _times_ones(ct, x, kx is not None, out)
+        if (kx is None or gx is not None) and (ky is None or gy is not None):
+            return [gx, gy]
     if kx is not None and ky is not None:
         if x is y:  # x * x: g * x and x * g are the same numbers; compute them once
             g = np.multiply(ct, y, out=_into(ct, owned))
