@@ -1335,8 +1335,8 @@ def _times_ones(ct, v, traced, out):
     own, never the caller's buffer), or a one-element `v` broadcast. None when it does not
     apply."""
     if (type(ct) is not np.ndarray or ct.size == 0 or any(ct.strides)
-            or ct.dtype.kind not in "fc" or ct[(0,) * ct.ndim] != 1):
-        return None
+            or ct.dtype.kind != "f" or ct[(0,) * ct.ndim] != 1):
+        return None  # (complex: (a + bj) * 1 is NaN where b is infinite, not a + bj)
     v = np.asarray(v)
     shape = out.shape if hasattr(out, "shape") else ct.shape
     if v.dtype != ct.dtype:
