@@ -99,11 +99,11 @@ def numba():
                 except ImportError as err:
                     raise KernelError(f"numba is not installed ({err}); nanofn runs "
                                       "without kernels") from err
+                wide_vectors()  # first: numba's code generator must not exist yet
                 _register_kernel_type(nb)
                 import nanofn._bitcast  # noqa: F401 - numba's `fma` (nanofn/ops/_fastmath.py)
                 defer_scipy_linalg()
                 vectorise_many_arrays()
-                wide_vectors()
                 _numba = nb
                 _started = True
         start_runtime()  # takes numba's compiler lock: not under ours (returns if started)
