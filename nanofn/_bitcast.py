@@ -50,7 +50,6 @@ bits_of_float32 = _bitcast("bits_of_float32", "The IEEE bits of the float32 `x`,
                            types.float32, types.int32, ir.IntType(32))
 
 
-
 @intrinsic
 def _llvm_fma(typingctx, a, b, c):
     """LLVM's `llvm.fma` for floats of one type (`fma` in numba code)."""
