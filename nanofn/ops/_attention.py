@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from nanofn._core import Primitive, ShapedArray
+from nanofn._malloc import empty  # large results on a cache line (nanofn/_malloc.py)
 from nanofn.ops._base import (
     _aval_shape, bdim_to_front, dot_general_p, reshape_p, transpose_p,
 )
@@ -94,8 +95,8 @@ def _attention_impl(q, k, v, *, scale, causal):
     q, k, v = np.asarray(q), np.asarray(k), np.asarray(v)
     b, t, n, _ = q.shape
     s = k.shape[1]
-    out = np.empty(q.shape, q.dtype)
-    weights = np.empty((b, n, t, s), q.dtype)
+    out = empty(q.shape, q.dtype)
+    weights = empty((b, n, t, s), q.dtype)
     groups, per = _groups(b, n * t * s * q.dtype.itemsize)
     logits = np.empty((per, n, t, s), q.dtype)
     h = _halves(t, s, causal)
@@ -133,7 +134,7 @@ def _attention_grad_impl(g, q, k, v, weights, *, scale, causal):
     g, q, k, v, weights = (np.asarray(a) for a in (g, q, k, v, weights))
     b, t, n, _ = q.shape
     s = k.shape[1]
-    dq, dk, dv = (np.empty(x.shape, x.dtype) for x in (q, k, v))
+    dq, dk, dv = (empty(x.shape, x.dtype) for x in (q, k, v))
     groups, per = _groups(b, 2 * n * t * s * q.dtype.itemsize)
     dw_buf, dlogits_buf = (np.empty((per, n, t, s), q.dtype) for _ in range(2))
     h = _halves(t, s, causal)

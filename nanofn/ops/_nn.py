@@ -50,6 +50,7 @@ import numpy as np
 from nanofn import _core as core
 from nanofn._core import Primitive, ShapedArray
 from nanofn._kernels import enabled, kernel
+from nanofn._malloc import empty  # large results on a cache line (nanofn/_malloc.py)
 from nanofn.ops._base import (
     _add, _aval_shape, _div, _dtype, _mul, _sub, bdim_to_front, broadcast_in_dim_p,
     convert_element_type_p, eq_p, exp_p, iota_p, max_p, min_p, reduce_sum_p, rsqrt_p, tanh_p,
@@ -348,7 +349,7 @@ def _run(prim, kern, ref, *arrays, reduce=False, max_cols=None, kern32=None, **p
     if too_long or not _use_kernel(*arrays):
         return np.asarray(ref(*arrays, **params), dtype=x.dtype)
     rows = [_rows(a) for a in arrays]
-    out = np.empty(rows[0].shape[:1] if reduce else rows[0].shape, x.dtype)
+    out = empty(rows[0].shape[:1] if reduce else rows[0].shape, x.dtype)
     (_float32_kernel(kern32) if float32 else kern)(*rows, out)
     return out.reshape(x.shape[:-1] if reduce else x.shape)
 
@@ -613,14 +614,14 @@ def _attention_softmax_grad_into(g, p, scale, causal, out):
 def _attention_softmax_impl(x, *, scale, causal):
     _check(attention_softmax_p, x, scale=scale, causal=causal)
     blocks = _qk_blocks(np.asarray(x))
-    out = _attention_softmax_into(blocks, scale, causal, np.empty(blocks.shape, blocks.dtype))
+    out = _attention_softmax_into(blocks, scale, causal, empty(blocks.shape, blocks.dtype))
     return out.reshape(np.shape(x))
 
 
 def _attention_softmax_grad_impl(g, p, *, scale, causal):
     _check(attention_softmax_grad_p, g, p, scale=scale, causal=causal)
     gb, pb = _qk_blocks(np.asarray(g)), _qk_blocks(np.asarray(p))
-    dx = _attention_softmax_grad_into(gb, pb, scale, causal, np.empty(gb.shape, gb.dtype))
+    dx = _attention_softmax_grad_into(gb, pb, scale, causal, empty(gb.shape, gb.dtype))
     return dx.reshape(np.shape(g))
 
 
@@ -782,7 +783,7 @@ def _ce_int_impl(x, labels):
         return _ce_ref(x, labels)
     rows = _rows(x)
     loss = np.empty(rows.shape[0], x.dtype)
-    probs = np.empty(rows.shape, x.dtype)
+    probs = empty(rows.shape, x.dtype)
     kern = _float32_kernel("ce_rows") if float32 else _ce_kernel
     kern(rows, np.ascontiguousarray(labels, np.int64).reshape(-1), loss, probs)
     return [loss.reshape(x.shape[:-1]), probs.reshape(x.shape)]
@@ -876,7 +877,7 @@ def _ce_int_grad_impl(probs, labels, g):
     if not _use_kernel(probs):
         return _ce_grad_ref(probs, labels, g)
     rows = _rows(probs)
-    dx = np.empty(rows.shape, probs.dtype)
+    dx = empty(rows.shape, probs.dtype)
     _ce_grad_kernel(rows, np.ascontiguousarray(labels, np.int64).reshape(-1),
                     np.ascontiguousarray(g).reshape(-1), dx)
     return dx.reshape(probs.shape)
@@ -1056,7 +1057,7 @@ def _layer_norm_impl(x, scale, bias, *, epsilon, batch_dims):
     if not _use_kernel(x):
         return _layer_norm_ref(x, scale, bias, epsilon=epsilon, batch_dims=batch_dims)
     xb = _blocks(x, batch_dims)
-    out = np.empty(xb.shape, x.dtype)
+    out = empty(xb.shape, x.dtype)
     _layer_norm_kernel(xb, _rows(scale), _rows(bias), float(epsilon), out)
     return out.reshape(x.shape)
 
@@ -1156,7 +1157,7 @@ def _layer_norm_grad_impl(x, scale, g, *, epsilon, batch_dims):
     if not _use_kernel(x):
         return _layer_norm_grad_ref(x, scale, g, epsilon=epsilon, batch_dims=batch_dims)
     xb = _blocks(x, batch_dims)
-    dx = np.empty(xb.shape, x.dtype)
+    dx = empty(xb.shape, x.dtype)
     dscale = np.zeros((xb.shape[0], xb.shape[2]), np.float64)
     dbias = np.zeros_like(dscale)
     _layer_norm_grad_kernel(xb, _rows(scale), _blocks(g, batch_dims), float(epsilon), dx,
@@ -1261,7 +1262,7 @@ def _run_elementwise(prim, kern, ref, *arrays):
     x = arrays[0]
     if not (enabled() and x.dtype == np.float32):
         return np.asarray(ref(*arrays), x.dtype)
-    out = np.empty(x.shape, x.dtype)
+    out = empty(x.shape, x.dtype)
     kern(*[np.ascontiguousarray(a).reshape(-1) for a in arrays], out.reshape(-1))
     return out
 
