@@ -60,16 +60,20 @@ class _Body(ClosedJaxpr):
     The impl rules run it as a compiled `Plan`, as `jit` does: simplified (constant
     folding, common subexpressions, dead code) on the first call of an impl, and from the
     second impl call on (a loop inside a function that is called again: a jitted step)
-    also with its elementwise chains fused into numba kernels. The plan is built once
+    also with its elementwise chains fused into numba kernels. With background compiles
+    on (`nanofn.config.nanofn_background_compile`), that fused plan is built in
+    `nanofn._background`'s thread, as a jitted function's is, and the calls run the
+    simplified plan until it is ready: no loop waits for numba. The plan is built once
     and kept on the body, which jit's cache keeps alive with the jaxpr holding it."""
 
-    __slots__ = ("_plan", "_hoisted", "_calls", "_invariant")
+    __slots__ = ("_plan", "_hoisted", "_calls", "_invariant", "_fusing")
 
     def __init__(self, jaxpr, consts=()):
         super().__init__(jaxpr, consts)
         self._plan = self._hoisted = None
         self._calls = 0
         self._invariant = 0
+        self._fusing = None  # (background job, its result box) while the fused plan builds
 
     def runner(self):
         """The compiled plan: `plan(list_of_numpy_args) -> list of outputs`. Each impl
@@ -82,23 +86,50 @@ class _Body(ClosedJaxpr):
         are taken out of the body (loop-invariant code motion): `hoisted(those inputs)`
         computes their values once, before the loop (None when there are none), and
         `plan` takes them as inputs right after those inputs."""
+        from nanofn._config import config
         self._calls += 1
-        if self._plan is None or self._calls == 2 or self._invariant != invariant:
-            from nanofn._config import config
-            from nanofn._jit import Plan, simplify  # the compiled evaluator jit uses
-            closed = _merge_padded_sums(simplify(self))
-            if self._calls >= 2 and config.nanofn_use_kernels:
-                from nanofn._fusion import fuse
-                closed = fuse(closed)
-            hoisted, closed = _hoist_invariant(closed, invariant)
-            self._hoisted = None if hoisted is None else Plan(hoisted)
-            self._plan = Plan(closed)
+        fusing = self._fusing
+        if fusing is not None and fusing[0].done.is_set():
+            self._fusing = None
+            built = fusing[1]
+            if built and built[2] == self._invariant:  # else: a failed build stays unfused
+                self._hoisted, self._plan = built[0], built[1]
+        fuse = self._calls >= 2 and config.nanofn_use_kernels
+        if self._plan is None or self._invariant != invariant:
+            self._hoisted, self._plan = self._build(invariant, fuse)
             self._invariant = invariant
+        elif self._calls == 2 and fuse:
+            if config.nanofn_background_compile and not _in_background():
+                from nanofn import _background
+                box: list = []
+                job = _background.later(
+                    lambda: box.extend(self._build(invariant, True) + (invariant,)))
+                self._fusing = (job, box)
+            else:
+                self._hoisted, self._plan = self._build(invariant, True)
         return self._hoisted, self._plan
+
+    def _build(self, invariant, fuse):
+        """`(hoisted, plan)`: the body simplified, fused with `fuse`, and split."""
+        from nanofn._jit import Plan, simplify  # the compiled evaluator jit uses
+        closed = _merge_padded_sums(simplify(self))
+        if fuse:
+            from nanofn._fusion import fuse as fused
+            closed = fused(closed)
+        hoisted, closed = _hoist_invariant(closed, invariant)
+        return (None if hoisted is None else Plan(hoisted)), Plan(closed)
 
     def run(self, args):
         """Evaluate on numpy arrays, returning numpy arrays (one-shot impl calls)."""
         return [np.asarray(o) for o in self.runner()(list(args))]
+
+
+def _in_background() -> bool:
+    """Whether this is `nanofn._background`'s thread (which builds plans synchronously)."""
+    import threading
+
+    from nanofn import _background
+    return threading.current_thread() is _background._worker
 
 
 def _hoist_invariant(closed: ClosedJaxpr, invariant: int):

@@ -2,12 +2,14 @@
 (recorded per step as residuals) and a cotangent part, body plans compiled once, and
 zero-padded sums rewritten as concatenation. Values are checked against Python loops."""
 
+import threading
+
 import numpy as np
 import pytest
 
 import nanofn
 import nanofn.numpy as fnp
-from nanofn import lax
+from nanofn import lax, warmup
 from nanofn._config import config
 from nanofn._core import ClosedJaxpr
 from nanofn.ops import _control
@@ -119,7 +121,9 @@ def test_body_plan_is_compiled_once_and_fused_from_the_second_call():
     body = _scans(compiled.closed)[0].params["jaxpr"]
     with config._override("nanofn_use_kernels", True):
         first = body._plan
-        out2 = f(c0, xs)
+        out2 = f(c0, xs)  # asks for the fused plan (built in the background thread)
+        warmup.wait()
+        f(c0, xs)
         second = body._plan
         out3 = f(c0, xs)
         assert body._plan is second  # built once, then reused
@@ -204,3 +208,28 @@ def test_zero_padded_sums_become_a_concatenation():
                                         fnp.sum(fnp.sin(x[:, 3:]))))(x)
     assert _control._merge_padded_sums(gap) is gap
     assert isinstance(gap, ClosedJaxpr)
+
+
+def test_a_loop_body_is_fused_in_the_background_thread_not_the_calling_one(monkeypatch):
+    from nanofn import _fusion
+    threads = []
+    real = _fusion.fuse
+
+    def fuse(closed):
+        threads.append(threading.current_thread().name)
+        return real(closed)
+    monkeypatch.setattr(_fusion, "fuse", fuse)
+    xs = np.linspace(0.0, 1.0, 12).reshape(6, 2).astype(np.float32)
+    f = nanofn.jit(lambda c, xs: lax.scan(lambda c, x: (c * 0.25 + fnp.tanh(x) * x, c),
+                                          c, xs))
+    c0 = np.zeros(2, np.float32)
+    with config._override("nanofn_use_kernels", True), \
+            config._override("nanofn_background_compile", True):
+        want = f(c0, xs)
+        for _ in range(3):
+            f(c0, xs)
+        warmup.wait()
+        got = f(c0, xs)
+    assert threads and set(threads) == {"nanofn-compile"}, threads
+    np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), rtol=1e-6)
