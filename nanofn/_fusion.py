@@ -736,8 +736,8 @@ def _make_runner(program: FusedProgram, kernel, parallel_kernel=None, given=None
     params = xs + [a for k in range(n_out) if given[k] for a in (f"f{k}", f"s{k}")]
     widest = max((np.dtype(program.dtype_of(v)).itemsize * _size(program.shape_of(v))
                   for v in program.outputs), default=0)
-    empty = _malloc.empty if widest >= _malloc.ALIGN_MIN_BYTES else np.empty  # a cache line
-    ns = {"_k": kernel, "_kp": parallel_kernel, "_P": _kernels.parallel, "_empty": empty,
+    ns = {"_k": kernel, "_kp": parallel_kernel, "_P": _kernels.parallel,
+          "_empty": _malloc.allocator(widest),
           "_contig": np.ascontiguousarray, "_fcontig": np.asfortranarray, "_shape": shape,
           "_rshape": shape[::-1], "_order": _memory_order, "_F": "F",
           **{f"_d{i}": np.dtype(d) for i, (_, d) in enumerate(program.inputs)},

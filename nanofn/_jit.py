@@ -318,7 +318,7 @@ def _fresh_into(fn, aval):
     """`fn` (an `impl_into` with params bound) writing into a new array: what a step runs
     when its result may not live in a buffer (it is returned, or kept)."""
     shape, dtype = aval.shape, aval.dtype
-    empty = _malloc.empty if aval.size * dtype.itemsize >= _malloc.ALIGN_MIN_BYTES else np.empty
+    empty = _malloc.allocator(aval.size * dtype.itemsize)
     return lambda *args: fn(*args, out=empty(shape, dtype))
 
 

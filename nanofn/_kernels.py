@@ -41,6 +41,7 @@ back to a shared temporary directory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import itertools
@@ -334,7 +335,10 @@ _SHARED_HELPERS = ("_bitcast.py", os.path.join("ops", "_fastmath.py"),
                    os.path.join("ops", "_softmax32.py"))
 
 
+@functools.lru_cache(maxsize=1)
 def _helpers_stamp() -> tuple:
+    """The helpers' (mtime, size) stamps, read once per process (as numba reads a kernel
+    file's own stamp once, when it makes the kernel's cache)."""
     here = os.path.dirname(os.path.abspath(__file__))
     stamps = []
     for name in _SHARED_HELPERS:

@@ -39,7 +39,7 @@ import os
 
 import numpy as np
 
-__all__ = ["empty", "retain_freed_memory"]
+__all__ = ["allocator", "empty", "retain_freed_memory"]
 
 # Large arrays that nanofn allocates for its kernels start on a cache line (`empty`).
 # malloc aligns to 16 bytes only, and a loop vectorised 512 bits wide over arrays that
@@ -74,6 +74,19 @@ def empty(shape, dtype, order="C"):
     raw = np.empty(nbytes + ALIGN, np.uint8)
     start = -raw.ctypes.data % ALIGN
     return raw[start:start + nbytes].view(dtype).reshape(shape, order=order)
+
+
+def allocator(nbytes):
+    """The allocator for results of `nbytes`, chosen once for a step that makes them
+    over and over: `empty` from `ALIGN_MIN_BYTES` on, `np.empty` below (no check per call).
+
+    Example:
+        >>> import numpy as np
+        >>> from nanofn import _malloc
+        >>> _malloc.allocator(16) is np.empty, _malloc.allocator(1 << 20) is _malloc.empty
+        (True, True)
+    """
+    return empty if nbytes >= ALIGN_MIN_BYTES else np.empty
 
 
 def retain_freed_memory() -> bool:

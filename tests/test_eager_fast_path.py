@@ -5,6 +5,7 @@ Each fast path must give exactly what the general path gives: the reverse pass i
 both ways (`nanofn._ad.numpy_backward`) and against jit, on programs that mix primitives
 whose rules run on numpy with ones whose rules must see Arrays (custom_vjp, scan)."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -243,13 +244,23 @@ def every_numpy_rule(x, y):
     return fnp.sum(e) + fnp.sum(e * e, axis=1).mean() + fnp.sum(y * 0.0 + x[0])
 
 
+@contextlib.contextmanager
+def inplace_min_size(n):
+    """The reverse pass reuses buffers (and the tape forgets residuals) from `n` elements
+    on, within this context (hypothesis tests cannot take function-scoped fixtures)."""
+    saved = _ad.inplace_min_size
+    _ad.inplace_min_size = n
+    try:
+        yield
+    finally:
+        _ad.inplace_min_size = saved
+
+
 @pytest.fixture
 def inplace_on_small_arrays():
     """Let the reverse pass reuse buffers and the tape forget residuals on tiny arrays too."""
-    saved = _ad.inplace_min_size
-    _ad.inplace_min_size = 1
-    yield
-    _ad.inplace_min_size = saved
+    with inplace_min_size(1):
+        yield
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -281,17 +292,13 @@ def test_numpy_rules_check_grads_with_residuals_forgotten(inplace_on_small_array
        dtype=st.sampled_from([np.float32, np.float64]),
        min_size=st.sampled_from([1, 1 << 12]))
 def test_buffer_reuse_on_any_shape(shape, dtype, min_size):
-    saved = _ad.inplace_min_size
-    _ad.inplace_min_size = min_size
-    try:
-        x = np.asarray(RNG.normal(size=shape)).astype(dtype)
+    x = np.asarray(RNG.normal(size=shape)).astype(dtype)
 
-        def f(x):
-            a = fnp.sin(x) * x
-            return fnp.sum(a / (2.0 + x * x) - fnp.tanh(a) + fnp.exp(-a) * a)
+    def f(x):
+        a = fnp.sin(x) * x
+        return fnp.sum(a / (2.0 + x * x) - fnp.tanh(a) + fnp.exp(-a) * a)
+    with inplace_min_size(min_size):
         fast, slow = grads_both_ways(f, x)
-    finally:
-        _ad.inplace_min_size = saved
     assert fast[0].shape == np.shape(x)
     np.testing.assert_array_equal(np.asarray(fast[0]), np.asarray(slow[0]))
 
@@ -398,26 +405,22 @@ def test_a_product_with_the_ones_a_sum_hands_back_is_not_computed(shape, dtype, 
     # grad of sum(f(x)) seeds the product rules with ones broadcast: x * 1 is x bitwise,
     # so the rule hands back x itself (a value of this pass) or a broadcast number, never
     # the caller's arrays (a closed-over constant is multiplied as before)
-    saved = _ad.inplace_min_size
-    _ad.inplace_min_size = min_size
-    try:
-        x = np.asarray(RNG.normal(size=shape)).astype(dtype)
-        y = np.asarray(RNG.normal(size=shape)).astype(dtype)
-        c = np.asarray(RNG.normal(size=shape)).astype(dtype)  # the caller's, closed over
-        c0 = c.copy()
+    x = np.asarray(RNG.normal(size=shape)).astype(dtype)
+    y = np.asarray(RNG.normal(size=shape)).astype(dtype)
+    c = np.asarray(RNG.normal(size=shape)).astype(dtype)  # the caller's, closed over
+    c0 = c.copy()
 
-        def f(x, y):
-            return fnp.sum(fnp.sin(x) * fnp.cos(y) + 0.5 * x + c * y + x * x)
+    def f(x, y):
+        return fnp.sum(fnp.sin(x) * fnp.cos(y) + 0.5 * x + c * y + x * x)
 
+    with inplace_min_size(min_size):
         fast, slow = grads_both_ways(f, x, y)
-        jitted = nanofn.jit(nanofn.grad(f, argnums=(0, 1)))(x, y)
-        for a, b, j in zip(fast, slow, jitted):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-            tol = 1e-5 if dtype == np.float32 else 1e-12
-            np.testing.assert_allclose(np.asarray(a), np.asarray(j), rtol=tol, atol=tol)
-        gy = fast[1]
-        c[...] = 100.0  # the caller writes into its constant: the gradient keeps its values
-        np.testing.assert_allclose(np.asarray(gy), -np.sin(x) * np.sin(y) + c0, rtol=1e-5,
-                                   atol=1e-5)
-    finally:
-        _ad.inplace_min_size = saved
+    jitted = nanofn.jit(nanofn.grad(f, argnums=(0, 1)))(x, y)
+    for a, b, j in zip(fast, slow, jitted):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(np.asarray(a), np.asarray(j), rtol=tol, atol=tol)
+    gy = fast[1]
+    c[...] = 100.0  # the caller writes into its constant: the gradient keeps its values
+    np.testing.assert_allclose(np.asarray(gy), -np.sin(x) * np.sin(y) + c0, rtol=1e-5,
+                               atol=1e-5)

@@ -1328,15 +1328,18 @@ def _np_neg(ct, primals, out, keys, owned):  # -g
     return [np.negative(ct, out=_into(ct, owned))]
 
 
-def _times_ones(ct, v, traced, out):
-    """`ct * v` without the pass when `ct` is ones broadcast (the cotangent a sum hands
-    back from its unit seed: `grad` of `sum(f(x))`), when that is the product's shape and
-    dtype (x * 1 is x, bitwise): `v` itself if it is a value this pass traced (nanofn's
-    own, never the caller's buffer), or a one-element `v` broadcast. None when it does not
-    apply."""
-    if (type(ct) is not np.ndarray or ct.size == 0 or any(ct.strides)
-            or ct.dtype.kind != "f" or ct[(0,) * ct.ndim] != 1):
-        return None  # (complex: (a + bj) * 1 is NaN where b is infinite, not a + bj)
+def _ones_broadcast(ct) -> bool:
+    """Whether `ct` is ones broadcast (the cotangent a sum hands back from its unit seed:
+    `grad` of `sum(f(x))`), real: a product with it is the other factor, bitwise. (A
+    complex number times 1 is NaN where its imaginary part is infinite.)"""
+    return (type(ct) is np.ndarray and ct.size > 0 and not any(ct.strides)
+            and ct.dtype.kind == "f" and ct[(0,) * ct.ndim] == 1)
+
+
+def _other_factor(v, traced, ct, out):
+    """`ct * v` for `ct` ones broadcast, without the pass, when that is the product's shape
+    and dtype: `v` itself if it is a value this pass traced (nanofn's own, never the
+    caller's buffer), or a one-element `v` broadcast. None when it does not apply."""
     v = np.asarray(v)
     shape = out.shape if hasattr(out, "shape") else ct.shape
     if v.dtype != ct.dtype:
@@ -1351,9 +1354,9 @@ def _times_ones(ct, v, traced, out):
 def _np_mul(ct, primals, out, keys, owned):  # g * y, x * g
     x, y = primals
     kx, ky = keys
-    if not owned:  # a fresh cotangent is never ones broadcast
-        gx = None if kx is None else _times_ones(ct, y, ky is not None, out)
-        gy = None if ky is None else _times_ones(ct, x, kx is not None, out)
+    if not owned and _ones_broadcast(ct):  # a fresh cotangent is never ones broadcast
+        gx = None if kx is None else _other_factor(y, ky is not None, ct, out)
+        gy = None if ky is None else _other_factor(x, kx is not None, ct, out)
         if (kx is None or gx is not None) and (ky is None or gy is not None):
             return [gx, gy]
     if kx is not None and ky is not None:
