@@ -3,15 +3,18 @@
 A pmap axis's frame (`nanofn/_named_axes.py`) holds a group; the collectives' `impl`s call
 its methods on numpy buffers. `LocalGroup` is the one device of a process that was not
 started as part of an MPI job. `MPIGroup` makes each MPI process one device and calls
-mpi4py's buffer methods (the upper-case ones: `Allreduce`, `Allgather`, ...), which hand
-numpy memory straight to MPI: no pickling, and no copies beyond a contiguous send buffer
-where the operand is not contiguous and one bucket for a psum of many leaves.
+mpi4py's buffer methods (the upper-case ones: `Allreduce`, `Allgather`, `Sendrecv`, ...),
+which hand numpy memory straight to MPI: no pickling, and no copies beyond a contiguous
+send buffer where the operand is not contiguous and one bucket for a psum of many leaves.
+Large reductions run as a ring of point-to-point messages (`_Ring`), small ones and
+gathers as MPI's own collectives.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import math
 import sys
 import threading
@@ -44,13 +47,26 @@ class LocalGroup:
 
 
 # A psum of many leaves is sent as few messages: leaves of one dtype smaller than
-# ALONE_BYTES are packed into buckets of up to BUCKET_BYTES, reduced in place; a larger
-# leaf goes alone. Packing costs about what it saves in copies (MPICH's Allreduce from one
-# buffer into another starts by copying the input into the output; in place it does not),
-# and fewer messages wait less: for W1's gradients (784x512, 512x512 and small leaves,
-# 2.7 MB) over 2 processes, one packed message took about 0.9x the time of three.
+# ALONE_BYTES are packed into buckets of up to BUCKET_BYTES; a larger leaf goes alone, its
+# result written straight into a new buffer. Packing a large leaf is a copy the ring does
+# not need: for W1's gradients (784x512, 512x512 and small leaves, 2.7 MB) over 2
+# processes, 760 us packed into one bucket, 580 us with the two matrices alone.
 BUCKET_BYTES = 4 << 20
-ALONE_BYTES = BUCKET_BYTES
+ALONE_BYTES = 256 << 10
+
+# Reductions of RING_MIN_BYTES or more go round a ring (`_Ring`) instead of through MPI's
+# collective. With MPICH over shared memory, 2 processes, one core each, float32, the
+# mean of 200 calls (20 at 64 MB):
+#
+#     bytes       Allreduce   ring    Reduce_scatter_block  ring
+#     64 KB           22 us    22 us          15 us           9 us
+#     1 MB           298 us   176 us         120 us          55 us
+#     64 MB           38 ms    13 ms           27 ms         7.7 ms
+#
+# MPI's own collectives stay for small messages, where their latency is lower, and for
+# gathers, which move the same bytes either way (a ring took 300-330 us to gather W1's
+# two weight matrices, MPI's Allgather 275-330).
+RING_MIN_BYTES = 64 << 10
 
 
 class _BufferPool:
@@ -78,6 +94,69 @@ class _BufferPool:
         buf = np.empty(shape, dtype)
         self.buffers = (self.buffers + [buf])[-self.SIZE:]
         return buf
+
+
+class _Ring:
+    """Reduce-scatter and all-gather as a ring of point-to-point messages.
+
+    Each process sends to its right-hand neighbour and receives from its left-hand one.
+    To reduce n chunks, every process passes one chunk on n-1 times, each time combining
+    what arrived with its own piece of that chunk (a numpy ufunc, vectorised); at the end
+    process r holds chunk r reduced over every process. To gather, the finished chunks go
+    round once more. Each chunk is reduced by a fixed sequence of processes, so every
+    process ends up with the same bits, run after run. A process sends and receives
+    (n-1)/n of the data per phase, the least any algorithm moves.
+
+    Messages are raw bytes (any dtype the ufunc takes), on the group's own communicator
+    with a tag of their own, in the order every process calls the collectives.
+    """
+
+    TAG = 7002
+
+    def __init__(self, comm, rank, size):
+        self.comm, self.rank, self.size = comm, rank, size
+        self.right, self.left = (rank + 1) % size, (rank - 1) % size
+
+    def _pass(self, send, recv):
+        self.comm.Sendrecv(_raw(send), self.right, self.TAG, _raw(recv), self.left, self.TAG)
+
+    def reduce_scatter(self, chunks, keep, ufunc):
+        """Reduce this process's `chunks` (one per process) with every other process's.
+
+        `keep(c, step)` is the buffer that receives the partial result of chunk c at
+        `step` and then holds it combined with `chunks[c]`; the buffer of the last step
+        (n - 2) holds chunk `rank`, reduced, which is returned. A step's buffer must not
+        be the one of the step before (it is being sent meanwhile)."""
+        n, r = self.size, self.rank
+        held = None
+        for step in range(n - 1):
+            sent, got = (r - step - 1) % n, (r - step - 2) % n
+            acc = keep(got, step)
+            self._pass(chunks[sent] if held is None else held, acc)
+            ufunc(acc, chunks[got], out=acc)  # the running partial first: one fixed order
+            held = acc
+        return held
+
+    def all_gather(self, chunks):
+        """Fill every process's `chunks` (one per process) from `chunks[rank]` of each."""
+        n, r = self.size, self.rank
+        for step in range(n - 1):
+            self._pass(chunks[(r - step) % n], chunks[(r - step - 1) % n])
+
+    def allreduce(self, x, out, ufunc):
+        """`out` (a new buffer, the shape of `x`) = `x` reduced over every process."""
+        flat, res = x.reshape(-1), out.reshape(-1)
+        bounds = [k * flat.size // self.size for k in range(self.size + 1)]
+        parts = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        mine, outs = [flat[p] for p in parts], [res[p] for p in parts]
+        self.reduce_scatter(mine, lambda c, step: outs[c], ufunc)
+        self.all_gather(outs)
+        return out
+
+
+def _raw(a):
+    """The bytes of the C-contiguous array `a` as a 1-d uint8 array (no copy)."""
+    return a.reshape(-1).view(np.uint8)
 
 
 class CollectiveMismatchError(ValueError):
@@ -139,6 +218,8 @@ class MPIGroup:
         self.size = comm.Get_size()
         self.check = check
         self._ops = {"psum": MPI.SUM, "pmax": MPI.MAX, "pmin": MPI.MIN}
+        self._ufuncs = {"psum": np.add, "pmax": np.maximum, "pmin": np.minimum}
+        self._ring = _Ring(comm, self.rank, self.size) if self.size > 1 else None
         self._gathered = bytearray(8 * self.size)  # every process's digest
         self._pool = _BufferPool()
         self._digest_of: dict = {}  # signature -> (digest, the digest of every process)
@@ -195,18 +276,25 @@ class MPIGroup:
     # -- collectives -----------------------------------------------------------------------
     # Each reads its operands where they are (a copy only where MPI needs contiguous memory
     # or one bucket of packed leaves) into a new result buffer, never into an operand.
+    def _rings(self, x, op) -> bool:
+        """Whether reducing `x` with `op` goes round the ring: large enough, and of a
+        dtype whose reduction numpy and MPI agree on (sums of complex numbers too; MPI
+        has no max or min of them)."""
+        kinds = "iufc" if op == "psum" else "iuf"
+        return (self._ring is not None and x.nbytes >= RING_MIN_BYTES
+                and x.dtype.kind in kinds)
+
     def allreduce(self, xs, op):
         xs = [_contiguous(x) for x in xs]
         with self._collective(op, xs):
-            return self._allreduce(xs, self._ops[op])
+            return self._allreduce(xs, op)
 
-    def _allreduce(self, xs, mpi_op):
+    def _allreduce(self, xs, op):
         outs = [None] * len(xs)
         by_dtype: dict = {}
         for i, x in enumerate(xs):
             if x.nbytes >= ALONE_BYTES or len(xs) == 1:
-                outs[i] = self._pool.empty(x.shape, x.dtype)
-                self.comm.Allreduce(x, outs[i], op=mpi_op)
+                outs[i] = self._reduce(x, self._pool.empty(x.shape, x.dtype), op)
             else:
                 by_dtype.setdefault(x.dtype, []).append(i)
         for idx in by_dtype.values():
@@ -218,15 +306,22 @@ class MPIGroup:
                     nbytes += xs[idx[stop]].nbytes
                     stop += 1
                 part = idx[start:stop]
-                buf = np.concatenate([xs[i].ravel() for i in part]) if len(part) > 1 \
-                    else xs[part[0]].ravel().copy()
-                self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=mpi_op)
+                packed = np.concatenate([xs[i].ravel() for i in part]) if len(part) > 1 \
+                    else xs[part[0]].ravel()
+                buf = self._reduce(packed, np.empty_like(packed), op)
                 offset = 0
                 for i in part:
                     outs[i] = buf[offset:offset + xs[i].size].reshape(xs[i].shape)
                     offset += xs[i].size
                 start = stop
         return outs
+
+    def _reduce(self, x, out, op):
+        """`out` = `x` reduced over the processes, round the ring or by MPI."""
+        if self._rings(x, op):
+            return self._ring.allreduce(x, out, self._ufuncs[op])
+        self.comm.Allreduce(x, out, op=self._ops[op])
+        return out
 
     def all_gather(self, x, axis):
         x = _contiguous(x)
@@ -239,7 +334,14 @@ class MPIGroup:
         x = _contiguous(np.moveaxis(np.asarray(x), scatter_dimension, 0))
         with self._collective("psum_scatter", [x], scatter_dimension=scatter_dimension):
             out = np.empty(x.shape[1:], x.dtype)
-            self.comm.Reduce_scatter_block(x, out, op=self.MPI.SUM)
+            if self._rings(x, "psum"):
+                # partial sums alternate between two buffers, the last step's being `out`
+                bufs = out.reshape(-1), np.empty(out.size, out.dtype)
+                last = self.size - 2
+                self._ring.reduce_scatter(list(x.reshape(self.size, -1)),
+                                          lambda c, step: bufs[(last - step) % 2], np.add)
+            else:
+                self.comm.Reduce_scatter_block(x, out, op=self.MPI.SUM)
         return out
 
     def ppermute(self, x, perm):

@@ -119,8 +119,9 @@ def test_gradients_through_collectives_across_processes():
 
 
 def _spy_on_comm(monkeypatch):
-    """[(method, send buffer)] of every Allreduce and Allgather the world group makes
-    from now on (mpi4py's methods are read-only: the group gets a recording proxy)."""
+    """[(method, send buffer)] of every Allreduce, Allgather and Sendrecv (the ring's
+    messages) that the world group makes from now on (mpi4py's methods are read-only: the
+    group and its ring get a recording proxy)."""
     group = dist._state._state.group
     real, log = group.comm, []
 
@@ -136,7 +137,12 @@ def _spy_on_comm(monkeypatch):
             log.append(("Allgather", send))
             return real.Allgather(send, recv)
 
+        def Sendrecv(self, send, *args):
+            log.append(("Sendrecv", send))
+            return real.Sendrecv(send, *args)
+
     monkeypatch.setattr(group, "comm", Recording())
+    monkeypatch.setattr(group._ring, "comm", group.comm)
     return log
 
 
@@ -151,21 +157,67 @@ def test_many_leaves_are_bucketed_into_few_messages(monkeypatch):
     assert [m for m, _ in log].count("Allreduce") == 1
 
 
-def test_collectives_read_a_writable_input_where_it_is_and_never_alias_it(monkeypatch):
+@pytest.mark.parametrize("n", [1024, 1 << 16])  # MPI's collectives; the ring
+def test_collectives_read_a_writable_input_where_it_is_and_never_alias_it(monkeypatch, n):
     # MPI is handed the caller's own memory (no copy first); the results are new buffers
     # that later writes to the caller's buffer do not change
+    from nanofn.distributed import _groups
     from nanofn.distributed._data_parallel import _on_group
     log = _spy_on_comm(monkeypatch)
-    X = every(20, (1, 4096)).astype(np.float32)
+    X = every(20, (1, n)).astype(np.float32)
     x = X[R].copy()
+    ring = x.nbytes >= _groups.RING_MIN_BYTES
     s, g = nanofn.pmap(lambda v: (lax.psum(v, "d"), lax.all_gather(v, "d")), axis_name="d")(x)
     inside = _on_group(lambda v: lax.psum(v, "b"), "b")(x[0])
-    assert sum(isinstance(b, np.ndarray) and np.shares_memory(b, x) for _, b in log) == 3
+    reads = [m for m, b in log if isinstance(b, np.ndarray) and np.shares_memory(b, x)]
+    # the ring sends one of the N parts of each psum's operand as it is (the others travel
+    # combined with other processes' parts)
+    psum = "Sendrecv" if ring else "Allreduce"
+    assert reads == [psum, "Allgather", psum]
+    assert ring == ("Sendrecv" in [m for m, _ in log])
     np.testing.assert_array_equal(x, X[R])  # read, not written
     x[...] = 0.0
-    np.testing.assert_allclose(s[0], X.sum(0)[0], rtol=1e-5)
+    # float32 sums in another order than numpy's: near-zero sums need an absolute margin
+    np.testing.assert_allclose(s[0], X.sum(0)[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(g[0], X[:, 0])
-    np.testing.assert_allclose(inside, X.sum(0)[0], rtol=1e-5)
+    np.testing.assert_allclose(inside, X.sum(0)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32, np.complex128])
+def test_large_reductions_go_round_the_ring_equal_on_every_process(dtype, monkeypatch):
+    from nanofn.distributed import _groups
+    log = _spy_on_comm(monkeypatch)
+    n = _groups.RING_MIN_BYTES // np.dtype(dtype).itemsize + 7  # parts of unequal sizes
+    X = every(30, (n,))
+    if np.dtype(dtype).kind == "c":
+        X = X + 1j * every(31, (n,))
+    X = (X * 100).astype(dtype)
+    Y = every(32, (2, N, n // 2)).astype(dtype)  # psum_scatter over its middle axis
+
+    def f(v, w):
+        out = {"sum": lax.psum(v, "d"), "gather": lax.all_gather(v, "d", axis=1),
+               "scatter": lax.psum_scatter(w, "d", scatter_dimension=1)}
+        if np.dtype(dtype).kind != "c":
+            out.update(max=lax.pmax(v, "d"), min=lax.pmin(v, "d"))
+        return out
+
+    got = nanofn.pmap(f, axis_name="d")(X[R][None, None], Y[R][None])
+    got = {k: np.asarray(v)[0] for k, v in got.items()}
+    # N-1 messages a reduce-scatter, 2(N-1) an allreduce (psum, pmax, pmin)
+    assert [m for m, _ in log].count("Sendrecv") == (N - 1) * (2 * (len(got) - 2) + 1)
+    # sums in another order than numpy's, of values up to about 400 (X) and 4 (Y)
+    rtol, atol = {np.float32: (1e-5, 1e-3), np.int32: (0, 0)}.get(dtype, (1e-12, 1e-10))
+    np.testing.assert_allclose(got["sum"][0], X.sum(0), rtol=rtol, atol=atol)
+    np.testing.assert_array_equal(got["gather"][0], X)
+    np.testing.assert_allclose(got["scatter"], Y.sum(0)[:, R], rtol=rtol, atol=atol)
+    if "max" in got:
+        np.testing.assert_array_equal(got["max"][0], X.max(0))
+        np.testing.assert_array_equal(got["min"][0], X.min(0))
+    # every process holds the same bits (each part is reduced in one order, then passed on)
+    from mpi4py import MPI
+    mine = np.concatenate([np.ascontiguousarray(got[k]).view(np.uint8).ravel()
+                           for k in ("sum", "gather")])
+    assert MPI.COMM_WORLD.allgather(mine.tobytes()) == [mine.tobytes()] * N
 
 
 def test_a_collective_of_a_scalar_keeps_its_shape():
@@ -202,10 +254,14 @@ def _mlp_problem():
     return params, x, y, loss
 
 
+@pytest.mark.parametrize("ring", [False, True])  # MPI's collectives; every one a ring
 @pytest.mark.parametrize("shard_optimizer", [False, True])
-def test_data_parallel_equals_one_process_on_the_global_batch(shard_optimizer, monkeypatch):
-    from nanofn.distributed import _data_parallel
+def test_data_parallel_equals_one_process_on_the_global_batch(shard_optimizer, ring,
+                                                               monkeypatch):
+    from nanofn.distributed import _data_parallel, _groups
     monkeypatch.setattr(_data_parallel, "SHARD_MIN_ELEMENTS", 30)  # shard w1 (5x7) only
+    if ring:  # down to buffers of fewer elements than processes (empty messages)
+        monkeypatch.setattr(_groups, "RING_MIN_BYTES", 0)
     params, x, y, loss = _mlp_problem()
     opt = optim.adam(1e-2)
     # one process, global batch, no collectives
