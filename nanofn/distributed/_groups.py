@@ -318,6 +318,9 @@ class MPIGroup:
 
     def _reduce(self, x, out, op):
         """`out` = `x` reduced over the processes, round the ring or by MPI."""
+        if x.dtype == np.bool_:  # MPI has no maximum or minimum of C booleans: as bytes
+            self._reduce(x.view(np.uint8), out.view(np.uint8), op)
+            return out
         if self._rings(x, op):
             return self._ring.allreduce(x, out, self._ufuncs[op])
         self.comm.Allreduce(x, out, op=self._ops[op])

@@ -357,13 +357,23 @@ def psum(x, axis_name, *, axis_index_groups=None):
 
     Returns:
         The sum, the same on every instance (of a group), with the structure of `x`.
+        Booleans are counted: their sum is int32, as in JAX.
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
         >>> nanofn.vmap(lambda v: v / nanofn.lax.psum(v, "i"), axis_name="i")(fnp.arange(4.0))
         Array([0.        , 0.16666667, 0.33333334, 0.5       ], dtype=float32)
     """
-    return _tree_reduce(psum_p, x, axis_name, axis_index_groups)
+    from nanofn.tree_util import tree_map
+    return _tree_reduce(psum_p, tree_map(_count_bools, x), axis_name, axis_index_groups)
+
+
+def _count_bools(v):
+    """A boolean operand of psum as int32 (JAX's rule: psum counts the True values)."""
+    v = _as_operand(v)
+    if np.dtype(v.dtype) == np.bool_:
+        return convert_element_type_p.bind(v, new_dtype=np.dtype(np.int32))
+    return v
 
 
 def pmax(x, axis_name, *, axis_index_groups=None):

@@ -414,6 +414,26 @@ def test_dtypes_are_kept(n, seed, dtype):
     np.testing.assert_array_equal(g[0], X)
 
 
+@given(n=st.integers(1, 4), seed=st.integers(0, 2**31 - 1), groups=st.booleans())
+def test_psum_counts_booleans_as_jax_does(n, seed, groups):
+    # JAX's psum sums booleans as int32 counts; pmax and pmin keep them boolean
+    X = np.random.default_rng(seed).random((n, 5)) < 0.5
+    kw = {"axis_index_groups": [list(range(n))]} if groups else {}
+    out = nanofn.vmap(lambda v: (lax.psum(v, "i", **kw), lax.pmean(v, "i"),
+                                 lax.pmax(v, "i"), lax.pmin(v, "i"),
+                                 lax.psum({"flag": True}, "i")), axis_name="i")(X)
+    count, mean, mx, mn, const = (np.asarray(o) if not isinstance(o, dict) else o
+                                  for o in out)
+    assert count.dtype == np.int32 and mean.dtype == np.float32
+    assert mx.dtype == mn.dtype == np.bool_
+    np.testing.assert_array_equal(count[0], X.sum(0))
+    np.testing.assert_allclose(mean[0], X.mean(0), rtol=1e-6)
+    np.testing.assert_array_equal(mx[0], X.any(0))
+    np.testing.assert_array_equal(mn[0], X.all(0))
+    assert np.asarray(const["flag"]).dtype == np.int32
+    np.testing.assert_array_equal(np.asarray(const["flag"]), np.full(n, n))
+
+
 # ------------------------------------------------------------------------ simulated devices
 
 

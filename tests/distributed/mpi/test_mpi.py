@@ -220,6 +220,18 @@ def test_large_reductions_go_round_the_ring_equal_on_every_process(dtype, monkey
     assert MPI.COMM_WORLD.allgather(mine.tobytes()) == [mine.tobytes()] * N
 
 
+@pytest.mark.parametrize("n", [5, 1 << 17])  # MPI's collectives; the ring
+def test_boolean_reductions_across_processes(n):
+    X = every(40, (n,)) < 0.0  # each process's flags
+    count, mx, mn = (np.asarray(o)[0] for o in nanofn.pmap(
+        lambda v: (lax.psum(v, "d"), lax.pmax(v, "d"), lax.pmin(v, "d")), axis_name="d")(
+            X[R][None]))
+    assert count.dtype == np.int32 and mx.dtype == mn.dtype == np.bool_
+    np.testing.assert_array_equal(count, X.sum(0))
+    np.testing.assert_array_equal(mx, X.any(0))
+    np.testing.assert_array_equal(mn, X.all(0))
+
+
 def test_a_collective_of_a_scalar_keeps_its_shape():
     from nanofn.distributed._data_parallel import _on_group
     out = _on_group(lambda v: lax.psum(fnp.sum(v), "b"), "b")(np.ones(3, np.float32))
