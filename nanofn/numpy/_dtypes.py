@@ -320,6 +320,16 @@ def promote(*args):
     return [asarray_value(x, dtype) for x in args]
 
 
+def promote_numeric(*args):
+    """Like `promote`, but booleans become the default integer (int32; int64 under
+    jax_enable_x64): JAX's rule for arithmetic that has no boolean meaning (`square`,
+    `power`, `floor_divide`, `remainder`, the shifts...)."""
+    dtype = _result_type(args)
+    if dtype == np.bool_:
+        dtype = _DEFAULT["i"]
+    return [asarray_value(x, dtype) for x in args]
+
+
 def promote_float(*args):
     """Like `promote`, but integers and bools become floats (for sin, exp...): float32, or
     the default float for 64-bit integers (float64 under jax_enable_x64), as in JAX."""

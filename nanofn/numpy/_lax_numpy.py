@@ -17,7 +17,7 @@ from nanofn import _core as core
 from nanofn._core import Array, Tracer
 from nanofn.ops import _base as lax
 from nanofn.numpy._dtypes import (asarray_value, dtype_arg, dtype_of, promote,
-                                  promote_float, result_type)
+                                  promote_float, promote_numeric, result_type)
 from nanofn.numpy._dtypes import _DEFAULT, called_by_nanofn, default_int
 
 # ------------------------------------------------------------------------ helpers
@@ -389,7 +389,7 @@ def square(x, /):
         >>> fnp.square(fnp.array([3]))
         Array([9], dtype=int32)
     """
-    (x,) = promote(x)
+    (x,) = promote_numeric(x)
     return lax.integer_pow_p.bind(x, y=2)
 
 
@@ -503,7 +503,7 @@ def invert(x, /):
 bitwise_not = invert
 
 
-def _binary_fn(prim, to_float, operator=False, swap=False, name=None):
+def _binary_fn(prim, to_float, operator=False, swap=False, name=None, numeric=False):
     """The body of a binary numpy function. As an operator method (`operator=True`, for
     `Array` and tracers, `swap=True` for the reflected `__radd__` etc.), it returns
     NotImplemented for operand types nanofn does not know, so Python can try the other
@@ -520,7 +520,7 @@ def _binary_fn(prim, to_float, operator=False, swap=False, name=None):
         # Python float or int (weakly typed: it takes the array's dtype)
         if t1 is t2 and (t1 is Array or isinstance(x1, Tracer)):
             d = x1.dtype
-            if d == x2.dtype and (d.kind in "fc" or not to_float):
+            if d == x2.dtype and (d.kind in "fc" or not (to_float or numeric and d.kind == "b")):
                 return prim.bind(x1, x2)
         elif (t2 is float or t2 is int) and isinstance(x1, _ARRAYS):
             d = x1.dtype
@@ -534,7 +534,8 @@ def _binary_fn(prim, to_float, operator=False, swap=False, name=None):
             other = x1 if swap else x2
             if not core.is_array_like(other) and not isinstance(other, (list, tuple)):
                 return NotImplemented
-        x1, x2 = promote_float(x1, x2) if to_float else promote(x1, x2)
+        x1, x2 = (promote_float if to_float else promote_numeric if numeric else promote)(
+            x1, x2)
         return prim.bind(x1, x2)
     return fn
 
@@ -545,10 +546,12 @@ def _ufunc_kwargs(prim, out, where):
                               "supported (as in JAX); use fnp.where on the result")
 
 
-def _binary(name, prim, *, to_float=False, ints=False):
-    fn = _binary_fn(prim, to_float, name=name)
-    fn.as_operator = _binary_fn(prim, to_float, operator=True, name=name)  # _array_methods
-    fn.as_reflected_operator = _binary_fn(prim, to_float, operator=True, swap=True, name=name)
+def _binary(name, prim, *, to_float=False, ints=False, numeric=False):
+    fn = _binary_fn(prim, to_float, name=name, numeric=numeric)
+    fn.as_operator = _binary_fn(prim, to_float, operator=True, name=name,  # _array_methods
+                                numeric=numeric)
+    fn.as_reflected_operator = _binary_fn(prim, to_float, operator=True, swap=True, name=name,
+                                          numeric=numeric)
     fn.__name__ = fn.__qualname__ = name
     dt = ', "int32"' if ints else ""
     fn.__doc__ = (f"Elementwise `{name}` with numpy broadcasting and JAX type promotion.\n\n"
@@ -574,8 +577,9 @@ greater_equal = _binary("greater_equal", lax.ge_p)
 bitwise_and = _binary("bitwise_and", ints=True, prim=lax.and_p)
 bitwise_or = _binary("bitwise_or", ints=True, prim=lax.or_p)
 bitwise_xor = _binary("bitwise_xor", ints=True, prim=lax.xor_p)
-left_shift = _binary("left_shift", ints=True, prim=lax.shift_left_p)
-right_shift = _binary("right_shift", ints=True, prim=lax.shift_right_arithmetic_p)
+left_shift = _binary("left_shift", ints=True, numeric=True, prim=lax.shift_left_p)
+right_shift = _binary("right_shift", ints=True, numeric=True,
+                      prim=lax.shift_right_arithmetic_p)
 
 
 def _logical(name, prim):
@@ -610,7 +614,7 @@ divide = true_divide
 def floor_divide(x1, x2, /):
     """`x1 // x2`, rounding toward minus infinity (numpy's rule)."""
     _check_ranks("floor_divide", x1, x2)
-    x1, x2 = promote(x1, x2)
+    x1, x2 = promote_numeric(x1, x2)
     if np.issubdtype(dtype_of(x1), np.integer):
         q = lax.div_p.bind(x1, x2)  # rounds toward zero: step down where signs differ
         r = lax.rem_p.bind(x1, x2)
@@ -630,7 +634,7 @@ def remainder(x1, x2, /):
         Array([1, 1], dtype=int32)
     """
     _check_ranks("remainder", x1, x2)
-    x1, x2 = promote(x1, x2)
+    x1, x2 = promote_numeric(x1, x2)
     r = lax.rem_p.bind(x1, x2)
     zero = lax._c(r, 0)
     fix = lax.and_p.bind(lax.ne_p.bind(r, zero),
@@ -644,7 +648,7 @@ mod = remainder
 def fmod(x1, x2, /):
     """C-style remainder: the sign of the dividend."""
     _check_ranks("fmod", x1, x2)
-    x1, x2 = promote(x1, x2)
+    x1, x2 = promote_numeric(x1, x2)
     return lax.rem_p.bind(x1, x2)
 
 
@@ -659,9 +663,9 @@ def power(x1, x2, /):
     """
     _check_ranks("power", x1, x2)
     if type(x2) is int and -2 ** 31 <= x2 < 2 ** 31 and not isinstance(x1, (int, float)):
-        (x1,) = promote(x1)
+        (x1,) = promote_numeric(x1)
         return lax.integer_pow_p.bind(x1, y=x2)
-    x1, x2 = promote(x1, x2)
+    x1, x2 = promote_numeric(x1, x2)
     if np.issubdtype(dtype_of(x1), np.integer):
         return _integer_power(x1, x2)
     return lax.pow_p.bind(x1, x2)

@@ -58,6 +58,32 @@ def test_integers_round_to_tens_halves_to_even_as_numpy(x, decimals):
     np.testing.assert_array_equal(np.asarray(got), np.round(x, decimals))
 
 
+@given(hnp.arrays(np.bool_, hnp.array_shapes(max_dims=2, max_side=5)), st.booleans())
+def test_arithmetic_without_a_boolean_meaning_makes_booleans_int32(x, as_operator):
+    # JAX (promote_args_numeric): square, power, floor_divide, remainder, fmod and the
+    # shifts compute booleans as the default int; numpy gives bool, int8 or float64
+    y = np.ones_like(x)
+    a, b = fnp.asarray(x), fnp.asarray(y)
+    ints = x.astype(np.int32), y.astype(np.int32)
+    cases = {"square": (fnp.square(a), ints[0] ** 2),
+             "power 2": (a ** 2 if as_operator else fnp.power(a, 2), ints[0] ** 2),
+             "power": (a ** b if as_operator else fnp.power(a, b), ints[0] ** ints[1]),
+             "floor_divide": (a // b if as_operator else fnp.floor_divide(a, b),
+                              ints[0] // ints[1]),
+             "remainder": (a % b if as_operator else fnp.remainder(a, b), ints[0] % ints[1]),
+             "fmod": (fnp.fmod(a, b), np.fmod(*ints)),
+             "left_shift": (a << b if as_operator else fnp.left_shift(a, b), ints[0] << ints[1]),
+             "right_shift": (a >> b if as_operator else fnp.right_shift(a, b),
+                             ints[0] >> ints[1])}
+    for name, (got, want) in cases.items():
+        assert got.dtype == np.int32, name
+        np.testing.assert_array_equal(np.asarray(got), want, err_msg=name)
+    jitted = nanofn.jit(lambda u, v: (fnp.square(u), u // v, u << v))(x, y)
+    assert [o.dtype for o in jitted] == [np.int32] * 3
+    with pytest.raises(TypeError, match="integers"):  # JAX raises too
+        fnp.gcd(a, b)
+
+
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.uint16, np.bool_])
 def test_floor_ceil_trunc_leave_integers_and_rint_makes_floats(dtype):
     x = np.array([0, 1, 1, 0], dtype)
