@@ -855,8 +855,10 @@ def clip(arr=None, /, min=None, max=None, *, a_min=_NO_BOUND, a_max=_NO_BOUND):
     max = a_max if a_max is not _NO_BOUND else max
     if arr is None:
         raise TypeError("clip: the array argument is missing")
-    (a,) = promote(arr)
-    _check_ranks("clip", a, *(b for b in (min, max) if b is not None))
+    bounds = [b for b in (min, max) if b is not None]
+    # a Python number clipped by arrays stays weakly typed: the bounds' dtype wins
+    a = arr if type(arr) in (int, float) and bounds else promote(arr)[0]
+    _check_ranks("clip", a, *bounds)
     if min is not None:
         a = maximum(a, min)
     if max is not None:
@@ -1258,7 +1260,7 @@ def outer(a, b, out=None):
         (2, 3)
     """
     _no_out(out, "outer")
-    a, b = ravel(asarray_value(a)), ravel(asarray_value(b))
+    a, b = (ravel(v) for v in promote(a, b))  # a Python scalar stays weakly typed
     return multiply(lax.reshape(a, (_shape(a)[0], 1)), b)
 
 

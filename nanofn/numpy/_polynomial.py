@@ -250,7 +250,7 @@ def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
         Array([2., 1.], dtype=float32)
     """
     from nanofn.numpy import linalg
-    x, y = promote_float(asarray_value(x), asarray_value(y))
+    x, y = promote_float(x, y)
     deg = operator.index(deg)
     if deg < 0:
         raise ValueError(f"polyfit: deg must be non-negative, got {deg}")

@@ -660,7 +660,7 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         mean = lnp.mean(x, axis=1, keepdims=True)
         norm = np.asarray(n_obs - ddof, dtype)
         xc = lnp.subtract(x, mean)
-        c = lnp.divide(lnp.matmul(xc, lnp.transpose(xc)), norm)
+        c = lnp.divide(lnp.matmul(xc, _adjoint(xc)), norm)
     else:
         if tuple(_shape_of(w)) != (n_obs,):
             raise ValueError(f"cov: weights need shape ({n_obs},), got {tuple(_shape_of(w))}")
@@ -675,8 +675,15 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
             norm = lnp.subtract(w_sum, lnp.divide(lnp.multiply(ddof, lnp.sum(lnp.multiply(w, aw))),
                                                   w_sum))
         xc = lnp.subtract(x, mean)
-        c = lnp.divide(lnp.matmul(lnp.multiply(xc, w), lnp.transpose(xc)), norm)
+        c = lnp.divide(lnp.matmul(lnp.multiply(xc, w), _adjoint(xc)), norm)
+    # complex variables: c[i, j] = sum_k x[i, k] conj(x[j, k]), numpy's (and JAX's) rule
     return lnp.squeeze(c) if _shape_of(c) == (1, 1) else c
+
+
+def _adjoint(x):
+    """The conjugate transpose of a matrix (its transpose, for real ones)."""
+    xt = lnp.transpose(x)
+    return _complex.conj(xt) if np.issubdtype(dtype_of(x), np.complexfloating) else xt
 
 
 def corrcoef(x, y=None, rowvar=True, dtype=None):
@@ -690,9 +697,14 @@ def corrcoef(x, y=None, rowvar=True, dtype=None):
     c = cov(x, y, rowvar, dtype=dtype)
     if len(_shape_of(c)) == 0:
         return lnp.divide(c, c)
-    d = lnp.sqrt(_diagonal(c))
+    complex_ = np.issubdtype(dtype_of(c), np.complexfloating)
+    d = _diagonal(c)
+    d = lnp.sqrt(_complex.real(d) if complex_ else d)  # variances are real in any case
     c = lnp.divide(lnp.divide(c, lax.reshape(d, (_shape_of(d)[0], 1))), d)
-    return lnp.clip(c, -1, 1)
+    if not complex_:
+        return lnp.clip(c, -1, 1)
+    # rounding can push either part past 1: each is clipped, as numpy does
+    return _complex.complex(lnp.clip(_complex.real(c), -1, 1), lnp.clip(_complex.imag(c), -1, 1))
 
 
 def _diagonal(c):

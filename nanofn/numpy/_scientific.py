@@ -193,7 +193,7 @@ def kron(a, b):
         >>> fnp.kron(fnp.array([1.0, 10.0]), fnp.array([1.0, 2.0]))
         Array([ 1.,  2., 10., 20.], dtype=float32)
     """
-    a, b = promote(asarray_value(a), asarray_value(b))
+    a, b = promote(a, b)
     nd = builtins.max(_ndim(a), _ndim(b))
     a = lnp.reshape(a, (1,) * (nd - _ndim(a)) + tuple(_shape(a)))
     b = lnp.reshape(b, (1,) * (nd - _ndim(b)) + tuple(_shape(b)))
@@ -214,7 +214,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     """
     if axis is not None:
         axisa = axisb = axisc = axis
-    a, b = promote(asarray_value(a), asarray_value(b))
+    a, b = promote(a, b)
     a = lnp.moveaxis(a, canonicalize_axis(axisa, _ndim(a), "axisa"), -1)
     b = lnp.moveaxis(b, canonicalize_axis(axisb, _ndim(b), "axisb"), -1)
     na, nb = _shape(a)[-1], _shape(b)[-1]
@@ -383,7 +383,7 @@ def fmax(x1, x2):
         Array([2., 0., 3.], dtype=float32)
     """
     lnp._check_ranks("fmax", x1, x2)
-    x1, x2 = promote(asarray_value(x1), asarray_value(x2))
+    x1, x2 = promote(x1, x2)
     # JAX's form: at a tie the value is x2's, and so is the whole gradient (maximum
     # splits it in halves)
     return _wrap_output(lnp.where(lnp.greater(x1, x2) | lnp.isnan(x2), x1, x2))
@@ -399,7 +399,7 @@ def fmin(x1, x2):
         Array([1., 0.], dtype=float32)
     """
     lnp._check_ranks("fmin", x1, x2)
-    x1, x2 = promote(asarray_value(x1), asarray_value(x2))
+    x1, x2 = promote(x1, x2)
     # JAX's form: at a tie the value and the gradient are x2's
     return _wrap_output(lnp.where(lnp.less(x1, x2) | lnp.isnan(x2), x1, x2))
 
@@ -576,7 +576,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         ...            fnp.array([0.0, 10.0, 20.0]))
         Array([ 5., 15., 20.], dtype=float32)
     """
-    x, xp, fp = promote_float(asarray_value(x), asarray_value(xp), asarray_value(fp))
+    x, xp, fp = promote_float(x, xp, fp)
     xp, fp = lnp.asarray(xp), lnp.asarray(fp)  # indexed by computed (maybe traced) indices
     if _ndim(xp) != 1 or _ndim(fp) != 1 or _shape(xp)[0] != _shape(fp)[0]:
         raise ValueError(f"interp: xp and fp must be 1-d of the same length, got shapes "
@@ -623,7 +623,7 @@ def polyval(p, x, *, unroll=16):
         Array([-2.,  2.], dtype=float32)
     """
     del unroll  # unused: the loop is unrolled in Python
-    p, x = promote(asarray_value(p), asarray_value(x))
+    p, x = promote(p, x)
     if _ndim(p) != 1:
         raise ValueError(f"polyval: p must be 1-d, got shape {_shape(p)}")
     out = lnp.zeros_like(x)

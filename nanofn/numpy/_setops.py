@@ -413,7 +413,8 @@ def setdiff1d(ar1, ar2, assume_unique=False, *, size=None, fill_value=None):
     """
     del assume_unique  # unused
     size = _check_size(size, "setdiff1d")
-    a, b = _sorted_flat(ar1, ar2)
+    # values of ar1 in its own dtype (numpy's and JAX's result); isin compares promoted
+    a, b = fnp.ravel(asarray_value(ar1)), fnp.ravel(asarray_value(ar2))
     xs = red.sort(a)
     keep = _first_of_runs(xs, True) & ~isin(xs, b)
     return _set_result(xs, keep, size, fill_value, False, "setdiff1d")
@@ -486,7 +487,7 @@ def searchsorted(a, v, side="left", sorter=None, *, method="scan"):
     if method not in ("scan", "scan_unrolled", "sort", "compare_all"):
         raise ValueError(f"searchsorted: method must be 'scan', 'scan_unrolled', 'sort' or "
                          f"'compare_all', got {method!r}")
-    a, v = promote(asarray_value(a), asarray_value(v))
+    a, v = promote(a, v)
     if _ndim(a) != 1:
         raise ValueError(f"searchsorted: a must be 1-d, got shape {_shape(a)}")
     if sorter is not None:

@@ -199,6 +199,7 @@ def append(arr, values, axis=None):
         >>> fnp.append(fnp.array([1, 2]), 3)
         Array([1, 2, 3], dtype=int32)
     """
+    arr, values = promote(arr, values)  # a Python scalar stays weakly typed
     if axis is None:
         return concatenate([lnp.ravel(arr), lnp.ravel(values)], axis=0)
     return concatenate([arr, values], axis=axis)

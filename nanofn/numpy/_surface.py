@@ -245,7 +245,7 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
         Array([ True, False], dtype=bool)
     """
     _check_ranks("isclose", a, b)
-    a, b = promote(asarray_value(a), asarray_value(b))
+    a, b = promote(a, b)
     d = dtype_of(a)
     if d.kind in "biu":
         return _wrap_output(fnp.equal(a, b))
@@ -500,7 +500,7 @@ def divmod(x1, x2, /):
 
 
 def _int_args(fname, x1, x2):
-    x1, x2 = promote(asarray_value(x1), asarray_value(x2))
+    x1, x2 = promote(x1, x2)
     if not np.issubdtype(dtype_of(x1), np.integer):
         raise TypeError(f"{fname}: arguments must be integers, got {dtype_of(x1)}")
     return x1, x2
@@ -757,7 +757,7 @@ def vecdot(x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None):
         Array([3., 3.], dtype=float32)
     """
     del precision  # unused: one precision on CPU
-    x1, x2 = promote(asarray_value(x1), asarray_value(x2))
+    x1, x2 = promote(x1, x2)
     if preferred_element_type is not None:
         x1, x2 = x1.astype(preferred_element_type), x2.astype(preferred_element_type)
     n1, n2 = _shape(x1)[canonicalize_axis(axis, _ndim(x1))], \
@@ -767,7 +767,8 @@ def vecdot(x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None):
                          f"{_shape(x1)} and {_shape(x2)})")
     if dtype_of(x1).kind == "c":
         x1 = fnp.conj(x1)
-    return fnp.sum(x1 * x2, axis=axis)
+    prod = x1 * x2
+    return fnp.sum(prod, axis=axis, dtype=dtype_of(prod))  # JAX: integers do not widen
 
 
 def matvec(x1, x2, /):
@@ -1371,7 +1372,7 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
         >>> fnp.geomspace(1.0, 100.0, 3)
         Array([  1.,  10., 100.], dtype=float32)
     """
-    start, stop = promote_float(asarray_value(start), asarray_value(stop))
+    start, stop = promote_float(start, stop)
     y = fnp.linspace(fnp.log10(fnp.abs(start)), fnp.log10(fnp.abs(stop)), num,
                      endpoint=endpoint, axis=axis)
     out = fnp.moveaxis(fnp.sign(start) * fnp.power(fnp.asarray(10.0).astype(dtype_of(y)), y),
@@ -1731,7 +1732,7 @@ def unwrap(p, discont=None, axis=-1, period=2 * np.pi):
     """
     from nanofn.numpy._scientific import diff
     # integers stay integers when the period is one too (numpy, JAX)
-    p, period = promote(asarray_value(p), period)
+    p, period = promote(p, period)
     if dtype_of(p).kind == "c":
         raise ValueError(f"unwrap: p must be real, got {dtype_of(p)}")
     axis = canonicalize_axis(axis, _ndim(p))

@@ -39,7 +39,7 @@ from nanofn.ops import _base as lax
 from nanofn.ops import _complex as C
 from nanofn.ops._base import _aval_shape, _c, _dtype, bdim_to_front
 from nanofn.numpy import _lax_numpy as lnp
-from nanofn.numpy._dtypes import asarray_value, default_int, dtype_of, promote_float
+from nanofn.numpy._dtypes import asarray_value, default_int, dtype_of, promote, promote_float
 from nanofn.numpy._lax_numpy import _shape as _shape_of, canonicalize_axes, canonicalize_axis
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "solve", "det", "slogdet", "cholesky",
@@ -1671,7 +1671,7 @@ def outer(x1, x2, /):
         >>> fnp.linalg.outer(fnp.ones(2), fnp.ones(3)).shape
         (2, 3)
     """
-    x1, x2 = asarray_value(x1), asarray_value(x2)
+    x1, x2 = promote(x1, x2)
     if len(_shape_of(x1)) != 1 or len(_shape_of(x2)) != 1:
         raise ValueError("linalg.outer: both inputs must be 1-d")
     return lnp.outer(x1, x2)
@@ -1692,4 +1692,5 @@ def vecdot(x1, x2, /, *, axis=-1, precision=None, preferred_element_type=None):
     x1 = asarray_value(x1)
     if dtype_of(x1).kind == "c":
         x1 = _conj(x1)
-    return lnp.sum(lnp.multiply(x1, x2), axis=axis)
+    prod = lnp.multiply(x1, x2)
+    return lnp.sum(prod, axis=axis, dtype=dtype_of(prod))  # JAX: integers do not widen

@@ -46,7 +46,7 @@ _MODES = ("full", "same", "valid")
 def _inputs(fname, in1, in2, mode):
     if mode not in _MODES:
         raise ValueError(f"{fname}: mode must be one of {list(_MODES)}, got {mode!r}")
-    in1, in2 = promote_float(asarray_value(in1), asarray_value(in2))
+    in1, in2 = promote_float(in1, in2)
     s1, s2 = tuple(_shape(in1)), tuple(_shape(in2))
     if len(s1) != len(s2):
         raise ValueError(f"{fname}: in1 and in2 must have the same number of dimensions, got "
@@ -421,7 +421,7 @@ def _spectral(fname, x, y, fs, window, nperseg, noverlap, nfft, detrend_type,
     if y is None:
         (x,) = promote_float(asarray_value(x))
     else:
-        x, y = promote_float(asarray_value(x), asarray_value(y))
+        x, y = promote_float(x, y)
         if len(_shape(x)) != len(_shape(y)):
             raise ValueError(f"{fname}: x and y must have the same rank, got shapes "
                              f"{_shape(x)} and {_shape(y)}")

@@ -84,6 +84,38 @@ def test_arithmetic_without_a_boolean_meaning_makes_booleans_int32(x, as_operato
         fnp.gcd(a, b)
 
 
+@given(st.sampled_from([np.uint8, np.int8, np.int16, np.float16]), st.integers(0, 2**31 - 1))
+def test_python_numbers_stay_weakly_typed_beside_arrays(dtype, seed):
+    # JAX: a Python int or float takes the array's dtype in every function, not only in the
+    # operators (these converted it to a 32-bit array first, and widened the result)
+    x = np.random.default_rng(seed).integers(0, 9, size=4).astype(dtype)
+    k = 3.0 if np.dtype(dtype).kind == "f" else 3
+    results = {"fmax": fnp.fmax(x, k), "fmin": fnp.fmin(k, x), "outer": fnp.outer(x, k),
+               "kron": fnp.kron(x, k), "append": fnp.append(x, k), "clip": fnp.clip(k, x, x),
+               "linalg.outer": fnp.linalg.outer(x, x), "vecdot": fnp.vecdot(x, x),
+               "linalg.vecdot": fnp.linalg.vecdot(x, x)}
+    for name, got in results.items():
+        assert got.dtype == dtype, name
+    wide = x.astype(np.float64)
+    np.testing.assert_array_equal(np.asarray(results["fmax"]), np.fmax(x, k))
+    np.testing.assert_array_equal(np.asarray(results["append"]), np.append(x, k).astype(dtype))
+    want = np.sum(wide * wide).astype(dtype) if np.dtype(dtype).kind == "f" else \
+        (x * x).sum(dtype=dtype)  # integers wrap in their dtype, as a dot product does
+    np.testing.assert_allclose(np.asarray(results["vecdot"], np.float64),
+                               np.float64(want), rtol=1e-2)
+
+
+def test_setdiff1d_keeps_the_first_arrays_dtype():
+    # numpy and JAX: the values come from ar1, in its dtype, whatever ar2's is
+    a = np.array([3.0, 1.0, 2.0, 2.0], np.float32)
+    out = fnp.setdiff1d(a, np.array([2 + 0j, 5j], np.complex64))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(out), [1.0, 3.0])
+    big = np.array([2**24 + 1, 5], np.int32)  # not exact in float32
+    out = fnp.setdiff1d(big, np.array([5.0], np.float32))
+    assert out.dtype == np.int32 and np.asarray(out).tolist() == [2**24 + 1]
+
+
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.uint16, np.bool_])
 def test_floor_ceil_trunc_leave_integers_and_rint_makes_floats(dtype):
     x = np.array([0, 1, 1, 0], dtype)

@@ -230,6 +230,22 @@ def test_cov_and_corrcoef_match_numpy():
     np.testing.assert_allclose(_np(fnp.corrcoef(m)), np.corrcoef(m), rtol=1e-12)
 
 
+@given(st.integers(1, 4), st.integers(2, 7), st.integers(0, 2**31 - 1), st.booleans())
+def test_cov_and_corrcoef_of_complex_variables_match_numpy(nvars, nobs, seed, weighted):
+    # c[i, j] = sum_k x[i, k] conj(x[j, k]): the conjugate goes on the second factor
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(nvars, nobs)) + 1j * rng.normal(size=(nvars, nobs))
+    y = rng.normal(size=nobs)  # a real variable beside them
+    kw = {"aweights": rng.uniform(0.5, 2, nobs)} if weighted else {}
+    np.testing.assert_allclose(_np(fnp.cov(m, **kw)), np.cov(m, **kw), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_np(fnp.cov(m.T, y, rowvar=False)), np.cov(m.T, y, rowvar=False),
+                               rtol=1e-10, atol=1e-12)
+    got = _np(fnp.corrcoef(m, y))
+    np.testing.assert_allclose(got, np.corrcoef(m, y), rtol=1e-10, atol=1e-12)
+    assert np.all(np.abs(got.real) <= 1) and np.all(np.abs(got.imag) <= 1)
+    assert fnp.cov(y).dtype == fnp.corrcoef(np.stack([y, y[::-1]])).dtype == np.float64
+
+
 # ------------------------------------------------------------------------ einsum
 
 _EINSUM_CASES = [

@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 import nanofn.numpy as fnp
-from nanofn.numpy._dtypes import asarray_value, promote_float
+from nanofn.numpy._dtypes import promote_float
 
 __all__ = ["vq"]
 
@@ -35,7 +35,7 @@ def vq(obs, code_book, check_finite=True):
         (Array([0, 2], dtype=int32), Array([0.1732, 1.9209], dtype=float32))
     """
     del check_finite
-    obs, code_book = promote_float(asarray_value(obs), asarray_value(code_book))
+    obs, code_book = promote_float(obs, code_book)
     if obs.ndim != code_book.ndim:
         raise ValueError(f"vq: obs and code_book must have the same number of dimensions, "
                          f"got shapes {tuple(obs.shape)} and {tuple(code_book.shape)}")
