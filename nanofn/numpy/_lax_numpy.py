@@ -958,9 +958,12 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     if where is not None:
         w = broadcast_to(asarray_value(where, bool), _shape(a))  # count where= per element
         n = sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a))
-        return divide(sum(a, axis=axis, keepdims=keepdims, where=w), n)
-    n = _count(a, axis)
-    return divide(sum(a, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
+        out = divide(sum(a, axis=axis, keepdims=keepdims, where=w), n)
+    else:
+        n = _count(a, axis)
+        out = divide(sum(a, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
+    # an integer dtype= gives an integer mean (truncated), as in numpy and JAX
+    return astype(out, dtype) if dtype is not None and dtype_of(a).kind in "biu" else out
 
 
 def _correction(ddof, correction, fname):

@@ -566,8 +566,14 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=Non
     m = nanmean(a, axis=axis, keepdims=True, where=where) if mean is None else mean
     # NaNs are replaced before squaring, so none reaches the gradient (0 * nan = nan)
     centered = lnp.subtract(lnp.where(valid, a, zero), m)
-    sq = lnp.where(valid, lnp.multiply(centered, centered), zero)
-    count = lnp.sum(valid, axis=axis, keepdims=keepdims, dtype=dtype_of(a))
+    if dtype_of(a).kind == "c":  # |a - mean|^2, real (as numpy and JAX)
+        re, im = _complex.real(centered), _complex.imag(centered)
+        sq = lnp.add(lnp.multiply(re, re), lnp.multiply(im, im))
+        zero = np.asarray(0, dtype_of(sq))
+    else:
+        sq = lnp.multiply(centered, centered)
+    sq = lnp.where(valid, sq, zero)
+    count = lnp.sum(valid, axis=axis, keepdims=keepdims, dtype=dtype_of(sq))
     return lnp._divide_dof(lnp.sum(sq, axis=axis, keepdims=keepdims), lnp.subtract(count, ddof))
 
 

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import nanofn
+import nanofn.numpy
 from nanofn.numpy import _reductions as fnp
 from nanofn.testing import check_grads, shapes
 
@@ -244,6 +247,35 @@ def test_cov_and_corrcoef_of_complex_variables_match_numpy(nvars, nobs, seed, we
     np.testing.assert_allclose(got, np.corrcoef(m, y), rtol=1e-10, atol=1e-12)
     assert np.all(np.abs(got.real) <= 1) and np.all(np.abs(got.imag) <= 1)
     assert fnp.cov(y).dtype == fnp.corrcoef(np.stack([y, y[::-1]])).dtype == np.float64
+
+
+@given(shapes(min_dims=1, max_dims=2, min_side=1, max_side=5), st.integers(0, 2**31 - 1),
+       st.sampled_from([0, 1]))
+def test_nanvar_and_nanstd_of_complex_values_are_real(shape, seed, ddof):
+    # |x - mean|^2, as numpy and JAX (this squared x - mean, a complex number)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    x[rng.random(shape) < 0.3] = np.nan
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy's warnings for all-NaN slices
+        for axis in (None, -1):
+            want = np.nanvar(x, axis=axis, ddof=ddof)
+            got = _np(fnp.nanvar(x, axis=axis, ddof=ddof))
+            assert got.dtype == np.float64
+            np.testing.assert_allclose(got, want, rtol=1e-10, equal_nan=True)
+            np.testing.assert_allclose(_np(fnp.nanstd(x, axis=axis, ddof=ddof)),
+                                       np.nanstd(x, axis=axis, ddof=ddof), rtol=1e-10,
+                                       equal_nan=True)
+
+
+def test_an_integer_dtype_gives_an_integer_mean():
+    # numpy and JAX: the mean computed, then truncated to the integer dtype asked for
+    x = np.array([[1, 2, 4], [3, 5, -8]], np.int8)
+    for a in (x, x + 0.5):
+        got = nanofn.numpy.mean(a, axis=1, dtype=np.int32)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(_np(got), np.mean(a, axis=1, dtype=np.int32))
+    assert nanofn.numpy.mean(x, dtype=np.float32).dtype == np.float32
 
 
 # ------------------------------------------------------------------------ einsum
