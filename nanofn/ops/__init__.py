@@ -124,6 +124,24 @@ def _def_elementwise():
 
 
 _def_elementwise()
+_pow_one_dtype = pow  # noqa: F821 - made by _def_elementwise
+
+
+def pow(x, y):  # noqa: A001 - jax.lax's name
+    """`x ** y` elementwise (the `pow` primitive, numpy broadcasting). An integer exponent
+    with a floating or complex base is converted to the base's dtype, as JAX allows;
+    otherwise both operands have one dtype.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.pow(fnp.array([2.0, 3.0]), fnp.array([3, 2]))
+        Array([8., 9.], dtype=float32)
+    """
+    import numpy as np
+    xd, yd = np.result_type(getattr(x, "dtype", x)), np.result_type(getattr(y, "dtype", y))
+    if xd.kind in "fc" and yd.kind in "iu" and not isinstance(y, int):
+        y = _base.convert_element_type_p.bind(y, new_dtype=xd)
+    return _pow_one_dtype(x, y)
 
 
 def integer_pow(x, y):
@@ -196,7 +214,16 @@ def round(x, rounding_method=RoundingMethod.AWAY_FROM_ZERO):
 
 
 def select_n(which, *cases):
-    """`cases[which]` elementwise: `which` is bool (two cases) or an int array."""
+    """`cases[which]` elementwise: `which` is bool (two cases) or an int array. With one
+    case, that case (as in JAX: every index must be 0).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.select_n(fnp.array([0, 2, 1]), fnp.zeros(3), fnp.ones(3), fnp.full(3, 2.0))
+        Array([0., 2., 1.], dtype=float32)
+    """
+    if len(cases) == 1:
+        return cases[0]
     return _base.select_n_p.bind(which, *cases)
 
 

@@ -493,9 +493,23 @@ def sort(operand, dimension=-1, is_stable=True, num_keys=1):
     ndim = len(_aval_shape(operands[0]))
     if ndim == 0:
         raise ValueError("sort: operands must have at least one dimension, got a 0-d array")
-    outs = sort_p.bind(*operands, dimension=_axis(dimension, ndim, "sort"),
-                       is_stable=bool(is_stable), num_keys=int(num_keys))
+    keys, num_keys = _real_keys(operands[:int(num_keys)]), int(num_keys)
+    outs = sort_p.bind(*keys, *operands, dimension=_axis(dimension, ndim, "sort"),
+                       is_stable=bool(is_stable), num_keys=len(keys))[len(keys):] \
+        if len(keys) > num_keys else \
+        sort_p.bind(*operands, dimension=_axis(dimension, ndim, "sort"),
+                    is_stable=bool(is_stable), num_keys=num_keys)
     return outs[0] if single else tuple(outs)
+
+
+def _real_keys(keys):
+    """Sort keys with each complex one as two, its real part then its imaginary part (the
+    order numpy and JAX sort complex numbers in)."""
+    from nanofn.ops._complex import imag, real
+    out = []
+    for k in keys:
+        out += [real(k), imag(k)] if np.dtype(_dtype(k)).kind == "c" else [k]
+    return out
 
 
 def sort_key_val(keys, values, dimension=-1, is_stable=True):
