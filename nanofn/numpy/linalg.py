@@ -438,7 +438,10 @@ def _cholesky_impl(a):
         return np.linalg.cholesky(a)
     except np.linalg.LinAlgError:
         # JAX's convention: a matrix that is not positive definite gives NaNs, not an error
-        out = np.full(a.shape, np.nan, a.dtype)
+        # (in the lower triangle; the factor's zeros above the diagonal stay zeros)
+        n = a.shape[-1]
+        out = np.where(np.tril(np.ones((n, n), bool)), np.array(np.nan, a.dtype),
+                       np.zeros((), a.dtype)) * np.ones(a.shape, a.dtype)
         for idx in np.ndindex(*a.shape[:-2]):
             try:
                 out[idx] = np.linalg.cholesky(a[idx])

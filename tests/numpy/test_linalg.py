@@ -188,7 +188,15 @@ def test_svd_derivatives_of_singular_vectors(shape):
 
 
 def test_cholesky_of_a_non_positive_definite_matrix_is_nan():
-    assert np.isnan(_np(linalg.cholesky(np.array([[1.0, 2.0], [2.0, 1.0]])))).all()
+    # JAX's convention: NaNs in the factor's triangle, its zeros kept; other matrices of a
+    # batch are factored as usual
+    bad = np.array([[1.0, 2.0], [2.0, 1.0]])
+    lower = _np(linalg.cholesky(bad))
+    assert np.isnan(lower[np.tril_indices(2)]).all() and lower[0, 1] == 0.0
+    upper = _np(linalg.cholesky(bad, upper=True))
+    assert np.isnan(upper[np.triu_indices(2)]).all() and upper[1, 0] == 0.0
+    both = _np(linalg.cholesky(np.stack([bad, 4 * np.eye(2)])))
+    np.testing.assert_array_equal(both[1], 2 * np.eye(2))
 
 
 def test_helpers_trace_diagonal_transpose():
