@@ -635,19 +635,21 @@ indices the last update wins.
         return _scatter_update(x, self.index, lax.div_p.bind(lax._c(v, 1), v), "mul", mode)
 
     def power(self, values, *, mode=None, indices_are_sorted=False, unique_indices=False):
-        """`x[idx] **= values` (with repeated indices, the last update wins).
+        """`x[idx] **= values`, once for each time an index occurs (as numpy's
+        `np.power.at` and JAX): an element hit twice is raised to the product of the two
+        exponents.
 
         Example:
             >>> import nanofn.numpy as fnp
-            >>> fnp.full(3, 2.0).at[::2].power(3)
-            Array([8., 2., 8.], dtype=float32)
+            >>> fnp.full(3, 2.0).at[fnp.array([0, 2, 2])].power(3)
+            Array([  8.,   2., 512.], dtype=float32)
         """
         del indices_are_sorted, unique_indices  # unused
-        from nanofn.numpy import power
-        cur = getitem(self.array, self.index, mode="clip" if mode is not None else None)
-        new = power(cur, values)
-        return _scatter_update(self.array, self.index, asarray_value(new, self.array.dtype),
-                               "set", mode)
+        from nanofn.numpy import ones_like, power, where, zeros
+        x = self.array
+        exponents = _scatter_update(ones_like(x), self.index, values, "mul", mode)
+        hit = _scatter_update(zeros(_shape(x), bool), self.index, True, "set", mode)
+        return where(hit, asarray_value(power(x, exponents), x.dtype), x)
 
     def min(self, values, *, mode=None, indices_are_sorted=False, unique_indices=False):
         """`x[idx] = minimum(x[idx], values)`, over repeated indices too.
@@ -672,17 +674,30 @@ indices the last update wins.
         return _scatter_update(self.array, self.index, values, "max", mode)
 
     def apply(self, func, *, mode=None, indices_are_sorted=False, unique_indices=False):
-        """`x[idx] = func(x[idx])` (with repeated indices, the last update wins).
+        """`x[idx] = func(x[idx])` for an elementwise `func`, applied once for each time an
+        index occurs (as numpy's `ufunc.at` and JAX).
 
         Example:
             >>> import nanofn.numpy as fnp
-            >>> fnp.arange(3.0).at[1:].apply(lambda v: v * 10)
-            Array([ 0., 10., 20.], dtype=float32)
+            >>> fnp.arange(3.0).at[fnp.array([1, 2, 2])].apply(lambda v: v * 10)
+            Array([  0.,  10., 200.], dtype=float32)
         """
         del indices_are_sorted, unique_indices  # unused
-        cur = getitem(self.array, self.index, mode="clip" if mode is not None else None)
-        new = asarray_value(func(cur), self.array.dtype)
-        return _scatter_update(self.array, self.index, new, "set", mode)
+        from nanofn.numpy import max as max_, where, zeros
+        x = self.array
+        cur = getitem(x, self.index, mode="clip" if mode is not None else None)
+        once = _scatter_update(x, self.index, asarray_value(func(cur), x.dtype), "set", mode)
+        counts = _scatter_update(zeros(_shape(x), np.int32), self.index, 1, "add", mode)
+        most = max_(counts) if np.prod(_shape(counts)) else 0
+
+        def again(k, y):  # the elements hit more than k times, once more
+            return where(counts > k, asarray_value(func(y), x.dtype), y)
+        if not isinstance(most, Tracer):  # concrete indices: as many passes as needed
+            for k in range(1, int(most)):
+                once = again(k, once)
+            return once
+        from nanofn.ops import fori_loop
+        return fori_loop(1, most, again, once)
 
 
 class IndexUpdateHelper:

@@ -482,3 +482,30 @@ def test_vmap_boolean_mask_is_a_clear_error():
     vmap = nanofn.vmap
     with pytest.raises(nanofn.ConcretizationError, match=r"boolean mask of shape \(3,\)"):
         vmap(lambda x: x[x > 0])(rand((2, 3)))
+
+
+@given(st.lists(st.integers(0, 4), min_size=0, max_size=7), st.sampled_from([None, "clip"]))
+def test_at_apply_and_power_act_once_per_occurrence_of_an_index(idx, mode):
+    # numpy's ufunc.at and JAX: an element hit k times gets k applications
+    x = np.linspace(0.5, 2.5, 5)
+    idx = np.asarray(idx, np.int64)
+    want_apply, want_power = x.copy(), x.copy()
+    np.multiply.at(want_apply, idx, 3.0)  # v * 3, once per occurrence
+    np.power.at(want_power, idx, 2.0)
+    a = fnp.asarray(x)
+    np.testing.assert_allclose(np.asarray(a.at[idx].apply(lambda v: v * 3.0, mode=mode)),
+                               want_apply, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(a.at[idx].power(2.0, mode=mode)), want_power,
+                               rtol=1e-12)
+    jitted = nanofn.jit(lambda v, i: v.at[i].apply(lambda t: t * 3.0))
+    if len(idx):
+        np.testing.assert_allclose(np.asarray(jitted(x, idx)), want_apply, rtol=1e-12)
+    # d/dx of sin applied k times
+    grad = nanofn.grad(lambda v: fnp.sum(v.at[idx].apply(fnp.sin)))(x)
+    want = np.ones_like(x)
+    for i in range(5):
+        y = x[i]
+        for _ in range(int(np.sum(idx == i))):
+            want[i] *= np.cos(y)
+            y = np.sin(y)
+    np.testing.assert_allclose(np.asarray(grad), want, rtol=1e-12)
