@@ -95,7 +95,7 @@ _LAZY_SUBMODULES = {"random", "nn", "optim", "testing", "data", "serialization",
 _LAZY_SUBMODULES |= {"errors", "typing", "dtypes", "flatten_util", "example_libraries"}
 _LAZY_SUBMODULES |= {"image", "core", "extend", "interpreters", "custom_derivatives",
                      "test_util"}
-_LAZY_SUBMODULES |= {"stages", "custom_batching", "dlpack", "monitoring"}
+_LAZY_SUBMODULES |= {"stages", "custom_batching", "dlpack", "monitoring", "onnx", "warmup"}
 
 
 def __dir__():

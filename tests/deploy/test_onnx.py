@@ -330,3 +330,16 @@ def test_transformer_model_with_causal_attention():
     _, params = init(nanofn.random.key(0), (-1, 7))
     tokens = rng.integers(0, 50, size=(3, 7)).astype(np.int32)
     check(functools.partial(apply, params), tokens, rtol=1e-4, atol=1e-4)
+
+
+def test_nanofn_onnx_is_an_attribute_after_import_nanofn_alone():
+    # `import nanofn; nanofn.onnx.export(...)` as the docs write it; `import nanofn` itself
+    # does not import the onnx package (the submodule loads on first use)
+    import subprocess
+    import sys
+    code = ("import sys, nanofn; assert 'onnx' not in sys.modules; "
+            "import numpy as np; m = nanofn.onnx.export(lambda x: x * 2.0, np.ones(3, np.float32)); "
+            "print(type(m).__name__, 'onnx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["ModelProto", "True"]
