@@ -82,10 +82,13 @@ def test_lu_matches_scipy(data):
     rng, _, n = _draw(data)
     m = data.draw(st.integers(1, 4), label="m")
     a = rng.normal(size=(m, n))
+    if data.draw(st.booleans(), label="complex"):
+        a = a + 1j * rng.normal(size=(m, n))
     if data.draw(st.booleans(), label="repeat rows") and m > 1:
         a[1] = a[0]  # a rank-deficient case
     p, l, u = L.lu(a)
     pw, lw, uw = sl.lu(a)
+    assert (p.dtype, l.dtype, u.dtype) == (pw.dtype, lw.dtype, uw.dtype)  # p is real
     np.testing.assert_allclose(_np(p), pw)
     np.testing.assert_allclose(_np(l), lw, atol=1e-12)
     np.testing.assert_allclose(_np(u), uw, atol=1e-12)

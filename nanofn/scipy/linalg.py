@@ -406,10 +406,10 @@ def lu(a, permute_l=False, overwrite_a=False, check_finite=True):
     dtype = dtype_of(lu_)
     low = fnp.tril(lu_[..., :, :k], -1) + np.eye(m, k, dtype=dtype)
     up = fnp.triu(lu_[..., :k, :])
-    p = _mT(_permutation_matrix(perm, dtype))
     if permute_l:
-        return fnp.matmul(p, low), up
-    return p, low, up
+        return fnp.matmul(_mT(_permutation_matrix(perm, dtype)), low), up
+    # the permutation matrix is real for complex `a` too (scipy's and JAX's dtype)
+    return _mT(_permutation_matrix(perm, np.empty(0, dtype).real.dtype)), low, up
 
 
 # ======================================================================== expm
