@@ -75,8 +75,11 @@ def safe_softmax_cross_entropy(logits, labels):
     return -_jnp.sum(weighted, axis=-1)
 
 
-def poly_loss_cross_entropy(logits, labels, *, epsilon=2.0, axis=-1):
+def poly_loss_cross_entropy(logits, labels, *, epsilon=2.0, axis=-1, where=None):
     """PolyLoss: ``softmax_cross_entropy + epsilon * (1 - p_t)`` (Leng et al., 2022).
+
+    ``where``, a boolean mask of the classes that take part (as in
+    :func:`softmax_cross_entropy`), restricts the softmax and both sums to those classes.
 
     Example:
         >>> import nanofn.numpy as jnp
@@ -84,11 +87,22 @@ def poly_loss_cross_entropy(logits, labels, *, epsilon=2.0, axis=-1):
         >>> loss = optim.poly_loss_cross_entropy(jnp.array([0.0, 0.0]), jnp.array([1.0, 0.0]))
         >>> print(round(float(loss), 4))  # log 2 + 2 * 0.5
         1.6931
+        >>> loss = optim.poly_loss_cross_entropy(  # the third class masked out
+        ...     jnp.array([0.0, 0.0, 5.0]), jnp.array([1.0, 0.0, 0.0]),
+        ...     where=jnp.array([True, True, False]))
+        >>> print(round(float(loss), 4))
+        1.6931
     """
     _check_floating("poly_loss_cross_entropy", "logits", logits)
-    p = _fn.softmax(_jnp.asarray(logits), axis=axis)
-    one_minus_pt = _jnp.sum(labels * (1 - p), axis=axis)
-    return _softmax_ce(logits, labels, axis=axis) + epsilon * one_minus_pt
+    logits = _jnp.asarray(logits)
+    mask = None
+    if where is not None:
+        mask = _jnp.asarray(where)
+        if mask.ndim != logits.ndim:  # a mask without the class axis gets it back
+            mask = _jnp.expand_dims(mask, axis)
+    p = _fn.softmax(logits, axis=axis, where=mask)
+    one_minus_pt = _jnp.sum(labels * (1 - p), axis=axis, where=mask)
+    return _softmax_ce(logits, labels, axis=axis, where=where) + epsilon * one_minus_pt
 
 
 def perceptron_loss(predictor_outputs, targets):

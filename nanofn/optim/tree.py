@@ -451,7 +451,7 @@ def random_like(rng_key, target_tree: Any, sampler: Optional[Callable] = None,
                 target_tree, keys)
 
 
-def unwrap_random_key_data(tree: Any) -> Any:
+def unwrap_random_key_data(input_tree: Any) -> Any:
     """The tree with every typed PRNG key replaced by its raw ``uint32`` data, for
     comparing states that hold keys (``AddNoiseState.rng_key``, ...) leaf by leaf.
 
@@ -465,7 +465,7 @@ def unwrap_random_key_data(tree: Any) -> Any:
         >>> tree.unwrap_random_key_data({"key": nanofn.random.key(3), "x": jnp.ones(1)})
         {'key': Array([0, 3], dtype=uint32), 'x': Array([1.], dtype=float32)}
     """
-    return _map(lambda leaf: leaf, tree)
+    return _map(lambda leaf: leaf, input_tree)
 
 
 # --- moments (the statistics optimizers keep) -------------------------------------------
@@ -526,6 +526,10 @@ def update_moment_per_elem_norm(updates, moments, decay, order):
 def bias_correction(moment, decay, count):
     """``moment / (1 - decay**count)`` leaf by leaf, in each leaf's dtype.
 
+    The factor ``1 - decay**count`` is computed in at least float32 and rounded once to
+    the leaf's dtype (as optax does), so half-precision moments are corrected by
+    ``1 - 0.999**t`` itself, not by the power of ``0.999`` rounded to float16.
+
     Example:
         >>> import nanofn.numpy as jnp
         >>> from nanofn.optim import tree
@@ -534,8 +538,10 @@ def bias_correction(moment, decay, count):
     """
     def correct(t):
         dt = jnp.result_type(t)
-        bc = 1 - jnp.asarray(decay, dtype=dt) ** jnp.asarray(count, dtype=dt)
-        return jnp.asarray(t / bc, dtype=dt)
+        wide = np.promote_types(np.finfo(dt).dtype if np.dtype(dt).kind == "c" else dt,
+                                np.float32)
+        bc = 1 - jnp.asarray(decay, dtype=wide) ** jnp.asarray(count, dtype=wide)
+        return jnp.asarray(t / jnp.asarray(bc, dtype=dt), dtype=dt)
     return _map(correct, moment)
 
 
