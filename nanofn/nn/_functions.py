@@ -23,7 +23,7 @@ import numpy as np
 from nanofn import numpy as fnp
 from nanofn import ops as lax
 from nanofn._core import Tracer
-from nanofn.numpy._dtypes import promote_float
+from nanofn.numpy._dtypes import default_float, promote_float
 
 __all__ = [
     "celu", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh",
@@ -35,6 +35,23 @@ __all__ = [
 
 def _float(x):
     (x,) = promote_float(x)
+    return x
+
+
+def _float_bool_default(x):
+    """`_float`, but booleans become the default float: JAX's `logaddexp(x, 0)` and
+    `x / (abs(x) + 1)` first meet a Python int, which makes booleans the default int."""
+    x = fnp.asarray(x)
+    return _float_default(x) if x.dtype == np.bool_ else _float(x)
+
+
+def _float_default(x):
+    """`x` as a float array, the dtype JAX's formulas that mix it with a Python float give:
+    integers and booleans become the default float (float64 under jax_enable_x64), not
+    float32 as in `_float` (JAX's `elu(int32)` computes `where(x > 0, 0., x)`)."""
+    x = fnp.asarray(x)
+    if not fnp.issubdtype(x.dtype, fnp.inexact):
+        x = x.astype(default_float())
     return x
 
 
@@ -97,9 +114,7 @@ def relu6(x):
         >>> nanofn.nn.relu6(nanofn.numpy.array([-1.0, 3.0, 9.0]))
         Array([0., 3., 6.], dtype=float32)
     """
-    x = fnp.asarray(x)
-    if not fnp.issubdtype(x.dtype, fnp.inexact):
-        x = _float(x)  # JAX's minimum(maximum(x, 0), 6.) promotes integers to the float
+    x = _float_default(x)  # JAX's minimum(maximum(x, 0), 6.) promotes integers so
     return fnp.where(x > 0, fnp.where(x < 6, x, 6), _nan_or_zero(x))
 
 
@@ -127,7 +142,7 @@ def elu(x, alpha=1.0):
         >>> nanofn.nn.elu(nanofn.numpy.array([-50.0, 2.0])).round(3)
         Array([-1.,  2.], dtype=float32)
     """
-    x = _float(x)
+    x = _float_default(x)
     safe = fnp.where(x > 0, 0.0, x)  # keeps expm1 finite where its branch is not taken
     return fnp.where(x > 0, x, alpha * fnp.expm1(safe))
 
@@ -156,7 +171,7 @@ def celu(x, alpha=1.0):
         >>> nanofn.nn.celu(nanofn.numpy.array([-100.0, 1.0]), alpha=2.0).round(3)
         Array([-2.,  1.], dtype=float32)
     """
-    x = _float(x)
+    x = _float_default(x)
     # the second derivative at 0 is the left branch's 1 / alpha; JAX's maximum/minimum form
     # gives 1 / (4 alpha), the product of the halves each takes at its tie (a documented
     # difference, tests/numpy/test_kinks.py)
@@ -174,7 +189,7 @@ def gelu(x, approximate=True):
     [-10, 10] so that `x^3` cannot overflow (outside that range the approximation is 0 or
     1 to float64 precision); for real floating `x` it is one primitive with a kernel
     forward and backward (`nanofn.ops._nn.gelu`). With `approximate=False` it is exact:
-    `0.5 * (1 + erf(x / sqrt(2)))`.
+    `0.5 * erfc(-x / sqrt(2))`.
 
     Args:
       x: input array.
@@ -194,7 +209,9 @@ def gelu(x, approximate=True):
         xc = fnp.clip(x, -_GELU_CLIP, _GELU_CLIP)
         inner = math.sqrt(2.0 / math.pi) * (xc + 0.044715 * (xc * xc * xc))
         return x * (0.5 * (1.0 + fnp.tanh(inner)))
-    return x * (0.5 * (1.0 + lax.erf(x * (1.0 / math.sqrt(2.0)))))
+    # Phi(x) = erfc(-x / sqrt(2)) / 2: `1 + erf` would cancel to a few bits for negative x
+    # (float32 gelu(-5) came out 4% off)
+    return x * (0.5 * lax.erfc(x * (-1.0 / math.sqrt(2.0))))
 
 
 # ------------------------------------------------------------------------ sigmoids
@@ -238,7 +255,7 @@ def softplus(x):
         >>> round(float(nanofn.nn.softplus(0.0)), 4)
         0.6931
     """
-    return fnp.logaddexp(_float(x), 0.0)
+    return fnp.logaddexp(_float_bool_default(x), 0.0)
 
 
 def log_sigmoid(x):
@@ -262,7 +279,7 @@ def soft_sign(x):
         >>> nanofn.nn.soft_sign(nanofn.numpy.array([-1.0, 3.0]))
         Array([-0.5 ,  0.75], dtype=float32)
     """
-    x = _float(x)
+    x = _float_bool_default(x)
     return x / (fnp.abs(x) + 1.0)
 
 
@@ -286,7 +303,7 @@ def hard_sigmoid(x):
         >>> nanofn.nn.hard_sigmoid(nanofn.numpy.array([-4.0, 0.0, 4.0]))
         Array([0. , 0.5, 1. ], dtype=float32)
     """
-    return relu6(_float(x) + 3.0) / 6.0
+    return relu6(_float_default(x) + 3.0) / 6.0
 
 
 def hard_silu(x):
@@ -297,7 +314,7 @@ def hard_silu(x):
         >>> nanofn.nn.hard_silu(nanofn.numpy.array([-4.0, 1.0, 4.0])).round(4)
         Array([-0.    ,  0.6667,  4.    ], dtype=float32)
     """
-    x = _float(x)
+    x = _float_default(x)
     return x * hard_sigmoid(x)
 
 
@@ -370,8 +387,16 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=Non
         from nanofn.ops import _nn  # the kernel primitive, over the last axis
         return _nn.over_axes(_nn.logsumexp, a, tuple(sorted(axes)), reduce=True,
                              keepdims=keepdims)
+    if b is not None:
+        # entries weighted 0 are left out, even where `a` is inf or nan (as JAX and scipy):
+        # they count as -inf, so they neither set the shift nor reach the sum
+        if not isinstance(b, (int, float)):
+            b = fnp.asarray(b)
+        a = fnp.where(b != 0, a, -np.inf)
+        axes = _axis_tuple(axis, a.ndim)
     if where is not None:
         where = fnp.broadcast_to(fnp.asarray(where, dtype=bool), a.shape)
+        a = fnp.where(where, a, -np.inf)  # no nan from masked-out entries, nor in gradients
     # complex input (as JAX): shifted by the largest real part, the log of a complex sum;
     # with return_sign, the sign is s / |s|
     amax = _masked_max(fnp.real(a) if complex_ else a, axes, where)
@@ -381,19 +406,19 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=Non
     if where is not None:
         e = fnp.where(where, e, 0.0)
     s = fnp.sum(e, axis=axes, keepdims=True)
-    if return_sign:
-        sign = fnp.sign(s)
+    sign = fnp.sign(s)
+    if return_sign or not complex_:
         s = fnp.abs(s)
     out = fnp.log(s) + amax
     if not keepdims:
         out = fnp.squeeze(out, axis=axes)
+        sign = fnp.squeeze(sign, axis=axes)
     if return_sign:
-        return out, (sign if keepdims else fnp.squeeze(sign, axis=axes))
+        return out, sign
     if b is not None and not complex_:
-        # as JAX: nan where the weighted sum is negative, and no gradient flows there
-        s_sign = lax.stop_gradient(fnp.sign(s))
-        out = fnp.where((s_sign if keepdims else fnp.squeeze(s_sign, axis=axes)) < 0,
-                        np.nan, out)
+        # as JAX: nan where the weighted sum is negative, and no gradient flows there (the
+        # log is of |sum|, so the branch not taken has a finite derivative)
+        out = fnp.where(lax.stop_gradient(sign) < 0, np.nan, out)
     return out
 
 
@@ -544,6 +569,10 @@ def standardize(x, axis=-1, mean=None, variance=None, epsilon=1e-5, where=None, 
         raise ValueError(f"Unknown algorithm '{algorithm}'. Expected 'fast' or 'stable'.")
     x = _float(x)
     axes = _axis_tuple(axis, x.ndim)
+    # Python numbers are weakly typed, as in JAX: they take x's dtype (also where the
+    # variance is computed from a given mean)
+    mean, variance = (v if v is None or hasattr(v, "dtype") else fnp.asarray(v, x.dtype)
+                      for v in (mean, variance))
     if mean is None:
         mean = fnp.mean(x, axis=axes, keepdims=True, where=where)
     if variance is None:
@@ -553,7 +582,4 @@ def standardize(x, axis=-1, mean=None, variance=None, epsilon=1e-5, where=None, 
             variance = fnp.mean(fnp.square(x), axis=axes, keepdims=True,
                                 where=where) - fnp.square(mean)
             variance = fnp.clip(variance, 0)  # it may come out negative
-    # Python numbers are weakly typed, as in JAX: they take x's dtype
-    mean, variance = (v if hasattr(v, "dtype") else fnp.asarray(v, x.dtype)
-                      for v in (mean, variance))
     return (x - mean) * lax.rsqrt(variance + epsilon)

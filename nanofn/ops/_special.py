@@ -3,7 +3,8 @@
 Both compile on first use (numba is imported then, never by `import nanofn`) and are
 cached on disk. The inverse uses Giles' single-precision approximation ("Approximating
 the erfinv function", GPU Gems 2010) as a starting point, refined by Newton steps on
-libm's erf: two for float64, one for float32.
+libm's erf (on log erfc for |y| >= 1/2, where erf saturates): two for float64, one for
+float32 (two more near +-1).
 """
 
 from __future__ import annotations
@@ -53,9 +54,20 @@ def _compile():
                 p = 1.00167406 + p * w
                 p = 2.83297682 + p * w
             x = p * y
-            for _ in range(newton_steps):  # x -= (erf(x) - y) / erf'(x)
-                x = x - (math.erf(x) - y) / (1.1283791670955126 * math.exp(-x * x))
-            return x
+            if abs(y) < 0.5:
+                for _ in range(newton_steps):  # x -= (erf(x) - y) / erf'(x)
+                    x = x - (math.erf(x) - y) / (1.1283791670955126 * math.exp(-x * x))
+                return x
+            # near +-1, erf(x) is 1 to within its last bits: Newton on log(erfc(|x|)) =
+            # log(1 - |y|) instead (1 - |y| is exact here), which converges from the
+            # single-precision start even in the far tail (erfinv(1 - 2**-52) was 5.41,
+            # not 5.81)
+            t = abs(x)
+            log_q = math.log(1.0 - abs(y))
+            for _ in range(newton_steps + 2):
+                c = math.erfc(t)
+                t = t + (math.log(c) - log_q) * c / (1.1283791670955126 * math.exp(-t * t))
+            return math.copysign(t, y)
         return erfinv
 
     erfinv64 = numba.vectorize(["float64(float64)"], cache=True)(make_erfinv(2))

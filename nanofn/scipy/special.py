@@ -65,7 +65,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=Non
     if where is not None:  # a mask is a weight of 0 or 1
         (a,) = promote_float(a)
         mask = lnp.astype(lnp.asarray(where), dtype_of(a))
-        b = mask if b is None else lnp.multiply(promote_float(b, a)[0], mask)
+        # chosen, not multiplied: a masked-out weight gets no gradient, not 0 * inf = nan
+        b = mask if b is None else lnp.where(where, promote_float(b, a)[0], _const(mask, 0))
     if b is None:
         (a,) = promote_float(a)
         shape = _shape_of(a)
@@ -104,6 +105,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, where=Non
         safe_top = lnp.where(usable, top, _const(top, 1))
         fine = lnp.add(lnp.log(safe_top), lnp.log1p(lnp.divide(rest, safe_top)))
         out = lnp.add(lnp.where(usable, fine, lnp.log(total)), peak)
+        if b is not None:
+            # a negative weighted sum gives nan, through which no gradient flows (as JAX)
+            negative = lnp.less(lax.stop_gradient_p.bind(total), _const(total, 0))
+            out = lnp.where(negative, _const(out, np.nan), out)
     if not keepdims:
         out = lnp.squeeze(out, axis=axes) if axes else out
         if return_sign:
@@ -287,8 +292,11 @@ def log_ndtr(x, series_order=3):
                          f"{series_order!r}")
     (x,) = promote_float(x)
     tail, t = _lower_tail(x)
-    # log(pdf(t) / cf(t)), never forming the (underflowing) pdf itself
-    log_tail = lnp.subtract(lnp.subtract(lnp.multiply(_const(t, -0.5), lnp.multiply(t, t)),
+    # log(pdf(t) / cf(t)), never forming the (underflowing) pdf itself; the square is of
+    # the uncapped -x (the cap held log_ndtr(-1e300) at -5.5e303, not -inf), while cf(t) ~ t
+    # only enters through its log
+    u = lnp.where(tail, lnp.negative(x), t)
+    log_tail = lnp.subtract(lnp.subtract(lnp.multiply(_const(t, -0.5), lnp.multiply(u, u)),
                                          _const(t, _LOG_SQRT_2PI)),
                             lnp.log(_continued_fraction(t, 1.0)))
     upper = lnp.greater(x, _const(x, 0))
@@ -308,8 +316,9 @@ def _log_normal_pdf(x):
 def ndtri(p):
     """The inverse of `ndtr` (the standard normal quantile function) on (0, 1).
 
-    Starts from `sqrt(2) * erfinv(2p - 1)` (or, for p < 1e-10, the tail asymptotics) and
-    takes Newton steps on `log_ndtr`, which keeps full relative precision for tiny `p`.
+    Starts from `sqrt(2) * erfinv(2p - 1)` (or, for p < 1e-10, 1e-5 below float64, the
+    tail asymptotics) and takes Newton steps on `log_ndtr`, which keeps full relative
+    precision for tiny `p`.
     Returns -inf at 0, inf at 1 and NaN outside [0, 1].
 
     Example:
@@ -324,7 +333,8 @@ def ndtri(p):
     q = lnp.where(upper, lnp.subtract(_const(p, 1), p), p)  # exact for p >= 0.5
     inside = lnp.greater(q, _const(q, 0))
     q = lnp.where(inside, q, _const(q, 0.25))  # keep the iteration finite where not used
-    tiny = lnp.less(q, _const(q, 1e-10))
+    # below this, 2q - 1 would round to -1 (erfinv -inf; float32 ndtri(1e-8) was NaN)
+    tiny = lnp.less(q, _const(q, 1e-10 if dtype == np.float64 else 1e-5))
     # tail start: x ~ -sqrt(2 L - log(2 L) - log(2 pi)) with L = -log q
     two_l = lnp.multiply(_const(q, -2), lnp.log(lnp.where(tiny, q, _const(q, 1e-20))))
     x_tail = lnp.negative(lnp.sqrt(lnp.subtract(lnp.subtract(two_l, lnp.log(two_l)),
