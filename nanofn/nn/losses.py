@@ -476,9 +476,10 @@ def kl_divergence(log_predictions, targets, axis=-1, where=None):
     return fnp.sum(_xlogx_ratio(t, log_t, log_p), axis=axis, where=where)
 
 
-def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1):
+def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1, where=None):
     """KL divergence from log-probabilities on both sides:
-    `sum(exp(log_targets) * (log_targets - log_predictions), axis)`.
+    `sum(exp(log_targets) * (log_targets - log_predictions), axis)`; `where`, a boolean
+    mask, keeps only those terms.
 
     Example:
         >>> import nanofn, nanofn.numpy as jnp
@@ -490,7 +491,7 @@ def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1):
     log_t = _floating("kl_divergence_with_log_targets", "log_targets", log_targets)
     _broadcastable("kl_divergence_with_log_targets", "log_predictions", log_p, "log_targets",
                    log_t)
-    return fnp.sum(fnp.exp(log_t) * (log_t - log_p), axis=axis)
+    return fnp.sum(fnp.exp(log_t) * (log_t - log_p), axis=axis, where=where)
 
 
 def smooth_labels(labels, alpha, *, axis=-1, where=None):

@@ -159,6 +159,10 @@ def test_hinge_and_kl():
     np.testing.assert_allclose(
         np.asarray(losses.kl_divergence_with_log_targets(np.log(p), np.log(q2))),
         (q2 * (np.log(q2) - np.log(p))).sum(-1), rtol=1e-12)
+    keep = RNG.random((3, 5)) < 0.7  # optax's where=: only these terms count
+    np.testing.assert_allclose(
+        np.asarray(losses.kl_divergence_with_log_targets(np.log(p), np.log(q2), where=keep)),
+        np.where(keep, q2 * (np.log(q2) - np.log(p)), 0.0).sum(-1), rtol=1e-12)
     g = nanofn.grad(lambda lp: jnp.sum(losses.kl_divergence(lp, q)))(np.log(p))
     assert np.isfinite(np.asarray(g)).all()
     check_grads(lambda lp: losses.kl_divergence(lp, q), (np.log(p),), order=2)
