@@ -112,7 +112,12 @@ def _promote_two(a: np.dtype, b: np.dtype) -> np.dtype:
         if hi.kind == "c" and lo.kind == "f":
             return np.promote_types(hi, lo)
         return hi  # JAX: the float (or complex) operand's type wins over ints and bools
-    return np.promote_types(a, b)
+    out = np.promote_types(a, b)
+    if out.itemsize == 8 and out.kind == "i" and a.itemsize < 8 and b.itemsize < 8:
+        # uint32 with a signed int: JAX's 64-bit int is the default int, int32 without
+        # jax_enable_x64 (nanofn keeps 64 bits only where an operand has them)
+        return _DEFAULT["i"]
+    return out
 
 
 class TypePromotionError(ValueError):

@@ -168,3 +168,18 @@ def test_index_results_are_the_default_int_under_x64(x64):
     # quantiles take a's dtype whatever q's is
     q = fnp.asarray([10.0, 50.0])
     assert q.dtype == np.float64 and fnp.percentile(np.ones(3, np.float32), q).dtype == np.float32
+
+
+@pytest.mark.parametrize("signed", [np.int8, np.int16, np.int32])
+@pytest.mark.parametrize("flag", ["x32", "x64"])
+def test_uint32_with_a_signed_int_gives_the_default_int(flag, signed, request):
+    # JAX: the 64-bit int of that pair is the default int (int32 without x64); nanofn
+    # keeps 64 bits only where an operand has them
+    request.getfixturevalue(flag)
+    a, b = np.array([1, 2], np.uint32), np.array([3, -4], signed)
+    want = np.int64 if flag == "x64" else np.int32
+    for got in (fnp.add(a, b), fnp.multiply(b, a), fnp.maximum(a, b), fnp.where(True, a, b),
+                fnp.concatenate([a, b])):
+        assert got.dtype == want
+    np.testing.assert_array_equal(np.asarray(fnp.add(a, b)), [4, -2])
+    assert fnp.add(a, np.array([1], np.int64)).dtype == np.int64  # a 64-bit operand
