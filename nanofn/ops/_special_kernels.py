@@ -384,14 +384,22 @@ def betainc(a, b, x):
         return math.nan
     if a < 0.0 or b < 0.0 or x < 0.0 or x > 1.0 or (a == 0.0 and b == 0.0):
         return math.nan
-    if a == 0.0:
-        return 1.0
-    if b == 0.0:
-        return 0.0
+    if math.isinf(a) and math.isinf(b):
+        return math.nan
+    # the end points win over degenerate parameters (scipy: I_0(0, b) = 0, I_1(a, 0) = 1)
     if x == 0.0:
         return 0.0
     if x == 1.0:
         return 1.0
+    if a == 0.0:
+        return 1.0
+    if b == 0.0:
+        return 0.0
+    # an infinite parameter puts all the mass at one end point
+    if math.isinf(b):
+        return 1.0
+    if math.isinf(a):
+        return 0.0
     lbt = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
            + a * math.log(x) + b * math.log1p(-x))
     if x < (a + 1.0) / (a + b + 2.0):

@@ -131,8 +131,34 @@ def polygamma(n, x):
     return sf.polygamma_p.bind(n, x)
 
 
+_LARGE = 10.0  # from here on the Stirling remainder series below is accurate to double precision
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _stirling_remainder(x):
+    """`gammaln(x) - ((x - 1/2) log x - x + log(2 pi) / 2)` for x >= 10: an odd series in 1/x."""
+    r = jnp.reciprocal(x)
+    r2 = jnp.multiply(r, r)
+    acc = _c(x, 0)
+    for coef in (1.0 / 156.0, -691.0 / 360360.0, 1.0 / 1188.0, -1.0 / 1680.0, 1.0 / 1260.0,
+                 -1.0 / 360.0, 1.0 / 12.0):
+        acc = jnp.add(jnp.multiply(acc, r2), _c(x, coef))
+    return jnp.multiply(acc, r)
+
+
+def _gammaln_drop(a, b):
+    """`gammaln(b) - gammaln(a + b)` for b >= 10 and a + b >= 10, without the cancellation of
+    two huge log-gammas: `-(b - 1/2) log1p(a / b) - a log(a + b) + a` plus the remainders."""
+    s = jnp.add(a, b)
+    main = jnp.add(jnp.negative(jnp.multiply(jnp.subtract(b, _c(b, 0.5)), jnp.log1p(jnp.divide(a, b)))),
+                   jnp.subtract(a, jnp.multiply(a, jnp.log(s))))
+    return jnp.add(main, jnp.subtract(_stirling_remainder(b), _stirling_remainder(s)))
+
+
 def betaln(a, b):
-    """`log|B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b)`.
+    """`log|B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b)`; once the larger argument
+    reaches 10 the difference of log-gammas is formed from Stirling's series, so huge
+    arguments keep full precision.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -141,7 +167,27 @@ def betaln(a, b):
         -2.484907
     """
     a, b = _real("betaln", a, b)
-    return jnp.subtract(jnp.add(gammaln(a), gammaln(b)), gammaln(jnp.add(a, b)))
+    lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
+    big = _c(a, _LARGE)
+    direct = jnp.subtract(jnp.add(gammaln(a), gammaln(b)), gammaln(jnp.add(a, b)))
+    # one large argument: gammaln(lo) + [gammaln(hi) - gammaln(lo + hi)]
+    one_ok = jnp.greater_equal(hi, big) & jnp.greater_equal(jnp.add(lo, hi), big)
+    h1 = jnp.where(one_ok, hi, big)
+    l1 = jnp.where(one_ok, lo, _c(a, 1))
+    one = jnp.add(gammaln(l1), _gammaln_drop(l1, h1))
+    # both large: log(2 pi)/2 - log(hi)/2 + (lo - 1/2) log(lo / s) - hi log1p(lo / hi) + remainders
+    both_ok = jnp.greater_equal(lo, big)
+    l2 = jnp.where(both_ok, lo, big)
+    h2 = jnp.where(both_ok, hi, big)
+    s2 = jnp.add(l2, h2)
+    both = jnp.add(
+        jnp.subtract(jnp.multiply(jnp.subtract(l2, _c(a, 0.5)), jnp.log(jnp.divide(l2, s2))),
+                     jnp.multiply(h2, jnp.log1p(jnp.divide(l2, h2)))),
+        jnp.subtract(_c(a, _HALF_LOG_2PI), jnp.multiply(_c(a, 0.5), jnp.log(h2))))
+    both = jnp.add(both, jnp.subtract(jnp.add(_stirling_remainder(l2), _stirling_remainder(h2)),
+                                      _stirling_remainder(s2)))
+    finite = jnp.isfinite(a) & jnp.isfinite(b)
+    return jnp.where(finite & both_ok, both, jnp.where(finite & one_ok, one, direct))
 
 
 def beta(a, b):
@@ -283,8 +329,11 @@ def comb(N, k, *, repetition=False):
     safe_n = jnp.where(ok, N, _c(N, 0))
     safe_k = jnp.where(ok, k, _c(k, 0))
     one = _c(N, 1)
-    log_c = jnp.subtract(jnp.subtract(gammaln(jnp.add(safe_n, one)), gammaln(jnp.add(safe_k, one))),
-                         gammaln(jnp.add(jnp.subtract(safe_n, safe_k), one)))
+    # Gamma(n + 1) / (Gamma(k + 1) Gamma(n - k + 1)) = 1 / ((n + 1) B(k + 1, n - k + 1)); betaln
+    # keeps precision where the log-gammas of a huge n would cancel
+    log_c = jnp.negative(jnp.add(jnp.log1p(safe_n),
+                                 betaln(jnp.add(safe_k, one),
+                                        jnp.add(jnp.subtract(safe_n, safe_k), one))))
     return jnp.where(ok, jnp.exp(log_c), _c(N, 0))
 
 
@@ -301,7 +350,14 @@ def poch(z, m):
     zm = jnp.add(z, m)
     # exp(log|G(z+m)| - log|G(z)|) keeps large arguments finite where the ratio is
     sign = jnp.multiply(gammasgn(zm), gammasgn(z))
-    ratio = jnp.multiply(sign, jnp.exp(jnp.subtract(gammaln(zm), gammaln(z))))
+    # for z and z + m >= 10 the log-gamma difference comes from Stirling's series (no cancellation)
+    large = jnp.greater_equal(z, _c(z, _LARGE)) & jnp.greater_equal(zm, _c(z, _LARGE)) & \
+        jnp.isfinite(z) & jnp.isfinite(m)
+    z_l = jnp.where(large, z, _c(z, _LARGE))
+    m_l = jnp.where(large, m, _c(m, 0))
+    log_ratio = jnp.where(large, jnp.negative(_gammaln_drop(m_l, z_l)),
+                          jnp.subtract(gammaln(zm), gammaln(z)))
+    ratio = jnp.multiply(sign, jnp.exp(log_ratio))
     # at a pole of G(z) with G(z + m) finite the ratio is 0 (scipy: poch(-1, 1) = 0 ... )
     return jnp.where(jnp.equal(m, _c(m, 0)), _c(z, 1), ratio)
 

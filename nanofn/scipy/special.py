@@ -392,9 +392,11 @@ def logit(x):
 def _x_times_log(name, log_fn, lo):
     def fn(x, y):
         x, y = promote_float(x, y)
-        # where x == 0 and log(y) is not finite, use y's stand-in 1 so the result is 0, not NaN
+        # where x == 0 and log(y) is not finite, use y's stand-in 1 so the result is 0, not NaN;
+        # a NaN y still gives NaN (as scipy and JAX)
         finite = lnp.logical_and(lnp.greater(y, _const(y, lo)), lnp.less(y, _const(y, np.inf)))
-        y_safe = lnp.where(lnp.logical_or(lnp.not_equal(x, _const(x, 0)), finite), y,
+        keep = lnp.logical_or(lnp.logical_or(lnp.not_equal(x, _const(x, 0)), finite), lnp.isnan(y))
+        y_safe = lnp.where(keep, y,
                            _const(y, 1 + lo if lo < 0 else 1))
         return lnp.multiply(x, log_fn(y_safe))
     fn.__name__ = fn.__qualname__ = name

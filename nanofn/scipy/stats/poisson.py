@@ -94,5 +94,6 @@ def entropy(mu, loc=0):
     out = jnp.where(jnp.equal(mu, zero), zero,
                     jnp.where(jnp.less(mu, const(mu, 10)), small,
                               jnp.where(jnp.less(mu, const(mu, 100)), mid, large)))
-    out = jnp.where(jnp.less(mu, zero), const(mu, np.nan), out)  # no such distribution
+    # no such distribution below 0; a NaN rate would otherwise reach the clamped mid branch
+    out = jnp.where(jnp.less(mu, zero) | jnp.isnan(mu), const(mu, np.nan), out)
     return jnp.broadcast_to(out, shape)
