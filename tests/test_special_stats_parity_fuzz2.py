@@ -13,8 +13,9 @@ import nanofn.numpy as fnp
 import nanofn.scipy.special as fss
 import nanofn.scipy.stats as fst
 
-sps = pytest.importorskip("scipy.special")
-sst = pytest.importorskip("scipy.stats")
+# the reference values; scipy comes with the [test] extra (CI installs it)
+sps = pytest.importorskip("scipy.special", reason="needs scipy, from the [test] extra")
+sst = pytest.importorskip("scipy.stats", reason="needs scipy, from the [test] extra")
 
 
 @pytest.fixture(autouse=True)

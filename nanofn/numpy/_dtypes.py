@@ -329,10 +329,10 @@ def promote_numeric(*args):
     """Like `promote`, but booleans become the default integer (int32; int64 under
     jax_enable_x64): JAX's rule for arithmetic that has no boolean meaning (`square`,
     `power`, `floor_divide`, `remainder`, the shifts...)."""
-    dtype = _result_type(args)
-    if dtype == np.bool_:
-        dtype = _DEFAULT["i"]
-    return [asarray_value(x, dtype) for x in args]
+    out = promote(*args)
+    if dtype_of(out[0]) == np.bool_:
+        out = [asarray_value(x, _DEFAULT["i"]) for x in out]
+    return out
 
 
 def promote_float(*args):

@@ -995,21 +995,25 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
                           mean=mean), np.float16)
     m = mean_(a, axis=axis, keepdims=True, where=where) if mean is None else mean
     centered = subtract(a, m)
-    if dtype_of(a).kind == "c":  # |a - mean|^2, real (as numpy and JAX)
-        from nanofn.ops._complex import imag_p, real_p
-        re, im = real_p.bind(centered), imag_p.bind(centered)
-        a, centered = re, None
-        sq = add(multiply(re, re), multiply(im, im))
-    else:
-        sq = multiply(centered, centered)
+    sq = _abs_squared(centered)
     if where is not None:
         w = broadcast_to(asarray_value(where, bool), _shape(a))
-        n = subtract(sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(a)), ddof)
+        n = subtract(sum(w, axis=axis, keepdims=keepdims, dtype=dtype_of(sq)), ddof)
         return _divide_dof(sum(sq, axis=axis, keepdims=keepdims, where=w), n)
     n = _count(a, axis) - ddof
     if n > 0:
-        return divide(sum(sq, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
-    return _divide_dof(sum(sq, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(a)))
+        return divide(sum(sq, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(sq)))
+    return _divide_dof(sum(sq, axis=axis, keepdims=keepdims), np.asarray(n, dtype_of(sq)))
+
+
+def _abs_squared(z):
+    """`|z|^2`, real: `z * z`, or for complex `z` the sum of its parts' squares (the terms
+    of a variance, as numpy and JAX define it)."""
+    if dtype_of(z).kind != "c":
+        return multiply(z, z)
+    from nanofn.ops._complex import imag_p, real_p
+    re, im = real_p.bind(z), imag_p.bind(z)
+    return add(multiply(re, re), multiply(im, im))
 
 
 def _divide_dof(total, dof):

@@ -566,13 +566,8 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=Non
     m = nanmean(a, axis=axis, keepdims=True, where=where) if mean is None else mean
     # NaNs are replaced before squaring, so none reaches the gradient (0 * nan = nan)
     centered = lnp.subtract(lnp.where(valid, a, zero), m)
-    if dtype_of(a).kind == "c":  # |a - mean|^2, real (as numpy and JAX)
-        re, im = _complex.real(centered), _complex.imag(centered)
-        sq = lnp.add(lnp.multiply(re, re), lnp.multiply(im, im))
-        zero = np.asarray(0, dtype_of(sq))
-    else:
-        sq = lnp.multiply(centered, centered)
-    sq = lnp.where(valid, sq, zero)
+    sq = lnp._abs_squared(centered)  # real, for complex `a` too
+    sq = lnp.where(valid, sq, np.asarray(0, dtype_of(sq)))
     count = lnp.sum(valid, axis=axis, keepdims=keepdims, dtype=dtype_of(sq))
     return lnp._divide_dof(lnp.sum(sq, axis=axis, keepdims=keepdims), lnp.subtract(count, ddof))
 
@@ -662,11 +657,12 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
         w = aw if w is None else lnp.multiply(w, aw)
     if ddof is None:
         ddof = 0 if bias else 1
+    from nanofn.numpy.linalg import _H  # the conjugate transpose (linalg loads after us)
     if w is None:
         mean = lnp.mean(x, axis=1, keepdims=True)
         norm = np.asarray(n_obs - ddof, dtype)
         xc = lnp.subtract(x, mean)
-        c = lnp.divide(lnp.matmul(xc, _adjoint(xc)), norm)
+        c = lnp.divide(lnp.matmul(xc, _H(xc)), norm)
     else:
         if tuple(_shape_of(w)) != (n_obs,):
             raise ValueError(f"cov: weights need shape ({n_obs},), got {tuple(_shape_of(w))}")
@@ -681,15 +677,9 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
             norm = lnp.subtract(w_sum, lnp.divide(lnp.multiply(ddof, lnp.sum(lnp.multiply(w, aw))),
                                                   w_sum))
         xc = lnp.subtract(x, mean)
-        c = lnp.divide(lnp.matmul(lnp.multiply(xc, w), _adjoint(xc)), norm)
+        c = lnp.divide(lnp.matmul(lnp.multiply(xc, w), _H(xc)), norm)
     # complex variables: c[i, j] = sum_k x[i, k] conj(x[j, k]), numpy's (and JAX's) rule
     return lnp.squeeze(c) if _shape_of(c) == (1, 1) else c
-
-
-def _adjoint(x):
-    """The conjugate transpose of a matrix (its transpose, for real ones)."""
-    xt = lnp.transpose(x)
-    return _complex.conj(xt) if np.issubdtype(dtype_of(x), np.complexfloating) else xt
 
 
 def corrcoef(x, y=None, rowvar=True, dtype=None):

@@ -129,8 +129,8 @@ _pow_one_dtype = pow  # noqa: F821 - made by _def_elementwise
 
 def pow(x, y):  # noqa: A001 - jax.lax's name
     """`x ** y` elementwise (the `pow` primitive, numpy broadcasting). An integer exponent
-    with a floating or complex base is converted to the base's dtype, as JAX allows;
-    otherwise both operands have one dtype.
+    (an array or a Python int) with a floating or complex base is converted to the base's
+    dtype, as JAX allows; otherwise both operands have one dtype.
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
@@ -138,9 +138,12 @@ def pow(x, y):  # noqa: A001 - jax.lax's name
         Array([8., 9.], dtype=float32)
     """
     import numpy as np
-    xd, yd = np.result_type(getattr(x, "dtype", x)), np.result_type(getattr(y, "dtype", y))
-    if xd.kind in "fc" and yd.kind in "iu" and not isinstance(y, int):
-        y = _base.convert_element_type_p.bind(y, new_dtype=xd)
+    xd = getattr(x, "dtype", None)
+    if xd is not None and xd.kind in "fc":
+        if type(y) is int:
+            y = np.asarray(y, xd)
+        elif getattr(y, "dtype", np.dtype("f")).kind in "iu":
+            y = _base.convert_element_type_p.bind(y, new_dtype=xd)
     return _pow_one_dtype(x, y)
 
 

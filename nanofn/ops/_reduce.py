@@ -389,8 +389,8 @@ def _sort_abstract_eval(*operands, dimension, is_stable, num_keys):
         raise ValueError(f"sort: dimension {dimension} is out of range for operands of shape "
                          f"{operands[0].shape} (sort needs at least one dimension)")
     for op in operands[:num_keys]:
-        if op.dtype.kind not in "biuf":
-            raise TypeError(f"sort: keys must be real or boolean, got {op.str_short()}")
+        if op.dtype.kind not in "biufc":
+            raise TypeError(f"sort: keys must be numbers or booleans, got {op.str_short()}")
     return list(operands)
 
 
@@ -399,8 +399,10 @@ def _sort_impl(*operands, dimension, is_stable, num_keys):
     # numpy would quietly accept operands of different shapes: check like the shape rule
     _sort_abstract_eval(*[ShapedArray(op.shape, op.dtype) for op in operands],
                         dimension=dimension, is_stable=is_stable, num_keys=num_keys)
-    keys = operands[:num_keys]
-    if num_keys == 1:
+    # a complex key orders by its real part, then its imaginary part (numpy's and JAX's)
+    keys = [part for k in operands[:num_keys]
+            for part in ((k.real, k.imag) if np.iscomplexobj(k) else (k,))]
+    if len(keys) == 1:
         perm = np.argsort(keys[0], axis=dimension, kind="stable")
     else:  # lexsort takes its primary key last
         perm = np.lexsort(keys[::-1], axis=dimension)
@@ -493,23 +495,9 @@ def sort(operand, dimension=-1, is_stable=True, num_keys=1):
     ndim = len(_aval_shape(operands[0]))
     if ndim == 0:
         raise ValueError("sort: operands must have at least one dimension, got a 0-d array")
-    keys, num_keys = _real_keys(operands[:int(num_keys)]), int(num_keys)
-    outs = sort_p.bind(*keys, *operands, dimension=_axis(dimension, ndim, "sort"),
-                       is_stable=bool(is_stable), num_keys=len(keys))[len(keys):] \
-        if len(keys) > num_keys else \
-        sort_p.bind(*operands, dimension=_axis(dimension, ndim, "sort"),
-                    is_stable=bool(is_stable), num_keys=num_keys)
+    outs = sort_p.bind(*operands, dimension=_axis(dimension, ndim, "sort"),
+                       is_stable=bool(is_stable), num_keys=int(num_keys))
     return outs[0] if single else tuple(outs)
-
-
-def _real_keys(keys):
-    """Sort keys with each complex one as two, its real part then its imaginary part (the
-    order numpy and JAX sort complex numbers in)."""
-    from nanofn.ops._complex import imag, real
-    out = []
-    for k in keys:
-        out += [real(k), imag(k)] if np.dtype(_dtype(k)).kind == "c" else [k]
-    return out
 
 
 def sort_key_val(keys, values, dimension=-1, is_stable=True):

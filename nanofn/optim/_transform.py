@@ -116,27 +116,10 @@ class _PerDtype:
         return self._cache[key]
 
 
-def _scalar_dtype(dtype):
-    """The dtype a leaf's scalar factor is computed in: the leaf's, but at least float32.
-
-    A half-precision leaf gets its factors computed in float32 and rounded once, as in
-    optax: in float16 itself ``1 - 0.999**t`` would be off by 2% (``0.999`` rounds to
-    ``0.99902``) and the step count itself would round past 2048.
-    """
-    return np.promote_types(dtype, np.float32)
-
-
 def _bias_correction(decay, count) -> _PerDtype:
-    """``1 - decay**count`` per dtype, the factor Adam-style moments are divided by.
-
-    It is computed in at least float32 (see :func:`_scalar_dtype`), then cast to the
-    leaf's dtype.
-    """
-    def factor(dt):
-        wide = _scalar_dtype(dt)
-        bc = 1 - jnp.asarray(decay, dtype=wide) ** jnp.asarray(count, dtype=wide)
-        return jnp.asarray(bc, dtype=dt)
-    return _PerDtype(factor)
+    """``1 - decay**count`` per dtype, the factor Adam-style moments are divided by
+    (computed in at least float32: :func:`nanofn.optim._base.bias_factor`)."""
+    return _PerDtype(lambda dt: _base.bias_factor(decay, count, dt))
 
 
 class _FirstMoment:
@@ -522,7 +505,7 @@ def scale_by_radam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
     def rectification(count, dtype):
         # rho_t cancels badly (rho_inf minus a term of about rho_inf): computed in at
         # least float32, whatever the leaf's dtype, and r_t rounded to it at the end
-        wide = _scalar_dtype(dtype)
+        wide = _base.wide_float(dtype)
         t = jnp.asarray(count, dtype=wide)
         b2t = jnp.asarray(b2, dtype=wide) ** t
         rho = rho_inf - 2 * t * b2t / (1 - b2t)

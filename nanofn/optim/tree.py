@@ -26,7 +26,7 @@ import numpy as np
 
 import nanofn.numpy as jnp
 from nanofn import tree_util
-from nanofn.optim._base import abs_sq
+from nanofn.optim._base import abs_sq, bias_factor
 
 __all__ = [
     "add", "add_scale", "allclose", "batch_shape", "bias_correction", "cast", "cast_like",
@@ -538,10 +538,7 @@ def bias_correction(moment, decay, count):
     """
     def correct(t):
         dt = jnp.result_type(t)
-        wide = np.promote_types(np.finfo(dt).dtype if np.dtype(dt).kind == "c" else dt,
-                                np.float32)
-        bc = 1 - jnp.asarray(decay, dtype=wide) ** jnp.asarray(count, dtype=wide)
-        return jnp.asarray(t / jnp.asarray(bc, dtype=dt), dtype=dt)
+        return jnp.asarray(t / bias_factor(decay, count, dt), dtype=dt)
     return _map(correct, moment)
 
 

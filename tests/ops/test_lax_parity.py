@@ -19,6 +19,7 @@ def test_pow_takes_an_integer_exponent_with_a_float_base(x, n):
     got = lax.pow(x, n)
     assert got.dtype == np.float64
     np.testing.assert_allclose(np.asarray(got), x ** n.astype(np.float64), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(lax.pow(x, 3)), x ** 3, rtol=1e-12)  # a Python int
     check_grads(lambda b: lax.pow(b, n), (x,), order=2)
     c = (x + 1j * x[::-1]).astype(np.complex128)
     np.testing.assert_allclose(np.asarray(lax.pow(c, n)), c ** n.astype(np.complex128),

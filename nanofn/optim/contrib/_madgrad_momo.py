@@ -354,17 +354,15 @@ def momo_adam(learning_rate: ScalarOrSchedule = 1e-2, b1: float = 0.9, b2: float
         new_m = [b1 * m + (1 - b1) * g for m, g in zip(ms, gs)]
         new_v = [b2 * v + (1 - b2) * g * g for v, g in zip(vs, gs)]
         # the bias corrections in the state's dtype (a float32 power would round a float64
-        # run), but in at least float32 (in float16, 1 - 0.999**t is 2% off), as in optax
-        wide = np.promote_types(dtype, np.float32)
-        count_f = jnp.asarray(count, dtype=wide)
-        bc2 = jnp.asarray(1 - jnp.asarray(b2, dtype=wide) ** count_f, dtype=dtype)
+        # run), computed in at least float32 (in float16, 1 - 0.999**t is 2% off)
+        bc2 = _base.bias_factor(b2, count, dtype)
         precond = [eps + jnp.sqrt(v / bc2) for v in new_v]
         m_weighted = [m / d for m, d in zip(new_m, precond)]
         m_sq_norm = _vdot(new_m, m_weighted)
         gamma = b1 * state.gamma + (1 - b1) * _vdot(gs, ps)
         iprod = _vdot(new_m, ps)
         alpha = _schedule_value(learning_rate, state.count)
-        bc1 = jnp.asarray(1 - jnp.asarray(b1, dtype=wide) ** count_f, dtype=dtype)
+        bc1 = _base.bias_factor(b1, count, dtype)
         rho = 1 + alpha * weight_decay
         if adapt_lower_bound:
             cap = rho * (barf - gamma) + iprod
