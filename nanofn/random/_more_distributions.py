@@ -173,7 +173,8 @@ def triangular(key, left, mode, right, shape=None, dtype=None):
 
 def orthogonal(key, n, shape=(), dtype=None, m=None):
     """Random `n x m` matrices (default square) with orthonormal columns or rows, uniform
-    over the orthogonal group (QR of a normal matrix with R's diagonal made positive).
+    over the orthogonal group (QR of a normal matrix with R's diagonal made positive); a
+    complex dtype samples the unitary group the same way.
 
     Example:
         >>> import nanofn, numpy as np
@@ -181,7 +182,9 @@ def orthogonal(key, n, shape=(), dtype=None, m=None):
         >>> bool(np.allclose(q @ q.T, np.eye(3), atol=1e-5))
         True
     """
-    dtype = _float("orthogonal", dtype)
+    dtype = _DEFAULT["f"] if dtype is None else dtype_arg(dtype)
+    if dtype.kind not in "fc":
+        raise ValueError(f"orthogonal: dtype must be a float or complex dtype, got {dtype.name}")
     shape = _shape(shape)
     n = operator.index(n)
     m = n if m is None else operator.index(m)

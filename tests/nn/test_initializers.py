@@ -91,6 +91,19 @@ def test_orthogonal(shape, column_axis):
     np.testing.assert_allclose(gram, 4.0 * np.eye(min(rows, cols)), atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(6, 6), (10, 4), (4, 10)])
+def test_orthogonal_complex_dtype_is_unitary(shape):
+    # JAX samples the unitary group for a complex dtype (QR of a complex normal matrix)
+    w = np.asarray(init.orthogonal()(KEY, shape, np.complex64), np.complex128)
+    assert w.shape == shape and init.orthogonal()(KEY, shape, np.complex64).dtype == np.complex64
+    rows, cols = shape
+    gram = w.conj().T @ w if rows >= cols else w @ w.conj().T
+    np.testing.assert_allclose(gram, np.eye(min(rows, cols)), atol=1e-5)
+    assert np.abs(w.imag).max() > 0.1  # not a real matrix stored as complex
+    with pytest.raises(ValueError, match="float or complex"):
+        nanofn.random.orthogonal(KEY, 3, dtype=np.int32)
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="mode"):
         init.variance_scaling(1.0, "fan_mid", "normal")
