@@ -289,7 +289,17 @@ def _seed_words(seed):
     return 0, s & 0xFFFFFFFF
 
 
-def key(seed) -> Array:
+def _only_threefry(name, impl, dtype=None):
+    """JAX's `impl=` and `dtype=` arguments: nanofn has one PRNG, threefry2x32."""
+    if impl not in (None, "threefry2x32", "threefry"):
+        raise ValueError(f"{name}: impl must be None or 'threefry2x32' (nanofn's only PRNG), "
+                         f"got {impl!r}")
+    if dtype is not None:
+        raise ValueError(f"{name}: dtype must be None (keys are raw uint32 arrays in nanofn), "
+                         f"got {dtype!r}")
+
+
+def key(seed, *, impl=None, dtype=None) -> Array:
     """A PRNG key from an integer seed.
 
     A key is a `uint32` array of shape `(2,)` (JAX's raw key layout, the one
@@ -300,6 +310,7 @@ def key(seed) -> Array:
 
     Args:
       seed: an integer (Python int, or an integer scalar array).
+      impl, dtype: JAX's arguments; `impl` may be None or "threefry2x32" and `dtype` None.
 
     Returns:
       The key: a uint32 array of shape (2,).
@@ -311,6 +322,7 @@ def key(seed) -> Array:
         >>> nanofn.random.key(42)
         Array([ 0, 42], dtype=uint32)
     """
+    _only_threefry("key", impl, dtype)
     if isinstance(seed, Tracer):
         if seed.shape != () or not np.issubdtype(seed.dtype, np.integer):
             raise TypeError(f"key: seed must be an integer scalar, got {_describe(seed)}")
@@ -328,11 +340,12 @@ def key(seed) -> Array:
     return core.wrap(np.array([hi, lo], dtype=_U32))
 
 
-def PRNGKey(seed) -> Array:  # noqa: N802 - JAX's name
+def PRNGKey(seed, *, impl=None) -> Array:  # noqa: N802 - JAX's name
     """A PRNG key from an integer seed; the same as `key` (both return raw uint32 keys).
 
     Args:
       seed: an integer (Python int, or an integer scalar array).
+      impl: None or "threefry2x32".
 
     Returns:
       The key: a uint32 array of shape (2,).
@@ -342,6 +355,7 @@ def PRNGKey(seed) -> Array:  # noqa: N802 - JAX's name
         >>> nanofn.random.PRNGKey(1701)
         Array([   0, 1701], dtype=uint32)
     """
+    _only_threefry("PRNGKey", impl)
     return key(seed)
 
 
@@ -480,12 +494,13 @@ def key_data(keys) -> Array:
     return core.wrap(keys) if isinstance(keys, np.ndarray) else keys
 
 
-def wrap_key_data(key_bits_array, *, impl=None) -> Array:
+def wrap_key_data(key_bits_array, *, impl=None, dtype=None) -> Array:
     """A key (or array of keys) from its uint32 data, for example data saved to disk.
 
     Args:
       key_bits_array: a uint32 array whose last axis has size 2.
       impl: the PRNG implementation; only None or "threefry2x32" are supported.
+      dtype: JAX's key dtype; only None.
 
     Returns:
       The keys: the same data as a uint32 Array.
@@ -495,6 +510,5 @@ def wrap_key_data(key_bits_array, *, impl=None) -> Array:
         >>> nanofn.random.wrap_key_data(np.array([0, 7], np.uint32))
         Array([0, 7], dtype=uint32)
     """
-    if impl not in (None, "threefry2x32"):
-        raise ValueError(f"wrap_key_data: only impl='threefry2x32' is available, got {impl!r}")
+    _only_threefry("wrap_key_data", impl, dtype)
     return key_data(key_bits_array)

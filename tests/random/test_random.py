@@ -412,3 +412,14 @@ def test_bad_seed_and_bits_dtype_and_fold_in_data():
         random.fold_in(random.key(0), fnp.arange(2))
     with pytest.raises(ValueError, match="threefry2x32"):
         random.wrap_key_data(np.zeros(2, U32), impl="rbg")
+    with pytest.raises(ValueError, match="key: impl must be None or 'threefry2x32'"):
+        random.key(0, impl="unsafe_rbg")
+    with pytest.raises(ValueError, match="PRNGKey: impl"):
+        random.PRNGKey(0, impl="rbg")
+
+
+def test_jax_impl_argument_names_the_default_prng():
+    # ported code often spells the default out: jax.random.key(0, impl="threefry2x32")
+    for k in (random.key(3, impl="threefry2x32"), random.PRNGKey(3, impl="threefry2x32"),
+              random.wrap_key_data(np.array([0, 3], U32), impl="threefry2x32", dtype=None)):
+        assert np.asarray(k).tolist() == np.asarray(random.key(3)).tolist()
