@@ -8,10 +8,15 @@ solve `A(theta) x = b` is the same with `f = A x - b`: `b_bar = A^-T x_bar` (by
 `transpose_solve`), `theta_bar = -(d(A x)/dtheta)^T b_bar`. The arrays `f` or `matvec` close
 over become explicit inputs by `closure_convert`, so their gradients are not lost.
 
-Reverse mode only (the rules are `custom_vjp`s): `jvp`/`jacfwd` of a solve are not defined.
+`custom_root` is reverse mode only (its rule is a `custom_vjp`). `custom_linear_solve` has
+both modes: forward, `A x_dot = b_dot - (dA/dtheta . theta_dot) x` is one more solve (a
+`custom_jvp` rule); reverse mode pulls that rule back, and the solve inside it carries the
+`custom_vjp` rule above, so no solver's iterations are ever differentiated.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from nanofn.tree_util import tree_map
 
@@ -108,9 +113,16 @@ def custom_linear_solve(matvec, b, solve, transpose_solve=None, symmetric=False,
     converted, consts = _closure.closure_convert(matvec, b)
     if symmetric:
         transpose_solve = solve
+    # only floating arrays carry tangents; the others stay closed over
+    is_float = [np.issubdtype(np.result_type(c), np.inexact) for c in consts]
+    fixed = [c for c, f in zip(consts, is_float) if not f]
+
+    def all_consts(floats):
+        floats, fixed_ = iter(floats), iter(fixed)
+        return [next(floats) if f else next(fixed_) for f in is_float]
 
     def run(consts, b):
-        return solve(lambda x: converted(x, *consts), b)
+        return solve(lambda x: converted(x, *all_consts(consts)), b)
 
     @_custom.custom_vjp
     def linear_solve(consts, b):
@@ -126,11 +138,36 @@ def custom_linear_solve(matvec, b, solve, transpose_solve=None, symmetric=False,
         if transpose_solve is None:
             raise TypeError("custom_linear_solve: reverse mode needs transpose_solve (or "
                             "symmetric=True)")
-        _, a_t = _ad.vjp(lambda v: converted(v, *consts), x)  # v -> A^T v
+        _, a_t = _ad.vjp(lambda v: converted(v, *all_consts(consts)), x)  # v -> A^T v
         b_ct = transpose_solve(lambda v: a_t(v)[0], ct)
-        _, a_theta_t = _ad.vjp(lambda cs: converted(x, *cs), list(consts))
+        _, a_theta_t = _ad.vjp(lambda cs: converted(x, *all_consts(cs)), list(consts))
         (consts_ct,) = a_theta_t(b_ct)
         return _neg(consts_ct), b_ct
 
     linear_solve.defvjp(fwd, bwd)
-    return linear_solve(list(consts), b)
+
+    @_custom.custom_jvp
+    def both_modes(consts, b):
+        return linear_solve(consts, b)
+
+    @both_modes.defjvp
+    def both_modes_jvp(primals, tangents):
+        (consts, b), (consts_dot, b_dot) = primals, tangents
+        out = linear_solve(consts, b)
+        x = out[0] if has_aux else out
+        _, a_dot_x = _ad.jvp(lambda cs: converted(x, *all_consts(cs)), (list(consts),),
+                             (list(consts_dot),))
+        x_dot = linear_solve(consts, tree_map(lambda t, u: t - u, b_dot, a_dot_x))
+        if has_aux:
+            return out, (x_dot[0], tree_map(lambda a: np.zeros(np.shape(a), _tangent_dtype(a)),
+                                            out[1]))
+        return out, x_dot
+
+    return both_modes([c for c, f in zip(consts, is_float) if f], b)
+
+
+def _tangent_dtype(a):
+    """The dtype of the (zero) tangent of an undifferentiated output `a`."""
+    from nanofn._dtypes_float0 import float0
+    dtype = np.result_type(a)
+    return dtype if np.issubdtype(dtype, np.inexact) else float0
