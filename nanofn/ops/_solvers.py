@@ -8,10 +8,14 @@ solve `A(theta) x = b` is the same with `f = A x - b`: `b_bar = A^-T x_bar` (by
 `transpose_solve`), `theta_bar = -(d(A x)/dtheta)^T b_bar`. The arrays `f` or `matvec` close
 over become explicit inputs by `closure_convert`, so their gradients are not lost.
 
-`custom_root` is reverse mode only (its rule is a `custom_vjp`). `custom_linear_solve` has
-both modes: forward, `A x_dot = b_dot - (dA/dtheta . theta_dot) x` is one more solve (a
-`custom_jvp` rule); reverse mode pulls that rule back, and the solve inside it carries the
-`custom_vjp` rule above, so no solver's iterations are ever differentiated.
+Both modes, as in JAX. `custom_linear_solve`'s forward rule (a `custom_jvp`) is one more
+solve, `A x_dot = b_dot - (dA/dtheta . theta_dot) x`; reverse mode pulls that rule back,
+and the solve inside it carries the `custom_vjp` rule above (the transpose solve), so no
+solver's iterations are ever differentiated. `custom_root`'s forward rule is the linear
+solve `(df/dx) x_dot = -(df/dtheta) theta_dot` by `custom_linear_solve` with
+`tangent_solve`, so its reverse mode is that solve's. Second derivatives work in reverse
+over reverse (`grad` of `grad`); forward over reverse (`hessian`, `jacfwd(grad(f))`) is not
+defined, as the transpose solve is a `custom_vjp`.
 """
 
 from __future__ import annotations
@@ -55,32 +59,31 @@ def custom_root(f, initial_guess, solve, tangent_solve, has_aux=False):
         Array(0.25, dtype=float32)
     """
     from nanofn import _ad, _closure, _custom
-    from nanofn import numpy as fnp
 
     converted, consts = _closure.closure_convert(f, initial_guess)
+    floats, rebuild = _split_float(consts)
 
-    def run(consts, guess):
-        return solve(lambda x: converted(x, *consts), guess)
-
-    @_custom.custom_vjp
+    @_custom.custom_jvp
     def root(consts, guess):
-        return run(consts, guess)
+        return solve(lambda x: converted(x, *rebuild(consts)), guess)
 
-    def fwd(consts, guess):
-        out = run(consts, guess)
-        return out, (consts, out[0] if has_aux else out, guess)
+    @root.defjvp
+    def root_jvp(primals, tangents):
+        (consts, guess), (consts_dot, _) = primals, tangents
+        out = root(consts, guess)
+        sol = out[0] if has_aux else out
+        # f(x*(theta), theta) = 0, so (df/dx) x_dot = -(df/dtheta) theta_dot: a linear solve
+        # with the caller's tangent_solve, for both modes (custom_linear_solve's rules)
+        _, f_dot = _ad.jvp(lambda cs: converted(sol, *rebuild(cs)), (list(consts),),
+                           (list(consts_dot),))
+        f_x = lambda v: _ad.jvp(lambda x: converted(x, *rebuild(consts)), (sol,), (v,))[1]
+        x_dot = custom_linear_solve(f_x, _neg(f_dot), tangent_solve,
+                                    transpose_solve=tangent_solve)
+        if has_aux:
+            return out, (x_dot, _zero_tangents(out[1]))
+        return out, x_dot
 
-    def bwd(res, ct):
-        consts, sol, guess = res
-        ct = ct[0] if has_aux else ct
-        _, f_x_t = _ad.vjp(lambda x: converted(x, *consts), sol)  # v -> (df/dx)^T v
-        lam = tangent_solve(lambda v: f_x_t(v)[0], ct)
-        _, f_theta_t = _ad.vjp(lambda cs: converted(sol, *cs), list(consts))
-        (consts_ct,) = f_theta_t(lam)
-        return _neg(consts_ct), tree_map(fnp.zeros_like, guess)
-
-    root.defvjp(fwd, bwd)
-    return root(list(consts), initial_guess)
+    return root(floats, initial_guess)
 
 
 def custom_linear_solve(matvec, b, solve, transpose_solve=None, symmetric=False,
@@ -113,16 +116,11 @@ def custom_linear_solve(matvec, b, solve, transpose_solve=None, symmetric=False,
     converted, consts = _closure.closure_convert(matvec, b)
     if symmetric:
         transpose_solve = solve
-    # only floating arrays carry tangents; the others stay closed over
-    is_float = [np.issubdtype(np.result_type(c), np.inexact) for c in consts]
-    fixed = [c for c, f in zip(consts, is_float) if not f]
-
-    def all_consts(floats):
-        floats, fixed_ = iter(floats), iter(fixed)
-        return [next(floats) if f else next(fixed_) for f in is_float]
+    floats, all_consts = _split_float(consts)
 
     def run(consts, b):
-        return solve(lambda x: converted(x, *all_consts(consts)), b)
+        # the map takes vectors in b's dtypes (a solver may build them in the default ones)
+        return solve(lambda x: converted(_like(x, b), *all_consts(consts)), b)
 
     @_custom.custom_vjp
     def linear_solve(consts, b):
@@ -159,15 +157,34 @@ def custom_linear_solve(matvec, b, solve, transpose_solve=None, symmetric=False,
                              (list(consts_dot),))
         x_dot = linear_solve(consts, tree_map(lambda t, u: t - u, b_dot, a_dot_x))
         if has_aux:
-            return out, (x_dot[0], tree_map(lambda a: np.zeros(np.shape(a), _tangent_dtype(a)),
-                                            out[1]))
+            return out, (x_dot[0], _zero_tangents(out[1]))
         return out, x_dot
 
-    return both_modes([c for c, f in zip(consts, is_float) if f], b)
+    return both_modes(floats, b)
 
 
-def _tangent_dtype(a):
-    """The dtype of the (zero) tangent of an undifferentiated output `a`."""
+def _like(x, b):
+    from nanofn import numpy as fnp
+    return tree_map(lambda t, u: fnp.asarray(t, fnp.result_type(u)), x, b)
+
+
+def _split_float(consts):
+    """`(floats, rebuild)`: the floating arrays among the closed-over `consts` (only they
+    carry tangents; the others stay closed over), and `rebuild(floats) -> all consts`."""
+    is_float = [np.issubdtype(np.result_type(c), np.inexact) for c in consts]
+    fixed = [c for c, f in zip(consts, is_float) if not f]
+
+    def rebuild(floats):
+        floats, fixed_ = iter(floats), iter(fixed)
+        return [next(floats) if f else next(fixed_) for f in is_float]
+    return [c for c, f in zip(consts, is_float) if f], rebuild
+
+
+def _zero_tangents(aux):
+    """Zero tangents of an undifferentiated output (float0 for integers and booleans)."""
     from nanofn._dtypes_float0 import float0
-    dtype = np.result_type(a)
-    return dtype if np.issubdtype(dtype, np.inexact) else float0
+
+    def zero(a):
+        dtype = np.result_type(a)
+        return np.zeros(np.shape(a), dtype if np.issubdtype(dtype, np.inexact) else float0)
+    return tree_map(zero, aux)

@@ -102,6 +102,21 @@ def test_root_gradient_matches_the_implicit_function_theorem():
                                -x / (3 * x ** 2 + theta), rtol=1e-10)
 
 
+def test_root_forward_mode():
+    # the implicit rule serves jvp and jacfwd too
+    theta = np.array([0.5, 1.0, 2.0])
+    x = np.asarray(_root(theta))
+    dx = -x / (3 * x ** 2 + theta)
+    _, tangent = nanofn.jvp(_root, (theta,), (np.ones(3),))
+    np.testing.assert_allclose(tangent, dx, rtol=1e-10)
+    np.testing.assert_allclose(nanofn.jacfwd(_root)(theta), np.diag(dx), rtol=1e-10, atol=1e-14)
+    nanofn.testing.check_grads(lambda t: fnp.sum(_root(t) ** 2), (theta,), order=1,
+                               modes=("fwd", "rev"))
+    # grad of grad: the transpose solve is differentiated, the Newton steps are not
+    nanofn.testing.check_grads(lambda t: fnp.sum(_root(t) ** 2), (theta,), order=2,
+                               modes=("rev",))
+
+
 def test_root_with_aux_and_vmap():
     def solve(f, x):
         return _newton(f, x), fnp.asarray(40)
