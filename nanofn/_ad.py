@@ -32,8 +32,9 @@ import numpy as np
 
 from nanofn import _core as core
 from nanofn._core import Array, ShapedArray, Tracer, Trace, get_aval
+from nanofn._dtypes_float0 import float0_zeros
 from nanofn._traceback_util import api_boundary
-from nanofn.tree_util import tree_flatten, tree_unflatten, tree_map
+from nanofn.tree_util import Partial, tree_flatten, tree_unflatten, tree_map
 
 def _split_aux(out, has_aux):
     """`(output, aux)` of a function's result: the pair it returned with has_aux=True."""
@@ -217,6 +218,9 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
         return flat
 
     p_out, t_out = jvp_flat(fun_flat, primals_flat, tangents_flat)
+    # as JAX: integer and boolean outputs have float0 tangents (no data, just a shape)
+    t_out = [t if is_float(p) else float0_zeros(get_aval(p).shape)
+             for p, t in zip(p_out, t_out)]
     tree = out_store["tree"]
     result = (tree_unflatten(tree, p_out), tree_unflatten(tree, t_out))
     if has_aux:
@@ -599,6 +603,11 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
             if np.shape(c) != a.shape:
                 raise ValueError(f"vjp_fn: cotangent leaf {i} has shape {np.shape(c)}, "
                                  f"the output has shape {a.shape}")
+            kind = np.dtype(c.dtype).kind if hasattr(c, "dtype") else a.dtype.kind  # numbers
+            if a.dtype.kind in "fc" and kind != a.dtype.kind:
+                raise TypeError(  # precision may differ (it is cast), the kind may not
+                    f"vjp_fn: cotangent leaf {i} has dtype {np.dtype(c.dtype).name}, but the "
+                    f"output is {a.str_short()}: a cotangent must have its output's dtype")
         from nanofn._dtypes_float0 import float0, float0_zeros
         ct_flat = [None if getattr(c, "dtype", None) == float0 else  # an integer output's
                    c if isinstance(c, (Tracer, core.Array)) else
@@ -610,7 +619,8 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
                for c, p in zip(cts, primals_flat)]
         return tree_unflatten(in_tree, cts)
 
-    vjp_fn = api_boundary(vjp_fn)
+    # a pytree (with no leaves), as JAX's: it can be passed to jit-compiled functions
+    vjp_fn = Partial(api_boundary(vjp_fn))
     result = tree_unflatten(out_tree, out_flat)
     if has_aux:
         return result, vjp_fn, _lower_aux(aux)
@@ -802,8 +812,12 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
 
 
 def _wraps(wrapper, fun, kind):
+    """Give the transformed function `fun`'s name, as JAX does (`grad(f).__name__ == "f"`);
+    `kind` names the transformation in its `__nanofn_transform__`."""
     name = getattr(fun, "__name__", type(fun).__name__)
-    wrapper.__name__ = f"{kind}({name})"
-    wrapper.__qualname__ = wrapper.__name__
+    wrapper.__name__ = name
+    wrapper.__qualname__ = getattr(fun, "__qualname__", name)
+    wrapper.__module__ = getattr(fun, "__module__", wrapper.__module__)
+    wrapper.__nanofn_transform__ = kind
     wrapper.__doc__ = getattr(fun, "__doc__", None)
     wrapper.__wrapped__ = fun

@@ -37,6 +37,7 @@ import numpy as np
 
 from nanofn import _core as core
 from nanofn._core import ShapedArray, Trace, Tracer, get_aval
+from nanofn._dtypes_float0 import float0, float0_zeros
 from nanofn._tree import _flatten_up_to_checked  # prefix matching with a clear error
 from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import (keystr, tree_flatten, tree_flatten_with_path, tree_leaves,
@@ -413,6 +414,13 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                                    tree_unflatten(out_tree, [0] * len(vals)), "outputs")
         outs = []
         for path, v, d, od in zip(box["paths"], vals, out_bdims, out_dims):
+            if getattr(v, "dtype", None) == float0:  # an integer input's gradient: no data,
+                if od is not None:  # so the batch is only a longer shape
+                    shape = list(np.shape(v))
+                    shape.insert(od % (len(shape) + 1), size)
+                    v = float0_zeros(tuple(shape))
+                outs.append(v)
+                continue
             if od is None:
                 if d is not None:
                     raise ValueError(

@@ -71,7 +71,114 @@ from nanofn._tree import PyTreeDef, _flatten_up_to_checked
 from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
-__all__ = ["custom_jvp", "custom_vjp", "checkpoint", "remat"]
+__all__ = ["CustomVJPPrimal", "SymbolicZero", "checkpoint", "custom_jvp", "custom_vjp",
+           "custom_vjp_primal_tree_values", "remat", "zero_from_primal"]
+
+
+# ======================================================================== symbolic zeros
+
+
+class SymbolicZero:
+    """A zero tangent or cotangent known without its values: what rules defined with
+    `symbolic_zeros=True` may return instead of a zero array (`jax.custom_derivatives.
+    SymbolicZero`). It has the `shape` and `dtype` of the value it stands for.
+
+    nanofn hands such rules every tangent (and cotangent) as an array, a zero array where
+    JAX would pass a `SymbolicZero`: a rule that tests `type(t) is SymbolicZero` gives the
+    same results, doing the work for the zeros too.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> from nanofn._custom import SymbolicZero
+        >>> f = nanofn.custom_jvp(lambda x, y: x * y)
+        >>> _ = f.defjvp(lambda p, t: (f(*p), SymbolicZero.from_primal_value(p[0])),
+        ...              symbolic_zeros=True)
+        >>> nanofn.jvp(f, (2.0, 3.0), (1.0, 1.0))[1]
+        Array(0., dtype=float32)
+    """
+
+    def __init__(self, aval):
+        self.aval = aval
+
+    shape = property(lambda self: tuple(self.aval.shape))
+    dtype = property(lambda self: self.aval.dtype)
+    ndim = property(lambda self: len(self.aval.shape))
+    size = property(lambda self: int(np.prod(self.aval.shape, dtype=np.int64)))
+
+    def __repr__(self):
+        return "SymbolicZero"
+
+    @staticmethod
+    def from_primal_value(val) -> SymbolicZero:
+        """The symbolic zero tangent of the primal value `val` (float0 for integers)."""
+        aval = get_aval(val)
+        if not np.issubdtype(aval.dtype, np.inexact):
+            from nanofn._dtypes_float0 import float0
+            aval = ShapedArray(aval.shape, float0)
+        return SymbolicZero(aval)
+
+    def instantiate(self):
+        """The zero array this stands for."""
+        if not np.issubdtype(self.dtype, np.inexact):
+            from nanofn._dtypes_float0 import float0_zeros
+            return float0_zeros(self.shape)
+        return zeros_like_aval(self.aval)
+
+
+def zero_from_primal(val, symbolic_zeros: bool = False):
+    """The zero tangent of each leaf of the pytree `val`: a `SymbolicZero` with
+    `symbolic_zeros=True`, else a zero array (float0 for integer leaves).
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn._custom import zero_from_primal
+        >>> zero_from_primal({"w": fnp.ones(2)})
+        {'w': Array([0., 0.], dtype=float32)}
+    """
+    def zero(x):
+        z = SymbolicZero.from_primal_value(x)
+        return z if symbolic_zeros else z.instantiate()
+    return tree_map(zero, val)
+
+
+class CustomVJPPrimal:
+    """An argument of a `custom_vjp` forward rule defined with `symbolic_zeros=True`:
+    `value` is the primal, `perturbed` whether it may have a nonzero tangent (nanofn says
+    True for every floating-point value, False for integers and booleans).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> f = nanofn.custom_vjp(lambda x: x * 2.0)
+        >>> f.defvjp(lambda x: (x.value * 2.0, None), lambda r, g: (g * 3.0,),
+        ...          symbolic_zeros=True)
+        >>> nanofn.grad(f)(1.0)
+        Array(3., dtype=float32)
+    """
+
+    __slots__ = ("perturbed", "value")
+
+    def __init__(self, value, perturbed: bool):
+        self.value, self.perturbed = value, perturbed
+
+    def __repr__(self):
+        return f"CustomVJPPrimal(value={self.value!r}, perturbed={self.perturbed})"
+
+
+def custom_vjp_primal_tree_values(tree):
+    """The pytree of `CustomVJPPrimal`s `tree` with each replaced by its `value` (for
+    forward rules defined with `symbolic_zeros=True`).
+
+    Example:
+        >>> from nanofn._custom import CustomVJPPrimal, custom_vjp_primal_tree_values
+        >>> custom_vjp_primal_tree_values({"a": CustomVJPPrimal(1.0, True)})
+        {'a': 1.0}
+    """
+    def value(leaf):
+        if type(leaf) is not CustomVJPPrimal:
+            raise TypeError(f"custom_vjp_primal_tree_values: expected CustomVJPPrimal leaves, "
+                            f"got {type(leaf).__name__}")
+        return leaf.value
+    return tree_map(value, tree)
 
 
 # ======================================================================== shared machinery
@@ -696,6 +803,7 @@ class custom_vjp(_UserFunction):
         super().__init__(fun, nondiff_argnums, nondiff_argnames)
         self._cfwd = None
         self._cbwd = None
+        self._csymbolic = False  # defvjp(..., symbolic_zeros=True)
         self._cin_fwd = 0  # > 0 while fwd runs with calls of this function inlined
         self._cin_inner = 0  # > 0 while fwd is traced with those calls keeping the rule
         self._cin_bwd = 0  # > 0 while bwd is traced
@@ -712,7 +820,10 @@ class custom_vjp(_UserFunction):
         Args:
             fwd: the forward function, returning the output and the residuals.
             bwd: the backward function, returning a tuple of cotangents.
-            symbolic_zeros: not supported (must be False).
+            symbolic_zeros: if True, `fwd` receives each array leaf of the
+                differentiable arguments as a `CustomVJPPrimal(value, perturbed)`, and
+                `bwd` may return `SymbolicZero`s (as None). The cotangents given to `bwd`
+                are arrays (zeros where JAX would pass a `SymbolicZero`).
             optimize_remat: accepted for compatibility; no effect.
 
         Example:
@@ -723,9 +834,8 @@ class custom_vjp(_UserFunction):
             1.0
         """
         del optimize_remat  # unused: there is no separate remat pass to optimize
-        if symbolic_zeros:
-            raise NotImplementedError("custom_vjp.defvjp: symbolic_zeros=True is not supported")
         self._cfwd, self._cbwd = fwd, bwd
+        self._csymbolic = bool(symbolic_zeros)
 
     @api_boundary
     def __call__(self, *args, **kwargs):
@@ -753,7 +863,11 @@ class custom_vjp(_UserFunction):
             guard = 0 if inner_rule else 1
             self._cin_fwd += guard
             try:
-                pair = self._cfwd(*rebuild(xs))
+                if self._csymbolic:
+                    pair = self._cfwd(*rebuild([CustomVJPPrimal(x, _is_float(get_aval(x)))
+                                                for x in xs]))
+                else:
+                    pair = self._cfwd(*rebuild(xs))
             finally:
                 self._cin_fwd -= guard
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
@@ -870,6 +984,7 @@ class custom_vjp(_UserFunction):
         for k, (ct, arg_avals) in enumerate(zip(cts_in, avals_per_arg)):
             label = _arg_label(self._csig, diff_pos[k])
             ct_leaves, ct_def = tree_flatten(ct, is_leaf=lambda x: x is None)
+            ct_leaves = [None if isinstance(c, SymbolicZero) else c for c in ct_leaves]
             try:
                 subtrees = _flatten_up_to_checked(ct_def, arg_avals, rule, "the cotangent",
                                                   "the argument")
@@ -1011,7 +1126,11 @@ class custom_jvp(_UserFunction):
     def defjvp(self, jvp, symbolic_zeros=False):
         """Set the rule `jvp(*nondiff_args, primals, tangents) -> (primal_out, tangent_out)`.
 
-        Returns the rule, so `defjvp` can be used as a decorator.
+        Returns the rule, so `defjvp` can be used as a decorator. With
+        `symbolic_zeros=True` the rule may return `SymbolicZero`s in `tangent_out`; it is
+        given every tangent as an array (a zero array where JAX would pass a
+        `SymbolicZero`), which a rule written for symbolic zeros handles alike. (Any rule
+        may return `SymbolicZero`s.)
 
         Example:
             >>> import nanofn, nanofn.numpy as fnp
@@ -1020,8 +1139,6 @@ class custom_jvp(_UserFunction):
             >>> print(float(nanofn.jvp(f, (0.0,), (1.0,))[1]))
             2.0
         """
-        if symbolic_zeros:
-            raise NotImplementedError("custom_jvp.defjvp: symbolic_zeros=True is not supported")
         self._cjvp = jvp
         return jvp
 
@@ -1095,6 +1212,8 @@ class custom_jvp(_UserFunction):
             t_out = []
             for k, (p, t) in enumerate(zip(p_flat, t_flat)):
                 pa = get_aval(p)
+                if isinstance(t, SymbolicZero):
+                    t = zeros_like_aval(pa)
                 if type(t) in core._PY_SCALAR_DTYPE and pa.shape == ():
                     t = core.Array(np.asarray(t, pa.dtype))
                 ta = get_aval(t)

@@ -30,7 +30,7 @@ from nanofn._ad import (_as_array, _check_differentiable, _check_output_dtype, _
 from nanofn._batching import vmap_flat
 from nanofn._core import get_aval
 from nanofn._traceback_util import api_boundary
-from nanofn.tree_util import tree_flatten, tree_unflatten
+from nanofn.tree_util import Partial, tree_flatten, tree_unflatten
 
 __all__ = ["jacfwd", "jacrev", "jacobian", "hessian", "linearize"]
 
@@ -326,8 +326,12 @@ def linearize(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple[Any,
         outs = core.eval_jaxpr(closed.jaxpr, closed.consts, *args)
         outs = [o if isinstance(o, (core.Array, core.Tracer)) else core.wrap(np.asarray(o))
                 for o in outs]
+        outs = [o if is_float(p) else _float0_block(get_aval(p).shape)  # as jvp does
+                for o, p in zip(outs, out_primals)]
         return tree_unflatten(out_tree, outs)
 
+    # a pytree (with no leaves), as JAX's: it can be passed to jit-compiled functions
+    f_jvp = Partial(api_boundary(f_jvp))
     f_jvp.jaxpr = closed  # the linear program, for inspection
     result = (tree_unflatten(out_tree, out_primals), f_jvp)
     if has_aux:

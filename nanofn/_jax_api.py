@@ -477,12 +477,14 @@ def _pure_callback_batch(vals, dims, *, callback, result_avals, out_tree, in_tre
     from nanofn.ops._base import bdim_to_front
     size = axis_size_of(vals, dims)
     batched = tuple(ShapedArray((size,) + a.shape, a.dtype) for a in result_avals)
-    if vmap_method in ("expand_dims", "broadcast_all"):
+    if vmap_method in ("expand_dims", "broadcast_all", "legacy_vectorized"):
         import nanofn.numpy as fnp
         moved = []
         for v, d in zip(vals, dims):
             if d is not None:
                 moved.append(bdim_to_front(v, d))
+            elif vmap_method == "legacy_vectorized":  # unbatched arguments as they are
+                moved.append(v)
             elif vmap_method == "expand_dims":
                 moved.append(fnp.expand_dims(v, 0))
             else:
@@ -490,9 +492,6 @@ def _pure_callback_batch(vals, dims, *, callback, result_avals, out_tree, in_tre
         outs = pure_callback_p.bind(*moved, callback=callback, result_avals=batched,
                                     out_tree=out_tree, in_tree=in_tree, vmap_method=vmap_method)
         return outs, [0] * len(outs)
-    if vmap_method not in (None, "sequential"):
-        raise ValueError(f"pure_callback: vmap_method must be 'sequential', 'expand_dims' or "
-                         f"'broadcast_all', got {vmap_method!r}")
     mapped = [d is not None for d in dims]
 
     def one_by_one(*xs):  # the callback once per example, results stacked
@@ -537,9 +536,16 @@ io_callback_p.vjp_joint = _pure_callback_vjp
 io_callback_p.batch = _io_callback_batch
 
 
+_VMAP_METHODS = (None, "sequential", "sequential_unrolled", "expand_dims", "broadcast_all",
+                 "legacy_vectorized")
+
+
 def _callback_call(prim, name, callback, result_shape_dtypes, args, kwargs, vmap_method):
     if not callable(callback):
         raise TypeError(f"{name}: callback must be callable, got {type(callback).__name__}")
+    if vmap_method not in _VMAP_METHODS + ("ordered",):
+        raise ValueError(f"{name}: vmap_method must be one of {list(_VMAP_METHODS)}, got "
+                         f"{vmap_method!r}")
     spec_leaves, out_tree = tree_flatten(result_shape_dtypes)
     try:
         result_avals = tuple(ShapedArray(tuple(s.shape), np.dtype(s.dtype)) for s in spec_leaves)
@@ -591,8 +597,11 @@ def linear_transpose(fun, *primals, reduce_axes=()):
 
     `primals` give the input structure, shapes and dtypes (arrays or
     `ShapeDtypeStruct`s; their values are not used). The returned function maps an output
-    cotangent to the tuple of input cotangents. `fun` must be linear in its inputs; this
-    is not checked (nanofn computes the transpose as the VJP at zero).
+    cotangent to the tuple of input cotangents, with the dtypes of `primals`; it is a
+    pytree (`tree_util.Partial`), so it can be passed to jit-compiled functions. `fun` must
+    be linear in its inputs; this is not checked (nanofn computes the transpose as the VJP
+    at zero). Inputs and outputs must be floating point or complex (JAX also transposes
+    integer-to-integer functions; nanofn does not).
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
@@ -601,21 +610,26 @@ def linear_transpose(fun, *primals, reduce_axes=()):
         >>> f_t(fnp.array([1.0, 1.0]))
         (Array([1., 3.], dtype=float32),)
     """
-    del reduce_axes  # unused
+    if reduce_axes:
+        raise NotImplementedError("linear_transpose: reduce_axes is not supported (JAX "
+                                  "removed it too)")
     from nanofn._ad import vjp
     from nanofn.numpy import zeros
+    from nanofn.tree_util import Partial
     leaves, tree = tree_flatten(primals)
-    for x in leaves:
-        if not np.issubdtype(np.dtype(x.dtype), np.inexact):
-            raise TypeError(f"linear_transpose: inputs must be floating point, got "
-                            f"{np.dtype(x.dtype).name}")
+    in_dtypes = [np.dtype(x.dtype) for x in leaves]
     zeros_in = tree_unflatten(tree, [zeros(tuple(x.shape), x.dtype) for x in leaves])
-    _, pullback = vjp(fun, *zeros_in)
+    out, pullback = vjp(fun, *zeros_in)
+    out_dtypes = [np.dtype(o.dtype) for o in tree_flatten(out)[0]]
+    if not all(np.issubdtype(d, np.inexact) for d in in_dtypes + out_dtypes):
+        raise TypeError("linear_transpose: only functions from floating point or complex "
+                        "inputs to floating point or complex outputs can be transposed, got "
+                        f"{[d.name for d in in_dtypes]} -> {[d.name for d in out_dtypes]}")
 
     def transposed(out_cotangent):
         return tuple(pullback(out_cotangent))
 
-    return transposed
+    return Partial(transposed)
 
 
 def pure_callback(callback, result_shape_dtypes, *args, sharding=None, vmap_method=None,
@@ -633,9 +647,11 @@ def pure_callback(callback, result_shape_dtypes, *args, sharding=None, vmap_meth
             (`nanofn.ShapeDtypeStruct`, arrays) describing the result.
         *args, **kwargs: the arguments (pytrees of arrays) to pass.
         sharding: accepted for compatibility; no effect.
-        vmap_method: under `vmap`, `"sequential"` (or None) calls `callback` once per
-            example; `"expand_dims"` calls it once with the batch axis first (unbatched
-            arguments get a size-1 axis); `"broadcast_all"` broadcasts every argument.
+        vmap_method: under `vmap`, `"sequential"` or `"sequential_unrolled"` (or None)
+            calls `callback` once per example; `"expand_dims"` calls it once with the
+            batch axis first (unbatched arguments get a size-1 axis); `"broadcast_all"`
+            broadcasts every argument; `"legacy_vectorized"` passes unbatched arguments
+            as they are. (JAX raises under `vmap` for None.)
 
     Returns:
         The callback's result as nanofn arrays (traced under transformations).

@@ -10,8 +10,10 @@ Example:
 
 from nanofn import checkpoint_policies
 from nanofn._custom import checkpoint, remat
+from nanofn.checkpoint_policies import Offloadable, Recompute, Saveable
 
-__all__ = ["checkpoint", "remat", "checkpoint_name", "checkpoint_policies"]
+__all__ = ["checkpoint", "remat", "checkpoint_name", "checkpoint_policies", "Offloadable",
+           "Recompute", "Saveable"]
 
 
 def checkpoint_name(x, name: str):

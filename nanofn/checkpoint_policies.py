@@ -19,16 +19,19 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
+
+import numpy as np
 
 __all__ = [
-    "everything_saveable", "nothing_saveable", "dots_saveable", "checkpoint_dots",
-    "dots_with_no_batch_dims_saveable", "checkpoint_dots_with_no_batch_dims",
-    "save_anything_except_these_names", "save_any_names_but_these", "save_only_these_names",
-    "save_from_both_policies",
+    "checkpoint_dots", "checkpoint_dots_with_no_batch_dims", "dots_saveable",
+    "dots_with_no_batch_dims_saveable", "everything_saveable", "nothing_saveable",
+    "offload_dot_with_no_batch_dims", "save_and_offload_only_these_names",
+    "save_any_names_but_these", "save_anything_except_these_names", "save_from_both_policies",
+    "save_only_these_names",
 ]
 
-_DOTS = ("dot_general",)
+_DOTS = ("dot_general", "conv_general_dilated")  # what dots_saveable saves, as in JAX
 
 
 def _name(prim) -> str:
@@ -46,7 +49,8 @@ def nothing_saveable(prim, *avals, **params) -> bool:
 
 
 def dots_saveable(prim, *avals, **params) -> bool:
-    """Results of matrix products (`dot_general`) may be saved."""
+    """Results of matrix products and convolutions (`dot_general`,
+    `conv_general_dilated`) may be saved."""
     return _name(prim) in _DOTS
 
 
@@ -55,7 +59,7 @@ checkpoint_dots = dots_saveable
 
 def dots_with_no_batch_dims_saveable(prim, *avals, **params) -> bool:
     """Results of matrix products without batch dimensions may be saved."""
-    if _name(prim) not in _DOTS:
+    if _name(prim) != "dot_general":
         return False
     dims = params.get("dimension_numbers")
     if dims is None:
@@ -76,7 +80,20 @@ def save_anything_except_these_names(*names: str) -> Callable:
     return policy
 
 
-save_any_names_but_these = save_anything_except_these_names
+def save_any_names_but_these(*names: str) -> Callable:
+    """Only values named by `checkpoint_name` may be saved, except those in `names`.
+
+    Example:
+        >>> from nanofn import checkpoint_policies as cp
+        >>> policy = cp.save_any_names_but_these("a")
+        >>> policy("name", name="b"), policy("name", name="a")  # a primitive or its name
+        (True, False)
+    """
+    names_ = frozenset(names)
+
+    def policy(prim, *avals, **params):
+        return _name(prim) == "name" and params.get("name") not in names_
+    return policy
 
 
 def save_only_these_names(*names: str) -> Callable:
@@ -89,7 +106,77 @@ def save_only_these_names(*names: str) -> Callable:
 
 
 def save_from_both_policies(policy_1: Callable, policy_2: Callable) -> Callable:
-    """A result may be saved if either policy saves it."""
+    """A result may be saved if either policy saves it (both must answer True or False)."""
     def policy(prim, *avals, **params):
-        return bool(policy_1(prim, *avals, **params) or policy_2(prim, *avals, **params))
+        out1, out2 = policy_1(prim, *avals, **params), policy_2(prim, *avals, **params)
+        if not (isinstance(out1, (bool, np.bool_)) and isinstance(out2, (bool, np.bool_))):
+            msg = (f"save_from_both_policies: both policies must return a bool, got "
+                   f"{out1!r} and {out2!r}; write a custom policy instead")
+            raise ValueError(msg)  # noqa: TRY004 - the error JAX raises here
+        return bool(out1 or out2)
+    return policy
+
+
+class _Decision:
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return self._name
+
+
+Saveable = _Decision("Saveable")  # a policy's answer: keep the value for the backward pass
+Recompute = _Decision("Recompute")  # a policy's answer: compute the value again
+
+
+class Offloadable(NamedTuple):
+    """A policy's answer: keep the value, moved from memory `src` to `dst` (on a CPU
+    there is one memory, so this is the same as `Saveable`)."""
+    src: str
+    dst: str
+
+
+def save_and_offload_only_these_names(*, names_which_can_be_saved,
+                                      names_which_can_be_offloaded, offload_src,
+                                      offload_dst) -> Callable:
+    """Like `save_only_these_names`, but values named in `names_which_can_be_offloaded`
+    are offloaded (to host memory, in JAX) rather than recomputed.
+
+    Example:
+        >>> from nanofn import checkpoint_policies as cp
+        >>> policy = cp.save_and_offload_only_these_names(
+        ...     names_which_can_be_saved=["a"], names_which_can_be_offloaded=["b"],
+        ...     offload_src="device", offload_dst="pinned_host")
+        >>> policy("name", name="a"), policy("name", name="b"), policy("name", name="c")
+        (Saveable, Offloadable(src='device', dst='pinned_host'), Recompute)
+    """
+    saved, offloaded = set(names_which_can_be_saved), set(names_which_can_be_offloaded)
+    if saved & offloaded:
+        raise ValueError("save_and_offload_only_these_names: a name cannot be both saved and "
+                         f"offloaded, got {sorted(saved & offloaded)} in both lists")
+
+    def policy(prim, *avals, **params):
+        if _name(prim) == "name" and params.get("name") in saved:
+            return Saveable
+        if _name(prim) == "name" and params.get("name") in offloaded:
+            return Offloadable(offload_src, offload_dst)
+        return Recompute
+    return policy
+
+
+def offload_dot_with_no_batch_dims(offload_src, offload_dst) -> Callable:
+    """Like `dots_with_no_batch_dims_saveable`, but such products are offloaded (to host
+    memory, in JAX) rather than saved.
+
+    Example:
+        >>> from nanofn import checkpoint_policies as cp
+        >>> from nanofn.ops._base import dot_general_p
+        >>> cp.offload_dot_with_no_batch_dims("device", "pinned_host")(
+        ...     dot_general_p, dimension_numbers=(((1,), (0,)), ((), ())))
+        Offloadable(src='device', dst='pinned_host')
+    """
+    def policy(prim, *avals, **params):
+        if dots_with_no_batch_dims_saveable(prim, *avals, **params):
+            return Offloadable(offload_src, offload_dst)
+        return Recompute
     return policy

@@ -85,8 +85,8 @@ def callback(callback, *args, ordered=False, **kwargs):
 
     Array arguments arrive as concrete `nanofn.Array`s: under `jit` the call happens each
     time the compiled function runs, under `grad`/`jvp` it sees primal values, and under
-    `vmap` it is called once with the batched values (batch axis first). Other arguments
-    are passed through unchanged.
+    `vmap` it is called once with the batched values (batch axis first). Python numbers
+    arrive as arrays (as in JAX); other non-array arguments are passed through unchanged.
 
     Args:
         callback: a Python function returning None (its result is ignored).
@@ -111,6 +111,9 @@ def callback(callback, *args, ordered=False, **kwargs):
         raise TypeError(f"debug.callback: callback must be callable, got "
                         f"{type(callback).__name__}")
     leaves, tree = tree_flatten((args, kwargs))
+    # Python numbers arrive as arrays, as in JAX (other non-array leaves pass unchanged)
+    leaves = [core.Array(core.scalar_value(x)) if type(x) in core._PY_SCALAR_DTYPE else x
+              for x in leaves]
     dynamic = [x for x in leaves if _is_dynamic(x)]
     static = tuple((False, None) if _is_dynamic(x) else (True, x) for x in leaves)
     try:

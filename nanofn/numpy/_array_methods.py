@@ -103,7 +103,7 @@ def install(cls):
     cls.reshape = _reshape
     cls.transpose = _transpose
     cls.astype = lambda self, dtype, copy=False, device=None: lnp.astype(self, dtype)
-    cls.flatten = lambda self: lnp.ravel(self)
+    cls.flatten = lambda self, order="C": lnp.ravel(self, order)
     cls.T = property(lambda self: lnp.transpose(self))
     cls.mT = property(lambda self: _method("swapaxes")(self, -1, -2))
     cls.real = property(_method("real"))
@@ -150,8 +150,11 @@ def _view(self, dtype=None, type=None):
         return self
     from nanofn.ops import _base
     old, new = self.dtype, dtype_arg(dtype)
-    if old == bool or new == bool:
-        raise TypeError(f"Array.view: cannot view {old.name} as {new.name} (booleans)")
+    if old == bool or new == bool:  # a bool is one byte holding 0 or 1, as in numpy
+        if (old if new == bool else new).itemsize != 1:
+            raise TypeError(f"Array.view: cannot view {old.name} as {new.name}: a bool can "
+                            "only be viewed as a one-byte dtype (int8, uint8), and back")
+        return lnp.astype(self, new) if old == bool else lnp.not_equal(self, 0)
     if old.itemsize == new.itemsize:
         return _base.bitcast_convert_type_p.bind(self, new_dtype=new)
     if self.ndim == 0:
@@ -169,13 +172,22 @@ def _view(self, dtype=None, type=None):
     return _base.bitcast_convert_type_p.bind(grouped, new_dtype=new)
 
 
+def _round_builtin(self, ndigits=None):
+    """`round(x)` rounds to integers (to nearest even) and returns an integer array, as
+    Python's `round` of a number returns an int; `round(x, n)` keeps the dtype."""
+    if ndigits is not None:
+        return lnp.round(self, ndigits)
+    x = _method("real")(self) if np.issubdtype(self.dtype, np.complexfloating) else self
+    return lnp.astype(lnp.round(x), dtype_arg(int))
+
+
 def _contains(self, item):
     return bool(lnp.any(lnp.equal(self, item)))
 
 
 def _install_array_surface(cls):
     cls.view = _view
-    cls.__round__ = lambda self, ndigits=None: lnp.round(self, 0 if ndigits is None else ndigits)
+    cls.__round__ = _round_builtin
     cls.__divmod__ = _defer(lambda self, other: _fnp_call("divmod", self, other))
     cls.__rdivmod__ = _defer(lambda self, other: _fnp_call("divmod", other, self))
     cls.__rlshift__ = _defer(lambda self, other: lnp.left_shift(other, self))
