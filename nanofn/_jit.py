@@ -51,6 +51,7 @@ from nanofn import _core as core
 from nanofn import _kernels, _malloc
 from nanofn._config import config
 from nanofn._core import ClosedJaxpr, Eqn, Jaxpr, Literal, Tracer, Var, get_aval
+from nanofn._dtypes_float0 import float0
 from nanofn._traceback_util import api_boundary
 from nanofn.tree_util import tree_flatten, tree_flatten_with_path, tree_unflatten, keystr
 
@@ -981,10 +982,11 @@ class JitFunction:
                 pass
         if tracing:
             outs = core.eval_jaxpr(compiled.closed.jaxpr, compiled.closed.consts, *values)
-            outs = [o if isinstance(o, (Tracer, core.Array)) else core.wrap(o) for o in outs]
+            outs = [o if isinstance(o, (Tracer, core.Array)) or _is_float0(o) else core.wrap(o)
+                    for o in outs]
         else:
-            outs = [core.Array(_unaliased(o, lent)) if isinstance(o, np.ndarray)
-                    else core.wrap(o) for o in compiled.run(values)]
+            outs = [o if _is_float0(o) else core.Array(_unaliased(o, lent))
+                    if isinstance(o, np.ndarray) else core.wrap(o) for o in compiled.run(values)]
         return tree_unflatten(compiled.out_tree, outs)
 
     def _compile(self, args, kwargs, static, in_tree, avals, raw_box=None, store=True):
@@ -1354,27 +1356,60 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
     return api_boundary(make)
 
 
+def _is_float0(x):
+    """An integer input's gradient (JAX's float0): a numpy array, as `grad` returns it."""
+    return isinstance(x, np.ndarray) and x.dtype == float0
+
+
 class ShapeDtypeStruct:
-    """A shape and dtype standing in for an array (what `eval_shape` returns)."""
+    """A shape and dtype standing in for an array (what `eval_shape` returns).
 
-    __slots__ = ("shape", "dtype")
+    `sharding` and `weak_type` are JAX's keyword arguments, kept as attributes (nanofn has
+    one device, and its arrays carry no weak type).
 
-    def __init__(self, shape, dtype):
+    Example:
+        >>> import nanofn
+        >>> s = nanofn.ShapeDtypeStruct((3, 2), "float32")
+        >>> s.update(shape=(4,)), len(s), s.ndim
+        (ShapeDtypeStruct(shape=(4,), dtype=float32), 3, 2)
+    """
+
+    __slots__ = ("shape", "dtype", "sharding", "weak_type")
+
+    def __init__(self, shape, dtype, *, sharding=None, weak_type=False):
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
+        self.sharding = sharding
+        self.weak_type = bool(weak_type)
 
     ndim = property(lambda self: len(self.shape))
     size = property(lambda self: math.prod(self.shape))
 
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def update(self, **kwargs):
+        """A copy with some of `shape`, `dtype`, `sharding`, `weak_type` replaced."""
+        fields = {"shape": self.shape, "dtype": self.dtype, "sharding": self.sharding,
+                  "weak_type": self.weak_type}
+        unknown = set(kwargs) - set(fields)
+        if unknown:
+            raise TypeError(f"ShapeDtypeStruct.update: unknown fields {sorted(unknown)}")
+        fields.update(kwargs)
+        return ShapeDtypeStruct(fields.pop("shape"), fields.pop("dtype"), **fields)
+
     def __repr__(self):
-        return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name})"
+        weak = ", weak_type=True" if self.weak_type else ""
+        return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name}{weak})"
 
     def __eq__(self, other):
-        return isinstance(other, ShapeDtypeStruct) and (self.shape, self.dtype) == \
-            (other.shape, other.dtype)
+        return isinstance(other, ShapeDtypeStruct) and (self.shape, self.dtype, self.weak_type) \
+            == (other.shape, other.dtype, other.weak_type)
 
     def __hash__(self):
-        return hash((self.shape, self.dtype))
+        return hash((self.shape, self.dtype, self.weak_type))
 
 
 @api_boundary

@@ -16,7 +16,12 @@ Example:
 """
 
 from nanofn._closure import closure_convert as closure_convert
-from nanofn._custom import custom_jvp as custom_jvp, custom_vjp as custom_vjp
+from nanofn._custom import (
+    CustomVJPPrimal as CustomVJPPrimal, SymbolicZero as SymbolicZero, custom_jvp as custom_jvp,
+    custom_vjp as custom_vjp, custom_vjp_primal_tree_values as custom_vjp_primal_tree_values,
+    zero_from_primal as zero_from_primal,
+)
 from nanofn._custom_gradient import custom_gradient as custom_gradient
 
-__all__ = ["closure_convert", "custom_gradient", "custom_jvp", "custom_vjp"]
+__all__ = ["CustomVJPPrimal", "SymbolicZero", "closure_convert", "custom_gradient",
+           "custom_jvp", "custom_vjp", "custom_vjp_primal_tree_values", "zero_from_primal"]

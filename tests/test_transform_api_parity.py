@@ -336,3 +336,30 @@ def test_view_between_bool_and_bytes():
     np.testing.assert_array_equal(fnp.asarray(u).view(bool), u != 0)
     with pytest.raises(TypeError, match="one-byte"):
         fnp.asarray(b).view(np.int32)
+
+
+def test_jit_passes_float0_gradients_through_and_under_vmap():
+    f = nanofn.grad(lambda x, n: x * n, argnums=(0, 1), allow_int=True)
+    dx, dn = nanofn.jit(f)(2.0, 3)
+    assert float(dx) == 3.0 and dn.dtype == nanofn.dtypes.float0
+    dxs, dns = nanofn.vmap(nanofn.jit(f))(np.ones(3, np.float32), np.arange(3, dtype=np.int32))
+    assert np.asarray(dxs).tolist() == [0.0, 1.0, 2.0]
+    assert dns.dtype == nanofn.dtypes.float0 and dns.shape == (3,)
+
+
+def test_shape_dtype_struct_takes_jax_keywords():
+    s = nanofn.ShapeDtypeStruct((3, 2), "float32", sharding=None, weak_type=True)
+    assert s.weak_type and s.sharding is None and len(s) == 3
+    assert s.update(shape=(4,)).shape == (4,) and s.update(dtype="int32").weak_type
+    assert s != nanofn.ShapeDtypeStruct((3, 2), "float32")
+    with pytest.raises(TypeError, match="unknown fields"):
+        s.update(size=3)
+    with pytest.raises(TypeError, match="unsized"):
+        len(nanofn.ShapeDtypeStruct((), "float32"))
+
+
+def test_custom_derivatives_module_exports_symbolic_zero_names():
+    from nanofn import custom_derivatives as cd
+    for name in ("SymbolicZero", "CustomVJPPrimal", "zero_from_primal",
+                 "custom_vjp_primal_tree_values"):
+        assert getattr(cd, name) is getattr(nanofn._custom, name)
