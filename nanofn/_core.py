@@ -111,8 +111,8 @@ class ShapedArray:
 
     __str__ = str_short
 
-    def __repr__(self):
-        return f"ShapedArray({self.shape}, {self.dtype.name})"
+    def __repr__(self):  # JAX's form: ShapedArray(float32[3,2])
+        return f"ShapedArray({self.dtype.name}[{','.join(map(str, self.shape))}])"
 
 
 _PY_SCALAR_DTYPE = {bool: np.dtype(np.bool_), int: np.dtype(np.int32),
@@ -203,7 +203,8 @@ class Array(metaclass=_ArrayMeta):
 
     def __repr__(self):
         body = np.array2string(np.asarray(self._value), separator=", ", prefix="Array(")
-        return f"Array({body}, dtype={self.dtype.name})"
+        shape = f", shape={self.shape}" if self.size == 0 and self.shape != (0,) else ""
+        return f"Array({body}{shape}, dtype={self.dtype.name})"  # numpy's and JAX's form
 
     def __str__(self):
         return str(self._value)
@@ -238,8 +239,8 @@ class Array(metaclass=_ArrayMeta):
             raise TypeError("iteration over a 0-d array")
         return (self[i] for i in range(self.shape[0]))
 
-    def __format__(self, spec):
-        return format(self._value, spec) if self.ndim == 0 else str(self)
+    def __format__(self, spec):  # numpy's: a format spec applies to 0-d arrays only
+        return format(self._value, spec)
 
     def item(self, *args):
         """The element at the flat index or index tuple `args` (the only one when none) as a
@@ -993,6 +994,7 @@ class ClosedJaxpr:
     out_avals = property(lambda self: self.jaxpr.out_avals)
     eqns = property(lambda self: self.jaxpr.eqns)
     literals = property(lambda self: self.consts)  # JAX's other name for the constants
+    effects = property(lambda self: frozenset())  # nanofn's primitives have no effects
 
     def __call__(self, *args):
         return eval_jaxpr(self.jaxpr, self.consts, *args)

@@ -414,7 +414,7 @@ def typeof(x) -> ShapedArray:
     Example:
         >>> import nanofn, nanofn.numpy as fnp
         >>> nanofn.typeof(fnp.ones((2, 3)))
-        ShapedArray((2, 3), float32)
+        ShapedArray(float32[2,3])
     """
     if isinstance(x, (Tracer, core.Array, np.ndarray, np.generic)) or core.is_array_like(x):
         return core.get_aval(x)

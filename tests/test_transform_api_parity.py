@@ -363,3 +363,13 @@ def test_custom_derivatives_module_exports_symbolic_zero_names():
     for name in ("SymbolicZero", "CustomVJPPrimal", "zero_from_primal",
                  "custom_vjp_primal_tree_values"):
         assert getattr(cd, name) is getattr(nanofn._custom, name)
+
+
+def test_reprs_and_formats_follow_jax():
+    assert repr(nanofn.core.ShapedArray((3, 2), "float32")) == "ShapedArray(float32[3,2])"
+    assert repr(fnp.zeros((0, 3))) == "Array([], shape=(0, 3), dtype=float32)"
+    assert repr(fnp.zeros(0)) == "Array([], dtype=float32)"
+    assert f"{fnp.float32(2.5):.2f}" == "2.50"
+    with pytest.raises(TypeError):
+        f"{fnp.ones(2):.2f}"  # a format spec applies to 0-d arrays only, as in numpy
+    assert nanofn.make_jaxpr(lambda x: x + 1)(1.0).effects == frozenset()

@@ -185,7 +185,7 @@ def mapped_aval(size: int, axis: int | None, aval: ShapedArray) -> ShapedArray:
         >>> from nanofn.extend.core import mapped_aval
         >>> from nanofn.core import ShapedArray
         >>> mapped_aval(4, 0, ShapedArray((4, 3), "float32"))
-        ShapedArray((3,), float32)
+        ShapedArray(float32[3])
     """
     if axis is None:
         return aval
@@ -207,7 +207,7 @@ def unmapped_aval(size: int, axis: int | None, aval: ShapedArray,
         >>> from nanofn.extend.core import unmapped_aval
         >>> from nanofn.core import ShapedArray
         >>> unmapped_aval(4, 1, ShapedArray((3,), "float32"))
-        ShapedArray((3, 4), float32)
+        ShapedArray(float32[3,4])
     """
     del explicit_mesh_axis  # unused: no sharding
     if axis is None:
