@@ -14,6 +14,7 @@ Example:
 import numpy as _np
 
 from nanofn import _core
+from nanofn._core import Tracer
 from nanofn.ops import _base
 from nanofn.ops._shape import *  # noqa: F401,F403  concatenate, pad, slicing, gather, scatter
 from nanofn.ops._reduce import *  # noqa: F401,F403  reduce_prod, cumulative ops, sort
@@ -125,6 +126,27 @@ def _def_elementwise():
 
 _def_elementwise()
 _pow_one_dtype = pow  # noqa: F821 - made by _def_elementwise
+_shift_right_arithmetic_one_kind = shift_right_arithmetic  # made by _def_elementwise too
+
+
+def shift_right_arithmetic(x, y):
+    """`x >> y` filling with copies of the top bit, as XLA does for every integer dtype:
+    unsigned operands are shifted as the signed integers of the same bits (uint8 255 >> 1
+    is 255; `nanofn.numpy.right_shift` is the logical shift for them, as numpy's).
+
+    Example:
+        >>> import numpy as np, nanofn
+        >>> nanofn.lax.shift_right_arithmetic(np.uint8(200), np.uint8(2))
+        Array(242, dtype=uint8)
+    """
+    x, y = _scalar(x, y), _scalar(y, x)
+    dt = _np.dtype(_base._dtype(x))
+    if dt.kind != "u" or _np.dtype(_base._dtype(y)) != dt:
+        return _shift_right_arithmetic_one_kind(x, y)
+    signed = _np.dtype(dt.str.replace("u", "i"))
+    out = _shift_right_arithmetic_one_kind(bitcast_convert_type(x, signed),
+                                           bitcast_convert_type(y, signed))
+    return bitcast_convert_type(out, dt)
 
 
 def pow(x, y):  # noqa: A001 - jax.lax's name
@@ -155,6 +177,8 @@ def integer_pow(x, y):
         >>> nanofn.lax.integer_pow(fnp.array([2.0, 3.0]), 3)
         Array([ 8., 27.], dtype=float32)
     """
+    if isinstance(y, (Tracer, _core.Array)) or int(y) != y:
+        raise TypeError(f"integer_pow: the exponent y must be a Python int, got {y!r}")
     return _base.integer_pow_p.bind(x, y=int(y))
 
 
@@ -241,7 +265,8 @@ def select(pred, on_true, on_false):
     return _base.select_n_p.bind(pred, on_false, on_true)
 
 
-def dot(lhs, rhs, *, dimension_numbers=None, precision=None, preferred_element_type=None):
+def dot(lhs, rhs, *, dimension_numbers=None, precision=None, preferred_element_type=None,
+        out_sharding=None):
     """Vector/matrix products of 1-d and 2-d operands (jax.lax.dot), or `dot_general`
     when `dimension_numbers` is given.
 
@@ -274,26 +299,75 @@ def stop_gradient(x):
     return tree_map(lambda v: _base.stop_gradient_p.bind(v), x)
 
 
+def _extremum_reduce(prim, operand, axes, lowest):
+    operand, axes = _base._py_scalar(operand), tuple(int(a) for a in axes)
+    shape = tuple(_base._aval_shape(operand))
+    if all(0 <= a < len(shape) for a in axes) and 0 in [shape[a] for a in axes]:
+        # nothing to compare: the identity, as JAX gives (-inf for a max of floats, the
+        # smallest integer for integers, False for booleans)
+        dt = _np.dtype(_base._dtype(operand))
+        if dt == bool:
+            ident = not lowest
+        elif dt.kind in "iu":
+            ident = _np.iinfo(dt).min if lowest else _np.iinfo(dt).max
+        else:
+            ident = -_np.inf if lowest else _np.inf
+        kept = tuple(n for i, n in enumerate(shape) if i not in axes)
+        return _base.full(kept, ident, dt)
+    return prim.bind(operand, axes=axes)
+
+
 def reduce_max(operand, axes):
-    """Maximum over `axes`."""
-    return _base.reduce_max_p.bind(operand, axes=tuple(axes))
+    """Maximum over `axes`; over an empty axis, the lowest value of the dtype (-inf).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.reduce_max(fnp.array([[1.0, 3.0], [2.0, 0.0]]), (1,))
+        Array([3., 2.], dtype=float32)
+    """
+    return _extremum_reduce(_base.reduce_max_p, operand, axes, True)
 
 
 def reduce_min(operand, axes):
-    """Minimum over `axes`."""
-    return _base.reduce_min_p.bind(operand, axes=tuple(axes))
+    """Minimum over `axes`; over an empty axis, the highest value of the dtype (inf).
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.reduce_min(fnp.zeros((0, 2)), (0,))
+        Array([inf, inf], dtype=float32)
+    """
+    return _extremum_reduce(_base.reduce_min_p, operand, axes, False)
+
+
+def _index_dtype(fname, index_dtype):
+    dt = _np.dtype(index_dtype)
+    if dt.kind not in "iu":
+        raise TypeError(f"{fname}: index_dtype must be an integer dtype, got {dt.name}")
+    return dt
 
 
 def argmax(operand, axis, index_dtype):
-    """Index of the maximum along `axis`."""
-    import numpy as np
-    return _base.argmax_p.bind(operand, axis=int(axis), index_dtype=np.dtype(index_dtype))
+    """Index of the (first) maximum along `axis`, as `index_dtype`.
+
+    Example:
+        >>> import numpy as np, nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.argmax(fnp.array([1.0, 3.0, 3.0]), 0, np.int32)
+        Array(1, dtype=int32)
+    """
+    return _base.argmax_p.bind(_base._py_scalar(operand), axis=int(axis),
+                               index_dtype=_index_dtype("argmax", index_dtype))
 
 
 def argmin(operand, axis, index_dtype):
-    """Index of the minimum along `axis`."""
-    import numpy as np
-    return _base.argmin_p.bind(operand, axis=int(axis), index_dtype=np.dtype(index_dtype))
+    """Index of the (first) minimum along `axis`, as `index_dtype`.
+
+    Example:
+        >>> import numpy as np, nanofn, nanofn.numpy as fnp
+        >>> nanofn.lax.argmin(fnp.array([1.0, 0.0, 0.0]), 0, np.int32)
+        Array(1, dtype=int32)
+    """
+    return _base.argmin_p.bind(_base._py_scalar(operand), axis=int(axis),
+                               index_dtype=_index_dtype("argmin", index_dtype))
 
 
 def bitcast_convert_type(operand, new_dtype):

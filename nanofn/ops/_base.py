@@ -753,7 +753,7 @@ def _broadcast_in_dim_batch(vals, dims, *, shape, broadcast_dimensions):
 broadcast_in_dim_p.batch = _broadcast_in_dim_batch
 
 
-def broadcast_in_dim(operand, shape, broadcast_dimensions):
+def broadcast_in_dim(operand, shape, broadcast_dimensions, *, out_sharding=None):
     """Broadcast `operand` to `shape`, its axes landing on `broadcast_dimensions` (lax
     semantics).
 
@@ -762,8 +762,25 @@ def broadcast_in_dim(operand, shape, broadcast_dimensions):
         >>> nanofn.lax.broadcast_in_dim(nanofn.numpy.array([1, 2]), (2, 3), (0,)).shape
         (2, 3)
     """
-    return broadcast_in_dim_p.bind(operand, shape=tuple(shape),
-                                   broadcast_dimensions=tuple(broadcast_dimensions))
+    del out_sharding  # one device: every sharding places the result the same way
+    operand = _py_scalar(operand)
+    shape, dims = tuple(int(d) for d in shape), tuple(int(d) for d in broadcast_dimensions)
+    ndim = len(_aval_shape(operand))
+    if len(dims) != ndim or len(set(dims)) != ndim or any(not 0 <= d < len(shape) for d in dims):
+        raise TypeError(f"broadcast_in_dim: broadcast_dimensions {dims} must name {ndim} "
+                        f"distinct axes of the result shape {shape}, one per axis of the "
+                        f"operand {tuple(_aval_shape(operand))}")
+    if list(dims) != sorted(dims):  # operand axis i lands on dims[i]: put them in order first
+        order = tuple(int(i) for i in np.argsort(dims))
+        operand, dims = transpose(operand, order), tuple(sorted(dims))
+    return broadcast_in_dim_p.bind(operand, shape=shape, broadcast_dimensions=dims)
+
+
+def _py_scalar(x):
+    """A Python scalar as an array of its default dtype (1.0 -> float32), as JAX's lax
+    functions take it; anything else unchanged."""
+    from nanofn._core import scalar_value
+    return scalar_value(x) if type(x) in (bool, int, float, complex) else x
 
 
 def broadcast_to(x, shape):
@@ -776,10 +793,28 @@ def broadcast_to(x, shape):
     return broadcast_in_dim(x, shape, tuple(range(lead, len(shape))))
 
 
-def full(shape, fill_value, dtype):
-    """An array of `shape` filled with `fill_value` (a staged constant under jit)."""
-    return broadcast_in_dim_p.bind(np.asarray(fill_value, dtype), shape=tuple(shape),
-                                   broadcast_dimensions=())
+def full(shape, fill_value, dtype=None, *, sharding=None):
+    """An array of `shape` (a tuple or an int) filled with the scalar `fill_value`, of
+    `dtype`, or by default of `fill_value`'s (a Python float gives float32, as in JAX).
+
+    Example:
+        >>> import nanofn
+        >>> nanofn.lax.full((2,), 1.5)
+        Array([1.5, 1.5], dtype=float32)
+    """
+    del sharding  # one device
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
+    if np.ndim(fill_value) != 0:
+        raise TypeError(f"full: fill_value must be a scalar, got an array of shape "
+                        f"{np.shape(fill_value)}")
+    if isinstance(fill_value, Tracer):
+        if dtype is not None and np.dtype(dtype) != fill_value.aval.dtype:
+            fill_value = convert_element_type(fill_value, dtype)
+    elif dtype is None:
+        fill_value = np.asarray(_py_scalar(fill_value))
+    else:
+        fill_value = np.asarray(fill_value).astype(dtype)
+    return broadcast_in_dim_p.bind(fill_value, shape=shape, broadcast_dimensions=())
 
 
 # --- reshape -------------------------------------------------------------------------
@@ -806,7 +841,7 @@ def _reshape_batch(vals, dims, *, new_sizes):
 reshape_p.batch = _reshape_batch
 
 
-def reshape(operand, new_sizes, dimensions=None):
+def reshape(operand, new_sizes, dimensions=None, *, out_sharding=None):
     """Reshape `operand` (row-major), lax semantics: `new_sizes` is the full new shape;
     `dimensions`, if given, is a permutation applied first (as `jax.lax.reshape`).
 
@@ -817,7 +852,9 @@ def reshape(operand, new_sizes, dimensions=None):
         >>> nanofn.lax.reshape(nanofn.numpy.arange(6).reshape(2, 3), (6,), dimensions=(1, 0))
         Array([0, 3, 1, 4, 2, 5], dtype=int32)
     """
+    del out_sharding  # one device
     new_sizes = tuple(int(d) for d in new_sizes)
+    operand = _py_scalar(operand)
     if dimensions is not None:
         operand = transpose(operand, dimensions)
     if _aval_shape(operand) == new_sizes:
@@ -854,7 +891,11 @@ def transpose(operand, permutation):
         (3, 2)
     """
     permutation = tuple(int(p) for p in permutation)
-    if permutation == tuple(range(len(permutation))):
+    ndim = len(_aval_shape(operand))
+    if sorted(permutation) != list(range(ndim)):
+        raise TypeError(f"transpose: permutation {permutation} is not a permutation of the "
+                        f"{ndim} axes of an operand of shape {tuple(_aval_shape(operand))}")
+    if permutation == tuple(range(ndim)):
         return operand
     return transpose_p.bind(operand, permutation=permutation)
 
@@ -886,9 +927,14 @@ def squeeze(array, dimensions):
 
 def expand_dims(array, dimensions):
     """Insert size-1 axes at `dimensions` (positions in the result). Not a primitive: a reshape."""
+    array = _py_scalar(array)
     shape = list(_aval_shape(array))
     ndim = len(shape) + len(dimensions)
-    for d in sorted(d % ndim for d in dimensions):
+    dims = sorted(int(d) % ndim if -ndim <= d < ndim else ndim for d in dimensions)
+    if len(set(dims)) != len(dims) or (dims and dims[-1] >= ndim):
+        raise ValueError(f"expand_dims: dimensions {tuple(dimensions)} must be distinct axes "
+                         f"of the {ndim}-d result (operand shape {tuple(shape)})")
+    for d in dims:
         shape.insert(d, 1)
     return reshape(array, shape)
 
@@ -952,9 +998,11 @@ deflinear(reduce_sum_p, lambda ct, x, *, axes: _keep_axes(ct, _aval_shape(x), ax
 reduce_sum_p.batch = _reduce_batch(reduce_sum_p)
 
 
-def reduce_sum(operand, axes):
-    """Sum `operand` over `axes` (a tuple of non-negative axes)."""
-    return reduce_sum_p.bind(operand, axes=tuple(axes))
+def reduce_sum(operand, axes, *, out_sharding=None):
+    """Sum `operand` over `axes` (a tuple of non-negative axes; `out_sharding` is accepted
+    for JAX compatibility: one device)."""
+    del out_sharding
+    return reduce_sum_p.bind(_py_scalar(operand), axes=tuple(axes))
 
 
 # --- reduce_max, reduce_min ---------------------------------------------------------------
@@ -1040,8 +1088,9 @@ def iota(dtype, size):
     return iota_p.bind(dtype=np.dtype(dtype), shape=(int(size),), dimension=0)
 
 
-def broadcasted_iota(dtype, shape, dimension):
-    """An array of `shape` whose values count along `dimension`."""
+def broadcasted_iota(dtype, shape, dimension, *, out_sharding=None):
+    """An array of `shape` whose values count along `dimension` (`out_sharding` is accepted
+    for JAX compatibility: nanofn runs on one device)."""
     return iota_p.bind(dtype=np.dtype(dtype), shape=tuple(shape), dimension=int(dimension))
 
 
@@ -1068,6 +1117,12 @@ def _dot_general_impl(x, y, *, dimension_numbers, preferred_element_type=None):
     n = [y.shape[d] for d in y_free]
     k = math.prod([x.shape[d] for d in lc])
     mm, nn = math.prod(m), math.prod(n)
+    pet = preferred_element_type
+    if pet is not None and (np.can_cast(x.dtype, pet, "safe") or
+                            (x.dtype.kind in "biu" and np.dtype(pet).kind == "f")):
+        # a wider type: accumulate in it (int8 products summed in int32); a narrower or
+        # other one (JAX takes those for dot_general too) converts the result instead
+        xt, yt = xt.astype(pet, copy=False), yt.astype(pet, copy=False)
     # batch axes stay apart: merging them would copy an operand whose batch axes are not
     # adjacent in memory (attention's heads, transposed out of (B, T, N, H)); matmul
     # loops over them with any strides
@@ -1114,6 +1169,7 @@ def _dot_general_cotangent(ct, x, y, dimension_numbers, which):
         other, other_free, other_batch, ct_free = x, tuple(x_free), lb, ct_x_free
         mine_batch, mine_free = list(rb), list(y_free)
         from_other = [rc[i] for i in np.argsort(lc)]
+    other = _like_dtype(other, ct)  # a preferred_element_type: contract in the ct's dtype
     # order A: dot_general(ct, other) -> batch, my free dims, my contracting dims
     # order B: dot_general(other, ct) -> batch, my contracting dims, my free dims
     dims_a = mine_batch + mine_free + from_other
@@ -1269,7 +1325,31 @@ def canonicalize_precision(precision, fname="dot_general"):
     return out if len(out) == 2 else out[0]
 
 
-def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
+def check_preferred_element_type(fname, dtype, preferred_element_type):
+    """`preferred_element_type` as a dtype (or None), checked against the operands' `dtype`
+    as JAX checks it: the same kind (an integer may widen to a float), the same signedness,
+    and not narrower."""
+    if preferred_element_type is None:
+        return None
+    dtype, pet = np.dtype(dtype), np.dtype(preferred_element_type)
+    if not (dtype.kind in "iu" and pet.kind == "f"):
+        kinds = {"i": "iu", "u": "iu", "f": "f", "c": "c"}
+        if dtype.kind in kinds and pet.kind not in kinds[dtype.kind]:
+            raise TypeError(f"{fname}: preferred_element_type={pet.name} does not fit "
+                            f"operands of dtype {dtype.name}; the pairs allowed are (integer, "
+                            "integer), (integer, floating), (floating, floating) and "
+                            "(complex, complex)")
+        if dtype.kind == "i" and pet.kind != "i":
+            raise TypeError(f"{fname}: preferred_element_type={pet.name} must be signed, as "
+                            f"the operands ({dtype.name}) are")
+    if pet.itemsize < dtype.itemsize:
+        raise TypeError(f"{fname}: preferred_element_type={pet.name} must not be narrower than "
+                        f"the operands' dtype {dtype.name}")
+    return pet
+
+
+def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None, *,
+                out_sharding=None):
     """General tensor contraction (lax semantics).
 
     `dimension_numbers = ((lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch))`;
@@ -1280,6 +1360,7 @@ def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_t
         >>> nanofn.lax.dot_general(fnp.ones((2, 3)), fnp.ones((3, 4)), (((1,), (0,)), ((), ()))).shape
         (2, 4)
     """
+    del out_sharding  # one device
     canonicalize_precision(precision)  # checked; numpy computes in the operands' precision
     (lc, rc), (lb, rb) = dimension_numbers
     dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))

@@ -615,10 +615,10 @@ def cond(pred, true_fun, false_fun, *operands, operand=_NO_OPERAND):
     pred = _to_operand(pred, "cond: pred")
     if aval.dtype == bool:
         index = _base.convert_element_type(pred, np.int32)
-    elif np.issubdtype(aval.dtype, np.integer):
+    elif aval.dtype.kind in "iuf":  # a number is true when nonzero (NaN too), as in JAX
         index = _base.convert_element_type(_base.ne_p.bind(pred, _base._c(pred, 0)), np.int32)
     else:
-        raise TypeError(f"cond: pred must be a boolean or integer scalar, got "
+        raise TypeError(f"cond: pred must be a boolean or real number scalar, got "
                         f"{aval.str_short()}; compare it first (e.g. x > 0)")
     # Branch 0 runs when pred is false; errors name true_fun first, as JAX's do.
     return _bind_cond("cond", index, (false_fun, true_fun), ("false_fun", "true_fun"),
@@ -1350,7 +1350,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, _split_transpos
         xs: pytree of arrays scanned along their leading axis, or None.
         length: number of steps; required when `xs` is None.
         reverse: scan from the end of `xs` to the start (ys keep `xs`'s order).
-        unroll: accepted for JAX compatibility (a positive int or bool); nanofn always
+        unroll: accepted for JAX compatibility (a non-negative int or bool); nanofn always
             runs one step per iteration.
         _split_transpose: accepted for JAX compatibility; ignored.
 
@@ -1368,8 +1368,8 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, _split_transpos
     if not callable(f):
         raise TypeError(f"scan: f must be callable, got {type(f).__name__}")
     if not isinstance(unroll, (bool, int, np.integer)) or \
-            (not isinstance(unroll, bool) and unroll < 1):
-        raise ValueError(f"scan: unroll must be a positive int or a bool, got {unroll!r}")
+            (not isinstance(unroll, bool) and unroll < 0):
+        raise ValueError(f"scan: unroll must be a non-negative int or a bool, got {unroll!r}")
     return _scan(f, init, xs, length, reverse, "scan")
 
 

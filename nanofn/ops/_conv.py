@@ -23,6 +23,7 @@ The impls are numba kernels with numpy references beside them, in `_conv_kernels
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 
@@ -154,41 +155,66 @@ def conv_patches(x, window, strides, padding, lhs_dilation=None, rhs_dilation=No
 # ------------------------------------------------------------------------ dimension numbers
 
 
-class ConvDimensionNumbers(tuple):
+class ConvDimensionNumbers(collections.namedtuple("ConvDimensionNumbers",
+                                                   ("lhs_spec", "rhs_spec", "out_spec"))):
     """`(lhs_spec, rhs_spec, out_spec)`: each a tuple of axis indices, batch/feature first.
 
     lhs_spec = (batch axis, feature axis, *spatial axes); rhs_spec = (out feature axis, in
     feature axis, *spatial axes); out_spec like lhs_spec (JAX's convention).
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2)).rhs_spec
+        (3, 2, 0, 1)
     """
+    __slots__ = ()
 
     def __new__(cls, lhs_spec, rhs_spec, out_spec):
-        return super().__new__(cls, (tuple(lhs_spec), tuple(rhs_spec), tuple(out_spec)))
+        return super().__new__(cls, tuple(lhs_spec), tuple(rhs_spec), tuple(out_spec))
 
-    lhs_spec = property(lambda self: self[0])
-    rhs_spec = property(lambda self: self[1])
-    out_spec = property(lambda self: self[2])
+
+def _check_spec_strings(specs):
+    for s, pair in zip(specs, (("N", "C"), ("O", "I"), ("N", "C"))):
+        if not isinstance(s, str) or any(s.count(ch) != 1 for ch in pair) or \
+                len(set(s)) != len(s):
+            raise TypeError(f"conv: dimension_numbers {specs!r}: {s!r} must name "
+                            f"{pair[0]!r} and {pair[1]!r} once each, with no repeated letter")
+    spatial = [set(s) - set(pair) for s, pair in zip(specs, ("NC", "OI", "NC"))]
+    if not spatial[0] == spatial[1] == spatial[2]:
+        raise TypeError(f"conv: dimension_numbers {specs!r} must name the same spatial axes "
+                        "in all three layouts")
 
 
 def conv_dimension_numbers(lhs_shape, rhs_shape, dimension_numbers):
     """Turn `None`, a `ConvDimensionNumbers`, or strings like `("NHWC", "HWIO", "NHWC")`
-    into `ConvDimensionNumbers`."""
+    into `ConvDimensionNumbers` (`None` is the NCHW / OIHW / NCHW layout).
+
+    Example:
+        >>> from nanofn import lax
+        >>> lax.conv_dimension_numbers((1, 5, 5, 3), (3, 3, 3, 8), ("NHWC", "HWIO", "NHWC"))
+        ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1), out_spec=(0, 3, 1, 2))
+    """
     nd = len(lhs_shape)
+    if len(rhs_shape) != nd:
+        raise TypeError(f"conv: the input and the kernel must have the same rank, got shapes "
+                        f"{tuple(lhs_shape)} and {tuple(rhs_shape)}")
     if dimension_numbers is None:
         return ConvDimensionNumbers(tuple(range(nd)), tuple(range(nd)), tuple(range(nd)))
     if isinstance(dimension_numbers, ConvDimensionNumbers):
         return dimension_numbers
+    if not isinstance(dimension_numbers, (tuple, list)) or len(dimension_numbers) != 3:
+        raise TypeError(f"conv: dimension_numbers must be None, a ConvDimensionNumbers or "
+                        f"three layouts (lhs, rhs, out), got {dimension_numbers!r}")
     lhs, rhs, out = dimension_numbers
     if isinstance(lhs, str):
+        _check_spec_strings((lhs, rhs, out))
         if not (len(lhs) == len(rhs) == len(out) == nd):
-            raise ValueError(f"conv: dimension_numbers {dimension_numbers} do not match an input "
-                             f"of rank {nd}")
+            raise TypeError(f"conv: dimension_numbers {dimension_numbers} do not match an input "
+                            f"of rank {nd}")
         spatial = [ch for ch in rhs if ch not in "IO"]
 
         def spec(s, first, second):
             return (s.index(first), s.index(second)) + tuple(s.index(ch) for ch in spatial)
-        lhs_sp = [ch for ch in lhs if ch not in "NC"]
-        if sorted(lhs_sp) != sorted(spatial):
-            raise ValueError(f"conv: spatial dimensions of {lhs} and {rhs} do not match")
         return ConvDimensionNumbers(spec(lhs, "N", "C"), spec(rhs, "O", "I"), spec(out, "N", "C"))
     return ConvDimensionNumbers(lhs, rhs, out)
 
@@ -221,7 +247,8 @@ def padtype_to_pads(in_shape, window_shape, window_strides, padding):
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-                         batch_group_count=1, precision=None, preferred_element_type=None):
+                         batch_group_count=1, precision=None, preferred_element_type=None,
+                         out_sharding=None):
     """General convolution with jax.lax's signature and meaning.
 
     Args:
@@ -249,9 +276,13 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
         >>> y.shape, float(y[0, 2, 2, 0])
         ((1, 5, 5, 2), 9.0)
     """
-    del precision  # unused
+    del precision, out_sharding  # unused: numpy's precision, one device
     from nanofn.numpy._dtypes import promote
     lhs, rhs = promote(lhs, rhs)
+    pet = lax.check_preferred_element_type("conv_general_dilated", lax._dtype(lhs),
+                                           preferred_element_type)
+    if pet is not None and pet != lax._dtype(lhs):  # accumulate in it: int8 sums in int32
+        lhs, rhs = lax.convert_element_type(lhs, pet), lax.convert_element_type(rhs, pet)
     ls, rs = tuple(_aval_shape(lhs)), tuple(_aval_shape(rhs))
     if len(ls) != len(rs) or len(ls) < 3:
         raise ValueError(f"conv_general_dilated: input {ls} and kernel {rs} must have the same "
@@ -298,10 +329,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     y = lax.transpose(y, (1, 0, nsp + 2) + tuple(range(2, 2 + nsp)))
     y = lax.reshape(y, (n, o) + out_sp)
     # back to the requested output layout
-    y = lax.transpose(y, tuple(np.argsort(dn.out_spec).tolist()))
-    if preferred_element_type is not None:
-        y = lax.convert_element_type(y, preferred_element_type)
-    return y
+    return lax.transpose(y, tuple(np.argsort(dn.out_spec).tolist()))
 
 
 def _batch_grouped(lhs, rhs, dn, groups, feature_groups, conv_args):
@@ -416,44 +444,74 @@ def conv_with_general_padding(lhs, rhs, window_strides, padding, lhs_dilation, r
                                 precision=precision, preferred_element_type=preferred_element_type)
 
 
+def _transpose_pads(k, stride, padding):
+    """The `(low, high)` padding of a transposed convolution along one axis of effective
+    kernel size `k`, given the forward convolution's padding ('SAME', 'VALID' or a pair)."""
+    if padding == "SAME":
+        total = k + stride - 2
+        lo = k - 1 if stride > k - 1 else -(-total // 2)
+    elif padding == "VALID":
+        total = k + stride - 2 + max(k - stride, 0)
+        lo = k - 1
+    else:  # the forward pads (lo, hi) become k - 1 - lo and k - 1 - hi
+        lo, total = k - 1 - padding[0], 2 * (k - 1) - padding[0] - padding[1]
+    return lo, total - lo
+
+
+_TRANSPOSE_LAYOUTS = {3: ("NHC", "HIO", "NHC"), 4: ("NHWC", "HWIO", "NHWC"),
+                      5: ("NHWDC", "HWDIO", "NHWDC"), 2: ("NC", "IO", "NC")}
+
+
 def conv_transpose(lhs, rhs, strides, padding, rhs_dilation=None, dimension_numbers=None,
-                   transpose_kernel=False, precision=None, preferred_element_type=None):
+                   transpose_kernel=False, precision=None, preferred_element_type=None,
+                   use_consistent_padding=False):
     """Transposed convolution (the gradient of a strided convolution), as `jax.lax.conv_transpose`:
     the input is dilated by `strides` and convolved with the kernel.
+
+    Unlike `conv_general_dilated`, the default layout is channels last, as in JAX
+    (`("NHWC", "HWIO", "NHWC")` for 2-d, `("NHC", "HIO", "NHC")` for 1-d,
+    `("NHWDC", "HWDIO", "NHWDC")` for 3-d). 'SAME' and 'VALID' name the padding of the
+    forward convolution this one transposes; explicit `(low, high)` pairs are the padding of
+    the transposed convolution itself, unless `use_consistent_padding=True`, which reads them
+    as the forward convolution's padding too (PyTorch's meaning).
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
         >>> y = nanofn.lax.conv_transpose(fnp.ones((1, 3, 3, 1)), fnp.ones((2, 2, 1, 1)), (2, 2),
-        ...                               "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        ...                               "SAME")
         >>> y.shape
         (1, 6, 6, 1)
     """
     ls, rs = tuple(_aval_shape(lhs)), tuple(_aval_shape(rhs))
+    if dimension_numbers is None:
+        if len(ls) not in _TRANSPOSE_LAYOUTS:
+            raise ValueError(f"conv_transpose: no default dimension_numbers for an input of "
+                             f"rank {len(ls)} (shape {ls}); pass dimension_numbers")
+        dimension_numbers = _TRANSPOSE_LAYOUTS[len(ls)]
     dn = conv_dimension_numbers(ls, rs, dimension_numbers)
     nsp = len(ls) - 2
+    strides = tuple(int(s) for s in strides)
+    if len(strides) != nsp:
+        raise ValueError(f"conv_transpose: strides {strides} need one entry per spatial axis "
+                         f"({nsp}) of the input {ls}")
     k_sdims = [rs[d] for d in dn.rhs_spec[2:]]
     rhs_dilation = tuple(rhs_dilation or (1,) * nsp)
     eff_k = [(k - 1) * d + 1 for k, d in zip(k_sdims, rhs_dilation)]
-    if isinstance(padding, str):
-        pads = []
-        for k, st in zip(eff_k, strides):  # the padding that makes this the adjoint of a conv
-            mode = padding.upper()
-            if mode == "SAME":
-                total = k + st - 2
-                lo = k - 1 if st > k - 1 else -(-total // 2)
-            elif mode == "VALID":
-                total = k + st - 2 + max(k - st, 0)
-                lo = k - 1
-            else:
-                raise ValueError(f"conv_transpose: padding {padding!r} is not 'SAME' or 'VALID'")
-            pads.append((lo, total - lo))
+    if isinstance(padding, str) and padding.upper() in ("SAME", "VALID"):
+        pads = [_transpose_pads(k, st, padding.upper()) for k, st in zip(eff_k, strides)]
+    elif isinstance(padding, str):
+        raise ValueError(f"conv_transpose: padding {padding!r} is not 'SAME', 'VALID' or a "
+                         "sequence of (low, high) pairs")
+    elif use_consistent_padding:
+        forward = padtype_to_pads(eff_k, eff_k, strides, padding)  # checks the pairs
+        pads = [_transpose_pads(k, st, p) for k, st, p in zip(eff_k, strides, forward)]
     else:
         pads = padding
     if transpose_kernel:
         from nanofn.numpy import flip, swapaxes
         rhs = flip(rhs, tuple(dn.rhs_spec[2:]))
         rhs = swapaxes(rhs, dn.rhs_spec[0], dn.rhs_spec[1])
-    return conv_general_dilated(lhs, rhs, (1,) * nsp, pads, lhs_dilation=tuple(strides),
+    return conv_general_dilated(lhs, rhs, (1,) * nsp, pads, lhs_dilation=strides,
                                 rhs_dilation=rhs_dilation, dimension_numbers=dn,
                                 precision=precision, preferred_element_type=preferred_element_type)
 
@@ -654,8 +712,8 @@ reduce_window_sum_transpose_p.impl_into = (
 # ------------------------------------------------------------------------ pooling
 
 
-def reduce_window(operand, init_value, computation, window_dimensions, window_strides,
-                  padding, base_dilation=None, window_dilation=None):
+def reduce_window(operand, init_value, computation, window_dimensions, window_strides=None,
+                  padding="VALID", base_dilation=None, window_dilation=None):
     """Reduce every window of `operand` with `computation` (jax.lax's signature).
 
     As in JAX, padding and base-dilation holes hold `init_value`, and `init_value` takes
@@ -671,8 +729,8 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
         init_value: the reduction's start value (-inf for max, 0 for sum), or a tuple.
         computation: `lax.add`, `lax.max`, `lax.min`, or any `f(a, b)` as in `lax.reduce`.
         window_dimensions: window size, one per axis of `operand`.
-        window_strides: step between windows, one per axis.
-        padding: 'SAME', 'VALID' or one `(low, high)` pair per axis.
+        window_strides: step between windows, one per axis (default 1).
+        padding: 'SAME', 'VALID' (the default) or one `(low, high)` pair per axis.
         base_dilation: operand dilation, one per axis (default 1).
         window_dilation: window dilation, one per axis (default 1).
 
@@ -694,18 +752,24 @@ def reduce_window(operand, init_value, computation, window_dimensions, window_st
     shape = tuple(_aval_shape(operand[0] if isinstance(operand, (tuple, list)) else operand))
     nd = len(shape)
     window = tuple(int(w) for w in window_dimensions)
-    strides = tuple(int(s) for s in window_strides)
+    strides = tuple(int(s) for s in (window_strides or (1,) * nd))
     if len(window) != nd or len(strides) != nd:
         raise ValueError(f"reduce_window: window_dimensions {window} and window_strides "
                          f"{strides} need one entry per axis of the operand {shape}")
-    pads = padtype_to_pads(shape, window, strides, padding)
+    base_dilation = tuple(int(d) for d in (base_dilation or (1,) * nd))
+    window_dilation = tuple(int(d) for d in (window_dilation or (1,) * nd))
+    # as in JAX, 'SAME' pads the undilated operand for the dilated window
+    dilated = tuple((w - 1) * d + 1 for w, d in zip(window, window_dilation))
+    pads = padtype_to_pads(shape, dilated, strides, padding)
     geo = dict(window_dimensions=window, window_strides=strides, padding=pads,
-               base_dilation=tuple(int(d) for d in (base_dilation or (1,) * nd)),
-               window_dilation=tuple(int(d) for d in (window_dilation or (1,) * nd)))
+               base_dilation=base_dilation, window_dilation=window_dilation)
     if kind is None:
         return _reduce_window_any(operand, init_value, computation, shape, **geo)
     init = np.asarray(init_value).item()
     dtype = lax._dtype(operand)
+    if kind == "sum" and dtype == bool:
+        raise TypeError(f"reduce_window: a sum of booleans (operand {dtype.name}{list(shape)}); "
+                        "convert the operand to an integer dtype first")
     if kind == "max":
         y = reduce_window_max_p.bind(operand, **geo)
         if init > K.lowest(dtype):

@@ -121,7 +121,7 @@ def batch_matmul(lhs, rhs, precision=None):
                              precision=precision)
 
 
-def broadcast(operand, sizes):
+def broadcast(operand, sizes, *, out_sharding=None):
     """`operand` with new leading axes of `sizes` (jax.lax.broadcast).
 
     Example:
@@ -149,8 +149,9 @@ def broadcast_to_rank(x, rank):
     return x if len(shape) >= rank else _base.reshape(x, (1,) * (rank - len(shape)) + shape)
 
 
-def full_like(x, fill_value, dtype=None, shape=None):
-    """An array like `x` (its shape and dtype unless given) filled with `fill_value`.
+def full_like(x, fill_value, dtype=None, shape=None, sharding=None):
+    """An array like `x` (its shape and dtype unless given) filled with `fill_value`
+    (`sharding` is accepted for JAX compatibility: nanofn runs on one device).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -232,7 +233,7 @@ def broadcast_shapes(*shapes):
     return _base.broadcast_shapes("broadcast_shapes", *[tuple(s) for s in shapes])
 
 
-def stack(arrays, axis=0):
+def stack(operands, axis=0):
     """Arrays of one shape and dtype joined along a new axis (jax.lax's `stack`).
 
     Example:
@@ -241,7 +242,7 @@ def stack(arrays, axis=0):
         >>> lax.stack([fnp.ones(2), fnp.zeros(2)], axis=1).shape
         (2, 2)
     """
-    arrays = list(arrays)
+    arrays = list(operands)
     shape = _shape_of(arrays[0])
     axis = axis % (len(shape) + 1)
     new = shape[:axis] + (1,) + shape[axis:]
@@ -266,6 +267,10 @@ def _bool_reduce(name, reducer, bitwise, ones):
     def fn(operand, axes):
         import nanofn.ops as ops
         dtype = get_aval(operand).dtype
+        shape = _shape_of(operand)
+        if dtype == np.bool_ and 0 in [shape[a] for a in axes]:  # nothing to combine
+            return _base.full(tuple(n for i, n in enumerate(shape) if i not in axes), ones,
+                              np.bool_)
         if dtype == np.bool_:
             as_int = _base.convert_element_type(operand, np.int32)
             return _base.convert_element_type(reducer.bind(as_int, axes=tuple(axes)),
@@ -284,7 +289,7 @@ reduce_and = _bool_reduce("reduce_and", _base.reduce_min_p, "bitwise_and", True)
 reduce_or = _bool_reduce("reduce_or", _base.reduce_max_p, "bitwise_or", False)
 
 
-def reduce(operands, init_values, computation, dimensions):
+def reduce(operands, init_values, computation, dimensions, out_sharding=None):
     """Reduce `operands` over `dimensions` with `computation` (jax.lax.reduce).
 
     `operands` is an array or a tuple of arrays of one shape, `init_values` the matching
@@ -311,11 +316,25 @@ def reduce(operands, init_values, computation, dimensions):
         Array([1, 0], dtype=int32)
     """
     import nanofn.ops as ops
-    single = not isinstance(operands, (tuple, list))
-    ops_list = [operands] if single else list(operands)
-    inits = [init_values] if single else list(init_values)
+    from nanofn.tree_util import tree_flatten, tree_unflatten
+    ops_list, tree = tree_flatten(operands)
+    inits, init_tree = tree_flatten(init_values)
     if len(inits) != len(ops_list):
         raise ValueError(f"lax.reduce: {len(ops_list)} operands but {len(inits)} init_values")
+    if init_tree != tree and not (isinstance(operands, (tuple, list)) and
+                                  isinstance(init_values, (tuple, list))):
+        raise ValueError(f"lax.reduce: operands ({tree}) and init_values ({init_tree}) must "
+                         "have one tree structure")
+    single = tree.num_leaves == 1 and not isinstance(operands, (tuple, list, dict))
+    if not single and not isinstance(operands, (tuple, list)):
+        # any other pytree: the computation sees that structure, the tree reduce sees leaves
+        user_computation = computation
+
+        def computation(a, b):
+            return tree_flatten(user_computation(tree_unflatten(tree, a),
+                                                 tree_unflatten(tree, b)))[0]
+        return tree_unflatten(tree, reduce(tuple(ops_list), tuple(inits), computation,
+                                           dimensions))
     shapes = [_shape_of(x) for x in ops_list]
     if any(s != shapes[0] for s in shapes):
         raise ValueError(f"lax.reduce: operands must have one shape, got {shapes}")

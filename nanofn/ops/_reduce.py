@@ -146,6 +146,8 @@ def reduce_prod(operand, axes):
         >>> nanofn.grad(lambda x: nanofn.lax.reduce_prod(x, (0,)))(fnp.array([0.0, 2.0, 3.0]))
         Array([6., 0., 0.], dtype=float32)
     """
+    from nanofn.ops._base import _py_scalar
+    operand = _py_scalar(operand)
     ndim = len(_aval_shape(operand))
     return reduce_prod_p.bind(operand, axes=tuple(sorted(_axis(a, ndim, "reduce_prod")
                                                          for a in axes)))
@@ -164,8 +166,8 @@ def _axis(axis, ndim, name):
 
 def _scan_impl(fn, ordered):
     def impl(x, *, axis, reverse):
-        # booleans only for ordered scans (max, min), complex numbers only for sums/products
-        if x.dtype.kind in "bc" and (x.dtype == bool) != ordered:
+        # booleans only for ordered scans (max, min; complex numbers in lexicographic order)
+        if x.dtype == bool and not ordered:
             raise TypeError("bad dtype")  # the core re-raises the shape rule's message
         if reverse:
             return np.flip(fn(np.flip(x, axis), axis), axis)
@@ -175,13 +177,13 @@ def _scan_impl(fn, ordered):
 
 def _cumulative(name, fn, *, ordered=False):
     """A scan primitive with params `axis` and `reverse`, its shape rule and batching rule.
-    `ordered` scans (max, min) take booleans but not complex numbers; sums and products
-    the other way round."""
+    `ordered` scans (max, min) also take booleans; all take complex numbers (ordered
+    lexicographically, real part first, as numpy and JAX compare them)."""
     prim = Primitive(name)
     prim.impl = _scan_impl(fn, ordered)
 
     def abstract_eval(x, *, axis, reverse):
-        _check_numeric(name, x, allow_bool=ordered, allow_complex=not ordered)
+        _check_numeric(name, x, allow_bool=ordered)
         if not 0 <= axis < x.ndim:
             raise ValueError(f"{name}: axis {axis} is out of range for {x.str_short()} (the "
                              f"primitive takes a non-negative axis; lax.{name} normalises it)")

@@ -617,12 +617,16 @@ dynamic_slice_p.vjp_joint = _dynamic_slice_vjp
 dynamic_slice_p.batch = _dynamic_slice_batch
 
 
-def _start_index(i, n, fname):
-    """A start index as an integer scalar primitives accept; negative values wrap once."""
+def _start_index(i, n, fname, wrap=True):
+    """A start index as an integer scalar primitives accept; negative values wrap once
+    (with `wrap`; otherwise a traced negative index clamps to 0, and a concrete one is an
+    error, as JAX's `allow_negative_indices=False`)."""
     if isinstance(i, (Tracer, Array)):
         if tuple(i.shape) != () or not _is_int(i.dtype):
             raise TypeError(f"{fname}: start indices must be integer scalars, got "
                             f"{i.dtype.name}{list(i.shape)}")
+        if not wrap:
+            return i
         if i.dtype not in (np.int32, np.int64):  # room for i + n (int8, uint8, ...)
             i = _to_dtype(i, np.int64 if i.dtype.itemsize == 8 else np.int32)
         return _select(lt_p.bind(i, _c(i, 0)), i, _add(i, _c(i, n)))
@@ -633,10 +637,36 @@ def _start_index(i, n, fname):
         v = operator.index(i)
     except TypeError:
         raise TypeError(f"{fname}: start indices must be integers, got {i!r}") from None
+    if v < 0 and not wrap:
+        raise ValueError(f"{fname}: start index {v} is out of bounds for an axis of size {n} "
+                         "with allow_negative_indices=False")
     return np.asarray(v + n if v < 0 else v, np.int32)
 
 
-def dynamic_slice(operand, start_indices, slice_sizes):
+def _no_wrap(i):
+    """A Python int index below 0 as 0: the clamp a traced one gets without wrapping (JAX's
+    `dynamic_index_in_dim` and `dynamic_update_index_in_dim` trace their index, so they
+    clamp where `dynamic_slice` refuses)."""
+    if isinstance(i, (Tracer, Array)) or (isinstance(i, np.ndarray) and i.shape != ()):
+        return i
+    try:
+        return 0 if operator.index(i) < 0 else i
+    except TypeError:
+        return i
+
+
+def _wrap_flags(allow_negative_indices, n, fname):
+    """`allow_negative_indices` (a bool, or one per axis) as one bool per axis."""
+    if isinstance(allow_negative_indices, (bool, np.bool_)):
+        return [bool(allow_negative_indices)] * n
+    flags = [bool(f) for f in allow_negative_indices]
+    if len(flags) != n:
+        raise ValueError(f"{fname}: allow_negative_indices has {len(flags)} entries for {n} "
+                         "start indices")
+    return flags
+
+
+def dynamic_slice(operand, start_indices, slice_sizes, *, allow_negative_indices=True):
     """A window of static size at traced start indices (lax semantics).
 
     Start indices are clamped so that the window fits in `operand` (as in XLA); negative
@@ -646,6 +676,8 @@ def dynamic_slice(operand, start_indices, slice_sizes):
         operand: the array.
         start_indices: one integer scalar (possibly traced) per axis.
         slice_sizes: the static size of the window along each axis.
+        allow_negative_indices: a bool, or one per axis: whether a negative start counts
+            from the end (else a traced one clamps to 0 and a Python int is an error).
 
     Returns:
         The window, of shape `slice_sizes`.
@@ -659,12 +691,15 @@ def dynamic_slice(operand, start_indices, slice_sizes):
     if len(start_indices) != len(shape):
         raise ValueError(f"dynamic_slice: got {len(start_indices)} start indices for an operand "
                          f"of shape {tuple(shape)}")
-    starts = [_start_index(i, n, "dynamic_slice") for i, n in zip(start_indices, shape)]
+    wrap = _wrap_flags(allow_negative_indices, len(shape), "dynamic_slice")
+    starts = [_start_index(i, n, "dynamic_slice", w)
+              for i, n, w in zip(start_indices, shape, wrap)]
     return dynamic_slice_p.bind(operand, *starts,
                                 slice_sizes=tuple(operator.index(s) for s in slice_sizes))
 
 
-def dynamic_slice_in_dim(operand, start_index, slice_size, axis=0):
+def dynamic_slice_in_dim(operand, start_index, slice_size, axis=0, *,
+                         allow_negative_indices=True):
     """`dynamic_slice` along one axis (the other axes are kept whole).
 
     Example:
@@ -678,10 +713,13 @@ def dynamic_slice_in_dim(operand, start_index, slice_size, axis=0):
     starts = [0] * len(shape)
     sizes = list(shape)
     starts[axis], sizes[axis] = start_index, slice_size
-    return dynamic_slice(operand, starts, sizes)
+    wrap = [True] * len(shape)
+    wrap[axis] = allow_negative_indices
+    return dynamic_slice(operand, starts, sizes, allow_negative_indices=wrap)
 
 
-def dynamic_index_in_dim(operand, index, axis=0, keepdims=True):
+def dynamic_index_in_dim(operand, index, axis=0, keepdims=True, *,
+                         allow_negative_indices=True):
     """The (possibly traced) `index`-th element along `axis`; out-of-range indices clamp.
 
     Example:
@@ -691,7 +729,10 @@ def dynamic_index_in_dim(operand, index, axis=0, keepdims=True):
     """
     shape = _aval_shape(operand)
     axis = _canonical_axis(axis, len(shape), "dynamic_index_in_dim")
-    out = dynamic_slice_in_dim(operand, index, 1, axis)
+    if not allow_negative_indices:
+        index = _no_wrap(index)
+    out = dynamic_slice_in_dim(operand, index, 1, axis,
+                               allow_negative_indices=allow_negative_indices)
     if keepdims:
         return out
     return reshape_p.bind(out, new_sizes=tuple(s for i, s in enumerate(shape) if i != axis))
@@ -772,7 +813,7 @@ def _weak_update(update, operand):
     return _c(operand, update) if type(update) in (bool, int, float, complex) else update
 
 
-def dynamic_update_slice(operand, update, start_indices):
+def dynamic_update_slice(operand, update, start_indices, *, allow_negative_indices=True):
     """Write `update` into `operand` at traced start indices (a new array; lax semantics).
 
     Start indices are clamped so that `update` fits; negative ones count from the end.
@@ -781,6 +822,8 @@ def dynamic_update_slice(operand, update, start_indices):
         operand: the array to update.
         update: an array of `operand`'s dtype and rank, no larger than it.
         start_indices: one integer scalar (possibly traced) per axis.
+        allow_negative_indices: a bool, or one per axis: whether a negative start counts
+            from the end (else a traced one clamps to 0 and a Python int is an error).
 
     Returns:
         A copy of `operand` with the window replaced by `update`.
@@ -794,11 +837,14 @@ def dynamic_update_slice(operand, update, start_indices):
     if len(start_indices) != len(shape):
         raise ValueError(f"dynamic_update_slice: got {len(start_indices)} start indices for an "
                          f"operand of shape {tuple(shape)}")
-    starts = [_start_index(i, n, "dynamic_update_slice") for i, n in zip(start_indices, shape)]
+    wrap = _wrap_flags(allow_negative_indices, len(shape), "dynamic_update_slice")
+    starts = [_start_index(i, n, "dynamic_update_slice", w)
+              for i, n, w in zip(start_indices, shape, wrap)]
     return dynamic_update_slice_p.bind(operand, _weak_update(update, operand), *starts)
 
 
-def dynamic_update_slice_in_dim(operand, update, start_index, axis):
+def dynamic_update_slice_in_dim(operand, update, start_index, axis, *,
+                                allow_negative_indices=True):
     """`dynamic_update_slice` along one axis (the update spans the other axes).
 
     Example:
@@ -812,10 +858,13 @@ def dynamic_update_slice_in_dim(operand, update, start_index, axis):
     update = _weak_update(update, operand)
     starts = [0] * len(shape)
     starts[axis] = start_index
-    return dynamic_update_slice(operand, update, starts)
+    wrap = [True] * len(shape)
+    wrap[axis] = allow_negative_indices
+    return dynamic_update_slice(operand, update, starts, allow_negative_indices=wrap)
 
 
-def dynamic_update_index_in_dim(operand, update, index, axis):
+def dynamic_update_index_in_dim(operand, update, index, axis, *,
+                                allow_negative_indices=True):
     """Write `update` as the `index`-th element along `axis` (`update` may lack that axis).
 
     Example:
@@ -831,7 +880,10 @@ def dynamic_update_index_in_dim(operand, update, index, axis):
         new = list(_aval_shape(update))
         new.insert(axis, 1)
         update = reshape_p.bind(update, new_sizes=tuple(new))
-    return dynamic_update_slice_in_dim(operand, update, index, axis)
+    if not allow_negative_indices:
+        index = _no_wrap(index)
+    return dynamic_update_slice_in_dim(operand, update, index, axis,
+                                       allow_negative_indices=allow_negative_indices)
 
 
 # ======================================================================== gather

@@ -336,8 +336,8 @@ def test_cond_branch_type_mismatch_errors():
         lax.switch(0, [lambda x: x, lambda x: x.astype(fnp.int32)], 1.0)
     with pytest.raises(TypeError, match="pred must be a scalar"):
         lax.cond(fnp.ones(2) > 0, lambda: 1.0, lambda: 2.0)
-    with pytest.raises(TypeError, match="pred must be a boolean or integer"):
-        lax.cond(1.5, lambda: 1.0, lambda: 2.0)
+    with pytest.raises(TypeError, match="pred must be a boolean or real number"):
+        lax.cond(1j, lambda: 1.0, lambda: 2.0)  # a float is true when nonzero, as in JAX
     with pytest.raises(TypeError, match="index must be an integer"):
         lax.switch(1.0, [lambda: 1.0, lambda: 2.0])
 
