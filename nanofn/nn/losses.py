@@ -295,7 +295,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, where=None):
     return -fnp.sum(labels * log_probs, axis=axis, where=where)
 
 
-def _check_integer_labels(name, logits, labels, axis):
+def _check_integer_labels(name, logits, labels, axis, where=None):
     labels = fnp.asarray(labels)
     if not fnp.issubdtype(labels.dtype, fnp.integer):
         raise TypeError(f"{name}: labels must be integers (class indices), got dtype "
@@ -308,6 +308,12 @@ def _check_integer_labels(name, logits, labels, axis):
                          f"got labels of shape {tuple(labels.shape)}")
     num_classes = logits.shape[ax]
     value = _concrete(labels)
+    if value is not None and where is not None:
+        # only the examples `where` keeps need a valid label: a masked-out one (padding,
+        # often labelled -1) has loss 0 whatever its label, as in optax
+        mask = _concrete(where)
+        keep = None if mask is None else np.any(np.broadcast_to(mask, logits.shape), axis=ax)
+        value = None if keep is None else value[keep]
     if value is not None and value.size:
         lo, hi = int(value.min()), int(value.max())
         if lo < 0 or hi >= num_classes:
@@ -327,13 +333,14 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
         order.
       where: optional boolean mask of the classes that take part (as optax's `where`):
         the normaliser sums over those only, and an example with no class in it has loss
-        0.
+        0 (its label is not looked at, so padding may carry any label, such as -1).
 
     Returns:
       One loss per example, shape `[...]`.
 
     Raises:
-      ValueError: labels of the wrong shape, or (when their values are known) out of range.
+      ValueError: labels of the wrong shape, or (when their values are known) out of range
+        in an example that takes part.
 
     Example:
         >>> import nanofn, nanofn.numpy as jnp
@@ -355,14 +362,16 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
         def flat(x):
             x = fnp.transpose(x, order)
             return x.reshape(x.shape[:len(batch_axes)] + (-1,))
-        logits = flat(logits)
         where = None if where is None else flat(fnp.broadcast_to(where, logits.shape))
+        logits = flat(logits)
         axis = -1
-    labels, ax, n = _check_integer_labels(name, logits, labels, axis)
+    labels, ax, n = _check_integer_labels(name, logits, labels, axis, where)
     if where is not None:  # the kernel has no mask: written with operations
+        kept = fnp.any(fnp.broadcast_to(where, logits.shape), axis=ax)
+        labels = fnp.where(kept, labels, 0)  # a masked-out example's label is never used
         picked = fnp.take_along_axis(logits, fnp.expand_dims(labels, ax), axis=ax)
         loss = logsumexp(logits, axis=ax, where=where) - fnp.squeeze(picked, ax)
-        return fnp.where(fnp.any(where, axis=ax), loss, 0.0)
+        return fnp.where(kept, loss, 0.0)
     # one kernel pass forward (loss and the softmax kept for the backward), one backward
     from nanofn.ops import _nn
     if ax != logits.ndim - 1:
