@@ -509,8 +509,8 @@ def test_sparsify_unsupported_operations_name_the_primitive():
     A = sparse.BCOO.fromdense(_dense(21))
     with pytest.raises(NotImplementedError, match="'exp'"):
         sparse.sparsify(fnp.exp)(A)
-    with pytest.raises(NotImplementedError, match="'reshape'"):
-        sparse.sparsify(lambda M: M.reshape(-1))(A)
+    with pytest.raises(NotImplementedError, match="'cumsum'"):
+        sparse.sparsify(lambda M: fnp.cumsum(M, axis=0))(A)
     with pytest.raises(NotImplementedError, match="use_tracer"):
         sparse.sparsify(fnp.sin, use_tracer=True)
 
@@ -536,18 +536,12 @@ def test_shape_mismatches_name_the_shapes():
         sparse.BCOO.fromdense(_dense(22), n_batch=3)
 
 
-def test_unsupported_layouts_name_n_batch_and_n_dense():
+def test_unsupported_layouts_name_n_dense():
     M = _dense(23, (2, 3, 4))
-    E = sparse.BCOO.fromdense(M, n_batch=1)
-    E2 = sparse.BCOO((E.data, E.indices + 0), shape=E.shape)  # other indices: no shortcut
-    for op in [lambda: E.sum(0), lambda: E.sum_duplicates(), lambda: E.sort_indices(),
-               lambda: E * E2, lambda: E * np.ones(4, np.float32), lambda: E + E2]:
-        with pytest.raises(NotImplementedError, match="n_batch=1"):
-            op()
     F = sparse.BCOO.fromdense(M, n_dense=1)
     with pytest.raises(NotImplementedError, match="n_dense=1"):
         F @ np.ones(4, np.float32)
-    with pytest.raises(NotImplementedError, match="reshape"):
+    with pytest.raises(ValueError):  # a reshape mixing sparse and dense axes, as in JAX
         F.reshape(24)
 
 

@@ -8,13 +8,16 @@ a pytree. `sparsify(f)` runs a function written for dense arrays on BCOO argumen
 
 Every operation is built from nanofn's differentiable operations (gathers and
 `nanofn.ops.segment_sum`), so derivatives with respect to the stored values and to dense
-operands come from nanofn's autodiff. Layouts: `n_batch = n_dense = 0` throughout;
-`fromdense`, `todense` and products with dense arrays also take batch and dense
-dimensions; other operations raise NotImplementedError naming `n_batch`. `BCSR` is a thin
-layer over BCOO (matrices only: `fromdense`, `todense`, `@`). Not provided: the COO, CSR
-and CSC formats, slicing, reshaping and concatenation of sparse arrays,
-`random_bcoo`, the sparse autodiff wrappers (`sparse.grad`, ...) and the `*_p` primitives
-(nanofn's sparse operations are not primitives).
+operands come from nanofn's autodiff. Batch and dense dimensions (`n_batch`, `n_dense`) work
+throughout; shape operations (`bcoo_slice`, `bcoo_dynamic_slice`, `bcoo_reshape`,
+`bcoo_squeeze`, `bcoo_broadcast_in_dim`, `bcoo_concatenate`, `bcoo_rev`,
+`bcoo_update_layout`) give basic indexing and `reshape`. `BCSR` is a thin layer over BCOO
+(matrices only); `COO`, `CSR` and `CSC` are the simple matrix formats; `random_bcoo` draws
+with JAX's keys; `sparse.grad`, `value_and_grad`, `jacfwd`, `jacrev` and `jacobian`
+differentiate with respect to stored values. Not provided: `bcoo_gather`,
+`bcoo_dot_general_sampled`, `bcoo_conv_general_dilated`, `bcsr_broadcast_in_dim`,
+`bcsr_concatenate` and the `*_p` primitives (nanofn's sparse operations are not
+primitives).
 
 Example:
     >>> import nanofn, nanofn.numpy as fnp
@@ -49,16 +52,43 @@ from nanofn.experimental.sparse._bcoo import (
     eye as eye,
     todense as todense,
 )
+from nanofn.experimental.sparse._bcoo_shape import (
+    bcoo_broadcast_in_dim as bcoo_broadcast_in_dim,
+    bcoo_concatenate as bcoo_concatenate,
+    bcoo_dynamic_slice as bcoo_dynamic_slice,
+    bcoo_reshape as bcoo_reshape,
+    bcoo_rev as bcoo_rev,
+    bcoo_slice as bcoo_slice,
+    bcoo_squeeze as bcoo_squeeze,
+    bcoo_update_layout as bcoo_update_layout,
+)
 from nanofn.experimental.sparse._bcsr import (
-    BCSR as BCSR, bcsr_fromdense as bcsr_fromdense, bcsr_todense as bcsr_todense,
+    BCSR as BCSR, bcsr_dot_general as bcsr_dot_general, bcsr_extract as bcsr_extract,
+    bcsr_fromdense as bcsr_fromdense, bcsr_sum_duplicates as bcsr_sum_duplicates,
+    bcsr_todense as bcsr_todense,
+)
+from nanofn.experimental.sparse._coo import (
+    COO as COO, CSC as CSC, CSR as CSR,
+    coo_fromdense as coo_fromdense, coo_matmat as coo_matmat, coo_matvec as coo_matvec,
+    coo_todense as coo_todense,
+    csr_fromdense as csr_fromdense, csr_matmat as csr_matmat, csr_matvec as csr_matvec,
+    csr_todense as csr_todense,
+)
+from nanofn.experimental.sparse._random import random_bcoo as random_bcoo
+from nanofn.experimental.sparse._ad import (
+    grad as grad, jacfwd as jacfwd, jacobian as jacobian, jacrev as jacrev,
+    value_and_grad as value_and_grad,
 )
 from nanofn.experimental.sparse._transform import sparsify as sparsify
 from nanofn.experimental.sparse import linalg as linalg
 
 __all__ = [
-    "BCOO", "BCSR", "JAXSparse", "SparseEfficiencyError", "SparseEfficiencyWarning",
-    "bcoo_dot_general", "bcoo_extract", "bcoo_fromdense", "bcoo_multiply_dense",
+    "BCOO", "BCSR", "COO", "CSC", "CSR", "JAXSparse", "SparseEfficiencyError", "SparseEfficiencyWarning",
+    "bcoo_broadcast_in_dim", "bcoo_concatenate", "bcoo_dynamic_slice", "bcoo_reshape",
+    "bcoo_rev", "bcoo_slice", "bcoo_squeeze", "bcoo_update_layout", "bcoo_dot_general", "bcoo_extract", "bcoo_fromdense", "bcoo_multiply_dense",
     "bcoo_multiply_sparse", "bcoo_reduce_sum", "bcoo_sort_indices", "bcoo_sum_duplicates",
     "bcoo_todense", "bcoo_transpose", "bcsr_fromdense", "bcsr_todense", "empty", "eye",
-    "linalg", "sparsify", "todense",
+    "linalg", "sparsify", "todense", "coo_fromdense", "coo_matmat", "coo_matvec",
+    "coo_todense", "csr_fromdense", "csr_matmat", "csr_matvec", "csr_todense",
+    "bcsr_dot_general", "bcsr_extract", "bcsr_sum_duplicates", "random_bcoo", "grad", "value_and_grad", "jacfwd", "jacrev", "jacobian",
 ]

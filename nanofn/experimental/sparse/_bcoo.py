@@ -144,6 +144,18 @@ def _need(name, mat, *, n_batch=True, n_dense=False):
                                   f"by nanofn (got n_dense={mat.n_dense})")
 
 
+def _broadcast_batch(mat):
+    """`mat` with data and indices broadcast to its full batch shape."""
+    nb = mat.n_batch
+    if nb == 0 or (mat.data.shape[:nb] == mat.indices.shape[:nb] == mat.shape[:nb]):
+        return mat
+    batch = mat.shape[:nb]
+    return BCOO((fnp.broadcast_to(mat.data, batch + mat.data.shape[nb:]),
+                 fnp.broadcast_to(mat.indices, batch + mat.indices.shape[nb:])),
+                shape=mat.shape, indices_sorted=mat.indices_sorted,
+                unique_indices=mat.unique_indices)
+
+
 def _flatten_batch(mat):
     """(data, indices) of `mat` with its batch dimensions turned into sparse ones:
     data (N, *dense), indices (N, n_batch + n_sparse), over `mat.shape[:n_batch+n_sparse]`."""
@@ -160,6 +172,45 @@ def _flatten_batch(mat):
     n = math.prod(batch) * nse
     return (fnp.reshape(data, (n,) + data.shape[nb + 1:]),
             fnp.reshape(indices, (n, indices.shape[-1])))
+
+
+def _batched(fn, nb, *args):
+    """`fn` applied to each batch element of its arguments (nanofn.vmap, `nb` times): BCOO
+    arguments (all with n_batch = nb and one batch shape) are passed with n_batch = 0,
+    dense ones lose their leading `nb` axes (they must have the full batch shape). A BCOO
+    result gets the batch dimensions back as its leading `nb` dimensions."""
+    if nb == 0:
+        return fn(*args)
+    batch = next(a.shape[:nb] for a in args if _is_bcoo(a))
+    leaves, specs = [], []
+    for a in args:
+        if _is_bcoo(a):
+            leaves += [fnp.broadcast_to(a.data, batch + a.data.shape[nb:]),
+                       fnp.broadcast_to(a.indices, batch + a.indices.shape[nb:])]
+            specs.append((a.shape[nb:], a.indices_sorted, a.unique_indices))
+        else:
+            leaves.append(a)
+            specs.append(None)
+    box = {}
+
+    def one(*flat):
+        it = iter(flat)
+        call = [next(it) if s is None else
+                BCOO((next(it), next(it)), shape=s[0], indices_sorted=s[1], unique_indices=s[2])
+                for s in specs]
+        out = fn(*call)
+        if not _is_bcoo(out):
+            return out
+        box["info"] = (out.shape, out.indices_sorted, out.unique_indices)
+        return out.data, out.indices
+
+    for _ in range(nb):
+        one = _vmap(one)
+    out = one(*leaves)
+    if "info" not in box:
+        return out
+    shape, sorted_, unique = box["info"]
+    return BCOO(out, shape=batch + shape, indices_sorted=sorted_, unique_indices=unique)
 
 
 def _concrete_int(x, what):
@@ -232,6 +283,7 @@ class JAXSparse:
     __getitem__ = _unsupported("__getitem__")
     __iter__ = _unsupported("__iter__")
     __pow__ = _unsupported("__pow__")
+    __rpow__ = _unsupported("__rpow__")
     __rtruediv__ = _unsupported("__rtruediv__")
     del _unsupported
 
@@ -252,13 +304,12 @@ class BCOO(JAXSparse):
     `vmap` (mapping a leading batch dimension) and `grad` (through functions of `data`).
     Its operators: `@` with dense arrays (both sides) and other BCOOs, `*` and `/` with
     scalars and dense arrays, `*` with another BCOO, `+`/`-` with another BCOO of the same
-    shape or a dense array, unary `-`, `abs`; methods `todense`, `transpose`/`T`, `sum`,
-    `sum_duplicates`, `sort_indices`, `astype`.
+    shape or a dense array, unary `-`, `abs`, `**`, basic indexing and iteration; methods
+    `todense`, `transpose`/`T`, `reshape`, `sum`, `sum_duplicates`, `sort_indices`,
+    `update_layout`, `astype`.
 
-    Differences from JAX: operations that return a BCOO from one with `n_batch > 0`
-    (except `transpose`, scalar arithmetic and `todense`-like ones) raise
-    NotImplementedError; `A * B` of two BCOOs keeps `A`'s indices (nse of `A`) instead of
-    JAX's `nse_A * nse_B`.
+    Differences from JAX: `A * B` of two BCOOs keeps `A`'s indices (nse of `A`) instead of
+    JAX's `nse_A * nse_B`; products of two BCOOs need n_batch = n_dense = 0.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -401,6 +452,7 @@ class BCOO(JAXSparse):
 
     def sum(self, axis=None, dtype=None, keepdims=False):
         """Sum over `axis`: a BCOO, or (all axes, the default) a dense scalar, as in JAX.
+        `dtype` and `keepdims` as in `nanofn.numpy.sum`.
 
         Example:
             >>> import nanofn.numpy as fnp
@@ -410,9 +462,12 @@ class BCOO(JAXSparse):
             Array([3., 3.], dtype=float32)
             >>> A.sum()
             Array(6., dtype=float32)
+            >>> A.sum(1, keepdims=True).shape
+            (2, 1)
         """
         if dtype is not None or keepdims:
-            raise NotImplementedError("BCOO.sum: dtype= and keepdims= are not supported")
+            return _sparsify(lambda x: fnp.sum(x, axis=axis, dtype=dtype,
+                                               keepdims=keepdims))(self)
         if axis is None:
             return fnp.sum(bcoo_reduce_sum(self, axes=tuple(range(self.ndim))).data)
         axes = (axis,) if isinstance(axis, int) else tuple(axis)
@@ -457,6 +512,63 @@ class BCOO(JAXSparse):
         return BCOO((self.data.astype(dtype), self.indices), shape=self.shape,
                     indices_sorted=self.indices_sorted, unique_indices=self.unique_indices)
 
+    def reshape(self, *args, **kwargs):
+        """The array with a new shape, as `nanofn.numpy.reshape` (see `bcoo_reshape` for
+        the dimensions that can be combined).
+
+        Example:
+            >>> import nanofn.numpy as fnp
+            >>> from nanofn.experimental import sparse
+            >>> sparse.BCOO.fromdense(fnp.array([[0., 1.], [2., 0.]])).reshape(-1).todense()
+            Array([0., 1., 2., 0.], dtype=float32)
+        """
+        return _sparsify(lambda x: x.reshape(*args, **kwargs))(self)
+
+    def __getitem__(self, idx):
+        """Basic indexing (integers, slices, None, Ellipsis) of a BCOO, giving a BCOO.
+
+        Example:
+            >>> import nanofn.numpy as fnp
+            >>> from nanofn.experimental import sparse
+            >>> A = sparse.BCOO.fromdense(fnp.array([[0., 1.], [2., 0.]]))
+            >>> A[1].todense(), A[:, ::-1].todense()
+            (Array([2., 0.], dtype=float32), Array([[1., 0.],
+                   [0., 2.]], dtype=float32))
+        """
+        out = _sparsify(lambda x: x[idx])(self)
+        return out if _is_bcoo(out) else bcoo_fromdense(out)
+
+    def __iter__(self):
+        return iter(self[i] for i in range(self.shape[0]))
+
+    def __pow__(self, other):
+        return _sparsify(lambda x: fnp.power(x, other))(self)
+
+    def update_layout(self, *, n_batch=None, n_dense=None, on_inefficient="error"):
+        """The same array with `n_batch` batch and `n_dense` dense dimensions (see
+        `bcoo_update_layout`).
+
+        Example:
+            >>> from nanofn.experimental import sparse
+            >>> sparse.eye(3).update_layout(n_batch=1, on_inefficient=None).data.shape
+            (3, 3)
+        """
+        from nanofn.experimental.sparse._bcoo_shape import bcoo_update_layout
+        return bcoo_update_layout(self, n_batch=n_batch, n_dense=n_dense,
+                                  on_inefficient=on_inefficient)
+
+    @classmethod
+    def _empty(cls, shape, *, dtype=None, index_dtype="int32", n_dense=0, n_batch=0, nse=0):
+        """A BCOO of `shape` with `nse` padding entries (see `sparse.empty`)."""
+        return empty(shape, dtype=dtype, index_dtype=index_dtype, n_dense=n_dense,
+                     n_batch=n_batch, nse=nse)
+
+    @classmethod
+    def _eye(cls, N, M, k, *, dtype=None, index_dtype="int32", n_batch=0, n_dense=0):
+        """A BCOO `N x M` matrix with ones on diagonal `k` (see `sparse.eye`)."""
+        return eye(N, M, k, dtype=dtype, index_dtype=index_dtype, n_batch=n_batch,
+                   n_dense=n_dense)
+
     def _with_data(self, data):
         return BCOO((data, self.indices), shape=self.shape,
                     indices_sorted=self.indices_sorted, unique_indices=self.unique_indices)
@@ -499,7 +611,8 @@ class BCOO(JAXSparse):
         other = fnp.asarray(other)
         if other.ndim == 0:
             return self._with_data(self.data / other)
-        return self._with_data(self.data / _gather_dense(self, other, "BCOO.__truediv__"))
+        vals = _gather_dense(self, other, "BCOO.__truediv__")
+        return _broadcast_batch(self)._with_data(_broadcast_batch(self).data / vals)
 
     def __add__(self, other):
         return _add(self, other)
@@ -511,6 +624,11 @@ class BCOO(JAXSparse):
 
     def __rsub__(self, other):
         return _add(-self, other)
+
+
+def _sparsify(f):
+    from nanofn.experimental.sparse._transform import sparsify
+    return sparsify(f)
 
 
 def _bad_axis(a, shape):
@@ -647,7 +765,7 @@ def _vmap(f):
 
 def bcoo_extract(sparr, arr, *, assume_unique=None):
     """A BCOO with `sparr`'s indices and the values of the dense `arr` at them
-    (jax.experimental.sparse.bcoo_extract); n_batch = 0. With duplicate indices each
+    (jax.experimental.sparse.bcoo_extract). With duplicate indices each
     copy reads the full value (`assume_unique=False`, which JAX uses to read it once, is
     not supported).
 
@@ -665,7 +783,11 @@ def bcoo_extract(sparr, arr, *, assume_unique=None):
                          f"arr.shape={tuple(arr.shape)}")
     if assume_unique is False and not sparr.unique_indices:
         raise NotImplementedError("bcoo_extract: assume_unique=False")
-    _need("bcoo_extract", sparr)
+    if sparr.n_batch:
+        nb = sparr.n_batch
+        sp = _broadcast_batch(sparr)
+        return _batched(lambda s, a: bcoo_extract(s, a, assume_unique=assume_unique), nb,
+                        sp, arr)
     data = _extract(sparr.indices, sparr.shape[:sparr.n_sparse], arr)
     return BCOO((data, sparr.indices), shape=sparr.shape, indices_sorted=sparr.indices_sorted,
                 unique_indices=sparr.unique_indices)
@@ -882,9 +1004,10 @@ def _array_like(x):
 
 
 def bcoo_reduce_sum(mat, *, axes):
-    """Sum a BCOO over `axes`, giving a BCOO with the same number of entries
-    (jax.experimental.sparse.bcoo_reduce_sum): a summed sparse dimension drops its index
-    column, a summed dense dimension is summed in `data`. n_batch = 0.
+    """Sum a BCOO over `axes`, giving a BCOO (jax.experimental.sparse.bcoo_reduce_sum): a
+    summed sparse dimension drops its index column, a summed dense dimension is summed in
+    `data`, and a summed batch dimension moves its entries into the stored elements (nse
+    grows by its size).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -893,26 +1016,42 @@ def bcoo_reduce_sum(mat, *, axes):
         >>> sparse.bcoo_reduce_sum(A, axes=(1,)).todense()
         Array([1., 5.], dtype=float32)
     """
-    _need("bcoo_reduce_sum", mat)
     axes = sorted({operator.index(a) for a in axes})
     if any(not 0 <= a < mat.ndim for a in axes):
         raise ValueError(f"bcoo_reduce_sum: axes {tuple(axes)} out of range for shape "
                          f"{mat.shape}")
-    ns = mat.n_sparse
-    sdims = mat.shape[:ns]
+    nb, ns = mat.n_batch, mat.n_sparse
+    sdims = mat.shape[nb:nb + ns]
     _, valid = _linear(mat.indices, sdims)
     data = mat.data
-    dense_axes = tuple(a - ns + 1 for a in axes if a >= ns)
+    dense_axes = tuple(a - ns + 1 for a in axes if a >= nb + ns)
     if dense_axes:
         data = fnp.sum(data, axis=dense_axes)
-    data = _mask(data, valid)
-    keep = [d for d in range(ns) if d not in axes]
+    valid = fnp.broadcast_to(valid, tuple(map(max, valid.shape[:nb], data.shape[:nb]))
+                             + valid.shape[nb:])
+    data = fnp.where(fnp.reshape(valid, valid.shape + (1,) * (data.ndim - nb - 1)), data,
+                     fnp.zeros((), data.dtype))
+    indices = mat.indices
+    keep = [d for d in range(ns) if d + nb not in axes]
     kept_shape = tuple(sdims[d] for d in keep)
     if keep:
-        indices = fnp.take(mat.indices, np.asarray(keep, np.int32), axis=1)
-        indices = fnp.where(valid[:, None], indices, np.asarray(kept_shape, indices.dtype))
+        indices = fnp.take(indices, np.asarray(keep, np.int32), axis=-1)
+        indices = fnp.where(valid[..., None], indices, np.asarray(kept_shape, indices.dtype))
     else:
-        indices = fnp.zeros((mat.nse, 0), mat.indices.dtype)
+        indices = fnp.zeros(indices.shape[:-1] + (0,), indices.dtype)
+    batch_axes = [a for a in axes if a < nb]
+    if batch_axes:
+        # a summed batch axis joins the stored elements: (..., b, ..., nse) -> (..., b * nse)
+        batch = mat.shape[:nb]
+        data = fnp.broadcast_to(data, batch + data.shape[nb:])
+        indices = fnp.broadcast_to(indices, batch + indices.shape[nb:])
+        rest = [a for a in range(nb) if a not in batch_axes]
+        new_batch = tuple(batch[a] for a in rest)
+        n = math.prod(batch[a] for a in batch_axes) * mat.nse
+        data = fnp.reshape(fnp.transpose(data, rest + batch_axes + list(range(nb, data.ndim))),
+                           new_batch + (n,) + data.shape[nb + 1:])
+        indices = fnp.reshape(fnp.transpose(indices, rest + batch_axes + [nb, nb + 1]),
+                              new_batch + (n, indices.shape[-1]))
     out_shape = tuple(s for d, s in enumerate(mat.shape) if d not in axes)
     return BCOO((data, indices), shape=out_shape)
 
@@ -922,7 +1061,7 @@ def bcoo_reduce_sum(mat, *, axes):
 
 def _keys(mat):
     """Linear positions of the entries, out-of-range ones mapped past the end."""
-    sdims = mat.shape[:mat.n_sparse]
+    sdims = mat.shape[mat.n_batch:mat.n_batch + mat.n_sparse]
     lin, valid = _linear(mat.indices, sdims)
     size = math.prod(sdims)
     return fnp.where(valid, lin, np.asarray(size, lin.dtype)), size
@@ -942,7 +1081,7 @@ def _unravel(keys, sdims, dtype):
 
 def bcoo_sort_indices(mat):
     """A copy of `mat` with its entries in row-major order of position, padding last
-    (jax.experimental.sparse.bcoo_sort_indices). n_batch = 0; works under jit.
+    (jax.experimental.sparse.bcoo_sort_indices), batch by batch; works under jit.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -951,7 +1090,8 @@ def bcoo_sort_indices(mat):
         >>> sparse.bcoo_sort_indices(A).data
         Array([2., 1.], dtype=float32)
     """
-    _need("bcoo_sort_indices", mat)
+    if mat.n_batch:
+        return _batched(bcoo_sort_indices, mat.n_batch, mat)
     keys, _ = _keys(mat)
     order = fnp.argsort(keys, stable=True)
     return BCOO((fnp.take(mat.data, order, axis=0), fnp.take(mat.indices, order, axis=0)),
@@ -962,8 +1102,8 @@ def bcoo_sum_duplicates(mat, nse=None):
     """Add up the entries that share a position, sorting them
     (jax.experimental.sparse.bcoo_sum_duplicates); explicit zeros are kept. `nse` entries
     are stored (default: the number of distinct positions, which needs concrete indices;
-    pass it under `jit`): extra slots are padding, and with too few the last positions are
-    dropped. n_batch = 0.
+    pass it under `jit`; the largest count over the batches when n_batch > 0): extra
+    slots are padding, and with too few the last positions are dropped.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -977,14 +1117,32 @@ def bcoo_sum_duplicates(mat, nse=None):
     return _sum_duplicates(mat, nse, False, "bcoo_sum_duplicates")
 
 
+def _nonzero_rows(data, nb):
+    """Whether each stored block (axes after nb + 1) has a nonzero element."""
+    return fnp.any(data != 0, axis=tuple(range(nb + 1, data.ndim))) if data.ndim > nb + 1 \
+        else data != 0
+
+
 def _sum_duplicates(mat, nse, remove_zeros, name):
-    _need(name, mat)
+    if mat.n_sparse == 0 and nse is None:
+        nse = 1  # every entry sits at the one position (JAX keeps it even when zero)
+    if mat.n_batch:
+        if nse is None:  # the largest number of distinct positions in a batch
+            keys, size = _keys(mat)
+            if remove_zeros:
+                keys = fnp.where(_nonzero_rows(mat.data, mat.n_batch), keys,
+                                 np.asarray(size, keys.dtype))
+            skeys = fnp.sort(keys, axis=-1)
+            first = fnp.concatenate([skeys[..., :1] < size,
+                                     (skeys[..., 1:] != skeys[..., :-1]) & (skeys[..., 1:] < size)],
+                                    axis=-1)
+            nse = _concrete_int(fnp.max(fnp.sum(first.astype(np.int32), axis=-1), initial=0)
+                                if first.size else 0, name)
+        return _batched(lambda m: _sum_duplicates(m, nse, remove_zeros, name), mat.n_batch, mat)
     keys, size = _keys(mat)
     data = mat.data
     if remove_zeros:
-        nonzero = fnp.any(data != 0, axis=tuple(range(1, data.ndim))) if data.ndim > 1 \
-            else data != 0
-        keys = fnp.where(nonzero, keys, np.asarray(size, keys.dtype))
+        keys = fnp.where(_nonzero_rows(data, 0), keys, np.asarray(size, keys.dtype))
     order = fnp.argsort(keys, stable=True)
     skeys = fnp.take(keys, order)
     sdata = fnp.take(data, order, axis=0)
@@ -1011,8 +1169,7 @@ def _sum_duplicates(mat, nse, remove_zeros, name):
 
 def _gather_dense(mat, v, name):
     """The values of the dense `v` (broadcastable to `mat.shape`, not beyond it) at `mat`'s
-    entries: shape (nse, *dense)."""
-    _need(name, mat)
+    entries: shape batch + (nse, *dense)."""
     shape = mat.shape
     if v.ndim > len(shape) or any(s not in (1, t) for s, t in
                                   zip(v.shape[::-1], shape[::-1])):
@@ -1020,6 +1177,10 @@ def _gather_dense(mat, v, name):
             f"{name}: a dense operand of shape {tuple(v.shape)} that does not broadcast to "
             f"the BCOO's shape {shape} would densify the result; use .todense()")
     v = fnp.reshape(v, (1,) * (len(shape) - v.ndim) + tuple(v.shape))
+    nb = mat.n_batch
+    if nb:
+        v = fnp.broadcast_to(v, shape[:nb] + tuple(v.shape[nb:]))
+        return _batched(lambda m, w: _gather_dense(m, w, name), nb, mat, v)
     ns = mat.n_sparse
     vs = tuple(v.shape[:ns])
     scale = np.asarray([1 if s != 1 else 0 for s in vs], mat.indices.dtype)
@@ -1031,8 +1192,7 @@ def _gather_dense(mat, v, name):
 
 def bcoo_multiply_dense(sp_mat, v):
     """Elementwise product of a BCOO and a dense array that broadcasts to its shape: a
-    BCOO with the same indices (jax.experimental.sparse.bcoo_multiply_dense). n_batch = 0
-    unless `v` is a scalar.
+    BCOO with the same indices (jax.experimental.sparse.bcoo_multiply_dense).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -1047,14 +1207,15 @@ def bcoo_multiply_dense(sp_mat, v):
     v = fnp.asarray(v)
     if v.ndim == 0:
         return sp_mat._with_data(sp_mat.data * v)
-    return sp_mat._with_data(sp_mat.data * _gather_dense(sp_mat, v, "bcoo_multiply_dense"))
+    vals = _gather_dense(sp_mat, v, "bcoo_multiply_dense")
+    return _broadcast_batch(sp_mat)._with_data(_broadcast_batch(sp_mat).data * vals)
 
 
 def bcoo_multiply_sparse(lhs, rhs):
     """Elementwise product of two BCOOs of the same shape
     (jax.experimental.sparse.bcoo_multiply_sparse): a BCOO with `lhs`'s indices, each entry
     times `rhs`'s (duplicate-summed) value at its position, found by binary search.
-    (JAX's result stores `lhs.nse * rhs.nse` entries; the values agree.) n_batch = 0.
+    (JAX's result stores `lhs.nse * rhs.nse` entries; the values agree.)
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -1069,13 +1230,15 @@ def bcoo_multiply_sparse(lhs, rhs):
     if lhs.shape != rhs.shape:
         raise _ShapeError(f"bcoo_multiply_sparse: shapes must match, got lhs.shape="
                          f"{lhs.shape} and rhs.shape={rhs.shape}")
-    _need("bcoo_multiply_sparse", lhs)
-    _need("bcoo_multiply_sparse", rhs)
-    if lhs.n_sparse != rhs.n_sparse:
-        raise NotImplementedError(f"bcoo_multiply_sparse: operands with different n_dense "
-                                  f"({lhs.n_dense} and {rhs.n_dense})")
+    if lhs.n_batch != rhs.n_batch or lhs.n_dense != rhs.n_dense:
+        from nanofn.experimental.sparse._bcoo_shape import bcoo_update_layout
+        nb, nd = min(lhs.n_batch, rhs.n_batch), min(lhs.n_dense, rhs.n_dense)
+        lhs = bcoo_update_layout(lhs, n_batch=nb, n_dense=nd)
+        rhs = bcoo_update_layout(rhs, n_batch=nb, n_dense=nd)
     if lhs.indices is rhs.indices and lhs.unique_indices:
         return lhs._with_data(lhs.data * rhs.data)
+    if lhs.n_batch:
+        return _batched(bcoo_multiply_sparse, lhs.n_batch, lhs, rhs)
     r = rhs if rhs.unique_indices else _sum_duplicates(rhs, rhs.nse, False, "BCOO")
     rkeys, size = _keys(r)
     order = fnp.argsort(rkeys, stable=True)
@@ -1109,12 +1272,14 @@ def _add(a, b):
         if a.indices is b.indices:
             return a._with_data(a.data + b.data)
         if a.n_batch != b.n_batch or a.n_dense != b.n_dense:
-            raise NotImplementedError("BCOO addition of arrays with different n_batch/n_dense "
-                                      f"(({a.n_batch}, {a.n_dense}) and ({b.n_batch}, "
-                                      f"{b.n_dense}))")
-        _need("BCOO addition", a)
-        data = fnp.concatenate([a.data, b.data], axis=0)
-        indices = fnp.concatenate([a.indices, b.indices.astype(a.indices.dtype)], axis=0)
+            from nanofn.experimental.sparse._bcoo_shape import bcoo_update_layout
+            nb, nd = min(a.n_batch, b.n_batch), min(a.n_dense, b.n_dense)
+            a = bcoo_update_layout(a, n_batch=nb, n_dense=nd)
+            b = bcoo_update_layout(b, n_batch=nb, n_dense=nd)
+        a, b = _broadcast_batch(a), _broadcast_batch(b)
+        nb = a.n_batch
+        data = fnp.concatenate([a.data, b.data.astype(a.dtype)], axis=nb)
+        indices = fnp.concatenate([a.indices, b.indices.astype(a.indices.dtype)], axis=nb)
         return BCOO((data, indices), shape=a.shape)
     mat, other = (a, b) if _is_bcoo(a) else (b, a)
     if not _array_like(other):
@@ -1133,8 +1298,9 @@ def _add(a, b):
 
 
 def empty(shape, dtype=None, index_dtype="int32", sparse_format="bcoo", **kwds):
-    """A sparse array of `shape` with no stored entries (jax.experimental.sparse.empty).
-    `kwds` may give `nse` (slots of padding), `n_batch` and `n_dense`.
+    """A sparse array of `shape` with no stored entries (jax.experimental.sparse.empty), in
+    `sparse_format` 'bcoo', 'bcsr', 'coo', 'csr' or 'csc'. For BCOO and BCSR `kwds` may
+    give `nse` (slots of padding), `n_batch` and `n_dense`.
 
     Example:
         >>> from nanofn.experimental import sparse
@@ -1144,8 +1310,8 @@ def empty(shape, dtype=None, index_dtype="int32", sparse_format="bcoo", **kwds):
         Array(0., dtype=float32)
     """
     if sparse_format != "bcoo":
-        raise NotImplementedError(f"sparse.empty: sparse_format={sparse_format!r} (nanofn "
-                                  "has only 'bcoo')")
+        return _format_class(sparse_format, "empty")._empty(shape, dtype=dtype,
+                                                            index_dtype=index_dtype, **kwds)
     n_batch, n_dense, nse = kwds.pop("n_batch", 0), kwds.pop("n_dense", 0), kwds.pop("nse", 0)
     if kwds:
         raise TypeError(f"sparse.empty: unexpected arguments {sorted(kwds)}")
@@ -1162,8 +1328,9 @@ def empty(shape, dtype=None, index_dtype="int32", sparse_format="bcoo", **kwds):
 
 
 def eye(N, M=None, k=0, dtype=None, index_dtype="int32", sparse_format="bcoo", **kwds):
-    """A sparse `N x M` matrix with ones on diagonal `k` (jax.experimental.sparse.eye).
-    `kwds` may give `n_batch` and `n_dense` (then built with `fromdense`).
+    """A sparse `N x M` matrix with ones on diagonal `k` (jax.experimental.sparse.eye), in
+    `sparse_format` 'bcoo', 'bcsr', 'coo', 'csr' or 'csc'. For BCOO `kwds` may give
+    `n_batch` and `n_dense` (then built with `fromdense`).
 
     Example:
         >>> from nanofn.experimental import sparse
@@ -1173,8 +1340,8 @@ def eye(N, M=None, k=0, dtype=None, index_dtype="int32", sparse_format="bcoo", *
                [2, 3]], dtype=int32)
     """
     if sparse_format != "bcoo":
-        raise NotImplementedError(f"sparse.eye: sparse_format={sparse_format!r} (nanofn has "
-                                  "only 'bcoo')")
+        return _format_class(sparse_format, "eye")._eye(
+            N, N if M is None else M, k, dtype=dtype, index_dtype=index_dtype, **kwds)
     n_batch, n_dense = kwds.pop("n_batch", 0), kwds.pop("n_dense", 0)
     if kwds:
         raise TypeError(f"sparse.eye: unexpected arguments {sorted(kwds)}")
@@ -1190,6 +1357,15 @@ def eye(N, M=None, k=0, dtype=None, index_dtype="int32", sparse_format="bcoo", *
     indices = np.stack([i, i + k], axis=1).astype(index_dtype).reshape(n, 2)
     return BCOO((fnp.ones(n, dtype), fnp.asarray(indices)), shape=(N, M),
                 indices_sorted=True, unique_indices=True)
+
+
+def _format_class(sparse_format, name):
+    from nanofn.experimental.sparse import _bcsr, _coo
+    formats = {"bcsr": _bcsr.BCSR, "coo": _coo.COO, "csr": _coo.CSR, "csc": _coo.CSC}
+    if sparse_format not in formats:
+        raise ValueError(f"sparse.{name}: sparse_format={sparse_format!r} must be one of "
+                         f"{['bcoo', *formats]}")
+    return formats[sparse_format]
 
 
 def todense(arr):

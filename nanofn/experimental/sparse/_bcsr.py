@@ -14,12 +14,13 @@ import numpy as np
 
 import nanofn.numpy as fnp
 from nanofn.experimental.sparse._bcoo import (
-    BCOO, JAXSparse, SparseInfo, _is_bcoo, _matmul, _shape_tuple, bcoo_fromdense,
-    bcoo_sort_indices,
+    BCOO, JAXSparse, SparseInfo, _extract, _is_bcoo, _matmul, _shape_tuple, _sum_duplicates,
+    bcoo_dot_general, bcoo_fromdense, bcoo_sort_indices, empty, eye,
 )
 from nanofn.tree_util import register_pytree_node
 
-__all__ = ["BCSR", "bcsr_fromdense", "bcsr_todense"]
+__all__ = ["BCSR", "bcsr_dot_general", "bcsr_extract", "bcsr_fromdense",
+           "bcsr_sum_duplicates", "bcsr_todense"]
 
 
 class BCSR(JAXSparse):
@@ -140,6 +141,33 @@ class BCSR(JAXSparse):
         return cls((fnp.asarray(csr.data), fnp.asarray(csr.indices.astype(dt)),
                     fnp.asarray(csr.indptr.astype(dt))), shape=csr.shape)
 
+    @classmethod
+    def _empty(cls, shape, *, dtype=None, index_dtype="int32", n_dense=0, n_batch=0, nse=0):
+        """An empty BCSR matrix (see `sparse.empty`)."""
+        return cls.from_bcoo(empty(shape, dtype=dtype, index_dtype=index_dtype,
+                                   n_dense=n_dense, n_batch=n_batch, nse=nse))
+
+    @classmethod
+    def _eye(cls, N, M, k, *, dtype=None, index_dtype="int32", n_batch=0, n_dense=0):
+        """A BCSR `N x M` matrix with ones on diagonal `k` (see `sparse.eye`)."""
+        return cls.from_bcoo(eye(N, M, k, dtype=dtype, index_dtype=index_dtype,
+                                 n_batch=n_batch, n_dense=n_dense))
+
+    def sum_duplicates(self, nse=None, remove_zeros=True):
+        """A copy with the entries at one position added up, sorted, explicit zeros
+        dropped unless `remove_zeros=False` (see `bcsr_sum_duplicates`).
+
+        Example:
+            >>> import nanofn.numpy as fnp
+            >>> from nanofn.experimental import sparse
+            >>> B = sparse.BCSR((fnp.array([1., 2.]), fnp.array([1, 1]), fnp.array([0, 2])),
+            ...                 shape=(1, 2))
+            >>> B.sum_duplicates().data
+            Array([3.], dtype=float32)
+        """
+        out = _sum_duplicates(self.to_bcoo(), nse, remove_zeros, "BCSR.sum_duplicates")
+        return BCSR.from_bcoo(out)
+
     def to_bcoo(self):
         """The same matrix as a BCOO (padding slots become out-of-range rows).
 
@@ -234,3 +262,65 @@ def bcsr_todense(mat):
     if not isinstance(mat, BCSR):
         raise TypeError(f"bcsr_todense: expected a BCSR, got {type(mat).__name__}")
     return mat.todense()
+
+
+def bcsr_dot_general(lhs, rhs, *, dimension_numbers, precision=None,
+                     preferred_element_type=None, out_sharding=None):
+    """`lax.dot_general` where one or both operands are BCSR (or BCOO)
+    (jax.experimental.sparse.bcsr_dot_general); the BCSR operands run as BCOO through
+    `bcoo_dot_general`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.experimental import sparse
+        >>> B = sparse.BCSR.fromdense(fnp.array([[1., 0.], [0., 2.]]))
+        >>> sparse.bcsr_dot_general(B, fnp.array([3., 4.]),
+        ...                         dimension_numbers=(((1,), (0,)), ((), ())))
+        Array([3., 8.], dtype=float32)
+    """
+    lhs = lhs.to_bcoo() if isinstance(lhs, BCSR) else lhs
+    rhs = rhs.to_bcoo() if isinstance(rhs, BCSR) else rhs
+    return bcoo_dot_general(lhs, rhs, dimension_numbers=dimension_numbers, precision=precision,
+                            preferred_element_type=preferred_element_type,
+                            out_sharding=out_sharding)
+
+
+def bcsr_extract(indices, indptr, mat):
+    """The values of the dense matrix `mat` at the positions given by CSR `indices` and
+    `indptr`: the `data` of a BCSR with that pattern (jax.experimental.sparse.bcsr_extract);
+    padding slots read 0.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.experimental import sparse
+        >>> M = fnp.array([[1., 2.], [3., 4.]])
+        >>> sparse.bcsr_extract(fnp.array([1, 0]), fnp.array([0, 1, 2]), M)
+        Array([2., 3.], dtype=float32)
+    """
+    indices, indptr, mat = map(fnp.asarray, (indices, indptr, mat))
+    if mat.ndim != 2 or indices.ndim != 1 or indptr.shape != (mat.shape[0] + 1,):
+        raise ValueError(f"bcsr_extract: need indices of shape (nse,), indptr of shape "
+                         f"(n + 1,) and a matrix (n, m); got indices.shape="
+                         f"{tuple(indices.shape)}, indptr.shape={tuple(indptr.shape)}, "
+                         f"mat.shape={tuple(mat.shape)}")
+    pattern = BCSR((fnp.zeros(indices.shape, mat.dtype), indices, indptr), shape=mat.shape)
+    view = pattern.to_bcoo()
+    return _extract(view.indices, mat.shape, mat)
+
+
+def bcsr_sum_duplicates(mat, nse=None):
+    """A BCSR with the entries at one position added up (explicit zeros kept)
+    (jax.experimental.sparse.bcsr_sum_duplicates); `nse` as in `bcoo_sum_duplicates`.
+
+    Example:
+        >>> import nanofn.numpy as fnp
+        >>> from nanofn.experimental import sparse
+        >>> B = sparse.BCSR((fnp.array([1., 2., 5.]), fnp.array([1, 1, 0]),
+        ...                  fnp.array([0, 2, 3])), shape=(2, 2))
+        >>> C = sparse.bcsr_sum_duplicates(B)
+        >>> C.data, C.indices, C.indptr
+        (Array([3., 5.], dtype=float32), Array([1, 0], dtype=int32), Array([0, 1, 2], dtype=int32))
+    """
+    if not isinstance(mat, BCSR):
+        raise TypeError(f"bcsr_sum_duplicates: expected a BCSR, got {type(mat).__name__}")
+    return BCSR.from_bcoo(_sum_duplicates(mat.to_bcoo(), nse, False, "bcsr_sum_duplicates"))

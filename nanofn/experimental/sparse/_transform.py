@@ -18,10 +18,13 @@ naming the primitive. The rules:
   the zero-preserving `abs`, `sign`, `sin`, `sinh`, `tan`, `tanh`, `asin`, `asinh`,
   `atan`, `atanh`, `expm1`, `log1p`, `sqrt`, `square` and `integer_pow` with a positive
   exponent, after adding up duplicate entries;
+* `slice`, `dynamic_slice`, `reshape`, `squeeze`, `rev`, `broadcast_in_dim` and
+  `concatenate` (so basic indexing, `reshape`, `expand_dims`, `concatenate`, `stack` and
+  `flip`): `bcoo_slice`, `bcoo_dynamic_slice`, `bcoo_reshape`, ...;
 * `sparse.todense(x)` inside the function densifies `x`.
 
-Anything else (reshape, indexing, broadcasting a BCOO, concatenation, control flow or a
-nested `jit` taking a BCOO, functions like `exp` that do not keep zeros) raises
+Anything else (advanced indexing, control flow or a nested `jit` taking a BCOO,
+functions like `exp` that do not keep zeros) raises
 NotImplementedError naming the primitive. BCSR arguments are converted to BCOO first.
 The function is traced again at every call.
 """
@@ -71,7 +74,8 @@ def sparsify(f, use_tracer=False):
     documentation: products (`@`, `dot`, `matmul`, `dot_general`), `transpose`, `sum`,
     `*` and `/` by scalars and dense arrays, `*`, `+`, `-` between BCOOs, `+` with a dense
     array, negation, zero-preserving elementwise functions (`abs`, `sin`, `sqrt`, ...),
-    `astype` and `sparse.todense`. Other operations on a sparse value raise
+    `astype`, basic indexing, `reshape`, `expand_dims`, `concatenate`, `stack`, `flip`
+    and `sparse.todense`. Other operations on a sparse value raise
     NotImplementedError naming the primitive. Results that are sparse come back as BCOO
     (BCSR arguments are converted to BCOO). `use_tracer=True` (JAX's other
     implementation) is not supported.
@@ -213,6 +217,80 @@ def _integer_pow(x, *, y):
     return _on_data(_core.registry["integer_pow"], True)(x, y=y)
 
 
+def _unit_dims(long, short):
+    """The dimensions of `long` to drop to get `short`, when `long` is `short` with size-1
+    dimensions inserted (the earliest size-1 dimensions are dropped first); else None."""
+    dropped, j = [], 0
+    for i, n in enumerate(long):
+        if n == 1 and _fits(long[i + 1:], short[j:]):
+            dropped.append(i)
+        elif j < len(short) and n == short[j]:
+            j += 1
+        else:
+            return None
+    return tuple(dropped) if dropped and j == len(short) else None
+
+
+def _fits(long, short):
+    """Whether `long` without some of its size-1 dimensions is `short`."""
+    j = 0
+    for n in long:
+        if j < len(short) and n == short[j]:
+            j += 1
+        elif n != 1:
+            return False
+    return j == len(short)
+
+
+def _shape_rules():
+    from nanofn.experimental.sparse import _bcoo_shape as sh
+
+    def slice_(x, *, start_indices, limit_indices, strides=None):
+        return sh.bcoo_slice(x, start_indices=start_indices, limit_indices=limit_indices,
+                             strides=strides)
+
+    def dynamic_slice(x, *starts, slice_sizes):
+        if any(_bcoo._is_bcoo(s) for s in starts):
+            raise NotImplementedError("sparsify: 'dynamic_slice' with sparse start indices")
+        return sh.bcoo_dynamic_slice(x, starts, slice_sizes)
+
+    def reshape(x, *, new_sizes, dimensions=None, **_):
+        # nanofn.numpy writes squeeze and expand_dims (as in indexing) as reshapes; JAX
+        # writes them as squeeze and broadcast_in_dim, whose sparse layouts differ
+        new_sizes = tuple(new_sizes)
+        if dimensions is None and new_sizes == x.shape:  # x[0, None]: squeeze, then expand
+            return x
+        if dimensions is None:
+            dropped = _unit_dims(x.shape, new_sizes)
+            if dropped is not None:
+                return sh.bcoo_squeeze(x, dimensions=dropped)
+            added = _unit_dims(new_sizes, x.shape)
+            if added is not None:
+                kept = tuple(d for d in range(len(new_sizes)) if d not in added)
+                return sh.bcoo_broadcast_in_dim(x, shape=new_sizes, broadcast_dimensions=kept)
+        return sh.bcoo_reshape(x, new_sizes=new_sizes, dimensions=dimensions)
+
+    def squeeze(x, *, dimensions):
+        return sh.bcoo_squeeze(x, dimensions=dimensions)
+
+    def rev(x, *, dimensions):
+        return sh.bcoo_rev(x, dimensions)
+
+    def broadcast_in_dim(x, *, shape, broadcast_dimensions, **_):
+        return sh.bcoo_broadcast_in_dim(x, shape=shape,
+                                        broadcast_dimensions=broadcast_dimensions)
+
+    def concatenate(*xs, dimension):
+        if not all(_bcoo._is_bcoo(x) for x in xs):
+            raise NotImplementedError("sparsify: 'concatenate' of sparse and dense arrays; "
+                                      "convert the dense ones with BCOO.fromdense")
+        return sh.bcoo_concatenate(xs, dimension=dimension)
+
+    return {"slice": slice_, "dynamic_slice": dynamic_slice, "reshape": reshape,
+            "squeeze": squeeze, "rev": rev, "broadcast_in_dim": broadcast_in_dim,
+            "concatenate": concatenate}
+
+
 def _convert(x, **params):
     return x._with_data(_core.registry["convert_element_type"].bind(x.data, **params))
 
@@ -227,6 +305,7 @@ _RULES = {
     "sub": _sub,
     "integer_pow": _integer_pow,
     "convert_element_type": _convert,
+    **_shape_rules(),
 }
 for _name, _dedupe in [("neg", False), ("conj", False), ("real", False), ("imag", False),
                        ("copy", False), ("abs", True), ("sign", True), ("sin", True),
