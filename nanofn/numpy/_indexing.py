@@ -449,11 +449,11 @@ def _advanced(x, shape, entries, mode, fill_value):
 
 def _scatter_update(x, idx, values, combine, mode):
     """`x` with `values` combined into `x[idx]` (numpy's index semantics)."""
-    if mode in ("promise_in_bounds", "drop"):
+    if mode in ("promise_in_bounds", "drop", "fill"):  # JAX: "fill" drops updates too
         mode = "drop"
     if mode not in (None, "drop", "clip"):
-        raise ValueError(f"x.at[idx]: mode must be None, 'drop', 'clip' or 'promise_in_bounds' "
-                         f"for updates, got {mode!r}")
+        raise ValueError(f"x.at[idx]: mode must be None, 'drop', 'fill', 'clip' or "
+                         f"'promise_in_bounds' for updates, got {mode!r}")
     if (mode is None and type(x) is Array and not core.under_transform()
             and not isinstance(values, Tracer)):
         eager_idx = _eager_index(idx)
@@ -547,7 +547,8 @@ class IndexUpdateRef:
     one wins; `divide` divides by each. `power` and `apply` read then write, so with repeated
 indices the last update wins.
     `mode` for updates: None (concrete out-of-range indices raise IndexError, traced ones
-    are dropped), "drop" or "promise_in_bounds" (dropped), "clip" (clamped into range).
+    are dropped), "drop", "fill" or "promise_in_bounds" (dropped), "clip" (clamped into
+    range).
     """
 
     __slots__ = ("array", "index")

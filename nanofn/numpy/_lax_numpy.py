@@ -95,14 +95,24 @@ def _wrap_output(x):
 # ------------------------------------------------------------------------ creation
 
 
-def array(object, dtype=None, copy=True, ndmin=0):
+def _check_order(order, fname):
+    if order not in (None, "K"):
+        raise NotImplementedError(f"{fname}: only order='K' (or None) is supported, got "
+                                  f"order={order!r}; nanofn arrays have no memory layout")
+
+
+def array(object, dtype=None, copy=True, order="K", ndmin=0, *, device=None):
     """Create an array (a copy of numpy data; Python floats default to float32).
+
+    `order` is accepted as in JAX (only "K" or None); `device` is ignored (one CPU).
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.array([1, 2, 3])
         Array([1, 2, 3], dtype=int32)
     """
+    del device  # unused: one CPU device
+    _check_order(order, "array")
     x = asarray_value(object, None if dtype is None else dtype_arg(dtype))
     if isinstance(x, (np.ndarray, np.generic)):
         x = core.wrap(np.array(x, copy=True) if copy else core.owned(np.asarray(x)))
@@ -111,14 +121,17 @@ def array(object, dtype=None, copy=True, ndmin=0):
     return x
 
 
-def asarray(a, dtype=None, copy=None):
-    """Convert to an array without copying when `a` already is one.
+def asarray(a, dtype=None, order=None, *, copy=None, device=None):
+    """Convert to an array without copying when `a` already is one (`order` and `device`
+    as in `array`).
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.asarray(2.0).dtype
         dtype('float32')
     """
+    del device  # unused: one CPU device
+    _check_order(order, "asarray")
     x = asarray_value(a, None if dtype is None else dtype_arg(dtype))
     if isinstance(x, (np.ndarray, np.generic)):
         x = core.wrap(np.array(x, copy=True) if copy else core.owned(np.asarray(x)))
@@ -242,9 +255,11 @@ def arange(start, stop=None, step=None, dtype=None):
     if step is not None and not isinstance(step, Tracer) and np.all(core.to_numpy(step) == 0):
         raise ValueError(f"arange: step must not be zero, got step={step!r}")
     vals = [v for v in (start, stop, step) if v is not None]
-    out = np.arange(*[core.to_numpy(v) for v in vals])
-    dtype = result_type(*vals) if dtype is None else dtype_arg(dtype)
-    return core.wrap(out.astype(dtype))
+    if dtype is None:
+        return core.wrap(np.arange(*[core.to_numpy(v) for v in vals]).astype(result_type(*vals)))
+    # numpy's rule for a given dtype: the first two values are cast, and their difference
+    # is the step (arange(0, 5, 1.5, dtype=int) is [0, 1, 2, 3]), as JAX
+    return core.wrap(np.arange(*[core.to_numpy(v) for v in vals], dtype=dtype_arg(dtype)))
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
@@ -264,13 +279,19 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         step = (stop - start) / builtins.max(div, 1)
         out = start + steps.reshape((num,) + (1,) * _ndim(start)) * step
         out = moveaxis(out, 0, axis)
+        if np.dtype(dtype).kind in "iu":  # integers: floored, as numpy and JAX
+            out = floor(out)
+        out = astype(out, dtype)
         return (out, step) if retstep else out
     out = np.linspace(core.to_numpy(start), core.to_numpy(stop), num, endpoint=endpoint,
                       retstep=retstep, axis=axis)
+    values = out[0] if retstep else out
+    if np.dtype(dtype).kind in "iu" and values.dtype.kind == "f":  # floored, as numpy, JAX
+        values = np.floor(values)
     if retstep:  # the step in the result's inexact dtype, as JAX
         step_dtype = dtype if np.dtype(dtype).kind in "fc" else dtype_of(promote_float(0)[0])
-        return core.wrap(out[0].astype(dtype)), core.wrap(np.asarray(out[1], step_dtype))
-    return core.wrap(out.astype(dtype))
+        return core.wrap(values.astype(dtype)), core.wrap(np.asarray(out[1], step_dtype))
+    return core.wrap(values.astype(dtype))
 
 
 def eye(N, M=None, k=0, dtype=None):
@@ -924,7 +945,12 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
     s = _reduction(astype(a, np.float32) if half else a, axis, keepdims,
                    lambda x, axes: lax.reduce_sum_p.bind(x, axes=axes), "sum")
     s = astype(s, np.float16) if half else s
-    return s if initial is None else add(s, initial)
+    return s if initial is None else add(s, _initial(initial, s))
+
+
+def _initial(initial, result):
+    """A reduction's `initial=` in the result's dtype, as JAX (an int sum's 2.5 is 2)."""
+    return astype(asarray_value(initial), dtype_of(result))
 
 
 where_ = where
@@ -1047,8 +1073,7 @@ def _extremum(prim, name):
         if where is not None:
             if initial is None:
                 raise ValueError(f"{name}: where= needs initial= (the value for empty slices)")
-            fill = np.asarray(initial, dtype_of(a))
-            a = where_(where, a, fill)
+            a = where_(where, a, _initial(initial, a))
         shape = _shape(a)
         axes = canonicalize_axes(axis, len(shape))
         if builtins.any(shape[i] == 0 for i in axes):
@@ -1057,10 +1082,10 @@ def _extremum(prim, name):
                                  f"shape {tuple(shape)} has no identity; pass initial=")
             out = [1 if i in axes else d for i, d in enumerate(shape)] if keepdims else \
                 [d for i, d in enumerate(shape) if i not in axes]
-            return full(out, initial, dtype_of(a))
+            return broadcast_to(_initial(initial, a), tuple(out))
         r = _reduction(a, axis, keepdims, lambda x, axes: prim.bind(x, axes=axes), name)
-        if initial is not None:
-            r = (maximum if name == "max" else minimum)(r, initial)
+        if initial is not None:  # in a's dtype (a bool max stays bool), as JAX
+            r = (maximum if name == "max" else minimum)(r, _initial(initial, a))
         return r
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = (f"The {name}imum over `axis` (all axes by default).\n\n"
@@ -1100,14 +1125,15 @@ def _arg_extremum(prim, name):
     def fn(a, axis=None, out=None, keepdims=False):
         _no_out(out, name)
         a = asarray_value(a)
+        ndim = _ndim(a)
         if axis is None:
             a = lax.reshape(a, (math.prod(_shape(a)),))
             axis_ = 0
         else:
             axis_ = canonicalize_axis(axis, _ndim(a))
         r = prim.bind(a, axis=axis_, index_dtype=_DEFAULT["i"])
-        if keepdims:
-            shape = list(_shape(a)) if axis is not None else [1] * _ndim(a)
+        if keepdims:  # axis=None keeps every axis with size 1, as numpy and JAX
+            shape = list(_shape(a)) if axis is not None else [1] * ndim
             if axis is not None:
                 shape[axis_] = 1
             r = lax.reshape(r, shape)

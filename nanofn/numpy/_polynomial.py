@@ -85,13 +85,18 @@ def polymul(a1, a2, *, trim_leading_zeros=False):
     a, b = promote(_coeffs(a1, "polymul", "a1"), _coeffs(a2, "polymul", "a2"))
     if trim_leading_zeros:
         a, b = _trim_leading(a, "polymul"), _trim_leading(b, "polymul")
-    if _shape(a)[0] == 0 or _shape(b)[0] == 0:
-        return fnp.zeros(1, dtype_of(a))
+    if _shape(a)[0] == 0:  # an empty polynomial is 0, as JAX
+        a = fnp.zeros(1, dtype_of(a))
+    if _shape(b)[0] == 0:
+        b = fnp.zeros(1, dtype_of(b))
     return convolve(a, b)
 
 
 def polydiv(u, v, *, trim_leading_zeros=False):
     """Divide polynomial `u` by `v`: returns `(quotient, remainder)` (long division).
+
+    The remainder keeps `u`'s length unless `trim_leading_zeros=True`, which drops its
+    leading entries below `sqrt(eps)` in magnitude (JAX's rule; eager only).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -100,8 +105,6 @@ def polydiv(u, v, *, trim_leading_zeros=False):
         Array([ 1., -2.], dtype=float32)
     """
     u, v = promote_float(_coeffs(u, "polydiv", "u"), _coeffs(v, "polydiv", "v"))
-    if trim_leading_zeros:
-        u, v = _trim_leading(u, "polydiv"), _trim_leading(v, "polydiv")
     m, n = _shape(u)[0] - 1, _shape(v)[0] - 1
     if n < 0:
         raise ValueError("polydiv: v must have at least one coefficient")
@@ -112,6 +115,10 @@ def polydiv(u, v, *, trim_leading_zeros=False):
         d = scale * r[k]
         q = q.at[k].set(d)
         r = r.at[k:k + n + 1].add(-d * v)
+    if trim_leading_zeros:  # drop the remainder's leading near-zeros (|r| < sqrt(eps)), as JAX
+        rv = _concrete(r, "polydiv", "trimming leading zeros")
+        big = np.flatnonzero(~(np.abs(rv) < np.sqrt(np.finfo(rv.dtype).eps)))
+        r = r[int(big[0]) if big.size else rv.size:]
     return _wrap_output(q), _wrap_output(r)
 
 
@@ -127,7 +134,7 @@ def polyder(p, m=1):
     m = operator.index(m)
     if m < 0:
         raise ValueError(f"polyder: the order m must be non-negative, got {m}")
-    (p,) = promote(p)
+    (p,) = promote_float(p)  # integer coefficients give floats, as JAX
     for _ in range(m):
         n = _shape(p)[0]
         if n <= 1:
@@ -149,7 +156,7 @@ def polyint(p, m=1, k=None):
     if m < 0:
         raise ValueError(f"polyint: the order m must be non-negative, got {m}")
     ks = fnp.zeros(m, dtype_of(p)) if k is None else fnp.ravel(asarray_value(k)).astype(dtype_of(p))
-    if _shape(ks)[0] == 1 and m > 1:
+    if _shape(ks)[0] == 1 and m != 1:  # one constant for every integration (none for m=0)
         ks = fnp.broadcast_to(ks, (m,))
     if _shape(ks)[0] != m:
         raise ValueError(f"polyint: k must have m={m} constants, got {_shape(ks)[0]}")
@@ -185,7 +192,8 @@ def roots(p, *, strip_zeros=True):
     """The roots of polynomial `p` (the eigenvalues of its companion matrix; complex).
 
     With `strip_zeros` (default) leading zeros are dropped (eager only) and trailing
-    zeros become roots at 0.
+    zeros become roots at 0; without it each leading zero gives a NaN root (as JAX), so
+    the result always has `len(p) - 1` roots and can be traced.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -205,11 +213,20 @@ def roots(p, *, strip_zeros=True):
     n = _shape(p)[0] - 1
     cdt = np.result_type(dtype_of(p), np.complex64)
     if n < 1:
-        r = fnp.zeros(0, cdt)
-    else:
-        top = fnp.expand_dims(-p[1:] / p[0], 0)
-        comp = fnp.concatenate([top, fnp.eye(n - 1, n, dtype=dtype_of(p))], axis=0)
-        r = linalg.eigvals(comp).astype(cdt)
+        return fnp.zeros(0, cdt)
+    lead = 0
+    if not strip_zeros:  # JAX: each leading zero gives a NaN root (traceable)
+        is_zero = p == 0
+        lead = fnp.where(fnp.all(is_zero), n + 1, fnp.argmin(is_zero))
+        # x**lead * p(x) has the same roots plus `lead` zeros, and a non-zero leading term
+        p = fnp.roll(fnp.where(fnp.all(is_zero), fnp.ones_like(p), p), -lead)
+    top = fnp.expand_dims(-p[1:] / p[0], 0)
+    comp = fnp.concatenate([top, fnp.eye(n - 1, n, dtype=dtype_of(p))], axis=0)
+    r = linalg.eigvals(comp).astype(cdt)
+    if not strip_zeros:  # zero roots last, then the last `lead` of them become NaN
+        from nanofn.numpy import argsort
+        r = r[argsort(r == 0, stable=True)]
+        r = fnp.where(fnp.arange(n) < n - lead, r, np.asarray(complex(np.nan, np.nan), cdt))
     if zeros_at_end:
         r = fnp.concatenate([r, fnp.zeros(zeros_at_end, cdt)])
     return _wrap_output(r)

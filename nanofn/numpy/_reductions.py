@@ -85,7 +85,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
     p = _reduction(lnp.astype(a, np.float32) if half else a, axis, keepdims,
                    lambda x, axes: _reduce.reduce_prod_p.bind(x, axes=axes), "prod")
     p = lnp.astype(p, np.float16) if half else p
-    return p if initial is None else lnp.multiply(p, initial)
+    return p if initial is None else lnp.multiply(p, lnp._initial(initial, p))
 
 
 def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
@@ -115,6 +115,9 @@ def _cumulative(prim, name, a, axis, dtype):
     if axis is None:
         a = lnp.ravel(a)
         axis = 0
+    if dtype is not None and np.dtype(dtype) == bool:  # numpy: a running `or` (`and`)
+        counts = _cumulative(prim, name, lnp.astype(a, bool), axis, default_int())
+        return lnp.not_equal(counts, np.asarray(0, dtype_of(counts)))
     a = _bools_to_int(a, dtype)
     ndim = len(_shape_of(a))
     if ndim == 0:
@@ -372,8 +375,8 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
     Args:
         a: array-like input.
         axis: None, an int or a tuple of ints.
-        weights: an array of `a`'s shape, or (with an int `axis`) a 1-d array with one
-            weight per position along `axis`.
+        weights: an array of `a`'s shape, or of the shape of `a`'s axes `axis` (one weight
+            per position along them, e.g. 1-d for an int `axis`).
         returned: also return the sum of the weights.
         keepdims: keep reduced axes with size 1.
 
@@ -395,39 +398,123 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
     a, w = promote_float(a, weights)
     a_shape, w_shape = tuple(_shape_of(a)), tuple(_shape_of(w))
     if w_shape != a_shape:
-        if axis is None or isinstance(axis, (tuple, list)):
-            raise TypeError(f"average: weights of shape {w_shape} differ from a's shape "
-                            f"{a_shape}; give an int axis for 1-d weights")
-        ax = canonicalize_axis(axis, len(a_shape))
-        if len(w_shape) != 1 or w_shape[0] != a_shape[ax]:
+        if axis is None:
+            raise ValueError(f"average: weights of shape {w_shape} differ from a's shape "
+                             f"{a_shape}; give the axis the weights run along")
+        axes = canonicalize_axes(axis, len(a_shape))
+        want = tuple(a_shape[d] for d in axes)
+        if w_shape != want and len(axes) == 1:
             raise ValueError(f"average: 1-d weights need the length of axis {axis} of a "
-                             f"({a_shape[ax]}), got shape {w_shape}")
-        w = lax.broadcast_in_dim(w, a_shape, (ax,))
+                             f"({want[0]}), got shape {w_shape}")
+        if w_shape != want:
+            raise ValueError(f"average: weights need a's shape {a_shape} or the shape of its "
+                             f"axes {axis} ({want}), got {w_shape}")
+        order = tuple(int(i) for i in np.argsort(axes))  # weights' axes in a's order
+        w = lax.broadcast_in_dim(lax.transpose(w, order), a_shape, tuple(sorted(axes)))
     w_sum = lnp.sum(w, axis=axis, keepdims=keepdims)
     avg = lnp.divide(lnp.sum(lnp.multiply(a, w), axis=axis, keepdims=keepdims), w_sum)
     return (avg, w_sum) if returned else avg
 
 
-def _quantile_positions(q, n, method, dtype):
-    """Positions in a sorted axis of length n (> 0): (lower index, upper index, weight)."""
-    pos = lnp.multiply(q, np.asarray(n - 1, dtype))
-    lo = lnp.clip(lnp.floor(pos), 0, n - 1)
-    hi = lnp.clip(lnp.ceil(pos), 0, n - 1)
+_QUANTILE_METHODS = ("linear", "lower", "higher", "midpoint", "nearest", "inverted_cdf")
+
+
+def _quantile_positions(q, count, method, dtype):
+    """Positions in sorted columns holding `count` (>= 0, broadcastable) valid values:
+    (lower index, upper index, weight of the upper value or None)."""
+    last = lnp.maximum(lnp.subtract(count, np.asarray(1, dtype)), np.asarray(0, dtype))
+    pos = lnp.multiply(q, last)
+    lo = lnp.clip(lnp.floor(pos), 0, last)
+    hi = lnp.clip(lnp.ceil(pos), 0, last)
+    frac = None
     if method == "linear":
         frac = lnp.subtract(pos, lo)
     elif method == "lower":
-        hi, frac = lo, None
+        hi = lo
     elif method == "higher":
-        lo, frac = hi, None
+        lo = hi
     elif method == "nearest":
-        lo = hi = lnp.clip(lnp.round(pos), 0, n - 1)  # halves to even, as numpy
-        frac = None
-    elif method == "midpoint":
+        lo = hi = lnp.clip(lnp.round(pos), 0, last)  # halves to even, as numpy
+    else:  # midpoint
         frac = lnp.where(lnp.equal(lo, hi), np.asarray(0, dtype), np.asarray(0.5, dtype))
-    else:
-        raise ValueError(f"quantile: method must be 'linear', 'lower', 'higher', 'nearest' "
-                         f"or 'midpoint', got {method!r}")
     return lnp.astype(lo, np.int32), lnp.astype(hi, np.int32), frac
+
+
+def _quantile(name, a, q, axis, method, keepdims, weights, ignore_nan):
+    """quantile and nanquantile: sort the reduced axes (flattened to a leading axis) and
+    read each column's order statistics. With `ignore_nan` NaNs sort last and each column
+    counts only its other values; otherwise a column holding NaN gives NaN."""
+    from nanofn.numpy._shape_funcs import take_along_axis
+    if method not in _QUANTILE_METHODS:
+        raise ValueError(f"{name}: method must be one of {', '.join(_QUANTILE_METHODS)}, "
+                         f"got {method!r}")
+    if weights is not None and method != "inverted_cdf":
+        raise NotImplementedError(f"{name}: weights= needs method='inverted_cdf', got "
+                                  f"method={method!r}")
+    if weights is None:
+        (a,) = promote_float(a)
+    else:
+        a, weights = promote_float(a, weights)
+    dtype = dtype_of(a)
+    if dtype.kind == "c":
+        raise ValueError(f"{name}: complex input is not supported (it has no order)")
+    q = asarray_value(q, dtype)  # JAX's result has a's dtype, whatever q's is
+    shape = tuple(_shape_of(a))
+    axes = canonicalize_axes(axis, len(shape))
+    kept = [d for d in range(len(shape)) if d not in axes]
+    n = int(np.prod([shape[d] for d in axes], dtype=np.int64))
+    rest = tuple(shape[d] for d in kept)
+    q_shape = tuple(_shape_of(q))
+    out_rest = tuple(1 if d in axes else shape[d] for d in range(len(shape))) if keepdims \
+        else rest
+    if weights is not None and tuple(_shape_of(weights)) != shape:
+        red_shape = tuple(shape[d] for d in axes)
+        if axis is None or tuple(_shape_of(weights)) != red_shape:
+            raise ValueError(f"{name}: weights of shape {tuple(_shape_of(weights))} must have "
+                             f"a's shape {shape}" + ("" if axis is None else
+                                                     f" or the reduced axes' {red_shape}"))
+        weights = lax.broadcast_in_dim(weights, shape, tuple(axes))
+    if n == 0:
+        return lnp.full(q_shape + out_rest, np.nan, dtype)
+
+    def grouped(x):  # the reduced axes, flattened, go first
+        return lax.reshape(lax.transpose(x, tuple(axes) + tuple(kept)), (n,) + rest)
+
+    def pick(rows, idx):  # rows (n,) + rest, idx q_shape + rest -> q_shape + rest
+        rows = lax.reshape(rows, (1,) * len(q_shape) + (n,) + rest)
+        idx = lax.reshape(lnp.broadcast_to(idx, q_shape + rest), q_shape + (1,) + rest)
+        return lax.reshape(take_along_axis(rows, idx, axis=len(q_shape)), q_shape + rest)
+
+    x = grouped(a)
+    nan = lnp.isnan(x)
+    operands = [x] if weights is None else [x, grouped(weights)]
+    ordered = _reduce.sort_p.bind(*operands, dimension=0, is_stable=True, num_keys=1)
+    qb = lax.reshape(q, q_shape + (1,) * len(rest))
+    if ignore_nan:
+        count = lnp.sum(lnp.logical_not(nan), axis=0, dtype=dtype)
+    else:
+        count = np.asarray(n, dtype)
+    if method == "inverted_cdf":  # the first value whose cumulative weight reaches q * total
+        w = lnp.ones_like(x) if weights is None else ordered[1]
+        bad_w = lnp.logical_or(lnp.less(w, 0), lnp.isnan(w))
+        w = lnp.where(lnp.logical_or(bad_w, lnp.isnan(ordered[0])), np.asarray(0, dtype), w)
+        cum = cumsum(w, axis=0)
+        target = lnp.multiply(qb, cum[-1])
+        below = lnp.less(cum, lax.reshape(target, q_shape + (1,) + rest))
+        idx = lnp.sum(below, axis=len(q_shape), dtype=np.int32)
+        last = lnp.maximum(lnp.subtract(lnp.astype(count, np.int32), 1), 0)
+        result = pick(ordered[0], lnp.clip(idx, 0, last))
+        bad = lnp.any(bad_w, axis=0)
+    else:
+        lo, hi, frac = _quantile_positions(qb, count, method, dtype)
+        result = pick(ordered[0], lo)
+        if frac is not None:
+            v_hi = pick(ordered[0], hi)
+            result = lnp.add(result, lnp.multiply(lnp.subtract(v_hi, result), frac))
+        bad = np.False_
+    empty = lnp.equal(count, 0) if ignore_nan else lnp.any(nan, axis=0)
+    result = lnp.where(lnp.logical_or(bad, empty), np.asarray(np.nan, dtype), result)
+    return lax.reshape(lnp.astype(result, dtype), q_shape + out_rest)
 
 
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
@@ -435,8 +522,10 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     """The `q`-th quantiles of `a` along `axis` (`q` in [0, 1]).
 
     Sorts along the reduced axes and interpolates between neighbours (numpy's `method`s
-    "linear" (default), "lower", "higher", "nearest", "midpoint"). A slice holding NaN gives
-    NaN. Differentiable with respect to `a` and (for "linear" and "midpoint") `q`.
+    "linear" (default), "lower", "higher", "nearest", "midpoint"), or takes the first value
+    whose cumulative weight reaches `q` times the total ("inverted_cdf", the only method
+    that accepts `weights`, as in JAX). A slice holding NaN gives NaN. Differentiable with
+    respect to `a` and (for "linear" and "midpoint") `q`.
 
     Args:
         a: array-like input (integers become float32).
@@ -446,6 +535,8 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         overwrite_input: ignored (arrays are immutable).
         method: the interpolation method.
         keepdims: keep reduced axes with size 1.
+        weights: with method="inverted_cdf", non-negative weights of `a`'s shape (or of
+            the reduced axes' shape); a negative or NaN weight gives NaN.
 
     Returns:
         An array of shape `q.shape + reduced shape`.
@@ -454,38 +545,13 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
         >>> import nanofn.numpy as fnp
         >>> fnp.quantile(fnp.array([1.0, 2.0, 3.0, 4.0]), 0.5)
         Array(2.5, dtype=float32)
+        >>> fnp.quantile(fnp.array([1.0, 2.0, 3.0]), 0.5, method="inverted_cdf",
+        ...              weights=fnp.array([1.0, 1.0, 3.0]))
+        Array(3., dtype=float32)
     """
     del overwrite_input  # unused
     _no_out(out, "quantile")
-    if weights is not None:
-        raise NotImplementedError("quantile: weights= is not supported")
-    (a,) = promote_float(a)  # integers become floats on their own, and q takes a's dtype
-    q = asarray_value(q, dtype_of(a))  # (JAX's result has a's dtype, whatever q's is)
-    dtype = dtype_of(a)
-    shape = tuple(_shape_of(a))
-    axes = canonicalize_axes(axis, len(shape))
-    kept = [d for d in range(len(shape)) if d not in axes]
-    n = int(np.prod([shape[d] for d in axes], dtype=np.int64))
-    rest = tuple(shape[d] for d in kept)
-    q_shape = tuple(_shape_of(q))
-    out_rest = tuple(1 if d in axes else shape[d] for d in range(len(shape))) if keepdims \
-        else rest
-    if n == 0:
-        return lnp.full(q_shape + out_rest, np.nan, dtype)
-    # the reduced axes, flattened, go first: gather then reads whole rows of the rest
-    grouped = lax.reshape(lax.transpose(a, tuple(axes) + tuple(kept)), (n,) + rest)
-    ordered = _reduce.sort_p.bind(grouped, dimension=0, is_stable=True, num_keys=1)[0]
-    lo, hi, frac = _quantile_positions(q, n, method, dtype)
-    v_lo = _shape.gather(ordered, lax.reshape(lo, q_shape + (1,)))
-    v_hi = _shape.gather(ordered, lax.reshape(hi, q_shape + (1,)))
-    if frac is None:
-        result = v_lo
-    else:
-        frac = lax.reshape(frac, q_shape + (1,) * len(rest))
-        result = lnp.add(v_lo, lnp.multiply(lnp.subtract(v_hi, v_lo), frac))
-    has_nan = lnp.any(lnp.isnan(grouped), axis=0)
-    result = lnp.where(has_nan, np.asarray(np.nan, dtype), result)
-    return lax.reshape(result, q_shape + out_rest)
+    return _quantile("quantile", a, q, axis, method, keepdims, weights, ignore_nan=False)
 
 
 def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
@@ -538,14 +604,18 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
         2.0
     """
     _no_out(out, "nanmean")
-    (a,) = promote_float(a) if dtype is None else [lnp.astype(a, dtype)]
-    valid = lnp.logical_not(lnp.isnan(a))
+    (a,) = promote_float(a)
+    valid = lnp.logical_not(lnp.isnan(a))  # found before a dtype= cast, as JAX
+    if dtype is not None:
+        a = lnp.astype(a, dtype)
     if where is not None:
         valid = lnp.logical_and(valid, where)
     total = lnp.sum(lnp.where(valid, a, np.asarray(0, dtype_of(a))), axis=axis,
                     keepdims=keepdims)
     count = lnp.sum(valid, axis=axis, keepdims=keepdims, dtype=dtype_of(a))
-    return lnp.divide(total, count)
+    out = lnp.divide(total, count)
+    # an integer dtype= gives an integer mean (truncated), as `mean` (numpy and JAX)
+    return lnp.astype(out, dtype) if dtype is not None and dtype_of(a).kind in "biu" else out
 
 
 def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, *,
@@ -593,6 +663,8 @@ def _nan_extremum(name, fill, reduce):
         nan = lnp.isnan(a)
         r = reduce(lnp.where(nan, np.asarray(fill, dtype_of(a)), a), axis=axis,
                    keepdims=keepdims, initial=initial, where=where)
+        if initial is not None:  # an all-NaN slice gives `initial`, as numpy and JAX
+            return r
         all_nan = lnp.all(nan, axis=axis, keepdims=keepdims)
         return lnp.where(all_nan, np.asarray(np.nan, dtype_of(a)), r)
     fn.__name__ = fn.__qualname__ = name
@@ -763,9 +835,7 @@ def _parse_einsum(subscripts, operands):
     else:
         if rhs.count("...") > 1 or "." in rhs.replace("...", ""):
             raise ValueError(f"einsum: bad ellipsis in the output subscripts {rhs!r}")
-        if "..." not in rhs and ell_rank:
-            raise ValueError(f"einsum: the inputs of {subscripts!r} use '...' for "
-                             f"{ell_rank} dimension(s), so the output must contain '...' too")
+        # an output without '...' sums over the ellipsis dimensions, as in JAX (numpy raises)
         head, _, tail = rhs.partition("...")
         out = list(head) + (ell_labels if "..." in rhs else []) + list(tail)
         named_in = {lab for ls in labels for lab in ls}

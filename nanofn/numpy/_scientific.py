@@ -237,7 +237,8 @@ class _AxisConcatenator:
     """`r_[...]` / `c_[...]`: concatenate slices (as ranges; a complex step `a:b:nj` gives
     `n` points as linspace does), scalars and arrays, as numpy.r_ and numpy.c_ do. A leading
     string `"axis[,ndmin[,trans1d]]"` sets the axis, the minimum rank and where the
-    original axes of a promoted array go.
+    original axes of a promoted array go; `"r"` (`"c"`) makes a 1-d result a row (column)
+    of a 2-d array, as JAX does.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -255,6 +256,7 @@ class _AxisConcatenator:
         if not isinstance(key, tuple):
             key = (key,)
         axis, ndmin, trans1d = self.axis, self.ndmin, self.trans1d
+        matrix = None  # "r" or "c": a 1-d result becomes a row or a column, as JAX
         items = []
         for i, item in enumerate(key):
             if isinstance(item, str):
@@ -262,8 +264,8 @@ class _AxisConcatenator:
                     raise ValueError(f"{self.name}: a directive string must come first, got "
                                      f"{item!r} at position {i}")
                 if item in ("r", "c"):
-                    raise NotImplementedError(f"{self.name}: matrix directives are not "
-                                              "supported")
+                    matrix = 0 if item == "r" else 1
+                    continue
                 parts = [int(p) for p in item.split(",")]
                 axis = parts[0]
                 if len(parts) > 1:
@@ -284,7 +286,10 @@ class _AxisConcatenator:
         if not items:
             return _wrap_output(lnp.zeros((0,)))
         items = promote(*items) if len(items) > 1 else items
-        return _wrap_output(sf.concatenate(items, axis=axis))
+        out = sf.concatenate(items, axis=axis)
+        if matrix is not None and _ndim(out) == 1:
+            out = lnp.expand_dims(out, matrix)
+        return _wrap_output(out)
 
     @staticmethod
     def _shape_item(arr, ndmin, trans1d):

@@ -102,7 +102,8 @@ def flatnonzero(a, *, size=None, fill_value=None):
 
 
 def argwhere(a, *, size=None, fill_value=None):
-    """Indices of the non-zero elements, one row per element (shape `(count, a.ndim)`).
+    """Indices of the non-zero elements, one row per element (shape `(count, a.ndim)`);
+    with `size`, missing rows hold `fill_value` (a scalar or one value per dimension).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -118,7 +119,11 @@ def argwhere(a, *, size=None, fill_value=None):
         return fnp.zeros((_shape(flat)[0], 0), default_int())
     flat = flatnonzero(a, size=size, fill_value=-1)
     valid = flat >= 0
-    rows = [_fill(i, valid, fill_value, 0) for i in unravel_index(fnp.maximum(flat, 0), _shape(a))]
+    fills = [fill_value] * _ndim(a)  # one fill value, or one per dimension
+    if fill_value is not None and _ndim(asarray_value(fill_value)) == 1:
+        fills = [asarray_value(fill_value)[k] for k in range(_ndim(a))]
+    rows = [_fill(i, valid, f, 0)
+            for i, f in zip(unravel_index(fnp.maximum(flat, 0), _shape(a)), fills)]
     return fnp.stack(rows, axis=-1) if _ndim(a) else fnp.zeros((_shape(flat)[0], 0), default_int())
 
 
@@ -214,14 +219,18 @@ class _UniqueInverseResult(NamedTuple):
     inverse_indices: Array
 
 
-def _first_of_runs(xs, equal_nan):
-    """True at the first element of each run of equal values in the sorted 1-d `xs`."""
-    n = _shape(xs)[0]
+def _first_of_runs(rows, equal_nan):
+    """True at the first element (1-d) or row (2-d) of each run of equal ones in the sorted
+    `rows`."""
+    n = _shape(rows)[0]
     if n == 0:
         return fnp.zeros(0, bool)
-    differ = xs[1:] != xs[:-1]
-    if equal_nan and dtype_of(xs).kind in "fc":
-        differ = differ & ~(fnp.isnan(xs[1:]) & fnp.isnan(xs[:-1]))
+    a, b = rows[1:], rows[:-1]
+    differ = a != b
+    if equal_nan and dtype_of(rows).kind in "fc":
+        differ = differ & ~(fnp.isnan(a) & fnp.isnan(b))
+    if _ndim(rows) == 2:
+        differ = fnp.any(differ, axis=1)
     return fnp.concatenate([fnp.ones(1, bool), differ])
 
 
@@ -233,12 +242,13 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
         ar: array-like input, flattened unless `axis` is given.
         return_index: also return the index of each value's first occurrence.
         return_inverse: also return, for each input element, the index of its value
-            in the result (same shape as `ar`).
+            in the result (`ar`'s shape without `axis`, 1-d with it).
         return_counts: also return how often each value occurs.
-        axis: find unique slices along this axis (eager only).
+        axis: find the unique slices along this axis (sorted lexicographically).
         equal_nan: treat NaNs as one value.
         size: the length of the result, so it can be traced; missing entries are
-            `fill_value` (default: the smallest element), index 0... and count 0.
+            `fill_value` (default: the smallest element), index of the smallest element
+            and count 0.
         fill_value: see `size`.
         sorted: accepted for compatibility (the result is always sorted).
 
@@ -251,64 +261,57 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
         Array([1, 2, 3], dtype=int32)
         >>> fnp.unique(fnp.array([3, 1, 1]), size=4, fill_value=0)
         Array([1, 3, 0, 0], dtype=int32)
+        >>> fnp.unique(fnp.array([[1, 2], [0, 5], [1, 2]]), axis=0)
+        Array([[0, 5],
+               [1, 2]], dtype=int32)
     """
     del sorted  # unused: always sorted
     size = _check_size(size, "unique")
     ar = asarray_value(ar)
-    if axis is not None:
-        return _unique_axis(ar, axis, return_index, return_inverse, return_counts, size)
-    flat = fnp.ravel(ar)
-    n = _shape(flat)[0]
-    perm = red.argsort(flat)
-    xs = flat[perm] if n else flat
-    first = _first_of_runs(xs, equal_nan)
+    aux = fnp.ravel(ar) if axis is None else \
+        fnp.moveaxis(ar, canonicalize_axis(axis, _ndim(ar)), 0)
+    n, rest = _shape(aux)[0], tuple(_shape(aux)[1:])
+    if n == 0 and size and fill_value is None:
+        raise ValueError("unique: an empty input with size > 0 needs a fill_value")
+    rows = fnp.reshape(aux, (n, -1)) if n else fnp.zeros((0, 1), dtype_of(aux))
+    if _shape(rows)[1] == 0:  # empty slices: all equal
+        perm = fnp.zeros(n, default_int())
+    elif _shape(rows)[1] == 1:
+        perm = red.argsort(rows[:, 0])
+    else:  # column 0 is the primary key
+        perm = red.lexsort([rows[:, j] for j in range(_shape(rows)[1])][::-1])
+    first = _first_of_runs(rows[perm] if n else rows, equal_nan)
     idx, valid = _compact(first, size, "unique")
     m = _shape(idx)[0]
-    values = xs[idx] if n else fnp.zeros(m, dtype_of(flat))
-    default = xs[0] if n else 0
-    out = [_fill(values, valid, fill_value, default)]
+    xs = aux[perm] if n else aux
+    values = xs[idx] if n else fnp.zeros((m,) + rest, dtype_of(aux))
+    valid_b = fnp.reshape(valid, (m,) + (1,) * len(rest))
+    out = [_fill(values, valid_b, fill_value, xs[0] if n else 0)]
+    if axis is not None:
+        out[0] = fnp.moveaxis(out[0], 0, canonicalize_axis(axis, _ndim(ar)))
+    rank = fnp.cumsum(first.astype(default_int())) - 1 if n else fnp.zeros(0, default_int())
     if return_index:
         first_idx = perm[idx] if n else fnp.zeros(m, default_int())
         out.append(_wrap_output(fnp.where(valid, first_idx, first_idx[0] if m else 0)))
     if return_inverse:
-        rank = fnp.cumsum(first.astype(default_int())) - 1 if n else fnp.zeros(0, default_int())
         inv = rank[red.argsort(perm)] if n else rank
-        out.append(_wrap_output(fnp.reshape(inv, _shape(ar))))
-    if return_counts:  # how many sorted elements fall in each of the first `m` runs
-        rank = fnp.cumsum(first.astype(default_int())) - 1 if n else fnp.zeros(0, default_int())
+        out.append(_wrap_output(fnp.reshape(inv, _shape(ar)) if axis is None else inv))
+    if return_counts:  # how many sorted rows fall in each of the first `m` runs
         hit = fnp.expand_dims(rank, 0) == fnp.expand_dims(fnp.arange(m), 1)
         out.append(_wrap_output(fnp.sum(hit, axis=1).astype(default_int())))
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def _unique_axis(ar, axis, return_index, return_inverse, return_counts, size):
-    if size is not None:
-        raise NotImplementedError("unique: size= together with axis= is not supported; "
-                                  "use axis=None or drop size= (eager)")
-    try:
-        v = core._lowest(ar) if isinstance(ar, Tracer) else core.to_numpy(ar)
-    except core.ConcretizationError:
-        raise core.ConcretizationError("unique: axis= needs concrete values (eager)") from None
-    axis = canonicalize_axis(axis, _ndim(ar))
-    res = np.unique(np.asarray(v), return_index=True, return_inverse=True,
-                    return_counts=True, axis=axis)
-    perm = res[1]
-    out = [sf.take(ar, fnp.asarray(perm.astype(default_int())), axis=axis)]
-    for flag, r in zip((return_index, return_inverse, return_counts), res[1:]):
-        if flag:
-            out.append(core.wrap(np.ravel(r).astype(default_int())))
-    return out[0] if len(out) == 1 else tuple(out)
-
-
 def unique_values(x, /, *, size=None, fill_value=None):
-    """The sorted unique values of `x` (array API).
+    """The sorted unique values of `x` (array API: each NaN is a value of its own, as in
+    the other `unique_*` functions).
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> fnp.unique_values(fnp.array([2, 1, 2]))
         Array([1, 2], dtype=int32)
     """
-    return unique(x, size=size, fill_value=fill_value)
+    return unique(x, size=size, fill_value=fill_value, equal_nan=False)
 
 
 def unique_counts(x, /, *, size=None, fill_value=None):
@@ -320,7 +323,7 @@ def unique_counts(x, /, *, size=None, fill_value=None):
         Array([2, 1], dtype=int32)
     """
     return _UniqueCountsResult(*unique(x, return_counts=True, size=size,
-                                       fill_value=fill_value))
+                                       fill_value=fill_value, equal_nan=False))
 
 
 def unique_inverse(x, /, *, size=None, fill_value=None):
@@ -332,7 +335,7 @@ def unique_inverse(x, /, *, size=None, fill_value=None):
         Array([1, 0, 1], dtype=int32)
     """
     return _UniqueInverseResult(*unique(x, return_inverse=True, size=size,
-                                        fill_value=fill_value))
+                                        fill_value=fill_value, equal_nan=False))
 
 
 def unique_all(x, /, *, size=None, fill_value=None):
@@ -344,7 +347,8 @@ def unique_all(x, /, *, size=None, fill_value=None):
         Array([1, 0], dtype=int32)
     """
     return _UniqueAllResult(*unique(x, return_index=True, return_inverse=True,
-                                    return_counts=True, size=size, fill_value=fill_value))
+                                    return_counts=True, size=size, fill_value=fill_value,
+                                    equal_nan=False))
 
 
 def _sorted_flat(*arrays):
@@ -433,6 +437,10 @@ def setxor1d(ar1, ar2, assume_unique=False, *, size=None, fill_value=None):
     a, b = _sorted_flat(ar1, ar2)
     xs = red.sort(fnp.concatenate([a, b]))
     keep = _first_of_runs(xs, True) & (isin(xs, a) != isin(xs, b))
+    if dtype_of(xs).kind in "fc":  # NaN is in neither set: one NaN of each input stays (numpy)
+        nan = fnp.isnan(xs)
+        count = fnp.any(fnp.isnan(a)).astype(default_int()) + fnp.any(fnp.isnan(b))
+        keep = keep | (nan & (fnp.cumsum(nan.astype(default_int())) <= count))
     return _set_result(xs, keep, size, fill_value, True, "setxor1d")
 
 
@@ -554,7 +562,7 @@ def bincount(x, weights=None, minlength=0, *, length=None):
         Array([1, 2, 0, 0], dtype=int32)
     """
     x = asarray_value(x)
-    if not np.issubdtype(dtype_of(x), np.integer):
+    if not (np.issubdtype(dtype_of(x), np.integer) or dtype_of(x) == bool):
         raise TypeError(f"bincount: x must be integers, got {dtype_of(x)}")
     if _ndim(x) != 1:
         raise ValueError(f"bincount: x must be 1-d, got shape {_shape(x)}")
@@ -570,6 +578,9 @@ def bincount(x, weights=None, minlength=0, *, length=None):
         w = fnp.ones(_shape(x), default_int())
     else:
         w = asarray_value(weights)
+        if dtype_of(w) == bool:
+            raise TypeError("bincount: weights must be numbers, got bool (sums of booleans "
+                            "are not defined); pass weights.astype(int) or float")
         if _shape(w) != _shape(x):
             raise ValueError(f"bincount: weights shape {_shape(w)} differs from x shape "
                              f"{_shape(x)}")
@@ -725,11 +736,10 @@ def histogram2d(x, y, bins=10, range=None, weights=None, density=None):
     if _shape(x) != _shape(y):
         raise ValueError(f"histogram2d: x and y differ in length ({_shape(x)[0]} and "
                          f"{_shape(y)[0]})")
-    b = asarray_value(bins)
-    if isinstance(bins, (list, tuple)) and len(bins) == 2:
+    if isinstance(bins, (list, tuple)) and len(bins) == 2:  # one entry per coordinate
         bins2 = list(bins)
-    elif _ndim(b) == 1:
-        bins2 = [b, b]
+    elif _ndim(asarray_value(bins)) == 1:
+        bins2 = [bins, bins]
     else:
         bins2 = [bins, bins]
     hist, (ex, ey) = histogramdd(fnp.stack([x, y], axis=1), bins2, range, weights, density)

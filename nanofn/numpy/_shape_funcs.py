@@ -502,7 +502,12 @@ def roll(a, shift, axis=None):
     if axis is None:
         return lnp.reshape(roll(lnp.ravel(a), shift, 0), _shape(a))
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    shifts = shift if isinstance(shift, (tuple, list)) else (shift,)
+    if isinstance(shift, (tuple, list)):
+        shifts = shift
+    elif np.ndim(shift) == 1:  # an array of shifts, one per axis
+        shifts = tuple(shift[i] for i in range(len(shift)))
+    else:
+        shifts = (shift,)
     if len(shifts) == 1 and len(axes) > 1:
         shifts = shifts * len(axes)
     if len(axes) == 1 and len(shifts) > 1:
@@ -590,7 +595,9 @@ def pad(array, pad_width, mode="constant", **kwargs):
     Args:
         array: the array.
         pad_width: an int, `(before, after)`, or one `(before, after)` pair per axis.
-        mode: one of the modes above.
+        mode: one of the modes above, or a function `func(vector, (before, after), axis,
+            kwargs)` that returns the zero-padded 1-d `vector` with its pads filled in
+            (called for each axis in turn, with the remaining keyword arguments as `kwargs`).
         **kwargs: `constant_values` for "constant"; `end_values` (default 0) for
             "linear_ramp"; `stat_length` (an int, `(before, after)` or per-axis pairs;
             None for the whole axis) for the statistics; `reflect_type` ("even", the
@@ -611,9 +618,11 @@ def pad(array, pad_width, mode="constant", **kwargs):
     array = asarray_value(array)
     shape = _shape(array)
     widths = _pad_width(pad_width, len(shape))
-    if callable(mode) or mode not in _PAD_MODES:
+    if callable(mode):
+        return _pad_callable(array, widths, mode, kwargs)
+    if mode not in _PAD_MODES:
         raise NotImplementedError(f"pad: mode {mode!r} is not supported; use one of "
-                                  f"{', '.join(_PAD_MODES)}")
+                                  f"{', '.join(_PAD_MODES)} or a function")
     unknown = set(kwargs) - _PAD_KWARGS.get(mode, set())
     if unknown:
         raise ValueError(f"pad: unsupported keyword argument(s) {sorted(unknown)} for mode "
@@ -621,6 +630,8 @@ def pad(array, pad_width, mode="constant", **kwargs):
     reflect_type = kwargs.get("reflect_type", "even")
     if reflect_type not in ("even", "odd"):
         raise ValueError(f"pad: reflect_type must be 'even' or 'odd', got {reflect_type!r}")
+    if not shape:
+        return _wrap_output(array)  # a 0-d array has nothing to pad
     if mode == "constant":
         return _pad_constant(array, widths, kwargs.get("constant_values", 0))
     if mode == "empty":
@@ -645,6 +656,17 @@ def pad(array, pad_width, mode="constant", **kwargs):
     return _wrap_output(out)
 
 
+def _pad_callable(array, widths, func, kwargs):
+    """numpy's `pad` with a function as mode: zero-pad, then for each axis in turn call
+    `func(vector, (before, after), axis, kwargs)` on every 1-d slice along it; the function
+    returns the filled vector (nanofn arrays are immutable)."""
+    from nanofn.numpy import apply_along_axis
+    out = _pad_constant(array, widths, 0)
+    for ax in range(len(widths)):
+        out = apply_along_axis(func, ax, out, widths[ax], ax, kwargs)
+    return _wrap_output(out)
+
+
 def _static_pairs(name, value, nd, kind):
     """A static scalar, `(before, after)` or per-axis pairs, as an (nd, 2) numpy array."""
     if isinstance(value, Tracer):
@@ -664,7 +686,7 @@ def _edge_slice(a, axis, start, stop):
 
 def _to_dtype(x, dtype):
     """Floats computed for an integer array: rounded (half to even) and cast, as numpy."""
-    if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
+    if np.issubdtype(dtype, np.integer):  # bools are x != 0, as numpy and JAX
         x = lnp.round(x)
     return lnp.astype(x, dtype)
 
@@ -691,7 +713,7 @@ def _pad_linear_ramp(array, widths, end_values):
             t = t.reshape(tshape)
             end = np.asarray(ends[ax, side], work)
             ramp = end + (edge - end) * t
-            if dtype.kind in "biu":
+            if dtype.kind in "iu":  # numpy's integer linspace floors; bools are ramp != 0
                 ramp = lnp.floor(ramp)
             parts.append((side, lnp.astype(ramp, dtype)))
         if parts:
@@ -807,8 +829,8 @@ def take(a, indices, axis=None, out=None, mode=None, unique_indices=False,
 
     Negative indices count from the end. Out-of-range indices: with the default `mode=None`
     concrete indices raise IndexError (numpy's "raise") and traced ones read `fill_value`
-    (JAX's "fill"); "clip" clamps, "wrap" wraps around, "fill" reads `fill_value`
-    (default NaN for floats).
+    (JAX's "fill"); "clip" clamps to `[0, n - 1]` (so -1 reads index 0, as in numpy and
+    JAX), "wrap" wraps around, "fill" reads `fill_value` (default NaN for floats).
 
     Args:
         a: the array.
@@ -837,6 +859,8 @@ def take(a, indices, axis=None, out=None, mode=None, unique_indices=False,
     axis = canonicalize_axis(axis, _ndim(a))
     n = _shape(a)[axis]
     idx = _index_array(indices, "take")
+    if mode == "clip" and n:  # numpy and JAX: clipping disables negative indices
+        idx = lnp.clip(idx, 0, n - 1)
     idx, gmode = _apply_take_mode(idx, n, mode, "take", axis)
     return getitem(a, (builtins.slice(None),) * axis + (idx,), mode=gmode, fill_value=fill_value)
 

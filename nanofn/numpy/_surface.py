@@ -29,7 +29,7 @@ from nanofn.numpy import _shape_funcs as sf
 from nanofn.numpy._dtypes import (asarray_value, default_int, dtype_of, promote, promote_float,
                                   result_type)
 from nanofn.numpy._lax_numpy import (_canon_shape, _check_ranks, _ndim, _no_out, _shape,
-                                     _wrap_output, canonicalize_axes, canonicalize_axis)
+                                     _wrap_output, canonicalize_axis)
 from nanofn.numpy._setops import unravel_index
 from nanofn.ops import _base as lax
 from nanofn.ops._complex import complex_dtype
@@ -663,7 +663,8 @@ nanargmin = _nan_arg("nanargmin", np.inf, fnp.argmin)
 
 def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
                 keepdims=False, *, weights=None):
-    """The `q`-th quantiles of `a` along `axis`, ignoring NaNs (linear interpolation).
+    """The `q`-th quantiles of `a` along `axis`, ignoring NaNs; the methods and `weights`
+    of `quantile`.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -672,52 +673,13 @@ def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear
     """
     _no_out(out, "nanquantile")
     del overwrite_input  # unused: arrays are immutable
-    if method != "linear" or weights is not None:
-        raise NotImplementedError("nanquantile: only method='linear' without weights is "
-                                  "supported")
-    (a,) = promote_float(asarray_value(a))
-    if dtype_of(a).kind == "c":
-        raise TypeError("nanquantile: complex input is not supported")
-    q = asarray_value(q, dtype_of(a))
+    q = asarray_value(q)
     if not isinstance(q, Tracer):
         qv = np.asarray(core.to_numpy(q))
         if not np.all((qv >= 0) & (qv <= 1)):
             raise ValueError("nanquantile: q must be in [0, 1] (nanpercentile: [0, 100])")
-    if axis is None:
-        x, ax = fnp.ravel(a), 0
-    else:
-        axes = canonicalize_axes(axis, _ndim(a))
-        rest = [i for i in range(_ndim(a)) if i not in axes]
-        x = fnp.transpose(a, rest + list(axes))
-        x = fnp.reshape(x, tuple(_shape(x)[:len(rest)]) + (-1,))
-        ax = _ndim(x) - 1
-    x = fnp.moveaxis(x, ax, -1)
-    if _shape(x)[-1] == 0:  # an empty slice: NaN, as numpy
-        r = fnp.full(_shape(q) + tuple(_shape(x)[:-1]), np.nan, dtype_of(a))
-        if keepdims:
-            ks = [1 if axis is None or i in canonicalize_axes(axis, _ndim(a)) else s
-                  for i, s in enumerate(_shape(a))]
-            r = fnp.reshape(r, _shape(q) + tuple(ks))
-        return r
-    xs = red.sort(x, axis=-1)  # NaNs sort last
-    n = fnp.sum(~fnp.isnan(x), axis=-1, keepdims=True).astype(dtype_of(a))
-    qq = fnp.reshape(q, _shape(q) + (1,) * _ndim(x))
-    pos = qq * fnp.maximum(n - 1, 0)
-    lo = fnp.floor(pos)
-    hi = fnp.minimum(lo + 1, fnp.maximum(n - 1, 0))
-    frac = pos - lo
-    bshape = _shape(q) + tuple(_shape(x)[:-1]) + (1,)
-    xb = fnp.broadcast_to(xs, _shape(q) + tuple(_shape(xs)))
-    xlo = sf.take_along_axis(xb, fnp.broadcast_to(lo.astype(np.int32), bshape), axis=-1)
-    xhi = sf.take_along_axis(xb, fnp.broadcast_to(hi.astype(np.int32), bshape), axis=-1)
-    r = xlo + (xhi - xlo) * frac
-    r = fnp.where(n == 0, np.nan, r)[..., 0]
-    if keepdims:
-        ks = list(_shape(a))
-        for i in (range(_ndim(a)) if axis is None else canonicalize_axes(axis, _ndim(a))):
-            ks[i] = 1
-        r = fnp.reshape(r, _shape(q) + tuple(ks))
-    return _wrap_output(r)
+    return red._quantile("nanquantile", a, q, axis, method, keepdims, weights,
+                         ignore_nan=True)
 
 
 def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
@@ -1220,7 +1182,7 @@ def insert(arr, obj, values, axis=None):
     axis = canonicalize_axis(axis, _ndim(arr))
     n = _shape(arr)[axis]
     scalar_obj = np.ndim(obj) == 0 and not isinstance(obj, builtins.slice)
-    pos = np.atleast_1d(_static_positions(obj, n + 1, "insert"))
+    pos = np.atleast_1d(_static_positions(obj, n, "insert"))  # a slice: numpy's range(n)
     if pos.size and (pos.min() < -n or pos.max() > n):
         raise ValueError(f"insert: index out of bounds for axis {axis} of size {n}")
     pos = np.where(pos < 0, pos + n, pos)
@@ -1365,7 +1327,8 @@ def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
 
 
 def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
-    """Numbers spaced evenly on a log scale from `start` to `stop` (same signs).
+    """Numbers spaced evenly on a log scale from `start` to `stop` (same signs; with
+    different signs only the ends are numbers and the rest NaN, as in numpy).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -1375,8 +1338,8 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
     start, stop = promote_float(start, stop)
     y = fnp.linspace(fnp.log10(fnp.abs(start)), fnp.log10(fnp.abs(stop)), num,
                      endpoint=endpoint, axis=axis)
-    out = fnp.moveaxis(fnp.sign(start) * fnp.power(fnp.asarray(10.0).astype(dtype_of(y)), y),
-                       axis, 0)
+    sign = fnp.where(fnp.sign(start) == fnp.sign(stop), fnp.sign(start), np.nan)  # as numpy
+    out = fnp.moveaxis(sign * fnp.power(fnp.asarray(10.0).astype(dtype_of(y)), y), axis, 0)
     if num:  # pin the ends exactly, as numpy does
         out = out.at[0].set(start.astype(dtype_of(out)))
         if num > 1 and endpoint:

@@ -18,7 +18,8 @@ import numpy as np
 from nanofn._core import Tracer
 import nanofn.numpy as fnp  # the finished namespace, used at call time
 from nanofn.numpy._dtypes import asarray_value, dtype_of
-from nanofn.numpy._lax_numpy import _ndim, _no_out, _shape, canonicalize_axis
+from nanofn.numpy._lax_numpy import (_ndim, _no_out, _shape, canonicalize_axes,
+                                     canonicalize_axis)
 
 __all__ = ["ufunc", "frompyfunc"]
 
@@ -68,6 +69,10 @@ class ufunc:
             raise TypeError(f"{self.__name__}: expected {self.nin} arguments, got {len(args)}")
         return (self._call or self._func)(*args)
 
+    def _result_dtype(self, *dtypes):
+        """The dtype `func` returns for inputs of `dtypes` (JAX's default for the methods)."""
+        return dtype_of(self(*[fnp.zeros((), d) for d in dtypes]))
+
     def _binary(self, method):
         if self.nin != 2 or self.nout != 1:
             raise ValueError(f"{self.__name__}.{method} needs a ufunc of two inputs and one "
@@ -88,18 +93,19 @@ class ufunc:
         if self._reduce is not None:
             return self._reduce(a, axis=axis, dtype=dtype, keepdims=keepdims, initial=initial,
                                 where=where)
-        a = asarray_value(a) if dtype is None else asarray_value(a, dtype)
+        a = asarray_value(a)
+        dtype = self._result_dtype(dtype_of(a), dtype_of(a)) if dtype is None else dtype
+        a = a.astype(dtype)
         shape = tuple(_shape(a))
-        if axis is None:
-            a, ax = fnp.ravel(a), 0
-        elif isinstance(axis, tuple):
-            raise NotImplementedError(f"{self.__name__}.reduce: a tuple of axes is only "
-                                      "supported for the built-in ufuncs")
-        else:
-            ax = canonicalize_axis(axis, _ndim(a))
-        x = fnp.moveaxis(a, ax, 0)
-        w = None if where is None else fnp.moveaxis(
-            fnp.broadcast_to(asarray_value(where, np.bool_), _shape(a)), ax, 0)
+        axes = canonicalize_axes(axis, len(shape))
+        kept_axes = [d for d in range(len(shape)) if d not in axes]
+
+        def front(v):  # the reduced axes, flattened, first
+            v = fnp.transpose(v, tuple(axes) + tuple(kept_axes))
+            return fnp.reshape(v, (-1,) + tuple(shape[d] for d in kept_axes))
+        x = front(a)
+        w = None if where is None else front(
+            fnp.broadcast_to(asarray_value(where, np.bool_), shape))
         start = initial if initial is not None else self.identity
         n = _shape(x)[0]
         if start is None:
@@ -111,14 +117,13 @@ class ufunc:
                                  "identity")
             acc, rest = x[0], range(1, n)
         else:
-            acc = fnp.full(_shape(x)[1:], start, dtype_of(x))
+            acc = fnp.full(_shape(x)[1:], start, dtype)
             rest = range(n)
         for i in rest:
-            new = self(acc, x[i])
+            new = self(acc, x[i]).astype(dtype)
             acc = new if w is None else fnp.where(w[i], new, acc)
         if keepdims:
-            kept = [1 if (axis is None or i == ax) else d for i, d in enumerate(shape)]
-            acc = fnp.reshape(acc, kept)
+            acc = fnp.reshape(acc, [1 if i in axes else d for i, d in enumerate(shape)])
         return acc
 
     def accumulate(self, a, axis=0, dtype=None, out=None):
@@ -127,14 +132,16 @@ class ufunc:
         _no_out(out, f"{self.__name__}.accumulate")
         if self._accumulate is not None:
             return self._accumulate(a, axis=axis, dtype=dtype)
-        a = asarray_value(a) if dtype is None else asarray_value(a, dtype)
+        a = asarray_value(a)
+        dtype = self._result_dtype(dtype_of(a), dtype_of(a)) if dtype is None else dtype
+        a = a.astype(dtype)  # so the first element has the result's dtype too (as JAX)
         ax = canonicalize_axis(axis, _ndim(a))
         x = fnp.moveaxis(a, ax, 0)
         if _shape(x)[0] == 0:
             return a
         outs = [x[0]]
         for i in range(1, _shape(x)[0]):
-            outs.append(self(outs[-1], x[i]))
+            outs.append(self(outs[-1], x[i]).astype(dtype))
         return fnp.moveaxis(fnp.stack(outs), 0, ax)
 
     def at(self, a, indices, b=None, /, *, inplace=True):
@@ -146,17 +153,26 @@ class ufunc:
         if self._at is not None:
             return self._at(a, indices, b)
         a = fnp.asarray(a)
-        if isinstance(indices, Tracer):
+        args = () if b is None else (asarray_value(b),)
+        a = a.astype(self._result_dtype(dtype_of(a), *[dtype_of(v) for v in args]))  # JAX
+        index = indices if isinstance(indices, tuple) else (indices,)
+        if any(isinstance(i, Tracer) for i in index):
             raise NotImplementedError(f"{self.__name__}.at: traced indices need a built-in "
                                       "ufunc (add, multiply, minimum, maximum, subtract)")
-        idx = np.asarray(indices if not hasattr(indices, "shape") else np.asarray(indices))
-        flat_idx = idx.reshape(-1) if idx.ndim else idx.reshape(1)
-        vals = None if b is None else fnp.broadcast_to(asarray_value(b, dtype_of(a)),
-                                                      (flat_idx.shape[0],) + _shape(a)[1:])
-        for k, i in enumerate(flat_idx.tolist()):
-            cur = a[i]
-            new = self(cur) if vals is None and self.nin == 1 else self(cur, vals[k])
-            a = a.at[i].set(new)
+        arrays = [np.asarray(i) for i in index if not isinstance(i, slice)]
+        shape = np.broadcast_shapes(*[i.shape for i in arrays]) if arrays else ()
+        if not shape:  # one position (or slices): a single update
+            return a.at[indices].set(self(a[indices], *args))
+        count = int(np.prod(shape))
+        flat = [i if isinstance(i, slice) else np.broadcast_to(np.asarray(i), shape).ravel()
+                for i in index]
+        if args:  # one value per index position (the values' trailing axes are kept)
+            v = args[0]
+            v = fnp.broadcast_to(v, shape + tuple(_shape(v)[len(shape):]))
+            args = (fnp.reshape(v, (count,) + tuple(_shape(v)[len(shape):])),)
+        for k in range(count):  # in order, so repeated indices apply once each
+            idx = tuple(i if isinstance(i, slice) else int(i[k]) for i in flat)
+            a = a.at[idx].set(self(a[idx], *[v[k] for v in args]))
         return a
 
     def reduceat(self, a, indices, axis=0, dtype=None, out=None):
@@ -204,6 +220,8 @@ def _sum_reduce(f):
 def _extreme_reduce(f):
     def reduce(a, axis=0, dtype=None, keepdims=False, initial=None, where=None):
         a = asarray_value(a) if dtype is None else asarray_value(a, dtype)
+        if initial is not None:  # in a's dtype, as JAX (a bool max stays bool)
+            initial = fnp.asarray(initial).astype(dtype_of(a))
         return f(a, axis=axis, keepdims=keepdims, initial=initial, where=where)
     return reduce
 
@@ -239,6 +257,7 @@ def _scatter(method, negate=False):
 
 def _install():
     specs = {  # name: identity, reduce, accumulate, at
+        "negative": (None, None, None, None),  # unary: only `at` (and calling it)
         "add": (0, _sum_reduce(fnp.sum), _cumulative("cumsum"), _scatter("add")),
         "multiply": (1, _sum_reduce(fnp.prod), _cumulative("cumprod"), _scatter("multiply")),
         "subtract": (None, None, None, _scatter("add", negate=True)),
@@ -255,11 +274,12 @@ def _install():
     }
     for name, (identity, reduce, accumulate, at) in specs.items():
         fn = getattr(fnp, name)
-        u = ufunc(fn, 2, 1, name=name, identity=identity, reduce=reduce,
+        nin = 1 if name == "negative" else 2
+        u = ufunc(fn, nin, 1, name=name, identity=identity, reduce=reduce,
                   accumulate=accumulate, at=at)
         for attr in ("outer", "reduce", "accumulate", "at", "reduceat"):
             setattr(fn, attr, getattr(u, attr))
-        fn.nin, fn.nout, fn.nargs, fn.identity = 2, 1, 3, identity
+        fn.nin, fn.nout, fn.nargs, fn.identity = nin, 1, nin, identity  # nargs: as JAX
 
 
 _install()

@@ -330,8 +330,10 @@ def test_einsum_interleaved_dtypes_and_errors():
         fnp.einsum("ij,jk", a)
     with pytest.raises(ValueError, match="label 'j' has sizes 3 and 4"):
         fnp.einsum("ij,jk", a, np.ones((4, 2)))
-    with pytest.raises(ValueError, match="output must contain '...'"):
-        fnp.einsum("...i->i", a)
+    # an output without '...' sums the ellipsis dimensions away, as JAX does
+    x = np.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_allclose(fnp.einsum("...i->i", x), x.reshape(-1, 4).sum(0))
+    assert fnp.einsum("...ij,...jk->ik", x, np.ones((2, 4, 5))).shape == (3, 5)
     with pytest.raises(ValueError, match="does not appear in any input"):
         fnp.einsum("ij->k", a)
     with pytest.raises(ValueError, match="has shape"):
