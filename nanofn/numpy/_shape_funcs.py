@@ -901,19 +901,20 @@ def _apply_take_mode(idx, n, mode, fname, axis):
     return idx, "fill"  # traced: JAX's default for take
 
 
-def take_along_axis(arr, indices, axis, mode=None, fill_value=None, *,
-                    wrap_negative_indices=True):
+def take_along_axis(arr, indices, axis=-1, mode=None, fill_value=None, *,
+                    wrap_negative_indices=None):
     """Pick values from `arr` by matching 1-d slices of `indices` along `axis` (the
     companion of `argsort`/`argmax` with `keepdims`). The other axes broadcast.
 
     Args:
         arr: the array.
         indices: an integer array with `arr`'s number of dimensions.
-        axis: the axis to take along; None works on the flattened `arr` (indices 1-d).
+        axis: the axis to take along (default the last, as numpy 2 and JAX); None works on
+            the flattened `arr` (indices 1-d).
         mode: out-of-range handling, as for `take`.
         fill_value: the value read out of range with "fill".
-        wrap_negative_indices: negative indices count from the end (JAX's default; False
-            is not supported).
+        wrap_negative_indices: negative indices count from the end (the default, None or
+            True; False is not supported).
 
     Returns:
         The picked values, of the broadcast shape of `arr` and `indices` (with `indices`'s
@@ -927,7 +928,7 @@ def take_along_axis(arr, indices, axis, mode=None, fill_value=None, *,
                [5.]], dtype=float32)
     """
     from nanofn.numpy._indexing import getitem
-    if not wrap_negative_indices:
+    if wrap_negative_indices is not None and not wrap_negative_indices:
         raise NotImplementedError("take_along_axis: wrap_negative_indices=False is not "
                                   "supported")
     mode = _normalize_take_mode(mode, "take_along_axis")

@@ -356,3 +356,11 @@ def test_negative_is_a_ufunc():
     got = fnp.negative.at(np.arange(5.0), np.array([0, 0, 2]), inplace=False)
     np.testing.assert_array_equal(_np(got), [0.0, 1.0, -2.0, 3.0, 4.0])
     assert (fnp.negative.nin, fnp.add.nin, fnp.add.nargs) == (1, 2, 2)
+
+
+def test_take_along_axis_defaults_to_the_last_axis():
+    x = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    idx = np.argsort(x)  # along the last axis
+    np.testing.assert_array_equal(fnp.take_along_axis(x, idx), np.sort(x))
+    np.testing.assert_array_equal(fnp.take_along_axis(x, idx, wrap_negative_indices=True),
+                                  np.sort(x))
