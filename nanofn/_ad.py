@@ -673,7 +673,8 @@ def _check_output_dtype(fname, holomorphic, aval):
 
 
 def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-                   holomorphic: bool = False, allow_int: bool = False) -> Callable:
+                   holomorphic: bool = False, allow_int: bool = False,
+                   reduce_axes: Sequence[Any] = ()) -> Callable:
     """Create a function that returns `fun`'s value and its gradient.
 
     For a real-valued `fun` of a complex input `z = x + iy` the gradient is
@@ -699,6 +700,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         >>> print(float(v), float(g))
         8.0 12.0
     """
+    _no_reduce_axes("value_and_grad", reduce_axes)
     norm_cache = {}  # number of positional arguments -> (single, argument indices)
 
     def value_and_grad_f(*args, **kwargs):
@@ -777,7 +779,8 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
 
 
 def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-         holomorphic: bool = False, allow_int: bool = False) -> Callable:
+         holomorphic: bool = False, allow_int: bool = False,
+         reduce_axes: Sequence[Any] = ()) -> Callable:
     """Create a function that returns the gradient of a scalar function `fun`.
 
     For a real-valued `fun` of a complex input `z = x + iy` the gradient is
@@ -801,6 +804,7 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
         >>> nanofn.grad(lambda x: fnp.sum(x * x))(fnp.array([1.0, 2.0]))
         Array([2., 4.], dtype=float32)
     """
+    _no_reduce_axes("grad", reduce_axes)
     vg = value_and_grad(fun, argnums, has_aux, holomorphic, allow_int)
 
     def grad_f(*args, **kwargs):
@@ -809,6 +813,13 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
 
     _wraps(grad_f, fun, "grad")
     return api_boundary(grad_f)
+
+
+def _no_reduce_axes(name, reduce_axes):
+    """JAX's deprecated `reduce_axes` argument: only its default, `()`, is accepted."""
+    if reduce_axes:
+        raise NotImplementedError(f"{name}: the reduce_axes argument is deprecated in JAX "
+                                  "and not supported; sum the gradient over those axes")
 
 
 def _wraps(wrapper, fun, kind):

@@ -373,3 +373,10 @@ def test_reprs_and_formats_follow_jax():
     with pytest.raises(TypeError):
         f"{fnp.ones(2):.2f}"  # a format spec applies to 0-d arrays only, as in numpy
     assert nanofn.make_jaxpr(lambda x: x + 1)(1.0).effects == frozenset()
+
+
+def test_grad_accepts_the_default_of_jax_reduce_axes():
+    assert float(nanofn.grad(lambda x: 2.0 * x, reduce_axes=())(1.0)) == 2.0
+    assert float(nanofn.value_and_grad(lambda x: 2.0 * x, reduce_axes=())(1.0)[1]) == 2.0
+    with pytest.raises(NotImplementedError, match="reduce_axes"):
+        nanofn.grad(lambda x: x, reduce_axes=("batch",))
