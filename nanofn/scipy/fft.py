@@ -21,6 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 import nanofn.numpy as fnp
+from nanofn import lax
+from nanofn.numpy._dtypes import promote_float
+from nanofn.numpy._lax_numpy import canonicalize_axis
 
 __all__ = ["dct", "dctn", "idct", "idctn"]
 
@@ -61,10 +64,17 @@ def _ortho_scale(n, dtype):
 
 
 def _float(x):
-    x = fnp.asarray(x)
-    if fnp.issubdtype(x.dtype, fnp.complexfloating):
-        raise TypeError(f"the DCT takes real input, got dtype {x.dtype}")
-    return x if fnp.issubdtype(x.dtype, fnp.floating) else x.astype(fnp.result_type(1.0))
+    """`x` as an array the transforms take: integers and booleans become floats (int64
+    float64, the others float32) and float16 becomes float32 (as JAX, whose FFTs start at 32 bits); complex
+    input is transformed part by part (see `_by_parts`)."""
+    (x,) = promote_float(fnp.asarray(x))
+    return x.astype(np.float32) if x.dtype == np.float16 else x
+
+
+def _by_parts(transform, x, **kwargs):
+    """A real-linear transform of complex `x`: of its real and imaginary parts, as JAX and
+    scipy do."""
+    return lax.complex(transform(fnp.real(x), **kwargs), transform(fnp.imag(x), **kwargs))
 
 
 def dct(x, type=2, n=None, axis=-1, norm=None):
@@ -72,7 +82,8 @@ def dct(x, type=2, n=None, axis=-1, norm=None):
     (2 j + 1) / 2N)`, as `scipy.fft.dct` and `jax.scipy.fft.dct`.
 
     Args:
-      x: a real array.
+      x: a real or complex array (complex: its real and imaginary parts are transformed
+        separately, as JAX and scipy do).
       type: 2 (the only type implemented, as in JAX).
       n: the transform length: `x` is cut or zero-padded to it along `axis`.
       axis: the axis to transform.
@@ -86,7 +97,9 @@ def dct(x, type=2, n=None, axis=-1, norm=None):
     """
     _check("dct", type, norm)
     x = _float(x)
-    axis = axis % x.ndim
+    if fnp.issubdtype(x.dtype, fnp.complexfloating):
+        return _by_parts(dct, x, n=n, axis=axis, norm=norm)
+    axis = canonicalize_axis(axis, x.ndim, "axis")
     x = _resized(x, n, axis)
     size = x.shape[axis]
     idx = np.concatenate([np.arange(0, size, 2), np.arange(1, size, 2)[::-1]])
@@ -113,7 +126,9 @@ def idct(x, type=2, n=None, axis=-1, norm=None):
     """
     _check("idct", type, norm)
     x = _float(x)
-    axis = axis % x.ndim
+    if fnp.issubdtype(x.dtype, fnp.complexfloating):
+        return _by_parts(idct, x, n=n, axis=axis, norm=norm)
+    axis = canonicalize_axis(axis, x.ndim, "axis")
     x = _resized(x, n, axis)
     size = x.shape[axis]
     if norm == "ortho":  # back to the unnormalised coefficients
@@ -136,9 +151,11 @@ def idct(x, type=2, n=None, axis=-1, norm=None):
 
 
 def _axes(name, x, s, axes):
+    if s is not None and len(s) > x.ndim:
+        raise ValueError(f"{name}: s ({s}) must have at most x.ndim ({x.ndim}) entries")
     if axes is None:
         axes = tuple(range(x.ndim)) if s is None else tuple(range(x.ndim - len(s), x.ndim))
-    axes = tuple(a % x.ndim for a in axes)
+    axes = tuple(canonicalize_axis(a, x.ndim, "axes") for a in axes)
     if s is not None and len(s) != len(axes):
         raise ValueError(f"{name}: s ({s}) and axes ({axes}) must have the same length")
     return axes, (s if s is not None else (None,) * len(axes))
@@ -156,8 +173,10 @@ def dctn(x, type=2, s=None, axes=None, norm=None):
                [ 0.,  0.]], dtype=float32)
     """
     _check("dctn", type, norm)
+    axes, sizes = _axes("dctn", fnp.asarray(x), s, axes)
+    if not axes:  # nothing to transform: the input as it is, as JAX
+        return fnp.asarray(x)
     x = _float(x)
-    axes, sizes = _axes("dctn", x, s, axes)
     for a, n in zip(axes, sizes):
         x = dct(x, n=n, axis=a, norm=norm)
     return x
@@ -174,8 +193,10 @@ def idctn(x, type=2, s=None, axes=None, norm=None):
                [1., 1.]], dtype=float32)
     """
     _check("idctn", type, norm)
+    axes, sizes = _axes("idctn", fnp.asarray(x), s, axes)
+    if not axes:  # nothing to transform: the input as it is, as JAX
+        return fnp.asarray(x)
     x = _float(x)
-    axes, sizes = _axes("idctn", x, s, axes)
     for a, n in zip(axes, sizes):
         x = idct(x, n=n, axis=a, norm=norm)
     return x

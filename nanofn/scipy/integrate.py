@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 from nanofn.numpy import _scientific
+from nanofn.numpy._dtypes import asarray_value, promote_float
 
 __all__ = ["trapezoid"]
 
@@ -25,4 +26,6 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
         >>> trapezoid(fnp.array([[0.0, 1.0, 4.0], [1.0, 1.0, 1.0]]), x=fnp.array([0.0, 1.0, 3.0]))
         Array([5.5, 3. ], dtype=float32)
     """
+    if x is not None:  # promoted together, as JAX: int32 y with int64 x is float64
+        y, x = promote_float(asarray_value(y), asarray_value(x))
     return _scientific.trapezoid(y, x=x, dx=dx, axis=axis)

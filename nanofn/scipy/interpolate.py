@@ -23,7 +23,7 @@ import operator
 import numpy as np
 
 import nanofn.numpy as fnp
-from nanofn.numpy._dtypes import promote_float
+from nanofn.numpy._dtypes import is_weak, promote_float
 from nanofn.tree_util import register_pytree_node
 
 __all__ = ["RegularGridInterpolator"]
@@ -66,7 +66,8 @@ class RegularGridInterpolator:
             towards the lower one).
         bounds_error: must be False (JAX raises `NotImplementedError` otherwise).
         fill_value: the value for query points outside the grid, NaN by default; `None`
-            extrapolates from the edge cells instead.
+            extrapolates from the edge cells instead. The result's dtype is promoted
+            with it, as in JAX (a Python scalar takes the result's dtype).
 
     Calling the interpolator with `xi` (an array of shape `(..., N)`, a tuple of N arrays
     that broadcast together, or a one-dimensional array of flattened N-tuples) and an
@@ -112,11 +113,12 @@ class RegularGridInterpolator:
                                  f"dimension {axis}, but values has {values.shape[axis]} "
                                  f"(shape {tuple(values.shape)})")
         if fill_value is not None:
-            fill_value = fnp.asarray(fill_value)
-            if not np.can_cast(fill_value.dtype, values.dtype, casting="same_kind"):
+            # a Python scalar stays one: weakly typed, it takes the result's dtype
+            fill_value = fill_value if is_weak(fill_value) else fnp.asarray(fill_value)
+            fill_dtype = fnp.result_type(fill_value)
+            if not np.can_cast(fill_dtype, values.dtype, casting="same_kind"):
                 raise ValueError("RegularGridInterpolator: fill_value must be None or of a type "
-                                 f"compatible with values ({values.dtype}), got "
-                                 f"{fill_value.dtype}")
+                                 f"compatible with values ({values.dtype}), got {fill_dtype}")
         self.fill_value = fill_value
         self.grid = grid
         self.values = values
@@ -139,8 +141,8 @@ class RegularGridInterpolator:
             result = self._evaluate_nearest(indices, norm_distances)
         if self.fill_value is not None:
             shape = tuple(result.shape[:1]) + (1,) * (result.ndim - 1)
-            result = fnp.where(out_of_bounds.reshape(shape),
-                               self.fill_value.astype(result.dtype), result)
+            # promoted with the fill value, as JAX (a float64 fill gives float64)
+            result = fnp.where(out_of_bounds.reshape(shape), self.fill_value, result)
         return result.reshape(xi_shape[:-1] + tuple(self.values.shape[ndim:]))
 
     def _evaluate_linear(self, indices, norm_distances):

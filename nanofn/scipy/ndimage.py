@@ -52,12 +52,14 @@ _INDEX_FIXERS = {
 
 
 def _nearest_nodes(coordinate):
+    if np.issubdtype(coordinate.dtype, np.integer):
+        return [(coordinate.astype(np.int32), None)]
     index = lax.round(coordinate).astype(np.int32)  # half away from zero, as JAX
     return [(index, None)]
 
 
 def _linear_nodes(coordinate):
-    lower = fnp.floor(coordinate)
+    lower = fnp.floor(coordinate)  # integer coordinates stay integers (weights 1 and 0)
     upper_weight = coordinate - lower
     index = lower.astype(np.int32)
     return [(index, 1 - upper_weight), (index + 1, upper_weight)]
@@ -121,10 +123,6 @@ def map_coordinates(input, coordinates, order, mode="constant", cval=0.0):
     else:
         raise NotImplementedError(f"map_coordinates supports order 0 and 1, got order={order!r}")
     cval = fnp.asarray(cval, dtype=input_arr.dtype)
-    float_dtype = fnp.result_type(input_arr.dtype, *(c.dtype for c in coordinate_arrs),
-                                  np.float32)
-    coordinate_arrs = [c.astype(float_dtype) if not np.issubdtype(c.dtype, np.floating) else c
-                       for c in coordinate_arrs]
 
     per_axis = []
     for coordinate, size in zip(coordinate_arrs, input_arr.shape):

@@ -236,9 +236,11 @@ def _gnorm(g, norm):
     return fnp.linalg.norm(g, ord=norm)
 
 
-def _iterate(fun, x0, maxiter, norm, gtol, line_search_maxiter, direction, update, H0):
+def _iterate(fun, x0, maxiter, norm, gtol, line_search_maxiter, direction, update, H0,
+             limits=None):
     """The quasi-Newton loop both methods share: `direction(H, g)` and
-    `update(H, k, s, y)` are where they differ."""
+    `update(H, k, s, y)` are where they differ. `limits(st, ls, status)` (L-BFGS's
+    ftol, maxfun and maxgrad) may give a step's status a further reason to stop."""
     value_and_grad = nanofn.value_and_grad(fun)
     dtype = x0.dtype
     f0, g0 = value_and_grad(x0)
@@ -259,8 +261,11 @@ def _iterate(fun, x0, maxiter, norm, gtol, line_search_maxiter, direction, updat
         # failure, as its zoom does on a bracket narrower than its tolerance); stop on a
         # failure either way.
         out = tree_map(lambda a, b: fnp.where(ls.found, a, b), moved, st)
-        return out._replace(k=st.k + 1, nfev=st.nfev + ls.nfev, failed=ls.failed,
-                            status=fnp.where(ls.failed, 2 + ls.status, st.status))
+        status = fnp.where(ls.failed, 2 + ls.status, st.status)
+        if limits is not None:
+            status = limits(st, ls, status)
+        return out._replace(k=st.k + 1, nfev=st.nfev + ls.nfev, status=status,
+                            failed=ls.failed | ((status > 0) & ~out.converged))
 
     st = _control.while_loop(lambda st: ~st.converged & ~st.failed & (st.k < maxiter),
                              body, state)
@@ -290,8 +295,11 @@ def _bfgs(fun, x0, maxiter=None, norm=np.inf, gtol=1e-5, line_search_maxiter=10)
 def _lbfgs(fun, x0, maxiter=None, norm=np.inf, maxcor=10, ftol=2.220446049250313e-09,
            gtol=1e-05, maxfun=None, maxgrad=None, maxls=20):
     """L-BFGS: the two-loop recursion over the last `maxcor` pairs (s, y), kept in a
-    ring buffer; unused slots hold zeros and drop out of both loops."""
-    del ftol, maxfun, maxgrad
+    ring buffer; unused slots hold zeros and drop out of both loops.
+
+    As JAX's, it stops (and fails) once a step lowers the value by less than `ftol`
+    (status 4) or, counted before the step, `maxgrad` gradients (3) or `maxfun` values
+    (2) have been evaluated; a failed line search is status 5."""
     n = x0.shape[0]
     dtype = x0.dtype
     S0 = (fnp.zeros((maxcor, n), dtype), fnp.zeros((maxcor, n), dtype), _int(0))
@@ -322,8 +330,18 @@ def _lbfgs(fun, x0, maxiter=None, norm=np.inf, maxcor=10, ftol=2.220446049250313
         slot = count % maxcor
         return (S.at[slot].set(s), Y.at[slot].set(y), count + 1)
 
-    maxiter = 200 * n if maxiter is None else maxiter
-    return _iterate(fun, x0, maxiter, norm, gtol, maxls, direction, update, S0)
+    def limits(st, ls, status):
+        # JAX's order: the later reasons win
+        status = fnp.where(st.f - ls.f < ftol, _int(4), _int(0))
+        if maxgrad is not None:
+            status = fnp.where(st.nfev >= maxgrad, _int(3), status)
+        if maxfun is not None:
+            status = fnp.where(st.nfev >= maxfun, _int(2), status)
+        return fnp.where(ls.failed, _int(5), status)
+
+    if maxiter is None:  # JAX's default: no limit once maxfun or maxgrad is given
+        maxiter = 200 * n if maxfun is None and maxgrad is None else np.inf
+    return _iterate(fun, x0, maxiter, norm, gtol, maxls, direction, update, S0, limits)
 
 
 def minimize(fun: Callable, x0, args: tuple = (), *, method: str, tol: Optional[float] = None,
@@ -334,8 +352,9 @@ def minimize(fun: Callable, x0, args: tuple = (), *, method: str, tol: Optional[
     `method` is `"BFGS"` (or `"l-bfgs-experimental-do-not-rely-on-this"`); `options`
     are the method's: for BFGS `maxiter` (default `200 * x0.size`), `norm` (of the
     gradient, default `inf`), `gtol` (stop when that norm is below it, default 1e-5) and
-    `line_search_maxiter` (10); L-BFGS takes `maxiter`, `norm`, `maxcor` (10), `gtol`
-    and `maxls` (20). `tol` is accepted and unused, as in JAX. Gradients come from
+    `line_search_maxiter` (10); L-BFGS takes `maxiter`, `norm`, `maxcor` (10), `gtol`,
+    `ftol` (stop once a step lowers the value by less, default 2.2e-9), `maxfun` and
+    `maxgrad` (limits on the evaluations) and `maxls` (20). `tol` is accepted and unused, as in JAX. Gradients come from
     `nanofn.value_and_grad`, so `fun` must be differentiable; `minimize` works under
     `jit`. Unlike JAX's, it can be differentiated: `grad` of `res.x` or `res.fun` with
     respect to `args` (or arrays `fun` closes over) uses the implicit function theorem,

@@ -43,7 +43,7 @@ __all__ = ["convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", 
 _MODES = ("full", "same", "valid")
 
 
-def _inputs(fname, in1, in2, mode):
+def _inputs(fname, in1, in2, mode, allow_empty=False):
     if mode not in _MODES:
         raise ValueError(f"{fname}: mode must be one of {list(_MODES)}, got {mode!r}")
     in1, in2 = promote_float(in1, in2)
@@ -51,7 +51,7 @@ def _inputs(fname, in1, in2, mode):
     if len(s1) != len(s2):
         raise ValueError(f"{fname}: in1 and in2 must have the same number of dimensions, got "
                          f"shapes {s1} and {s2}")
-    if 0 in s1 or 0 in s2:
+    if (0 in s1 or 0 in s2) and not allow_empty:
         raise ValueError(f"{fname}: zero-size inputs are not supported, got shapes {s1} and "
                          f"{s2}")
     return in1, in2, s1, s2
@@ -71,6 +71,8 @@ def _valid_swap(fname, s1, s2):
 def _window(x, k, starts, sizes):
     """`out[i] = sum_n x[n + i + starts - (m - 1)] k[n]`: entries `starts .. starts + sizes`
     of the full cross-correlation of `x` with the kernel `k` (shape `m`)."""
+    if not _shape(x):  # 0-d inputs: the product (conv_general_dilated needs an axis)
+        return lax._mul(x, k)
     pads = []
     for n, m, start, size in zip(_shape(x), _shape(k), starts, sizes):
         low = m - 1 - start
@@ -140,7 +142,7 @@ def correlate(in1, in2, mode="full", method="auto", precision=None):
     """
     del precision  # unused
     if method == "fft":
-        in1, in2, _, _ = _inputs("correlate", in1, in2, mode)
+        in1, in2, _, _ = _inputs("correlate", in1, in2, mode, allow_empty=True)
         return fftconvolve(in1, _flip(_conj(in2)), mode=mode)
     if method not in ("auto", "direct"):
         raise ValueError(f"correlate: method must be 'auto', 'direct' or 'fft', got {method!r}")
@@ -256,24 +258,36 @@ def fftconvolve(in1, in2, mode="full", axes=None):
         axes: the axes to convolve over (default all); along the others the inputs must
             have the same size, and each slice is convolved on its own.
 
+    As in JAX, an empty input gives zeros of the mode's shape ("full": `n1 + n2 - 1`
+    along each convolved axis; "same": `in1`'s shape; "valid" raises).
+
     Example:
         >>> import nanofn.numpy as fnp
         >>> from nanofn.scipy import signal
         >>> signal.fftconvolve(fnp.array([1.0, 2.0, 3.0]), fnp.array([1.0, 1.0]))
         Array([1., 3., 5., 3.], dtype=float32)
     """
-    in1, in2, s1, s2 = _inputs("fftconvolve", in1, in2, mode)
+    in1, in2, s1, s2 = _inputs("fftconvolve", in1, in2, mode, allow_empty=True)
     nd = len(s1)
     if axes is None:
-        return _wrap_output(_fftconvolve(in1, in2, mode))
-    axes = (axes,) if not isinstance(axes, (tuple, list)) else tuple(axes)
-    axes = tuple(lnp.canonicalize_axis(operator.index(ax), nd, "axes") for ax in axes)
+        axes = tuple(range(nd))
+    else:
+        axes = (axes,) if not isinstance(axes, (tuple, list)) else tuple(axes)
+        axes = tuple(lnp.canonicalize_axis(operator.index(ax), nd, "axes") for ax in axes)
     mapped = [i for i in range(nd) if i not in axes]
     if any(s1[i] != s2[i] for i in mapped):
         raise ValueError(f"fftconvolve: in1 {s1} and in2 {s2} must have the same size along "
                          f"the axes not convolved over (axes={axes})")
+    if 0 in s1 or 0 in s2:  # as JAX: zeros of the shape `mode` gives ("valid" is undefined)
+        if mode == "valid":
+            raise ValueError(f"fftconvolve: mode 'valid' needs nonempty inputs, got shapes "
+                             f"{s1} and {s2}")
+        shape = tuple(max(a + b - 1, 0) if mode == "full" and i in axes else a
+                      for i, (a, b) in enumerate(zip(s1, s2)))
+        return lnp.zeros(shape, lax._dtype(in1))
     f = lambda a, b: _fftconvolve(a, b, mode)  # noqa: E731
-    for ax in sorted(mapped, reverse=True):  # the innermost vmap takes the last axis
+    # the outermost vmap takes the last mapped axis, so the inner ones keep their indices
+    for ax in sorted(mapped):
         f = nanofn.vmap(f, in_axes=ax, out_axes=ax)
     return _wrap_output(f(in1, in2))
 
@@ -411,6 +425,26 @@ _BOUNDARY_EXT = {
 }
 
 
+def _empty_spectral(x, y, axis, complex_out):
+    """JAX's results for an empty signal: `(freqs, times, result)`, all zeros of the signal's
+    shape (the shorter length on `axis` for two signals), or None if neither is empty."""
+    (x,) = promote_float(asarray_value(x))
+    shape = _shape(x)
+    if y is not None:
+        (y,) = promote_float(asarray_value(y))
+        if len(_shape(y)) == len(shape):
+            ax = lnp.canonicalize_axis(axis, len(shape))
+            outer = np.broadcast_shapes(shape[:ax] + (1,) + shape[ax + 1:],
+                                        _shape(y)[:ax] + (1,) + _shape(y)[ax + 1:])
+            shape = outer[:ax] + (min(shape[ax], _shape(y)[ax]),) + outer[ax + 1:]
+    if 0 not in _shape(x) and (y is None or 0 not in _shape(y)):
+        return None
+    dtype = lax._dtype(x) if y is None else np.result_type(lax._dtype(x), lax._dtype(y))
+    real = np.finfo(dtype).dtype
+    out = _complex_dtype(real) if complex_out else real
+    return lnp.zeros(shape, real), lnp.zeros(shape, real), lnp.zeros(shape, out)
+
+
 def _spectral(fname, x, y, fs, window, nperseg, noverlap, nfft, detrend_type,
               return_onesided, scaling, axis, mode, boundary=None, padded=False):
     """scipy's `_spectral_helper`: windowed segments, detrended, transformed and scaled.
@@ -531,6 +565,9 @@ def stft(x, fs=1.0, window="hann", nperseg=256, noverlap=None, nfft=None, detren
         >>> Z.shape
         (5, 5)
     """
+    empty = _empty_spectral(x, None, axis, True)
+    if empty is not None:
+        return empty
     return _spectral("stft", x, None, fs, window, nperseg, noverlap, nfft, detrend,
                      return_onesided, "spectrum", axis, "stft", boundary, padded)
 
@@ -656,6 +693,9 @@ def csd(x, y, fs=1.0, window="hann", nperseg=None, noverlap=None, nfft=None,
         >>> p.shape, p.dtype
         ((5,), dtype('complex64'))
     """
+    empty = _empty_spectral(x, y, axis, y is not None)
+    if empty is not None:
+        return empty[0], empty[2]
     freqs, _, pxy = _spectral("csd", x, y, fs, window, 256 if nperseg is None else nperseg,
                               noverlap, nfft, detrend, return_onesided, scaling, axis, "psd")
     if y is not None and np.dtype(pxy.dtype).kind != "c":

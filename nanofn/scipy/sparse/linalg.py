@@ -27,7 +27,7 @@ import numpy as np
 
 import nanofn.numpy as fnp
 from nanofn._jit import eval_shape
-from nanofn.numpy._dtypes import promote_float
+from nanofn.numpy._dtypes import default_int, promote_float
 from nanofn.flatten_util import ravel_pytree
 from nanofn.ops import _control
 from nanofn.ops._solvers import custom_linear_solve
@@ -242,7 +242,8 @@ def gmres(A, b, x0=None, *, tol=1e-5, atol=0.0, restart=20, maxiter=None, M=None
             small least-squares problem; both give this solver's one).
 
     Returns:
-        `(x, info)`: `info` is 0, or -1 if `x` has a NaN, as JAX.
+        `(x, info)`: `info` is 0, or -1 if `x` has a NaN, as JAX (of the default integer
+        type).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -277,7 +278,7 @@ def gmres(A, b, x0=None, *, tol=1e-5, atol=0.0, restart=20, maxiter=None, M=None
         return _control.while_loop(go_on, cycle, (x0,) + residual(x0) + (0,))[0]
     x = _solver("gmres", A, b, x0, maxiter, M, iterate, False, tol, atol)
     failed = fnp.any(fnp.stack([fnp.any(fnp.isnan(v)) for v in tree_leaves(x)]))
-    return x, fnp.where(failed, -1, 0).astype(np.int32)
+    return x, fnp.where(failed, -1, 0).astype(default_int())  # int64 under x64, as JAX
 
 
 def _gmres_cycle(A, M, x, r, r_norm, m, pbound):
