@@ -3,7 +3,6 @@ shape operations, indexing, COO/CSR/CSC, random_bcoo, sparse autodiff and BCSR h
 each checked against dense numpy computations."""
 
 import itertools
-import warnings
 
 import numpy as np
 import pytest

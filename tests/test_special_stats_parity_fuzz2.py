@@ -3,7 +3,6 @@
 Each expected value comes from scipy (or math) computed in the test.
 """
 
-import math
 
 import numpy as np
 import pytest
