@@ -548,14 +548,15 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
         >>> fnp.trapezoid(fnp.array([0.0, 1.0, 4.0]), dx=0.5)
         Array(1.5, dtype=float32)
     """
-    (y,) = promote_float(asarray_value(y))
-    axis = canonicalize_axis(axis, _ndim(y))
     if x is None:
+        (y,) = promote_float(asarray_value(y))
+        axis = canonicalize_axis(axis, _ndim(y))
         # a Python or numpy scalar takes y's dtype; an array (traced too) is promoted
         scalar = isinstance(dx, (int, float, np.number))
         d = np.asarray(dx, y.dtype) if scalar else asarray_value(dx)
-    else:
-        y, x = promote_float(y, asarray_value(x))
+    else:  # y and x promoted together (int32 y with int64 x gives float64, as in JAX)
+        y, x = promote_float(asarray_value(y), asarray_value(x))
+        axis = canonicalize_axis(axis, _ndim(y))
         if _ndim(x) == 1:
             d = x[1:] - x[:-1]
             shape = [1] * _ndim(y)

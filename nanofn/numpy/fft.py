@@ -84,6 +84,8 @@ def _transform(x, fft_type, s):
 def _prepare(func_name, fft_type, a, s, axes):
     """Move `axes` to the end and crop/pad to `s`; returns (x, lengths, moved axes)."""
     (x,) = promote_float(a)  # integers and bools: the default float, as in JAX
+    if np.dtype(lax._dtype(x)) == np.float16:  # no half-precision transform: float32, as JAX
+        x = lax.convert_element_type(x, np.float32)
     if fft_type == FftType.RFFT and np.dtype(lax._dtype(x)).kind == "c":
         raise TypeError(f"fft.{func_name}: the input must be real, got dtype "
                         f"{np.dtype(lax._dtype(x)).name}")

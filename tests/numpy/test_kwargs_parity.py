@@ -364,3 +364,13 @@ def test_take_along_axis_defaults_to_the_last_axis():
     np.testing.assert_array_equal(fnp.take_along_axis(x, idx), np.sort(x))
     np.testing.assert_array_equal(fnp.take_along_axis(x, idx, wrap_negative_indices=True),
                                   np.sort(x))
+
+
+def test_fft_of_float16_is_complex64_and_trapezoid_promotes_y_with_x():
+    half = np.ones(4, np.float16)
+    assert fnp.fft.fft(half).dtype == np.complex64  # as JAX: no half-precision transform
+    np.testing.assert_allclose(np.asarray(fnp.fft.fft(half)), np.fft.fft(half.astype(np.float32)))
+    y, x = np.arange(4, dtype=np.int32), np.array([0.0, 0.5, 1.5, 3.0])
+    got = fnp.trapezoid(y, x)
+    assert got.dtype == np.float64  # float64 x decides, promoted together with y
+    np.testing.assert_allclose(float(got), np.trapezoid(y, x))
