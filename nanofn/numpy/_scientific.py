@@ -498,15 +498,16 @@ degrees = rad2deg
 
 
 def vsplit(ary, indices_or_sections):
-    """Split along the first axis (numpy.vsplit; at least 2-d).
+    """Split along the first axis (numpy.vsplit). A 1-d array is split too, as JAX does
+    (numpy asks for 2 or more dimensions).
 
     Example:
         >>> import nanofn.numpy as fnp
         >>> [a.shape for a in fnp.vsplit(fnp.ones((4, 2)), 2)]
         [(2, 2), (2, 2)]
     """
-    if _ndim(ary) < 2:
-        raise ValueError("vsplit only works on arrays of 2 or more dimensions")
+    if _ndim(ary) < 1:
+        raise ValueError("vsplit only works on arrays of 1 or more dimensions")
     return sf.split(ary, indices_or_sections, axis=0)
 
 
