@@ -9,7 +9,7 @@ like any other primitive, which gives the behaviour you want everywhere:
 * under `grad` and `jvp` it prints the primal values (it has no derivative);
 * under `jit` it is staged into the jaxpr; `effectful = True` tells jit never to drop,
   fold or deduplicate it, so the impl prints every time the compiled function runs;
-* under `vmap` it prints once, showing the batched values (with the batch axis first);
+* under `vmap` it prints once per example, in order (as JAX does);
 * inside `scan`, `while_loop` and `cond` bodies it prints on every step that runs.
 """
 
@@ -59,9 +59,15 @@ def _vjp(cts, primals, outs, needs, **params):
 
 
 def _batch(vals, dims, **params):
+    # once per example, in order, as JAX does: slice every batched operand at each index
+    from nanofn._batching import axis_size_of
     from nanofn.ops._base import bdim_to_front
+    from nanofn.ops._shape import index_in_dim
     moved = [v if d is None else bdim_to_front(v, d) for v, d in zip(vals, dims)]
-    return debug_callback_p.bind(*moved, **params), []
+    for i in range(axis_size_of(vals, dims)):
+        debug_callback_p.bind(*[v if d is None else index_in_dim(v, i, 0, keepdims=False)
+                                for v, d in zip(moved, dims)], **params)
+    return [], []
 
 
 debug_callback_p.impl = _impl
@@ -85,7 +91,7 @@ def callback(callback, *args, ordered=False, **kwargs):
 
     Array arguments arrive as concrete `nanofn.Array`s: under `jit` the call happens each
     time the compiled function runs, under `grad`/`jvp` it sees primal values, and under
-    `vmap` it is called once with the batched values (batch axis first). Python numbers
+    `vmap` it is called once per example, in order, as in JAX. Python numbers
     arrive as arrays (as in JAX); other non-array arguments are passed through unchanged.
 
     Args:
@@ -130,7 +136,7 @@ def print(fmt=None, *args, ordered=False, partitioned=False, skip_format_check=F
 
     Like `jax.debug.print`: eagerly it prints at once; under `jit` it prints every time
     the compiled function runs (not when it is traced); under `grad` or `jvp` it prints
-    the primal values; under `vmap` it prints once, showing the whole batch. A format
+    the primal values; under `vmap` it prints once per example, in order. A format
     with no `{}` field prints the values after it, separated by spaces, as JAX does. The
     options may also come first, JAX's two-call form: `print(ordered=True)("x = {}", x)`.
 

@@ -50,13 +50,16 @@ def test_print_under_grad_and_jvp_shows_primals(capsys):
     assert lines(capsys) == ["x=3.0", "x=4.0", "x=5.0"]
 
 
-def test_print_under_vmap_prints_the_batch_once(capsys):
+def test_print_under_vmap_prints_once_per_example(capsys):
+    # as JAX: the batch is unstacked and printed example by example, in order
     out = vmap(lambda x, y: (debug.print("x={} y={}", x, y), x + y)[1], in_axes=(0, None))(
         fnp.array([1.0, 2.0, 3.0]), 10.0)
     assert np.allclose(out, [11.0, 12.0, 13.0])
-    assert lines(capsys) == ["x=[1. 2. 3.] y=10.0"]
+    assert lines(capsys) == ["x=1.0 y=10.0", "x=2.0 y=10.0", "x=3.0 y=10.0"]
     nanofn.jit(vmap(lambda x: debug.print("jv {}", x * 2)))(fnp.arange(2.0))
-    assert lines(capsys) == ["jv [0. 2.]"]
+    assert lines(capsys) == ["jv 0.0", "jv 2.0"]
+    vmap(vmap(lambda x: debug.print("{}", x)), in_axes=1)(fnp.arange(4.0).reshape(2, 2))
+    assert lines(capsys) == ["0.0", "1.0", "2.0", "3.0"]  # JAX's order for nested vmaps
 
 
 def test_print_inside_control_flow(capsys):
