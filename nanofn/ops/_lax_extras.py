@@ -1025,7 +1025,26 @@ ConvGeneralDilatedDimensionNumbers = Union[None, _conv.ConvDimensionNumbers,
                                            tuple[str, str, str]]
 
 
-_COMPOSITIONS = ["clamp", "square", "reciprocal", "dot", "batch_matmul", "broadcast",
+def dtype(x):
+    """The dtype `x` has as an operand of a lax function: a Python number takes the default
+    dtype of its kind (float32, int32, complex64; 64-bit under `jax_enable_x64`), as in
+    JAX; arrays and numpy scalars keep theirs (64-bit ones stay 64-bit in nanofn).
+
+    Example:
+        >>> import numpy as np
+        >>> from nanofn import lax
+        >>> lax.dtype(1.0), lax.dtype(True), lax.dtype(np.ones(2, np.int16))
+        (dtype('float32'), dtype('bool'), dtype('int16'))
+    """
+    if type(x) in (bool, int, float, complex):
+        return np.dtype(_core.scalar_value(x).dtype)
+    if hasattr(x, "dtype"):
+        return np.dtype(x.dtype)
+    from nanofn.numpy import asarray  # lists and tuples: the dtype asarray gives them
+    return np.dtype(asarray(x).dtype)
+
+
+_COMPOSITIONS = ["dtype", "clamp", "square", "reciprocal", "dot", "batch_matmul", "broadcast",
                  "broadcast_shapes", "stack", "unstack",
                  "broadcast_to_rank", "full_like", "collapse", "split", "tile", "reduce_and",
                  "reduce_or", "reduce", "optimization_barrier", "with_sharding_constraint",

@@ -289,3 +289,9 @@ def test_cond_takes_a_float_predicate_and_scan_an_unroll_of_zero():
     assert float(nanofn.jit(lambda p: lax.cond(p, lambda: 1.0, lambda: 2.0))(-0.5)) == 1.0
     total, _ = lax.scan(lambda c, v: (c + v, None), 0.0, np.arange(4.0), unroll=0)
     assert float(total) == 6.0
+
+
+def test_lax_dtype_gives_python_numbers_the_default_dtypes():
+    assert lax.dtype(1.0) == np.float32 and lax.dtype(3) == np.int32
+    assert lax.dtype(True) == np.bool_ and lax.dtype(1j) == np.complex64
+    assert lax.dtype(np.ones(2, np.int16)) == np.int16 and lax.dtype([1.0, 2.0]) == np.float32
