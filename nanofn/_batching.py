@@ -346,7 +346,8 @@ def _mapped_axis_size(leaves, in_dims, names, axis_size):
 
 
 def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
-         axis_size: int | None = None, spmd_axis_name: Any = None) -> Callable:
+         axis_size: int | None = None, spmd_axis_name: Any = None,
+         sum_match: bool = False) -> Callable:
     """Vectorize `fun` over a batch axis: `vmap(f)(xs)` equals stacking `f(x)` for each
     `x` in `xs`, computed in one batched pass.
 
@@ -366,6 +367,8 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         axis_size: the batch size; needed only when no argument is mapped.
         spmd_axis_name: accepted for compatibility with JAX (it places the batch over
             devices of a sharded program); in one process it has no effect.
+        sum_match: an output whose `out_axes` is None but that is batched is summed over
+            the batch (JAX's `sum_match`) instead of being an error.
 
     Returns:
         The vectorized function, with `fun`'s signature.
@@ -422,6 +425,9 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
                 outs.append(v)
                 continue
             if od is None:
+                if d is not None and sum_match:  # summed over the examples, as JAX does
+                    from nanofn.numpy import sum as _sum
+                    v, d = _sum(v, axis=d), None
                 if d is not None:
                     raise ValueError(
                         f"vmap: out_axes is None for output{keystr(path) or ' (the result)'}, "

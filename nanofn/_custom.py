@@ -1363,7 +1363,8 @@ def _hoist_tracers(fun_flat, in_avals):
 
 
 def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | None = None,
-               static_argnums: int | Sequence[int] = ()) -> Callable:
+               static_argnums: int | Sequence[int] = (),
+               static_argnames: str | Sequence[str] = ()) -> Callable:
     """Make `fun` recompute its intermediates in the backward pass instead of saving them.
 
     Under `grad` (`vjp`, `jacrev`), the forward pass of a checkpointed function keeps only
@@ -1381,6 +1382,7 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
             accepted and, whatever it says, only the inputs are saved and the rest is
             recomputed (values and gradients are the same under every policy).
         static_argnums: positions of arguments that are Python values, not arrays.
+        static_argnames: the same, by parameter name (passed by position or by keyword).
 
     Returns:
         A function with `fun`'s signature.
@@ -1397,6 +1399,13 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
         raise TypeError(f"checkpoint: policy must be a function (see "
                         f"nanofn.checkpoint_policies) or None, got {type(policy).__name__}")
     static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    names = {static_argnames} if isinstance(static_argnames, str) else set(static_argnames)
+    if names:  # the positions of the named parameters count as static too
+        try:
+            params = list(inspect.signature(fun).parameters)
+        except (TypeError, ValueError):
+            params = []
+        static += tuple(i for i, p in enumerate(params) if p in names)
     name = _name(fun)
 
     def checkpointed(*args, **kwargs):
@@ -1404,6 +1413,8 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
             return fun(*args, **kwargs)  # nothing traces it, so nothing would be saved
         nums = {i % len(args) for i in static if -len(args) <= i < len(args)}
         dyn = tuple(a for i, a in enumerate(args) if i not in nums)
+        static_kw = {k: v for k, v in kwargs.items() if k in names}
+        kwargs = {k: v for k, v in kwargs.items() if k not in names}
         leaves, in_tree = tree_flatten((dyn, kwargs))
         leaves = _leaves_as_arrays(leaves, f"checkpoint of {name!r}",
                                    "mark it with static_argnums")
@@ -1413,7 +1424,7 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Callable | No
             dyn_args, kw = tree_unflatten(in_tree, xs)
             it = iter(dyn_args)
             full = [args[i] if i in nums else next(it) for i in range(len(args))]
-            out_flat, call.info["out_tree"] = tree_flatten(fun(*full, **kw))
+            out_flat, call.info["out_tree"] = tree_flatten(fun(*full, **kw, **static_kw))
             return out_flat
 
         call.fun_flat = fun_flat

@@ -380,3 +380,27 @@ def test_grad_accepts_the_default_of_jax_reduce_axes():
     assert float(nanofn.value_and_grad(lambda x: 2.0 * x, reduce_axes=())(1.0)[1]) == 2.0
     with pytest.raises(NotImplementedError, match="reduce_axes"):
         nanofn.grad(lambda x: x, reduce_axes=("batch",))
+
+
+def test_checkpoint_static_argnames_by_keyword_and_by_position():
+    def layer(x, w, activation="tanh", scale=1.0):
+        act = fnp.tanh if activation == "tanh" else fnp.sin
+        return scale * act(x @ w)
+
+    f = nanofn.checkpoint(layer, static_argnames=("activation",))
+    x, w = np.ones((2, 3), np.float32), np.full((3, 3), 0.1, np.float32)
+    for call in (lambda w: f(x, w, activation="sin").sum(), lambda w: f(x, w, "sin").sum()):
+        np.testing.assert_allclose(nanofn.grad(call)(w),
+                                   nanofn.grad(lambda w: layer(x, w, "sin").sum())(w),
+                                   rtol=1e-6)
+    with pytest.raises(TypeError, match="static_argnums"):  # a string is not an array
+        nanofn.grad(lambda w: nanofn.checkpoint(layer)(x, w, "sin").sum())(w)
+
+
+def test_vmap_sum_match_sums_a_batched_output_with_out_axes_none():
+    f = nanofn.vmap(lambda x, y: x * y, in_axes=(0, None), out_axes=None, sum_match=True)
+    np.testing.assert_allclose(f(fnp.arange(3.0), 2.0), 6.0)
+    g = nanofn.vmap(lambda x: (x, 2 * x), out_axes=(0, None), sum_match=True)(fnp.ones(4))
+    assert g[0].shape == (4,) and float(g[1]) == 8.0
+    with pytest.raises(ValueError, match="out_axes is None"):
+        nanofn.vmap(lambda x: x, out_axes=None)(fnp.ones(3))
