@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nanofn._core import Primitive, ShapedArray
+from nanofn._core import Primitive, ShapedArray, Tracer
 from nanofn.ops import _base as lax
 from nanofn.ops import _complex as C
 from nanofn.ops._base import _aval_shape, _c, _dtype, bdim_to_front
@@ -1192,6 +1192,11 @@ def pinv(a, rtol=None, hermitian=False, *, rcond=None):
         rtol = rcond
     if rtol is None:
         rtol = 10.0 * max(_shape_of(a)[-2:]) * _eps(dtype_of(a))
+    if isinstance(rtol, Tracer) or np.ndim(rtol) != 0:
+        got = ("a traced value (pass a Python float)" if isinstance(rtol, Tracer) else
+               f"an array of shape {tuple(np.shape(rtol))}")
+        raise TypeError(f"pinv: rtol must be a concrete scalar (one cutoff for every "
+                        f"matrix), got {got}")
     return _pinv_custom(float(rtol), bool(hermitian), a)
 
 

@@ -374,3 +374,12 @@ def test_fft_of_float16_is_complex64_and_trapezoid_promotes_y_with_x():
     got = fnp.trapezoid(y, x)
     assert got.dtype == np.float64  # float64 x decides, promoted together with y
     np.testing.assert_allclose(float(got), np.trapezoid(y, x))
+
+
+def test_pinv_names_an_rtol_it_cannot_use():
+    a = np.eye(3)
+    np.testing.assert_allclose(fnp.linalg.pinv(a, np.float32(1e-3)), a)
+    with pytest.raises(TypeError, match=r"pinv: rtol must be a concrete scalar.*shape \(3,\)"):
+        fnp.linalg.pinv(a, np.ones(3))
+    with pytest.raises(TypeError, match="pinv: rtol.*traced"):
+        nanofn.jit(lambda m, r: fnp.linalg.pinv(m, r))(a, 1e-3)
