@@ -11,13 +11,12 @@ question it answers is how much of the step is left for everything else.
 from __future__ import annotations
 
 import argparse
-import inspect
 import time
 
 import numpy as np
 
-import nanofn.warmup
 from benchmarks import workloads
+from benchmarks.w7_profile import _shapes, clock_plan
 from nanofn import profiler
 
 
@@ -26,25 +25,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=50)
     runs = parser.parse_args(argv).runs
     run = workloads._w1_nanofn(True)
-    closure = inspect.getclosurevars(run).nonlocals
-    step, x, onehot, box = closure["step"], closure["x"], closure["onehot"], run.box
-    for _ in range(3):
-        run()
-    nanofn.warmup.wait()  # time the fused plan, not the plain one that runs meanwhile
-    for _ in range(3):
-        run()
-    compiled, values = profiler._compiled(step, (*box, x, onehot), {})
-    plan = compiled.plan
-    acc = [0.0] * len(plan.steps)
-    timed = profiler._timed_plan(plan, time.perf_counter, acc)
-    arena = plan._new_arena() if plan._arena_layout else ()
-    for _ in range(5):
-        timed(arena, *values)
-    acc[:] = [0.0] * len(acc)
-    start = time.perf_counter()
-    for _ in range(runs):
-        timed(arena, *values)
-    whole = (time.perf_counter() - start) / runs
+    plan, acc, whole = clock_plan(run, ("x", "onehot"), runs, warmup=5)
     calls = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -56,9 +37,7 @@ def main(argv=None):
     for st, t in sorted(zip(plan.steps, acc), key=lambda p: -p[1]):
         name = profiler._step_name(st)
         products += t if name == "dot_general" else 0.0
-        shapes = [tuple(v.aval.shape) for v in list(st.eqn.invars) + list(st.eqn.outvars)
-                  if hasattr(getattr(v, "aval", None), "shape")]
-        print(f"  {t / runs * 1e3:7.3f} ms  {name[:40]:<40} {shapes[:4]}")
+        print(f"  {t / runs * 1e3:7.3f} ms  {name[:40]:<40} {_shapes(st)[:4]}")
     print(f"matrix products: {products / runs * 1e3:.3f} ms; the rest: "
           f"{(sum(acc) - products) / runs * 1e3:.3f} ms")
 

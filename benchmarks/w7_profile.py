@@ -45,25 +45,35 @@ def _shapes(step):
             if hasattr(getattr(v, "aval", None), "shape")]
 
 
-def breakdown(runs=10, batch=16, context=128, d_model=128, heads=4, layers=4):
-    """(rows, whole seconds per run): (group, seconds per run, share) sorted by time."""
-    run = workloads._w7_nanofn(True, batch, context, d_model, heads, layers)
+def clock_plan(run, data_names, runs, warmup=0):
+    """Clock a workload's jitted step plan by plan step: `run` is a workload row (its
+    closure holds `step` and the data named `data_names`; `run.box` the parameters).
+    Returns `(plan, seconds per step summed over runs, seconds per run)`."""
     closure = inspect.getclosurevars(run).nonlocals
-    step, x, y, box = closure["step"], closure["x"], closure["y"], run.box
+    step, data = closure["step"], [closure[n] for n in data_names]
     for _ in range(3):
         run()
     nanofn.warmup.wait()  # time the fused plan, not the plain one that runs meanwhile
     for _ in range(2):
         run()
-    compiled, values = profiler._compiled(step, (*box, x, y), {})
+    compiled, values = profiler._compiled(step, (*run.box, *data), {})
     plan = compiled.plan
     acc = [0.0] * len(plan.steps)
     fn = profiler._timed_plan(plan, time.perf_counter, acc)
     arena = plan._new_arena() if plan._arena_layout else ()
+    for _ in range(warmup):
+        fn(arena, *values)
+    acc[:] = [0.0] * len(acc)
     start = time.perf_counter()
     for _ in range(runs):
         fn(arena, *values)
-    whole = (time.perf_counter() - start) / runs
+    return plan, acc, (time.perf_counter() - start) / runs
+
+
+def breakdown(runs=10, batch=16, context=128, d_model=128, heads=4, layers=4):
+    """(rows, whole seconds per run): (group, seconds per run, share) sorted by time."""
+    run = workloads._w7_nanofn(True, batch, context, d_model, heads, layers)
+    plan, acc, whole = clock_plan(run, ("x", "y"), runs)
     logits = (batch, heads, context, context)
     groups: dict[str, float] = {}
     for st, t in zip(plan.steps, acc):

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from nanofn._core import Primitive, ShapedArray, ShapeError, Tracer
+from nanofn._core import Primitive, ShapedArray, ShapeError, Tracer, scalar_value
 from nanofn._kernels import enabled as kernels_enabled
 from nanofn._kernels import kernel
 
@@ -725,7 +725,8 @@ def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
 @broadcast_in_dim_p.def_abstract_eval
 def _broadcast_in_dim_abstract_eval(x, *, shape, broadcast_dimensions):
     if len(broadcast_dimensions) != x.ndim or any(
-            x.shape[i] not in (1, shape[d]) for i, d in enumerate(broadcast_dimensions)):
+            not 0 <= d < len(shape) or x.shape[i] not in (1, shape[d])
+            for i, d in enumerate(broadcast_dimensions)):
         raise ValueError(f"broadcast_in_dim: cannot broadcast {x.str_short()} to shape {shape} "
                          f"with broadcast_dimensions={broadcast_dimensions}")
     return ShapedArray(shape, x.dtype)
@@ -764,13 +765,14 @@ def broadcast_in_dim(operand, shape, broadcast_dimensions, *, out_sharding=None)
     """
     del out_sharding  # one device: every sharding places the result the same way
     operand = _py_scalar(operand)
-    shape, dims = tuple(int(d) for d in shape), tuple(int(d) for d in broadcast_dimensions)
-    ndim = len(_aval_shape(operand))
-    if len(dims) != ndim or len(set(dims)) != ndim or any(not 0 <= d < len(shape) for d in dims):
-        raise TypeError(f"broadcast_in_dim: broadcast_dimensions {dims} must name {ndim} "
-                        f"distinct axes of the result shape {shape}, one per axis of the "
-                        f"operand {tuple(_aval_shape(operand))}")
-    if list(dims) != sorted(dims):  # operand axis i lands on dims[i]: put them in order first
+    shape, dims = tuple(shape), tuple(broadcast_dimensions)
+    if any(b <= a for a, b in zip(dims, dims[1:])):  # not increasing (the primitive's form)
+        ndim = len(_aval_shape(operand))
+        if len(dims) != ndim or len(set(dims)) != ndim:
+            raise TypeError(f"broadcast_in_dim: broadcast_dimensions {dims} must name {ndim} "
+                            f"distinct axes of the result shape {shape}, one per axis of the "
+                            f"operand {tuple(_aval_shape(operand))}")
+        # operand axis i lands on dims[i]: put them in order first
         order = tuple(int(i) for i in np.argsort(dims))
         operand, dims = transpose(operand, order), tuple(sorted(dims))
     return broadcast_in_dim_p.bind(operand, shape=shape, broadcast_dimensions=dims)
@@ -779,8 +781,10 @@ def broadcast_in_dim(operand, shape, broadcast_dimensions, *, out_sharding=None)
 def _py_scalar(x):
     """A Python scalar as an array of its default dtype (1.0 -> float32), as JAX's lax
     functions take it; anything else unchanged."""
-    from nanofn._core import scalar_value
-    return scalar_value(x) if type(x) in (bool, int, float, complex) else x
+    return scalar_value(x) if type(x) in _PY_SCALARS else x
+
+
+_PY_SCALARS = frozenset((bool, int, float, complex))
 
 
 def broadcast_to(x, shape):
@@ -891,12 +895,13 @@ def transpose(operand, permutation):
         (3, 2)
     """
     permutation = tuple(int(p) for p in permutation)
-    ndim = len(_aval_shape(operand))
-    if sorted(permutation) != list(range(ndim)):
-        raise TypeError(f"transpose: permutation {permutation} is not a permutation of the "
-                        f"{ndim} axes of an operand of shape {tuple(_aval_shape(operand))}")
-    if permutation == tuple(range(ndim)):
+    identity = tuple(range(len(_aval_shape(operand))))
+    if permutation == identity:
         return operand
+    if tuple(sorted(permutation)) != identity:
+        raise TypeError(f"transpose: permutation {permutation} is not a permutation of the "
+                        f"{len(identity)} axes of an operand of shape "
+                        f"{tuple(_aval_shape(operand))}")
     return transpose_p.bind(operand, permutation=permutation)
 
 
@@ -930,13 +935,13 @@ def expand_dims(array, dimensions):
     array = _py_scalar(array)
     shape = list(_aval_shape(array))
     ndim = len(shape) + len(dimensions)
-    dims = sorted(int(d) % ndim if -ndim <= d < ndim else ndim for d in dimensions)
+    dims = sorted(d % ndim if -ndim <= d < ndim else ndim for d in dimensions)
     if len(set(dims)) != len(dims) or (dims and dims[-1] >= ndim):
         raise ValueError(f"expand_dims: dimensions {tuple(dimensions)} must be distinct axes "
                          f"of the {ndim}-d result (operand shape {tuple(shape)})")
     for d in dims:
         shape.insert(d, 1)
-    return reshape(array, shape)
+    return reshape_p.bind(array, new_sizes=tuple(shape))  # a new shape: never the same
 
 
 # ======================================================================== reductions

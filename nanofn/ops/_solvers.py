@@ -74,14 +74,11 @@ def custom_root(f, initial_guess, solve, tangent_solve, has_aux=False):
         sol = out[0] if has_aux else out
         # f(x*(theta), theta) = 0, so (df/dx) x_dot = -(df/dtheta) theta_dot: a linear solve
         # with the caller's tangent_solve, for both modes (custom_linear_solve's rules)
-        _, f_dot = _ad.jvp(lambda cs: converted(sol, *rebuild(cs)), (list(consts),),
-                           (list(consts_dot),))
+        f_dot = _consts_tangent(converted, sol, rebuild, consts, consts_dot)
         f_x = lambda v: _ad.jvp(lambda x: converted(x, *rebuild(consts)), (sol,), (v,))[1]
         x_dot = custom_linear_solve(f_x, _neg(f_dot), tangent_solve,
                                     transpose_solve=tangent_solve)
-        if has_aux:
-            return out, (x_dot, _zero_tangents(out[1]))
-        return out, x_dot
+        return out, _out_tangent(out, x_dot, has_aux)
 
     return root(floats, initial_guess)
 
@@ -153,12 +150,9 @@ def custom_linear_solve(matvec, b, solve, transpose_solve=None, symmetric=False,
         (consts, b), (consts_dot, b_dot) = primals, tangents
         out = linear_solve(consts, b)
         x = out[0] if has_aux else out
-        _, a_dot_x = _ad.jvp(lambda cs: converted(x, *all_consts(cs)), (list(consts),),
-                             (list(consts_dot),))
+        a_dot_x = _consts_tangent(converted, x, all_consts, consts, consts_dot)
         x_dot = linear_solve(consts, tree_map(lambda t, u: t - u, b_dot, a_dot_x))
-        if has_aux:
-            return out, (x_dot[0], _zero_tangents(out[1]))
-        return out, x_dot
+        return out, _out_tangent(out, x_dot[0] if has_aux else x_dot, has_aux)
 
     return both_modes(floats, b)
 
@@ -180,11 +174,21 @@ def _split_float(consts):
     return [c for c, f in zip(consts, is_float) if f], rebuild
 
 
-def _zero_tangents(aux):
-    """Zero tangents of an undifferentiated output (float0 for integers and booleans)."""
+def _consts_tangent(converted, point, rebuild, consts, consts_dot):
+    """The tangent of `converted(point, *consts)` along `consts_dot` (`point` held fixed)."""
+    from nanofn import _ad
+    return _ad.jvp(lambda cs: converted(point, *rebuild(cs)), (list(consts),),
+                   (list(consts_dot),))[1]
+
+
+def _out_tangent(out, x_dot, has_aux):
+    """The tangent of a solver's output: `x_dot`, with zeros for `aux` (float0 for
+    integers and booleans), which is not differentiated."""
+    if not has_aux:
+        return x_dot
     from nanofn._dtypes_float0 import float0
 
     def zero(a):
         dtype = np.result_type(a)
         return np.zeros(np.shape(a), dtype if np.issubdtype(dtype, np.inexact) else float0)
-    return tree_map(zero, aux)
+    return x_dot, tree_map(zero, out[1])
