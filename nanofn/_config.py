@@ -47,8 +47,8 @@ _ONLY = {
         True, (False,), "nanofn's threefry lays out its counters as JAX does by default "
         "(True, since JAX 0.5); the older layout is not implemented"),
     "jax_enable_custom_prng": (
-        False, (True,), "nanofn has no typed key arrays, which split and fold_in would "
-        "then return"),
+        False, (True,), "nanofn implements the threefry2x32 generator only, with no custom "
+        "PRNG implementations"),
 }
 
 
@@ -96,16 +96,15 @@ class Config:
       scalar made an array (by `asarray`, or as an argument of a jitted function) is
       strongly typed, and strict mode does not promote it.
     * `jax_default_prng_impl` (`"threefry2x32"`), `jax_threefry_partitionable` (True),
-      `jax_enable_custom_prng` (False): nanofn implements these values only (its keys are
-      raw uint32 threefry keys); setting another of JAX's values raises
-      NotImplementedError saying why.
+      `jax_enable_custom_prng` (False): nanofn implements these values only (threefry
+      keys, typed from `random.key`, raw from `random.PRNGKey`); setting another of JAX's
+      values raises NotImplementedError saying why.
     * `jax_legacy_prng_key` (`"allow"`, `"warn"`, `"error"`): accepted, with no effect.
-      JAX warns about or refuses raw keys (`PRNGKey`'s) under the last two; nanofn's keys,
-      from `random.key` as from `random.PRNGKey`, are all raw uint32 arrays, so it cannot
-      tell them apart and allows both (a program that JAX runs under "error" runs here).
-    * `jax_debug_key_reuse`: accepted. JAX checks only typed keys (`jax.random.key`);
-      nanofn's keys are raw uint32 arrays, like `PRNGKey`'s, which JAX never checks, so
-      there is nothing to check and nothing is raised.
+      JAX warns about or refuses raw keys (`PRNGKey`'s) under the last two; nanofn allows
+      raw and typed keys alike (a program that JAX runs under "error" runs here).
+    * `jax_debug_key_reuse`: accepted, with no effect. JAX tracks typed keys
+      (`jax.random.key`) under it and raises where one is used twice; nanofn does not track
+      keys, so nothing is raised.
     * `jax_softmax_custom_jvp`: accepted; nanofn's softmax has one derivative rule (from
       its output, as JAX's custom rule), so both values give the same results.
     * `jax_check_tracer_leaks`: accepted; nanofn does not scan for leaked tracers when a

@@ -818,9 +818,9 @@ enable_checks = _flag_context("jax_enable_checks", """Context manager setting
         Array(2., dtype=float32)
     """)
 debug_key_reuse = _flag_context("jax_debug_key_reuse", """Context manager setting
-    `jax_debug_key_reuse` for the block. Accepted: JAX tracks the use of typed keys
-    (`jax.random.key`) only, never raw uint32 keys such as `PRNGKey`'s; every nanofn key
-    is a raw uint32 array, so, as JAX for raw keys, nanofn never reports a reused key.
+    `jax_debug_key_reuse` for the block. Accepted, with no effect: JAX tracks the use of
+    typed keys (`jax.random.key`) under it and raises where one is used twice; nanofn does
+    not track keys, so it never reports a reused key (as JAX never does for raw keys).
 
     Example:
         >>> import nanofn
@@ -848,8 +848,8 @@ default_prng_impl = _valued_flag_context("jax_default_prng_impl", """Context man
     Example:
         >>> import nanofn
         >>> with nanofn.default_prng_impl("threefry2x32"):
-        ...     nanofn.random.key(0).dtype
-        dtype('uint32')
+        ...     str(nanofn.random.key(0).dtype)
+        'key<fry>'
         >>> with nanofn.default_prng_impl("rbg"):  # doctest: +ELLIPSIS
         ...     pass
         Traceback (most recent call last):
@@ -857,9 +857,8 @@ default_prng_impl = _valued_flag_context("jax_default_prng_impl", """Context man
     """)
 legacy_prng_key = _valued_flag_context("jax_legacy_prng_key", """Context manager setting
     `jax_legacy_prng_key` for the block: `"allow"` (JAX's default), `"warn"` or `"error"`,
-    accepted with no effect. JAX warns about or refuses raw keys (`PRNGKey`'s) under the
-    last two; nanofn's keys, from `random.key` as from `random.PRNGKey`, are all raw uint32
-    arrays, so it cannot tell them apart and allows both.
+    accepted with no effect: JAX warns about or refuses raw keys (`PRNGKey`'s) passed to
+    its samplers under the last two; nanofn allows raw and typed keys alike.
 
     Example:
         >>> import nanofn
@@ -875,12 +874,13 @@ threefry_partitionable = _flag_context("jax_threefry_partitionable", """Context 
     Example:
         >>> import nanofn
         >>> with nanofn.threefry_partitionable(True):
-        ...     nanofn.random.split(nanofn.random.key(0)).shape
+        ...     nanofn.random.split(nanofn.random.PRNGKey(0)).shape
         (2, 2)
     """)
 enable_custom_prng = _flag_context("jax_enable_custom_prng", """Context manager setting
     `jax_enable_custom_prng` for the block. nanofn implements False (JAX's default) only:
-    it has no typed key arrays, so True raises NotImplementedError.
+    it has threefry2x32 only and no custom PRNG implementations, so True raises
+    NotImplementedError.
 
     Example:
         >>> import nanofn

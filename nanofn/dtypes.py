@@ -23,9 +23,8 @@ from nanofn.numpy._dtypes import result_type as _result_type
 
 
 class extended(np.generic):
-    """The abstract type of JAX's extended dtypes (`jax.dtypes.extended`). nanofn has
-    none: no array's dtype is below it, so `issubdtype(x.dtype, dtypes.extended)` is False,
-    as JAX answers for ordinary arrays.
+    """The abstract type of JAX's extended dtypes (`jax.dtypes.extended`). nanofn's one
+    extended dtype is typed PRNG keys' (`prng_key`); numpy's dtypes are not below it.
 
     Example:
         >>> import numpy as np
@@ -36,15 +35,15 @@ class extended(np.generic):
 
 
 class prng_key(extended):
-    """The abstract type of JAX's typed PRNG keys (`jax.dtypes.prng_key`). nanofn's keys
-    are their raw `uint32` data (as JAX's `PRNGKey` returns), so no array is below it:
-    code that unwraps typed keys (`if issubdtype(x.dtype, prng_key): key_data(x)`) leaves
-    nanofn's keys as they are.
+    """The abstract type of typed PRNG keys (`jax.dtypes.prng_key`): the dtype `key<fry>`
+    of `random.key`'s keys is below it; raw keys (`random.PRNGKey`'s uint32 words) are not.
 
     Example:
         >>> import nanofn
         >>> from nanofn import dtypes
         >>> dtypes.issubdtype(nanofn.random.key(0).dtype, dtypes.prng_key)
+        True
+        >>> dtypes.issubdtype(nanofn.random.PRNGKey(0).dtype, dtypes.prng_key)
         False
     """
 
@@ -87,7 +86,11 @@ def canonicalize_dtype(dtype, allow_extended_dtype: bool = False) -> np.dtype:
         >>> dtypes.canonicalize_dtype("int32"), dtypes.canonicalize_dtype(float)
         (dtype('int32'), dtype('float32'))
     """
-    del allow_extended_dtype  # unused: nanofn has no extended dtypes
+    if _is_key_dtype(dtype):  # typed keys' dtype, JAX's one extended dtype
+        if not allow_extended_dtype:
+            raise ValueError(f"canonicalize_dtype: {dtype} is an extended dtype; pass "
+                             "allow_extended_dtype=True")
+        return dtype
     from nanofn.numpy._dtypes import dtype_arg
     return dtype_arg(dtype)
 
@@ -103,7 +106,15 @@ def issubdtype(a, b) -> bool:
     """
     if a is float0 or b is float0:
         return a is b
+    key_a, key_b = _is_key_dtype(a), _is_key_dtype(b)
+    if key_a or key_b:  # typed keys' dtype: below prng_key and extended only
+        return (key_a and key_b and a == b) or (key_a and b in (prng_key, extended, np.generic))
     return bool(np.issubdtype(a, b))
+
+
+def _is_key_dtype(d) -> bool:
+    from nanofn.random._keys import KeyDType
+    return isinstance(d, KeyDType)
 
 
 def finfo(dtype):

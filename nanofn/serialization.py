@@ -65,6 +65,9 @@ from typing import Any
 
 import numpy as np
 
+from nanofn.random._keys import PRNGKeyArray
+from nanofn.random._threefry import key_data, wrap_key_data
+
 __all__ = ["save", "load", "to_bytes", "from_bytes", "save_safetensors", "load_safetensors",
            "tensor_names"]
 
@@ -131,6 +134,8 @@ def _encode(x, arrays: list, path: str) -> dict:
         return _array_leaf(x, arrays, path, "scalar")
     if isinstance(x, np.ndarray):
         return _array_leaf(x, arrays, path, "array")
+    if t is PRNGKeyArray:  # typed keys: their uint32 words, loaded back as typed keys
+        return _array_leaf(key_data(x), arrays, path, "keys")
     if t is dict or t is collections.OrderedDict:
         keys = []
         for k in x:
@@ -152,8 +157,8 @@ def _encode(x, arrays: list, path: str) -> dict:
         return _array_leaf(x, arrays, path, "array")
     raise TypeError(f"serialization.save: cannot save the object at {path} of type "
                     f"{t.__module__}.{t.__qualname__}; checkpoints hold dicts, lists, tuples, "
-                    "NamedTuples, None, arrays, numpy scalars, Python scalars and strings; "
-                    "convert it to one of those first")
+                    "NamedTuples, None, arrays, typed PRNG keys, numpy scalars, Python "
+                    "scalars and strings; convert it to one of those first")
 
 
 def _members(tree) -> dict[str, np.ndarray]:
@@ -229,7 +234,7 @@ def _decode(node, leaves: list, used: list, name: str):
         v = node.get("v")
         _check(isinstance(v, list) and len(v) == 2, f"malformed complex node {node!r:.80}")
         return complex(_bits_float(v[0]), _bits_float(v[1]))
-    if t in ("array", "scalar"):
+    if t in ("array", "scalar", "keys"):
         i = node.get("i")
         _check(type(i) is int and 0 <= i < len(leaves), f"leaf index {i!r} out of range")
         _check(not used[i], f"leaf a{i} is referenced twice")
@@ -237,6 +242,10 @@ def _decode(node, leaves: list, used: list, name: str):
         if t == "scalar":
             _check(leaves[i].ndim == 0, f"scalar leaf a{i} has shape {leaves[i].shape}")
             return leaves[i][()]
+        if t == "keys":
+            _check(leaves[i].dtype == np.uint32 and leaves[i].shape[-1:] == (2,),
+                   f"key leaf a{i} is not uint32 words of shape (..., 2)")
+            return wrap_key_data(leaves[i])
         return leaves[i]
     children = node.get("c")
     _check(isinstance(children, list), f"{t} node without children list")
@@ -473,7 +482,8 @@ def save(path: str | os.PathLike, tree: Any) -> None:
     Args:
       path: file to write; its directory must exist. An existing file is replaced.
       tree: nested dicts, lists, tuples, NamedTuples and None, with arrays (anything with
-        ``__array__``), numpy scalars, Python scalars or strings as leaves.
+        ``__array__``), typed PRNG keys (saved as their words, loaded as keys), numpy
+        scalars, Python scalars or strings as leaves.
 
     Raises:
       TypeError: the tree holds something that cannot be saved (the message says where).

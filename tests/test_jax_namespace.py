@@ -415,11 +415,15 @@ def test_like_functions_take_shape_dtype_structs():
     assert np.asarray(fnp.full_like(spec, 7)).tolist() == [[7] * 3] * 2
 
 
-def test_no_array_has_an_extended_or_key_dtype():
+def test_only_typed_keys_have_an_extended_key_dtype():
     key = nanofn.random.key(0)
-    for dtype in (key.dtype, np.float32, np.int64):
-        assert not jnp.issubdtype(dtype, nanofn.dtypes.prng_key)
-        assert not nanofn.dtypes.issubdtype(dtype, nanofn.dtypes.extended)
+    for issubdtype in (jnp.issubdtype, nanofn.dtypes.issubdtype):
+        assert issubdtype(key.dtype, nanofn.dtypes.prng_key)
+        assert issubdtype(key.dtype, nanofn.dtypes.extended)
+        assert not issubdtype(key.dtype, np.integer)
+        for dtype in (nanofn.random.PRNGKey(0).dtype, np.float32, np.int64):
+            assert not issubdtype(dtype, nanofn.dtypes.prng_key)
+            assert not issubdtype(dtype, nanofn.dtypes.extended)
     assert issubclass(nanofn.dtypes.prng_key, nanofn.dtypes.extended)
 
 

@@ -361,7 +361,8 @@ def promote_float(*args):
 
 
 def issubdtype(arg1, arg2) -> bool:
-    return np.issubdtype(arg1, arg2)
+    from nanofn.dtypes import issubdtype as dtypes_issubdtype  # knows typed keys' dtype
+    return dtypes_issubdtype(arg1, arg2)
 
 
 def finfo(dtype):

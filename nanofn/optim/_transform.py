@@ -1486,6 +1486,9 @@ def _as_key(key):
 
     if isinstance(key, (int, np.integer)):
         return random.PRNGKey(int(key))
+    from nanofn.random._keys import PRNGKeyArray
+    if isinstance(key, PRNGKeyArray):  # a typed key (random.key): kept as it is
+        return key
     if getattr(key, "shape", None) == () and np.dtype(key.dtype).kind in "iu":
         return random.PRNGKey(key)  # an int seed held as an array (inject_hyperparams)
     return key

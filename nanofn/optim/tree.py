@@ -452,12 +452,10 @@ def random_like(rng_key, target_tree: Any, sampler: Optional[Callable] = None,
 
 
 def unwrap_random_key_data(input_tree: Any) -> Any:
-    """The tree with every typed PRNG key replaced by its raw ``uint32`` data, for
-    comparing states that hold keys (``AddNoiseState.rng_key``, ...) leaf by leaf.
-
-    nanofn's keys (``nanofn.random.key``, ``PRNGKey``) already are their ``uint32`` data,
-    as ``nanofn.random.key_data`` shows, so every leaf comes back as it is; the tree is
-    rebuilt as by ``tree_util.tree_map``.
+    """The tree with every typed PRNG key (``nanofn.random.key``'s) replaced by its raw
+    ``uint32`` data (``nanofn.random.key_data``), for comparing states that hold keys
+    (``AddNoiseState.rng_key``, ...) leaf by leaf. Raw keys (``PRNGKey``'s) and other
+    leaves come back as they are.
 
     Example:
         >>> import nanofn, nanofn.numpy as jnp
@@ -465,7 +463,9 @@ def unwrap_random_key_data(input_tree: Any) -> Any:
         >>> tree.unwrap_random_key_data({"key": nanofn.random.key(3), "x": jnp.ones(1)})
         {'key': Array([0, 3], dtype=uint32), 'x': Array([1.], dtype=float32)}
     """
-    return _map(lambda leaf: leaf, input_tree)
+    from nanofn.random._keys import PRNGKeyArray
+    return tree_util.tree_map(lambda x: x._base if isinstance(x, PRNGKeyArray) else x,
+                              input_tree, is_leaf=lambda x: isinstance(x, PRNGKeyArray))
 
 
 # --- moments (the statistics optimizers keep) -------------------------------------------

@@ -35,6 +35,7 @@ from nanofn.numpy._dtypes import (
     _DEFAULT, _canonical_default, dtype_arg, dtype_of, promote_float,
 )
 from nanofn.random._distributions import _result_shape, _split, uniform
+from nanofn.random._threefry import _check_key
 
 __all__ = ["poisson", "binomial", "multinomial", "key_impl"]
 
@@ -124,6 +125,7 @@ def poisson(key, lam, shape=None, dtype=None):
         >>> x.dtype.kind, bool(2.5 < x.mean() < 3.5)
         ('i', True)
     """
+    key = _check_key("poisson", key)
     dtype = _out_dtype("poisson", dtype, "iu")
     shape = _result_shape("poisson", shape, lam=lam)
     # JAX computes in float32 whatever jax_enable_x64 says (it converts lam to float32)
@@ -264,6 +266,7 @@ def binomial(key, n, p, shape=None, dtype=None):
         >>> x.dtype.kind, bool(4.5 < x.mean() < 5.5), bool(x.max() <= 20)
         ('f', True, True)
     """
+    key = _check_key("binomial", key)
     dtype = _out_dtype("binomial", dtype, "f")
     shape = _result_shape("binomial", shape, n=n, p=p)
     return _binomial(key, n, p, shape, dtype)
@@ -293,6 +296,7 @@ def multinomial(key, n, p, *, shape=None, dtype=None, unroll=1):
         >>> c.shape, float(c.sum())
         ((3,), 10.0)
     """
+    key = _check_key("multinomial", key)
     del unroll
     dtype = _out_dtype("multinomial", dtype, "f")
     if np.ndim(p) == 0:
@@ -328,6 +332,9 @@ def key_impl(keys):
         >>> nanofn.random.key_impl(nanofn.random.key(0))
         'threefry2x32'
     """
+    from nanofn.random._keys import PRNGKeyArray
+    if isinstance(keys, PRNGKeyArray):
+        return "threefry2x32"
     if np.shape(keys)[-1:] != (2,):
         raise ValueError(f"key_impl: keys must have a last axis of size 2, got shape "
                          f"{np.shape(keys)}")

@@ -31,6 +31,7 @@ from nanofn._core import Array, Primitive, ShapedArray, Tracer
 from nanofn import ops
 from nanofn.numpy._dtypes import _DEFAULT
 from nanofn.ops import _base as lax
+from nanofn.random._keys import PRNGKeyArray
 
 _U32 = np.dtype(np.uint32)
 _UINT_BY_BITS = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16), 32: _U32,
@@ -234,7 +235,15 @@ def _describe(x):
 
 
 def _check_key(name, key):
-    """The key as an Array/tracer, or a TypeError saying what a key is."""
+    """The raw key (uint32 words, shape (2,)) of a typed or raw key, as an Array/tracer, or
+    a TypeError saying what a key is."""
+    if isinstance(key, PRNGKeyArray):
+        if key.shape:
+            raise TypeError(
+                f"{name}: expected a single PRNG key, but got an array of keys of shape "
+                f"{key.shape}. Map over the keys with nanofn.vmap (e.g. "
+                f"nanofn.vmap(lambda k: nanofn.random.{name}(k, ...))(keys)).")
+        key = key._base
     if isinstance(key, (Array, Tracer, np.ndarray)):
         if key.dtype == _U32 and tuple(key.shape) == (2,):
             return core.wrap(key) if isinstance(key, np.ndarray) else key
@@ -299,30 +308,39 @@ def _only_threefry(name, impl, dtype=None):
                          f"got {dtype!r}")
 
 
-def key(seed, *, impl=None, dtype=None) -> Array:
-    """A PRNG key from an integer seed.
+def key(seed, *, impl=None, dtype=None) -> PRNGKeyArray:
+    """A typed PRNG key from an integer seed, as `jax.random.key` makes it.
 
-    A key is a `uint32` array of shape `(2,)` (JAX's raw key layout, the one
-    `jax.random.PRNGKey` returns). 32-bit seeds give `[0, seed mod 2**32]`, as in JAX; a
-    64-bit integer array seed gives `[high 32 bits, low 32 bits]`. A Python int is a 32-bit
-    seed, or a 64-bit one under `jax_enable_x64` (as in JAX, where it becomes the default
-    integer). The seed may be a traced integer scalar (under `jit` or `vmap`).
+    The key is a scalar of the key dtype `key<fry>` (`nanofn/random/_keys.py`): `split`
+    and `fold_in` of it give typed keys too, whose shape is the shape of the batch of keys.
+    Its data, `key_data(k)`, are two uint32 words, the raw key that `PRNGKey(seed)`
+    returns; every sampler accepts either kind and draws the same numbers from both.
+    32-bit seeds give the words `[0, seed mod 2**32]`, as in JAX; a 64-bit integer array
+    seed gives `[high 32 bits, low 32 bits]`. A Python int is a 32-bit seed, or a 64-bit one
+    under `jax_enable_x64` (as in JAX, where it becomes the default integer). The seed may
+    be a traced integer scalar (under `jit` or `vmap`).
 
     Args:
       seed: an integer (Python int, or an integer scalar array).
       impl, dtype: JAX's arguments; `impl` may be None or "threefry2x32" and `dtype` None.
 
     Returns:
-      The key: a uint32 array of shape (2,).
+      The key: a typed key array of shape ().
 
     Example:
         >>> import nanofn
-        >>> nanofn.random.key(0)
-        Array([0, 0], dtype=uint32)
-        >>> nanofn.random.key(42)
+        >>> k = nanofn.random.key(42)
+        >>> k.shape, str(k.dtype)
+        ((), 'key<fry>')
+        >>> nanofn.random.key_data(k)
         Array([ 0, 42], dtype=uint32)
     """
     _only_threefry("key", impl, dtype)
+    return PRNGKeyArray(_raw_key(seed))
+
+
+def _raw_key(seed):
+    """The raw key (uint32 words, shape (2,)) of an integer seed."""
     if isinstance(seed, Tracer):
         if seed.shape != () or not np.issubdtype(seed.dtype, np.integer):
             raise TypeError(f"key: seed must be an integer scalar, got {_describe(seed)}")
@@ -341,7 +359,7 @@ def key(seed, *, impl=None, dtype=None) -> Array:
 
 
 def PRNGKey(seed, *, impl=None) -> Array:  # noqa: N802 - JAX's name
-    """A PRNG key from an integer seed; the same as `key` (both return raw uint32 keys).
+    """A raw PRNG key from an integer seed: the uint32 words of `key(seed)`.
 
     Args:
       seed: an integer (Python int, or an integer scalar array).
@@ -356,7 +374,7 @@ def PRNGKey(seed, *, impl=None) -> Array:  # noqa: N802 - JAX's name
         Array([   0, 1701], dtype=uint32)
     """
     _only_threefry("PRNGKey", impl)
-    return key(seed)
+    return _raw_key(seed)
 
 
 def _iota(shape):
@@ -381,21 +399,24 @@ def split(key, num=2) -> Array:
     """Split a key into `num` new, independent keys.
 
     Args:
-      key: a PRNG key (uint32, shape (2,)).
+      key: a PRNG key: typed (`key(seed)`) or raw (`PRNGKey(seed)`, uint32 of shape (2,)).
       num: the number of keys (an int), or a tuple giving the shape of the key array.
 
     Returns:
-      A uint32 array of shape `(num, 2)` (or `(*num, 2)`): one key per row.
+      Keys of the same kind: typed keys of shape `(num,)` (or `num`), or raw keys, a
+      uint32 array of shape `(num, 2)` (or `(*num, 2)`), one key per row.
 
     Example:
         >>> import nanofn
         >>> key, subkey = nanofn.random.split(nanofn.random.key(0))
-        >>> subkey.shape, subkey.dtype
-        ((2,), dtype('uint32'))
+        >>> subkey.shape, nanofn.random.split(nanofn.random.PRNGKey(0), 3).shape
+        ((), (3, 2))
     """
+    typed = isinstance(key, PRNGKeyArray)
     key = _check_key("split", key)
     shape = _canonical_shape("split", num, "num")
-    return _pack_words(*_hash_counters(key, shape))
+    keys = _pack_words(*_hash_counters(key, shape))
+    return PRNGKeyArray(keys) if typed else keys
 
 
 def fold_in(key, data) -> Array:
@@ -404,12 +425,12 @@ def fold_in(key, data) -> Array:
     `fold_in(key, i)` equals `split(key, n)[i]` for every `n > i`.
 
     Args:
-      key: a PRNG key (uint32, shape (2,)).
+      key: a PRNG key, typed or raw.
       data: an integer scalar (Python int or integer array, may be traced); taken modulo
         2**32.
 
     Returns:
-      The new key, a uint32 array of shape (2,).
+      The new key, of the same kind as `key`.
 
     Example:
         >>> import nanofn
@@ -417,6 +438,7 @@ def fold_in(key, data) -> Array:
         >>> bool((nanofn.random.fold_in(k, 1) == nanofn.random.split(k, 3)[1]).all())
         True
     """
+    typed = isinstance(key, PRNGKeyArray)
     key = _check_key("fold_in", key)
     if isinstance(data, (Tracer, Array, np.ndarray, np.generic)):
         if data.shape != () or not np.issubdtype(data.dtype, np.integer):
@@ -429,7 +451,8 @@ def fold_in(key, data) -> Array:
         raise TypeError(f"fold_in: data must be an integer scalar, got {_describe(data)}")
     k1, k2 = _key_words(key)
     y1, y2 = threefry2x32_p.bind(k1, k2, np.uint32(0), data)
-    return _pack_words(y1, y2)
+    new = _pack_words(y1, y2)
+    return PRNGKeyArray(new) if typed else new
 
 
 def _random_bits(key, bit_width, shape):
@@ -473,20 +496,24 @@ def bits(key, shape=(), dtype=None) -> Array:
 
 
 def key_data(keys) -> Array:
-    """The uint32 data of a key (or of an array of keys). Keys already are their data here,
-    so this returns its argument; it exists so JAX code that calls it ports unchanged.
+    """The uint32 words of a key or an array of keys: shape `(*keys.shape, 2)` for typed
+    keys; raw keys (`PRNGKey`'s) already are their words and come back as they are.
 
     Args:
-      keys: a key, or an array of keys of shape (..., 2).
+      keys: a typed key array, or raw keys (uint32, last axis of size 2).
 
     Returns:
-      The same uint32 array.
+      A uint32 array whose last axis holds each key's two words.
 
     Example:
         >>> import nanofn
         >>> nanofn.random.key_data(nanofn.random.key(3))
         Array([0, 3], dtype=uint32)
+        >>> nanofn.random.key_data(nanofn.random.split(nanofn.random.key(3), 4)).shape
+        (4, 2)
     """
+    if isinstance(keys, PRNGKeyArray):
+        return keys._base
     if not isinstance(keys, (Array, Tracer, np.ndarray)) or keys.dtype != _U32 \
             or not keys.shape or keys.shape[-1] != 2:
         raise TypeError("key_data: expected a PRNG key or array of keys (uint32, last axis of "
@@ -494,21 +521,27 @@ def key_data(keys) -> Array:
     return core.wrap(keys) if isinstance(keys, np.ndarray) else keys
 
 
-def wrap_key_data(key_bits_array, *, impl=None, dtype=None) -> Array:
-    """A key (or array of keys) from its uint32 data, for example data saved to disk.
+def wrap_key_data(key_bits_array, *, impl=None, dtype=None) -> PRNGKeyArray:
+    """Typed keys from their uint32 words (for example words saved to disk): the inverse
+    of `key_data`.
 
     Args:
-      key_bits_array: a uint32 array whose last axis has size 2.
+      key_bits_array: a uint32 array whose last axis has size 2 (one key's two words).
       impl: the PRNG implementation; only None or "threefry2x32" are supported.
-      dtype: JAX's key dtype; only None.
+      dtype: JAX's key dtype: None, or the dtype of a typed key (`key<fry>`).
 
     Returns:
-      The keys: the same data as a uint32 Array.
+      A typed key array of shape `key_bits_array.shape[:-1]`.
 
     Example:
         >>> import numpy as np, nanofn
-        >>> nanofn.random.wrap_key_data(np.array([0, 7], np.uint32))
-        Array([0, 7], dtype=uint32)
+        >>> k = nanofn.random.wrap_key_data(np.array([0, 7], np.uint32))
+        >>> k.shape, bool(k == nanofn.random.key(7))
+        ((), True)
     """
-    _only_threefry("wrap_key_data", impl, dtype)
-    return key_data(key_bits_array)
+    from nanofn.random._keys import KeyDType
+    _only_threefry("wrap_key_data", impl, None if isinstance(dtype, KeyDType) else dtype)
+    if isinstance(key_bits_array, PRNGKeyArray):
+        raise TypeError("wrap_key_data: expected the uint32 words of keys, got typed keys; "
+                        "they are keys already")
+    return PRNGKeyArray(key_data(key_bits_array))

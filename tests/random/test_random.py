@@ -106,12 +106,13 @@ def test_import_does_not_load_numba():
     (2**32 + 5, [0, 5]),  # a Python int acts as JAX's default 32-bit seed
 ])
 def test_key_from_seed(seed, expected):
-    for make in (random.key, random.PRNGKey):
-        k = make(seed)
-        assert k.dtype == U32 and k.shape == (2,)
-        assert k.tolist() == expected
+    raw, typed = random.PRNGKey(seed), random.key(seed)
+    assert raw.dtype == U32 and raw.shape == (2,) and raw.tolist() == expected
+    assert typed.shape == () and str(typed.dtype) == "key<fry>"
+    assert random.key_data(typed).tolist() == expected
     if not isinstance(seed, int):
-        assert nanofn.jit(random.key)(seed).tolist() == expected
+        assert random.key_data(nanofn.jit(random.key)(seed)).tolist() == expected
+        assert nanofn.jit(random.PRNGKey)(seed).tolist() == expected
 
 
 def test_split_matches_jax():
@@ -143,7 +144,7 @@ def test_uniform_matches_jax_documentation():
 
 
 def test_split_equals_fold_in_and_keys_are_distinct():
-    k = random.key(72)
+    k = random.PRNGKey(72)
     keys = random.split(k, 5)
     for i in range(5):
         assert keys[i].tolist() == random.fold_in(k, i).tolist()
@@ -155,7 +156,7 @@ def test_split_equals_fold_in_and_keys_are_distinct():
 
 
 def test_split_chain_gives_distinct_keys():
-    k, seen = random.key(0), set()
+    k, seen = random.PRNGKey(0), set()
     for _ in range(200):
         k, sub = random.split(k)
         seen.add(tuple(sub.tolist()))
@@ -163,17 +164,17 @@ def test_split_chain_gives_distinct_keys():
 
 
 def test_fold_in_wraps_data_modulo_2_32():
-    k = random.key(5)
+    k = random.PRNGKey(5)
     assert random.fold_in(k, -1).tolist() == random.fold_in(k, 2**32 - 1).tolist()
     assert random.fold_in(k, fnp.array(-1)).tolist() == random.fold_in(k, 2**32 - 1).tolist()
 
 
 def test_key_data_and_wrap_key_data_round_trip():
-    k = random.split(random.key(3), 4)
+    k = random.split(random.PRNGKey(3), 4)
     data = random.key_data(k)
     assert data.dtype == U32 and data.shape == (4, 2)
     again = random.wrap_key_data(np.asarray(data))
-    assert again.tolist() == k.tolist()
+    assert again.shape == (4,) and random.key_data(again).tolist() == k.tolist()
     np.testing.assert_array_equal(random.normal(again[1], (3,)), random.normal(k[1], (3,)))
 
 
@@ -318,7 +319,7 @@ def test_randint_and_mvn_recipes_match_jax_pinned_values(legacy_layout):
 
 
 def test_jit_equals_eager_for_key_functions():
-    k = random.key(123)
+    k = random.PRNGKey(123)
     for f in (random.split, lambda k: random.split(k, (2, 2)), lambda k: random.fold_in(k, 7),
               lambda k: random.bits(k, (3, 4)), lambda k: random.bits(k, (5,), "uint64")):
         np.testing.assert_array_equal(nanofn.jit(f)(k), f(k))
@@ -327,7 +328,7 @@ def test_jit_equals_eager_for_key_functions():
 
 
 def test_vmap_over_keys_equals_loop():
-    keys = random.split(random.key(0), 4)
+    keys = random.split(random.PRNGKey(0), 4)
     draw = lambda k: random.normal(k, (3,))  # noqa: E731
     batched = vmap(draw)(keys)
     np.testing.assert_array_equal(batched, np.stack([np.asarray(draw(k)) for k in keys]))
@@ -337,8 +338,10 @@ def test_vmap_over_keys_equals_loop():
     np.testing.assert_array_equal(vmap(draw, in_axes=1)(fnp.transpose(keys)), batched)
     ks = vmap(random.fold_in, in_axes=(None, 0))(keys[0], fnp.arange(3))
     assert ks.tolist() == random.split(keys[0], 3).tolist()
-    seeds = vmap(random.key)(fnp.arange(3))
+    seeds = vmap(random.PRNGKey)(fnp.arange(3))
     assert seeds.tolist() == [[0, 0], [0, 1], [0, 2]]
+    typed = vmap(random.key)(fnp.arange(3))
+    assert typed.shape == (3,) and random.key_data(typed).tolist() == seeds.tolist()
 
 
 def test_keys_inside_scan_equal_a_python_loop():
@@ -346,20 +349,20 @@ def test_keys_inside_scan_equal_a_python_loop():
         key, sub = random.split(key)
         return key, random.uniform(sub, (2,))
 
-    final, xs = nanofn.lax.scan(body, random.key(1), None, length=4)
-    key, expected = random.key(1), []
+    final, xs = nanofn.lax.scan(body, random.PRNGKey(1), None, length=4)
+    key, expected = random.PRNGKey(1), []
     for _ in range(4):
         key, sub = random.split(key)
         expected.append(np.asarray(random.uniform(sub, (2,))))
     np.testing.assert_array_equal(xs, np.stack(expected))
     assert final.tolist() == key.tolist()
-    jitted = nanofn.jit(lambda k: nanofn.lax.scan(body, k, None, length=4))(random.key(1))
+    jitted = nanofn.jit(lambda k: nanofn.lax.scan(body, k, None, length=4))(random.PRNGKey(1))
     np.testing.assert_array_equal(jitted[1], xs)
 
 
 def test_fold_in_with_traced_loop_counter():
-    out = nanofn.lax.fori_loop(0, 3, lambda i, k: random.fold_in(k, i), random.key(0))
-    k = random.key(0)
+    out = nanofn.lax.fori_loop(0, 3, lambda i, k: random.fold_in(k, i), random.PRNGKey(0))
+    k = random.PRNGKey(0)
     for i in range(3):
         k = random.fold_in(k, i)
     assert out.tolist() == k.tolist()
@@ -422,4 +425,4 @@ def test_jax_impl_argument_names_the_default_prng():
     # ported code often spells the default out: jax.random.key(0, impl="threefry2x32")
     for k in (random.key(3, impl="threefry2x32"), random.PRNGKey(3, impl="threefry2x32"),
               random.wrap_key_data(np.array([0, 3], U32), impl="threefry2x32", dtype=None)):
-        assert np.asarray(k).tolist() == np.asarray(random.key(3)).tolist()
+        assert random.key_data(k).tolist() == random.PRNGKey(3).tolist()

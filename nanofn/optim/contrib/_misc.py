@@ -72,6 +72,9 @@ def _check_int(fn: str, name: str, value, low: int = 1) -> None:
 
 def _check_key(fn: str, name: str, key):
     key = _as_key(key)
+    from nanofn.random._keys import PRNGKeyArray
+    if isinstance(key, PRNGKeyArray) and key.shape == ():
+        return key
     if tuple(np.shape(key)) != (2,) or np.dtype(key.dtype) != np.uint32:
         raise TypeError(f"{fn}: argument `{name}` must be an int seed or a nanofn.random key "
                         f"(uint32, shape (2,)), got {key!r:.80}")

@@ -1,0 +1,242 @@
+"""Typed PRNG keys: what `nanofn.random.key(seed)` returns, as `jax.random.key` does.
+
+JAX has two kinds of key. `PRNGKey(seed)` is a *raw* key: a `uint32` array of shape `(2,)`,
+and a batch of them has shape `(..., 2)`. `key(seed)` is a *typed* key: a scalar of the key
+dtype `key<fry>`, and a batch of them has the batch's shape, `(...)`. Both hold the same two
+words, and every sampler accepts both.
+
+`PRNGKeyArray` is the typed kind. It wraps the raw words (`key_data(keys)`, shape
+`(*shape, 2)`) and shows the array of keys they make: `shape` leaves out the last axis, and
+indexing, `reshape`, `transpose` and iteration act on the key axes only. Arithmetic is not
+defined on keys (a TypeError, as in JAX); `key_data` gives the words when they are needed.
+
+A typed key is a pytree node whose one child is its raw words, so `jit`, `vmap`, `scan`,
+`cond` and the tree functions carry it through as those words and rebuild it on the other
+side: `vmap` over a batch of keys maps over the leading axes of the words, and
+`jax.tree.leaves(key)` is `[key_data(key)]` (where JAX, whose keys are arrays of their own
+dtype, gives `[key]`).
+
+Example:
+    >>> import nanofn
+    >>> k = nanofn.random.key(0)
+    >>> k.shape, str(k.dtype)
+    ((), 'key<fry>')
+    >>> nanofn.random.split(k, 3).shape
+    (3,)
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from nanofn import _core as core
+from nanofn._tree import register_pytree_node
+
+__all__ = ["KeyDType", "PRNGKeyArray", "key_dtype_fry", "is_typed_key"]
+
+
+class KeyDType:
+    """The dtype of typed keys: `key<fry>` (the threefry2x32 generator's keys).
+
+    `nanofn.dtypes.issubdtype(key_dtype, nanofn.dtypes.prng_key)` is True.
+
+    Example:
+        >>> import nanofn
+        >>> d = nanofn.random.key(0).dtype
+        >>> str(d), d.name, d == nanofn.random.split(nanofn.random.key(1)).dtype
+        ('key<fry>', 'key<fry>', True)
+    """
+
+    __slots__ = ("impl",)
+
+    def __init__(self, impl="fry"):
+        self.impl = impl
+
+    @property
+    def name(self) -> str:
+        return f"key<{self.impl}>"
+
+    @property
+    def type(self):
+        from nanofn.dtypes import prng_key
+        return prng_key
+
+    def __repr__(self):
+        return self.name
+
+    __str__ = __repr__
+
+    def __eq__(self, other):
+        return isinstance(other, KeyDType) and other.impl == self.impl
+
+    def __hash__(self):
+        return hash(("KeyDType", self.impl))
+
+
+key_dtype_fry = KeyDType()
+
+
+def _words_shape(data):
+    return tuple(core.get_aval(data).shape) if not isinstance(data, np.ndarray) \
+        else data.shape
+
+
+class PRNGKeyArray:
+    """An array of typed PRNG keys over its raw `uint32` words (last axis of size 2).
+
+    Made by `nanofn.random.key`, `split` and `fold_in` of a typed key, and
+    `wrap_key_data`; not meant to be constructed directly.
+
+    Example:
+        >>> import nanofn
+        >>> keys = nanofn.random.split(nanofn.random.key(0), 6).reshape(2, 3)
+        >>> keys.shape, keys[1, 2].shape, nanofn.random.key_data(keys).shape
+        ((2, 3), (), (2, 3, 2))
+    """
+
+    __slots__ = ("_base",)
+    __array_priority__ = 1000  # `numpy_array == keys` asks the keys
+
+    def __init__(self, data):
+        self._base = data
+
+    # ------------------------------------------------------------------ what it is
+
+    @property
+    def shape(self) -> tuple:
+        return _words_shape(self._base)[:-1]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def dtype(self) -> KeyDType:
+        return key_dtype_fry
+
+    @property
+    def itemsize(self) -> int:
+        return 8  # two uint32 words
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of an unsized key array (a single key)")
+        return self.shape[0]
+
+    def __repr__(self):
+        words = self._base
+        if isinstance(words, core.Tracer):
+            return f"PRNGKeyArray(shape={self.shape}, dtype={self.dtype}) over {words!r}"
+        body = np.array2string(np.asarray(core.to_numpy(words)), separator=" ")
+        return f"Array({self.shape}, dtype={self.dtype}) overlaying:\n{body}"
+
+    __str__ = __repr__
+
+    def __bool__(self):
+        raise TypeError("The truth value of a PRNG key is not defined; compare key_data(keys)")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("A typed PRNG key array cannot be converted to a numpy array; use "
+                        "nanofn.random.key_data(keys) for its uint32 words")
+
+    __hash__ = None
+
+    def block_until_ready(self):
+        return self
+
+    def copy(self):
+        return PRNGKeyArray(self._base)
+
+    # ------------------------------------------------------------------ comparing
+
+    def __eq__(self, other):
+        if not isinstance(other, PRNGKeyArray):
+            return NotImplemented
+        from nanofn import numpy as fnp
+        return fnp.all(self._base == other._base, axis=-1)
+
+    def __ne__(self, other):
+        if not isinstance(other, PRNGKeyArray):
+            return NotImplemented
+        from nanofn import numpy as fnp
+        return fnp.any(self._base != other._base, axis=-1)
+
+    # ------------------------------------------------------------------ the key axes
+
+    def __getitem__(self, idx):
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        if any(i is Ellipsis for i in idx if not hasattr(i, "shape")):
+            idx = idx + (slice(None),)  # the ellipsis stops before the words' axis
+        else:
+            idx = idx + (Ellipsis,)
+        return PRNGKeyArray(self._base[idx])
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a single PRNG key")
+        return (self[i] for i in range(self.shape[0]))
+
+    def reshape(self, *shape, order="C"):
+        if order != "C":
+            raise ValueError(f"reshape of PRNG keys: order must be 'C', got {order!r}")
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = tuple(shape[0])
+        shape = tuple(operator.index(d) for d in shape)
+        return PRNGKeyArray(self._base.reshape(shape + (2,)))
+
+    def ravel(self, order="C"):
+        return self.reshape(-1, order=order)
+
+    flatten = ravel
+
+    def transpose(self, *axes):
+        n = self.ndim
+        if len(axes) == 1 and axes[0] is not None and not isinstance(axes[0], (int, np.integer)):
+            axes = tuple(axes[0])
+        axes = tuple(range(n))[::-1] if not axes or axes == (None,) else \
+            tuple(operator.index(a) % n for a in axes)
+        return PRNGKeyArray(self._base.transpose(axes + (n,)))
+
+    @property
+    def T(self):  # noqa: N802 - numpy's name
+        return self.transpose()
+
+    def swapaxes(self, a, b):
+        axes = list(range(self.ndim))
+        a, b = operator.index(a) % self.ndim, operator.index(b) % self.ndim
+        axes[a], axes[b] = axes[b], axes[a]
+        return self.transpose(axes)
+
+    def squeeze(self, axis=None):
+        shape = self.shape
+        if axis is None:
+            drop = {i for i, d in enumerate(shape) if d == 1}
+        else:
+            axis = axis if isinstance(axis, tuple) else (axis,)
+            drop = {operator.index(a) % len(shape) for a in axis}
+            if any(shape[a] != 1 for a in drop):
+                raise ValueError(f"squeeze of PRNG keys: axis {axis} of shape {shape} has a "
+                                 "size other than 1")
+        return self.reshape(tuple(d for i, d in enumerate(shape) if i not in drop))
+
+
+def is_typed_key(x) -> bool:
+    """Whether `x` is a typed key array (from `random.key`), not raw uint32 words.
+
+    Example:
+        >>> import nanofn
+        >>> from nanofn.random._keys import is_typed_key
+        >>> is_typed_key(nanofn.random.key(0)), is_typed_key(nanofn.random.PRNGKey(0))
+        (True, False)
+    """
+    return isinstance(x, PRNGKeyArray)
+
+
+register_pytree_node(PRNGKeyArray, lambda k: ((k._base,), None),
+                     lambda _, children: PRNGKeyArray(children[0]))

@@ -1,0 +1,191 @@
+"""Typed PRNG keys (`random.key`): the shape and dtype semantics of `jax.random.key`'s keys,
+the same draws as raw keys (`random.PRNGKey`), and their way through the transforms,
+pytrees, checkpoints and the optimizers that hold keys.
+
+What JAX does, observed with JAX 0.10.2: `key(0).shape == ()`, `str(key(0).dtype) ==
+"key<fry>"`, `split(key(0)).shape == (2,)`, `split(key(0), (2, 3)).shape == (2, 3)`,
+`split(key(0), 6).reshape(2, 3)[1, 2].shape == ()`, `key_data(key(3)).tolist() == [0, 3]`;
+raw keys keep the `(..., 2)` layout.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import nanofn
+import nanofn.numpy as fnp
+from nanofn import lax, random
+
+U32 = np.dtype("uint32")
+
+
+def words(k):
+    return np.asarray(random.key_data(k))
+
+
+def test_a_typed_key_is_a_scalar_of_the_key_dtype():
+    k = random.key(3)
+    assert k.shape == () and k.ndim == 0 and k.size == 1
+    assert str(k.dtype) == "key<fry>" and k.dtype.name == "key<fry>"
+    assert words(k).tolist() == [0, 3] and words(k).dtype == U32
+    assert "key<fry>" in repr(k) and "[0 3]" in repr(k)
+    assert nanofn.dtypes.issubdtype(k.dtype, nanofn.dtypes.prng_key)
+    assert fnp.issubdtype(k.dtype, nanofn.dtypes.prng_key)
+    assert not fnp.issubdtype(random.PRNGKey(3).dtype, nanofn.dtypes.prng_key)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), num=st.integers(1, 5))
+def test_typed_and_raw_keys_give_the_same_words_and_draws(seed, num):
+    typed, raw = random.key(seed), random.PRNGKey(seed)
+    np.testing.assert_array_equal(words(typed), raw)
+    ts, rs = random.split(typed, num), random.split(raw, num)
+    assert ts.shape == (num,) and rs.shape == (num, 2)
+    np.testing.assert_array_equal(words(ts), rs)
+    np.testing.assert_array_equal(words(random.fold_in(typed, 7)), random.fold_in(raw, 7))
+    for draw in (lambda k: random.normal(k, (3,)), lambda k: random.randint(k, (4,), 0, 9),
+                 lambda k: random.permutation(k, 5), lambda k: random.gamma(k, 2.0, (2,)),
+                 lambda k: random.poisson(k, 3.0, (3,)), lambda k: random.bits(k, (2,))):
+        np.testing.assert_array_equal(draw(typed), draw(raw))
+
+
+def test_split_shapes_follow_the_key_axes():
+    k = random.key(0)
+    assert random.split(k).shape == (2,)
+    assert random.split(k, (2, 3)).shape == (2, 3)
+    assert random.split(k, 0).shape == (0,)
+    grid = random.split(k, 6).reshape(2, 3)
+    assert grid.shape == (2, 3) and grid[1, 2].shape == () and grid[1].shape == (3,)
+    np.testing.assert_array_equal(words(grid[1, 2]), words(random.split(k, 6)[5]))
+    a, b = random.split(k)  # unpacking, as `key, sub = split(key)`
+    assert a.shape == b.shape == ()
+    assert [x.shape for x in random.split(k, 3)] == [()] * 3 and len(random.split(k, 3)) == 3
+
+
+def test_indexing_reshape_transpose_squeeze_act_on_the_key_axes():
+    keys = random.split(random.key(1), 6)
+    data = words(keys)
+    grid = keys.reshape((2, 3))
+    np.testing.assert_array_equal(words(grid), data.reshape(2, 3, 2))
+    np.testing.assert_array_equal(words(grid.T), data.reshape(2, 3, 2).transpose(1, 0, 2))
+    np.testing.assert_array_equal(words(grid.swapaxes(0, 1)), words(grid.T))
+    np.testing.assert_array_equal(words(grid[:, 1]), data.reshape(2, 3, 2)[:, 1])
+    np.testing.assert_array_equal(words(grid[..., 2]), data.reshape(2, 3, 2)[:, 2])
+    np.testing.assert_array_equal(words(keys[fnp.array([4, 0])]), data[[4, 0]])
+    np.testing.assert_array_equal(words(keys[::-2]), data[::-2])
+    assert keys[None].shape == (1, 6) and keys[None].squeeze().shape == (6,)
+    assert grid.ravel().shape == (6,) and grid.reshape(-1, 2).shape == (3, 2)
+    with pytest.raises(ValueError, match="size other than 1"):
+        grid.squeeze(0)
+
+
+def test_comparison_and_what_keys_refuse():
+    keys = random.split(random.key(2), 3)
+    assert (keys == keys).tolist() == [True] * 3
+    assert (keys != random.split(random.key(2), 3)).tolist() == [False] * 3
+    assert bool(random.key(4) == random.wrap_key_data(np.array([0, 4], np.uint32)))
+    with pytest.raises(TypeError):
+        random.key(0) + 1
+    with pytest.raises(TypeError, match="key_data"):
+        np.asarray(random.key(0))
+    with pytest.raises(TypeError, match="truth value"):
+        bool(random.key(0))
+    with pytest.raises(TypeError, match=r"array of keys of shape \(3,\).*vmap"):
+        random.normal(keys)
+    with pytest.raises(TypeError, match="words of keys"):
+        random.wrap_key_data(keys)
+
+
+def test_key_data_and_wrap_key_data_round_trip():
+    keys = random.split(random.key(5), (2, 2))
+    data = random.key_data(keys)
+    assert data.shape == (2, 2, 2) and data.dtype == U32
+    again = random.wrap_key_data(np.asarray(data), impl="threefry2x32", dtype=keys.dtype)
+    assert again.shape == (2, 2)
+    np.testing.assert_array_equal(words(again), data)
+    assert random.key_impl(keys) == "threefry2x32"
+    # raw keys are their own data
+    raw = random.PRNGKey(5)
+    assert random.key_data(raw) is raw
+
+
+def test_typed_keys_through_jit_vmap_scan_and_loops():
+    k = random.key(11)
+    split = nanofn.jit(random.split)(k)
+    assert split.shape == (2,)
+    np.testing.assert_array_equal(words(split), words(random.split(k)))
+    made = nanofn.jit(random.key)(np.int32(11))
+    np.testing.assert_array_equal(words(made), words(k))
+
+    keys = random.split(k, 4)
+    draw = lambda key: random.normal(key, (3,))  # noqa: E731
+    batched = nanofn.vmap(draw)(keys)
+    np.testing.assert_array_equal(batched, np.stack([np.asarray(draw(x)) for x in keys]))
+    grid = keys.reshape(2, 2)
+    # mapping axis 1 of the transposed grid visits grid's rows: result[i, j] = draw(grid[i, j])
+    np.testing.assert_array_equal(nanofn.vmap(nanofn.vmap(draw), in_axes=1)(grid.T),
+                                  np.asarray(nanofn.vmap(draw)(grid.ravel())).reshape(2, 2, 3))
+    subkeys = nanofn.vmap(random.split)(keys)  # typed keys come out of vmap typed
+    assert subkeys.shape == (4, 2)
+    np.testing.assert_array_equal(words(subkeys[2]), words(random.split(keys[2])))
+
+    def body(key, _):
+        key, sub = random.split(key)
+        return key, random.uniform(sub)
+    last, xs = lax.scan(body, k, None, length=3)
+    key, want = k, []
+    for _ in range(3):
+        key, sub = random.split(key)
+        want.append(float(random.uniform(sub)))
+    np.testing.assert_allclose(xs, want)
+    np.testing.assert_array_equal(words(last), words(key))
+    total, _ = lax.scan(lambda c, kk: (c + random.normal(kk), None), 0.0, keys)
+    np.testing.assert_allclose(total, sum(float(random.normal(x)) for x in keys), rtol=1e-6)
+    out = lax.fori_loop(0, 3, lambda i, kk: random.fold_in(kk, i), k)
+    want_key = k
+    for i in range(3):
+        want_key = random.fold_in(want_key, i)
+    np.testing.assert_array_equal(words(out), words(want_key))
+    picked = lax.cond(True, lambda a, b: a, lambda a, b: b, keys[0], keys[1])
+    np.testing.assert_array_equal(words(picked), words(keys[0]))
+
+
+def test_grad_with_a_typed_key_argument():
+    k = random.key(0)
+    f = lambda w, key: fnp.sum(w * random.normal(key, (3,)))  # noqa: E731
+    np.testing.assert_allclose(nanofn.grad(f)(fnp.ones(3), k), random.normal(k, (3,)))
+
+
+def test_checkpoints_and_optimizer_states_keep_typed_keys(tmp_path):
+    from nanofn import optim, serialization
+    tree = {"keys": random.split(random.key(1), 3), "raw": random.PRNGKey(2), "w": fnp.ones(2)}
+    serialization.save(tmp_path / "ck.npz", tree)
+    back = serialization.load(tmp_path / "ck.npz")
+    assert back["keys"].shape == (3,) and str(back["keys"].dtype) == "key<fry>"
+    np.testing.assert_array_equal(words(back["keys"]), words(tree["keys"]))
+    assert np.asarray(back["raw"]).tolist() == [0, 2]
+
+    tx = optim.add_noise(0.1, 0.55, key=random.key(3))
+    params = {"w": fnp.ones(4)}
+    state = tx.init(params)
+    updates, state = tx.update(params, state)
+    raw_tx = optim.add_noise(0.1, 0.55, key=random.PRNGKey(3))
+    raw_updates, _ = raw_tx.update(params, raw_tx.init(params))
+    np.testing.assert_array_equal(updates["w"], raw_updates["w"])
+    unwrapped = optim.tree.unwrap_random_key_data(state)
+    assert all(getattr(leaf, "dtype", None) != random.key(0).dtype
+               for leaf in nanofn.tree.leaves(unwrapped))
+
+
+def test_dropout_and_initialisers_take_typed_keys():
+    from nanofn import nn
+    init, apply = nn.serial(nn.Dense(4), nn.Dropout(0.5))
+    for make in (random.key, random.PRNGKey):
+        _, params = init(make(0), (-1, 3))
+        out = apply(params, fnp.ones((2, 3)), rng=make(1), training=True)
+        assert out.shape == (2, 4)
+    k_typed = apply(init(random.key(0), (-1, 3))[1], fnp.ones((2, 3)), rng=random.key(1),
+                    training=True)
+    k_raw = apply(init(random.PRNGKey(0), (-1, 3))[1], fnp.ones((2, 3)),
+                  rng=random.PRNGKey(1), training=True)
+    np.testing.assert_array_equal(k_typed, k_raw)
