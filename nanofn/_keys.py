@@ -79,8 +79,7 @@ key_dtype_fry = KeyDType()
 
 
 def _words_shape(data):
-    return tuple(core.get_aval(data).shape) if not isinstance(data, np.ndarray) \
-        else data.shape
+    return tuple(data.shape)  # an Array, a tracer, or a ShapeDtypeStruct (eval_shape)
 
 
 class PRNGKeyArray:
@@ -226,12 +225,80 @@ class PRNGKeyArray:
         return self.reshape(tuple(d for i, d in enumerate(shape) if i not in drop))
 
 
+def _is_key(x) -> bool:
+    return type(x) is PRNGKeyArray
+
+
+def has_keys(args, kwargs=None) -> bool:
+    """Whether a typed key array is among `args` (or in a list or tuple among them) or the
+    values of `kwargs`: a quick test for the array functions that take keys."""
+    for a in args:
+        if type(a) is PRNGKeyArray or (type(a) in (list, tuple)
+                                       and any(type(x) is PRNGKeyArray for x in a)):
+            return True
+    return bool(kwargs) and any(type(v) is PRNGKeyArray for v in kwargs.values())
+
+
+def on_key_words(fun, *args, **kwargs):
+    """`fun(*args, **kwargs)` for an array function that only moves, selects or copies
+    elements (stack, reshape, where, take, ...), with typed keys among its arguments.
+
+    `fun` runs under `vmap` over the words' axis of every key argument (the last axis of
+    `key_data`), so it sees arrays of the keys' own shape, axes and indices mean what
+    they mean for the keys, and each array it returns gets the words' axis back and
+    becomes typed keys again.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> from nanofn._keys import on_key_words
+        >>> k = nanofn.random.key(0)
+        >>> on_key_words(fnp.stack, [k, k], axis=0).shape
+        (2,)
+    """
+    from nanofn._batching import vmap
+    from nanofn._tree import tree_flatten, tree_unflatten
+    leaves, tree = tree_flatten((args, kwargs), is_leaf=_is_key)
+    keyed = [_is_key(x) for x in leaves]
+    values = [x._base if k else x for x, k in zip(leaves, keyed)]
+
+    def on_words(*words):
+        it = iter(words)
+        full = [next(it) if k else x for x, k in zip(values, keyed)]
+        a, kw = tree_unflatten(tree, full)
+        return fun(*a, **kw)
+
+    out = vmap(on_words, in_axes=-1, out_axes=-1)(*[v for v, k in zip(values, keyed) if k])
+    out_leaves, out_tree = tree_flatten(out)
+    return tree_unflatten(out_tree, [PRNGKeyArray(w) for w in out_leaves])
+
+
+class _KeyAt:
+    """`keys.at[idx].get() / .set(keys)`: functional updates of a key array."""
+
+    __slots__ = ("keys", "idx")
+
+    def __init__(self, keys, idx=None):
+        self.keys, self.idx = keys, idx
+
+    def __getitem__(self, idx):
+        return _KeyAt(self.keys, idx)
+
+    def get(self, **kwargs):
+        return on_key_words(lambda w: w.at[self.idx].get(**kwargs), self.keys)
+
+    def set(self, values, **kwargs):
+        return on_key_words(lambda w, v: w.at[self.idx].set(v, **kwargs), self.keys, values)
+
+
+PRNGKeyArray.at = property(lambda self: _KeyAt(self))
+
+
 def is_typed_key(x) -> bool:
     """Whether `x` is a typed key array (from `random.key`), not raw uint32 words.
 
     Example:
         >>> import nanofn
-        >>> from nanofn.random._keys import is_typed_key
+        >>> from nanofn._keys import is_typed_key
         >>> is_typed_key(nanofn.random.key(0)), is_typed_key(nanofn.random.PRNGKey(0))
         (True, False)
     """

@@ -113,7 +113,7 @@ def issubdtype(a, b) -> bool:
 
 
 def _is_key_dtype(d) -> bool:
-    from nanofn.random._keys import KeyDType
+    from nanofn._keys import KeyDType
     return isinstance(d, KeyDType)
 
 

@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from nanofn.random._keys import PRNGKeyArray
+from nanofn._keys import PRNGKeyArray
 from nanofn.random._threefry import key_data, wrap_key_data
 
 __all__ = ["save", "load", "to_bytes", "from_bytes", "save_safetensors", "load_safetensors",

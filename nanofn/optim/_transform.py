@@ -1486,7 +1486,7 @@ def _as_key(key):
 
     if isinstance(key, (int, np.integer)):
         return random.PRNGKey(int(key))
-    from nanofn.random._keys import PRNGKeyArray
+    from nanofn._keys import PRNGKeyArray
     if isinstance(key, PRNGKeyArray):  # a typed key (random.key): kept as it is
         return key
     if getattr(key, "shape", None) == () and np.dtype(key.dtype).kind in "iu":

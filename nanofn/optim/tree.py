@@ -463,7 +463,7 @@ def unwrap_random_key_data(input_tree: Any) -> Any:
         >>> tree.unwrap_random_key_data({"key": nanofn.random.key(3), "x": jnp.ones(1)})
         {'key': Array([0, 3], dtype=uint32), 'x': Array([1.], dtype=float32)}
     """
-    from nanofn.random._keys import PRNGKeyArray
+    from nanofn._keys import PRNGKeyArray
     return tree_util.tree_map(lambda x: x._base if isinstance(x, PRNGKeyArray) else x,
                               input_tree, is_leaf=lambda x: isinstance(x, PRNGKeyArray))
 

@@ -332,7 +332,7 @@ def key_impl(keys):
         >>> nanofn.random.key_impl(nanofn.random.key(0))
         'threefry2x32'
     """
-    from nanofn.random._keys import PRNGKeyArray
+    from nanofn._keys import PRNGKeyArray
     if isinstance(keys, PRNGKeyArray):
         return "threefry2x32"
     if np.shape(keys)[-1:] != (2,):

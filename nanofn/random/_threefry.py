@@ -31,7 +31,7 @@ from nanofn._core import Array, Primitive, ShapedArray, Tracer
 from nanofn import ops
 from nanofn.numpy._dtypes import _DEFAULT
 from nanofn.ops import _base as lax
-from nanofn.random._keys import PRNGKeyArray
+from nanofn._keys import PRNGKeyArray
 
 _U32 = np.dtype(np.uint32)
 _UINT_BY_BITS = {8: np.dtype(np.uint8), 16: np.dtype(np.uint16), 32: _U32,
@@ -311,7 +311,7 @@ def _only_threefry(name, impl, dtype=None):
 def key(seed, *, impl=None, dtype=None) -> PRNGKeyArray:
     """A typed PRNG key from an integer seed, as `jax.random.key` makes it.
 
-    The key is a scalar of the key dtype `key<fry>` (`nanofn/random/_keys.py`): `split`
+    The key is a scalar of the key dtype `key<fry>` (`nanofn/_keys.py`): `split`
     and `fold_in` of it give typed keys too, whose shape is the shape of the batch of keys.
     Its data, `key_data(k)`, are two uint32 words, the raw key that `PRNGKey(seed)`
     returns; every sampler accepts either kind and draws the same numbers from both.
@@ -539,7 +539,7 @@ def wrap_key_data(key_bits_array, *, impl=None, dtype=None) -> PRNGKeyArray:
         >>> k.shape, bool(k == nanofn.random.key(7))
         ((), True)
     """
-    from nanofn.random._keys import KeyDType
+    from nanofn._keys import KeyDType
     _only_threefry("wrap_key_data", impl, None if isinstance(dtype, KeyDType) else dtype)
     if isinstance(key_bits_array, PRNGKeyArray):
         raise TypeError("wrap_key_data: expected the uint32 words of keys, got typed keys; "

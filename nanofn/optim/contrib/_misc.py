@@ -72,7 +72,7 @@ def _check_int(fn: str, name: str, value, low: int = 1) -> None:
 
 def _check_key(fn: str, name: str, key):
     key = _as_key(key)
-    from nanofn.random._keys import PRNGKeyArray
+    from nanofn._keys import PRNGKeyArray
     if isinstance(key, PRNGKeyArray) and key.shape == ():
         return key
     if tuple(np.shape(key)) != (2,) or np.dtype(key.dtype) != np.uint32:
