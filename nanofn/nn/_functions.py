@@ -17,6 +17,7 @@ Every function here is written with `nanofn.numpy` and `nanofn.lax`, so `grad`, 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -519,6 +520,10 @@ def one_hot(x, num_classes, *, dtype=None, axis=-1):
     """
     num_classes = _static_int(num_classes, "one_hot", "num_classes")
     x = fnp.asarray(x)
+    if not fnp.issubdtype(x.dtype, fnp.integer):
+        # JAX deprecated float labels (they still work, compared with the class indices)
+        warnings.warn(f"nanofn.nn.one_hot input should be integer-typed; got dtype={x.dtype}",
+                      DeprecationWarning, stacklevel=2)
     out_ndim = x.ndim + 1
     (ax,) = _axis_tuple(axis, out_ndim)
     labels = fnp.expand_dims(x, ax)

@@ -263,43 +263,29 @@ def lognormal(key, sigma=1.0, shape=None, dtype=None) -> Array:
     return lax.exp_p.bind(lax.mul_p.bind(z, asarray_value(sigma, dtype)))
 
 
-# ------------------------------------------------------------------------ mvn factor primitive
-
-mvn_factor_p = Primitive("mvn_factor")
+# ------------------------------------------------------------------------ mvn factor
 
 
-def _mvn_factor_impl(cov, *, method):
+def _mvn_factor(cov, method):
+    """A matrix `f` with `f @ f.T == cov`, from nanofn's differentiable linear algebra (so
+    gradients reach `cov`, the reparameterisation trick for a full covariance). As in JAX,
+    "cholesky" symmetrizes `cov` first and "eigh" takes the square root of the eigenvalues
+    as they are (a negative one gives NaN rather than being clipped)."""
+    from nanofn.numpy import linalg  # deferred: linalg is not needed to import random
     if method == "cholesky":
-        return np.linalg.cholesky(cov)
+        return linalg.cholesky(cov)
     if method == "eigh":
-        w, v = np.linalg.eigh(cov)
-        return (v * np.sqrt(np.maximum(w, 0))[..., None, :]).astype(cov.dtype, copy=False)
-    u, s, _ = np.linalg.svd(cov)
-    return (u * np.sqrt(s)[..., None, :]).astype(cov.dtype, copy=False)
-
-
-@mvn_factor_p.def_abstract_eval
-def _mvn_factor_abstract_eval(cov, *, method):
-    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
-        raise ValueError(f"mvn_factor: cov must have shape (..., n, n), got {cov.str_short()}")
-    if cov.dtype.kind != "f":
-        raise TypeError(f"mvn_factor: cov must be a float array, got {cov.str_short()}")
-    return cov
-
-
-mvn_factor_p.impl = _mvn_factor_impl
-# No derivative rule on purpose: the factor is not differentiable here (mean is), and a
-# missing rule makes grad raise instead of silently returning zeros.
-mvn_factor_p.batch = lambda vals, dims, *, method: (
-    mvn_factor_p.bind(lax.bdim_to_front(vals[0], dims[0]), method=method), 0)
+        w, v = linalg.eigh(cov)
+    else:
+        v, w, _ = linalg.svd(cov)
+    return lax.mul_p.bind(v, lax.sqrt_p.bind(lax.expand_dims(w, (len(_shape_of(w)) - 1,))))
 
 
 def multivariate_normal(key, mean, cov, shape=None, dtype=None, method="cholesky") -> Array:
     """Multivariate normal values with mean `mean` and covariance `cov`.
 
-    The sample is `mean + factor @ z` for standard normal `z` and `factor @ factor.T == cov`.
-    The factor is computed by numpy inside the `mvn_factor` primitive (so it works under
-    `jit` and `vmap`), and has no derivative: gradients flow to `mean` but not to `cov`.
+    The sample is `mean + factor @ z` for standard normal `z` and `factor @ factor.T == cov`
+    (the reparameterisation trick): gradients flow to both `mean` and `cov`.
 
     Args:
       key: a PRNG key (uint32, shape (2,)).
@@ -349,7 +335,7 @@ def multivariate_normal(key, mean, cov, shape=None, dtype=None, method="cholesky
                                  f"broadcast to shape={shape}")
     mean = lax.convert_element_type(mean, dtype) if dtype_of(mean) != dtype else mean
     cov = lax.convert_element_type(cov, dtype) if dtype_of(cov) != dtype else cov
-    factor = mvn_factor_p.bind(cov, method=method)
+    factor = _mvn_factor(cov, method)
     z = _normal_real(key, shape + (n,), dtype)
     fz = lnp.matmul(factor, lax.expand_dims(z, (len(shape) + 1,)))
     fz = lax.reshape(fz, _shape_of(fz)[:-1])
@@ -1009,7 +995,7 @@ def _flush_subnormal(x):
 
 
 def _random_gamma_impl(key, a, *, log_space):
-    dt = a.dtype if a.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    dt = a.dtype  # float16, float32 or float64: JAX runs the sampler in the dtype of `a`
     nkb = key.ndim - 1
     size = int(np.prod(a.shape[nkb:], dtype=np.int64))
     # one key per element: hash(key, (0, i)) for element i of each key's block of `a`

@@ -19,8 +19,8 @@ def logpdf(x, mean, cov, allow_singular=None):
 
     `mean` has shape `(..., n)` (or is 0-d: then everything is one-dimensional and `cov` is
     the variance); `cov` is a scalar (an isotropic `cov * I`) or has shape `(..., n, n)`;
-    leading axes of `x`, `mean` and `cov` broadcast. The covariance is factored by Cholesky,
-    so gradients flow to `x`, `mean` and `cov`.
+    leading axes of `x`, `mean` and `cov` broadcast. The covariance's symmetric part is
+    factored by Cholesky, so gradients flow to `x`, `mean` and `cov` (symmetric in `cov`).
 
     Args:
         x: points, shape `(..., n)`.
@@ -55,7 +55,9 @@ def logpdf(x, mean, cov, allow_singular=None):
     if _shape(diff)[-1:] != (n,):
         raise ValueError(f"multivariate_normal.logpdf: `x` must end in an axis of size {n}; got "
                          f"shape {_shape(diff)}")
-    chol = linalg.cholesky(cov, lower=True)
+    # As JAX, factor the symmetric part (cov + cov^H) / 2: the value reads both triangles
+    # and the gradient with respect to `cov` comes out symmetric.
+    chol = jnp.linalg.cholesky(cov)
     batch = np.broadcast_shapes(_shape(diff)[:-1], _shape(chol)[:-2])
     chol_b = jnp.broadcast_to(chol, batch + (n, n))
     diff_b = jnp.broadcast_to(diff, batch + (n,))
