@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import operator
 
 import numpy as np
@@ -270,6 +271,38 @@ def on_key_words(fun, *args, **kwargs):
     out = vmap(on_words, in_axes=-1, out_axes=-1)(*[v for v, k in zip(values, keyed) if k])
     out_leaves, out_tree = tree_flatten(out)
     return tree_unflatten(out_tree, [PRNGKeyArray(w) for w in out_leaves])
+
+
+# The nanofn.numpy functions that take arrays of keys (the ones JAX's take that only move,
+# pick or copy elements): `nanofn/numpy/__init__.py` wraps them with `accepting_keys`.
+KEY_ARRAY_FUNCTIONS = (
+    "array", "asarray", "stack", "concatenate", "concat", "hstack", "vstack", "dstack",
+    "column_stack", "block", "append", "insert", "delete", "where", "select", "choose",
+    "compress", "extract", "reshape", "ravel", "resize", "expand_dims", "squeeze",
+    "broadcast_to", "broadcast_arrays", "take", "take_along_axis", "transpose",
+    "permute_dims", "matrix_transpose", "moveaxis", "swapaxes", "rollaxis", "copy", "flip",
+    "fliplr", "flipud", "roll", "rot90", "tile", "repeat", "split", "array_split", "hsplit",
+    "vsplit", "unstack", "atleast_1d", "atleast_2d", "atleast_3d", "tril", "triu",
+    "empty_like", "zeros_like", "ones_like", "full_like")
+
+
+def accepting_keys(fun):
+    """`fun` that also takes arrays of typed keys (through `on_key_words`); with none among
+    its arguments it is `fun` itself plus one quick test.
+
+    Example:
+        >>> import nanofn, nanofn.numpy as fnp
+        >>> from nanofn._keys import accepting_keys
+        >>> stack = accepting_keys(fnp.stack.__wrapped__)
+        >>> stack([nanofn.random.key(0)] * 3).shape, stack([fnp.ones(2)] * 3).shape
+        ((3,), (3, 2))
+    """
+    @functools.wraps(fun)
+    def accepting(*args, **kwargs):
+        if has_keys(args, kwargs):
+            return on_key_words(fun, *args, **kwargs)
+        return fun(*args, **kwargs)
+    return accepting
 
 
 class _KeyAt:

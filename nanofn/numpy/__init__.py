@@ -69,6 +69,14 @@ inf = float("inf")
 nan = float("nan")
 newaxis = None
 
-from nanofn._public import public_names as _public_names
+# Arrays of typed PRNG keys (`random.key`) go through the functions that only move, pick or
+# copy elements, as in JAX: each runs on the keys' words (nanofn/_keys.py).
+from nanofn import _keys  # noqa: E402
+
+for _name in _keys.KEY_ARRAY_FUNCTIONS:
+    globals()[_name] = _keys.accepting_keys(globals()[_name])
+del _name
+
+from nanofn._public import public_names as _public_names  # noqa: E402
 
 __all__ = _public_names(globals())

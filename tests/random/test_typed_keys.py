@@ -189,3 +189,52 @@ def test_dropout_and_initialisers_take_typed_keys():
     k_raw = apply(init(random.PRNGKey(0), (-1, 3))[1], fnp.ones((2, 3)),
                   rng=random.PRNGKey(1), training=True)
     np.testing.assert_array_equal(k_typed, k_raw)
+
+
+def test_numpy_functions_move_keys_as_jax_does():
+    # shapes as JAX 0.10.2 gives them for the same calls on jax.random.key arrays
+    k = random.key(0)
+    ks = random.split(k, 4)
+    g = ks.reshape(2, 2)
+    w, gw = words(ks), words(g)
+    mask = fnp.array([True, False, True, False])
+    cases = {
+        "stack": (fnp.stack([k, k]), np.stack([words(k)] * 2)),
+        "concatenate": (fnp.concatenate([ks, ks]), np.concatenate([w, w])),
+        "vstack": (fnp.vstack([ks, ks]), np.stack([w, w])),
+        "where": (fnp.where(mask, ks, ks[::-1]), np.where(np.asarray(mask)[:, None], w, w[::-1])),
+        "transpose": (fnp.transpose(g), gw.transpose(1, 0, 2)),
+        "moveaxis": (fnp.moveaxis(g, 0, 1), gw.transpose(1, 0, 2)),
+        "take": (fnp.take(ks, fnp.array([3, 1])), w[[3, 1]]),
+        "take_along_axis": (fnp.take_along_axis(g, fnp.array([[1], [0]]), axis=1),
+                            np.stack([gw[0, 1:2], gw[1, 0:1]])),
+        "roll": (fnp.roll(ks, 1), np.roll(w, 1, axis=0)),
+        "flip": (fnp.flip(ks), w[::-1]),
+        "tile": (fnp.tile(ks, 2), np.tile(w, (2, 1))),
+        "repeat": (fnp.repeat(ks, 2), np.repeat(w, 2, axis=0)),
+        "broadcast_to": (fnp.broadcast_to(k, (3,)), np.broadcast_to(words(k), (3, 2))),
+        "expand_dims": (fnp.expand_dims(ks, 0), w[None]),
+        "squeeze": (fnp.squeeze(ks[None]), w),
+        "delete": (fnp.delete(ks, 1), np.delete(w, 1, axis=0)),
+        "insert": (fnp.insert(ks, 1, k), np.insert(w, 1, words(k), axis=0)),
+        "asarray": (fnp.asarray(ks), w),
+        "array": (fnp.array([k, k]), np.stack([words(k)] * 2)),
+        "split": (fnp.split(ks, 2)[1], w[2:]),
+        "unstack": (fnp.unstack(ks)[2], w[2]),
+    }
+    for name, (got, want) in cases.items():
+        assert type(got).__name__ == "PRNGKeyArray", name
+        assert got.shape == want.shape[:-1], (name, got.shape, want.shape)
+        np.testing.assert_array_equal(words(got), want, err_msg=name)
+    assert fnp.dstack([ks, ks]).shape == (1, 4, 2) and fnp.column_stack([ks, ks]).shape == (4, 2)
+    assert fnp.atleast_2d(k).shape == (1, 1) and fnp.shape(ks) == (4,) and fnp.ndim(g) == 2
+    np.testing.assert_array_equal(words(ks.at[2].set(k)), np.insert(np.delete(w, 2, 0), 2,
+                                                                     words(k), axis=0))
+    np.testing.assert_array_equal(words(ks.at[1].get()), w[1])
+    # under jit and vmap too
+    stacked = nanofn.jit(lambda a, b: fnp.stack([a, b]))(ks[0], ks[1])
+    np.testing.assert_array_equal(words(stacked), w[:2])
+    flipped = nanofn.vmap(lambda row: fnp.flip(row))(g)
+    np.testing.assert_array_equal(words(flipped), gw[:, ::-1])
+    # plain arrays are untouched by the key path
+    np.testing.assert_array_equal(fnp.stack([fnp.ones(2), fnp.zeros(2)]), [[1, 1], [0, 0]])
