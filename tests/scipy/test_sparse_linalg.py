@@ -143,7 +143,9 @@ def test_errors_name_the_argument():
         L.gmres(np.eye(3), np.ones(3), M=lambda v: v[:2])
     with pytest.raises(ValueError, match="solve_method must be 'batched' or 'incremental'"):
         L.gmres(np.eye(2), np.ones(2), solve_method="qr")
-    # both of JAX's solve methods are accepted and give this solver's one answer
+    # both of JAX's solve methods are accepted and solve to the tolerance (the
+    # incremental one may end a cycle sooner: tests/scipy/test_sparse_gmres_stopping.py)
     a, b, _ = system("general")
-    np.testing.assert_array_equal(np.asarray(L.gmres(a, b, solve_method="incremental")[0]),
-                                  np.asarray(L.gmres(a, b)[0]))
+    for method in ("batched", "incremental"):
+        x = np.asarray(L.gmres(a, b, solve_method=method)[0])
+        assert np.linalg.norm(b - a @ x) <= 1e-5 * np.linalg.norm(b)

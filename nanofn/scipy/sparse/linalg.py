@@ -231,15 +231,18 @@ def gmres(A, b, x0=None, *, tol=1e-5, atol=0.0, restart=20, maxiter=None, M=None
 
     Each cycle builds an orthonormal basis of the Krylov space of `M A` of dimension
     `restart` (Arnoldi, Gram-Schmidt applied twice) and takes the `x` there whose
-    preconditioned residual is least; cycles repeat until `|M (b - A x)|` is small or
-    `maxiter` cycles have run (default `10 * size`).
+    preconditioned residual is least. As JAX's gmres, cycles repeat until the
+    preconditioned residual `|M (b - A x)|` is at most `max(tol * |b|, atol)` (the bound
+    is on the unpreconditioned `b`, so a preconditioner that shrinks vectors stops the
+    solver sooner), or `maxiter` cycles have run (default `10 * size`).
 
     Args:
         A, b, x0, tol, atol, M: as `cg`'s.
         restart: the Krylov dimension of a cycle (at most the size of `b`).
         maxiter: at most this many cycles.
-        solve_method: 'batched' or 'incremental' (JAX's two ways of solving each cycle's
-            small least-squares problem; both give this solver's one).
+        solve_method: 'batched' builds every cycle's full Krylov basis; 'incremental'
+            tracks the least-squares residual with Givens rotations and ends a cycle early
+            once it is below the tolerance scaled to the preconditioned problem, as JAX's.
 
     Returns:
         `(x, info)`: `info` is 0, or -1 if `x` has a NaN, as JAX (of the default integer
@@ -261,44 +264,54 @@ def gmres(A, b, x0=None, *, tol=1e-5, atol=0.0, restart=20, maxiter=None, M=None
     def iterate(A, b, x0, maxiter, M):
         b_norm = fnp.sqrt(_sq_norm(b))
         bound = fnp.maximum(tol * b_norm, atol)
-        # the bound on the preconditioned residual, scaled as the true one's
+        # a cycle's own bound, on the preconditioned residual, scaled as the true one's
         pbound = fnp.sqrt(_sq_norm(M(b))) * fnp.minimum(1.0, bound / b_norm)
+        eps = np.finfo(np.dtype(b.dtype)).eps
 
         def residual(x):
             r = M(b - A(x))
-            return r, fnp.sqrt(_sq_norm(r))
+            r_norm = fnp.sqrt(_sq_norm(r))
+            # JAX takes a residual below the dtype's epsilon as zero (solved)
+            return r, fnp.where(r_norm > eps, r_norm, 0).astype(r_norm.dtype)
 
         def cycle(state):
             x, r, r_norm, k = state
-            x = _gmres_cycle(A, M, x, r, r_norm, restart, pbound)
+            x = _gmres_cycle(A, M, x, r, r_norm, restart, pbound,
+                             solve_method == "incremental")
             return (x,) + residual(x) + (k + 1,)
 
         def go_on(state):
-            return (state[3] < maxiter) & (state[2] > pbound)
+            return (state[3] < maxiter) & (state[2] > bound)
         return _control.while_loop(go_on, cycle, (x0,) + residual(x0) + (0,))[0]
     x = _solver("gmres", A, b, x0, maxiter, M, iterate, False, tol, atol)
     failed = fnp.any(fnp.stack([fnp.any(fnp.isnan(v)) for v in tree_leaves(x)]))
     return x, fnp.where(failed, -1, 0).astype(default_int())  # int64 under x64, as JAX
 
 
-def _gmres_cycle(A, M, x, r, r_norm, m, pbound):
+def _gmres_cycle(A, M, x, r, r_norm, m, pbound, incremental):
     """One GMRES cycle from `x` with preconditioned residual `r`: the least-squares
-    correction in the `m`-dimensional Krylov space of `M A`."""
+    correction in the (at most) `m`-dimensional Krylov space of `M A`. `incremental`
+    stops the Arnoldi process once the least-squares residual is at most `pbound`."""
     dtype = r.dtype
     eps = np.finfo(np.dtype(dtype)).eps
     n = r.shape[0]
     safe = fnp.where(r_norm > 0, r_norm, 1.0).astype(dtype)
     V = fnp.zeros((m + 1, n), dtype).at[0].set(r / safe)
-    # columns past a breakdown keep the identity, so the small problem stays solvable and
-    # gives them zero weight (their basis vectors are zero)
-    H = fnp.eye(m + 1, m, dtype=dtype)
+    # Columns past the last Arnoldi step hold unit vectors on rows below every computed
+    # column (the subdiagonal of an identity): the small problem stays full rank, and
+    # those columns, whose rows of the right-hand side are zero, get zero weight.
+    H = fnp.eye(m + 1, m, k=-1, dtype=dtype)
+    # Givens rotations (c real, s) that make H upper triangular, and the rotated
+    # right-hand side's last entry g, whose size is the least-squares residual after the
+    # steps so far (used only by the incremental method).
+    rotations = fnp.zeros((m, 2), dtype)
 
     def go_on(state):
-        _, _, stop, j = state
+        _, _, stop, j, _, _ = state
         return (j < m) & ~stop
 
     def arnoldi(state):
-        V, H, _, j = state
+        V, H, _, j, rotations, g = state
         w = M(A(V[j]))
         w_norm = fnp.sqrt(_sq_norm(w))
         h = fnp.zeros((m + 1,), dtype)
@@ -311,8 +324,36 @@ def _gmres_cycle(A, M, x, r, r_norm, m, pbound):
         V = V.at[j + 1].set(fnp.where(invariant, 0, w / fnp.where(invariant, 1, h_next)))
         h = h.at[j + 1].set(fnp.where(invariant, 0, h_next).astype(dtype))
         H = H.at[:, j].set(h)
-        return V, H, invariant, j + 1
-    V, H, _, _ = _control.while_loop(go_on, arnoldi, (V, H, r_norm <= pbound * 0, 0))
+        stop = invariant
+        if incremental:
+            rotations, g, res = _givens_step(h, j, rotations, g)
+            stop = stop | (res <= pbound)
+        return V, H, stop, j + 1, rotations, g
+    state = (V, H, r_norm <= pbound * 0, 0, rotations, r_norm.astype(dtype))
+    V, H, _, _, _, _ = _control.while_loop(go_on, arnoldi, state)
     rhs = fnp.zeros((m + 1,), dtype).at[0].set(r_norm.astype(dtype))
     y = fnp.linalg.lstsq(H, rhs)[0]
     return x + y @ V[:m]
+
+
+def _givens_step(h, j, rotations, g):
+    """Apply the `j` rotations so far to the new Hessenberg column `h`, make the rotation
+    that zeroes `h[j + 1]`, and rotate the right-hand side's rows `j, j + 1`, `(g, 0)`,
+    with it. Returns the rotations, the new last entry (row `j + 1`) and its size, the
+    least-squares residual norm."""
+    def rotate(i, h):
+        c, s = rotations[i, 0], rotations[i, 1]
+        a, b = h[i], h[i + 1]
+        return h.at[i].set(c * a + s * b).at[i + 1].set(-fnp.conj(s) * a + c * b)
+    h = _control.fori_loop(0, j, rotate, h)
+    a, b = h[j], h[j + 1]
+    abs_a, abs_b = fnp.abs(a), fnp.abs(b)
+    norm = fnp.sqrt(abs_a ** 2 + abs_b ** 2)
+    safe_norm = fnp.where(norm > 0, norm, 1)
+    # c = |a| / norm (real), s = (a / |a|) conj(b) / norm; a = 0 takes a / |a| as 1
+    phase = fnp.where(abs_a > 0, a / fnp.where(abs_a > 0, abs_a, 1), 1)
+    c = fnp.where(norm > 0, abs_a / safe_norm, 1).astype(h.dtype)
+    s = fnp.where(norm > 0, phase * fnp.conj(b) / safe_norm, 0).astype(h.dtype)
+    rotations = rotations.at[j].set(fnp.stack([c, s]))
+    g = -fnp.conj(s) * g
+    return rotations, g, fnp.abs(g)
