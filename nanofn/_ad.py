@@ -317,10 +317,13 @@ class TapeTrace(Trace):
         if concrete and core._state.dynamic_trace is None:
             # the hot path of eager grad: as eager `bind` does, written out; the tracers
             # hold the numpy results (no Array per operation)
+            token = core.quiet_enter()
             try:
                 out = prim.impl(*vals, **params)
             except Exception as err:  # noqa: BLE001 - re-raised with the primitive's name
                 core._impl_failed(prim, vals, params, err)
+            finally:
+                core.quiet_leave(token)
             if core.debug_nans:
                 core.check_nans(prim, out)
             if prim.multiple_results:
@@ -557,7 +560,11 @@ def vjp_flat(fun_flat, primals):
     tape = main.global_data
 
     def pullback(cts, consume=False):
-        return backward(tape, out_keys, cts, in_keys, consume)
+        token = core.quiet_enter()  # the reverse pass's numpy rules warn no more than impls
+        try:
+            return backward(tape, out_keys, cts, in_keys, consume)
+        finally:
+            core.quiet_leave(token)
 
     return primals_out, pullback, extra
 

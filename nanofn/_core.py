@@ -36,8 +36,33 @@ from typing import Any, Callable
 
 import numpy as np
 
-# ------------------------------------------------------------------------ errors
+# ------------------------------------------------------------------------ floating-point warnings
 
+
+def _quiet_switch():
+    """`(enter, leave)`: turn numpy's floating-point warnings off and back on, as
+    `np.errstate(all="ignore")` does, but without building a context manager per call (that
+    costs more than a ufunc on a small array). Uses numpy's own context variable when this
+    numpy has it, else `np.errstate`."""
+    try:
+        from numpy._core.umath import _extobj_contextvar, _make_extobj
+        ignore = _make_extobj(all="ignore")
+        set_var, reset_var = _extobj_contextvar.set, _extobj_contextvar.reset
+        return (lambda: set_var(ignore)), reset_var
+    except (ImportError, AttributeError, TypeError):  # another numpy: the public way
+        def enter():
+            state = np.errstate(all="ignore")
+            state.__enter__()
+            return state
+        return enter, lambda state: state.__exit__(None, None, None)
+
+
+# Primitive impls run between these two (eagerly in `bind`, and inside every jit plan):
+# nanofn returns inf and nan where numpy would warn about them, as JAX does.
+quiet_enter, quiet_leave = _quiet_switch()
+
+
+# ------------------------------------------------------------------------ errors
 
 class ConcretizationError(TypeError):
     """A concrete value was needed where only an abstract (traced) value exists."""
@@ -900,16 +925,20 @@ def bind(prim: Primitive, *args, **params):
             return trace.process_primitive(
                 prim, [x if isinstance(x, Tracer) and x._trace.main is top else trace.full_raise(x)
                        for x in args], params)
-    # eager: run the impl on numpy values
+    # eager: run the impl on numpy values, without numpy's floating-point warnings (an
+    # inf or nan is a value, as in JAX, which never warns about them)
     vals = args
     for x in args:
         if type(x) is Array:
             vals = [x._value if type(x) is Array else x for x in args]
             break
+    token = quiet_enter()
     try:
         out = prim.impl(*vals, **params)
     except Exception as err:  # noqa: BLE001 - re-raised with the primitive's name
         _impl_failed(prim, vals, params, err)
+    finally:
+        quiet_leave(token)
     if debug_nans:
         check_nans(prim, out)
     if prim.multiple_results:

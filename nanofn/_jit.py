@@ -93,7 +93,11 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
         pure = not core.has_effects(eqn)
         vals = [value(x) for x in invars]
         if pure and all(v is not _MISSING for v in vals) and _small_enough(eqn):
-            outs = prim.impl(*[core.to_numpy(v) for v in vals], **eqn.params)
+            token = core.quiet_enter()  # as every impl runs: no floating-point warnings
+            try:
+                outs = prim.impl(*[core.to_numpy(v) for v in vals], **eqn.params)
+            finally:
+                core.quiet_leave(token)
             outs = outs if prim.multiple_results else [outs]
             for v, o in zip(eqn.outvars, outs):
                 known[id(v)] = np.asarray(o)
@@ -179,8 +183,8 @@ def _small_enough(eqn) -> bool:
 KEEP_BUFFERS_BYTES = 1 << 28
 
 # Elementwise primitives computed exactly by one numpy ufunc: name -> (ufunc, dtype kinds of
-# the operands it covers). Names in `_QUIET` have implementations that silence numpy's
-# floating-point warnings, so a plan that uses them runs under `np.errstate(all="ignore")`.
+# the operands it covers). Every plan runs under `np.errstate(all="ignore")`, as eager
+# primitives run (`nanofn._core.bind`): an inf or nan is a value, not a warning.
 _UFUNCS = {
     "neg": (np.negative, "fiu"), "abs": (np.absolute, "fiu"), "sign": (np.sign, "f"),
     "floor": (np.floor, "f"), "ceil": (np.ceil, "f"), "exp": (np.exp, "f"),
@@ -198,8 +202,6 @@ _UFUNCS = {
     "le": (np.less_equal, "fiub"), "gt": (np.greater, "fiub"), "ge": (np.greater_equal, "fiub"),
     "and": (np.bitwise_and, "iub"), "or": (np.bitwise_or, "iub"), "xor": (np.bitwise_xor, "iub"),
 }
-_QUIET = {"exp", "exp2", "log", "log1p", "expm1", "asin", "acos", "sinh", "cosh", "acosh",
-          "atanh", "sqrt", "div", "pow", "rem", "integer_pow"}
 
 
 def _ufunc_step(eqn):
@@ -592,7 +594,6 @@ class Plan:
             if (st is not None and s not in direct and s not in returned and st.c_order
                     and st.kind in ("ufunc", "owned", "into", "fused")):
                 direct[s] = j
-        quiet = False
         arena: list[tuple] = []  # (buffer number, dtype, shape, flat) per arena entry
         for i, st in enumerate(self.steps):
             args = [name(s) for s in st.ins]
@@ -601,7 +602,6 @@ class Plan:
             fix = []  # destinations a fused kernel may have filled in Fortran order
             if st.kind in ("ufunc", "owned", "into"):
                 ns[fn] = st.fn
-                quiet |= st.eqn.primitive.name in _QUIET
                 b = st.buffers[0]
                 if st.outs[0] in direct:  # `out=` returns the destination itself
                     args.append(f"out=_d{direct[st.outs[0]]}")
@@ -654,9 +654,8 @@ class Plan:
             head.append(f"    {', '.join(f'_b{k}' for k in range(len(arena)))}, = _B")
         if dests:
             head.append(f"    {', '.join(f'_d{k}' for k in range(dests))}, = _D")
-        if quiet:
-            head.append("    with _errstate(all='ignore'):")
-            indent = "        "
+        head.append("    with _errstate(all='ignore'):")  # see _UFUNCS
+        indent = "        "
         first = len(head) + 1  # line numbers start at 1
         line_step = {first + k: i for k, i in line_step.items()}
         src = "\n".join(head + [indent + line for line in lines]) + "\n"
@@ -744,10 +743,13 @@ class Plan:
 
         for e in jaxpr.eqns:
             vals = [read(x) for x in e.invars]
+            token = core.quiet_enter()
             try:
                 result = e.primitive.impl(*vals, **e.params)
             except Exception as err:  # noqa: BLE001
                 core._impl_failed(e.primitive, vals, e.params, err)
+            finally:
+                core.quiet_leave(token)
             core.check_nans(e.primitive, result)
             results = result if e.primitive.multiple_results else [result]
             for v, r in zip(e.outvars, results):

@@ -60,6 +60,14 @@ class KeyDType:
         return f"key<{self.impl}>"
 
     @property
+    def itemsize(self) -> int:
+        return 8  # two uint32 words
+
+    @property
+    def _impl(self):  # JAX's attribute naming the generator
+        return self.impl
+
+    @property
     def type(self):
         from nanofn.dtypes import prng_key
         return prng_key
@@ -298,11 +306,11 @@ def accepting_keys(fun):
         ((3,), (3, 2))
     """
     @functools.wraps(fun)
-    def accepting(*args, **kwargs):
+    def _accepting(*args, **kwargs):  # "_": errors name `fun`, the function called
         if has_keys(args, kwargs):
             return on_key_words(fun, *args, **kwargs)
         return fun(*args, **kwargs)
-    return accepting
+    return _accepting
 
 
 class _KeyAt:
@@ -338,5 +346,22 @@ def is_typed_key(x) -> bool:
     return isinstance(x, PRNGKeyArray)
 
 
-register_pytree_node(PRNGKeyArray, lambda k: ((k._base,), None),
-                     lambda _, children: PRNGKeyArray(children[0]))
+def _unflatten(_, children):
+    """A key array again from its one child, when that child still is key words.
+
+    A function mapped over a tree (`tree.map(f, keys)`) sees the words and may return
+    something else: a shape, a bool, None. That comes back as it is, not wrapped as keys.
+    A float0 child is a key's gradient (`grad(..., allow_int=True)`, `vjp`): as in JAX, it
+    comes back as a float0 array of the keys' shape.
+    """
+    (words,) = children
+    dtype = getattr(words, "dtype", None)
+    if dtype is None or not hasattr(words, "shape"):
+        return words
+    from nanofn.dtypes import float0
+    if dtype == float0 and len(words.shape) >= 1:
+        return np.zeros(tuple(words.shape)[:-1], float0)
+    return PRNGKeyArray(words)
+
+
+register_pytree_node(PRNGKeyArray, lambda k: ((k._base,), None), _unflatten)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from nanofn._core import Primitive, ShapedArray, ShapeError, Tracer, scalar_value
+from nanofn._core import quiet_enter as _quiet_enter, quiet_leave as _quiet_leave
 from nanofn._kernels import enabled as kernels_enabled
 from nanofn._kernels import kernel
 
@@ -152,27 +153,6 @@ def deflinear(prim, transpose):
 
 def _float_only(dtype):
     return np.issubdtype(dtype, np.inexact)
-
-
-def _quiet_switch():
-    """`(enter, leave)`: turn numpy's floating-point warnings off and back on, as
-    `np.errstate(all="ignore")` does, but without building a context manager per call (that
-    costs more than a ufunc on a small array). Uses numpy's own context variable when this
-    numpy has it, else `np.errstate`."""
-    try:
-        from numpy._core.umath import _extobj_contextvar, _make_extobj
-        ignore = _make_extobj(all="ignore")
-        set_var, reset_var = _extobj_contextvar.set, _extobj_contextvar.reset
-        return (lambda: set_var(ignore)), reset_var
-    except (ImportError, AttributeError, TypeError):  # another numpy: the public way
-        def enter():
-            state = np.errstate(all="ignore")
-            state.__enter__()
-            return state
-        return enter, lambda state: state.__exit__(None, None, None)
-
-
-_quiet_enter, _quiet_leave = _quiet_switch()
 
 
 def _errstate(f):
