@@ -44,7 +44,7 @@ from nanofn._core import ClosedJaxpr, Jaxpr, Primitive, ShapedArray, Tracer, Var
 from nanofn._tree import structure_difference
 from nanofn._traceback_util import api_boundary
 from nanofn.ops import _base
-from nanofn.tree_util import (keystr, tree_flatten, tree_flatten_with_path, tree_map,
+from nanofn.tree_util import (keystr, tree_flatten, tree_flatten_with_path,
                               tree_unflatten, treedef_children)
 
 __all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map", "associative_scan",
@@ -1469,12 +1469,15 @@ def associative_scan(fn, elems, reverse=False, axis=0):
     """Inclusive prefix scan with an associative binary function `fn`.
 
     `out[i] = fn(... fn(fn(elems[0], elems[1]), elems[2]) ..., elems[i])` along `axis`
-    (from the end when `reverse`). nanofn evaluates the prefix sequentially with `scan`
-    (the result is the same for an associative `fn`; JAX's parallel tree evaluation is
-    not needed on a CPU). `fn` is applied to single slices.
+    (from the end when `reverse`). As in JAX, the prefixes are built by a parallel
+    (odd-even) tree of log2(n) levels, and `fn` is applied to whole blocks of elements:
+    its arguments keep the scan axis (of some length k), so `fn` must be vectorised
+    over it, and it returns a pytree of arrays with that same leading length k. The
+    grouping of `fn` calls is JAX's, so floating-point rounding and the derivatives of
+    operations with ties (`max`, `min`) agree with JAX's.
 
     Args:
-        fn: associative function of two pytrees of slices, returning one.
+        fn: associative function of two pytrees of blocks, returning one.
         elems: pytree of arrays sharing the length of `axis`.
         reverse: scan from the end.
         axis: the axis to scan along.
@@ -1487,23 +1490,75 @@ def associative_scan(fn, elems, reverse=False, axis=0):
         >>> nanofn.lax.associative_scan(lambda a, b: a + b, fnp.arange(1.0, 5.0)).tolist()
         [1.0, 3.0, 6.0, 10.0]
     """
+    from nanofn.ops import _shape
+
+    if not callable(fn):
+        raise TypeError(f"associative_scan: fn must be callable, got {type(fn).__name__}")
     leaves, tree = _flatten_operands(elems, "associative_scan elems")
     if not leaves:
         return elems
     ndim = get_aval(leaves[0]).ndim
-    axis = axis + ndim if axis < 0 else axis
-    moved = [_base._moveaxis(x, axis, 0) for x in leaves]
-    first = tree_unflatten(tree, [_zeros(get_aval(x).update(shape=get_aval(x).shape[1:]))
-                                  for x in moved])
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"associative_scan: axis {axis} is out of bounds for elems of "
+                         f"{ndim} dimensions")
+    axis = axis % ndim
+    lengths = [get_aval(x).shape[axis] if get_aval(x).ndim > axis else None for x in leaves]
+    if len(set(lengths)) != 1 or lengths[0] is None:
+        shapes = [get_aval(x).str_short() for x in leaves]
+        raise ValueError("associative_scan: every array in elems must have the same length "
+                         f"along axis {axis}; got {shapes}")
 
-    def step(carry, x):
-        started, acc = carry
-        new = cond(started, lambda a, b: fn(a, b), lambda a, b: b, acc, x)
-        return (np.asarray(True), new), new
+    def cut(x, start, stop, step=1):
+        return _shape.slice_in_dim(x, start, stop, step, axis)
 
-    _, out = _scan(step, (np.asarray(False), first), tree_unflatten(tree, moved), None,
-                   reverse, "associative_scan")
-    return tree_map(lambda y: _base._moveaxis(y, 0, axis), out)
+    def combine(a, b):
+        out = fn(tree_unflatten(tree, a), tree_unflatten(tree, b))
+        out_leaves, out_tree = tree_flatten(out)
+        if out_tree != tree:
+            raise TypeError(structure_difference(
+                tree, out_tree, "associative_scan: fn must return a pytree of elems' "
+                "structure", "elems", "fn output"))
+        want = get_aval(a[0]).shape[axis]
+        out_leaves = [_to_operand(x, "associative_scan fn output") for x in out_leaves]
+        for x in out_leaves:
+            if get_aval(x).ndim <= axis or get_aval(x).shape[axis] != want:
+                raise ValueError(
+                    f"associative_scan: fn returned {get_aval(x).str_short()} for inputs of "
+                    f"length {want} along axis {axis}; fn must keep the scan axis (apply "
+                    "it elementwise over that axis)")
+        return out_leaves
+
+    def interleave(even, odd):
+        # out[2j] = even[j], out[2j+1] = odd[j]; `even` is as long as `odd` or one longer
+        n_even, n_odd = get_aval(even).shape[axis], get_aval(odd).shape[axis]
+        if n_even != n_odd:
+            odd = _shape.concatenate([odd, cut(even, n_even - 1, n_even)], axis)
+        pair = _shape.concatenate([_base.expand_dims(even, (axis + 1,)),
+                                   _base.expand_dims(odd, (axis + 1,))], axis + 1)
+        shape = list(get_aval(even).shape)
+        shape[axis] = 2 * n_even
+        merged = _base.reshape(pair, tuple(shape))
+        return cut(merged, 0, n_even + n_odd)
+
+    def scan(xs):
+        n = get_aval(xs[0]).shape[axis]
+        if n < 2:
+            return xs
+        # Reduce neighbouring pairs (0,1), (2,3), ...; their prefixes are the odd outputs.
+        odd = scan(combine([cut(x, 0, n - 1, 2) for x in xs], [cut(x, 1, n, 2) for x in xs]))
+        # Each even output 2j (j >= 1) is the odd output 2j-1 combined with element 2j.
+        tails = [cut(x, 2, n, 2) for x in xs]
+        heads = [cut(o, 0, get_aval(o).shape[axis] - 1) for o in odd] if n % 2 == 0 else odd
+        even = combine(heads, tails) if get_aval(tails[0]).shape[axis] else tails
+        even = [_shape.concatenate([cut(x, 0, 1), e], axis) for x, e in zip(xs, even)]
+        return [interleave(e, o) for e, o in zip(even, odd)]
+
+    if reverse:
+        leaves = [_shape.rev(x, (axis,)) for x in leaves]
+    out = scan(leaves)
+    if reverse:
+        out = [_shape.rev(x, (axis,)) for x in out]
+    return tree_unflatten(tree, out)
 
 
 def cumlogsumexp(operand, axis=0, reverse=False):

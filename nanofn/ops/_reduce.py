@@ -26,10 +26,11 @@ import numpy as np
 from nanofn._core import Primitive, ShapedArray
 from nanofn.ops._base import (
     _add, _aval_shape, _c, _dtype, _keep_axes, _mul, _reduce_batch, _reduce_shape,
-    bdim_to_front, broadcast_in_dim_p, eq_p, iota_p, ne_p,
-    full, neg_p, not_p, reduce_sum_p, reshape, reshape_p, select_n_p, transpose,
+    bdim_to_front, broadcast_in_dim_p, div_p, eq_p, iota_p, lt_p, max_p,
+    min_p, ne_p,
+    neg_p, not_p, reduce_sum_p, reshape, select_n_p, transpose,
 )
-from nanofn.ops._shape import (concatenate_p, gather_p, pad_p, scatter_p, slice_in_dim)
+from nanofn.ops._shape import pad_p, slice_in_dim
 
 __all__ = ["reduce_prod", "cumsum", "cumprod", "cummax", "cummin", "sort", "sort_key_val",
            "top_k"]
@@ -57,26 +58,6 @@ def _shift(x, axis, *, reverse, fill):
     config = [(0, 0, 0)] * len(_aval_shape(x))
     config[axis] = (-1, 1, 0) if reverse else (1, -1, 0)
     return pad_p.bind(x, _c(x, fill), padding_config=tuple(config))
-
-
-def _along_axis_indices(index, axis):
-    """Full gather indices for `take_along_axis`: every position of `index` paired with its
-    own coordinates, except along `axis`, where `index` gives the coordinate."""
-    shape = tuple(_aval_shape(index))
-    cols = [index if d == axis else _positions(shape, d) for d in range(len(shape))]
-    cols = [reshape_p.bind(c, new_sizes=shape + (1,)) for c in cols]
-    return concatenate_p.bind(*cols, dimension=len(shape))
-
-
-def _take_along(t, index, axis):
-    """`out[..., k, ...] = t[..., index[..., k, ...], ...]` (`index` has `t`'s shape)."""
-    return gather_p.bind(t, _along_axis_indices(index, axis), mode="clip", fill_value=None)
-
-
-def _scatter_add_along(ct, index, axis):
-    """The transpose of `_take_along`: `out[i] = sum of ct[k] over every k with index[k] == i`."""
-    zeros = full(_aval_shape(ct), 0, _dtype(ct))
-    return scatter_p.bind(zeros, _along_axis_indices(index, axis), ct, combine="add")
 
 
 # ======================================================================== reduce_prod
@@ -299,40 +280,51 @@ cumprod = _cumulative_wrapper(cumprod_p, "cumprod", """Running product of `opera
 
 
 # --- cummax, cummin ---------------------------------------------------------------------------
-def _running_arg(x, out, axis, reverse, arg_prim):
-    """For each position k, the position of the running extremum `out[k]`: the most recent
-    position (in scan order) whose element equals the running extremum there."""
-    shape = _aval_shape(x)
-    pos = _positions(shape, axis)
-    hit = eq_p.bind(x, out)
-    # forward: the latest hit at or before k (cummax); reverse: the earliest at or after k
-    missing = np.asarray(shape[axis] if reverse else -1, _INDEX)
-    return arg_prim.bind(select_n_p.bind(hit, missing, pos), axis=axis, reverse=reverse)
+def _tree_tangent(x, t, axis, reverse, extremum_p):
+    """The tangent of the running extremum as JAX defines it: the derivative of an
+    `associative_scan` of `max` (`min`), where each pairwise extremum splits a tie evenly
+    between its two arguments (so tied elements share the derivative, in proportions set
+    by the scan's tree)."""
+    from nanofn.ops._control import associative_scan
+
+    def combine(a, b):
+        (va, ta), (vb, tb) = a, b
+        v = extremum_p.bind(va, vb)
+        a_hit, b_hit = eq_p.bind(va, v), eq_p.bind(vb, v)
+        half, one, zero = _c(ta, 0.5), _c(ta, 1), _c(ta, 0)
+        wa = select_n_p.bind(a_hit, zero, select_n_p.bind(b_hit, one, half))
+        wb = select_n_p.bind(b_hit, zero, select_n_p.bind(a_hit, one, half))
+        return v, _add(_mul(ta, wa), _mul(tb, wb))
+
+    return associative_scan(combine, (x, t), reverse=reverse, axis=axis)[1]
 
 
-def _def_cum_extremum(name, np_ufunc):
+def _def_cum_extremum(name, np_ufunc, extremum_p):
     prim = _cumulative(name, lambda x, axis: np_ufunc.accumulate(x, axis=axis), ordered=True)
 
     def jvp(t, x, *, out, axis, reverse):
-        arg = _running_arg(x, out, axis, reverse, cummin_p if reverse else cummax_p)
-        return _take_along(t, arg, axis)
+        return _tree_tangent(x, t, axis, reverse, extremum_p)
 
     def vjp(ct, x, *, out, axis, reverse):
-        arg = _running_arg(x, out, axis, reverse, cummin_p if reverse else cummax_p)
-        return _scatter_add_along(ct, arg, axis)
+        from nanofn._ad import vjp as vjp_of
+        # the tangent map is linear in t: its transpose is its vjp at any point (zeros)
+        _, pull = vjp_of(lambda t: _tree_tangent(x, t, axis, reverse, extremum_p),
+                         _mul(ct, _c(ct, 0)))
+        return pull(ct)[0]
 
     prim.jvp_terms = [jvp]
     prim.vjp = [vjp]
     return prim
 
 
-cummax_p = _def_cum_extremum("cummax", np.maximum)
-cummin_p = _def_cum_extremum("cummin", np.minimum)
+cummax_p = _def_cum_extremum("cummax", np.maximum, max_p)
+cummin_p = _def_cum_extremum("cummin", np.minimum, min_p)
 
 _CUM_EXTREMUM_NOTE = """
-    The derivative of `out[k]` goes to one element: the most recent position (in scan
-    order) holding the running {kind} (for ties, the latest one seen; PyTorch's
-    `cum{kind}` picks the same)."""
+    Derivatives are JAX's: those of a parallel prefix scan (`associative_scan`) of
+    pairwise {kind}ima, each of which splits a tie evenly between its arguments. Without
+    ties the derivative of `out[k]` goes to the one element holding the running {kind};
+    tied elements share it."""
 
 cummax = _cumulative_wrapper(cummax_p, "cummax", """Running maximum of `operand` along `axis`.
 """ + _CUM_EXTREMUM_NOTE.format(kind="max") + """
@@ -536,7 +528,9 @@ def descending_key(x):
 def top_k(operand, k, *, axis=-1):
     """The `k` largest entries along `axis`, largest first, and their indices.
 
-    Equal entries keep their order (the lower index first). The values are differentiable.
+    Equal entries keep their order (the lower index first), except that 0.0 ranks above
+    -0.0 (top_k orders floats totally, as JAX's does; `sort` treats the two zeros as
+    equal). The values are differentiable.
 
     Args:
         operand: a real array.
@@ -561,6 +555,11 @@ def top_k(operand, k, *, axis=-1):
         raise ValueError(f"top_k: k={k} must be between 0 and the size of axis {axis} "
                          f"({shape[axis]}) of the operand of shape {tuple(shape)}")
     keys = descending_key(operand)
+    dtype = _dtype(operand)
+    if np.issubdtype(dtype, np.floating):
+        # a last key that tells the zeros apart: 1 / -0.0 = -inf < 0 (ranks it after 0.0);
+        # it only breaks ties, so its value for other entries does not matter
+        keys.append(lt_p.bind(div_p.bind(_c(operand, 1), operand), _c(operand, 0)))
     outs = sort_p.bind(*keys, operand, _positions(shape, axis), dimension=axis, is_stable=True,
                        num_keys=len(keys))
     return _leading(outs[-2], k, axis), _leading(outs[-1], k, axis)

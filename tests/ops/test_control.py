@@ -209,6 +209,71 @@ def test_map_and_associative_scan():
                        [6.0, 6.0, 3.0])
 
 
+
+@pytest.mark.parametrize("n", range(10))
+@pytest.mark.parametrize("reverse", [False, True])
+def test_associative_scan_composes_in_order_on_blocks(n, reverse):
+    # Affine maps h -> A h + b composed with matrix products: not commutative, so every
+    # argument order matters. fn gets blocks that keep the scan axis (batched einsum).
+    rng = np.random.default_rng(n)
+    mats, vecs = rng.normal(size=(n, 2, 2)), rng.normal(size=(n, 2))
+    seen = []
+
+    def compose(early, late):
+        (a1, b1), (a2, b2) = early, late
+        seen.append(a1.shape)
+        return (fnp.einsum("tij,tjk->tik", a2, a1),
+                fnp.einsum("tij,tj->ti", a2, b1) + b2)
+
+    got_a, got_b = lax.associative_scan(compose, (fnp.asarray(mats), fnp.asarray(vecs)),
+                                        reverse=reverse)
+    order = range(n - 1, -1, -1) if reverse else range(n)
+    want_a, want_b = np.zeros((n, 2, 2)), np.zeros((n, 2))
+    acc_a, acc_b = np.eye(2), np.zeros(2)
+    for i in order:
+        acc_a, acc_b = mats[i] @ acc_a, mats[i] @ acc_b + vecs[i]
+        want_a[i], want_b[i] = acc_a, acc_b
+    np.testing.assert_allclose(got_a, want_a, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got_b, want_b, rtol=1e-10, atol=1e-12)
+    assert all(len(s) == 3 for s in seen)  # the scan axis is kept
+    assert len(seen) <= 2 * max(n, 1)       # a tree: fewer than 2n calls, not n scans
+
+
+def test_associative_scan_is_a_tree_on_other_axes():
+    x = np.arange(1.0, 25.0).reshape(2, 3, 4)
+    for axis in (0, 1, 2, -1):
+        np.testing.assert_allclose(lax.associative_scan(fnp.add, fnp.asarray(x), axis=axis),
+                                   np.cumsum(x, axis=axis))
+    out = nanofn.jit(lambda v: lax.associative_scan(
+        lambda a, b: {"s": a["s"] + b["s"], "m": fnp.maximum(a["m"], b["m"])}, v))(
+            {"s": fnp.arange(5), "m": fnp.array([1, 5, 2, 7, 3])})
+    assert out["s"].tolist() == [0, 1, 3, 6, 10] and out["m"].tolist() == [1, 5, 5, 7, 7]
+    batched = nanofn.vmap(lambda v: lax.associative_scan(fnp.multiply, v), in_axes=1,
+                          out_axes=1)(fnp.asarray(x[0]))
+    np.testing.assert_allclose(batched, np.cumprod(x[0], axis=0))
+
+
+def test_associative_scan_tie_derivatives_follow_the_tree():
+    # max splits a tie evenly; the odd-even tree groups 4 elements as
+    # out3 = max(max(x0, x1), max(x2, x3)) and out2 = max(max(x0, x1), x2).
+    jac = nanofn.jacrev(lambda v: lax.associative_scan(lax.max, v))(fnp.full(4, 3.0))
+    np.testing.assert_allclose(jac, [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0.25, 0.25, 0.5, 0],
+                                     [0.25, 0.25, 0.25, 0.25]])
+    jac_fwd = nanofn.jacfwd(lambda v: lax.associative_scan(lax.max, v))(fnp.full(4, 3.0))
+    np.testing.assert_allclose(jac_fwd, jac)
+
+
+def test_associative_scan_errors_name_the_problem():
+    with pytest.raises(ValueError, match="same length along axis 0"):
+        lax.associative_scan(lambda a, b: a, (fnp.ones(3), fnp.ones(4)))
+    with pytest.raises(ValueError, match="must keep the scan axis"):
+        lax.associative_scan(lambda a, b: fnp.sum(a + b), fnp.ones(4))
+    with pytest.raises(TypeError, match="structure"):
+        lax.associative_scan(lambda a, b: (a, b), fnp.ones(4))
+    with pytest.raises(ValueError, match="out of bounds"):
+        lax.associative_scan(fnp.add, fnp.ones(4), axis=1)
+
+
 # ------------------------------------------------------------------------ gradients
 
 

@@ -118,6 +118,19 @@ def test_top_k_along_another_axis():
     np.testing.assert_array_equal(_np(idx), [[1, 0], [2, 1]])
 
 
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_top_k_ranks_positive_zero_above_negative_zero(dtype):
+    # top_k orders floats totally (as XLA's TopK does): 0.0 > -0.0; sort keeps them equal
+    x = np.array([-0.0, 0.0, -1.0, -0.0, 0.0], dtype)
+    vals, idx = lax.top_k(x, 5)
+    np.testing.assert_array_equal(_np(idx), [1, 4, 0, 3, 2])
+    np.testing.assert_array_equal(np.signbit(_np(vals)), [False, False, True, True, True])
+    batched = nanofn.jit(nanofn.vmap(lambda r: lax.top_k(r, 2)[1]))(np.stack([x, -x]))
+    np.testing.assert_array_equal(_np(batched), [[1, 4], [2, 0]])
+    assert _np(lax.sort(x)).tolist() == [-1.0, -0.0, 0.0, -0.0, 0.0]
+
+
 # ------------------------------------------------------------------------ derivatives
 
 
@@ -182,14 +195,27 @@ def test_cum_extremum_grads(name, case):
     check_grads(lambda x: _SCANS[name][0](x, axis, reverse), (x,), order=2)
 
 
-def test_cummax_routes_the_cotangent_to_the_latest_running_max():
+def test_cummax_splits_tied_cotangents_like_jax_tree():
+    # JAX differentiates cummax as an odd-even associative_scan of max, and max splits a
+    # tie evenly. For n = 5 the tree pairs (x0, x1), (x2, x3); out3 = max(max(x0, x1),
+    # max(x2, x3)) and out4 = max(out3, x4) tie x1 with x3 (1/2 each); out1 and out2 are x1.
     x = np.array([1.0, 3.0, 2.0, 3.0, 0.0])  # cummax: [1, 3, 3, 3, 3]
     ct = np.array([1.0, 10.0, 100.0, 1000.0, 10000.0])
     _, f_vjp = nanofn.vjp(lambda x: lax.cummax(x, 0), x)
-    np.testing.assert_array_equal(_np(f_vjp(ct)[0]), [1.0, 110.0, 0.0, 11000.0, 0.0])
-    # reverse: out = [3, 3, 3, 3, 0]; a tie goes to the nearest position at or after k
+    np.testing.assert_array_equal(_np(f_vjp(ct)[0]), [1.0, 10 + 100 + 500 + 5000, 0.0,
+                                                      500 + 5000, 0.0])
+    # reverse scans the flipped array: out3 and out2 are x3; out1 and out0 tie x1 with x3
     _, f_vjp = nanofn.vjp(lambda x: lax.cummax(x, 0, reverse=True), x)
-    np.testing.assert_array_equal(_np(f_vjp(ct)[0]), [0.0, 11.0, 0.0, 1100.0, 10000.0])
+    np.testing.assert_array_equal(_np(f_vjp(ct)[0]), [0.0, 0.5 + 5, 0.0, 0.5 + 5 + 100 + 1000,
+                                                      10000.0])
+    # forward mode agrees with reverse mode, also for cummin and under jit
+    for fn in (lax.cummax, lax.cummin):
+        for rev in (False, True):
+            f = nanofn.jit(lambda v, fn=fn, rev=rev: fn(v, 0, reverse=rev))
+            np.testing.assert_array_equal(_np(nanofn.jacfwd(f)(x)), _np(nanofn.jacrev(f)(x)))
+    # three equal values: the tree gives out2 = max(max(x0, x1), x2)
+    jac = nanofn.jacrev(lambda v: lax.cummin(v, 0))(np.full(3, 2.0))
+    np.testing.assert_array_equal(_np(jac), [[1, 0, 0], [0.5, 0.5, 0], [0.25, 0.25, 0.5]])
 
 
 @settings(max_examples=6)
