@@ -435,7 +435,6 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "momentum_update": "tests/optim/test_fused.py",
     "threefry2x32": "tests/random/test_random.py",
     "fft": "tests/numpy/test_fft.py",
-    "mvn_factor": "tests/random/test_distributions.py",
     "random_gamma": "tests/random/test_distributions.py",
     **{n: "tests/scipy/test_special_prims.py" for n in (
         "lgamma", "digamma", "polygamma", "zeta", "zeta_ds", "igamma", "igammac",

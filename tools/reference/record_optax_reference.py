@@ -17,10 +17,11 @@ HERE = pathlib.Path(__file__).parents[2] / "tests" / "port"  # the port programs
 
 def jax_modules():
     import jax
+    import jax.lax
     import jax.numpy
     import optax
     from jax.example_libraries import optimizers, stax
-    return {"jax": jax, "jnp": jax.numpy, "optax": optax, "stax": stax,
+    return {"jax": jax, "jnp": jax.numpy, "lax": jax.lax, "optax": optax, "stax": stax,
             "optimizers": optimizers}
 
 
