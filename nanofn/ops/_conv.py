@@ -245,6 +245,16 @@ def padtype_to_pads(in_shape, window_shape, window_strides, padding):
 # ------------------------------------------------------------------------ convolution
 
 
+def _conv_pads(spatial, window, strides, padding, lhs_dilation, rhs_dilation):
+    """Explicit `(low, high)` pads; 'SAME'/'VALID' are judged on the dilated input and
+    kernel sizes, as XLA does."""
+    if isinstance(padding, str):
+        dil_in = tuple((s - 1) * d + 1 for s, d in zip(spatial, lhs_dilation))
+        dil_k = tuple((k - 1) * d + 1 for k, d in zip(window, rhs_dilation))
+        return padtype_to_pads(dil_in, dil_k, strides, padding)
+    return padtype_to_pads(spatial, window, strides, padding)
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          batch_group_count=1, precision=None, preferred_element_type=None,
@@ -311,12 +321,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     strides = tuple(window_strides)
     lhs_dilation = tuple(lhs_dilation or (1,) * nsp)
     rhs_dilation = tuple(rhs_dilation or (1,) * nsp)
-    if isinstance(padding, str):
-        dil_in = tuple((s - 1) * d + 1 for s, d in zip(spatial, lhs_dilation))
-        dil_k = tuple((k - 1) * d + 1 for k, d in zip(window, rhs_dilation))
-        pads = padtype_to_pads(dil_in, dil_k, strides, padding)
-    else:
-        pads = padtype_to_pads(spatial, window, strides, padding)
+    pads = _conv_pads(spatial, window, strides, padding, lhs_dilation, rhs_dilation)
     p = conv_patches(x, window, strides, pads, lhs_dilation, rhs_dilation)  # (N, *O, *K, C)
     out_sp = tuple(_aval_shape(p)[1:1 + nsp])
     # group the features: patches (N, *O, *K, G, I) . kernel (*K, I, G, O/G) -> (G, N, *O, O/G)
@@ -359,8 +364,10 @@ def conv_general_dilated_patches(lhs, filter_shape, window_strides, padding, lhs
     (`jax.lax.conv_general_dilated_patches`).
 
     The output has `lhs`'s layout with `C * prod(filter_shape)` features, ordered channel
-    major (`c * prod(filter_shape) + window position`). It is a grouped convolution with an
-    identity kernel, so every transform of `conv_general_dilated` applies.
+    major (`c * prod(filter_shape) + window position`). The windows are copied (im2col,
+    then a transpose), not computed as a convolution with an identity kernel as XLA
+    does: values are the same, except that a non-finite input stays where it is instead
+    of turning the other entries of its windows into NaN (`inf * 0`).
 
     Example:
         >>> import nanofn, nanofn.numpy as fnp
@@ -369,23 +376,37 @@ def conv_general_dilated_patches(lhs, filter_shape, window_strides, padding, lhs
         >>> p.shape, p[0, :, 0, 0]
         ((1, 4, 2, 2), Array([0., 1., 4., 5.], dtype=float32))
     """
+    del precision  # unused: a copy is exact
+    from nanofn.numpy._dtypes import asarray_value
+    lhs = asarray_value(lhs)
     shape = tuple(_aval_shape(lhs))
+    nsp = len(shape) - 2
     filter_shape = tuple(int(d) for d in filter_shape)
-    if len(filter_shape) != len(shape) - 2:
+    if nsp < 1 or len(filter_shape) != nsp:
         raise ValueError(f"conv_general_dilated_patches: filter_shape {filter_shape} needs "
-                         f"{len(shape) - 2} spatial sizes for an input of shape {shape}")
+                         f"{max(nsp, 0)} spatial sizes for an input of shape {shape} (rank "
+                         f"at least 3: batch, feature, spatial axes)")
+    pet = lax.check_preferred_element_type("conv_general_dilated_patches", lax._dtype(lhs),
+                                           preferred_element_type)
     dims = conv_dimension_numbers(shape, (0,) * len(shape), dimension_numbers)
-    channels = shape[dims.lhs_spec[1]]
-    window = math.prod(filter_shape)
-    dtype = lhs.dtype if hasattr(lhs, "dtype") else np.asarray(lhs).dtype
-    # kernel (O, I, *window) = (C * window, 1, *window): output c*window + k picks position k
-    eye = np.eye(window, dtype=dtype).reshape((window, 1) + filter_shape)
-    kernel = np.tile(eye, (channels,) + (1,) * (len(shape) - 1))
-    kernel = np.transpose(kernel, np.argsort(dims.rhs_spec))
-    return conv_general_dilated(lhs, kernel, window_strides, padding, lhs_dilation,
-                                rhs_dilation, dims, feature_group_count=channels,
-                                precision=precision,
-                                preferred_element_type=preferred_element_type)
+    x = lax.transpose(lhs, dims.lhs_spec)  # (N, C, *S)
+    n, c, spatial = shape[dims.lhs_spec[0]], shape[dims.lhs_spec[1]], tuple(_aval_shape(x)[2:])
+    strides = tuple(int(s) for s in window_strides)
+    lhs_dilation = tuple(lhs_dilation or (1,) * nsp)
+    rhs_dilation = tuple(rhs_dilation or (1,) * nsp)
+    if len(strides) != nsp:
+        raise ValueError(f"conv_general_dilated_patches: window_strides={window_strides} "
+                         f"needs one entry per spatial axis ({nsp})")
+    pads = _conv_pads(spatial, filter_shape, strides, padding, lhs_dilation, rhs_dilation)
+    p = conv_patches(x, filter_shape, strides, pads, lhs_dilation, rhs_dilation)
+    # (N, *O, *K, C) -> (N, C, *K, *O) -> (N, C * prod(K), *O): channel-major features
+    out_sp = tuple(_aval_shape(p)[1:1 + nsp])
+    y = lax.transpose(p, (0, 1 + 2 * nsp) + tuple(range(1 + nsp, 1 + 2 * nsp))
+                      + tuple(range(1, 1 + nsp)))
+    y = lax.reshape(y, (n, c * math.prod(filter_shape)) + out_sp)
+    if pet is not None and pet != lax._dtype(y):
+        y = lax.convert_element_type(y, pet)
+    return lax.transpose(y, tuple(np.argsort(dims.out_spec).tolist()))
 
 
 def conv_general_dilated_local(lhs, rhs, window_strides, padding, filter_shape,

@@ -212,6 +212,46 @@ def test_conv_general_dilated_patches_are_the_windows(strides, padding, dilation
                 (x,), order=1)
 
 
+@pytest.mark.parametrize("shape, window, strides, pads, lhs_dil, rhs_dil", [
+    ((2, 3, 9), (3,), (2,), [(2, 1)], (1,), (2,)),
+    ((1, 2, 5, 4, 6), (2, 3, 2), (1, 2, 1), [(1, 0), (-1, 2), (0, 1)], (1, 2, 1), (2, 1, 1)),
+    ((2, 2, 4, 5), (2, 2), (1, 3), [(0, -1), (1, 1)], (2, 1), (1, 2)),
+])
+def test_conv_general_dilated_patches_match_an_identity_kernel_convolution(
+        shape, window, strides, pads, lhs_dil, rhs_dil):
+    # The patches are copied, but must equal XLA's definition: a grouped convolution
+    # whose kernel picks one window position per output feature (exact for finite input)
+    x = np.random.default_rng(5).normal(size=shape)
+    c, size = shape[1], int(np.prod(window))
+    eye = np.tile(np.eye(size).reshape((size, 1) + window), (c,) + (1,) * len(shape[1:]))
+    want = conv_loop(x, eye, strides, pads, lhs_dil, rhs_dil, c)
+    patches = lambda v: lax.conv_general_dilated_patches(  # noqa: E731
+        v, window, strides, pads, lhs_dilation=lhs_dil, rhs_dilation=rhs_dil)
+    np.testing.assert_array_equal(np.asarray(patches(x)), want)
+    check_grads(patches, (x,), order=2)
+    # vmapped over a leading axis, and jitted
+    xs = np.stack([x, 2 * x])
+    np.testing.assert_array_equal(np.asarray(nanofn.jit(nanofn.vmap(patches))(xs)),
+                                  np.stack([want, 2 * want]))
+
+
+def test_conv_general_dilated_patches_dtypes_and_non_finite_values():
+    x = np.arange(24, dtype=np.int8).reshape(1, 2, 3, 4)
+    p = lax.conv_general_dilated_patches(x, (2, 2), (1, 1), "VALID")
+    assert p.dtype == np.int8 and p.shape == (1, 8, 2, 3)
+    assert int(p[0, 4 + 3, 1, 2]) == int(x[0, 1, 2, 3])
+    wide = lax.conv_general_dilated_patches(x, (2, 2), (1, 1), "VALID",
+                                            preferred_element_type=np.int32)
+    assert wide.dtype == np.int32
+    np.testing.assert_array_equal(np.asarray(wide), np.asarray(p).astype(np.int32))
+    # a copy: an infinity stays where it is, the rest of its windows stay finite
+    v = np.array([[[1.0, np.inf, 3.0, 4.0]]], np.float32)
+    got = np.asarray(lax.conv_general_dilated_patches(v, (2,), (1,), "VALID"))
+    np.testing.assert_array_equal(got, [[[1.0, np.inf, 3.0], [np.inf, 3.0, 4.0]]])
+    with pytest.raises(ValueError, match="filter_shape"):
+        lax.conv_general_dilated_patches(v, (2, 2), (1,), "VALID")
+
+
 @pytest.mark.parametrize("ls, rs, dn, groups", [
     ((4, 2, 5, 5), (4, 2, 3, 3), None, 2),
     ((6, 5, 5, 3), (3, 3, 3, 6), ("NHWC", "HWIO", "NHWC"), 3),
