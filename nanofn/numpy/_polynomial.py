@@ -191,9 +191,10 @@ def poly(seq_of_zeros):
 def roots(p, *, strip_zeros=True):
     """The roots of polynomial `p` (the eigenvalues of its companion matrix; complex).
 
-    With `strip_zeros` (default) leading zeros are dropped (eager only) and trailing
-    zeros become roots at 0; without it each leading zero gives a NaN root (as JAX), so
-    the result always has `len(p) - 1` roots and can be traced.
+    With `strip_zeros` (default) leading zeros are dropped (eager only); without it each
+    leading zero gives a NaN root (as JAX), so the result always has `len(p) - 1` roots
+    and can be traced. Trailing zeros stay in the companion matrix either way, so their
+    zero roots come out in the eigenvalue order JAX gives (numpy instead appends them).
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -202,14 +203,12 @@ def roots(p, *, strip_zeros=True):
     """
     from nanofn.numpy import linalg
     (p,) = promote_float(_coeffs(p, "roots"))
-    zeros_at_end = 0
     if strip_zeros:
         v = _concrete(p, "roots", "strip_zeros=True")
         nz = np.flatnonzero(v)
         if nz.size == 0:
             return fnp.zeros(0, np.result_type(dtype_of(p), np.complex64))
-        p = p[int(nz[0]):int(nz[-1]) + 1]
-        zeros_at_end = v.size - 1 - int(nz[-1])
+        p = p[int(nz[0]):]
     n = _shape(p)[0] - 1
     cdt = np.result_type(dtype_of(p), np.complex64)
     if n < 1:
@@ -227,8 +226,6 @@ def roots(p, *, strip_zeros=True):
         from nanofn.numpy import argsort
         r = r[argsort(r == 0, stable=True)]
         r = fnp.where(fnp.arange(n) < n - lead, r, np.asarray(complex(np.nan, np.nan), cdt))
-    if zeros_at_end:
-        r = fnp.concatenate([r, fnp.zeros(zeros_at_end, cdt)])
     return _wrap_output(r)
 
 

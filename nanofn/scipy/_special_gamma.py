@@ -15,7 +15,7 @@ import operator
 import numpy as np
 
 from nanofn import numpy as jnp
-from nanofn.numpy._dtypes import dtype_of, promote_float
+from nanofn.numpy._dtypes import default_float, dtype_of, promote_float
 from nanofn.ops import _special_fns as sf
 
 __all__ = ["gammaln", "gammasgn", "gamma", "loggamma", "digamma", "polygamma", "betaln", "beta",
@@ -370,8 +370,8 @@ def bernoulli(n):
 
     Example:
         >>> from nanofn.scipy.special import bernoulli
-        >>> bernoulli(4).tolist()
-        [1.0, -0.5, 0.16666666666666666, 0.0, -0.03333333333333333]
+        >>> bernoulli(4)  # float32 unless x64, as JAX
+        Array([ 1.        , -0.5       ,  0.16666667,  0.        , -0.03333334],      dtype=float32)
     """
     try:
         n = operator.index(n)
@@ -390,7 +390,7 @@ def bernoulli(n):
         out = np.array(out)
         if n >= 1:
             out[1] = -0.5  # the recursion gives B_1 = +1/2
-        return jnp.asarray(out)
+        return _as_default_float(out)
     from nanofn.ops import _special_kernels
     out = np.zeros(n + 1)
     out[0], out[1] = 1.0, -0.5
@@ -399,5 +399,13 @@ def bernoulli(n):
     log_mag = (math.log(2.0) + _special_kernels.call("lgamma", evens + 1)
                - evens * math.log(2 * math.pi))
     sign = np.where((evens // 2) % 2 == 1, 1.0, -1.0)
-    out[2::2] = sign * np.exp(log_mag) * zeta_even
-    return jnp.asarray(out)
+    with np.errstate(over="ignore"):  # inf once it overflows
+        out[2::2] = sign * np.exp(log_mag) * zeta_even
+    return _as_default_float(out)
+
+
+def _as_default_float(values):
+    """float64 numpy values as an array of the default float dtype (float32 unless x64, as
+    JAX); values beyond float32's range become inf, without numpy's overflow warning."""
+    with np.errstate(over="ignore"):
+        return jnp.asarray(values.astype(default_float()))

@@ -319,6 +319,15 @@ def test_roots_without_stripping_gives_nan_for_leading_zeros():
     np.testing.assert_allclose(np.sort_complex(r), [0.0, 1.0, 2.0], atol=1e-6)
 
 
+def test_roots_keeps_trailing_zeros_in_the_companion_matrix():
+    # JAX strips only leading zeros: a trailing zero's root comes out of the eigenvalue
+    # solve in place (JAX 0.10 gives [0, 1, 2] here; numpy appends it: [2, 1, 0]).
+    p = np.array([0.0, 1.0, -3.0, 2.0, 0.0])
+    r = _np(fnp.roots(p))
+    np.testing.assert_allclose(r, [0.0, 1.0, 2.0], atol=1e-6)
+    np.testing.assert_allclose(_np(fnp.roots(np.array([2.0, 0.0, 0.0]))), [0.0, 0.0])
+
+
 # ------------------------------------------------------------------------ ufunc methods
 
 
