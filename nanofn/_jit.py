@@ -183,8 +183,8 @@ def _small_enough(eqn) -> bool:
 KEEP_BUFFERS_BYTES = 1 << 28
 
 # Elementwise primitives computed exactly by one numpy ufunc: name -> (ufunc, dtype kinds of
-# the operands it covers). Every plan runs under `np.errstate(all="ignore")`, as eager
-# primitives run (`nanofn._core.bind`): an inf or nan is a value, not a warning.
+# the operands it covers). Every plan runs with numpy's floating-point warnings off, as
+# eager primitives run (`nanofn._core.bind`): an inf or nan is a value, not a warning.
 _UFUNCS = {
     "neg": (np.negative, "fiu"), "abs": (np.absolute, "fiu"), "sign": (np.sign, "f"),
     "floor": (np.floor, "f"), "ceil": (np.ceil, "f"), "exp": (np.exp, "f"),
@@ -566,7 +566,7 @@ class Plan:
         of them write it there (`out=`, or a fused kernel's output buffer), the others are
         copied into it at the end, and the function returns those arrays (`run_into`)."""
         # (unsafe: as `dest[...] = value` casts, e.g. a literal whose type is the output's)
-        ns = {"_errstate": np.errstate,
+        ns = {"_quiet_enter": core.quiet_enter, "_quiet_leave": core.quiet_leave,
               "_copyto": functools.partial(np.copyto, casting="unsafe")}
         lines = []
         line_step: dict[int, int] = {}
@@ -647,18 +647,20 @@ class Plan:
                 lines.append(f"_copyto(_d{j}, {name(s)})")
             results.append(f"_d{j}")
         lines.append(f"return [{', '.join(results)}]")
-        indent = "    "
         params = ["_B"] + (["_D"] if dests else []) + [f"s{s}" for s in self.in_slots]
         head = [f"def plan({', '.join(params)}):"]
         if arena:
             head.append(f"    {', '.join(f'_b{k}' for k in range(len(arena)))}, = _B")
         if dests:
             head.append(f"    {', '.join(f'_d{k}' for k in range(dests))}, = _D")
-        head.append("    with _errstate(all='ignore'):")  # see _UFUNCS
+        # numpy's floating-point warnings off for the body (see _UFUNCS), by the context
+        # variable switch of eager `bind`: a plan runs once per loop step in `scan`
+        head += ["    _token = _quiet_enter()", "    try:"]
         indent = "        "
+        tail = ["    finally:", "        _quiet_leave(_token)"]
         first = len(head) + 1  # line numbers start at 1
         line_step = {first + k: i for k, i in line_step.items()}
-        src = "\n".join(head + [indent + line for line in lines]) + "\n"
+        src = "\n".join(head + [indent + line for line in lines] + tail) + "\n"
         return src, ns, line_step, arena
 
     def _new_arena(self):
