@@ -4,7 +4,8 @@ These are the lax-level forms JAX programs call (`lax.linalg.eigh` returns `(v, 
 `lax.linalg.lu` returns `(lu, pivots, permutation)`, `lax.linalg.qr` defaults to full
 matrices, `lax.linalg.svd` returns `(u, s, vh)`). Each is written over nanofn's
 `numpy.linalg` and `scipy.linalg` primitives or plain nanofn operations, so gradients,
-`jit` and `vmap` come from their rules. `hessenberg`, `tridiagonal`, `householder_product`
+`jit` and `vmap` come from their rules (`tridiagonal_solve` is a primitive of its own, with
+its rules here). `hessenberg`, `tridiagonal`, `householder_product`
 and `ormqr` use LAPACK's packed Householder form (`v[0] = 1` implied, `tau` factors),
 computed here with ordinary operations (real matrices), so they are differentiable.
 
@@ -23,6 +24,7 @@ import enum
 import numpy as np
 
 import nanofn.numpy as fnp
+from nanofn._core import Primitive
 from nanofn.numpy import linalg as _nl
 from nanofn.numpy._dtypes import dtype_of, promote_float
 from nanofn.scipy import linalg as _sl
@@ -626,11 +628,151 @@ def _batched(a, b):
             fnp.broadcast_to(b, batch + _shape(b)[-2:]))
 
 
+# ------------------------------------------------------------------------ tridiagonal_solve
+
+tridiagonal_solve_p = Primitive("tridiagonal_solve")
+
+
+def _gtsv(dl, d, du, b):
+    """Solve tridiagonal systems by Gaussian elimination with partial pivoting (the
+    algorithm of LAPACK's `gtsv`, which JAX calls on CPU), vectorised over the batch axes
+    and the columns of `b`: O(m) steps along the diagonal, each on whole batches.
+
+    At step i the pivot is the larger of `A[i, i]` and `A[i+1, i]`; when rows i and i+1
+    are interchanged, row i gains an entry two places right of the diagonal (`du2`)."""
+    dt = np.result_type(d.dtype, b.dtype)
+    m = d.shape[-1]
+    sub = np.array(dl[..., 1:], dt)            # sub[i] = A[i+1, i]
+    d = np.array(d, dt)                        # copies: the elimination works in place
+    du = np.array(du, dt)
+    du2 = np.zeros(d.shape[:-1] + (max(m - 2, 0),), dt)
+    x = np.array(np.broadcast_to(b, d.shape[:-1] + b.shape[-2:]), dt)
+    for i in range(m - 1):
+        swap = np.abs(d[..., i]) < np.abs(sub[..., i])
+        piv = np.where(swap, sub[..., i], d[..., i])
+        other = np.where(swap, d[..., i], sub[..., i])   # the entry eliminated below
+        fact = other / np.where(piv == 0, 1, piv)
+        # row i+1 before elimination: (sub[i], d[i+1], du[i+1]); row i: (d[i], du[i], 0)
+        next_d, next_du = d[..., i + 1], du[..., i + 1] if i + 1 < m - 1 else 0
+        row_i = (np.where(swap, next_d, du[..., i]),
+                 np.where(swap, next_du, 0) if i < m - 2 else None)
+        low = (np.where(swap, du[..., i], next_d), np.where(swap, 0, next_du))
+        d[..., i] = piv
+        d[..., i + 1] = low[0] - fact * row_i[0]
+        du[..., i] = row_i[0]
+        if i < m - 2:
+            du2[..., i] = row_i[1]
+            du[..., i + 1] = low[1] - fact * row_i[1]
+        bi, bn = x[..., i, :].copy(), x[..., i + 1, :].copy()
+        x[..., i, :] = np.where(swap[..., None], bn, bi)
+        x[..., i + 1, :] = np.where(swap[..., None], bi, bn) - fact[..., None] * x[..., i, :]
+    # back substitution with the two super-diagonals
+    for i in range(m - 1, -1, -1):
+        acc = x[..., i, :]
+        if i + 1 < m:
+            acc = acc - du[..., i, None] * x[..., i + 1, :]
+        if i + 2 < m:
+            acc = acc - du2[..., i, None] * x[..., i + 2, :]
+        x[..., i, :] = acc / d[..., i, None]
+    return x
+
+
+@tridiagonal_solve_p.def_impl
+def _tridiagonal_solve_impl(dl, d, du, b):
+    with np.errstate(all="ignore"):  # a singular system gives inf/nan, as LAPACK's does
+        return _gtsv(np.asarray(dl), np.asarray(d), np.asarray(du), np.asarray(b))
+
+
+@tridiagonal_solve_p.def_abstract_eval
+def _tridiagonal_solve_abstract_eval(dl, d, du, b):
+    m = d.shape[-1] if d.ndim else -1
+    if m < 0 or dl.shape != d.shape or du.shape != d.shape or b.ndim != d.ndim + 1 \
+            or b.shape[:-1] != d.shape or len({dl.dtype, d.dtype, du.dtype, b.dtype}) != 1 \
+            or not np.issubdtype(d.dtype, np.inexact):
+        raise ValueError(f"tridiagonal_solve: dl, d, du must share a shape (..., m) and b be "
+                         f"(..., m, k), all of one float or complex dtype; got dl "
+                         f"{dl.str_short()}, d {d.str_short()}, du {du.str_short()}, b "
+                         f"{b.str_short()}")
+    return b
+
+
+def _tri_matvec(dl, d, du, x):
+    """`A @ x` for the tridiagonal `A` of (dl, d, du) and x of shape (..., m, k)."""
+    m = _shape(d)[-1]
+    out = d[..., :, None] * x
+    if m > 1:
+        below = fnp.pad(dl[..., 1:, None] * x[..., :-1, :], [(0, 0)] * (len(_shape(x)) - 2)
+                        + [(1, 0), (0, 0)])
+        above = fnp.pad(du[..., :-1, None] * x[..., 1:, :], [(0, 0)] * (len(_shape(x)) - 2)
+                        + [(0, 1), (0, 0)])
+        out = out + below + above
+    return out
+
+
+def _transposed_diagonals(dl, d, du):
+    """The diagonals of `A^T`: its sub-diagonal is A's super-diagonal and the other way
+    round, each moved one place along the diagonal (a zero in the unused ends)."""
+    pad = [(0, 0)] * (len(_shape(d)) - 1)
+    dl_t = fnp.pad(du[..., :-1], pad + [(1, 0)])
+    du_t = fnp.pad(dl[..., 1:], pad + [(0, 1)])
+    return dl_t, d, du_t
+
+
+def _tridiagonal_solve_jvp(primals, tangents):
+    dl, d, du, b = primals
+    x = tridiagonal_solve_p.bind(dl, d, du, b)
+    zeros = [fnp.zeros_like(p) if t is None else t for p, t in zip(primals[:3], tangents[:3])]
+    rhs = tangents[3]
+    if any(t is not None for t in tangents[:3]):  # d x = A^-1 (d b - d A x)
+        da_x = _tri_matvec(*zeros, x)
+        rhs = -da_x if rhs is None else rhs - da_x
+    if rhs is None:
+        return x, None
+    return x, tridiagonal_solve_p.bind(dl, d, du, rhs)
+
+
+def _tridiagonal_solve_vjp(ct, primals, out, needs):
+    dl, d, du, _ = primals
+    ct_b = tridiagonal_solve_p.bind(*_transposed_diagonals(dl, d, du), ct)
+    # A's cotangent is -ct_b out^T, read on the three diagonals
+    m = _shape(d)[-1]
+    pad = [(0, 0)] * (len(_shape(d)) - 1)
+    ct_d = -fnp.sum(ct_b * out, axis=-1)
+    ct_dl = -fnp.pad(fnp.sum(ct_b[..., 1:, :] * out[..., :-1, :], axis=-1), pad + [(1, 0)]) \
+        if m > 1 else fnp.zeros_like(dl)
+    ct_du = -fnp.pad(fnp.sum(ct_b[..., :-1, :] * out[..., 1:, :], axis=-1), pad + [(0, 1)]) \
+        if m > 1 else fnp.zeros_like(du)
+    return [ct_dl if needs[0] else None, ct_d if needs[1] else None,
+            ct_du if needs[2] else None, ct_b if needs[3] else None]
+
+
+def _tridiagonal_solve_batch(vals, dims):
+    size = next(v.shape[dim] for v, dim in zip(vals, dims) if dim is not None)
+    moved = []
+    for v, dim in zip(vals, dims):
+        if dim is None:
+            shape = tuple(_shape(v))
+            v = fnp.broadcast_to(v, (size,) + shape)
+        else:
+            v = fnp.moveaxis(v, dim, 0)
+        moved.append(v)
+    return tridiagonal_solve_p.bind(*moved), 0
+
+
+tridiagonal_solve_p.jvp = _tridiagonal_solve_jvp
+tridiagonal_solve_p.vjp_joint = _tridiagonal_solve_vjp
+tridiagonal_solve_p.batch = _tridiagonal_solve_batch
+
+
 def tridiagonal_solve(dl, d, du, b, *, perturb_singular=False):
     """Solve the tridiagonal system `A @ x = b`, `A` given by its diagonals: `dl[i] =
     A[i, i-1]` (`dl[0]` unused), `d[i] = A[i, i]`, `du[i] = A[i, i+1]` (`du[-1]`
-    unused); `b` has shape `(..., m, k)`. Solved as a dense system, so differentiable in
-    every argument.
+    unused); `b` has shape `(..., m, k)`.
+
+    Solved as LAPACK's `gtsv` solves it (Gaussian elimination with partial pivoting, O(m)
+    steps, each over every batch at once), as JAX does on CPU; differentiable in every
+    argument (the tangent and the cotangent are tridiagonal solves too, the cotangent with
+    `A^T`). A singular system gives inf or nan.
 
     Example:
         >>> import nanofn.numpy as fnp
@@ -648,12 +790,7 @@ def tridiagonal_solve(dl, d, du, b, *, perturb_singular=False):
         raise ValueError(f"tridiagonal_solve: dl, d, du must share a shape (..., m) and b "
                          f"be (..., m, k); got dl {_shape(dl)}, d {_shape(d)}, du "
                          f"{_shape(du)}, b {_shape(b)}")
-    eye = np.eye(m, dtype=bool)
-    sub = np.eye(m, k=-1, dtype=bool)
-    sup = np.eye(m, k=1, dtype=bool)
-    mat = (fnp.where(eye, d[..., :, None], 0.0) + fnp.where(sub, dl[..., :, None], 0.0)
-           + fnp.where(sup, du[..., :, None], 0.0)).astype(dtype_of(d))
-    return fnp.linalg.solve(mat, b)
+    return tridiagonal_solve_p.bind(dl, d, du, b)
 
 
 def symmetric_product(a_matrix, c_matrix, *, alpha=1.0, beta=0.0, symmetrize_output=False):

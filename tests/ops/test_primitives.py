@@ -436,6 +436,7 @@ TESTED_ELSEWHERE: dict[str, str] = {
     "threefry2x32": "tests/random/test_random.py",
     "fft": "tests/numpy/test_fft.py",
     "random_gamma": "tests/random/test_distributions.py",
+    "tridiagonal_solve": "tests/ops/test_tridiagonal_solve.py",
     **{n: "tests/scipy/test_special_prims.py" for n in (
         "lgamma", "digamma", "polygamma", "zeta", "zeta_ds", "igamma", "igammac",
         "igamma_grad_a",
