@@ -12,9 +12,16 @@ defined on keys (a TypeError, as in JAX); `key_data` gives the words when they a
 
 A typed key is a pytree node whose one child is its raw words, so `jit`, `vmap`, `scan`,
 `cond` and the tree functions carry it through as those words and rebuild it on the other
-side: `vmap` over a batch of keys maps over the leading axes of the words, and
-`jax.tree.leaves(key)` is `[key_data(key)]` (where JAX, whose keys are arrays of their own
-dtype, gives `[key]`).
+side: `vmap` over a batch of keys maps over the leading axes of the words. Where JAX, whose
+keys are arrays of their own dtype, differs:
+
+- `jax.tree.leaves(key)` is `[key_data(key)]` (JAX: `[key]`), and a function given to
+  `tree.map` sees the words: what it returns comes back as keys only when it still is
+  uint32 words (`tree.map(lambda x: x.shape, keys)` gives the words' shape);
+- `make_jaxpr` shows a key argument as its words (`u32[2]`, JAX: `key<fry>[]`);
+- a negative `in_axes`/`out_axes` given for keys counts from the words' last axis;
+- a key's gradient (`grad(..., allow_int=True)`, `vjp`) is float0 of the keys' shape, as
+  in JAX.
 
 Example:
     >>> import nanofn
@@ -155,6 +162,17 @@ class PRNGKeyArray:
 
     __hash__ = None
 
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.itemsize
+
+    def devices(self):
+        return self._base.devices() if hasattr(self._base, "devices") else set()
+
+    def take(self, indices, axis=None, **kwargs):
+        from nanofn import numpy as fnp
+        return fnp.take(self, indices, axis=axis, **kwargs)
+
     def block_until_ready(self):
         return self
 
@@ -164,21 +182,21 @@ class PRNGKeyArray:
     # ------------------------------------------------------------------ comparing
 
     def __eq__(self, other):
-        if not isinstance(other, PRNGKeyArray):
-            return NotImplemented
-        from nanofn import numpy as fnp
-        return fnp.all(self._base == other._base, axis=-1)
+        return keys_equal(self, other)
 
     def __ne__(self, other):
-        if not isinstance(other, PRNGKeyArray):
-            return NotImplemented
-        from nanofn import numpy as fnp
-        return fnp.any(self._base != other._base, axis=-1)
+        return keys_equal(self, other, negate=True)
 
     # ------------------------------------------------------------------ the key axes
 
     def __getitem__(self, idx):
         idx = idx if isinstance(idx, tuple) else (idx,)
+        # The words' axis is not the keys' to index: count the axes the index consumes.
+        used = sum(len(i.shape) if getattr(i, "dtype", None) == np.bool_ else 1
+                   for i in idx if i is not None and i is not Ellipsis)
+        if used > self.ndim:
+            raise IndexError(f"Too many indices for a key array: it has {self.ndim} "
+                             f"dimension(s), but {used} were indexed")
         if any(i is Ellipsis for i in idx if not hasattr(i, "shape")):
             idx = idx + (slice(None),)  # the ellipsis stops before the words' axis
         else:
@@ -281,6 +299,55 @@ def on_key_words(fun, *args, **kwargs):
     return tree_unflatten(out_tree, [PRNGKeyArray(w) for w in out_leaves])
 
 
+def keys_equal(a, b, negate=False):
+    """`a == b` (or `a != b`) for key arrays: per key, whether both words agree.
+
+    Keys compare only with keys (JAX refuses `key == 0` and `key == raw_words` with a
+    TypeError), and the key shapes broadcast as arrays do.
+
+    Example:
+        >>> import nanofn
+        >>> from nanofn._keys import keys_equal
+        >>> ks = nanofn.random.split(nanofn.random.key(0), 3)
+        >>> keys_equal(ks, ks[1]).tolist()
+        [False, True, False]
+    """
+    if not (_is_key(a) and _is_key(b)):
+        other = b if _is_key(a) else a
+        dtype = getattr(other, "dtype", None)
+        what = f"dtype {dtype}" if dtype is not None else f"a {type(other).__name__}"
+        raise TypeError(f"{'not_equal' if negate else 'equal'} does not accept a key array "
+                        f"and {what}: keys compare only with keys")
+    from nanofn import numpy as fnp
+    if negate:
+        return fnp.any(a._base != b._base, axis=-1)
+    return fnp.all(a._base == b._base, axis=-1)
+
+
+def _keys_isin(element, test_elements, assume_unique=False, invert=False, **kwargs):
+    if not (_is_key(element) and _is_key(test_elements)):
+        raise TypeError("isin: keys are only found among keys")
+    tests = test_elements._base.reshape(-1, 2)
+    hit = (element._base[..., None, :] == tests).all(axis=-1).any(axis=-1)
+    return ~hit if invert else hit
+
+
+def _keys_array_equal(a1, a2, equal_nan=False):
+    from nanofn import numpy as fnp
+    if not (_is_key(a1) and _is_key(a2)) or a1.shape != a2.shape:
+        return fnp.asarray(False)
+    return fnp.all(keys_equal(a1, a2))
+
+
+# Functions of keys that compare whole keys rather than move them: what each runs instead.
+_KEY_SPECIAL = {
+    "equal": keys_equal, "eq": keys_equal,
+    "not_equal": lambda a, b: keys_equal(a, b, negate=True),
+    "ne": lambda a, b: keys_equal(a, b, negate=True),
+    "isin": _keys_isin, "array_equal": _keys_array_equal,
+}
+
+
 # The nanofn.numpy functions that take arrays of keys (the ones JAX's take that only move,
 # pick or copy elements): `nanofn/numpy/__init__.py` wraps them with `accepting_keys`.
 KEY_ARRAY_FUNCTIONS = (
@@ -291,7 +358,19 @@ KEY_ARRAY_FUNCTIONS = (
     "permute_dims", "matrix_transpose", "moveaxis", "swapaxes", "rollaxis", "copy", "flip",
     "fliplr", "flipud", "roll", "rot90", "tile", "repeat", "split", "array_split", "hsplit",
     "vsplit", "unstack", "atleast_1d", "atleast_2d", "atleast_3d", "tril", "triu",
-    "empty_like", "zeros_like", "ones_like", "full_like")
+    "empty_like", "zeros_like", "ones_like", "full_like", "full", "diagonal", "diagflat",
+    "meshgrid", "ix_", "put", "place", "fill_diagonal",
+    # comparisons of whole keys (`_KEY_SPECIAL`)
+    "equal", "not_equal", "isin", "array_equal")
+
+# The nanofn.lax functions that take arrays of keys, as JAX's do (they move, pick or copy
+# keys; `eq`/`ne` compare whole keys): wrap each with `accepting_keys`, as nanofn.numpy does.
+KEY_LAX_FUNCTIONS = (
+    "select", "select_n", "concatenate", "reshape", "broadcast", "broadcast_in_dim",
+    "broadcast_to_rank", "dynamic_slice", "dynamic_slice_in_dim", "dynamic_update_slice",
+    "dynamic_update_slice_in_dim", "dynamic_update_index_in_dim", "dynamic_index_in_dim",
+    "index_in_dim", "slice", "slice_in_dim", "squeeze", "expand_dims", "transpose", "rev",
+    "pad", "full_like", "collapse", "index_take", "eq", "ne")
 
 
 def accepting_keys(fun):
@@ -305,9 +384,13 @@ def accepting_keys(fun):
         >>> stack([nanofn.random.key(0)] * 3).shape, stack([fnp.ones(2)] * 3).shape
         ((3,), (3, 2))
     """
+    special = _KEY_SPECIAL.get(getattr(fun, "__name__", None))
+
     @functools.wraps(fun)
     def _accepting(*args, **kwargs):  # "_": errors name `fun`, the function called
         if has_keys(args, kwargs):
+            if special is not None:
+                return special(*args, **kwargs)
             return on_key_words(fun, *args, **kwargs)
         return fun(*args, **kwargs)
     return _accepting
@@ -329,6 +412,12 @@ class _KeyAt:
 
     def set(self, values, **kwargs):
         return on_key_words(lambda w, v: w.at[self.idx].set(v, **kwargs), self.keys, values)
+
+    def _no_arithmetic(self, *args, **kwargs):
+        raise TypeError("x.at[...] on a key array supports get and set only: arithmetic "
+                        "updates (add, multiply, min, max, ...) are not defined on keys")
+
+    add = multiply = mul = divide = power = min = max = apply = _no_arithmetic
 
 
 PRNGKeyArray.at = property(lambda self: _KeyAt(self))

@@ -41,8 +41,14 @@ def tensor_names(tree) -> dict[str, Any]:
         >>> list(tensor_names({"layers": [{"w": 1.0, "b": 2.0}], "head": 3.0}))
         ['head', 'layers.0.b', 'layers.0.w']
     """
+    from nanofn._keys import is_typed_key
+    from nanofn.random import key_data
     out = {}
-    for path, leaf in tree_util.tree_flatten_with_path(tree)[0]:
+    # A typed PRNG key is one tensor, its uint32 words, named by the key's own path (not
+    # by the path to its words inside it).
+    for path, leaf in tree_util.tree_flatten_with_path(tree, is_leaf=is_typed_key)[0]:
+        if is_typed_key(leaf):
+            leaf = key_data(leaf)
         name = ".".join(_key_name(k) for k in path) or "_"
         if name in out:
             raise ValueError(f"save_safetensors: two leaves are both named {name!r}; rename "
@@ -56,7 +62,9 @@ def save_safetensors(path: str | os.PathLike, tree, metadata: dict[str, str] | N
 
     Args:
         path: the file to write; its directory must exist.
-        tree: a pytree whose leaves are arrays or numbers.
+        tree: a pytree whose leaves are arrays or numbers; typed PRNG keys are saved as
+          their uint32 words (`random.key_data`), and `load_safetensors(path, like=tree)`
+          gives them back as keys.
         metadata: optional text metadata stored in the header.
 
     Example:

@@ -327,3 +327,15 @@ def test_batches_errors():
         batches((x, np.float32(1.0)), 2, shuffle=False)
     with pytest.raises(ValueError, match="holds no arrays"):
         batches((), 2, shuffle=False)
+
+
+def test_batches_take_typed_and_raw_keys_alike():
+    from nanofn import random
+    from nanofn.data import batches
+    x, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    typed = [b[1].tolist() for b in batches((x, y), 3, key=random.key(4))]
+    raw = [b[1].tolist() for b in batches((x, y), 3, key=random.PRNGKey(4))]
+    assert typed == raw
+    assert sorted(sum(typed, [])) == list(range(10))
+    want = np.asarray(random.permutation(random.key(4), 10))
+    assert sum(typed, []) == want.tolist()

@@ -401,3 +401,21 @@ def test_overwrite_keeps_permissions(tmp_path):
     save(path, NEW)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert_same(load(path), NEW)
+
+
+def test_safetensors_names_a_typed_key_by_its_own_path(tmp_path):
+    # a typed PRNG key is one tensor (its uint32 words) named like any leaf, and comes back
+    # as a key when loaded with like=
+    pytest.importorskip("safetensors")
+    import safetensors.numpy
+    from nanofn import random
+    tree = {"w": np.ones(2, np.float32), "rng": random.key(3),
+            "layers": [{"keys": random.split(random.key(1), (2, 3))}]}
+    path = tmp_path / "m.safetensors"
+    serialization.save_safetensors(path, tree)
+    raw = safetensors.numpy.load_file(str(path))
+    assert sorted(raw) == ["layers.0.keys", "rng", "w"]
+    assert raw["rng"].tolist() == [0, 3] and raw["layers.0.keys"].shape == (2, 3, 2)
+    back = serialization.load_safetensors(path, like=tree)
+    assert back["rng"].shape == () and str(back["rng"].dtype) == "key<fry>"
+    assert bool((back["layers"][0]["keys"] == tree["layers"][0]["keys"]).all())

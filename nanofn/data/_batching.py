@@ -69,8 +69,9 @@ def batches(arrays: Any, batch_size: int, *, key=None, shuffle: bool = True,
       arrays: a pytree of arrays sharing their leading axis.
       batch_size: rows per batch, a positive int. The last batch may be smaller unless
         ``drop_last``.
-      key: a nanofn PRNG key (``nanofn.random.PRNGKey(seed)``, a uint32 array of shape
-        (2,)); required when ``shuffle=True``, ignored otherwise.
+      key: a nanofn PRNG key, typed (``nanofn.random.key(seed)``) or raw
+        (``nanofn.random.PRNGKey(seed)``, a uint32 array of shape (2,)); both give the same
+        order. Required when ``shuffle=True``, ignored otherwise.
       shuffle: if False, batches follow the original row order.
       drop_last: if True, skip a final batch smaller than ``batch_size``.
 

@@ -39,6 +39,26 @@ def _float(x):
     return x
 
 
+def _inexact_only(name, x):
+    """`x` as an array, or the TypeError JAX raises for an integer or boolean input to a
+    function built on `lax.logistic` (it takes floating and complex arrays only)."""
+    x = fnp.asarray(x)
+    if not fnp.issubdtype(x.dtype, fnp.inexact):
+        raise TypeError(f"{name} does not accept dtype {x.dtype.name}: it takes floating or "
+                        "complex inputs (convert with x.astype(float))")
+    return x
+
+
+def _no_bool(name, x):
+    """`x` as an array, or JAX's TypeError for a boolean input (its formula negates or
+    subtracts, which JAX refuses for booleans)."""
+    x = fnp.asarray(x)
+    if x.dtype == np.bool_:
+        raise TypeError(f"{name} does not accept dtype bool: it takes integer, floating or "
+                        "complex inputs")
+    return x
+
+
 def _float_bool_default(x):
     """`_float`, but booleans become the default float: JAX's `logaddexp(x, 0)` and
     `x / (abs(x) + 1)` first meet a Python int, which makes booleans the default int."""
@@ -226,7 +246,7 @@ def sigmoid(x):
         >>> nanofn.nn.sigmoid(nanofn.numpy.array([-1000.0, 0.0, 1000.0]))
         Array([0. , 0.5, 1. ], dtype=float32)
     """
-    return lax.logistic(_float(x))
+    return lax.logistic(_inexact_only("sigmoid", x))
 
 
 def silu(x):
@@ -237,7 +257,7 @@ def silu(x):
         >>> nanofn.nn.silu(nanofn.numpy.array([0.0, 1.0])).round(4)
         Array([0.    , 0.7311], dtype=float32)
     """
-    x = _float(x)
+    x = _inexact_only("silu", x)
     return x * sigmoid(x)
 
 
@@ -269,7 +289,7 @@ def log_sigmoid(x):
         >>> round(float(nanofn.nn.log_sigmoid(0.0)), 4)
         -0.6931
     """
-    return -softplus(-_float(x))
+    return -softplus(-_float(_no_bool("log_sigmoid", x)))
 
 
 def soft_sign(x):
@@ -337,7 +357,7 @@ def glu(x, axis=-1):
         >>> nanofn.nn.glu(nanofn.numpy.array([[2.0, 0.0]]))
         Array([[1.]], dtype=float32)
     """
-    x = _float(x)
+    x = _inexact_only("glu", x)
     (ax,) = _axis_tuple(axis, x.ndim)
     size = x.shape[ax]
     if size % 2:
@@ -439,7 +459,7 @@ def softmax(x, axis=-1, where=None):
         >>> nanofn.nn.softmax(nanofn.numpy.array([1000.0, 1000.0, -1000.0]))
         Array([0.5, 0.5, 0. ], dtype=float32)
     """
-    x = _float(x)
+    x = _float(_no_bool("softmax", x))
     axes = _axis_tuple(axis, x.ndim)
     if where is None and x.ndim and axes:
         from nanofn.ops import _nn  # the kernel primitive, over the last axis
@@ -471,7 +491,7 @@ def log_softmax(x, axis=-1, where=None):
         >>> nanofn.nn.log_softmax(nanofn.numpy.array([0.0, 1000.0])).round(3)
         Array([-1000.,     0.], dtype=float32)
     """
-    x = _float(x)
+    x = _float(_no_bool("log_softmax", x))
     axes = _axis_tuple(axis, x.ndim)
     if where is None and x.ndim and axes:
         from nanofn.ops import _nn  # the kernel primitive, over the last axis
@@ -519,7 +539,7 @@ def one_hot(x, num_classes, *, dtype=None, axis=-1):
                [0., 0., 1.]], dtype=float32)
     """
     num_classes = _static_int(num_classes, "one_hot", "num_classes")
-    x = fnp.asarray(x)
+    x = _no_bool("one_hot", x)  # as JAX, whose iota of the classes takes no bool
     if not fnp.issubdtype(x.dtype, fnp.integer):
         # JAX deprecated float labels (they still work, compared with the class indices)
         warnings.warn(f"nanofn.nn.one_hot input should be integer-typed; got dtype={x.dtype}",

@@ -335,7 +335,10 @@ def key_impl(keys):
     from nanofn._keys import PRNGKeyArray
     if isinstance(keys, PRNGKeyArray):
         return "threefry2x32"
-    if np.shape(keys)[-1:] != (2,):
-        raise ValueError(f"key_impl: keys must have a last axis of size 2, got shape "
-                         f"{np.shape(keys)}")
+    # Raw keys: uint32 words with a last axis of size 2 (anything else is a TypeError, as
+    # JAX's "invalid PRNG key data").
+    if np.shape(keys)[-1:] != (2,) or np.dtype(getattr(keys, "dtype", None)) != np.uint32:
+        raise TypeError(f"key_impl: expected PRNG keys (typed, or uint32 words with a last "
+                        f"axis of size 2), got shape {np.shape(keys)} and dtype "
+                        f"{getattr(keys, 'dtype', type(keys).__name__)}")
     return "threefry2x32"

@@ -237,9 +237,10 @@ def _describe(x):
 def _check_key(name, key):
     """The raw key (uint32 words, shape (2,)) of a typed or raw key, as an Array/tracer, or
     a TypeError saying what a key is."""
+    # A batch of keys is a ValueError, as in JAX (a wrong kind of argument is a TypeError).
     if isinstance(key, PRNGKeyArray):
         if key.shape:
-            raise TypeError(
+            raise ValueError(
                 f"{name}: expected a single PRNG key, but got an array of keys of shape "
                 f"{key.shape}. Map over the keys with nanofn.vmap (e.g. "
                 f"nanofn.vmap(lambda k: nanofn.random.{name}(k, ...))(keys)).")
@@ -248,7 +249,7 @@ def _check_key(name, key):
         if key.dtype == _U32 and tuple(key.shape) == (2,):
             return core.wrap(key) if isinstance(key, np.ndarray) else key
         if key.dtype == _U32 and len(key.shape) > 1 and key.shape[-1] == 2:
-            raise TypeError(
+            raise ValueError(
                 f"{name}: expected a single PRNG key, a uint32 array of shape (2,), but got a "
                 f"batch of keys of shape {tuple(key.shape)}. Map over the keys with "
                 f"nanofn.vmap (e.g. nanofn.vmap(lambda k: nanofn.random.{name}(k, ...))(keys)).")
@@ -282,10 +283,11 @@ def _seed_words(seed):
     """(hi, lo) uint32 words of an integer seed (concrete), following JAX."""
     if isinstance(seed, (bool, np.bool_)):
         seed = int(seed)
+    x64 = _DEFAULT["i"].itemsize == 8
     if isinstance(seed, int):
-        if not -(1 << 63) <= seed < (1 << 64):
-            raise ValueError(f"key: seed {seed} does not fit in 64 bits")
-        if _DEFAULT["i"].itemsize == 8:  # x64: JAX takes a Python int as an int64 seed
+        if not -(1 << 63) <= seed < (1 << 63):  # JAX converts it to a C long (int64)
+            raise OverflowError(f"key: seed {seed} does not fit in a signed 64-bit integer")
+        if x64:  # x64: JAX takes a Python int as an int64 seed
             return (seed >> 32) & 0xFFFFFFFF, seed & 0xFFFFFFFF
         # Otherwise it acts as JAX's default int32 seed: the low 32 bits, high word 0.
         return 0, seed & 0xFFFFFFFF
@@ -293,7 +295,8 @@ def _seed_words(seed):
     if not np.issubdtype(v.dtype, np.integer):
         raise TypeError(f"key: seed must be an integer, got dtype {v.dtype.name}")
     s = int(v)
-    if v.dtype.itemsize == 8:  # 64-bit seeds fill both words (JAX with x64 enabled)
+    # 64-bit seeds fill both words (JAX under x64; nanofn keeps int64 inputs as int64).
+    if v.dtype.itemsize == 8:
         return (s >> 32) & 0xFFFFFFFF, s & 0xFFFFFFFF
     return 0, s & 0xFFFFFFFF
 
@@ -440,13 +443,23 @@ def fold_in(key, data) -> Array:
     """
     typed = isinstance(key, PRNGKeyArray)
     key = _check_key("fold_in", key)
+    # As in JAX, `data` becomes a uint32 scalar the way `jnp.uint32(data)` makes one: integer
+    # arrays wrap modulo 2**32, floats and bools convert, and a Python int must fit.
     if isinstance(data, (Tracer, Array, np.ndarray, np.generic)):
-        if data.shape != () or not np.issubdtype(data.dtype, np.integer):
-            raise TypeError(f"fold_in: data must be an integer scalar, got {_describe(data)}; "
+        if data.shape != ():
+            raise TypeError(f"fold_in: data must be a scalar, got {_describe(data)}; "
                             "to fold in many values, map with nanofn.vmap")
+        if not isinstance(data, Tracer) and not isinstance(data, Array):
+            data = core.wrap(np.asarray(data))
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"fold_in: data must be a real scalar, got {_describe(data)}")
         data = lax.convert_element_type(data, _U32) if data.dtype != _U32 else data
-    elif isinstance(data, (int, np.integer)) and not isinstance(data, bool):
-        data = np.uint32(int(data) & 0xFFFFFFFF)
+    elif isinstance(data, (int, np.integer)):
+        if not 0 <= int(data) < (1 << 32):
+            raise OverflowError(f"fold_in: Python integer {data} out of bounds for uint32")
+        data = np.uint32(int(data))
+    elif isinstance(data, float):
+        data = lax.convert_element_type(core.wrap(np.float32(data)), _U32)
     else:
         raise TypeError(f"fold_in: data must be an integer scalar, got {_describe(data)}")
     k1, k2 = _key_words(key)

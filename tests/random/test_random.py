@@ -163,10 +163,21 @@ def test_split_chain_gives_distinct_keys():
     assert len(seen) == 200
 
 
-def test_fold_in_wraps_data_modulo_2_32():
+def test_fold_in_wraps_array_data_modulo_2_32():
     k = random.PRNGKey(5)
-    assert random.fold_in(k, -1).tolist() == random.fold_in(k, 2**32 - 1).tolist()
     assert random.fold_in(k, fnp.array(-1)).tolist() == random.fold_in(k, 2**32 - 1).tolist()
+    assert random.fold_in(k, np.int64(2**32 + 3)).tolist() == random.fold_in(k, 3).tolist()
+    # as `jnp.uint32(data)` in JAX: a Python int must fit in uint32; floats and bools convert
+    for bad in (-1, 2**32):
+        with pytest.raises(OverflowError, match="uint32"):
+            random.fold_in(k, bad)
+    assert random.fold_in(k, 2.7).tolist() == random.fold_in(k, 2).tolist()
+    assert random.fold_in(k, fnp.float32(1.5)).tolist() == random.fold_in(k, 1).tolist()
+    assert random.fold_in(k, True).tolist() == random.fold_in(k, 1).tolist()
+    traced = nanofn.jit(random.fold_in)(random.key(5), 2.5)
+    assert random.key_data(traced).tolist() == random.fold_in(k, 2).tolist()
+    with pytest.raises(TypeError, match="scalar"):
+        random.fold_in(k, fnp.arange(2))
 
 
 def test_key_data_and_wrap_key_data_round_trip():
@@ -388,8 +399,12 @@ def test_non_keys_raise_type_error_saying_what_a_key_is(bad):
 
 
 def test_batch_of_keys_points_to_vmap():
-    with pytest.raises(TypeError, match="vmap"):
-        random.uniform(random.split(random.key(0), 3), (2,))
+    # JAX raises ValueError for a batch of keys (typed or raw) given to a sampler
+    for keys in (random.split(random.key(0), 3), random.split(random.PRNGKey(0), 3)):
+        for draw in (lambda k: random.uniform(k, (2,)), random.split, random.bits,
+                     lambda k: random.fold_in(k, 1)):
+            with pytest.raises(ValueError, match="vmap"):
+                draw(keys)
 
 
 def test_negative_shape_raises_value_error_naming_shape():
@@ -409,10 +424,10 @@ def test_bad_seed_and_bits_dtype_and_fold_in_data():
         random.key(np.float32(1.5))
     with pytest.raises(ValueError, match="unsigned integer dtype"):
         random.bits(random.key(0), (2,), np.int32)
-    with pytest.raises(TypeError, match="fold_in: data must be an integer scalar"):
-        random.fold_in(random.key(0), 1.5)
-    with pytest.raises(TypeError, match="fold_in: data must be an integer scalar"):
+    with pytest.raises(TypeError, match="fold_in: data must be a scalar"):
         random.fold_in(random.key(0), fnp.arange(2))
+    with pytest.raises(OverflowError, match="key: seed"):
+        random.key(2**63)
     with pytest.raises(ValueError, match="threefry2x32"):
         random.wrap_key_data(np.zeros(2, U32), impl="rbg")
     with pytest.raises(ValueError, match="key: impl must be None or 'threefry2x32'"):

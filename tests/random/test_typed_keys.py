@@ -90,8 +90,8 @@ def test_comparison_and_what_keys_refuse():
         np.asarray(random.key(0))
     with pytest.raises(TypeError, match="truth value"):
         bool(random.key(0))
-    with pytest.raises(TypeError, match=r"array of keys of shape \(3,\).*vmap"):
-        random.normal(keys)
+    with pytest.raises(ValueError, match=r"array of keys of shape \(3,\).*vmap"):
+        random.normal(keys)  # a ValueError in JAX too
     with pytest.raises(TypeError, match="words of keys"):
         random.wrap_key_data(keys)
 
@@ -238,3 +238,139 @@ def test_numpy_functions_move_keys_as_jax_does():
     np.testing.assert_array_equal(words(flipped), gw[:, ::-1])
     # plain arrays are untouched by the key path
     np.testing.assert_array_equal(fnp.stack([fnp.ones(2), fnp.zeros(2)]), [[1, 1], [0, 0]])
+
+
+# ------------------------------------------------------------------------ found against JAX
+
+
+def test_a_keys_gradient_is_float0_of_the_key_shape():
+    # JAX: grad(..., allow_int=True) and vjp give a float0 array of the keys' shape
+    f = lambda k, x: x * random.normal(k)  # noqa: E731
+    gk, gx = nanofn.grad(f, argnums=(0, 1), allow_int=True)(random.key(0), 2.0)
+    assert gk.dtype == nanofn.dtypes.float0 and gk.shape == ()
+    np.testing.assert_allclose(gx, random.normal(random.key(0)), rtol=1e-6)
+    keys = random.split(random.key(1), 3)
+    _, pullback = nanofn.vjp(lambda ks, x: x * nanofn.vmap(random.normal)(ks), keys, 1.0)
+    ct_keys, ct_x = pullback(fnp.ones(3))
+    assert ct_keys.dtype == nanofn.dtypes.float0 and ct_keys.shape == (3,)
+
+
+def test_tree_map_over_keys_returns_what_the_function_returns():
+    # the function sees the words; what it returns is not wrapped as keys unless it is words
+    tree = {"k": random.split(random.key(0), 3), "x": fnp.ones(2)}
+    assert nanofn.tree.map(lambda v: None, tree, is_leaf=lambda v: v is None)["k"] is None
+    assert nanofn.tree.map(lambda v: v.dtype == U32, tree) == {"k": True, "x": False}
+    kept = nanofn.tree.map(lambda v: v, tree)["k"]
+    assert kept.shape == (3,) and str(kept.dtype) == "key<fry>"
+
+
+def test_key_dtype_attributes_and_key_impl_errors():
+    d = random.key(0).dtype
+    assert d.itemsize == 8 and str(d._impl) == "fry"
+    keys = random.split(random.key(0), (2, 3))
+    assert keys.nbytes == 48 and keys.itemsize == 8
+    np.testing.assert_array_equal(words(keys.ravel().take(fnp.array([4, 0]))),
+                                  words(keys.ravel())[[4, 0]])
+    assert random.key_impl(random.split(random.PRNGKey(1), 3)) == "threefry2x32"
+    with pytest.raises(TypeError, match="key_impl"):
+        random.key_impl(np.ones(3, np.int32))
+    with pytest.raises(TypeError, match="key_impl"):
+        random.key_impl(np.ones(2, np.float32))
+
+
+def test_seeds_as_jax_takes_them():
+    with pytest.raises(OverflowError):
+        random.key(2**63)
+    assert words(random.key(-2**31 - 1)).tolist() == [0, 2**31 - 1]
+    assert words(nanofn.vmap(random.key)(fnp.arange(3))).tolist() == [[0, 0], [0, 1], [0, 2]]
+    assert words(nanofn.jit(nanofn.vmap(random.key))(fnp.arange(2))).tolist() == [[0, 0], [0, 1]]
+
+
+def test_indexing_a_key_counts_only_the_key_axes():
+    keys = random.split(random.key(0), (2, 3))
+    with pytest.raises(IndexError, match="Too many indices"):
+        random.key(0)[0]
+    with pytest.raises(IndexError, match="Too many indices"):
+        keys[0, 1, 0]
+    assert keys[0, ..., 1].shape == () and keys[..., None].shape == (2, 3, 1)
+    mask = np.array([[True, False, True], [False, False, True]])
+    np.testing.assert_array_equal(words(keys[mask]), words(keys)[mask])
+
+
+def test_keys_compare_only_with_keys():
+    keys = random.split(random.key(0), 3)
+    assert (keys == keys[1]).tolist() == [False, True, False]
+    for other in (0, random.PRNGKey(0), np.zeros(2, U32)):
+        with pytest.raises(TypeError, match="keys compare only with keys"):
+            random.key(0) == other  # noqa: B015
+        with pytest.raises(TypeError, match="keys compare only with keys"):
+            random.key(0) != other  # noqa: B015
+    with pytest.raises(TypeError, match="get and set only"):
+        keys.at[1].add(keys[0])
+
+
+def test_more_numpy_functions_take_keys():
+    ks = random.split(random.key(2), 3)
+    grid = random.split(random.key(0), 6).reshape(2, 3)
+    w, g = words(ks), words(grid)
+    assert fnp.equal(ks, ks[::-1]).tolist() == [False, True, False]
+    assert fnp.not_equal(ks, ks[::-1]).tolist() == [True, False, True]
+    assert bool(fnp.array_equal(ks, ks)) and not bool(fnp.array_equal(ks, ks[:2]))
+    assert fnp.isin(ks, ks[1:]).tolist() == [False, True, True]
+    assert fnp.isin(ks, ks[1:], invert=True).tolist() == [True, False, False]
+    np.testing.assert_array_equal(words(fnp.diagonal(grid)), g[[0, 1], [0, 1]])
+    flat = words(fnp.diagflat(ks))
+    np.testing.assert_array_equal(flat[[0, 1, 2], [0, 1, 2]], w)
+    assert flat[0, 1].tolist() == [0, 0]
+    m0, m1 = fnp.meshgrid(ks, ks[:2])
+    assert m0.shape == m1.shape == (2, 3)
+    np.testing.assert_array_equal(words(m1)[:, 0], w[:2])
+    (ix,) = fnp.ix_(ks)
+    np.testing.assert_array_equal(words(ix), w)
+    k = random.key(9)
+    np.testing.assert_array_equal(words(fnp.put(ks, 1, k, inplace=False))[1], words(k))
+    placed = words(fnp.place(ks, np.array([True, False, True]), k, inplace=False))
+    assert placed[0].tolist() == placed[2].tolist() == words(k).tolist()
+    filled = words(fnp.fill_diagonal(grid, k, inplace=False))
+    assert filled[1, 1].tolist() == words(k).tolist() and filled[0, 1].tolist() == g[0, 1].tolist()
+    assert words(fnp.full((2,), k)).tolist() == [words(k).tolist()] * 2
+
+
+def test_lax_functions_run_on_the_key_words():
+    # nanofn/_keys.KEY_LAX_FUNCTIONS: what `accepting_keys` makes of each of these lax
+    # functions gives JAX's key arrays (the values below are JAX's, by construction on words)
+    from nanofn import _keys
+    L = {name: _keys.accepting_keys(getattr(lax, name)) for name in _keys.KEY_LAX_FUNCTIONS}
+    ks, other = random.split(random.key(0), 4), random.split(random.key(1), 4)
+    w, wo = words(ks), words(other)
+    pred = np.array([True, False, True, False])
+    np.testing.assert_array_equal(words(L["select"](pred, ks, other)),
+                                  np.where(pred[:, None], w, wo))
+    np.testing.assert_array_equal(words(L["select_n"](pred, ks, other)),
+                                  np.where(pred[:, None], wo, w))
+    np.testing.assert_array_equal(words(L["concatenate"]([ks, other[:1]], 0)),
+                                  np.concatenate([w, wo[:1]]))
+    np.testing.assert_array_equal(words(L["reshape"](ks, (2, 2))), w.reshape(2, 2, 2))
+    assert L["broadcast_in_dim"](ks[0], (2, 3), ()).shape == (2, 3)
+    assert L["broadcast"](ks[0], (5,)).shape == (5,)
+    np.testing.assert_array_equal(words(L["dynamic_slice"](ks, (1,), (2,))), w[1:3])
+    np.testing.assert_array_equal(words(L["dynamic_slice_in_dim"](ks, 2, 2)), w[2:4])
+    upd = words(L["dynamic_update_slice"](ks, other[:2], (1,)))
+    np.testing.assert_array_equal(upd, np.concatenate([w[:1], wo[:2], w[3:]]))
+    upd = words(L["dynamic_update_index_in_dim"](ks, other[3], 2, 0))
+    np.testing.assert_array_equal(upd[2], wo[3])
+    np.testing.assert_array_equal(words(L["dynamic_index_in_dim"](ks, 2, keepdims=False)), w[2])
+    np.testing.assert_array_equal(words(L["index_in_dim"](ks, 3, keepdims=False)), w[3])
+    np.testing.assert_array_equal(words(L["slice"](ks, (1,), (3,))), w[1:3])
+    np.testing.assert_array_equal(words(L["slice_in_dim"](ks, 0, 4, 2)), w[::2])
+    grid = ks.reshape(1, 2, 2)
+    assert L["squeeze"](grid, (0,)).shape == (2, 2)
+    assert L["expand_dims"](ks, (0,)).shape == (1, 4)
+    np.testing.assert_array_equal(words(L["transpose"](ks.reshape(2, 2), (1, 0))),
+                                  w.reshape(2, 2, 2).transpose(1, 0, 2))
+    np.testing.assert_array_equal(words(L["rev"](ks, (0,))), w[::-1])
+    np.testing.assert_array_equal(words(L["pad"](ks, other[0], [(1, 0, 0)]))[0], wo[0])
+    assert L["eq"](ks, ks).tolist() == [True] * 4 and L["ne"](ks, other).tolist() == [True] * 4
+    # and under jit, with traced indices
+    got = nanofn.jit(lambda k, i: L["dynamic_index_in_dim"](k, i, keepdims=False))(ks, 1)
+    np.testing.assert_array_equal(words(got), w[1])
