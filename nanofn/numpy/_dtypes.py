@@ -145,7 +145,7 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _FORWARDERS = tuple(os.sep + name for name in (
     "_array_methods.py", "_jit.py", "_batching.py", "_ad.py", "_core.py", "_jacobians.py",
     "_custom.py", "_custom_gradient.py", "_closure.py", "_check_grads.py",
-    "_traceback_util.py"))
+    "_traceback_util.py", "_keys.py"))
 
 
 def _is_nanofn(frame) -> bool:

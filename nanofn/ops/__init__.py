@@ -387,7 +387,15 @@ def bitcast_convert_type(operand, new_dtype):
 from nanofn.ops import _lax_extras  # noqa: E402  more jax.lax names (those not defined above)
 globals().update(_lax_extras.exports(globals()))
 
-from nanofn._public import public_names as _public_names
+# Arrays of typed PRNG keys go through the lax functions that only move, pick or copy
+# elements (and eq/ne compare whole keys), as in JAX: each runs on the keys' words.
+from nanofn import _keys  # noqa: E402
+
+for _name in _keys.KEY_LAX_FUNCTIONS:
+    globals()[_name] = _keys.accepting_keys(globals()[_name])
+del _name
+
+from nanofn._public import public_names as _public_names  # noqa: E402
 
 __all__ = _public_names(globals())
 

@@ -1484,13 +1484,14 @@ class AddNoiseState(NamedTuple):
 def _as_key(key):
     from nanofn import random  # imported here so `import nanofn.optim` stays light
 
+    # an int seed becomes a typed key, as optax makes it (`jax.random.key(seed)`)
     if isinstance(key, (int, np.integer)):
-        return random.PRNGKey(int(key))
+        return random.key(int(key))
     from nanofn._keys import PRNGKeyArray
     if isinstance(key, PRNGKeyArray):  # a typed key (random.key): kept as it is
         return key
     if getattr(key, "shape", None) == () and np.dtype(key.dtype).kind in "iu":
-        return random.PRNGKey(key)  # an int seed held as an array (inject_hyperparams)
+        return random.key(key)  # an int seed held as an array (inject_hyperparams)
     return key
 
 
