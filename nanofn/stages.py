@@ -340,15 +340,20 @@ class Compiled(_Stage):
     def as_text(self) -> str:
         """The plan's source: the straight-line Python function a call runs, one line per
         step (`_f<i>` are the steps' functions, `_b<i>` buffers reused between calls;
-        `del` frees each value after its last use).
+        `del` frees each value after its last use), between switching numpy's
+        floating-point warnings off and back on.
 
         Example:
             >>> import nanofn, nanofn.numpy as fnp
             >>> compiled = nanofn.jit(lambda x: x + 1).lower(fnp.ones(2)).compile()
             >>> print(compiled.as_text())  # doctest: +ELLIPSIS
             def plan(_B, s0):
-                s1 = _f0(s0, l1)
-                return [s1]
+                _token = _quiet_enter()
+                try:
+                    s1 = _f0(s0, l1)
+                    return [s1]
+                finally:
+                    _quiet_leave(_token)
         """
         return self._compiled.plan.source
 
