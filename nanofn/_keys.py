@@ -450,7 +450,7 @@ def _unflatten(_, children):
     from nanofn.dtypes import float0
     if dtype == float0 and len(words.shape) >= 1:
         return np.zeros(tuple(words.shape)[:-1], float0)
-    return PRNGKeyArray(words)
+    return PRNGKeyArray(words) if dtype == np.uint32 else words
 
 
 register_pytree_node(PRNGKeyArray, lambda k: ((k._base,), None), _unflatten)
