@@ -690,13 +690,48 @@ class Plan:
             for d, o in zip(dests, outs[len(outs) - n:]):
                 np.copyto(d, o, casting="unsafe")
             return outs[:len(outs) - n] + list(dests)
+        fn, line_step = self._into_entry(n)
+        return self._run(fn, line_step, args, dests)
+
+    def _into_entry(self, n):
+        """The plan's function writing its last `n` outputs into given arrays, and its
+        line -> step map (written on first use)."""
         entry = self._into.get(n)
         if entry is None:
             src, ns, line_step, _ = self._write(dests=n)
             exec(compile(src, f"<nanofn jit plan {id(self):x} into>", "exec"), ns)  # noqa: S102
             entry = self._into[n] = (ns["plan"], line_step)
-        fn, line_step = entry
-        return self._run(fn, line_step, args, dests)
+        return entry
+
+    def stepper(self, dests=0):
+        """`(step, done)` for running the plan once per step of a loop: `step(args)` (or
+        `step(args, dest_arrays)` with `dests` > 0, as `run_into`) runs it on one set of
+        buffers taken for the whole loop, and `done()` gives them back. Saves `__call__`'s
+        and `run_into`'s per-call bookkeeping, which is most of a small body's cost."""
+        if core.debug_nans:  # checked step by step by the interpreter
+            return ((lambda args, d=None: self.run_into(args, d)) if dests else
+                    (lambda args, d=None: self(args))), (lambda: None)
+        if dests:
+            fn, line_step = self._into_entry(dests)
+        else:
+            fn, line_step = self._fn, self._line_step
+        arenas = self._arenas
+        try:
+            arena = arenas.pop()
+        except IndexError:
+            arena = self._new_arena() if self._arena_layout else ()
+
+        def step(args, d=None):
+            try:
+                return fn(arena, *args) if d is None else fn(arena, d, *args)
+            except Exception as err:  # noqa: BLE001
+                self._report(err, fn.__code__, line_step)
+                raise
+
+        def done():
+            if arena and sum(self.buffer_nbytes) <= KEEP_BUFFERS_BYTES:
+                arenas.append(arena)
+        return step, done
 
     def _run(self, fn, line_step, args, dests=None):
         arenas = self._arenas

@@ -689,8 +689,13 @@ def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
         cconsts = [*cconsts, *ctest(list(cconsts))]
     if cstep is not None:
         bconsts = [*bconsts, *cstep(list(bconsts))]
-    while test([*cconsts, *carry])[0]:
-        carry = step([*bconsts, *carry])
+    (test, test_done), (step, step_done) = test.stepper(), step.stepper()
+    try:
+        while test([*cconsts, *carry])[0]:
+            carry = step([*bconsts, *carry])
+    finally:
+        test_done()
+        step_done()
     return [np.asarray(c) for c in carry]
 
 
@@ -895,10 +900,14 @@ def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
     hoisted, plan = jaxpr.loop_runner(num_consts)
     if hoisted is not None:  # what depends on the constants alone, computed once
         consts = [*consts, *hoisted(list(consts))]
-    for i in (range(length - 1, -1, -1) if reverse else range(length)):
-        # the step writes its ys straight into their rows of the stacked outputs
-        carry = plan.run_into([*consts, *carry, *[x[i] for x in xs]],
-                              [y[i, ...] for y in ys])[:num_carry]
+    step, done = plan.stepper(len(ys))
+    try:
+        for i in (range(length - 1, -1, -1) if reverse else range(length)):
+            # the step writes its ys straight into their rows of the stacked outputs
+            carry = step([*consts, *carry, *[x[i] for x in xs]],
+                         [y[i, ...] for y in ys] if ys else None)[:num_carry]
+    finally:
+        done()
     # a carry may view a row it was written into (`c = y.T`): outputs do not share memory
     carry = [np.array(c) if any(np.may_share_memory(c, y) for y in ys) else np.asarray(c)
              for c in carry]
