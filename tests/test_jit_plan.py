@@ -633,3 +633,36 @@ def test_matrix_products_of_any_rank_write_into_buffers(xs, ys, dn):
         assert_close(plan([x, y]), [np.asarray(w) for w in nanofn.tree.leaves(want)])
     assert any(s.buffers[0] is not None for s in _jit.Plan(closed_of(g, x, y)).steps
                if s.eqn.primitive.name == "dot_general")
+
+
+def test_zero_d_binary_steps_use_numpy_scalar_arithmetic():
+    # A loop's counter and its test are 0-d ufunc steps; the plan writes them as Python
+    # operators on numpy scalars (the same numbers and dtypes, far cheaper per call).
+    import warnings
+
+    def f(a, b, p, q):
+        return (a + b, a - b, a * b, a < b, a >= b, a == b, p & q, p | q, p ^ q,
+                a + np.int32(1))
+
+    ints = (np.int32(2**31 - 1), np.int32(2))
+    bools = (np.bool_(True), np.bool_(False))
+    plan_fn = nanofn.jit(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # int32 wrap-around and inf are quiet, as in JAX
+        got = plan_fn(*ints, *bools)
+        got_f = nanofn.jit(lambda a, b: (a * b, a - b, a / b))(np.float32(1e38), np.float32(0))
+    with np.errstate(all="ignore"):
+        want = f(*[np.asarray(v) for v in ints], *[np.asarray(v) for v in bools])
+        want_f = (np.float32(1e38) * np.float32(0), np.float32(1e38) - np.float32(0),
+                  np.divide(np.float32(1e38), np.float32(0)))
+    for g, w in zip(got, want):
+        assert np.asarray(g).dtype == np.asarray(w).dtype
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+    for g, w in zip(got_f, want_f):
+        assert np.asarray(g).dtype == np.float32
+        np.testing.assert_array_equal(np.asarray(g), w)
+    source = plan_fn.lower(*ints, *bools).compile().as_text()
+    assert " + " in source and " < " in source and " & " in source
+    # arrays keep the ufunc steps
+    arrays = nanofn.jit(lambda a, b: a + b).lower(np.ones(3), np.ones(3)).compile().as_text()
+    assert " + " not in arrays
