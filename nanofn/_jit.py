@@ -463,6 +463,8 @@ class Plan:
         if reuse:
             self._assign_buffers(aval_of)
         self._arenas: list = []
+        # whether a call gives its buffers back for the next (small enough to keep)
+        self._keep_arenas = sum(self.buffer_nbytes) <= KEEP_BUFFERS_BYTES
         self._build()
 
     # -------------------------------------------------------------- buffer assignment
@@ -743,7 +745,7 @@ class Plan:
                 raise
 
         def done():
-            if arena and sum(self.buffer_nbytes) <= KEEP_BUFFERS_BYTES:
+            if arena and self._keep_arenas:
                 arenas.append(arena)
         return step, done
 
@@ -759,7 +761,7 @@ class Plan:
             self._report(err, fn.__code__, line_step)
             raise
         finally:
-            if arena and sum(self.buffer_nbytes) <= KEEP_BUFFERS_BYTES:
+            if arena and self._keep_arenas:
                 arenas.append(arena)
 
     def _report(self, err, code, line_step):

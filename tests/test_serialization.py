@@ -406,7 +406,7 @@ def test_overwrite_keeps_permissions(tmp_path):
 def test_safetensors_names_a_typed_key_by_its_own_path(tmp_path):
     # a typed PRNG key is one tensor (its uint32 words) named like any leaf, and comes back
     # as a key when loaded with like=
-    pytest.importorskip("safetensors")
+    pytest.importorskip("safetensors", reason="needs the [safetensors] extra")  # CI installs it
     import safetensors.numpy
     from nanofn import random
     tree = {"w": np.ones(2, np.float32), "rng": random.key(3),

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from nanofn._core import Primitive, ShapedArray, ShapeError, Tracer, scalar_value
-from nanofn._core import quiet_enter as _quiet_enter, quiet_leave as _quiet_leave
 from nanofn._kernels import enabled as kernels_enabled
 from nanofn._kernels import kernel
 
@@ -155,18 +154,6 @@ def _float_only(dtype):
     return np.issubdtype(dtype, np.inexact)
 
 
-def _errstate(f):
-    """Run a numpy impl without floating-point warnings (nanofn returns inf/nan, like JAX)."""
-    def impl(*args, **params):
-        token = _quiet_enter()
-        try:
-            return f(*args, **params)
-        finally:
-            _quiet_leave(token)
-    impl.__name__ = getattr(f, "__name__", "impl")
-    return impl
-
-
 def _unary_float(name, impl):
     return elementwise(name, impl, nargs=1, allowed=_float_only)
 
@@ -263,19 +250,19 @@ abs_p.jvp_terms = [_abs_jvp]
 abs_p.vjp = [_abs_vjp]
 
 # --- exp, exp2, log, log1p, expm1 ---------------------------------------------
-exp_p = _unary_float("exp", _errstate(np.exp))
+exp_p = _unary_float("exp", np.exp)
 defderiv(exp_p, lambda g, x, *, out: _mul(g, out))  # d exp(x) = exp(x) dx: reuse the output
 
-exp2_p = _unary_float("exp2", _errstate(np.exp2))
+exp2_p = _unary_float("exp2", np.exp2)
 defderiv(exp2_p, lambda g, x, *, out: _mul(g, _mul(out, _c(x, math.log(2.0)))))
 
-log_p = _unary_float("log", _errstate(np.log))
+log_p = _unary_float("log", np.log)
 defderiv(log_p, lambda g, x, *, out: _div(g, x))  # d log(x) = dx / x
 
-log1p_p = _unary_float("log1p", _errstate(np.log1p))
+log1p_p = _unary_float("log1p", np.log1p)
 defderiv(log1p_p, lambda g, x, *, out: _div(g, _add(x, _c(x, 1))))
 
-expm1_p = _unary_float("expm1", _errstate(np.expm1))
+expm1_p = _unary_float("expm1", np.expm1)
 defderiv(expm1_p, lambda g, x, *, out: _mul(g, _add(out, _c(x, 1))))
 
 # --- trigonometric -----------------------------------------------------------
@@ -288,20 +275,20 @@ defderiv(cos_p, lambda g, x, *, out: _neg(_mul(g, sin_p.bind(x))))
 tan_p = _unary_float("tan", np.tan)
 defderiv(tan_p, lambda g, x, *, out: _mul(g, _add(_c(x, 1), _mul(out, out))))  # 1 + tan^2
 
-asin_p = _unary_float("asin", _errstate(np.arcsin))
+asin_p = _unary_float("asin", np.arcsin)
 defderiv(asin_p, lambda g, x, *, out: _mul(g, rsqrt_p.bind(_sub(_c(x, 1), _mul(x, x)))))
 
-acos_p = _unary_float("acos", _errstate(np.arccos))
+acos_p = _unary_float("acos", np.arccos)
 defderiv(acos_p, lambda g, x, *, out: _neg(_mul(g, rsqrt_p.bind(_sub(_c(x, 1), _mul(x, x))))))
 
 atan_p = _unary_float("atan", np.arctan)
 defderiv(atan_p, lambda g, x, *, out: _div(g, _add(_c(x, 1), _mul(x, x))))
 
 # --- hyperbolic ---------------------------------------------------------------
-sinh_p = _unary_float("sinh", _errstate(np.sinh))
+sinh_p = _unary_float("sinh", np.sinh)
 defderiv(sinh_p, lambda g, x, *, out: _mul(g, cosh_p.bind(x)))
 
-cosh_p = _unary_float("cosh", _errstate(np.cosh))
+cosh_p = _unary_float("cosh", np.cosh)
 defderiv(cosh_p, lambda g, x, *, out: _mul(g, sinh_p.bind(x)))
 
 tanh_p = _unary_float("tanh", np.tanh)
@@ -310,12 +297,12 @@ defderiv(tanh_p, lambda g, x, *, out: _mul(g, _sub(_c(x, 1), _mul(out, out))))  
 asinh_p = _unary_float("asinh", np.arcsinh)
 defderiv(asinh_p, lambda g, x, *, out: _mul(g, rsqrt_p.bind(_add(_mul(x, x), _c(x, 1)))))
 
-acosh_p = _unary_float("acosh", _errstate(np.arccosh))
+acosh_p = _unary_float("acosh", np.arccosh)
 # 1/sqrt(x^2 - 1) written as 1/(sqrt(x-1) sqrt(x+1)) to keep precision near x = 1
 defderiv(acosh_p, lambda g, x, *, out: _mul(g, _mul(rsqrt_p.bind(_sub(x, _c(x, 1))),
                                                      rsqrt_p.bind(_add(x, _c(x, 1))))))
 
-atanh_p = _unary_float("atanh", _errstate(np.arctanh))
+atanh_p = _unary_float("atanh", np.arctanh)
 defderiv(atanh_p, lambda g, x, *, out: _div(g, _sub(_c(x, 1), _mul(x, x))))
 
 
@@ -332,10 +319,10 @@ logistic_p = _unary_float("logistic", _logistic_impl)
 defderiv(logistic_p, lambda g, x, *, out: _mul(g, _mul(out, _sub(_c(x, 1), out))))
 
 # --- roots -----------------------------------------------------------------------
-sqrt_p = _unary_float("sqrt", _errstate(np.sqrt))
+sqrt_p = _unary_float("sqrt", np.sqrt)
 defderiv(sqrt_p, lambda g, x, *, out: _div(_mul(g, _c(x, 0.5)), out))  # dx / (2 sqrt(x))
 
-rsqrt_p = _unary_float("rsqrt", _errstate(lambda x: 1 / np.sqrt(x)))
+rsqrt_p = _unary_float("rsqrt", lambda x: 1 / np.sqrt(x))
 # d x^(-1/2) = -1/2 x^(-3/2) dx = -1/2 out / x dx
 defderiv(rsqrt_p, lambda g, x, *, out: _mul(g, _div(_mul(out, _c(x, -0.5)), x)))
 
@@ -367,7 +354,7 @@ defderiv(erf_inv_p, lambda g, x, *, out: _mul(g, _mul(_c(x, math.sqrt(math.pi) /
 def _integer_pow_impl(x, *, y):
     if y == 2:
         return x * x
-    return np.power(x, y) if y >= 0 else _errstate(np.power)(x, np.asarray(y, x.dtype))
+    return np.power(x, y) if y >= 0 else np.power(x, np.asarray(y, x.dtype))
 
 
 integer_pow_p = elementwise("integer_pow", _integer_pow_impl, nargs=1)
@@ -405,7 +392,6 @@ mul_p = elementwise("mul", np.multiply, nargs=2)
 defderiv(mul_p, lambda g, x, y, *, out: _mul(g, y), lambda g, x, y, *, out: _mul(x, g))
 
 
-@_errstate
 def _div_impl(x, y):
     if x.dtype.kind in "iu":  # lax.div rounds toward zero on integers
         q = np.abs(x) // np.abs(y)
@@ -428,7 +414,6 @@ def _div_vjp(ct, primals, out, needs):
 div_p.vjp_joint = _div_vjp
 
 
-@_errstate
 def _rem_impl(x, y):  # C-style remainder: the sign of the dividend, like lax.rem
     return np.fmod(x, y)
 
@@ -443,7 +428,7 @@ def round_toward_zero(x):
     return _mul(sign_p.bind(x), floor_p.bind(abs_p.bind(x)))
 
 
-pow_p = elementwise("pow", _errstate(np.power), nargs=2)
+pow_p = elementwise("pow", np.power, nargs=2)
 
 
 def _pow_dx(g, x, y, *, out):
@@ -1444,11 +1429,7 @@ def _np_div(ct, primals, out, keys, owned):  # ct_x = g / y, ct_y = -(ct_x * out
         ct_x, ct_y = _result_buffer(ct, owned), np.empty(ct.shape, ct.dtype)
         _div_vjp_kernel(*flat, ct_x.reshape(-1), ct_y.reshape(-1))
         return [ct_x, ct_y]
-    token = _quiet_enter()
-    try:
-        ct_x = np.true_divide(ct, primals[1], out=ct if owned else ...)
-    finally:
-        _quiet_leave(token)
+    ct_x = np.true_divide(ct, primals[1], out=ct if owned else ...)
     if keys[1] is None:
         return [ct_x, None]
     ct_y = np.multiply(ct_x, out, out=ct_x if keys[0] is None else ...)
@@ -1460,11 +1441,7 @@ def _np_exp(ct, primals, out, keys, owned):  # g * out
 
 
 def _np_log(ct, primals, out, keys, owned):  # g / x
-    token = _quiet_enter()
-    try:
-        return [np.true_divide(ct, primals[0], out=_into(ct, owned))]
-    finally:
-        _quiet_leave(token)
+    return [np.true_divide(ct, primals[0], out=_into(ct, owned))]
 
 
 def _np_sin(ct, primals, out, keys, owned):  # g * cos(x)
@@ -1569,11 +1546,7 @@ def _np_logistic(ct, primals, out, keys, owned):  # g * (out * (1 - out))
 
 def _np_sqrt(ct, primals, out, keys, owned):  # (g * 0.5) / out
     t = np.multiply(ct, np.asarray(0.5, out.dtype), out=ct if owned else ...)
-    token = _quiet_enter()
-    try:
-        return [np.true_divide(t, out, out=t)]
-    finally:
-        _quiet_leave(token)
+    return [np.true_divide(t, out, out=t)]
 
 
 def _np_integer_pow(ct, primals, out, keys, owned, *, y):  # g * (y * x ** (y - 1))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from nanofn._core import get_aval
-from nanofn.ops._base import (_c, _dtype, _errstate, _mul, _neg, _select, _sub,
+from nanofn.ops._base import (_c, _dtype, _mul, _neg, _select, _sub,
                               convert_element_type_p, elementwise, eq_p, exp_p)
 
 
@@ -151,7 +151,6 @@ def complex(x, y):
 # --- logaddexp -----------------------------------------------------------------------
 # One primitive, so its derivative has no kink where x1 == x2: written from max and abs,
 # the second derivative at the tie would be 0 instead of 1/4.
-@_errstate
 def _logaddexp_impl(x1, x2):
     if x1.dtype.kind == "c":
         amax = np.where((x1.real > x2.real) | ((x1.real == x2.real) & (x1.imag >= x2.imag)),

@@ -679,8 +679,7 @@ def _gtsv(dl, d, du, b):
 
 @tridiagonal_solve_p.def_impl
 def _tridiagonal_solve_impl(dl, d, du, b):
-    with np.errstate(all="ignore"):  # a singular system gives inf/nan, as LAPACK's does
-        return _gtsv(np.asarray(dl), np.asarray(d), np.asarray(du), np.asarray(b))
+    return _gtsv(np.asarray(dl), np.asarray(d), np.asarray(du), np.asarray(b))
 
 
 @tridiagonal_solve_p.def_abstract_eval
@@ -747,16 +746,7 @@ def _tridiagonal_solve_vjp(ct, primals, out, needs):
 
 
 def _tridiagonal_solve_batch(vals, dims):
-    size = next(v.shape[dim] for v, dim in zip(vals, dims) if dim is not None)
-    moved = []
-    for v, dim in zip(vals, dims):
-        if dim is None:
-            shape = tuple(_shape(v))
-            v = fnp.broadcast_to(v, (size,) + shape)
-        else:
-            v = fnp.moveaxis(v, dim, 0)
-        moved.append(v)
-    return tridiagonal_solve_p.bind(*moved), 0
+    return tridiagonal_solve_p.bind(*_sl._broadcast_batch(vals, dims)), 0
 
 
 tridiagonal_solve_p.jvp = _tridiagonal_solve_jvp
